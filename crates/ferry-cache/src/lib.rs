@@ -1,0 +1,1 @@
+//! Cluster live-state cache: discovery, watches, indexes by app and owner.

@@ -1,0 +1,1 @@
+//! Application controller reconciling argoproj.io Applications.

@@ -1,0 +1,196 @@
+//! A local Kubernetes control plane for tests and demos: etcd, kube-apiserver,
+//! kube-controller-manager, kube-scheduler and kwok (simulated nodes, so Deployments get Pods that
+//! become Ready) on loopback, built from source by `scripts/toolchain`.
+//!
+//! Each sandbox has a name and a directory under the cache (`~/.cache/ferry/sandboxes/<name>`)
+//! holding its PKI, etcd data, logs, pid files and kubeconfig. Several sandboxes can run at once:
+//! every listener gets a free loopback port.
+
+mod control_plane;
+mod nodes;
+mod pki;
+mod process;
+pub mod toolchain;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use control_plane::COMPONENTS;
+use process::Component;
+
+/// How to bring a sandbox up.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Simulated nodes to create.
+    pub nodes: u32,
+    /// How long to wait for the control plane to become ready.
+    pub timeout: Duration,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 2,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What `up` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// A healthy sandbox of that name was already running and is reused.
+    Reused,
+    /// The control plane was started.
+    Fresh,
+}
+
+/// One running (or stopped) component, as `status` reports it.
+#[derive(Clone, Debug)]
+pub struct ComponentStatus {
+    pub name: &'static str,
+    pub pid: Option<u32>,
+}
+
+/// A named sandbox control plane.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    /// The sandbox called `name`, under the cache directory.
+    pub fn named(name: &str) -> Result<Self> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("sandbox name {name:?} must be non-empty and use only letters, digits, - and _");
+        }
+        Ok(Self {
+            name: name.to_string(),
+            dir: toolchain::cache_dir().join("sandboxes").join(name),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The admin kubeconfig; valid while the sandbox runs.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// Starts the sandbox, or reuses it when it already runs and answers. Safe to call from
+    /// several processes at once: they serialize on a lock file and all but the first reuse.
+    pub async fn up(&self, opts: &UpOptions) -> Result<Started> {
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let lock = File::create(self.dir.join("lock"))?;
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
+
+        if self.all_running() && self.ready().await {
+            drop(lock);
+            return Ok(Started::Reused);
+        }
+        self.stop_all()?;
+        let bin = toolchain::ensure()?;
+        let started = control_plane::start(self, &bin, opts).await;
+        if started.is_err() {
+            // Leave nothing half-started behind; the logs stay for the error report.
+            let _ = self.stop_all();
+        }
+        drop(lock);
+        started.map(|()| Started::Fresh)
+    }
+
+    /// Stops every component. The directory (logs, PKI) stays; the next `up` starts from empty
+    /// cluster state.
+    pub fn down(&self) -> Result<()> {
+        self.stop_all()
+    }
+
+    /// Which components run.
+    pub fn status(&self) -> Vec<ComponentStatus> {
+        COMPONENTS
+            .iter()
+            .map(|name| ComponentStatus {
+                name,
+                pid: self.component(name).running(),
+            })
+            .collect()
+    }
+
+    /// A client for the sandbox, as its admin.
+    pub async fn client(&self) -> Result<kube::Client> {
+        client_for(&self.kubeconfig()).await
+    }
+
+    /// The names of sandboxes that have a directory under the cache.
+    pub fn list() -> Result<Vec<String>> {
+        let root = toolchain::cache_dir().join("sandboxes");
+        let mut names = Vec::new();
+        if let Ok(entries) = fs::read_dir(&root) {
+            for entry in entries {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    names.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn component<'a>(&'a self, name: &'a str) -> Component<'a> {
+        Component {
+            name,
+            dir: &self.dir,
+        }
+    }
+
+    fn all_running(&self) -> bool {
+        self.status().iter().all(|c| c.pid.is_some())
+    }
+
+    async fn ready(&self) -> bool {
+        match self.client().await {
+            Ok(client) => readyz(&client).await,
+            Err(_) => false,
+        }
+    }
+
+    fn stop_all(&self) -> Result<()> {
+        for name in COMPONENTS.iter().rev() {
+            self.component(name).stop(Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+}
+
+/// A client for the cluster a kubeconfig file points at (its current context).
+pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client> {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn readyz(client: &kube::Client) -> bool {
+    let request = http::Request::get("/readyz")
+        .body(Vec::new())
+        .expect("static request");
+    matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok")
+}

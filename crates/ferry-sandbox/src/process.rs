@@ -1,0 +1,110 @@
+//! Detached component processes, tracked by pid files so that `status` and `down` work from any
+//! later process (a test binary, the CLI, a script).
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Where a component keeps its pid and log.
+pub struct Component<'a> {
+    pub name: &'a str,
+    pub dir: &'a Path,
+}
+
+impl Component<'_> {
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("run").join(format!("{}.pid", self.name))
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("logs").join(format!("{}.log", self.name))
+    }
+
+    /// Starts `program args...` in its own process group (so a Ctrl-C aimed at the caller does
+    /// not take the control plane down with it) with output appended to the component's log.
+    pub fn spawn(&self, program: &Path, args: &[String]) -> Result<u32> {
+        fs::create_dir_all(self.dir.join("run"))?;
+        fs::create_dir_all(self.dir.join("logs"))?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_file())?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let pid = child.id();
+        fs::write(self.pid_file(), pid.to_string())?;
+        // Reap the child if it exits while we are still alive, so it never lingers as a zombie
+        // that would look alive to `status`.
+        thread::spawn(move || child.wait());
+        Ok(pid)
+    }
+
+    /// The pid of the running component, if any.
+    pub fn running(&self) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let alive = kill(Pid::from_raw(pid as i32), None).is_ok()
+            && !is_zombie(pid)
+            && belongs_to(pid, self.dir);
+        alive.then_some(pid)
+    }
+
+    /// Stops the component: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(&self, grace: Duration) -> Result<()> {
+        if let Some(pid) = self.running() {
+            let pid = Pid::from_raw(pid as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + grace;
+            while self.running().is_some() {
+                if Instant::now() > deadline {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    thread::sleep(Duration::from_millis(100));
+                    if self.running().is_some() {
+                        bail!("{} (pid {pid}) did not stop", self.name);
+                    }
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = fs::remove_file(self.pid_file());
+        Ok(())
+    }
+
+    /// The last lines of the component's log, for error messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(self.log_file()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Guards against a recycled pid: our components always get the sandbox dir on their command line.
+fn belongs_to(pid: u32, dir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let needle = dir.as_os_str().as_encoded_bytes();
+    cmdline.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,1 @@
+//! API server: REST, events, auth, RBAC, webhooks, metrics.

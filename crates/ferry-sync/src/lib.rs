@@ -1,0 +1,1 @@
+//! Sync engine: phases, waves, hooks, apply and prune.
