@@ -45,65 +45,85 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
 
     let etcd_url = format!("http://127.0.0.1:{etcd_client}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
-    spawn(sandbox, bin, "etcd", &[
-        "--name=sandbox".into(),
-        format!("--data-dir={}", etcd_data.display()),
-        format!("--listen-client-urls={etcd_url}"),
-        format!("--advertise-client-urls={etcd_url}"),
-        format!("--listen-peer-urls={peer_url}"),
-        format!("--initial-advertise-peer-urls={peer_url}"),
-        format!("--initial-cluster=sandbox={peer_url}"),
-        // A sandbox trades durability for speed: its state is thrown away on `down` anyway.
-        "--unsafe-no-fsync=true".into(),
-        "--log-level=warn".into(),
-    ])?;
+    spawn(
+        sandbox,
+        bin,
+        "etcd",
+        &[
+            "--name=sandbox".into(),
+            format!("--data-dir={}", etcd_data.display()),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=sandbox={peer_url}"),
+            // A sandbox trades durability for speed: its state is thrown away on `down` anyway.
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ],
+    )?;
 
-    spawn(sandbox, bin, "kube-apiserver", &[
-        format!("--etcd-servers={etcd_url}"),
-        "--bind-address=127.0.0.1".into(),
-        "--advertise-address=127.0.0.1".into(),
-        format!("--secure-port={apiserver}"),
-        format!("--cert-dir={}", pki_dir.display()),
-        format!("--tls-cert-file={}", pki(pki::SERVING_CERT)),
-        format!("--tls-private-key-file={}", pki(pki::SERVING_KEY)),
-        format!("--client-ca-file={}", pki(pki::CA_CERT)),
-        format!("--service-account-key-file={}", pki(pki::SA_PUB)),
-        format!("--service-account-signing-key-file={}", pki(pki::SA_KEY)),
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-        "--authorization-mode=Node,RBAC".into(),
-        "--allow-privileged=true".into(),
-        // Fewer moving parts and less memory for a single-user cluster.
-        "--enable-priority-and-fairness=false".into(),
-        "--profiling=false".into(),
-    ])?;
+    spawn(
+        sandbox,
+        bin,
+        "kube-apiserver",
+        &[
+            format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={apiserver}"),
+            format!("--cert-dir={}", pki_dir.display()),
+            format!("--tls-cert-file={}", pki(pki::SERVING_CERT)),
+            format!("--tls-private-key-file={}", pki(pki::SERVING_KEY)),
+            format!("--client-ca-file={}", pki(pki::CA_CERT)),
+            format!("--service-account-key-file={}", pki(pki::SA_PUB)),
+            format!("--service-account-signing-key-file={}", pki(pki::SA_KEY)),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+            "--authorization-mode=Node,RBAC".into(),
+            "--allow-privileged=true".into(),
+            // Fewer moving parts and less memory for a single-user cluster.
+            "--enable-priority-and-fairness=false".into(),
+            "--profiling=false".into(),
+        ],
+    )?;
     let client = crate::client_for(Path::new(&kubeconfig)).await?;
     wait_component(sandbox, "kube-apiserver", opts, || async {
         Ok(readyz(&client).await.then_some(()))
     })
     .await?;
 
-    spawn(sandbox, bin, "kube-controller-manager", &[
-        format!("--kubeconfig={kubeconfig}"),
-        format!("--authentication-kubeconfig={kubeconfig}"),
-        format!("--authorization-kubeconfig={kubeconfig}"),
-        "--bind-address=127.0.0.1".into(),
-        "--secure-port=0".into(),
-        "--leader-elect=false".into(),
-        format!("--service-account-private-key-file={}", pki(pki::SA_KEY)),
-        format!("--root-ca-file={}", pki(pki::CA_CERT)),
-        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-        "--profiling=false".into(),
-    ])?;
-    spawn(sandbox, bin, "kube-scheduler", &[
-        format!("--kubeconfig={kubeconfig}"),
-        format!("--authentication-kubeconfig={kubeconfig}"),
-        format!("--authorization-kubeconfig={kubeconfig}"),
-        "--bind-address=127.0.0.1".into(),
-        "--secure-port=0".into(),
-        "--leader-elect=false".into(),
-        "--profiling=false".into(),
-    ])?;
+    spawn(
+        sandbox,
+        bin,
+        "kube-controller-manager",
+        &[
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            "--leader-elect=false".into(),
+            format!("--service-account-private-key-file={}", pki(pki::SA_KEY)),
+            format!("--root-ca-file={}", pki(pki::CA_CERT)),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+            "--profiling=false".into(),
+        ],
+    )?;
+    spawn(
+        sandbox,
+        bin,
+        "kube-scheduler",
+        &[
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            "--leader-elect=false".into(),
+            "--profiling=false".into(),
+        ],
+    )?;
     // An empty configuration: kwok then uses its built-in stages (nodes Ready, pods Running and
     // Ready at once, Job pods Succeeded, deleted pods removed).
     let kwok_config = dir.join("kwok.yaml");
@@ -111,17 +131,22 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
         &kwok_config,
         "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n",
     )?;
-    spawn(sandbox, bin, "kwok", &[
-        format!("--kubeconfig={kubeconfig}"),
-        format!("--config={}", kwok_config.display()),
-        "--manage-all-nodes=false".into(),
-        format!(
-            "--manage-nodes-with-annotation-selector={}=fake",
-            nodes::KWOK_ANNOTATION
-        ),
-        "--node-ip=127.0.0.1".into(),
-        "--server-address=".into(),
-    ])?;
+    spawn(
+        sandbox,
+        bin,
+        "kwok",
+        &[
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--config={}", kwok_config.display()),
+            "--manage-all-nodes=false".into(),
+            format!(
+                "--manage-nodes-with-annotation-selector={}=fake",
+                nodes::KWOK_ANNOTATION
+            ),
+            "--node-ip=127.0.0.1".into(),
+            "--server-address=".into(),
+        ],
+    )?;
 
     nodes::create(&client, opts.nodes).await?;
     let want = opts.nodes as usize;

@@ -8,10 +8,19 @@ use clap::{Parser, Subcommand};
 use ferry_sandbox::{Sandbox, Started, UpOptions};
 
 #[derive(Parser)]
-#[command(name = "ferry-sandbox", about = "A local Kubernetes control plane for tests and demos")]
+#[command(
+    name = "ferry-sandbox",
+    about = "A local Kubernetes control plane for tests and demos"
+)]
 struct Cli {
     /// Which sandbox (several can run at once).
-    #[arg(long, short, global = true, default_value = "default", env = "FERRY_SANDBOX")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "default",
+        env = "FERRY_SANDBOX"
+    )]
     name: String,
     #[command(subcommand)]
     command: Command,
@@ -98,7 +107,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for name in Sandbox::list()? {
                 let sandbox = Sandbox::named(&name)?;
                 let running = sandbox.status().iter().filter(|c| c.pid.is_some()).count();
-                println!("{name:<20} {running}/{} components running", ferry_sandbox::COMPONENTS.len());
+                println!(
+                    "{name:<20} {running}/{} components running",
+                    ferry_sandbox::COMPONENTS.len()
+                );
             }
         }
         Command::Kubeconfig => println!("{}", sandbox.kubeconfig().display()),

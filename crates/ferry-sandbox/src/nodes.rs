@@ -13,7 +13,8 @@ pub async fn create(client: &kube::Client, count: u32) -> Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     for i in 0..count {
         let name = format!("kwok-node-{i}");
-        let capacity = json!({"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"});
+        let capacity =
+            json!({"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"});
         let node: Node = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Node",

@@ -54,7 +54,11 @@ impl Component<'_> {
 
     /// The pid of the running component, if any.
     pub fn running(&self) -> Option<u32> {
-        let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let pid: u32 = fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let alive = kill(Pid::from_raw(pid as i32), None).is_ok()
             && !is_zombie(pid)
             && belongs_to(pid, self.dir);

@@ -2,3 +2,4 @@
 //! servers on loopback (file://, git daemon, smart HTTP, ssh).
 
 pub mod git;
+pub mod kube;
