@@ -1,0 +1,177 @@
+//! The render cache: rendered objects by a digest of everything that determines them, bounded
+//! by the total size of the cached objects and evicting the least recently used first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferry_types::source::SourceType;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A cached render: how the source was rendered and its objects.
+pub(crate) type Cached = (SourceType, Arc<Vec<Value>>);
+
+/// A cache key: SHA-256 over the key material.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key([u8; 32]);
+
+impl Key {
+    /// Digest of `material` (serialized deterministically by the caller).
+    pub(crate) fn of(material: &Value) -> Self {
+        let bytes = serde_json::to_vec(material).expect("JSON values always serialize");
+        Key(Sha256::digest(bytes).into())
+    }
+}
+
+/// Counters for observing the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+    pub bytes: usize,
+    pub evictions: u64,
+}
+
+pub(crate) struct RenderCache {
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    /// Last-use tick → key, oldest first.
+    by_age: BTreeMap<u64, Key>,
+    tick: u64,
+    bytes: usize,
+}
+
+struct Entry {
+    value: Cached,
+    bytes: usize,
+    tick: u64,
+}
+
+impl RenderCache {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            inner: Mutex::new(Inner::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Cached> {
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.tick += 1;
+        let tick = inner.tick;
+        let Some(entry) = inner.entries.get_mut(key) else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let old = std::mem::replace(&mut entry.tick, tick);
+        let value = entry.value.clone();
+        inner.by_age.remove(&old);
+        inner.by_age.insert(tick, key.clone());
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(value)
+    }
+
+    /// Stores `objects`; an entry larger than the whole budget is not cached.
+    pub(crate) fn put(&self, key: Key, value: Cached) {
+        let bytes = value
+            .1
+            .iter()
+            .map(|o| serde_json::to_vec(o).map(|v| v.len()).unwrap_or(0))
+            .sum::<usize>();
+        if bytes > self.max_bytes {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some(old) = inner.entries.remove(&key) {
+            inner.by_age.remove(&old.tick);
+            inner.bytes -= old.bytes;
+        }
+        while inner.bytes + bytes > self.max_bytes {
+            let Some((_, oldest)) = inner.by_age.pop_first() else {
+                break;
+            };
+            let evicted = inner.entries.remove(&oldest).expect("indexes agree");
+            inner.bytes -= evicted.bytes;
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.bytes += bytes;
+        inner.by_age.insert(tick, key.clone());
+        inner.entries.insert(key, Entry { value, bytes, tick });
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        let inner = self.inner.lock().expect("cache lock");
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: inner.entries.len(),
+            bytes: inner.bytes,
+            evictions: self.evictions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn objs(n: usize) -> Cached {
+        // Each object serializes to 8 + n bytes: {"d":"xxx"}
+        (
+            SourceType::Directory,
+            Arc::new(vec![json!({"d": "x".repeat(n)})]),
+        )
+    }
+
+    #[test]
+    fn hit_and_miss_are_counted() {
+        let cache = RenderCache::new(1000);
+        let k = Key::of(&json!({"sha": "a"}));
+        assert!(cache.get(&k).is_none());
+        cache.put(k.clone(), objs(10));
+        assert_eq!(cache.get(&k).unwrap().1.len(), 1);
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses, s.entries, s.bytes), (1, 1, 1, 18));
+    }
+
+    #[test]
+    fn least_recently_used_is_evicted_by_bytes() {
+        let cache = RenderCache::new(100);
+        let keys: Vec<Key> = (0..3).map(|i| Key::of(&json!(i))).collect();
+        cache.put(keys[0].clone(), objs(30)); // 38 bytes
+        cache.put(keys[1].clone(), objs(30)); // 76
+        cache.get(&keys[0]); // 0 is now the most recent
+        cache.put(keys[2].clone(), objs(30)); // would be 114: evict 1
+        assert!(cache.get(&keys[1]).is_none());
+        assert!(cache.get(&keys[0]).is_some());
+        assert!(cache.get(&keys[2]).is_some());
+        let s = cache.stats();
+        assert_eq!((s.entries, s.bytes, s.evictions), (2, 76, 1));
+        // Too large for the whole budget: not cached, nothing evicted.
+        cache.put(Key::of(&json!("big")), objs(200));
+        assert_eq!(cache.stats().entries, 2);
+    }
+
+    #[test]
+    fn keys_differ_with_material() {
+        assert_ne!(Key::of(&json!({"a": 1})), Key::of(&json!({"a": 2})));
+        assert_eq!(Key::of(&json!({"a": 1})), Key::of(&json!({"a": 1})));
+    }
+}

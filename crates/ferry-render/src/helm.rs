@@ -1,0 +1,361 @@
+//! Helm sources: `helm template` on a chart from Git or pulled from a Helm repository / OCI
+//! registry, with Argo CD's options.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use ferry_types::source::ApplicationSourceHelm;
+use serde_json::Value;
+
+use crate::AppContext;
+use crate::confine;
+use crate::env::BuildEnv;
+use crate::error::ErrorKind;
+use crate::manifest;
+use crate::tool::{Invocation, ToolRunner};
+use crate::workspace::Workspace;
+
+/// Everything `helm template` needs for one source.
+pub(crate) struct Template<'a> {
+    pub runner: &'a ToolRunner,
+    pub helm: &'a Path,
+    pub ws: &'a Workspace,
+    /// Chart directory (inside the workspace).
+    pub chart_dir: &'a Path,
+    /// Root that value files and file parameters must stay inside (canonical).
+    pub root: &'a Path,
+    /// `$name` → canonical checkout root of the referenced source.
+    pub refs: &'a BTreeMap<String, PathBuf>,
+    pub opts: &'a ApplicationSourceHelm,
+    pub app: &'a AppContext,
+    pub env: &'a BuildEnv,
+    /// URL schemes permitted for remote value files (none by default).
+    pub value_file_schemes: &'a [String],
+}
+
+impl Template<'_> {
+    pub(crate) async fn run(&self) -> Result<Vec<Value>, ErrorKind> {
+        let args = self.args()?;
+        if needs_dependency_build(self.chart_dir)? {
+            self.helm_cmd(
+                "helm dependency build",
+                vec!["dependency".into(), "build".into(), ".".into()],
+            )
+            .await?;
+        }
+        let out = self.helm_cmd("helm template", args).await?;
+        manifest::parse_stream(&out, "helm template output")
+    }
+
+    async fn helm_cmd(&self, tool: &str, args: Vec<OsString>) -> Result<String, ErrorKind> {
+        self.runner
+            .run(Invocation {
+                tool: tool.into(),
+                program: self.helm,
+                args,
+                cwd: self.chart_dir,
+                home: &self.ws.home,
+                env: self.env.0.clone(),
+            })
+            .await
+    }
+
+    /// The `helm template` arguments, the way Argo CD builds them.
+    fn args(&self) -> Result<Vec<OsString>, ErrorKind> {
+        let o = self.opts;
+        let mut args: Vec<OsString> = vec!["template".into(), ".".into()];
+        let mut push = |flag: &str, value: &str| {
+            args.push(flag.into());
+            args.push(value.into());
+        };
+        let release = if o.release_name.is_empty() {
+            &self.app.name
+        } else {
+            &o.release_name
+        };
+        if !release.is_empty() {
+            push("--name-template", release);
+        }
+        let namespace = if o.namespace.is_empty() {
+            &self.app.namespace
+        } else {
+            &o.namespace
+        };
+        if !namespace.is_empty() {
+            push("--namespace", namespace);
+        }
+        let kube_version = if o.kube_version.is_empty() {
+            &self.app.kube_version
+        } else {
+            &o.kube_version
+        };
+        if !kube_version.is_empty() {
+            push("--kube-version", kube_version);
+        }
+        let api_versions = if o.api_versions.is_empty() {
+            &self.app.api_versions
+        } else {
+            &o.api_versions
+        };
+        for v in api_versions {
+            push("--api-versions", v);
+        }
+        for file in &o.value_files {
+            if let Some(path) = self.value_file(file)? {
+                push("--values", &path);
+            }
+        }
+        let inline = o
+            .inline_values_yaml()
+            .map_err(|e| ErrorKind::Invalid(format!("helm.valuesObject: {e}")))?;
+        if let Some(yaml) = inline {
+            let path = self.ws.scratch("inline-values.yaml");
+            std::fs::write(&path, yaml).map_err(|e| ErrorKind::io(path.display(), e))?;
+            push("--values", &path.to_string_lossy());
+        }
+        for p in &o.parameters {
+            let flag = if p.force_string {
+                "--set-string"
+            } else {
+                "--set"
+            };
+            push(
+                flag,
+                &format!("{}={}", p.name, escape_set_value(&self.env.subst(&p.value))),
+            );
+        }
+        for p in &o.file_parameters {
+            let path = self.env.subst(&p.path);
+            let resolved =
+                confine::resolve(self.root, self.chart_dir, &path, "helm file parameter")?;
+            if !resolved.is_file() {
+                return Err(ErrorKind::Invalid(format!(
+                    "helm file parameter {}: {path} does not exist",
+                    p.name
+                )));
+            }
+            push(
+                "--set-file",
+                &format!(
+                    "{}={}",
+                    p.name,
+                    escape_set_value(&resolved.to_string_lossy())
+                ),
+            );
+        }
+        if o.skip_crds {
+            args.push("--skip-crds".into());
+        } else {
+            args.push("--include-crds".into());
+        }
+        if o.skip_tests {
+            args.push("--skip-tests".into());
+        }
+        if o.skip_schema_validation {
+            args.push("--skip-schema-validation".into());
+        }
+        Ok(args)
+    }
+
+    /// Resolves one `valueFiles` entry; `None` when it is missing and missing files are ignored.
+    fn value_file(&self, raw: &str) -> Result<Option<String>, ErrorKind> {
+        if let Some((scheme, _)) = raw.split_once("://") {
+            if self
+                .value_file_schemes
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scheme))
+            {
+                return Ok(Some(raw.to_string()));
+            }
+            return Err(ErrorKind::unsafe_path(
+                raw,
+                format!("value files from {scheme}:// URLs are not allowed"),
+            ));
+        }
+        let (root, base, rel) = match raw.strip_prefix('$') {
+            Some(rest) => {
+                let (name, rel) = rest.split_once('/').unwrap_or((rest, ""));
+                let root = self.refs.get(name).ok_or_else(|| {
+                    ErrorKind::Invalid(format!("value file {raw}: no source has `ref: {name}`"))
+                })?;
+                (root.as_path(), root.as_path(), self.env.subst(rel))
+            }
+            None => (self.root, self.chart_dir, self.env.subst(raw)),
+        };
+        let path =
+            confine::resolve(root, base, &rel, "value file").map_err(|e| rename_unsafe(e, raw))?;
+        if !path.is_file() {
+            if self.opts.ignore_missing_value_files {
+                tracing::debug!(value_file = raw, "ignoring missing value file");
+                return Ok(None);
+            }
+            return Err(ErrorKind::Invalid(format!(
+                "value file {raw} does not exist"
+            )));
+        }
+        Ok(Some(path.to_string_lossy().into_owned()))
+    }
+}
+
+/// Reports the path as the user wrote it (with its `$ref/`), not the part after the ref.
+fn rename_unsafe(e: ErrorKind, raw: &str) -> ErrorKind {
+    match e {
+        ErrorKind::Unsafe { reason, .. } => ErrorKind::unsafe_path(raw, reason),
+        other => other,
+    }
+}
+
+/// Escapes commas so a value reaches Helm as one value; `{a,b}` list syntax is left alone.
+fn escape_set_value(v: &str) -> String {
+    if v.starts_with('{') && v.ends_with('}') {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut prev = None;
+    for c in v.chars() {
+        if c == ',' && prev != Some('\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+/// True when `Chart.yaml` declares dependencies that `charts/` does not hold (as a directory
+/// named after the chart, or a `<name>-<version>.tgz` archive).
+fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
+    let chart_yaml = chart_dir.join("Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).map_err(|e| ErrorKind::io("Chart.yaml", e))?;
+    let chart: Value = serde_yaml::from_str(&text).map_err(|e| ErrorKind::Manifest {
+        file: "Chart.yaml".into(),
+        message: e.to_string(),
+    })?;
+    let deps = chart
+        .get("dependencies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let present: Vec<String> = std::fs::read_dir(chart_dir.join("charts"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(deps.iter().any(|dep| {
+        let name = dep.get("name").and_then(Value::as_str).unwrap_or_default();
+        !present
+            .iter()
+            .any(|p| p == name || (p.starts_with(&format!("{name}-")) && p.ends_with(".tgz")))
+    }))
+}
+
+/// Pulls `chart` (at `version`, latest when empty) from a Helm repository (`http(s)://`) or an
+/// OCI registry (`oci://`, or no scheme as Argo CD writes OCI repositories) into the workspace,
+/// and returns the unpacked chart directory.
+pub(crate) async fn pull(
+    runner: &ToolRunner,
+    helm: &Path,
+    ws: &Workspace,
+    repo_url: &str,
+    chart: &str,
+    version: &str,
+    pass_credentials: bool,
+) -> Result<PathBuf, ErrorKind> {
+    if chart.contains("..") || chart.starts_with('/') {
+        return Err(ErrorKind::unsafe_path(chart, "invalid chart name"));
+    }
+    let mut args: Vec<OsString> = vec!["pull".into()];
+    if repo_url.starts_with("http://") || repo_url.starts_with("https://") {
+        args.extend([chart.into(), "--repo".into(), repo_url.into()]);
+    } else {
+        let registry = repo_url
+            .strip_prefix("oci://")
+            .unwrap_or(repo_url)
+            .trim_end_matches('/');
+        args.push(format!("oci://{registry}/{chart}").into());
+    }
+    if !version.is_empty() {
+        args.extend(["--version".into(), version.into()]);
+    }
+    if pass_credentials {
+        args.push("--pass-credentials".into());
+    }
+    args.extend([
+        "--untar".into(),
+        "--untardir".into(),
+        ws.repo.clone().into_os_string(),
+    ]);
+    runner
+        .run(Invocation {
+            tool: "helm pull".into(),
+            program: helm,
+            args,
+            cwd: &ws.repo,
+            home: &ws.home,
+            env: Vec::new(),
+        })
+        .await?;
+    let name = chart.rsplit('/').next().unwrap_or(chart);
+    let dir = ws.repo.join(name);
+    if !dir.join("Chart.yaml").is_file() {
+        return Err(ErrorKind::Invalid(format!(
+            "helm pull of {chart} did not produce a chart directory"
+        )));
+    }
+    Ok(dir)
+}
+
+/// `helm version --short`, for the cache key.
+pub(crate) async fn version(
+    runner: &ToolRunner,
+    helm: &Path,
+    ws: &Workspace,
+) -> Result<String, ErrorKind> {
+    let out = runner
+        .run(Invocation {
+            tool: "helm version".into(),
+            program: helm,
+            args: vec!["version".into(), "--short".into()],
+            cwd: &ws.home,
+            home: &ws.home,
+            env: Vec::new(),
+        })
+        .await?;
+    Ok(out.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_escape_commas_like_argo() {
+        assert_eq!(escape_set_value("a,b"), "a\\,b");
+        assert_eq!(escape_set_value("a\\,b"), "a\\,b");
+        assert_eq!(escape_set_value("{a,b}"), "{a,b}");
+        assert_eq!(escape_set_value("plain"), "plain");
+    }
+
+    #[test]
+    fn dependency_build_needed_only_when_charts_lack_a_dependency() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: a\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        assert!(!needs_dependency_build(d.path()).unwrap());
+        std::fs::write(
+            d.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: a\nversion: 1.0.0\ndependencies:\n- name: common\n  version: 0.1.0\n  repository: file://../common\n",
+        )
+        .unwrap();
+        assert!(needs_dependency_build(d.path()).unwrap());
+        std::fs::create_dir_all(d.path().join("charts")).unwrap();
+        std::fs::write(d.path().join("charts/common-0.1.0.tgz"), "").unwrap();
+        assert!(!needs_dependency_build(d.path()).unwrap());
+    }
+}

@@ -1,0 +1,39 @@
+//! Repo service: turns a source (repo, revision, path, options) into Kubernetes objects.
+//!
+//! This is Argo CD's repo-server job. A [`Renderer`] resolves each Application source to a
+//! commit with `ferry-git`, checks it out and renders it the way the user's own tools would:
+//!
+//! - **Directory**: YAML/JSON files (multi-document, `List`s flattened), `recurse`,
+//!   `include`/`exclude` globs, and `*.jsonnet` evaluated in-process (jrsonnet);
+//! - **Kustomize**: Application options applied with `kustomize edit` in a private copy, then
+//!   `kustomize build`;
+//! - **Helm**: `helm template` on a chart from Git (dependencies built when missing) or pulled
+//!   from a Helm repository / OCI registry, with value files possibly from another source
+//!   (`$ref/path`);
+//! - **Plugins**: `ConfigManagementPlugin`-style commands.
+//!
+//! Nothing a render reads may leave the repository checkout, tools run with a scrubbed
+//! environment and a timeout, and results are cached by commit and options.
+
+mod app;
+mod cache;
+mod confine;
+mod directory;
+mod env;
+mod error;
+mod helm;
+mod jsonnet;
+mod kustomize;
+mod manifest;
+mod plugin;
+mod renderer;
+mod tool;
+mod workspace;
+
+pub use app::AppContext;
+pub use cache::CacheStats;
+pub use error::{ErrorKind, RenderError};
+pub use plugin::{
+    PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,
+};
+pub use renderer::{RefSource, RenderConfig, RenderStats, Rendered, Renderer, SourceRevision};

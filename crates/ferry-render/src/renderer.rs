@@ -1,0 +1,577 @@
+//! The repo service: Application sources in, Kubernetes objects out, answered from the cache
+//! for a commit (and options) it has rendered before.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_git::{CheckoutOptions, RepoCache};
+use ferry_types::source::{ApplicationSource, SourceType};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::cache::{CacheStats, Key, RenderCache};
+use crate::confine;
+use crate::env::BuildEnv;
+use crate::error::{ErrorKind, RenderError};
+use crate::plugin::{self, PluginConfig};
+use crate::tool::{self, ToolRunner};
+use crate::workspace::Workspace;
+use crate::{AppContext, directory, helm, kustomize, manifest};
+
+/// How the renderer runs tools and caches results.
+#[derive(Debug, Clone)]
+pub struct RenderConfig {
+    /// `helm` binary (looked up in `PATH` when a bare name).
+    pub helm: PathBuf,
+    /// `kustomize` binary (looked up in `PATH` when a bare name).
+    pub kustomize: PathBuf,
+    /// Longest any single tool process may run.
+    pub tool_timeout: Duration,
+    /// Budget of the render cache, in bytes of rendered JSON.
+    pub cache_max_bytes: usize,
+    /// Where private working copies are made.
+    pub work_dir: PathBuf,
+    /// Config-management plugins.
+    pub plugins: Vec<PluginConfig>,
+    /// Extra `kustomize build` flags (Argo CD's `kustomize.buildOptions`).
+    pub kustomize_build_options: Vec<String>,
+    /// URL schemes allowed for Helm value files (Argo CD's `helm.valuesFileSchemes`); none by
+    /// default, so value files come only from repositories.
+    pub value_file_schemes: Vec<String>,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        Self {
+            helm: "helm".into(),
+            kustomize: "kustomize".into(),
+            tool_timeout: Duration::from_secs(90),
+            cache_max_bytes: 256 << 20,
+            work_dir: std::env::temp_dir().join("ferry-render"),
+            plugins: Vec::new(),
+            kustomize_build_options: Vec::new(),
+            value_file_schemes: Vec::new(),
+        }
+    }
+}
+
+/// The result of rendering an Application's sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// All objects, in source order, `List`s flattened.
+    pub objects: Vec<Value>,
+    /// One entry per source, in the order of the Application's sources.
+    pub sources: Vec<SourceRevision>,
+}
+
+/// What one source resolved to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRevision {
+    pub repo_url: String,
+    /// The commit SHA for Git sources, the chart version asked for for chart sources.
+    pub revision: String,
+    /// How it was rendered; `None` for a source used only through its `ref`.
+    pub source_type: Option<SourceType>,
+    /// Number of objects it produced.
+    pub objects: usize,
+}
+
+/// A checked-out source another source can read value files from (`$name/...`).
+#[derive(Debug, Clone)]
+pub struct RefSource {
+    /// Checkout root.
+    pub root: PathBuf,
+    /// Commit SHA of the checkout (part of the cache key of sources that use it).
+    pub revision: String,
+}
+
+/// Counters for observing the renderer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderStats {
+    pub cache: CacheStats,
+    /// Tool processes started (helm, kustomize, plugins), including version probes.
+    pub tool_runs: u64,
+}
+
+pub struct Renderer {
+    git: Arc<RepoCache>,
+    config: RenderConfig,
+    helm: PathBuf,
+    kustomize: PathBuf,
+    runner: ToolRunner,
+    cache: RenderCache,
+    helm_version: OnceCell<String>,
+    kustomize_version: OnceCell<String>,
+}
+
+impl Renderer {
+    pub fn new(git: Arc<RepoCache>, config: RenderConfig) -> Self {
+        Self {
+            git,
+            helm: tool::locate(&config.helm),
+            kustomize: tool::locate(&config.kustomize),
+            runner: ToolRunner::new(config.tool_timeout),
+            cache: RenderCache::new(config.cache_max_bytes),
+            helm_version: OnceCell::new(),
+            kustomize_version: OnceCell::new(),
+            config,
+        }
+    }
+
+    pub fn stats(&self) -> RenderStats {
+        RenderStats {
+            cache: self.cache.stats(),
+            tool_runs: self.runner.runs(),
+        }
+    }
+
+    /// Renders an Application's sources (`spec.source` as a one-element slice, or
+    /// `spec.sources`). Any failing source fails the whole render: a partial object list would
+    /// look like deleted resources to a sync. Sources whose commit (and options) were rendered
+    /// before are answered from the cache without a checkout or any tool run.
+    pub async fn render(
+        &self,
+        app: &AppContext,
+        sources: &[ApplicationSource],
+    ) -> Result<Rendered, RenderError> {
+        let multi = sources.len() > 1;
+        // Every Git source's commit first: referenced commits are part of the cache keys.
+        let mut shas = Vec::with_capacity(sources.len());
+        for source in sources {
+            shas.push(if source.is_chart() {
+                None
+            } else {
+                Some(self.resolve(source).await?)
+            });
+        }
+        let mut ref_revisions = BTreeMap::new();
+        for (source, sha) in sources.iter().zip(&shas) {
+            if source.ref_name.is_empty() {
+                continue;
+            }
+            let Some(sha) = sha else {
+                return Err(RenderError::new(
+                    source.describe(),
+                    ErrorKind::Invalid(format!(
+                        "ref {:?}: only Git sources can be referenced",
+                        source.ref_name
+                    )),
+                ));
+            };
+            ref_revisions.insert(source.ref_name.clone(), sha.clone());
+        }
+        // Checkouts of referenced sources, made at the first cache miss.
+        let mut ref_checkouts: Option<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>)> =
+            None;
+
+        let mut objects = Vec::new();
+        let mut revisions = Vec::with_capacity(sources.len());
+        for (source, sha) in sources.iter().zip(&shas) {
+            let revision = sha
+                .clone()
+                .unwrap_or_else(|| source.target_revision.clone());
+            // In multi-source Applications a source without path and chart only serves `$ref`.
+            if multi && source.path.is_empty() && !source.is_chart() {
+                revisions.push(SourceRevision {
+                    repo_url: source.repo_url.clone(),
+                    revision,
+                    source_type: None,
+                    objects: 0,
+                });
+                continue;
+            }
+            let key = self.key(app, source, &revision, &ref_revisions).await;
+            let cacheable = sha.is_some() || is_exact_version(&source.target_revision);
+            let hit = if cacheable {
+                self.cache.get(&key)
+            } else {
+                None
+            };
+            let (kind, rendered) = match hit {
+                Some(hit) => hit,
+                None => {
+                    if ref_checkouts.is_none() {
+                        ref_checkouts = Some(self.ref_checkouts(sources, &shas).await?);
+                    }
+                    let refs = &ref_checkouts.as_ref().expect("just set").1;
+                    let result = match sha {
+                        Some(sha) => {
+                            let checkout = self.checkout(source, sha).await?;
+                            self.render_uncached(app, source, checkout.path(), sha, refs)
+                                .await?
+                        }
+                        None => self.render_chart(app, source, refs).await?,
+                    };
+                    if cacheable {
+                        self.cache.put(key, result.clone());
+                    }
+                    result
+                }
+            };
+            revisions.push(SourceRevision {
+                repo_url: source.repo_url.clone(),
+                revision,
+                source_type: Some(kind),
+                objects: rendered.len(),
+            });
+            objects.extend(rendered.iter().cloned());
+        }
+        Ok(Rendered {
+            objects,
+            sources: revisions,
+        })
+    }
+
+    /// Renders one Git source from an existing checkout of commit `revision`, through the cache.
+    /// `refs` maps `ref` names to the checkouts `$name/...` value files are read from.
+    pub async fn render_checkout(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        checkout: &Path,
+        revision: &str,
+        refs: &BTreeMap<String, RefSource>,
+    ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
+        let ref_revisions = refs
+            .iter()
+            .map(|(k, r)| (k.clone(), r.revision.clone()))
+            .collect();
+        let key = self.key(app, source, revision, &ref_revisions).await;
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let result = self
+            .render_uncached(app, source, checkout, revision, refs)
+            .await?;
+        self.cache.put(key, result.clone());
+        Ok(result)
+    }
+
+    async fn resolve(&self, source: &ApplicationSource) -> Result<String, RenderError> {
+        let revision = if source.target_revision.is_empty() {
+            "HEAD"
+        } else {
+            &source.target_revision
+        };
+        self.git
+            .resolve(&source.repo_url, revision)
+            .await
+            .map(|r| r.sha)
+            .map_err(|e| RenderError::new(source.describe(), ErrorKind::Git(e.to_string())))
+    }
+
+    async fn checkout(
+        &self,
+        source: &ApplicationSource,
+        sha: &str,
+    ) -> Result<ferry_git::Checkout, RenderError> {
+        self.git
+            .checkout(&source.repo_url, sha, &CheckoutOptions::default())
+            .await
+            .map_err(|e| RenderError::new(source.describe(), ErrorKind::Git(e.to_string())))
+    }
+
+    async fn ref_checkouts(
+        &self,
+        sources: &[ApplicationSource],
+        shas: &[Option<String>],
+    ) -> Result<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>), RenderError> {
+        let mut checkouts = Vec::new();
+        let mut refs = BTreeMap::new();
+        for (source, sha) in sources.iter().zip(shas) {
+            if let (false, Some(sha)) = (source.ref_name.is_empty(), sha) {
+                let checkout = self.checkout(source, sha).await?;
+                refs.insert(
+                    source.ref_name.clone(),
+                    RefSource {
+                        root: checkout.path().to_path_buf(),
+                        revision: sha.clone(),
+                    },
+                );
+                checkouts.push(checkout);
+            }
+        }
+        Ok((checkouts, refs))
+    }
+
+    /// Everything that decides a source's output: the commit (or chart version), the options,
+    /// the Application facts, referenced commits, tool versions and renderer configuration.
+    async fn key(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        revision: &str,
+        refs: &BTreeMap<String, String>,
+    ) -> Key {
+        Key::of(&json!({
+            "renderer": env!("CARGO_PKG_VERSION"),
+            "revision": revision,
+            "source": cache_view(source),
+            "app": app,
+            "refs": refs,
+            "helm": self.tool_version(SourceType::Helm).await,
+            "kustomize": self.tool_version(SourceType::Kustomize).await,
+            "plugins": self.config.plugins,
+            "kustomizeBuildOptions": self.config.kustomize_build_options,
+            "valueFileSchemes": self.config.value_file_schemes,
+        }))
+    }
+
+    async fn render_uncached(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        checkout: &Path,
+        revision: &str,
+        refs: &BTreeMap<String, RefSource>,
+    ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        let root = checkout
+            .canonicalize()
+            .map_err(|e| fail(ErrorKind::io(checkout.display(), e)))?;
+        let path = if source.path.is_empty() {
+            "."
+        } else {
+            source.path.as_str()
+        };
+        let app_dir = confine::resolve(&root, &root, path, "source path").map_err(fail)?;
+        if !app_dir.is_dir() {
+            return Err(fail(ErrorKind::Invalid(format!(
+                "source path {path:?} is not a directory in the repository"
+            ))));
+        }
+        let (kind, plugin) = self.detect(source, &app_dir).map_err(fail)?;
+        let rel_app = app_dir
+            .strip_prefix(&root)
+            .expect("resolved inside root")
+            .to_path_buf();
+        let env = BuildEnv::new(app, source, revision);
+        let objects = self
+            .render_tree(app, source, &root, &rel_app, kind, plugin, &env, refs)
+            .await
+            .map_err(fail)?;
+        Ok((kind, Arc::new(objects)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn render_tree(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        root: &Path,
+        rel_app: &Path,
+        kind: SourceType,
+        plugin: Option<&PluginConfig>,
+        env: &BuildEnv,
+        refs: &BTreeMap<String, RefSource>,
+    ) -> Result<Vec<Value>, ErrorKind> {
+        confine::check_symlinks(root)?;
+        if kind == SourceType::Directory {
+            let (root, app_dir) = (root.to_path_buf(), root.join(rel_app));
+            let opts = source.directory.clone().unwrap_or_default();
+            let env = env.clone();
+            return tokio::task::spawn_blocking(move || {
+                directory::render(&root, &app_dir, &opts, &env)
+            })
+            .await
+            .map_err(|e| ErrorKind::Invalid(format!("directory render panicked: {e}")))?;
+        }
+        // Tools get a private copy: kustomize edits and helm dependency builds write files.
+        let ws = Workspace::copy_of(&self.config.work_dir, root)?;
+        let app_dir = ws.repo.join(rel_app);
+        let objects = match kind {
+            SourceType::Helm => {
+                let refs = ref_roots(refs)?;
+                helm::Template {
+                    runner: &self.runner,
+                    helm: &self.helm,
+                    ws: &ws,
+                    chart_dir: &app_dir,
+                    root: &ws.repo,
+                    refs: &refs,
+                    opts: &source.helm.clone().unwrap_or_default(),
+                    app,
+                    env,
+                    value_file_schemes: &self.config.value_file_schemes,
+                }
+                .run()
+                .await?
+            }
+            SourceType::Kustomize => {
+                kustomize::Build {
+                    runner: &self.runner,
+                    kustomize: &self.kustomize,
+                    ws: &ws,
+                    app_dir: &app_dir,
+                    opts: &source.kustomize.clone().unwrap_or_default(),
+                    app,
+                    env,
+                    build_options: &self.config.kustomize_build_options,
+                }
+                .run()
+                .await?
+            }
+            SourceType::Plugin => {
+                let plugin = plugin.expect("detect returns the plugin for Plugin sources");
+                let vars = plugin::plugin_env(env, app, source.plugin.as_ref())?;
+                plugin::run(&self.runner, plugin, &ws, &app_dir, vars).await?
+            }
+            SourceType::Directory => unreachable!("handled above"),
+        };
+        manifest::flatten_lists(objects, "rendered output")
+    }
+
+    /// Renders a chart from a Helm repository or OCI registry.
+    async fn render_chart(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        refs: &BTreeMap<String, RefSource>,
+    ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        if source.plugin.is_some() || source.kustomize.is_some() || source.directory.is_some() {
+            return Err(fail(ErrorKind::Invalid(
+                "a chart source can only have helm options".into(),
+            )));
+        }
+        let opts = source.helm.clone().unwrap_or_default();
+        let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
+        let chart_dir = helm::pull(
+            &self.runner,
+            &self.helm,
+            &ws,
+            &source.repo_url,
+            &source.chart,
+            &source.target_revision,
+            opts.pass_credentials,
+        )
+        .await
+        .map_err(fail)?;
+        let chart_root = chart_dir
+            .canonicalize()
+            .map_err(|e| fail(ErrorKind::io(chart_dir.display(), e)))?;
+        confine::check_symlinks(&chart_root).map_err(fail)?;
+        let env = BuildEnv::new(app, source, &source.target_revision);
+        let objects = helm::Template {
+            runner: &self.runner,
+            helm: &self.helm,
+            ws: &ws,
+            chart_dir: &chart_root,
+            root: &chart_root,
+            refs: &ref_roots(refs).map_err(fail)?,
+            opts: &opts,
+            app,
+            env: &env,
+            value_file_schemes: &self.config.value_file_schemes,
+        }
+        .run()
+        .await
+        .and_then(|o| manifest::flatten_lists(o, "rendered output"))
+        .map_err(fail)?;
+        Ok((SourceType::Helm, Arc::new(objects)))
+    }
+
+    /// The source type, as Argo CD picks it: the option block that is set; else a plugin whose
+    /// discover rule matches; else `kustomization.yaml`; else `Chart.yaml`; else a directory.
+    fn detect(
+        &self,
+        source: &ApplicationSource,
+        app_dir: &Path,
+    ) -> Result<(SourceType, Option<&PluginConfig>), ErrorKind> {
+        match source.explicit_type().map_err(ErrorKind::Invalid)? {
+            Some(SourceType::Plugin) => {
+                let name = source
+                    .plugin
+                    .as_ref()
+                    .map(|p| p.name.as_str())
+                    .unwrap_or_default();
+                let plugin = if name.is_empty() {
+                    self.discover_plugin(app_dir)?.ok_or_else(|| {
+                        ErrorKind::Invalid("no configured plugin discovers this source".into())
+                    })?
+                } else {
+                    self.config
+                        .plugins
+                        .iter()
+                        .find(|p| p.full_name() == name || p.metadata.name == name)
+                        .ok_or_else(|| {
+                            ErrorKind::Invalid(format!("plugin {name:?} is not configured"))
+                        })?
+                };
+                Ok((SourceType::Plugin, Some(plugin)))
+            }
+            Some(kind) => Ok((kind, None)),
+            None => {
+                if let Some(plugin) = self.discover_plugin(app_dir)? {
+                    Ok((SourceType::Plugin, Some(plugin)))
+                } else if kustomize::find_kustomization(app_dir).is_some() {
+                    Ok((SourceType::Kustomize, None))
+                } else if app_dir.join("Chart.yaml").is_file() {
+                    Ok((SourceType::Helm, None))
+                } else {
+                    Ok((SourceType::Directory, None))
+                }
+            }
+        }
+    }
+
+    fn discover_plugin(&self, app_dir: &Path) -> Result<Option<&PluginConfig>, ErrorKind> {
+        for p in &self.config.plugins {
+            if p.discovers(app_dir)? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The version of the tool that renders `kind`, probed once; a failed probe is keyed as
+    /// such (a render needing the tool then fails on its own).
+    async fn tool_version(&self, kind: SourceType) -> String {
+        let (cell, program) = match kind {
+            SourceType::Helm => (&self.helm_version, &self.helm),
+            SourceType::Kustomize => (&self.kustomize_version, &self.kustomize),
+            // Directories and Jsonnet render in-process; plugins are keyed by their config.
+            SourceType::Directory | SourceType::Plugin => return String::new(),
+        };
+        cell.get_or_init(|| async {
+            let probe = async {
+                let ws = Workspace::empty(&self.config.work_dir)?;
+                match kind {
+                    SourceType::Helm => helm::version(&self.runner, program, &ws).await,
+                    _ => kustomize::version(&self.runner, program, &ws).await,
+                }
+            };
+            probe.await.unwrap_or_else(|e| format!("unavailable: {e}"))
+        })
+        .await
+        .clone()
+    }
+}
+
+fn is_exact_version(v: &str) -> bool {
+    semver::Version::parse(v.trim_start_matches('v')).is_ok()
+}
+
+/// The parts of a source that decide its output: everything but the unresolved revision and
+/// the display name (the resolved commit is keyed separately).
+fn cache_view(source: &ApplicationSource) -> Value {
+    let mut s = source.clone();
+    s.target_revision.clear();
+    s.name.clear();
+    serde_json::to_value(s).expect("sources serialize")
+}
+
+fn ref_roots(refs: &BTreeMap<String, RefSource>) -> Result<BTreeMap<String, PathBuf>, ErrorKind> {
+    refs.iter()
+        .map(|(name, r)| {
+            let root = r
+                .root
+                .canonicalize()
+                .map_err(|e| ErrorKind::io(r.root.display(), e))?;
+            confine::check_symlinks(&root)?;
+            Ok((name.clone(), root))
+        })
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! Running external tools (helm, kustomize, plugins): scrubbed environment, private home,
+//! timeout that kills the whole process group, and a count of invocations.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::error::ErrorKind;
+
+/// How much of a failing tool's stderr goes into the error.
+const STDERR_LIMIT: usize = 4096;
+
+/// The directories every tool may find helpers (`sh`, `git`) in, after the tool's own directory.
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+pub(crate) struct ToolRunner {
+    timeout: Duration,
+    runs: AtomicU64,
+}
+
+/// One command to run.
+pub(crate) struct Invocation<'a> {
+    /// Name for messages ("helm template", "plugin foo").
+    pub tool: String,
+    pub program: &'a Path,
+    pub args: Vec<OsString>,
+    pub cwd: &'a Path,
+    /// Private directory used as HOME and for the tools' caches and config.
+    pub home: &'a Path,
+    /// Extra environment on top of the scrubbed base.
+    pub env: Vec<(String, String)>,
+}
+
+impl ToolRunner {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// How many tool processes were started.
+    pub(crate) fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Runs the command and returns its stdout; a non-zero exit, a timeout or a start failure is
+    /// an error carrying (the start of) stderr.
+    pub(crate) async fn run(&self, inv: Invocation<'_>) -> Result<String, ErrorKind> {
+        let mut cmd = tokio::process::Command::new(inv.program);
+        cmd.args(&inv.args)
+            .current_dir(inv.cwd)
+            .env_clear()
+            .envs(base_env(inv.program, inv.home))
+            .envs(inv.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A group of its own, so a timeout also kills whatever the tool started.
+            .process_group(0)
+            .kill_on_drop(true);
+        tracing::debug!(tool = %inv.tool, program = %inv.program.display(), args = ?inv.args, cwd = %inv.cwd.display(), "running tool");
+        let start = |error| ErrorKind::ToolStart {
+            tool: inv.tool.clone(),
+            program: inv.program.display().to_string(),
+            error,
+        };
+        let mut child = cmd.spawn().map_err(start)?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let pid = child.id();
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let work = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let (o, e, status) = tokio::join!(
+                stdout.read_to_end(&mut out),
+                stderr.read_to_end(&mut err),
+                child.wait()
+            );
+            o.and(e).map_err(start)?;
+            Ok::<_, ErrorKind>((status.map_err(start)?, out, err))
+        };
+        let (status, out, err) = match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result?,
+            Err(_) => {
+                if let Some(pid) = pid {
+                    kill_group(pid);
+                }
+                return Err(ErrorKind::ToolTimeout {
+                    tool: inv.tool,
+                    timeout: self.timeout,
+                });
+            }
+        };
+        if !status.success() {
+            let mut stderr = String::from_utf8_lossy(&err).trim().to_string();
+            if stderr.len() > STDERR_LIMIT {
+                let cut = (0..=STDERR_LIMIT)
+                    .rev()
+                    .find(|i| stderr.is_char_boundary(*i));
+                stderr.truncate(cut.unwrap_or(0));
+                stderr.push_str(" …");
+            }
+            return Err(ErrorKind::ToolFailed {
+                tool: inv.tool,
+                status: status.to_string(),
+                stderr,
+            });
+        }
+        String::from_utf8(out).map_err(|_| ErrorKind::ToolFailed {
+            tool: inv.tool,
+            status: "ok".into(),
+            stderr: "output is not UTF-8".into(),
+        })
+    }
+}
+
+/// The whole environment a tool starts with: nothing of ferry's own environment (credentials,
+/// tokens, proxies) leaks in; HOME and every cache/config directory point into a private dir.
+fn base_env(program: &Path, home: &Path) -> Vec<(String, OsString)> {
+    let mut path = OsString::new();
+    if let Some(dir) = program.parent().filter(|d| !d.as_os_str().is_empty()) {
+        path.push(dir);
+        path.push(":");
+    }
+    path.push(SYSTEM_PATH);
+    let sub = |s: &str| home.join(s).into_os_string();
+    vec![
+        ("PATH".into(), path),
+        ("HOME".into(), home.as_os_str().to_owned()),
+        ("TMPDIR".into(), sub("tmp")),
+        ("XDG_CACHE_HOME".into(), sub(".cache")),
+        ("XDG_CONFIG_HOME".into(), sub(".config")),
+        ("XDG_DATA_HOME".into(), sub(".local/share")),
+        ("HELM_CACHE_HOME".into(), sub(".cache/helm")),
+        ("HELM_CONFIG_HOME".into(), sub(".config/helm")),
+        ("HELM_DATA_HOME".into(), sub(".local/share/helm")),
+        ("LANG".into(), "C.UTF-8".into()),
+    ]
+}
+
+fn kill_group(pid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(pid) {
+        // The group may already be gone; nothing else to do then.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Finds `name` in `PATH` when it is a bare command name.
+pub(crate) fn locate(program: &Path) -> PathBuf {
+    if program.components().count() > 1 {
+        return program.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| program.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, home: &Path) -> Invocation<'static> {
+        Invocation {
+            tool: "sh".into(),
+            program: Path::new("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            cwd: Path::new("/"),
+            home: Box::leak(home.to_path_buf().into_boxed_path()),
+            env: vec![("EXTRA".into(), "1".into())],
+        }
+    }
+
+    #[tokio::test]
+    async fn environment_is_scrubbed_and_home_is_private() {
+        let home = tempfile::tempdir().unwrap();
+        let runner = ToolRunner::new(Duration::from_secs(10));
+        let out = runner.run(sh("env | sort", home.path())).await.unwrap();
+        let names: Vec<&str> = out.lines().map(|l| l.split('=').next().unwrap()).collect();
+        for name in &names {
+            assert!(
+                [
+                    "PATH", "HOME", "TMPDIR", "EXTRA", "LANG", "PWD", "SHLVL", "_"
+                ]
+                .contains(name)
+                    || name.starts_with("XDG_")
+                    || name.starts_with("HELM_"),
+                "unexpected variable {name} in {out}"
+            );
+        }
+        assert!(out.contains(&format!("HOME={}", home.path().display())));
+        assert_eq!(runner.runs(), 1);
+    }
+
+    #[tokio::test]
+    async fn failure_carries_stderr() {
+        let home = tempfile::tempdir().unwrap();
+        let runner = ToolRunner::new(Duration::from_secs(10));
+        let err = runner
+            .run(sh("echo bad input >&2; exit 3", home.path()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "sh failed (exit status: 3): bad input");
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_process_group() {
+        let home = tempfile::tempdir().unwrap();
+        let marker = home.path().join("survived");
+        let runner = ToolRunner::new(Duration::from_millis(300));
+        let script = format!("(sleep 2; touch {}) & sleep 5", marker.display());
+        let started = std::time::Instant::now();
+        let err = runner.run(sh(&script, home.path())).await.unwrap_err();
+        assert!(matches!(err, ErrorKind::ToolTimeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(
+            !marker.exists(),
+            "a child of the timed-out tool kept running"
+        );
+    }
+}

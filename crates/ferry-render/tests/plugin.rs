@@ -1,0 +1,140 @@
+//! Config-management plugins: named or discovered, run in a private copy with Argo CD's
+//! environment, output parsed as manifests.
+
+mod common;
+
+use common::*;
+use ferry_render::PluginConfig;
+use ferry_testkit::git::GitRepo;
+
+/// A plugin that prints a ConfigMap built from its environment, and proves it ran `init` first
+/// and may write into its (private) working directory.
+const PLUGIN: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ConfigManagementPlugin
+metadata:
+  name: envdump
+spec:
+  version: v1
+  init:
+    command: [sh, -c]
+    args: ["echo initialized > .init-marker"]
+  generate:
+    command: [sh, -c]
+    args:
+      - |
+        cat <<EOF
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: $ARGOCD_APP_NAME-$(cat name.txt)
+          namespace: $ARGOCD_APP_NAMESPACE
+        data:
+          init: "$(cat .init-marker)"
+          revision: "$ARGOCD_APP_REVISION"
+          repo: "$ARGOCD_APP_SOURCE_REPO_URL"
+          path: "$ARGOCD_APP_SOURCE_PATH"
+          target: "$ARGOCD_APP_SOURCE_TARGET_REVISION"
+          kube: "$KUBE_VERSION"
+          apis: "$KUBE_API_VERSIONS"
+          env: "$ARGOCD_ENV_GREETING"
+          param: "$PARAM_MODE"
+          listItem: "$PARAM_TARGETS_1"
+          home: "$HOME"
+          leak: "${CARGO_MANIFEST_DIR:-none}"
+        EOF
+  discover:
+    fileName: "./name.txt"
+"#;
+
+#[tokio::test]
+async fn named_plugin_gets_argo_environment_and_a_private_copy() {
+    let repo = GitRepo::new().unwrap();
+    repo.write("cmp/name.txt", "settings").unwrap();
+    let sha = repo.commit("cmp").unwrap();
+    let h = harness(vec![PluginConfig::from_yaml(PLUGIN).unwrap()]);
+    let srcs = sources(&format!(
+        r#"
+- repoURL: {}
+  path: cmp
+  targetRevision: main
+  plugin:
+    name: envdump-v1
+    env: [{{name: GREETING, value: "hi-$ARGOCD_APP_NAME"}}]
+    parameters:
+      - {{name: mode, string: fast}}
+      - {{name: targets, array: [a, b]}}
+"#,
+        repo.file_url()
+    ));
+    let mut ctx = app("web", "prod");
+    ctx.kube_version = "1.34.0".into();
+    ctx.api_versions = vec!["v1".into(), "apps/v1".into()];
+    // Set for this test process by cargo, but tools get a scrubbed environment.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let rendered = h.renderer.render(&ctx, &srcs).await.unwrap();
+    assert_eq!(rendered.objects.len(), 1);
+    let cm = &rendered.objects[0];
+    assert_eq!(cm["metadata"]["name"], "web-settings");
+    assert_eq!(cm["metadata"]["namespace"], "prod");
+    let data = &cm["data"];
+    assert_eq!(data["init"], "initialized");
+    assert_eq!(data["revision"], sha.as_str());
+    assert_eq!(data["repo"], repo.file_url().as_str());
+    assert_eq!(data["path"], "cmp");
+    assert_eq!(data["target"], "main");
+    assert_eq!(data["kube"], "1.34.0");
+    assert_eq!(data["apis"], "v1,apps/v1");
+    assert_eq!(data["env"], "hi-web");
+    assert_eq!(data["param"], "fast");
+    assert_eq!(data["listItem"], "b");
+    assert_eq!(data["leak"], "none");
+    assert_ne!(
+        data["home"],
+        std::env::var("HOME").unwrap_or_default().as_str()
+    );
+    assert_eq!(
+        rendered.sources[0].source_type,
+        Some(ferry_types::source::SourceType::Plugin)
+    );
+}
+
+#[tokio::test]
+async fn plugin_is_discovered_and_bad_output_is_an_error() {
+    let repo = GitRepo::new().unwrap();
+    repo.write("cmp/name.txt", "x").unwrap();
+    repo.commit("cmp").unwrap();
+    let h = harness(vec![PluginConfig::from_yaml(PLUGIN).unwrap()]);
+    let srcs = sources(&format!("- repoURL: {}\n  path: cmp\n", repo.file_url()));
+    let rendered = h
+        .renderer
+        .render(&app("d", "default"), &srcs)
+        .await
+        .unwrap();
+    assert_eq!(rendered.objects[0]["metadata"]["name"], "d-x");
+
+    let broken = PLUGIN.replace(
+        "cat <<EOF",
+        "echo 'not: [a manifest' ; exit 0\n        cat <<EOF",
+    );
+    let h = harness(vec![PluginConfig::from_yaml(&broken).unwrap()]);
+    let err = h
+        .renderer
+        .render(&app("d", "default"), &srcs)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugin envdump-v1 output"), "{err}");
+
+    let unknown = sources(&format!(
+        "- repoURL: {}\n  path: cmp\n  plugin: {{name: nope}}\n",
+        repo.file_url()
+    ));
+    let err = h
+        .renderer
+        .render(&app("d", "default"), &unknown)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugin \"nope\" is not configured"), "{err}");
+}

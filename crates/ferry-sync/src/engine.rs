@@ -1,0 +1,956 @@
+//! Running a sync: plan tasks, dry-run them all, then apply phase by phase and wave by wave,
+//! waiting for each wave to be healthy before the next, pruning in reverse wave order, running
+//! hooks with their delete policies, and SyncFail hooks when anything fails.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use ferry_cache::{TrackingMethod, instance_name};
+use ferry_health::{HealthChecks, HealthCode};
+use ferry_types::ResourceKey;
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, ValidationDirective,
+};
+use kube::discovery::{Discovery, Scope};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio::sync::{RwLock, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::guard::PruneGuard;
+use crate::hooks::{DeletePolicy, Hook, SyncPhase, wave_of};
+use crate::merge::three_way_merge_patch;
+use crate::options::SyncOptionSet;
+use crate::report::{OperationPhase, ResourceResult, ResultCode, SyncReport};
+use crate::tasks::{self, Action, Task};
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Engine-wide settings.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// The field manager for server-side apply.
+    pub field_manager: String,
+    /// How often to look at resources while waiting for health or deletion.
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            field_manager: "ferry-controller".to_string(),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One sync operation's inputs.
+#[derive(Clone, Debug)]
+pub struct SyncRequest {
+    /// The application, for tracking marks and messages.
+    pub app: String,
+    /// Namespace of the Application object itself, when apps live outside the control namespace.
+    pub app_namespace: Option<String>,
+    pub tracking: TrackingMethod,
+    /// Namespace for namespaced resources that name none (the destination namespace).
+    pub namespace: String,
+    /// The rendered objects.
+    pub desired: Vec<Value>,
+    /// Live objects tracked to the application: prune candidates and hooks of earlier syncs.
+    pub live: Vec<Value>,
+    pub options: SyncOptionSet,
+    pub prune: bool,
+    pub dry_run: bool,
+    /// Selective sync: only these resources (and no pruning of others).
+    pub resources: Option<Vec<ResourceKey>>,
+    /// Resources known to differ from Git, for `ApplyOutOfSyncOnly`.
+    pub out_of_sync: Option<HashSet<ResourceKey>>,
+    pub prune_guard: PruneGuard,
+    /// Give up waiting for a wave to become healthy after this long.
+    pub health_timeout: Option<Duration>,
+}
+
+/// The sync engine. One per cluster: it holds a client and the cluster's API discovery.
+pub struct Engine {
+    client: Client,
+    discovery: RwLock<Discovery>,
+    health: HealthChecks,
+    settings: EngineSettings,
+}
+
+/// Why a sync stopped early.
+enum Stop {
+    Failed(String),
+    Terminated,
+}
+
+impl Engine {
+    pub async fn new(
+        client: Client,
+        health: HealthChecks,
+        settings: EngineSettings,
+    ) -> Result<Self, kube::Error> {
+        let discovery = Discovery::new(client.clone()).run().await?;
+        Ok(Self {
+            client,
+            discovery: RwLock::new(discovery),
+            health,
+            settings,
+        })
+    }
+
+    /// Runs a sync to completion (or termination through `cancel`), publishing progress on
+    /// `progress` after every step.
+    pub async fn sync(
+        &self,
+        request: SyncRequest,
+        cancel: CancellationToken,
+        progress: &watch::Sender<SyncReport>,
+    ) -> SyncReport {
+        let mut run = Run {
+            engine: self,
+            request: &request,
+            report: SyncReport::running(),
+            progress,
+        };
+        match run.execute(&cancel).await {
+            Ok(message) => run.finish(OperationPhase::Succeeded, message),
+            Err(Stop::Terminated) => {
+                run.finish(OperationPhase::Failed, "Operation terminated".into())
+            }
+            Err(Stop::Failed(message)) => run.finish(OperationPhase::Failed, message),
+        }
+    }
+
+    /// Resolves apiVersion + kind, refreshing discovery once on a miss (a CRD applied earlier in
+    /// this sync adds kinds).
+    async fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+        if let Some(found) = lookup(&*self.discovery.read().await, api_version, kind) {
+            return Some(found);
+        }
+        let fresh = Discovery::new(self.client.clone()).run().await.ok()?;
+        let found = lookup(&fresh, api_version, kind);
+        *self.discovery.write().await = fresh;
+        found
+    }
+
+    async fn api_for(&self, task: &Task) -> Result<Api<DynamicObject>, String> {
+        let (resource, namespaced) = self
+            .resolve(task.api_version(), task.kind())
+            .await
+            .ok_or_else(|| {
+                format!(
+                    "the server does not serve {} {}",
+                    task.api_version(),
+                    task.kind()
+                )
+            })?;
+        Ok(if namespaced {
+            Api::namespaced_with(self.client.clone(), task.namespace(), &resource)
+        } else {
+            Api::all_with(self.client.clone(), &resource)
+        })
+    }
+}
+
+fn lookup(discovery: &Discovery, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+    let (group, version) = match api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    };
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    discovery
+        .resolve_gvk(&gvk)
+        .map(|(resource, caps)| (resource, caps.scope == Scope::Namespaced))
+}
+
+struct Run<'a> {
+    engine: &'a Engine,
+    request: &'a SyncRequest,
+    report: SyncReport,
+    progress: &'a watch::Sender<SyncReport>,
+}
+
+impl Run<'_> {
+    async fn execute(&mut self, cancel: &CancellationToken) -> Result<String, Stop> {
+        let mut tasks = self.plan().await?;
+        tasks::sort(&mut tasks);
+        self.dry_run(&mut tasks).await?;
+        if self.request.dry_run {
+            for task in &tasks {
+                let code = match task.action {
+                    Action::Apply => ResultCode::Synced,
+                    Action::Prune => ResultCode::Pruned,
+                };
+                self.record(task, code, "(dry run)".into(), None);
+            }
+            return Ok("dry run succeeded".into());
+        }
+        if self.request.options.create_namespace {
+            self.create_namespace().await?;
+        }
+
+        let (main, sync_fail): (Vec<Task>, Vec<Task>) = tasks
+            .into_iter()
+            .partition(|t| t.phase != SyncPhase::SyncFail);
+        match self.run_waves(main, cancel).await {
+            Ok(()) => Ok("successfully synced (all tasks run)".into()),
+            Err(Stop::Terminated) => Err(Stop::Terminated),
+            Err(Stop::Failed(message)) => {
+                if !sync_fail.is_empty() {
+                    // SyncFail hooks run to completion even when cancelled; their own failure is
+                    // appended to the message.
+                    if let Err(Stop::Failed(more)) =
+                        self.run_waves(sync_fail, &CancellationToken::new()).await
+                    {
+                        return Err(Stop::Failed(format!("{message}; SyncFail hooks: {more}")));
+                    }
+                }
+                Err(Stop::Failed(message))
+            }
+        }
+    }
+
+    /// Builds the tasks: applies for desired objects and hooks, prunes for tracked extras.
+    async fn plan(&mut self) -> Result<Vec<Task>, Stop> {
+        let request = self.request;
+        let mut tasks = Vec::new();
+        let mut desired_keys = HashSet::new();
+        let mut problems = Vec::new();
+
+        for object in &request.desired {
+            let mut object = object.clone();
+            let hook = Hook::of(&object);
+            if hook.skipped() {
+                continue;
+            }
+            let (options, unknown) = request.options.for_resource(&object);
+            if !unknown.is_empty() {
+                let names: Vec<&str> = unknown.iter().map(|u| u.0.as_str()).collect();
+                problems.push(format!(
+                    "{}: unknown sync options {}",
+                    describe(&object),
+                    names.join(", ")
+                ));
+                continue;
+            }
+            let wave = match wave_of(&object) {
+                Ok(wave) => wave,
+                Err(why) => {
+                    problems.push(format!("{}: {why}", describe(&object)));
+                    continue;
+                }
+            };
+            self.default_namespace(&mut object).await;
+            let Some(key) = key_of(&object) else {
+                problems.push(format!(
+                    "{}: object has no apiVersion, kind or name",
+                    describe(&object)
+                ));
+                continue;
+            };
+            if !hook.is_hook() {
+                desired_keys.insert(key.clone());
+            }
+            if let Some(only) = &request.resources
+                && !only.contains(&key)
+            {
+                continue;
+            }
+            if !hook.is_hook()
+                && options.apply_out_of_sync_only
+                && request
+                    .out_of_sync
+                    .as_ref()
+                    .is_some_and(|out_of_sync| !out_of_sync.contains(&key))
+            {
+                continue;
+            }
+            // A hook with generateName has no identity to record until the server names it.
+            if object["metadata"]["name"].is_string()
+                && let Err(err) = request.tracking.mark(
+                    &mut object,
+                    &request.app,
+                    request.app_namespace.as_deref(),
+                )
+            {
+                problems.push(format!("{key}: {err}"));
+                continue;
+            }
+            if hook.is_hook() {
+                for hook_type in &hook.types {
+                    let Some(phase) = hook_type.phase() else {
+                        continue;
+                    };
+                    tasks.push(Task {
+                        action: Action::Apply,
+                        object: object.clone(),
+                        phase,
+                        wave,
+                        hook_type: Some(*hook_type),
+                        hook: hook.clone(),
+                        options: options.clone(),
+                    });
+                }
+            } else {
+                tasks.push(Task {
+                    action: Action::Apply,
+                    object,
+                    phase: SyncPhase::Sync,
+                    wave,
+                    hook_type: None,
+                    hook,
+                    options,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Stop::Failed(problems.join("; ")));
+        }
+
+        // Extras: tracked live objects no longer in Git.
+        let mut prunes = Vec::new();
+        let mut tracked = 0;
+        for live in &request.live {
+            let hook = Hook::of(live);
+            let Some(key) = key_of(live) else { continue };
+            if hook.is_hook() {
+                continue;
+            }
+            tracked += 1;
+            if desired_keys.contains(&key) {
+                continue;
+            }
+            if let Some(only) = &request.resources
+                && !only.contains(&key)
+            {
+                continue;
+            }
+            let (options, _) = request.options.for_resource(live);
+            let task = Task {
+                action: Action::Prune,
+                object: live.clone(),
+                phase: SyncPhase::Sync,
+                wave: wave_of(live).unwrap_or(0),
+                hook_type: None,
+                hook,
+                options,
+            };
+            if !request.prune {
+                self.record(
+                    &task,
+                    ResultCode::PruneSkipped,
+                    "ignored (requires pruning)".into(),
+                    None,
+                );
+            } else if !task.options.prune {
+                self.record(
+                    &task,
+                    ResultCode::PruneSkipped,
+                    "ignored (Prune=false)".into(),
+                    None,
+                );
+            } else {
+                prunes.push(task);
+            }
+        }
+        request
+            .prune_guard
+            .check(desired_keys.len(), tracked, prunes.len())
+            .map_err(Stop::Failed)?;
+        place_prunes(&tasks, &mut prunes);
+        tasks.extend(prunes);
+
+        if request.options.fail_on_shared_resource {
+            self.check_shared(&tasks).await?;
+        }
+        Ok(tasks)
+    }
+
+    /// Namespaced objects without a namespace go to the destination namespace; cluster-scoped
+    /// objects lose a namespace they should not have.
+    async fn default_namespace(&self, object: &mut Value) {
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let namespaced = match self.engine.resolve(&api_version, &kind).await {
+            Some((_, namespaced)) => namespaced,
+            // A kind the server does not know yet (its CRD is part of this sync): look for the
+            // CRD among the desired objects.
+            None => crd_scope(&self.request.desired, &api_version, &kind).unwrap_or(true),
+        };
+        let metadata = &mut object["metadata"];
+        if namespaced {
+            if metadata["namespace"].as_str().is_none_or(str::is_empty) {
+                metadata["namespace"] = json!(self.request.namespace);
+            }
+        } else if let Some(map) = metadata.as_object_mut() {
+            map.remove("namespace");
+        }
+    }
+
+    async fn check_shared(&self, tasks: &[Task]) -> Result<(), Stop> {
+        for task in tasks
+            .iter()
+            .filter(|t| t.action == Action::Apply && !t.is_hook())
+        {
+            let Ok(api) = self.engine.api_for(task).await else {
+                continue;
+            };
+            if let Ok(Some(live)) = api.get_opt(task.name()).await {
+                let live = serde_json::to_value(live).unwrap_or_default();
+                let ours = instance_name(&self.request.app, self.request.app_namespace.as_deref());
+                if let Some(owner) = self.request.tracking.app_of(&live)
+                    && owner != ours
+                {
+                    return Err(Stop::Failed(format!(
+                        "{} is part of application {owner} and FailOnSharedResource is set",
+                        task.key()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Server-side dry run of every apply, so a bad manifest fails the sync before anything
+    /// changes.
+    async fn dry_run(&mut self, tasks: &mut [Task]) -> Result<(), Stop> {
+        let mut failures = Vec::new();
+        let mut crds = BTreeSet::new();
+        let missing_namespaces = self.namespaces_to_create(tasks).await;
+        for task in tasks.iter() {
+            if task.action != Action::Apply {
+                continue;
+            }
+            // The server cannot dry-run into a namespace this very sync creates.
+            if missing_namespaces.contains(task.namespace()) {
+                continue;
+            }
+            if task.kind() == "CustomResourceDefinition"
+                && let (Some(group), Some(kind)) = (
+                    task.object.pointer("/spec/group").and_then(Value::as_str),
+                    task.object
+                        .pointer("/spec/names/kind")
+                        .and_then(Value::as_str),
+                )
+            {
+                crds.insert(format!("{group}/{kind}"));
+            }
+            let served = self
+                .engine
+                .resolve(task.api_version(), task.kind())
+                .await
+                .is_some();
+            if !served {
+                let group = ferry_types::group_of(task.api_version());
+                // Its CRD comes with this sync, or the user said to skip the check.
+                if crds.contains(&format!("{group}/{}", task.kind()))
+                    || task.options.skip_dry_run_on_missing_resource
+                {
+                    continue;
+                }
+            }
+            if let Err(message) = self.apply(task, true).await {
+                failures.push((task.clone(), message));
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let summary = failures
+            .iter()
+            .map(|(task, message)| format!("{}: {message}", task.key()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        for (task, message) in failures {
+            self.record(&task, ResultCode::SyncFailed, message, None);
+        }
+        Err(Stop::Failed(format!(
+            "one or more objects failed to apply (dry run): {summary}"
+        )))
+    }
+
+    /// Namespaces the sync will create (Namespace objects in Git, or `CreateNamespace=true`)
+    /// that do not exist yet.
+    async fn namespaces_to_create(&self, tasks: &[Task]) -> BTreeSet<String> {
+        let mut candidates: BTreeSet<String> = tasks
+            .iter()
+            .filter(|t| {
+                t.action == Action::Apply && t.kind() == "Namespace" && t.api_version() == "v1"
+            })
+            .map(|t| t.name().to_string())
+            .collect();
+        if self.request.options.create_namespace && !self.request.namespace.is_empty() {
+            candidates.insert(self.request.namespace.clone());
+        }
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.engine.client.clone());
+        let mut missing = BTreeSet::new();
+        for name in candidates {
+            if let Ok(None) = api.get_opt(&name).await {
+                missing.insert(name);
+            }
+        }
+        missing
+    }
+
+    async fn create_namespace(&mut self) -> Result<(), Stop> {
+        let namespace = &self.request.namespace;
+        if namespace.is_empty() {
+            return Ok(());
+        }
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.engine.client.clone());
+        if let Ok(Some(_)) = api.get_opt(namespace).await {
+            return Ok(());
+        }
+        let object =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        let params = PatchParams::apply(&self.engine.settings.field_manager).force();
+        api.patch(namespace, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|err| {
+                Stop::Failed(format!(
+                    "creating namespace {namespace}: {}",
+                    kube_message(&err)
+                ))
+            })?;
+        Ok(())
+    }
+
+    async fn run_waves(
+        &mut self,
+        tasks: Vec<Task>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let mut rest = tasks.as_slice();
+        while let Some(first) = rest.first() {
+            let (phase, wave) = (first.phase, first.wave);
+            let len = rest
+                .iter()
+                .take_while(|t| t.phase == phase && t.wave == wave)
+                .count();
+            let (group, tail) = rest.split_at(len);
+            rest = tail;
+            if cancel.is_cancelled() {
+                return Err(Stop::Terminated);
+            }
+            let mut started = Vec::new();
+            let mut failures = Vec::new();
+            for task in group {
+                let mut task = task.clone();
+                let outcome = match task.action {
+                    Action::Apply => self.run_apply(&mut task).await,
+                    Action::Prune => self.prune(&task).await,
+                };
+                match outcome {
+                    Ok(()) => started.push(task),
+                    Err(message) => failures.push(format!("{}: {message}", task.key())),
+                }
+                self.publish();
+            }
+            if !failures.is_empty() {
+                return Err(Stop::Failed(failures.join("; ")));
+            }
+            self.wait_wave(&started, cancel).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_apply(&mut self, task: &mut Task) -> Result<(), String> {
+        if task.is_hook()
+            && task.hook.has_policy(DeletePolicy::BeforeHookCreation)
+            && !task.name().is_empty()
+        {
+            self.delete_and_wait(task).await?;
+        }
+        let result = self.apply(task, false).await;
+        match result {
+            Ok(applied) => {
+                if let Some(name) = applied["metadata"]["name"].as_str() {
+                    task.object["metadata"]["name"] = json!(name);
+                }
+                let hook_phase = task.is_hook().then_some(OperationPhase::Running);
+                self.record(task, ResultCode::Synced, synced_message(task), hook_phase);
+                Ok(())
+            }
+            Err(message) => {
+                let hook_phase = task.is_hook().then_some(OperationPhase::Failed);
+                self.record(task, ResultCode::SyncFailed, message.clone(), hook_phase);
+                Err(message)
+            }
+        }
+    }
+
+    /// Applies one object the way its options ask; returns the object as the server has it.
+    async fn apply(&self, task: &Task, dry_run: bool) -> Result<Value, String> {
+        let api = self.engine.api_for(task).await?;
+        let manager = &self.engine.settings.field_manager;
+        let object = &task.object;
+        let name = task.name();
+        let post = PostParams {
+            dry_run,
+            field_manager: Some(manager.clone()),
+        };
+        let dynamic: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|err| format!("invalid object: {err}"))?;
+
+        let applied = if name.is_empty() {
+            // A hook with generateName: a new object every time.
+            api.create(&post, &dynamic).await
+        } else if task.options.replace {
+            match api.get_opt(name).await.map_err(|e| kube_message(&e))? {
+                None => api.create(&post, &dynamic).await,
+                Some(_) if task.options.force && !dry_run => {
+                    self.delete_and_wait(task).await?;
+                    api.create(&post, &dynamic).await
+                }
+                Some(live) => {
+                    let mut replacement = dynamic.clone();
+                    replacement.metadata.resource_version = live.metadata.resource_version;
+                    api.replace(name, &post, &replacement).await
+                }
+            }
+        } else if task.options.server_side_apply {
+            let mut params = PatchParams::apply(manager).force();
+            params.dry_run = dry_run;
+            if !task.options.validate {
+                params.field_validation = Some(ValidationDirective::Ignore);
+            }
+            let result = api.patch(name, &params, &Patch::Apply(object)).await;
+            match result {
+                // Force=true: an object the server refuses to update in place (immutable
+                // fields) is deleted and created again.
+                Err(kube::Error::Api(status))
+                    if status.is_invalid() && task.options.force && !dry_run =>
+                {
+                    self.delete_and_wait(task).await?;
+                    api.create(&post, &dynamic).await
+                }
+                other => other,
+            }
+        } else {
+            self.client_side_apply(&api, task, &post).await
+        };
+        let applied = applied.map_err(|err| kube_message(&err))?;
+        serde_json::to_value(applied).map_err(|err| err.to_string())
+    }
+
+    /// `kubectl apply`-style: a three-way JSON merge patch from the last-applied annotation, the
+    /// desired object and the live one; the desired object is recorded as last-applied.
+    async fn client_side_apply(
+        &self,
+        api: &Api<DynamicObject>,
+        task: &Task,
+        post: &PostParams,
+    ) -> Result<DynamicObject, kube::Error> {
+        let mut desired = task.object.clone();
+        let recorded = serde_json::to_string(&desired).unwrap_or_default();
+        desired["metadata"]["annotations"][LAST_APPLIED_ANNOTATION] = json!(recorded);
+        let dynamic: DynamicObject =
+            serde_json::from_value(desired.clone()).map_err(kube::Error::SerdeError)?;
+        let Some(live) = api.get_opt(task.name()).await? else {
+            return api.create(post, &dynamic).await;
+        };
+        let live = serde_json::to_value(&live).map_err(kube::Error::SerdeError)?;
+        let last_applied = live
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
+        let patch = three_way_merge_patch(&last_applied, &desired, &live);
+        let mut params = PatchParams {
+            dry_run: post.dry_run,
+            field_manager: post.field_manager.clone(),
+            ..Default::default()
+        };
+        if !task.options.validate {
+            params.field_validation = Some(ValidationDirective::Ignore);
+        }
+        api.patch(task.name(), &params, &Patch::Merge(&patch)).await
+    }
+
+    async fn prune(&mut self, task: &Task) -> Result<(), String> {
+        let api = self.engine.api_for(task).await?;
+        let params = DeleteParams {
+            propagation_policy: Some(task.options.propagation.to_kube()),
+            ..Default::default()
+        };
+        match api.delete(task.name(), &params).await {
+            Ok(_) => {
+                self.record(task, ResultCode::Pruned, "pruned".into(), None);
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.is_not_found() => {
+                self.record(task, ResultCode::Pruned, "pruned".into(), None);
+                Ok(())
+            }
+            Err(err) => {
+                let message = kube_message(&err);
+                self.record(task, ResultCode::SyncFailed, message.clone(), None);
+                Err(message)
+            }
+        }
+    }
+
+    async fn delete_and_wait(&self, task: &Task) -> Result<(), String> {
+        let api = self.engine.api_for(task).await?;
+        match api.delete(task.name(), &DeleteParams::foreground()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(()),
+            Err(err) => return Err(kube_message(&err)),
+        }
+        let deadline = self.request.health_timeout.map(|t| Instant::now() + t);
+        loop {
+            match api.get_opt(task.name()).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(_)) => {}
+                Err(err) => return Err(kube_message(&err)),
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(format!("{} was not deleted in time", task.key()));
+            }
+            tokio::time::sleep(self.engine.settings.poll_interval).await;
+        }
+    }
+
+    /// Waits until every applied resource of a wave is healthy (hooks: completed) and every
+    /// pruned one is gone. A Degraded resource or a failed hook fails the sync.
+    async fn wait_wave(&mut self, tasks: &[Task], cancel: &CancellationToken) -> Result<(), Stop> {
+        let deadline = self.request.health_timeout.map(|t| Instant::now() + t);
+        let mut pending: Vec<&Task> = tasks.iter().collect();
+        loop {
+            let mut still = Vec::new();
+            for task in pending {
+                match self.observe(task).await {
+                    Observed::Done => self.finish_hook(task, true).await,
+                    Observed::Waiting(_) => still.push(task),
+                    Observed::Failed(message) => {
+                        self.finish_hook(task, false).await;
+                        self.publish();
+                        return Err(Stop::Failed(format!("{}: {message}", task.key())));
+                    }
+                }
+            }
+            self.publish();
+            if still.is_empty() {
+                return Ok(());
+            }
+            if cancel.is_cancelled() {
+                return Err(Stop::Terminated);
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                let mut waiting = Vec::new();
+                for task in &still {
+                    if let Observed::Waiting(why) = self.observe(task).await {
+                        waiting.push(format!("{} ({why})", task.key()));
+                    }
+                }
+                return Err(Stop::Failed(format!(
+                    "timed out waiting for healthy state of {}",
+                    waiting.join(", ")
+                )));
+            }
+            pending = still;
+            tokio::select! {
+                _ = tokio::time::sleep(self.engine.settings.poll_interval) => {}
+                _ = cancel.cancelled() => return Err(Stop::Terminated),
+            }
+        }
+    }
+
+    async fn observe(&self, task: &Task) -> Observed {
+        let api = match self.engine.api_for(task).await {
+            Ok(api) => api,
+            Err(message) => return Observed::Failed(message),
+        };
+        let live = match api.get_opt(task.name()).await {
+            Ok(live) => live,
+            Err(err) => return Observed::Waiting(kube_message(&err)),
+        };
+        if task.action == Action::Prune {
+            return match live {
+                None => Observed::Done,
+                Some(_) => Observed::Waiting("being deleted".into()),
+            };
+        }
+        let Some(live) = live else {
+            return Observed::Waiting("not found yet".into());
+        };
+        let live = serde_json::to_value(live).unwrap_or_default();
+        let Some(health) = ferry_health::assess(&live, &self.engine.health) else {
+            return Observed::Done;
+        };
+        match health.status {
+            HealthCode::Healthy => Observed::Done,
+            // A suspended resource is where its owner wants it; hooks must finish, though.
+            HealthCode::Suspended if !task.is_hook() => Observed::Done,
+            HealthCode::Degraded => Observed::Failed(format!("Degraded: {}", health.message)),
+            _ => Observed::Waiting(format!("{:?}: {}", health.status, health.message)),
+        }
+    }
+
+    /// Records a hook's outcome and applies its delete policy.
+    async fn finish_hook(&mut self, task: &Task, succeeded: bool) {
+        if !task.is_hook() {
+            return;
+        }
+        let (phase, message) = if succeeded {
+            (
+                OperationPhase::Succeeded,
+                format!("{} hook succeeded", task.kind()),
+            )
+        } else {
+            (
+                OperationPhase::Failed,
+                format!("{} hook failed", task.kind()),
+            )
+        };
+        let code = if succeeded {
+            ResultCode::Synced
+        } else {
+            ResultCode::SyncFailed
+        };
+        self.record(task, code, message, Some(phase));
+        let policy = if succeeded {
+            DeletePolicy::HookSucceeded
+        } else {
+            DeletePolicy::HookFailed
+        };
+        if task.hook.has_policy(policy)
+            && let Ok(api) = self.engine.api_for(task).await
+        {
+            let _ = api.delete(task.name(), &DeleteParams::background()).await;
+        }
+    }
+
+    /// Records (or updates) the result of a resource in the report.
+    fn record(
+        &mut self,
+        task: &Task,
+        status: ResultCode,
+        message: String,
+        hook_phase: Option<OperationPhase>,
+    ) {
+        let key = task.key();
+        let version = task
+            .api_version()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let result = ResourceResult {
+            group: key.group,
+            version,
+            kind: key.kind,
+            namespace: key.namespace,
+            name: key.name,
+            status,
+            message,
+            hook_type: task.hook_type,
+            hook_phase,
+            sync_phase: task.phase,
+            wave: task.wave,
+        };
+        let same = |r: &ResourceResult| {
+            r.group == result.group
+                && r.kind == result.kind
+                && r.namespace == result.namespace
+                && r.name == result.name
+                && r.sync_phase == result.sync_phase
+        };
+        match self.report.resources.iter_mut().find(|r| same(r)) {
+            Some(existing) => *existing = result,
+            None => self.report.resources.push(result),
+        }
+    }
+
+    fn publish(&self) {
+        self.progress.send_replace(self.report.clone());
+    }
+
+    fn finish(mut self, phase: OperationPhase, message: String) -> SyncReport {
+        self.report.phase = phase;
+        self.report.message = message;
+        self.publish();
+        self.report
+    }
+}
+
+enum Observed {
+    Done,
+    Waiting(String),
+    Failed(String),
+}
+
+/// Prunes run in reverse wave order (what was created last goes first), after the applies of
+/// their wave; `PruneLast` moves them after every other wave.
+fn place_prunes(applies: &[Task], prunes: &mut [Task]) {
+    let Some(min) = prunes.iter().map(|t| t.wave).min() else {
+        return;
+    };
+    let max = prunes.iter().map(|t| t.wave).max().unwrap_or(min);
+    let last_wave = applies
+        .iter()
+        .filter(|t| t.phase == SyncPhase::Sync)
+        .map(|t| t.wave)
+        .chain(prunes.iter().map(|t| min + max - t.wave))
+        .max()
+        .unwrap_or(0);
+    for task in prunes.iter_mut() {
+        task.wave = if task.options.prune_last {
+            last_wave + 1
+        } else {
+            min + max - task.wave
+        };
+    }
+}
+
+fn key_of(object: &Value) -> Option<ResourceKey> {
+    let mut object = object.clone();
+    let metadata = &mut object["metadata"];
+    if metadata["name"].is_null() {
+        metadata["name"] = metadata["generateName"].clone();
+    }
+    ResourceKey::of(&object)
+}
+
+fn describe(object: &Value) -> String {
+    match key_of(object) {
+        Some(key) => key.to_string(),
+        None => format!(
+            "{} {}",
+            object["kind"].as_str().unwrap_or("<no kind>"),
+            object["metadata"]["name"].as_str().unwrap_or("<no name>")
+        ),
+    }
+}
+
+fn synced_message(task: &Task) -> String {
+    let verb = if task.options.replace {
+        "replaced"
+    } else {
+        "configured"
+    };
+    format!("{} {verb}", task.kind().to_lowercase())
+}
+
+/// Whether a kind defined by a CRD among `desired` is namespaced.
+fn crd_scope(desired: &[Value], api_version: &str, kind: &str) -> Option<bool> {
+    let group = ferry_types::group_of(api_version);
+    desired.iter().find_map(|crd| {
+        (crd["kind"] == "CustomResourceDefinition"
+            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
+        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
+    })
+}
+
+fn kube_message(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}

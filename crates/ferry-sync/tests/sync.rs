@@ -1,0 +1,483 @@
+//! The sync engine against a real control plane: waves and hooks in order, delete policies,
+//! prune and PruneLast, the prune guard, dry runs, failures before any change, termination.
+
+use std::time::Duration;
+
+use ferry_cache::TrackingMethod;
+use ferry_health::HealthChecks;
+use ferry_sync::{
+    Engine, EngineSettings, HookType, OperationPhase, PruneGuard, ResultCode, SyncOptionSet,
+    SyncPhase, SyncReport, SyncRequest,
+};
+use ferry_testkit::kube::TestContext;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+async fn engine(ctx: &TestContext) -> Engine {
+    let settings = EngineSettings {
+        field_manager: "ferry-test".into(),
+        poll_interval: Duration::from_millis(200),
+    };
+    Engine::new(ctx.client(), HealthChecks::new(), settings)
+        .await
+        .expect("engine")
+}
+
+fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
+    SyncRequest {
+        app: app.into(),
+        app_namespace: None,
+        tracking: TrackingMethod::label(),
+        namespace: ctx.namespace().into(),
+        desired,
+        live: Vec::new(),
+        options: SyncOptionSet::default(),
+        prune: false,
+        dry_run: false,
+        resources: None,
+        out_of_sync: None,
+        prune_guard: PruneGuard::default(),
+        health_timeout: Some(Duration::from_secs(60)),
+    }
+}
+
+async fn run(engine: &Engine, request: SyncRequest) -> SyncReport {
+    let (progress, _) = watch::channel(SyncReport::running());
+    engine
+        .sync(request, CancellationToken::new(), &progress)
+        .await
+}
+
+fn config_map(name: &str, annotations: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "annotations": annotations}, "data": {"k": "v"}})
+}
+
+fn deployment(name: &str, wave: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "annotations": {"argocd.argoproj.io/sync-wave": wave}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+}
+
+fn job_hook(name: &str, hook: &str, policy: &str) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "annotations": {
+            "argocd.argoproj.io/hook": hook, "argocd.argoproj.io/hook-delete-policy": policy}},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+}
+
+/// Live objects tracked to `app` in the test namespace, as the controller would pass them.
+async fn tracked_config_maps(ctx: &TestContext, app: &str) -> Vec<Value> {
+    let api: Api<ConfigMap> = ctx.api();
+    let list = api
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={app}")))
+        .await
+        .expect("list");
+    list.items
+        .into_iter()
+        .map(|cm| {
+            let mut value = serde_json::to_value(cm).unwrap();
+            value["apiVersion"] = json!("v1");
+            value["kind"] = json!("ConfigMap");
+            value
+        })
+        .collect()
+}
+
+fn order(report: &SyncReport) -> Vec<String> {
+    report
+        .resources
+        .iter()
+        .map(|r| format!("{:?}:{}", r.sync_phase, r.name))
+        .collect()
+}
+
+#[tokio::test]
+async fn waves_and_hooks_run_in_order_with_delete_policies() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let desired = vec![
+        deployment("backend", "1"),
+        config_map("settings", json!({"argocd.argoproj.io/sync-wave": "-1"})),
+        job_hook("migrate", "PreSync", "HookSucceeded"),
+        deployment("frontend", "2"),
+        job_hook("notify", "PostSync", "BeforeHookCreation"),
+    ];
+    let report = run(&engine, request(&ctx, "shop", desired.clone())).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_eq!(
+        order(&report),
+        [
+            "PreSync:migrate",
+            "Sync:settings",
+            "Sync:backend",
+            "Sync:frontend",
+            "PostSync:notify"
+        ]
+    );
+    let migrate = &report.resources[0];
+    assert_eq!(migrate.hook_type, Some(HookType::PreSync));
+    assert_eq!(migrate.hook_phase, Some(OperationPhase::Succeeded));
+
+    // HookSucceeded removed the migration job; BeforeHookCreation keeps notify until next time.
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = ctx.api();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        jobs.get_opt("migrate")
+            .await?
+            .is_none_or(|j| j.metadata.deletion_timestamp.is_some())
+    );
+    let first_notify = jobs.get("notify").await?.metadata.uid;
+
+    // The second sync recreates the PostSync hook (BeforeHookCreation) and leaves the rest as is.
+    let report = run(&engine, request(&ctx, "shop", desired)).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    let second_notify = jobs.get("notify").await?.metadata.uid;
+    assert_ne!(first_notify, second_notify, "the hook was recreated");
+    Ok(())
+}
+
+#[tokio::test]
+async fn prune_removes_extras_in_reverse_waves_and_prune_last_at_the_end() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let all = vec![
+        config_map("keep", json!({})),
+        config_map("old-early", json!({"argocd.argoproj.io/sync-wave": "-1"})),
+        config_map("old-late", json!({"argocd.argoproj.io/sync-wave": "3"})),
+        config_map(
+            "old-last",
+            json!({"argocd.argoproj.io/sync-options": "PruneLast=true"}),
+        ),
+        config_map(
+            "protected",
+            json!({"argocd.argoproj.io/sync-options": "Prune=false"}),
+        ),
+    ];
+    let report = run(&engine, request(&ctx, "pruner", all)).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+
+    // Without prune, extras are reported and left alone.
+    let mut only_keep = request(&ctx, "pruner", vec![config_map("keep", json!({}))]);
+    only_keep.live = tracked_config_maps(&ctx, "pruner").await;
+    let report = run(&engine, only_keep.clone()).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert!(
+        report
+            .resources
+            .iter()
+            .filter(|r| r.name != "keep")
+            .all(|r| r.status == ResultCode::PruneSkipped)
+    );
+    assert_eq!(tracked_config_maps(&ctx, "pruner").await.len(), 5);
+
+    only_keep.prune = true;
+    let report = run(&engine, only_keep).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    let pruned: Vec<&str> = report
+        .resources
+        .iter()
+        .filter(|r| r.status == ResultCode::Pruned)
+        .map(|r| r.name.as_str())
+        .collect();
+    // Reverse wave order: the wave-3 object goes first, the wave -1 one after it, PruneLast last.
+    assert_eq!(pruned, ["old-late", "old-early", "old-last"]);
+    let protected = report
+        .resources
+        .iter()
+        .find(|r| r.name == "protected")
+        .unwrap();
+    assert_eq!(protected.status, ResultCode::PruneSkipped);
+    let left: Vec<String> = tracked_config_maps(&ctx, "pruner")
+        .await
+        .iter()
+        .map(|cm| cm["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, ["keep", "protected"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn prune_guard_refuses_an_empty_desired_state_and_changes_nothing() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let report = run(
+        &engine,
+        request(
+            &ctx,
+            "guarded",
+            vec![config_map("a", json!({})), config_map("b", json!({}))],
+        ),
+    )
+    .await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+
+    let mut empty = request(&ctx, "guarded", Vec::new());
+    empty.live = tracked_config_maps(&ctx, "guarded").await;
+    empty.prune = true;
+    let report = run(&engine, empty.clone()).await;
+    assert_eq!(report.phase, OperationPhase::Failed);
+    assert!(
+        report.message.contains("desired state is empty"),
+        "{}",
+        report.message
+    );
+    assert_eq!(
+        tracked_config_maps(&ctx, "guarded").await.len(),
+        2,
+        "nothing was deleted"
+    );
+
+    let mut shrink = request(&ctx, "guarded", vec![config_map("a", json!({}))]);
+    shrink.live = empty.live.clone();
+    shrink.prune = true;
+    shrink.prune_guard = PruneGuard {
+        allow_empty: false,
+        max_fraction: Some(0.25),
+    };
+    let report = run(&engine, shrink).await;
+    assert_eq!(report.phase, OperationPhase::Failed);
+    assert!(report.message.contains("1 of 2"), "{}", report.message);
+    assert_eq!(tracked_config_maps(&ctx, "guarded").await.len(), 2);
+
+    empty.prune_guard.allow_empty = true;
+    let report = run(&engine, empty).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert!(tracked_config_maps(&ctx, "guarded").await.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_manifest_fails_the_dry_run_before_anything_changes() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let mut bad = deployment("broken", "5");
+    bad["spec"]["replicas"] = json!("three");
+    let report = run(
+        &engine,
+        request(&ctx, "careful", vec![config_map("first", json!({})), bad]),
+    )
+    .await;
+    assert_eq!(report.phase, OperationPhase::Failed);
+    assert!(
+        report.message.contains("dry run") && report.message.contains("broken"),
+        "{}",
+        report.message
+    );
+    let failed = report
+        .resources
+        .iter()
+        .find(|r| r.name == "broken")
+        .unwrap();
+    assert_eq!(failed.status, ResultCode::SyncFailed);
+    let configmaps: Api<ConfigMap> = ctx.api();
+    assert!(
+        configmaps.get_opt("first").await?.is_none(),
+        "nothing was applied"
+    );
+
+    let mut dry = request(&ctx, "careful", vec![config_map("first", json!({}))]);
+    dry.dry_run = true;
+    let report = run(&engine, dry).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert!(
+        configmaps.get_opt("first").await?.is_none(),
+        "a dry run changes nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_sync_runs_sync_fail_hooks_and_termination_stops_a_waiting_sync()
+-> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+
+    // A PreSync hook that really fails: its pod can never be scheduled (no node matches), so the
+    // Job controller fails the Job when activeDeadlineSeconds runs out.
+    let mut failing = job_hook("doomed", "PreSync", "HookFailed");
+    failing["spec"]["activeDeadlineSeconds"] = json!(1);
+    failing["spec"]["template"]["spec"]["nodeSelector"] = json!({"no-such-node": "x"});
+    let on_fail = config_map(
+        "sync-failed",
+        json!({"argocd.argoproj.io/hook": "SyncFail"}),
+    );
+    let report = run(
+        &engine,
+        request(
+            &ctx,
+            "failing",
+            vec![failing, on_fail, config_map("main", json!({}))],
+        ),
+    )
+    .await;
+    assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+    assert!(report.message.contains("doomed"), "{}", report.message);
+    let configmaps: Api<ConfigMap> = ctx.api();
+    assert!(
+        configmaps.get_opt("main").await?.is_none(),
+        "the Sync phase never ran"
+    );
+    assert!(
+        configmaps.get_opt("sync-failed").await?.is_some(),
+        "the SyncFail hook ran"
+    );
+    let fail_hook = report
+        .resources
+        .iter()
+        .find(|r| r.name == "sync-failed")
+        .unwrap();
+    assert_eq!(fail_hook.sync_phase, SyncPhase::SyncFail);
+
+    // A Deployment that can never become healthy keeps its wave waiting until terminated.
+    let mut stuck = deployment("stuck", "0");
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = json!({"no-such-node": "x"});
+    let mut waiting = request(&ctx, "stuck", vec![stuck]);
+    waiting.health_timeout = None;
+    let cancel = CancellationToken::new();
+    let (progress, mut updates) = watch::channel(SyncReport::running());
+    let sync = engine.sync(waiting, cancel.clone(), &progress);
+    let terminate = async {
+        // Terminate once the Deployment has been applied.
+        updates
+            .wait_for(|r| r.resources.iter().any(|r| r.name == "stuck"))
+            .await
+            .unwrap();
+        cancel.cancel();
+    };
+    let (report, ()) = tokio::join!(sync, terminate);
+    assert_eq!(report.phase, OperationPhase::Failed);
+    assert_eq!(report.message, "Operation terminated");
+    Ok(())
+}
+
+#[tokio::test]
+async fn replace_create_namespace_and_selective_sync() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let target = format!("{}-extra", ctx.namespace());
+
+    let mut req = request(
+        &ctx,
+        "options",
+        vec![
+            config_map(
+                "replaced",
+                json!({"argocd.argoproj.io/sync-options": "Replace=true"}),
+            ),
+            config_map("skipped", json!({})),
+        ],
+    );
+    req.namespace = target.clone();
+    req.options.create_namespace = true;
+    req.resources = Some(vec![ferry_types::ResourceKey::new(
+        "",
+        "ConfigMap",
+        &target,
+        "replaced",
+    )]);
+    let report = run(&engine, req).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(ctx.client(), &target);
+    let replaced = configmaps.get("replaced").await?;
+    assert!(
+        configmaps.get_opt("skipped").await?.is_none(),
+        "selective sync left it out"
+    );
+    let managers: Vec<_> = replaced
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.operation)
+        .collect();
+    assert_eq!(
+        managers,
+        [Some("Update".to_string())],
+        "Replace=true creates/updates instead of applying"
+    );
+
+    // Someone else's edit is overwritten by the next server-side apply of the same field.
+    let shared: Api<ConfigMap> = Api::namespaced(ctx.client(), &target);
+    shared
+        .patch(
+            "replaced",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "edited"}})),
+        )
+        .await?;
+    let mut again = request(
+        &ctx,
+        "options",
+        vec![config_map(
+            "replaced",
+            json!({"argocd.argoproj.io/sync-options": "Replace=true"}),
+        )],
+    );
+    again.namespace = target.clone();
+    let report = run(&engine, again).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_eq!(shared.get("replaced").await?.data.unwrap()["k"], "v");
+
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(ctx.client())
+        .delete(&target, &Default::default())
+        .await?;
+    Ok(())
+}
