@@ -2,7 +2,8 @@
 //!
 //! User-supplied paths (source path, value files, file parameters, Jsonnet libraries, kustomize
 //! components) are resolved lexically and then through the file system, so neither `..` nor a
-//! symlink can lead outside the checkout. Absolute paths are refused outright.
+//! symlink can lead outside the checkout. Absolute paths are refused, except for Helm value files
+//! and file parameters, where Argo CD reads a leading `/` as the repository root.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -42,6 +43,20 @@ pub(crate) fn resolve(
         )
     })?;
     Ok(joined)
+}
+
+/// Like [`resolve`], but an absolute `rel` names a file from the repository root (Argo CD's reading
+/// of `/values/prod.yaml` in `valueFiles`), never from the host's file system.
+pub(crate) fn resolve_repo_rooted(
+    root: &Path,
+    base: &Path,
+    rel: &str,
+    what: &str,
+) -> Result<PathBuf, ErrorKind> {
+    match rel.strip_prefix('/') {
+        Some(from_root) => resolve(root, root, from_root.trim_start_matches('/'), what),
+        None => resolve(root, base, rel, what),
+    }
 }
 
 /// Checks that the real (symlink-free) location of `path`, or of its deepest existing ancestor
@@ -177,6 +192,23 @@ mod tests {
             err.to_string().contains("absolute paths are not allowed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn repo_rooted_paths_stay_in_the_repo() {
+        let (_d, root) = repo();
+        let base = root.join("app");
+        assert_eq!(
+            resolve_repo_rooted(&root, &base, "/app/x", "value file").unwrap(),
+            root.join("app/x")
+        );
+        assert_eq!(
+            resolve_repo_rooted(&root, &base, "/etc/passwd", "value file").unwrap(),
+            root.join("etc/passwd"),
+            "a leading slash is the repository root, not the host's"
+        );
+        let err = resolve_repo_rooted(&root, &base, "/../secret", "value file").unwrap_err();
+        assert!(err.to_string().contains("outside the repository"), "{err}");
     }
 
     #[test]

@@ -127,8 +127,12 @@ impl Template<'_> {
         }
         for p in &o.file_parameters {
             let path = self.env.subst(&p.path);
-            let resolved =
-                confine::resolve(self.root, self.chart_dir, &path, "helm file parameter")?;
+            let resolved = confine::resolve_repo_rooted(
+                self.root,
+                self.chart_dir,
+                &path,
+                "helm file parameter",
+            )?;
             if !resolved.is_file() {
                 return Err(ErrorKind::Invalid(format!(
                     "helm file parameter {}: {path} does not exist",
@@ -183,8 +187,8 @@ impl Template<'_> {
             }
             None => (self.root, self.chart_dir, self.env.subst(raw)),
         };
-        let path =
-            confine::resolve(root, base, &rel, "value file").map_err(|e| rename_unsafe(e, raw))?;
+        let path = confine::resolve_repo_rooted(root, base, &rel, "value file")
+            .map_err(|e| rename_unsafe(e, raw))?;
         if !path.is_file() {
             if self.opts.ignore_missing_value_files {
                 tracing::debug!(value_file = raw, "ignoring missing value file");
