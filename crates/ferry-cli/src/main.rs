@@ -8,7 +8,11 @@ mod health;
 mod render;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "GitOps continuous delivery for Kubernetes")]
+#[command(
+    name = "ferry",
+    version,
+    about = "GitOps continuous delivery for Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

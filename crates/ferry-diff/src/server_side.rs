@@ -1,0 +1,144 @@
+//! Server-side diff: the API server predicts the applied object with a server-side apply
+//! dry-run (defaults, admission, mutating webhooks included), and the prediction is compared
+//! with the live object.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiResource, Discovery, Scope};
+use serde_json::Value;
+
+use crate::normalize::{fold_string_data, strip_server_metadata};
+use crate::object::ResourceId;
+use crate::{DiffError, DiffOptions, DiffResult, compare};
+
+/// Resolves an apiVersion and kind to the API resource serving it.
+pub trait ResourceResolver: Send + Sync {
+    /// The resource and its scope, or `None` when the server does not serve the kind.
+    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)>;
+}
+
+impl ResourceResolver for Discovery {
+    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        self.resolve_gvk(&gvk)
+            .map(|(resource, caps)| (resource, caps.scope))
+    }
+}
+
+/// Compares `desired` with `live` through a server-side apply dry-run as field manager
+/// `opts.field_manager` (with `force`, as a sync would apply). A desired object that does not
+/// exist yet is `Missing`; it is still dry-run created so the server's rejection shows up as an
+/// error now rather than at sync time (except when its namespace does not exist yet, since the
+/// sync may create it). A live object with no desired counterpart is `Extra`; neither case
+/// needs the server for the comparison itself.
+pub async fn server_side_diff(
+    client: &kube::Client,
+    resolver: &dyn ResourceResolver,
+    desired: Option<&Value>,
+    live: Option<&Value>,
+    opts: &DiffOptions,
+) -> Result<DiffResult, DiffError> {
+    let id = ResourceId::of_pair(desired, live)?;
+    let Some(desired) = desired else {
+        return compare::finish(&id, None, live.cloned(), opts);
+    };
+    let api = api_for(client, resolver, desired, &id)?;
+    let mut body = desired.clone();
+    strip_server_metadata(&mut body);
+    let params = PatchParams::apply(&opts.field_manager).force().dry_run();
+    let outcome = api.patch(&id.name, &params, &Patch::Apply(&body)).await;
+    let predicted = match (outcome, live) {
+        (Ok(predicted), Some(_)) => {
+            serde_json::to_value(predicted).map_err(|e| DiffError::InvalidObject {
+                resource: id.to_string(),
+                reason: format!("unreadable dry-run result: {e}"),
+            })?
+        }
+        // Missing: show the manifest itself, not every field the server would default.
+        (Ok(_), None) => manifest(desired, &id)?,
+        (Err(kube::Error::Api(status)), None) if namespace_missing(&status) => {
+            manifest(desired, &id)?
+        }
+        (Err(source), _) => {
+            return Err(DiffError::DryRun {
+                resource: id.to_string(),
+                source,
+            });
+        }
+    };
+    compare::finish(&id, Some(predicted), live.cloned(), opts)
+}
+
+fn api_for(
+    client: &kube::Client,
+    resolver: &dyn ResourceResolver,
+    desired: &Value,
+    id: &ResourceId,
+) -> Result<Api<DynamicObject>, DiffError> {
+    let api_version = desired["apiVersion"].as_str().unwrap_or_default();
+    let kind = desired["kind"].as_str().unwrap_or_default();
+    let Some((resource, scope)) = resolver.resolve(api_version, kind) else {
+        return Err(DiffError::UnknownKind {
+            resource: id.to_string(),
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        });
+    };
+    Ok(match scope {
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+        Scope::Namespaced if id.namespace.is_empty() => {
+            return Err(DiffError::InvalidObject {
+                resource: id.to_string(),
+                reason: "namespaced resource without metadata.namespace".into(),
+            });
+        }
+        Scope::Namespaced => Api::namespaced_with(client.clone(), &id.namespace, &resource),
+    })
+}
+
+fn manifest(desired: &Value, id: &ResourceId) -> Result<Value, DiffError> {
+    let mut desired = desired.clone();
+    fold_string_data(&mut desired, id)?;
+    Ok(desired)
+}
+
+fn namespace_missing(status: &kube::core::Status) -> bool {
+    status.is_not_found()
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.kind == "namespaces")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reconciles run on a multi-threaded runtime: the comparison must be spawnable.
+    #[test]
+    fn server_side_diff_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        fn check(client: &kube::Client, resolver: &dyn ResourceResolver, opts: &DiffOptions) {
+            is_send(&server_side_diff(client, resolver, None, None, opts));
+        }
+        let _ = check as fn(&kube::Client, &dyn ResourceResolver, &DiffOptions);
+    }
+
+    #[test]
+    fn missing_namespace_is_recognized() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "reason": "NotFound", "code": 404,
+            "message": "namespaces \"later\" not found",
+            "details": {"name": "later", "kind": "namespaces"}
+        }))
+        .unwrap();
+        assert!(namespace_missing(&status));
+        let other: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "reason": "NotFound", "code": 404,
+            "details": {"name": "web", "group": "apps", "kind": "deployments"}
+        }))
+        .unwrap();
+        assert!(!namespace_missing(&other));
+    }
+}
