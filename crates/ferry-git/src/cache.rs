@@ -1,0 +1,425 @@
+//! [`RepoCache`]: the async face of the crate. libgit2 blocks, so all git work runs on
+//! `spawn_blocking`; network work is bounded by the configured timeout.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use git2::Oid;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::checkout::{Checkout, CheckoutOptions, Gitlink, Source, materialize};
+use crate::mirror::{self, REFSPECS};
+use crate::remote::Session;
+use crate::repo_url::{RepoUrl, resolve_submodule_url};
+use crate::revision::{self, Lookup, RemoteRef, Resolved};
+use crate::{Credentials, GitError};
+
+/// Default bound of one network operation (ls-remote or fetch, including waiting for the lock).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Nested submodules deeper than this are refused (protects against cycles).
+const MAX_SUBMODULE_DEPTH: usize = 8;
+
+/// Mirrors of remote repositories under one root directory (`mirrors/`, one bare repository per
+/// URL; `checkouts/`, one private directory per [`Checkout`]). Cheap to clone; clones share the
+/// mirrors and locks, so keep one per root directory.
+#[derive(Clone)]
+pub struct RepoCache {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+struct Inner {
+    root: PathBuf,
+    credentials: Credentials,
+    /// One lock per mirror: fetches into the same mirror take turns.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One queued piece of a checkout: a repository's commit to write into a directory.
+struct Job {
+    url: RepoUrl,
+    revision: String,
+    dest: PathBuf,
+    /// Path of this (sub)repository inside the top checkout, for error messages.
+    rel: PathBuf,
+    depth: usize,
+}
+
+impl RepoCache {
+    pub fn new(root: impl Into<PathBuf>, creds: Credentials) -> Self {
+        crate::libgit2_settings::apply();
+        RepoCache {
+            inner: Arc::new(Inner {
+                root: root.into(),
+                credentials: creds,
+                locks: Mutex::default(),
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Bound each network operation by `timeout` instead of [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Resolve targetRevision (branch, tag, "HEAD"/"", full or short SHA, semver constraint like
+    /// "1.2.*" / ">=1.0.0 <2.0.0" against tags) to a commit SHA, fetching as needed.
+    ///
+    /// Order as in Argo CD: a full SHA is looked up directly; otherwise the remote's refs are
+    /// listed and a semver constraint matching some tag wins, then HEAD, then a ref name, then
+    /// an abbreviated SHA (7+ hex digits). The commit is fetched into the mirror if missing, so
+    /// a following [`RepoCache::checkout`] needs no network.
+    pub async fn resolve(&self, url: &str, revision: &str) -> Result<Resolved, GitError> {
+        let repo_url = RepoUrl::parse(url)?;
+        let revision = revision.trim();
+        if revision::is_full_sha(revision) {
+            let sha = self.ensure_commit(&repo_url, revision, None).await?;
+            return Ok(Resolved {
+                sha,
+                reference: None,
+            });
+        }
+        let refs = self.ls_remote_parsed(&repo_url).await?;
+        match revision::lookup(&refs, revision) {
+            Lookup::Ref { sha, reference } => {
+                let sha = self
+                    .ensure_commit(&repo_url, &sha, Some(&reference))
+                    .await?;
+                Ok(Resolved {
+                    sha,
+                    reference: Some(reference),
+                })
+            }
+            Lookup::ShortSha => {
+                let sha = self.ensure_commit(&repo_url, revision, None).await?;
+                Ok(Resolved {
+                    sha,
+                    reference: None,
+                })
+            }
+            Lookup::NotFound(message) => Err(unknown_revision(&repo_url, revision, message)),
+        }
+    }
+
+    /// Remote refs without fetching (ls-remote), to tell cheaply whether anything changed.
+    pub async fn ls_remote(&self, url: &str) -> Result<Vec<RemoteRef>, GitError> {
+        self.ls_remote_parsed(&RepoUrl::parse(url)?).await
+    }
+
+    /// Materialize the tree of `sha` (a full commit SHA, e.g. from [`RepoCache::resolve`]) into
+    /// a fresh directory, fetching it if needed, optionally with submodules. Concurrent checkouts
+    /// only read the mirror. The directory is removed when the [`Checkout`] is dropped.
+    /// Symlinks are recreated verbatim and never followed (see [`Checkout`]).
+    pub async fn checkout(
+        &self,
+        url: &str,
+        sha: &str,
+        opts: &CheckoutOptions,
+    ) -> Result<Checkout, GitError> {
+        let repo_url = RepoUrl::parse(url)?;
+        if !revision::is_full_sha(sha) {
+            return Err(unknown_revision(
+                &repo_url,
+                sha,
+                "checkout needs a full commit SHA".to_owned(),
+            ));
+        }
+        let checkouts = self.inner.root.join("checkouts");
+        create_dir(&checkouts)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", &sha[..12]))
+            .tempdir_in(&checkouts)
+            .map_err(|e| {
+                GitError::io(
+                    format!("creating a checkout directory in {}", checkouts.display()),
+                    e,
+                )
+            })?;
+        let top = Job {
+            url: repo_url,
+            revision: sha.to_owned(),
+            dest: dir.path().to_path_buf(),
+            rel: PathBuf::new(),
+            depth: 0,
+        };
+        let (commit, gitlinks) = self.write_commit(&top).await?;
+        if opts.submodules {
+            let mut jobs = submodule_jobs(&top, gitlinks)?;
+            while let Some(job) = jobs.pop() {
+                let (_, gitlinks) = self.write_commit(&job).await?;
+                jobs.extend(submodule_jobs(&job, gitlinks)?);
+            }
+        }
+        Ok(Checkout::new(dir, commit))
+    }
+
+    /// Write the job's commit; returns its SHA (tags peeled) and the submodules met.
+    async fn write_commit(&self, job: &Job) -> Result<(String, Vec<Gitlink>), GitError> {
+        let result = async {
+            let commit = self.ensure_commit(&job.url, &job.revision, None).await?;
+            let path = self.mirror_path(&job.url);
+            let (url, dest) = (job.url.display(), job.dest.clone());
+            run_blocking(&url.clone(), move || {
+                let repo = mirror::open(&path).ok_or_else(|| GitError::Git {
+                    url: url.clone(),
+                    message: "mirror disappeared".to_owned(),
+                })?;
+                let oid = Oid::from_str(&commit).map_err(|e| GitError::Git {
+                    url: url.clone(),
+                    message: e.message().to_owned(),
+                })?;
+                let source = Source {
+                    url: &url,
+                    sha: &commit,
+                };
+                let gitlinks = materialize(&repo, oid, &dest, &source)?;
+                Ok((commit, gitlinks))
+            })
+            .await
+        }
+        .await;
+        if job.depth == 0 {
+            return result;
+        }
+        result.map_err(|e| GitError::Submodule {
+            url: job.url.display(),
+            path: job.rel.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn ls_remote_parsed(&self, url: &RepoUrl) -> Result<Vec<RemoteRef>, GitError> {
+        let (inner, url_owned, timeout) = (self.inner.clone(), url.clone(), self.timeout);
+        let work = move || {
+            let credential = inner.credentials.lookup(&url_owned.raw);
+            Session::new(
+                &url_owned,
+                credential,
+                inner.credentials.known_hosts(),
+                timeout,
+            )
+            .ls_remote()
+        };
+        self.bounded(url, "ls-remote", run_blocking(&url.display(), work))
+            .await
+    }
+
+    /// The commit `id` (a full or abbreviated object id, possibly of an annotated tag) names,
+    /// fetching the mirror if it does not hold it yet (with `reference` too, when the remote
+    /// advertised `id` under that name).
+    async fn ensure_commit(
+        &self,
+        url: &RepoUrl,
+        id: &str,
+        reference: Option<&str>,
+    ) -> Result<String, GitError> {
+        let path = self.mirror_path(url);
+        let id_owned = id.to_owned();
+        let local = run_blocking(&url.display(), move || {
+            Ok(match mirror::open(&path) {
+                Some(repo) => mirror::find_commit(&repo, &id_owned).ok(),
+                None => None,
+            })
+        })
+        .await?;
+        let found = match local {
+            Some(mirror::Lookup::Commit(oid)) => mirror::Lookup::Commit(oid),
+            _ => {
+                let guard = self.lock(url);
+                let fetch = async {
+                    let guard = guard.lock_owned().await;
+                    self.fetch_and_find(url, id, reference, guard).await
+                };
+                self.bounded(url, "fetch", fetch).await?
+            }
+        };
+        let unknown = |message: &str| unknown_revision(url, id, message.to_owned());
+        match found {
+            mirror::Lookup::Commit(oid) => Ok(oid.to_string()),
+            mirror::Lookup::Missing => Err(unknown(
+                "no such commit in the repository's branches and tags",
+            )),
+            mirror::Lookup::Ambiguous => Err(unknown("abbreviated SHA is ambiguous")),
+            mirror::Lookup::NotACommit(kind) => {
+                Err(unknown(&format!("names a {kind}, not a commit")))
+            }
+        }
+    }
+
+    /// Under the URL's lock (held until the blocking fetch really ends, even if the caller
+    /// timed out meanwhile): see [`fetch_into_mirror`].
+    async fn fetch_and_find(
+        &self,
+        url: &RepoUrl,
+        id: &str,
+        reference: Option<&str>,
+        guard: OwnedMutexGuard<()>,
+    ) -> Result<mirror::Lookup, GitError> {
+        let (inner, url_owned, timeout) = (self.inner.clone(), url.clone(), self.timeout);
+        let (path, id) = (self.mirror_path(url), id.to_owned());
+        let reference = reference.map(str::to_owned);
+        run_blocking(&url.display(), move || {
+            let _guard = guard;
+            fetch_into_mirror(
+                &inner,
+                &url_owned,
+                &path,
+                &id,
+                reference.as_deref(),
+                timeout,
+            )
+        })
+        .await
+    }
+
+    fn mirror_path(&self, url: &RepoUrl) -> PathBuf {
+        mirror::mirror_path(&self.inner.root.join("mirrors"), url)
+    }
+
+    fn lock(&self, url: &RepoUrl) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(url.mirror_key()).or_default().clone()
+    }
+
+    /// Bound network work (and the wait for the lock before it) by the configured timeout.
+    async fn bounded<T>(
+        &self,
+        url: &RepoUrl,
+        operation: &'static str,
+        work: impl Future<Output = Result<T, GitError>>,
+    ) -> Result<T, GitError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(GitError::Timeout {
+                    url: url.display(),
+                    operation,
+                    after: self.timeout,
+                })
+            })
+    }
+}
+
+/// Fetch all branches and tags, and `reference` when it is another ref (`refs/pull/1/head`),
+/// unless the object arrived meanwhile. Failing that, ask for the object itself (only servers
+/// advertising `allow-*-sha1-in-want`, like GitHub, give it).
+fn fetch_into_mirror(
+    inner: &Inner,
+    url: &RepoUrl,
+    path: &Path,
+    id: &str,
+    reference: Option<&str>,
+    timeout: Duration,
+) -> Result<mirror::Lookup, GitError> {
+    let shown = url.display();
+    let find = |repo: &git2::Repository| {
+        mirror::find_commit(repo, id).map_err(|e| GitError::Git {
+            url: shown.clone(),
+            message: e.message().to_owned(),
+        })
+    };
+    let repo = mirror::open_or_create(path, &inner.root.join("mirrors"))?;
+    let found = find(&repo)?;
+    if matches!(found, mirror::Lookup::Commit(_)) {
+        return Ok(found);
+    }
+    let credential = inner.credentials.lookup(&url.raw);
+    let session = Session::new(url, credential, inner.credentials.known_hosts(), timeout);
+    let mut refspecs = REFSPECS.map(str::to_owned).to_vec();
+    if let Some(other) = reference.filter(|r| {
+        r.starts_with("refs/") && !r.starts_with("refs/heads/") && !r.starts_with("refs/tags/")
+    }) {
+        refspecs.push(format!("+{other}:{other}"));
+    }
+    tracing::debug!(url = %shown, ?refspecs, "fetching");
+    let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+    session.fetch(&repo, &refspecs)?;
+    let found = find(&repo)?;
+    if found != mirror::Lookup::Missing || !revision::is_full_sha(id) {
+        return Ok(found);
+    }
+    tracing::debug!(url = %shown, commit = id, "fetching a commit outside branches and tags");
+    if let Err(e) = session.fetch(&repo, &[id]) {
+        tracing::debug!(url = %shown, error = %e, "the server refused the commit");
+    }
+    find(&repo)
+}
+
+/// Run blocking git work off the async threads.
+async fn run_blocking<T: Send + 'static>(
+    url: &str,
+    work: impl FnOnce() -> Result<T, GitError> + Send + 'static,
+) -> Result<T, GitError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(GitError::Git {
+            url: url.to_owned(),
+            message: format!("git worker failed: {e}"),
+        })
+    })
+}
+
+fn submodule_jobs(parent: &Job, gitlinks: Vec<Gitlink>) -> Result<Vec<Job>, GitError> {
+    gitlinks
+        .into_iter()
+        .map(|link| submodule_job(parent, link))
+        .collect()
+}
+
+fn submodule_job(parent: &Job, link: Gitlink) -> Result<Job, GitError> {
+    let rel = parent.rel.join(&link.path);
+    let error = |message: String| GitError::Submodule {
+        url: parent.url.display(),
+        path: rel.clone(),
+        message,
+    };
+    if parent.depth + 1 > MAX_SUBMODULE_DEPTH {
+        return Err(error(format!(
+            "submodules nested deeper than {MAX_SUBMODULE_DEPTH}"
+        )));
+    }
+    let listed = link
+        .url
+        .ok_or_else(|| error("not listed in .gitmodules".to_owned()))?;
+    let resolved = resolve_submodule_url(&parent.url.raw, &listed).map_err(error)?;
+    let url = RepoUrl::parse(&resolved).map_err(|e| error(e.to_string()))?;
+    // Like git's protocol.file.allow=user: a remote repository may not make us read local ones.
+    if url.is_local() && !parent.url.is_local() {
+        return Err(error(format!(
+            "local URL {} refused for a remote superproject",
+            url.display()
+        )));
+    }
+    Ok(Job {
+        url,
+        revision: link.commit.to_string(),
+        dest: parent.dest.join(&link.path),
+        rel,
+        depth: parent.depth + 1,
+    })
+}
+
+fn unknown_revision(url: &RepoUrl, revision: &str, message: String) -> GitError {
+    GitError::UnknownRevision {
+        url: url.display(),
+        revision: revision.to_owned(),
+        message,
+    }
+}
+
+fn create_dir(path: &Path) -> Result<(), GitError> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| GitError::io(format!("creating {}", path.display()), e))
+}

@@ -1,0 +1,256 @@
+//! ssh host key verification against known_hosts content (OpenSSH format, parsed by `ssh-key`):
+//! plain and wildcard patterns, negations, `[host]:port` entries, hashed (`|1|salt|hash`)
+//! entries and `@revoked` keys. `@cert-authority` lines are ignored: host certificates are not
+//! supported, so such hosts stay unknown.
+
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use ssh_key::PublicKey;
+use ssh_key::known_hosts::{Entry, HostPatterns, Marker};
+
+/// Parsed known_hosts entries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KnownHosts {
+    entries: Vec<Entry>,
+}
+
+/// Why a presented host key is not trusted.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Distrust {
+    /// No entry names this host.
+    Unknown,
+    /// Entries name this host, with other keys.
+    Mismatch { known_algorithms: Vec<String> },
+    /// The key is listed as `@revoked`.
+    Revoked,
+    /// The server sent something that is not an ssh public key.
+    Malformed(String),
+}
+
+impl KnownHosts {
+    /// Parse known_hosts content; any malformed line is an error naming its line number.
+    pub fn parse(content: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for (index, line) in content.lines().enumerate() {
+            let line = line
+                .split_once('#')
+                .map_or(line, |(before, _)| before)
+                .trim();
+            if line.is_empty() {
+                continue;
+            }
+            let entry: Entry = line
+                .parse()
+                .map_err(|e| format!("known_hosts line {}: {e}", index + 1))?;
+            entries.push(entry);
+        }
+        Ok(KnownHosts { entries })
+    }
+
+    /// Check the key (SSH wire encoding, as the server presented it) of `host:port`.
+    pub fn verify(&self, host: &str, port: u16, presented: &[u8]) -> Result<(), Distrust> {
+        let presented =
+            PublicKey::from_bytes(presented).map_err(|e| Distrust::Malformed(e.to_string()))?;
+        let name = lookup_name(host, port);
+        let mut known_algorithms = Vec::new();
+        let mut trusted = false;
+        for entry in self
+            .entries
+            .iter()
+            .filter(|e| host_matches(e.host_patterns(), &name))
+        {
+            let same_key = entry.public_key().key_data() == presented.key_data();
+            match entry.marker() {
+                Some(Marker::Revoked) if same_key => return Err(Distrust::Revoked),
+                Some(_) => {}
+                None if same_key => trusted = true,
+                None => known_algorithms.push(entry.public_key().algorithm().to_string()),
+            }
+        }
+        match (trusted, known_algorithms.is_empty()) {
+            (true, _) => Ok(()),
+            (false, true) => Err(Distrust::Unknown),
+            (false, false) => Err(Distrust::Mismatch { known_algorithms }),
+        }
+    }
+}
+
+/// The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise.
+fn lookup_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_owned()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+fn host_matches(patterns: &HostPatterns, name: &str) -> bool {
+    match patterns {
+        HostPatterns::HashedName { salt, hash } => {
+            let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salt) else {
+                return false;
+            };
+            mac.update(name.as_bytes());
+            mac.verify_slice(hash).is_ok()
+        }
+        HostPatterns::Patterns(patterns) => {
+            let mut matched = false;
+            for pattern in patterns {
+                match pattern.strip_prefix('!') {
+                    // A matching negation excludes the host whatever else matches.
+                    Some(negated) if wildcard_match(&negated.to_lowercase(), name) => return false,
+                    Some(_) => {}
+                    None => matched |= wildcard_match(&pattern.to_lowercase(), name),
+                }
+            }
+            matched
+        }
+    }
+}
+
+/// OpenSSH pattern matching: `*` any run of characters, `?` exactly one; host names compare
+/// case-insensitively (the caller lower-cases the pattern).
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let name = name.to_lowercase();
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative glob with backtracking to the last `*`.
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Public keys generated by ssh-keygen for these tests.
+    const ED25519: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL6h/x/dy0losK/Mk0Tr60LdMsHhtydnX7iAtV51vvAd";
+    const OTHER_ED25519: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAwdoDww/VgL9Nswr/hBVfeIDncKGuynADm17WkNEjs9";
+    const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKGm0kac+9iR+blNOHHk/ycEBy9++kyRPkOodBvIscJALjY61xo320Y9jNi+cX6Hwrbq/aBlo7z7Fvr5Jf17078=";
+
+    const RSA: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC012ZWQLtNyosqhN88tTLsBWhu0pzJchKYTKpHviQI6tUKwDt8JcJqSqzq8LZl/tfn+xABnMgxRPxGOrUOe3UTQLU3ixebP+Hr14GsLbSInPxpw7/Z5E0/5cWbq8BmXsN5hRWAYmFlatkXsgEzgvWnOytbl9RB2EIs4KsCyZ+BHHvmyFHbz/mNSiXkJ1NsqvSI7td3DbLaEtXz/+2+/sxvVLmoNnnQOC/SZD6ng9GVg2ZfFSzG+QWg3AxQYtUkASYH+rgQwhaFd6PpiAMvhN/mYNRKD4goDMqQBiRfDHk1DMqQDOn7fPD/qb7CogJ/+8+rtwnxYHjuXPHB2MhjG77L";
+
+    fn wire(line: &str) -> Vec<u8> {
+        PublicKey::from_openssh(line).unwrap().to_bytes().unwrap()
+    }
+
+    #[test]
+    fn plain_and_port_entries() {
+        let kh = KnownHosts::parse(&format!(
+            "github.com {ED25519}\n[127.0.0.1]:2222 {ED25519}\n"
+        ))
+        .unwrap();
+        assert_eq!(kh.verify("github.com", 22, &wire(ED25519)), Ok(()));
+        assert_eq!(kh.verify("GitHub.com", 22, &wire(ED25519)), Ok(()));
+        assert_eq!(kh.verify("127.0.0.1", 2222, &wire(ED25519)), Ok(()));
+        // The same host on another port is another entry.
+        assert_eq!(
+            kh.verify("127.0.0.1", 22, &wire(ED25519)),
+            Err(Distrust::Unknown)
+        );
+        assert_eq!(
+            kh.verify("gitlab.com", 22, &wire(ED25519)),
+            Err(Distrust::Unknown)
+        );
+    }
+
+    #[test]
+    fn mismatched_key_names_known_algorithms() {
+        // The usual trio of a public forge's known_hosts.
+        let kh = KnownHosts::parse(&format!(
+            "github.com {ECDSA}\ngithub.com {RSA}\ngithub.com {ED25519}\n"
+        ))
+        .unwrap();
+        assert_eq!(kh.verify("github.com", 22, &wire(RSA)), Ok(()));
+        assert_eq!(kh.verify("github.com", 22, &wire(ECDSA)), Ok(()));
+        assert_eq!(
+            kh.verify("github.com", 22, &wire(OTHER_ED25519)),
+            Err(Distrust::Mismatch {
+                known_algorithms: vec![
+                    "ecdsa-sha2-nistp256".into(),
+                    "ssh-rsa".into(),
+                    "ssh-ed25519".into()
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn wildcards_and_negation() {
+        let kh = KnownHosts::parse(&format!(
+            "*.example.com,!evil.example.com,git?.corp {ED25519}\n"
+        ))
+        .unwrap();
+        assert_eq!(kh.verify("a.b.example.com", 22, &wire(ED25519)), Ok(()));
+        assert_eq!(kh.verify("git1.corp", 22, &wire(ED25519)), Ok(()));
+        assert_eq!(
+            kh.verify("git12.corp", 22, &wire(ED25519)),
+            Err(Distrust::Unknown)
+        );
+        assert_eq!(
+            kh.verify("evil.example.com", 22, &wire(ED25519)),
+            Err(Distrust::Unknown)
+        );
+    }
+
+    #[test]
+    fn hashed_entries() {
+        // `ssh-keygen -H` output for "[127.0.0.1]:2222".
+        let salt = [7u8; 20];
+        let mut mac = Hmac::<Sha1>::new_from_slice(&salt).unwrap();
+        mac.update(b"[127.0.0.1]:2222");
+        let hash = mac.finalize().into_bytes();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let line = format!("|1|{}|{} {ED25519}\n", b64.encode(salt), b64.encode(hash));
+        let kh = KnownHosts::parse(&line).unwrap();
+        assert_eq!(kh.verify("127.0.0.1", 2222, &wire(ED25519)), Ok(()));
+        assert_eq!(
+            kh.verify("127.0.0.1", 2223, &wire(ED25519)),
+            Err(Distrust::Unknown)
+        );
+    }
+
+    #[test]
+    fn revoked_keys_are_refused_even_when_also_listed() {
+        let kh = KnownHosts::parse(&format!("h {ED25519}\n@revoked * {ED25519}\n")).unwrap();
+        assert_eq!(kh.verify("h", 22, &wire(ED25519)), Err(Distrust::Revoked));
+    }
+
+    #[test]
+    fn comments_blank_lines_and_errors() {
+        let kh = KnownHosts::parse(&format!("# comment\n\nh {ED25519} # trailing\n")).unwrap();
+        assert_eq!(kh.verify("h", 22, &wire(ED25519)), Ok(()));
+        let err = KnownHosts::parse("h ssh-ed25519 not-base64!\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(matches!(
+            kh.verify("h", 22, b"garbage"),
+            Err(Distrust::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn glob() {
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("a*b*c", "aXbYc"));
+        assert!(!wildcard_match("a*b", "aXbY"));
+        assert!(wildcard_match("[10.0.0.?]:22?2", "[10.0.0.1]:2202"));
+    }
+}

@@ -1,0 +1,27 @@
+//! Git access: mirror cache, revision resolution, credentials, checkouts.
+//!
+//! [`RepoCache`] keeps one bare mirror per repository URL under a root directory and answers the
+//! repo service's questions with Argo CD's semantics: which commit a `targetRevision` names
+//! ([`RepoCache::resolve`]), what the remote advertises ([`RepoCache::ls_remote`]), and the files
+//! of a commit ([`RepoCache::checkout`]). Remotes are reached over file://, git://, http(s):// and
+//! ssh (scp-like `user@host:path` too) with the [`Credentials`] that match the URL; ssh host keys
+//! are checked against known_hosts unless the credential is `insecure`. Errors name the URL with
+//! any password scrubbed; secrets are never logged.
+
+mod cache;
+mod checkout;
+mod credentials;
+mod error;
+mod known_hosts;
+mod libgit2_settings;
+mod mirror;
+mod remote;
+pub mod repo_url;
+mod revision;
+mod version_constraint;
+
+pub use cache::{DEFAULT_TIMEOUT, RepoCache};
+pub use checkout::{Checkout, CheckoutOptions};
+pub use credentials::{Credentials, RepoCredential, TOKEN_USERNAME};
+pub use error::GitError;
+pub use revision::{RemoteRef, Resolved};

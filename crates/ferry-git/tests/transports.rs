@@ -1,0 +1,260 @@
+//! Remotes over git://, smart HTTP and ssh, served by real servers on loopback; credentials,
+//! host key checking, and the errors for each failure.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{cache, history};
+use ferry_git::{CheckoutOptions, Credentials, GitError, RepoCredential};
+use ferry_testkit::git::{GitDaemon, GitRepo, HttpServer, SshKey, SshServer};
+
+#[tokio::test]
+async fn git_daemon() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let daemon = GitDaemon::start(&repo)?;
+    let (cache, _root) = cache(Credentials::new());
+    let resolved = cache.resolve(&daemon.url(), "v1.2.0").await?;
+    assert_eq!(resolved.sha, h.second);
+    let checkout = cache
+        .checkout(&daemon.url(), &h.dev, &CheckoutOptions::default())
+        .await?;
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("app/cm.yaml"))?,
+        "version: dev\n"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_with_basic_auth() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, Some(("alice", "s3cret")))?;
+    let url = http.url();
+
+    let good = Credentials::new().with_repo(&url, RepoCredential::basic("alice", "s3cret"));
+    let (cache, _root) = cache(good);
+    let resolved = cache.resolve(&url, "main").await?;
+    assert_eq!(resolved.sha, h.third);
+    // resolve fetched the commit, so checking it out needs no request.
+    let requests = http.requests();
+    let checkout = cache
+        .checkout(&url, &resolved.sha, &CheckoutOptions::default())
+        .await?;
+    assert_eq!(http.requests(), requests);
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("app/cm.yaml"))?,
+        "version: 3\n"
+    );
+
+    let bad = Credentials::new().with_repo(&url, RepoCredential::basic("alice", "wrong-pass"));
+    let (cache, _root) = common::cache(bad);
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(!format!("{err} {err:?}").contains("wrong-pass"), "{err}");
+
+    let (cache, _root) = common::cache(Credentials::new());
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(err.to_string().contains("none are configured"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_credentials_from_a_template_and_from_the_url() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, Some(("alice", "s3cret")))?;
+    let url = http.url();
+    let host_prefix = url.trim_end_matches("/repo.git");
+
+    let creds = Credentials::new()
+        .with_template(
+            "http://127.0.0.1",
+            RepoCredential::basic("alice", "too-general"),
+        )
+        .with_template(host_prefix, RepoCredential::basic("alice", "s3cret"));
+    let (cache, _root) = cache(creds);
+    assert_eq!(cache.resolve(&url, "dev").await?.sha, h.dev);
+
+    // Userinfo in the URL works, and is scrubbed from errors.
+    let (cache, _root) = common::cache(Credentials::new());
+    let with_password = url.replace("http://", "http://alice:s3cret@");
+    assert_eq!(cache.resolve(&with_password, "dev").await?.sha, h.dev);
+    let wrong = url.replace("http://", "http://alice:hunter2@");
+    let err = cache.resolve(&wrong, "dev").await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_with_a_token() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, Some((ferry_git::TOKEN_USERNAME, "tok-123")))?;
+    let creds = Credentials::new().with_repo(&http.url(), RepoCredential::token("tok-123"));
+    let (cache, _root) = cache(creds);
+    assert_eq!(cache.resolve(&http.url(), "v2.0.0").await?.sha, h.third);
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_without_auth_and_missing_repository() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, None)?;
+    let (cache, _root) = cache(Credentials::new());
+    assert_eq!(cache.resolve(&http.url(), "v1.0.0").await?.sha, h.first);
+    let missing = http.url().replace("repo.git", "nope.git");
+    let err = cache.resolve(&missing, "main").await.unwrap_err();
+    assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
+    Ok(())
+}
+
+fn ssh_credentials(ssh: &SshServer, key: &str, known_hosts: &str) -> anyhow::Result<Credentials> {
+    Ok(Credentials::new()
+        .with_repo(&ssh.url(), RepoCredential::ssh_key(key))
+        .with_known_hosts(known_hosts)?)
+}
+
+#[tokio::test]
+async fn ssh_with_key_and_known_hosts() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let ssh = SshServer::start(&repo)?;
+    let url = ssh.url();
+
+    let creds = ssh_credentials(&ssh, ssh.client_private_key(), &ssh.known_hosts_line())?;
+    let (cache, _root) = cache(creds);
+    let resolved = cache.resolve(&url, "~1.2").await?;
+    assert_eq!(resolved.sha, h.second);
+    let checkout = cache
+        .checkout(&url, &h.first, &CheckoutOptions::default())
+        .await?;
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("app/cm.yaml"))?,
+        "version: 1\n"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ssh_rejects_unknown_and_mismatched_host_keys() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    history(&repo)?;
+    let ssh = SshServer::start(&repo)?;
+    let url = ssh.url();
+    let key = ssh.client_private_key();
+
+    // No entry for this host at all.
+    let other_host = format!("[127.0.0.1]:{} {}", ssh.port() + 1, ssh.host_public_key());
+    let (cache, _root) = cache(ssh_credentials(&ssh, key, &other_host)?);
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    let rejected = matches!(&err, GitError::HostKeyRejected { message, .. }
+        if message.contains("no known_hosts entry"));
+    assert!(rejected, "{err}");
+
+    // An entry with another key: someone else answers on that address.
+    let impostor = format!("[127.0.0.1]:{} {}", ssh.port(), SshKey::generate()?.public);
+    let (cache, _root) = common::cache(ssh_credentials(&ssh, key, &impostor)?);
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(
+        matches!(&err, GitError::HostKeyRejected { message, .. } if message.contains("differs")),
+        "{err}"
+    );
+    let err = cache.ls_remote(&url).await.unwrap_err();
+    assert!(matches!(err, GitError::HostKeyRejected { .. }), "{err}");
+
+    // insecure skips the check.
+    let creds = Credentials::new().with_repo(&url, RepoCredential::ssh_key(key).insecure(true));
+    let (cache, _root) = common::cache(creds);
+    assert!(!cache.ls_remote(&url).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn ssh_rejects_a_key_the_server_does_not_know() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    history(&repo)?;
+    let ssh = SshServer::start(&repo)?;
+    let stranger = SshKey::generate()?;
+    let (cache, _root) = cache(ssh_credentials(
+        &ssh,
+        &stranger.private,
+        &ssh.known_hosts_line(),
+    )?);
+    let err = cache.resolve(&ssh.url(), "main").await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(!format!("{err:?}").contains("PRIVATE KEY"), "{err:?}");
+
+    let (cache, _root) =
+        common::cache(ssh_credentials(&ssh, "not a key", &ssh.known_hosts_line())?);
+    let err = cache.resolve(&ssh.url(), "main").await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    Ok(())
+}
+
+/// A loopback port with nothing listening.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn unreachable_repositories() -> anyhow::Result<()> {
+    let (cache, _root) = cache(Credentials::new());
+    let port = closed_port();
+    for url in [
+        format!("git://127.0.0.1:{port}/repo.git"),
+        format!("http://127.0.0.1:{port}/repo.git"),
+        format!("ssh://git@127.0.0.1:{port}/repo.git"),
+        "file:///nonexistent/ferry/repo.git".to_owned(),
+    ] {
+        let err = cache.resolve(&url, "main").await.unwrap_err();
+        assert!(
+            matches!(&err, GitError::Unreachable { url: u, .. } if *u == url),
+            "{url}: {err}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() -> anyhow::Result<()> {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let (cache, _root) = cache(Credentials::new());
+    let cache = cache.with_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let err = cache
+        .ls_remote(&format!("git://127.0.0.1:{port}/repo.git"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GitError::Timeout {
+                operation: "ls-remote",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Closing the listener's connections lets the abandoned libgit2 call end.
+    drop(listener);
+    Ok(())
+}

@@ -1,0 +1,840 @@
+//! Git fixtures: bare repositories built with the real `git` CLI, served on loopback over
+//! file://, `git daemon` (git://), smart HTTP (`git http-backend` behind a small axum server,
+//! optionally with basic auth) and ssh (a private OpenSSH `sshd`, key auth only).
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use ferry_testkit::git::{GitRepo, HttpServer};
+//! let repo = GitRepo::new()?;
+//! repo.write("app/cm.yaml", "kind: ConfigMap\n")?;
+//! let sha = repo.commit("first")?;
+//! repo.tag("v1.2.0")?;
+//! let http = HttpServer::start(&repo, Some(("user", "pass")))?;
+//! println!("{} at {sha}", http.url());
+//! # Ok(()) }
+//! ```
+//!
+//! Every server stops when its handle is dropped.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use tempfile::TempDir;
+
+/// How long a server may take to accept connections after it was started.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A bare repository (what servers serve) plus a working clone used to build its history.
+/// Every mutating call is pushed to the bare repository at once, so servers see it immediately.
+pub struct GitRepo {
+    dir: TempDir,
+}
+
+impl GitRepo {
+    /// An empty repository whose default branch is `main`.
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-git-fixture-")
+            .tempdir()?;
+        let repo = GitRepo { dir };
+        git(
+            repo.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "repo.git"],
+        )?;
+        git(repo.dir.path(), &["init", "-q", "-b", "main", "work"])?;
+        let bare = repo.bare_path().to_string_lossy().into_owned();
+        repo.git(&["remote", "add", "origin", &bare])?;
+        Ok(repo)
+    }
+
+    /// Path of the bare repository.
+    pub fn bare_path(&self) -> PathBuf {
+        self.dir.path().join("repo.git")
+    }
+
+    /// Path of the working clone (to inspect or to run other git commands in).
+    pub fn work_path(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// `file://` URL of the bare repository.
+    pub fn file_url(&self) -> String {
+        format!("file://{}", self.bare_path().display())
+    }
+
+    /// Write a file (creating parent directories) in the working clone; staged at the next commit.
+    pub fn write(&self, path: &str, contents: impl AsRef<[u8]>) -> Result<()> {
+        let file = self.work_path().join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&file, contents).with_context(|| format!("writing {}", file.display()))
+    }
+
+    /// Create a symbolic link `path` -> `target` (stored verbatim) in the working clone.
+    pub fn symlink(&self, path: &str, target: &str) -> Result<()> {
+        let link = self.work_path().join(path);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::os::unix::fs::symlink(target, &link)
+            .with_context(|| format!("creating symlink {}", link.display()))
+    }
+
+    /// Remove a file or directory from the working clone; the removal is staged at the next commit.
+    pub fn remove(&self, path: &str) -> Result<()> {
+        self.git(&["rm", "-r", "-q", "--", path]).map(drop)
+    }
+
+    /// Commit everything in the working clone on the current branch and push; returns the SHA.
+    pub fn commit(&self, message: &str) -> Result<String> {
+        self.git(&["add", "-A"])?;
+        self.git(&["commit", "-q", "--allow-empty", "-m", message])?;
+        self.push()?;
+        self.head()
+    }
+
+    /// SHA of the working clone's current commit.
+    pub fn head(&self) -> Result<String> {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Lightweight tag at the current commit.
+    pub fn tag(&self, name: &str) -> Result<()> {
+        self.git(&["tag", name])?;
+        self.push()
+    }
+
+    /// Annotated tag at the current commit.
+    pub fn annotated_tag(&self, name: &str, message: &str) -> Result<()> {
+        self.git(&["tag", "-a", name, "-m", message])?;
+        self.push()
+    }
+
+    /// Create (or move) branch `name` to the current commit, staying on the current branch.
+    pub fn branch(&self, name: &str) -> Result<()> {
+        self.git(&["branch", "-f", name])?;
+        self.push()
+    }
+
+    /// Continue work on branch `name`, creating it at the current commit if it does not exist.
+    pub fn switch(&self, name: &str) -> Result<()> {
+        let exists = self.git(&["rev-parse", "--verify", "-q", &format!("refs/heads/{name}")]);
+        match exists {
+            Ok(_) => self.git(&["switch", "-q", name])?,
+            Err(_) => self.git(&["switch", "-q", "-c", name])?,
+        };
+        self.push()
+    }
+
+    /// Delete a branch or tag (`refs/heads/x` or `refs/tags/x`) in both repositories.
+    pub fn delete_ref(&self, full_ref: &str) -> Result<()> {
+        self.git(&["update-ref", "-d", full_ref])?;
+        self.push()
+    }
+
+    /// Point the served repository's HEAD (the default branch) at `branch`.
+    pub fn set_default_branch(&self, branch: &str) -> Result<()> {
+        let head = format!("refs/heads/{branch}");
+        git(&self.bare_path(), &["symbolic-ref", "HEAD", &head]).map(drop)
+    }
+
+    /// Add a submodule at `path` cloned from `url`; staged at the next commit.
+    pub fn add_submodule(&self, path: &str, url: &str) -> Result<()> {
+        // git refuses file:// submodules by default since 2.38.1; fixtures use them on purpose.
+        let args = [
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            url,
+            path,
+        ];
+        self.git(&args).map(drop)
+    }
+
+    /// Run git in the working clone and return its trimmed stdout.
+    pub fn git(&self, args: &[&str]) -> Result<String> {
+        git(&self.work_path(), args)
+    }
+
+    fn push(&self) -> Result<()> {
+        let refspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+        let mut args = vec!["push", "-q", "--prune", "origin"];
+        args.extend(refspecs);
+        self.git(&args).map(drop)
+    }
+}
+
+/// Run git (isolated, see [`isolate_git`]) and return its trimmed stdout.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = git_command()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .context("running git (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "git {} in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn git_command() -> Command {
+    let mut cmd = Command::new("git");
+    isolate_git(&mut cmd);
+    cmd
+}
+
+/// No system/global git config (a developer's settings must not change fixtures), fixed identity.
+fn isolate_git(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "ferry-test")
+        .env("GIT_AUTHOR_EMAIL", "ferry-test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "ferry-test")
+        .env("GIT_COMMITTER_EMAIL", "ferry-test@example.invalid")
+        .env("GIT_TERMINAL_PROMPT", "0")
+}
+
+/// A loopback port that was free a moment ago (for servers that must be told their port).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Wait until `port` accepts connections and `ready` approves what it says first (if anything),
+/// failing early if `child` exits.
+fn wait_ready(
+    child: &mut Child,
+    port: u16,
+    log: &Path,
+    ready: impl Fn(&mut TcpStream) -> bool,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("server exited with {status}: {}", read_log(log));
+        }
+        if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            if ready(&mut stream) {
+                // Whoever answered, our server must still be up: if another process took the
+                // port, ours failed to bind and exits.
+                thread::sleep(Duration::from_millis(50));
+                if let Some(status) = child.try_wait()? {
+                    bail!("server exited with {status}: {}", read_log(log));
+                }
+                return Ok(());
+            }
+        }
+        if started.elapsed() > STARTUP_TIMEOUT {
+            bail!("server did not start on port {port}: {}", read_log(log));
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Start a server process on a fresh port, retrying when another process grabbed the port
+/// between probing and binding.
+fn start_on_free_port(
+    log: &Path,
+    command: impl Fn(u16) -> Result<Command>,
+    ready: impl Fn(&mut TcpStream) -> bool + Copy,
+) -> Result<(Child, u16)> {
+    let mut last_error = None;
+    for _ in 0..5 {
+        let port = free_port()?;
+        let log_file = std::fs::File::create(log)?;
+        let mut child = command(port)?
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .context("spawning server")?;
+        match wait_ready(&mut child, port, log, ready) {
+            Ok(()) => return Ok((child, port)),
+            Err(e) => {
+                stop(&mut child);
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(last_error.expect("at least one attempt"))
+}
+
+/// `git daemon` serving one repository read-only on a loopback port.
+pub struct GitDaemon {
+    child: Child,
+    port: u16,
+    _logs: TempDir,
+}
+
+impl GitDaemon {
+    pub fn start(repo: &GitRepo) -> Result<Self> {
+        let logs = tempfile::Builder::new()
+            .prefix("ferry-git-daemon-")
+            .tempdir()?;
+        let base = repo.dir.path().to_path_buf();
+        // `git daemon` would run git-daemon as a child that outlives a kill: start it directly.
+        let daemon = PathBuf::from(git(&base, &["--exec-path"])?).join("git-daemon");
+        let command = |port: u16| {
+            let mut cmd = Command::new(&daemon);
+            isolate_git(&mut cmd)
+                .arg("--reuseaddr")
+                .arg("--export-all")
+                .arg("--informative-errors")
+                .arg("--listen=127.0.0.1")
+                .arg(format!("--port={port}"))
+                .arg(format!("--base-path={}", base.display()))
+                .arg(&base);
+            Ok(cmd)
+        };
+        let (child, port) = start_on_free_port(&logs.path().join("daemon.log"), command, |_| true)?;
+        Ok(GitDaemon {
+            child,
+            port,
+            _logs: logs,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/repo.git", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// Smart HTTP: git's own `git http-backend` CGI behind a small axum server on loopback,
+/// optionally requiring HTTP basic auth.
+pub struct HttpServer {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct Backend {
+    project_root: PathBuf,
+    /// Expected `Authorization` header value, if auth is required.
+    authorization: Option<String>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl HttpServer {
+    /// Serve `repo`; with `auth = Some((user, password))` every request needs those credentials.
+    pub fn start(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let backend = Backend {
+            project_root: repo.dir.path().to_path_buf(),
+            authorization: auth.map(|(user, password)| {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                format!("Basic {token}")
+            }),
+            requests: requests.clone(),
+        };
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Its own thread and runtime, so the server works from sync and async tests alike.
+        let thread = thread::spawn(move || {
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("loopback listener");
+                let app = axum::Router::new().fallback(serve_cgi).with_state(backend);
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(HttpServer {
+            addr,
+            requests,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/repo.git", self.addr)
+    }
+
+    /// Requests served so far (rejected ones too): tells whether a client used the network.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve_cgi(State(backend): State<Backend>, request: Request) -> Response {
+    backend.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(expected) = &backend.authorization {
+        let given = request.headers().get(header::AUTHORIZATION);
+        if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            let mut response =
+                (StatusCode::UNAUTHORIZED, "authentication required").into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ferry-test\""),
+            );
+            return response;
+        }
+    }
+    match run_http_backend(&backend, request).await {
+        Ok(response) => response,
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    }
+}
+
+/// Run one CGI request through `git http-backend` (RFC 3875 environment, body on stdin).
+async fn run_http_backend(backend: &Backend, request: Request) -> Result<Response> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await?;
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_PROJECT_ROOT", &backend.project_root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("SERVER_PROTOCOL", "HTTP/1.1")
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("PATH_INFO", parts.uri.path())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("CONTENT_LENGTH", body.len().to_string());
+    if backend.authorization.is_some() {
+        cmd.env("REMOTE_USER", "ferry-test");
+    }
+    for (name, value) in &parts.headers {
+        let Ok(value) = value.to_str() else { continue };
+        if name == header::CONTENT_TYPE {
+            cmd.env("CONTENT_TYPE", value);
+        } else if ![
+            header::AUTHORIZATION,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ]
+        .contains(name)
+        {
+            let var = format!("HTTP_{}", name.as_str().to_uppercase().replace('-', "_"));
+            cmd.env(var, value);
+        }
+    }
+    if let Some(protocol) = parts
+        .headers
+        .get("git-protocol")
+        .and_then(|v| v.to_str().ok())
+    {
+        cmd.env("GIT_PROTOCOL", protocol);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning git http-backend")?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // Feed stdin concurrently with reading stdout, so large requests/responses cannot deadlock.
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(&body).await;
+    });
+    let output = child.wait_with_output().await?;
+    let _ = feeder.await;
+    if !output.status.success() && output.stdout.is_empty() {
+        bail!(
+            "git http-backend failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse_cgi_response(&output.stdout)
+}
+
+fn parse_cgi_response(raw: &[u8]) -> Result<Response> {
+    let (head, body) = split_cgi_head(raw).context("CGI response without header terminator")?;
+    let mut status = StatusCode::OK;
+    let mut headers = HeaderMap::new();
+    for line in std::str::from_utf8(head)?.lines() {
+        let (name, value) = line.split_once(':').context("malformed CGI header")?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            let code = value.split_whitespace().next().unwrap_or_default();
+            status = StatusCode::from_bytes(code.as_bytes())?;
+        } else {
+            headers.append(
+                header::HeaderName::from_bytes(name.trim().as_bytes())?,
+                HeaderValue::from_str(value)?,
+            );
+        }
+    }
+    let mut response = Response::new(Body::from(Bytes::copy_from_slice(body)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// Split a CGI response at the blank line ending its header (LF or CRLF line ends).
+fn split_cgi_head(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    (0..raw.len()).find_map(|i| {
+        let rest = &raw[i..];
+        if rest.starts_with(b"\n\n") {
+            Some((&raw[..i], &raw[i + 2..]))
+        } else if rest.starts_with(b"\r\n\r\n") {
+            Some((&raw[..i], &raw[i + 4..]))
+        } else {
+            None
+        }
+    })
+}
+
+/// An ssh key pair generated by `ssh-keygen` (ed25519, no passphrase).
+pub struct SshKey {
+    /// OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    pub private: String,
+    /// Public key line, e.g. `ssh-ed25519 AAAA... comment`.
+    pub public: String,
+}
+
+impl SshKey {
+    pub fn generate() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-ssh-key-")
+            .tempdir()?;
+        generate_key(dir.path(), "key")
+    }
+}
+
+fn generate_key(dir: &Path, name: &str) -> Result<SshKey> {
+    let path = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ferry-test", "-f"])
+        .arg(&path)
+        .output()
+        .context("running ssh-keygen (install openssh-client)")?;
+    if !out.status.success() {
+        bail!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(SshKey {
+        private: std::fs::read_to_string(&path)?,
+        public: std::fs::read_to_string(path.with_extension("pub"))?
+            .trim()
+            .to_owned(),
+    })
+}
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A private OpenSSH `sshd` on a loopback port, running as the current user with its own config,
+/// a generated host key and one authorized client key (public key auth only).
+pub struct SshServer {
+    child: Child,
+    port: u16,
+    user: String,
+    repo_path: PathBuf,
+    host_key: SshKey,
+    client_key: SshKey,
+    _dir: TempDir,
+}
+
+impl SshServer {
+    pub fn start(repo: &GitRepo) -> Result<Self> {
+        if !Path::new(SSHD).exists() {
+            bail!(
+                "{SSHD} is missing: install the openssh-server package \
+                 (apt-get install -y openssh-server)"
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("ferry-sshd-").tempdir()?;
+        let host_key = generate_key(dir.path(), "host_key")?;
+        let client_key = generate_key(dir.path(), "client_key")?;
+        std::fs::write(
+            dir.path().join("authorized_keys"),
+            format!("{}\n", client_key.public),
+        )?;
+        let user = current_user()?;
+        if user == "root" {
+            // sshd started by root insists on its privilege separation directory.
+            std::fs::create_dir_all("/run/sshd").context("creating /run/sshd for sshd")?;
+        }
+        let config = dir.path().join("sshd_config");
+        let dir_path = dir.path().to_path_buf();
+        let command = |port: u16| {
+            std::fs::write(&config, sshd_config(&dir_path, port, &user))?;
+            let mut cmd = Command::new(SSHD);
+            cmd.arg("-D").arg("-e").arg("-f").arg(&config);
+            Ok(cmd)
+        };
+        let ready = |stream: &mut TcpStream| {
+            let mut banner = [0u8; 8];
+            stream.read_exact(&mut banner).is_ok() && banner.starts_with(b"SSH-")
+        };
+        let (child, port) = start_on_free_port(&dir.path().join("sshd.log"), command, ready)?;
+        Ok(SshServer {
+            child,
+            port,
+            user,
+            repo_path: repo.bare_path(),
+            host_key,
+            client_key,
+            _dir: dir,
+        })
+    }
+
+    /// `ssh://<current user>@127.0.0.1:<port>/<absolute path of the bare repository>`.
+    pub fn url(&self) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            self.repo_path.display()
+        )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The authorized client key (OpenSSH private key format).
+    pub fn client_private_key(&self) -> &str {
+        &self.client_key.private
+    }
+
+    /// The server's public host key line (`ssh-ed25519 AAAA... comment`).
+    pub fn host_public_key(&self) -> &str {
+        &self.host_key.public
+    }
+
+    /// known_hosts line for this server: `[127.0.0.1]:<port> ssh-ed25519 AAAA...`.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}", self.port, self.host_key.public)
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn sshd_config(dir: &Path, port: u16, user: &str) -> String {
+    let dir = dir.display();
+    format!(
+        "Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_key
+PidFile {dir}/sshd.pid
+AuthorizedKeysFile {dir}/authorized_keys
+AllowUsers {user}
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+PermitUserEnvironment no
+AllowTcpForwarding no
+X11Forwarding no
+MaxStartups 200
+MaxSessions 50
+LogLevel VERBOSE
+"
+    )
+}
+
+fn current_user() -> Result<String> {
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .context("running id -un")?;
+    if !out.status.success() {
+        bail!("id -un failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls_remote(url: &str, env: &[(&str, &str)]) -> Result<String> {
+        let out = git_command()
+            .args(["ls-remote", url])
+            .envs(env.iter().copied())
+            .output()?;
+        if !out.status.success() {
+            bail!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    fn fixture() -> Result<(GitRepo, String)> {
+        let repo = GitRepo::new()?;
+        repo.write("a.txt", "a")?;
+        let sha = repo.commit("first")?;
+        repo.annotated_tag("v1.0.0", "release")?;
+        repo.branch("dev")?;
+        Ok((repo, sha))
+    }
+
+    #[test]
+    fn file_url_lists_branches_and_tags() -> Result<()> {
+        let (repo, sha) = fixture()?;
+        let refs = ls_remote(&repo.file_url(), &[])?;
+        assert!(refs.contains(&format!("{sha}\trefs/heads/main")), "{refs}");
+        assert!(refs.contains(&format!("{sha}\trefs/heads/dev")), "{refs}");
+        assert!(
+            refs.contains(&format!("{sha}\trefs/tags/v1.0.0^{{}}")),
+            "{refs}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn daemon_serves_the_repo_and_stops_on_drop() -> Result<()> {
+        let (repo, sha) = fixture()?;
+        let daemon = GitDaemon::start(&repo)?;
+        let url = daemon.url();
+        assert!(ls_remote(&url, &[])?.contains(&sha));
+        drop(daemon);
+        assert!(ls_remote(&url, &[]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn http_backend_serves_with_and_without_auth() -> Result<()> {
+        let (repo, sha) = fixture()?;
+        let open = HttpServer::start(&repo, None)?;
+        assert!(ls_remote(&open.url(), &[])?.contains(&sha));
+        assert!(open.requests() > 0);
+
+        let locked = HttpServer::start(&repo, Some(("alice", "s3cret")))?;
+        let url = locked.url();
+        let with_creds = url.replace("http://", "http://alice:s3cret@");
+        assert!(ls_remote(&with_creds, &[])?.contains(&sha));
+        let wrong = url.replace("http://", "http://alice:wrong@");
+        let err = ls_remote(&wrong, &[]).unwrap_err().to_string();
+        assert!(err.contains("Authentication failed"), "{err}");
+
+        // A full clone exercises the POST (upload-pack) path with a request body.
+        let target = tempfile::tempdir()?;
+        git(target.path(), &["clone", "-q", &with_creds, "clone"])?;
+        assert_eq!(
+            std::fs::read_to_string(target.path().join("clone/a.txt"))?,
+            "a"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn sshd_accepts_the_client_key_only() -> Result<()> {
+        let (repo, sha) = fixture()?;
+        let ssh = SshServer::start(&repo)?;
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("id");
+        let known_hosts = dir.path().join("known_hosts");
+        std::fs::write(&known_hosts, format!("{}\n", ssh.known_hosts_line()))?;
+        let ssh_command = |key: &Path| {
+            format!(
+                "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
+                 -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+                key.display(),
+                known_hosts.display()
+            )
+        };
+        write_private_key(&key, ssh.client_private_key())?;
+        let good = ssh_command(&key);
+        assert!(ls_remote(&ssh.url(), &[("GIT_SSH_COMMAND", &good)])?.contains(&sha));
+
+        let other = dir.path().join("other");
+        write_private_key(&other, &SshKey::generate()?.private)?;
+        let bad = ssh_command(&other);
+        let err = ls_remote(&ssh.url(), &[("GIT_SSH_COMMAND", &bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Permission denied"), "{err}");
+        Ok(())
+    }
+
+    fn write_private_key(path: &Path, key: &str) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(key.as_bytes())?;
+        Ok(())
+    }
+
+    #[test]
+    fn cgi_head_parsing() -> Result<()> {
+        let response =
+            parse_cgi_response(b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope")?;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+        let response = parse_cgi_response(b"Content-Type: a/b\n\nbody")?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(parse_cgi_response(b"no terminator").is_err());
+        Ok(())
+    }
+}
