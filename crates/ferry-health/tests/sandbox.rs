@@ -190,10 +190,14 @@ async fn pods_services_ingresses_and_claims_follow_their_status() -> anyhow::Res
         Some(&HealthCode::Healthy)
     );
 
+    // The persistent-volume controller binds a claim to a matching volume for real, and marks it
+    // Lost when that volume disappears.
+    let class = format!("{}-manual", ctx.namespace());
     let claim = Watched::create(
         &ctx,
         json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                 "resources": {"requests": {"storage": "1Gi"}}}}),
         true,
     )
     .await?;
@@ -201,12 +205,24 @@ async fn pods_services_ingresses_and_claims_follow_their_status() -> anyhow::Res
         claim.until(HealthCode::Progressing).await?.last(),
         Some(&HealthCode::Progressing)
     );
-    claim.patch_status(json!({"phase": "Bound"})).await?;
+    let volume = Watched::create(&ctx, json!({"apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": format!("{}-pv", ctx.namespace())},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                 "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": "/tmp/ferry-pv"}}}), false).await?;
     assert_eq!(
         claim.until(HealthCode::Healthy).await?.last(),
         Some(&HealthCode::Healthy)
     );
-    claim.patch_status(json!({"phase": "Lost"})).await?;
+    volume.api.delete(&volume.name, &Default::default()).await?;
+    // pv-protection holds a bound volume back; take the finalizer off as an operator forcing it would.
+    volume
+        .api
+        .patch(
+            &volume.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
     assert_eq!(
         claim.until(HealthCode::Degraded).await?.last(),
         Some(&HealthCode::Degraded)
