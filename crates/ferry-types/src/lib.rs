@@ -1,6 +1,15 @@
 //! argoproj.io/v1alpha1 resource types (Application, AppProject, ApplicationSet) and shared object keys.
 
+pub mod application;
+mod crd;
+pub mod duration;
 mod key;
+mod object;
+pub mod project;
 pub mod source;
 
+pub use application::Application;
+pub use crd::{APPLICATION_CRD, APPPROJECT_CRD, crds};
 pub use key::{ResourceKey, group_of};
+pub use object::{API_VERSION, GROUP, VERSION};
+pub use project::AppProject;
