@@ -1,1 +1,183 @@
-//! Application controller reconciling argoproj.io Applications.
+//! Application controller reconciling `argoproj.io/v1alpha1` Applications.
+//!
+//! Built on kube-runtime's `Controller`: one watch on the Applications of the control namespace,
+//! a bounded number of concurrent reconciles, and extra triggers from the cluster caches (a
+//! live change to an app's resources reconciles that app), from AppProject changes and from
+//! finished operations. No task per app polls anything: an unchanged app costs one cached
+//! comparison per resync period.
+//!
+//! A reconcile checks the app against its project, renders its sources (`ferry-render`),
+//! compares them with the live state of its cluster (`ferry-cache`, `ferry-diff`,
+//! `ferry-health`) and writes Argo CD's status. Syncs (`ferry-sync`) run as operations in the
+//! background with their state persisted in the Application, so a restarted controller resumes
+//! them.
+
+mod annotations;
+mod appstate;
+mod automation;
+mod clusters;
+mod compare;
+mod context;
+mod deletion;
+mod health_config;
+mod operation;
+mod patch;
+mod reconcile;
+mod registry;
+mod settings;
+mod triggers;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ferry_git::{Credentials, RepoCache};
+use ferry_render::Renderer;
+use ferry_types::{AppProject, Application};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
+use kube::runtime::watcher::{self, Event};
+use tracing::{info, warn};
+
+pub use compare::{Comparison, health_code};
+pub use settings::ControllerSettings;
+
+use crate::clusters::Clusters;
+use crate::context::Context;
+use crate::operation::Operations;
+use crate::triggers::Triggers;
+
+/// Runs the controller until `shutdown` resolves, then lets running syncs finish for
+/// `settings.shutdown_grace` (what is still running then is resumed by the next controller).
+pub async fn run(
+    client: kube::Client,
+    settings: ControllerSettings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let namespace = settings.namespace.clone();
+    prepare_cluster(&client, &settings).await?;
+
+    let resource = ApiResource::erase::<Application>(&());
+    let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &namespace);
+    let (project_store, project_writer) = reflector::store();
+    let (triggers, requests) = Triggers::new(resource.clone(), &namespace);
+
+    let git =
+        RepoCache::new(&settings.git_root, Credentials::new()).with_timeout(settings.git_timeout);
+    let renderer = Arc::new(Renderer::new(
+        Arc::new(git.clone()),
+        settings.render.clone(),
+    ));
+    let health = health_config::load(&client, &namespace).await;
+    let clusters = Arc::new(Clusters::new(client.clone()));
+    let ready = registry::spawn(
+        client.clone(),
+        namespace.clone(),
+        git,
+        clusters.clone(),
+        triggers.clone(),
+    );
+    ready
+        .await
+        .context("loading repository and cluster secrets")?;
+
+    let project_events = {
+        let triggers = triggers.clone();
+        reflector::reflector(
+            project_writer,
+            watcher::watcher(projects.clone(), watcher::Config::default()),
+        )
+        .default_backoff()
+        .for_each(move |event| {
+            if let Ok(Event::Apply(project) | Event::Delete(project)) = &event {
+                triggers.project(&project.name_any());
+            }
+            futures::future::ready(())
+        })
+    };
+    tokio::spawn(project_events);
+    project_store
+        .wait_until_ready()
+        .await
+        .context("listing AppProjects")?;
+
+    let ctx = Arc::new(Context {
+        operations: Operations::new(settings.operation_processors),
+        settings,
+        apps: apps.clone(),
+        projects,
+        project_store,
+        clusters,
+        renderer,
+        health,
+        triggers: triggers.clone(),
+        comparisons: Default::default(),
+    });
+    let controller = Controller::new_with(apps, watcher::Config::default(), resource)
+        .with_config(controller::Config::default().concurrency(ctx.settings.status_processors))
+        .reconcile_on(requests)
+        .graceful_shutdown_on(shutdown);
+    triggers.set_store(controller.store());
+    info!(namespace = %namespace, "controller started");
+    controller
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+        .await;
+
+    info!(running = ctx.operations.count(), "shutting down");
+    if !ctx.operations.wait_idle(ctx.settings.shutdown_grace).await {
+        warn!(
+            running = ctx.operations.count(),
+            "syncs still running at shutdown; the next controller resumes them"
+        );
+    }
+    Ok(())
+}
+
+/// The control namespace, Argo CD's CRDs (installed when absent) and the `default` project.
+async fn prepare_cluster(
+    client: &kube::Client,
+    settings: &ControllerSettings,
+) -> anyhow::Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(&settings.namespace).await?.is_none() {
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": settings.namespace}
+        }))?;
+        match namespaces.create(&PostParams::default(), &namespace).await {
+            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Err(err) => return Err(err).context("creating the control namespace"),
+        }
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ferry_types::crds().context("reading the bundled CRDs")? {
+        let name = crd.name_any();
+        if crds.get_opt(&name).await?.is_some() {
+            continue;
+        }
+        info!(crd = %name, "installing CRD");
+        let params = PatchParams::apply(&settings.field_manager).force();
+        crds.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .with_context(|| format!("installing CRD {name}"))?;
+        let established = kube::runtime::wait::conditions::is_crd_established();
+        kube::runtime::wait::await_condition(crds.clone(), &name, established)
+            .await
+            .with_context(|| format!("waiting for CRD {name}"))?;
+    }
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &settings.namespace);
+    let default = AppProject::default_project(&settings.namespace);
+    match projects.create(&PostParams::default(), &default).await {
+        Ok(_) => info!("created the default AppProject"),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+        Err(err) => return Err(err).context("creating the default AppProject"),
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use git2::Oid;
@@ -33,9 +33,19 @@ pub struct RepoCache {
 
 struct Inner {
     root: PathBuf,
-    credentials: Credentials,
+    /// Swapped whole when the configured repositories change; operations take a snapshot.
+    credentials: RwLock<Arc<Credentials>>,
     /// One lock per mirror: fetches into the same mirror take turns.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Inner {
+    fn credentials(&self) -> Arc<Credentials> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 /// One queued piece of a checkout: a repository's commit to write into a directory.
@@ -54,7 +64,7 @@ impl RepoCache {
         RepoCache {
             inner: Arc::new(Inner {
                 root: root.into(),
-                credentials: creds,
+                credentials: RwLock::new(Arc::new(creds)),
                 locks: Mutex::default(),
             }),
             timeout: DEFAULT_TIMEOUT,
@@ -65,6 +75,16 @@ impl RepoCache {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Replaces the credentials (for example after repository Secrets changed). Operations
+    /// already running keep the credentials they started with.
+    pub fn set_credentials(&self, creds: Credentials) {
+        *self
+            .inner
+            .credentials
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(creds);
     }
 
     pub fn root(&self) -> &Path {
@@ -200,11 +220,11 @@ impl RepoCache {
     async fn ls_remote_parsed(&self, url: &RepoUrl) -> Result<Vec<RemoteRef>, GitError> {
         let (inner, url_owned, timeout) = (self.inner.clone(), url.clone(), self.timeout);
         let work = move || {
-            let credential = inner.credentials.lookup(&url_owned.raw);
+            let credentials = inner.credentials();
             Session::new(
                 &url_owned,
-                credential,
-                inner.credentials.known_hosts(),
+                credentials.lookup(&url_owned.raw),
+                credentials.known_hosts(),
                 timeout,
             )
             .ls_remote()
@@ -336,8 +356,13 @@ fn fetch_into_mirror(
     if matches!(found, mirror::Lookup::Commit(_)) {
         return Ok(found);
     }
-    let credential = inner.credentials.lookup(&url.raw);
-    let session = Session::new(url, credential, inner.credentials.known_hosts(), timeout);
+    let credentials = inner.credentials();
+    let session = Session::new(
+        url,
+        credentials.lookup(&url.raw),
+        credentials.known_hosts(),
+        timeout,
+    );
     let mut refspecs = REFSPECS.map(str::to_owned).to_vec();
     if let Some(other) = reference.filter(|r| {
         r.starts_with("refs/") && !r.starts_with("refs/heads/") && !r.starts_with("refs/tags/")

@@ -18,11 +18,12 @@ use tokio::sync::{RwLock, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::guard::PruneGuard;
-use crate::hooks::{DeletePolicy, Hook, SyncPhase, wave_of};
+use crate::hooks::{DeletePolicy, Hook, phase_of, wave_of};
 use crate::merge::three_way_merge_patch;
 use crate::options::SyncOptionSet;
-use crate::report::{OperationPhase, ResourceResult, ResultCode, SyncReport};
+use crate::report::SyncReport;
 use crate::tasks::{self, Action, Task};
+use ferry_types::application::{OperationPhase, ResourceResult, ResultCode, SyncPhase};
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -68,6 +69,10 @@ pub struct SyncRequest {
     pub prune_guard: PruneGuard,
     /// Give up waiting for a wave to become healthy after this long.
     pub health_timeout: Option<Duration>,
+    /// Results of an earlier run of this same operation that was interrupted (the controller
+    /// restarted): hooks it saw complete are not run again, and hooks it left running are waited
+    /// for rather than created a second time.
+    pub previous: Vec<ResourceResult>,
 }
 
 /// The sync engine. One per cluster: it holds a client and the cluster's API discovery.
@@ -279,7 +284,7 @@ impl Run<'_> {
             }
             if hook.is_hook() {
                 for hook_type in &hook.types {
-                    let Some(phase) = hook_type.phase() else {
+                    let Some(phase) = phase_of(*hook_type) else {
                         continue;
                     };
                     tasks.push(Task {
@@ -540,6 +545,15 @@ impl Run<'_> {
             let mut failures = Vec::new();
             for task in group {
                 let mut task = task.clone();
+                if let Some(earlier) = self.earlier_hook_run(&task) {
+                    task.object["metadata"]["name"] = json!(earlier.name);
+                    let done = earlier.hook_phase == Some(OperationPhase::Succeeded);
+                    self.report.resources.push(earlier);
+                    if !done {
+                        started.push(task);
+                    }
+                    continue;
+                }
                 let outcome = match task.action {
                     Action::Apply => self.run_apply(&mut task).await,
                     Action::Prune => self.prune(&task).await,
@@ -556,6 +570,35 @@ impl Run<'_> {
             self.wait_wave(&started, cancel).await?;
         }
         Ok(())
+    }
+
+    /// The result an interrupted earlier run recorded for this hook, if it got the hook
+    /// created (a hook made from `generateName` is matched by its name's prefix).
+    fn earlier_hook_run(&self, task: &Task) -> Option<ResourceResult> {
+        if !task.is_hook() || task.action != Action::Apply {
+            return None;
+        }
+        let key = task.key();
+        let generated = task.name().is_empty();
+        self.request
+            .previous
+            .iter()
+            .find(|r| {
+                r.group == key.group
+                    && r.kind == key.kind
+                    && r.namespace == key.namespace
+                    && r.sync_phase == Some(task.phase)
+                    && matches!(
+                        r.hook_phase,
+                        Some(OperationPhase::Running | OperationPhase::Succeeded)
+                    )
+                    && if generated {
+                        r.name.starts_with(&key.name)
+                    } else {
+                        r.name == key.name
+                    }
+            })
+            .cloned()
     }
 
     async fn run_apply(&mut self, task: &mut Task) -> Result<(), String> {
@@ -847,12 +890,12 @@ impl Run<'_> {
             kind: key.kind,
             namespace: key.namespace,
             name: key.name,
-            status,
+            status: Some(status),
             message,
             hook_type: task.hook_type,
             hook_phase,
-            sync_phase: task.phase,
-            wave: task.wave,
+            sync_phase: Some(task.phase),
+            ..Default::default()
         };
         let same = |r: &ResourceResult| {
             r.group == result.group

@@ -1,7 +1,7 @@
 //! Hooks: resources run at a sync phase rather than kept in sync, from Argo CD's annotations or
 //! Helm's (mapped as Argo CD maps them).
 
-use serde::{Deserialize, Serialize};
+use ferry_types::application::{HookType, SyncPhase};
 use serde_json::Value;
 
 use crate::options::annotation;
@@ -13,35 +13,15 @@ pub const HELM_HOOK_ANNOTATION: &str = "helm.sh/hook";
 pub const HELM_HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
 pub const HELM_HOOK_DELETE_POLICY_ANNOTATION: &str = "helm.sh/hook-delete-policy";
 
-/// The phases of a sync, in the order they run (SyncFail only when one of the others failed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum SyncPhase {
-    PreSync,
-    Sync,
-    PostSync,
-    SyncFail,
-}
-
-/// What a hook annotation asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum HookType {
-    PreSync,
-    Sync,
-    PostSync,
-    SyncFail,
-    /// Not applied at all.
-    Skip,
-}
-
-impl HookType {
-    pub fn phase(self) -> Option<SyncPhase> {
-        match self {
-            HookType::PreSync => Some(SyncPhase::PreSync),
-            HookType::Sync => Some(SyncPhase::Sync),
-            HookType::PostSync => Some(SyncPhase::PostSync),
-            HookType::SyncFail => Some(SyncPhase::SyncFail),
-            HookType::Skip => None,
-        }
+/// The phase a hook of this type runs in; `None` for hooks that do not run during a sync
+/// (`Skip`, and `PostDelete`, which runs when the application is deleted).
+pub fn phase_of(hook: HookType) -> Option<SyncPhase> {
+    match hook {
+        HookType::PreSync => Some(SyncPhase::PreSync),
+        HookType::Sync => Some(SyncPhase::Sync),
+        HookType::PostSync => Some(SyncPhase::PostSync),
+        HookType::SyncFail => Some(SyncPhase::SyncFail),
+        HookType::PostDelete | HookType::Skip => None,
     }
 }
 
@@ -71,6 +51,7 @@ impl Hook {
                     "Sync" => Some(HookType::Sync),
                     "PostSync" => Some(HookType::PostSync),
                     "SyncFail" => Some(HookType::SyncFail),
+                    "PostDelete" => Some(HookType::PostDelete),
                     "Skip" => Some(HookType::Skip),
                     _ => None,
                 })

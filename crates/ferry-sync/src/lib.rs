@@ -16,8 +16,8 @@ mod tasks;
 pub use engine::{Engine, EngineSettings, SyncRequest};
 pub use guard::PruneGuard;
 pub use hooks::{
-    DeletePolicy, HOOK_ANNOTATION, HOOK_DELETE_POLICY_ANNOTATION, Hook, HookType,
-    SYNC_WAVE_ANNOTATION, SyncPhase, wave_of,
+    DeletePolicy, HOOK_ANNOTATION, HOOK_DELETE_POLICY_ANNOTATION, Hook, SYNC_WAVE_ANNOTATION,
+    phase_of, wave_of,
 };
 pub use options::{Propagation, SYNC_OPTIONS_ANNOTATION, SyncOptionSet, UnknownOption};
-pub use report::{OperationPhase, ResourceResult, ResultCode, SyncReport};
+pub use report::SyncReport;

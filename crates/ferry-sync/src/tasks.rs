@@ -7,7 +7,9 @@ use std::cmp::Ordering;
 use ferry_types::{ResourceKey, group_of};
 use serde_json::Value;
 
-use crate::hooks::{Hook, HookType, SyncPhase};
+use ferry_types::application::{HookType, SyncPhase};
+
+use crate::hooks::Hook;
 use crate::options::SyncOptionSet;
 
 /// Kinds in apply order; kinds not listed come after all of these.

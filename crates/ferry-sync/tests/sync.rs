@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use ferry_cache::TrackingMethod;
 use ferry_health::HealthChecks;
-use ferry_sync::{
-    Engine, EngineSettings, HookType, OperationPhase, PruneGuard, ResultCode, SyncOptionSet,
-    SyncPhase, SyncReport, SyncRequest,
-};
+use ferry_sync::{Engine, EngineSettings, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_testkit::kube::TestContext;
+use ferry_types::application::{HookType, OperationPhase, ResultCode, SyncPhase};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -42,6 +40,7 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         out_of_sync: None,
         prune_guard: PruneGuard::default(),
         health_timeout: Some(Duration::from_secs(60)),
+        previous: Vec::new(),
     }
 }
 
@@ -95,7 +94,7 @@ fn order(report: &SyncReport) -> Vec<String> {
     report
         .resources
         .iter()
-        .map(|r| format!("{:?}:{}", r.sync_phase, r.name))
+        .map(|r| format!("{:?}:{}", r.sync_phase.unwrap(), r.name))
         .collect()
 }
 
@@ -194,7 +193,7 @@ async fn prune_removes_extras_in_reverse_waves_and_prune_last_at_the_end() -> an
             .resources
             .iter()
             .filter(|r| r.name != "keep")
-            .all(|r| r.status == ResultCode::PruneSkipped)
+            .all(|r| r.status == Some(ResultCode::PruneSkipped))
     );
     assert_eq!(tracked_config_maps(&ctx, "pruner").await.len(), 5);
 
@@ -209,7 +208,7 @@ async fn prune_removes_extras_in_reverse_waves_and_prune_last_at_the_end() -> an
     let pruned: Vec<&str> = report
         .resources
         .iter()
-        .filter(|r| r.status == ResultCode::Pruned)
+        .filter(|r| r.status == Some(ResultCode::Pruned))
         .map(|r| r.name.as_str())
         .collect();
     // Reverse wave order: the wave-3 object goes first, the wave -1 one after it, PruneLast last.
@@ -219,7 +218,7 @@ async fn prune_removes_extras_in_reverse_waves_and_prune_last_at_the_end() -> an
         .iter()
         .find(|r| r.name == "protected")
         .unwrap();
-    assert_eq!(protected.status, ResultCode::PruneSkipped);
+    assert_eq!(protected.status, Some(ResultCode::PruneSkipped));
     let left: Vec<String> = tracked_config_maps(&ctx, "pruner")
         .await
         .iter()
@@ -311,7 +310,7 @@ async fn a_bad_manifest_fails_the_dry_run_before_anything_changes() -> anyhow::R
         .iter()
         .find(|r| r.name == "broken")
         .unwrap();
-    assert_eq!(failed.status, ResultCode::SyncFailed);
+    assert_eq!(failed.status, Some(ResultCode::SyncFailed));
     let configmaps: Api<ConfigMap> = ctx.api();
     assert!(
         configmaps.get_opt("first").await?.is_none(),
@@ -374,7 +373,7 @@ async fn a_failed_sync_runs_sync_fail_hooks_and_termination_stops_a_waiting_sync
         .iter()
         .find(|r| r.name == "sync-failed")
         .unwrap();
-    assert_eq!(fail_hook.sync_phase, SyncPhase::SyncFail);
+    assert_eq!(fail_hook.sync_phase, Some(SyncPhase::SyncFail));
 
     // A Deployment that can never become healthy keeps its wave waiting until terminated.
     let mut stuck = deployment("stuck", "0");

@@ -6,6 +6,7 @@ pub mod duration;
 mod key;
 mod object;
 pub mod project;
+pub mod secrets;
 pub mod source;
 
 pub use application::Application;

@@ -1,1 +1,361 @@
-//! End-to-end scenarios live in `tests/`, one story per file.
+//! End-to-end scenarios, one story per file in `tests/`: ferry's real binaries (`ferry-controller`
+//! as a process, the `ferry` CLI) against the sandbox control plane and real Git repositories.
+//!
+//! The binaries are the ones `cargo build --workspace --bins` put next to the test executables
+//! (`scripts/test` builds them first). Each story gets its own namespace, which is both the
+//! control namespace of its own controller and the destination of its apps, and app names that
+//! are unique across stories (every controller watches the whole sandbox).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ferry_testkit::git::GitRepo;
+use ferry_testkit::kube::TestContext;
+use ferry_types::Application;
+use kube::Api;
+use kube::api::DynamicObject;
+use kube::discovery::ApiResource;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+/// Long enough for a busy 2-core machine running several stories at once.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The sample app every story starts from: a ConfigMap, a Deployment and a Service.
+pub const GUESTBOOK: &[(&str, &str)] = &[
+    (
+        "guestbook/configmap.yaml",
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: guestbook-config
+data:
+  greeting: hello
+",
+    ),
+    (
+        "guestbook/deployment.yaml",
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: guestbook
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: guestbook}
+  template:
+    metadata:
+      labels: {app: guestbook}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/guestbook:1.0
+        ports: [{containerPort: 80}]
+",
+    ),
+    (
+        "guestbook/service.yaml",
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: guestbook
+spec:
+  selector: {app: guestbook}
+  ports: [{port: 80, targetPort: 80}]
+",
+    ),
+];
+
+/// One story's world: a namespace, a Git repository, and (when started) a controller.
+pub struct Story {
+    pub ctx: TestContext,
+    pub repo: GitRepo,
+    controller: Option<Child>,
+    work: TempDir,
+}
+
+impl Story {
+    /// A fresh namespace and a repository holding the guestbook app.
+    pub async fn new() -> Result<Self> {
+        let ctx = TestContext::new().await?;
+        let repo = GitRepo::new()?;
+        for (path, content) in GUESTBOOK {
+            repo.write(path, content)?;
+        }
+        repo.commit("guestbook")?;
+        let work = tempfile::Builder::new().prefix("ferry-e2e-").tempdir()?;
+        Ok(Self {
+            ctx,
+            repo,
+            controller: None,
+            work,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.ctx.namespace()
+    }
+
+    /// An app name unique to this story.
+    pub fn app_name(&self, base: &str) -> String {
+        format!("{base}-{}", self.namespace())
+    }
+
+    /// Starts `ferry-controller` for this story's namespace, comparing every 3 seconds.
+    pub fn start_controller(&mut self) -> Result<()> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.controller_log())?;
+        let child = Command::new(binary("ferry-controller")?)
+            .args(["--namespace", self.namespace(), "--resync", "3"])
+            .arg("--kubeconfig")
+            .arg(self.ctx.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.work.path().join("cache"))
+            .env("PATH", tool_path())
+            .env("FERRY_LOG", "info,ferry_controller=debug,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting ferry-controller")?;
+        self.controller = Some(child);
+        Ok(())
+    }
+
+    /// Kills the controller with SIGKILL: no chance to finish or clean up anything.
+    pub fn kill_controller(&mut self) -> Result<()> {
+        if let Some(mut child) = self.controller.take() {
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    fn controller_log(&self) -> PathBuf {
+        self.work.path().join("controller.log")
+    }
+
+    /// The controller's log so far (for failure messages).
+    pub fn controller_log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.controller_log()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Runs the `ferry` CLI against this story's namespace; fails unless it exits 0.
+    pub fn ferry(&self, args: &[&str]) -> Result<String> {
+        let output = self.ferry_output(args)?;
+        if !output.status.success() {
+            bail!(
+                "ferry {} failed ({}):\n{}\n{}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs the `ferry` CLI and returns whatever it did.
+    pub fn ferry_output(&self, args: &[&str]) -> Result<Output> {
+        Command::new(binary("ferry")?)
+            .args(["--namespace", self.namespace()])
+            .arg("--kubeconfig")
+            .arg(self.ctx.kubeconfig())
+            .args(args)
+            .env("PATH", tool_path())
+            .env("USER", "e2e")
+            .stdin(Stdio::null())
+            .output()
+            .context("running ferry")
+    }
+
+    /// `ferry app create` for a directory app of this story's repo, deploying into the
+    /// story's namespace, with extra flags.
+    pub fn create_app(&self, name: &str, path: &str, extra: &[&str]) -> Result<()> {
+        let url = self.repo.file_url();
+        let mut args = vec![
+            "app",
+            "create",
+            name,
+            "--repo",
+            &url,
+            "--path",
+            path,
+            "--dest-server",
+            "https://kubernetes.default.svc",
+            "--dest-namespace",
+            self.namespace(),
+        ];
+        args.extend_from_slice(extra);
+        self.ferry(&args).map(|_| ())
+    }
+
+    pub fn apps(&self) -> Api<DynamicObject> {
+        let resource = ApiResource::erase::<Application>(&());
+        Api::namespaced_with(self.ctx.client(), self.namespace(), &resource)
+    }
+
+    pub async fn app(&self, name: &str) -> Result<Application> {
+        let object = self.apps().get(name).await?;
+        Ok(serde_json::from_value(serde_json::to_value(object)?)?)
+    }
+
+    /// Polls the Application until `check` holds, failing with `what`, the app's status and the
+    /// controller's log after `TIMEOUT`.
+    pub async fn wait_app(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&Application) -> bool,
+    ) -> Result<Application> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let app = self.app(name).await;
+            if let Ok(app) = &app
+                && check(app)
+            {
+                return Ok(app.clone());
+            }
+            if Instant::now() > deadline {
+                let status = app
+                    .ok()
+                    .and_then(|a| serde_json::to_string_pretty(&a.status).ok())
+                    .unwrap_or_default();
+                bail!(
+                    "timed out waiting for {name}: {what}\nstatus: {status}\ncontroller log:\n{}",
+                    self.controller_log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls until `check` holds, failing with `what` after `TIMEOUT`.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if check().await.unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}\ncontroller log:\n{}",
+                    self.controller_log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Story {
+    fn drop(&mut self) {
+        let _ = self.kill_controller();
+    }
+}
+
+/// Status predicates, so stories read as sentences.
+pub mod is {
+    use ferry_types::Application;
+    use ferry_types::application::{HealthStatusCode, OperationPhase, SyncStatusCode};
+
+    pub fn synced(app: &Application) -> bool {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.sync.status == SyncStatusCode::Synced)
+    }
+
+    pub fn out_of_sync(app: &Application) -> bool {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.sync.status == SyncStatusCode::OutOfSync)
+    }
+
+    pub fn healthy(app: &Application) -> bool {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.health.status == HealthStatusCode::Healthy)
+    }
+
+    pub fn synced_and_healthy(app: &Application) -> bool {
+        synced(app) && healthy(app)
+    }
+
+    pub fn at_revision(revision: &str) -> impl Fn(&Application) -> bool + '_ {
+        move |app| {
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.sync.revision == revision)
+        }
+    }
+
+    pub fn operation_finished(app: &Application) -> bool {
+        app.operation.is_none()
+            && app
+                .status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .is_some_and(|o| o.phase.is_completed())
+    }
+
+    pub fn operation_phase(app: &Application) -> Option<OperationPhase> {
+        app.status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .map(|o| o.phase)
+    }
+
+    pub fn condition(kind: &str) -> impl Fn(&Application) -> bool + '_ {
+        move |app| {
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.condition(kind).is_some())
+        }
+    }
+}
+
+/// A binary of this workspace, built by `cargo build --workspace --bins`.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("locating the target directory")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: build the binaries first (cargo build --workspace --bins)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// PATH with the pinned toolchain (helm, kustomize) first.
+fn tool_path() -> String {
+    let cache = std::env::var_os("FERRY_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("ferry")))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ferry")
+        });
+    let bin = cache.join("toolchain/bin");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}

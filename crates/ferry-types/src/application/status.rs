@@ -62,22 +62,26 @@ impl ApplicationStatus {
 /// Whether the live state matches Git.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SyncStatusCode {
-    #[default]
-    Unknown,
     Synced,
     OutOfSync,
+    /// Also what a value from a newer Argo CD reads as, rather than failing the whole object.
+    #[default]
+    #[serde(other)]
+    Unknown,
 }
 
 /// Argo CD's health vocabulary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HealthStatusCode {
-    #[default]
-    Unknown,
     Progressing,
     Healthy,
     Suspended,
     Degraded,
     Missing,
+    /// Also what a value from a newer Argo CD reads as, rather than failing the whole object.
+    #[default]
+    #[serde(other)]
+    Unknown,
 }
 
 macro_rules! display_as_debug {
@@ -273,8 +277,8 @@ pub enum HookType {
     Skip,
 }
 
-/// The phases a sync runs through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The phases a sync runs through, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SyncPhase {
     PreSync,
     Sync,
@@ -361,5 +365,21 @@ pub struct ApplicationSummary {
 impl ApplicationSummary {
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_status_values_read_as_unknown() {
+        let health: HealthStatus =
+            serde_json::from_str(r#"{"status": "SomethingNew", "message": "m"}"#).unwrap();
+        assert_eq!(health.status, HealthStatusCode::Unknown);
+        let sync: SyncStatus = serde_json::from_str(r#"{"status": "Drifting"}"#).unwrap();
+        assert_eq!(sync.status, SyncStatusCode::Unknown);
+        let known: SyncStatus = serde_json::from_str(r#"{"status": "OutOfSync"}"#).unwrap();
+        assert_eq!(known.status, SyncStatusCode::OutOfSync);
     }
 }

@@ -1,0 +1,232 @@
+//! What an Application resolves to before anything is compared or synced: its project and the
+//! project's verdict on its sources and destination, its cluster, and its rendered manifests
+//! compared with the live state.
+
+use std::sync::Arc;
+
+use ferry_cache::{ClusterCache, instance_name};
+use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences};
+use ferry_health::AppRef;
+use ferry_render::{AppContext, Rendered};
+use ferry_types::application::ApplicationDestination;
+use ferry_types::project::ProjectPolicy;
+use ferry_types::source::ApplicationSource;
+use ferry_types::{AppProject, Application};
+use kube::ResourceExt;
+use kube::api::PostParams;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::annotations;
+use crate::clusters::Cluster;
+use crate::compare::{self, CompareInput, Comparison};
+use crate::context::Context;
+
+/// An Application's project, cluster and tracking name, once the spec checks out.
+pub struct Setup {
+    pub project: AppProject,
+    pub policy: ProjectPolicy,
+    pub cluster: Arc<Cluster>,
+    pub cache: ClusterCache,
+    /// The name the app's resources are tracked under.
+    pub instance: String,
+}
+
+/// Checks the spec against its project and finds its cluster. Errors are InvalidSpecError
+/// messages.
+pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
+    if app.sources().is_empty() {
+        return Err("spec.source or spec.sources is required".into());
+    }
+    let project = project(ctx, app.project()).await?;
+    let policy = project.policy().map_err(|err| err.to_string())?;
+    let project_name = app.project();
+    for source in app.sources() {
+        if !policy.is_source_permitted(&source.repo_url) {
+            return Err(format!(
+                "application repo {} is not permitted in project '{project_name}'",
+                source.repo_url
+            ));
+        }
+    }
+    let dest = &app.spec.destination;
+    let cluster = ctx.clusters.resolve(dest)?;
+    // Projects match destinations by server or by name: check with both filled in.
+    let resolved = ApplicationDestination {
+        server: cluster.server.clone(),
+        name: cluster.name.clone(),
+        namespace: dest.namespace.clone(),
+        ..Default::default()
+    };
+    if !policy.is_destination_permitted(&resolved) {
+        return Err(format!(
+            "application destination server '{}' and namespace '{}' do not match any of the \
+             allowed destinations in project '{project_name}'",
+            if dest.server.is_empty() {
+                &dest.name
+            } else {
+                &dest.server
+            },
+            dest.namespace
+        ));
+    }
+    let cache = cluster
+        .cache(&ctx.settings, &ctx.triggers)
+        .await
+        .map_err(|err| format!("{err:#}"))?
+        .clone();
+    Ok(Setup {
+        project,
+        policy,
+        cluster,
+        cache,
+        instance: instance_name(&app.name_any(), None),
+    })
+}
+
+/// The AppProject by name; the `default` project is created when missing, as Argo CD does.
+async fn project(ctx: &Context, name: &str) -> Result<AppProject, String> {
+    let namespace = &ctx.settings.namespace;
+    let key = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+    if let Some(project) = ctx.project_store.get(&key) {
+        return Ok((*project).clone());
+    }
+    match ctx.projects.get_opt(name).await {
+        Ok(Some(project)) => return Ok(project),
+        Ok(None) => {}
+        Err(err) => return Err(format!("reading AppProject {name}: {err}")),
+    }
+    if name != ferry_types::application::DEFAULT_PROJECT {
+        return Err(format!(
+            "application references project {name} which does not exist"
+        ));
+    }
+    let default = AppProject::default_project(namespace);
+    match ctx.projects.create(&PostParams::default(), &default).await {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(default),
+        Err(err) => Err(format!("creating the default AppProject: {err}")),
+    }
+}
+
+/// Manifests rendered and compared with the live state.
+pub struct Observed {
+    pub rendered: Rendered,
+    /// The rendered objects with namespaces settled (what a sync applies).
+    pub desired: Vec<Value>,
+    pub comparison: Arc<Comparison>,
+    /// False when the comparison was reused from an earlier reconcile.
+    pub fresh: bool,
+}
+
+/// Renders `sources` (the spec's, or an operation's override) and compares them with the live
+/// state, reusing the last comparison when nothing it depends on changed. Errors are
+/// ComparisonError messages that name the source and cause.
+pub async fn observe(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+    sources: &[ApplicationSource],
+    reuse: bool,
+) -> Result<Observed, String> {
+    let dest_namespace = app.spec.destination.namespace.clone();
+    let render_context = AppContext {
+        name: app.name_any(),
+        namespace: dest_namespace.clone(),
+        ..AppContext::default()
+    };
+    let rendered = ctx
+        .renderer
+        .render(&render_context, sources)
+        .await
+        .map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
+    let desired = compare::place_in_namespaces(&rendered.objects, &dest_namespace, &setup.cache);
+
+    let key = fingerprint(ctx, app, setup, &rendered);
+    let name = app.name_any();
+    if reuse && let Some(comparison) = ctx.cached_comparison(&name, &key) {
+        return Ok(Observed {
+            rendered,
+            desired,
+            comparison,
+            fresh: false,
+        });
+    }
+    let ignore = ignore_rules(app)?;
+    let app_namespace = app.namespace().unwrap_or_default();
+    let comparison = compare::compare(CompareInput {
+        app: AppRef {
+            namespace: &app_namespace,
+            name: &name,
+        },
+        instance: &setup.instance,
+        destination: &app.spec.destination,
+        desired: &desired,
+        cache: &setup.cache,
+        client: &setup.cluster.client,
+        policy: &setup.policy,
+        ignore: &ignore,
+        health: &ctx.health,
+        server_side_diff: server_side_diff(ctx, app),
+        field_manager: &ctx.settings.field_manager,
+    })
+    .await;
+    let comparison = Arc::new(comparison);
+    ctx.remember_comparison(&name, key, comparison.clone());
+    Ok(Observed {
+        rendered,
+        desired,
+        comparison,
+        fresh: true,
+    })
+}
+
+/// The app's `ignoreDifferences`, compiled.
+pub fn ignore_rules(app: &Application) -> Result<IgnoreRules, String> {
+    let rules: Vec<ResourceIgnoreDifferences> = app
+        .spec
+        .ignore_differences
+        .iter()
+        .map(|rule| {
+            serde_json::to_value(rule)
+                .and_then(serde_json::from_value)
+                .map_err(|err| format!("spec.ignoreDifferences: {err}"))
+        })
+        .collect::<Result<_, _>>()?;
+    IgnoreRules::new(&rules).map_err(|err| err.to_string())
+}
+
+fn server_side_diff(ctx: &Context, app: &Application) -> bool {
+    let object = serde_json::json!({"metadata": {"annotations": app.annotations()}});
+    annotations::compare_options(&object)
+        .server_side_diff
+        .unwrap_or(ctx.settings.server_side_diff)
+}
+
+/// Everything a comparison depends on, hashed: the spec and annotations, the resolved
+/// revisions, the project's version, the cluster, and how many live changes the app's
+/// resources have seen.
+fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, rendered: &Rendered) -> String {
+    let mut hash = Sha256::new();
+    let mut feed = |part: &str| {
+        // Length-prefixed, so parts cannot run into each other.
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    };
+    feed(&serde_json::to_string(&app.spec).unwrap_or_default());
+    // A refresh request only decides whether to reuse; it is not an input of the comparison.
+    let annotations: std::collections::BTreeMap<_, _> = app
+        .annotations()
+        .iter()
+        .filter(|(k, _)| k.as_str() != ferry_types::application::REFRESH_ANNOTATION)
+        .collect();
+    feed(&serde_json::to_string(&annotations).unwrap_or_default());
+    for source in &rendered.sources {
+        feed(&source.revision);
+    }
+    feed(&setup.project.resource_version().unwrap_or_default());
+    feed(&setup.cluster.server);
+    let (epoch, generation) = ctx.triggers.live_generation(&setup.instance);
+    feed(&format!("{epoch}/{generation}"));
+    hex::encode(hash.finalize())
+}

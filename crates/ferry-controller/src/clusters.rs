@@ -1,0 +1,246 @@
+//! Destination clusters: the one the controller runs against (`in-cluster`,
+//! `https://kubernetes.default.svc`) and the ones registered as Argo CD cluster Secrets, each
+//! with a live-state cache and a sync engine started on first use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use ferry_cache::{CacheConfig, ClusterCache};
+use ferry_health::HealthChecks;
+use ferry_sync::{Engine, EngineSettings};
+use ferry_types::application::ApplicationDestination;
+use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::json;
+use tokio::sync::OnceCell;
+use tracing::{info, warn};
+
+use crate::settings::ControllerSettings;
+use crate::triggers::Triggers;
+
+/// One destination cluster.
+pub struct Cluster {
+    pub name: String,
+    pub server: String,
+    pub client: kube::Client,
+    /// Namespaces the cluster Secret limits ferry to (empty: the whole cluster).
+    pub namespaces: Vec<String>,
+    pub cluster_resources: bool,
+    cache: OnceCell<ClusterCache>,
+    engine: OnceCell<Arc<Engine>>,
+}
+
+impl Cluster {
+    fn new(name: String, server: String, client: kube::Client) -> Self {
+        Self {
+            name,
+            server,
+            client,
+            namespaces: Vec::new(),
+            cluster_resources: false,
+            cache: OnceCell::new(),
+            engine: OnceCell::new(),
+        }
+    }
+
+    /// The cluster's live-state cache, started (and its events wired to app refreshes) on first
+    /// use.
+    pub async fn cache(
+        &self,
+        settings: &ControllerSettings,
+        triggers: &Triggers,
+    ) -> anyhow::Result<&ClusterCache> {
+        self.cache
+            .get_or_try_init(|| async {
+                let config = CacheConfig {
+                    tracking: settings.tracking.clone(),
+                    filter: settings.resource_filter.clone(),
+                    namespaces: self.namespaces.clone(),
+                    cluster_resources: self.cluster_resources,
+                    ..CacheConfig::default()
+                };
+                let cache = ClusterCache::start(self.client.clone(), config)
+                    .await
+                    .with_context(|| format!("starting the cache of cluster {}", self.server))?;
+                info!(cluster = %self.server, objects = cache.stats().objects, "cluster cache synced");
+                triggers.follow(&cache);
+                anyhow::Ok(cache)
+            })
+            .await
+    }
+
+    pub async fn engine(
+        &self,
+        settings: &ControllerSettings,
+        health: &HealthChecks,
+    ) -> anyhow::Result<Arc<Engine>> {
+        self.engine
+            .get_or_try_init(|| async {
+                let engine = Engine::new(
+                    self.client.clone(),
+                    health.clone(),
+                    EngineSettings {
+                        field_manager: settings.field_manager.clone(),
+                        ..EngineSettings::default()
+                    },
+                )
+                .await
+                .with_context(|| format!("discovering the API of cluster {}", self.server))?;
+                anyhow::Ok(Arc::new(engine))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The clusters applications can deploy to.
+pub struct Clusters {
+    local: Arc<Cluster>,
+    /// Registered clusters by Secret name, with the Secret's resourceVersion they were built from.
+    registered: RwLock<HashMap<String, (String, Arc<Cluster>)>>,
+}
+
+impl Clusters {
+    pub fn new(local: kube::Client) -> Self {
+        Self {
+            local: Arc::new(Cluster::new(
+                IN_CLUSTER_NAME.into(),
+                IN_CLUSTER_SERVER.into(),
+                local,
+            )),
+            registered: RwLock::default(),
+        }
+    }
+
+    /// The cluster an Application's destination names (by server URL or by name), or why none.
+    pub fn resolve(&self, dest: &ApplicationDestination) -> Result<Arc<Cluster>, String> {
+        if !dest.server.is_empty() && !dest.name.is_empty() {
+            return Err(format!(
+                "destination sets both server {:?} and name {:?}; use one",
+                dest.server, dest.name
+            ));
+        }
+        let registered = self.registered.read().unwrap_or_else(|p| p.into_inner());
+        let found = registered.values().map(|(_, c)| c).find(|c| {
+            (!dest.server.is_empty() && c.server == dest.server)
+                || (!dest.name.is_empty() && c.name == dest.name)
+        });
+        if let Some(cluster) = found {
+            return Ok(cluster.clone());
+        }
+        if dest.server == IN_CLUSTER_SERVER || dest.name == IN_CLUSTER_NAME {
+            return Ok(self.local.clone());
+        }
+        match (dest.server.is_empty(), dest.name.is_empty()) {
+            (true, true) => Err("destination names neither a server nor a cluster name".into()),
+            (false, _) => Err(format!(
+                "there are no clusters with this URL: {}",
+                dest.server
+            )),
+            (true, false) => Err(format!(
+                "there are no clusters with this name: {}",
+                dest.name
+            )),
+        }
+    }
+
+    /// Takes a cluster Secret that was added or changed. A Secret for the in-cluster server
+    /// only renames or scopes the local cluster, keeping the controller's own credentials.
+    pub async fn upsert(&self, secret: &Secret) {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let version = secret.metadata.resource_version.clone().unwrap_or_default();
+        let unchanged = self
+            .registered
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .is_some_and(|(v, _)| *v == version);
+        if unchanged {
+            return;
+        }
+        let cluster = match build(secret, &self.local).await {
+            Ok(cluster) => cluster,
+            Err(err) => {
+                warn!(secret = %name, "ignoring cluster secret: {err:#}");
+                return;
+            }
+        };
+        info!(secret = %name, server = %cluster.server, name = %cluster.name, "cluster registered");
+        self.registered
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, (version, Arc::new(cluster)));
+    }
+
+    pub fn remove(&self, secret_name: &str) {
+        self.registered
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(secret_name);
+    }
+}
+
+async fn build(secret: &Secret, local: &Cluster) -> anyhow::Result<Cluster> {
+    let parsed = ClusterSecret::from_secret(secret).map_err(anyhow::Error::msg)?;
+    let name = if parsed.name.is_empty() {
+        parsed.server.clone()
+    } else {
+        parsed.name.clone()
+    };
+    let client = if parsed.server == IN_CLUSTER_SERVER {
+        local.client.clone()
+    } else {
+        client_for(&parsed).await?
+    };
+    let mut cluster = Cluster::new(name, parsed.server.clone(), client);
+    cluster.namespaces = parsed.namespaces.clone();
+    cluster.cluster_resources = parsed.cluster_resources;
+    Ok(cluster)
+}
+
+/// A client from Argo CD's cluster `config`, by way of an in-memory kubeconfig so kube-rs does
+/// the certificate and token handling it does for every kubeconfig.
+async fn client_for(secret: &ClusterSecret) -> anyhow::Result<kube::Client> {
+    let config = &secret.config;
+    let tls = &config.tls_client_config;
+    let kubeconfig = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {
+            "server": secret.server,
+            "insecure-skip-tls-verify": tls.insecure,
+            "certificate-authority-data": tls.ca_data,
+            "tls-server-name": tls.server_name,
+        }}],
+        "users": [{"name": "u", "user": {
+            "token": config.bearer_token,
+            "username": config.username,
+            "password": config.password,
+            "client-certificate-data": tls.cert_data,
+            "client-key-data": tls.key_data,
+        }}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    });
+    let kubeconfig: Kubeconfig =
+        serde_json::from_value(strip_nulls(kubeconfig)).context("building a kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("cluster {}: invalid connection settings", secret.server))?;
+    kube::Client::try_from(config)
+        .with_context(|| format!("cluster {}: cannot build a client", secret.server))
+}
+
+fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, strip_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(items) => items.into_iter().map(strip_nulls).collect(),
+        other => other,
+    }
+}

@@ -1,0 +1,385 @@
+//! Comparing an Application's rendered manifests with what is live: per-resource sync status
+//! and health, the app's aggregate, and what a sync would need to know (which resources differ,
+//! which are extra).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use ferry_cache::{CachedObject, ClusterCache};
+use ferry_diff::{DiffOptions, DiffResult, IgnoreRules, ResourceResolver, SyncStatus};
+use ferry_health::{AppRef, HealthChecks, HealthCode, ManagedResource};
+use ferry_types::application::{HealthStatus, HealthStatusCode, ResourceStatus, SyncStatusCode};
+use ferry_types::project::ProjectPolicy;
+use ferry_types::{ResourceKey, group_of};
+use futures::{StreamExt, stream};
+use kube::discovery::{ApiResource, Scope};
+use serde_json::{Value, json};
+
+use crate::annotations;
+
+/// Server-side dry runs of one app that may be in flight at once.
+const DIFF_CONCURRENCY: usize = 8;
+
+/// What one comparison found.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// Managed resources (desired, live-and-tracked, and live hooks), sorted.
+    pub resources: Vec<ResourceStatus>,
+    pub sync: SyncStatusCode,
+    pub health: HealthStatus,
+    /// Resources whose live state differs from Git (missing ones included).
+    pub out_of_sync: HashSet<ResourceKey>,
+    /// Unified diffs of the differing resources, secrets masked, keyed by resource.
+    pub diffs: BTreeMap<ResourceKey, String>,
+    /// Container images of the live workloads, sorted and de-duplicated.
+    pub images: Vec<String>,
+    /// Resources the project does not permit; a sync would refuse them.
+    pub forbidden: Vec<String>,
+    /// Per-resource comparison failures; the app's sync status is then Unknown.
+    pub errors: Vec<String>,
+}
+
+/// Everything a comparison reads.
+pub struct CompareInput<'a> {
+    /// The Application's name and namespace (an app may manage its own object).
+    pub app: AppRef<'a>,
+    /// The name the app's resources are tracked under.
+    pub instance: &'a str,
+    pub destination: &'a ferry_types::application::ApplicationDestination,
+    /// Rendered objects, hooks included.
+    pub desired: &'a [Value],
+    pub cache: &'a ClusterCache,
+    pub client: &'a kube::Client,
+    pub policy: &'a ProjectPolicy,
+    pub ignore: &'a IgnoreRules,
+    pub health: &'a HealthChecks,
+    pub server_side_diff: bool,
+    pub field_manager: &'a str,
+}
+
+/// The desired objects with namespaces settled: namespaced objects without one go to the
+/// destination namespace, cluster-scoped ones lose any they carry. Kinds the server does not
+/// serve yet are looked up among the desired CustomResourceDefinitions.
+pub fn place_in_namespaces(desired: &[Value], namespace: &str, cache: &ClusterCache) -> Vec<Value> {
+    desired
+        .iter()
+        .map(|object| {
+            let mut object = object.clone();
+            let api_version = object["apiVersion"].as_str().unwrap_or_default();
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let namespaced = match cache.resolve(group_of(api_version), kind) {
+                Some((_, namespaced)) => namespaced,
+                None => crd_scope(desired, api_version, kind).unwrap_or(true),
+            };
+            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                if !namespaced {
+                    metadata.remove("namespace");
+                } else if metadata
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                    && !namespace.is_empty()
+                {
+                    metadata.insert("namespace".into(), json!(namespace));
+                }
+            }
+            object
+        })
+        .collect()
+}
+
+/// Whether a kind defined by a CRD among `desired` is namespaced.
+fn crd_scope(desired: &[Value], api_version: &str, kind: &str) -> Option<bool> {
+    let group = group_of(api_version);
+    desired.iter().find_map(|crd| {
+        (crd["kind"] == "CustomResourceDefinition"
+            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
+        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
+    })
+}
+
+/// Resolves kinds through the cluster cache's discovery, for server-side diffs.
+struct CacheResolver<'a>(&'a ClusterCache);
+
+impl ResourceResolver for CacheResolver<'_> {
+    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)> {
+        let (resource, namespaced) = self.0.resolve_api_version(api_version, kind)?;
+        let scope = if namespaced {
+            Scope::Namespaced
+        } else {
+            Scope::Cluster
+        };
+        Some((resource, scope))
+    }
+}
+
+/// One resource as compared: desired and/or live.
+struct Pair {
+    key: ResourceKey,
+    version: String,
+    desired: Option<Value>,
+    live: Option<Arc<CachedObject>>,
+    hook: bool,
+}
+
+/// Compares desired objects (namespaces already placed) with the live ones.
+pub async fn compare(input: CompareInput<'_>) -> Comparison {
+    let mut out = Comparison::default();
+    let mut pairs: Vec<Pair> = Vec::new();
+    let mut seen = HashSet::new();
+    for object in input.desired {
+        let Some(key) = ResourceKey::of(object) else {
+            // Hooks with generateName only: nothing to compare until they run.
+            continue;
+        };
+        let hook = annotations::is_hook(object);
+        if hook && annotations::is_skipped_hook(object) {
+            continue;
+        }
+        if !seen.insert(key.clone()) {
+            out.errors
+                .push(format!("{key} appears more than once in the manifests"));
+            continue;
+        }
+        let namespaced = !key.namespace.is_empty();
+        if !input.policy.is_resource_permitted(
+            &key.group,
+            &key.kind,
+            &key.name,
+            &key.namespace,
+            input.destination,
+        ) {
+            let scope = if namespaced { "namespace" } else { "cluster" };
+            out.forbidden.push(format!(
+                "resource {}:{} is not permitted in project ({scope}-scoped {})",
+                key.group, key.kind, key
+            ));
+        }
+        let live = input.cache.get(&key);
+        pairs.push(Pair {
+            version: version_of(object),
+            key,
+            desired: (!hook).then(|| object.clone()),
+            live: live.filter(|l| !hook || l.app.as_deref() == Some(input.instance)),
+            hook,
+        });
+    }
+    // Tracked live objects no longer in Git: extras (or hooks of earlier syncs).
+    for live in input.cache.app_resources(input.instance) {
+        if seen.contains(&live.key) {
+            continue;
+        }
+        pairs.push(Pair {
+            key: live.key.clone(),
+            version: version_of(&live.object),
+            hook: annotations::is_hook(&live.object),
+            desired: None,
+            live: Some(live),
+        });
+    }
+
+    let options = DiffOptions {
+        ignore_differences: input.ignore.clone(),
+        field_manager: input.field_manager.to_string(),
+    };
+    let resolver = CacheResolver(input.cache);
+    // Futures made up front: a closure inside the stream trips the compiler's higher-ranked
+    // lifetime inference when this runs in a spawned task.
+    let pending: Vec<_> = pairs
+        .iter()
+        .map(|pair| diff_pair(pair, &input, &resolver, &options))
+        .collect();
+    let diffs: Vec<Option<Result<DiffResult, String>>> = stream::iter(pending)
+        .buffered(DIFF_CONCURRENCY)
+        .collect()
+        .await;
+
+    let managed: Vec<ManagedResource<'_>> = pairs
+        .iter()
+        .map(|pair| ManagedResource {
+            target: pair.desired.as_ref(),
+            live: pair.live.as_ref().map(|l| &l.object),
+        })
+        .collect();
+    let health = ferry_health::app_health(Some(input.app), &managed, input.health);
+
+    let mut images = BTreeSet::new();
+    let mut any_out_of_sync = false;
+    for ((pair, diff), resource_health) in pairs.iter().zip(diffs).zip(health.resources) {
+        if let Some(live) = &pair.live {
+            collect_images(&live.object, &mut images);
+        }
+        let mut requires_pruning = false;
+        let status = match diff {
+            None => None,
+            Some(Ok(result)) => {
+                let code = match result.status {
+                    SyncStatus::Synced => SyncStatusCode::Synced,
+                    SyncStatus::OutOfSync | SyncStatus::Missing => SyncStatusCode::OutOfSync,
+                    SyncStatus::Extra => {
+                        requires_pruning = true;
+                        SyncStatusCode::OutOfSync
+                    }
+                };
+                if code == SyncStatusCode::OutOfSync {
+                    let ignored_extra = requires_pruning
+                        && pair
+                            .live
+                            .as_ref()
+                            .is_some_and(|l| annotations::ignore_extraneous(&l.object));
+                    if !ignored_extra {
+                        any_out_of_sync = true;
+                    }
+                    out.out_of_sync.insert(pair.key.clone());
+                    if !result.text.is_empty() {
+                        out.diffs.insert(pair.key.clone(), result.text);
+                    }
+                }
+                Some(code)
+            }
+            Some(Err(message)) => {
+                out.errors.push(message);
+                Some(SyncStatusCode::Unknown)
+            }
+        };
+        out.resources.push(ResourceStatus {
+            group: pair.key.group.clone(),
+            version: pair.version.clone(),
+            kind: pair.key.kind.clone(),
+            namespace: pair.key.namespace.clone(),
+            name: pair.key.name.clone(),
+            status,
+            health: resource_health.map(|h| HealthStatus {
+                status: health_code(h.status),
+                message: h.message,
+                ..Default::default()
+            }),
+            hook: pair.hook,
+            requires_pruning,
+            sync_wave: pair
+                .desired
+                .as_ref()
+                .and_then(|d| ferry_sync::wave_of(d).ok())
+                .unwrap_or_default()
+                .into(),
+            ..Default::default()
+        });
+    }
+    out.resources.sort_by_key(ResourceStatus::key);
+    out.images = images.into_iter().collect();
+    out.sync = if !out.errors.is_empty() {
+        SyncStatusCode::Unknown
+    } else if any_out_of_sync {
+        SyncStatusCode::OutOfSync
+    } else {
+        SyncStatusCode::Synced
+    };
+    out.health = HealthStatus {
+        status: health_code(health.status),
+        ..Default::default()
+    };
+    out
+}
+
+/// The diff of one pair; `None` for hooks, which are run rather than kept in sync.
+async fn diff_pair(
+    pair: &Pair,
+    input: &CompareInput<'_>,
+    resolver: &CacheResolver<'_>,
+    options: &DiffOptions,
+) -> Option<Result<DiffResult, String>> {
+    if pair.hook {
+        return None;
+    }
+    let live = pair.live.as_ref().map(|l| &l.object);
+    let server_side = input.server_side_diff
+        && pair
+            .desired
+            .as_ref()
+            .is_none_or(|d| annotations::compare_options(d).server_side_diff != Some(false));
+    let result = if server_side {
+        ferry_diff::server_side_diff(input.client, resolver, pair.desired.as_ref(), live, options)
+            .await
+    } else {
+        ferry_diff::structural_diff(pair.desired.as_ref(), live, options)
+    };
+    Some(result.map_err(|err| format!("{}: {err}", pair.key)))
+}
+
+fn version_of(object: &Value) -> String {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    api_version
+        .rsplit_once('/')
+        .map_or(api_version, |(_, version)| version)
+        .to_string()
+}
+
+pub fn health_code(code: HealthCode) -> HealthStatusCode {
+    match code {
+        HealthCode::Healthy => HealthStatusCode::Healthy,
+        HealthCode::Suspended => HealthStatusCode::Suspended,
+        HealthCode::Progressing => HealthStatusCode::Progressing,
+        HealthCode::Missing => HealthStatusCode::Missing,
+        HealthCode::Degraded => HealthStatusCode::Degraded,
+        HealthCode::Unknown => HealthStatusCode::Unknown,
+    }
+}
+
+/// Images of the containers a workload runs (pods, pod templates, CronJob job templates).
+fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
+    const POD_SPECS: [&str; 3] = [
+        "/spec",
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ];
+    for pointer in POD_SPECS {
+        let Some(spec) = object.pointer(pointer) else {
+            continue;
+        };
+        for list in ["initContainers", "containers"] {
+            for container in spec[list].as_array().into_iter().flatten() {
+                if let Some(image) = container["image"].as_str() {
+                    out.insert(image.to_string());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_of_pods_templates_and_cron_jobs() {
+        let mut out = BTreeSet::new();
+        collect_images(
+            &json!({"kind": "Deployment", "spec": {"template": {"spec": {
+                "initContainers": [{"image": "busybox:1"}],
+                "containers": [{"image": "nginx:1.27"}, {"image": "envoy:1"}]}}}}),
+            &mut out,
+        );
+        collect_images(
+            &json!({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+                "containers": [{"image": "backup:2"}]}}}}}}),
+            &mut out,
+        );
+        collect_images(
+            &json!({"kind": "Pod", "spec": {"containers": [{"image": "nginx:1.27"}]}}),
+            &mut out,
+        );
+        assert_eq!(
+            out.into_iter().collect::<Vec<_>>(),
+            ["backup:2", "busybox:1", "envoy:1", "nginx:1.27"]
+        );
+    }
+
+    #[test]
+    fn crd_scope_comes_from_the_desired_crd() {
+        let desired = [json!({"kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster"}})];
+        assert_eq!(crd_scope(&desired, "example.com/v1", "Widget"), Some(false));
+        assert_eq!(crd_scope(&desired, "example.com/v1", "Gadget"), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! What every reconcile and operation shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ferry_health::HealthChecks;
+use ferry_render::Renderer;
+use ferry_types::AppProject;
+use kube::Api;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::Store;
+
+use crate::clusters::Clusters;
+use crate::compare::Comparison;
+use crate::operation::Operations;
+use crate::settings::ControllerSettings;
+use crate::triggers::Triggers;
+
+pub struct Context {
+    pub settings: ControllerSettings,
+    /// Applications in the control namespace, read and written as JSON.
+    pub apps: Api<DynamicObject>,
+    pub projects: Api<AppProject>,
+    pub project_store: Store<AppProject>,
+    pub clusters: Arc<Clusters>,
+    pub renderer: Arc<Renderer>,
+    pub health: HealthChecks,
+    pub triggers: Triggers,
+    pub operations: Operations,
+    /// The last comparison of each app, reused while nothing it depends on changed.
+    pub comparisons: Mutex<HashMap<String, CachedComparison>>,
+}
+
+/// A comparison and the fingerprint of its inputs (spec, revisions, project, live changes).
+#[derive(Clone)]
+pub struct CachedComparison {
+    pub key: String,
+    pub comparison: Arc<Comparison>,
+}
+
+impl Context {
+    pub fn cached_comparison(&self, app: &str, key: &str) -> Option<Arc<Comparison>> {
+        let cache = self.comparisons.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(app)
+            .filter(|c| c.key == key)
+            .map(|c| c.comparison.clone())
+    }
+
+    pub fn remember_comparison(&self, app: &str, key: String, comparison: Arc<Comparison>) {
+        self.comparisons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(app.to_string(), CachedComparison { key, comparison });
+    }
+
+    pub fn forget_comparison(&self, app: &str) {
+        self.comparisons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app);
+    }
+}

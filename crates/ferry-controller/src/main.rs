@@ -1,0 +1,117 @@
+//! `ferry-controller`: the application controller as a process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ferry_controller::ControllerSettings;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-controller",
+    version,
+    about = "Reconciles Argo CD Applications"
+)]
+struct Args {
+    /// Namespace of the Applications, AppProjects and repository/cluster Secrets.
+    #[arg(long, short = 'n', env = "FERRY_NAMESPACE", default_value = "argocd")]
+    namespace: String,
+    /// Kubeconfig of the cluster holding the Applications (default: in-cluster or ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Context within the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// Seconds between full comparisons of each Application with Git.
+    #[arg(long, default_value_t = 180)]
+    resync: u64,
+    /// Comparisons that may run at once.
+    #[arg(long, default_value_t = 20)]
+    status_processors: u16,
+    /// Syncs that may run at once.
+    #[arg(long, default_value_t = 10)]
+    operation_processors: usize,
+    /// First self-heal delay in seconds (doubles per attempt).
+    #[arg(long, default_value_t = 2)]
+    self_heal_backoff: u64,
+    /// Where Git mirrors and render work directories live.
+    #[arg(long, env = "FERRY_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// `helm` binary.
+    #[arg(long, default_value = "helm")]
+    helm: PathBuf,
+    /// `kustomize` binary.
+    #[arg(long, default_value = "kustomize")]
+    kustomize: PathBuf,
+    /// Compare with a server-side apply dry run (false: offline structural comparison).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    server_side_diff: bool,
+    /// Refuse to prune more than this fraction of an app's resources in one sync.
+    #[arg(long)]
+    prune_max_fraction: Option<f64>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| "info,kube=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+
+    let client = client(&args).await?;
+    let mut settings = ControllerSettings {
+        namespace: args.namespace.clone(),
+        resync: Duration::from_secs(args.resync),
+        status_processors: args.status_processors,
+        operation_processors: args.operation_processors,
+        self_heal_backoff: Duration::from_secs(args.self_heal_backoff),
+        server_side_diff: args.server_side_diff,
+        prune_max_fraction: args.prune_max_fraction,
+        ..ControllerSettings::default()
+    };
+    if let Some(dir) = &args.cache_dir {
+        settings.git_root = dir.join("git");
+        settings.render.work_dir = dir.join("render");
+    }
+    settings.render.helm = args.helm.clone();
+    settings.render.kustomize = args.kustomize.clone();
+    ferry_controller::run(client, settings, shutdown_signal()).await
+}
+
+async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,529 @@
+//! Sync operations: started when an Application's `operation` is set (by a person through the
+//! CLI or API, or by automated sync), run in the background with their progress written to
+//! `status.operationState`, retried per `retry`, and finished by recording the result, a history
+//! entry, and clearing `operation`. Because the state is persisted before the first apply, a
+//! controller that dies mid-sync resumes the operation when it starts again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_sync::{PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
+use ferry_types::application::{
+    ApplicationStatus, Operation, OperationPhase, OperationState, ResourceResult, RevisionHistory,
+    SyncOperation, SyncOperationResult,
+};
+use ferry_types::source::ApplicationSource;
+use ferry_types::{Application, ResourceKey};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::appstate;
+use crate::context::Context;
+use crate::patch;
+
+/// How often a running sync's progress is written to the Application at most.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The operations running in this controller.
+pub struct Operations {
+    running: Mutex<HashMap<String, CancellationToken>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Operations {
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            running: Mutex::default(),
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    pub fn is_running(&self, app: &str) -> bool {
+        self.lock().contains_key(app)
+    }
+
+    /// Asks a running operation to stop (it finishes as Failed, "Operation terminated").
+    pub fn terminate(&self, app: &str) {
+        if let Some(cancel) = self.lock().get(app) {
+            cancel.cancel();
+        }
+    }
+
+    /// How many operations run now.
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Waits until no operation runs, at most `grace`.
+    pub async fn wait_idle(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.count() > 0 {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Looks at an Application's requested operation and its recorded state, and starts, resumes,
+/// terminates or cleans up as needed. Writes `status.operationState` itself (before a sync
+/// starts, so a restarted controller can resume it).
+pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
+    let name = app.name_any();
+    let status = app.status.clone().unwrap_or_default();
+    let state = status.operation_state.clone();
+    let running_here = ctx.operations.is_running(&name);
+    if let Some(state) = &state
+        && state.phase == OperationPhase::Terminating
+    {
+        if running_here {
+            ctx.operations.terminate(&name);
+        } else if app.operation.is_some() {
+            // Nothing runs it any more (the controller restarted): it ends here.
+            let mut done = state.clone();
+            done.phase = OperationPhase::Failed;
+            done.message = "Operation terminated".into();
+            finish(ctx, &name, &status, done, None).await?;
+        }
+        return Ok(());
+    }
+    let Some(operation) = app.operation.clone() else {
+        return Ok(());
+    };
+    if running_here {
+        return Ok(());
+    }
+    match &state {
+        Some(state) if state.operation == operation && state.phase == OperationPhase::Running => {
+            info!(app = %name, "resuming the operation left running by an earlier controller");
+            spawn(ctx, name, state.clone(), true);
+        }
+        Some(state) if state.operation == operation && state.phase.is_completed() => {
+            // Finished, but clearing `operation` did not get through.
+            patch::write(
+                &ctx.apps,
+                &name,
+                &ctx.settings.field_manager,
+                json!({"operation": null}),
+            )
+            .await?;
+        }
+        _ => {
+            let state = OperationState {
+                operation: operation.clone(),
+                phase: OperationPhase::Running,
+                message: String::new(),
+                sync_result: None,
+                started_at: Some(now()),
+                finished_at: None,
+                retry_count: 0,
+                unknown: Default::default(),
+            };
+            write_state(ctx, &name, &status.operation_state, &state).await?;
+            info!(app = %name, automated = operation.initiated_by.automated, "sync started");
+            spawn(ctx, name, state, false);
+        }
+    }
+    Ok(())
+}
+
+fn spawn(ctx: &Arc<Context>, name: String, state: OperationState, resume: bool) {
+    let cancel = CancellationToken::new();
+    ctx.operations.lock().insert(name.clone(), cancel.clone());
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let outcome = {
+            let _slot = ctx.operations.slots.clone().acquire_owned().await;
+            run(&ctx, &name, state, resume, &cancel).await
+        };
+        if let Err(err) = outcome {
+            warn!(app = %name, "recording the operation's result failed: {err}");
+        }
+        ctx.operations.lock().remove(&name);
+        ctx.triggers.app(&name);
+    });
+}
+
+/// Runs the operation to the end, retrying per its retry strategy, and records the result.
+async fn run(
+    ctx: &Arc<Context>,
+    name: &str,
+    mut state: OperationState,
+    resume: bool,
+    cancel: &CancellationToken,
+) -> kube::Result<()> {
+    let mut written = Some(state.clone());
+    let mut previous = if resume {
+        state
+            .sync_result
+            .as_ref()
+            .map(|r| r.resources.clone())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    loop {
+        let outcome = attempt(ctx, name, &mut state, &mut written, previous, cancel).await;
+        previous = Vec::new();
+        let (report, result) = match outcome {
+            Ok(done) => done,
+            Err(message) => {
+                let report = SyncReport {
+                    phase: OperationPhase::Error,
+                    message,
+                    resources: Vec::new(),
+                };
+                (report, None)
+            }
+        };
+        let retry = state.operation.retry.clone().unwrap_or_default();
+        let retryable = report.phase != OperationPhase::Succeeded
+            && !cancel.is_cancelled()
+            && state.operation.retry.is_some()
+            && retry.allows_retry(state.retry_count);
+        if !retryable {
+            state.phase = if cancel.is_cancelled() {
+                OperationPhase::Failed
+            } else {
+                report.phase
+            };
+            state.message = report.message.clone();
+            if let Some(mut result) = result {
+                result.resources = report.resources;
+                state.sync_result = Some(result);
+            }
+            let current = ctx.apps.get(name).await?;
+            let status: ApplicationStatus =
+                serde_json::from_value(current.data["status"].clone()).unwrap_or_default();
+            return finish(ctx, name, &status, state, written).await;
+        }
+        let delay = retry
+            .backoff_delay(state.retry_count)
+            .unwrap_or(Duration::from_secs(5));
+        state.retry_count += 1;
+        state.message = format!(
+            "Retrying attempt #{} in {}s: {}",
+            state.retry_count,
+            delay.as_secs(),
+            report.message
+        );
+        write_state(ctx, name, &written, &state).await?;
+        written = Some(state.clone());
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
+/// One try: render, compare, sync. `Err` is an error before the sync could start (phase
+/// Error); a sync that ran and failed is an `Ok` report with phase Failed.
+async fn attempt(
+    ctx: &Arc<Context>,
+    name: &str,
+    state: &mut OperationState,
+    written: &mut Option<OperationState>,
+    previous: Vec<ResourceResult>,
+    cancel: &CancellationToken,
+) -> Result<(SyncReport, Option<SyncOperationResult>), String> {
+    let object = ctx
+        .apps
+        .get(name)
+        .await
+        .map_err(|err| format!("reading application {name}: {err}"))?;
+    let app: Application = serde_json::to_value(&object)
+        .and_then(serde_json::from_value)
+        .map_err(|err| format!("application {name}: invalid spec: {err}"))?;
+    let setup = appstate::setup(ctx, &app).await?;
+    let sync = state.operation.sync.clone().unwrap_or_default();
+    let manual = !state.operation.initiated_by.automated;
+    let windows = setup
+        .project
+        .sync_windows(&app)
+        .map_err(|err| err.to_string())?;
+    if !windows.can_sync(jiff::Timestamp::now(), manual) {
+        return Err("Cannot sync: Blocked by sync window".into());
+    }
+    let sources = operation_sources(&app, &sync);
+    let observed = appstate::observe(ctx, &app, &setup, &sources, false).await?;
+    let comparison = &observed.comparison;
+    if !comparison.errors.is_empty() {
+        return Err(comparison.errors.join("; "));
+    }
+    if !comparison.forbidden.is_empty() {
+        return Err(comparison.forbidden.join("; "));
+    }
+
+    let mut options = SyncOptionSet::default();
+    let policy = app.spec.sync_policy.clone().unwrap_or_default();
+    let mut unknown = options.apply(policy.sync_options.iter().map(String::as_str));
+    unknown.extend(options.apply(sync.sync_options.iter().map(String::as_str)));
+    if !unknown.is_empty() {
+        let names: Vec<_> = unknown.into_iter().map(|u| u.0).collect();
+        return Err(format!("unknown sync options: {}", names.join(", ")));
+    }
+    if let Some(strategy) = &sync.sync_strategy {
+        let force = |s: &Option<ferry_types::application::SyncStrategyApply>| {
+            s.as_ref().is_some_and(|a| a.force)
+        };
+        options.force |= force(&strategy.apply) || force(&strategy.hook);
+    }
+    let live: Vec<Value> = setup
+        .cache
+        .app_resources(&setup.instance)
+        .iter()
+        .map(|o| o.object.clone())
+        .collect();
+    let resources = selected_resources(&sync, &observed.desired, &live);
+    let request = SyncRequest {
+        app: name.to_string(),
+        app_namespace: None,
+        tracking: ctx.settings.tracking.clone(),
+        namespace: app.spec.destination.namespace.clone(),
+        desired: observed.desired.clone(),
+        live,
+        options,
+        prune: sync.prune,
+        dry_run: sync.dry_run,
+        resources,
+        out_of_sync: Some(comparison.out_of_sync.clone()),
+        prune_guard: PruneGuard {
+            // A person asking for a prune means it; automation needs allowEmpty.
+            allow_empty: manual || policy.automated.as_ref().is_some_and(|a| a.allow_empty),
+            max_fraction: ctx.settings.prune_max_fraction,
+        },
+        health_timeout: ctx.settings.health_timeout,
+        previous,
+    };
+    let engine = setup
+        .cluster
+        .engine(&ctx.settings, &ctx.health)
+        .await
+        .map_err(|err| format!("{err:#}"))?;
+
+    let multi = app.is_multi_source();
+    let revisions: Vec<String> = observed
+        .rendered
+        .sources
+        .iter()
+        .map(|s| s.revision.clone())
+        .collect();
+    let mut result = SyncOperationResult {
+        revision: if multi {
+            String::new()
+        } else {
+            revisions.first().cloned().unwrap_or_default()
+        },
+        revisions: if multi { revisions } else { Vec::new() },
+        ..Default::default()
+    };
+    if multi {
+        result.sources = sources.clone();
+    } else {
+        result.source = sources.first().cloned();
+    }
+    state.sync_result = Some(result.clone());
+
+    let (progress, mut updates) = watch::channel(SyncReport::running());
+    let sync = engine.sync(request, cancel.clone(), &progress);
+    tokio::pin!(sync);
+    let report = loop {
+        tokio::select! {
+            report = &mut sync => break report,
+            changed = updates.changed() => {
+                if changed.is_err() { continue; }
+                let report = updates.borrow_and_update().clone();
+                if let Some(result) = state.sync_result.as_mut() {
+                    result.resources = report.resources;
+                }
+                if write_state(ctx, name, written, state).await.is_ok() {
+                    *written = Some(state.clone());
+                }
+                tokio::time::sleep(PROGRESS_INTERVAL).await;
+            }
+        }
+    };
+    Ok((report, Some(result)))
+}
+
+/// The sources an operation syncs: a rollback's recorded source(s), else the spec's, with the
+/// operation's revision(s) in place of `targetRevision`.
+fn operation_sources(app: &Application, sync: &SyncOperation) -> Vec<ApplicationSource> {
+    let mut sources: Vec<ApplicationSource> = if !sync.sources.is_empty() {
+        sync.sources.clone()
+    } else if let Some(source) = &sync.source {
+        vec![source.clone()]
+    } else {
+        app.sources().to_vec()
+    };
+    if !sync.revisions.is_empty() {
+        for (source, revision) in sources.iter_mut().zip(&sync.revisions) {
+            if !revision.is_empty() {
+                source.target_revision = revision.clone();
+            }
+        }
+    } else if !sync.revision.is_empty()
+        && let [source] = sources.as_mut_slice()
+    {
+        source.target_revision = sync.revision.clone();
+    }
+    sources
+}
+
+/// The keys a selective sync names, matched against the desired and live objects (a resource
+/// given without a namespace matches it in any namespace).
+fn selected_resources(
+    sync: &SyncOperation,
+    desired: &[Value],
+    live: &[Value],
+) -> Option<Vec<ResourceKey>> {
+    if sync.resources.is_empty() {
+        return None;
+    }
+    let known: HashSet<ResourceKey> = desired
+        .iter()
+        .chain(live)
+        .filter_map(ResourceKey::of)
+        .collect();
+    let selected = known
+        .into_iter()
+        .filter(|key| {
+            sync.resources.iter().any(|r| {
+                r.group == key.group
+                    && r.kind == key.kind
+                    && r.name == key.name
+                    && (r.namespace.is_empty() || r.namespace == key.namespace)
+            })
+        })
+        .collect();
+    Some(selected)
+}
+
+/// Records the end of an operation: its final state, a history entry for a successful real
+/// sync, and `operation` cleared, in one write.
+async fn finish(
+    ctx: &Context,
+    name: &str,
+    status: &ApplicationStatus,
+    mut state: OperationState,
+    written: Option<OperationState>,
+) -> kube::Result<()> {
+    state.finished_at = Some(now());
+    let mut history = status.history.clone();
+    let dry_run = state.operation.sync.as_ref().is_some_and(|s| s.dry_run);
+    if state.phase == OperationPhase::Succeeded
+        && !dry_run
+        && let Some(result) = &state.sync_result
+    {
+        history.push(RevisionHistory {
+            id: history.iter().map(|h| h.id + 1).max().unwrap_or(0),
+            revision: result.revision.clone(),
+            revisions: result.revisions.clone(),
+            source: result.source.clone(),
+            sources: result.sources.clone(),
+            deployed_at: state.finished_at.clone(),
+            deploy_started_at: state.started_at.clone(),
+            initiated_by: Some(state.operation.initiated_by.clone()),
+            unknown: Default::default(),
+        });
+        let limit = revision_history_limit(ctx, name).await;
+        let excess = history.len().saturating_sub(limit);
+        history.drain(..excess);
+    }
+    info!(app = %name, phase = ?state.phase, message = %state.message, "sync finished");
+    let old = json!({"operationState": written.or_else(|| status.operation_state.clone()), "history": status.history});
+    let new = json!({"operationState": state, "history": history});
+    let mut body = json!({"operation": null});
+    if let Some(change) = patch::merge_patch(&old, &new) {
+        body["status"] = change;
+    }
+    patch::write(&ctx.apps, name, &ctx.settings.field_manager, body).await?;
+    ctx.forget_comparison(name);
+    Ok(())
+}
+
+async fn revision_history_limit(ctx: &Context, name: &str) -> usize {
+    let limit = ctx
+        .apps
+        .get(name)
+        .await
+        .ok()
+        .and_then(|o| o.data["spec"]["revisionHistoryLimit"].as_i64())
+        .unwrap_or(ferry_types::application::DEFAULT_REVISION_HISTORY_LIMIT);
+    usize::try_from(limit.max(1)).unwrap_or(1)
+}
+
+/// Writes the change from the last written operation state to `state`.
+async fn write_state(
+    ctx: &Context,
+    name: &str,
+    written: &Option<OperationState>,
+    state: &OperationState,
+) -> kube::Result<()> {
+    let old = json!({"operationState": written});
+    let new = json!({"operationState": state});
+    if let Some(change) = patch::merge_patch(&old, &new) {
+        patch::write(
+            &ctx.apps,
+            name,
+            &ctx.settings.field_manager,
+            json!({"status": change}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub fn now() -> Time {
+    Time(
+        jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now()),
+    )
+}
+
+/// A sync requested by automation for the given revisions.
+pub fn automated_operation(
+    app: &Application,
+    revisions: &[String],
+    self_heal_attempts: i64,
+) -> Operation {
+    let policy = app.spec.sync_policy.clone().unwrap_or_default();
+    let automated = policy.automated.clone().unwrap_or_default();
+    let multi = app.is_multi_source();
+    Operation {
+        sync: Some(SyncOperation {
+            revision: if multi {
+                String::new()
+            } else {
+                revisions.first().cloned().unwrap_or_default()
+            },
+            revisions: if multi {
+                revisions.to_vec()
+            } else {
+                Vec::new()
+            },
+            prune: automated.prune,
+            sync_options: policy.sync_options.clone(),
+            auto_heal_attempts_count: self_heal_attempts,
+            ..Default::default()
+        }),
+        initiated_by: ferry_types::application::OperationInitiator {
+            automated: true,
+            ..Default::default()
+        },
+        retry: policy.retry.clone(),
+        ..Default::default()
+    }
+}

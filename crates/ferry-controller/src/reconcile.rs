@@ -1,0 +1,336 @@
+//! One reconcile of one Application: check the spec against its project, render and compare,
+//! write what was found to `status`, and start whatever operation is due.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_types::Application;
+use ferry_types::application::{
+    ApplicationCondition, ApplicationStatus, ComparedTo, HealthStatus, HealthStatusCode,
+    REFRESH_ANNOTATION, RefreshType, SyncStatus, SyncStatusCode, condition,
+};
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use kube::runtime::controller::Action;
+use rand::Rng;
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::appstate::{self, Observed};
+use crate::automation::{self, Decision};
+use crate::context::Context;
+use crate::operation;
+use crate::{deletion, patch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing application {app}: {source}")]
+    Write {
+        app: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = object.name_any();
+    let write_error = |source| Error::Write {
+        app: name.clone(),
+        source,
+    };
+    let app: Application =
+        match serde_json::to_value(object.as_ref()).and_then(serde_json::from_value) {
+            Ok(app) => app,
+            Err(err) => {
+                // Without a readable spec nothing else can be done; say so where users look.
+                let old: ApplicationStatus =
+                    serde_json::from_value(object.data["status"].clone()).unwrap_or_default();
+                let mut new = old.clone();
+                new.conditions = Conditions::new(&old.conditions)
+                    .with(
+                        condition::INVALID_SPEC_ERROR,
+                        format!("invalid application: {err}"),
+                    )
+                    .done();
+                new.sync.status = SyncStatusCode::Unknown;
+                write_status(&ctx, &name, &old, &new)
+                    .await
+                    .map_err(write_error)?;
+                return Ok(Action::requeue(ctx.settings.resync));
+            }
+        };
+    if app.metadata.deletion_timestamp.is_some() {
+        return deletion::finalize(&ctx, &app).await.map_err(write_error);
+    }
+
+    let old = app.status.clone().unwrap_or_default();
+    let mut new = old.clone();
+    new.controller_namespace = ctx.settings.namespace.clone();
+    let mut conditions = Conditions::new(&old.conditions);
+    let unknown = app.unknown_fields();
+    if !unknown.is_empty() {
+        conditions = conditions.with(
+            condition::UNSUPPORTED_FIELDS_WARNING,
+            format!(
+                "ferry does not support these fields, which are ignored: {}",
+                unknown.join(", ")
+            ),
+        );
+    }
+    let refresh = app.refresh_requested();
+    let mut requeue = jittered(&ctx);
+    let mut observed: Option<Observed> = None;
+
+    match appstate::setup(&ctx, &app).await {
+        Err(message) => {
+            conditions = conditions.with(condition::INVALID_SPEC_ERROR, message);
+            new.sync.status = SyncStatusCode::Unknown;
+        }
+        Ok(setup) => {
+            match appstate::observe(&ctx, &app, &setup, app.sources(), refresh.is_none()).await {
+                Err(message) => {
+                    // Keep the last known resources and health: a failed render says nothing
+                    // about the live state, and must never look like "everything is gone".
+                    conditions = conditions.with(condition::COMPARISON_ERROR, message);
+                    new.sync.status = SyncStatusCode::Unknown;
+                }
+                Ok(found) => {
+                    record_comparison(&app, &found, &mut new, &mut conditions);
+                    observed = Some(found);
+                }
+            }
+        }
+    }
+    new.conditions = conditions.done();
+    let compared = observed.as_ref().is_some_and(|o| o.fresh) || refresh.is_some();
+    if compared || new != old {
+        new.reconciled_at = Some(operation::now());
+    }
+    write_status(&ctx, &name, &old, &new)
+        .await
+        .map_err(write_error)?;
+    if refresh.is_some() {
+        let body = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
+        patch::write(&ctx.apps, &name, &ctx.settings.field_manager, body)
+            .await
+            .map_err(write_error)?;
+    }
+    if let Some(RefreshType::Hard) = refresh {
+        debug!(app = %name, "hard refresh: comparison recomputed from freshly resolved sources");
+    }
+
+    operation::drive(&ctx, &app).await.map_err(write_error)?;
+
+    let healthy_to_automate = app.operation.is_none()
+        && !ctx.operations.is_running(&name)
+        && !new
+            .conditions
+            .iter()
+            .any(|c| condition::is_error(&c.condition_type));
+    if healthy_to_automate && let Some(found) = &observed {
+        let revisions: Vec<String> = found
+            .rendered
+            .sources
+            .iter()
+            .map(|s| s.revision.clone())
+            .collect();
+        let mut current = app.clone();
+        current.status = Some(new.clone());
+        let now = jiff::Timestamp::now().as_second();
+        match automation::decide(&current, &found.comparison, &revisions, &ctx.settings, now) {
+            Decision::Sync { self_heal_attempts } => {
+                let windows_allow = appstate::setup(&ctx, &app)
+                    .await
+                    .ok()
+                    .and_then(|s| {
+                        s.project
+                            .sync_windows(&app)
+                            .ok()
+                            .map(|w| w.can_sync(jiff::Timestamp::now(), false))
+                    })
+                    .unwrap_or(false);
+                if windows_allow {
+                    let op = operation::automated_operation(&app, &revisions, self_heal_attempts);
+                    info!(app = %name, revisions = ?revisions, self_heal_attempts, "automated sync");
+                    patch::write(
+                        &ctx.apps,
+                        &name,
+                        &ctx.settings.field_manager,
+                        json!({"operation": op}),
+                    )
+                    .await
+                    .map_err(write_error)?;
+                } else {
+                    debug!(app = %name, "automated sync blocked by a sync window");
+                    requeue = requeue.min(Duration::from_secs(60));
+                }
+            }
+            Decision::Later(delay) => requeue = requeue.min(delay + Duration::from_millis(100)),
+            Decision::No(why) => debug!(app = %name, "no automated sync: {why}"),
+        }
+    }
+    Ok(Action::requeue(requeue))
+}
+
+pub fn error_policy(object: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(app = %object.name_any(), "{error}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Copies a comparison into the status.
+fn record_comparison(
+    app: &Application,
+    found: &Observed,
+    status: &mut ApplicationStatus,
+    conditions: &mut Conditions,
+) {
+    let comparison = &found.comparison;
+    let mut sync = SyncStatus {
+        status: comparison.sync,
+        compared_to: Some(ComparedTo {
+            source: app.spec.source.clone().filter(|_| !app.is_multi_source()),
+            sources: app.spec.sources.clone(),
+            destination: app.spec.destination.clone(),
+            ignore_differences: app.spec.ignore_differences.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let revisions: Vec<String> = found
+        .rendered
+        .sources
+        .iter()
+        .map(|s| s.revision.clone())
+        .collect();
+    if app.is_multi_source() {
+        sync.revisions = revisions;
+    } else {
+        sync.revision = revisions.into_iter().next().unwrap_or_default();
+    }
+    status.sync = sync;
+    let old_resources = std::mem::take(&mut status.resources);
+    status.resources = comparison.resources.clone();
+    // Keep the time each resource's health last changed.
+    for resource in &mut status.resources {
+        let before = old_resources.iter().find(|r| r.key() == resource.key());
+        if let (Some(health), Some(before)) =
+            (&mut resource.health, before.and_then(|b| b.health.as_ref()))
+        {
+            if before.status == health.status {
+                health.last_transition_time = before.last_transition_time.clone();
+            } else {
+                health.last_transition_time = Some(operation::now());
+            }
+        }
+    }
+    let mut health: HealthStatus = comparison.health.clone();
+    health.last_transition_time = if status.health.status == health.status {
+        status.health.last_transition_time.clone()
+    } else {
+        Some(operation::now())
+    };
+    if status.health.status == HealthStatusCode::Unknown
+        && health.status == HealthStatusCode::Unknown
+    {
+        health.last_transition_time = status.health.last_transition_time.clone();
+    }
+    status.health = health;
+    status.summary.images = comparison.images.clone();
+    let types: Vec<_> = found
+        .rendered
+        .sources
+        .iter()
+        .filter_map(|s| s.source_type)
+        .collect();
+    if app.is_multi_source() {
+        status.source_types = types;
+        status.source_type = None;
+    } else {
+        status.source_type = types.into_iter().next();
+        status.source_types = Vec::new();
+    }
+    if !comparison.errors.is_empty() {
+        *conditions = std::mem::take(conditions)
+            .with(condition::COMPARISON_ERROR, comparison.errors.join("; "));
+    }
+    if !comparison.forbidden.is_empty() {
+        *conditions = std::mem::take(conditions)
+            .with(condition::COMPARISON_ERROR, comparison.forbidden.join("; "));
+    }
+}
+
+/// Writes the reconcile's findings. `operationState` and `history` belong to running operations
+/// and are never written from here.
+async fn write_status(
+    ctx: &Context,
+    name: &str,
+    old: &ApplicationStatus,
+    new: &ApplicationStatus,
+) -> kube::Result<bool> {
+    let mut new = new.clone();
+    new.operation_state = old.operation_state.clone();
+    new.history = old.history.clone();
+    patch::write_changes(
+        &ctx.apps,
+        name,
+        &ctx.settings.field_manager,
+        "status",
+        old,
+        &new,
+    )
+    .await
+}
+
+fn jittered(ctx: &Context) -> Duration {
+    let jitter = ctx.settings.resync_jitter.as_millis() as u64;
+    let extra = if jitter == 0 {
+        0
+    } else {
+        rand::rng().random_range(0..jitter)
+    };
+    ctx.settings.resync + Duration::from_millis(extra)
+}
+
+/// The conditions being built for a status: the same condition keeps its transition time.
+#[derive(Default)]
+struct Conditions {
+    before: Vec<ApplicationCondition>,
+    now: Vec<ApplicationCondition>,
+}
+
+impl Conditions {
+    fn new(before: &[ApplicationCondition]) -> Self {
+        Self {
+            before: before.to_vec(),
+            now: Vec::new(),
+        }
+    }
+
+    fn with(mut self, condition_type: &str, message: String) -> Self {
+        if let Some(existing) = self
+            .now
+            .iter_mut()
+            .find(|c| c.condition_type == condition_type)
+        {
+            existing.message = format!("{}; {message}", existing.message);
+            return self;
+        }
+        let last_transition_time = self
+            .before
+            .iter()
+            .find(|c| c.condition_type == condition_type && c.message == message)
+            .and_then(|c| c.last_transition_time.clone())
+            .or_else(|| Some(operation::now()));
+        self.now.push(ApplicationCondition {
+            condition_type: condition_type.to_string(),
+            message,
+            last_transition_time,
+            ..Default::default()
+        });
+        self
+    }
+
+    fn done(self) -> Vec<ApplicationCondition> {
+        self.now
+    }
+}

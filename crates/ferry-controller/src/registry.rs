@@ -1,0 +1,164 @@
+//! Repositories, repository credentials and clusters, from Argo CD's Secrets in the control
+//! namespace (`argocd.argoproj.io/secret-type: repository | repo-creds | cluster`) and ssh host
+//! keys from the `argocd-ssh-known-hosts-cm` ConfigMap. Changes take effect without a restart.
+
+use std::sync::Arc;
+
+use ferry_git::{Credentials, RepoCache, RepoCredential};
+use ferry_types::secrets::{RepoSecret, RepoSecretKind, SECRET_TYPE_LABEL};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use crate::clusters::Clusters;
+use crate::triggers::Triggers;
+
+/// Argo CD's ConfigMap of trusted ssh host keys.
+pub const KNOWN_HOSTS_CONFIG_MAP: &str = "argocd-ssh-known-hosts-cm";
+const KNOWN_HOSTS_KEY: &str = "ssh_known_hosts";
+
+/// Keeps the repo cache's credentials and the cluster registry in step with the Secrets, in the
+/// background. The receiver resolves once the Secrets have been listed.
+pub fn spawn(
+    client: kube::Client,
+    namespace: String,
+    git: RepoCache,
+    clusters: Arc<Clusters>,
+    triggers: Triggers,
+) -> oneshot::Receiver<()> {
+    let (ready, listed) = oneshot::channel();
+    tokio::spawn(watch(client, namespace, git, clusters, triggers, ready));
+    listed
+}
+
+async fn watch(
+    client: kube::Client,
+    namespace: String,
+    git: RepoCache,
+    clusters: Arc<Clusters>,
+    triggers: Triggers,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let (secret_store, secret_writer) = reflector::store();
+    let (known_hosts_store, known_hosts_writer) = reflector::store();
+    let secret_events = reflector::reflector(
+        secret_writer,
+        watcher::watcher(
+            secrets,
+            watcher::Config::default().labels(&format!(
+                "{SECRET_TYPE_LABEL} in (repository,repo-creds,cluster)"
+            )),
+        ),
+    )
+    .default_backoff()
+    .map_ok(Change::Secret);
+    let known_hosts_events = reflector::reflector(
+        known_hosts_writer,
+        watcher::watcher(
+            config_maps,
+            watcher::Config::default().fields(&format!("metadata.name={KNOWN_HOSTS_CONFIG_MAP}")),
+        ),
+    )
+    .default_backoff()
+    .map_ok(Change::KnownHosts);
+    let mut events = futures::stream::select(secret_events, known_hosts_events).boxed();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                warn!("watching repository and cluster secrets: {err}");
+                continue;
+            }
+        };
+        match &event {
+            Change::Secret(Event::Apply(secret) | Event::InitApply(secret)) => {
+                if is_cluster(secret) {
+                    clusters.upsert(secret).await;
+                    triggers.all();
+                    continue;
+                }
+            }
+            Change::Secret(Event::Delete(secret)) => {
+                if is_cluster(secret) {
+                    clusters.remove(secret.metadata.name.as_deref().unwrap_or_default());
+                    triggers.all();
+                    continue;
+                }
+            }
+            Change::Secret(Event::Init) | Change::KnownHosts(Event::Init) => continue,
+            Change::Secret(Event::InitDone) | Change::KnownHosts(_) => {}
+        }
+        git.set_credentials(credentials(&secret_store, &known_hosts_store));
+        if matches!(event, Change::Secret(Event::InitDone))
+            && let Some(ready) = ready.take()
+        {
+            let _ = ready.send(());
+        }
+        triggers.all();
+    }
+}
+
+enum Change {
+    Secret(Event<Secret>),
+    KnownHosts(Event<ConfigMap>),
+}
+
+fn is_cluster(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SECRET_TYPE_LABEL))
+        .is_some_and(|t| t == "cluster")
+}
+
+/// Credentials from every repository and repo-creds Secret, plus the known hosts.
+fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Credentials {
+    let mut credentials = Credentials::new();
+    for secret in secrets.state() {
+        if is_cluster(&secret) {
+            continue;
+        }
+        let repo = match RepoSecret::from_secret(&secret) {
+            Ok(repo) => repo,
+            Err(err) => {
+                let name = secret.metadata.name.as_deref().unwrap_or_default();
+                warn!(secret = %name, "ignoring repository secret: {err}");
+                continue;
+            }
+        };
+        let credential = RepoCredential {
+            username: repo.username.clone(),
+            password: repo.password.clone(),
+            ssh_private_key: repo.ssh_private_key.clone(),
+            insecure: repo.insecure,
+        };
+        credentials = match repo.kind {
+            RepoSecretKind::Repository => credentials.with_repo(&repo.url, credential),
+            RepoSecretKind::RepoCreds => credentials.with_template(&repo.url, credential),
+        };
+    }
+    let hosts: String = known_hosts
+        .state()
+        .iter()
+        .filter_map(|cm| cm.data.as_ref()?.get(KNOWN_HOSTS_KEY).cloned())
+        .collect();
+    if !hosts.is_empty() {
+        credentials = match credentials.clone().with_known_hosts(&hosts) {
+            Ok(with_hosts) => with_hosts,
+            Err(err) => {
+                warn!("ignoring {KNOWN_HOSTS_CONFIG_MAP}: {err}");
+                credentials
+            }
+        };
+    }
+    credentials
+}

@@ -1,0 +1,129 @@
+//! What makes an Application reconcile besides its own changes: live changes to its resources
+//! (from the cluster caches), finished operations, and project changes. Each trigger is an
+//! `ObjectRef` fed to the kube-runtime controller, which merges repeated requests for one app.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ferry_cache::ClusterCache;
+use futures::channel::mpsc;
+use kube::api::DynamicObject;
+use kube::discovery::ApiResource;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio::sync::broadcast::error::RecvError;
+
+/// A cheap handle to request reconciles.
+#[derive(Clone)]
+pub struct Triggers {
+    tx: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    resource: ApiResource,
+    namespace: String,
+    /// Per tracked instance, how many live changes the caches have seen: part of the key under
+    /// which comparisons are reused.
+    generations: Arc<Mutex<HashMap<String, u64>>>,
+    /// Bumped for every instance at once when a cache subscriber lagged behind.
+    epoch: Arc<Mutex<u64>>,
+    apps: Arc<OnceLock<Store<DynamicObject>>>,
+}
+
+impl Triggers {
+    pub fn new(
+        resource: ApiResource,
+        namespace: &str,
+    ) -> (Self, mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>) {
+        let (tx, rx) = mpsc::unbounded();
+        let triggers = Self {
+            tx,
+            resource,
+            namespace: namespace.to_string(),
+            generations: Arc::default(),
+            epoch: Arc::default(),
+            apps: Arc::default(),
+        };
+        (triggers, rx)
+    }
+
+    /// Gives the triggers the controller's view of all Applications, for `all`.
+    pub fn set_store(&self, store: Store<DynamicObject>) {
+        let _ = self.apps.set(store);
+    }
+
+    pub fn app(&self, name: &str) {
+        let reference = ObjectRef::new_with(name, self.resource.clone()).within(&self.namespace);
+        let _ = self.tx.unbounded_send(reference);
+    }
+
+    /// Every Application the controller knows.
+    pub fn all(&self) {
+        let Some(store) = self.apps.get() else { return };
+        for app in store.state() {
+            if let Some(name) = &app.metadata.name {
+                self.app(name);
+            }
+        }
+    }
+
+    /// Applications of one project.
+    pub fn project(&self, project: &str) {
+        let Some(store) = self.apps.get() else { return };
+        for app in store.state() {
+            let of = app.data["spec"]["project"].as_str().unwrap_or_default();
+            let of = if of.is_empty() { "default" } else { of };
+            if of == project
+                && let Some(name) = &app.metadata.name
+            {
+                self.app(name);
+            }
+        }
+    }
+
+    /// The live-change count of an instance (see `generations`).
+    pub fn live_generation(&self, instance: &str) -> (u64, u64) {
+        let epoch = *self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self
+            .generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(instance)
+            .copied()
+            .unwrap_or_default();
+        (epoch, generation)
+    }
+
+    /// Forwards a cluster cache's changes to the apps they concern, for as long as the cache
+    /// runs.
+    pub fn follow(&self, cache: &ClusterCache) {
+        let mut events = cache.subscribe();
+        let triggers = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        for instance in &event.apps {
+                            triggers.live_changed(instance);
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        *triggers.epoch.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                        triggers.all();
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    fn live_changed(&self, instance: &str) {
+        *self
+            .generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(instance.to_string())
+            .or_default() += 1;
+        // `<namespace>_<app>` names apps outside the control namespace, which this controller
+        // does not manage.
+        if !instance.contains('_') {
+            self.app(instance);
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Syncs as a person runs them: hooks and waves in order, a project that says no, a rollback,
+//! a controller killed in the middle of a sync, and deleting an app with its resources.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use ferry_e2e::{Story, is};
+use ferry_types::application::{OperationPhase, ResultCode, SyncPhase, condition};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+
+fn config_map(name: &str, wave: i32) -> String {
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+  annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}
+data: {{wave: \"{wave}\"}}
+"
+    )
+}
+
+fn job_hook(name: &str, hook: &str, policy: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  annotations:
+    argocd.argoproj.io/hook: {hook}
+    argocd.argoproj.io/hook-delete-policy: {policy}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: c, image: busybox, command: [\"true\"]}}]
+"
+    )
+}
+
+#[tokio::test]
+async fn hooks_and_waves_run_in_order() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.repo.write(
+        "ordered/pre.yaml",
+        job_hook("pre", "PreSync", "HookSucceeded"),
+    )?;
+    story
+        .repo
+        .write("ordered/first.yaml", config_map("first", -1))?;
+    story
+        .repo
+        .write("ordered/middle.yaml", config_map("middle", 0))?;
+    story
+        .repo
+        .write("ordered/last.yaml", config_map("last", 2))?;
+    story.repo.write(
+        "ordered/post.yaml",
+        job_hook("post", "PostSync", "HookFailed"),
+    )?;
+    story.repo.commit("ordered app")?;
+    story.start_controller()?;
+    let app = story.app_name("ordered");
+    story.create_app(&app, "ordered", &[])?;
+    story
+        .wait_app(&app, "OutOfSync before any sync", is::out_of_sync)
+        .await?;
+
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    let synced = story
+        .wait_app(&app, "the sync finished", is::operation_finished)
+        .await?;
+    let state = synced.status.unwrap().operation_state.unwrap();
+    assert_eq!(state.phase, OperationPhase::Succeeded, "{}", state.message);
+    let order: Vec<String> = state
+        .sync_result
+        .unwrap()
+        .resources
+        .iter()
+        .map(|r| format!("{:?}:{}", r.sync_phase.unwrap(), r.name))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "PreSync:pre",
+            "Sync:first",
+            "Sync:middle",
+            "Sync:last",
+            "PostSync:post"
+        ]
+    );
+    // HookSucceeded removed the PreSync Job; HookFailed kept the PostSync one.
+    let jobs = story.ctx.api::<Job>();
+    story
+        .eventually("the PreSync hook is deleted", || async {
+            Ok(jobs.get_opt("pre").await?.is_none())
+        })
+        .await?;
+    assert!(jobs.get_opt("post").await?.is_some());
+    story.wait_app(&app, "Synced", is::synced).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    story.ferry(&[
+        "proj",
+        "create",
+        "restricted",
+        "--src",
+        "*",
+        "--dest",
+        "https://kubernetes.default.svc,somewhere-else",
+    ])?;
+    let app = story.app_name("denied");
+    story.create_app(
+        &app,
+        "guestbook",
+        &["--project", "restricted", "--sync-policy", "automated"],
+    )?;
+    let denied = story
+        .wait_app(
+            &app,
+            "an InvalidSpecError",
+            is::condition(condition::INVALID_SPEC_ERROR),
+        )
+        .await?;
+    let message = denied
+        .status
+        .unwrap()
+        .condition(condition::INVALID_SPEC_ERROR)
+        .unwrap()
+        .message
+        .clone();
+    assert!(
+        message.contains("do not match any of the allowed destinations"),
+        "{message}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(
+        story
+            .ctx
+            .api::<Service>()
+            .get_opt("guestbook")
+            .await?
+            .is_none()
+    );
+
+    // A manual sync is refused too.
+    let output = story.ferry_output(&["app", "sync", &app, "--timeout", "60"])?;
+    assert!(!output.status.success());
+    assert!(
+        story
+            .ctx
+            .api::<Service>()
+            .get_opt("guestbook")
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollback_returns_to_a_recorded_revision() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("rollback");
+    story.create_app(&app, "guestbook", &[])?;
+    let first = story.repo.head()?;
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+
+    story.repo.write(
+        "guestbook/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook-config\ndata:\n  greeting: hola\n",
+    )?;
+    let second = story.repo.commit("Spanish greeting")?;
+    story
+        .wait_app(&app, "OutOfSync at the second commit", |a| {
+            is::at_revision(&second)(a) && is::out_of_sync(a)
+        })
+        .await?;
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    let configmaps = story.ctx.api::<ConfigMap>();
+    assert_eq!(
+        configmaps.get("guestbook-config").await?.data.unwrap()["greeting"],
+        "hola"
+    );
+
+    let history = story.app(&app).await?.status.unwrap().history;
+    let ids: Vec<(i64, String)> = history.iter().map(|h| (h.id, h.revision.clone())).collect();
+    assert_eq!(ids, [(0, first.clone()), (1, second.clone())]);
+
+    story.ferry(&["app", "rollback", &app, "0", "--timeout", "120"])?;
+    assert_eq!(
+        configmaps.get("guestbook-config").await?.data.unwrap()["greeting"],
+        "hello"
+    );
+    let after = story
+        .wait_app(&app, "the rollback recorded", is::operation_finished)
+        .await?;
+    let history = after.status.unwrap().history;
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2].revision, first);
+    // Git still says "hola": the app is OutOfSync until someone syncs forward again.
+    story
+        .wait_app(&app, "OutOfSync after the rollback", is::out_of_sync)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_controller_killed_mid_sync_resumes_without_redoing_work() -> Result<()> {
+    let mut story = Story::new().await?;
+    let gate = format!("ferry.dev/gate-{}", story.namespace());
+    story
+        .repo
+        .write("slow/hook.yaml", job_hook("once", "PreSync", "HookFailed"))?;
+    story.repo.write("slow/a.yaml", config_map("early", 0))?;
+    // Wave 1 cannot become healthy until a node carries the gate label.
+    story.repo.write(
+        "slow/deployment.yaml",
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gated
+  annotations: {{argocd.argoproj.io/sync-wave: \"1\"}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: gated}}}}
+  template:
+    metadata: {{labels: {{app: gated}}}}
+    spec:
+      nodeSelector: {{\"{gate}\": \"open\"}}
+      tolerations: [{{operator: Exists}}]
+      containers: [{{name: c, image: nginx}}]
+"
+        ),
+    )?;
+    story.repo.write("slow/z.yaml", config_map("late", 2))?;
+    story.repo.commit("gated app")?;
+    story.start_controller()?;
+    let app = story.app_name("gated");
+    story.create_app(&app, "slow", &[])?;
+    story.wait_app(&app, "OutOfSync", is::out_of_sync).await?;
+    story.ferry(&["app", "sync", &app, "--async"])?;
+
+    // The sync is waiting for the gated Deployment: the hook ran, wave 0 is applied.
+    story
+        .wait_app(&app, "the sync waiting on wave 1", |a| {
+            is::operation_phase(a) == Some(OperationPhase::Running)
+                && a.status
+                    .as_ref()
+                    .and_then(|s| s.operation_state.as_ref())
+                    .and_then(|o| o.sync_result.as_ref())
+                    .is_some_and(|r| r.resources.iter().any(|x| x.name == "gated"))
+        })
+        .await?;
+    let jobs = story.ctx.api::<Job>();
+    let configmaps = story.ctx.api::<ConfigMap>();
+    let hook_uid = jobs.get("once").await?.uid();
+    let early_version = configmaps.get("early").await?.resource_version();
+    assert!(configmaps.get_opt("late").await?.is_none());
+
+    story.kill_controller()?;
+    open_gate(&story, &gate).await?;
+    story.start_controller()?;
+
+    let done = story
+        .wait_app(&app, "the resumed sync finished", is::operation_finished)
+        .await?;
+    let status = done.status.unwrap();
+    let state = status.operation_state.unwrap();
+    assert_eq!(state.phase, OperationPhase::Succeeded, "{}", state.message);
+    assert!(configmaps.get_opt("late").await?.is_some(), "wave 2 ran");
+    assert_eq!(
+        jobs.get("once").await?.uid(),
+        hook_uid,
+        "the hook was not run again"
+    );
+    assert_eq!(
+        configmaps.get("early").await?.resource_version(),
+        early_version,
+        "wave 0 was not changed again"
+    );
+    assert_eq!(status.history.len(), 1);
+    let results: BTreeMap<String, (Option<ResultCode>, Option<SyncPhase>)> = state
+        .sync_result
+        .unwrap()
+        .resources
+        .into_iter()
+        .map(|r| (r.name, (r.status, r.sync_phase)))
+        .collect();
+    assert_eq!(results.len(), 4, "{results:?}");
+    close_gate(&story, &gate).await?;
+    Ok(())
+}
+
+async fn open_gate(story: &Story, gate: &str) -> Result<()> {
+    let nodes: Api<Node> = Api::all(story.ctx.client());
+    let node = nodes.list(&Default::default()).await?.items.remove(0);
+    nodes
+        .patch(
+            &node.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {gate: "open"}}})),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn close_gate(story: &Story, gate: &str) -> Result<()> {
+    let nodes: Api<Node> = Api::all(story.ctx.client());
+    for node in nodes.list(&Default::default()).await?.items {
+        nodes
+            .patch(
+                &node.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {gate: null}}})),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_an_app_with_the_finalizer_deletes_its_resources() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("doomed");
+    story.create_app(&app, "guestbook", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    // An object in the namespace that the app does not track must survive.
+    let configmaps = story.ctx.api::<ConfigMap>();
+    configmaps
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "bystander"}}))?,
+        )
+        .await?;
+
+    story.ferry(&["app", "delete", &app, "--yes", "--wait"])?;
+    let deployments = story.ctx.api::<Deployment>();
+    story
+        .eventually("the app and its resources are gone", || async {
+            Ok(story.apps().get_opt(&app).await?.is_none()
+                && deployments.get_opt("guestbook").await?.is_none()
+                && configmaps.get_opt("guestbook-config").await?.is_none())
+        })
+        .await?;
+    assert!(configmaps.get_opt("bystander").await?.is_some());
+    Ok(())
+}
