@@ -140,7 +140,25 @@ pub async fn observe(
         .render(&render_context, sources)
         .await
         .map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
-    let desired = compare::place_in_namespaces(&rendered.objects, &dest_namespace, &setup.cache);
+    let mut desired =
+        compare::place_in_namespaces(&rendered.objects, &dest_namespace, &setup.cache);
+    // Marked as a sync marks them, so the comparison sees the tracking metadata it will apply.
+    let mut problems = Vec::new();
+    for object in desired
+        .iter_mut()
+        .filter(|o| o["metadata"]["name"].is_string())
+    {
+        if let Err(err) = ctx.settings.tracking.mark(object, &app.name_any(), None) {
+            problems.push(err.to_string());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "application {}: {}",
+            app.name_any(),
+            problems.join("; ")
+        ));
+    }
 
     let key = fingerprint(ctx, app, setup, &rendered);
     let name = app.name_any();

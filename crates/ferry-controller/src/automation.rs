@@ -92,13 +92,20 @@ pub fn decide(
             revisions.join(", ")
         ));
     }
-    let attempts = last_sync.auto_heal_attempts_count;
-    let delay = self_heal_delay(settings, attempts);
     let finished = last
         .finished_at
         .as_ref()
         .map(|t| t.0.as_second())
         .unwrap_or_default();
+    // Drift long after the last self-heal starts the backoff over.
+    let cooled_down = now - finished
+        > i64::try_from(settings.self_heal_backoff_max.as_secs()).unwrap_or(i64::MAX);
+    let attempts = if cooled_down {
+        0
+    } else {
+        last_sync.auto_heal_attempts_count
+    };
+    let delay = self_heal_delay(settings, attempts);
     let due = finished + i64::try_from(delay.as_secs()).unwrap_or(i64::MAX);
     if now < due {
         return Decision::Later(Duration::from_secs(u64::try_from(due - now).unwrap_or(0)));
@@ -244,6 +251,20 @@ mod tests {
             decision,
             Decision::Sync {
                 self_heal_attempts: 3
+            }
+        );
+        // Long after: the backoff starts over.
+        let decision = decide(
+            &a,
+            &out_of_sync(),
+            &["aaa".into()],
+            &settings,
+            at("2026-01-01T01:00:00Z"),
+        );
+        assert_eq!(
+            decision,
+            Decision::Sync {
+                self_heal_attempts: 1
             }
         );
     }

@@ -256,7 +256,8 @@ async fn attempt(
         return Err("Cannot sync: Blocked by sync window".into());
     }
     let sources = operation_sources(&app, &sync);
-    let observed = appstate::observe(ctx, &app, &setup, &sources, false).await?;
+    let pinned = pinned_sources(&sources, &sync);
+    let observed = appstate::observe(ctx, &app, &setup, &pinned, false).await?;
     let comparison = &observed.comparison;
     if !comparison.errors.is_empty() {
         return Err(comparison.errors.join("; "));
@@ -357,16 +358,22 @@ async fn attempt(
     Ok((report, Some(result)))
 }
 
-/// The sources an operation syncs: a rollback's recorded source(s), else the spec's, with the
-/// operation's revision(s) in place of `targetRevision`.
+/// The sources an operation syncs, as recorded in its result and history: a rollback's
+/// recorded source(s), else the spec's.
 fn operation_sources(app: &Application, sync: &SyncOperation) -> Vec<ApplicationSource> {
-    let mut sources: Vec<ApplicationSource> = if !sync.sources.is_empty() {
+    if !sync.sources.is_empty() {
         sync.sources.clone()
     } else if let Some(source) = &sync.source {
         vec![source.clone()]
     } else {
         app.sources().to_vec()
-    };
+    }
+}
+
+/// The sources to render: `sources` with the operation's revision(s) in place of
+/// `targetRevision`.
+fn pinned_sources(sources: &[ApplicationSource], sync: &SyncOperation) -> Vec<ApplicationSource> {
+    let mut sources = sources.to_vec();
     if !sync.revisions.is_empty() {
         for (source, revision) in sources.iter_mut().zip(&sync.revisions) {
             if !revision.is_empty() {

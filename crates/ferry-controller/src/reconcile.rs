@@ -152,7 +152,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 if windows_allow {
                     let op = operation::automated_operation(&app, &revisions, self_heal_attempts);
                     info!(app = %name, revisions = ?revisions, self_heal_attempts, "automated sync");
-                    patch::write(
+                    let written = patch::write(
                         &ctx.apps,
                         &name,
                         &ctx.settings.field_manager,
@@ -160,6 +160,15 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                     )
                     .await
                     .map_err(write_error)?;
+                    // Start it from the object just written: the controller's own view may
+                    // trail behind it, and must not request the same sync twice.
+                    if let Ok(requested) = serde_json::to_value(&written)
+                        .and_then(serde_json::from_value::<Application>)
+                    {
+                        operation::drive(&ctx, &requested)
+                            .await
+                            .map_err(write_error)?;
+                    }
                 } else {
                     debug!(app = %name, "automated sync blocked by a sync window");
                     requeue = requeue.min(Duration::from_secs(60));
