@@ -3,18 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
-use ferry_git::{Credentials, RepoCache};
-use ferry_render::{AppContext, PluginConfig, RenderConfig, Renderer};
+use ferry_git::Credentials;
+use ferry_render::{AppContext, PluginConfig};
 use ferry_types::source::{
     ApplicationSource, ApplicationSourceDirectory, ApplicationSourceHelm,
     ApplicationSourceKustomize, HelmParameter, JsonnetVar,
 };
 use serde_json::Value;
+
+use crate::rendering::{self, repo_url, split_kv};
 
 /// `ferry render` arguments, boxed: the flag set is large and the command enum stays small.
 #[derive(clap::Args, Debug)]
@@ -106,7 +107,7 @@ struct Flags {
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
     output: Output,
     /// Seconds any single tool (helm, kustomize, plugin) may run.
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = rendering::DEFAULT_TOOL_TIMEOUT.as_secs())]
     tool_timeout: u64,
 }
 
@@ -123,11 +124,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => (AppContext::default(), vec![source_from_flags(&args)?]),
     };
     let app = app_context(&args, from_app);
-    let cache_dir = cache_dir();
-    let git = Arc::new(RepoCache::new(
-        cache_dir.join("repos"),
-        Credentials::default(),
-    ));
+    let git = rendering::repo_cache(Credentials::default());
     let mut plugins = Vec::new();
     for file in &args.plugin_config {
         let text =
@@ -138,16 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}", file.display()))?,
         );
     }
-    let renderer = Renderer::new(
-        git,
-        RenderConfig {
-            helm: find_tool("helm", "FERRY_HELM", &cache_dir),
-            kustomize: find_tool("kustomize", "FERRY_KUSTOMIZE", &cache_dir),
-            tool_timeout: Duration::from_secs(args.tool_timeout),
-            plugins,
-            ..RenderConfig::default()
-        },
-    );
+    let renderer = rendering::renderer(git, plugins, Duration::from_secs(args.tool_timeout));
     let rendered = renderer.render(&app, &sources).await?;
     for (i, s) in rendered.sources.iter().enumerate() {
         let kind = s
@@ -263,33 +251,6 @@ fn source_from_flags(args: &Flags) -> anyhow::Result<ApplicationSource> {
     Ok(source)
 }
 
-fn split_kv(kv: &str, what: &str) -> anyhow::Result<(String, String)> {
-    match kv.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => bail!("{what}: expected NAME=VALUE, got {kv:?}"),
-    }
-}
-
-/// A URL as given, or a local Git repository path turned into a `file://` URL.
-fn repo_url(repo: &str) -> anyhow::Result<String> {
-    if repo.contains("://") || repo.starts_with("git@") {
-        return Ok(repo.to_string());
-    }
-    let path = Path::new(repo);
-    if !path.exists() {
-        bail!("--repo {repo}: not a URL and no such local path");
-    }
-    let path = path
-        .canonicalize()
-        .with_context(|| format!("--repo {repo}"))?;
-    let is_worktree = path.join(".git").exists();
-    let is_bare = path.join("HEAD").is_file() && path.join("objects").is_dir();
-    if !is_worktree && !is_bare {
-        bail!("--repo {repo}: {} is not a Git repository", path.display());
-    }
-    Ok(format!("file://{}", path.display()))
-}
-
 /// Reads an Application manifest: its context (name, destination namespace) and sources.
 fn application(file: &Path) -> anyhow::Result<(AppContext, Vec<ApplicationSource>)> {
     let text =
@@ -340,34 +301,29 @@ fn application(file: &Path) -> anyhow::Result<(AppContext, Vec<ApplicationSource
     Ok((context, sources))
 }
 
-/// ferry's cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FERRY_CACHE_DIR") {
-        return dir.into();
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("ferry")
-}
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
 
-/// A tool binary: `$<env>`, else on `PATH`, else in ferry's toolchain cache.
-fn find_tool(name: &str, env: &str, cache_dir: &Path) -> PathBuf {
-    if let Some(p) = std::env::var_os(env) {
-        return p.into();
+    use crate::{Cli, Command};
+
+    fn render_namespace(args: &[&str]) -> Option<String> {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Render(render) = cli.command else {
+            panic!("not a render command")
+        };
+        render.flags.namespace
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .any(|c| c.is_file())
-        })
-        .unwrap_or(false);
-    let cached = cache_dir.join("toolchain/bin").join(name);
-    if !on_path && cached.is_file() {
-        cached
-    } else {
-        name.into()
+
+    /// `--namespace` is also the core-mode commands' global control namespace option; render
+    /// keeps its own meaning (the destination namespace), and the control namespace's default
+    /// does not leak into it.
+    #[test]
+    fn render_keeps_its_own_namespace_option() {
+        assert_eq!(
+            render_namespace(&["ferry", "render", "--repo", "r", "--namespace", "prod"]).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(render_namespace(&["ferry", "render", "--repo", "r"]), None);
     }
 }

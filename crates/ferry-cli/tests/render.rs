@@ -258,14 +258,14 @@ fn bad_input_fails_with_a_clear_message() {
             "--path",
             "chart",
             "--values",
-            "/etc/passwd",
+            "../../etc/passwd",
         ],
         cache.path(),
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("absolute paths are not allowed"),
+        stderr.contains("value file resolves outside the repository"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "no partial output on failure");

@@ -81,9 +81,23 @@ impl Operations {
 /// starts, so a restarted controller can resume it).
 pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
     let name = app.name_any();
+    let running_here = ctx.operations.is_running(&name);
+    if app.operation.is_none() || running_here {
+        return act(ctx, app, running_here).await;
+    }
+    // About to start or resume a sync: decide on the object as it is now, not on the
+    // controller's view of it, which can trail an operation that just finished.
+    let fresh = ctx.apps.get(&name).await?;
+    match serde_json::to_value(&fresh).and_then(serde_json::from_value::<Application>) {
+        Ok(fresh) => act(ctx, &fresh, ctx.operations.is_running(&name)).await,
+        Err(_) => Ok(()),
+    }
+}
+
+async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube::Result<()> {
+    let name = app.name_any();
     let status = app.status.clone().unwrap_or_default();
     let state = status.operation_state.clone();
-    let running_here = ctx.operations.is_running(&name);
     if let Some(state) = &state
         && state.phase == OperationPhase::Terminating
     {

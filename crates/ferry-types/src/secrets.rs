@@ -439,7 +439,12 @@ fn is_empty_value(value: &Value) -> bool {
     }
 }
 
-fn secret(name: &str, namespace: &str, secret_type: &str, data: BTreeMap<String, ByteString>) -> Secret {
+fn secret(
+    name: &str,
+    namespace: &str,
+    secret_type: &str,
+    data: BTreeMap<String, ByteString>,
+) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -620,7 +625,10 @@ mod tests {
             username: Some("alice".into()),
             password: Some("s3cret-pw".into()),
             insecure: true,
-            ..RepoSecret::new(RepoSecretKind::Repository, "https://git.example.com/apps.git")
+            ..RepoSecret::new(
+                RepoSecretKind::Repository,
+                "https://git.example.com/apps.git",
+            )
         }
     }
 
@@ -639,7 +647,9 @@ mod tests {
         let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["insecure", "name", "password", "project", "type", "url", "username"]
+            [
+                "insecure", "name", "password", "project", "type", "url", "username"
+            ]
         );
         assert_eq!(text(&secret, "insecure"), "true");
         assert_eq!(RepoSecret::from_secret(&secret).unwrap(), repo());
@@ -679,7 +689,14 @@ mod tests {
             secret.metadata.labels.as_ref().unwrap()[SECRET_TYPE_LABEL],
             "repo-creds"
         );
-        assert!(secret.metadata.name.as_deref().unwrap().starts_with("creds-"));
+        assert!(
+            secret
+                .metadata
+                .name
+                .as_deref()
+                .unwrap()
+                .starts_with("creds-")
+        );
         assert_eq!(RepoSecret::from_secret(&secret).unwrap(), creds);
     }
 
@@ -710,14 +727,18 @@ mod tests {
             "metadata: {name: r, labels: {argocd.argoproj.io/secret-type: cluster}}\nstringData: {url: x}",
         ))
         .unwrap_err();
-        assert!(err.contains("Secret r") && err.contains("\"cluster\""), "{err}");
+        assert!(
+            err.contains("Secret r") && err.contains("\"cluster\""),
+            "{err}"
+        );
         let err = RepoSecret::from_secret(&secret_yaml(
             "metadata: {name: r, labels: {argocd.argoproj.io/secret-type: repository}}\nstringData: {url: x, insecure: maybe}",
         ))
         .unwrap_err();
         assert_eq!(err, "Secret r: insecure is \"maybe\", not true or false");
-        let err = RepoSecret::from_secret(&secret_yaml("metadata: {name: r}\nstringData: {url: x}"))
-            .unwrap_err();
+        let err =
+            RepoSecret::from_secret(&secret_yaml("metadata: {name: r}\nstringData: {url: x}"))
+                .unwrap_err();
         assert_eq!(err, "Secret r: no argocd.argoproj.io/secret-type label");
     }
 
@@ -743,7 +764,10 @@ mod tests {
     #[test]
     fn cluster_round_trips_and_config_is_argo_cds_json() {
         let secret = cluster().to_secret("argocd");
-        assert_eq!(secret.metadata.name.as_deref(), Some("cluster-10.0.0.1-2537316535"));
+        assert_eq!(
+            secret.metadata.name.as_deref(),
+            Some("cluster-10.0.0.1-2537316535")
+        );
         assert_eq!(text(&secret, "namespaces"), "web,jobs");
         assert_eq!(text(&secret, "clusterResources"), "true");
         let config: Value = serde_json::from_str(&text(&secret, "config")).unwrap();
@@ -803,12 +827,18 @@ stringData:
         for secret in ["s3cret-pw", "tok-123", "S0VZ"] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
-        assert!(shown.contains("alice") && shown.contains("<redacted>"), "{shown}");
+        assert!(
+            shown.contains("alice") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn in_cluster_is_argo_cds_implicit_entry() {
         let c = ClusterSecret::in_cluster();
-        assert_eq!((c.name.as_str(), c.server.as_str()), (IN_CLUSTER_NAME, IN_CLUSTER_SERVER));
+        assert_eq!(
+            (c.name.as_str(), c.server.as_str()),
+            (IN_CLUSTER_NAME, IN_CLUSTER_SERVER)
+        );
     }
 }

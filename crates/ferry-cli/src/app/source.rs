@@ -1,0 +1,253 @@
+//! An app's desired and live objects, worked out the way the controller works them out, for
+//! `ferry app diff` and `ferry app manifests`: the sources rendered, hooks set aside, namespaces
+//! placed, tracking metadata added; live objects read through API discovery.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use ferry_cache::TrackingMethod;
+use ferry_diff::ResourceResolver;
+use ferry_render::AppContext;
+use ferry_sync::Hook;
+use ferry_types::application::ResourceStatus;
+use ferry_types::{Application, group_of};
+use kube::api::{ApiResource, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::core::Core;
+use crate::rendering::{self, DEFAULT_TOOL_TIMEOUT, local_repo_url};
+
+/// An app's destination cluster and what it serves.
+pub struct Target {
+    pub client: Client,
+    pub discovery: Discovery,
+}
+
+impl Target {
+    pub async fn connect(core: &Core, app: &Application) -> anyhow::Result<Self> {
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let destination = core
+            .destination(&app.spec.destination)
+            .await
+            .with_context(|| format!("app {name}: destination"))?;
+        let discovery = Discovery::new(destination.client.clone())
+            .run()
+            .await
+            .with_context(|| {
+                format!(
+                    "app {name}: discovering the APIs of cluster {} ({})",
+                    destination.name, destination.server
+                )
+            })?;
+        Ok(Self {
+            client: destination.client,
+            discovery,
+        })
+    }
+
+    /// The API resource serving an object's apiVersion and kind, if the cluster serves it.
+    pub fn resolve(&self, obj: &Value) -> Option<(ApiResource, Scope)> {
+        let api_version = obj.get("apiVersion")?.as_str()?;
+        let kind = obj.get("kind")?.as_str()?;
+        self.discovery.resolve(api_version, kind)
+    }
+
+    /// The live object for a desired one; `None` when it does not exist.
+    pub async fn live_of(
+        &self,
+        resource: &ApiResource,
+        scope: &Scope,
+        obj: &Value,
+    ) -> anyhow::Result<Option<Value>> {
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str);
+        let namespace = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(name) = name else {
+            bail!("{} without metadata.name", resource.kind)
+        };
+        self.get(resource, scope, namespace, name).await
+    }
+
+    /// The live object an entry of `status.resources` names; `None` when it is gone or its kind
+    /// is no longer served.
+    pub async fn live_of_status(&self, status: &ResourceStatus) -> anyhow::Result<Option<Value>> {
+        let found = if status.version.is_empty() {
+            self.discovery
+                .get(&status.group)
+                .and_then(|g| g.recommended_kind(&status.kind))
+        } else {
+            self.discovery.resolve_gvk(&GroupVersionKind::gvk(
+                &status.group,
+                &status.version,
+                &status.kind,
+            ))
+        };
+        let Some((resource, capabilities)) = found else {
+            return Ok(None);
+        };
+        self.get(
+            &resource,
+            &capabilities.scope,
+            &status.namespace,
+            &status.name,
+        )
+        .await
+    }
+
+    async fn get(
+        &self,
+        resource: &ApiResource,
+        scope: &Scope,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
+        let api: Api<DynamicObject> = match scope {
+            Scope::Cluster => Api::all_with(self.client.clone(), resource),
+            Scope::Namespaced => Api::namespaced_with(self.client.clone(), namespace, resource),
+        };
+        let live = api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading {} {namespace}/{name}", resource.kind))?;
+        live.map(serde_json::to_value)
+            .transpose()
+            .map_err(Into::into)
+    }
+}
+
+/// The app with its single source read from a local Git repository instead (`--local-repo`).
+pub fn with_local_repo(mut app: Application, repo: &Path) -> anyhow::Result<Application> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    if app.is_multi_source() {
+        bail!("app {name} has several sources; --local-repo is for single-source apps");
+    }
+    let url = local_repo_url(repo).with_context(|| format!("--local-repo {}", repo.display()))?;
+    let source = app
+        .spec
+        .source
+        .as_mut()
+        .with_context(|| format!("app {name} has no source"))?;
+    source.repo_url = url;
+    Ok(app)
+}
+
+/// Renders the app's sources, at `revision` instead of the target revision when given
+/// (single-source apps).
+pub async fn render(
+    core: &Core,
+    app: &Application,
+    revision: Option<&str>,
+) -> anyhow::Result<Vec<Value>> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let mut sources = app.sources().to_vec();
+    if let Some(revision) = revision {
+        match sources.as_mut_slice() {
+            [single] => single.target_revision = revision.to_string(),
+            _ => bail!("app {name} has several sources; --revision is for single-source apps"),
+        }
+    }
+    if sources.is_empty() {
+        bail!("app {name} has no source");
+    }
+    // What the controller renders with, so the diff shows what a sync would apply.
+    let context = AppContext {
+        name: name.clone(),
+        namespace: app.spec.destination.namespace.clone(),
+        ..AppContext::default()
+    };
+    let git = rendering::repo_cache(core.git_credentials().await?);
+    let renderer = rendering::renderer(git, Vec::new(), DEFAULT_TOOL_TIMEOUT);
+    let rendered = renderer
+        .render(&context, &sources)
+        .await
+        .with_context(|| format!("app {name}: rendering its sources"))?;
+    for (i, source) in rendered.sources.iter().enumerate() {
+        eprintln!(
+            "source {}: {} @ {} ({} objects)",
+            i + 1,
+            source.repo_url,
+            source.revision,
+            source.objects
+        );
+    }
+    Ok(rendered.objects)
+}
+
+/// The rendered objects as the controller compares them: without hooks, namespaced objects in
+/// the destination namespace unless they name one, cluster-scoped ones without a namespace,
+/// and marked as the app's.
+pub fn desired_objects(
+    app: &Application,
+    rendered: Vec<Value>,
+    target: &Target,
+    tracking: &TrackingMethod,
+) -> anyhow::Result<Vec<Value>> {
+    let name = app.metadata.name.as_deref().unwrap_or_default();
+    let namespace = &app.spec.destination.namespace;
+    let mut desired = Vec::new();
+    for obj in rendered.iter().filter(|o| !Hook::of(o).is_hook()) {
+        let namespaced = match target.resolve(obj) {
+            Some((_, scope)) => scope == Scope::Namespaced,
+            // A kind the cluster does not serve yet: as its CRD among the manifests declares,
+            // else namespaced (the controller's reading).
+            None => crd_scope(&rendered, obj).unwrap_or(true),
+        };
+        let mut obj = obj.clone();
+        let Some(metadata) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+            bail!("app {name}: a rendered object has no metadata");
+        };
+        if !namespaced {
+            metadata.remove("namespace");
+        } else if metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            && !namespace.is_empty()
+        {
+            metadata.insert("namespace".into(), namespace.clone().into());
+        }
+        if obj.pointer("/metadata/name").is_some_and(Value::is_string) {
+            tracking
+                .mark(&mut obj, name, None)
+                .with_context(|| format!("app {name}"))?;
+        }
+        desired.push(obj);
+    }
+    Ok(desired)
+}
+
+/// Whether `obj`'s kind is namespaced, by a CustomResourceDefinition among `objects`.
+fn crd_scope(objects: &[Value], obj: &Value) -> Option<bool> {
+    let group = group_of(obj["apiVersion"].as_str().unwrap_or_default());
+    let kind = obj["kind"].as_str()?;
+    objects.iter().find_map(|crd| {
+        (crd["kind"] == "CustomResourceDefinition"
+            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
+        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_not_served_yet_take_their_scope_from_a_crd_in_the_manifests() {
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Tenant"}}});
+        let tenant =
+            json!({"apiVersion": "example.com/v1", "kind": "Tenant", "metadata": {"name": "a"}});
+        let other =
+            json!({"apiVersion": "example.com/v1", "kind": "Other", "metadata": {"name": "b"}});
+        let objects = [crd, tenant.clone(), other.clone()];
+        assert_eq!(crd_scope(&objects, &tenant), Some(false));
+        assert_eq!(crd_scope(&objects, &other), None);
+    }
+}

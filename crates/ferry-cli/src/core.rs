@@ -1,0 +1,569 @@
+//! Core mode: the CLI talks to the Kubernetes API with the user's kubeconfig, as `argocd --core`
+//! does, instead of going through a ferry server. The control namespace holds Applications,
+//! AppProjects and the repository and cluster Secrets.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ferry_cache::TrackingMethod;
+use ferry_git::{Credentials, RepoCredential};
+use ferry_types::application::ApplicationDestination;
+use ferry_types::secrets::{
+    ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, RepoSecretKind,
+    SECRET_TYPE_CLUSTER, SECRET_TYPE_LABEL, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
+};
+use ferry_types::{AppProject, Application};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, Config};
+use serde_json::{Map, Value};
+
+/// The field manager ferry's CLI writes with.
+pub const FIELD_MANAGER: &str = "ferry";
+/// Argo CD's main ConfigMap, where the resource tracking method is configured.
+const ARGOCD_CM: &str = "argocd-cm";
+/// Argo CD's ConfigMap of trusted ssh host keys.
+const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
+const DEFAULT_CONTROL_NAMESPACE: &str = "argocd";
+/// How long a freshly created CRD may take to be served.
+const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The help section of the options below.
+const HEADING: &str = "Control plane";
+
+/// Options every core-mode command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// Kubeconfig file(s), `:`-separated like KUBECONFIG (default: kube's usual lookup).
+    #[arg(long, env = "KUBECONFIG", global = true, value_name = "FILE", help_heading = HEADING)]
+    pub kubeconfig: Option<OsString>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, global = true, help_heading = HEADING)]
+    pub context: Option<String>,
+    /// Control namespace holding Applications, AppProjects, repository and cluster Secrets
+    /// [env: FERRY_NAMESPACE] [default: argocd].
+    // No clap default or env here: clap copies a global's value into a subcommand's own arg of
+    // the same id, and `ferry render --namespace` (the destination namespace) is one.
+    #[arg(
+        long = "namespace",
+        short = 'N',
+        global = true,
+        value_name = "NAMESPACE",
+        help_heading = HEADING
+    )]
+    pub namespace: Option<String>,
+}
+
+impl KubeArgs {
+    pub fn control_namespace(&self) -> String {
+        self.namespace
+            .clone()
+            .or_else(|| std::env::var("FERRY_NAMESPACE").ok())
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| DEFAULT_CONTROL_NAMESPACE.to_string())
+    }
+
+    /// The kubeconfig: the given files merged (first wins, as kubectl does), else kube's
+    /// default location.
+    pub fn load_kubeconfig(&self) -> anyhow::Result<Kubeconfig> {
+        let Some(paths) = &self.kubeconfig else {
+            return Kubeconfig::read().context("reading the kubeconfig");
+        };
+        let mut merged = Kubeconfig::default();
+        for path in std::env::split_paths(paths).filter(|p| !p.as_os_str().is_empty()) {
+            let config = Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            merged = merged.merge(config)?;
+        }
+        Ok(merged)
+    }
+
+    /// The name of the kubeconfig user the chosen context uses, if it can be told.
+    fn kubeconfig_user(&self) -> Option<String> {
+        let kubeconfig = self.load_kubeconfig().ok()?;
+        let context = self
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())?;
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context)?
+            .context
+            .as_ref()?
+            .user
+            .clone()
+    }
+}
+
+/// A connection to the control cluster.
+pub struct Core {
+    pub client: Client,
+    pub namespace: String,
+    args: KubeArgs,
+}
+
+/// A cluster applications deploy to, with a client for it.
+pub struct Destination {
+    pub client: Client,
+    pub server: String,
+    pub name: String,
+}
+
+impl Core {
+    pub async fn connect(args: &KubeArgs) -> anyhow::Result<Self> {
+        let config = if args.kubeconfig.is_none() && args.context.is_none() {
+            // kube's inference: KUBECONFIG, ~/.kube/config, else the in-cluster service account.
+            Config::infer()
+                .await
+                .context("no Kubernetes configuration found")?
+        } else {
+            let options = KubeConfigOptions {
+                context: args.context.clone(),
+                ..Default::default()
+            };
+            Config::from_custom_kubeconfig(args.load_kubeconfig()?, &options)
+                .await
+                .context("loading the kubeconfig")?
+        };
+        Ok(Self {
+            client: Client::try_from(config).context("creating a Kubernetes client")?,
+            namespace: args.control_namespace(),
+            args: args.clone(),
+        })
+    }
+
+    pub fn apps(&self) -> Api<Application> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub fn projects(&self) -> Api<AppProject> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Who operations are initiated by: `$USER`, else the kubeconfig user, else `ferry-cli`.
+    pub fn username(&self) -> String {
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.args.kubeconfig_user())
+            .unwrap_or_else(|| "ferry-cli".to_string())
+    }
+
+    /// Makes the control plane usable for commands that write: the control namespace, the
+    /// Application and AppProject CRDs and the `default` AppProject, each only when missing
+    /// (an existing Argo CD installation is left as it is).
+    pub async fn prepare(&self) -> anyhow::Result<()> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        if !exists(namespaces.get_opt(&self.namespace).await)? {
+            let namespace = Namespace {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(self.namespace.clone()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            create_unless_exists(&namespaces, &namespace)
+                .await
+                .with_context(|| format!("creating namespace {}", self.namespace))?;
+            eprintln!("created namespace {}", self.namespace);
+        }
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        for crd in ferry_types::crds()? {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            if exists(crds.get_opt(&name).await)? {
+                continue;
+            }
+            crds.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .with_context(|| format!("installing CustomResourceDefinition {name}"))?;
+            tokio::time::timeout(
+                CRD_ESTABLISH_TIMEOUT,
+                await_condition(crds.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .with_context(|| {
+                format!("CustomResourceDefinition {name} not established within {CRD_ESTABLISH_TIMEOUT:?}")
+            })??;
+            eprintln!("installed CustomResourceDefinition {name}");
+        }
+        if !exists(self.projects().get_opt("default").await)? {
+            create_unless_exists(
+                &self.projects(),
+                &AppProject::default_project(&self.namespace),
+            )
+            .await
+            .context("creating the default AppProject")?;
+            eprintln!("created AppProject default");
+        }
+        Ok(())
+    }
+
+    /// The Secrets of the given `argocd.argoproj.io/secret-type`s.
+    pub async fn typed_secrets(&self, types: &[&str]) -> anyhow::Result<Vec<Secret>> {
+        let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
+        Ok(self
+            .secrets()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .with_context(|| format!("listing {} Secrets in {}", types.join("/"), self.namespace))?
+            .items)
+    }
+
+    /// Registered clusters with the names of their Secrets. Malformed Secrets are reported and
+    /// skipped rather than failing every command.
+    pub async fn clusters(&self) -> anyhow::Result<Vec<(String, ClusterSecret)>> {
+        let mut clusters = Vec::new();
+        for secret in self.typed_secrets(&[SECRET_TYPE_CLUSTER]).await? {
+            match ClusterSecret::from_secret(&secret) {
+                Ok(cluster) => clusters.push((secret.metadata.name.unwrap_or_default(), cluster)),
+                Err(err) => eprintln!("warning: ignoring {err}"),
+            }
+        }
+        Ok(clusters)
+    }
+
+    /// Repository Secrets of either kind, with the names of their Secrets.
+    pub async fn repositories(&self) -> anyhow::Result<Vec<(String, RepoSecret)>> {
+        let mut repos = Vec::new();
+        let types = [SECRET_TYPE_REPOSITORY, SECRET_TYPE_REPO_CREDS];
+        for secret in self.typed_secrets(&types).await? {
+            match RepoSecret::from_secret(&secret) {
+                Ok(repo) => repos.push((secret.metadata.name.unwrap_or_default(), repo)),
+                Err(err) => eprintln!("warning: ignoring {err}"),
+            }
+        }
+        Ok(repos)
+    }
+
+    /// Git credentials from the repository Secrets and the ssh known hosts ConfigMap. Without
+    /// permission to read them, public repositories still work, so that is a warning.
+    pub async fn git_credentials(&self) -> anyhow::Result<Credentials> {
+        let mut credentials = Credentials::new();
+        match self.repositories().await {
+            Ok(repos) => {
+                for (_, repo) in repos {
+                    let credential = repo_credential(&repo);
+                    credentials = match repo.kind {
+                        RepoSecretKind::Repository => credentials.with_repo(&repo.url, credential),
+                        RepoSecretKind::RepoCreds => {
+                            credentials.with_template(&repo.url, credential)
+                        }
+                    };
+                }
+            }
+            Err(err) if is_forbidden(&err) => {
+                eprintln!("warning: not using repository credentials: {err:#}");
+            }
+            Err(err) => return Err(err),
+        }
+        self.with_known_hosts(credentials).await
+    }
+
+    /// Adds the trusted ssh host keys of `argocd-ssh-known-hosts-cm`, when there are any.
+    pub async fn with_known_hosts(&self, credentials: Credentials) -> anyhow::Result<Credentials> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let known_hosts = match config_maps.get_opt(KNOWN_HOSTS_CM).await {
+            Ok(cm) => cm.and_then(|cm| cm.data?.remove("ssh_known_hosts")),
+            Err(kube::Error::Api(status)) if status.is_forbidden() => None,
+            Err(err) => return Err(err).context(format!("reading ConfigMap {KNOWN_HOSTS_CM}")),
+        };
+        match known_hosts {
+            Some(known_hosts) => credentials
+                .with_known_hosts(&known_hosts)
+                .with_context(|| format!("ConfigMap {KNOWN_HOSTS_CM}")),
+            None => Ok(credentials),
+        }
+    }
+
+    /// How objects are tied to their Application, as `argocd-cm` configures it (annotation
+    /// tracking, Argo CD 3's default, when it says nothing).
+    pub async fn tracking_method(&self) -> anyhow::Result<TrackingMethod> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let data = match config_maps.get_opt(ARGOCD_CM).await {
+            Ok(cm) => cm.and_then(|cm| cm.data).unwrap_or_default(),
+            Err(kube::Error::Api(status)) if status.is_forbidden() => Default::default(),
+            Err(err) => return Err(err).context(format!("reading ConfigMap {ARGOCD_CM}")),
+        };
+        tracking_method(
+            data.get("application.resourceTrackingMethod")
+                .map(String::as_str),
+            data.get("application.instanceLabelKey").map(String::as_str),
+        )
+    }
+
+    /// The cluster a destination names, with a client for it. The in-cluster destination is the
+    /// cluster of the kubeconfig (the control plane's own); others come from cluster Secrets.
+    pub async fn destination(&self, dest: &ApplicationDestination) -> anyhow::Result<Destination> {
+        let clusters = self.clusters().await?;
+        let cluster = resolve_cluster(&clusters, dest)?;
+        if cluster.server == IN_CLUSTER_SERVER {
+            return Ok(Destination {
+                client: self.client.clone(),
+                server: cluster.server,
+                name: cluster.name,
+            });
+        }
+        let kubeconfig = cluster.to_kubeconfig().map_err(anyhow::Error::msg)?;
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .with_context(|| format!("cluster {} ({})", cluster.name, cluster.server))?;
+        Ok(Destination {
+            client: Client::try_from(config)
+                .with_context(|| format!("cluster {} ({})", cluster.name, cluster.server))?,
+            server: cluster.server,
+            name: cluster.name,
+        })
+    }
+}
+
+/// The Git credential a repository Secret holds.
+pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
+    RepoCredential {
+        username: repo.username.clone(),
+        password: repo.password.clone(),
+        ssh_private_key: repo.ssh_private_key.clone(),
+        insecure: repo.insecure,
+    }
+}
+
+/// The registered cluster a destination names (by name, else by server), the implicit
+/// in-cluster entry included unless a Secret stands in for it.
+pub fn resolve_cluster(
+    clusters: &[(String, ClusterSecret)],
+    dest: &ApplicationDestination,
+) -> anyhow::Result<ClusterSecret> {
+    let server = dest.server.trim_end_matches('/');
+    let found = if !dest.name.is_empty() {
+        clusters.iter().find(|(_, c)| c.name == dest.name)
+    } else {
+        clusters.iter().find(|(_, c)| c.server == server)
+    };
+    if let Some((_, cluster)) = found {
+        return Ok(cluster.clone());
+    }
+    if dest.name == IN_CLUSTER_NAME || (dest.name.is_empty() && server == IN_CLUSTER_SERVER) {
+        return Ok(ClusterSecret::in_cluster());
+    }
+    match (dest.name.as_str(), server) {
+        ("", "") => bail!("the destination names no cluster (set a server or a name)"),
+        ("", server) => {
+            bail!("no cluster with server {server} is registered (add it with `ferry cluster add`)")
+        }
+        (name, _) => {
+            bail!("no cluster named {name:?} is registered (add it with `ferry cluster add`)")
+        }
+    }
+}
+
+fn tracking_method(
+    method: Option<&str>,
+    label_key: Option<&str>,
+) -> anyhow::Result<TrackingMethod> {
+    let label_key = label_key
+        .filter(|k| !k.is_empty())
+        .unwrap_or(ferry_cache::tracking::DEFAULT_LABEL_KEY)
+        .to_string();
+    Ok(match method.map(str::trim).unwrap_or_default() {
+        "" | "annotation" => TrackingMethod::Annotation,
+        "label" => TrackingMethod::Label { label_key },
+        "annotation+label" => TrackingMethod::AnnotationAndLabel { label_key },
+        other => bail!(
+            "{ARGOCD_CM}: application.resourceTrackingMethod {other:?} is not label, annotation or annotation+label"
+        ),
+    })
+}
+
+/// Whether a lookup found the object. Without permission to look (users limited to the control
+/// namespace cannot read namespaces or CRDs) it is taken to be there: what really is missing
+/// then fails later with the API server's own error.
+fn exists<K>(lookup: kube::Result<Option<K>>) -> anyhow::Result<bool> {
+    match lookup {
+        Ok(found) => Ok(found.is_some()),
+        Err(kube::Error::Api(status)) if status.is_forbidden() => Ok(true),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Creates an object; one that appeared in the meantime is fine.
+async fn create_unless_exists<K>(api: &Api<K>, object: &K) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Changes an object: `change` edits a copy of the current object, and the difference is written
+/// as a JSON merge patch guarded by the resourceVersion it was computed from, so nothing written
+/// concurrently (by the controller or another user) is lost. On a conflict the object is read
+/// again and `change` runs again, so its checks see the latest state. Returns the object as
+/// written and whether anything changed. `what` names the kind in errors.
+pub async fn update<K>(
+    api: &Api<K>,
+    what: &str,
+    name: &str,
+    mut change: impl FnMut(&mut K) -> anyhow::Result<()>,
+) -> anyhow::Result<(K, bool)>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let current = api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading {what} {name}"))?
+            .with_context(|| format!("{what} {name} not found"))?;
+        let mut next = current.clone();
+        change(&mut next)?;
+        let mut patch = merge_patch(
+            &serde_json::to_value(&current)?,
+            &serde_json::to_value(&next)?,
+        );
+        if patch.as_object().is_none_or(Map::is_empty) {
+            return Ok((current, false));
+        }
+        patch["metadata"]["resourceVersion"] = current.meta().resource_version.clone().into();
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(written) => return Ok((written, true)),
+            Err(kube::Error::Api(status)) if status.is_conflict() => continue,
+            Err(err) => return Err(err).with_context(|| format!("updating {what} {name}")),
+        }
+    }
+    bail!("{what} {name} kept changing while being updated ({ATTEMPTS} attempts); try again")
+}
+
+/// The JSON merge patch (RFC 7386) turning `before` into `after`: changed and new keys, `null`
+/// for removed ones; arrays and scalars are replaced whole.
+fn merge_patch(before: &Value, after: &Value) -> Value {
+    match (before, after) {
+        (Value::Object(before), Value::Object(after)) => {
+            let mut patch = Map::new();
+            for (key, new) in after {
+                match before.get(key) {
+                    Some(old) if old == new => {}
+                    Some(old) => {
+                        patch.insert(key.clone(), merge_patch(old, new));
+                    }
+                    None => {
+                        patch.insert(key.clone(), new.clone());
+                    }
+                }
+            }
+            for key in before.keys().filter(|k| !after.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => after.clone(),
+    }
+}
+
+/// Whether an error chain ends in an API "forbidden".
+pub fn is_forbidden(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<kube::Error>(), Some(kube::Error::Api(status)) if status.is_forbidden())
+    })
+}
+
+/// Whether an error chain ends in an API "not found".
+pub fn is_not_found(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<kube::Error>(), Some(kube::Error::Api(status)) if status.is_not_found())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(server: &str, name: &str) -> ApplicationDestination {
+        ApplicationDestination {
+            server: server.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn destinations_resolve_by_name_or_server_with_in_cluster_implicit() {
+        let prod = ClusterSecret {
+            name: "prod".into(),
+            server: "https://prod:6443".into(),
+            ..Default::default()
+        };
+        let clusters = vec![("cluster-prod-1".to_string(), prod.clone())];
+        assert_eq!(resolve_cluster(&clusters, &dest("", "prod")).unwrap(), prod);
+        assert_eq!(
+            resolve_cluster(&clusters, &dest("https://prod:6443/", "")).unwrap(),
+            prod
+        );
+        assert_eq!(
+            resolve_cluster(&clusters, &dest("", "in-cluster")).unwrap(),
+            ClusterSecret::in_cluster()
+        );
+        assert_eq!(
+            resolve_cluster(&clusters, &dest(IN_CLUSTER_SERVER, "")).unwrap(),
+            ClusterSecret::in_cluster()
+        );
+        let err = resolve_cluster(&clusters, &dest("https://other", ""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "no cluster with server https://other is registered (add it with `ferry cluster add`)"
+        );
+    }
+
+    #[test]
+    fn merge_patches_carry_changes_and_removals_only() {
+        use serde_json::json;
+        let before = json!({"spec": {"project": "a", "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["X=1"]}},
+                            "status": {"sync": {"status": "Synced"}}});
+        let after = json!({"spec": {"project": "b", "syncPolicy": {"syncOptions": ["X=1", "Y=2"]}},
+                           "status": {"sync": {"status": "Synced"}}});
+        assert_eq!(
+            merge_patch(&before, &after),
+            json!({"spec": {"project": "b", "syncPolicy": {"automated": null, "syncOptions": ["X=1", "Y=2"]}}})
+        );
+        assert_eq!(merge_patch(&before, &before), json!({}));
+    }
+
+    #[test]
+    fn tracking_method_follows_argocd_cm() {
+        assert_eq!(
+            tracking_method(None, None).unwrap(),
+            TrackingMethod::Annotation
+        );
+        assert_eq!(
+            tracking_method(Some("label"), Some("team.io/app")).unwrap(),
+            TrackingMethod::Label {
+                label_key: "team.io/app".into()
+            }
+        );
+        assert_eq!(
+            tracking_method(Some("annotation+label"), None).unwrap(),
+            TrackingMethod::annotation_and_label()
+        );
+        assert!(tracking_method(Some("uid"), None).is_err());
+    }
+}

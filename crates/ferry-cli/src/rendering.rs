@@ -1,0 +1,140 @@
+//! What every command that renders sources or reads Git shares: ferry's cache directory, the
+//! tool binaries, the Git mirror cache and the renderer built on it, and the flag syntax for
+//! repositories and `key=value` pairs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ferry_git::{Credentials, RepoCache};
+use ferry_render::{PluginConfig, RenderConfig, Renderer};
+
+/// How long helm, kustomize or a plugin may run unless told otherwise.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// ferry's cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FERRY_CACHE_DIR") {
+        return dir.into();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ferry")
+}
+
+/// The Git mirror cache under ferry's cache directory, shared by every command.
+pub fn repo_cache(credentials: Credentials) -> Arc<RepoCache> {
+    Arc::new(RepoCache::new(cache_dir().join("repos"), credentials))
+}
+
+/// A renderer using the tool binaries found by [`find_tool`].
+pub fn renderer(
+    git: Arc<RepoCache>,
+    plugins: Vec<PluginConfig>,
+    tool_timeout: Duration,
+) -> Renderer {
+    let cache_dir = cache_dir();
+    Renderer::new(
+        git,
+        RenderConfig {
+            helm: find_tool("helm", "FERRY_HELM", &cache_dir),
+            kustomize: find_tool("kustomize", "FERRY_KUSTOMIZE", &cache_dir),
+            tool_timeout,
+            plugins,
+            ..RenderConfig::default()
+        },
+    )
+}
+
+/// A tool binary: `$<env>`, else on `PATH`, else in ferry's toolchain cache.
+fn find_tool(name: &str, env: &str, cache_dir: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return p.into();
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .any(|c| c.is_file())
+        })
+        .unwrap_or(false);
+    let cached = cache_dir.join("toolchain/bin").join(name);
+    if !on_path && cached.is_file() {
+        cached
+    } else {
+        name.into()
+    }
+}
+
+/// A URL as given, or a local Git repository path turned into a `file://` URL.
+pub fn repo_url(repo: &str) -> anyhow::Result<String> {
+    if is_url(repo) {
+        return Ok(repo.to_string());
+    }
+    let path = Path::new(repo);
+    if !path.exists() {
+        bail!("--repo {repo}: not a URL and no such local path");
+    }
+    local_repo_url(path).with_context(|| format!("--repo {repo}"))
+}
+
+/// Whether a repository argument is a URL (`scheme://` or scp-style `user@host:path`) rather
+/// than a local path.
+pub fn is_url(repo: &str) -> bool {
+    repo.contains("://") || repo.starts_with("git@")
+}
+
+/// The `file://` URL of a local Git repository (work tree or bare).
+pub fn local_repo_url(path: &Path) -> anyhow::Result<String> {
+    let path = path.canonicalize()?;
+    let is_worktree = path.join(".git").exists();
+    let is_bare = path.join("HEAD").is_file() && path.join("objects").is_dir();
+    if !is_worktree && !is_bare {
+        bail!("{} is not a Git repository", path.display());
+    }
+    Ok(format!("file://{}", path.display()))
+}
+
+/// `KEY=VALUE` split at the first `=`; the key must not be empty.
+pub fn split_kv(kv: &str, what: &str) -> anyhow::Result<(String, String)> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("{what}: expected NAME=VALUE, got {kv:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_pairs_split_at_the_first_equals_sign() {
+        assert_eq!(
+            split_kv("a=b=c", "--label").unwrap(),
+            ("a".to_string(), "b=c".to_string())
+        );
+        assert_eq!(
+            split_kv("a=", "--label").unwrap(),
+            ("a".to_string(), String::new())
+        );
+        let err = split_kv("=b", "--label").unwrap_err().to_string();
+        assert_eq!(err, "--label: expected NAME=VALUE, got \"=b\"");
+    }
+
+    #[test]
+    fn urls_stay_and_missing_paths_are_refused() {
+        assert_eq!(
+            repo_url("https://example.com/r.git").unwrap(),
+            "https://example.com/r.git"
+        );
+        assert_eq!(
+            repo_url("git@github.com:org/r.git").unwrap(),
+            "git@github.com:org/r.git"
+        );
+        let err = repo_url("./no/such/dir").unwrap_err().to_string();
+        assert!(err.contains("not a URL and no such local path"), "{err}");
+    }
+}

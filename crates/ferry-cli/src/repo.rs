@@ -1,0 +1,400 @@
+//! `ferry repo` and `ferry repocreds`: repositories and credential templates as Argo CD stores
+//! them, in `repository` and `repo-creds` Secrets of the control namespace. Listings never show
+//! passwords or keys, only whether there are credentials.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use ferry_git::Credentials;
+use ferry_types::secrets::{RepoSecret, RepoSecretKind};
+use kube::api::{DeleteParams, PostParams};
+use serde::Serialize;
+
+use crate::core::{Core, KubeArgs, repo_credential};
+use crate::output::{ListFormat, Table, print_json, print_yaml};
+use crate::rendering;
+
+#[derive(clap::Args, Debug)]
+pub struct RepoArgs {
+    #[command(subcommand)]
+    command: RepoCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RepoCommand {
+    /// Add a repository (its connection is tested first for Git).
+    Add(AddArgs),
+    /// List repositories.
+    List(ListArgs),
+    /// Remove a repository.
+    Rm(RmArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CredsArgs {
+    #[command(subcommand)]
+    command: CredsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CredsCommand {
+    /// Add credentials for every repository whose URL starts with URL-PREFIX.
+    Add(CredsAddArgs),
+    /// List credential templates.
+    List(ListArgs),
+    /// Remove a credential template.
+    Rm(CredsRmArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AddArgs {
+    url: String,
+    /// Display name (Helm repositories are referred to by it).
+    #[arg(long)]
+    name: Option<String>,
+    /// The AppProject the repository belongs to (default: every project).
+    #[arg(long)]
+    project: Option<String>,
+    #[command(flatten)]
+    credentials: CredentialFlags,
+}
+
+#[derive(clap::Args, Debug)]
+struct CredsAddArgs {
+    #[arg(value_name = "URL-PREFIX")]
+    url: String,
+    #[command(flatten)]
+    credentials: CredentialFlags,
+}
+
+#[derive(clap::Args, Debug)]
+struct CredentialFlags {
+    /// Repository type.
+    #[arg(long = "type", value_enum, default_value_t)]
+    repo_type: RepoType,
+    /// Username for https.
+    #[arg(long)]
+    username: Option<String>,
+    /// Password or access token for https.
+    #[arg(long)]
+    password: Option<String>,
+    /// File holding the ssh private key.
+    #[arg(long, value_name = "FILE")]
+    ssh_private_key_path: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (https) or host key (ssh).
+    #[arg(long, alias = "insecure-ignore-host-key")]
+    insecure_skip_server_verification: bool,
+    /// The Helm repository is an OCI registry.
+    #[arg(long)]
+    enable_oci: bool,
+    /// Replace an existing entry for the same URL even if it differs.
+    #[arg(long)]
+    upsert: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum RepoType {
+    #[default]
+    Git,
+    Helm,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ListFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct RmArgs {
+    url: String,
+    /// Only the entry of this project (default: every entry for the URL).
+    #[arg(long)]
+    project: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CredsRmArgs {
+    #[arg(value_name = "URL-PREFIX")]
+    url: String,
+}
+
+pub async fn run(kube: &KubeArgs, args: RepoArgs) -> anyhow::Result<ExitCode> {
+    let core = Core::connect(kube).await?;
+    match args.command {
+        RepoCommand::Add(args) => {
+            let mut repo = args
+                .credentials
+                .to_secret(RepoSecretKind::Repository, &args.url)?;
+            repo.name = args.name.unwrap_or_default();
+            repo.project = args.project.unwrap_or_default();
+            if repo.repo_type == "git" {
+                test_connection(&core, &repo).await?;
+            }
+            add(&core, repo, args.credentials.upsert).await
+        }
+        RepoCommand::List(args) => list(&core, RepoSecretKind::Repository, args.output).await,
+        RepoCommand::Rm(args) => {
+            remove(
+                &core,
+                RepoSecretKind::Repository,
+                &args.url,
+                args.project.as_deref(),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn run_creds(kube: &KubeArgs, args: CredsArgs) -> anyhow::Result<ExitCode> {
+    let core = Core::connect(kube).await?;
+    match args.command {
+        CredsCommand::Add(args) => {
+            let creds = args
+                .credentials
+                .to_secret(RepoSecretKind::RepoCreds, &args.url)?;
+            add(&core, creds, args.credentials.upsert).await
+        }
+        CredsCommand::List(args) => list(&core, RepoSecretKind::RepoCreds, args.output).await,
+        CredsCommand::Rm(args) => remove(&core, RepoSecretKind::RepoCreds, &args.url, None).await,
+    }
+}
+
+impl CredentialFlags {
+    fn to_secret(&self, kind: RepoSecretKind, url: &str) -> anyhow::Result<RepoSecret> {
+        let ssh_private_key = match &self.ssh_private_key_path {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading ssh private key {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(RepoSecret {
+            repo_type: match self.repo_type {
+                RepoType::Git => "git",
+                RepoType::Helm => "helm",
+            }
+            .to_string(),
+            username: self.username.clone().filter(|u| !u.is_empty()),
+            password: self.password.clone().filter(|p| !p.is_empty()),
+            ssh_private_key,
+            insecure: self.insecure_skip_server_verification,
+            enable_oci: self.enable_oci,
+            ..RepoSecret::new(kind, url)
+        })
+    }
+}
+
+/// Lists the repository's refs with the new credentials, as Argo CD does before saving them.
+async fn test_connection(core: &Core, repo: &RepoSecret) -> anyhow::Result<()> {
+    let credentials = core
+        .with_known_hosts(Credentials::new().with_repo(&repo.url, repo_credential(repo)))
+        .await?;
+    rendering::repo_cache(credentials)
+        .ls_remote(&repo.url)
+        .await
+        .with_context(|| format!("cannot connect to repository {}", repo.url))?;
+    Ok(())
+}
+
+/// What identifies an entry: the URL, and for repositories the project too.
+fn same_entry(a: &RepoSecret, b: &RepoSecret) -> bool {
+    a.kind == b.kind
+        && a.url == b.url
+        && (a.kind == RepoSecretKind::RepoCreds || a.project == b.project)
+}
+
+fn noun(kind: RepoSecretKind) -> &'static str {
+    match kind {
+        RepoSecretKind::Repository => "repository",
+        RepoSecretKind::RepoCreds => "repository credentials",
+    }
+}
+
+async fn add(core: &Core, repo: RepoSecret, upsert: bool) -> anyhow::Result<ExitCode> {
+    core.prepare().await?;
+    let noun = noun(repo.kind);
+    let existing = core
+        .repositories()
+        .await?
+        .into_iter()
+        .find(|(_, r)| same_entry(r, &repo));
+    let mut secret = repo.to_secret(&core.namespace);
+    match existing {
+        None => {
+            core.secrets()
+                .create(&PostParams::default(), &secret)
+                .await
+                .with_context(|| format!("creating the Secret for {noun} {}", repo.url))?;
+            println!("{noun} '{}' added", repo.url);
+        }
+        Some((_, current)) if current == repo => println!("{noun} '{}' unchanged", repo.url),
+        Some(_) if !upsert => bail!(
+            "{noun} {} exists with different settings; use --upsert to replace them",
+            repo.url
+        ),
+        Some((name, _)) => {
+            // Keep the existing Secret's name, which may not be the generated one.
+            let current = core.secrets().get(&name).await?;
+            secret.metadata.name = Some(name.clone());
+            secret.metadata.resource_version = current.metadata.resource_version;
+            core.secrets()
+                .replace(&name, &PostParams::default(), &secret)
+                .await
+                .with_context(|| format!("updating Secret {name} of {noun} {}", repo.url))?;
+            println!("{noun} '{}' updated", repo.url);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A repository as listings show it: no secret values.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RepoView {
+    repo: String,
+    name: String,
+    #[serde(rename = "type")]
+    repo_type: String,
+    project: String,
+    insecure: bool,
+    enable_oci: bool,
+    has_credentials: bool,
+}
+
+impl From<&RepoSecret> for RepoView {
+    fn from(repo: &RepoSecret) -> Self {
+        Self {
+            repo: repo.url.clone(),
+            name: repo.name.clone(),
+            repo_type: repo.repo_type.clone(),
+            project: repo.project.clone(),
+            insecure: repo.insecure,
+            enable_oci: repo.enable_oci,
+            has_credentials: repo.has_credentials(),
+        }
+    }
+}
+
+async fn list(core: &Core, kind: RepoSecretKind, output: ListFormat) -> anyhow::Result<ExitCode> {
+    let mut views: Vec<RepoView> = core
+        .repositories()
+        .await?
+        .iter()
+        .filter(|(_, r)| r.kind == kind)
+        .map(|(_, r)| RepoView::from(r))
+        .collect();
+    views.sort_by(|a, b| (&a.repo, &a.project).cmp(&(&b.repo, &b.project)));
+    match output {
+        ListFormat::Json => print_json(&views)?,
+        ListFormat::Yaml => print_yaml(&views)?,
+        ListFormat::Name => {
+            for view in &views {
+                println!("{}", view.repo);
+            }
+        }
+        ListFormat::Wide => print!("{}", repo_table(kind, &views).render()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn repo_table(kind: RepoSecretKind, views: &[RepoView]) -> Table {
+    let mut table = match kind {
+        RepoSecretKind::Repository => Table::new(&[
+            "TYPE", "NAME", "REPO", "INSECURE", "OCI", "CREDS", "PROJECT",
+        ]),
+        RepoSecretKind::RepoCreds => Table::new(&["URL PATTERN", "TYPE", "OCI", "CREDS"]),
+    };
+    for view in views {
+        table.row(match kind {
+            RepoSecretKind::Repository => vec![
+                view.repo_type.clone(),
+                view.name.clone(),
+                view.repo.clone(),
+                view.insecure.to_string(),
+                view.enable_oci.to_string(),
+                view.has_credentials.to_string(),
+                view.project.clone(),
+            ],
+            RepoSecretKind::RepoCreds => vec![
+                view.repo.clone(),
+                view.repo_type.clone(),
+                view.enable_oci.to_string(),
+                view.has_credentials.to_string(),
+            ],
+        });
+    }
+    table
+}
+
+async fn remove(
+    core: &Core,
+    kind: RepoSecretKind,
+    url: &str,
+    project: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let noun = noun(kind);
+    let matching: Vec<String> = core
+        .repositories()
+        .await?
+        .into_iter()
+        .filter(|(_, r)| r.kind == kind && r.url == url)
+        .filter(|(_, r)| project.is_none_or(|p| r.project == p))
+        .map(|(name, _)| name)
+        .collect();
+    if matching.is_empty() {
+        bail!("{noun} {url} not found in namespace {}", core.namespace);
+    }
+    for name in matching {
+        core.secrets()
+            .delete(&name, &DeleteParams::default())
+            .await
+            .with_context(|| format!("deleting Secret {name} of {noun} {url}"))?;
+    }
+    println!("{noun} '{url}' removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_show_whether_there_are_credentials_never_which() {
+        let repo = RepoSecret {
+            username: Some("alice".into()),
+            password: Some("hunter2".into()),
+            ..RepoSecret::new(RepoSecretKind::Repository, "https://git.example.com/a.git")
+        };
+        let view = RepoView::from(&repo);
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(
+            !json.contains("hunter2") && !json.contains("alice"),
+            "{json}"
+        );
+        let table = repo_table(RepoSecretKind::Repository, &[view]).render();
+        assert_eq!(
+            table,
+            "TYPE  NAME  REPO                           INSECURE  OCI    CREDS  PROJECT\n\
+             git         https://git.example.com/a.git  false     false  true\n"
+        );
+    }
+
+    #[test]
+    fn entries_are_the_same_by_url_and_project() {
+        let a = RepoSecret::new(RepoSecretKind::Repository, "https://r");
+        let scoped = RepoSecret {
+            project: "team".into(),
+            ..a.clone()
+        };
+        assert!(same_entry(&a, &a.clone()));
+        assert!(!same_entry(&a, &scoped));
+        assert!(!same_entry(
+            &a,
+            &RepoSecret::new(RepoSecretKind::RepoCreds, "https://r")
+        ));
+    }
+}

@@ -1,0 +1,283 @@
+//! How the controller scales: `--apps` Applications of 10 resources each (a Deployment, a
+//! Service and 8 ConfigMaps from one Git directory, each app in its own namespace), synced
+//! automatically on a fresh sandbox by a controller running in this process. Prints the time
+//! until every app is Synced and Healthy, the time to compare every app again from scratch
+//! (server-side diff of apps × 10 objects), the CPU a quiet resync costs per app, and the
+//! process's peak and steady RSS.
+//!
+//! cargo run --release -p ferry-controller --example scale_bench -- --apps 100
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use ferry_controller::ControllerSettings;
+use ferry_sandbox::{Sandbox, UpOptions};
+use ferry_types::Application;
+use ferry_types::application::{HealthStatusCode, REFRESH_ANNOTATION, SyncStatusCode};
+use futures::{StreamExt, TryStreamExt};
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const NAMESPACE: &str = "argocd";
+
+#[derive(Parser)]
+struct Args {
+    /// Applications to create.
+    #[arg(long, default_value_t = 100)]
+    apps: usize,
+    /// Seconds between resyncs while measuring the quiet phase.
+    #[arg(long, default_value_t = 30)]
+    resync: u64,
+    /// Give up after this many seconds waiting for a phase.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// Leave the sandbox running afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let sandbox = Sandbox::named("scale-bench")?;
+    sandbox.down()?;
+    sandbox.up(&UpOptions::default()).await?;
+    let result = run(&args, sandbox.client().await?).await;
+    if !args.keep {
+        sandbox.down()?;
+    }
+    result
+}
+
+async fn run(args: &Args, client: kube::Client) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let repo = make_repo(work.path())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = ControllerSettings {
+        namespace: NAMESPACE.into(),
+        resync: Duration::from_secs(args.resync),
+        git_root: work.path().join("git"),
+        ..ControllerSettings::default()
+    };
+    let controller = tokio::spawn(ferry_controller::run(client.clone(), settings, async {
+        let _ = stopped.await;
+    }));
+    let resource = ApiResource::erase::<Application>(&());
+    let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
+    wait_for_crd(&apps).await?;
+
+    let started = Instant::now();
+    futures::stream::iter(0..args.apps)
+        .map(|i| {
+            let apps = apps.clone();
+            let url = format!("file://{}", repo.display());
+            async move {
+                let app: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                    "metadata": {"name": format!("app-{i:04}"), "namespace": NAMESPACE},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": url, "path": "app", "targetRevision": "HEAD"},
+                        "destination": {"server": "https://kubernetes.default.svc",
+                                        "namespace": format!("bench-{i:04}")},
+                        "syncPolicy": {"automated": {"prune": true, "selfHeal": true},
+                                       "syncOptions": ["CreateNamespace=true"]}
+                    }
+                }))?;
+                apps.create(&PostParams::default(), &app).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await?;
+    println!(
+        "{} apps created            {:>10.2?}",
+        args.apps,
+        started.elapsed()
+    );
+    let timeout = Duration::from_secs(args.timeout);
+    wait_until(&apps, "Synced and Healthy", timeout, started, |a| {
+        let status = a.status.as_ref();
+        status.is_some_and(|s| {
+            s.sync.status == SyncStatusCode::Synced && s.health.status == HealthStatusCode::Healthy
+        })
+    })
+    .await?;
+    println!("all Synced and Healthy     {:>10.2?}", started.elapsed());
+    println!("controller RSS peak        {:>10}", mib(proc_kib("VmHWM")?));
+
+    // Every app compared from scratch: a refresh bypasses the comparison cache.
+    let started = Instant::now();
+    let params = PatchParams::default();
+    futures::stream::iter(0..args.apps)
+        .map(|i| {
+            let apps = apps.clone();
+            let params = params.clone();
+            async move {
+                let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+                apps.patch(&format!("app-{i:04}"), &params, &Patch::Merge(&patch))
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await?;
+    wait_until(&apps, "refreshed", timeout, started, |a| {
+        a.refresh_requested().is_none()
+    })
+    .await?;
+    let full = started.elapsed();
+    println!(
+        "full comparison, all apps  {full:>10.2?} ({:.1?} per app of 10 objects)",
+        full / args.apps.max(1) as u32
+    );
+
+    // A quiet period: nothing changes, apps resync from the comparison cache.
+    let cpu_before = cpu_seconds()?;
+    let quiet = Duration::from_secs(args.resync * 2);
+    tokio::time::sleep(quiet).await;
+    let cpu = cpu_seconds()? - cpu_before;
+    let resyncs = (quiet.as_secs_f64() / args.resync as f64) * args.apps as f64;
+    println!(
+        "quiet resync CPU           {:>10.3} s over {quiet:?} ({:.2} ms per app resync)",
+        cpu,
+        cpu * 1000.0 / resyncs
+    );
+    println!("controller RSS steady      {:>10}", mib(proc_kib("VmRSS")?));
+    println!("controller RSS peak        {:>10}", mib(proc_kib("VmHWM")?));
+    let _ = stop.send(());
+    controller.await??;
+    Ok(())
+}
+
+fn make_repo(dir: &Path) -> Result<std::path::PathBuf> {
+    let repo = dir.join("repo");
+    let app = repo.join("app");
+    std::fs::create_dir_all(&app)?;
+    std::fs::write(
+        app.join("deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx:1.27}]}\n",
+    )?;
+    std::fs::write(
+        app.join("service.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n",
+    )?;
+    for i in 0..8 {
+        std::fs::write(
+            app.join(format!("config-{i}.yaml")),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: config-{i}}}\ndata: {{index: \"{i}\", settings.yaml: \"replicas: 3\\nlog_level: info\\n\"}}\n"
+            ),
+        )?;
+    }
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-qm",
+            "app",
+        ],
+    ] {
+        let status = Command::new("git")
+            .args(&args)
+            .current_dir(&repo)
+            .status()?;
+        if !status.success() {
+            bail!("git {} failed", args.join(" "));
+        }
+    }
+    Ok(repo)
+}
+
+async fn wait_for_crd(apps: &Api<DynamicObject>) -> Result<()> {
+    for _ in 0..600 {
+        if apps.list(&ListParams::default().limit(1)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the controller did not install the Application CRD")
+}
+
+/// Polls every second until every app satisfies `done`, printing progress every 10 seconds.
+async fn wait_until(
+    apps: &Api<DynamicObject>,
+    what: &str,
+    timeout: Duration,
+    started: Instant,
+    done: impl Fn(&Application) -> bool,
+) -> Result<()> {
+    let mut last_report = Instant::now();
+    loop {
+        let list = apps.list(&ListParams::default()).await?;
+        let total = list.items.len();
+        let ready = list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .filter_map(|v| serde_json::from_value::<Application>(v).ok())
+            .filter(|a| done(a))
+            .count();
+        if ready == total {
+            return Ok(());
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            println!("  {ready}/{total} {what} after {:.0?}", started.elapsed());
+            last_report = Instant::now();
+        }
+        if started.elapsed() > timeout {
+            bail!("only {ready}/{total} apps {what} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// User plus system CPU time of this process, in seconds.
+fn cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .context("malformed /proc/self/stat")?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // Linux reports in clock ticks, 100 per second on every platform Rust supports here.
+    Ok(ticks / 100.0)
+}
+
+/// A memory figure of this process from /proc/self/status, in KiB.
+fn proc_kib(field: &str) -> Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("malformed status line")?
+        .parse()?)
+}
+
+fn mib(kib: usize) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
