@@ -1,6 +1,7 @@
 //! Running a sync: plan tasks, dry-run them all, then apply phase by phase and wave by wave,
-//! waiting for each wave to be healthy before the next, pruning in reverse wave order, running
-//! hooks with their delete policies, and SyncFail hooks when anything fails.
+//! waiting for each wave to be healthy before the next (after the last only for hooks and
+//! prunes), pruning in reverse wave order, running hooks with their delete policies, and
+//! SyncFail hooks when anything fails.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
@@ -566,6 +567,12 @@ impl Run<'_> {
             }
             if !failures.is_empty() {
                 return Err(Stop::Failed(failures.join("; ")));
+            }
+            // As in Argo CD, health gates what comes next; after the last wave only hooks (to
+            // complete) and prunes (to be gone) are waited for: the operation then ends, and the
+            // app shows Progressing until its resources are healthy.
+            if rest.is_empty() {
+                started.retain(|task| task.is_hook() || task.action == Action::Prune);
             }
             self.wait_wave(&started, cancel).await?;
         }

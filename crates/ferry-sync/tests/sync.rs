@@ -375,10 +375,11 @@ async fn a_failed_sync_runs_sync_fail_hooks_and_termination_stops_a_waiting_sync
         .unwrap();
     assert_eq!(fail_hook.sync_phase, Some(SyncPhase::SyncFail));
 
-    // A Deployment that can never become healthy keeps its wave waiting until terminated.
+    // A Deployment that can never become healthy keeps its wave waiting until terminated (the
+    // wave after it never starts).
     let mut stuck = deployment("stuck", "0");
     stuck["spec"]["template"]["spec"]["nodeSelector"] = json!({"no-such-node": "x"});
-    let mut waiting = request(&ctx, "stuck", vec![stuck]);
+    let mut waiting = request(&ctx, "stuck", vec![stuck, deployment("after-stuck", "1")]);
     waiting.health_timeout = None;
     let cancel = CancellationToken::new();
     let (progress, mut updates) = watch::channel(SyncReport::running());

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 
 fn config_map(name: &str, wave: i32) -> String {
     format!(
@@ -120,11 +120,38 @@ async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
         "https://kubernetes.default.svc,somewhere-else",
     ])?;
     let app = story.app_name("denied");
-    story.create_app(
+    // The CLI refuses it up front, as Argo CD's API does...
+    let refused = story.ferry_output(&[
+        "app",
+        "create",
         &app,
+        "--repo",
+        &story.repo.file_url(),
+        "--path",
         "guestbook",
-        &["--project", "restricted", "--sync-policy", "automated"],
-    )?;
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+        "--project",
+        "restricted",
+    ])?;
+    assert!(!refused.status.success());
+    // ...but an Application applied as a manifest reaches the controller, which must refuse it.
+    let manifest: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": app},
+        "spec": {
+            "project": "restricted",
+            "source": {"repoURL": story.repo.file_url(), "path": "guestbook"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": story.namespace()},
+            "syncPolicy": {"automated": {"prune": true}}
+        }
+    }))?;
+    story
+        .apps()
+        .create(&PostParams::default(), &manifest)
+        .await?;
     let denied = story
         .wait_app(
             &app,
