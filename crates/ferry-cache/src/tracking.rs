@@ -65,6 +65,25 @@ impl TrackingMethod {
         }
     }
 
+    /// The method Argo CD's `argocd-cm` settings name: `application.resourceTrackingMethod`
+    /// (`annotation`, the default; `label`; `annotation+label`) and
+    /// `application.instanceLabelKey`.
+    pub fn from_settings(method: Option<&str>, label_key: Option<&str>) -> Result<Self, String> {
+        let label_key = label_key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .unwrap_or(DEFAULT_LABEL_KEY)
+            .to_string();
+        match method.map(str::trim).unwrap_or_default() {
+            "" | "annotation" => Ok(Self::Annotation),
+            "label" => Ok(Self::Label { label_key }),
+            "annotation+label" => Ok(Self::AnnotationAndLabel { label_key }),
+            other => Err(format!(
+                "application.resourceTrackingMethod {other:?} is not label, annotation or annotation+label"
+            )),
+        }
+    }
+
     /// Writes the tracking metadata for `app_name` onto a desired object. Call it after the
     /// object's namespace has been defaulted: the tracking id records the namespace it names.
     pub fn mark(
@@ -267,6 +286,25 @@ fn describe(obj: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_name_the_method() {
+        assert_eq!(
+            TrackingMethod::from_settings(None, None),
+            Ok(TrackingMethod::Annotation)
+        );
+        assert_eq!(
+            TrackingMethod::from_settings(Some("label"), Some("team.io/app")),
+            Ok(TrackingMethod::Label {
+                label_key: "team.io/app".into()
+            })
+        );
+        assert_eq!(
+            TrackingMethod::from_settings(Some("annotation+label"), None),
+            Ok(TrackingMethod::annotation_and_label())
+        );
+        assert!(TrackingMethod::from_settings(Some("uid"), None).is_err());
+    }
     use serde_json::json;
 
     fn deployment() -> Value {

@@ -297,11 +297,12 @@ impl Core {
             Err(kube::Error::Api(status)) if status.is_forbidden() => Default::default(),
             Err(err) => return Err(err).context(format!("reading ConfigMap {ARGOCD_CM}")),
         };
-        tracking_method(
+        TrackingMethod::from_settings(
             data.get("application.resourceTrackingMethod")
                 .map(String::as_str),
             data.get("application.instanceLabelKey").map(String::as_str),
         )
+        .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))
     }
 
     /// The cluster a destination names, with a client for it. The in-cluster destination is the
@@ -366,24 +367,6 @@ pub fn resolve_cluster(
             bail!("no cluster named {name:?} is registered (add it with `ferry cluster add`)")
         }
     }
-}
-
-fn tracking_method(
-    method: Option<&str>,
-    label_key: Option<&str>,
-) -> anyhow::Result<TrackingMethod> {
-    let label_key = label_key
-        .filter(|k| !k.is_empty())
-        .unwrap_or(ferry_cache::tracking::DEFAULT_LABEL_KEY)
-        .to_string();
-    Ok(match method.map(str::trim).unwrap_or_default() {
-        "" | "annotation" => TrackingMethod::Annotation,
-        "label" => TrackingMethod::Label { label_key },
-        "annotation+label" => TrackingMethod::AnnotationAndLabel { label_key },
-        other => bail!(
-            "{ARGOCD_CM}: application.resourceTrackingMethod {other:?} is not label, annotation or annotation+label"
-        ),
-    })
 }
 
 /// Whether a lookup found the object. Without permission to look (users limited to the control
@@ -546,24 +529,5 @@ mod tests {
             json!({"spec": {"project": "b", "syncPolicy": {"automated": null, "syncOptions": ["X=1", "Y=2"]}}})
         );
         assert_eq!(merge_patch(&before, &before), json!({}));
-    }
-
-    #[test]
-    fn tracking_method_follows_argocd_cm() {
-        assert_eq!(
-            tracking_method(None, None).unwrap(),
-            TrackingMethod::Annotation
-        );
-        assert_eq!(
-            tracking_method(Some("label"), Some("team.io/app")).unwrap(),
-            TrackingMethod::Label {
-                label_key: "team.io/app".into()
-            }
-        );
-        assert_eq!(
-            tracking_method(Some("annotation+label"), None).unwrap(),
-            TrackingMethod::annotation_and_label()
-        );
-        assert!(tracking_method(Some("uid"), None).is_err());
     }
 }

@@ -170,7 +170,7 @@ pub async fn observe(
             fresh: false,
         });
     }
-    let ignore = ignore_rules(app)?;
+    let ignore = ignore_rules(ctx, app)?;
     let app_namespace = app.namespace().unwrap_or_default();
     let comparison = compare::compare(CompareInput {
         app: AppRef {
@@ -199,9 +199,9 @@ pub async fn observe(
     })
 }
 
-/// The app's `ignoreDifferences`, compiled.
-pub fn ignore_rules(app: &Application) -> Result<IgnoreRules, String> {
-    let rules: Vec<ResourceIgnoreDifferences> = app
+/// The app's `ignoreDifferences` and the system-wide ones, compiled.
+pub fn ignore_rules(ctx: &Context, app: &Application) -> Result<IgnoreRules, String> {
+    let mut rules: Vec<ResourceIgnoreDifferences> = app
         .spec
         .ignore_differences
         .iter()
@@ -211,6 +211,7 @@ pub fn ignore_rules(app: &Application) -> Result<IgnoreRules, String> {
                 .map_err(|err| format!("spec.ignoreDifferences: {err}"))
         })
         .collect::<Result<_, _>>()?;
+    rules.extend(ctx.system_ignore.iter().cloned());
     IgnoreRules::new(&rules).map_err(|err| err.to_string())
 }
 

@@ -12,8 +12,7 @@ use ferry_sync::{Engine, EngineSettings};
 use ferry_types::application::ApplicationDestination;
 use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
 use k8s_openapi::api::core::v1::Secret;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use serde_json::json;
+use kube::config::KubeConfigOptions;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
@@ -200,47 +199,13 @@ async fn build(secret: &Secret, local: &Cluster) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
-/// A client from Argo CD's cluster `config`, by way of an in-memory kubeconfig so kube-rs does
-/// the certificate and token handling it does for every kubeconfig.
+/// A client from Argo CD's cluster `config`, by way of a kubeconfig so kube-rs does the
+/// certificate and token handling it does for every kubeconfig.
 async fn client_for(secret: &ClusterSecret) -> anyhow::Result<kube::Client> {
-    let config = &secret.config;
-    let tls = &config.tls_client_config;
-    let kubeconfig = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {
-            "server": secret.server,
-            "insecure-skip-tls-verify": tls.insecure,
-            "certificate-authority-data": tls.ca_data,
-            "tls-server-name": tls.server_name,
-        }}],
-        "users": [{"name": "u", "user": {
-            "token": config.bearer_token,
-            "username": config.username,
-            "password": config.password,
-            "client-certificate-data": tls.cert_data,
-            "client-key-data": tls.key_data,
-        }}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    });
-    let kubeconfig: Kubeconfig =
-        serde_json::from_value(strip_nulls(kubeconfig)).context("building a kubeconfig")?;
+    let kubeconfig = secret.to_kubeconfig().map_err(anyhow::Error::msg)?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .with_context(|| format!("cluster {}: invalid connection settings", secret.server))?;
     kube::Client::try_from(config)
         .with_context(|| format!("cluster {}: cannot build a client", secret.server))
-}
-
-fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k, strip_nulls(v)))
-            .collect(),
-        serde_json::Value::Array(items) => items.into_iter().map(strip_nulls).collect(),
-        other => other,
-    }
 }

@@ -25,6 +25,8 @@ pub struct Context {
     pub clusters: Arc<Clusters>,
     pub renderer: Arc<Renderer>,
     pub health: HealthChecks,
+    /// System-wide `ignoreDifferences` (from `argocd-cm`), applied to every app.
+    pub system_ignore: Vec<ferry_diff::ResourceIgnoreDifferences>,
     pub triggers: Triggers,
     pub operations: Operations,
     /// The last comparison of each app, reused while nothing it depends on changed.

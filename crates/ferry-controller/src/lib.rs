@@ -14,12 +14,12 @@
 
 mod annotations;
 mod appstate;
+mod argocd_cm;
 mod automation;
 mod clusters;
 mod compare;
 mod context;
 mod deletion;
-mod health_config;
 mod operation;
 mod patch;
 mod reconcile;
@@ -57,7 +57,7 @@ use crate::triggers::Triggers;
 /// `settings.shutdown_grace` (what is still running then is resumed by the next controller).
 pub async fn run(
     client: kube::Client,
-    settings: ControllerSettings,
+    mut settings: ControllerSettings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let namespace = settings.namespace.clone();
@@ -75,7 +75,10 @@ pub async fn run(
         Arc::new(git.clone()),
         settings.render.clone(),
     ));
-    let health = health_config::load(&client, &namespace).await;
+    let argo = argocd_cm::load(&client, &namespace).await?;
+    if let Some(tracking) = argo.tracking {
+        settings.tracking = tracking;
+    }
     let clusters = Arc::new(Clusters::new(client.clone()));
     let ready = registry::spawn(
         client.clone(),
@@ -116,7 +119,8 @@ pub async fn run(
         project_store,
         clusters,
         renderer,
-        health,
+        health: argo.health,
+        system_ignore: argo.ignore_differences,
         triggers: triggers.clone(),
         comparisons: Default::default(),
     });

@@ -351,24 +351,26 @@ async fn attempt(
     state.sync_result = Some(result.clone());
 
     let (progress, mut updates) = watch::channel(SyncReport::running());
-    let sync = engine.sync(request, cancel.clone(), &progress);
-    tokio::pin!(sync);
-    let report = loop {
-        tokio::select! {
-            report = &mut sync => break report,
-            changed = updates.changed() => {
-                if changed.is_err() { continue; }
-                let report = updates.borrow_and_update().clone();
-                if let Some(result) = state.sync_result.as_mut() {
-                    result.resources = report.resources;
-                }
-                if write_state(ctx, name, written, state).await.is_ok() {
-                    *written = Some(state.clone());
-                }
-                tokio::time::sleep(PROGRESS_INTERVAL).await;
+    let sync = async move {
+        let report = engine.sync(request, cancel.clone(), &progress).await;
+        // Dropping the sender ends the progress writer.
+        drop(progress);
+        report
+    };
+    // Progress goes to the Application at most once per interval, without holding up the sync.
+    let writer = async {
+        while updates.changed().await.is_ok() {
+            let report = updates.borrow_and_update().clone();
+            if let Some(result) = state.sync_result.as_mut() {
+                result.resources = report.resources;
             }
+            if write_state(ctx, name, written, state).await.is_ok() {
+                *written = Some(state.clone());
+            }
+            tokio::time::sleep(PROGRESS_INTERVAL).await;
         }
     };
+    let (report, ()) = tokio::join!(sync, writer);
     Ok((report, Some(result)))
 }
 

@@ -1,0 +1,228 @@
+//! Settings from Argo CD's `argocd-cm` ConfigMap, read at start-up:
+//!
+//! - custom health checks: Lua under `resource.customizations.health.<group>_<Kind>`, or
+//!   `health.lua` in the older `resource.customizations` block (keyed `group/Kind`);
+//! - system-wide `ignoreDifferences`: `resource.customizations.ignoreDifferences.<group>_<Kind>`
+//!   and `resource.customizations.ignoreDifferences.all`, or `ignoreDifferences` in the older
+//!   block;
+//! - the resource tracking method (`application.resourceTrackingMethod`,
+//!   `application.instanceLabelKey`).
+
+use std::collections::BTreeMap;
+
+use ferry_cache::TrackingMethod;
+use ferry_diff::ResourceIgnoreDifferences;
+use ferry_health::HealthChecks;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+pub const ARGOCD_CM: &str = "argocd-cm";
+const HEALTH_PREFIX: &str = "resource.customizations.health.";
+const IGNORE_PREFIX: &str = "resource.customizations.ignoreDifferences.";
+const CUSTOMIZATIONS: &str = "resource.customizations";
+
+/// What `argocd-cm` configures for the controller.
+pub struct ArgoSettings {
+    pub health: HealthChecks,
+    pub ignore_differences: Vec<ResourceIgnoreDifferences>,
+    /// `None` when the ConfigMap does not say.
+    pub tracking: Option<TrackingMethod>,
+}
+
+pub async fn load(client: &kube::Client, namespace: &str) -> anyhow::Result<ArgoSettings> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let data = match api.get_opt(ARGOCD_CM).await {
+        Ok(found) => found.and_then(|cm| cm.data).unwrap_or_default(),
+        Err(err) => {
+            warn!("reading {ARGOCD_CM}: {err}; using the defaults");
+            BTreeMap::new()
+        }
+    };
+    settings_from(&data)
+}
+
+#[derive(Deserialize)]
+struct Customization {
+    #[serde(rename = "health.lua", default)]
+    health_lua: Option<String>,
+    #[serde(rename = "ignoreDifferences", default)]
+    ignore_differences: Option<String>,
+}
+
+/// The fields of one system-wide ignoreDifferences entry (its group and kind come from its key).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IgnoreEntry {
+    #[serde(default)]
+    json_pointers: Vec<String>,
+    #[serde(default)]
+    jq_path_expressions: Vec<String>,
+    #[serde(default)]
+    managed_fields_managers: Vec<String>,
+}
+
+/// `<group>_<Kind>` (the core group has no prefix) as `(group, kind)`.
+fn group_kind(key: &str) -> (String, String) {
+    match key.rsplit_once('_') {
+        Some((group, kind)) => (group.to_string(), kind.to_string()),
+        None => (String::new(), key.to_string()),
+    }
+}
+
+/// The settings a ConfigMap's data gives. A bad tracking method is an error (guessing would
+/// misattribute resources); a bad health check or ignore entry is skipped with a warning
+/// naming it.
+fn settings_from(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings> {
+    let mut scripts: Vec<(String, String)> = Vec::new();
+    let mut ignores: Vec<(String, String, String)> = Vec::new();
+    if let Some(block) = data.get(CUSTOMIZATIONS) {
+        match serde_yaml::from_str::<BTreeMap<String, Customization>>(block) {
+            Ok(entries) => {
+                for (gk, c) in entries {
+                    let (group, kind) = match gk.split_once('/') {
+                        Some((group, kind)) => (group.to_string(), kind.to_string()),
+                        None => (String::new(), gk.clone()),
+                    };
+                    if let Some(script) = c.health_lua {
+                        scripts.push((gk.clone(), script));
+                    }
+                    if let Some(ignore) = c.ignore_differences {
+                        ignores.push((group, kind, ignore));
+                    }
+                }
+            }
+            Err(err) => warn!("{ARGOCD_CM} {CUSTOMIZATIONS}: {err}"),
+        }
+    }
+    for (key, value) in data {
+        if let Some(rest) = key.strip_prefix(HEALTH_PREFIX) {
+            let (group, kind) = group_kind(rest);
+            let pattern = if group.is_empty() {
+                kind
+            } else {
+                format!("{group}/{kind}")
+            };
+            scripts.push((pattern, value.clone()));
+        } else if let Some(rest) = key.strip_prefix(IGNORE_PREFIX) {
+            let (group, kind) = if rest == "all" {
+                ("*".to_string(), "*".to_string())
+            } else {
+                group_kind(rest)
+            };
+            ignores.push((group, kind, value.clone()));
+        }
+    }
+
+    let mut health = HealthChecks::new();
+    for (pattern, script) in scripts {
+        match health.clone().with_lua(&pattern, script) {
+            Ok(with) => {
+                info!(resource = %pattern, "custom health check loaded");
+                health = with;
+            }
+            Err(err) => warn!("{ARGOCD_CM}: health check for {pattern}: {err}"),
+        }
+    }
+    let mut ignore_differences = Vec::new();
+    for (group, kind, yaml) in ignores {
+        match serde_yaml::from_str::<IgnoreEntry>(&yaml) {
+            Ok(entry) => ignore_differences.push(ResourceIgnoreDifferences {
+                group,
+                kind,
+                json_pointers: entry.json_pointers,
+                jq_path_expressions: entry.jq_path_expressions,
+                managed_fields_managers: entry.managed_fields_managers,
+                ..Default::default()
+            }),
+            Err(err) => warn!("{ARGOCD_CM}: ignoreDifferences for {group}/{kind}: {err}"),
+        }
+    }
+    let method = data.get("application.resourceTrackingMethod");
+    let label_key = data.get("application.instanceLabelKey");
+    let tracking = if method.is_some() || label_key.is_some() {
+        let method = TrackingMethod::from_settings(
+            method.map(String::as_str),
+            label_key.map(String::as_str),
+        )
+        .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))?;
+        Some(method)
+    } else {
+        None
+    };
+    Ok(ArgoSettings {
+        health,
+        ignore_differences,
+        tracking,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCRIPT: &str = r#"hs = {}
+if obj.status ~= nil and obj.status.ready then
+  hs.status = "Healthy"; hs.message = "ready"
+else
+  hs.status = "Progressing"; hs.message = "waiting"
+end
+return hs"#;
+
+    #[test]
+    fn both_key_styles_configure_scripts() {
+        let data = BTreeMap::from([
+            (
+                format!("{HEALTH_PREFIX}example.com_Widget"),
+                SCRIPT.to_string(),
+            ),
+            (
+                CUSTOMIZATIONS.to_string(),
+                format!("other.io/Gadget:\n  health.lua: |\n{}\n", indent(SCRIPT)),
+            ),
+        ]);
+        let checks = settings_from(&data).unwrap().health;
+        for (api_version, kind) in [("example.com/v1", "Widget"), ("other.io/v1", "Gadget")] {
+            let ready = json!({"apiVersion": api_version, "kind": kind,
+                "metadata": {"name": "w"}, "status": {"ready": true}});
+            let health = ferry_health::assess(&ready, &checks).expect("a script applies");
+            assert_eq!(health.status, ferry_health::HealthCode::Healthy, "{kind}");
+        }
+    }
+
+    #[test]
+    fn system_wide_ignores_and_tracking() {
+        let data = BTreeMap::from([
+            (
+                format!("{IGNORE_PREFIX}apps_Deployment"),
+                "jsonPointers: [/spec/replicas]\n".to_string(),
+            ),
+            (
+                format!("{IGNORE_PREFIX}all"),
+                "managedFieldsManagers: [kube-controller-manager]\n".to_string(),
+            ),
+            ("application.resourceTrackingMethod".into(), "label".into()),
+        ]);
+        let settings = settings_from(&data).unwrap();
+        let rules: Vec<_> = settings
+            .ignore_differences
+            .iter()
+            .map(|r| (r.group.as_str(), r.kind.as_str()))
+            .collect();
+        assert_eq!(rules, [("apps", "Deployment"), ("*", "*")]);
+        assert_eq!(
+            settings.ignore_differences[0].json_pointers,
+            ["/spec/replicas"]
+        );
+        assert_eq!(settings.tracking, Some(TrackingMethod::label()));
+        let bad = BTreeMap::from([("application.resourceTrackingMethod".into(), "uid".into())]);
+        assert!(settings_from(&bad).is_err());
+        assert!(settings_from(&BTreeMap::new()).unwrap().tracking.is_none());
+    }
+
+    fn indent(text: &str) -> String {
+        text.lines().map(|l| format!("    {l}\n")).collect()
+    }
+}
