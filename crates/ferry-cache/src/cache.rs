@@ -145,6 +145,11 @@ impl ClusterCache {
         self.shared.store().app_resources(app)
     }
 
+    /// The objects of one namespace, sorted by key (for orphaned-resource checks).
+    pub fn namespace_resources(&self, namespace: &str) -> Vec<Arc<CachedObject>> {
+        self.shared.store().namespace_objects(namespace)
+    }
+
     /// The objects whose ownerReferences name `uid`.
     pub fn children(&self, uid: &str) -> Vec<Arc<CachedObject>> {
         self.shared.store().children(uid)

@@ -56,6 +56,7 @@ pub(crate) struct Store {
     by_app: HashMap<String, HashSet<Key>>,
     by_owner: HashMap<String, HashSet<Key>>,
     by_uid: HashMap<String, Key>,
+    by_namespace: HashMap<String, HashSet<Key>>,
 }
 
 impl Store {
@@ -122,6 +123,11 @@ impl Store {
     /// The top-level objects tracked to `app`, sorted by key.
     pub(crate) fn app_resources(&self, app: &str) -> Vec<Arc<CachedObject>> {
         self.sorted(self.by_app.get(app))
+    }
+
+    /// The objects of a namespace, sorted by key.
+    pub(crate) fn namespace_objects(&self, namespace: &str) -> Vec<Arc<CachedObject>> {
+        self.sorted(self.by_namespace.get(namespace))
     }
 
     /// The objects that name `uid` as an owner, sorted by key.
@@ -224,6 +230,12 @@ impl Store {
         if !object.uid.is_empty() {
             self.by_uid.insert(object.uid.clone(), key.clone());
         }
+        if !key.namespace.is_empty() {
+            self.by_namespace
+                .entry(key.namespace.clone())
+                .or_default()
+                .insert(key.clone());
+        }
         self.objects.insert(key, object);
     }
 
@@ -243,6 +255,7 @@ impl Store {
         if self.by_uid.get(&object.uid) == Some(&key) {
             self.by_uid.remove(&object.uid);
         }
+        remove_from(&mut self.by_namespace, &key.namespace, &key);
         Some(key)
     }
 
@@ -351,6 +364,17 @@ mod tests {
         assert_eq!(names(&store.children("deploy")), ["web-1"]);
         assert!(store.children("pod-a").is_empty());
         assert_eq!(store.get(&key("Deployment", "web")).unwrap().uid, "deploy");
+        assert_eq!(store.namespace_objects("prod").len(), 6);
+        assert!(store.namespace_objects("staging").is_empty());
+    }
+
+    #[test]
+    fn deleted_objects_leave_the_namespace_index() {
+        let mut store = shop();
+        store.delete(&key("ConfigMap", "settings")).unwrap();
+        let left = store.namespace_objects("prod");
+        assert_eq!(left.len(), 5);
+        assert!(left.iter().all(|o| o.key.name != "settings"));
     }
 
     #[test]

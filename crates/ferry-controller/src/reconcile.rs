@@ -96,6 +96,9 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 }
                 Ok(found) => {
                     record_comparison(&app, &found, &mut new, &mut conditions);
+                    if let Some(message) = orphans(&app, &setup) {
+                        conditions = conditions.with(condition::ORPHANED_RESOURCE_WARNING, message);
+                    }
                     observed = Some(found);
                 }
             }
@@ -266,6 +269,24 @@ fn record_comparison(
         *conditions = std::mem::take(conditions)
             .with(condition::COMPARISON_ERROR, comparison.forbidden.join("; "));
     }
+}
+
+/// With the project's `orphanedResources` warning on: how many top-level objects in the app's
+/// destination namespace no app tracks.
+fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
+    let settings = setup.project.spec.orphaned_resources.as_ref()?;
+    let namespace = &app.spec.destination.namespace;
+    if !settings.is_warn() || namespace.is_empty() {
+        return None;
+    }
+    let count = setup
+        .cache
+        .namespace_resources(namespace)
+        .iter()
+        .filter(|o| o.app.is_none() && o.owners.is_empty())
+        .filter(|o| !settings.ignores(&o.key.group, &o.key.kind, &o.key.name))
+        .count();
+    (count > 0).then(|| format!("Application has {count} orphaned resources"))
 }
 
 /// Writes the reconcile's findings. `operationState` and `history` belong to running operations

@@ -118,6 +118,26 @@ impl OrphanedResourcesMonitorSettings {
     pub fn is_warn(&self) -> bool {
         self.warn != Some(false)
     }
+
+    /// Whether a live resource is left out of the orphan count: one of the project's `ignore`
+    /// entries matches it (empty fields match anything, the rest are globs), or it is one of the
+    /// objects Kubernetes puts in every namespace (the `default` ServiceAccount and the
+    /// `kube-root-ca.crt` ConfigMap), which Argo CD leaves out too.
+    pub fn ignores(&self, group: &str, kind: &str, name: &str) -> bool {
+        let built_in = (group.is_empty() && kind == "ServiceAccount" && name == "default")
+            || (group.is_empty() && kind == "ConfigMap" && name == "kube-root-ca.crt");
+        built_in
+            || self.ignore.iter().any(|entry| {
+                let matches = |pattern: &str, value: &str| {
+                    pattern.is_empty()
+                        || glob::Glob::new(pattern, glob::Separator::None, glob::Negation::Literal)
+                            .is_ok_and(|g| g.matches(value))
+                };
+                matches(&entry.group, group)
+                    && matches(&entry.kind, kind)
+                    && matches(&entry.name, name)
+            })
+    }
 }
 
 /// `orphanedResources.ignore[]`
@@ -424,6 +444,19 @@ impl Serialize for AppProject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orphan_ignores_match_globs_and_kubernetes_defaults() {
+        let settings: OrphanedResourcesMonitorSettings =
+            serde_yaml::from_str("ignore: [{kind: ConfigMap, name: 'cache-*'}, {group: apps}]")
+                .unwrap();
+        assert!(settings.ignores("", "ConfigMap", "cache-1"));
+        assert!(!settings.ignores("", "ConfigMap", "config"));
+        assert!(settings.ignores("apps", "Deployment", "web"));
+        assert!(settings.ignores("", "ServiceAccount", "default"));
+        assert!(settings.ignores("", "ConfigMap", "kube-root-ca.crt"));
+        assert!(!settings.ignores("", "Secret", "token"));
+    }
 
     #[test]
     fn default_project_is_argo_cds() {

@@ -387,3 +387,83 @@ async fn deleting_an_app_with_the_finalizer_deletes_its_resources() -> Result<()
     assert!(configmaps.get_opt("bystander").await?.is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn orphaned_resources_are_reported_when_the_project_asks() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let target = format!("{}-orphans", story.namespace());
+    story.ferry(&[
+        "proj",
+        "create",
+        "watchful",
+        "--src",
+        "*",
+        "--dest",
+        "https://kubernetes.default.svc,*",
+        "--orphaned-resources",
+        "--orphaned-resources-warn",
+    ])?;
+    let app = story.app_name("watched");
+    story.ferry(&[
+        "app",
+        "create",
+        &app,
+        "--repo",
+        &story.repo.file_url(),
+        "--path",
+        "guestbook",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        &target,
+        "--project",
+        "watchful",
+        "--sync-policy",
+        "automated",
+        "--sync-option",
+        "CreateNamespace=true",
+    ])?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    assert!(!is::condition(condition::ORPHANED_RESOURCE_WARNING)(
+        &story.app(&app).await?
+    ));
+
+    // Something nobody declared appears next to the app's resources.
+    let stray: Api<ConfigMap> = Api::namespaced(story.ctx.client(), &target);
+    stray
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "stray"}}))?,
+        )
+        .await?;
+    let warned = story
+        .wait_app(
+            &app,
+            "an OrphanedResourceWarning",
+            is::condition(condition::ORPHANED_RESOURCE_WARNING),
+        )
+        .await?;
+    let message = warned
+        .status
+        .unwrap()
+        .condition(condition::ORPHANED_RESOURCE_WARNING)
+        .unwrap()
+        .message
+        .clone();
+    assert_eq!(message, "Application has 1 orphaned resources");
+    // A warning, not an error: the app stays Synced.
+    assert!(is::synced(&story.app(&app).await?));
+
+    stray.delete("stray", &Default::default()).await?;
+    story
+        .wait_app(&app, "the warning cleared", |a| {
+            !is::condition(condition::ORPHANED_RESOURCE_WARNING)(a)
+        })
+        .await?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(story.ctx.client());
+    namespaces.delete(&target, &Default::default()).await?;
+    Ok(())
+}
