@@ -20,7 +20,6 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, Config};
-use serde_json::{Map, Value};
 
 /// The field manager ferry's CLI writes with.
 pub const FIELD_MANAGER: &str = "ferry";
@@ -415,13 +414,12 @@ where
             .with_context(|| format!("{what} {name} not found"))?;
         let mut next = current.clone();
         change(&mut next)?;
-        let mut patch = merge_patch(
+        let Some(mut patch) = ferry_types::merge_patch(
             &serde_json::to_value(&current)?,
             &serde_json::to_value(&next)?,
-        );
-        if patch.as_object().is_none_or(Map::is_empty) {
+        ) else {
             return Ok((current, false));
-        }
+        };
         patch["metadata"]["resourceVersion"] = current.meta().resource_version.clone().into();
         match api
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -433,32 +431,6 @@ where
         }
     }
     bail!("{what} {name} kept changing while being updated ({ATTEMPTS} attempts); try again")
-}
-
-/// The JSON merge patch (RFC 7386) turning `before` into `after`: changed and new keys, `null`
-/// for removed ones; arrays and scalars are replaced whole.
-fn merge_patch(before: &Value, after: &Value) -> Value {
-    match (before, after) {
-        (Value::Object(before), Value::Object(after)) => {
-            let mut patch = Map::new();
-            for (key, new) in after {
-                match before.get(key) {
-                    Some(old) if old == new => {}
-                    Some(old) => {
-                        patch.insert(key.clone(), merge_patch(old, new));
-                    }
-                    None => {
-                        patch.insert(key.clone(), new.clone());
-                    }
-                }
-            }
-            for key in before.keys().filter(|k| !after.contains_key(*k)) {
-                patch.insert(key.clone(), Value::Null);
-            }
-            Value::Object(patch)
-        }
-        _ => after.clone(),
-    }
 }
 
 /// Whether an error chain ends in an API "forbidden".
@@ -515,19 +487,5 @@ mod tests {
             err,
             "no cluster with server https://other is registered (add it with `ferry cluster add`)"
         );
-    }
-
-    #[test]
-    fn merge_patches_carry_changes_and_removals_only() {
-        use serde_json::json;
-        let before = json!({"spec": {"project": "a", "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["X=1"]}},
-                            "status": {"sync": {"status": "Synced"}}});
-        let after = json!({"spec": {"project": "b", "syncPolicy": {"syncOptions": ["X=1", "Y=2"]}},
-                           "status": {"sync": {"status": "Synced"}}});
-        assert_eq!(
-            merge_patch(&before, &after),
-            json!({"spec": {"project": "b", "syncPolicy": {"automated": null, "syncOptions": ["X=1", "Y=2"]}}})
-        );
-        assert_eq!(merge_patch(&before, &before), json!({}));
     }
 }

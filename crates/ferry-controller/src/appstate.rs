@@ -140,25 +140,21 @@ pub async fn observe(
         .render(&render_context, sources)
         .await
         .map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
-    let mut desired =
-        compare::place_in_namespaces(&rendered.objects, &dest_namespace, &setup.cache);
-    // Marked as a sync marks them, so the comparison sees the tracking metadata it will apply.
-    let mut problems = Vec::new();
-    for object in desired
-        .iter_mut()
-        .filter(|o| o["metadata"]["name"].is_string())
-    {
-        if let Err(err) = ctx.settings.tracking.mark(object, &app.name_any(), None) {
-            problems.push(err.to_string());
-        }
-    }
-    if !problems.is_empty() {
-        return Err(format!(
-            "application {}: {}",
-            app.name_any(),
-            problems.join("; ")
-        ));
-    }
+    // Namespaced and marked as a sync will apply them, so the comparison sees what a sync
+    // would change.
+    let cache = &setup.cache;
+    let desired = ferry_sync::desired::prepare(
+        &rendered.objects,
+        &dest_namespace,
+        &app.name_any(),
+        &ctx.settings.tracking,
+        |api_version, kind| {
+            cache
+                .resolve(ferry_types::group_of(api_version), kind)
+                .map(|(_, n)| n)
+        },
+    )
+    .map_err(|err| format!("application {}: {err}", app.name_any()))?;
 
     let key = fingerprint(ctx, app, setup, &rendered);
     let name = app.name_any();

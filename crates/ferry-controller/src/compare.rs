@@ -8,12 +8,12 @@ use std::sync::Arc;
 use ferry_cache::{CachedObject, ClusterCache};
 use ferry_diff::{DiffOptions, DiffResult, IgnoreRules, ResourceResolver, SyncStatus};
 use ferry_health::{AppRef, HealthChecks, HealthCode, ManagedResource};
+use ferry_types::ResourceKey;
 use ferry_types::application::{HealthStatus, HealthStatusCode, ResourceStatus, SyncStatusCode};
 use ferry_types::project::ProjectPolicy;
-use ferry_types::{ResourceKey, group_of};
 use futures::{StreamExt, stream};
 use kube::discovery::{ApiResource, Scope};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::annotations;
 
@@ -55,48 +55,6 @@ pub struct CompareInput<'a> {
     pub health: &'a HealthChecks,
     pub server_side_diff: bool,
     pub field_manager: &'a str,
-}
-
-/// The desired objects with namespaces settled: namespaced objects without one go to the
-/// destination namespace, cluster-scoped ones lose any they carry. Kinds the server does not
-/// serve yet are looked up among the desired CustomResourceDefinitions.
-pub fn place_in_namespaces(desired: &[Value], namespace: &str, cache: &ClusterCache) -> Vec<Value> {
-    desired
-        .iter()
-        .map(|object| {
-            let mut object = object.clone();
-            let api_version = object["apiVersion"].as_str().unwrap_or_default();
-            let kind = object["kind"].as_str().unwrap_or_default();
-            let namespaced = match cache.resolve(group_of(api_version), kind) {
-                Some((_, namespaced)) => namespaced,
-                None => crd_scope(desired, api_version, kind).unwrap_or(true),
-            };
-            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                if !namespaced {
-                    metadata.remove("namespace");
-                } else if metadata
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-                    && !namespace.is_empty()
-                {
-                    metadata.insert("namespace".into(), json!(namespace));
-                }
-            }
-            object
-        })
-        .collect()
-}
-
-/// Whether a kind defined by a CRD among `desired` is namespaced.
-fn crd_scope(desired: &[Value], api_version: &str, kind: &str) -> Option<bool> {
-    let group = group_of(api_version);
-    desired.iter().find_map(|crd| {
-        (crd["kind"] == "CustomResourceDefinition"
-            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
-            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
-        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
-    })
 }
 
 /// Resolves kinds through the cluster cache's discovery, for server-side diffs.
@@ -350,6 +308,7 @@ fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn images_of_pods_templates_and_cron_jobs() {
@@ -373,13 +332,5 @@ mod tests {
             out.into_iter().collect::<Vec<_>>(),
             ["backup:2", "busybox:1", "envoy:1", "nginx:1.27"]
         );
-    }
-
-    #[test]
-    fn crd_scope_comes_from_the_desired_crd() {
-        let desired = [json!({"kind": "CustomResourceDefinition",
-            "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster"}})];
-        assert_eq!(crd_scope(&desired, "example.com/v1", "Widget"), Some(false));
-        assert_eq!(crd_scope(&desired, "example.com/v1", "Gadget"), None);
     }
 }

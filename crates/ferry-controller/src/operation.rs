@@ -468,7 +468,7 @@ async fn finish(
     let old = json!({"operationState": written.or_else(|| status.operation_state.clone()), "history": status.history});
     let new = json!({"operationState": state, "history": history});
     let mut body = json!({"operation": null});
-    if let Some(change) = patch::merge_patch(&old, &new) {
+    if let Some(change) = ferry_types::merge_patch(&old, &new) {
         body["status"] = change;
     }
     patch::write(&ctx.apps, name, &ctx.settings.field_manager, body).await?;
@@ -496,7 +496,7 @@ async fn write_state(
 ) -> kube::Result<()> {
     let old = json!({"operationState": written});
     let new = json!({"operationState": state});
-    if let Some(change) = patch::merge_patch(&old, &new) {
+    if let Some(change) = ferry_types::merge_patch(&old, &new) {
         patch::write(
             &ctx.apps,
             name,

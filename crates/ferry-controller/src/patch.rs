@@ -1,56 +1,12 @@
-//! Writing Applications: JSON merge patches computed from what was read, so an unchanged status
+//! Writing Applications: JSON merge patches ([`merge_patch`]) computed from what was read, so an unchanged status
 //! costs no write and a concurrent change to another part of the object (a user editing the
 //! spec, the CLI requesting an operation) is not overwritten.
 
+use ferry_types::merge_patch;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// The RFC 7386 merge patch turning `old` into `new`: changed and added keys, `null` for
-/// removed ones, arrays and scalars replaced whole. `None` when they are equal.
-pub fn merge_patch(old: &Value, new: &Value) -> Option<Value> {
-    if old == new {
-        return None;
-    }
-    match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = Map::new();
-            for (key, old_value) in old {
-                match new.get(key) {
-                    None => {
-                        patch.insert(key.clone(), Value::Null);
-                    }
-                    Some(new_value) => {
-                        if let Some(change) = merge_patch(old_value, new_value) {
-                            patch.insert(key.clone(), change);
-                        }
-                    }
-                }
-            }
-            for (key, new_value) in new {
-                if !old.contains_key(key) {
-                    patch.insert(key.clone(), without_nulls(new_value));
-                }
-            }
-            Some(Value::Object(patch))
-        }
-        _ => Some(without_nulls(new)),
-    }
-}
-
-/// A merge patch cannot set a `null` inside an added object (it would mean "remove").
-fn without_nulls(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
 
 /// Writes the difference between two versions of a part of the Application (`status`,
 /// `operation`, ...) as field manager `manager`. Returns whether anything was written.
@@ -85,38 +41,4 @@ pub async fn write(
         ..PatchParams::default()
     };
     api.patch(name, &params, &Patch::Merge(&patch)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn equal_values_need_no_patch() {
-        let v = json!({"a": [1, 2], "b": {"c": "d"}});
-        assert_eq!(merge_patch(&v, &v), None);
-    }
-
-    #[test]
-    fn changes_additions_and_removals() {
-        let old = json!({"sync": {"status": "Synced", "revision": "a"}, "conditions": [{"type": "X"}],
-            "health": {"status": "Healthy"}});
-        let new = json!({"sync": {"status": "OutOfSync", "revision": "a"},
-            "health": {"status": "Healthy"}, "history": [{"id": 0}]});
-        assert_eq!(
-            merge_patch(&old, &new),
-            Some(json!({"sync": {"status": "OutOfSync"}, "conditions": null,
-                "history": [{"id": 0}]}))
-        );
-    }
-
-    #[test]
-    fn patch_applied_gives_the_new_value() {
-        let old = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": "x"});
-        let new = json!({"a": {"b": 3}, "d": [1, 2], "f": {"g": true}});
-        let mut applied = old.clone();
-        json_patch::merge(&mut applied, &merge_patch(&old, &new).unwrap());
-        assert_eq!(applied, new);
-    }
 }

@@ -13,8 +13,10 @@ pub async fn create(client: &kube::Client, count: u32) -> Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     for i in 0..count {
         let name = format!("kwok-node-{i}");
+        // Simulated pods cost nothing, so a node holds thousands (a kubelet's 110 would cap scale
+        // benchmarks at a few hundred workloads).
         let capacity =
-            json!({"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"});
+            json!({"cpu": "256", "memory": "1Ti", "pods": "5000", "ephemeral-storage": "1Ti"});
         let node: Node = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Node",

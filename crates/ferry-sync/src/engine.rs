@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::{RwLock, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::desired::{crd_scope, settle_namespace};
 use crate::guard::PruneGuard;
 use crate::hooks::{DeletePolicy, Hook, phase_of, wave_of};
 use crate::merge::three_way_merge_patch;
@@ -387,14 +388,7 @@ impl Run<'_> {
             // CRD among the desired objects.
             None => crd_scope(&self.request.desired, &api_version, &kind).unwrap_or(true),
         };
-        let metadata = &mut object["metadata"];
-        if namespaced {
-            if metadata["namespace"].as_str().is_none_or(str::is_empty) {
-                metadata["namespace"] = json!(self.request.namespace);
-            }
-        } else if let Some(map) = metadata.as_object_mut() {
-            map.remove("namespace");
-        }
+        settle_namespace(object, namespaced, &self.request.namespace);
     }
 
     async fn check_shared(&self, tasks: &[Task]) -> Result<(), Stop> {
@@ -985,17 +979,6 @@ fn synced_message(task: &Task) -> String {
         "configured"
     };
     format!("{} {verb}", task.kind().to_lowercase())
-}
-
-/// Whether a kind defined by a CRD among `desired` is namespaced.
-fn crd_scope(desired: &[Value], api_version: &str, kind: &str) -> Option<bool> {
-    let group = ferry_types::group_of(api_version);
-    desired.iter().find_map(|crd| {
-        (crd["kind"] == "CustomResourceDefinition"
-            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
-            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
-        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
-    })
 }
 
 fn kube_message(err: &kube::Error) -> String {

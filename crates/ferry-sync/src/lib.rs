@@ -5,6 +5,7 @@
 //! them wave by wave (waiting for health in between), prunes extras behind a guard, and reports a
 //! per-resource result in Argo CD's shape.
 
+pub mod desired;
 mod engine;
 mod guard;
 mod hooks;

@@ -9,8 +9,8 @@ use ferry_cache::TrackingMethod;
 use ferry_diff::ResourceResolver;
 use ferry_render::AppContext;
 use ferry_sync::Hook;
+use ferry_types::Application;
 use ferry_types::application::ResourceStatus;
-use ferry_types::{Application, group_of};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
@@ -188,66 +188,21 @@ pub fn desired_objects(
     tracking: &TrackingMethod,
 ) -> anyhow::Result<Vec<Value>> {
     let name = app.metadata.name.as_deref().unwrap_or_default();
-    let namespace = &app.spec.destination.namespace;
-    let mut desired = Vec::new();
-    for obj in rendered.iter().filter(|o| !Hook::of(o).is_hook()) {
-        let namespaced = match target.resolve(obj) {
-            Some((_, scope)) => scope == Scope::Namespaced,
-            // A kind the cluster does not serve yet: as its CRD among the manifests declares,
-            // else namespaced (the controller's reading).
-            None => crd_scope(&rendered, obj).unwrap_or(true),
-        };
-        let mut obj = obj.clone();
-        let Some(metadata) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-            bail!("app {name}: a rendered object has no metadata");
-        };
-        if !namespaced {
-            metadata.remove("namespace");
-        } else if metadata
-            .get("namespace")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-            && !namespace.is_empty()
-        {
-            metadata.insert("namespace".into(), namespace.clone().into());
-        }
-        if obj.pointer("/metadata/name").is_some_and(Value::is_string) {
-            tracking
-                .mark(&mut obj, name, None)
-                .with_context(|| format!("app {name}"))?;
-        }
-        desired.push(obj);
-    }
-    Ok(desired)
-}
-
-/// Whether `obj`'s kind is namespaced, by a CustomResourceDefinition among `objects`.
-fn crd_scope(objects: &[Value], obj: &Value) -> Option<bool> {
-    let group = group_of(obj["apiVersion"].as_str().unwrap_or_default());
-    let kind = obj["kind"].as_str()?;
-    objects.iter().find_map(|crd| {
-        (crd["kind"] == "CustomResourceDefinition"
-            && crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
-            && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))
-        .then(|| crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn kinds_not_served_yet_take_their_scope_from_a_crd_in_the_manifests() {
-        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Tenant"}}});
-        let tenant =
-            json!({"apiVersion": "example.com/v1", "kind": "Tenant", "metadata": {"name": "a"}});
-        let other =
-            json!({"apiVersion": "example.com/v1", "kind": "Other", "metadata": {"name": "b"}});
-        let objects = [crd, tenant.clone(), other.clone()];
-        assert_eq!(crd_scope(&objects, &tenant), Some(false));
-        assert_eq!(crd_scope(&objects, &other), None);
-    }
+    let prepared = ferry_sync::desired::prepare(
+        &rendered,
+        &app.spec.destination.namespace,
+        name,
+        tracking,
+        |api_version, kind| {
+            target
+                .discovery
+                .resolve(api_version, kind)
+                .map(|(_, scope)| scope == Scope::Namespaced)
+        },
+    )
+    .map_err(|err| anyhow::anyhow!("app {name}: {err}"))?;
+    Ok(prepared
+        .into_iter()
+        .filter(|o| !Hook::of(o).is_hook())
+        .collect())
 }
