@@ -211,9 +211,10 @@ return hs"#;
             .iter()
             .map(|r| (r.group.as_str(), r.kind.as_str()))
             .collect();
-        assert_eq!(rules, [("apps", "Deployment"), ("*", "*")]);
+        // In the ConfigMap's key order.
+        assert_eq!(rules, [("*", "*"), ("apps", "Deployment")]);
         assert_eq!(
-            settings.ignore_differences[0].json_pointers,
+            settings.ignore_differences[1].json_pointers,
             ["/spec/replicas"]
         );
         assert_eq!(settings.tracking, Some(TrackingMethod::label()));
