@@ -178,16 +178,25 @@ impl Core {
         let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         for crd in ferry_types::crds()? {
             let name = crd.metadata.name.clone().unwrap_or_default();
-            if exists(crds.get_opt(&name).await)? {
-                continue;
+            // One that exists may have been created a moment ago (by the controller) and not
+            // be served yet: wait for it to be established either way.
+            let installing = match crds.get_opt(&name).await {
+                Ok(found) => found.is_none(),
+                // Without access to CRDs, assume an administrator installed them.
+                Err(kube::Error::Api(status)) if status.is_forbidden() => continue,
+                Err(err) => {
+                    return Err(err).context(format!("reading CustomResourceDefinition {name}"));
+                }
+            };
+            if installing {
+                crds.patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER),
+                    &Patch::Apply(&crd),
+                )
+                .await
+                .with_context(|| format!("installing CustomResourceDefinition {name}"))?;
             }
-            crds.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .with_context(|| format!("installing CustomResourceDefinition {name}"))?;
             tokio::time::timeout(
                 CRD_ESTABLISH_TIMEOUT,
                 await_condition(crds.clone(), &name, conditions::is_crd_established()),
@@ -196,7 +205,9 @@ impl Core {
             .with_context(|| {
                 format!("CustomResourceDefinition {name} not established within {CRD_ESTABLISH_TIMEOUT:?}")
             })??;
-            eprintln!("installed CustomResourceDefinition {name}");
+            if installing {
+                eprintln!("installed CustomResourceDefinition {name}");
+            }
         }
         if !exists(self.projects().get_opt("default").await)? {
             create_unless_exists(

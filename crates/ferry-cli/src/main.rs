@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod app;
 mod cluster;
 mod core;
@@ -43,6 +44,8 @@ enum Command {
     Cluster(cluster::Args),
     /// Manage projects.
     Proj(proj::Args),
+    /// Administration tools: check the RBAC policy.
+    Admin(admin::Args),
 }
 
 #[tokio::main]
@@ -63,6 +66,7 @@ async fn main() -> ExitCode {
         Command::Repocreds(args) => repo::run_creds(&cli.kube, args).await,
         Command::Cluster(args) => cluster::run(&cli.kube, args).await,
         Command::Proj(args) => proj::run(&cli.kube, args).await,
+        Command::Admin(args) => admin::run(&cli.kube, args).await,
     };
     match result {
         Ok(code) => code,

@@ -163,14 +163,15 @@ async fn prepare_cluster(
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in ferry_types::crds().context("reading the bundled CRDs")? {
         let name = crd.name_any();
-        if crds.get_opt(&name).await?.is_some() {
-            continue;
+        // One that exists may have been created a moment ago (by the CLI) and not be served
+        // yet: wait for it to be established either way.
+        if crds.get_opt(&name).await?.is_none() {
+            info!(crd = %name, "installing CRD");
+            let params = PatchParams::apply(&settings.field_manager).force();
+            crds.patch(&name, &params, &Patch::Apply(&crd))
+                .await
+                .with_context(|| format!("installing CRD {name}"))?;
         }
-        info!(crd = %name, "installing CRD");
-        let params = PatchParams::apply(&settings.field_manager).force();
-        crds.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .with_context(|| format!("installing CRD {name}"))?;
         let established = kube::runtime::wait::conditions::is_crd_established();
         kube::runtime::wait::await_condition(crds.clone(), &name, established)
             .await

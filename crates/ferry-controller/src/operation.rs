@@ -351,15 +351,20 @@ async fn attempt(
     state.sync_result = Some(result.clone());
 
     let (progress, mut updates) = watch::channel(SyncReport::running());
-    let sync = async move {
+    let finished = CancellationToken::new();
+    let sync = async {
         let report = engine.sync(request, cancel.clone(), &progress).await;
-        // Dropping the sender ends the progress writer.
-        drop(progress);
+        finished.cancel();
         report
     };
-    // Progress goes to the Application at most once per interval, without holding up the sync.
+    // Progress goes to the Application at most once per interval, without holding up the sync
+    // or its end.
     let writer = async {
-        while updates.changed().await.is_ok() {
+        loop {
+            tokio::select! {
+                changed = updates.changed() => if changed.is_err() { break },
+                _ = finished.cancelled() => break,
+            }
             let report = updates.borrow_and_update().clone();
             if let Some(result) = state.sync_result.as_mut() {
                 result.resources = report.resources;
@@ -367,7 +372,10 @@ async fn attempt(
             if write_state(ctx, name, written, state).await.is_ok() {
                 *written = Some(state.clone());
             }
-            tokio::time::sleep(PROGRESS_INTERVAL).await;
+            tokio::select! {
+                _ = tokio::time::sleep(PROGRESS_INTERVAL) => {}
+                _ = finished.cancelled() => break,
+            }
         }
     };
     let (report, ()) = tokio::join!(sync, writer);

@@ -22,7 +22,7 @@ async fn create_then_git_change_then_drift_then_prune() -> Result<()> {
     let first = story.repo.head()?;
     let synced = story
         .wait_app(&app, "Synced and Healthy at the first commit", |a| {
-            is::synced_and_healthy(a) && is::at_revision(&first)(a)
+            is::synced_and_healthy(a) && is::at_revision(&first)(a) && is::operation_finished(a)
         })
         .await?;
     let status = synced.status.unwrap();
