@@ -107,6 +107,9 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
             format!("--service-account-private-key-file={}", pki(pki::SA_KEY)),
             format!("--root-ca-file={}", pki(pki::CA_CERT)),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+            // Simulated nodes never fail; on a busy machine kwok's heartbeats can lag, and the
+            // node lifecycle controller would then mark every pod NotReady for good.
+            "--node-monitor-grace-period=1h".into(),
             "--profiling=false".into(),
         ],
     )?;
