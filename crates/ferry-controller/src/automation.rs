@@ -17,6 +17,9 @@ pub enum Decision {
     Sync { self_heal_attempts: i64 },
     /// Self-heal is due after this delay.
     Later(Duration),
+    /// The last automated attempt at this target failed: no new attempt (retries are the retry
+    /// strategy's business); the message is for a SyncError condition.
+    Failed(String),
     /// Nothing to do, and why (for the log).
     No(String),
 }
@@ -79,6 +82,13 @@ pub fn decide(
             self_heal_attempts: 0,
         };
     }
+    if last.phase != OperationPhase::Succeeded && last.operation.initiated_by.automated {
+        return Decision::Failed(format!(
+            "Failed last sync attempt to {}: {}",
+            revisions.join(", "),
+            last.message
+        ));
+    }
     if !automated.self_heal {
         return Decision::No(format!(
             "already attempted sync to {} ({:?})",
@@ -87,9 +97,10 @@ pub fn decide(
         ));
     }
     if last.phase != OperationPhase::Succeeded {
-        return Decision::No(format!(
-            "the last sync to {} did not succeed; not self-healing",
-            revisions.join(", ")
+        return Decision::Failed(format!(
+            "Failed last sync attempt to {}: {}",
+            revisions.join(", "),
+            last.message
         ));
     }
     let finished = last
@@ -293,7 +304,7 @@ mod tests {
                 &settings,
                 at("2026-01-02T00:00:00Z")
             ),
-            Decision::No(_)
+            Decision::Failed(message) if message.starts_with("Failed last sync attempt to aaa")
         ));
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_types::Application;
 use ferry_types::application::{
     ApplicationCondition, ApplicationStatus, ComparedTo, HealthStatus, HealthStatusCode,
-    REFRESH_ANNOTATION, RefreshType, SyncStatus, SyncStatusCode, condition,
+    REFRESH_ANNOTATION, SyncStatus, SyncStatusCode, condition,
 };
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -79,7 +79,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     }
     let refresh = app.refresh_requested();
     let mut requeue = jittered(&ctx);
-    let mut observed: Option<Observed> = None;
+    let mut observed: Option<(appstate::Setup, Observed)> = None;
 
     match appstate::setup(&ctx, &app).await {
         Err(message) => {
@@ -99,13 +99,60 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                     if let Some(message) = orphans(&app, &setup) {
                         conditions = conditions.with(condition::ORPHANED_RESOURCE_WARNING, message);
                     }
-                    observed = Some(found);
+                    observed = Some((setup, found));
                 }
             }
         }
     }
+
+    // What automation would do, decided on the status just found (a failed attempt shows as a
+    // SyncError condition in that status).
+    let mut automated = None;
+    let can_automate =
+        app.operation.is_none() && !ctx.operations.is_running(&name) && !conditions.has_error();
+    if can_automate && let Some((setup, found)) = &observed {
+        let revisions: Vec<String> = found
+            .rendered
+            .sources
+            .iter()
+            .map(|s| s.revision.clone())
+            .collect();
+        let mut current = app.clone();
+        current.status = Some(new.clone());
+        let now = jiff::Timestamp::now();
+        match automation::decide(
+            &current,
+            &found.comparison,
+            &revisions,
+            &ctx.settings,
+            now.as_second(),
+        ) {
+            Decision::Sync { self_heal_attempts } => {
+                let allowed = setup
+                    .project
+                    .sync_windows(&app)
+                    .is_ok_and(|w| w.can_sync(now, false));
+                if allowed {
+                    automated = Some(operation::automated_operation(
+                        &app,
+                        &revisions,
+                        self_heal_attempts,
+                    ));
+                } else {
+                    debug!(app = %name, "automated sync blocked by a sync window");
+                    requeue = requeue.min(Duration::from_secs(60));
+                }
+            }
+            Decision::Later(delay) => requeue = requeue.min(delay + Duration::from_millis(100)),
+            Decision::Failed(message) => {
+                conditions = conditions.with(condition::SYNC_ERROR, message);
+            }
+            Decision::No(why) => debug!(app = %name, "no automated sync: {why}"),
+        }
+    }
+
     new.conditions = conditions.done();
-    let compared = observed.as_ref().is_some_and(|o| o.fresh) || refresh.is_some();
+    let compared = observed.as_ref().is_some_and(|(_, o)| o.fresh) || refresh.is_some();
     if compared || new != old {
         new.reconciled_at = Some(operation::now());
     }
@@ -118,67 +165,26 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             .await
             .map_err(write_error)?;
     }
-    if let Some(RefreshType::Hard) = refresh {
-        debug!(app = %name, "hard refresh: comparison recomputed from freshly resolved sources");
-    }
 
     operation::drive(&ctx, &app).await.map_err(write_error)?;
-
-    let healthy_to_automate = app.operation.is_none()
-        && !ctx.operations.is_running(&name)
-        && !new
-            .conditions
-            .iter()
-            .any(|c| condition::is_error(&c.condition_type));
-    if healthy_to_automate && let Some(found) = &observed {
-        let revisions: Vec<String> = found
-            .rendered
-            .sources
-            .iter()
-            .map(|s| s.revision.clone())
-            .collect();
-        let mut current = app.clone();
-        current.status = Some(new.clone());
-        let now = jiff::Timestamp::now().as_second();
-        match automation::decide(&current, &found.comparison, &revisions, &ctx.settings, now) {
-            Decision::Sync { self_heal_attempts } => {
-                let windows_allow = appstate::setup(&ctx, &app)
-                    .await
-                    .ok()
-                    .and_then(|s| {
-                        s.project
-                            .sync_windows(&app)
-                            .ok()
-                            .map(|w| w.can_sync(jiff::Timestamp::now(), false))
-                    })
-                    .unwrap_or(false);
-                if windows_allow {
-                    let op = operation::automated_operation(&app, &revisions, self_heal_attempts);
-                    info!(app = %name, revisions = ?revisions, self_heal_attempts, "automated sync");
-                    let written = patch::write(
-                        &ctx.apps,
-                        &name,
-                        &ctx.settings.field_manager,
-                        json!({"operation": op}),
-                    )
-                    .await
-                    .map_err(write_error)?;
-                    // Start it from the object just written: the controller's own view may
-                    // trail behind it, and must not request the same sync twice.
-                    if let Ok(requested) = serde_json::to_value(&written)
-                        .and_then(serde_json::from_value::<Application>)
-                    {
-                        operation::drive(&ctx, &requested)
-                            .await
-                            .map_err(write_error)?;
-                    }
-                } else {
-                    debug!(app = %name, "automated sync blocked by a sync window");
-                    requeue = requeue.min(Duration::from_secs(60));
-                }
-            }
-            Decision::Later(delay) => requeue = requeue.min(delay + Duration::from_millis(100)),
-            Decision::No(why) => debug!(app = %name, "no automated sync: {why}"),
+    if let Some(op) = automated {
+        info!(app = %name, revisions = ?op.sync.as_ref().map(|s| (&s.revision, &s.revisions)), "automated sync");
+        let written = patch::write(
+            &ctx.apps,
+            &name,
+            &ctx.settings.field_manager,
+            json!({"operation": op}),
+        )
+        .await
+        .map_err(write_error)?;
+        // Start it from the object just written: the controller's own view may trail behind
+        // it, and must not request the same sync twice.
+        if let Ok(requested) =
+            serde_json::to_value(&written).and_then(serde_json::from_value::<Application>)
+        {
+            operation::drive(&ctx, &requested)
+                .await
+                .map_err(write_error)?;
         }
     }
     Ok(Action::requeue(requeue))
@@ -358,6 +364,12 @@ impl Conditions {
             ..Default::default()
         });
         self
+    }
+
+    fn has_error(&self) -> bool {
+        self.now
+            .iter()
+            .any(|c| condition::is_error(&c.condition_type))
     }
 
     fn done(self) -> Vec<ApplicationCondition> {

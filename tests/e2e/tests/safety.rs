@@ -150,6 +150,21 @@ async fn an_empty_render_does_not_prune_without_allow_empty() -> Result<()> {
         .await?;
     let message = refused.status.unwrap().operation_state.unwrap().message;
     assert!(message.contains("desired state is empty"), "{message}");
+    // Automation does not try again at that revision, and says why.
+    let reported = story
+        .wait_app(&app, "a SyncError", is::condition(condition::SYNC_ERROR))
+        .await?;
+    let reason = &reported
+        .status
+        .as_ref()
+        .unwrap()
+        .condition(condition::SYNC_ERROR)
+        .unwrap()
+        .message;
+    assert!(
+        reason.contains(&empty) && reason.contains("desired state is empty"),
+        "{reason}"
+    );
     everything_still_there(&story).await?;
     Ok(())
 }
