@@ -1,6 +1,7 @@
 //! API server: REST, events, auth, RBAC, webhooks, metrics.
 //!
-//! The HTTP layer is still to come; what is here are the pieces it will call:
+//! - [`api`]: the HTTP API on Argo CD's paths and JSON shapes ([`api::router`]), served by
+//!   [`serve`] over settings that [`settings_watch`] keeps current;
 //! - [`auth`]: Argo CD's local accounts, password logins (with brute-force protection), session,
 //!   API and project role tokens, and a fresh install's initial admin password;
 //! - [`rbac`]: Argo CD's RBAC model (`argocd-rbac-cm` policies, built-in roles, AppProject
@@ -8,6 +9,12 @@
 //! - [`webhook`]: verification and parsing of Git providers' push webhooks, and which
 //!   Application sources a push concerns.
 
+pub mod api;
 pub mod auth;
 pub mod rbac;
+mod server;
+pub mod settings_watch;
 pub mod webhook;
+
+pub use api::{AppState, router};
+pub use server::serve;

@@ -1,0 +1,234 @@
+//! The one error type of the HTTP API, in the shape Argo CD's grpc-gateway answers with:
+//! `{"error": "...", "code": <gRPC code>, "message": "..."}` and the HTTP status grpc-gateway
+//! maps that code to, so Argo CD's clients read ferry's errors as they read Argo CD's.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+
+/// gRPC status codes, as grpc-gateway puts them in error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument = 3,
+    NotFound = 5,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Aborted = 10,
+    Internal = 13,
+    Unavailable = 14,
+    Unauthenticated = 16,
+}
+
+impl Code {
+    /// grpc-gateway's mapping from gRPC codes to HTTP statuses.
+    fn http_status(self) -> StatusCode {
+        match self {
+            Self::InvalidArgument | Self::FailedPrecondition => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Self::Aborted => StatusCode::CONFLICT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// A failed request. The message is shown to the caller: it never holds a password, hash, key
+/// or token (the [`AuthError`] messages it is made from do not either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    /// Seconds after which a refused login may be tried again.
+    pub retry_after_secs: Option<u64>,
+}
+
+/// Argo CD's answer to a request RBAC refuses, and to one for an object that does not exist
+/// where saying so would leak its existence.
+pub const PERMISSION_DENIED: &str = "permission denied";
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    pub fn permission_denied() -> Self {
+        Self::new(Code::PermissionDenied, PERMISSION_DENIED)
+    }
+
+    pub fn failed_precondition(message: impl Into<String>) -> Self {
+        Self::new(Code::FailedPrecondition, message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthenticated, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Code::Unavailable, message)
+    }
+
+    /// An unexpected failure: the details go to the log, the caller gets a generic message.
+    pub fn internal(context: &str, err: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %err, "{context}");
+        Self::new(Code::Internal, format!("{context} failed"))
+    }
+
+    /// A Kubernetes API failure while doing `context`.
+    pub fn kube(context: &str, err: &kube::Error) -> Self {
+        match err {
+            kube::Error::Api(status) if status.is_conflict() => Self::new(
+                Code::Aborted,
+                format!("{context}: the object changed meanwhile; try again"),
+            ),
+            _ => Self::internal(context, err),
+        }
+    }
+
+    /// The answer to a token that does not verify.
+    pub fn invalid_session(err: &AuthError) -> Self {
+        match err {
+            AuthError::Setting { .. } | AuthError::NoServerKey | AuthError::Kube { .. } => {
+                Self::unavailable(format!("sessions cannot be verified: {err}"))
+            }
+            _ => Self::unauthenticated(format!("invalid session: {err}")),
+        }
+    }
+
+    /// The answer to a failed password login: one message for every wrong username and password,
+    /// a wait for a locked-out username.
+    pub fn login_failed(err: &AuthError) -> Self {
+        match err {
+            AuthError::TooManyFailedLogins { retry_after_secs } => Self {
+                retry_after_secs: Some(*retry_after_secs),
+                ..Self::new(Code::ResourceExhausted, err.to_string())
+            },
+            // Only said to the owner of the password (see `SessionManager::login`).
+            AuthError::AccountDisabled { .. } | AuthError::MissingCapability { .. } => {
+                Self::unauthenticated(err.to_string())
+            }
+            AuthError::Setting { .. } | AuthError::NoServerKey | AuthError::Kube { .. } => {
+                Self::unavailable(format!("logins are unavailable: {err}"))
+            }
+            _ => Self::unauthenticated("Invalid username or password"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": self.message,
+            "code": self.code as i32,
+            "message": self.message,
+        });
+        let mut response = (self.code.http_status(), Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use serde_json::Value;
+
+    use super::*;
+
+    async fn render(err: ApiError) -> (StatusCode, Option<String>, Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_have_grpc_gateways_shape_and_status() {
+        let cases = [
+            (ApiError::invalid_argument("bad"), 400, 3),
+            (ApiError::not_found("gone"), 404, 5),
+            (ApiError::permission_denied(), 403, 7),
+            (ApiError::failed_precondition("busy"), 400, 9),
+            (ApiError::new(Code::Aborted, "conflict"), 409, 10),
+            (ApiError::unauthenticated("who"), 401, 16),
+            (ApiError::unavailable("later"), 503, 14),
+        ];
+        for (err, status, code) in cases {
+            let message = err.message.clone();
+            let (got_status, retry, body) = render(err).await;
+            assert_eq!(got_status.as_u16(), status, "{message}");
+            assert_eq!(retry, None);
+            assert_eq!(
+                body,
+                json!({"error": message, "code": code, "message": message})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn login_failures_say_nothing_about_the_account() {
+        for err in [
+            AuthError::InvalidCredentials,
+            AuthError::UsernameTooLong { max: 32 },
+            AuthError::UnknownAccount {
+                account: "nobody".into(),
+            },
+        ] {
+            let (status, _, body) = render(ApiError::login_failed(&err)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(body["message"], "Invalid username or password");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lockout_is_429_with_the_wait() {
+        let err = AuthError::TooManyFailedLogins {
+            retry_after_secs: 42,
+        };
+        let (status, retry, body) = render(ApiError::login_failed(&err)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry.as_deref(), Some("42"));
+        assert_eq!(body["code"], 8);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("try again in 42 s")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_tokens_are_401_and_bad_settings_503() {
+        let (status, _, body) = render(ApiError::invalid_session(&AuthError::TokenExpired)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["message"], "invalid session: the token has expired");
+        let (status, _, _) = render(ApiError::invalid_session(&AuthError::NoServerKey)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

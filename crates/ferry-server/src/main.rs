@@ -1,0 +1,92 @@
+//! `ferry-server`: the API server as a process.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ferry_server::auth::{LoginGuard, ensure_initial_admin};
+use ferry_server::settings_watch::watch_settings;
+use ferry_server::{AppState, serve};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-server",
+    version,
+    about = "Serves Argo CD's API over the Applications of a namespace"
+)]
+struct Args {
+    /// Namespace of Argo CD's settings, the Applications and the AppProjects.
+    #[arg(long, short = 'n', env = "FERRY_NAMESPACE", default_value = "argocd")]
+    namespace: String,
+    /// Kubeconfig of the cluster holding them (default: in-cluster or ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Address to serve plain HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| "info,kube=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if args.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+
+    let client = client(&args).await?;
+    let generated = ensure_initial_admin(client.clone(), &args.namespace)
+        .await
+        .context("initializing the admin account")?;
+    if !generated.is_empty() {
+        tracing::info!(keys = ?generated, "generated missing settings in argocd-secret");
+    }
+    let (settings, watching) = watch_settings(client.clone(), &args.namespace)
+        .await
+        .context("loading the settings")?;
+    let state = AppState::new(client, &args.namespace, settings, LoginGuard::default());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, namespace = args.namespace, "serving");
+    serve(listener, state, shutdown_signal()).await?;
+    watching.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

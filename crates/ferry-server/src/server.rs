@@ -1,0 +1,19 @@
+//! Serving the API on a listener until shutdown is asked for.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets requests in flight
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
