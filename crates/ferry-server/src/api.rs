@@ -10,8 +10,10 @@ mod error;
 mod session;
 mod state;
 mod version;
+mod webhook;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 
@@ -19,7 +21,8 @@ pub use authn::{Caller, TOKEN_COOKIE};
 pub use error::{ApiError, Code};
 pub use state::{AppState, Snapshot};
 
-/// Every route: `/api/version` and `/api/v1/session` for anyone, the rest for verified callers.
+/// Every route: `/api/version` and `/api/v1/session` for anyone, `/api/webhook` for deliveries
+/// that carry their provider's signature, the rest for verified callers.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/account", get(account::list))
@@ -45,6 +48,10 @@ pub fn router(state: AppState) -> Router {
             post(session::login).delete(session::logout),
         )
         .route("/api/v1/session/userinfo", get(session::user_info))
+        .route(
+            "/api/webhook",
+            post(webhook::receive).layer(DefaultBodyLimit::max(crate::webhook::MAX_PAYLOAD_BYTES)),
+        )
         .merge(protected)
         .with_state(state)
 }

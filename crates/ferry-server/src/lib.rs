@@ -7,7 +7,7 @@
 //! - [`rbac`]: Argo CD's RBAC model (`argocd-rbac-cm` policies, built-in roles, AppProject
 //!   roles), compiled once and enforced per request;
 //! - [`webhook`]: verification and parsing of Git providers' push webhooks, and which
-//!   Application sources a push concerns.
+//!   Application sources a push concerns; `POST /api/webhook` refreshes those Applications.
 
 pub mod api;
 pub mod auth;

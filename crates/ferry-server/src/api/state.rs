@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::error::ApiError;
 use crate::auth::{AuthSettings, LoginGuard, SessionManager};
 use crate::rbac::Policy;
+use crate::webhook::WebhookSecrets;
 
 /// One consistent view of the settings. A part that cannot be read is kept as its error, so
 /// requests needing it fail (closed) with the reason instead of running on older settings.
@@ -18,6 +19,7 @@ pub struct Snapshot {
     sessions: Result<Arc<SessionManager>, String>,
     policy: Result<Policy, String>,
     projects: Vec<AppProject>,
+    webhook_secrets: WebhookSecrets,
 }
 
 impl Snapshot {
@@ -40,6 +42,7 @@ impl Snapshot {
             sessions,
             policy,
             projects,
+            webhook_secrets: WebhookSecrets::from_secret_data(secret),
         }
     }
 
@@ -72,6 +75,11 @@ impl Snapshot {
         self.policy
             .as_ref()
             .map_err(|err| ApiError::unavailable(format!("authorization is unavailable: {err}")))
+    }
+
+    /// The Git providers' webhook secrets from `argocd-secret`.
+    pub fn webhook_secrets(&self) -> &WebhookSecrets {
+        &self.webhook_secrets
     }
 
     pub fn project(&self, name: &str) -> Option<&AppProject> {

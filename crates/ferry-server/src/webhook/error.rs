@@ -40,6 +40,19 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
+    /// The provider the delivery came from, when its headers told.
+    pub fn provider(&self) -> Option<Provider> {
+        match self {
+            Self::TooLarge { .. } | Self::UnknownSender => None,
+            Self::SecretNotConfigured { provider, .. }
+            | Self::MissingSignature { provider, .. }
+            | Self::BadSignature { provider, .. }
+            | Self::Ping { provider }
+            | Self::NotAPush { provider, .. }
+            | Self::Malformed { provider, .. } => Some(*provider),
+        }
+    }
+
     pub(crate) fn malformed(provider: Provider, reason: impl Into<String>) -> Self {
         Self::Malformed {
             provider,

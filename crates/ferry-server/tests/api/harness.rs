@@ -39,13 +39,24 @@ pub async fn install_crds(client: kube::Client) -> Result<()> {
 }
 
 pub async fn create_app(ctx: &TestContext, name: &str, project: &str) -> Result<()> {
+    create_git_app(ctx, name, project, "https://git.example.com/apps", "main").await
+}
+
+/// An Application of the `name` directory of `repo_url` at `target_revision`.
+pub async fn create_git_app(
+    ctx: &TestContext,
+    name: &str,
+    project: &str,
+    repo_url: &str,
+    target_revision: &str,
+) -> Result<()> {
     let app: Application = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {"name": name},
         "spec": {
             "project": project,
-            "source": {"repoURL": "https://git.example.com/apps", "path": name, "targetRevision": "main"},
+            "source": {"repoURL": repo_url, "path": name, "targetRevision": target_revision},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
         },
     }))?;
@@ -172,19 +183,35 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Result<Response> {
-        self.request("GET", path, token, None).await
+        self.request("GET", path, &bearer(token), b"").await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Response> {
-        self.request("POST", path, token, Some(body)).await
+        self.request("POST", path, &bearer(token), body.to_string().as_bytes())
+            .await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Result<Response> {
-        self.request("PUT", path, token, Some(body)).await
+        self.request("PUT", path, &bearer(token), body.to_string().as_bytes())
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Result<Response> {
-        self.request("DELETE", path, token, None).await
+        self.request("DELETE", path, &bearer(token), b"").await
+    }
+
+    /// A POST of exactly `body` with `headers`, as webhook deliveries are signed.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response> {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect::<Vec<_>>();
+        self.request("POST", path, &headers, body).await
     }
 
     /// Waits (up to 10 s) until `path` answers `status` to `token`: settings changes reach the
@@ -206,22 +233,21 @@ impl Server {
         &self,
         method: &str,
         path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
+        headers: &[(String, String)],
+        body: &[u8],
     ) -> Result<Response> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n",
             body.len()
         );
-        if let Some(token) = token {
-            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all(body).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
         let text = String::from_utf8(raw)?;
@@ -234,11 +260,24 @@ impl Server {
             .context("status")?;
         let body = if body.is_empty() {
             Value::Null
+        } else if head
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain")
+        {
+            // axum's own rejections (an oversize body) are plain text.
+            Value::String(body.to_string())
         } else {
             serde_json::from_str(body).with_context(|| format!("{method} {path}: {body}"))?
         };
         Ok(Response { status, body })
     }
+}
+
+fn bearer(token: Option<&str>) -> Vec<(String, String)> {
+    token
+        .map(|token| ("Authorization".to_string(), format!("Bearer {token}")))
+        .into_iter()
+        .collect()
 }
 
 impl Drop for Server {

@@ -1,7 +1,8 @@
 //! The `ferry-server` binary against the sandbox: logins, lockouts, RBAC, password changes, API
-//! tokens, and that no secret leaks into responses or the log.
+//! tokens, Git webhooks, and that no secret leaks into responses or the log.
 
 mod harness;
+mod webhook;
 
 use std::time::Duration;
 

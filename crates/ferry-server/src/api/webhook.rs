@@ -1,0 +1,190 @@
+//! `POST /api/webhook`: Git providers' push notifications, as Argo CD takes them. The payload's
+//! signature (or token) is the authentication; a verified push asks the controller to refresh
+//! every Application with a source it concerns, by the same annotation `argocd app get
+//! --refresh` sets. The controller then re-resolves the revision and, with automated sync,
+//! syncs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use ferry_types::Application;
+use ferry_types::application::REFRESH_ANNOTATION;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::webhook::{self, PushEvent, WebhookError};
+
+/// The field manager of the refresh annotation.
+const FIELD_MANAGER: &str = "ferry-server";
+
+/// Handles one delivery; the body limit is [`webhook::MAX_PAYLOAD_BYTES`], enforced by the
+/// router before the body is read.
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let push = match webhook::parse(&headers, &body, state.settings().webhook_secrets()) {
+        Ok(push) => push,
+        Err(err) => return ignored_or_refused(err).map(|()| refreshed(&[])),
+    };
+    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let listed = apps
+        .list(&ListParams::default())
+        .await
+        .map_err(|err| ApiError::kube("listing Applications", &err))?;
+    let mut names = Vec::new();
+    for app in listed.items.iter().filter(|app| concerns(app, &push)) {
+        let name = app.metadata.name.clone().unwrap_or_default();
+        if request_refresh(&apps, &name).await? {
+            names.push(name);
+        }
+    }
+    tracing::info!(provider = %push.provider, refreshed = ?names, "webhook push received");
+    Ok(refreshed(&names))
+}
+
+fn refreshed(names: &[String]) -> Json<Value> {
+    Json(json!({ "refreshed": names }))
+}
+
+/// `Ok` for a genuine delivery with nothing to refresh (a ping, another event), the error to
+/// answer with otherwise. The reason is logged; it never holds the secret or signature.
+fn ignored_or_refused(err: WebhookError) -> Result<(), ApiError> {
+    let provider = err
+        .provider()
+        .map_or_else(|| "unknown".to_string(), |provider| provider.to_string());
+    let refusal = match &err {
+        WebhookError::Ping { .. } | WebhookError::NotAPush { .. } => {
+            tracing::debug!(provider = %provider, reason = %err, "webhook ignored");
+            return Ok(());
+        }
+        WebhookError::SecretNotConfigured { .. }
+        | WebhookError::MissingSignature { .. }
+        | WebhookError::BadSignature { .. } => ApiError::unauthenticated(err.to_string()),
+        WebhookError::TooLarge { .. }
+        | WebhookError::UnknownSender
+        | WebhookError::Malformed { .. } => ApiError::invalid_argument(err.to_string()),
+    };
+    tracing::info!(provider = %provider, reason = %err, "webhook refused");
+    Err(refusal)
+}
+
+/// Whether a Git source of `app` may have moved with `push`. Helm chart sources come from chart
+/// repositories, which Git pushes do not change.
+fn concerns(app: &Application, push: &PushEvent) -> bool {
+    app.sources().iter().any(|source| {
+        !source.is_chart() && webhook::matches(&source.repo_url, &source.target_revision, push)
+    })
+}
+
+/// Sets the refresh annotation; `false` when the app was deleted meanwhile. Any other failure
+/// fails the delivery, so the provider shows it and it can be redelivered (refreshing twice is
+/// harmless).
+async fn request_refresh(apps: &Api<Application>, name: &str) -> Result<bool, ApiError> {
+    let patch = json!({
+        "metadata": { "annotations": BTreeMap::from([(REFRESH_ANNOTATION, "normal")]) },
+    });
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    match apps.patch(name, &params, &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        Err(err) => Err(ApiError::kube("requesting a refresh", &err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Code;
+    use crate::webhook::{Provider, PushedRef, RefKind};
+
+    fn push() -> PushEvent {
+        PushEvent {
+            provider: Provider::GitHub,
+            repo_urls: vec!["https://github.com/octo-org/guestbook".into()],
+            revision_refs: vec![PushedRef {
+                full_ref: "refs/heads/main".into(),
+                name: "main".into(),
+                kind: RefKind::Branch,
+                before: None,
+                after: Some("0d1a26e".into()),
+            }],
+            default_branch: Some("main".into()),
+            changed_files: Vec::new(),
+        }
+    }
+
+    fn app(spec: Value) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "app"},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn any_git_source_of_the_pushed_repo_and_ref_concerns_the_app() {
+        let repo = "git@github.com:octo-org/guestbook.git";
+        let single = app(json!({"source": {"repoURL": repo, "targetRevision": "main"}}));
+        assert!(concerns(&single, &push()));
+        let pinned = app(json!({"source": {"repoURL": repo, "targetRevision": "v1.0.0"}}));
+        assert!(!concerns(&pinned, &push()));
+        let multi = app(json!({"sources": [
+            {"repoURL": "https://github.com/octo-org/other", "targetRevision": "main"},
+            {"repoURL": repo, "targetRevision": "HEAD"},
+        ]}));
+        assert!(concerns(&multi, &push()));
+        // `sources` wins over `source`, as it does for the controller.
+        let shadowed = app(json!({
+            "source": {"repoURL": repo, "targetRevision": "main"},
+            "sources": [{"repoURL": "https://github.com/octo-org/other"}],
+        }));
+        assert!(!concerns(&shadowed, &push()));
+        let chart = app(json!({"source": {
+            "repoURL": "https://github.com/octo-org/guestbook", "chart": "guestbook",
+            "targetRevision": "main",
+        }}));
+        assert!(!concerns(&chart, &push()));
+    }
+
+    #[test]
+    fn forgeries_are_401_garbage_400_and_pings_answered() {
+        let github = Provider::GitHub;
+        for (err, code) in [
+            (
+                WebhookError::BadSignature {
+                    provider: github,
+                    header: "X-Hub-Signature-256",
+                },
+                Code::Unauthenticated,
+            ),
+            (
+                WebhookError::SecretNotConfigured {
+                    provider: github,
+                    key: "webhook.github.secret",
+                },
+                Code::Unauthenticated,
+            ),
+            (WebhookError::UnknownSender, Code::InvalidArgument),
+            (WebhookError::malformed(github, "no"), Code::InvalidArgument),
+        ] {
+            let message = err.to_string();
+            let refusal = ignored_or_refused(err).unwrap_err();
+            assert_eq!((refusal.code, refusal.message), (code, message));
+        }
+        assert!(ignored_or_refused(WebhookError::Ping { provider: github }).is_ok());
+        assert!(ignored_or_refused(WebhookError::not_a_push(github, "issues")).is_ok());
+    }
+}

@@ -1,0 +1,173 @@
+//! `POST /api/webhook`: a signed push refreshes the apps it concerns and nothing else; forged
+//! and unconfigured deliveries change nothing.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ferry_testkit::kube::TestContext;
+use ferry_types::Application;
+use ferry_types::application::REFRESH_ANNOTATION;
+use hmac::{Hmac, Mac};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::harness::{self, Server, create_git_app, install_crds};
+
+const SECRET: &str = "webhook s3cret for the story";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/webhook/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// GitHub's `X-Hub-Signature-256` of `body` with `secret`.
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn github(
+    server: &Server,
+    event: &str,
+    body: &[u8],
+    signature: &str,
+) -> Result<harness::Response> {
+    server
+        .post_raw(
+            "/api/webhook",
+            &[
+                ("X-GitHub-Event", event),
+                ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                ("X-Hub-Signature-256", signature),
+            ],
+            body,
+        )
+        .await
+}
+
+/// The refresh annotation of each app, and whether `ferry-server` manages one of its fields.
+async fn refresh_state(ctx: &TestContext, name: &str) -> Result<(Option<String>, bool)> {
+    let app = ctx.api::<Application>().get(name).await?;
+    let annotation = app
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .remove(REFRESH_ANNOTATION);
+    let managed = app
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .iter()
+        .any(|entry| entry.manager.as_deref() == Some("ferry-server"));
+    Ok((annotation, managed))
+}
+
+#[tokio::test]
+async fn a_signed_push_refreshes_the_apps_it_concerns_and_forgeries_nothing() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-secret"},
+        "stringData": {"webhook.github.secret": SECRET},
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    // The push fixture is of octo-org/guestbook's `main`.
+    let guestbook = "https://github.com/octo-org/guestbook.git";
+    create_git_app(&ctx, "guestbook", "default", guestbook, "main").await?;
+    let other = "https://github.com/octo-org/other.git";
+    create_git_app(&ctx, "other", "default", other, "main").await?;
+    let server = Server::start(&ctx).await?;
+    let push = fixture("github-push.json");
+    let untouched = (None, false);
+
+    let forged = github(&server, "push", &push, &github_signature("guess", &push)).await?;
+    assert_eq!(forged.status, 401, "{:?}", forged.body);
+    assert_eq!(forged.body["code"], 16);
+    assert_eq!(
+        forged.body["message"],
+        "GitHub webhook refused: the X-Hub-Signature-256 header does not match the configured \
+         secret"
+    );
+
+    let gitlab = server
+        .post_raw(
+            "/api/webhook",
+            &[("X-Gitlab-Event", "Push Hook"), ("X-Gitlab-Token", SECRET)],
+            &fixture("gitlab-push.json"),
+        )
+        .await?;
+    assert_eq!(gitlab.status, 401, "{:?}", gitlab.body);
+    assert!(
+        gitlab.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("set `webhook.gitlab.secret` in the argocd-secret Secret"),
+        "{:?}",
+        gitlab.body
+    );
+
+    let garbage = server
+        .post_raw("/api/webhook", &[("User-Agent", "curl/8.0")], b"{}")
+        .await?;
+    assert_eq!(garbage.status, 400, "{:?}", garbage.body);
+
+    // Refused by its length before anything reads it: axum's 413, not the parser's 400.
+    let oversize = vec![b' '; ferry_server::webhook::MAX_PAYLOAD_BYTES + 1];
+    let too_large = github(
+        &server,
+        "push",
+        &oversize,
+        &github_signature(SECRET, &oversize),
+    )
+    .await?;
+    assert_eq!(too_large.status, 413, "{:?}", too_large.body);
+
+    let ping = fixture("github-ping.json");
+    let pong = github(&server, "ping", &ping, &github_signature(SECRET, &ping)).await?;
+    assert_eq!(pong.status, 200, "{:?}", pong.body);
+    assert_eq!(pong.body, json!({"refreshed": []}));
+
+    for app in ["guestbook", "other"] {
+        assert_eq!(refresh_state(&ctx, app).await?, untouched, "{app}");
+    }
+
+    let signature = github_signature(SECRET, &push);
+    let genuine = github(&server, "push", &push, &signature).await?;
+    assert_eq!(genuine.status, 200, "{:?}", genuine.body);
+    assert_eq!(genuine.body, json!({"refreshed": ["guestbook"]}));
+    // The annotation is written before the answer; allow the API server a second to show it.
+    let mut state = refresh_state(&ctx, "guestbook").await?;
+    for _ in 0..10 {
+        if state.0.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = refresh_state(&ctx, "guestbook").await?;
+    }
+    assert_eq!(state, (Some("normal".to_string()), true));
+    assert_eq!(refresh_state(&ctx, "other").await?, untouched);
+
+    let log = server.stop().await?;
+    for expected in [
+        "webhook refused provider=GitHub",
+        "webhook refused provider=GitLab",
+        "webhook refused provider=unknown",
+    ] {
+        let (message, provider) = expected.rsplit_once(' ').unwrap();
+        assert!(
+            log.lines()
+                .any(|line| line.contains(message) && line.contains(provider)),
+            "no {expected:?} in:\n{log}"
+        );
+    }
+    harness::assert_no_secrets(&log, &[SECRET, &signature[7..]]);
+    Ok(())
+}
