@@ -3,7 +3,6 @@
 //! AppProjects and the repository and cluster Secrets.
 
 use std::ffi::OsString;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferry_cache::TrackingMethod;
@@ -15,10 +14,8 @@ use ferry_types::secrets::{
 };
 use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, Config};
 
 /// The field manager ferry's CLI writes with.
@@ -28,8 +25,6 @@ const ARGOCD_CM: &str = "argocd-cm";
 /// Argo CD's ConfigMap of trusted ssh host keys.
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
 const DEFAULT_CONTROL_NAMESPACE: &str = "argocd";
-/// How long a freshly created CRD may take to be served.
-const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The help section of the options below.
 const HEADING: &str = "Control plane";
@@ -175,39 +170,8 @@ impl Core {
                 .with_context(|| format!("creating namespace {}", self.namespace))?;
             eprintln!("created namespace {}", self.namespace);
         }
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        for crd in ferry_types::crds()? {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            // One that exists may have been created a moment ago (by the controller) and not
-            // be served yet: wait for it to be established either way.
-            let installing = match crds.get_opt(&name).await {
-                Ok(found) => found.is_none(),
-                // Without access to CRDs, assume an administrator installed them.
-                Err(kube::Error::Api(status)) if status.is_forbidden() => continue,
-                Err(err) => {
-                    return Err(err).context(format!("reading CustomResourceDefinition {name}"));
-                }
-            };
-            if installing {
-                crds.patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER),
-                    &Patch::Apply(&crd),
-                )
-                .await
-                .with_context(|| format!("installing CustomResourceDefinition {name}"))?;
-            }
-            tokio::time::timeout(
-                CRD_ESTABLISH_TIMEOUT,
-                await_condition(crds.clone(), &name, conditions::is_crd_established()),
-            )
-            .await
-            .with_context(|| {
-                format!("CustomResourceDefinition {name} not established within {CRD_ESTABLISH_TIMEOUT:?}")
-            })??;
-            if installing {
-                eprintln!("installed CustomResourceDefinition {name}");
-            }
+        for name in ferry_types::install_crds(&self.client, FIELD_MANAGER).await? {
+            eprintln!("installed CustomResourceDefinition {name}");
         }
         if !exists(self.projects().get_opt("default").await)? {
             create_unless_exists(

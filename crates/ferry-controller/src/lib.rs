@@ -36,9 +36,8 @@ use ferry_render::Renderer;
 use ferry_types::{AppProject, Application};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
@@ -160,22 +159,8 @@ async fn prepare_cluster(
             Err(err) => return Err(err).context("creating the control namespace"),
         }
     }
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in ferry_types::crds().context("reading the bundled CRDs")? {
-        let name = crd.name_any();
-        // One that exists may have been created a moment ago (by the CLI) and not be served
-        // yet: wait for it to be established either way.
-        if crds.get_opt(&name).await?.is_none() {
-            info!(crd = %name, "installing CRD");
-            let params = PatchParams::apply(&settings.field_manager).force();
-            crds.patch(&name, &params, &Patch::Apply(&crd))
-                .await
-                .with_context(|| format!("installing CRD {name}"))?;
-        }
-        let established = kube::runtime::wait::conditions::is_crd_established();
-        kube::runtime::wait::await_condition(crds.clone(), &name, established)
-            .await
-            .with_context(|| format!("waiting for CRD {name}"))?;
+    for crd in ferry_types::install_crds(client, &settings.field_manager).await? {
+        info!(crd = %crd, "installed CRD");
     }
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &settings.namespace);
     let default = AppProject::default_project(&settings.namespace);

@@ -11,7 +11,7 @@ pub mod secrets;
 pub mod source;
 
 pub use application::Application;
-pub use crd::{APPLICATION_CRD, APPPROJECT_CRD, crds};
+pub use crd::{APPLICATION_CRD, APPPROJECT_CRD, CrdError, crds, install_crds};
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::merge_patch;

@@ -1,16 +1,12 @@
 //! The CRDs on a real API server: Applications and AppProjects go in and come back through
 //! kube's typed `Api`, unknown fields and the top-level `operation` included.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferry_testkit::kube::TestContext;
 use ferry_types::application::{HealthStatusCode, SyncStatusCode};
 use ferry_types::{AppProject, Application};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
 use serde::de::DeserializeOwned;
 
 const AUTOMATED: &str = include_str!("manifests/automated-retry.yaml");
@@ -18,23 +14,9 @@ const NEWER_FIELDS: &str = include_str!("manifests/newer-argo-fields.yaml");
 const SYNCED_STATUS: &str = include_str!("manifests/synced-status.yaml");
 const PROJECT: &str = include_str!("manifests/project-windows.yaml");
 
-/// Creates the CRDs unless present (other tests share the cluster) and waits until they serve.
+/// The CRDs, installed unless present (other tests share the cluster) and established.
 async fn install_crds(client: kube::Client) -> Result<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client);
-    for crd in ferry_types::crds()? {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-            Err(err) => return Err(err).with_context(|| format!("creating CRD {name}")),
-        }
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("CRD {name} not established in 60s"))??;
-    }
+    ferry_types::install_crds(&client, "ferry-tests").await?;
     Ok(())
 }
 

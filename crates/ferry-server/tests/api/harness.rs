@@ -10,31 +10,14 @@ use anyhow::{Context, Result, bail};
 use ferry_testkit::kube::TestContext;
 use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
 use kube::api::PostParams;
-use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Creates the CRDs unless present (other tests share the cluster) and waits until they serve.
+/// The CRDs, installed unless present (other tests share the cluster) and established.
 pub async fn install_crds(client: kube::Client) -> Result<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client);
-    for crd in ferry_types::crds()? {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-            Err(err) => return Err(err).with_context(|| format!("creating CRD {name}")),
-        }
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("CRD {name} not established in 60s"))??;
-    }
+    ferry_types::install_crds(&client, "ferry-tests").await?;
     Ok(())
 }
 
