@@ -108,7 +108,15 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
             let mut done = state.clone();
             done.phase = OperationPhase::Failed;
             done.message = "Operation terminated".into();
-            finish(ctx, &name, &status, done, None).await?;
+            finish(
+                ctx,
+                &name,
+                &status,
+                app.revision_history_limit(),
+                done,
+                None,
+            )
+            .await?;
         }
         return Ok(());
     }
@@ -220,7 +228,10 @@ async fn run(
             let current = ctx.apps.get(name).await?;
             let status: ApplicationStatus =
                 serde_json::from_value(current.data["status"].clone()).unwrap_or_default();
-            return finish(ctx, name, &status, state, written).await;
+            let history_limit = current.data["spec"]["revisionHistoryLimit"]
+                .as_i64()
+                .unwrap_or(ferry_types::application::DEFAULT_REVISION_HISTORY_LIMIT);
+            return finish(ctx, name, &status, history_limit, state, written).await;
         }
         let delay = retry
             .backoff_delay(state.retry_count)
@@ -447,6 +458,7 @@ async fn finish(
     ctx: &Context,
     name: &str,
     status: &ApplicationStatus,
+    history_limit: i64,
     mut state: OperationState,
     written: Option<OperationState>,
 ) -> kube::Result<()> {
@@ -468,7 +480,7 @@ async fn finish(
             initiated_by: Some(state.operation.initiated_by.clone()),
             unknown: Default::default(),
         });
-        let limit = revision_history_limit(ctx, name).await;
+        let limit = usize::try_from(history_limit.max(1)).unwrap_or(1);
         let excess = history.len().saturating_sub(limit);
         history.drain(..excess);
     }
@@ -482,17 +494,6 @@ async fn finish(
     patch::write(&ctx.apps, name, &ctx.settings.field_manager, body).await?;
     ctx.forget_comparison(name);
     Ok(())
-}
-
-async fn revision_history_limit(ctx: &Context, name: &str) -> usize {
-    let limit = ctx
-        .apps
-        .get(name)
-        .await
-        .ok()
-        .and_then(|o| o.data["spec"]["revisionHistoryLimit"].as_i64())
-        .unwrap_or(ferry_types::application::DEFAULT_REVISION_HISTORY_LIMIT);
-    usize::try_from(limit.max(1)).unwrap_or(1)
 }
 
 /// Writes the change from the last written operation state to `state`.
