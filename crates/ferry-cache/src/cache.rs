@@ -181,6 +181,15 @@ impl ClusterCache {
         Some((served.resource.clone(), served.namespaced))
     }
 
+    /// Every (apiVersion, kind) the server serves, in no particular order.
+    pub fn served_kinds(&self) -> Vec<(String, String)> {
+        read(&self.shared.discovered)
+            .versions
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Changes from now on. A subscriber that falls more than `config.event_capacity` events
     /// behind gets `RecvError::Lagged` and should treat every app as changed.
     pub fn subscribe(&self) -> broadcast::Receiver<CacheEvent> {

@@ -130,11 +130,17 @@ pub async fn observe(
     reuse: bool,
 ) -> Result<Observed, String> {
     let dest_namespace = app.spec.destination.namespace.clone();
+    let kube_version = setup
+        .cluster
+        .kube_version()
+        .await
+        .map_err(|err| format!("{err:#}"))?;
     let render_context = AppContext {
         name: app.name_any(),
         namespace: dest_namespace.clone(),
         ..AppContext::default()
-    };
+    }
+    .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());
     let rendered = ctx
         .renderer
         .render(&render_context, sources)

@@ -29,6 +29,7 @@ pub struct Cluster {
     pub cluster_resources: bool,
     cache: OnceCell<ClusterCache>,
     engine: OnceCell<Arc<Engine>>,
+    kube_version: OnceCell<String>,
 }
 
 impl Cluster {
@@ -41,6 +42,7 @@ impl Cluster {
             cluster_resources: false,
             cache: OnceCell::new(),
             engine: OnceCell::new(),
+            kube_version: OnceCell::new(),
         }
     }
 
@@ -68,6 +70,20 @@ impl Cluster {
                 anyhow::Ok(cache)
             })
             .await
+    }
+
+    /// The server's Kubernetes version (`v1.34.4`), asked once.
+    pub async fn kube_version(&self) -> anyhow::Result<&str> {
+        self.kube_version
+            .get_or_try_init(|| async {
+                let info =
+                    self.client.apiserver_version().await.with_context(|| {
+                        format!("reading the version of cluster {}", self.server)
+                    })?;
+                anyhow::Ok(info.git_version)
+            })
+            .await
+            .map(String::as_str)
     }
 
     pub async fn engine(

@@ -12,3 +12,49 @@ pub struct AppContext {
     /// API versions of the destination (`--api-versions`, `KUBE_API_VERSIONS`).
     pub api_versions: Vec<String>,
 }
+
+impl AppContext {
+    /// Sets what Helm sees as `.Capabilities` of the destination, as Argo CD passes them: the
+    /// server's version, and every served `group/version` and `group/version/Kind` (core kinds
+    /// as `v1` and `v1/Kind`).
+    pub fn with_capabilities(
+        mut self,
+        kube_version: String,
+        served: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let mut api_versions = std::collections::BTreeSet::new();
+        for (api_version, kind) in served {
+            api_versions.insert(format!("{api_version}/{kind}"));
+            api_versions.insert(api_version);
+        }
+        self.kube_version = kube_version;
+        self.api_versions = api_versions.into_iter().collect();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_list_group_versions_and_kinds_once() {
+        let served = [
+            ("apps/v1".to_string(), "Deployment".to_string()),
+            ("apps/v1".to_string(), "StatefulSet".to_string()),
+            ("v1".to_string(), "ConfigMap".to_string()),
+        ];
+        let context = AppContext::default().with_capabilities("v1.34.4".into(), served);
+        assert_eq!(context.kube_version, "v1.34.4");
+        assert_eq!(
+            context.api_versions,
+            [
+                "apps/v1",
+                "apps/v1/Deployment",
+                "apps/v1/StatefulSet",
+                "v1",
+                "v1/ConfigMap"
+            ]
+        );
+    }
+}

@@ -129,3 +129,59 @@ async fn without_prune_a_removed_file_is_only_reported() -> Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn helm_charts_see_the_destination_capabilities() -> Result<()> {
+    let mut story = Story::new().await?;
+    // A kind only this cluster serves: the chart renders its extra object only where it exists.
+    let group = format!("{}.ferry.example.com", story.namespace());
+    let crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("widgets.{group}")},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))?;
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(story.ctx.client());
+    crds.create(&Default::default(), &crd).await?;
+    story.repo.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: capable\nversion: 0.1.0\n",
+    )?;
+    story.repo.write(
+        "chart/templates/support.yaml",
+        format!(
+            "{{{{- if .Capabilities.APIVersions.Has \"{group}/v1/Widget\" }}}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: widget-support
+data:
+  kube: \"{{{{ .Capabilities.KubeVersion.Version }}}}\"
+{{{{- end }}}}
+"
+        ),
+    )?;
+    story.repo.commit("capable chart")?;
+    story.start_controller()?;
+    let app = story.app_name("capable");
+    story.create_app(&app, "chart", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(&app, "Synced", |a| {
+            is::synced(a) && is::operation_finished(a)
+        })
+        .await?;
+    let support = story.ctx.api::<ConfigMap>().get("widget-support").await?;
+    let version = story.ctx.client().apiserver_version().await?.git_version;
+    assert_eq!(support.data.unwrap()["kube"], version);
+    // The CLI renders against the same capabilities.
+    let manifests = story.ferry(&["app", "manifests", &app, "--source", "git"])?;
+    assert!(manifests.contains("widget-support"), "{manifests}");
+    crds.delete(&format!("widgets.{group}"), &Default::default())
+        .await?;
+    Ok(())
+}

@@ -51,7 +51,7 @@ pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
     }
     let target = Target::connect(core, &app).await?;
     let tracking = core.tracking_method().await?;
-    let rendered = render(core, &app, args.revision.as_deref()).await?;
+    let rendered = render(core, &app, &target, args.revision.as_deref()).await?;
     let desired = desired_objects(&app, rendered, &target, &tracking)?;
     let options = diff_options(&app)?;
     let app_value = serde_json::to_value(&app)?;

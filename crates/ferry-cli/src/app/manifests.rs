@@ -34,7 +34,11 @@ enum ManifestSource {
 pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
     let app = get_app(core, &args.name).await?;
     let objects = match args.source {
-        ManifestSource::Git => render(core, &app, args.revision.as_deref()).await?,
+        ManifestSource::Git => {
+            // Rendered against the destination's capabilities, as the controller renders.
+            let target = Target::connect(core, &app).await?;
+            render(core, &app, &target, args.revision.as_deref()).await?
+        }
         ManifestSource::Live => {
             if args.revision.is_some() {
                 bail!("--revision applies to --source git only");

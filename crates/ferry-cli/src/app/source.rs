@@ -48,6 +48,26 @@ impl Target {
         })
     }
 
+    /// What Helm sees as the cluster's `.Capabilities`: its version and every served kind at
+    /// every served version, as the controller renders with.
+    pub async fn with_capabilities(&self, context: AppContext) -> anyhow::Result<AppContext> {
+        let version = self
+            .client
+            .apiserver_version()
+            .await
+            .context("reading the cluster's version")?;
+        let served = self.discovery.groups().flat_map(|group| {
+            group.versions().flat_map(move |version| {
+                group
+                    .versioned_resources(version)
+                    .into_iter()
+                    .map(|(resource, _)| (resource.api_version, resource.kind))
+            })
+        });
+        let served: Vec<(String, String)> = served.collect();
+        Ok(context.with_capabilities(version.git_version, served))
+    }
+
     /// The API resource serving an object's apiVersion and kind, if the cluster serves it.
     pub fn resolve(&self, obj: &Value) -> Option<(ApiResource, Scope)> {
         let api_version = obj.get("apiVersion")?.as_str()?;
@@ -141,6 +161,7 @@ pub fn with_local_repo(mut app: Application, repo: &Path) -> anyhow::Result<Appl
 pub async fn render(
     core: &Core,
     app: &Application,
+    target: &Target,
     revision: Option<&str>,
 ) -> anyhow::Result<Vec<Value>> {
     let name = app.metadata.name.clone().unwrap_or_default();
@@ -155,11 +176,14 @@ pub async fn render(
         bail!("app {name} has no source");
     }
     // What the controller renders with, so the diff shows what a sync would apply.
-    let context = AppContext {
-        name: name.clone(),
-        namespace: app.spec.destination.namespace.clone(),
-        ..AppContext::default()
-    };
+    let context = target
+        .with_capabilities(AppContext {
+            name: name.clone(),
+            namespace: app.spec.destination.namespace.clone(),
+            ..AppContext::default()
+        })
+        .await
+        .with_context(|| format!("app {name}"))?;
     let git = rendering::repo_cache(core.git_credentials().await?);
     let renderer = rendering::renderer(git, Vec::new(), DEFAULT_TOOL_TIMEOUT);
     let rendered = renderer
