@@ -162,7 +162,7 @@ pub async fn observe(
     )
     .map_err(|err| format!("application {}: {err}", app.name_any()))?;
 
-    let key = fingerprint(ctx, app, setup, &rendered);
+    let key = fingerprint(ctx, app, setup, &desired);
     let name = app.name_any();
     if reuse && let Some(comparison) = ctx.cached_comparison(&name, &key) {
         return Ok(Observed {
@@ -224,10 +224,10 @@ fn server_side_diff(ctx: &Context, app: &Application) -> bool {
         .unwrap_or(ctx.settings.server_side_diff)
 }
 
-/// Everything a comparison depends on, hashed: the spec and annotations, the resolved
-/// revisions, the project's version, the cluster, and how many live changes the app's
-/// resources have seen.
-fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, rendered: &Rendered) -> String {
+/// Everything a comparison depends on, hashed: the spec and annotations, the desired objects
+/// (which change with the revision, and with the cluster's capabilities for Helm charts), the
+/// project's version, the cluster, and how many live changes the app's resources have seen.
+fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, desired: &[Value]) -> String {
     let mut hash = Sha256::new();
     let mut feed = |part: &str| {
         // Length-prefixed, so parts cannot run into each other.
@@ -242,8 +242,8 @@ fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, rendered: &Rende
         .filter(|(k, _)| k.as_str() != ferry_types::application::REFRESH_ANNOTATION)
         .collect();
     feed(&serde_json::to_string(&annotations).unwrap_or_default());
-    for source in &rendered.sources {
-        feed(&source.revision);
+    for object in desired {
+        feed(&object.to_string());
     }
     feed(&setup.project.resource_version().unwrap_or_default());
     feed(&setup.cluster.server);
