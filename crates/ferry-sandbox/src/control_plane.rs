@@ -207,7 +207,7 @@ where
 }
 
 /// Free loopback ports, found by binding port 0 (the listeners close before the components
-/// start; a collision in that window makes the component fail loudly, not silently).
+/// start; a collision in that window makes the component fail loudly, and `up` picks again).
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0"))

@@ -106,11 +106,20 @@ impl Sandbox {
         }
         self.stop_all()?;
         let bin = toolchain::ensure()?;
-        let started = control_plane::start(self, &bin, opts).await;
-        if started.is_err() {
-            // Leave nothing half-started behind; the logs stay for the error report.
-            let _ = self.stop_all();
-        }
+        let mut attempt = 1;
+        let started = loop {
+            let started = control_plane::start(self, &bin, opts).await;
+            if started.is_err() {
+                // Leave nothing half-started behind; the logs stay for the error report.
+                let _ = self.stop_all();
+            }
+            match started {
+                // The free ports were picked by binding port 0 and letting go; another sandbox
+                // or an outgoing connection can take one in that window. Pick again.
+                Err(err) if attempt < PORT_ATTEMPTS && port_taken(&err) => attempt += 1,
+                other => break other,
+            }
+        };
         drop(lock);
         started.map(|()| Started::Fresh)
     }
@@ -193,4 +202,11 @@ async fn readyz(client: &kube::Client) -> bool {
         .body(Vec::new())
         .expect("static request");
     matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok")
+}
+
+/// How many times `up` picks new ports when a component finds its port taken.
+const PORT_ATTEMPTS: u32 = 3;
+
+fn port_taken(err: &anyhow::Error) -> bool {
+    format!("{err:#}").contains("address already in use")
 }
