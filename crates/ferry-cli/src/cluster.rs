@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::Subcommand;
 use ferry_types::secrets::{ClusterConfig, ClusterSecret, IN_CLUSTER_SERVER, TlsClientConfig};
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use kube::config::Kubeconfig;
 use serde::Serialize;
 use serde_json::Value;
@@ -201,34 +201,10 @@ async fn add(core: &Core, cluster: ClusterSecret, upsert: bool) -> anyhow::Resul
         .await?
         .into_iter()
         .find(|(_, c)| c.server == cluster.server);
-    let mut secret = cluster.to_secret(&core.namespace);
-    match existing {
-        None => {
-            core.secrets()
-                .create(&PostParams::default(), &secret)
-                .await
-                .with_context(|| format!("creating the Secret for cluster {}", cluster.server))?;
-            println!("cluster '{}' added", cluster.server);
-        }
-        Some((_, current)) if current == cluster => {
-            println!("cluster '{}' unchanged", cluster.server)
-        }
-        Some(_) if !upsert => bail!(
-            "cluster {} exists with different settings; use --upsert to replace them",
-            cluster.server
-        ),
-        Some((name, _)) => {
-            // Keep the existing Secret's name, which may not be the generated one.
-            let current = core.secrets().get(&name).await?;
-            secret.metadata.name = Some(name.clone());
-            secret.metadata.resource_version = current.metadata.resource_version;
-            core.secrets()
-                .replace(&name, &PostParams::default(), &secret)
-                .await
-                .with_context(|| format!("updating Secret {name} of cluster {}", cluster.server))?;
-            println!("cluster '{}' updated", cluster.server);
-        }
-    }
+    let secret = cluster.to_secret(&core.namespace);
+    let what = format!("cluster '{}'", cluster.server);
+    core.save_secret(secret, existing, &cluster, upsert, &what)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -143,6 +143,45 @@ impl Core {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
+    /// Writes a repository or cluster Secret as `argocd ... add` does: created when `existing`
+    /// (the Secret's name and what it holds) is absent, left alone when it holds `wanted`
+    /// already, replaced under its own name only with `upsert`. `what` names it in messages
+    /// (`cluster 'https://…'`).
+    pub async fn save_secret<T: PartialEq>(
+        &self,
+        mut secret: Secret,
+        existing: Option<(String, T)>,
+        wanted: &T,
+        upsert: bool,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        match existing {
+            None => {
+                self.secrets()
+                    .create(&PostParams::default(), &secret)
+                    .await
+                    .with_context(|| format!("creating the Secret for {what}"))?;
+                println!("{what} added");
+            }
+            Some((_, current)) if &current == wanted => println!("{what} unchanged"),
+            Some(_) if !upsert => {
+                bail!("{what} exists with different settings; use --upsert to replace them")
+            }
+            Some((name, _)) => {
+                // Keep the existing Secret's name, which may not be the generated one.
+                let current = self.secrets().get(&name).await?;
+                secret.metadata.name = Some(name.clone());
+                secret.metadata.resource_version = current.metadata.resource_version;
+                self.secrets()
+                    .replace(&name, &PostParams::default(), &secret)
+                    .await
+                    .with_context(|| format!("updating Secret {name} of {what}"))?;
+                println!("{what} updated");
+            }
+        }
+        Ok(())
+    }
+
     /// Who operations are initiated by: `$USER`, else the kubeconfig user, else `ferry-cli`.
     pub fn username(&self) -> String {
         std::env::var("USER")

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use ferry_git::Credentials;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use serde::Serialize;
 
 use crate::core::{Core, KubeArgs, repo_credential};
@@ -222,32 +222,10 @@ async fn add(core: &Core, repo: RepoSecret, upsert: bool) -> anyhow::Result<Exit
         .await?
         .into_iter()
         .find(|(_, r)| same_entry(r, &repo));
-    let mut secret = repo.to_secret(&core.namespace);
-    match existing {
-        None => {
-            core.secrets()
-                .create(&PostParams::default(), &secret)
-                .await
-                .with_context(|| format!("creating the Secret for {noun} {}", repo.url))?;
-            println!("{noun} '{}' added", repo.url);
-        }
-        Some((_, current)) if current == repo => println!("{noun} '{}' unchanged", repo.url),
-        Some(_) if !upsert => bail!(
-            "{noun} {} exists with different settings; use --upsert to replace them",
-            repo.url
-        ),
-        Some((name, _)) => {
-            // Keep the existing Secret's name, which may not be the generated one.
-            let current = core.secrets().get(&name).await?;
-            secret.metadata.name = Some(name.clone());
-            secret.metadata.resource_version = current.metadata.resource_version;
-            core.secrets()
-                .replace(&name, &PostParams::default(), &secret)
-                .await
-                .with_context(|| format!("updating Secret {name} of {noun} {}", repo.url))?;
-            println!("{noun} '{}' updated", repo.url);
-        }
-    }
+    let secret = repo.to_secret(&core.namespace);
+    let what = format!("{noun} '{}'", repo.url);
+    core.save_secret(secret, existing, &repo, upsert, &what)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

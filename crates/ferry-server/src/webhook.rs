@@ -72,6 +72,16 @@ pub fn parse(
     Ok(push)
 }
 
+/// A recorded provider payload from `tests/fixtures/webhook/`, for the tests of every provider.
+#[cfg(test)]
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/webhook/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -84,14 +94,6 @@ mod tests {
 
     const SECRET: &str = "It's a Secret to Everybody";
     const UUID: &str = "{0d0b4d0c-6a8f-4c55-9d0e-2a6f1e3b7c44}";
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/webhook/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
-    }
 
     fn all_secrets() -> WebhookSecrets {
         let mut data = BTreeMap::new();

@@ -89,20 +89,12 @@ fn pushed_ref(change: &Change) -> Option<PushedRef> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::RefKind;
+    use super::super::{RefKind, fixture};
     use super::*;
-
-    fn fixture() -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/webhook/bitbucket-cloud-push.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn a_push_of_a_branch_and_a_new_tag() {
-        let push = parse("repo:push", &fixture()).unwrap();
+        let push = parse("repo:push", &fixture("bitbucket-cloud-push.json")).unwrap();
         assert_eq!(push.repo_urls, ["https://bitbucket.org/acme/guestbook"]);
         assert_eq!(
             push.revision_refs,

@@ -82,16 +82,12 @@ pub(crate) fn parse(event: &str, body: &[u8]) -> Result<PushEvent, WebhookError>
 
 #[cfg(test)]
 mod tests {
-    use super::super::RefKind;
+    use super::super::{RefKind, fixture};
     use super::*;
 
     #[test]
     fn a_refs_changed_event() {
-        let body = std::fs::read(format!(
-            "{}/tests/fixtures/webhook/bitbucket-server-refs-changed.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
+        let body = fixture("bitbucket-server-refs-changed.json");
         let push = parse("repo:refs_changed", &body).unwrap();
         assert_eq!(
             push.repo_urls,

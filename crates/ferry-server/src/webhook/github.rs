@@ -58,16 +58,8 @@ pub(crate) fn parse(event: &str, body: &[u8]) -> Result<PushEvent, WebhookError>
 
 #[cfg(test)]
 mod tests {
-    use super::super::RefKind;
+    use super::super::{RefKind, fixture};
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/webhook/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn a_branch_push() {

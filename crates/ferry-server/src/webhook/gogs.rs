@@ -56,16 +56,8 @@ pub(crate) fn parse(
 
 #[cfg(test)]
 mod tests {
-    use super::super::RefKind;
+    use super::super::{RefKind, fixture};
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/webhook/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn a_gitea_push() {
