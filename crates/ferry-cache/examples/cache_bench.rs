@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ferry_cache::{CacheConfig, Change, ClusterCache, ResourceKey, TrackingMethod};
 use ferry_sandbox::{Sandbox, UpOptions};
+use ferry_testkit::process::{mib, status_bytes};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
@@ -51,7 +52,7 @@ async fn main() -> Result<()> {
 async fn run(args: &Args, client: kube::Client) -> Result<()> {
     create_objects(args, &client).await?;
 
-    let rss_before = proc_status_kib("VmRSS")?;
+    let rss_before = status_bytes("VmRSS")?;
     let started = Instant::now();
     let config = CacheConfig {
         tracking: TrackingMethod::label(),
@@ -59,8 +60,8 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     };
     let cache = ClusterCache::start(client.clone(), config).await?;
     let sync = started.elapsed();
-    let rss_after = proc_status_kib("VmRSS")?;
-    let rss_peak = proc_status_kib("VmHWM")?;
+    let rss_after = status_bytes("VmRSS")?;
+    let rss_peak = status_bytes("VmHWM")?;
     let stats = cache.stats();
     let configmaps = stats
         .kinds
@@ -77,9 +78,9 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         "  per ConfigMap            {:>10} B",
         configmaps.approx_bytes / configmaps.objects.max(1)
     );
-    println!("process RSS before start   {:>10}", mib(rss_before * 1024));
-    println!("process RSS after sync     {:>10}", mib(rss_after * 1024));
-    println!("process RSS peak           {:>10}", mib(rss_peak * 1024));
+    println!("process RSS before start   {:>10}", mib(rss_before));
+    println!("process RSS after sync     {:>10}", mib(rss_after));
+    println!("process RSS peak           {:>10}", mib(rss_peak));
 
     let started = Instant::now();
     let mut found = 0;
@@ -178,25 +179,4 @@ fn app_name(app: usize) -> String {
 
 fn object_name(app: usize, i: usize) -> String {
     format!("app-{app:05}-cm-{i:03}")
-}
-
-/// A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in KiB.
-fn proc_status_kib(field: &str) -> Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|line| {
-            line.strip_prefix(field)
-                .is_some_and(|rest| rest.starts_with(':'))
-        })
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .with_context(|| format!("malformed {field}"))?
-        .parse()?)
-}
-
-fn mib(bytes: usize) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

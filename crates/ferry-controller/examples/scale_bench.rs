@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ferry_controller::ControllerSettings;
 use ferry_sandbox::{Sandbox, UpOptions};
+use ferry_testkit::process::{mib, status_bytes};
 use ferry_types::Application;
 use ferry_types::application::{HealthStatusCode, REFRESH_ANNOTATION, SyncStatusCode};
 use futures::{StreamExt, TryStreamExt};
@@ -116,7 +117,10 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     })
     .await?;
     println!("all Synced and Healthy     {:>10.2?}", started.elapsed());
-    println!("controller RSS peak        {:>10}", mib(proc_kib("VmHWM")?));
+    println!(
+        "controller RSS peak        {:>10}",
+        mib(status_bytes("VmHWM")?)
+    );
 
     // Every app compared from scratch: a refresh bypasses the comparison cache.
     let started = Instant::now();
@@ -156,8 +160,14 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         cpu,
         cpu * 1000.0 / resyncs
     );
-    println!("controller RSS steady      {:>10}", mib(proc_kib("VmRSS")?));
-    println!("controller RSS peak        {:>10}", mib(proc_kib("VmHWM")?));
+    println!(
+        "controller RSS steady      {:>10}",
+        mib(status_bytes("VmRSS")?)
+    );
+    println!(
+        "controller RSS peak        {:>10}",
+        mib(status_bytes("VmHWM")?)
+    );
     let _ = stop.send(());
     controller.await??;
     Ok(())
@@ -262,22 +272,4 @@ fn cpu_seconds() -> Result<f64> {
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     // Linux reports in clock ticks, 100 per second on every platform Rust supports here.
     Ok(ticks / 100.0)
-}
-
-/// A memory figure of this process from /proc/self/status, in KiB.
-fn proc_kib(field: &str) -> Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("malformed status line")?
-        .parse()?)
-}
-
-fn mib(kib: usize) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }

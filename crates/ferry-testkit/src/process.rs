@@ -1,0 +1,39 @@
+//! This process's own resource figures, for benchmarks.
+
+use anyhow::{Context, Result};
+
+/// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`, ...), in bytes.
+pub fn status_bytes(field: &str) -> Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|line| {
+            line.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
+    let kib: usize = line
+        .split_whitespace()
+        .nth(1)
+        .with_context(|| format!("malformed {field}"))?
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+/// Bytes as MiB with one decimal, for reports.
+pub fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process_memory() {
+        let rss = status_bytes("VmRSS").unwrap();
+        assert!(rss > 1024 * 1024, "{rss}");
+        assert!(status_bytes("NoSuchField").is_err());
+        assert_eq!(mib(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}
