@@ -1,10 +1,12 @@
-//! `ferry app`: Applications in the control namespace, read and written directly through the
-//! Kubernetes API, with argocd's command names, flags and output.
+//! `ferry app`: Applications, read and written directly through the Kubernetes API (core mode)
+//! or through an API server, with argocd's command names, flags and output either way.
 
 mod delete;
 mod diff;
+mod logs;
 mod manifests;
 mod operation;
+mod resources;
 mod show;
 mod source;
 mod spec;
@@ -16,7 +18,34 @@ use clap::Subcommand;
 use ferry_types::Application;
 use kube::Api;
 
+pub use operation::Watched;
+
 use crate::core::{Core, KubeArgs};
+use crate::server::Mode;
+use crate::server::client::ApiClient;
+
+/// Where the app verbs read and write: the Kubernetes API, or an API server.
+pub enum Conn {
+    Core(Core),
+    Server(ApiClient),
+}
+
+impl Conn {
+    pub async fn connect(kube: &KubeArgs, mode: Mode) -> anyhow::Result<Self> {
+        Ok(match mode {
+            Mode::Core => Self::Core(Core::connect(kube).await?),
+            Mode::Server(session) => Self::Server(session.api),
+        })
+    }
+
+    /// The control namespace an app without one is shown in.
+    pub fn namespace(&self) -> &str {
+        match self {
+            Self::Core(core) => &core.namespace,
+            Self::Server(_) => "argocd",
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,12 +77,18 @@ enum Command {
     Delete(delete::Args),
     /// Print an application's manifests, rendered from Git or as they are live.
     Manifests(manifests::Args),
+    /// Stop the running operation.
+    TerminateOp(operation::TerminateArgs),
+    /// List the application's resources.
+    Resources(resources::Args),
+    /// Print the log of one of the application's pods.
+    Logs(logs::Args),
 }
 
-pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
     // A diff's errors exit 2, telling them apart from "differences found" (1).
     if let Command::Diff(args) = args.command {
-        return Ok(match diff_command(kube, args).await {
+        return Ok(match diff_command(kube, mode, args).await {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("error: {err:#}");
@@ -61,33 +96,40 @@ pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let core = Core::connect(kube).await?;
+    let conn = Conn::connect(kube, mode).await?;
     match args.command {
-        Command::Create(args) => spec::create(&core, args).await,
-        Command::List(args) => show::list(&core, args).await,
-        Command::Get(args) => show::get(&core, args).await,
-        Command::Sync(args) => operation::sync(&core, args).await,
-        Command::Wait(args) => operation::wait(&core, args).await,
-        Command::History(args) => show::history(&core, args).await,
-        Command::Rollback(args) => operation::rollback(&core, args).await,
-        Command::Set(args) => spec::set(&core, args).await,
-        Command::Delete(args) => delete::run(&core, args).await,
-        Command::Manifests(args) => manifests::run(&core, args).await,
+        Command::Create(args) => spec::create(&conn, args).await,
+        Command::List(args) => show::list(&conn, args).await,
+        Command::Get(args) => show::get(&conn, args).await,
+        Command::Sync(args) => operation::sync(&conn, args).await,
+        Command::Wait(args) => operation::wait(&conn, args).await,
+        Command::History(args) => show::history(&conn, args).await,
+        Command::Rollback(args) => operation::rollback(&conn, args).await,
+        Command::Set(args) => spec::set(&conn, args).await,
+        Command::Delete(args) => delete::run(&conn, args).await,
+        Command::Manifests(args) => manifests::run(&conn, args).await,
+        Command::TerminateOp(args) => operation::terminate(&conn, args).await,
+        Command::Resources(args) => resources::run(&conn, args).await,
+        Command::Logs(args) => logs::run(&conn, args).await,
         Command::Diff(_) => unreachable!("handled above"),
     }
 }
 
-async fn diff_command(kube: &KubeArgs, args: diff::Args) -> anyhow::Result<ExitCode> {
-    diff::run(&Core::connect(kube).await?, args).await
+async fn diff_command(kube: &KubeArgs, mode: Mode, args: diff::Args) -> anyhow::Result<ExitCode> {
+    diff::run(&Conn::connect(kube, mode).await?, args).await
 }
 
-/// The app, or an error naming it and the namespace looked in.
-pub async fn get_app(core: &Core, name: &str) -> anyhow::Result<Application> {
-    core.apps()
-        .get_opt(name)
-        .await
-        .with_context(|| format!("reading app {name}"))?
-        .with_context(|| format!("app {name} not found in namespace {}", core.namespace))
+/// The app, or an error naming it (and in core mode the namespace looked in).
+pub async fn get_app(conn: &Conn, name: &str) -> anyhow::Result<Application> {
+    match conn {
+        Conn::Core(core) => core
+            .apps()
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading app {name}"))?
+            .with_context(|| format!("app {name} not found in namespace {}", core.namespace)),
+        Conn::Server(api) => crate::server::apps::get(api, name, None).await,
+    }
 }
 
 /// Changes an app with [`crate::core::update`].

@@ -1,6 +1,7 @@
 //! `ferry cluster`: destination clusters as Argo CD stores them, in `cluster` Secrets of the
-//! control namespace. `add` copies a kubeconfig context's server, CA and credentials into such a
-//! Secret; listings never show credentials, only what kind they are.
+//! control namespace (core mode) or through a server's `/api/v1/clusters`. `add` copies a local
+//! kubeconfig context's server, CA and credentials into such a Secret (or sends them to the
+//! server); listings never show credentials, only what kind they are.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,11 +13,15 @@ use clap::Subcommand;
 use ferry_types::secrets::{ClusterConfig, ClusterSecret, IN_CLUSTER_SERVER, TlsClientConfig};
 use kube::api::DeleteParams;
 use kube::config::Kubeconfig;
+use reqwest::Method;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::core::{Core, KubeArgs};
 use crate::output::{ListFormat, Table, print_json, print_yaml};
+use crate::server::Mode;
+use crate::server::apps::items;
+use crate::server::client::{ApiClient, segment};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,6 +35,8 @@ enum Command {
     Add(AddArgs),
     /// List destination clusters.
     List(ListArgs),
+    /// Show a destination cluster.
+    Get(GetArgs),
     /// Remove a destination cluster.
     Rm(RmArgs),
 }
@@ -67,28 +74,132 @@ struct ListArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct GetArgs {
+    /// The cluster's server URL or name.
+    cluster: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ListFormat,
+}
+
+#[derive(clap::Args, Debug)]
 struct RmArgs {
     /// The cluster's server URL or name.
     cluster: String,
 }
 
-pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
+    if let Mode::Server(session) = mode {
+        return run_server(kube, &session.api, args).await;
+    }
     let core = Core::connect(kube).await?;
     match args.command {
         Command::Add(args) => {
-            let kubeconfig = kube.load_kubeconfig()?;
-            let mut cluster = from_context(&kubeconfig, &args.context_name)?;
-            if let Some(name) = args.name {
-                cluster.name = name;
-            }
-            cluster.namespaces = args.namespaces;
-            cluster.cluster_resources = args.cluster_resources;
-            cluster.project = args.project.unwrap_or_default();
-            add(&core, cluster, args.upsert).await
+            let upsert = args.upsert;
+            add(&core, cluster_to_add(kube, args)?, upsert).await
         }
         Command::List(args) => list(&core, args.output).await,
+        Command::Get(args) => {
+            let server = args.cluster.trim_end_matches('/');
+            let found = core
+                .clusters()
+                .await?
+                .into_iter()
+                .map(|(_, c)| c)
+                .chain(std::iter::once(ClusterSecret::in_cluster()))
+                .find(|c| c.server == server || c.name == args.cluster)
+                .with_context(|| {
+                    format!(
+                        "cluster {} not found in namespace {}",
+                        args.cluster, core.namespace
+                    )
+                })?;
+            print_views(&[ClusterView::from(&found)], args.output)
+        }
         Command::Rm(args) => remove(&core, &args.cluster).await,
     }
+}
+
+/// The cluster `add` registers: the local kubeconfig context's, with the flags applied.
+fn cluster_to_add(kube: &KubeArgs, args: AddArgs) -> anyhow::Result<ClusterSecret> {
+    let kubeconfig = kube.load_kubeconfig()?;
+    let mut cluster = from_context(&kubeconfig, &args.context_name)?;
+    if let Some(name) = args.name {
+        cluster.name = name;
+    }
+    cluster.namespaces = args.namespaces;
+    cluster.cluster_resources = args.cluster_resources;
+    cluster.project = args.project.unwrap_or_default();
+    Ok(cluster)
+}
+
+async fn run_server(kube: &KubeArgs, api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Add(args) => {
+            let upsert = [("upsert", args.upsert.to_string())];
+            let cluster = cluster_to_add(kube, args)?;
+            // Argo CD's Cluster: the credentials travel in `config`, as in its Secrets.
+            let body = json!({
+                "server": cluster.server,
+                "name": cluster.name,
+                "config": cluster.config,
+                "namespaces": cluster.namespaces,
+                "clusterResources": cluster.cluster_resources,
+                "project": cluster.project,
+            });
+            api.call::<Value>(Method::POST, "/api/v1/clusters", &upsert, Some(&body))
+                .await
+                .with_context(|| format!("adding cluster {}", cluster.server))?;
+            println!("cluster '{}' added", cluster.server);
+        }
+        Command::List(args) => {
+            let list = api.get("/api/v1/clusters", &[]).await?;
+            let views: Vec<ClusterView> = items::<Value>(list)?.iter().map(view_of).collect();
+            print_views(&views, args.output)?;
+        }
+        Command::Get(args) => {
+            let (path, query) = cluster_path(&args.cluster);
+            let cluster: Value = api.get(&path, &query).await?;
+            print_views(&[view_of(&cluster)], args.output)?;
+        }
+        Command::Rm(args) => {
+            let (path, query) = cluster_path(&args.cluster);
+            api.call::<Value>(Method::DELETE, &path, &query, None::<&Value>)
+                .await
+                .with_context(|| format!("removing cluster {}", args.cluster))?;
+            println!("cluster '{}' removed", args.cluster);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Argo CD's path for a cluster: by server URL, or by name with `id.type=name`.
+fn cluster_path(cluster: &str) -> (String, Vec<(&'static str, String)>) {
+    let path = format!(
+        "/api/v1/clusters/{}",
+        segment(cluster.trim_end_matches('/'))
+    );
+    let query = if cluster.contains("://") {
+        Vec::new()
+    } else {
+        vec![("id.type", "name".to_string())]
+    };
+    (path, query)
+}
+
+/// A cluster as a server shows it (credentials already left out there).
+fn view_of(item: &Value) -> ClusterView {
+    let text = |key: &str| item[key].as_str().unwrap_or_default().to_string();
+    let cluster = ClusterSecret {
+        server: text("server"),
+        name: text("name"),
+        namespaces: serde_json::from_value(item["namespaces"].clone()).unwrap_or_default(),
+        cluster_resources: item["clusterResources"].as_bool().unwrap_or(false),
+        project: text("project"),
+        config: serde_json::from_value(item["config"].clone()).unwrap_or_default(),
+        ..ClusterSecret::default()
+    };
+    ClusterView::from(&cluster)
 }
 
 /// A cluster Secret for a kubeconfig context: its cluster's server and CA, its user's client
@@ -263,15 +374,19 @@ async fn list(core: &Core, output: ListFormat) -> anyhow::Result<ExitCode> {
         clusters.insert(0, ClusterSecret::in_cluster());
     }
     let views: Vec<ClusterView> = clusters.iter().map(ClusterView::from).collect();
+    print_views(&views, output)
+}
+
+fn print_views(views: &[ClusterView], output: ListFormat) -> anyhow::Result<ExitCode> {
     match output {
         ListFormat::Json => print_json(&views)?,
         ListFormat::Yaml => print_yaml(&views)?,
         ListFormat::Name => {
-            for view in &views {
+            for view in views {
                 println!("{}", view.name);
             }
         }
-        ListFormat::Wide => print!("{}", cluster_table(&views).render()),
+        ListFormat::Wide => print!("{}", cluster_table(views).render()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,13 +8,14 @@ use anyhow::{Context, bail};
 use ferry_cache::TrackingMethod;
 use ferry_git::{Credentials, RepoCredential};
 use ferry_types::application::ApplicationDestination;
+use ferry_types::secrets::store::{self, SaveError, Saved};
 use ferry_types::secrets::{
     ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, RepoSecretKind,
-    SECRET_TYPE_CLUSTER, SECRET_TYPE_LABEL, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
+    SECRET_TYPE_CLUSTER, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
 };
-use ferry_types::{AppProject, Application};
+use ferry_types::{AppProject, Application, UpdateError};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
@@ -149,34 +150,21 @@ impl Core {
     /// (`cluster 'https://…'`).
     pub async fn save_secret<T: PartialEq>(
         &self,
-        mut secret: Secret,
+        secret: Secret,
         existing: Option<(String, T)>,
         wanted: &T,
         upsert: bool,
         what: &str,
     ) -> anyhow::Result<()> {
-        match existing {
-            None => {
-                self.secrets()
-                    .create(&PostParams::default(), &secret)
-                    .await
-                    .with_context(|| format!("creating the Secret for {what}"))?;
-                println!("{what} added");
-            }
-            Some((_, current)) if &current == wanted => println!("{what} unchanged"),
-            Some(_) if !upsert => {
+        match store::save(&self.secrets(), secret, existing, wanted, upsert).await {
+            Ok(Saved::Created(_)) => println!("{what} added"),
+            Ok(Saved::Unchanged) => println!("{what} unchanged"),
+            Ok(Saved::Updated(_)) => println!("{what} updated"),
+            Err(SaveError::Differs) => {
                 bail!("{what} exists with different settings; use --upsert to replace them")
             }
-            Some((name, _)) => {
-                // Keep the existing Secret's name, which may not be the generated one.
-                let current = self.secrets().get(&name).await?;
-                secret.metadata.name = Some(name.clone());
-                secret.metadata.resource_version = current.metadata.resource_version;
-                self.secrets()
-                    .replace(&name, &PostParams::default(), &secret)
-                    .await
-                    .with_context(|| format!("updating Secret {name} of {what}"))?;
-                println!("{what} updated");
+            Err(SaveError::Kube(err)) => {
+                return Err(err).with_context(|| format!("writing the Secret of {what}"));
             }
         }
         Ok(())
@@ -226,13 +214,9 @@ impl Core {
 
     /// The Secrets of the given `argocd.argoproj.io/secret-type`s.
     pub async fn typed_secrets(&self, types: &[&str]) -> anyhow::Result<Vec<Secret>> {
-        let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
-        Ok(self
-            .secrets()
-            .list(&ListParams::default().labels(&selector))
+        store::list_typed(&self.secrets(), types)
             .await
-            .with_context(|| format!("listing {} Secrets in {}", types.join("/"), self.namespace))?
-            .items)
+            .with_context(|| format!("listing {} Secrets in {}", types.join("/"), self.namespace))
     }
 
     /// Registered clusters with the names of their Secrets. Malformed Secrets are reported and
@@ -405,46 +389,30 @@ where
     }
 }
 
-/// Changes an object: `change` edits a copy of the current object, and the difference is written
-/// as a JSON merge patch guarded by the resourceVersion it was computed from, so nothing written
-/// concurrently (by the controller or another user) is lost. On a conflict the object is read
-/// again and `change` runs again, so its checks see the latest state. Returns the object as
-/// written and whether anything changed. `what` names the kind in errors.
+/// Changes an object with [`ferry_types::update`] (a read-change-write guarded by the
+/// resourceVersion, retried on conflicts). Returns the object as written and whether anything
+/// changed. `what` names the kind in errors.
 pub async fn update<K>(
     api: &Api<K>,
     what: &str,
     name: &str,
-    mut change: impl FnMut(&mut K) -> anyhow::Result<()>,
+    change: impl FnMut(&mut K) -> anyhow::Result<()>,
 ) -> anyhow::Result<(K, bool)>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    const ATTEMPTS: usize = 5;
-    for _ in 0..ATTEMPTS {
-        let current = api
-            .get_opt(name)
-            .await
-            .with_context(|| format!("reading {what} {name}"))?
-            .with_context(|| format!("{what} {name} not found"))?;
-        let mut next = current.clone();
-        change(&mut next)?;
-        let Some(mut patch) = ferry_types::merge_patch(
-            &serde_json::to_value(&current)?,
-            &serde_json::to_value(&next)?,
-        ) else {
-            return Ok((current, false));
-        };
-        patch["metadata"]["resourceVersion"] = current.meta().resource_version.clone().into();
-        match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(written) => return Ok((written, true)),
-            Err(kube::Error::Api(status)) if status.is_conflict() => continue,
-            Err(err) => return Err(err).with_context(|| format!("updating {what} {name}")),
-        }
-    }
-    bail!("{what} {name} kept changing while being updated ({ATTEMPTS} attempts); try again")
+    ferry_types::update(api, name, change)
+        .await
+        .map_err(|err| match err {
+            UpdateError::NotFound => anyhow::anyhow!("{what} {name} not found"),
+            UpdateError::Change(err) => err,
+            UpdateError::Kube(err) => {
+                anyhow::Error::new(err).context(format!("updating {what} {name}"))
+            }
+            UpdateError::KeptChanging { attempts } => anyhow::anyhow!(
+                "{what} {name} kept changing while being updated ({attempts} attempts); try again"
+            ),
+        })
 }
 
 /// Whether an error chain ends in an API "forbidden".

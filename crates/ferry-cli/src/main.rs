@@ -14,6 +14,8 @@ mod proj;
 mod render;
 mod rendering;
 mod repo;
+mod server;
+mod sso;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,8 @@ mod repo;
 struct Cli {
     #[command(flatten)]
     kube: core::KubeArgs,
+    #[command(flatten)]
+    server: server::ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +50,14 @@ enum Command {
     Proj(proj::Args),
     /// Administration tools: check the RBAC policy.
     Admin(admin::Args),
+    /// Log in to an API server and make it the current context.
+    Login(server::login::LoginArgs),
+    /// Log out: end the session and forget its token.
+    Logout(server::login::LogoutArgs),
+    /// Manage the server's accounts, passwords and API tokens.
+    Account(server::account::Args),
+    /// List the login contexts, or switch to one.
+    Context(server::context::Args),
 }
 
 #[tokio::main]
@@ -58,22 +70,31 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Render(args) => render::run(args).await,
-        Command::Health(args) => health::run(args).await,
-        Command::App(args) => app::run(&cli.kube, args).await,
-        Command::Repo(args) => repo::run(&cli.kube, args).await,
-        Command::Repocreds(args) => repo::run_creds(&cli.kube, args).await,
-        Command::Cluster(args) => cluster::run(&cli.kube, args).await,
-        Command::Proj(args) => proj::run(&cli.kube, args).await,
-        Command::Admin(args) => admin::run(&cli.kube, args).await,
-    };
+    let result = run(cli).await;
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (kube, server) = (&cli.kube, &cli.server);
+    match cli.command {
+        Command::Render(args) => render::run(args).await,
+        Command::Health(args) => health::run(args).await,
+        Command::App(args) => app::run(kube, server.mode()?, args).await,
+        Command::Repo(args) => repo::run(kube, server.mode()?, args).await,
+        Command::Repocreds(args) => repo::run_creds(kube, server.mode()?, args).await,
+        Command::Cluster(args) => cluster::run(kube, server.mode()?, args).await,
+        Command::Proj(args) => proj::run(kube, server.mode()?, args).await,
+        Command::Admin(args) => admin::run(kube, args).await,
+        Command::Login(args) => server::login::login(server, args).await,
+        Command::Logout(args) => server::login::logout(server, args).await,
+        Command::Account(args) => server::account::run(server, args).await,
+        Command::Context(args) => server::context::run(server, args),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `ferry proj`: AppProjects in the control namespace, with argocd's flags and output.
+//! `ferry proj`: AppProjects in the control namespace (core mode) or through a server's
+//! `/api/v1/projects`, with argocd's flags and output.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,10 +12,15 @@ use ferry_types::project::{
     ClusterResourceRestrictionItem, GroupKind, OrphanedResourcesMonitorSettings,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::core::{Core, KubeArgs, is_not_found, update};
 use crate::output::{ListFormat, ObjectFormat, Table, or_none, print_json, print_yaml, summary};
+use crate::server::Mode;
+use crate::server::apps::items;
+use crate::server::client::{ApiClient, segment};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,6 +36,39 @@ enum Command {
     List(ListArgs),
     /// Show a project.
     Get(GetArgs),
+    /// Delete a project.
+    Delete(DeleteArgs),
+    /// Manage a project's roles.
+    Role(RoleArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DeleteArgs {
+    name: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct RoleArgs {
+    #[command(subcommand)]
+    command: RoleCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RoleCommand {
+    /// Issue a token for a project role and print it (through a server).
+    CreateToken(CreateTokenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CreateTokenArgs {
+    project: String,
+    role: String,
+    /// Lifetime in seconds (default: never expires).
+    #[arg(long, short = 'e', default_value_t = 0, value_name = "SECONDS")]
+    expires_in: u64,
+    /// The token's ID (default: generated).
+    #[arg(long, short = 'i')]
+    id: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -86,13 +125,91 @@ struct GetArgs {
     output: ObjectFormat,
 }
 
-pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
+    if let Mode::Server(session) = mode {
+        return run_server(&session.api, args).await;
+    }
     let core = Core::connect(kube).await?;
     match args.command {
         Command::Create(args) => create(&core, *args).await,
         Command::List(args) => list(&core, args.output).await,
         Command::Get(args) => get(&core, args).await,
+        Command::Delete(args) => {
+            core.projects()
+                .delete(&args.name, &DeleteParams::default())
+                .await
+                .with_context(|| format!("deleting project {}", args.name))?;
+            println!("project '{}' deleted", args.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Role(_) => {
+            bail!("project role tokens are signed by the server: log in with `ferry login` first")
+        }
     }
+}
+
+async fn run_server(api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
+    let project_path = |name: &str| format!("/api/v1/projects/{}", segment(name));
+    match args.command {
+        Command::Create(args) => {
+            let project = build(&args, None)?;
+            let name = project.metadata.name.clone().unwrap_or_default();
+            let body = json!({"project": project, "upsert": args.upsert});
+            api.call::<Value>(Method::POST, "/api/v1/projects", &[], Some(&body))
+                .await
+                .with_context(|| format!("creating project {name}"))?;
+            println!("project '{name}' created");
+        }
+        Command::List(args) => {
+            let projects: Vec<AppProject> = items(api.get("/api/v1/projects", &[]).await?)?;
+            print_projects(&projects, args.output)?;
+        }
+        Command::Get(args) => {
+            let project: AppProject = api
+                .get(&project_path(&args.name), &[])
+                .await
+                .with_context(|| format!("reading project {}", args.name))?;
+            print_project(&project, args.output)?;
+        }
+        Command::Delete(args) => {
+            api.call::<Value>(
+                Method::DELETE,
+                &project_path(&args.name),
+                &[],
+                None::<&Value>,
+            )
+            .await
+            .with_context(|| format!("deleting project {}", args.name))?;
+            println!("project '{}' deleted", args.name);
+        }
+        Command::Role(RoleArgs {
+            command: RoleCommand::CreateToken(args),
+        }) => {
+            let path = format!(
+                "{}/roles/{}/token",
+                project_path(&args.project),
+                segment(&args.role)
+            );
+            let mut body = json!({"expiresIn": args.expires_in});
+            if let Some(id) = &args.id {
+                body["id"] = id.clone().into();
+            }
+            let answer: Value = api
+                .call(Method::POST, &path, &[], Some(&body))
+                .await
+                .with_context(|| {
+                    format!(
+                        "creating a token for role {} of project {}",
+                        args.role, args.project
+                    )
+                })?;
+            let token = answer["token"]
+                .as_str()
+                .context("the server answered without a token")?;
+            println!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 impl CreateArgs {
@@ -198,7 +315,8 @@ fn parse_group_kind(text: &str, flag: &str) -> anyhow::Result<(String, String)> 
     Ok((group.to_string(), kind.to_string()))
 }
 
-async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
+/// The project the flags (and `--file`) describe, in `namespace` when given.
+fn build(args: &CreateArgs, namespace: Option<&str>) -> anyhow::Result<AppProject> {
     let mut project = match &args.file {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -216,8 +334,8 @@ async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("a project name is needed (NAME, or metadata.name in --file)"),
     };
     project.metadata = ObjectMeta {
-        name: Some(name.clone()),
-        namespace: Some(core.namespace.clone()),
+        name: Some(name),
+        namespace: namespace.map(str::to_string),
         labels: project.metadata.labels.take(),
         annotations: project.metadata.annotations.take(),
         ..Default::default()
@@ -225,6 +343,12 @@ async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
     project.status = None;
     args.apply(&mut project)?;
     project.policy()?;
+    Ok(project)
+}
+
+async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let project = build(&args, Some(&core.namespace))?;
+    let name = project.metadata.name.clone().unwrap_or_default();
     core.prepare().await?;
 
     let projects = core.projects();
@@ -269,15 +393,19 @@ async fn list(core: &Core, output: ListFormat) -> anyhow::Result<ExitCode> {
             return Err(err).with_context(|| format!("listing projects in {}", core.namespace));
         }
     };
+    print_projects(&projects, output)
+}
+
+fn print_projects(projects: &[AppProject], output: ListFormat) -> anyhow::Result<ExitCode> {
     match output {
         ListFormat::Json => print_json(&projects)?,
         ListFormat::Yaml => print_yaml(&projects)?,
         ListFormat::Name => {
-            for project in &projects {
+            for project in projects {
                 println!("{}", project.metadata.name.as_deref().unwrap_or_default());
             }
         }
-        ListFormat::Wide => print!("{}", project_table(&projects).render()),
+        ListFormat::Wide => print!("{}", project_table(projects).render()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -352,10 +480,14 @@ async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("reading project {name}"))?
         .with_context(|| format!("project {name} not found in namespace {}", core.namespace))?;
-    match args.output {
+    print_project(&project, args.output)
+}
+
+fn print_project(project: &AppProject, output: ObjectFormat) -> anyhow::Result<ExitCode> {
+    match output {
         ObjectFormat::Json => print_json(&project)?,
         ObjectFormat::Yaml => print_yaml(&project)?,
-        ObjectFormat::Wide => print!("{}", project_summary(&project)),
+        ObjectFormat::Wide => print!("{}", project_summary(project)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `ferry repo` and `ferry repocreds`: repositories and credential templates as Argo CD stores
-//! them, in `repository` and `repo-creds` Secrets of the control namespace. Listings never show
+//! them, in `repository` and `repo-creds` Secrets of the control namespace (core mode) or
+//! through a server's `/api/v1/repositories` and `/api/v1/repocreds`. Listings never show
 //! passwords or keys, only whether there are credentials.
 
 use std::path::PathBuf;
@@ -10,11 +11,16 @@ use clap::{Subcommand, ValueEnum};
 use ferry_git::Credentials;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use kube::api::DeleteParams;
+use reqwest::Method;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::core::{Core, KubeArgs, repo_credential};
 use crate::output::{ListFormat, Table, print_json, print_yaml};
 use crate::rendering;
+use crate::server::Mode;
+use crate::server::apps::items;
+use crate::server::client::{ApiClient, segment};
 
 #[derive(clap::Args, Debug)]
 pub struct RepoArgs {
@@ -28,6 +34,8 @@ enum RepoCommand {
     Add(AddArgs),
     /// List repositories.
     List(ListArgs),
+    /// Show a repository.
+    Get(GetArgs),
     /// Remove a repository.
     Rm(RmArgs),
 }
@@ -109,6 +117,14 @@ struct ListArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct GetArgs {
+    url: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ListFormat,
+}
+
+#[derive(clap::Args, Debug)]
 struct RmArgs {
     url: String,
     /// Only the entry of this project (default: every entry for the URL).
@@ -122,7 +138,10 @@ struct CredsRmArgs {
     url: String,
 }
 
-pub async fn run(kube: &KubeArgs, args: RepoArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(kube: &KubeArgs, mode: Mode, args: RepoArgs) -> anyhow::Result<ExitCode> {
+    if let Mode::Server(session) = mode {
+        return run_server(&session.api, args).await;
+    }
     let core = Core::connect(kube).await?;
     match args.command {
         RepoCommand::Add(args) => {
@@ -137,6 +156,23 @@ pub async fn run(kube: &KubeArgs, args: RepoArgs) -> anyhow::Result<ExitCode> {
             add(&core, repo, args.credentials.upsert).await
         }
         RepoCommand::List(args) => list(&core, RepoSecretKind::Repository, args.output).await,
+        RepoCommand::Get(args) => {
+            let views: Vec<RepoView> = core
+                .repositories()
+                .await?
+                .iter()
+                .filter(|(_, r)| r.kind == RepoSecretKind::Repository && r.url == args.url)
+                .map(|(_, r)| RepoView::from(r))
+                .collect();
+            if views.is_empty() {
+                bail!(
+                    "repository {} not found in namespace {}",
+                    args.url,
+                    core.namespace
+                );
+            }
+            print_views(RepoSecretKind::Repository, &views, args.output)
+        }
         RepoCommand::Rm(args) => {
             remove(
                 &core,
@@ -149,7 +185,10 @@ pub async fn run(kube: &KubeArgs, args: RepoArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn run_creds(kube: &KubeArgs, args: CredsArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_creds(kube: &KubeArgs, mode: Mode, args: CredsArgs) -> anyhow::Result<ExitCode> {
+    if let Mode::Server(session) = mode {
+        return run_creds_server(&session.api, args).await;
+    }
     let core = Core::connect(kube).await?;
     match args.command {
         CredsCommand::Add(args) => {
@@ -160,6 +199,93 @@ pub async fn run_creds(kube: &KubeArgs, args: CredsArgs) -> anyhow::Result<ExitC
         }
         CredsCommand::List(args) => list(&core, RepoSecretKind::RepoCreds, args.output).await,
         CredsCommand::Rm(args) => remove(&core, RepoSecretKind::RepoCreds, &args.url, None).await,
+    }
+}
+
+async fn run_server(api: &ApiClient, args: RepoArgs) -> anyhow::Result<ExitCode> {
+    let kind = RepoSecretKind::Repository;
+    match args.command {
+        RepoCommand::Add(args) => {
+            let mut repo = args.credentials.to_secret(kind, &args.url)?;
+            repo.name = args.name.unwrap_or_default();
+            repo.project = args.project.unwrap_or_default();
+            let upsert = [("upsert", args.credentials.upsert.to_string())];
+            api.call::<Value>(
+                Method::POST,
+                "/api/v1/repositories",
+                &upsert,
+                Some(&repo.to_api()),
+            )
+            .await
+            .with_context(|| format!("adding repository {}", repo.url))?;
+            println!("repository '{}' added", repo.url);
+        }
+        RepoCommand::List(args) => {
+            let list = api.get("/api/v1/repositories", &[]).await?;
+            let views: Vec<RepoView> = items::<Value>(list)?.iter().map(view_of).collect();
+            print_views(kind, &views, args.output)?;
+        }
+        RepoCommand::Get(args) => {
+            let path = format!("/api/v1/repositories/{}", segment(&args.url));
+            let repo: Value = api.get(&path, &[]).await?;
+            print_views(kind, &[view_of(&repo)], args.output)?;
+        }
+        RepoCommand::Rm(args) => {
+            let path = format!("/api/v1/repositories/{}", segment(&args.url));
+            let project = [("appProject", args.project.unwrap_or_default())];
+            api.call::<Value>(Method::DELETE, &path, &project, None::<&Value>)
+                .await
+                .with_context(|| format!("removing repository {}", args.url))?;
+            println!("repository '{}' removed", args.url);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_creds_server(api: &ApiClient, args: CredsArgs) -> anyhow::Result<ExitCode> {
+    let kind = RepoSecretKind::RepoCreds;
+    match args.command {
+        CredsCommand::Add(args) => {
+            let creds = args.credentials.to_secret(kind, &args.url)?;
+            let upsert = [("upsert", args.credentials.upsert.to_string())];
+            api.call::<Value>(
+                Method::POST,
+                "/api/v1/repocreds",
+                &upsert,
+                Some(&creds.to_api()),
+            )
+            .await
+            .with_context(|| format!("adding repository credentials {}", creds.url))?;
+            println!("repository credentials '{}' added", creds.url);
+        }
+        CredsCommand::List(args) => {
+            let list = api.get("/api/v1/repocreds", &[]).await?;
+            let views: Vec<RepoView> = items::<Value>(list)?.iter().map(view_of).collect();
+            print_views(kind, &views, args.output)?;
+        }
+        CredsCommand::Rm(args) => {
+            let path = format!("/api/v1/repocreds/{}", segment(&args.url));
+            api.call::<Value>(Method::DELETE, &path, &[], None::<&Value>)
+                .await
+                .with_context(|| format!("removing repository credentials {}", args.url))?;
+            println!("repository credentials '{}' removed", args.url);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A repository or credential template as a server lists it (secrets already left out there).
+fn view_of(item: &Value) -> RepoView {
+    let text = |key: &str| item[key].as_str().unwrap_or_default().to_string();
+    let flag = |key: &str| item[key].as_bool().unwrap_or(false);
+    RepoView {
+        repo: [text("repo"), text("url")].concat(),
+        name: text("name"),
+        repo_type: text("type"),
+        project: text("project"),
+        insecure: flag("insecure"),
+        enable_oci: flag("enableOCI"),
+        has_credentials: !text("username").is_empty() || flag("inheritedCreds"),
     }
 }
 
@@ -200,13 +326,6 @@ async fn test_connection(core: &Core, repo: &RepoSecret) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What identifies an entry: the URL, and for repositories the project too.
-fn same_entry(a: &RepoSecret, b: &RepoSecret) -> bool {
-    a.kind == b.kind
-        && a.url == b.url
-        && (a.kind == RepoSecretKind::RepoCreds || a.project == b.project)
-}
-
 fn noun(kind: RepoSecretKind) -> &'static str {
     match kind {
         RepoSecretKind::Repository => "repository",
@@ -221,7 +340,7 @@ async fn add(core: &Core, repo: RepoSecret, upsert: bool) -> anyhow::Result<Exit
         .repositories()
         .await?
         .into_iter()
-        .find(|(_, r)| same_entry(r, &repo));
+        .find(|(_, r)| r.same_entry(&repo));
     let secret = repo.to_secret(&core.namespace);
     let what = format!("{noun} '{}'", repo.url);
     core.save_secret(secret, existing, &repo, upsert, &what)
@@ -266,15 +385,24 @@ async fn list(core: &Core, kind: RepoSecretKind, output: ListFormat) -> anyhow::
         .map(|(_, r)| RepoView::from(r))
         .collect();
     views.sort_by(|a, b| (&a.repo, &a.project).cmp(&(&b.repo, &b.project)));
+    print_views(kind, &views, output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_views(
+    kind: RepoSecretKind,
+    views: &[RepoView],
+    output: ListFormat,
+) -> anyhow::Result<ExitCode> {
     match output {
         ListFormat::Json => print_json(&views)?,
         ListFormat::Yaml => print_yaml(&views)?,
         ListFormat::Name => {
-            for view in &views {
+            for view in views {
                 println!("{}", view.repo);
             }
         }
-        ListFormat::Wide => print!("{}", repo_table(kind, &views).render()),
+        ListFormat::Wide => print!("{}", repo_table(kind, views).render()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -359,20 +487,5 @@ mod tests {
             "TYPE  NAME  REPO                           INSECURE  OCI    CREDS  PROJECT\n\
              git         https://git.example.com/a.git  false     false  true\n"
         );
-    }
-
-    #[test]
-    fn entries_are_the_same_by_url_and_project() {
-        let a = RepoSecret::new(RepoSecretKind::Repository, "https://r");
-        let scoped = RepoSecret {
-            project: "team".into(),
-            ..a.clone()
-        };
-        assert!(same_entry(&a, &a.clone()));
-        assert!(!same_entry(&a, &scoped));
-        assert!(!same_entry(
-            &a,
-            &RepoSecret::new(RepoSecretKind::RepoCreds, "https://r")
-        ));
     }
 }

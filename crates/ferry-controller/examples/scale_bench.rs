@@ -2,18 +2,19 @@
 //! Service and 8 ConfigMaps from one Git directory, each app in its own namespace), synced
 //! automatically on a fresh sandbox by a controller running in this process. Prints the time
 //! until every app is Synced and Healthy, the time to compare every app again from scratch
-//! (server-side diff of apps × 10 objects), the CPU a quiet resync costs per app, and the
-//! process's peak and steady RSS.
+//! (server-side diff of apps × 10 objects), the CPU a quiet resync costs per app, the process's
+//! peak and steady RSS, and the size and time of a metrics scrape.
 //!
 //! cargo run --release -p ferry-controller --example scale_bench -- --apps 100
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ferry_controller::ControllerSettings;
+use ferry_controller::{ControllerSettings, Metrics};
 use ferry_sandbox::{Sandbox, UpOptions};
 use ferry_testkit::process::{mib, status_bytes};
 use ferry_types::Application;
@@ -71,9 +72,15 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         git_root: work.path().join("git"),
         ..ControllerSettings::default()
     };
-    let controller = tokio::spawn(ferry_controller::run(client.clone(), settings, async {
-        let _ = stopped.await;
-    }));
+    let metrics = Arc::new(Metrics::default());
+    let controller = tokio::spawn(ferry_controller::run(
+        client.clone(),
+        settings,
+        metrics.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let resource = ApiResource::erase::<Application>(&());
     let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
     wait_for_crd(&apps).await?;
@@ -167,6 +174,14 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     println!(
         "controller RSS peak        {:>10}",
         mib(status_bytes("VmHWM")?)
+    );
+    let started = Instant::now();
+    let scrape = metrics.render()?;
+    println!(
+        "metrics scrape             {:>10.2?} ({} KiB, {} lines)",
+        started.elapsed(),
+        scrape.len() / 1024,
+        scrape.lines().count()
     );
     let _ = stop.send(());
     controller.await??;

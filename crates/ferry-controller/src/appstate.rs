@@ -3,12 +3,12 @@
 //! compared with the live state.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ferry_cache::{ClusterCache, instance_name};
 use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences};
 use ferry_health::AppRef;
 use ferry_render::{AppContext, Rendered};
-use ferry_types::application::ApplicationDestination;
 use ferry_types::project::ProjectPolicy;
 use ferry_types::source::ApplicationSource;
 use ferry_types::{AppProject, Application};
@@ -40,36 +40,8 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
     }
     let project = project(ctx, app.project()).await?;
     let policy = project.policy().map_err(|err| err.to_string())?;
-    let project_name = app.project();
-    for source in app.sources() {
-        if !policy.is_source_permitted(&source.repo_url) {
-            return Err(format!(
-                "application repo {} is not permitted in project '{project_name}'",
-                source.repo_url
-            ));
-        }
-    }
-    let dest = &app.spec.destination;
-    let cluster = ctx.clusters.resolve(dest)?;
-    // Projects match destinations by server or by name: check with both filled in.
-    let resolved = ApplicationDestination {
-        server: cluster.server.clone(),
-        name: cluster.name.clone(),
-        namespace: dest.namespace.clone(),
-        ..Default::default()
-    };
-    if !policy.is_destination_permitted(&resolved) {
-        return Err(format!(
-            "application destination server '{}' and namespace '{}' do not match any of the \
-             allowed destinations in project '{project_name}'",
-            if dest.server.is_empty() {
-                &dest.name
-            } else {
-                &dest.server
-            },
-            dest.namespace
-        ));
-    }
+    let cluster = ctx.clusters.resolve(&app.spec.destination)?;
+    policy.check_app(app, &cluster.server, &cluster.name)?;
     let cache = cluster
         .cache(&ctx.settings, &ctx.triggers)
         .await
@@ -129,6 +101,35 @@ pub async fn observe(
     sources: &[ApplicationSource],
     reuse: bool,
 ) -> Result<Observed, String> {
+    let (rendered, desired) = render_desired(ctx, app, setup, sources).await?;
+    let key = fingerprint(ctx, app, setup, &desired);
+    let name = app.name_any();
+    if reuse && let Some(comparison) = ctx.cached_comparison(&name, &key) {
+        return Ok(Observed {
+            rendered,
+            desired,
+            comparison,
+            fresh: false,
+        });
+    }
+    let comparison = Arc::new(compare_with_live(ctx, app, setup, &desired, false).await?);
+    ctx.remember_comparison(&name, key, comparison.clone());
+    Ok(Observed {
+        rendered,
+        desired,
+        comparison,
+        fresh: true,
+    })
+}
+
+/// Renders `sources` for `app`'s cluster, and prepares the objects as a sync would apply them
+/// (namespaced and marked), so comparisons see what a sync would change.
+pub async fn render_desired(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+    sources: &[ApplicationSource],
+) -> Result<(Rendered, Vec<Value>), String> {
     let dest_namespace = app.spec.destination.namespace.clone();
     let kube_version = setup
         .cluster
@@ -141,13 +142,12 @@ pub async fn observe(
         ..AppContext::default()
     }
     .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());
-    let rendered = ctx
-        .renderer
-        .render(&render_context, sources)
-        .await
-        .map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
-    // Namespaced and marked as a sync will apply them, so the comparison sees what a sync
-    // would change.
+    let started = Instant::now();
+    let rendered = ctx.renderer.render(&render_context, sources).await;
+    ctx.metrics
+        .rendered(rendered.as_ref().ok(), started.elapsed());
+    let rendered =
+        rendered.map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
     let cache = &setup.cache;
     let desired = ferry_sync::desired::prepare(
         &rendered.objects,
@@ -161,27 +161,29 @@ pub async fn observe(
         },
     )
     .map_err(|err| format!("application {}: {err}", app.name_any()))?;
+    Ok((rendered, desired))
+}
 
-    let key = fingerprint(ctx, app, setup, &desired);
-    let name = app.name_any();
-    if reuse && let Some(comparison) = ctx.cached_comparison(&name, &key) {
-        return Ok(Observed {
-            rendered,
-            desired,
-            comparison,
-            fresh: false,
-        });
-    }
+/// Compares `desired` with the live state of `app`'s cluster; `keep_states` keeps what was
+/// compared per resource.
+pub async fn compare_with_live(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+    desired: &[Value],
+    keep_states: bool,
+) -> Result<Comparison, String> {
     let ignore = ignore_rules(ctx, app)?;
+    let name = app.name_any();
     let app_namespace = app.namespace().unwrap_or_default();
-    let comparison = compare::compare(CompareInput {
+    Ok(compare::compare(CompareInput {
         app: AppRef {
             namespace: &app_namespace,
             name: &name,
         },
         instance: &setup.instance,
         destination: &app.spec.destination,
-        desired: &desired,
+        desired,
         cache: &setup.cache,
         client: &setup.cluster.client,
         policy: &setup.policy,
@@ -189,16 +191,9 @@ pub async fn observe(
         health: &ctx.health,
         server_side_diff: server_side_diff(ctx, app),
         field_manager: &ctx.settings.field_manager,
+        keep_states,
     })
-    .await;
-    let comparison = Arc::new(comparison);
-    ctx.remember_comparison(&name, key, comparison.clone());
-    Ok(Observed {
-        rendered,
-        desired,
-        comparison,
-        fresh: true,
-    })
+    .await)
 }
 
 /// The app's `ignoreDifferences` and the system-wide ones, compiled.

@@ -16,6 +16,7 @@ use kube::config::KubeConfigOptions;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+use crate::metrics::KubeClients;
 use crate::settings::ControllerSettings;
 use crate::triggers::Triggers;
 
@@ -72,6 +73,16 @@ impl Cluster {
             .await
     }
 
+    /// The cache, if something started it.
+    pub fn started_cache(&self) -> Option<&ClusterCache> {
+        self.cache.get()
+    }
+
+    /// The server's Kubernetes version, if it was asked already.
+    pub fn known_version(&self) -> Option<&str> {
+        self.kube_version.get().map(String::as_str)
+    }
+
     /// The server's Kubernetes version (`v1.34.4`), asked once.
     pub async fn kube_version(&self) -> anyhow::Result<&str> {
         self.kube_version
@@ -115,10 +126,12 @@ pub struct Clusters {
     local: Arc<Cluster>,
     /// Registered clusters by Secret name, with the Secret's resourceVersion they were built from.
     registered: RwLock<HashMap<String, (String, Arc<Cluster>)>>,
+    kube_clients: KubeClients,
 }
 
 impl Clusters {
-    pub fn new(local: kube::Client) -> Self {
+    /// `kube_clients` builds the clients of registered clusters.
+    pub fn new(local: kube::Client, kube_clients: KubeClients) -> Self {
         Self {
             local: Arc::new(Cluster::new(
                 IN_CLUSTER_NAME.into(),
@@ -126,7 +139,16 @@ impl Clusters {
                 local,
             )),
             registered: RwLock::default(),
+            kube_clients,
         }
+    }
+
+    /// The local cluster first, then the registered ones.
+    pub fn all(&self) -> Vec<Arc<Cluster>> {
+        let registered = self.registered.read().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(self.local.clone())
+            .chain(registered.values().map(|(_, c)| c.clone()))
+            .collect()
     }
 
     /// The cluster an Application's destination names (by server URL or by name), or why none.
@@ -175,7 +197,7 @@ impl Clusters {
         if unchanged {
             return;
         }
-        let cluster = match build(secret, &self.local).await {
+        let cluster = match build(secret, &self.local, &self.kube_clients).await {
             Ok(cluster) => cluster,
             Err(err) => {
                 warn!(secret = %name, "ignoring cluster secret: {err:#}");
@@ -197,7 +219,11 @@ impl Clusters {
     }
 }
 
-async fn build(secret: &Secret, local: &Cluster) -> anyhow::Result<Cluster> {
+async fn build(
+    secret: &Secret,
+    local: &Cluster,
+    kube_clients: &KubeClients,
+) -> anyhow::Result<Cluster> {
     let parsed = ClusterSecret::from_secret(secret).map_err(anyhow::Error::msg)?;
     let name = if parsed.name.is_empty() {
         parsed.server.clone()
@@ -207,7 +233,7 @@ async fn build(secret: &Secret, local: &Cluster) -> anyhow::Result<Cluster> {
     let client = if parsed.server == IN_CLUSTER_SERVER {
         local.client.clone()
     } else {
-        client_for(&parsed).await?
+        client_for(&parsed, kube_clients).await?
     };
     let mut cluster = Cluster::new(name, parsed.server.clone(), client);
     cluster.namespaces = parsed.namespaces.clone();
@@ -217,11 +243,15 @@ async fn build(secret: &Secret, local: &Cluster) -> anyhow::Result<Cluster> {
 
 /// A client from Argo CD's cluster `config`, by way of a kubeconfig so kube-rs does the
 /// certificate and token handling it does for every kubeconfig.
-async fn client_for(secret: &ClusterSecret) -> anyhow::Result<kube::Client> {
+async fn client_for(
+    secret: &ClusterSecret,
+    kube_clients: &KubeClients,
+) -> anyhow::Result<kube::Client> {
     let kubeconfig = secret.to_kubeconfig().map_err(anyhow::Error::msg)?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .with_context(|| format!("cluster {}: invalid connection settings", secret.server))?;
-    kube::Client::try_from(config)
+    kube_clients
+        .client(config, &secret.server)
         .with_context(|| format!("cluster {}: cannot build a client", secret.server))
 }

@@ -37,6 +37,24 @@ pub struct Comparison {
     pub forbidden: Vec<String>,
     /// Per-resource comparison failures; the app's sync status is then Unknown.
     pub errors: Vec<String>,
+    /// The states compared, per resource; only kept when asked for ([`CompareInput::keep_states`]).
+    pub states: Vec<ResourceStates>,
+}
+
+/// What was compared for one resource: Argo CD's `ResourceDiff`, Secret values not yet masked.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceStates {
+    pub key: ResourceKey,
+    pub version: String,
+    pub hook: bool,
+    /// The object as rendered and prepared for applying.
+    pub target: Option<Value>,
+    pub live: Option<Value>,
+    /// The live object as compared (defaults and ignored fields normalized away).
+    pub normalized_live: Option<Value>,
+    /// What the live object would be once the target is applied.
+    pub predicted_live: Option<Value>,
+    pub diff: String,
 }
 
 /// Everything a comparison reads.
@@ -55,6 +73,9 @@ pub struct CompareInput<'a> {
     pub health: &'a HealthChecks,
     pub server_side_diff: bool,
     pub field_manager: &'a str,
+    /// Keep every resource's states in [`Comparison::states`] (on demand, for the API server:
+    /// the controller's own comparisons do without them).
+    pub keep_states: bool,
 }
 
 /// Resolves kinds through the cluster cache's discovery, for server-side diffs.
@@ -169,6 +190,19 @@ pub async fn compare(input: CompareInput<'_>) -> Comparison {
             collect_images(&live.object, &mut images);
         }
         let mut requires_pruning = false;
+        if input.keep_states {
+            let result = diff.as_ref().and_then(|diff| diff.as_ref().ok());
+            out.states.push(ResourceStates {
+                key: pair.key.clone(),
+                version: pair.version.clone(),
+                hook: pair.hook,
+                target: pair.desired.clone(),
+                live: pair.live.as_ref().map(|live| live.object.clone()),
+                normalized_live: result.and_then(|r| r.normalized_live.clone()),
+                predicted_live: result.and_then(|r| r.normalized_desired.clone()),
+                diff: result.map(|r| r.text.clone()).unwrap_or_default(),
+            });
+        }
         let status = match diff {
             None => None,
             Some(Ok(result)) => {
@@ -285,7 +319,7 @@ pub fn health_code(code: HealthCode) -> HealthStatusCode {
 }
 
 /// Images of the containers a workload runs (pods, pod templates, CronJob job templates).
-fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
+pub(crate) fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
     const POD_SPECS: [&str; 3] = [
         "/spec",
         "/spec/template/spec",

@@ -12,6 +12,7 @@ use kube::runtime::reflector::Store;
 
 use crate::clusters::Clusters;
 use crate::compare::Comparison;
+use crate::metrics::Metrics;
 use crate::operation::Operations;
 use crate::settings::ControllerSettings;
 use crate::triggers::Triggers;
@@ -31,6 +32,7 @@ pub struct Context {
     pub operations: Operations,
     /// The last comparison of each app, reused while nothing it depends on changed.
     pub comparisons: Mutex<HashMap<String, CachedComparison>>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A comparison and the fingerprint of its inputs (spec, revisions, project, live changes).

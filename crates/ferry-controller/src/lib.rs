@@ -20,12 +20,15 @@ mod clusters;
 mod compare;
 mod context;
 mod deletion;
+pub mod metrics;
 mod operation;
 mod patch;
 mod reconcile;
 mod registry;
 mod settings;
 mod triggers;
+mod view;
+mod view_http;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +48,7 @@ use kube::runtime::watcher::{self, Event};
 use tracing::{info, warn};
 
 pub use compare::{Comparison, health_code};
+pub use metrics::Metrics;
 pub use settings::ControllerSettings;
 
 use crate::clusters::Clusters;
@@ -54,9 +58,11 @@ use crate::triggers::Triggers;
 
 /// Runs the controller until `shutdown` resolves, then lets running syncs finish for
 /// `settings.shutdown_grace` (what is still running then is resumed by the next controller).
+/// Records into `metrics`; `client`'s requests are counted when `metrics` built it.
 pub async fn run(
     client: kube::Client,
     mut settings: ControllerSettings,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let namespace = settings.namespace.clone();
@@ -68,8 +74,9 @@ pub async fn run(
     let (project_store, project_writer) = reflector::store();
     let (triggers, requests) = Triggers::new(resource.clone(), &namespace);
 
-    let git =
-        RepoCache::new(&settings.git_root, Credentials::new()).with_timeout(settings.git_timeout);
+    let git = RepoCache::new(&settings.git_root, Credentials::new())
+        .with_timeout(settings.git_timeout)
+        .with_observer(metrics.git_observer());
     let renderer = Arc::new(Renderer::new(
         Arc::new(git.clone()),
         settings.render.clone(),
@@ -78,7 +85,7 @@ pub async fn run(
     if let Some(tracking) = argo.tracking {
         settings.tracking = tracking;
     }
-    let clusters = Arc::new(Clusters::new(client.clone()));
+    let clusters = Arc::new(Clusters::new(client.clone(), metrics.kube_clients()));
     let ready = registry::spawn(
         client.clone(),
         namespace.clone(),
@@ -122,12 +129,17 @@ pub async fn run(
         system_ignore: argo.ignore_differences,
         triggers: triggers.clone(),
         comparisons: Default::default(),
+        metrics: metrics.clone(),
     });
+    if let Some(address) = ctx.settings.view_listen {
+        view_http::spawn(ctx.clone(), client.clone(), address).await;
+    }
     let controller = Controller::new_with(apps, watcher::Config::default(), resource)
         .with_config(controller::Config::default().concurrency(ctx.settings.status_processors))
         .reconcile_on(requests)
         .graceful_shutdown_on(shutdown);
     triggers.set_store(controller.store());
+    metrics.watch(controller.store(), ctx.clusters.clone());
     info!(namespace = %namespace, "controller started");
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
@@ -162,12 +174,11 @@ async fn prepare_cluster(
     for crd in ferry_types::install_crds(client, &settings.field_manager).await? {
         info!(crd = %crd, "installed CRD");
     }
-    let projects: Api<AppProject> = Api::namespaced(client.clone(), &settings.namespace);
-    let default = AppProject::default_project(&settings.namespace);
-    match projects.create(&PostParams::default(), &default).await {
-        Ok(_) => info!("created the default AppProject"),
-        Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-        Err(err) => return Err(err).context("creating the default AppProject"),
+    if AppProject::ensure_default(client, &settings.namespace)
+        .await
+        .context("creating the default AppProject")?
+    {
+        info!("created the default AppProject");
     }
     Ok(())
 }

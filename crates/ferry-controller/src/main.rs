@@ -1,11 +1,14 @@
 //! `ferry-controller`: the application controller as a process.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ferry_controller::ControllerSettings;
+use ferry_controller::{ControllerSettings, Metrics};
+use ferry_types::secrets::IN_CLUSTER_SERVER;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Parser)]
@@ -51,6 +54,13 @@ struct Args {
     /// Refuse to prune more than this fraction of an app's resources in one sync.
     #[arg(long)]
     prune_max_fraction: Option<f64>,
+    /// Address to serve Prometheus metrics on, at `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    metrics_listen: SocketAddr,
+    /// Address the API server reads apps' managed resources, resource trees and manifests
+    /// from (token-protected).
+    #[arg(long, default_value = "127.0.0.1:8084")]
+    view_listen: SocketAddr,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -70,7 +80,9 @@ async fn main() -> anyhow::Result<()> {
         logs.init();
     }
 
-    let client = client(&args).await?;
+    let metrics = Arc::new(Metrics::default());
+    serve_metrics(metrics.clone(), args.metrics_listen).await;
+    let client = client(&args, &metrics).await?;
     let mut settings = ControllerSettings {
         namespace: args.namespace.clone(),
         resync: Duration::from_secs(args.resync),
@@ -79,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         self_heal_backoff: Duration::from_secs(args.self_heal_backoff),
         server_side_diff: args.server_side_diff,
         prune_max_fraction: args.prune_max_fraction,
+        view_listen: Some(args.view_listen),
         ..ControllerSettings::default()
     };
     if let Some(dir) = &args.cache_dir {
@@ -87,10 +100,27 @@ async fn main() -> anyhow::Result<()> {
     }
     settings.render.helm = args.helm.clone();
     settings.render.kustomize = args.kustomize.clone();
-    ferry_controller::run(client, settings, shutdown_signal()).await
+    ferry_controller::run(client, settings, metrics, shutdown_signal()).await
 }
 
-async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+/// Serves the metrics in the background. A taken port is logged, not fatal: the controller's
+/// work matters more than its metrics.
+async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => {
+            tracing::info!(address = %address, "serving metrics at /metrics");
+            tokio::spawn(async move {
+                if let Err(err) = ferry_controller::metrics::serve(metrics, listener).await {
+                    tracing::error!("serving metrics: {err}");
+                }
+            });
+        }
+        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
+    }
+}
+
+/// A client whose requests the metrics count.
+async fn client(args: &Args, metrics: &Metrics) -> anyhow::Result<kube::Client> {
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..KubeConfigOptions::default()
@@ -103,7 +133,7 @@ async fn client(args: &Args) -> anyhow::Result<kube::Client> {
         }
         None => kube::Config::infer().await?,
     };
-    Ok(kube::Client::try_from(config)?)
+    Ok(metrics.kube_clients().client(config, IN_CLUSTER_SERVER)?)
 }
 
 /// SIGTERM or SIGINT.

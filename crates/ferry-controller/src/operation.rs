@@ -24,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::appstate;
 use crate::context::Context;
+use crate::metrics::AppIdentity;
 use crate::patch;
 
 /// How often a running sync's progress is written to the Application at most.
@@ -117,6 +118,8 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
                 None,
             )
             .await?;
+            ctx.metrics
+                .sync_completed(&AppIdentity::of_app(app), OperationPhase::Failed);
         }
         return Ok(());
     }
@@ -231,7 +234,11 @@ async fn run(
             let history_limit = current.data["spec"]["revisionHistoryLimit"]
                 .as_i64()
                 .unwrap_or(ferry_types::application::DEFAULT_REVISION_HISTORY_LIMIT);
-            return finish(ctx, name, &status, history_limit, state, written).await;
+            let phase = state.phase;
+            finish(ctx, name, &status, history_limit, state, written).await?;
+            ctx.metrics
+                .sync_completed(&AppIdentity::of_object(&current), phase);
+            return Ok(());
         }
         let delay = retry
             .backoff_delay(state.retry_count)

@@ -2,7 +2,7 @@
 //! write what was found to `status`, and start whatever operation is due.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_types::Application;
 use ferry_types::application::{
@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use crate::appstate::{self, Observed};
 use crate::automation::{self, Decision};
 use crate::context::Context;
+use crate::metrics::AppIdentity;
 use crate::operation;
 use crate::{deletion, patch};
 
@@ -33,6 +34,14 @@ pub enum Error {
 }
 
 pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_app(object.clone(), ctx.clone()).await;
+    ctx.metrics
+        .reconciled(&AppIdentity::of_object(&object), started.elapsed());
+    result
+}
+
+async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = object.name_any();
     let write_error = |source| Error::Write {
         app: name.clone(),

@@ -45,6 +45,9 @@ pub struct ControllerSettings {
     /// How long a graceful shutdown waits for running syncs before leaving them to the next
     /// controller (which resumes them from the Application status).
     pub shutdown_grace: Duration,
+    /// Where the API server asks for an app's managed resources, resource tree and manifests
+    /// ([`crate::view`]); `None`: nowhere.
+    pub view_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ControllerSettings {
@@ -73,6 +76,7 @@ impl Default for ControllerSettings {
             health_timeout: Some(Duration::from_secs(600)),
             server_side_diff: true,
             shutdown_grace: Duration::from_secs(20),
+            view_listen: None,
         }
     }
 }

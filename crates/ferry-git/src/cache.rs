@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use git2::Oid;
 use tokio::sync::OwnedMutexGuard;
@@ -29,7 +29,23 @@ const MAX_SUBMODULE_DEPTH: usize = 8;
 pub struct RepoCache {
     inner: Arc<Inner>,
     timeout: Duration,
+    observer: Option<RequestObserver>,
 }
+
+/// One network operation, as told to a [`RequestObserver`].
+#[derive(Debug)]
+pub struct GitRequest<'a> {
+    /// The repository URL, any password scrubbed.
+    pub repo: &'a str,
+    /// `ls-remote` or `fetch`.
+    pub operation: &'static str,
+    /// Including the wait for the repository's lock, as the timeout counts it.
+    pub duration: Duration,
+    pub succeeded: bool,
+}
+
+/// Told about every network operation when it ends (for metrics).
+pub type RequestObserver = Arc<dyn Fn(&GitRequest<'_>) + Send + Sync>;
 
 struct Inner {
     root: PathBuf,
@@ -68,12 +84,19 @@ impl RepoCache {
                 locks: Mutex::default(),
             }),
             timeout: DEFAULT_TIMEOUT,
+            observer: None,
         }
     }
 
     /// Bound each network operation by `timeout` instead of [`DEFAULT_TIMEOUT`].
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Tell `observer` about every ls-remote and fetch of this handle and its clones.
+    pub fn with_observer(mut self, observer: RequestObserver) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -314,14 +337,16 @@ impl RepoCache {
         locks.entry(url.mirror_key()).or_default().clone()
     }
 
-    /// Bound network work (and the wait for the lock before it) by the configured timeout.
+    /// Bound network work (and the wait for the lock before it) by the configured timeout, and
+    /// tell the observer.
     async fn bounded<T>(
         &self,
         url: &RepoUrl,
         operation: &'static str,
         work: impl Future<Output = Result<T, GitError>>,
     ) -> Result<T, GitError> {
-        tokio::time::timeout(self.timeout, work)
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, work)
             .await
             .unwrap_or_else(|_| {
                 Err(GitError::Timeout {
@@ -329,7 +354,16 @@ impl RepoCache {
                     operation,
                     after: self.timeout,
                 })
-            })
+            });
+        if let Some(observe) = &self.observer {
+            observe(&GitRequest {
+                repo: &url.display(),
+                operation,
+                duration: started.elapsed(),
+                succeeded: result.is_ok(),
+            });
+        }
+        result
     }
 }
 

@@ -20,7 +20,7 @@ pub mod repo_url;
 mod revision;
 mod version_constraint;
 
-pub use cache::{DEFAULT_TIMEOUT, RepoCache};
+pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};
 pub use checkout::{Checkout, CheckoutOptions};
 pub use credentials::{Credentials, RepoCredential, TOKEN_USERNAME};
 pub use error::GitError;

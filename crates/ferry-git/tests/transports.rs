@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{cache, history};
@@ -89,6 +90,46 @@ async fn http_credentials_from_a_template_and_from_the_url() -> anyhow::Result<(
     let err = cache.resolve(&wrong, "dev").await.unwrap_err();
     assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_observer_sees_each_network_operation_without_passwords() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, Some(("alice", "s3cret")))?;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let observer: ferry_git::RequestObserver = Arc::new(move |request| {
+        sink.lock().unwrap().push((
+            request.repo.to_string(),
+            request.operation,
+            request.succeeded,
+        ));
+    });
+    let root = tempfile::tempdir()?;
+    let cache = ferry_git::RepoCache::new(root.path(), Credentials::new()).with_observer(observer);
+    let with_password = http.url().replace("http://", "http://alice:s3cret@");
+    let shown = http.url().replace("http://", "http://alice:***@");
+
+    assert_eq!(cache.resolve(&with_password, "main").await?.sha, h.third);
+    // The commit is in the mirror now: a second resolve only lists the refs.
+    assert_eq!(
+        cache.clone().resolve(&with_password, "main").await?.sha,
+        h.third
+    );
+    // A wrong password shows the same.
+    let wrong = http.url().replace("http://", "http://alice:hunter2@");
+    assert!(cache.resolve(&wrong, "main").await.is_err());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (shown.clone(), "ls-remote", true),
+            (shown.clone(), "fetch", true),
+            (shown.clone(), "ls-remote", true),
+            (shown, "ls-remote", false),
+        ]
+    );
     Ok(())
 }
 

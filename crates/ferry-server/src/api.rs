@@ -3,12 +3,30 @@
 
 mod account;
 mod account_store;
+mod app_filter;
+mod app_operations;
+mod app_resources;
+mod app_views;
+mod app_watch;
+mod app_writes;
 mod applications;
+mod argo_secrets;
+mod audit;
 mod authn;
 mod authz;
+mod clusters;
+mod destinations;
 mod error;
+mod openapi;
+mod projects;
+mod query;
+mod repositories;
+mod selector;
 mod session;
+mod settings;
+mod sso;
 mod state;
+mod stream;
 mod version;
 mod webhook;
 
@@ -21,8 +39,9 @@ pub use authn::{Caller, TOKEN_COOKIE};
 pub use error::{ApiError, Code};
 pub use state::{AppState, Snapshot};
 
-/// Every route: `/api/version` and `/api/v1/session` for anyone, `/api/webhook` for deliveries
-/// that carry their provider's signature, the rest for verified callers.
+/// Every route: `/api/version`, `/api/v1/session`, `/api/v1/settings` and the SSO flow's
+/// `/auth/*` for anyone, `/api/webhook` for deliveries that carry their provider's signature, the
+/// rest for verified callers.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/account", get(account::list))
@@ -37,21 +56,88 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/account/{name}/token/{id}",
             delete(account::delete_token),
         )
-        .route("/api/v1/applications", get(applications::list))
-        .route("/api/v1/applications/{name}", get(applications::get))
-        .route("/api/v1/applications/{name}/sync", post(applications::sync))
+        .route(
+            "/api/v1/applications",
+            get(applications::list).post(app_writes::create),
+        )
+        .route(
+            "/api/v1/applications/{name}",
+            get(applications::get)
+                .put(app_writes::update)
+                .patch(app_writes::patch)
+                .delete(app_writes::delete),
+        )
+        .route(
+            "/api/v1/applications/{name}/spec",
+            put(app_writes::update_spec),
+        )
+        .route(
+            "/api/v1/applications/{name}/sync",
+            post(app_operations::sync),
+        )
+        .route(
+            "/api/v1/applications/{name}/rollback",
+            post(app_operations::rollback),
+        )
+        .route(
+            "/api/v1/applications/{name}/operation",
+            delete(app_operations::terminate),
+        )
+        .route(
+            "/api/v1/applications/{name}/resource",
+            get(app_resources::get)
+                .post(app_resources::patch)
+                .delete(app_resources::delete),
+        )
+        .route(
+            "/api/v1/applications/{name}/managed-resources",
+            get(app_views::managed_resources),
+        )
+        .route(
+            "/api/v1/applications/{name}/resource-tree",
+            get(app_views::resource_tree),
+        )
+        .route(
+            "/api/v1/applications/{name}/manifests",
+            get(app_views::manifests),
+        )
+        .route(
+            "/api/v1/applications/{name}/events",
+            get(app_resources::events),
+        )
+        .route(
+            "/api/v1/applications/{name}/pods/{pod}/logs",
+            get(app_resources::logs),
+        )
+        .route("/api/v1/stream/applications", get(stream::applications))
+        .merge(projects::routes())
+        .merge(repositories::routes())
+        .merge(clusters::routes())
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));
     Router::new()
         .route("/api/version", get(version::version))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/swagger.json", get(openapi::document))
         .route(
             "/api/v1/session",
             post(session::login).delete(session::logout),
         )
         .route("/api/v1/session/userinfo", get(session::user_info))
+        .route("/api/v1/settings", get(settings::get))
+        .route("/auth/login", get(sso::login))
+        .route("/auth/callback", get(sso::callback))
+        .route("/auth/logout", get(sso::logout))
         .route(
             "/api/webhook",
             post(webhook::receive).layer(DefaultBodyLimit::max(crate::webhook::MAX_PAYLOAD_BYTES)),
         )
         .merge(protected)
+        .fallback(error::no_route)
+        .layer(axum::middleware::from_fn(error::json_errors))
+        // Outermost, after every route is added: sees every answer, refusals included.
+        .layer(from_fn_with_state(
+            state.metrics().clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

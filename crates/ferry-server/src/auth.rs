@@ -53,7 +53,7 @@ pub use password::{
     BCRYPT_COST, DEFAULT_PASSWORD_PATTERN, PASSWORD_PATTERN_KEY, PasswordHash, PasswordPolicy,
 };
 pub use patch::SettingsPatch;
-pub use project_token::record_project_token;
+pub use project_token::{record_project_token, remove_project_token};
 pub use session::{Claims, MAX_USERNAME_LENGTH, Principal, SessionManager};
 pub use settings::{
     AuthSettings, CONFIG_MAP_NAME, DEFAULT_SESSION_DURATION, SECRET_NAME, SERVER_KEY_KEY,

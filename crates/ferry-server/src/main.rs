@@ -3,10 +3,12 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use ferry_server::auth::{LoginGuard, ensure_initial_admin};
+use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -27,6 +29,17 @@ struct Args {
     /// Address to serve plain HTTP on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address to serve Prometheus metrics on, at `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:8083")]
+    metrics_listen: SocketAddr,
+    /// Where the application controller serves managed resources, resource trees and
+    /// manifests (its `--view-listen`).
+    #[arg(
+        long,
+        env = "FERRY_CONTROLLER_URL",
+        default_value = "http://127.0.0.1:8084"
+    )]
+    controller_url: url::Url,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -54,18 +67,44 @@ async fn main() -> anyhow::Result<()> {
     if !generated.is_empty() {
         tracing::info!(keys = ?generated, "generated missing settings in argocd-secret");
     }
+    if ferry_types::AppProject::ensure_default(&client, &args.namespace)
+        .await
+        .context("creating the default AppProject")?
+    {
+        tracing::info!("created the default AppProject");
+    }
     let (settings, watching) = watch_settings(client.clone(), &args.namespace)
         .await
         .context("loading the settings")?;
-    let state = AppState::new(client, &args.namespace, settings, LoginGuard::default());
+    let state = AppState::new(client, &args.namespace, settings, LoginGuard::default())
+        .with_controller(args.controller_url.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, namespace = args.namespace, "serving");
+    serve_metrics(state.metrics().clone(), args.metrics_listen).await;
     serve(listener, state, shutdown_signal()).await?;
     watching.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves the metrics in the background. A taken port is logged, not fatal: the API matters
+/// more than its metrics.
+async fn serve_metrics(metrics: Arc<ApiMetrics>, address: SocketAddr) {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => {
+            tracing::info!(address = %address, "serving metrics at /metrics");
+            tokio::spawn(async move {
+                if let Err(err) =
+                    axum::serve(listener, ferry_server::metrics::router(metrics)).await
+                {
+                    tracing::error!("serving metrics: {err}");
+                }
+            });
+        }
+        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
+    }
 }
 
 async fn client(args: &Args) -> anyhow::Result<kube::Client> {

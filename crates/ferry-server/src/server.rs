@@ -13,6 +13,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopping = state.stopping().clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,6 +1,7 @@
 //! Keeps the settings snapshot current: kube-runtime reflectors follow `argocd-cm`,
-//! `argocd-secret`, `argocd-rbac-cm` and the AppProjects of the control namespace, and every
-//! change to any of them builds a new [`Snapshot`] that replaces the old one at once.
+//! `argocd-secret`, `argocd-rbac-cm`, the AppProjects and the Secrets labelled
+//! `app.kubernetes.io/part-of=argocd` (which `oidc.config` may refer to) of the control namespace,
+//! and every change to any of them builds a new [`Snapshot`] that replaces the old one at once.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::api::Snapshot;
 use crate::auth::{self, secret_data};
+use crate::oidc::{LabelledSecrets, PART_OF_LABEL};
 use crate::rbac;
 
 /// The reflectors' caches, read whenever something changes.
@@ -22,6 +24,7 @@ struct Stores {
     secret: Store<Secret>,
     rbac_config_map: Store<ConfigMap>,
     projects: Store<AppProject>,
+    labelled_secrets: Store<Secret>,
 }
 
 impl Stores {
@@ -45,11 +48,18 @@ impl Stores {
             .iter()
             .map(|project| AppProject::clone(project))
             .collect();
+        let labelled: LabelledSecrets = self
+            .labelled_secrets
+            .state()
+            .iter()
+            .filter_map(|secret| Some((secret.metadata.name.clone()?, secret_data(secret))))
+            .collect();
         Snapshot::build(
             &config_data(&self.config_map),
             &secret,
             &config_data(&self.rbac_config_map),
             projects,
+            &labelled,
         )
     }
 }
@@ -97,6 +107,10 @@ pub async fn watch_settings(
 ) -> anyhow::Result<(watch::Receiver<Arc<Snapshot>>, tokio::task::JoinHandle<()>)> {
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let (labelled_secrets, labelled_changes) = follow(
+        secrets.clone(),
+        watcher::Config::default().labels(PART_OF_LABEL),
+    );
     let projects: Api<AppProject> = Api::namespaced(client, namespace);
     let (config_map, cm_changes) = follow(config_maps.clone(), named(auth::CONFIG_MAP_NAME));
     let (secret, secret_changes) = follow(secrets, named(auth::SECRET_NAME));
@@ -107,12 +121,14 @@ pub async fn watch_settings(
         secret,
         rbac_config_map,
         projects,
+        labelled_secrets,
     };
     let mut changes = stream::select_all([
         cm_changes.boxed(),
         secret_changes.boxed(),
         rbac_changes.boxed(),
         project_changes.boxed(),
+        labelled_changes.boxed(),
     ]);
 
     // Drive the streams until every store has its first full list.
@@ -121,7 +137,9 @@ pub async fn watch_settings(
             for store in [&stores.config_map, &stores.rbac_config_map] {
                 store.wait_until_ready().await?;
             }
-            stores.secret.wait_until_ready().await?;
+            for store in [&stores.secret, &stores.labelled_secrets] {
+                store.wait_until_ready().await?;
+            }
             stores.projects.wait_until_ready().await
         };
         tokio::pin!(ready);

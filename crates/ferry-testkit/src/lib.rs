@@ -1,6 +1,9 @@
-//! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, and Git
-//! servers on loopback (file://, git daemon, smart HTTP, ssh).
+//! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, Git
+//! servers on loopback (file://, git daemon, smart HTTP, ssh), the `ferry-server` process, and
+//! Dex as the OpenID provider of SSO tests.
 
+pub mod dex;
 pub mod git;
 pub mod kube;
 pub mod process;
+pub mod server;

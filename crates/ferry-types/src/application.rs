@@ -5,6 +5,7 @@
 //! [`Application::unknown_fields`], so the controller can report them instead of dropping them.
 
 mod operation;
+mod request;
 mod spec;
 mod status;
 
@@ -16,6 +17,7 @@ pub use operation::{
     Operation, OperationInitiator, SyncOperation, SyncOperationResource, SyncStrategy,
     SyncStrategyApply,
 };
+pub use request::RequestError;
 pub use spec::{
     ApplicationDestination, ApplicationSpec, Backoff, DEFAULT_RETRY_DURATION, DEFAULT_RETRY_FACTOR,
     DEFAULT_RETRY_MAX_DURATION, Info, ManagedNamespaceMetadata, ResourceIgnoreDifferences,

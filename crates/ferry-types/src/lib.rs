@@ -14,5 +14,5 @@ pub use application::Application;
 pub use crd::{APPLICATION_CRD, APPPROJECT_CRD, CrdError, crds, install_crds};
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
-pub use patch::merge_patch;
+pub use patch::{UpdateError, merge_patch, update};
 pub use project::AppProject;

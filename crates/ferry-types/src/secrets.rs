@@ -6,6 +6,13 @@
 //! Secret that was created with `stringData` and never read back from the API server carries them
 //! in `stringData`, so both are read (`stringData` wins, as the API server would merge it).
 //! `Debug` never shows passwords, tokens or keys.
+//!
+//! [`store`] lists and writes these Secrets; [`RepoSecret::from_api`] and
+//! [`ClusterSecret::from_api`] read Argo CD's API JSON for them, and their `api_view`s write it
+//! without credentials.
+
+mod api;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +23,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::config::Kubeconfig;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
+
+/// The key in `argocd-secret` the API server signs sessions with.
+pub const SERVER_SECRET_KEY: &str = "server.secretkey";
+
+/// The bearer token the API server shows the controller's view endpoints: derived from the
+/// server's signing key (which both can read from `argocd-secret`), so no other secret needs
+/// distributing and rotating the key rotates it too.
+pub fn controller_view_token(server_secret_key: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"ferry-controller-view\0");
+    hash.update(server_secret_key);
+    hex::encode(hash.finalize())
+}
 
 /// The label telling Argo CD what a Secret describes.
 pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
@@ -29,6 +50,12 @@ pub const MANAGED_BY_ARGOCD: &str = "argocd.argoproj.io";
 /// The cluster the control plane runs in, which Argo CD knows without a Secret.
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
+/// Annotations of a cluster Secret that are Argo CD's bookkeeping, not the cluster's: kubectl's
+/// copy of the applied Secret (credentials included) and the managed-by mark.
+const SYSTEM_ANNOTATIONS: [&str; 2] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    MANAGED_BY_ANNOTATION,
+];
 
 /// A destination cluster (`argocd.argoproj.io/secret-type: cluster`).
 #[derive(Clone, Default, PartialEq)]
@@ -42,6 +69,9 @@ pub struct ClusterSecret {
     pub cluster_resources: bool,
     /// The AppProject the cluster belongs to; empty for a cluster every project may use.
     pub project: String,
+    /// The Secret's labels (but the secret-type label) and annotations (but Argo CD's own).
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub config: ClusterConfig,
 }
 
@@ -193,9 +223,34 @@ impl RepoSecret {
         }
     }
 
-    /// Whether a username, password or key is set (what listings may show instead of them).
+    /// Whether the entry authenticates by itself (Argo CD's `HasCredentials`): without, a
+    /// repository inherits the credentials of a matching template. Listings show this instead
+    /// of the credentials.
     pub fn has_credentials(&self) -> bool {
-        self.username.is_some() || self.password.is_some() || self.ssh_private_key.is_some()
+        const OTHER_CREDENTIALS: [&str; 4] = [
+            "bearerToken",
+            "tlsClientCertData",
+            "githubAppPrivateKey",
+            "gcpServiceAccountKey",
+        ];
+        self.username.is_some()
+            || self.password.is_some()
+            || self.ssh_private_key.is_some()
+            || OTHER_CREDENTIALS
+                .iter()
+                .any(|key| self.unknown.contains_key(*key))
+            || self
+                .unknown
+                .get("useAzureWorkloadIdentity")
+                .is_some_and(|flag| parse_flag(flag) == Some(true))
+    }
+
+    /// Whether `other` is the same entry, which a new one replaces: same kind and URL, and for
+    /// repositories the same project.
+    pub fn same_entry(&self, other: &RepoSecret) -> bool {
+        self.kind == other.kind
+            && self.url == other.url
+            && (self.kind == RepoSecretKind::RepoCreds || self.project == other.project)
     }
 
     /// The name Argo CD gives such a Secret: `repo-<hash>` or `creds-<hash>`, the FNV-1a hash of
@@ -277,6 +332,33 @@ impl RepoSecret {
 }
 
 impl ClusterSecret {
+    /// The registered cluster `dest` names (by name, else by server) among `clusters`, the
+    /// implicit in-cluster entry included unless a Secret stands in for it.
+    pub fn resolve<'c>(
+        clusters: impl IntoIterator<Item = &'c ClusterSecret>,
+        dest: &crate::application::ApplicationDestination,
+    ) -> Result<ClusterSecret, String> {
+        let server = dest.server.trim_end_matches('/');
+        let found = clusters.into_iter().find(|cluster| {
+            if dest.name.is_empty() {
+                cluster.server == server
+            } else {
+                cluster.name == dest.name
+            }
+        });
+        if let Some(cluster) = found {
+            return Ok(cluster.clone());
+        }
+        if dest.name == IN_CLUSTER_NAME || (dest.name.is_empty() && server == IN_CLUSTER_SERVER) {
+            return Ok(Self::in_cluster());
+        }
+        Err(match (dest.name.as_str(), server) {
+            ("", "") => "the destination names no cluster (set a server or a name)".into(),
+            ("", server) => format!("no cluster with server {server} is registered"),
+            (name, _) => format!("no cluster named {name:?} is registered"),
+        })
+    }
+
     /// The implicit entry for the cluster the control plane runs in.
     pub fn in_cluster() -> Self {
         Self {
@@ -332,6 +414,8 @@ impl ClusterSecret {
                 .collect(),
             cluster_resources: data.flag("clusterResources")?,
             project: data.text("project")?.unwrap_or_default(),
+            labels: without(secret.metadata.labels.as_ref(), &[SECRET_TYPE_LABEL]),
+            annotations: without(secret.metadata.annotations.as_ref(), &SYSTEM_ANNOTATIONS),
             config,
         })
     }
@@ -366,7 +450,19 @@ impl ClusterSecret {
             "config",
             serde_json::to_string(&self.config).expect("cluster config serializes to JSON"),
         );
-        secret(&self.secret_name(), namespace, SECRET_TYPE_CLUSTER, data)
+        let mut secret = secret(&self.secret_name(), namespace, SECRET_TYPE_CLUSTER, data);
+        let metadata = &mut secret.metadata;
+        for (target, extra) in [
+            (&mut metadata.labels, &self.labels),
+            (&mut metadata.annotations, &self.annotations),
+        ] {
+            let target = target.get_or_insert_default();
+            for (key, value) in extra {
+                // Argo CD's own entries win.
+                target.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        secret
     }
 
     /// A kubeconfig with one context (named after the cluster) that connects to it. Refused when
@@ -520,14 +616,32 @@ impl<'a> SecretData<'a> {
     fn flag(&self, key: &str) -> Result<bool, String> {
         match self.text(key)?.as_deref().map(str::trim) {
             None | Some("") => Ok(false),
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
-            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-            Some(other) => Err(format!(
-                "Secret {}: {key} is {other:?}, not true or false",
-                self.secret
-            )),
+            Some(text) => parse_flag(text).ok_or_else(|| {
+                format!(
+                    "Secret {}: {key} is {text:?}, not true or false",
+                    self.secret
+                )
+            }),
         }
     }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_flag(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A copy of `map` without these keys.
+fn without(map: Option<&BTreeMap<String, String>>, keys: &[&str]) -> BTreeMap<String, String> {
+    map.into_iter()
+        .flatten()
+        .filter(|(key, _)| !keys.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -557,6 +671,8 @@ impl fmt::Debug for ClusterSecret {
             .field("namespaces", &self.namespaces)
             .field("cluster_resources", &self.cluster_resources)
             .field("project", &self.project)
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations.keys().collect::<Vec<_>>())
             .field("config", &self.config)
             .finish()
     }
@@ -679,6 +795,32 @@ mod tests {
     }
 
     #[test]
+    fn entries_are_the_same_by_url_and_project() {
+        let a = RepoSecret::new(RepoSecretKind::Repository, "https://r");
+        let scoped = RepoSecret {
+            project: "team".into(),
+            ..a.clone()
+        };
+        assert!(a.same_entry(&a.clone()));
+        assert!(!a.same_entry(&scoped));
+        assert!(!a.same_entry(&RepoSecret::new(RepoSecretKind::RepoCreds, "https://r")));
+    }
+
+    #[test]
+    fn credentials_are_any_of_argo_cds() {
+        let none = RepoSecret::new(RepoSecretKind::Repository, "https://r");
+        assert!(!none.has_credentials());
+        for (key, value) in [
+            ("githubAppPrivateKey", "K"),
+            ("useAzureWorkloadIdentity", "true"),
+        ] {
+            let mut repo = none.clone();
+            repo.unknown.insert(key.into(), value.into());
+            assert!(repo.has_credentials(), "{key}");
+        }
+    }
+
+    #[test]
     fn repo_creds_are_named_and_labelled_apart() {
         let creds = RepoSecret {
             username: Some("bot".into()),
@@ -749,6 +891,8 @@ mod tests {
             namespaces: vec!["web".into(), "jobs".into()],
             cluster_resources: true,
             project: "team".into(),
+            labels: BTreeMap::from([("env".into(), "prod".into())]),
+            annotations: BTreeMap::from([("owner".into(), "platform".into())]),
             config: ClusterConfig {
                 bearer_token: Some("tok-123".into()),
                 tls_client_config: TlsClientConfig {
@@ -777,6 +921,30 @@ mod tests {
                    "tlsClientConfig": {"insecure": false, "caData": "Q0E=", "keyData": "S0VZ"}})
         );
         assert_eq!(ClusterSecret::from_secret(&secret).unwrap(), cluster());
+    }
+
+    #[test]
+    fn cluster_labels_and_annotations_are_the_secrets_but_argo_cds_own() {
+        let secret = cluster().to_secret("argocd");
+        let meta = &secret.metadata;
+        assert_eq!(
+            meta.labels.as_ref().unwrap().keys().collect::<Vec<_>>(),
+            [SECRET_TYPE_LABEL, "env"]
+        );
+        assert_eq!(
+            meta.annotations
+                .as_ref()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            [MANAGED_BY_ANNOTATION, "owner"]
+        );
+        let mut applied = secret.clone();
+        applied.metadata.annotations.as_mut().unwrap().insert(
+            "kubectl.kubernetes.io/last-applied-configuration".into(),
+            "{\"stringData\": {\"config\": \"tok-123\"}}".into(),
+        );
+        assert_eq!(ClusterSecret::from_secret(&applied).unwrap(), cluster());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ferry_testkit::git::GitRepo;
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::server::ServerProcess;
 use ferry_types::Application;
 use kube::Api;
 use kube::api::DynamicObject;
@@ -75,6 +76,10 @@ pub struct Story {
     pub ctx: TestContext,
     pub repo: GitRepo,
     controller: Option<Child>,
+    /// Where the running controller serves `/metrics`.
+    metrics_port: u16,
+    /// Where the running controller serves the API server's views.
+    view_port: u16,
     work: TempDir,
 }
 
@@ -92,6 +97,8 @@ impl Story {
             ctx,
             repo,
             controller: None,
+            metrics_port: 0,
+            view_port: 0,
             work,
         })
     }
@@ -105,8 +112,16 @@ impl Story {
         format!("{base}-{}", self.namespace())
     }
 
-    /// Starts `ferry-controller` for this story's namespace, comparing every 3 seconds.
+    /// Starts `ferry-controller` for this story's namespace, comparing every 3 seconds, with its
+    /// metrics on a free port.
     pub fn start_controller(&mut self) -> Result<()> {
+        let free_port = || -> Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        self.metrics_port = free_port()?;
+        self.view_port = free_port()?;
         let log = File::options()
             .create(true)
             .append(true)
@@ -117,6 +132,10 @@ impl Story {
             .arg(self.ctx.kubeconfig())
             .arg("--cache-dir")
             .arg(self.work.path().join("cache"))
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{}", self.metrics_port))
+            .arg("--view-listen")
+            .arg(format!("127.0.0.1:{}", self.view_port))
             .env("PATH", tool_path())
             .env("FERRY_LOG", "info,ferry_controller=debug,kube=warn")
             .stdin(Stdio::null())
@@ -126,6 +145,21 @@ impl Story {
             .context("starting ferry-controller")?;
         self.controller = Some(child);
         Ok(())
+    }
+
+    /// Starts `ferry-server` for this story's namespace, asking the running controller for
+    /// what only it knows.
+    pub async fn start_server(&self) -> Result<ServerProcess> {
+        ServerProcess::start_with(
+            &binary("ferry-server")?,
+            self.namespace(),
+            self.ctx.kubeconfig(),
+            &[
+                "--controller-url".into(),
+                format!("http://127.0.0.1:{}", self.view_port),
+            ],
+        )
+        .await
     }
 
     /// Kills the controller with SIGKILL: no chance to finish or clean up anything.
@@ -146,6 +180,24 @@ impl Story {
         let text = std::fs::read_to_string(self.controller_log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The controller's `/metrics` page.
+    pub async fn metrics(&self) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("no end of headers")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("GET /metrics: {head}");
+        }
+        Ok(body.to_string())
     }
 
     /// Runs the `ferry` CLI against this story's namespace; fails unless it exits 0.

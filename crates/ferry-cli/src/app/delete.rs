@@ -1,6 +1,6 @@
 //! `ferry app delete`: as Argo CD's API server deletes, the cascade is decided by finalizers set
 //! (or removed) right before the delete; the controller then deletes the resources and removes
-//! the finalizer.
+//! the finalizer. Through a server, its delete endpoint does that.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,9 +12,9 @@ use ferry_types::application::finalizer;
 use kube::api::DeleteParams;
 
 use super::operation::{Watched, watch_app};
-use super::update_app;
-use crate::core::Core;
+use super::{Conn, update_app};
 use crate::output::confirm;
+use crate::server;
 
 /// The finalizers that make the controller delete an app's resources.
 const RESOURCE_FINALIZERS: [&str; 3] = [
@@ -53,7 +53,7 @@ enum Propagation {
     Background,
 }
 
-pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(conn: &Conn, args: Args) -> anyhow::Result<ExitCode> {
     if args.propagation_policy == Propagation::Background && !args.cascade {
         bail!("--propagation-policy applies to cascading deletes only (not with --cascade=false)");
     }
@@ -71,19 +71,30 @@ pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
             println!("app {name} not deleted");
             continue;
         }
-        let cascade = args.cascade;
-        update_app(&core.apps(), name, |app| {
-            set_cascade(app, cascade.then_some(wanted));
-            Ok(())
-        })
-        .await?;
-        core.apps()
-            .delete(name, &DeleteParams::default())
-            .await
-            .with_context(|| format!("deleting app {name}"))?;
+        match conn {
+            Conn::Core(core) => {
+                let cascade = args.cascade;
+                update_app(&core.apps(), name, |app| {
+                    set_cascade(app, cascade.then_some(wanted));
+                    Ok(())
+                })
+                .await?;
+                core.apps()
+                    .delete(name, &DeleteParams::default())
+                    .await
+                    .with_context(|| format!("deleting app {name}"))?;
+            }
+            Conn::Server(api) => {
+                let policy = args
+                    .propagation_policy
+                    .to_possible_value()
+                    .expect("no skipped values");
+                server::apps::delete(api, name, args.cascade, policy.get_name()).await?;
+            }
+        }
         println!("application '{name}' deleted");
         if args.wait {
-            wait_until_gone(core, name, args.timeout).await?;
+            wait_until_gone(conn, name, args.timeout).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -102,9 +113,15 @@ fn set_cascade(app: &mut Application, wanted: Option<&str>) {
     }
 }
 
-async fn wait_until_gone(core: &Core, name: &str, timeout: u64) -> anyhow::Result<()> {
+async fn wait_until_gone(conn: &Conn, name: &str, timeout: u64) -> anyhow::Result<()> {
     let limit = (timeout > 0).then(|| Duration::from_secs(timeout));
-    match watch_app(core, name, limit, |app| Ok(app.is_none().then_some(()))).await? {
+    let gone = |app: Option<&Application>| Ok(app.is_none().then_some(()));
+    let watched = match conn {
+        // It existed a moment ago: a 403 now means it is gone.
+        Conn::Server(api) => server::apps::watch(api, name, limit, true, gone).await?,
+        Conn::Core(_) => watch_app(conn, name, limit, gone).await?,
+    };
+    match watched {
         Watched::Done(()) => Ok(()),
         Watched::TimedOut(_) => bail!(
             "app {name} still exists after {timeout}s (its finalizers wait for the controller)"

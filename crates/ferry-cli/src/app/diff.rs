@@ -1,6 +1,8 @@
-//! `ferry app diff`: the app's sources rendered here and compared with the live objects the way
-//! the controller compares them, printed as unified diffs. Exit 0: no differences, 1:
-//! differences, 2: error (argocd's convention). Secret values are masked by ferry-diff.
+//! `ferry app diff`: in core mode the app's sources rendered here and compared with the live
+//! objects the way the controller compares them; through a server, the predicted and live states
+//! the server reports for each managed resource. Printed as unified diffs. Exit 0: no
+//! differences, 1: differences, 2: error (argocd's convention). Secret values are masked by
+//! ferry-diff.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,10 +16,11 @@ use ferry_diff::{
 use ferry_types::{Application, ResourceKey};
 use serde_json::Value;
 
-use super::get_app;
 use super::source::{Target, desired_objects, render, with_local_repo};
-use crate::core::Core;
+use super::{Conn, get_app};
 use crate::output::{Color, colorize_diff};
+use crate::server;
+use crate::server::client::ApiClient;
 
 /// Per-app and per-resource comparison options (Argo CD's annotation).
 const COMPARE_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/compare-options";
@@ -44,8 +47,12 @@ pub struct Args {
     color: Color,
 }
 
-pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
-    let mut app = get_app(core, &args.name).await?;
+pub async fn run(conn: &Conn, args: Args) -> anyhow::Result<ExitCode> {
+    let core = match conn {
+        Conn::Core(core) => core,
+        Conn::Server(api) => return diff_through_server(api, args).await,
+    };
+    let mut app = get_app(conn, &args.name).await?;
     if let Some(repo) = &args.local_repo {
         app = with_local_repo(app, repo)?;
     }
@@ -100,9 +107,61 @@ pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let color = args.color.enabled();
+    Ok(print_results(&results, &errors, args.color))
+}
+
+/// Diffs the server's view: for each managed resource, what it predicts a sync would leave
+/// (or the target state) against the normalized live state.
+async fn diff_through_server(api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
+    if args.revision.is_some() || args.local_repo.is_some() {
+        anyhow::bail!("--revision and --local-repo render locally: they need core mode (--core)");
+    }
+    let options = DiffOptions::default();
+    let mut results = BTreeMap::new();
+    let mut errors = Vec::new();
+    for item in server::apps::managed_resources(api, &args.name).await? {
+        if item.hook {
+            continue;
+        }
+        let key = ResourceKey::new(&item.group, &item.kind, &item.namespace, &item.name);
+        let compared = (|| -> anyhow::Result<Option<DiffResult>> {
+            let target = match server::apps::state(&item.predicted_live_state)? {
+                Some(predicted) => Some(predicted),
+                None => server::apps::state(&item.target_state)?,
+            };
+            let live = match server::apps::state(&item.normalized_live_state)? {
+                Some(normalized) => Some(normalized),
+                None => server::apps::state(&item.live_state)?,
+            };
+            if target.is_none() && live.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(structural_diff(
+                target.as_ref(),
+                live.as_ref(),
+                &options,
+            )?))
+        })();
+        match compared {
+            Ok(Some(result)) => {
+                results.insert(key, result);
+            }
+            Ok(None) => {}
+            Err(err) => errors.push(format!("{key}: {err:#}")),
+        }
+    }
+    Ok(print_results(&results, &errors, args.color))
+}
+
+/// Prints the differing resources' diffs and the errors; the exit code says which there were.
+fn print_results(
+    results: &BTreeMap<ResourceKey, DiffResult>,
+    errors: &[String],
+    color: Color,
+) -> ExitCode {
+    let color = color.enabled();
     let mut different = false;
-    for (key, result) in &results {
+    for (key, result) in results {
         if result.status == SyncStatus::Synced {
             continue;
         }
@@ -118,16 +177,16 @@ pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if !errors.is_empty() {
-        for error in &errors {
+        for error in errors {
             eprintln!("error: {error}");
         }
-        return Ok(ExitCode::from(EXIT_ERROR));
+        return ExitCode::from(EXIT_ERROR);
     }
-    Ok(if different {
+    if different {
         ExitCode::from(EXIT_DIFFERENT)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// Compares one desired object with its live counterpart.

@@ -1,15 +1,18 @@
 //! `ferry app manifests`: the app's manifests rendered from Git, or its live objects (Secret
-//! values masked, managed fields left out).
+//! values masked, managed fields left out); rendered here and read from the cluster in core
+//! mode, by the server through one.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::ValueEnum;
 
-use super::get_app;
+use serde_json::Value;
+
 use super::source::{Target, render};
-use crate::core::Core;
+use super::{Conn, get_app};
 use crate::output::yaml_stream;
+use crate::server;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,34 +34,53 @@ enum ManifestSource {
     Live,
 }
 
-pub async fn run(core: &Core, args: Args) -> anyhow::Result<ExitCode> {
-    let app = get_app(core, &args.name).await?;
-    let objects = match args.source {
-        ManifestSource::Git => {
-            // Rendered against the destination's capabilities, as the controller renders.
+pub async fn run(conn: &Conn, args: Args) -> anyhow::Result<ExitCode> {
+    if args.source == ManifestSource::Live && args.revision.is_some() {
+        bail!("--revision applies to --source git only");
+    }
+    let mut objects = match conn {
+        Conn::Core(core) => {
+            let app = get_app(conn, &args.name).await?;
             let target = Target::connect(core, &app).await?;
-            render(core, &app, &target, args.revision.as_deref()).await?
-        }
-        ManifestSource::Live => {
-            if args.revision.is_some() {
-                bail!("--revision applies to --source git only");
-            }
-            let target = Target::connect(core, &app).await?;
-            let mut objects = Vec::new();
-            let resources = app.status.map(|s| s.resources).unwrap_or_default();
-            for resource in &resources {
-                let Some(mut live) = target.live_of_status(resource).await? else {
-                    continue;
-                };
-                if let Some(metadata) = live.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                    metadata.remove("managedFields");
+            match args.source {
+                // Rendered against the destination's capabilities, as the controller renders.
+                ManifestSource::Git => {
+                    render(core, &app, &target, args.revision.as_deref()).await?
                 }
-                ferry_diff::mask_secrets(None, Some(&mut live));
-                objects.push(live);
+                ManifestSource::Live => {
+                    let mut objects = Vec::new();
+                    let resources = app.status.map(|s| s.resources).unwrap_or_default();
+                    for resource in &resources {
+                        objects.extend(target.live_of_status(resource).await?);
+                    }
+                    objects
+                }
             }
-            objects
         }
+        Conn::Server(api) => match args.source {
+            ManifestSource::Git => {
+                server::apps::manifests(api, &args.name, args.revision.as_deref()).await?
+            }
+            ManifestSource::Live => {
+                let mut objects = Vec::new();
+                for item in server::apps::managed_resources(api, &args.name).await? {
+                    objects.extend(server::apps::state(&item.live_state)?);
+                }
+                objects
+            }
+        },
     };
+    if args.source == ManifestSource::Live {
+        objects.iter_mut().for_each(clean_live);
+    }
     print!("{}", yaml_stream(&objects)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A live object as shown: no managed fields, Secret values masked.
+fn clean_live(live: &mut Value) {
+    if let Some(metadata) = live.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        metadata.remove("managedFields");
+    }
+    ferry_diff::mask_secrets(None, Some(live));
 }

@@ -1,7 +1,8 @@
-//! `ferry app sync`, `ferry app rollback` and `ferry app wait`. A sync is requested the way Argo
-//! CD's API server requests one: the top-level `operation` field of the Application is written
-//! (and the previous operation's state cleared), the controller runs it, records the outcome in
-//! `status.operationState` and clears `operation`.
+//! `ferry app sync`, `ferry app rollback`, `ferry app wait` and `ferry app terminate-op`. In core
+//! mode a sync is requested the way Argo CD's API server requests one: the top-level `operation`
+//! field of the Application is written (and the previous operation's state cleared), the
+//! controller runs it, records the outcome in `status.operationState` and clears `operation`.
+//! Through a server, the server's sync and rollback endpoints do that.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,12 +16,13 @@ use ferry_types::application::{
 };
 use futures::StreamExt;
 use kube::runtime::watcher::watch_object;
+use serde_json::json;
 use tokio::time::Instant;
 
-use super::show::{app_summary, operation_summary, resource_table};
-use super::{get_app, update_app};
+use super::show::{app_summary, operation_summary, resource_table, shown_namespace};
+use super::{Conn, get_app, update_app};
 use crate::core::Core;
-use crate::rendering;
+use crate::{rendering, server};
 
 /// Consecutive watch errors tolerated before waiting gives up.
 const WATCH_ERRORS: usize = 5;
@@ -86,6 +88,11 @@ pub struct RollbackArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct TerminateArgs {
+    name: String,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct WaitArgs {
     name: String,
     /// Wait until the app is synced.
@@ -108,16 +115,15 @@ pub struct WaitArgs {
     timeout: u64,
 }
 
-pub async fn sync(core: &Core, args: SyncArgs) -> anyhow::Result<ExitCode> {
+pub async fn sync(conn: &Conn, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let name = &args.name;
-    let app = get_app(core, name).await?;
+    let app = get_app(conn, name).await?;
     let resources = args
         .resources
         .iter()
         .map(|r| parse_resource(r))
         .collect::<anyhow::Result<Vec<_>>>()?;
     check_resources_exist(&app, &resources)?;
-    let revision = sync_revision(core, &app, args.revision.as_deref(), args.dry_run).await?;
     let mut sync_options = args.sync_options.clone();
     if args.apply_out_of_sync_only {
         sync_options.push("ApplyOutOfSyncOnly=true".to_string());
@@ -136,33 +142,52 @@ pub async fn sync(core: &Core, args: SyncArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     };
-    let operation = Operation {
-        sync: Some(SyncOperation {
-            revision,
-            prune: args.prune,
-            dry_run: args.dry_run,
-            sync_strategy: Some(sync_strategy),
-            resources,
-            sync_options,
-            ..Default::default()
-        }),
-        initiated_by: OperationInitiator {
-            username: core.username(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    request_operation(core, name, operation).await?;
+    match conn {
+        Conn::Core(core) => {
+            let revision =
+                sync_revision(core, &app, args.revision.as_deref(), args.dry_run).await?;
+            let operation = Operation {
+                sync: Some(SyncOperation {
+                    revision,
+                    prune: args.prune,
+                    dry_run: args.dry_run,
+                    sync_strategy: Some(sync_strategy),
+                    resources,
+                    sync_options,
+                    ..Default::default()
+                }),
+                initiated_by: OperationInitiator {
+                    username: core.username(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            request_operation(core, name, operation).await?;
+        }
+        // Argo CD's ApplicationSyncRequest; the server resolves the revision.
+        Conn::Server(api) => {
+            let request = json!({
+                "name": name,
+                "revision": args.revision.clone().unwrap_or_default(),
+                "prune": args.prune,
+                "dryRun": args.dry_run,
+                "strategy": sync_strategy,
+                "resources": resources,
+                "syncOptions": {"items": sync_options},
+            });
+            server::apps::operate(api, name, "sync", &request).await?;
+        }
+    }
     if args.no_wait {
         println!("sync of app {name} requested");
         return Ok(ExitCode::SUCCESS);
     }
-    wait_for_operation(core, name, args.timeout).await
+    wait_for_operation(conn, name, args.timeout).await
 }
 
-pub async fn rollback(core: &Core, args: RollbackArgs) -> anyhow::Result<ExitCode> {
+pub async fn rollback(conn: &Conn, args: RollbackArgs) -> anyhow::Result<ExitCode> {
     let name = &args.name;
-    let app = get_app(core, name).await?;
+    let app = get_app(conn, name).await?;
     let history = app.status.clone().map(|s| s.history).unwrap_or_default();
     let entry = match args.id {
         Some(id) => history
@@ -180,6 +205,29 @@ pub async fn rollback(core: &Core, args: RollbackArgs) -> anyhow::Result<ExitCod
             entry.id
         );
     }
+    let id = entry.id;
+    match conn {
+        Conn::Server(api) => {
+            let request =
+                json!({"name": name, "id": id, "prune": args.prune, "dryRun": args.dry_run});
+            server::apps::operate(api, name, "rollback", &request).await?;
+        }
+        Conn::Core(core) => rollback_core(core, &app, entry, &args).await?,
+    }
+    if args.no_wait {
+        println!("rollback of app {name} to deployment {id} requested");
+        return Ok(ExitCode::SUCCESS);
+    }
+    wait_for_operation(conn, name, args.timeout).await
+}
+
+async fn rollback_core(
+    core: &Core,
+    app: &Application,
+    entry: &ferry_types::application::RevisionHistory,
+    args: &RollbackArgs,
+) -> anyhow::Result<()> {
+    let name = &args.name;
     let policy = app.spec.sync_policy.clone().unwrap_or_default();
     // As Argo CD's API server builds a rollback: the recorded source(s) and revision(s), the
     // app's sync options, and a plain apply.
@@ -204,7 +252,6 @@ pub async fn rollback(core: &Core, args: RollbackArgs) -> anyhow::Result<ExitCod
         },
         ..Default::default()
     };
-    let id = entry.id;
     let dry_run = args.dry_run;
     update_app(&core.apps(), name, |app| {
         let automated = app
@@ -218,18 +265,40 @@ pub async fn rollback(core: &Core, args: RollbackArgs) -> anyhow::Result<ExitCod
         set_operation(app, &operation)
     })
     .await?;
-    if args.no_wait {
-        println!("rollback of app {name} to deployment {id} requested");
-        return Ok(ExitCode::SUCCESS);
-    }
-    wait_for_operation(core, name, args.timeout).await
+    Ok(())
 }
 
-pub async fn wait(core: &Core, args: WaitArgs) -> anyhow::Result<ExitCode> {
+/// Stops the running operation as Argo CD does: its phase becomes `Terminating`, which the
+/// controller acts on.
+pub async fn terminate(conn: &Conn, args: TerminateArgs) -> anyhow::Result<ExitCode> {
+    let name = &args.name;
+    match conn {
+        Conn::Server(api) => server::apps::terminate(api, name).await?,
+        Conn::Core(core) => {
+            update_app(&core.apps(), name, |app| {
+                let state = app
+                    .status
+                    .as_mut()
+                    .and_then(|s| s.operation_state.as_mut())
+                    .filter(|s| s.phase == OperationPhase::Running);
+                let Some(state) = state else {
+                    bail!("app {name}: no operation is running");
+                };
+                state.phase = OperationPhase::Terminating;
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    println!("Application '{name}' operation terminating");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn wait(conn: &Conn, args: WaitArgs) -> anyhow::Result<ExitCode> {
     let name = &args.name;
     let conditions = WaitConditions::from_args(&args);
     let mut last_line = String::new();
-    let outcome = watch_app(core, name, timeout(args.timeout), |app| {
+    let outcome = watch_app(conn, name, timeout(args.timeout), |app| {
         let app = app.with_context(|| format!("app {name} was deleted"))?;
         let line = progress_line(app);
         if line != last_line {
@@ -241,7 +310,7 @@ pub async fn wait(core: &Core, args: WaitArgs) -> anyhow::Result<ExitCode> {
     .await?;
     match outcome {
         Watched::Done(app) => {
-            print!("{}", app_summary(&core.namespace, &app));
+            print!("{}", app_summary(shown_namespace(conn, &app), &app));
             Ok(ExitCode::SUCCESS)
         }
         Watched::TimedOut(app) => bail!(
@@ -483,11 +552,11 @@ fn set_operation(app: &mut Application, operation: &Operation) -> anyhow::Result
 /// Waits for the requested operation to finish and prints its outcome; an error unless it
 /// succeeded.
 async fn wait_for_operation(
-    core: &Core,
+    conn: &Conn,
     name: &str,
     timeout_secs: u64,
 ) -> anyhow::Result<ExitCode> {
-    let outcome = watch_app(core, name, timeout(timeout_secs), |app| {
+    let outcome = watch_app(conn, name, timeout(timeout_secs), |app| {
         let app = app.with_context(|| format!("app {name} was deleted during the operation"))?;
         let finished = app
             .status
@@ -505,7 +574,7 @@ async fn wait_for_operation(
                 .map_or_else(|| "no state seen".to_string(), progress_line)
         ),
     };
-    print!("{}", app_summary(&core.namespace, &app));
+    print!("{}", app_summary(shown_namespace(conn, &app), &app));
     let state = app
         .status
         .as_ref()
@@ -536,8 +605,22 @@ pub enum Watched<T> {
 }
 
 /// Watches one app until `check` returns a value (it is given `None` once the app is gone),
-/// or until `timeout`. Watch errors are retried a few times: the watcher resumes by itself.
+/// or until `timeout`.
 pub async fn watch_app<T>(
+    conn: &Conn,
+    name: &str,
+    timeout: Option<Duration>,
+    check: impl FnMut(Option<&Application>) -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<Watched<T>> {
+    match conn {
+        Conn::Core(core) => watch_core(core, name, timeout, check).await,
+        Conn::Server(api) => server::apps::watch(api, name, timeout, false, check).await,
+    }
+}
+
+/// Watches through the Kubernetes API. Watch errors are retried a few times: the watcher
+/// resumes by itself.
+async fn watch_core<T>(
     core: &Core,
     name: &str,
     timeout: Option<Duration>,

@@ -14,9 +14,10 @@ use ferry_types::{Application, ResourceKey};
 use kube::api::ListParams;
 
 use super::operation::{Watched, watch_app};
-use super::{get_app, update_app};
+use super::{Conn, get_app, update_app};
 use crate::core::{Core, is_not_found};
 use crate::output::{ListFormat, ObjectFormat, Table, or_none, print_json, print_yaml, summary};
+use crate::server;
 
 /// How long `get --refresh` waits for the controller to take the refresh request.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -56,7 +57,27 @@ pub struct HistoryArgs {
     output: ObjectFormat,
 }
 
-pub async fn list(core: &Core, args: ListArgs) -> anyhow::Result<ExitCode> {
+pub async fn list(conn: &Conn, args: ListArgs) -> anyhow::Result<ExitCode> {
+    let apps = match conn {
+        Conn::Core(core) => list_core(core, &args).await?,
+        Conn::Server(api) => {
+            server::apps::list(api, &args.project, args.selector.as_deref()).await?
+        }
+    };
+    match args.output {
+        ListFormat::Json => print_json(&apps)?,
+        ListFormat::Yaml => print_yaml(&apps)?,
+        ListFormat::Name => {
+            for app in &apps {
+                println!("{}", app.metadata.name.as_deref().unwrap_or_default());
+            }
+        }
+        ListFormat::Wide => print!("{}", app_table(&apps).render()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_core(core: &Core, args: &ListArgs) -> anyhow::Result<Vec<Application>> {
     let mut params = ListParams::default();
     if let Some(selector) = &args.selector {
         params = params.labels(selector);
@@ -71,21 +92,10 @@ pub async fn list(core: &Core, args: ListArgs) -> anyhow::Result<ExitCode> {
             return Err(err).with_context(|| format!("listing apps in {}", core.namespace));
         }
     };
-    let apps: Vec<Application> = apps
+    Ok(apps
         .into_iter()
         .filter(|app| args.project.is_empty() || args.project.iter().any(|p| p == app.project()))
-        .collect();
-    match args.output {
-        ListFormat::Json => print_json(&apps)?,
-        ListFormat::Yaml => print_yaml(&apps)?,
-        ListFormat::Name => {
-            for app in &apps {
-                println!("{}", app.metadata.name.as_deref().unwrap_or_default());
-            }
-        }
-        ListFormat::Wide => print!("{}", app_table(&apps).render()),
-    }
-    Ok(ExitCode::SUCCESS)
+        .collect())
 }
 
 fn app_table(apps: &[Application]) -> Table {
@@ -122,21 +132,23 @@ fn app_table(apps: &[Application]) -> Table {
     table
 }
 
-pub async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
+pub async fn get(conn: &Conn, args: GetArgs) -> anyhow::Result<ExitCode> {
     let refresh = match (args.refresh, args.hard_refresh) {
         (_, true) => Some("hard"),
         (true, false) => Some("normal"),
         (false, false) => None,
     };
-    let app = match refresh {
-        Some(kind) => refresh_app(core, &args.name, kind).await?,
-        None => get_app(core, &args.name).await?,
+    let app = match (conn, refresh) {
+        (Conn::Core(core), Some(kind)) => refresh_app(conn, core, &args.name, kind).await?,
+        // The server does the refresh and answers once the controller has done it.
+        (Conn::Server(api), Some(kind)) => server::apps::get(api, &args.name, Some(kind)).await?,
+        (_, None) => get_app(conn, &args.name).await?,
     };
     match args.output {
         ObjectFormat::Json => print_json(&app)?,
         ObjectFormat::Yaml => print_yaml(&app)?,
         ObjectFormat::Wide => {
-            print!("{}", app_summary(app_namespace_or(core, &app), &app));
+            print!("{}", app_summary(shown_namespace(conn, &app), &app));
             if let Some(state) = app.status.as_ref().and_then(|s| s.operation_state.as_ref()) {
                 println!();
                 print!("{}", operation_summary(state));
@@ -151,13 +163,22 @@ pub async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn app_namespace_or<'a>(core: &'a Core, app: &'a Application) -> &'a str {
-    app.metadata.namespace.as_deref().unwrap_or(&core.namespace)
+/// The app's namespace, else the control namespace.
+pub fn shown_namespace<'a>(conn: &'a Conn, app: &'a Application) -> &'a str {
+    app.metadata
+        .namespace
+        .as_deref()
+        .unwrap_or_else(|| conn.namespace())
 }
 
 /// Sets the refresh annotation and waits until the controller has done the refresh (it
 /// removes the annotation then).
-async fn refresh_app(core: &Core, name: &str, kind: &str) -> anyhow::Result<Application> {
+async fn refresh_app(
+    conn: &Conn,
+    core: &Core,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<Application> {
     update_app(&core.apps(), name, |app| {
         app.metadata
             .annotations
@@ -166,7 +187,7 @@ async fn refresh_app(core: &Core, name: &str, kind: &str) -> anyhow::Result<Appl
         Ok(())
     })
     .await?;
-    let outcome = watch_app(core, name, Some(REFRESH_TIMEOUT), |app| {
+    let outcome = watch_app(conn, name, Some(REFRESH_TIMEOUT), |app| {
         let app = app.with_context(|| format!("app {name} was deleted"))?;
         let pending = app
             .metadata
@@ -413,8 +434,8 @@ pub fn resource_table(app: &Application) -> Table {
     table
 }
 
-pub async fn history(core: &Core, args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let app = get_app(core, &args.name).await?;
+pub async fn history(conn: &Conn, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let app = get_app(conn, &args.name).await?;
     let history = app.status.map(|s| s.history).unwrap_or_default();
     match args.output {
         ObjectFormat::Json => print_json(&history)?,

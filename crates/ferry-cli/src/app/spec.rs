@@ -1,6 +1,6 @@
 //! `ferry app create` and `ferry app set`: the flags describing an Application, applied to a new
-//! one, a manifest, or an existing app; and the checks Argo CD's API server makes before it
-//! stores an Application.
+//! one, a manifest, or an existing app; and, in core mode, the checks Argo CD's API server makes
+//! before it stores an Application (through a server, the server makes them).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,9 +13,14 @@ use ferry_types::source::{ApplicationSource, HelmParameter};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 
-use super::{get_app, update_app};
+use super::{Conn, get_app, update_app};
 use crate::core::{Core, resolve_cluster};
 use crate::rendering::{is_url, local_repo_url, split_kv};
+use crate::server;
+use crate::server::client::{ApiClient, api_error_is};
+
+/// Rounds of read-change-write through a server before giving up on an app that keeps changing.
+const ATTEMPTS: usize = 5;
 
 /// Flags describing an Application; only the given ones change it.
 #[derive(clap::Args, Debug)]
@@ -421,7 +426,7 @@ fn same_metadata(a: &Application, b: &Application) -> bool {
         && a.finalizers.clone().unwrap_or_default() == b.finalizers.clone().unwrap_or_default()
 }
 
-pub async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
+pub async fn create(conn: &Conn, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let mut app = match &args.file {
         Some(file) => read_manifest(file)?,
         None => Application::default(),
@@ -433,19 +438,24 @@ pub async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
         (Some(name), _) | (None, Some(name)) => name.clone(),
         (None, None) => bail!("an app name is needed (NAME, or metadata.name in --file)"),
     };
-    if let Some(namespace) = app.metadata.namespace.as_deref()
-        && namespace != core.namespace
+    // A server checks the namespace itself.
+    let namespace = match conn {
+        Conn::Core(core) => Some(core.namespace.clone()),
+        Conn::Server(_) => app.metadata.namespace.clone(),
+    };
+    if let Some(given) = app.metadata.namespace.as_deref()
+        && Some(given) != namespace.as_deref()
     {
         bail!(
-            "app {name}: the manifest's namespace {namespace} is not the control namespace {} (-N)",
-            core.namespace
+            "app {name}: the manifest's namespace {given} is not the control namespace {} (-N)",
+            conn.namespace()
         );
     }
     // Only what a user writes: server-set metadata, status and operation of a manifest saved
     // from a cluster are not carried over.
     app.metadata = ObjectMeta {
         name: Some(name.clone()),
-        namespace: Some(core.namespace.clone()),
+        namespace,
         labels: app.metadata.labels.take(),
         annotations: app.metadata.annotations.take(),
         finalizers: app.metadata.finalizers.take(),
@@ -458,6 +468,14 @@ pub async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
         app.spec.project = DEFAULT_PROJECT.to_string();
     }
     check_spec(&app)?;
+    let core = match conn {
+        Conn::Core(core) => core,
+        Conn::Server(api) => {
+            server::apps::create(api, &app, args.upsert).await?;
+            println!("application '{name}' created");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     core.prepare().await?;
     check_permitted(core, &app).await?;
 
@@ -489,11 +507,15 @@ pub async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn set(core: &Core, args: SetArgs) -> anyhow::Result<ExitCode> {
+pub async fn set(conn: &Conn, args: SetArgs) -> anyhow::Result<ExitCode> {
+    let core = match conn {
+        Conn::Core(core) => core,
+        Conn::Server(api) => return set_through_server(api, &args).await,
+    };
     let name = &args.name;
     // The checks that need the cluster run on a preview; the flags are applied again to the
     // app as it is when written, so nothing changed in between is lost.
-    let mut preview = get_app(core, name).await?;
+    let mut preview = get_app(conn, name).await?;
     args.spec.apply(&mut preview)?;
     check_spec(&preview)?;
     check_permitted(core, &preview).await?;
@@ -507,6 +529,31 @@ pub async fn set(core: &Core, args: SetArgs) -> anyhow::Result<ExitCode> {
         if changed { "updated" } else { "unchanged" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the app, applies the flags and writes it back with the resourceVersion read, again
+/// when someone else changed it in between.
+async fn set_through_server(api: &ApiClient, args: &SetArgs) -> anyhow::Result<ExitCode> {
+    let name = &args.name;
+    for _ in 0..ATTEMPTS {
+        let current = server::apps::get(api, name, None).await?;
+        let mut next = current.clone();
+        args.spec.apply(&mut next)?;
+        check_spec(&next)?;
+        if serde_json::to_value(&next)? == serde_json::to_value(&current)? {
+            println!("application '{name}' unchanged");
+            return Ok(ExitCode::SUCCESS);
+        }
+        match server::apps::update(api, &next).await {
+            Ok(()) => {
+                println!("application '{name}' updated");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(err) if api_error_is(&err, |e| e.status == reqwest::StatusCode::CONFLICT) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    bail!("app {name} kept changing while being updated ({ATTEMPTS} attempts); try again")
 }
 
 #[cfg(test)]

@@ -6,3 +6,4 @@ mod app;
 mod operations;
 mod settings;
 mod support;
+mod verbs;

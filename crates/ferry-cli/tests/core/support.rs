@@ -44,6 +44,9 @@ impl Ferry {
             .args(["-N", &self.namespace])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("FERRY_CACHE_DIR", self.cache.path())
+            // No login context of the machine's user may switch these tests to a server.
+            .env("FERRY_CONFIG", self.cache.path().join("config"))
+            .env_remove("FERRY_AUTH_TOKEN")
             .env("USER", USER)
             .env_remove("FERRY_NAMESPACE")
             .kill_on_drop(true);

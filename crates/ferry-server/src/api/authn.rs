@@ -1,41 +1,60 @@
 //! Who is calling: the token of `Authorization: Bearer <jwt>` or of the `argocd.token` cookie
-//! (Argo CD's UI), verified against the current settings.
+//! (Argo CD's UI), verified against the current settings: ferry's own tokens with the server key,
+//! ID tokens of the `oidc.config` provider against the provider's keys.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::error::ApiError;
 use super::state::{AppState, Snapshot};
 use crate::auth::{Claims, Principal};
-use crate::rbac::Subject;
+use crate::oidc::{OidcConfig, OidcError, SsoUser};
+use crate::rbac::{DEFAULT_SCOPES, Subject};
 
 /// The cookie Argo CD's UI keeps its session token in.
 pub const TOKEN_COOKIE: &str = "argocd.token";
 
 /// A verified caller, put in the request's extensions by [`require_caller`].
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub claims: Claims,
+pub enum Caller {
+    /// A token ferry (or Argo CD) signed: a local account's session or API token, or a project
+    /// role token.
+    Local(Claims),
+    /// A user of the SSO provider, by its ID token.
+    Sso(SsoUser),
 }
 
 impl Caller {
-    /// The RBAC subject and the name operations are initiated by: the account, or
-    /// `proj:<project>:<role>`.
+    /// The RBAC subject and the name operations are initiated by: the account,
+    /// `proj:<project>:<role>`, or the SSO user.
     pub fn name(&self) -> String {
-        self.claims.principal.to_string()
+        match self {
+            Self::Local(claims) => claims.principal.to_string(),
+            Self::Sso(user) => user.subject.clone(),
+        }
     }
 
+    /// The RBAC subject, with an SSO user's groups.
     pub fn subject(&self) -> Subject {
-        Subject::new(self.name())
+        match self {
+            Self::Local(_) => Subject::new(self.name()),
+            Self::Sso(user) => Subject::new(&user.subject).with_groups(user.groups.iter().cloned()),
+        }
     }
 
-    /// The local account behind a session or API token; none for a project role token.
+    /// The local account behind a session or API token; none for a project role token or an
+    /// SSO user.
     pub fn account(&self) -> Option<&str> {
-        match &self.claims.principal {
-            Principal::Account { name, .. } => Some(name),
-            Principal::ProjectRole { .. } => None,
+        match self {
+            Self::Local(Claims {
+                principal: Principal::Account { name, .. },
+                ..
+            }) => Some(name),
+            Self::Local(_) | Self::Sso(_) => None,
         }
     }
 }
@@ -51,7 +70,8 @@ pub fn request_token(headers: &HeaderMap) -> Option<&str> {
     bearer.or_else(|| cookie(headers, TOKEN_COOKIE))
 }
 
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The value of the cookie `name`, if the request carries it non-empty.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -62,15 +82,77 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, value)| value)
 }
 
-/// The caller a request's token proves, under `settings`.
-pub fn authenticate(settings: &Snapshot, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// The caller a request's token proves, under the current settings. A token whose `iss` is the
+/// SSO provider's is verified by the provider's keys; any other by ferry's server key.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let settings = state.settings();
     let token = request_token(headers)
         .ok_or_else(|| ApiError::unauthenticated("no session information"))?;
+    let sso_provider = settings
+        .sso()
+        .ok()
+        .and_then(|sso| sso.oidc.as_deref())
+        .filter(|oidc| unverified_issuer(token).as_deref() == Some(oidc.issuer.as_str()));
+    if let Some(oidc) = sso_provider {
+        let claims = verify_sso_token(state, oidc, token).await?;
+        let user = SsoUser::from_claims(&claims, &group_scopes(&settings));
+        return Ok(Caller::Sso(user));
+    }
     let claims = settings
         .sessions()?
         .verify(token, |project| settings.project(project))
         .map_err(|err| ApiError::invalid_session(&err))?;
-    Ok(Caller { claims })
+    Ok(Caller::Local(claims))
+}
+
+/// The claims of an ID token of the SSO provider, for its web or CLI client.
+async fn verify_sso_token(
+    state: &AppState,
+    oidc: &OidcConfig,
+    token: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let provider = state
+        .oidc_providers()
+        .get(&oidc.issuer, oidc.root_ca.as_deref())
+        .map_err(|err| sso_error(&err))?;
+    provider
+        .verify(token, &oidc.audiences(), None)
+        .await
+        .map_err(|err| sso_error(&err))
+}
+
+/// The claims whose values are an SSO user's groups: `argocd-rbac-cm`'s `scopes`.
+pub fn group_scopes(settings: &Snapshot) -> Vec<String> {
+    match settings.policy() {
+        Ok(policy) => policy.scopes().to_vec(),
+        // Authorization fails anyway then; the groups are only shown.
+        Err(_) => DEFAULT_SCOPES
+            .iter()
+            .map(|scope| scope.to_string())
+            .collect(),
+    }
+}
+
+/// The answer to a failed SSO step: the provider being away is no fault of the caller's.
+pub fn sso_error(err: &OidcError) -> ApiError {
+    match err {
+        OidcError::Rejected(reason) => {
+            ApiError::unauthenticated(format!("invalid session: {reason}"))
+        }
+        OidcError::Unavailable { .. } | OidcError::Setting(_) => {
+            tracing::warn!(error = %err, "SSO failed");
+            ApiError::unavailable(format!("SSO is unavailable: {err}"))
+        }
+    }
+}
+
+/// The `iss` a JWT claims, read without verifying anything: it only chooses which keys will
+/// verify the token.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    Some(claims.get("iss")?.as_str()?.to_string())
 }
 
 /// Middleware for the routes that need a caller: 401 without a valid token.
@@ -79,7 +161,7 @@ pub async fn require_caller(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state.settings(), request.headers())?;
+    let caller = authenticate(&state, request.headers()).await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
@@ -126,18 +208,43 @@ mod tests {
 
     #[test]
     fn project_role_tokens_have_no_account() {
-        let caller = Caller {
-            claims: Claims {
-                principal: Principal::ProjectRole {
-                    project: "team-a".into(),
-                    role: "ci".into(),
-                },
-                issued_at: 0,
-                expires_at: None,
-                id: "t".into(),
+        let caller = Caller::Local(Claims {
+            principal: Principal::ProjectRole {
+                project: "team-a".into(),
+                role: "ci".into(),
             },
-        };
+            issued_at: 0,
+            expires_at: None,
+            id: "t".into(),
+        });
         assert_eq!(caller.name(), "proj:team-a:ci");
         assert_eq!(caller.account(), None);
+    }
+
+    #[test]
+    fn sso_users_are_subjects_with_their_groups() {
+        let caller = Caller::Sso(SsoUser {
+            subject: "alice".into(),
+            groups: vec!["org:team-a".into()],
+            issuer: "https://idp.example.com".into(),
+        });
+        assert_eq!(caller.name(), "alice");
+        assert_eq!(caller.account(), None);
+        assert_eq!(
+            caller.subject(),
+            Subject::new("alice").with_groups(["org:team-a"])
+        );
+    }
+
+    #[test]
+    fn the_issuer_is_read_from_any_jwt_without_verifying_it() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://idp.example.com","sub":"x"}"#);
+        assert_eq!(
+            unverified_issuer(&format!("e30.{payload}.sig")).as_deref(),
+            Some("https://idp.example.com")
+        );
+        for token in ["", "abc", "e30.!!.x", "e30.e30.x"] {
+            assert_eq!(unverified_issuer(token), None, "{token}");
+        }
     }
 }

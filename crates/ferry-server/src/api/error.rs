@@ -3,7 +3,10 @@
 //! maps that code to, so Argo CD's clients read ferry's errors as they read Argo CD's.
 
 use axum::Json;
+use axum::body::to_bytes;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -14,6 +17,7 @@ use crate::auth::AuthError;
 pub enum Code {
     InvalidArgument = 3,
     NotFound = 5,
+    AlreadyExists = 6,
     PermissionDenied = 7,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
@@ -31,7 +35,7 @@ impl Code {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Self::Aborted => StatusCode::CONFLICT,
+            Self::AlreadyExists | Self::Aborted => StatusCode::CONFLICT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -68,6 +72,10 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, message)
+    }
+
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(Code::AlreadyExists, message)
     }
 
     pub fn permission_denied() -> Self {
@@ -150,9 +158,58 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Middleware giving every error the API's JSON shape, including the plain-text ones axum
+/// answers by itself (a body that is not JSON, too large, a wrong method): clients then parse
+/// one shape whatever refused them. The HTTP status stays as it was.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = to_bytes(body, REJECTION_TEXT_LIMIT)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        text => text.to_string(),
+    };
+    let code = match status {
+        StatusCode::UNAUTHORIZED => 16,
+        StatusCode::FORBIDDEN => 7,
+        StatusCode::NOT_FOUND => 5,
+        StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => 12,
+        StatusCode::TOO_MANY_REQUESTS => 8,
+        StatusCode::SERVICE_UNAVAILABLE => 14,
+        status if status.is_client_error() => 3,
+        _ => 13,
+    };
+    let body = json!({"error": message, "code": code, "message": message});
+    let mut response = (parts.status, Json(body)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// What the JSON error carries of a plain-text rejection at most.
+const REJECTION_TEXT_LIMIT: usize = 4096;
+
+/// The answer to a path no route serves.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("no such API path")
+}
+
 #[cfg(test)]
 mod tests {
-    use axum::body::to_bytes;
     use serde_json::Value;
 
     use super::*;
@@ -173,6 +230,7 @@ mod tests {
         let cases = [
             (ApiError::invalid_argument("bad"), 400, 3),
             (ApiError::not_found("gone"), 404, 5),
+            (ApiError::already_exists("there"), 409, 6),
             (ApiError::permission_denied(), 403, 7),
             (ApiError::failed_precondition("busy"), 400, 9),
             (ApiError::new(Code::Aborted, "conflict"), 409, 10),

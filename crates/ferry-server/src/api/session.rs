@@ -7,7 +7,7 @@ use axum::response::{AppendHeaders, IntoResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::authn::{TOKEN_COOKIE, authenticate};
+use super::authn::{Caller, TOKEN_COOKIE, authenticate};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::auth::ISSUER;
@@ -35,6 +35,7 @@ pub async fn login(
     })
     .await
     .map_err(|err| ApiError::internal("logging in", &err))?;
+    state.metrics().login(outcome.is_ok());
     match outcome {
         Ok(jwt) => {
             tracing::info!(username, "login succeeded");
@@ -68,9 +69,16 @@ pub async fn logout() -> impl IntoResponse {
     )
 }
 
-/// `GET /api/v1/session/userinfo`: whether the caller's token is valid and whose it is.
+/// `GET /api/v1/session/userinfo`: whether the caller's token is valid and whose it is; for an
+/// SSO user, also the provider and the RBAC groups its token gives.
 pub async fn user_info(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    match authenticate(&state.settings(), &headers) {
+    match authenticate(&state, &headers).await {
+        Ok(Caller::Sso(user)) => Json(json!({
+            "loggedIn": true,
+            "username": user.subject,
+            "iss": user.issuer,
+            "groups": user.groups,
+        })),
         Ok(caller) => Json(json!({
             "loggedIn": true,
             "username": caller.name(),

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::metrics::WebhookResult;
 use crate::webhook::{self, PushEvent, WebhookError};
 
 /// The field manager of the refresh annotation.
@@ -32,22 +33,43 @@ pub async fn receive(
 ) -> Result<Json<Value>, ApiError> {
     let push = match webhook::parse(&headers, &body, state.settings().webhook_secrets()) {
         Ok(push) => push,
-        Err(err) => return ignored_or_refused(err).map(|()| refreshed(&[])),
+        Err(err) => {
+            let provider = provider_name(&err);
+            let answer = ignored_or_refused(err);
+            let result = match answer {
+                Ok(()) => WebhookResult::Ignored,
+                Err(_) => WebhookResult::Refused,
+            };
+            state.metrics().webhook(&provider, result);
+            return answer.map(|()| refreshed(&[]));
+        }
     };
+    let names = refresh_concerned(&state, &push).await;
+    let result = match names {
+        Ok(_) => WebhookResult::Accepted,
+        Err(_) => WebhookResult::Failed,
+    };
+    state.metrics().webhook(&push.provider.to_string(), result);
+    let names = names?;
+    tracing::info!(provider = %push.provider, refreshed = ?names, "webhook push received");
+    Ok(refreshed(&names))
+}
+
+/// Asks every app `push` concerns to refresh; the names of those that were asked.
+async fn refresh_concerned(state: &AppState, push: &PushEvent) -> Result<Vec<String>, ApiError> {
     let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
     let listed = apps
         .list(&ListParams::default())
         .await
         .map_err(|err| ApiError::kube("listing Applications", &err))?;
     let mut names = Vec::new();
-    for app in listed.items.iter().filter(|app| concerns(app, &push)) {
+    for app in listed.items.iter().filter(|app| concerns(app, push)) {
         let name = app.metadata.name.clone().unwrap_or_default();
         if request_refresh(&apps, &name).await? {
             names.push(name);
         }
     }
-    tracing::info!(provider = %push.provider, refreshed = ?names, "webhook push received");
-    Ok(refreshed(&names))
+    Ok(names)
 }
 
 fn refreshed(names: &[String]) -> Json<Value> {
@@ -57,9 +79,7 @@ fn refreshed(names: &[String]) -> Json<Value> {
 /// `Ok` for a genuine delivery with nothing to refresh (a ping, another event), the error to
 /// answer with otherwise. The reason is logged; it never holds the secret or signature.
 fn ignored_or_refused(err: WebhookError) -> Result<(), ApiError> {
-    let provider = err
-        .provider()
-        .map_or_else(|| "unknown".to_string(), |provider| provider.to_string());
+    let provider = provider_name(&err);
     let refusal = match &err {
         WebhookError::Ping { .. } | WebhookError::NotAPush { .. } => {
             tracing::debug!(provider = %provider, reason = %err, "webhook ignored");
@@ -74,6 +94,11 @@ fn ignored_or_refused(err: WebhookError) -> Result<(), ApiError> {
     };
     tracing::info!(provider = %provider, reason = %err, "webhook refused");
     Err(refusal)
+}
+
+fn provider_name(err: &WebhookError) -> String {
+    err.provider()
+        .map_or_else(|| "unknown".to_string(), |provider| provider.to_string())
 }
 
 /// Whether a Git source of `app` may have moved with `push`. Helm chart sources come from chart

@@ -15,17 +15,22 @@ const SUBJECT_PREFIX: &str = "proj";
 
 impl SessionManager {
     /// A token for `role` of `project`, valid until `expires_in` has passed (a zero or absent
-    /// lifetime never expires). It is only accepted once recorded with
-    /// [`record_project_token`], and until the record is removed.
+    /// lifetime never expires), with the id `id` (a fresh one when absent). It is only accepted
+    /// once recorded with [`record_project_token`], and until the record is removed.
     pub fn issue_project_token(
         &self,
         project: &AppProject,
         role: &str,
         expires_in: Option<Duration>,
+        id: Option<&str>,
     ) -> Result<(Jwt, JwtToken), AuthError> {
         let name = project.metadata.name.as_deref().unwrap_or_default();
         find_role(project, name, role)?;
-        let (jwt, claims) = self.sign(format!("{SUBJECT_PREFIX}:{name}:{role}"), expires_in)?;
+        let subject = format!("{SUBJECT_PREFIX}:{name}:{role}");
+        let (jwt, claims) = match id {
+            Some(id) => self.sign_with_id(subject, expires_in, id.to_string())?,
+            None => self.sign(subject, expires_in)?,
+        };
         let record = JwtToken {
             iat: claims.iat,
             exp: claims.exp.unwrap_or(0),
@@ -60,6 +65,40 @@ pub fn record_project_token(
         .items
         .push(token);
     Ok(())
+}
+
+/// Removes the records of `role`'s token with id `id` or, without an id (tokens from before
+/// Argo CD gave them ids), issued at `iat`, which revokes it. Returns whether there was one.
+pub fn remove_project_token(
+    project: &mut AppProject,
+    role: &str,
+    iat: i64,
+    id: Option<&str>,
+) -> Result<bool, AuthError> {
+    let name = project.metadata.name.clone().unwrap_or_default();
+    let is_it = |token: &JwtToken| match id {
+        Some(id) => token.id == id,
+        None => token.iat == iat,
+    };
+    let spec_role = project
+        .spec
+        .roles
+        .iter_mut()
+        .find(|r| r.name == role)
+        .ok_or_else(|| unknown_role(&name, role))?;
+    let before = spec_role.jwt_tokens.len();
+    spec_role.jwt_tokens.retain(|token| !is_it(token));
+    let mut removed = spec_role.jwt_tokens.len() != before;
+    if let Some(tokens) = project
+        .status
+        .as_mut()
+        .and_then(|status| status.jwt_tokens_by_role.get_mut(role))
+    {
+        let before = tokens.items.len();
+        tokens.items.retain(|token| !is_it(token));
+        removed |= tokens.items.len() != before;
+    }
+    Ok(removed)
 }
 
 /// The project and role a project token's subject names.
@@ -174,7 +213,7 @@ status:
         let sessions = Install::new().manager(&clock);
         let mut project = team_a();
         let (jwt, record) = sessions
-            .issue_project_token(&project, "ci", Some(Duration::from_secs(3600)))
+            .issue_project_token(&project, "ci", Some(Duration::from_secs(3600)), None)
             .unwrap();
         let now = clock.now().as_second();
         assert_eq!((record.iat, record.exp), (now, now + 3600));
@@ -217,13 +256,19 @@ status:
         let clock = FakeClock::new();
         let sessions = Install::new().manager(&clock);
         let mut project = team_a();
-        let (jwt, record) = sessions.issue_project_token(&project, "ci", None).unwrap();
+        let (jwt, record) = sessions
+            .issue_project_token(&project, "ci", None, Some("ci-1"))
+            .unwrap();
+        assert_eq!(record.id, "ci-1");
         record_project_token(&mut project, "ci", record).unwrap();
         assert!(sessions.verify(jwt.as_str(), projects(&project)).is_ok());
 
         let mut without_record = project.clone();
-        let status = without_record.status.as_mut().unwrap();
-        status.jwt_tokens_by_role.get_mut("ci").unwrap().items.pop();
+        assert!(remove_project_token(&mut without_record, "ci", 0, Some("ci-1")).unwrap());
+        assert!(!remove_project_token(&mut without_record, "ci", 0, Some("ci-1")).unwrap());
+        // The old token without an id, by its issue time.
+        assert!(remove_project_token(&mut without_record, "ci", 1_717_243_100, None).unwrap());
+        assert!(without_record.spec.roles[0].jwt_tokens.is_empty());
         assert!(matches!(
             sessions.verify(jwt.as_str(), projects(&without_record)),
             Err(AuthError::TokenRevoked { .. })
@@ -287,13 +332,13 @@ status:
         let sessions = Install::new().manager(&FakeClock::new());
         let mut project = team_a();
         let err = sessions
-            .issue_project_token(&project, "admin", None)
+            .issue_project_token(&project, "admin", None, None)
             .unwrap_err();
         assert_eq!(err.to_string(), "AppProject team-a has no role \"admin\"");
         let err = record_project_token(&mut project, "admin", JwtToken::default()).unwrap_err();
         assert!(matches!(err, AuthError::UnknownRole { .. }), "{err}");
         let (_, record) = sessions
-            .issue_project_token(&project, "viewer", None)
+            .issue_project_token(&project, "viewer", None, None)
             .unwrap();
         assert_eq!(record.exp, 0);
         record_project_token(&mut project, "viewer", record.clone()).unwrap();

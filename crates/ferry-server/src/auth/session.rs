@@ -267,6 +267,16 @@ impl SessionManager {
         subject: String,
         lifetime: Option<Duration>,
     ) -> Result<(Jwt, WireClaims), AuthError> {
+        self.sign_with_id(subject, lifetime, new_token_id())
+    }
+
+    /// As [`Self::sign`], with the token id `jti` (project tokens may be given theirs).
+    pub(crate) fn sign_with_id(
+        &self,
+        subject: String,
+        lifetime: Option<Duration>,
+        jti: String,
+    ) -> Result<(Jwt, WireClaims), AuthError> {
         let now = self.clock.now().as_second();
         let expires_at = lifetime
             .filter(|lifetime| !lifetime.is_zero())
@@ -278,7 +288,7 @@ impl SessionManager {
             iat: now,
             nbf: Some(now),
             exp: expires_at,
-            jti: new_token_id(),
+            jti,
         };
         Ok((self.signer.sign(&claims)?, claims))
     }

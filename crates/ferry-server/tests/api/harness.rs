@@ -1,18 +1,17 @@
 //! The `ferry-server` process on a free loopback port, a minimal HTTP client for it, and the
 //! cluster objects the stories start from.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::server::ServerProcess;
 use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::PostParams;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The CRDs, installed unless present (other tests share the cluster) and established.
@@ -87,44 +86,22 @@ pub struct Response {
 
 /// A running `ferry-server`; killed if the test ends without [`Server::stop`].
 pub struct Server {
-    child: Child,
+    process: ServerProcess,
     port: u16,
-    log: Arc<Mutex<String>>,
+    metrics_port: u16,
 }
 
 impl Server {
     /// Starts the server with the test's namespace as control namespace and waits until it
     /// answers.
     pub async fn start(ctx: &TestContext) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-server"))
-            .arg("--namespace")
-            .arg(ctx.namespace())
-            .arg("--kubeconfig")
-            .arg(ctx.kubeconfig())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("FERRY_LOG", "info,ferry_server=debug,kube=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().context("no stderr")?;
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let server = Self { child, port, log };
+        let binary = Path::new(env!("CARGO_BIN_EXE_ferry-server"));
+        let process = ServerProcess::start(binary, ctx.namespace(), ctx.kubeconfig()).await?;
+        let server = Self {
+            port: process.port(),
+            metrics_port: process.metrics_port(),
+            process,
+        };
         for _ in 0..300 {
             if server.get("/api/version", None).await.is_ok() {
                 return Ok(server);
@@ -133,27 +110,33 @@ impl Server {
         }
         bail!(
             "ferry-server did not answer within 60 s:\n{}",
-            server.log.lock().unwrap()
+            server.process.log()
         )
     }
 
+    /// The `/metrics` page of the metrics listener.
+    pub async fn metrics(&self) -> Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("no end of headers")?;
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET /metrics: {head}");
+        Ok(body.to_string())
+    }
+
+    /// `http://127.0.0.1:<port>`, where the server is reached.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// Stops the server with SIGTERM, checks it exits cleanly and returns its log.
-    pub async fn stop(mut self) -> Result<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        assert!(status.success());
-        for _ in 0..100 {
-            if let Some(exit) = self.child.try_wait()? {
-                // Let the reader thread take the last lines.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let log = self.log.lock().unwrap().clone();
-                assert!(exit.success(), "ferry-server exited with {exit}:\n{log}");
-                return Ok(log);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("ferry-server did not stop within 10 s of SIGTERM")
+    pub async fn stop(self) -> Result<String> {
+        self.process.stop().await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Response> {
@@ -177,6 +160,29 @@ impl Server {
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Result<Response> {
         self.request("PUT", path, &bearer(token), body.to_string().as_bytes())
             .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Result<Response> {
+        self.request("PATCH", path, &bearer(token), body.to_string().as_bytes())
+            .await
+    }
+
+    /// Opens a Server-Sent Events stream; HTTP/1.0, so the body comes unchunked until the
+    /// server closes it.
+    pub async fn open_stream(&self, path: &str, token: &str) -> Result<EventStream> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let head = format!(
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await?;
+        let mut events = EventStream {
+            reader: tokio::io::BufReader::new(stream),
+        };
+        let status = events.line().await?;
+        anyhow::ensure!(status.contains(" 200 "), "{path}: {status}");
+        while !events.line().await?.is_empty() {}
+        Ok(events)
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Result<Response> {
@@ -243,16 +249,39 @@ impl Server {
             .context("status")?;
         let body = if body.is_empty() {
             Value::Null
-        } else if head
-            .to_ascii_lowercase()
-            .contains("content-type: text/plain")
-        {
-            // axum's own rejections (an oversize body) are plain text.
-            Value::String(body.to_string())
         } else {
             serde_json::from_str(body).with_context(|| format!("{method} {path}: {body}"))?
         };
         Ok(Response { status, body })
+    }
+}
+
+/// The events of an open stream, read as they come.
+pub struct EventStream {
+    reader: tokio::io::BufReader<TcpStream>,
+}
+
+impl EventStream {
+    async fn line(&mut self) -> Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).await? == 0 {
+            bail!("the stream ended");
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+
+    /// The next event's data, as JSON, within 20 s; keep-alive comments are skipped.
+    pub async fn next(&mut self) -> Result<Value> {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let line = self.line().await?;
+                if let Some(data) = line.strip_prefix("data: ") {
+                    return Ok(serde_json::from_str(data)?);
+                }
+            }
+        })
+        .await
+        .context("no event within 20 s")?
     }
 }
 
@@ -263,9 +292,56 @@ fn bearer(token: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Local accounts `(name, password)` that may log in, and `argocd-rbac-cm`'s `policy.csv`.
+pub async fn local_accounts(
+    ctx: &TestContext,
+    accounts: &[(&str, &str)],
+    policy_csv: &str,
+) -> Result<()> {
+    let logins: Vec<(String, &str)> = accounts
+        .iter()
+        .map(|(name, _)| (format!("accounts.{name}"), "login"))
+        .collect();
+    let logins: Vec<(&str, &str)> = logins.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    put_config_map(ctx, "argocd-cm", &logins).await?;
+    put_config_map(ctx, "argocd-rbac-cm", &[("policy.csv", policy_csv)]).await?;
+    let mut passwords = serde_json::Map::new();
+    for (name, password) in accounts {
+        let hash = ferry_server::auth::PasswordHash::new(password)?;
+        passwords.insert(format!("accounts.{name}.password"), hash.as_str().into());
+    }
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-secret"},
+        "stringData": passwords,
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    Ok(())
+}
+
+/// What the Events about the object `name` of the test's namespace say.
+pub async fn event_messages(ctx: &TestContext, name: &str) -> Result<Vec<String>> {
+    let events = ctx
+        .api::<k8s_openapi::api::core::v1::Event>()
+        .list(&kube::api::ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await?;
+    Ok(events.items.into_iter().filter_map(|e| e.message).collect())
+}
+
+/// `text` percent-encoded as one path segment (a repository URL, a cluster's server).
+pub fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+impl Server {
+    /// A session token for a local account.
+    pub async fn token(&self, username: &str, password: &str) -> Result<String> {
+        let login = self.login(username, password).await?;
+        anyhow::ensure!(login.status == 200, "login {username}: {:?}", login.body);
+        Ok(login.body["token"]
+            .as_str()
+            .context("no token")?
+            .to_string())
     }
 }

@@ -1,7 +1,13 @@
 //! The `ferry-server` binary against the sandbox: logins, lockouts, RBAC, password changes, API
-//! tokens, Git webhooks, and that no secret leaks into responses or the log.
+//! tokens, Git webhooks, SSO with Dex, and that no secret leaks into responses or the log.
 
+mod applications;
+mod clusters;
 mod harness;
+mod metrics;
+mod projects;
+mod repositories;
+mod sso;
 mod webhook;
 
 use std::time::Duration;

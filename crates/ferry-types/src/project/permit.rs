@@ -210,6 +210,46 @@ impl Compiler<'_> {
 }
 
 impl ProjectPolicy {
+    /// What Argo CD checks of an Application against its project: every source repository and
+    /// the destination (by the resolved cluster's server and name, as projects may match
+    /// either) are permitted. The error is Argo CD's InvalidSpecError message.
+    pub fn check_app(
+        &self,
+        app: &crate::Application,
+        cluster_server: &str,
+        cluster_name: &str,
+    ) -> Result<(), String> {
+        let project = app.project();
+        for source in app.sources() {
+            if !self.is_source_permitted(&source.repo_url) {
+                return Err(format!(
+                    "application repo {} is not permitted in project '{project}'",
+                    source.repo_url
+                ));
+            }
+        }
+        let dest = &app.spec.destination;
+        let resolved = ApplicationDestination {
+            server: cluster_server.to_string(),
+            name: cluster_name.to_string(),
+            namespace: dest.namespace.clone(),
+            ..Default::default()
+        };
+        if !self.is_destination_permitted(&resolved) {
+            return Err(format!(
+                "application destination server '{}' and namespace '{}' do not match any of the \
+                 allowed destinations in project '{project}'",
+                if dest.server.is_empty() {
+                    &dest.name
+                } else {
+                    &dest.server
+                },
+                dest.namespace
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether an Application may use `repo_url`: some `sourceRepos` entry matches it and no
     /// `!` entry excludes it. URLs are compared normalized (lower case, no `.git`, scp-style
     /// SSH written as a path).

@@ -135,20 +135,42 @@ impl AppProject {
     pub fn sync_windows(&self, app: &Application) -> Result<SyncWindows<'_>, WindowError> {
         let mut windows = Vec::new();
         for (index, window) in self.spec.sync_windows.iter().enumerate() {
-            let error = |cause: String| WindowError {
-                project: self.metadata.name.clone().unwrap_or_default(),
-                index,
-                window: format!(
-                    "{} {:?} for {:?}",
-                    window.kind, window.schedule, window.duration
-                ),
-                cause,
-            };
+            let error = |cause| self.window_error(index, cause);
             if window.matches(app).map_err(error)? {
                 windows.push(window.compile().map_err(error)?);
             }
         }
         Ok(SyncWindows { windows })
+    }
+
+    /// Every window of the project, whichever Applications it applies to (what Argo CD's
+    /// `GetSyncWindowsState` evaluates).
+    pub fn all_sync_windows(&self) -> Result<SyncWindows<'_>, WindowError> {
+        let windows = self
+            .spec
+            .sync_windows
+            .iter()
+            .enumerate()
+            .map(|(index, window)| {
+                window
+                    .compile()
+                    .map_err(|cause| self.window_error(index, cause))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SyncWindows { windows })
+    }
+
+    fn window_error(&self, index: usize, cause: String) -> WindowError {
+        let window = &self.spec.sync_windows[index];
+        WindowError {
+            project: self.metadata.name.clone().unwrap_or_default(),
+            index,
+            window: format!(
+                "{} {:?} for {:?}",
+                window.kind, window.schedule, window.duration
+            ),
+            cause,
+        }
     }
 }
 
@@ -266,6 +288,21 @@ mod tests {
         assert_eq!(w.active(at("2024-05-10T22:00:00Z")).len(), 1);
         assert_eq!(w.active(at("2024-05-10T22:59:59Z")).len(), 1);
         assert!(w.active(at("2024-05-10T23:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn a_project_has_all_its_windows_whichever_apps_they_name() {
+        let p = project(
+            "[{kind: allow, schedule: '0 22 * * *', duration: 1h, applications: [other]}, \
+              {kind: deny, schedule: '0 8 * * *', duration: 1h, namespaces: [db]}]",
+        );
+        let all = p.all_sync_windows().unwrap();
+        assert_eq!(all.all().count(), 2);
+        let active = all.active(at("2024-05-10T22:30:00Z"));
+        assert_eq!(active, [&p.spec.sync_windows[0]]);
+        let broken = project("[{kind: deny, schedule: '@daily', duration: 1h, applications: [x]}]");
+        let err = broken.all_sync_windows().unwrap_err();
+        assert_eq!(err.index, 0);
     }
 
     #[test]

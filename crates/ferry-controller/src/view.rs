@@ -1,0 +1,189 @@
+//! What the API server asks the controller about one Application, in Argo CD's JSON shapes:
+//! its managed resources with their target, live and predicted states (for `app diff`), the
+//! tree of its live resources and what they own (for the UI and `app resources`), and its
+//! rendered manifests at a revision (for `app manifests`). Argo CD's server reads the first two
+//! from the controller's cache in Redis; here they are computed on demand from the controller's
+//! caches (the render cache and the cluster cache), so nothing is stored twice.
+//!
+//! Secret values are masked in everything answered.
+
+use std::collections::BTreeSet;
+
+use ferry_types::Application;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use crate::appstate::{compare_with_live, render_desired, setup};
+use crate::compare::collect_images;
+use crate::context::Context;
+
+/// Why a view cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("application {0} not found")]
+    NotFound(String),
+    /// The app cannot be rendered or compared; the message names the source and cause.
+    #[error("{0}")]
+    Failed(String),
+}
+
+async fn application(ctx: &Context, name: &str) -> Result<Application, ViewError> {
+    let object = ctx
+        .apps
+        .get_opt(name)
+        .await
+        .map_err(|err| ViewError::Failed(format!("reading application {name}: {err}")))?
+        .ok_or_else(|| ViewError::NotFound(name.to_string()))?;
+    serde_json::to_value(object)
+        .and_then(serde_json::from_value)
+        .map_err(|err| ViewError::Failed(format!("application {name}: {err}")))
+}
+
+fn masked(object: Option<Value>) -> String {
+    match object {
+        Some(mut object) => {
+            ferry_diff::mask_secrets(None, Some(&mut object));
+            object.to_string()
+        }
+        None => String::new(),
+    }
+}
+
+/// Argo CD's `ManagedResourcesResponse`: per resource, the states as JSON strings (empty when
+/// absent) and the unified diff, Secret values masked alike in target and live.
+pub async fn managed_resources(ctx: &Context, name: &str) -> Result<Value, ViewError> {
+    let app = application(ctx, name).await?;
+    let setup = setup(ctx, &app).await.map_err(ViewError::Failed)?;
+    let (_, desired) = render_desired(ctx, &app, &setup, app.sources())
+        .await
+        .map_err(ViewError::Failed)?;
+    let comparison = compare_with_live(ctx, &app, &setup, &desired, true)
+        .await
+        .map_err(ViewError::Failed)?;
+    let items: Vec<Value> = comparison
+        .states
+        .into_iter()
+        .map(|mut states| {
+            ferry_diff::mask_secrets(states.target.as_mut(), states.live.as_mut());
+            ferry_diff::mask_secrets(
+                states.predicted_live.as_mut(),
+                states.normalized_live.as_mut(),
+            );
+            let show = |object: Option<Value>| object.map(|o| o.to_string()).unwrap_or_default();
+            json!({
+                "group": states.key.group,
+                "kind": states.key.kind,
+                "namespace": states.key.namespace,
+                "name": states.key.name,
+                "version": states.version,
+                "hook": states.hook,
+                "targetState": show(states.target),
+                "liveState": show(states.live),
+                "normalizedLiveState": show(states.normalized_live),
+                "predictedLiveState": show(states.predicted_live),
+                "diff": states.diff,
+                "modified": !states.diff.is_empty(),
+            })
+        })
+        .collect();
+    Ok(json!({ "items": items }))
+}
+
+/// Argo CD's `ApplicationTree`: the app's live resources and, through owner references, what
+/// they own, each with its health and images.
+pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError> {
+    let app = application(ctx, name).await?;
+    let setup = setup(ctx, &app).await.map_err(ViewError::Failed)?;
+    let tree = setup.cache.tree(&setup.instance);
+    let uids: std::collections::HashMap<_, _> = tree
+        .iter()
+        .map(|node| (node.object.key.clone(), node.object.uid.clone()))
+        .collect();
+    let nodes: Vec<Value> = tree
+        .iter()
+        .map(|node| {
+            let object = &node.object.object;
+            let key = &node.object.key;
+            let mut images = BTreeSet::new();
+            collect_images(object, &mut images);
+            let parents: Vec<Value> = node
+                .parents
+                .iter()
+                .map(|parent| {
+                    json!({
+                        "group": parent.group,
+                        "kind": parent.kind,
+                        "namespace": parent.namespace,
+                        "name": parent.name,
+                        "uid": uids.get(parent).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let version = object["apiVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            let mut node = json!({
+                "group": key.group,
+                "version": version,
+                "kind": key.kind,
+                "namespace": key.namespace,
+                "name": key.name,
+                "uid": node.object.uid,
+                "resourceVersion": node.object.resource_version,
+                "parentRefs": parents,
+                "createdAt": object["metadata"]["creationTimestamp"],
+            });
+            if !images.is_empty() {
+                node["images"] = json!(images);
+            }
+            if let Some(health) = ferry_health::assess(object, &ctx.health) {
+                node["health"] = json!({
+                    "status": crate::compare::health_code(health.status).to_string(),
+                    "message": health.message,
+                });
+            }
+            node
+        })
+        .collect();
+    Ok(json!({ "nodes": nodes }))
+}
+
+/// Argo CD's `ManifestResponse`: the app rendered at `revision` (its target revision when
+/// empty; single-source apps only, as in Argo CD), each object as a JSON string.
+pub async fn manifests(ctx: &Context, name: &str, revision: &str) -> Result<Value, ViewError> {
+    let app = application(ctx, name).await?;
+    let setup = setup(ctx, &app).await.map_err(ViewError::Failed)?;
+    let mut sources = app.sources().to_vec();
+    if !revision.is_empty() {
+        if sources.len() != 1 {
+            return Err(ViewError::Failed(format!(
+                "application {}: a revision can only be given for a single-source app",
+                app.name_any()
+            )));
+        }
+        sources[0].target_revision = revision.to_string();
+    }
+    let (rendered, _) = render_desired(ctx, &app, &setup, &sources)
+        .await
+        .map_err(ViewError::Failed)?;
+    let manifests: Vec<String> = rendered
+        .objects
+        .into_iter()
+        .map(|object| masked(Some(object)))
+        .collect();
+    let source = rendered.sources.first();
+    Ok(json!({
+        "manifests": manifests,
+        "namespace": app.spec.destination.namespace,
+        "server": setup.cluster.server,
+        "revision": source.map(|s| s.revision.clone()).unwrap_or_default(),
+        "revisions": rendered.sources.iter().map(|s| s.revision.clone()).collect::<Vec<_>>(),
+        "sourceType": source
+            .and_then(|s| s.source_type)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,124 @@
+//! The controller's view endpoints ([`crate::view`]) over HTTP, for the API server only: every
+//! request must carry the token derived from the API server's signing key in `argocd-secret`
+//! ([`ferry_types::secrets::controller_view_token`]). Without that key nothing is answered.
+//!
+//! - `GET /v1/applications/{name}/managed-resources`
+//! - `GET /v1/applications/{name}/resource-tree`
+//! - `GET /v1/applications/{name}/manifests?revision=`
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::{Value, json};
+
+use crate::context::Context;
+use crate::view::{self, ViewError};
+
+#[derive(Clone)]
+struct ViewState {
+    ctx: Arc<Context>,
+    secrets: Api<Secret>,
+}
+
+/// Serves the views on `address` in the background. A taken port is logged, not fatal.
+pub async fn spawn(ctx: Arc<Context>, client: kube::Client, address: SocketAddr) {
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!("cannot serve the API server's views on {address}: {err}");
+            return;
+        }
+    };
+    tracing::info!(address = %address, "serving the API server's views");
+    let state = ViewState {
+        secrets: Api::namespaced(client, &ctx.settings.namespace),
+        ctx,
+    };
+    let app = Router::new()
+        .route(
+            "/v1/applications/{name}/managed-resources",
+            get(managed_resources),
+        )
+        .route("/v1/applications/{name}/resource-tree", get(resource_tree))
+        .route("/v1/applications/{name}/manifests", get(manifests))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state);
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!("serving the API server's views: {err}");
+        }
+    });
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"message": message.into()}))).into_response()
+}
+
+/// Lets through requests bearing the token of the current server key.
+async fn authorize(State(state): State<ViewState>, request: Request, next: Next) -> Response {
+    let key = match state.secrets.get_opt("argocd-secret").await {
+        Ok(secret) => secret
+            .and_then(|secret| secret.data)
+            .and_then(|mut data| data.remove(SERVER_SECRET_KEY))
+            .map(|key| key.0),
+        Err(err) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("reading argocd-secret: {err}"),
+            );
+        }
+    };
+    let Some(key) = key.filter(|key| !key.is_empty()) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("argocd-secret has no {SERVER_SECRET_KEY} yet"),
+        );
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if presented != Some(controller_view_token(&key).as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "invalid token");
+    }
+    next.run(request).await
+}
+
+fn answer(result: Result<Value, ViewError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(err @ ViewError::NotFound(_)) => error(StatusCode::NOT_FOUND, err.to_string()),
+        Err(err @ ViewError::Failed(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+    }
+}
+
+async fn managed_resources(State(state): State<ViewState>, Path(name): Path<String>) -> Response {
+    answer(view::managed_resources(&state.ctx, &name).await)
+}
+
+async fn resource_tree(State(state): State<ViewState>, Path(name): Path<String>) -> Response {
+    answer(view::resource_tree(&state.ctx, &name).await)
+}
+
+async fn manifests(
+    State(state): State<ViewState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let revision = query
+        .get("revision")
+        .map(String::as_str)
+        .unwrap_or_default();
+    answer(view::manifests(&state.ctx, &name, revision).await)
+}

@@ -1,0 +1,107 @@
+//! The filters of Application lists and of the event stream, from the query string: `name`,
+//! `projects` (or Argo CD's older `project`, repeatable), a label `selector`, `repo`, and
+//! ferry's `sync` and `health` (status codes such as `OutOfSync`, `Degraded`).
+
+use ferry_types::Application;
+use kube::core::{Selector, SelectorExt};
+
+use super::error::ApiError;
+use super::selector;
+use crate::webhook::same_repository;
+
+#[derive(Debug, Default)]
+pub struct AppFilter {
+    name: Option<String>,
+    projects: Vec<String>,
+    selector: Option<Selector>,
+    repo: Option<String>,
+    sync: Option<String>,
+    health: Option<String>,
+}
+
+impl AppFilter {
+    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut filter = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            if value.is_empty() {
+                continue;
+            }
+            let value = value.into_owned();
+            match key.as_ref() {
+                "name" => filter.name = Some(value),
+                "project" | "projects" => filter.projects.push(value),
+                "selector" => {
+                    filter.selector = Some(selector::parse(&value).map_err(|err| {
+                        ApiError::invalid_argument(format!("invalid selector: {err}"))
+                    })?);
+                }
+                "repo" => filter.repo = Some(value),
+                "sync" => filter.sync = Some(value),
+                "health" => filter.health = Some(value),
+                _ => {}
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn admits(&self, app: &Application) -> bool {
+        let status = app.status.as_ref();
+        let same = |wanted: &Option<String>, actual: Option<String>| {
+            wanted.as_deref().is_none_or(|wanted| {
+                actual.is_some_and(|actual| actual.eq_ignore_ascii_case(wanted))
+            })
+        };
+        same(&self.name, app.metadata.name.clone())
+            && (self.projects.is_empty() || self.projects.contains(&app.spec.project))
+            && self.selector.as_ref().is_none_or(|selector| {
+                selector.matches(app.metadata.labels.as_ref().unwrap_or(&Default::default()))
+            })
+            && self.repo.as_deref().is_none_or(|repo| {
+                app.sources()
+                    .iter()
+                    .any(|source| same_repository(&source.repo_url, repo))
+            })
+            && same(
+                &self.sync,
+                status.map(|status| status.sync.status.to_string()),
+            )
+            && same(
+                &self.health,
+                status.map(|status| status.health.status.to_string()),
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: guestbook, labels: {team: a, tier: web}}
+spec:
+  project: team-a
+  source: {repoURL: "https://git.example.com/apps.git", path: guestbook, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: guestbook}
+status:
+  sync: {status: OutOfSync}
+  health: {status: Healthy}
+"#;
+
+    #[test]
+    fn every_filter_must_admit_the_app() {
+        let app: Application = serde_yaml::from_str(APP).unwrap();
+        let admits = |query: &str| AppFilter::parse(Some(query)).unwrap().admits(&app);
+        assert!(admits(""));
+        assert!(admits("projects=team-b&project=team-a&selector=team%3Da"));
+        assert!(admits("name=guestbook&sync=OutOfSync&health=healthy"));
+        assert!(admits("repo=https://git.example.com/apps"));
+        assert!(!admits("projects=team-b"));
+        assert!(!admits("selector=tier+in+(db)"));
+        assert!(!admits("name=other"));
+        assert!(!admits("sync=Synced"));
+        assert!(!admits("repo=https://git.example.com/other"));
+        assert!(AppFilter::parse(Some("selector=a+in+(b")).is_err());
+    }
+}

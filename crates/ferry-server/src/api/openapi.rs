@@ -1,0 +1,699 @@
+//! The OpenAPI 3.1 description of the API, served at `/api/openapi.json` (and at Argo CD's
+//! `/swagger.json`). Applications and AppProjects are described by the schemas of their CRDs;
+//! a test checks that every route the router serves is described here and the other way round.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+/// One operation: method, path (axum's syntax, which OpenAPI shares), summary, tag, whether it
+/// needs a token, and the schemas of its request and answer bodies.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    authenticated: bool,
+    body: Option<&'static str>,
+    answer: &'static str,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    answer: &'static str,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        tag,
+        authenticated: true,
+        body,
+        answer,
+    }
+}
+
+const fn public(op: Op) -> Op {
+    Op {
+        authenticated: false,
+        ..op
+    }
+}
+
+const APPS: &str = "/api/v1/applications";
+
+const OPERATIONS: &[Op] = &[
+    public(op(
+        "get",
+        "/api/version",
+        "version",
+        "The server's version",
+        None,
+        "Object",
+    )),
+    public(op(
+        "post",
+        "/api/v1/session",
+        "session",
+        "Log in with a username and password; answers a session token",
+        Some("Object"),
+        "Object",
+    )),
+    public(op(
+        "delete",
+        "/api/v1/session",
+        "session",
+        "Log out",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/api/v1/session/userinfo",
+        "session",
+        "Who the caller is",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/api/v1/settings",
+        "settings",
+        "Public settings: URL, SSO configuration",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/auth/login",
+        "session",
+        "Start an SSO login (redirects to the provider)",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/auth/callback",
+        "session",
+        "Finish an SSO login (the provider redirects here)",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/auth/logout",
+        "session",
+        "End an SSO session",
+        None,
+        "Object",
+    )),
+    public(op(
+        "post",
+        "/api/webhook",
+        "webhook",
+        "A Git provider's push event (signed)",
+        Some("Object"),
+        "Object",
+    )),
+    op(
+        "get",
+        "/api/v1/account",
+        "account",
+        "List accounts",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/account/{name}",
+        "account",
+        "Get an account",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/account/password",
+        "account",
+        "Change a password",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/account/can-i/{resource}/{action}/{object}",
+        "account",
+        "Whether the caller may do something",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/account/{name}/token",
+        "account",
+        "Create an API token",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/account/{name}/token/{id}",
+        "account",
+        "Delete an API token",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        APPS,
+        "applications",
+        "List applications (filters: name, projects, selector, repo, sync, health)",
+        None,
+        "ApplicationList",
+    ),
+    op(
+        "post",
+        APPS,
+        "applications",
+        "Create an application (upsert, validate)",
+        Some("Application"),
+        "Application",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}",
+        "applications",
+        "Get an application (refresh=normal|hard)",
+        None,
+        "Application",
+    ),
+    op(
+        "put",
+        "/api/v1/applications/{name}",
+        "applications",
+        "Update an application",
+        Some("Application"),
+        "Application",
+    ),
+    op(
+        "patch",
+        "/api/v1/applications/{name}",
+        "applications",
+        "Patch an application (JSON or merge patch)",
+        Some("Object"),
+        "Application",
+    ),
+    op(
+        "delete",
+        "/api/v1/applications/{name}",
+        "applications",
+        "Delete an application (cascade, propagationPolicy)",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/applications/{name}/spec",
+        "applications",
+        "Update an application's spec",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/applications/{name}/sync",
+        "applications",
+        "Sync an application",
+        Some("Object"),
+        "Application",
+    ),
+    op(
+        "post",
+        "/api/v1/applications/{name}/rollback",
+        "applications",
+        "Roll back to a deployment of the history",
+        Some("Object"),
+        "Application",
+    ),
+    op(
+        "delete",
+        "/api/v1/applications/{name}/operation",
+        "applications",
+        "Terminate the running operation",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/managed-resources",
+        "applications",
+        "Managed resources with their target, live and predicted states",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/resource-tree",
+        "applications",
+        "The tree of live resources",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/manifests",
+        "applications",
+        "Rendered manifests (revision)",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/resource",
+        "applications",
+        "One live resource (Secret values masked)",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/applications/{name}/resource",
+        "applications",
+        "Patch one live resource",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/applications/{name}/resource",
+        "applications",
+        "Delete one live resource",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/events",
+        "applications",
+        "Events of the application or of one of its resources",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/applications/{name}/pods/{pod}/logs",
+        "applications",
+        "A pod's log (server-sent events)",
+        None,
+        "Stream",
+    ),
+    op(
+        "get",
+        "/api/v1/stream/applications",
+        "applications",
+        "Changes to applications (server-sent events)",
+        None,
+        "Stream",
+    ),
+    op(
+        "get",
+        "/api/v1/projects",
+        "projects",
+        "List projects",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/projects",
+        "projects",
+        "Create a project",
+        Some("Object"),
+        "AppProject",
+    ),
+    op(
+        "get",
+        "/api/v1/projects/{name}",
+        "projects",
+        "Get a project",
+        None,
+        "AppProject",
+    ),
+    op(
+        "put",
+        "/api/v1/projects/{name}",
+        "projects",
+        "Update a project",
+        Some("Object"),
+        "AppProject",
+    ),
+    op(
+        "delete",
+        "/api/v1/projects/{name}",
+        "projects",
+        "Delete a project",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/projects/{name}/detailed",
+        "projects",
+        "A project with its repositories and clusters",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/projects/{name}/syncwindows",
+        "projects",
+        "A project's sync windows",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/projects/{name}/roles/{role}/token",
+        "projects",
+        "Create a project role token",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/projects/{name}/roles/{role}/token/{iat}",
+        "projects",
+        "Delete a project role token",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/repositories",
+        "repositories",
+        "List repositories (credentials never answered)",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/repositories",
+        "repositories",
+        "Add a repository",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/repositories/{url}",
+        "repositories",
+        "Get a repository",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/repositories/{url}",
+        "repositories",
+        "Update a repository",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/repositories/{url}",
+        "repositories",
+        "Remove a repository",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/repocreds",
+        "repositories",
+        "List credential templates",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/repocreds",
+        "repositories",
+        "Add a credential template",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/repocreds/{url}",
+        "repositories",
+        "Get a credential template",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/repocreds/{url}",
+        "repositories",
+        "Update a credential template",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/repocreds/{url}",
+        "repositories",
+        "Remove a credential template",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/clusters",
+        "clusters",
+        "List clusters (credentials never answered)",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/clusters",
+        "clusters",
+        "Add a cluster",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/clusters/{id}",
+        "clusters",
+        "Get a cluster by server URL (or name with id.type=name)",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/clusters/{id}",
+        "clusters",
+        "Update a cluster",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/clusters/{id}",
+        "clusters",
+        "Remove a cluster",
+        None,
+        "Object",
+    ),
+    public(op(
+        "get",
+        "/api/openapi.json",
+        "meta",
+        "This document",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
+        "/swagger.json",
+        "meta",
+        "This document, at Argo CD's path",
+        None,
+        "Object",
+    )),
+];
+
+fn reference(schema: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{schema}")})
+}
+
+fn content(schema: &str) -> Value {
+    if schema == "Stream" {
+        return json!({"text/event-stream": {"schema": {"type": "string"}}});
+    }
+    json!({"application/json": {"schema": reference(schema)}})
+}
+
+/// A CRD's schema for its (only) version.
+fn crd_schema(crd: &str) -> Value {
+    let crd: Value = serde_yaml::from_str(crd).unwrap_or_default();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+fn build() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let parameters: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut operation = json!({
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "OK", "content": content(op.answer)},
+                "default": {"description": "An error", "content": content("Error")},
+            },
+        });
+        if let Some(body) = op.body {
+            operation["requestBody"] = json!({"required": true, "content": content(body)});
+        }
+        if !op.authenticated {
+            operation["security"] = json!([]);
+        }
+        let path = paths.entry(op.path).or_insert_with(|| json!({}));
+        path[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ferry API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Argo CD's REST API (paths and JSON shapes) as ferry serves it.",
+        },
+        "paths": paths,
+        "security": [{"bearer": []}, {"cookie": []}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": super::TOKEN_COOKIE},
+            },
+            "schemas": {
+                "Application": crd_schema(ferry_types::APPLICATION_CRD),
+                "AppProject": crd_schema(ferry_types::APPPROJECT_CRD),
+                "ApplicationList": {
+                    "type": "object",
+                    "properties": {
+                        "metadata": {"type": "object"},
+                        "items": {"type": "array", "items": reference("Application")},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {"type": "string"},
+                        "code": {"type": "integer", "description": "gRPC status code"},
+                        "message": {"type": "string"},
+                    },
+                    "required": ["code", "message"],
+                },
+                "Object": {"type": "object"},
+            },
+        },
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(build).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every `.route("…")` of the API's source files.
+    fn routed_paths() -> BTreeSet<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut files = vec![std::path::PathBuf::from(format!("{dir}/api.rs"))];
+        let mut dirs = vec![std::path::PathBuf::from(format!("{dir}/api"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
+        let mut paths = BTreeSet::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Tests route their own toy paths.
+            let text = text.split("#[cfg(test)]").next().unwrap();
+            for found in route.captures_iter(text) {
+                paths.insert(found[1].replace("{*", "{"));
+            }
+        }
+        paths
+    }
+
+    #[test]
+    fn every_route_is_described_and_every_description_routed() {
+        let document = build();
+        let described: BTreeSet<String> = document["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let routed = routed_paths();
+        let undocumented: Vec<_> = routed.difference(&described).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from the document: {undocumented:?}"
+        );
+        // Paths built with format! (repositories, repocreds) are not found by the scan.
+        let unrouted: Vec<_> = described
+            .difference(&routed)
+            .filter(|path| !path.starts_with("/api/v1/repo"))
+            .collect();
+        assert!(
+            unrouted.is_empty(),
+            "described but not routed: {unrouted:?}"
+        );
+    }
+
+    #[test]
+    fn the_document_is_openapi_with_the_crd_schemas() {
+        let document = build();
+        assert_eq!(document["openapi"], "3.1.0");
+        let application = &document["components"]["schemas"]["Application"];
+        assert!(
+            application["properties"]["spec"].is_object(),
+            "{application}"
+        );
+        let sync = &document["paths"]["/api/v1/applications/{name}/sync"]["post"];
+        assert_eq!(sync["parameters"][0]["name"], "name");
+        assert_eq!(
+            document["paths"]["/api/version"]["get"]["security"],
+            json!([])
+        );
+    }
+}

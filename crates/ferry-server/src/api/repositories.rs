@@ -1,0 +1,402 @@
+//! `/api/v1/repositories` and `/api/v1/repocreds`: repositories and credential templates, kept
+//! in Argo CD's `repository` and `repo-creds` Secrets. Credentials are write-only: no answer
+//! holds a password, key or token, only whether a repository inherits a template's.
+//!
+//! A repository is identified by its URL and project (`appProject` in the query), a template by
+//! its URL prefix; both are RBAC-checked as `repositories`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use ferry_types::project::normalize_repo_url;
+use ferry_types::secrets::{
+    RepoSecret, RepoSecretKind, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
+};
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Value, json};
+
+use super::argo_secrets::{self, entries, rbac_object};
+use super::authn::Caller;
+use super::authz::{authorize, visible};
+use super::error::ApiError;
+use super::query::Query;
+use super::state::{AppState, Snapshot};
+use crate::rbac::resources::{CREATE, DELETE, GET, REPOSITORIES, UPDATE};
+
+pub fn routes() -> Router<AppState> {
+    kind_routes(RepoSecretKind::Repository, "/api/v1/repositories")
+        .merge(kind_routes(RepoSecretKind::RepoCreds, "/api/v1/repocreds"))
+}
+
+/// The same requests for both kinds: list and create at `base`, the rest at `base/{url}` (the
+/// URL percent-encoded into one path segment).
+fn kind_routes(kind: RepoSecretKind, base: &str) -> Router<AppState> {
+    Router::new()
+        .route(
+            base,
+            get(
+                move |State(state): State<AppState>, Extension(caller): Extension<Caller>| {
+                    list(state, caller, kind)
+                },
+            )
+            .post(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      RawQuery(query): RawQuery,
+                      Json(body): Json<Value>| {
+                    create(state, caller, kind, Query::parse(query.as_deref()), body)
+                },
+            ),
+        )
+        .route(
+            &format!("{base}/{{url}}"),
+            get(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      Path(url): Path<String>,
+                      RawQuery(query): RawQuery| {
+                    get_one(state, caller, kind, url, Query::parse(query.as_deref()))
+                },
+            )
+            .put(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      Path(url): Path<String>,
+                      Json(body): Json<Value>| {
+                    update(state, caller, kind, url, body)
+                },
+            )
+            .delete(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      Path(url): Path<String>,
+                      RawQuery(query): RawQuery| {
+                    delete(state, caller, kind, url, Query::parse(query.as_deref()))
+                },
+            ),
+        )
+}
+
+type Entry = (Secret, RepoSecret);
+
+/// Every repository and template: a repository's view needs the templates.
+async fn all_entries(state: &AppState) -> Result<Vec<Entry>, ApiError> {
+    entries(
+        state,
+        &[SECRET_TYPE_REPOSITORY, SECRET_TYPE_REPO_CREDS],
+        RepoSecret::from_secret,
+    )
+    .await
+}
+
+/// `repository <url>` or `repo-creds <url>`, for messages and audit Events.
+fn what(kind: RepoSecretKind, url: &str) -> String {
+    format!("{} {url}", kind.label_value())
+}
+
+fn object(repo: &RepoSecret) -> String {
+    rbac_object(&repo.project, &repo.url)
+}
+
+/// An entry as the API shows it. A repository also says whether it uses a template's
+/// credentials, and its connection state, which ferry does not check (`Unknown`).
+fn view(repo: &RepoSecret, entries: &[Entry]) -> Value {
+    let mut view = repo.api_view();
+    if repo.kind == RepoSecretKind::Repository {
+        view["inheritedCreds"] = inherits_credentials(repo, entries).into();
+        view["connectionState"] = json!({"status": "Unknown", "message": ""});
+    }
+    view
+}
+
+/// Whether a repository without credentials of its own gets a template's (Argo CD's
+/// `InheritedCreds`): a template's URL is a prefix of its URL.
+fn inherits_credentials(repo: &RepoSecret, entries: &[Entry]) -> bool {
+    let url = normalize_repo_url(&repo.url);
+    !repo.has_credentials()
+        && entries.iter().any(|(_, template)| {
+            template.kind == RepoSecretKind::RepoCreds
+                && url.starts_with(&normalize_repo_url(&template.url))
+        })
+}
+
+/// The entry of `kind` for `url`: a template by URL alone; a repository of `project` when
+/// given, else the one every project may use, else the only one with that URL.
+fn find<'e>(
+    entries: &'e [Entry],
+    kind: RepoSecretKind,
+    url: &str,
+    project: Option<&str>,
+) -> Option<&'e Entry> {
+    let mut same_url = entries
+        .iter()
+        .filter(|(_, repo)| repo.kind == kind && repo.url == url);
+    match (kind, project) {
+        (RepoSecretKind::RepoCreds, _) => same_url.next(),
+        (_, Some(project)) => same_url.find(|(_, repo)| repo.project == project),
+        (_, None) => {
+            let candidates: Vec<&Entry> = same_url.collect();
+            match candidates.as_slice() {
+                [only] => Some(only),
+                _ => candidates
+                    .into_iter()
+                    .find(|(_, repo)| repo.project.is_empty()),
+            }
+        }
+    }
+}
+
+/// The entry the caller may do `action` to. One that does not exist is a 404 to callers who may
+/// do `action` to such an entry and a 403 to others, as Argo CD checks RBAC first.
+fn authorized<'e>(
+    settings: &Snapshot,
+    caller: &Caller,
+    entries: &'e [Entry],
+    (kind, url, project): (RepoSecretKind, &str, Option<&str>),
+    action: &str,
+) -> Result<&'e Entry, ApiError> {
+    match find(entries, kind, url, project) {
+        Some(entry) => {
+            authorize(settings, caller, REPOSITORIES, action, &object(&entry.1))?;
+            Ok(entry)
+        }
+        None => {
+            let object = rbac_object(project.unwrap_or_default(), url);
+            authorize(settings, caller, REPOSITORIES, action, &object)?;
+            Err(ApiError::not_found(format!(
+                "{} not found",
+                what(kind, url)
+            )))
+        }
+    }
+}
+
+/// `GET /api/v1/repositories` (`/api/v1/repocreds`): what the caller may see.
+async fn list(
+    state: AppState,
+    caller: Caller,
+    kind: RepoSecretKind,
+) -> Result<Json<Value>, ApiError> {
+    let entries = all_entries(&state).await?;
+    let settings = state.settings();
+    let mut items = Vec::new();
+    for (_, repo) in entries.iter().filter(|(_, repo)| repo.kind == kind) {
+        if visible(&settings, &caller, REPOSITORIES, GET, &object(repo))? {
+            items.push(repo);
+        }
+    }
+    items.sort_by(|a, b| (&a.url, &a.project).cmp(&(&b.url, &b.project)));
+    let items: Vec<Value> = items.into_iter().map(|repo| view(repo, &entries)).collect();
+    Ok(Json(json!({ "metadata": {}, "items": items })))
+}
+
+/// `POST /api/v1/repositories?upsert=&credsOnly=` (`/api/v1/repocreds?upsert=`): creates an
+/// entry, or replaces one with other settings given `upsert`. `credsOnly` makes the repository
+/// a template, as in Argo CD's older API.
+async fn create(
+    state: AppState,
+    caller: Caller,
+    kind: RepoSecretKind,
+    query: Query,
+    body: Value,
+) -> Result<Json<Value>, ApiError> {
+    let upsert = query.flag("upsert")?;
+    let mut repo = RepoSecret::from_api(kind, &body).map_err(ApiError::invalid_argument)?;
+    if kind == RepoSecretKind::Repository && query.flag("credsOnly")? {
+        repo.kind = RepoSecretKind::RepoCreds;
+    }
+    let settings = state.settings();
+    authorize(&settings, &caller, REPOSITORIES, CREATE, &object(&repo))?;
+    let entries = all_entries(&state).await?;
+    let existing = entries
+        .iter()
+        .find(|(_, current)| current.same_entry(&repo));
+    if upsert && existing.is_some_and(|(_, current)| current != &repo) {
+        authorize(&settings, &caller, REPOSITORIES, UPDATE, &object(&repo))?;
+    }
+    argo_secrets::save(
+        &state,
+        &caller,
+        repo.to_secret(state.namespace()),
+        existing.map(|(secret, current)| (secret, current.clone())),
+        &repo,
+        upsert,
+        &what(repo.kind, &repo.url),
+    )
+    .await?;
+    Ok(Json(view(&repo, &entries)))
+}
+
+/// `GET /api/v1/repositories/{url}?appProject=` (`/api/v1/repocreds/{url}`).
+async fn get_one(
+    state: AppState,
+    caller: Caller,
+    kind: RepoSecretKind,
+    url: String,
+    query: Query,
+) -> Result<Json<Value>, ApiError> {
+    let entries = all_entries(&state).await?;
+    let project = query.value("appProject").filter(|p| !p.is_empty());
+    let (_, repo) = authorized(
+        &state.settings(),
+        &caller,
+        &entries,
+        (kind, &url, project),
+        GET,
+    )?;
+    Ok(Json(view(repo, &entries)))
+}
+
+/// `PUT /api/v1/repositories/{url}` (`/api/v1/repocreds/{url}`): replaces the settings of the
+/// entry of the body's project (credentials included: those not given are removed).
+async fn update(
+    state: AppState,
+    caller: Caller,
+    kind: RepoSecretKind,
+    url: String,
+    mut body: Value,
+) -> Result<Json<Value>, ApiError> {
+    let url_field = kind.url_field();
+    let fields = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid_argument("expected a JSON object"))?;
+    match fields.get(url_field).and_then(Value::as_str) {
+        None => {
+            fields.insert(url_field.into(), url.clone().into());
+        }
+        Some(given) if given.trim() == url => {}
+        Some(_) => {
+            return Err(ApiError::invalid_argument(format!(
+                "{url_field} of the body is not the one of the path"
+            )));
+        }
+    }
+    let repo = RepoSecret::from_api(kind, &body).map_err(ApiError::invalid_argument)?;
+    let entries = all_entries(&state).await?;
+    let (secret, current) = authorized(
+        &state.settings(),
+        &caller,
+        &entries,
+        (kind, &repo.url, Some(&repo.project)),
+        UPDATE,
+    )?;
+    argo_secrets::save(
+        &state,
+        &caller,
+        repo.to_secret(state.namespace()),
+        Some((secret, current.clone())),
+        &repo,
+        true,
+        &what(kind, &repo.url),
+    )
+    .await?;
+    Ok(Json(view(&repo, &entries)))
+}
+
+/// `DELETE /api/v1/repositories/{url}?appProject=` (`/api/v1/repocreds/{url}`).
+async fn delete(
+    state: AppState,
+    caller: Caller,
+    kind: RepoSecretKind,
+    url: String,
+    query: Query,
+) -> Result<Json<Value>, ApiError> {
+    let entries = all_entries(&state).await?;
+    let project = query.value("appProject").filter(|p| !p.is_empty());
+    let (secret, _) = authorized(
+        &state.settings(),
+        &caller,
+        &entries,
+        (kind, &url, project),
+        DELETE,
+    )?;
+    argo_secrets::delete(&state, &caller, secret, &what(kind, &url)).await?;
+    Ok(Json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: RepoSecretKind, url: &str, project: &str) -> Entry {
+        let repo = RepoSecret {
+            project: project.into(),
+            ..RepoSecret::new(kind, url)
+        };
+        (repo.to_secret("argocd"), repo)
+    }
+
+    #[test]
+    fn entries_are_found_by_url_and_project() {
+        let apps = "https://git.example.com/apps";
+        let entries = [
+            entry(RepoSecretKind::Repository, apps, ""),
+            entry(RepoSecretKind::Repository, apps, "team-a"),
+            entry(
+                RepoSecretKind::Repository,
+                "https://git.example.com/b",
+                "team-b",
+            ),
+            entry(RepoSecretKind::RepoCreds, "https://git.example.com/", ""),
+        ];
+        let project_of = |kind, url, project| {
+            find(&entries, kind, url, project).map(|(_, repo)| repo.project.as_str())
+        };
+        assert_eq!(project_of(RepoSecretKind::Repository, apps, None), Some(""));
+        assert_eq!(
+            project_of(RepoSecretKind::Repository, apps, Some("team-a")),
+            Some("team-a")
+        );
+        assert_eq!(
+            project_of(RepoSecretKind::Repository, apps, Some("team-b")),
+            None
+        );
+        // The only entry of a URL is found without naming its project.
+        assert_eq!(
+            project_of(
+                RepoSecretKind::Repository,
+                "https://git.example.com/b",
+                None
+            ),
+            Some("team-b")
+        );
+        assert_eq!(
+            project_of(
+                RepoSecretKind::RepoCreds,
+                "https://git.example.com/",
+                Some("x")
+            ),
+            Some("")
+        );
+        assert_eq!(project_of(RepoSecretKind::RepoCreds, apps, None), None);
+    }
+
+    #[test]
+    fn repositories_without_credentials_inherit_a_matching_templates() {
+        let templates = [entry(
+            RepoSecretKind::RepoCreds,
+            "https://Git.example.com/team/",
+            "",
+        )];
+        let bare = RepoSecret::new(
+            RepoSecretKind::Repository,
+            "https://git.example.com/team/app.git",
+        );
+        let inherited = view(&bare, &templates);
+        assert_eq!(inherited["inheritedCreds"], true);
+        assert_eq!(inherited["connectionState"]["status"], "Unknown");
+        let own = RepoSecret {
+            username: Some("bot".into()),
+            password: Some("s3cret".into()),
+            ..bare.clone()
+        };
+        let shown = view(&own, &templates);
+        assert_eq!(shown["inheritedCreds"], false);
+        assert!(!shown.to_string().contains("s3cret"), "{shown}");
+        let elsewhere = RepoSecret::new(RepoSecretKind::Repository, "https://other.example.com/x");
+        assert_eq!(view(&elsewhere, &templates)["inheritedCreds"], false);
+        // Templates show no connection state.
+        let template = view(&templates[0].1, &templates);
+        assert!(template.get("connectionState").is_none(), "{template}");
+    }
+}

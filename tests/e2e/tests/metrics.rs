@@ -1,0 +1,155 @@
+//! Metrics, told from an operator's seat: after an app is created and synced, the controller's
+//! `/metrics` page shows the sync, the app's state, reconciles, Git and Kubernetes requests and
+//! the cluster cache under Argo CD's names; a deleted app leaves the page.
+
+use anyhow::Result;
+use ferry_e2e::{Story, is};
+use kube::api::DeleteParams;
+
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+#[tokio::test]
+async fn metrics_reflect_a_sync_and_forget_a_deleted_app() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("metered");
+    story.create_app(&app, "guestbook", &[])?;
+    story
+        .wait_app(&app, "OutOfSync before any sync", is::out_of_sync)
+        .await?;
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    story
+        .wait_app(&app, "Synced and Healthy", |a| {
+            is::synced_and_healthy(a) && is::operation_finished(a)
+        })
+        .await?;
+
+    let ns = story.namespace().to_string();
+    let repo = story.repo.file_url();
+    let info = [
+        ("namespace", ns.as_str()),
+        ("name", app.as_str()),
+        ("project", "default"),
+        ("autosync_enabled", "false"),
+        ("dest_server", IN_CLUSTER),
+        ("dest_namespace", ns.as_str()),
+        ("sync_status", "Synced"),
+        ("health_status", "Healthy"),
+        ("operation", ""),
+    ];
+    // The app's info follows the controller's view of it, a watch event after the status write.
+    story
+        .eventually(
+            "argocd_app_info shows the app Synced and Healthy",
+            || async { Ok(value(&story.metrics().await?, "argocd_app_info", &info) == 1.0) },
+        )
+        .await?;
+    let text = story.metrics().await?;
+
+    let synced = value(
+        &text,
+        "argocd_app_sync_total",
+        &[
+            ("namespace", &ns),
+            ("name", &app),
+            ("project", "default"),
+            ("dest_server", IN_CLUSTER),
+            ("phase", "Succeeded"),
+        ],
+    );
+    assert_eq!(synced, 1.0, "{text}");
+    let reconciles = value(
+        &text,
+        "argocd_app_reconcile_count",
+        &[("namespace", &ns), ("dest_server", IN_CLUSTER)],
+    );
+    assert!(reconciles >= 2.0, "{text}");
+    for request_type in ["ls-remote", "fetch"] {
+        let requests = value(
+            &text,
+            "argocd_git_request_total",
+            &[("repo", &repo), ("request_type", request_type)],
+        );
+        assert!(requests >= 1.0, "{request_type}: {text}");
+        let timed = value(
+            &text,
+            "argocd_git_request_duration_seconds_count",
+            &[("repo", &repo), ("request_type", request_type)],
+        );
+        assert_eq!(timed, requests, "{text}");
+    }
+    let renders = value(
+        &text,
+        "ferry_render_duration_seconds_count",
+        &[("source_type", "Directory")],
+    );
+    assert!(renders >= 2.0, "{text}");
+    // The sync applied the Deployment (server-side apply is a PATCH, answered 201 when it
+    // creates), status writes went to the Application, and its watch is running.
+    let applied = value(
+        &text,
+        "argocd_app_k8s_request_total",
+        &[
+            ("server", IN_CLUSTER),
+            ("verb", "patch"),
+            ("resource_kind", "deployments.apps"),
+        ],
+    );
+    assert!(applied >= 1.0, "{text}");
+    for verb in ["patch", "watch"] {
+        let requests = value(
+            &text,
+            "argocd_app_k8s_request_total",
+            &[
+                ("server", IN_CLUSTER),
+                ("verb", verb),
+                ("resource_kind", "applications.argoproj.io"),
+                ("response_code", "200"),
+            ],
+        );
+        assert!(requests >= 1.0, "{verb}: {text}");
+    }
+    let objects = value(
+        &text,
+        "argocd_cluster_api_resource_objects",
+        &[("server", IN_CLUSTER)],
+    );
+    assert!(objects >= 3.0, "{text}");
+    let kinds = value(
+        &text,
+        "argocd_cluster_api_resources",
+        &[("server", IN_CLUSTER)],
+    );
+    assert!(kinds >= 10.0, "{text}");
+
+    // Deleted (no finalizer: its resources stay): its info series goes with it.
+    story.apps().delete(&app, &DeleteParams::default()).await?;
+    story
+        .eventually("argocd_app_info without the deleted app", || async {
+            let text = story.metrics().await?;
+            Ok(value(&text, "argocd_app_info", &[("name", &app)]) == 0.0)
+        })
+        .await?;
+    Ok(())
+}
+
+/// The sum of the samples of `metric` whose labels include `labels` (0 when there is none).
+fn value(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (name, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if name != metric {
+                return None;
+            }
+            let found: Vec<(&str, &str)> = rest
+                .trim_end_matches('}')
+                .split("\",")
+                .filter_map(|pair| pair.split_once("=\""))
+                .map(|(k, v)| (k, v.trim_end_matches('"')))
+                .collect();
+            let matches = labels.iter().all(|wanted| found.contains(wanted));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
