@@ -22,4 +22,4 @@ pub mod settings_watch;
 pub mod webhook;
 
 pub use api::{AppState, router};
-pub use server::serve;
+pub use server::{serve, serve_tls, tls_config};

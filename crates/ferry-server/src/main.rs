@@ -10,7 +10,7 @@ use clap::Parser;
 use ferry_server::auth::{LoginGuard, ensure_initial_admin};
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
-use ferry_server::{AppState, serve};
+use ferry_server::{AppState, serve, serve_tls, tls_config};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Parser)]
@@ -26,9 +26,15 @@ struct Args {
     /// Kubeconfig of the cluster holding them (default: in-cluster or ~/.kube/config).
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
-    /// Address to serve plain HTTP on.
+    /// Address to serve the API on: HTTPS with `--tls-cert` and `--tls-key`, else plain HTTP.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Certificate chain (PEM) to serve HTTPS with.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Address to serve Prometheus metrics on, at `/metrics`.
     #[arg(long, default_value = "127.0.0.1:8083")]
     metrics_listen: SocketAddr,
@@ -78,12 +84,28 @@ async fn main() -> anyhow::Result<()> {
         .context("loading the settings")?;
     let state = AppState::new(client, &args.namespace, settings, LoginGuard::default())
         .with_controller(args.controller_url.clone());
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, namespace = args.namespace, "serving");
     serve_metrics(state.metrics().clone(), args.metrics_listen).await;
-    serve(listener, state, shutdown_signal()).await?;
+    let address = listener.local_addr()?;
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = tls_config(cert, key).await.with_context(|| {
+                format!("reading the TLS certificate {} and key {}", cert.display(), key.display())
+            })?;
+            tracing::info!(%address, namespace = args.namespace, "serving HTTPS");
+            serve_tls(listener, tls, state, shutdown_signal()).await?;
+        }
+        _ => {
+            if !address.ip().is_loopback() {
+                tracing::warn!(%address, "serving plain HTTP beyond loopback: put TLS in front, or pass --tls-cert and --tls-key");
+            }
+            tracing::info!(%address, namespace = args.namespace, "serving");
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            serve(listener, state, shutdown_signal()).await?;
+        }
+    }
     watching.abort();
     tracing::info!("stopped");
     Ok(())

@@ -16,10 +16,26 @@ pub struct ServerProcess {
     log: Arc<Mutex<String>>,
 }
 
+/// Starts tried when the free ports picked were taken by another process meanwhile.
+const START_ATTEMPTS: usize = 3;
+
 impl ServerProcess {
     /// Starts `binary` serving `namespace` of the cluster in `kubeconfig` and waits until it
-    /// accepts connections (it listens only once its settings are loaded).
+    /// answers (it listens only once its settings are loaded). A port picked free can be taken
+    /// by another test's server before this one binds it: then it starts again on others.
     pub async fn start(binary: &Path, namespace: &str, kubeconfig: &Path) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(binary, namespace, kubeconfig).await {
+                Err(err) if attempt < START_ATTEMPTS && format!("{err:#}").contains("in use") => {
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(binary: &Path, namespace: &str, kubeconfig: &Path) -> Result<Self> {
         Self::start_with(binary, namespace, kubeconfig, &[]).await
     }
 
@@ -73,14 +89,18 @@ impl ServerProcess {
             log,
         };
         for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(server);
-            }
             if let Some(exit) = server.child.try_wait()? {
                 bail!("ferry-server exited with {exit}:\n{}", server.log());
+            }
+            // Its `serving [HTTPS] address=…` line, not a connection (another process may hold
+            // the port), says this process has bound it.
+            let bound = format!("address=127.0.0.1:{port} ");
+            let listening = server
+                .log()
+                .lines()
+                .any(|line| line.contains("serving") && line.contains(&bound));
+            if listening {
+                return Ok(server);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -26,8 +26,9 @@ pub struct LoginArgs {
     /// Password (asked for, without echo, when missing).
     #[arg(long, env = "FERRY_PASSWORD", hide_env_values = true)]
     password: Option<String>,
-    /// Log in through the server's OIDC provider in a browser.
-    #[arg(long, conflicts_with_all = ["username", "password"])]
+    /// Log in through the server's OIDC provider in a browser (a password, even from the
+    /// environment, is not used then).
+    #[arg(long, conflicts_with = "username")]
     sso: bool,
     /// The local port the browser returns to with --sso.
     #[arg(long, default_value_t = 8085)]

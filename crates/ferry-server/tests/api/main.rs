@@ -8,6 +8,7 @@ mod metrics;
 mod projects;
 mod repositories;
 mod sso;
+mod tls;
 mod webhook;
 
 use std::time::Duration;
