@@ -91,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = tls_config(cert, key).await.with_context(|| {
-                format!("reading the TLS certificate {} and key {}", cert.display(), key.display())
+                format!(
+                    "reading the TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
             })?;
             tracing::info!(%address, namespace = args.namespace, "serving HTTPS");
             serve_tls(listener, tls, state, shutdown_signal()).await?;

@@ -6,6 +6,7 @@ mod clusters;
 mod harness;
 mod metrics;
 mod projects;
+mod rbac_matrix;
 mod repositories;
 mod sso;
 mod tls;

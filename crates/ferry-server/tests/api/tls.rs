@@ -35,7 +35,9 @@ async fn with_a_certificate_the_api_is_https_only() -> Result<()> {
     let port = server.port();
 
     let trusting = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes())?)
+        .add_root_certificate(reqwest::Certificate::from_pem(
+            certified.cert.pem().as_bytes(),
+        )?)
         .resolve("localhost", ([127, 0, 0, 1], port).into())
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -62,7 +64,13 @@ async fn with_a_certificate_the_api_is_https_only() -> Result<()> {
         .resolve("localhost", ([127, 0, 0, 1], port).into())
         .timeout(Duration::from_secs(10))
         .build()?;
-    assert!(careful.get(format!("{base}/api/version")).send().await.is_err());
+    assert!(
+        careful
+            .get(format!("{base}/api/version"))
+            .send()
+            .await
+            .is_err()
+    );
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?
