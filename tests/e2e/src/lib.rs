@@ -224,6 +224,8 @@ impl Story {
             .args(args)
             .env("PATH", tool_path())
             .env("USER", "e2e")
+            // The story's own login contexts: none until it logs in to a server.
+            .env("FERRY_CONFIG", self.work.path().join("ferry-config"))
             .stdin(Stdio::null())
             .output()
             .context("running ferry")

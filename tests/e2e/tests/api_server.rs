@@ -17,14 +17,20 @@ struct Api {
     token: String,
 }
 
+async fn admin_password(story: &Story) -> Result<String> {
+    let secret = story
+        .ctx
+        .api::<Secret>()
+        .get("argocd-initial-admin-secret")
+        .await?;
+    Ok(String::from_utf8(
+        secret.data.context("no data")?["password"].0.clone(),
+    )?)
+}
+
 impl Api {
     async fn login(story: &Story, base: String) -> Result<Self> {
-        let secret = story
-            .ctx
-            .api::<Secret>()
-            .get("argocd-initial-admin-secret")
-            .await?;
-        let password = String::from_utf8(secret.data.context("no data")?["password"].0.clone())?;
+        let password = admin_password(story).await?;
         let http = reqwest::Client::new();
         let login: Value = http
             .post(format!("{base}/api/v1/session"))
@@ -200,6 +206,28 @@ async fn a_client_syncs_through_the_server_and_sees_the_controllers_view() -> Re
         .await?;
     assert_eq!(replicas(&then), Some(json!(2)));
     assert_eq!(then["revision"], first.as_str());
+
+    // The CLI, logged in, shows the same through the server.
+    let password = admin_password(&story).await?;
+    story.ferry(&[
+        "login",
+        &server.address(),
+        "--plaintext",
+        "--username",
+        "admin",
+        "--password",
+        &password,
+    ])?;
+    let diff = story.ferry_output(&["app", "diff", &app])?;
+    assert_eq!(diff.status.code(), Some(1), "{diff:?}");
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains("replicas: 3"),
+        "{diff:?}"
+    );
+    let resources = story.ferry(&["app", "resources", &app])?;
+    assert!(resources.contains("Deployment"), "{resources}");
+    let manifests = story.ferry(&["app", "manifests", &app])?;
+    assert!(manifests.contains("replicas: 3"), "{manifests}");
 
     // The audit trail names who asked for the sync.
     let events = api
