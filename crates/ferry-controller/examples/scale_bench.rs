@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ferry_controller::{ControllerSettings, Metrics};
-use ferry_sandbox::{Sandbox, UpOptions};
-use ferry_testkit::process::{mib, status_bytes};
+use ferry_testkit::process::{mib, on_fresh_sandbox, status_bytes};
 use ferry_types::Application;
 use ferry_types::application::{HealthStatusCode, REFRESH_ANNOTATION, SyncStatusCode};
 use futures::{StreamExt, TryStreamExt};
@@ -45,21 +44,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let sandbox = Sandbox::named("scale-bench")?;
-    sandbox.down()?;
-    sandbox.up(&UpOptions::default()).await?;
-    let result = run(&args, sandbox.client().await?).await;
-    if !args.keep {
-        sandbox.down()?;
-    }
-    result
+    on_fresh_sandbox("scale-bench", args.keep, |client| run(&args, client)).await
 }
 
 async fn run(args: &Args, client: kube::Client) -> Result<()> {

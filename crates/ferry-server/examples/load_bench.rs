@@ -14,14 +14,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ferry_sandbox::{Sandbox, UpOptions};
 use ferry_server::auth::{LoginGuard, ensure_initial_admin};
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve};
-use ferry_testkit::process::{mib, status_bytes};
+use ferry_testkit::process::{mib, on_fresh_sandbox, status_bytes};
 use ferry_types::Application;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -53,21 +52,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let sandbox = Sandbox::named("load-bench")?;
-    sandbox.down()?;
-    sandbox.up(&UpOptions::default()).await?;
-    let result = run(&args, sandbox.client().await?).await;
-    if !args.keep {
-        sandbox.down()?;
-    }
-    result
+    on_fresh_sandbox("load-bench", args.keep, |client| run(&args, client)).await
 }
 
 async fn run(args: &Args, client: kube::Client) -> Result<()> {
@@ -153,10 +138,7 @@ async fn create_apps(client: &kube::Client, count: usize) -> Result<()> {
 }
 
 async fn login(http: &reqwest::Client, base: &str, client: &kube::Client) -> Result<String> {
-    let secret = Api::<Secret>::namespaced(client.clone(), NAMESPACE)
-        .get("argocd-initial-admin-secret")
-        .await?;
-    let password = String::from_utf8(secret.data.context("no data")?["password"].0.clone())?;
+    let password = ferry_testkit::server::admin_password(client, NAMESPACE).await?;
     let answer: Value = http
         .post(format!("{base}/api/v1/session"))
         .json(&json!({"username": "admin", "password": password}))

@@ -1,4 +1,4 @@
-//! This process's own resource figures, for benchmarks.
+//! This process's own resource figures, and the frame of benchmark programs.
 
 use anyhow::{Context, Result};
 
@@ -23,6 +23,31 @@ pub fn status_bytes(field: &str) -> Result<usize> {
 /// Bytes as MiB with one decimal, for reports.
 pub fn mib(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// What a benchmark program does around its measurements: logs to stderr (`FERRY_LOG`, default
+/// `warn`), a fresh sandbox named `name`, `run` with a client of it, then the sandbox stopped
+/// unless `keep`.
+pub async fn on_fresh_sandbox<F, Fut>(name: &str, keep: bool, run: F) -> Result<()>
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let sandbox = ferry_sandbox::Sandbox::named(name)?;
+    sandbox.down()?;
+    sandbox.up(&ferry_sandbox::UpOptions::default()).await?;
+    let result = run(sandbox.client().await?).await;
+    if !keep {
+        sandbox.down()?;
+    }
+    result
 }
 
 #[cfg(test)]

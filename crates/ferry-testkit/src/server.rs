@@ -153,6 +153,22 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The admin password `ferry-server` generated into `argocd-initial-admin-secret` of
+/// `namespace`.
+pub async fn admin_password(client: &kube::Client, namespace: &str) -> Result<String> {
+    let secret =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), namespace)
+            .get("argocd-initial-admin-secret")
+            .await?;
+    let data = secret
+        .data
+        .context("argocd-initial-admin-secret has no data")?;
+    let password = data
+        .get("password")
+        .context("argocd-initial-admin-secret has no password")?;
+    Ok(String::from_utf8(password.0.clone())?)
+}
+
 /// A binary of this workspace next to the running test executable, for tests of another
 /// package than the binary's (build it first: `cargo build -p <package> --bin <name>`).
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {

@@ -7,14 +7,14 @@
 //! are unique across stories (every controller watches the whole sandbox).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ferry_testkit::git::GitRepo;
 use ferry_testkit::kube::TestContext;
-use ferry_testkit::server::ServerProcess;
+use ferry_testkit::server::{ServerProcess, workspace_binary as binary};
 use ferry_types::Application;
 use kube::Api;
 use kube::api::DynamicObject;
@@ -378,24 +378,6 @@ pub mod is {
                 .is_some_and(|s| s.condition(kind).is_some())
         }
     }
-}
-
-/// A binary of this workspace, built by `cargo build --workspace --bins`.
-pub fn binary(name: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("locating the target directory")?;
-    let path = dir.join(name);
-    if !path.exists() {
-        bail!(
-            "{} is missing: build the binaries first (cargo build --workspace --bins)",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 /// PATH with the pinned toolchain (helm, kustomize) first.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use ferry_e2e::{Story, is};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 
 struct Api {
@@ -18,14 +17,7 @@ struct Api {
 }
 
 async fn admin_password(story: &Story) -> Result<String> {
-    let secret = story
-        .ctx
-        .api::<Secret>()
-        .get("argocd-initial-admin-secret")
-        .await?;
-    Ok(String::from_utf8(
-        secret.data.context("no data")?["password"].0.clone(),
-    )?)
+    ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await
 }
 
 impl Api {

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::{ServerProcess, workspace_binary};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -31,12 +31,7 @@ pub async fn start_server(ctx: &TestContext, settings: &[(&str, &str)]) -> Resul
 
 /// The generated password in `argocd-initial-admin-secret`.
 pub async fn admin_password(ctx: &TestContext) -> Result<String> {
-    let secret = ctx
-        .api::<Secret>()
-        .get("argocd-initial-admin-secret")
-        .await?;
-    let data = secret.data.context("no data")?;
-    Ok(String::from_utf8(data["password"].0.clone())?)
+    ferry_testkit::server::admin_password(&ctx.client(), ctx.namespace()).await
 }
 
 /// One CLI user: a home and config file of their own.

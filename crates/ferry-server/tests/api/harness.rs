@@ -61,12 +61,7 @@ pub async fn put_config_map(ctx: &TestContext, name: &str, data: &[(&str, &str)]
 
 /// The generated password in `argocd-initial-admin-secret`.
 pub async fn admin_password(ctx: &TestContext) -> Result<String> {
-    let secret = ctx
-        .api::<Secret>()
-        .get("argocd-initial-admin-secret")
-        .await?;
-    let data = secret.data.context("no data")?;
-    Ok(String::from_utf8(data["password"].0.clone())?)
+    ferry_testkit::server::admin_password(&ctx.client(), ctx.namespace()).await
 }
 
 /// Fails naming the first secret that shows up in `log`.
