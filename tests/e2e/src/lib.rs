@@ -115,6 +115,11 @@ impl Story {
     /// Starts `ferry-controller` for this story's namespace, comparing every 3 seconds, with its
     /// metrics on a free port.
     pub fn start_controller(&mut self) -> Result<()> {
+        self.start_controller_resyncing(3)
+    }
+
+    /// [`Self::start_controller`], comparing unchanged apps every `seconds` only.
+    pub fn start_controller_resyncing(&mut self, seconds: u64) -> Result<()> {
         let free_port = || -> Result<u16> {
             Ok(std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
@@ -127,7 +132,8 @@ impl Story {
             .append(true)
             .open(self.controller_log())?;
         let child = Command::new(binary("ferry-controller")?)
-            .args(["--namespace", self.namespace(), "--resync", "3"])
+            .args(["--namespace", self.namespace()])
+            .args(["--resync", &seconds.to_string()])
             .arg("--kubeconfig")
             .arg(self.ctx.kubeconfig())
             .arg("--cache-dir")
