@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Parser;
 use ferry_controller::{ControllerSettings, Metrics};
 use ferry_types::secrets::IN_CLUSTER_SERVER;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Parser)]
 #[command(
@@ -100,7 +98,13 @@ async fn main() -> anyhow::Result<()> {
     }
     settings.render.helm = args.helm.clone();
     settings.render.kustomize = args.kustomize.clone();
-    ferry_controller::run(client, settings, metrics, shutdown_signal()).await
+    ferry_controller::run(
+        client,
+        settings,
+        metrics,
+        ferry_types::runtime::shutdown_signal(),
+    )
+    .await
 }
 
 /// Serves the metrics in the background. A taken port is logged, not fatal: the controller's
@@ -121,27 +125,7 @@ async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
 
 /// A client whose requests the metrics count.
 async fn client(args: &Args, metrics: &Metrics) -> anyhow::Result<kube::Client> {
-    let options = KubeConfigOptions {
-        context: args.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-        }
-        None => kube::Config::infer().await?,
-    };
+    let config =
+        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     Ok(metrics.kube_clients().client(config, IN_CLUSTER_SERVER)?)
-}
-
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

@@ -11,7 +11,6 @@ use ferry_server::auth::{LoginGuard, ensure_initial_admin};
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve, serve_tls, tls_config};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +25,9 @@ struct Args {
     /// Kubeconfig of the cluster holding them (default: in-cluster or ~/.kube/config).
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
+    /// Context of `--kubeconfig` to use (default: its current context).
+    #[arg(long)]
+    context: Option<String>,
     /// Address to serve the API on: HTTPS with `--tls-cert` and `--tls-key`, else plain HTTP.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -98,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
                 )
             })?;
             tracing::info!(%address, namespace = args.namespace, "serving HTTPS");
-            serve_tls(listener, tls, state, shutdown_signal()).await?;
+            serve_tls(listener, tls, state, stop_signal()).await?;
         }
         _ => {
             if !address.ip().is_loopback() {
@@ -107,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%address, namespace = args.namespace, "serving");
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            serve(listener, state, shutdown_signal()).await?;
+            serve(listener, state, stop_signal()).await?;
         }
     }
     watching.abort();
@@ -134,24 +136,13 @@ async fn serve_metrics(metrics: Arc<ApiMetrics>, address: SocketAddr) {
 }
 
 async fn client(args: &Args) -> anyhow::Result<kube::Client> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
+    let config =
+        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     Ok(kube::Client::try_from(config)?)
 }
 
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+/// SIGTERM or SIGINT, logged.
+async fn stop_signal() {
+    ferry_types::runtime::shutdown_signal().await;
     tracing::info!("shutting down");
 }

@@ -7,6 +7,7 @@ mod key;
 mod object;
 mod patch;
 pub mod project;
+pub mod runtime;
 pub mod secrets;
 pub mod source;
 

@@ -1,0 +1,66 @@
+//! What every ferry process does the same way at its edges: find its cluster (a kubeconfig
+//! file and context, else kube's inference: `KUBECONFIG`, `~/.kube/config`, in-cluster) and
+//! stop on SIGTERM or SIGINT.
+
+use std::path::Path;
+
+use kube::config::{InferConfigError, KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading kubeconfig {path}: {source}")]
+    Read {
+        path: String,
+        source: KubeconfigError,
+    },
+    #[error("kubeconfig {path}: {source}")]
+    Load {
+        path: String,
+        source: KubeconfigError,
+    },
+    #[error(transparent)]
+    Infer(#[from] InferConfigError),
+}
+
+/// The client configuration of `kubeconfig` (at `context`, else its current one), or the one
+/// kube infers when no file is given.
+pub async fn kube_config(
+    kubeconfig: Option<&Path>,
+    context: Option<String>,
+) -> Result<kube::Config, ConfigError> {
+    let Some(path) = kubeconfig else {
+        return Ok(kube::Config::infer().await?);
+    };
+    let shown = path.display().to_string();
+    let file = Kubeconfig::read_from(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let options = KubeConfigOptions {
+        context,
+        ..KubeConfigOptions::default()
+    };
+    kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|source| ConfigError::Load {
+            path: shown,
+            source,
+        })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        // Without a SIGTERM handler (not expected on Unix), Ctrl-C still stops the process.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
