@@ -284,7 +284,23 @@ async fn diff_pair(
     if pair.hook {
         return None;
     }
-    let live = pair.live.as_ref().map(|l| &l.object);
+    let mut live = pair.live.as_ref().map(|l| &l.object);
+    let key = &pair.key;
+    let with_managed_fields;
+    if live.is_some()
+        && input
+            .ignore
+            .needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name)
+    {
+        // The cache drops managedFields; rules naming field managers need them, so this one
+        // object is read from the API server. Failing that, the resource is Unknown rather
+        // than compared without the rule (a sync would then undo the other manager's work).
+        with_managed_fields = match read_live(input, pair).await {
+            Ok(object) => object,
+            Err(err) => return Some(Err(format!("{key}: reading its managedFields: {err}"))),
+        };
+        live = with_managed_fields.as_ref();
+    }
     let server_side = input.server_side_diff
         && pair
             .desired
@@ -297,6 +313,32 @@ async fn diff_pair(
         ferry_diff::structural_diff(pair.desired.as_ref(), live, options)
     };
     Some(result.map_err(|err| format!("{}: {err}", pair.key)))
+}
+
+/// The live object of `pair` as the API server has it, managedFields included.
+async fn read_live(input: &CompareInput<'_>, pair: &Pair) -> Result<Option<Value>, String> {
+    let api_version = pair
+        .live
+        .as_ref()
+        .and_then(|live| live.object["apiVersion"].as_str())
+        .unwrap_or_default();
+    let (resource, namespaced) = input
+        .cache
+        .resolve_api_version(api_version, &pair.key.kind)
+        .ok_or_else(|| format!("{api_version} {} is not served", pair.key.kind))?;
+    let api: kube::Api<kube::api::DynamicObject> = if namespaced {
+        kube::Api::namespaced_with(input.client.clone(), &pair.key.namespace, &resource)
+    } else {
+        kube::Api::all_with(input.client.clone(), &resource)
+    };
+    let object = api
+        .get_opt(&pair.key.name)
+        .await
+        .map_err(|err| err.to_string())?;
+    object
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|err| err.to_string())
 }
 
 fn version_of(object: &Value) -> String {

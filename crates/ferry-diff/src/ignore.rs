@@ -124,6 +124,26 @@ impl IgnoreRules {
         self.rules.is_empty()
     }
 
+    /// Whether a rule for this resource names field managers, so the live object must be
+    /// compared with its `metadata.managedFields` (which caches usually drop).
+    pub fn needs_managed_fields(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> bool {
+        let id = ResourceId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.rules
+            .iter()
+            .any(|rule| !rule.managers.is_empty() && rule.matches(&id))
+    }
+
     /// The ignored paths in `doc`. `counterpart` is the other side of the comparison and
     /// `live` the live object whose managedFields say who owns what.
     pub(crate) fn paths(
@@ -228,6 +248,17 @@ mod tests {
     fn rules(yaml: &str) -> IgnoreRules {
         let parsed: Vec<ResourceIgnoreDifferences> = serde_yaml::from_str(yaml).unwrap();
         IgnoreRules::new(&parsed).unwrap()
+    }
+
+    #[test]
+    fn only_rules_naming_managers_need_managed_fields() {
+        let rules = rules(
+            "- {group: apps, kind: Deployment, managedFieldsManagers: [autoscaler]}\n\
+             - {kind: ConfigMap, jsonPointers: [/data]}\n",
+        );
+        assert!(rules.needs_managed_fields("apps", "Deployment", "shop", "web"));
+        assert!(!rules.needs_managed_fields("", "ConfigMap", "shop", "web"));
+        assert!(!rules.needs_managed_fields("apps", "StatefulSet", "shop", "db"));
     }
 
     fn id(group: &str, kind: &str, namespace: &str, name: &str) -> ResourceId {

@@ -1,0 +1,80 @@
+//! `ignoreDifferences` by field manager, as teams use it for autoscalers: what another manager
+//! owns on a live object (here the replica count) is not a difference, so self-heal leaves it
+//! alone; the same change by anyone else is drift and is undone.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ferry_e2e::{Story, is};
+use ferry_types::Application;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+async fn scale_as(story: &Story, manager: &str, replicas: i32) -> Result<()> {
+    let patch = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "guestbook"},
+        "spec": {"replicas": replicas},
+    });
+    story
+        .ctx
+        .api::<Deployment>()
+        .patch(
+            "guestbook",
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn replicas(story: &Story) -> Result<Option<i32>> {
+    Ok(story
+        .ctx
+        .api::<Deployment>()
+        .get("guestbook")
+        .await?
+        .spec
+        .and_then(|spec| spec.replicas))
+}
+
+#[tokio::test]
+async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("guestbook");
+    story.create_app(
+        &app,
+        "guestbook",
+        &["--sync-policy", "automated", "--self-heal"],
+    )?;
+    let rule = json!({"spec": {"ignoreDifferences": [
+        {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["autoscaler"]},
+    ]}});
+    story
+        .ctx
+        .api::<Application>()
+        .patch(&app, &PatchParams::default(), &Patch::Merge(&rule))
+        .await?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    // The autoscaler scales out: still Synced, and several resyncs later still 5 replicas.
+    scale_as(&story, "autoscaler", 5).await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(replicas(&story).await?, Some(5));
+    let now = story.app(&app).await?;
+    assert!(is::synced(&now), "{:?}", now.status.map(|s| s.sync));
+
+    // Someone else does the same: that is drift, and self-heal puts Git's 2 back.
+    scale_as(&story, "someone", 7).await?;
+    story
+        .eventually("self-heal back to 2 replicas", || async {
+            Ok(replicas(&story).await? == Some(2))
+        })
+        .await?;
+    Ok(())
+}
