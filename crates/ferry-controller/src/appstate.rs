@@ -9,6 +9,7 @@ use ferry_cache::{ClusterCache, instance_name};
 use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences};
 use ferry_health::AppRef;
 use ferry_render::{AppContext, Rendered};
+use ferry_types::application::RefreshType;
 use ferry_types::project::ProjectPolicy;
 use ferry_types::source::ApplicationSource;
 use ferry_types::{AppProject, Application};
@@ -139,6 +140,7 @@ pub async fn render_desired(
     let render_context = AppContext {
         name: app.name_any(),
         namespace: dest_namespace.clone(),
+        hard_refresh: app.refresh_requested() == Some(RefreshType::Hard),
         ..AppContext::default()
     }
     .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());

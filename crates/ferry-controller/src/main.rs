@@ -52,6 +52,10 @@ struct Args {
     /// Refuse to prune more than this fraction of an app's resources in one sync.
     #[arg(long)]
     prune_max_fraction: Option<f64>,
+    /// Seconds a rendered source is reused for the same commit (Argo CD's repo cache
+    /// expiration); a hard refresh renders again at once.
+    #[arg(long, default_value_t = 24 * 60 * 60)]
+    render_cache_expiration: u64,
     /// Address to serve Prometheus metrics on, at `/metrics`.
     #[arg(long, default_value = "127.0.0.1:8082")]
     metrics_listen: SocketAddr,
@@ -96,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         settings.git_root = dir.join("git");
         settings.render.work_dir = dir.join("render");
     }
+    settings.render.cache_ttl = Duration::from_secs(args.render_cache_expiration);
     settings.render.helm = args.helm.clone();
     settings.render.kustomize = args.kustomize.clone();
     ferry_controller::run(

@@ -11,6 +11,10 @@ pub struct AppContext {
     pub kube_version: String,
     /// API versions of the destination (`--api-versions`, `KUBE_API_VERSIONS`).
     pub api_versions: Vec<String>,
+    /// Render again instead of reusing a cached render (Argo CD's hard refresh); the new
+    /// render replaces the cached one. Not part of what a render is cached under.
+    #[serde(skip)]
+    pub hard_refresh: bool,
 }
 
 impl AppContext {

@@ -1,10 +1,13 @@
 //! The render cache: rendered objects by a digest of everything that determines them, bounded
-//! by the total size of the cached objects and evicting the least recently used first.
+//! by the total size of the cached objects and evicting the least recently used first. Entries
+//! expire after a time to live (Argo CD's repo cache expiration), since a render can depend on
+//! more than its key: a chart dependency's version range, a plugin that reads the network.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ferry_types::source::SourceType;
 use serde_json::Value;
@@ -37,6 +40,7 @@ pub struct CacheStats {
 
 pub(crate) struct RenderCache {
     max_bytes: usize,
+    ttl: Duration,
     inner: Mutex<Inner>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -56,12 +60,14 @@ struct Entry {
     value: Cached,
     bytes: usize,
     tick: u64,
+    stored: Instant,
 }
 
 impl RenderCache {
-    pub(crate) fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize, ttl: Duration) -> Self {
         Self {
             max_bytes,
+            ttl,
             inner: Mutex::new(Inner::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -73,6 +79,15 @@ impl RenderCache {
         let mut inner = self.inner.lock().expect("cache lock");
         inner.tick += 1;
         let tick = inner.tick;
+        if inner
+            .entries
+            .get(key)
+            .is_some_and(|entry| entry.stored.elapsed() > self.ttl)
+        {
+            let expired = inner.entries.remove(key).expect("just found");
+            inner.by_age.remove(&expired.tick);
+            inner.bytes -= expired.bytes;
+        }
         let Some(entry) = inner.entries.get_mut(key) else {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -112,7 +127,15 @@ impl RenderCache {
         }
         inner.bytes += bytes;
         inner.by_age.insert(tick, key.clone());
-        inner.entries.insert(key, Entry { value, bytes, tick });
+        inner.entries.insert(
+            key,
+            Entry {
+                value,
+                bytes,
+                tick,
+                stored: Instant::now(),
+            },
+        );
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
@@ -142,7 +165,7 @@ mod tests {
 
     #[test]
     fn hit_and_miss_are_counted() {
-        let cache = RenderCache::new(1000);
+        let cache = RenderCache::new(1000, Duration::from_secs(60));
         let k = Key::of(&json!({"sha": "a"}));
         assert!(cache.get(&k).is_none());
         cache.put(k.clone(), objs(10));
@@ -153,7 +176,7 @@ mod tests {
 
     #[test]
     fn least_recently_used_is_evicted_by_bytes() {
-        let cache = RenderCache::new(100);
+        let cache = RenderCache::new(100, Duration::from_secs(60));
         let keys: Vec<Key> = (0..3).map(|i| Key::of(&json!(i))).collect();
         cache.put(keys[0].clone(), objs(30)); // 38 bytes
         cache.put(keys[1].clone(), objs(30)); // 76
@@ -167,6 +190,18 @@ mod tests {
         // Too large for the whole budget: not cached, nothing evicted.
         cache.put(Key::of(&json!("big")), objs(200));
         assert_eq!(cache.stats().entries, 2);
+    }
+
+    #[test]
+    fn expired_entries_are_misses_and_free_their_bytes() {
+        let cache = RenderCache::new(1000, Duration::from_millis(20));
+        let k = Key::of(&json!({"sha": "a"}));
+        cache.put(k.clone(), objs(10));
+        assert!(cache.get(&k).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get(&k).is_none());
+        let s = cache.stats();
+        assert_eq!((s.entries, s.bytes), (0, 0));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct RenderConfig {
     pub tool_timeout: Duration,
     /// Budget of the render cache, in bytes of rendered JSON.
     pub cache_max_bytes: usize,
+    /// How long a cached render is reused (Argo CD's `--repo-cache-expiration`, 24 h).
+    pub cache_ttl: Duration,
     /// Where private working copies are made.
     pub work_dir: PathBuf,
     /// Config-management plugins.
@@ -49,6 +51,7 @@ impl Default for RenderConfig {
             kustomize: "kustomize".into(),
             tool_timeout: Duration::from_secs(90),
             cache_max_bytes: 256 << 20,
+            cache_ttl: Duration::from_secs(24 * 60 * 60),
             work_dir: std::env::temp_dir().join("ferry-render"),
             plugins: Vec::new(),
             kustomize_build_options: Vec::new(),
@@ -113,7 +116,7 @@ impl Renderer {
             helm: tool::locate(&config.helm),
             kustomize: tool::locate(&config.kustomize),
             runner: ToolRunner::new(config.tool_timeout),
-            cache: RenderCache::new(config.cache_max_bytes),
+            cache: RenderCache::new(config.cache_max_bytes, config.cache_ttl),
             helm_version: OnceCell::new(),
             kustomize_version: OnceCell::new(),
             config,
@@ -184,7 +187,7 @@ impl Renderer {
             }
             let key = self.key(app, source, &revision, &ref_revisions).await;
             let cacheable = sha.is_some() || is_exact_version(&source.target_revision);
-            let hit = if cacheable {
+            let hit = if cacheable && !app.hard_refresh {
                 self.cache.get(&key)
             } else {
                 None
@@ -239,7 +242,9 @@ impl Renderer {
             .map(|(k, r)| (k.clone(), r.revision.clone()))
             .collect();
         let key = self.key(app, source, revision, &ref_revisions).await;
-        if let Some(hit) = self.cache.get(&key) {
+        if !app.hard_refresh
+            && let Some(hit) = self.cache.get(&key)
+        {
             return Ok(hit);
         }
         let result = self

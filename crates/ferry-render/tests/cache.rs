@@ -101,3 +101,63 @@ async fn failed_renders_are_not_cached() {
     let stats = h.renderer.stats().cache;
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 2, 0));
 }
+
+/// A plugin whose output depends on something outside the repository (as a chart dependency's
+/// version range or a plugin reading the network does): a cached render keeps the old output
+/// until a hard refresh renders again, and the new render replaces the cached one.
+#[tokio::test]
+async fn a_hard_refresh_renders_again_and_replaces_the_cached_render() {
+    let outside = tempfile::tempdir().unwrap();
+    let value = outside.path().join("value");
+    std::fs::write(&value, "one").unwrap();
+    let plugin = format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ConfigManagementPlugin
+metadata:
+  name: outside
+spec:
+  generate:
+    command: [sh, -c]
+    args: ["printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: outside\ndata:\n  v: %s\n' $(cat {})"]
+"#,
+        value.display()
+    );
+    let repo = GitRepo::new().unwrap();
+    repo.write("cmp/placeholder.txt", "x").unwrap();
+    repo.commit("cmp").unwrap();
+    let h = harness(vec![
+        ferry_render::PluginConfig::from_yaml(&plugin).unwrap(),
+    ]);
+    let srcs = sources(&format!(
+        "- repoURL: {}\n  path: cmp\n  plugin: {{name: outside}}\n",
+        repo.file_url()
+    ));
+    let ctx = app("web", "default");
+    let rendered = |objects: &ferry_render::Rendered| objects.objects[0]["data"]["v"].clone();
+
+    assert_eq!(
+        rendered(&h.renderer.render(&ctx, &srcs).await.unwrap()),
+        "one"
+    );
+    std::fs::write(&value, "two").unwrap();
+    assert_eq!(
+        rendered(&h.renderer.render(&ctx, &srcs).await.unwrap()),
+        "one",
+        "an unchanged commit is served from the cache"
+    );
+    let hard = ferry_render::AppContext {
+        hard_refresh: true,
+        ..ctx.clone()
+    };
+    assert_eq!(
+        rendered(&h.renderer.render(&hard, &srcs).await.unwrap()),
+        "two"
+    );
+    assert_eq!(
+        rendered(&h.renderer.render(&ctx, &srcs).await.unwrap()),
+        "two",
+        "the hard refresh's render replaced the cached one"
+    );
+    assert_eq!(h.renderer.stats().cache.entries, 1);
+}
