@@ -322,17 +322,27 @@ async fn read_live(input: &CompareInput<'_>, pair: &Pair) -> Result<Option<Value
         .as_ref()
         .and_then(|live| live.object["apiVersion"].as_str())
         .unwrap_or_default();
-    let (resource, namespaced) = input
-        .cache
-        .resolve_api_version(api_version, &pair.key.kind)
-        .ok_or_else(|| format!("{api_version} {} is not served", pair.key.kind))?;
+    read_with_managed_fields(input.cache, input.client, api_version, &pair.key).await
+}
+
+/// The object `key` (served as `api_version`) as the API server has it, managedFields
+/// included (the cluster cache drops them).
+pub(crate) async fn read_with_managed_fields(
+    cache: &ClusterCache,
+    client: &kube::Client,
+    api_version: &str,
+    key: &ResourceKey,
+) -> Result<Option<Value>, String> {
+    let (resource, namespaced) = cache
+        .resolve_api_version(api_version, &key.kind)
+        .ok_or_else(|| format!("{api_version} {} is not served", key.kind))?;
     let api: kube::Api<kube::api::DynamicObject> = if namespaced {
-        kube::Api::namespaced_with(input.client.clone(), &pair.key.namespace, &resource)
+        kube::Api::namespaced_with(client.clone(), &key.namespace, &resource)
     } else {
-        kube::Api::all_with(input.client.clone(), &resource)
+        kube::Api::all_with(client.clone(), &resource)
     };
     let object = api
-        .get_opt(&pair.key.name)
+        .get_opt(&key.name)
         .await
         .map_err(|err| err.to_string())?;
     object

@@ -319,12 +319,17 @@ async fn attempt(
         .map(|o| o.object.clone())
         .collect();
     let resources = selected_resources(&sync, &observed.desired, &live);
+    let desired = if options.respect_ignore_differences {
+        respecting_ignored(ctx, &app, &setup, &observed.desired).await?
+    } else {
+        observed.desired.clone()
+    };
     let request = SyncRequest {
         app: name.to_string(),
         app_namespace: None,
         tracking: ctx.settings.tracking.clone(),
         namespace: app.spec.destination.namespace.clone(),
-        desired: observed.desired.clone(),
+        desired,
         live,
         options,
         prune: sync.prune,
@@ -565,4 +570,51 @@ pub fn automated_operation(
         retry: policy.retry.clone(),
         ..Default::default()
     }
+}
+
+/// `RespectIgnoreDifferences=true`: what the app's ignoreDifferences leave out of the
+/// comparison is not applied either; each existing resource keeps its live values there (an
+/// autoscaler's replica count, an injected sidecar), as Argo CD does.
+async fn respecting_ignored(
+    ctx: &Context,
+    app: &Application,
+    setup: &appstate::Setup,
+    desired: &[Value],
+) -> Result<Vec<Value>, String> {
+    let rules = appstate::ignore_rules(ctx, app)?;
+    if rules.is_empty() {
+        return Ok(desired.to_vec());
+    }
+    let mut out = Vec::with_capacity(desired.len());
+    for object in desired {
+        let Some(key) = ResourceKey::of(object) else {
+            out.push(object.clone());
+            continue;
+        };
+        let Some(cached) = setup.cache.get(&key) else {
+            out.push(object.clone());
+            continue;
+        };
+        let live = if rules.needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name) {
+            let api_version = cached.object["apiVersion"].as_str().unwrap_or_default();
+            crate::compare::read_with_managed_fields(
+                &setup.cache,
+                &setup.cluster.client,
+                api_version,
+                &key,
+            )
+            .await
+            .map_err(|err| format!("{key}: reading its managedFields: {err}"))?
+        } else {
+            Some(cached.object.clone())
+        };
+        match live {
+            Some(live) => out.push(
+                ferry_diff::respect_ignore_differences(object, &live, &rules)
+                    .map_err(|err| format!("{key}: {err}"))?,
+            ),
+            None => out.push(object.clone()),
+        }
+    }
+    Ok(out)
 }

@@ -78,3 +78,48 @@ async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> 
         .await?;
     Ok(())
 }
+
+/// With `RespectIgnoreDifferences=true`, a sync of a new commit does not apply what is ignored
+/// either: the autoscaler's replica count survives the sync; without it, the sync resets it.
+#[tokio::test]
+async fn a_sync_respecting_ignored_differences_keeps_the_autoscalers_replicas() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("guestbook");
+    story.create_app(
+        &app,
+        "guestbook",
+        &[
+            "--sync-policy",
+            "automated",
+            "--sync-option",
+            "RespectIgnoreDifferences=true",
+        ],
+    )?;
+    let rule = json!({"spec": {"ignoreDifferences": [
+        {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["autoscaler"]},
+    ]}});
+    story
+        .ctx
+        .api::<Application>()
+        .patch(&app, &PatchParams::default(), &Patch::Merge(&rule))
+        .await?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    scale_as(&story, "autoscaler", 5).await?;
+
+    // A commit elsewhere in the app: the sync applies the Deployment without its replicas.
+    story.repo.write(
+        "guestbook/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook-config\ndata:\n  greeting: bonjour\n",
+    )?;
+    let second = story.repo.commit("French greeting")?;
+    story
+        .wait_app(&app, "synced to the second commit", |a| {
+            is::synced(a) && is::at_revision(&second)(a) && is::operation_finished(a)
+        })
+        .await?;
+    assert_eq!(replicas(&story).await?, Some(5));
+    Ok(())
+}
