@@ -170,6 +170,7 @@ fn app_context(args: &Flags, from_app: AppContext) -> AppContext {
         namespace: args.namespace.clone().unwrap_or(from_app.namespace),
         kube_version: args.kube_version.clone().unwrap_or_default(),
         api_versions: args.api_versions.clone(),
+        ..AppContext::default()
     }
 }
 

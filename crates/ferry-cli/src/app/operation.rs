@@ -212,7 +212,7 @@ pub async fn rollback(conn: &Conn, args: RollbackArgs) -> anyhow::Result<ExitCod
                 json!({"name": name, "id": id, "prune": args.prune, "dryRun": args.dry_run});
             server::apps::operate(api, name, "rollback", &request).await?;
         }
-        Conn::Core(core) => rollback_core(core, &app, entry, &args).await?,
+        Conn::Core(core) => rollback_core(core, entry, &args).await?,
     }
     if args.no_wait {
         println!("rollback of app {name} to deployment {id} requested");
@@ -221,48 +221,20 @@ pub async fn rollback(conn: &Conn, args: RollbackArgs) -> anyhow::Result<ExitCod
     wait_for_operation(conn, name, args.timeout).await
 }
 
+/// Writes the rollback operation (built and checked by ferry-types, as the API server does).
 async fn rollback_core(
     core: &Core,
-    app: &Application,
     entry: &ferry_types::application::RevisionHistory,
     args: &RollbackArgs,
 ) -> anyhow::Result<()> {
-    let name = &args.name;
-    let policy = app.spec.sync_policy.clone().unwrap_or_default();
-    // As Argo CD's API server builds a rollback: the recorded source(s) and revision(s), the
-    // app's sync options, and a plain apply.
-    let operation = Operation {
-        sync: Some(SyncOperation {
-            revision: entry.revision.clone(),
-            revisions: entry.revisions.clone(),
-            prune: args.prune,
-            dry_run: args.dry_run,
-            sync_options: policy.sync_options.clone(),
-            sync_strategy: Some(SyncStrategy {
-                apply: Some(SyncStrategyApply::default()),
-                ..Default::default()
-            }),
-            source: entry.source.clone(),
-            sources: entry.sources.clone(),
-            ..Default::default()
-        }),
-        initiated_by: OperationInitiator {
-            username: core.username(),
-            ..Default::default()
-        },
+    let initiator = OperationInitiator {
+        username: core.username(),
         ..Default::default()
     };
-    let dry_run = args.dry_run;
-    update_app(&core.apps(), name, |app| {
-        let automated = app
-            .spec
-            .sync_policy
-            .as_ref()
-            .is_some_and(|p| p.is_automated());
-        if automated && !dry_run {
-            bail!("app {name}: rollback cannot be initiated when auto-sync is enabled");
-        }
-        set_operation(app, &operation)
+    update_app(&core.apps(), &args.name, |app| {
+        let operation =
+            app.rollback_operation(entry.id, args.prune, args.dry_run, initiator.clone())?;
+        Ok(app.request_operation(&operation)?)
     })
     .await?;
     Ok(())
@@ -524,28 +496,10 @@ async fn sync_revision(
 
 /// Writes the operation unless one is requested or running.
 async fn request_operation(core: &Core, name: &str, operation: Operation) -> anyhow::Result<()> {
-    update_app(&core.apps(), name, |app| set_operation(app, &operation)).await?;
-    Ok(())
-}
-
-fn set_operation(app: &mut Application, operation: &Operation) -> anyhow::Result<()> {
-    let name = app.metadata.name.clone().unwrap_or_default();
-    if app.operation.is_some() {
-        bail!("app {name}: another operation is already in progress");
-    }
-    let state = app.status.as_ref().and_then(|s| s.operation_state.as_ref());
-    if let Some(state) = state.filter(|s| !s.phase.is_completed()) {
-        bail!(
-            "app {name}: another operation is already in progress ({:?})",
-            state.phase
-        );
-    }
-    app.operation = Some(operation.clone());
-    // As Argo CD's API server does: the last operation's state goes, so the state that appears
-    // next is this operation's.
-    if let Some(status) = app.status.as_mut() {
-        status.operation_state = None;
-    }
+    update_app(&core.apps(), name, |app| {
+        Ok(app.request_operation(&operation)?)
+    })
+    .await?;
     Ok(())
 }
 
@@ -709,19 +663,20 @@ mod tests {
         let mut running = app(
             "metadata: {name: web}\nspec: {}\nstatus: {operationState: {phase: Running, operation: {}}}",
         );
-        let err = set_operation(&mut running, &Operation::default())
+        let err = running
+            .request_operation(&Operation::default())
             .unwrap_err()
             .to_string();
         assert_eq!(
             err,
-            "app web: another operation is already in progress (Running)"
+            "application web: another operation is already in progress"
         );
         let mut requested = app("metadata: {name: web}\nspec: {}\noperation: {sync: {}}");
-        assert!(set_operation(&mut requested, &Operation::default()).is_err());
+        assert!(requested.request_operation(&Operation::default()).is_err());
         let mut done = app(
             "metadata: {name: web}\nspec: {}\nstatus: {operationState: {phase: Failed, operation: {}}}",
         );
-        set_operation(&mut done, &Operation::default()).unwrap();
+        done.request_operation(&Operation::default()).unwrap();
         assert!(done.operation.is_some());
         assert!(done.status.unwrap().operation_state.is_none());
     }
