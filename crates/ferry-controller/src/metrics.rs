@@ -244,10 +244,12 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listener` for as long as the process runs.
+/// Serves `GET /metrics` on `listener` for as long as the process runs, and `GET /healthz`
+/// for liveness probes (the process answers).
 pub async fn serve(metrics: Arc<Metrics>, listener: TcpListener) -> std::io::Result<()> {
     let router = Router::new()
         .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(metrics);
     axum::serve(listener, router).await
 }

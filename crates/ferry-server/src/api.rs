@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));
     Router::new()
         .route("/api/version", get(version::version))
+        .route("/healthz", get(version::healthz))
         .route("/api/openapi.json", get(openapi::document))
         .route("/swagger.json", get(openapi::document))
         .route(

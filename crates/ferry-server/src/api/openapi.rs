@@ -57,6 +57,14 @@ const OPERATIONS: &[Op] = &[
         "Object",
     )),
     public(op(
+        "get",
+        "/healthz",
+        "meta",
+        "Readiness: 200 once the applications are listed",
+        None,
+        "Object",
+    )),
+    public(op(
         "post",
         "/api/v1/session",
         "session",

@@ -381,6 +381,11 @@ async fn every_refusal_is_json_in_one_shape() -> Result<()> {
     let server = Server::start(&ctx).await?;
     let admin = server.login("admin", &admin_password(&ctx).await?).await?;
     let admin = admin.body["token"].as_str().unwrap().to_string();
+    let healthz = server.get("/healthz", None).await?;
+    assert_eq!(
+        (healthz.status, &healthz.body["status"]),
+        (200, &json!("ok"))
+    );
     let cases = [
         (
             server.get("/api/v1/nothing-here", Some(&admin)).await?,
