@@ -1,9 +1,11 @@
 //! Health assessment of Kubernetes objects, built-in and Lua scripts.
 //!
 //! Semantics follow Argo CD and its gitops-engine: six health codes ordered from healthy to
-//! worst, built-in checks for the workload and networking kinds, custom Lua scripts with Argo
-//! CD's contract (configured per group/kind, winning over built-ins), and an application's
-//! health as the worst of its resources'.
+//! worst, built-in checks for the workload and networking kinds and for the popular CRDs whose
+//! health scripts Argo CD bundles (cert-manager, Argo Rollouts, External Secrets, Sealed
+//! Secrets, Flux, KEDA, Strimzi), custom Lua scripts with Argo CD's contract (configured per
+//! group/kind, winning over built-ins), and an application's health as the worst of its
+//! resources'.
 //!
 //! ```
 //! use ferry_health::{HealthChecks, HealthCode, assess};

@@ -69,6 +69,8 @@ pub(crate) struct Condition {
     pub status: Option<String>,
     pub reason: Option<String>,
     pub message: Option<String>,
+    #[serde(rename = "lastTransitionTime")]
+    pub last_transition_time: Option<String>,
 }
 
 impl Condition {

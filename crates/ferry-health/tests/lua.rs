@@ -147,6 +147,52 @@ fn globs_select_scripts_and_scripts_win_over_builtins() {
     );
 }
 
+/// argocd-cm scripts, exact or wildcard, win over the built-in CRD checks, as user
+/// customizations win over Argo CD's bundled scripts.
+#[test]
+fn argocd_cm_scripts_override_builtin_crd_checks() {
+    let builtin = |name: &str| -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/builtin")
+            .join(name);
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let certificate = builtin("certificate-ready.yaml");
+    let kustomization = builtin("kustomization-ready.yaml");
+    let rollout = builtin("rollout-paused.yaml");
+    assert_eq!(
+        assess(&certificate, &HealthChecks::new()),
+        Some(HealthStatus::healthy(
+            "Certificate is up to date and has not expired"
+        ))
+    );
+
+    let checks = HealthChecks::from_argocd_cm([
+        (
+            "resource.customizations.health.cert-manager.io_Certificate",
+            r#"return {status = "Degraded", message = "custom " .. obj.kind}"#,
+        ),
+        (
+            "resource.customizations.health.*.fluxcd.io_*",
+            r#"return {status = "Suspended", message = "flux by wildcard"}"#,
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        assess(&certificate, &checks),
+        Some(HealthStatus::degraded("custom Certificate"))
+    );
+    assert_eq!(
+        assess(&kustomization, &checks),
+        Some(HealthStatus::suspended("flux by wildcard"))
+    );
+    // Kinds without a customization keep their built-in check.
+    assert_eq!(
+        assess(&rollout, &checks),
+        Some(HealthStatus::suspended("CanaryPauseStep"))
+    );
+}
+
 #[test]
 fn json_null_is_nil_and_empty_collections_are_empty_tables() {
     let script = r#"
