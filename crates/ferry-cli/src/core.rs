@@ -6,7 +6,8 @@ use std::ffi::OsString;
 
 use anyhow::{Context, bail};
 use ferry_cache::TrackingMethod;
-use ferry_git::{Credentials, RepoCredential};
+use ferry_git::Credentials;
+use ferry_render::repo_credential;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::secrets::store::{self, SaveError, Saved};
 use ferry_types::secrets::{
@@ -324,16 +325,6 @@ impl Core {
             server: cluster.server,
             name: cluster.name,
         })
-    }
-}
-
-/// The Git credential a repository Secret holds.
-pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
-    RepoCredential {
-        username: repo.username.clone(),
-        password: repo.password.clone(),
-        ssh_private_key: repo.ssh_private_key.clone(),
-        insecure: repo.insecure,
     }
 }
 

@@ -9,13 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use ferry_git::Credentials;
+use ferry_render::repo_credential;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use kube::api::DeleteParams;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::core::{Core, KubeArgs, repo_credential};
+use crate::core::{Core, KubeArgs};
 use crate::output::{ListFormat, Table, print_json, print_yaml};
 use crate::rendering;
 use crate::server::Mode;

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use ferry_git::{Credentials, RepoCache, RepoCredential};
+use ferry_git::{Credentials, RepoCache};
+use ferry_render::repo_credential;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind, SECRET_TYPE_LABEL};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -135,12 +136,7 @@ fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Crede
                 continue;
             }
         };
-        let credential = RepoCredential {
-            username: repo.username.clone(),
-            password: repo.password.clone(),
-            ssh_private_key: repo.ssh_private_key.clone(),
-            insecure: repo.insecure,
-        };
+        let credential = repo_credential(&repo);
         credentials = match repo.kind {
             RepoSecretKind::Repository => credentials.with_repo(&repo.url, credential),
             RepoSecretKind::RepoCreds => credentials.with_template(&repo.url, credential),

@@ -14,7 +14,7 @@ use crate::mirror::{self, REFSPECS};
 use crate::remote::Session;
 use crate::repo_url::{RepoUrl, resolve_submodule_url};
 use crate::revision::{self, Lookup, RemoteRef, Resolved};
-use crate::{Credentials, GitError};
+use crate::{Credentials, GitError, RepoCredential};
 
 /// Default bound of one network operation (ls-remote or fetch, including waiting for the lock).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -108,6 +108,12 @@ impl RepoCache {
             .credentials
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(creds);
+    }
+
+    /// The credential of the repository Secrets for `url` (for tools other than git, such as
+    /// helm pulling a chart).
+    pub fn credential(&self, url: &str) -> Option<RepoCredential> {
+        self.inner.credentials().lookup(url)
     }
 
     pub fn root(&self) -> &Path {

@@ -23,6 +23,8 @@ pub struct RepoCredential {
     pub ssh_private_key: Option<String>,
     /// Skip TLS certificate verification (https) and host key verification (ssh).
     pub insecure: bool,
+    /// Reach an OCI registry over plain HTTP (Argo CD's `insecureOCIForceHttp`).
+    pub insecure_oci_force_http: bool,
 }
 
 impl RepoCredential {
@@ -69,6 +71,7 @@ impl fmt::Debug for RepoCredential {
             .field("password", &redacted(self.password.is_some()))
             .field("ssh_private_key", &redacted(self.ssh_private_key.is_some()))
             .field("insecure", &self.insecure)
+            .field("insecure_oci_force_http", &self.insecure_oci_force_http)
             .finish()
     }
 }
@@ -108,7 +111,7 @@ impl Credentials {
 
     /// The credential for `url`: an exact repository entry with secrets wins; otherwise the
     /// template with the longest matching prefix lends its secrets (a repository entry without
-    /// secrets still contributes its `insecure` flag), as Argo CD does.
+    /// secrets still contributes its `insecure` flags), as Argo CD does.
     pub fn lookup(&self, url: &str) -> Option<RepoCredential> {
         let url = normalize(url);
         let exact = self.repos.iter().find(|(u, _)| *u == url).map(|(_, c)| c);
@@ -124,6 +127,8 @@ impl Credentials {
         match (exact, template) {
             (Some(exact), Some(template)) => Some(RepoCredential {
                 insecure: exact.insecure || template.insecure,
+                insecure_oci_force_http: exact.insecure_oci_force_http
+                    || template.insecure_oci_force_http,
                 ..template.clone()
             }),
             (exact, template) => exact.or(template).cloned(),
@@ -180,11 +185,14 @@ mod tests {
             .with_template("git@github.com:org", RepoCredential::ssh_key("KEY"))
             .with_repo(
                 "git@github.com:org/app.git",
-                RepoCredential::default().insecure(true),
+                RepoCredential {
+                    insecure_oci_force_http: true,
+                    ..RepoCredential::default().insecure(true)
+                },
             );
         let found = creds.lookup("git@github.com:org/app.git").unwrap();
         assert_eq!(found.ssh_private_key.as_deref(), Some("KEY"));
-        assert!(found.insecure);
+        assert!(found.insecure && found.insecure_oci_force_http);
         // Only the insecure flag of that repository, not of the template's other repos.
         assert!(
             !creds

@@ -1,5 +1,5 @@
 //! Helm sources: `helm template` on a chart from Git or pulled from a Helm repository / OCI
-//! registry, with Argo CD's options.
+//! registry (see [`crate::chart`]), with Argo CD's options.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -254,62 +254,6 @@ fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
             .iter()
             .any(|p| p == name || (p.starts_with(&format!("{name}-")) && p.ends_with(".tgz")))
     }))
-}
-
-/// Pulls `chart` (at `version`, latest when empty) from a Helm repository (`http(s)://`) or an
-/// OCI registry (`oci://`, or no scheme as Argo CD writes OCI repositories) into the workspace,
-/// and returns the unpacked chart directory.
-pub(crate) async fn pull(
-    runner: &ToolRunner,
-    helm: &Path,
-    ws: &Workspace,
-    repo_url: &str,
-    chart: &str,
-    version: &str,
-    pass_credentials: bool,
-) -> Result<PathBuf, ErrorKind> {
-    if chart.contains("..") || chart.starts_with('/') {
-        return Err(ErrorKind::unsafe_path(chart, "invalid chart name"));
-    }
-    let mut args: Vec<OsString> = vec!["pull".into()];
-    if repo_url.starts_with("http://") || repo_url.starts_with("https://") {
-        args.extend([chart.into(), "--repo".into(), repo_url.into()]);
-    } else {
-        let registry = repo_url
-            .strip_prefix("oci://")
-            .unwrap_or(repo_url)
-            .trim_end_matches('/');
-        args.push(format!("oci://{registry}/{chart}").into());
-    }
-    if !version.is_empty() {
-        args.extend(["--version".into(), version.into()]);
-    }
-    if pass_credentials {
-        args.push("--pass-credentials".into());
-    }
-    args.extend([
-        "--untar".into(),
-        "--untardir".into(),
-        ws.repo.clone().into_os_string(),
-    ]);
-    runner
-        .run(Invocation {
-            tool: "helm pull".into(),
-            program: helm,
-            args,
-            cwd: &ws.repo,
-            home: &ws.home,
-            env: Vec::new(),
-        })
-        .await?;
-    let name = chart.rsplit('/').next().unwrap_or(chart);
-    let dir = ws.repo.join(name);
-    if !dir.join("Chart.yaml").is_file() {
-        return Err(ErrorKind::Invalid(format!(
-            "helm pull of {chart} did not produce a chart directory"
-        )));
-    }
-    Ok(dir)
 }
 
 /// `helm version --short`, for the cache key.

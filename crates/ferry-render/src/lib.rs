@@ -17,7 +17,9 @@
 
 mod app;
 mod cache;
+mod chart;
 mod confine;
+mod credential;
 mod directory;
 mod env;
 mod error;
@@ -32,6 +34,7 @@ mod workspace;
 
 pub use app::AppContext;
 pub use cache::CacheStats;
+pub use credential::repo_credential;
 pub use error::{ErrorKind, RenderError};
 pub use plugin::{
     PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,

@@ -18,7 +18,7 @@ use crate::error::{ErrorKind, RenderError};
 use crate::plugin::{self, PluginConfig};
 use crate::tool::{self, ToolRunner};
 use crate::workspace::Workspace;
-use crate::{AppContext, directory, helm, kustomize, manifest};
+use crate::{AppContext, chart, directory, helm, kustomize, manifest};
 
 /// How the renderer runs tools and caches results.
 #[derive(Debug, Clone)]
@@ -172,7 +172,8 @@ impl Renderer {
         let mut objects = Vec::new();
         let mut revisions = Vec::with_capacity(sources.len());
         for (source, sha) in sources.iter().zip(&shas) {
-            let revision = sha
+            // A chart's version constraint becomes the version it resolved to once pulled.
+            let mut revision = sha
                 .clone()
                 .unwrap_or_else(|| source.target_revision.clone());
             // In multi-source Applications a source without path and chart only serves `$ref`.
@@ -205,7 +206,11 @@ impl Renderer {
                             self.render_uncached(app, source, checkout.path(), sha, refs)
                                 .await?
                         }
-                        None => self.render_chart(app, source, refs).await?,
+                        None => {
+                            let (version, result) = self.render_chart(app, source, refs).await?;
+                            revision = version;
+                            result
+                        }
                     };
                     if cacheable {
                         self.cache.put(key, result.clone());
@@ -428,13 +433,14 @@ impl Renderer {
         manifest::flatten_lists(objects, "rendered output")
     }
 
-    /// Renders a chart from a Helm repository or OCI registry.
+    /// Renders a chart from a Helm repository or OCI registry, with the credential of its
+    /// repository Secret; returns the chart version too.
     async fn render_chart(
         &self,
         app: &AppContext,
         source: &ApplicationSource,
         refs: &BTreeMap<String, RefSource>,
-    ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
+    ) -> Result<(String, (SourceType, Arc<Vec<Value>>)), RenderError> {
         let fail = |kind| RenderError::new(source.describe(), kind);
         if source.plugin.is_some() || source.kustomize.is_some() || source.directory.is_some() {
             return Err(fail(ErrorKind::Invalid(
@@ -443,22 +449,25 @@ impl Renderer {
         }
         let opts = source.helm.clone().unwrap_or_default();
         let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
-        let chart_dir = helm::pull(
-            &self.runner,
-            &self.helm,
-            &ws,
-            &source.repo_url,
-            &source.chart,
-            &source.target_revision,
-            opts.pass_credentials,
-        )
+        let pulled = chart::Pull {
+            runner: &self.runner,
+            helm: &self.helm,
+            ws: &ws,
+            repo_url: &source.repo_url,
+            chart: &source.chart,
+            version: &source.target_revision,
+            pass_credentials: opts.pass_credentials,
+            credential: self.git.credential(&source.repo_url).unwrap_or_default(),
+        }
+        .run()
         .await
         .map_err(fail)?;
-        let chart_root = chart_dir
+        let chart_root = pulled
+            .dir
             .canonicalize()
-            .map_err(|e| fail(ErrorKind::io(chart_dir.display(), e)))?;
+            .map_err(|e| fail(ErrorKind::io(pulled.dir.display(), e)))?;
         confine::check_symlinks(&chart_root).map_err(fail)?;
-        let env = BuildEnv::new(app, source, &source.target_revision);
+        let env = BuildEnv::new(app, source, &pulled.version);
         let objects = helm::Template {
             runner: &self.runner,
             helm: &self.helm,
@@ -475,7 +484,7 @@ impl Renderer {
         .await
         .and_then(|o| manifest::flatten_lists(o, "rendered output"))
         .map_err(fail)?;
-        Ok((SourceType::Helm, Arc::new(objects)))
+        Ok((pulled.version, (SourceType::Helm, Arc::new(objects))))
     }
 
     /// The source type, as Argo CD picks it: the option block that is set; else a plugin whose

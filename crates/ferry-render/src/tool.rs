@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ErrorKind;
 
@@ -51,13 +51,27 @@ impl ToolRunner {
     /// Runs the command and returns its stdout; a non-zero exit, a timeout or a start failure is
     /// an error carrying (the start of) stderr.
     pub(crate) async fn run(&self, inv: Invocation<'_>) -> Result<String, ErrorKind> {
+        self.run_with_input(inv, None).await
+    }
+
+    /// [`Self::run`] with `input` on the tool's stdin: how secrets reach a tool without showing
+    /// in process listings.
+    pub(crate) async fn run_with_input(
+        &self,
+        inv: Invocation<'_>,
+        input: Option<&[u8]>,
+    ) -> Result<String, ErrorKind> {
         let mut cmd = tokio::process::Command::new(inv.program);
         cmd.args(&inv.args)
             .current_dir(inv.cwd)
             .env_clear()
             .envs(base_env(inv.program, inv.home))
             .envs(inv.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // A group of its own, so a timeout also kills whatever the tool started.
@@ -74,10 +88,19 @@ impl ToolRunner {
         let pid = child.id();
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
+        let stdin = child.stdin.take();
         let work = async {
             let mut out = Vec::new();
             let mut err = Vec::new();
-            let (o, e, status) = tokio::join!(
+            let feed = async {
+                if let (Some(mut stdin), Some(input)) = (stdin, input) {
+                    // A tool that exits without reading is judged by its exit status and
+                    // stderr, not by the broken pipe; dropping stdin closes it.
+                    let _ = stdin.write_all(input).await;
+                }
+            };
+            let ((), o, e, status) = tokio::join!(
+                feed,
                 stdout.read_to_end(&mut out),
                 stderr.read_to_end(&mut err),
                 child.wait()
@@ -200,6 +223,19 @@ mod tests {
         }
         assert!(out.contains(&format!("HOME={}", home.path().display())));
         assert_eq!(runner.runs(), 1);
+    }
+
+    #[tokio::test]
+    async fn input_reaches_stdin() {
+        let home = tempfile::tempdir().unwrap();
+        let runner = ToolRunner::new(Duration::from_secs(10));
+        let out = runner
+            .run_with_input(sh("cat", home.path()), Some(b"s3cret"))
+            .await
+            .unwrap();
+        assert_eq!(out, "s3cret");
+        // Without input, stdin is empty rather than the caller's.
+        assert_eq!(runner.run(sh("cat", home.path())).await.unwrap(), "");
     }
 
     #[tokio::test]

@@ -23,7 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use axum::body::{Body, Bytes};
@@ -33,8 +32,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use tempfile::TempDir;
 
-/// How long a server may take to accept connections after it was started.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::daemon::{start_on_free_port, stop};
 
 /// A bare repository (what servers serve) plus a working clone used to build its history.
 /// Every mutating call is pushed to the bare repository at once, so servers see it immediately.
@@ -212,85 +210,6 @@ fn isolate_git(cmd: &mut Command) -> &mut Command {
         .env("GIT_COMMITTER_NAME", "ferry-test")
         .env("GIT_COMMITTER_EMAIL", "ferry-test@example.invalid")
         .env("GIT_TERMINAL_PROMPT", "0")
-}
-
-/// A loopback port that was free a moment ago (for servers that must be told their port).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-/// Wait until `port` accepts connections and `ready` approves what it says first (if anything),
-/// failing early if `child` exits.
-fn wait_ready(
-    child: &mut Child,
-    port: u16,
-    log: &Path,
-    ready: impl Fn(&mut TcpStream) -> bool,
-) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("server exited with {status}: {}", read_log(log));
-        }
-        if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
-            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-            if ready(&mut stream) {
-                // Whoever answered, our server must still be up: if another process took the
-                // port, ours failed to bind and exits.
-                thread::sleep(Duration::from_millis(50));
-                if let Some(status) = child.try_wait()? {
-                    bail!("server exited with {status}: {}", read_log(log));
-                }
-                return Ok(());
-            }
-        }
-        if started.elapsed() > STARTUP_TIMEOUT {
-            bail!("server did not start on port {port}: {}", read_log(log));
-        }
-        thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn read_log(log: &Path) -> String {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
-fn stop(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Start a server process on a fresh port, retrying when another process grabbed the port
-/// between probing and binding.
-fn start_on_free_port(
-    log: &Path,
-    command: impl Fn(u16) -> Result<Command>,
-    ready: impl Fn(&mut TcpStream) -> bool + Copy,
-) -> Result<(Child, u16)> {
-    let mut last_error = None;
-    for _ in 0..5 {
-        let port = free_port()?;
-        let log_file = std::fs::File::create(log)?;
-        let mut child = command(port)?
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .context("spawning server")?;
-        match wait_ready(&mut child, port, log, ready) {
-            Ok(()) => return Ok((child, port)),
-            Err(e) => {
-                stop(&mut child);
-                last_error = Some(e);
-            }
-        }
-    }
-    Err(last_error.expect("at least one attempt"))
 }
 
 /// `git daemon` serving one repository read-only on a loopback port.

@@ -1,9 +1,11 @@
 //! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, Git
-//! servers on loopback (file://, git daemon, smart HTTP, ssh), the `ferry-server` process, and
-//! Dex as the OpenID provider of SSO tests.
+//! servers on loopback (file://, git daemon, smart HTTP, ssh), an OCI registry for Helm charts,
+//! the `ferry-server` process, and Dex as the OpenID provider of SSO tests.
 
+mod daemon;
 pub mod dex;
 pub mod git;
 pub mod kube;
 pub mod process;
+pub mod registry;
 pub mod server;

@@ -187,8 +187,9 @@ pub struct RepoSecret {
     pub insecure: bool,
     /// A Helm repository served from an OCI registry.
     pub enable_oci: bool,
-    /// Keys ferry does not interpret (`githubAppPrivateKey`, `tlsClientCertData`, `proxy`, ...),
-    /// kept so they survive a round trip and can be reported. Their values may be secret.
+    /// Keys without a field of their own (`githubAppPrivateKey`, `tlsClientCertData`, `proxy`,
+    /// `insecureOCIForceHttp`, ...), kept so they survive a round trip and can be reported. Their
+    /// values may be secret.
     pub unknown: BTreeMap<String, String>,
 }
 
@@ -221,6 +222,14 @@ impl RepoSecret {
             enable_oci: false,
             unknown: BTreeMap::new(),
         }
+    }
+
+    /// Whether an OCI registry is reached over plain HTTP (`insecureOCIForceHttp`, kept among
+    /// the unknown keys so the Secret round-trips unchanged).
+    pub fn insecure_oci_force_http(&self) -> bool {
+        self.unknown
+            .get("insecureOCIForceHttp")
+            .is_some_and(|flag| parse_flag(flag.trim()) == Some(true))
     }
 
     /// Whether the entry authenticates by itself (Argo CD's `HasCredentials`): without, a
@@ -792,6 +801,33 @@ mod tests {
             repo.unknown,
             BTreeMap::from([("githubAppID".to_string(), "42".to_string())])
         );
+    }
+
+    #[test]
+    fn oci_helm_repository_reads_like_argo_cd() {
+        let secret = secret_yaml(
+            r#"
+metadata:
+  name: charts
+  labels: {argocd.argoproj.io/secret-type: repository}
+stringData:
+  url: 127.0.0.1:5000/charts
+  type: helm
+  enableOCI: "true"
+  insecureOCIForceHttp: "true"
+  username: bot
+  password: s3cret
+"#,
+        );
+        let repo = RepoSecret::from_secret(&secret).unwrap();
+        assert_eq!(repo.url, "127.0.0.1:5000/charts");
+        assert_eq!(repo.repo_type, "helm");
+        assert!(repo.enable_oci && repo.insecure_oci_force_http());
+        assert_eq!(
+            RepoSecret::from_secret(&repo.to_secret("argocd")).unwrap(),
+            repo
+        );
+        assert!(!RepoSecret::new(RepoSecretKind::Repository, "r").insecure_oci_force_http());
     }
 
     #[test]

@@ -39,12 +39,14 @@ pub struct Harness {
 }
 
 pub fn harness(plugins: Vec<PluginConfig>) -> Harness {
+    harness_with(plugins, Credentials::default())
+}
+
+/// [`harness`] with repository credentials, as the repository Secrets give them.
+pub fn harness_with(plugins: Vec<PluginConfig>, credentials: Credentials) -> Harness {
     let git_dir = tempfile::tempdir().unwrap();
     let work_dir = tempfile::tempdir().unwrap();
-    let git = Arc::new(RepoCache::new(
-        git_dir.path().join("cache"),
-        Credentials::default(),
-    ));
+    let git = Arc::new(RepoCache::new(git_dir.path().join("cache"), credentials));
     let renderer = Renderer::new(
         git,
         RenderConfig {

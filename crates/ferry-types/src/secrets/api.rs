@@ -57,6 +57,7 @@ const REPO_FIELDS: &[Field] = &[
     field("insecureIgnoreHostKey", Kind::Flag, false),
     field("enableLfs", Kind::Flag, false),
     field("enableOCI", Kind::Flag, false),
+    field("insecureOCIForceHttp", Kind::Flag, false),
     field("forceHttpBasicAuth", Kind::Flag, false),
     field("useAzureWorkloadIdentity", Kind::Flag, false),
 ];

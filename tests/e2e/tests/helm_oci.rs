@@ -1,0 +1,99 @@
+//! A Helm chart from a private OCI registry, set up as Argo CD users do: `ferry repo add` with
+//! `--type helm --enable-oci` and the registry's credentials (a repository Secret whose URL has
+//! no scheme), an app naming the chart with a version constraint, and the controller syncing it;
+//! then a newer chart matching the constraint is pushed, and the app follows.
+
+use std::path::Path;
+
+use anyhow::Result;
+use ferry_e2e::{Story, is};
+use ferry_testkit::registry::{Registry, RegistryOptions};
+use k8s_openapi::api::core::v1::ConfigMap;
+
+const USER: &str = "ci";
+const PASSWORD: &str = "registry-Pa55";
+
+/// Chart `web` at `version`, whose ConfigMap says `greeting`.
+fn write_chart(dir: &Path, version: &str, greeting: &str) -> Result<()> {
+    std::fs::create_dir_all(dir.join("templates"))?;
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+    )?;
+    std::fs::write(
+        dir.join("templates/configmap.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: {greeting}\n"
+        ),
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_app_from_a_private_registry_follows_its_version_constraint() -> Result<()> {
+    let registry = Registry::start(RegistryOptions {
+        auth: Some((USER, PASSWORD)),
+        ..Default::default()
+    })?;
+    let chart = tempfile::tempdir()?;
+    write_chart(chart.path(), "1.0.0", "hello")?;
+    registry.push_chart(chart.path(), "charts")?;
+
+    let mut story = Story::new().await?;
+    let repo = format!("{}/charts", registry.host());
+    story.ferry(&[
+        "repo",
+        "add",
+        &repo,
+        "--type",
+        "helm",
+        "--enable-oci",
+        "--username",
+        USER,
+        "--password",
+        PASSWORD,
+    ])?;
+    story.start_controller()?;
+    let app = story.app_name("web");
+    story.ferry(&[
+        "app",
+        "create",
+        &app,
+        "--repo",
+        &repo,
+        "--helm-chart",
+        "web",
+        "--revision",
+        "1.*",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+        "--sync-policy",
+        "automated",
+    ])?;
+    story
+        .wait_app(&app, "Synced and Healthy at chart 1.0.0", |a| {
+            is::synced_and_healthy(a) && is::at_revision("1.0.0")(a) && is::operation_finished(a)
+        })
+        .await?;
+    let configmaps = story.ctx.api::<ConfigMap>();
+    assert_eq!(
+        configmaps.get("web-config").await?.data.unwrap()["greeting"],
+        "hello"
+    );
+
+    // A newer version within `1.*`: automated sync moves the app to it.
+    write_chart(chart.path(), "1.1.0", "bonjour")?;
+    registry.push_chart(chart.path(), "charts")?;
+    story
+        .wait_app(&app, "synced to chart 1.1.0", |a| {
+            is::synced(a) && is::at_revision("1.1.0")(a) && is::operation_finished(a)
+        })
+        .await?;
+    assert_eq!(
+        configmaps.get("web-config").await?.data.unwrap()["greeting"],
+        "bonjour"
+    );
+    Ok(())
+}
