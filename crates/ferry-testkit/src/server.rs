@@ -153,6 +153,22 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The Prometheus page a ferry process serves at `/metrics` on `127.0.0.1:port`.
+pub async fn scrape_metrics(port: u16) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("no end of headers")?;
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET /metrics: {head}");
+    Ok(body.to_string())
+}
+
 /// The admin password `ferry-server` generated into `argocd-initial-admin-secret` of
 /// `namespace`.
 pub async fn admin_password(client: &kube::Client, namespace: &str) -> Result<String> {

@@ -190,20 +190,7 @@ impl Story {
 
     /// The controller's `/metrics` page.
     pub async fn metrics(&self) -> Result<String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .context("no end of headers")?;
-        if !head.starts_with("HTTP/1.1 200") {
-            bail!("GET /metrics: {head}");
-        }
-        Ok(body.to_string())
+        ferry_testkit::server::scrape_metrics(self.metrics_port).await
     }
 
     /// Runs the `ferry` CLI against this story's namespace; fails unless it exits 0.

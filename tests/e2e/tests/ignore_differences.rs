@@ -40,16 +40,15 @@ async fn replicas(story: &Story) -> Result<Option<i32>> {
         .and_then(|spec| spec.replicas))
 }
 
-#[tokio::test]
-async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> Result<()> {
+/// A story whose guestbook app syncs automatically with `flags`, ignores what the
+/// `autoscaler` field manager owns on its Deployment, and is Synced and Healthy.
+async fn autoscaled_app(flags: &[&str]) -> Result<(Story, String)> {
     let mut story = Story::new().await?;
     story.start_controller()?;
     let app = story.app_name("guestbook");
-    story.create_app(
-        &app,
-        "guestbook",
-        &["--sync-policy", "automated", "--self-heal"],
-    )?;
+    let mut args = vec!["--sync-policy", "automated"];
+    args.extend_from_slice(flags);
+    story.create_app(&app, "guestbook", &args)?;
     let rule = json!({"spec": {"ignoreDifferences": [
         {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["autoscaler"]},
     ]}});
@@ -61,6 +60,12 @@ async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> 
     story
         .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
         .await?;
+    Ok((story, app))
+}
+
+#[tokio::test]
+async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> Result<()> {
+    let (story, app) = autoscaled_app(&["--self-heal"]).await?;
 
     // The autoscaler scales out: still Synced, and several resyncs later still 5 replicas.
     scale_as(&story, "autoscaler", 5).await?;
@@ -83,30 +88,7 @@ async fn fields_of_an_ignored_manager_are_left_alone_and_others_are_healed() -> 
 /// either: the autoscaler's replica count survives the sync; without it, the sync resets it.
 #[tokio::test]
 async fn a_sync_respecting_ignored_differences_keeps_the_autoscalers_replicas() -> Result<()> {
-    let mut story = Story::new().await?;
-    story.start_controller()?;
-    let app = story.app_name("guestbook");
-    story.create_app(
-        &app,
-        "guestbook",
-        &[
-            "--sync-policy",
-            "automated",
-            "--sync-option",
-            "RespectIgnoreDifferences=true",
-        ],
-    )?;
-    let rule = json!({"spec": {"ignoreDifferences": [
-        {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["autoscaler"]},
-    ]}});
-    story
-        .ctx
-        .api::<Application>()
-        .patch(&app, &PatchParams::default(), &Patch::Merge(&rule))
-        .await?;
-    story
-        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
-        .await?;
+    let (story, app) = autoscaled_app(&["--sync-option", "RespectIgnoreDifferences=true"]).await?;
     scale_as(&story, "autoscaler", 5).await?;
 
     // A commit elsewhere in the app: the sync applies the Deployment without its replicas.

@@ -111,17 +111,7 @@ impl Server {
 
     /// The `/metrics` page of the metrics listener.
     pub async fn metrics(&self) -> Result<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .context("no end of headers")?;
-        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET /metrics: {head}");
-        Ok(body.to_string())
+        ferry_testkit::server::scrape_metrics(self.metrics_port).await
     }
 
     /// `http://127.0.0.1:<port>`, where the server is reached.
