@@ -98,7 +98,7 @@ async fn sync_writes_argo_cds_operation_and_waits_for_its_outcome() -> Result<()
     );
     let err = ferry.fails(&["app", "sync", "web", "--async"]).await;
     assert!(
-        err.contains("app web: another operation is already in progress"),
+        err.contains("application web: another operation is already in progress"),
         "{err}"
     );
 
@@ -254,7 +254,7 @@ async fn rollback_refuses_auto_sync_and_redeploys_a_recorded_source() -> Result<
 
     let err = ferry.fails(&["app", "rollback", "web"]).await;
     assert!(
-        err.contains("app web: rollback cannot be initiated when auto-sync is enabled"),
+        err.contains("application web: rollback cannot be initiated when auto-sync is enabled"),
         "{err}"
     );
     assert!(apps.get("web").await?.operation.is_none());
