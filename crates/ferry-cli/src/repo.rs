@@ -98,6 +98,9 @@ struct CredentialFlags {
     /// The Helm repository is an OCI registry.
     #[arg(long)]
     enable_oci: bool,
+    /// Reach the OCI registry over plain HTTP.
+    #[arg(long, requires = "enable_oci")]
+    insecure_oci_force_http: bool,
     /// Replace an existing entry for the same URL even if it differs.
     #[arg(long)]
     upsert: bool,
@@ -299,7 +302,7 @@ impl CredentialFlags {
             ),
             None => None,
         };
-        Ok(RepoSecret {
+        let mut repo = RepoSecret {
             repo_type: match self.repo_type {
                 RepoType::Git => "git",
                 RepoType::Helm => "helm",
@@ -311,7 +314,9 @@ impl CredentialFlags {
             insecure: self.insecure_skip_server_verification,
             enable_oci: self.enable_oci,
             ..RepoSecret::new(kind, url)
-        })
+        };
+        repo.set_insecure_oci_force_http(self.insecure_oci_force_http);
+        Ok(repo)
     }
 }
 
@@ -488,5 +493,46 @@ mod tests {
             "TYPE  NAME  REPO                           INSECURE  OCI    CREDS  PROJECT\n\
              git         https://git.example.com/a.git  false     false  true\n"
         );
+    }
+
+    #[derive(clap::Parser)]
+    struct Add {
+        #[command(flatten)]
+        args: AddArgs,
+    }
+
+    fn add(args: &[&str]) -> Result<RepoSecret, String> {
+        use clap::Parser;
+        let parsed = Add::try_parse_from([&["add"], args].concat()).map_err(|e| e.to_string())?;
+        Ok(parsed
+            .args
+            .credentials
+            .to_secret(RepoSecretKind::Repository, &parsed.args.url)
+            .unwrap())
+    }
+
+    /// As argocd's `--insecure-oci-force-http`: `insecureOCIForceHttp: "true"` in the Secret and
+    /// in the API's JSON, for OCI repositories only.
+    #[test]
+    fn insecure_oci_force_http_is_stored_as_argo_cd_stores_it() {
+        let flags = ["reg.local/charts", "--type", "helm", "--enable-oci"];
+        let repo = add(&[&flags[..], &["--insecure-oci-force-http"]].concat()).unwrap();
+        assert!(repo.insecure_oci_force_http());
+        let data = repo.to_secret("argocd").data.unwrap();
+        assert_eq!(data["insecureOCIForceHttp"].0, b"true");
+        assert_eq!(repo.to_api()["insecureOCIForceHttp"], true);
+
+        let repo = add(&flags).unwrap();
+        assert!(!repo.insecure_oci_force_http());
+        assert!(
+            !repo
+                .to_secret("argocd")
+                .data
+                .unwrap()
+                .contains_key("insecureOCIForceHttp")
+        );
+
+        let err = add(&["reg.local/charts", "--insecure-oci-force-http"]).unwrap_err();
+        assert!(err.contains("--enable-oci"), "{err}");
     }
 }

@@ -59,9 +59,9 @@ pub enum ErrorKind {
     /// Resolving or checking out the repository failed.
     #[error("git: {0}")]
     Git(String),
-    /// An OCI registry refused or failed a chart pull.
-    #[error("registry {registry}: {reason}")]
-    Registry { registry: String, reason: String },
+    /// A Helm repository or OCI registry refused or failed a chart pull.
+    #[error("{server}: {reason}")]
+    ChartPull { server: String, reason: String },
 }
 
 impl ErrorKind {

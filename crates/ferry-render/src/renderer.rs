@@ -187,7 +187,7 @@ impl Renderer {
                 continue;
             }
             let key = self.key(app, source, &revision, &ref_revisions).await;
-            let cacheable = sha.is_some() || is_exact_version(&source.target_revision);
+            let cacheable = sha.is_some() || chart::is_exact_version(&source.target_revision);
             let hit = if cacheable && !app.hard_refresh {
                 self.cache.get(&key)
             } else {
@@ -562,10 +562,6 @@ impl Renderer {
         .await
         .clone()
     }
-}
-
-fn is_exact_version(v: &str) -> bool {
-    semver::Version::parse(v.trim_start_matches('v')).is_ok()
 }
 
 /// The parts of a source that decide its output: everything but the unresolved revision and

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use ferry_testkit::chart_repo::{ChartRepo, ChartRepoOptions};
 use ferry_testkit::git::GitRepo;
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
@@ -355,7 +356,6 @@ async fn tool_failure_is_reported_with_stderr() {
 
 #[tokio::test]
 async fn chart_from_a_helm_repository_matches_helm_and_is_cached_by_version() {
-    // A real chart repository: `helm package` + `helm repo index`, served over HTTP.
     let helm = tool("helm");
     let src = tempfile::tempdir().unwrap();
     let chart = src.path().join("demo");
@@ -372,19 +372,9 @@ async fn chart_from_a_helm_repository_matches_helm_and_is_cached_by_version() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-demo\ndata:\n  size: {{ .Values.size }}\n  chart: {{ .Chart.Version }}\n",
     )
     .unwrap();
-    let served = tempfile::tempdir().unwrap();
-    run(
-        &helm,
-        &[
-            "package",
-            chart.to_str().unwrap(),
-            "--destination",
-            served.path().to_str().unwrap(),
-        ],
-        src.path(),
-    );
-    let url = serve_dir(served.path());
-    run(&helm, &["repo", "index", ".", "--url", &url], served.path());
+    let repo = ChartRepo::start(ChartRepoOptions::default()).unwrap();
+    repo.add_chart(&chart).unwrap();
+    let url = repo.url();
 
     let h = harness(vec![]);
     let srcs = sources(&format!(

@@ -5,62 +5,11 @@
 
 mod common;
 
+use common::charts::*;
 use common::*;
 use ferry_git::{Credentials, RepoCredential};
-use ferry_render::Rendered;
 use ferry_testkit::git::GitRepo;
 use ferry_testkit::registry::{Registry, RegistryOptions};
-use ferry_types::secrets::RepoSecret;
-use serde_json::Value;
-
-const USER: &str = "alice";
-const PASSWORD: &str = "s3cret-Pa55";
-
-/// The files of chart `web` at `version`; `greeting` tells builds of one version apart.
-fn chart_files(version: &str, greeting: &str) -> Vec<(String, String)> {
-    [
-        (
-            "Chart.yaml",
-            format!("apiVersion: v2\nname: web\nversion: {version}\n"),
-        ),
-        (
-            "values.yaml",
-            format!("replicaCount: 1\ngreeting: {greeting}\nenv: dev\nlabels: {{}}\n"),
-        ),
-        ("values-prod.yaml", "env: prod\nreplicaCount: 3\n".into()),
-        (
-            "templates/configmap.yaml",
-            r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-config
-  namespace: {{ .Release.Namespace }}
-  labels:
-    chart-version: {{ .Chart.Version | quote }}
-    {{- with .Values.labels }}{{ toYaml . | nindent 4 }}{{ end }}
-data:
-  greeting: {{ .Values.greeting | quote }}
-  env: {{ .Values.env | quote }}
-  replicas: {{ .Values.replicaCount | quote }}
-"#
-            .into(),
-        ),
-    ]
-    .map(|(path, content)| (path.to_string(), content))
-    .into()
-}
-
-/// Chart `web` at `version` in a directory of its own.
-fn chart_dir(version: &str, greeting: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let chart = dir.path().join("web");
-    for (path, content) in chart_files(version, greeting) {
-        let file = chart.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, content).unwrap();
-    }
-    dir
-}
 
 /// A registry holding `web` at each of `versions` under `charts/`.
 fn registry_with(options: RegistryOptions<'_>, versions: &[&str]) -> Registry {
@@ -72,21 +21,6 @@ fn registry_with(options: RegistryOptions<'_>, versions: &[&str]) -> Registry {
             .unwrap();
     }
     registry
-}
-
-fn chart_source(repo_url: &str, chart: &str, version: &str) -> String {
-    format!("- repoURL: {repo_url}\n  chart: {chart}\n  targetRevision: \"{version}\"\n")
-}
-
-async fn render(h: &Harness, yaml: &str) -> Result<Rendered, String> {
-    h.renderer
-        .render(&app("shop", "prod"), &sources(yaml))
-        .await
-        .map_err(|e| e.to_string())
-}
-
-fn config_data(rendered: &Rendered) -> &Value {
-    &rendered.objects[0]["data"]
 }
 
 #[tokio::test]
@@ -183,7 +117,7 @@ async fn a_registry_with_basic_auth_takes_the_repository_secrets_credentials() {
     );
     let repo = format!("{}/charts", registry.host());
     let source = chart_source(&repo, "web", "1.0.0");
-    let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(&format!(
+    let credential = secret_credential(&format!(
         r#"
 metadata:
   name: charts
@@ -196,9 +130,7 @@ stringData:
   username: {USER}
   password: {PASSWORD}
 "#
-    ))
-    .unwrap();
-    let credential = ferry_render::repo_credential(&RepoSecret::from_secret(&secret).unwrap());
+    ));
     assert!(credential.insecure_oci_force_http);
     let h = harness_with(vec![], Credentials::new().with_repo(&repo, credential));
     let rendered = render(&h, &source).await.unwrap();

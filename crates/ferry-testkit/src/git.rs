@@ -17,22 +17,21 @@
 //! Every server stops when its handle is dropped.
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 
 use anyhow::{Context, Result, bail};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use tempfile::TempDir;
 
 use crate::daemon::{start_on_free_port, stop};
+use crate::http::{BasicAuth, LoopbackServer};
 
 /// A bare repository (what servers serve) plus a working clone used to build its history.
 /// Every mutating call is pushed to the bare repository at once, so servers see it immediately.
@@ -261,63 +260,35 @@ impl Drop for GitDaemon {
 /// Smart HTTP: git's own `git http-backend` CGI behind a small axum server on loopback,
 /// optionally requiring HTTP basic auth.
 pub struct HttpServer {
-    addr: SocketAddr,
+    server: LoopbackServer,
     requests: Arc<AtomicUsize>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
 }
 
 #[derive(Clone)]
 struct Backend {
     project_root: PathBuf,
-    /// Expected `Authorization` header value, if auth is required.
-    authorization: Option<String>,
+    auth: BasicAuth,
     requests: Arc<AtomicUsize>,
 }
 
 impl HttpServer {
     /// Serve `repo`; with `auth = Some((user, password))` every request needs those credentials.
     pub fn start(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));
         let backend = Backend {
             project_root: repo.dir.path().to_path_buf(),
-            authorization: auth.map(|(user, password)| {
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-                format!("Basic {token}")
-            }),
+            auth: BasicAuth::new(auth),
             requests: requests.clone(),
         };
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        // Its own thread and runtime, so the server works from sync and async tests alike.
-        let thread = thread::spawn(move || {
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("loopback listener");
-                let app = axum::Router::new().fallback(serve_cgi).with_state(backend);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let app = axum::Router::new().fallback(serve_cgi).with_state(backend);
         Ok(HttpServer {
-            addr,
+            server: LoopbackServer::start(app, None)?,
             requests,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/repo.git", self.addr)
+        format!("http://{}/repo.git", self.server.addr())
     }
 
     /// Requests served so far (rejected ones too): tells whether a client used the network.
@@ -326,30 +297,10 @@ impl HttpServer {
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 async fn serve_cgi(State(backend): State<Backend>, request: Request) -> Response {
     backend.requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(expected) = &backend.authorization {
-        let given = request.headers().get(header::AUTHORIZATION);
-        if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            let mut response =
-                (StatusCode::UNAUTHORIZED, "authentication required").into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"ferry-test\""),
-            );
-            return response;
-        }
+    if let Some(refusal) = backend.auth.refusal(request.headers()) {
+        return refusal;
     }
     match run_http_backend(&backend, request).await {
         Ok(response) => response,
@@ -376,7 +327,7 @@ async fn run_http_backend(backend: &Backend, request: Request) -> Result<Respons
         .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("CONTENT_LENGTH", body.len().to_string());
-    if backend.authorization.is_some() {
+    if backend.auth.is_required() {
         cmd.env("REMOTE_USER", "ferry-test");
     }
     for (name, value) in &parts.headers {

@@ -1,10 +1,14 @@
 //! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, Git
-//! servers on loopback (file://, git daemon, smart HTTP, ssh), an OCI registry for Helm charts,
-//! the `ferry-server` process, and Dex as the OpenID provider of SSO tests.
+//! servers on loopback (file://, git daemon, smart HTTP, ssh), a Helm chart repository and an
+//! OCI registry for Helm charts, the `ferry-server` process, and Dex as the OpenID provider of
+//! SSO tests.
 
+pub mod chart_repo;
 mod daemon;
 pub mod dex;
 pub mod git;
+mod helm;
+mod http;
 pub mod kube;
 pub mod process;
 pub mod registry;

@@ -19,15 +19,16 @@
 //! The registry stops when its handle is dropped.
 
 use std::ffi::OsStr;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::json;
 use tempfile::TempDir;
 
 use crate::daemon::{start_on_free_port, stop};
+use crate::helm::Helm;
+use crate::http::SelfSigned;
 
 const REGISTRY: &str = "/usr/bin/docker-registry";
 
@@ -73,10 +74,10 @@ impl Registry {
             config["auth"] = json!({"htpasswd": {"realm": "ferry-test", "path": htpasswd}});
         }
         if options.tls {
-            let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+            let tls = SelfSigned::generate()?;
             let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-            std::fs::write(&cert, certified.cert.pem())?;
-            std::fs::write(&key, certified.signing_key.serialize_pem())?;
+            std::fs::write(&cert, tls.cert)?;
+            std::fs::write(&key, tls.key)?;
             config["http"]["tls"] = json!({"certificate": cert, "key": key});
         }
         let config_file = dir.path().join("config.yml");
@@ -113,18 +114,7 @@ impl Registry {
     /// tagged with its version, logging in first when the registry requires it.
     pub fn push_chart(&self, chart_dir: &Path, repository: &str) -> Result<()> {
         let helm = Helm::new()?;
-        let packages = helm.home.path().join("packages");
-        let package_args = [
-            OsStr::new("package"),
-            chart_dir.as_os_str(),
-            OsStr::new("--destination"),
-            packages.as_os_str(),
-        ];
-        helm.run(&package_args, None)?;
-        let package = std::fs::read_dir(&packages)?
-            .next()
-            .context("helm package wrote no archive")??
-            .path();
+        let package = helm.package(chart_dir)?;
         let host = self.host();
         if let Some((user, password)) = &self.auth {
             let transport = if self.tls {
@@ -162,58 +152,5 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         stop(&mut self.child);
-    }
-}
-
-/// The toolchain's `helm` with a helm home of its own, deleted afterwards.
-struct Helm {
-    binary: PathBuf,
-    home: TempDir,
-}
-
-impl Helm {
-    fn new() -> Result<Self> {
-        let binary = ferry_sandbox::toolchain::bin_dir().join("helm");
-        if !binary.is_file() {
-            bail!(
-                "{} is missing: build it with scripts/toolchain",
-                binary.display()
-            );
-        }
-        let home = tempfile::Builder::new()
-            .prefix("ferry-helm-home-")
-            .tempdir()?;
-        Ok(Helm { binary, home })
-    }
-
-    /// Runs helm with `stdin` as its input; fails with its stderr.
-    fn run(&self, args: &[&OsStr], stdin: Option<&str>) -> Result<()> {
-        let home = self.home.path();
-        let mut child = Command::new(&self.binary)
-            .args(args)
-            .env_clear()
-            .env("HOME", home)
-            .env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("HELM_DATA_HOME", home.join("data"))
-            .env("HELM_REGISTRY_CONFIG", home.join("registry.json"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {}", self.binary.display()))?;
-        let mut input = child.stdin.take().context("piped stdin")?;
-        input.write_all(stdin.unwrap_or_default().as_bytes())?;
-        drop(input);
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            let args: Vec<_> = args.iter().map(|arg| arg.to_string_lossy()).collect();
-            bail!(
-                "helm {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
     }
 }

@@ -193,6 +193,9 @@ pub struct RepoSecret {
     pub unknown: BTreeMap<String, String>,
 }
 
+/// The key of a repository Secret that makes helm reach an OCI registry over plain HTTP.
+const INSECURE_OCI_FORCE_HTTP: &str = "insecureOCIForceHttp";
+
 /// The keys of a repository Secret ferry interprets.
 const REPO_KEYS: [&str; 9] = [
     "url",
@@ -228,8 +231,19 @@ impl RepoSecret {
     /// the unknown keys so the Secret round-trips unchanged).
     pub fn insecure_oci_force_http(&self) -> bool {
         self.unknown
-            .get("insecureOCIForceHttp")
+            .get(INSECURE_OCI_FORCE_HTTP)
             .is_some_and(|flag| parse_flag(flag.trim()) == Some(true))
+    }
+
+    /// Sets `insecureOCIForceHttp` (argocd's `--insecure-oci-force-http`); unset, the key is
+    /// left out, as Argo CD leaves out false flags.
+    pub fn set_insecure_oci_force_http(&mut self, on: bool) {
+        if on {
+            self.unknown
+                .insert(INSECURE_OCI_FORCE_HTTP.to_string(), "true".to_string());
+        } else {
+            self.unknown.remove(INSECURE_OCI_FORCE_HTTP);
+        }
     }
 
     /// Whether the entry authenticates by itself (Argo CD's `HasCredentials`): without, a
@@ -827,7 +841,12 @@ stringData:
             RepoSecret::from_secret(&repo.to_secret("argocd")).unwrap(),
             repo
         );
-        assert!(!RepoSecret::new(RepoSecretKind::Repository, "r").insecure_oci_force_http());
+        let mut plain = RepoSecret::new(RepoSecretKind::Repository, "r");
+        assert!(!plain.insecure_oci_force_http());
+        plain.set_insecure_oci_force_http(true);
+        assert_eq!(plain.unknown["insecureOCIForceHttp"], "true");
+        plain.set_insecure_oci_force_http(false);
+        assert!(plain.unknown.is_empty());
     }
 
     #[test]

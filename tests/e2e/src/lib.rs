@@ -7,7 +7,7 @@
 //! are unique across stories (every controller watches the whole sandbox).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,22 @@ spec:
 ",
     ),
 ];
+
+/// Writes Helm chart `web` at `version` into `dir`: a ConfigMap `web-config` saying `greeting`.
+pub fn write_chart(dir: &Path, version: &str, greeting: &str) -> Result<()> {
+    std::fs::create_dir_all(dir.join("templates"))?;
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+    )?;
+    std::fs::write(
+        dir.join("templates/configmap.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: {greeting}\n"
+        ),
+    )?;
+    Ok(())
+}
 
 /// One story's world: a namespace, a Git repository, and (when started) a controller.
 pub struct Story {

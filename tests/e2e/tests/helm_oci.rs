@@ -3,31 +3,13 @@
 //! no scheme), an app naming the chart with a version constraint, and the controller syncing it;
 //! then a newer chart matching the constraint is pushed, and the app follows.
 
-use std::path::Path;
-
 use anyhow::Result;
-use ferry_e2e::{Story, is};
+use ferry_e2e::{Story, is, write_chart};
 use ferry_testkit::registry::{Registry, RegistryOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 const USER: &str = "ci";
 const PASSWORD: &str = "registry-Pa55";
-
-/// Chart `web` at `version`, whose ConfigMap says `greeting`.
-fn write_chart(dir: &Path, version: &str, greeting: &str) -> Result<()> {
-    std::fs::create_dir_all(dir.join("templates"))?;
-    std::fs::write(
-        dir.join("Chart.yaml"),
-        format!("apiVersion: v2\nname: web\nversion: {version}\n"),
-    )?;
-    std::fs::write(
-        dir.join("templates/configmap.yaml"),
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: {greeting}\n"
-        ),
-    )?;
-    Ok(())
-}
 
 #[tokio::test]
 async fn an_app_from_a_private_registry_follows_its_version_constraint() -> Result<()> {

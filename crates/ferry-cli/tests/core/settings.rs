@@ -100,6 +100,34 @@ async fn repositories_are_argo_cd_secrets_and_listings_hide_credentials() -> Res
         Some("n3w-pw")
     );
 
+    // An OCI Helm repository over plain HTTP, as argocd's `--insecure-oci-force-http` stores it.
+    let registry = "127.0.0.1:5000/charts";
+    ferry
+        .ok(&[
+            "repo",
+            "add",
+            registry,
+            "--type",
+            "helm",
+            "--enable-oci",
+            "--insecure-oci-force-http",
+        ])
+        .await;
+    let oci = RepoSecret::from_secret(
+        secrets_of_type(&ctx, "repository")
+            .await?
+            .iter()
+            .find(|s| {
+                s.data
+                    .as_ref()
+                    .is_some_and(|d| d["url"].0 == registry.as_bytes())
+            })
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(oci.enable_oci && oci.insecure_oci_force_http());
+    ferry.ok(&["repo", "rm", registry]).await;
+
     // The connection is tested before anything is stored.
     let err = ferry
         .fails(&["repo", "add", "file:///nonexistent/repo.git"])
