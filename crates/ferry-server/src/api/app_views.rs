@@ -7,9 +7,6 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use serde_json::Value;
 
 use super::applications::authorized_app;
@@ -39,13 +36,11 @@ impl ControllerClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Value, ApiError> {
-        let secret = Api::<Secret>::namespaced(state.client(), state.namespace())
-            .get_opt("argocd-secret")
-            .await
-            .map_err(|err| ApiError::kube("reading argocd-secret", &err))?;
-        let key = secret
-            .and_then(|secret| secret.data)
-            .and_then(|mut data| data.remove(SERVER_SECRET_KEY))
+        // Derived from argocd-secret, which the settings watch already follows.
+        let token = state
+            .settings()
+            .controller_token()
+            .map(str::to_string)
             .ok_or_else(|| ApiError::unavailable("argocd-secret has no server key"))?;
         let url = self
             .base
@@ -60,7 +55,7 @@ impl ControllerClient {
             .http
             .get(url)
             .query(query)
-            .bearer_auth(controller_view_token(&key.0))
+            .bearer_auth(token)
             .send()
             .await
             .map_err(unavailable)?;

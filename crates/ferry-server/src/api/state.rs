@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_types::AppProject;
+use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,8 @@ pub struct Snapshot {
     webhook_secrets: WebhookSecrets,
     sso: Result<SsoSettings, String>,
     config_map: Arc<BTreeMap<String, String>>,
+    /// What the controller's view endpoints want to see, derived from the server key.
+    controller_token: Option<String>,
 }
 
 impl Snapshot {
@@ -54,6 +57,10 @@ impl Snapshot {
             webhook_secrets: WebhookSecrets::from_secret_data(secret),
             sso: SsoSettings::from_data(config_map, secret, labelled_secrets),
             config_map: Arc::new(config_map.clone()),
+            controller_token: secret
+                .get(SERVER_SECRET_KEY)
+                .filter(|key| !key.is_empty())
+                .map(|key| controller_view_token(key)),
         }
     }
 
@@ -101,6 +108,12 @@ impl Snapshot {
     /// The data of `argocd-cm`, for settings read as they are.
     pub fn argocd_cm(&self) -> &BTreeMap<String, String> {
         &self.config_map
+    }
+
+    /// The token for the controller's view endpoints; `None` until `argocd-secret` has a
+    /// server key.
+    pub fn controller_token(&self) -> Option<&str> {
+        self.controller_token.as_deref()
     }
 
     /// The Git providers' webhook secrets from `argocd-secret`.
