@@ -44,14 +44,19 @@ impl AppFilter {
         Ok(filter)
     }
 
+    /// Whether `app` passes every filter; runs per app on every list and stream event, so
+    /// nothing is computed for a filter that is not set.
     pub fn admits(&self, app: &Application) -> bool {
         let status = app.status.as_ref();
-        let same = |wanted: &Option<String>, actual: Option<String>| {
+        // Status codes compare case-insensitively, as `sync=outofsync` is meant.
+        let code_is = |wanted: &Option<String>, actual: &dyn Fn() -> Option<String>| {
             wanted.as_deref().is_none_or(|wanted| {
-                actual.is_some_and(|actual| actual.eq_ignore_ascii_case(wanted))
+                actual().is_some_and(|actual| actual.eq_ignore_ascii_case(wanted))
             })
         };
-        same(&self.name, app.metadata.name.clone())
+        self.name
+            .as_deref()
+            .is_none_or(|name| app.metadata.name.as_deref() == Some(name))
             && (self.projects.is_empty() || self.projects.contains(&app.spec.project))
             && self.selector.as_ref().is_none_or(|selector| {
                 selector.matches(app.metadata.labels.as_ref().unwrap_or(&Default::default()))
@@ -61,14 +66,10 @@ impl AppFilter {
                     .iter()
                     .any(|source| same_repository(&source.repo_url, repo))
             })
-            && same(
-                &self.sync,
-                status.map(|status| status.sync.status.to_string()),
-            )
-            && same(
-                &self.health,
-                status.map(|status| status.health.status.to_string()),
-            )
+            && code_is(&self.sync, &|| status.map(|s| s.sync.status.to_string()))
+            && code_is(&self.health, &|| {
+                status.map(|s| s.health.status.to_string())
+            })
     }
 }
 
