@@ -71,6 +71,60 @@ spec:
     ),
 ];
 
+/// The story of an app of chart `web` at `1.*` from the Helm repository `repo` (already
+/// added with `ferry repo add`, chart 1.0.0 published): the controller syncs chart 1.0.0, then
+/// `publish_next` publishes 1.1.0 (written to `chart_dir`) and automated sync follows it.
+pub async fn follow_chart_versions(
+    story: &mut Story,
+    repo: &str,
+    chart_dir: &Path,
+    publish_next: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    story.start_controller()?;
+    let app = story.app_name("web");
+    story.ferry(&[
+        "app",
+        "create",
+        &app,
+        "--repo",
+        repo,
+        "--helm-chart",
+        "web",
+        "--revision",
+        "1.*",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+        "--sync-policy",
+        "automated",
+    ])?;
+    story
+        .wait_app(&app, "Synced and Healthy at chart 1.0.0", |a| {
+            is::synced_and_healthy(a) && is::at_revision("1.0.0")(a) && is::operation_finished(a)
+        })
+        .await?;
+    let greeting = || async {
+        let config = story
+            .ctx
+            .api::<k8s_openapi::api::core::v1::ConfigMap>()
+            .get("web-config")
+            .await?;
+        anyhow::Ok(config.data.unwrap_or_default()["greeting"].clone())
+    };
+    anyhow::ensure!(greeting().await? == "hello", "chart 1.0.0 not deployed");
+
+    write_chart(chart_dir, "1.1.0", "bonjour")?;
+    publish_next()?;
+    story
+        .wait_app(&app, "synced to chart 1.1.0", |a| {
+            is::synced(a) && is::at_revision("1.1.0")(a) && is::operation_finished(a)
+        })
+        .await?;
+    anyhow::ensure!(greeting().await? == "bonjour", "chart 1.1.0 not deployed");
+    Ok(())
+}
+
 /// Writes Helm chart `web` at `version` into `dir`: a ConfigMap `web-config` saying `greeting`.
 pub fn write_chart(dir: &Path, version: &str, greeting: &str) -> Result<()> {
     std::fs::create_dir_all(dir.join("templates"))?;

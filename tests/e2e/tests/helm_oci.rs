@@ -4,9 +4,8 @@
 //! then a newer chart matching the constraint is pushed, and the app follows.
 
 use anyhow::Result;
-use ferry_e2e::{Story, is, write_chart};
+use ferry_e2e::{Story, follow_chart_versions, write_chart};
 use ferry_testkit::registry::{Registry, RegistryOptions};
-use k8s_openapi::api::core::v1::ConfigMap;
 
 const USER: &str = "ci";
 const PASSWORD: &str = "registry-Pa55";
@@ -35,47 +34,8 @@ async fn an_app_from_a_private_registry_follows_its_version_constraint() -> Resu
         "--password",
         PASSWORD,
     ])?;
-    story.start_controller()?;
-    let app = story.app_name("web");
-    story.ferry(&[
-        "app",
-        "create",
-        &app,
-        "--repo",
-        &repo,
-        "--helm-chart",
-        "web",
-        "--revision",
-        "1.*",
-        "--dest-server",
-        "https://kubernetes.default.svc",
-        "--dest-namespace",
-        story.namespace(),
-        "--sync-policy",
-        "automated",
-    ])?;
-    story
-        .wait_app(&app, "Synced and Healthy at chart 1.0.0", |a| {
-            is::synced_and_healthy(a) && is::at_revision("1.0.0")(a) && is::operation_finished(a)
-        })
-        .await?;
-    let configmaps = story.ctx.api::<ConfigMap>();
-    assert_eq!(
-        configmaps.get("web-config").await?.data.unwrap()["greeting"],
-        "hello"
-    );
-
-    // A newer version within `1.*`: automated sync moves the app to it.
-    write_chart(chart.path(), "1.1.0", "bonjour")?;
-    registry.push_chart(chart.path(), "charts")?;
-    story
-        .wait_app(&app, "synced to chart 1.1.0", |a| {
-            is::synced(a) && is::at_revision("1.1.0")(a) && is::operation_finished(a)
-        })
-        .await?;
-    assert_eq!(
-        configmaps.get("web-config").await?.data.unwrap()["greeting"],
-        "bonjour"
-    );
-    Ok(())
+    follow_chart_versions(&mut story, &repo, chart.path(), || {
+        registry.push_chart(chart.path(), "charts")
+    })
+    .await
 }
