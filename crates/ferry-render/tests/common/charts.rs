@@ -6,7 +6,7 @@ use ferry_render::Rendered;
 use ferry_types::secrets::RepoSecret;
 use serde_json::Value;
 
-use super::{Harness, app, sources};
+use super::{Harness, app, objects, run, sources, tool};
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-Pa55";
@@ -55,6 +55,25 @@ pub fn chart_dir(version: &str, greeting: &str) -> tempfile::TempDir {
         std::fs::write(file, content).unwrap();
     }
     dir
+}
+
+/// What the real `helm template` renders of chart `web` at `version` (release `shop` in
+/// `prod`, as [`chart_source`]'s apps name it): the output a pulled chart must match.
+pub fn helm_template(version: &str, greeting: &str) -> Vec<Value> {
+    let dir = chart_dir(version, greeting);
+    objects(&run(
+        &tool("helm"),
+        &[
+            "template",
+            "web",
+            "--name-template",
+            "shop",
+            "--namespace",
+            "prod",
+            "--include-crds",
+        ],
+        dir.path(),
+    ))
 }
 
 pub fn chart_source(repo_url: &str, chart: &str, version: &str) -> String {
