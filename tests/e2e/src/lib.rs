@@ -325,6 +325,19 @@ impl Story {
         Ok(serde_json::from_value(serde_json::to_value(object)?)?)
     }
 
+    /// Waits until the Application has a condition of type `kind`; its message.
+    pub async fn wait_condition(&self, name: &str, kind: &str) -> Result<String> {
+        let app = self
+            .wait_app(name, &format!("a {kind} condition"), is::condition(kind))
+            .await?;
+        let status = app.status.context("no status")?;
+        Ok(status
+            .condition(kind)
+            .context("no condition")?
+            .message
+            .clone())
+    }
+
     /// Polls the Application until `check` holds, failing with `what`, the app's status and the
     /// controller's log after `TIMEOUT`.
     pub async fn wait_app(

@@ -152,20 +152,9 @@ async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
         .apps()
         .create(&PostParams::default(), &manifest)
         .await?;
-    let denied = story
-        .wait_app(
-            &app,
-            "an InvalidSpecError",
-            is::condition(condition::INVALID_SPEC_ERROR),
-        )
+    let message = story
+        .wait_condition(&app, condition::INVALID_SPEC_ERROR)
         .await?;
-    let message = denied
-        .status
-        .unwrap()
-        .condition(condition::INVALID_SPEC_ERROR)
-        .unwrap()
-        .message
-        .clone();
     assert!(
         message.contains("do not match any of the allowed destinations"),
         "{message}"
@@ -439,20 +428,9 @@ async fn orphaned_resources_are_reported_when_the_project_asks() -> Result<()> {
             &serde_json::from_value(serde_json::json!({"metadata": {"name": "stray"}}))?,
         )
         .await?;
-    let warned = story
-        .wait_app(
-            &app,
-            "an OrphanedResourceWarning",
-            is::condition(condition::ORPHANED_RESOURCE_WARNING),
-        )
+    let message = story
+        .wait_condition(&app, condition::ORPHANED_RESOURCE_WARNING)
         .await?;
-    let message = warned
-        .status
-        .unwrap()
-        .condition(condition::ORPHANED_RESOURCE_WARNING)
-        .unwrap()
-        .message
-        .clone();
     assert_eq!(message, "Application has 1 orphaned resources");
     // A warning, not an error: the app stays Synced.
     assert!(is::synced(&story.app(&app).await?));

@@ -58,20 +58,9 @@ async fn a_broken_manifest_or_a_lost_repository_deletes_nothing() -> Result<()> 
         "apiVersion: v1\nkind: Service\nmetadata: [oops\n",
     )?;
     story.repo.commit("broken yaml")?;
-    let broken = story
-        .wait_app(
-            &app,
-            "a ComparisonError",
-            is::condition(condition::COMPARISON_ERROR),
-        )
+    let message = story
+        .wait_condition(&app, condition::COMPARISON_ERROR)
         .await?;
-    let message = &broken
-        .status
-        .as_ref()
-        .unwrap()
-        .condition(condition::COMPARISON_ERROR)
-        .unwrap()
-        .message;
     assert!(
         message.contains("service.yaml"),
         "the error names the file: {message}"
@@ -151,16 +140,7 @@ async fn an_empty_render_does_not_prune_without_allow_empty() -> Result<()> {
     let message = refused.status.unwrap().operation_state.unwrap().message;
     assert!(message.contains("desired state is empty"), "{message}");
     // Automation does not try again at that revision, and says why.
-    let reported = story
-        .wait_app(&app, "a SyncError", is::condition(condition::SYNC_ERROR))
-        .await?;
-    let reason = &reported
-        .status
-        .as_ref()
-        .unwrap()
-        .condition(condition::SYNC_ERROR)
-        .unwrap()
-        .message;
+    let reason = story.wait_condition(&app, condition::SYNC_ERROR).await?;
     assert!(
         reason.contains(&empty) && reason.contains("desired state is empty"),
         "{reason}"
