@@ -50,6 +50,32 @@ where
     result
 }
 
+/// The stdout and stderr of a finished command, as text.
+pub fn texts(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The stdout of `what`, which must have succeeded (else a panic showing both outputs).
+pub fn succeeded(what: &str, out: &std::process::Output) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stderr}\n{stdout}",
+        out.status
+    );
+    stdout
+}
+
+/// The stderr of `what`, which must have failed (else a panic showing its stdout).
+pub fn failed(what: &str, out: &std::process::Output) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(!out.status.success(), "{what} succeeded:\n{stdout}");
+    stderr
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@ use std::process::Output;
 use anyhow::{Context, Result};
 use ferry_testkit::git::GitRepo;
 use ferry_testkit::kube::TestContext;
+pub use ferry_testkit::process::texts;
+use ferry_testkit::process::{failed, succeeded};
 use ferry_types::Application;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -59,14 +61,7 @@ impl Ferry {
 
     /// Runs a command that must succeed; its stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let (stdout, stderr) = texts(&out);
-        assert!(
-            out.status.success(),
-            "ferry {args:?} failed ({}):\n{stderr}\n{stdout}",
-            out.status
-        );
-        stdout
+        succeeded(&format!("ferry {args:?}"), &self.run(args).await)
     }
 
     /// Runs a command that must exit with `code`; its stdout.
@@ -83,18 +78,8 @@ impl Ferry {
 
     /// Runs a command that must fail; its stderr.
     pub async fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let (stdout, stderr) = texts(&out);
-        assert!(!out.status.success(), "ferry {args:?} succeeded:\n{stdout}");
-        stderr
+        failed(&format!("ferry {args:?}"), &self.run(args).await)
     }
-}
-
-pub fn texts(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A Git repository with one app directory `app` holding a ConfigMap (and whatever else the

@@ -7,6 +7,8 @@ use std::process::Output;
 
 use anyhow::Result;
 use ferry_testkit::kube::TestContext;
+pub use ferry_testkit::process::texts;
+use ferry_testkit::process::{failed, succeeded};
 use ferry_testkit::server::{ServerProcess, workspace_binary};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
@@ -72,22 +74,12 @@ impl Ferry {
 
     /// Runs a command that must succeed; its stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let (stdout, stderr) = texts(&out);
-        assert!(
-            out.status.success(),
-            "ferry {args:?} failed ({}):\n{stderr}\n{stdout}",
-            out.status
-        );
-        stdout
+        succeeded(&format!("ferry {args:?}"), &self.run(args).await)
     }
 
     /// Runs a command that must fail; its stderr.
     pub async fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let (stdout, stderr) = texts(&out);
-        assert!(!out.status.success(), "ferry {args:?} succeeded:\n{stdout}");
-        stderr
+        failed(&format!("ferry {args:?}"), &self.run(args).await)
     }
 
     /// `ferry login` to the server as `username`, the password passed in the environment.
@@ -139,13 +131,6 @@ impl Ferry {
             .as_str()
             .map(str::to_string)
     }
-}
-
-pub fn texts(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Fails naming the first secret that shows up in `text`.
