@@ -4,6 +4,8 @@
 
 mod glob;
 mod permit;
+mod scoped_clusters;
+mod service_accounts;
 mod windows;
 
 use std::collections::BTreeMap;
