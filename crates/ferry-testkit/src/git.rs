@@ -103,6 +103,17 @@ impl GitRepo {
         self.head()
     }
 
+    /// [`Self::commit`], signed with `key` (`git commit -S`).
+    pub fn commit_signed(&self, message: &str, key: &crate::gpg::GpgKey) -> Result<String> {
+        self.git(&["add", "-A"])?;
+        let mut args = key.git_signing_options();
+        args.extend(["commit", "-q", "--allow-empty", "-S", "-m", message].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.git(&args)?;
+        self.push()?;
+        self.head()
+    }
+
     /// SHA of the working clone's current commit.
     pub fn head(&self) -> Result<String> {
         self.git(&["rev-parse", "HEAD"])

@@ -1,12 +1,13 @@
 //! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, Git
-//! servers on loopback (file://, git daemon, smart HTTP, ssh), a Helm chart repository and an
-//! OCI registry for Helm charts, the `ferry-server` process, and Dex as the OpenID provider of
-//! SSO tests.
+//! servers on loopback (file://, git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
+//! a Helm chart repository and an OCI registry for Helm charts, the `ferry-server` process, and
+//! Dex as the OpenID provider of SSO tests.
 
 pub mod chart_repo;
 mod daemon;
 pub mod dex;
 pub mod git;
+pub mod gpg;
 mod helm;
 mod http;
 pub mod kube;
