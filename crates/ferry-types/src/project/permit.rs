@@ -23,7 +23,7 @@ pub struct ProjectError {
 /// An AppProject's permissions, ready to check Applications and resources against.
 #[derive(Debug, Clone)]
 pub struct ProjectPolicy {
-    source_repos: Vec<Glob>,
+    source_repos: Vec<RepoPattern>,
     destinations: Vec<DestinationPattern>,
     cluster_whitelist: Vec<ResourcePattern>,
     cluster_blacklist: Vec<ResourcePattern>,
@@ -32,6 +32,18 @@ pub struct ProjectPolicy {
     namespace_blacklist: Vec<ResourcePattern>,
     source_namespaces: Vec<NamespacePattern>,
 }
+
+/// A `sourceRepos` entry.
+#[derive(Debug, Clone)]
+struct RepoPattern {
+    glob: Glob,
+    /// The entry itself starts with `file://`: only such entries permit local repositories.
+    local: bool,
+}
+
+/// Why a local repository is refused by a project that does not list it; part of the messages
+/// of the controller, the CLI and the API server.
+pub const LOCAL_REPO_RULE: &str = "file:// repositories must be listed explicitly in sourceRepos";
 
 #[derive(Debug, Clone)]
 struct DestinationPattern {
@@ -95,7 +107,10 @@ impl Compiler<'_> {
                     None => normalize_repo_url(repo),
                 };
                 let field = || format!("spec.sourceRepos[{i}]");
-                self.glob(field, &normalized, Separator::Slash, Negation::Allowed)
+                Ok(RepoPattern {
+                    glob: self.glob(field, &normalized, Separator::Slash, Negation::Allowed)?,
+                    local: normalized.starts_with("file://"),
+                })
             })
             .collect::<Result<_, _>>()?;
         let destinations = spec
@@ -222,8 +237,12 @@ impl ProjectPolicy {
         let project = app.project();
         for source in app.sources() {
             if !self.is_source_permitted(&source.repo_url) {
+                let why = self
+                    .source_refusal_hint(&source.repo_url)
+                    .map(|hint| format!(": {hint}"))
+                    .unwrap_or_default();
                 return Err(format!(
-                    "application repo {} is not permitted in project '{project}'",
+                    "application repo {} is not permitted in project '{project}'{why}",
                     source.repo_url
                 ));
             }
@@ -253,17 +272,46 @@ impl ProjectPolicy {
     /// Whether an Application may use `repo_url`: some `sourceRepos` entry matches it and no
     /// `!` entry excludes it. URLs are compared normalized (lower case, no `.git`, scp-style
     /// SSH written as a path).
+    ///
+    /// A local repository (`file://`, or a bare path) reads this machine's disk, where other
+    /// tenants' checkouts and Git mirrors live at predictable paths: only an entry that itself
+    /// starts with `file://` permits it, never `*` or any other pattern. Its path is compared in
+    /// canonical form (percent-escapes decoded, `.` and `..` resolved), so
+    /// `file:///srv/team-a/../team-b` is team B's repository to the patterns as well.
     pub fn is_source_permitted(&self, repo_url: &str) -> bool {
-        let url = normalize_repo_url(repo_url);
+        self.source_verdict(repo_url).0
+    }
+
+    /// Why `repo_url` is refused beyond "no entry permits it", for messages: the rule on local
+    /// repositories when no `file://` entry matches it. `None` otherwise (also when an entry
+    /// matched and a `!` entry denied it).
+    pub fn source_refusal_hint(&self, repo_url: &str) -> Option<&'static str> {
+        self.source_verdict(repo_url).1.then_some(LOCAL_REPO_RULE)
+    }
+
+    /// Whether `repo_url` is permitted, and whether it is a local repository that no `file://`
+    /// entry lists.
+    fn source_verdict(&self, repo_url: &str) -> (bool, bool) {
+        let local = local_repo_url(repo_url);
+        let url = match &local {
+            Some(local) => local.clone(),
+            None => normalize_repo_url(repo_url),
+        };
         let mut any = false;
+        let mut listed = false;
+        let mut denied = false;
         for pattern in &self.source_repos {
-            if pattern.matches(&url) {
-                any = true;
-            } else if pattern.is_deny() {
-                return false;
+            if pattern.glob.matches(&url) {
+                if local.is_none() || (pattern.local && !pattern.glob.is_deny()) {
+                    any = true;
+                    listed = true;
+                }
+            } else if pattern.glob.is_deny() {
+                denied = true;
             }
         }
-        any
+        let unlisted_local = local.is_some() && !listed;
+        (any && !denied, unlisted_local)
     }
 
     /// Whether an Application may deploy to `dest`. An entry matches when its server or its
@@ -373,6 +421,65 @@ pub fn normalize_repo_url(url: &str) -> String {
     repo.strip_suffix(".git").unwrap_or(repo).to_string()
 }
 
+/// The canonical `file://` form of a local repository URL, `None` for remote ones. Local are
+/// `file:` URLs (any case, `file://localhost/` too) and bare paths (`/srv/x`, `./x`, `~/x`; the
+/// Git layer refuses those, but they never count as remote here). The path is percent-decoded
+/// (as libgit2 reads `file://` URLs) and its `.` and `..` segments resolved lexically, so a
+/// pattern sees where the URL really leads. A relative or `~` path keeps its form, which no
+/// `file://` pattern matches.
+fn local_repo_url(url: &str) -> Option<String> {
+    let lower = normalize_repo_url(url);
+    let path = if let Some(rest) = lower.strip_prefix("file:") {
+        let rest = rest.strip_prefix("//localhost").unwrap_or(rest);
+        rest.trim_start_matches('/').to_string()
+    } else if let Some(rest) = lower.strip_prefix('/') {
+        rest.to_string()
+    } else if lower.starts_with('.') || lower.starts_with('~') {
+        return Some(lower);
+    } else {
+        return None;
+    };
+    let decoded = percent_decode(&path);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let joined = segments.join("/");
+    let joined = joined.strip_suffix(".git").unwrap_or(&joined);
+    Some(format!("file:///{joined}"))
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `user@host...` with an optional `ssh://` (no `/` or `:` before the last `@`).
 fn is_ssh_url(url: &str) -> bool {
     let rest = url.strip_prefix("ssh://").unwrap_or(url);
@@ -438,6 +545,120 @@ mod tests {
         let p = policy("{sourceRepos: ['git@github.com:org/*']}");
         assert!(p.is_source_permitted("ssh://git@github.com/org/repo.git"));
         assert!(!policy("{}").is_source_permitted("https://github.com/org/app"));
+    }
+
+    #[test]
+    fn local_repositories_need_an_explicit_file_entry() {
+        // The security review's case: everything but team B's repositories.
+        let p = policy("{sourceRepos: ['*', '!https://git.example.com/team-b/*']}");
+        assert!(p.is_source_permitted("https://git.example.com/team-a/app"));
+        assert!(!p.is_source_permitted("https://git.example.com/team-b/app"));
+        for local in [
+            "file:///var/cache/ferry/git/mirrors/0123456789abcdef0123456789abcdef.git",
+            "FILE:///srv/git/team-b/app.git",
+            "file://localhost/srv/git/team-b/app",
+            "/srv/git/team-b/app.git",
+            "./team-b",
+            "~/team-b",
+        ] {
+            assert!(!p.is_source_permitted(local), "{local} permitted by '*'");
+            assert_eq!(
+                p.source_refusal_hint(local),
+                Some(LOCAL_REPO_RULE),
+                "{local}"
+            );
+        }
+        assert_eq!(
+            p.source_refusal_hint("https://git.example.com/team-b/app"),
+            None
+        );
+        // Neither does a pattern that is not `file://` itself, nor a denial of something else.
+        for patterns in [
+            "['**']",
+            "['*/**']",
+            "['!https://git.example.com/*']",
+            "['/srv/git/**']",
+        ] {
+            let p = policy(&format!("{{sourceRepos: {patterns}}}"));
+            assert!(
+                !p.is_source_permitted("file:///srv/git/team-a/app"),
+                "{patterns}"
+            );
+        }
+        assert!(
+            !AppProject::default_project("argocd")
+                .policy()
+                .unwrap()
+                .is_source_permitted("file:///srv/git/team-a/app")
+        );
+    }
+
+    #[test]
+    fn listed_local_repositories_are_permitted_and_denials_still_apply() {
+        let p = policy(
+            "{sourceRepos: ['*', 'file:///srv/git/team-a/**', '!file:///srv/git/team-a/secret*']}",
+        );
+        assert!(p.is_source_permitted("file:///srv/git/team-a/app.git"));
+        assert!(p.is_source_permitted("FILE:///srv/git/Team-A/app"));
+        assert!(p.is_source_permitted("/srv/git/team-a/app"));
+        assert!(p.is_source_permitted("file://localhost/srv/git/team-a/app"));
+        assert!(p.is_source_permitted("https://anything/else"));
+        assert!(!p.is_source_permitted("file:///srv/git/team-a/secrets.git"));
+        // Denied by a listed entry's denial: no hint that listing would help.
+        assert_eq!(
+            p.source_refusal_hint("file:///srv/git/team-a/secrets"),
+            None
+        );
+        assert!(!p.is_source_permitted("file:///srv/git/team-b/app"));
+        assert!(!p.is_source_permitted("./team-a/app"));
+        // `..`, `.`, doubled slashes and percent-escapes cannot climb out of a listed directory.
+        for sneaky in [
+            "file:///srv/git/team-a/../team-b/app",
+            "file:///srv/git/team-a/%2e%2e/team-b/app",
+            "file:///srv/git/team-a/%2E%2E/team-b/app",
+            "file:///srv/git/team-a/./..//team-b/app",
+            "/srv/git/team-a/../team-b/app",
+        ] {
+            assert!(!p.is_source_permitted(sneaky), "{sneaky} permitted");
+        }
+        assert!(p.is_source_permitted("file:///srv/git/team-b/../team-a/app"));
+        assert!(p.is_source_permitted("file:///srv/git/team-a/sub%2fapp"));
+        // A denial alone permits what it does not deny, but not local repositories.
+        let p = policy("{sourceRepos: ['!file:///srv/git/team-b/**']}");
+        assert!(p.is_source_permitted("https://github.com/org/app"));
+        assert!(!p.is_source_permitted("file:///srv/git/team-a/app"));
+        let p = policy("{sourceRepos: ['file:///srv/git/*/app', '!file:///srv/git/team-b/*']}");
+        assert!(p.is_source_permitted("file:///srv/git/team-a/app"));
+        assert!(!p.is_source_permitted("file:///srv/git/team-b/app"));
+        // Argo CD's rule for remote repositories is unchanged: the denial permits them.
+        assert!(p.is_source_permitted("https://github.com/org/app"));
+    }
+
+    #[test]
+    fn refused_local_repositories_say_why() {
+        let project: AppProject = serde_yaml::from_str(
+            "metadata: {name: p}\nspec: {sourceRepos: ['*'], destinations: [{server: '*', namespace: '*'}]}",
+        )
+        .unwrap();
+        let policy = project.policy().unwrap();
+        let app = |repo: &str| -> crate::Application {
+            serde_yaml::from_str(&format!(
+                "metadata: {{name: a}}\nspec: {{project: p, source: {{repoURL: '{repo}'}}, \
+                 destination: {{server: 'https://c', namespace: web}}}}"
+            ))
+            .unwrap()
+        };
+        let err = policy
+            .check_app(&app("file:///x"), "https://c", "")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "application repo file:///x is not permitted in project 'p': file:// repositories \
+             must be listed explicitly in sourceRepos"
+        );
+        policy
+            .check_app(&app("https://github.com/org/app"), "https://c", "")
+            .unwrap();
     }
 
     #[test]
