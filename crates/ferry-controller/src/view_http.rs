@@ -20,6 +20,7 @@ use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use crate::context::Context;
 use crate::view::{self, ViewError};
@@ -89,7 +90,13 @@ async fn authorize(State(state): State<ViewState>, request: Request, next: Next)
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    if presented != Some(controller_view_token(&key).as_str()) {
+    // In constant time: how much of a guess matched must not show in the time taken.
+    let expected = controller_view_token(&key);
+    let matches = presented.is_some_and(|presented| {
+        presented.len() == expected.len()
+            && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+    });
+    if !matches {
         return error(StatusCode::UNAUTHORIZED, "invalid token");
     }
     next.run(request).await

@@ -15,6 +15,7 @@ mod audit;
 mod authn;
 mod authz;
 mod clusters;
+mod csrf;
 mod destinations;
 mod error;
 mod openapi;
@@ -134,6 +135,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(protected)
         .fallback(error::no_route)
+        .layer(from_fn_with_state(
+            state.clone(),
+            csrf::require_json_for_cookie_writes,
+        ))
         .layer(axum::middleware::from_fn(error::json_errors))
         // Outermost, after every route is added: sees every answer, refusals included.
         .layer(from_fn_with_state(

@@ -14,8 +14,8 @@
 //! HS256 JWTs with Argo CD's claims (`iss: argocd`, `sub`, `iat`, `nbf`, `exp`, `jti`):
 //! sessions from password logins (guarded against brute force by a [`LoginGuard`]), API tokens
 //! and project role tokens. A token is only accepted while what it was issued for still holds:
-//! the account is enabled and has the capability, its password has not changed since, and an API
-//! or project token's record is still listed.
+//! the account is enabled and has the capability, its password has not changed since, an API
+//! or project token's record is still listed, and no logout has revoked it ([`Revocations`]).
 //!
 //! Where ferry is stricter than Argo CD, on purpose:
 //! - settings it cannot read (an unknown capability, a malformed flag, time or token list) are
@@ -35,6 +35,7 @@ mod login_guard;
 mod password;
 mod patch;
 mod project_token;
+mod revocation;
 mod session;
 mod settings;
 
@@ -54,6 +55,7 @@ pub use password::{
 };
 pub use patch::SettingsPatch;
 pub use project_token::{record_project_token, remove_project_token};
+pub use revocation::{REVOKED_TOKENS_CONFIG_MAP, Revocations, revocation_key};
 pub use session::{Claims, MAX_USERNAME_LENGTH, Principal, SessionManager};
 pub use settings::{
     AuthSettings, CONFIG_MAP_NAME, DEFAULT_SESSION_DURATION, SECRET_NAME, SERVER_KEY_KEY,

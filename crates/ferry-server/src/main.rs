@@ -84,8 +84,16 @@ async fn main() -> anyhow::Result<()> {
     let (settings, watching) = watch_settings(client.clone(), &args.namespace)
         .await
         .context("loading the settings")?;
-    let state = AppState::new(client, &args.namespace, settings, LoginGuard::default())
+    let mut state = AppState::new(client, &args.namespace, settings, LoginGuard::default())
         .with_controller(args.controller_url.clone());
+    if args.tls_cert.is_some() {
+        state = state.with_tls();
+    }
+    let following_revocations = state
+        .revocations()
+        .follow(state.client(), &args.namespace)
+        .await
+        .context("loading the revoked tokens")?;
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     serve_metrics(state.metrics().clone(), args.metrics_listen).await;
@@ -113,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     watching.abort();
+    following_revocations.abort();
     tracing::info!("stopped");
     Ok(())
 }

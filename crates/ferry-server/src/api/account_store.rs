@@ -47,11 +47,9 @@ where
             .cloned()
             .ok_or_else(|| ApiError::not_found(format!("account {name} does not exist")))?;
         let change = change.clone();
-        let (result, account) = tokio::task::spawn_blocking(move || {
-            change(&settings, &mut account).map(|result| (result, account))
-        })
-        .await
-        .map_err(|err| ApiError::internal("changing an account", &err))??;
+        let (result, account) = state
+            .bcrypt(move || change(&settings, &mut account).map(|result| (result, account)))
+            .await??;
         let patch = SettingsPatch::save_account(name, &account);
         match update_settings_secret(&secrets, &secret, &patch).await {
             Ok(()) => return Ok(result),

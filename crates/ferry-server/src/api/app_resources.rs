@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::applications::{authorized_app, rbac_object};
 use super::authn::Caller;
 use super::authz::authorize;
-use super::destinations::client_for;
+use super::destinations::{LiveObject, client_for};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::rbac::resources::{DELETE, GET, LOGS, UPDATE};
@@ -113,13 +113,6 @@ async fn target(
             "kind, version and resourceName are required",
         ));
     }
-    let client = client_for(state, app).await?;
-    let gvk = GroupVersionKind::gvk(&query.group, &query.version, &query.kind);
-    let (resource, capabilities) = pinned_kind(&client, &gvk).await.map_err(|_| not_found())?;
-    let api: Api<DynamicObject> = match capabilities.scope {
-        Scope::Namespaced => Api::namespaced_with(client.clone(), &query.namespace, &resource),
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
     let managed = manages(
         app,
         &query.group,
@@ -127,6 +120,21 @@ async fn target(
         &query.namespace,
         &query.resource_name,
     );
+    // What the app manages must be of a kind its project permits; what those own (ReplicaSets,
+    // Pods, ...) was made by controllers, so only its namespace is checked.
+    let object = LiveObject {
+        group: &query.group,
+        kind: if managed { &query.kind } else { "" },
+        namespace: &query.namespace,
+        name: &query.resource_name,
+    };
+    let client = client_for(state, app, &object).await?;
+    let gvk = GroupVersionKind::gvk(&query.group, &query.version, &query.kind);
+    let (resource, capabilities) = pinned_kind(&client, &gvk).await.map_err(|_| not_found())?;
+    let api: Api<DynamicObject> = match capabilities.scope {
+        Scope::Namespaced => Api::namespaced_with(client.clone(), &query.namespace, &resource),
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
     if !managed {
         let object = api
             .get_opt(&query.resource_name)
@@ -297,7 +305,13 @@ pub async fn events(
             format!("involvedObject.name={name},involvedObject.uid={uid}"),
         )
     } else {
-        let client = client_for(&state, &app).await?;
+        let object = LiveObject {
+            group: "",
+            kind: "",
+            namespace: &query.resource_namespace,
+            name: &query.resource_name,
+        };
+        let client = client_for(&state, &app, &object).await?;
         let mut fields = format!("involvedObject.name={}", query.resource_name);
         if !query.resource_uid.is_empty() {
             fields.push_str(&format!(",involvedObject.uid={}", query.resource_uid));

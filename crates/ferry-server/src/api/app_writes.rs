@@ -1,8 +1,11 @@
 //! Creating, changing and deleting Applications, with Argo CD's rules: the caller needs
 //! `create`/`update`/`delete` on `<project>/<name>` (and `update` on both projects when an app
-//! moves), the app is validated against its project unless `validate=false`, a create of an
-//! existing app only succeeds unchanged or with `upsert`, and a delete cascades unless
-//! `cascade=false`.
+//! moves), the app is always validated against its project, a create of an existing app only
+//! succeeds unchanged or with `upsert`, and a delete cascades unless `cascade=false`.
+//!
+//! `validate=false` is accepted and skips nothing: in Argo CD it skips only the repository and
+//! render checks, which ferry's server does not make, while the project's existence and its
+//! source and destination permissions are checked whatever the caller asks.
 
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -25,13 +28,6 @@ use crate::rbac::resources::{APPLICATIONS, CREATE, DELETE, UPDATE};
 #[serde(default)]
 pub struct WriteQuery {
     upsert: bool,
-    validate: Option<bool>,
-}
-
-impl WriteQuery {
-    fn validates(&self) -> bool {
-        self.validate.unwrap_or(true)
-    }
 }
 
 /// What an update may change: the spec, labels, annotations and finalizers (as in Argo CD).
@@ -57,7 +53,7 @@ fn name_of(app: &Application) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid_argument("the application has no metadata.name"))
 }
 
-/// `POST /api/v1/applications?upsert=&validate=`.
+/// `POST /api/v1/applications?upsert=`.
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -82,9 +78,7 @@ pub async fn create(
         CREATE,
         &rbac_object(&app),
     )?;
-    if query.validates() {
-        validate(&state, &app).await?;
-    }
+    validate(&state, &app).await?;
     app.metadata.namespace = Some(state.namespace().to_string());
     app.metadata.resource_version = None;
     app.status = None;
@@ -143,13 +137,12 @@ async fn update_definition(
     Ok(written)
 }
 
-/// `PUT /api/v1/applications/{name}?validate=`: the app's spec, labels, annotations and
+/// `PUT /api/v1/applications/{name}`: the app's spec, labels, annotations and
 /// finalizers become the body's.
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    Query(query): Query<WriteQuery>,
     Json(mut app): Json<Application>,
 ) -> Result<Json<Application>, ApiError> {
     if name_of(&app)? != name {
@@ -159,27 +152,22 @@ pub async fn update(
         )));
     }
     app.metadata.namespace = Some(state.namespace().to_string());
-    if query.validates() {
-        validate(&state, &app).await?;
-    }
+    validate(&state, &app).await?;
     update_definition(&state, &caller, &name, &app)
         .await
         .map(Json)
 }
 
-/// `PUT /api/v1/applications/{name}/spec?validate=`: the body is the new spec; answers it.
+/// `PUT /api/v1/applications/{name}/spec`: the body is the new spec; answers it.
 pub async fn update_spec(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    Query(query): Query<WriteQuery>,
     Json(spec): Json<ApplicationSpec>,
 ) -> Result<Json<ApplicationSpec>, ApiError> {
     let mut app = authorized_app(&state, &caller, &name, UPDATE).await?;
     app.spec = spec;
-    if query.validates() {
-        validate(&state, &app).await?;
-    }
+    validate(&state, &app).await?;
     update_definition(&state, &caller, &name, &app)
         .await
         .map(|written| Json(written.spec))

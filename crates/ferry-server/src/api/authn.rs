@@ -85,9 +85,20 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The caller a request's token proves, under the current settings. A token whose `iss` is the
 /// SSO provider's is verified by the provider's keys; any other by ferry's server key.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let settings = state.settings();
     let token = request_token(headers)
         .ok_or_else(|| ApiError::unauthenticated("no session information"))?;
+    let caller = verify(state, token).await?;
+    if state.revocations().is_revoked(token) {
+        return Err(ApiError::unauthenticated(
+            "invalid session: the token has been revoked by a logout",
+        ));
+    }
+    Ok(caller)
+}
+
+/// The caller `token` proves, revocations aside.
+async fn verify(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let settings = state.settings();
     let sso_provider = settings
         .sso()
         .ok()
@@ -96,7 +107,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
     if let Some(oidc) = sso_provider {
         let claims = verify_sso_token(state, oidc, token).await?;
         let user = SsoUser::from_claims(&claims, &group_scopes(&settings));
-        return Ok(Caller::Sso(user));
+        return sso_caller(&settings, user);
     }
     let claims = settings
         .sessions()?
@@ -104,6 +115,47 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
         .map_err(|err| ApiError::invalid_session(&err))?;
     Ok(Caller::Local(claims))
 }
+
+/// The caller an SSO user is, unless its subject could be mistaken for one of ferry's own: a
+/// local account (an IdP user named `admin` is not the admin), a project role (`proj:p:r`) or
+/// an RBAC role (`role:admin`). Such users are refused outright rather than renamed, so no
+/// policy line written for the local subject ever applies to them. Groups naming project roles
+/// are dropped for the same reason.
+pub fn sso_caller(settings: &Snapshot, mut user: SsoUser) -> Result<Caller, ApiError> {
+    let reserved = if user.subject.is_empty() {
+        Some("it is empty")
+    } else if RESERVED_PREFIXES
+        .iter()
+        .any(|prefix| user.subject.starts_with(prefix))
+    {
+        Some("it names a project or RBAC role")
+    } else if settings
+        .sessions()?
+        .settings()
+        .accounts
+        .get(&user.subject)
+        .is_some()
+    {
+        Some("it is the name of a local account")
+    } else {
+        None
+    };
+    if let Some(reason) = reserved {
+        tracing::warn!(subject = user.subject, reason, "SSO user refused");
+        return Err(ApiError::unauthenticated(format!(
+            "invalid session: the SSO subject {:?} cannot be used: {reason}",
+            user.subject
+        )));
+    }
+    user.groups
+        .retain(|group| !group.starts_with(PROJECT_SUBJECT_PREFIX));
+    Ok(Caller::Sso(user))
+}
+
+/// Subjects of project role tokens begin with this.
+const PROJECT_SUBJECT_PREFIX: &str = "proj:";
+/// What an SSO subject may not begin with.
+const RESERVED_PREFIXES: [&str; 2] = [PROJECT_SUBJECT_PREFIX, "role:"];
 
 /// The claims of an ID token of the SSO provider, for its web or CLI client.
 async fn verify_sso_token(
@@ -149,10 +201,18 @@ pub fn sso_error(err: &OidcError) -> ApiError {
 /// The `iss` a JWT claims, read without verifying anything: it only chooses which keys will
 /// verify the token.
 fn unverified_issuer(token: &str) -> Option<String> {
+    Some(unverified_claims(token)?.get("iss")?.as_str()?.to_string())
+}
+
+/// The `exp` of a token already verified, whoever issued it.
+pub fn token_expiry(token: &str) -> Option<i64> {
+    unverified_claims(token)?.get("exp")?.as_i64()
+}
+
+/// The claims of a JWT, not verified.
+fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    Some(claims.get("iss")?.as_str()?.to_string())
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
 /// Middleware for the routes that need a caller: 401 without a valid token.
@@ -168,6 +228,8 @@ pub async fn require_caller(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use axum::http::HeaderValue;
 
     use super::*;
@@ -234,6 +296,44 @@ mod tests {
             caller.subject(),
             Subject::new("alice").with_groups(["org:team-a"])
         );
+    }
+
+    #[test]
+    fn sso_subjects_that_could_pass_for_local_ones_are_refused() {
+        let config_map = BTreeMap::from([("accounts.alice".to_string(), "login".to_string())]);
+        let secret = BTreeMap::from([(
+            "server.secretkey".to_string(),
+            b"a key of the server, long enough".to_vec(),
+        )]);
+        let settings = Snapshot::build(
+            &config_map,
+            &secret,
+            &BTreeMap::new(),
+            Vec::new(),
+            &Default::default(),
+        );
+        let user = |subject: &str, groups: &[&str]| SsoUser {
+            subject: subject.into(),
+            groups: groups.iter().map(|group| group.to_string()).collect(),
+            issuer: "https://idp.example.com".into(),
+        };
+        for (subject, reason) in [
+            ("admin", "the name of a local account"),
+            ("alice", "the name of a local account"),
+            ("proj:team-a:ci", "names a project or RBAC role"),
+            ("role:admin", "names a project or RBAC role"),
+            ("", "it is empty"),
+        ] {
+            let err = sso_caller(&settings, user(subject, &[])).unwrap_err();
+            assert_eq!(err.code, super::super::error::Code::Unauthenticated);
+            assert!(err.message.contains(reason), "{subject}: {}", err.message);
+        }
+        let Ok(Caller::Sso(kept)) =
+            sso_caller(&settings, user("kilgore", &["authors", "proj:team-a:ci"]))
+        else {
+            panic!("an ordinary SSO user is refused");
+        };
+        assert_eq!(kept.groups, ["authors"]);
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! Application against its project, and to read, change and delete its live resources, their
 //! events and their pods' logs on the cluster they live in.
 
+use ferry_types::application::ApplicationDestination;
+use ferry_types::project::ProjectPolicy;
 use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER, store};
 use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::config::KubeConfigOptions;
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::state::AppState;
 
 /// The registered cluster `app`'s destination names.
@@ -38,28 +40,97 @@ pub async fn validate(state: &AppState, app: &Application) -> Result<(), ApiErro
             "application {name}: spec.source or spec.sources is required"
         )));
     }
+    permitted_destination(state, app, ApiError::invalid_argument)
+        .await
+        .map(drop)
+}
+
+/// The cluster of `app`'s destination, once its project is known to exist and to permit the
+/// app's sources and destination (with `permitOnlyProjectScopedClusters`, only a cluster whose
+/// Secret names the project); `refused` makes the error of a failed check.
+async fn permitted_destination(
+    state: &AppState,
+    app: &Application,
+    refused: fn(String) -> ApiError,
+) -> Result<(ClusterSecret, ProjectPolicy), ApiError> {
+    let name = app.metadata.name.as_deref().unwrap_or_default();
     let project: AppProject = state
         .settings()
         .project(app.project())
         .cloned()
         .ok_or_else(|| {
-            ApiError::invalid_argument(format!(
+            refused(format!(
                 "application {name} references project {} which does not exist",
                 app.project()
             ))
         })?;
-    let policy = project
-        .policy()
-        .map_err(|err| ApiError::invalid_argument(err.to_string()))?;
+    let policy = project.policy().map_err(|err| refused(err.to_string()))?;
     let cluster = cluster_of(state, app).await?;
     policy
         .check_app(app, &cluster.server, &cluster.name)
-        .map_err(|err| ApiError::invalid_argument(format!("application {name}: {err}")))
+        .and_then(|()| project.check_cluster_scope(app, &cluster.project))
+        .map_err(|err| refused(format!("application {name}: {err}")))?;
+    Ok((cluster, policy))
 }
 
-/// A client for the cluster `app` deploys to.
-pub async fn client_for(state: &AppState, app: &Application) -> Result<kube::Client, ApiError> {
-    let cluster = cluster_of(state, app).await?;
+/// A refusal that says why: the caller may already read the app, so the reason leaks nothing.
+fn denied(message: String) -> ApiError {
+    ApiError::new(Code::PermissionDenied, message)
+}
+
+/// A live object of an Application, as the resource, events and logs endpoints name it.
+pub struct LiveObject<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// A client for the cluster `app` deploys to, for reaching `object` there: only while the app's
+/// project exists and permits the app's destination, and the object's kind and namespace (what
+/// a sync could have put there). An app written before its project was narrowed, or whose
+/// status lists what the project no longer allows, reaches nothing.
+pub async fn client_for(
+    state: &AppState,
+    app: &Application,
+    object: &LiveObject<'_>,
+) -> Result<kube::Client, ApiError> {
+    let (cluster, policy) = permitted_destination(state, app, denied).await?;
+    let destination = ApplicationDestination {
+        server: cluster.server.clone(),
+        name: cluster.name.clone(),
+        ..Default::default()
+    };
+    let permitted = if object.kind.is_empty() {
+        object.namespace.is_empty()
+            || policy.is_destination_permitted(&ApplicationDestination {
+                namespace: object.namespace.to_string(),
+                ..destination
+            })
+    } else {
+        policy.is_resource_permitted(
+            object.group,
+            object.kind,
+            object.name,
+            object.namespace,
+            &destination,
+        )
+    };
+    if !permitted {
+        return Err(denied(format!(
+            "application {}: project {} does not permit {} {}/{} on {}",
+            app.metadata.name.as_deref().unwrap_or_default(),
+            app.project(),
+            if object.kind.is_empty() {
+                "objects"
+            } else {
+                object.kind
+            },
+            object.namespace,
+            object.name,
+            cluster.server
+        )));
+    }
     if cluster.server == IN_CLUSTER_SERVER {
         return Ok(state.client());
     }

@@ -125,7 +125,9 @@ impl ApiError {
     /// a wait for a locked-out username.
     pub fn login_failed(err: &AuthError) -> Self {
         match err {
-            AuthError::TooManyFailedLogins { retry_after_secs } => Self {
+            AuthError::TooManyFailedLogins {
+                retry_after_secs, ..
+            } => Self {
                 retry_after_secs: Some(*retry_after_secs),
                 ..Self::new(Code::ResourceExhausted, err.to_string())
             },
@@ -268,6 +270,7 @@ mod tests {
     async fn a_lockout_is_429_with_the_wait() {
         let err = AuthError::TooManyFailedLogins {
             retry_after_secs: 42,
+            scope: "from this address",
         };
         let (status, retry, body) = render(ApiError::login_failed(&err)).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);

@@ -1,13 +1,15 @@
 //! `/api/v1/session`: password logins, logouts and who the caller is.
 
-use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{AppendHeaders, IntoResponse};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::authn::{Caller, TOKEN_COOKIE, authenticate};
+use super::authn::{Caller, TOKEN_COOKIE, authenticate, request_token, token_expiry};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::auth::ISSUER;
@@ -24,24 +26,29 @@ pub struct LoginRequest {
 /// browsers, in the `argocd.token` cookie.
 pub async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let sessions = state.settings().sessions()?.clone();
     let guard = state.login_guard().clone();
+    let clients = state.client_guard().clone();
+    let address = client.map(|Extension(ConnectInfo(address))| address.ip().to_string());
     let username = request.username.clone();
-    // bcrypt takes tens of milliseconds: keep it off the async threads.
-    let outcome = tokio::task::spawn_blocking(move || {
-        sessions.login(&guard, &request.username, &request.password)
-    })
-    .await
-    .map_err(|err| ApiError::internal("logging in", &err))?;
+    // bcrypt takes tens of milliseconds: keep it off the async threads, a few at a time.
+    let outcome = state
+        .bcrypt(move || {
+            let client = address.as_deref().map(|address| (&*clients, address));
+            sessions.login_from(&guard, client, &request.username, &request.password)
+        })
+        .await?;
     state.metrics().login(outcome.is_ok());
     match outcome {
         Ok(jwt) => {
             tracing::info!(username, "login succeeded");
             let cookie = format!(
-                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-                jwt.as_str()
+                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
+                jwt.as_str(),
+                state.secure_cookie_attribute()
             );
             let cookie = HeaderValue::from_str(&cookie)
                 .map_err(|err| ApiError::internal("setting the session cookie", &err))?;
@@ -57,16 +64,50 @@ pub async fn login(
     }
 }
 
-/// `DELETE /api/v1/session`: forgets the browser's session cookie. The token itself stays valid
-/// until it expires or the password changes: ferry keeps no list of revoked sessions yet.
-pub async fn logout() -> impl IntoResponse {
-    (
-        AppendHeaders([(
-            header::SET_COOKIE,
-            HeaderValue::from_static("argocd.token=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-        )]),
+/// `DELETE /api/v1/session`: revokes the caller's token, on every replica and until it
+/// expires, and forgets the browser's session cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    revoke_request_token(&state, &headers).await?;
+    let cookie = format!(
+        "{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        state.secure_cookie_attribute()
+    );
+    let cookie = HeaderValue::from_str(&cookie)
+        .map_err(|err| ApiError::internal("clearing the session cookie", &err))?;
+    Ok((
+        AppendHeaders([(header::SET_COOKIE, cookie)]),
         Json(json!({})),
-    )
+    ))
+}
+
+/// Revokes the token the request carries if it is a valid one (anything else proves nothing and
+/// is left alone).
+pub async fn revoke_request_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = request_token(headers) else {
+        return Ok(());
+    };
+    let Ok(caller) = authenticate(state, headers).await else {
+        return Ok(());
+    };
+    state
+        .revocations()
+        .revoke(
+            state.client(),
+            state.namespace(),
+            token,
+            token_expiry(token),
+            jiff::Timestamp::now().as_second(),
+        )
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "logout failed");
+            ApiError::unavailable(format!("the session could not be revoked: {err}"))
+        })?;
+    tracing::info!(caller = caller.name(), "logged out");
+    Ok(())
 }
 
 /// `GET /api/v1/session/userinfo`: whether the caller's token is valid and whose it is; for an

@@ -57,6 +57,8 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Json<Valu
         // ferry has no web terminal, no apps outside the control namespace and no hydrator.
         "execEnabled": false,
         "appsInAnyNamespaceEnabled": false,
+        // The controller reads the same key at every sync and then syncs as the project's
+        // destinationServiceAccounts (ferry_controller's impersonation module).
         "impersonationEnabled": flag("application.sync.impersonation.enabled"),
         "hydratorEnabled": false,
     });

@@ -11,8 +11,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::authn::{Caller, TOKEN_COOKIE, authenticate, cookie, group_scopes, sso_error};
+use super::authn::{
+    Caller, TOKEN_COOKIE, authenticate, cookie, group_scopes, sso_caller, sso_error,
+};
 use super::error::ApiError;
+use super::session::revoke_request_token;
 use super::state::{AppState, Snapshot};
 use crate::oidc::{
     LoginState, OidcConfig, PendingLogin, STATE_COOKIE, STATE_MAX_AGE_SECS, SsoSettings, SsoUser,
@@ -59,7 +62,7 @@ pub async fn login(
     let state_cookie = format!(
         "{STATE_COOKIE}={}; Path=/auth; Max-Age={STATE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
         login.seal(&key),
-        secure(sso)
+        state.secure_cookie_attribute()
     );
     see_other(provider_url.as_str(), &[state_cookie])
 }
@@ -131,8 +134,11 @@ pub async fn callback(
             sso_error(&err)
         })?;
     let user = SsoUser::from_claims(&tokens.claims, &group_scopes(&settings));
+    let Caller::Sso(user) = sso_caller(&settings, user)? else {
+        unreachable!("an SSO user stays one")
+    };
     tracing::info!(subject = %user.subject, groups = ?user.groups, "SSO login succeeded");
-    let secure = secure(sso);
+    let secure = state.secure_cookie_attribute();
     see_other(
         &return_url,
         &[
@@ -171,7 +177,8 @@ pub async fn logout(
         }
         _ => home,
     };
-    let secure = sso.map(secure).unwrap_or_default();
+    revoke_request_token(&state, &headers).await?;
+    let secure = state.secure_cookie_attribute();
     see_other(
         &target,
         &[format!(
@@ -202,10 +209,6 @@ fn state_key(settings: &Snapshot) -> Result<Vec<u8>, ApiError> {
         ApiError::unavailable("SSO is unavailable: argocd-secret has no server.secretkey")
     })?;
     Ok(key.as_bytes().to_vec())
-}
-
-fn secure(sso: &SsoSettings) -> &'static str {
-    if sso.secure_cookies() { "; Secure" } else { "" }
 }
 
 fn now() -> i64 {

@@ -7,18 +7,23 @@ use std::sync::Arc;
 
 use ferry_types::AppProject;
 use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::app_views::ControllerClient;
 use super::app_watch::AppWatch;
 use super::audit::Audit;
-use super::error::ApiError;
-use crate::auth::{AuthSettings, LoginGuard, SessionManager};
+use super::error::{ApiError, Code};
+use crate::auth::{
+    AuthSettings, LoginGuard, LoginGuardConfig, Revocations, SessionManager, SystemClock,
+};
 use crate::metrics::ApiMetrics;
 use crate::oidc::{LabelledSecrets, Providers, SsoSettings};
 use crate::rbac::Policy;
 use crate::webhook::WebhookSecrets;
+
+/// How long a login waits for a bcrypt slot before it is refused.
+const BCRYPT_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One consistent view of the settings. A part that cannot be read is kept as its error, so
 /// requests needing it fail (closed) with the reason instead of running on older settings.
@@ -139,12 +144,18 @@ struct Inner {
     namespace: String,
     settings: watch::Receiver<Arc<Snapshot>>,
     login_guard: Arc<LoginGuard>,
+    client_guard: Arc<LoginGuard>,
+    /// Bounds the bcrypt work running at once (each check takes tens of milliseconds of CPU).
+    bcrypt_slots: Arc<Semaphore>,
+    revocations: Revocations,
     oidc_providers: Providers,
     audit: Audit,
     apps: AppWatch,
     metrics: Arc<ApiMetrics>,
     stopping: CancellationToken,
     controller: Option<ControllerClient>,
+    /// Whether clients reach this server over TLS (its own, or a proxy's in front).
+    tls: bool,
 }
 
 impl AppState {
@@ -162,10 +173,19 @@ impl AppState {
                 apps: AppWatch::start(client.clone(), &namespace),
                 stopping: CancellationToken::new(),
                 controller: None,
+                tls: false,
                 client,
                 namespace,
                 settings,
                 login_guard: Arc::new(login_guard),
+                client_guard: Arc::new(LoginGuard::for_clients(
+                    LoginGuardConfig::per_client(),
+                    Arc::new(SystemClock),
+                )),
+                bcrypt_slots: Arc::new(Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                )),
+                revocations: Revocations::default(),
                 oidc_providers: Providers::default(),
                 metrics: Arc::default(),
             }),
@@ -179,6 +199,26 @@ impl AppState {
             .expect("with_controller is called before the state is shared")
             .controller = Some(ControllerClient::new(url));
         self
+    }
+
+    /// Says that clients reach the server over TLS, so its cookies are `Secure`. Call before
+    /// cloning the state.
+    pub fn with_tls(mut self) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_tls is called before the state is shared")
+            .tls = true;
+        self
+    }
+
+    /// `"; Secure"` for cookies when the server is reached over TLS (its own listener, or an
+    /// `https` `url` in argocd-cm for a proxy that terminates TLS), else nothing.
+    pub fn secure_cookie_attribute(&self) -> &'static str {
+        let https_url = self.settings().sso().is_ok_and(|sso| sso.secure_cookies());
+        if self.inner.tls || https_url {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 
     pub fn controller(&self) -> Option<&ControllerClient> {
@@ -201,6 +241,45 @@ impl AppState {
 
     pub fn login_guard(&self) -> &Arc<LoginGuard> {
         &self.inner.login_guard
+    }
+
+    /// Failed logins per client address.
+    pub fn client_guard(&self) -> &Arc<LoginGuard> {
+        &self.inner.client_guard
+    }
+
+    /// Runs `work` (password hashing or checking) on a blocking thread once one of the bcrypt
+    /// slots is free: a flood of logins queues instead of taking every core, and one that waits
+    /// too long is refused.
+    pub async fn bcrypt<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let busy = || {
+            ApiError::new(
+                Code::ResourceExhausted,
+                "too many password checks are in progress; try again",
+            )
+        };
+        let permit = tokio::time::timeout(
+            BCRYPT_QUEUE_WAIT,
+            self.inner.bcrypt_slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|err| ApiError::internal("checking a password", &err))
+    }
+
+    /// Tokens revoked by logouts (of any replica, once [`Revocations::follow`] runs).
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
     }
 
     /// The OpenID providers SSO uses, with what they fetched kept across settings snapshots.

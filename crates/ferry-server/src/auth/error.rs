@@ -19,9 +19,13 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("usernames are at most {max} bytes long")]
     UsernameTooLong { max: usize },
-    /// Said of any username, known or not, so it tells nothing about which accounts exist.
-    #[error("too many failed login attempts for this username: try again in {retry_after_secs} s")]
-    TooManyFailedLogins { retry_after_secs: u64 },
+    /// Said of any username, known or not, so it tells nothing about which accounts exist;
+    /// `scope` is `for this username` or `from this address`.
+    #[error("too many failed login attempts {scope}: try again in {retry_after_secs} s")]
+    TooManyFailedLogins {
+        retry_after_secs: u64,
+        scope: &'static str,
+    },
     #[error("account {account} does not exist")]
     UnknownAccount { account: String },
     #[error("account {account} is disabled")]
@@ -62,7 +66,7 @@ pub enum AuthError {
         #[source]
         source: kube::Error,
     },
-    #[error("Secret {name} kept changing while ferry was initializing it; try again")]
+    #[error("{name} kept changing while ferry was writing it; try again")]
     Contended { name: &'static str },
 }
 

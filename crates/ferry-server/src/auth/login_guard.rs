@@ -2,6 +2,11 @@
 //! `max_failures` failed logins for one username within `failure_window`, that username is
 //! locked out for `lockout`, whether an account of that name exists or not.
 //!
+//! A second guard ([`LoginGuard::for_clients`]) counts failures per client address, so one
+//! client spraying guesses over many usernames is locked out too (Argo CD counts usernames
+//! only). A success does not clear an address's failures: an attacker with an account of their
+//! own could otherwise reset the count between guesses.
+//!
 //! Unlike Argo CD, logins still in progress count towards the limit, so a burst of parallel
 //! guesses cannot slip past it; and the memory used stays bounded: at most
 //! `max_tracked_usernames` usernames are remembered, forgetting stale ones first, then the
@@ -33,6 +38,17 @@ impl Default for LoginGuardConfig {
             failure_window: Duration::from_secs(300),
             lockout: Duration::from_secs(300),
             max_tracked_usernames: 10_000,
+        }
+    }
+}
+
+impl LoginGuardConfig {
+    /// Per client address: 20 failures in 5 minutes (several people may share an address)
+    /// lock the address out for 5 minutes.
+    pub fn per_client() -> Self {
+        Self {
+            max_failures: 20,
+            ..Self::default()
         }
     }
 }
@@ -86,6 +102,10 @@ pub struct LoginGuard {
     config: LoginGuardConfig,
     clock: Arc<dyn Clock>,
     tracked: Mutex<HashMap<String, Tracked>>,
+    /// What is locked out, for the refusal: `for this username` or `from this address`.
+    scope: &'static str,
+    /// Whether a success forgets the failures (per username) or not (per address).
+    success_clears: bool,
 }
 
 impl Default for LoginGuard {
@@ -107,6 +127,17 @@ impl LoginGuard {
             },
             clock,
             tracked: Mutex::new(HashMap::new()),
+            scope: "for this username",
+            success_clears: true,
+        }
+    }
+
+    /// A guard keyed by client address rather than username.
+    pub fn for_clients(config: LoginGuardConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            scope: "from this address",
+            success_clears: false,
+            ..Self::with_clock(config, clock)
         }
     }
 
@@ -126,12 +157,14 @@ impl LoginGuard {
         if let Some(until) = entry.locked_until {
             return Err(AuthError::TooManyFailedLogins {
                 retry_after_secs: whole_seconds_until(now, until),
+                scope: self.scope,
             });
         }
         if entry.failures.len() + entry.in_progress >= self.config.max_failures {
             // The logins in progress settle within moments.
             return Err(AuthError::TooManyFailedLogins {
                 retry_after_secs: 1,
+                scope: self.scope,
             });
         }
         entry.in_progress += 1;
@@ -162,7 +195,8 @@ impl LoginGuard {
                     entry.failures.clear();
                 }
             }
-            Outcome::Succeeded => entry.failures.clear(),
+            Outcome::Succeeded if self.success_clears => entry.failures.clear(),
+            Outcome::Succeeded => {}
             Outcome::Abandoned => {}
         }
         if entry.is_forgettable() {
@@ -267,7 +301,9 @@ mod tests {
 
     fn retry_after(result: Result<impl Sized, AuthError>) -> u64 {
         match result {
-            Err(AuthError::TooManyFailedLogins { retry_after_secs }) => retry_after_secs,
+            Err(AuthError::TooManyFailedLogins {
+                retry_after_secs, ..
+            }) => retry_after_secs,
             Err(other) => panic!("{other}"),
             Ok(_) => panic!("the login was let through"),
         }
@@ -386,6 +422,26 @@ mod tests {
         assert_eq!(tracked(&guard), ["x", "y", "z"]);
         let _in_progress = guard.begin("w").unwrap();
         assert_eq!(tracked(&guard), ["w", "y", "z"]);
+    }
+
+    #[test]
+    fn an_address_is_locked_out_across_usernames_and_a_success_does_not_reset_it() {
+        let clock = FakeClock::new();
+        let config = LoginGuardConfig {
+            max_failures: 3,
+            ..LoginGuardConfig::per_client()
+        };
+        let guard = LoginGuard::for_clients(config, clock.clone());
+        fail(&guard, "10.0.0.7").unwrap();
+        guard.begin("10.0.0.7").unwrap().succeeded();
+        fail(&guard, "10.0.0.7").unwrap();
+        fail(&guard, "10.0.0.7").unwrap();
+        let err = guard.begin("10.0.0.7").err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "too many failed login attempts from this address: try again in 300 s"
+        );
+        assert!(guard.begin("10.0.0.8").is_ok());
     }
 
     #[test]

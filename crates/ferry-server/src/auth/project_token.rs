@@ -1,6 +1,8 @@
 //! Project role tokens: `sub: proj:<project>:<role>`, recorded in the AppProject's
-//! `status.jwtTokensByRole.<role>.items` (and in `spec.roles[].jwtTokens`, where older Argo CD
-//! versions look). A token is accepted while its project, its role and its record all exist.
+//! `spec.roles[].jwtTokens` and `status.jwtTokensByRole.<role>.items` (Argo CD writes both). A
+//! token is accepted while its project, its role and its record in the spec all exist: removing
+//! the record from the spec (by hand, or by applying a project manifest that does not list it)
+//! revokes the token, whatever the status still says.
 
 use std::time::Duration;
 
@@ -124,12 +126,9 @@ pub(crate) fn check_project_token(
         .ok_or_else(|| AuthError::UnknownProject {
             project: name.to_string(),
         })?;
-    find_role(project, name, role)?;
-    let records = project
-        .status
-        .as_ref()
-        .and_then(|status| status.jwt_tokens_by_role.get(role))
-        .map_or(&[][..], |tokens| tokens.items.as_slice());
+    // The spec is where a token is declared (and where GitOps-managed projects drop it); the
+    // status copy Argo CD also keeps revives nothing.
+    let records = &find_role(project, name, role)?.jwt_tokens;
     let (listed, token) = if claims.jti.is_empty() {
         let listed = records.iter().any(|r| r.iat == claims.iat);
         (listed, format!("issued at {}", claims.iat))
@@ -289,6 +288,26 @@ status:
             .verify(jwt.as_str(), |_| Some(&renamed))
             .unwrap_err();
         assert!(matches!(err, AuthError::UnknownProject { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_token_dropped_from_the_spec_is_revoked_whatever_the_status_says() {
+        let clock = FakeClock::new();
+        let sessions = Install::new().manager(&clock);
+        let mut project = team_a();
+        let (jwt, record) = sessions
+            .issue_project_token(&project, "ci", None, Some("ci-2"))
+            .unwrap();
+        record_project_token(&mut project, "ci", record).unwrap();
+        assert!(sessions.verify(jwt.as_str(), projects(&project)).is_ok());
+        // A project manifest applied from Git, listing no tokens; the status keeps its copy.
+        project.spec.roles[0].jwt_tokens.clear();
+        let listed = &project.status.as_ref().unwrap().jwt_tokens_by_role["ci"].items;
+        assert!(listed.iter().any(|token| token.id == "ci-2"));
+        let err = sessions
+            .verify(jwt.as_str(), projects(&project))
+            .unwrap_err();
+        assert!(matches!(err, AuthError::TokenRevoked { .. }), "{err}");
     }
 
     #[test]

@@ -97,6 +97,18 @@ impl SessionManager {
         username: &str,
         password: &str,
     ) -> Result<Jwt, AuthError> {
+        self.login_from(guard, None, username, password)
+    }
+
+    /// As [`Self::login`]; failures also count towards the lockout of the client address
+    /// `client` gives with its guard ([`LoginGuard::for_clients`]).
+    pub fn login_from(
+        &self,
+        guard: &LoginGuard,
+        client: Option<(&LoginGuard, &str)>,
+        username: &str,
+        password: &str,
+    ) -> Result<Jwt, AuthError> {
         if username.len() > MAX_USERNAME_LENGTH {
             return Err(AuthError::UsernameTooLong {
                 max: MAX_USERNAME_LENGTH,
@@ -105,6 +117,9 @@ impl SessionManager {
         if password.is_empty() {
             return Err(AuthError::InvalidCredentials);
         }
+        let client_attempt = client
+            .map(|(clients, address)| clients.begin(address))
+            .transpose()?;
         let attempt = guard.begin(username)?;
         let hash = self
             .settings
@@ -120,11 +135,17 @@ impl SessionManager {
         };
         if !genuine {
             attempt.failed();
+            if let Some(client_attempt) = client_attempt {
+                client_attempt.failed();
+            }
             return Err(AuthError::InvalidCredentials);
         }
         // Only the password's owner learns that the account is disabled or may not log in.
         let session = self.issue_session(username)?;
         attempt.succeeded();
+        if let Some(client_attempt) = client_attempt {
+            client_attempt.succeeded();
+        }
         Ok(session)
     }
 

@@ -210,10 +210,29 @@ impl Server {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<Response> {
+        let mut headers = headers.to_vec();
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        self.request_as_is(method, path, &headers, body).await
+    }
+
+    /// A request with exactly these headers (no content type unless given), as a browser's
+    /// form post or a bare `curl -X POST` sends it.
+    pub async fn request_as_is(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Response> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
+             Content-Length: {}\r\n",
             body.len()
         );
         for (name, value) in headers {

@@ -3,6 +3,7 @@
 
 mod applications;
 mod clusters;
+mod hardening;
 mod harness;
 mod metrics;
 mod projects;

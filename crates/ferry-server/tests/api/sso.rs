@@ -271,6 +271,30 @@ async fn sso_users_log_in_through_dex_and_get_the_roles_of_their_groups() -> Res
             .iter()
             .any(|cookie| cookie.starts_with("argocd.token=;") && cookie.contains("Max-Age=0"))
     );
+    // ... and revokes the ID token here, though the provider would still vouch for it.
+    let revoked = server.get("/api/v1/applications", Some(&new_token)).await?;
+    assert_eq!(revoked.status, 401, "{:?}", revoked.body);
+
+    // A local account of the same name as the SSO user: the IdP cannot speak for it, so the SSO
+    // user is refused rather than given the account's roles.
+    apply_config_map(
+        &ctx,
+        "argocd-cm",
+        &[
+            ("url", &base),
+            ("oidc.config", &oidc_config),
+            (&format!("accounts.{MOCK_USER_ID}"), "login"),
+        ],
+    )
+    .await?;
+    let refused = wait_for(|| async move {
+        let mut browser = Browser::new();
+        let callback = browser.start_login(base_ref, "").await?;
+        let (status, body) = browser.get(callback.as_str()).await?;
+        Ok((status == StatusCode::UNAUTHORIZED).then_some(body))
+    })
+    .await?;
+    assert!(refused.contains("the name of a local account"), "{refused}");
 
     let log = server.stop().await?;
     harness::assert_no_secrets(

@@ -44,13 +44,23 @@ async fn with_a_certificate_the_api_is_https_only() -> Result<()> {
     let base = format!("https://localhost:{port}");
     let version = trusting.get(format!("{base}/api/version")).send().await?;
     assert_eq!(version.status(), 200);
-    let login: Value = trusting
+    let login = trusting
         .post(format!("{base}/api/v1/session"))
         .json(&json!({"username": "admin", "password": admin_password(&ctx).await?}))
         .send()
-        .await?
-        .json()
         .await?;
+    // Over TLS the session cookie is never sent in the clear.
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.starts_with("argocd.token=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    let login: Value = login.json().await?;
     let token = login["token"].as_str().unwrap();
     let apps = trusting
         .get(format!("{base}/api/v1/applications"))
