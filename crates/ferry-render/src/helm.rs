@@ -32,12 +32,19 @@ pub(crate) struct Template<'a> {
     pub env: &'a BuildEnv,
     /// URL schemes permitted for remote value files (none by default).
     pub value_file_schemes: &'a [String],
+    /// Whether `file://` dependencies may lead outside `root` (`ferry render
+    /// --allow-local-remotes`).
+    pub allow_local_dependencies: bool,
 }
 
 impl Template<'_> {
     pub(crate) async fn run(&self) -> Result<Vec<Value>, ErrorKind> {
         let args = self.args()?;
         if needs_dependency_build(self.chart_dir)? {
+            // `helm dependency build` copies every `file://` dependency it is given.
+            if !self.allow_local_dependencies {
+                check_local_dependencies(self.root, self.chart_dir)?;
+            }
             self.helm_cmd(
                 "helm dependency build",
                 vec!["dependency".into(), "build".into(), ".".into()],
@@ -227,20 +234,36 @@ fn escape_set_value(v: &str) -> String {
     out
 }
 
-/// True when `Chart.yaml` declares dependencies that `charts/` does not hold (as a directory
+/// The dependencies a chart declares: `Chart.yaml`'s (apiVersion v2) and `requirements.yaml`'s
+/// (apiVersion v1, which Helm 3 still reads), with the file each came from.
+fn declared_dependencies(chart_dir: &Path) -> Result<Vec<(&'static str, Value)>, ErrorKind> {
+    let mut out = Vec::new();
+    for file in ["Chart.yaml", "requirements.yaml"] {
+        let path = chart_dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file != "Chart.yaml" => continue,
+            Err(e) => return Err(ErrorKind::io(file, e)),
+        };
+        let doc: Value = serde_yaml::from_str(&text).map_err(|e| ErrorKind::Manifest {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        out.extend(
+            doc.get("dependencies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|dep| (file, dep.clone())),
+        );
+    }
+    Ok(out)
+}
+
+/// True when the chart declares dependencies that `charts/` does not hold (as a directory
 /// named after the chart, or a `<name>-<version>.tgz` archive).
 fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
-    let chart_yaml = chart_dir.join("Chart.yaml");
-    let text = std::fs::read_to_string(&chart_yaml).map_err(|e| ErrorKind::io("Chart.yaml", e))?;
-    let chart: Value = serde_yaml::from_str(&text).map_err(|e| ErrorKind::Manifest {
-        file: "Chart.yaml".into(),
-        message: e.to_string(),
-    })?;
-    let deps = chart
-        .get("dependencies")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let deps = declared_dependencies(chart_dir)?;
     let present: Vec<String> = std::fs::read_dir(chart_dir.join("charts"))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -248,12 +271,46 @@ fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(deps.iter().any(|dep| {
+    Ok(deps.iter().any(|(_, dep)| {
         let name = dep.get("name").and_then(Value::as_str).unwrap_or_default();
         !present
             .iter()
             .any(|p| p == name || (p.starts_with(&format!("{name}-")) && p.ends_with(".tgz")))
     }))
+}
+
+/// Refuses `repository: file://...` dependencies that lead outside `root` (the checkout, or the
+/// pulled chart): `helm dependency build` would copy another tenant's chart (or any directory
+/// of this machine) into the render. `file://../sibling` inside the checkout, as monorepos
+/// write it, stays fine.
+fn check_local_dependencies(root: &Path, chart_dir: &Path) -> Result<(), ErrorKind> {
+    for (file, dep) in declared_dependencies(chart_dir)? {
+        let repository = dep
+            .get("repository")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(path) = repository
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("file://"))
+            .map(|_| &repository[7..])
+        else {
+            continue;
+        };
+        let name = dep.get("name").and_then(Value::as_str).unwrap_or_default();
+        let shown = confine::display_rel(root, &chart_dir.join(file));
+        let what = format!("{shown}: dependency {name:?} repository");
+        if Path::new(path).is_absolute() {
+            return Err(ErrorKind::unsafe_path(
+                repository,
+                format!(
+                    "{what} is a directory on this machine's disk outside the repository; a \
+                     render may only read the application's own repository"
+                ),
+            ));
+        }
+        confine::resolve(root, chart_dir, path, &what).map_err(|e| rename_unsafe(e, repository))?;
+    }
+    Ok(())
 }
 
 /// `helm version --short`, for the cache key.
@@ -305,5 +362,75 @@ mod tests {
         std::fs::create_dir_all(d.path().join("charts")).unwrap();
         std::fs::write(d.path().join("charts/common-0.1.0.tgz"), "").unwrap();
         assert!(!needs_dependency_build(d.path()).unwrap());
+    }
+
+    #[test]
+    fn local_dependencies_must_stay_in_the_checkout() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("repo/charts/web")).unwrap();
+        std::fs::create_dir_all(d.path().join("repo/charts/common")).unwrap();
+        let root = d.path().join("repo").canonicalize().unwrap();
+        let chart = root.join("charts/web");
+        let chart_yaml = |deps: &str| {
+            std::fs::write(
+                chart.join("Chart.yaml"),
+                format!("apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n{deps}"),
+            )
+            .unwrap();
+        };
+        // A sibling chart in the same checkout, and non-local repositories.
+        chart_yaml(
+            "- {name: common, version: 0.1.0, repository: 'file://../common'}\n\
+             - {name: redis, version: 1.0.0, repository: 'https://charts.example.com'}\n\
+             - {name: db, version: 1.0.0, repository: 'oci://registry.example.com/charts'}\n\
+             - {name: alias, version: 1.0.0, repository: '@stable'}\n",
+        );
+        check_local_dependencies(&root, &chart).unwrap();
+
+        for (repository, reason) in [
+            (
+                "file:///srv/ferry/checkouts/team-b/charts/db",
+                "charts/web/Chart.yaml: dependency \"db\" repository is a directory on this \
+                 machine's disk outside the repository; a render may only read the \
+                 application's own repository",
+            ),
+            (
+                "FILE:///etc",
+                "charts/web/Chart.yaml: dependency \"db\" repository is a directory on this \
+                 machine's disk outside the repository; a render may only read the \
+                 application's own repository",
+            ),
+            (
+                "file://../../../team-b/charts/db",
+                "charts/web/Chart.yaml: dependency \"db\" repository resolves outside the \
+                 repository",
+            ),
+        ] {
+            chart_yaml(&format!(
+                "- {{name: db, version: 1.0.0, repository: '{repository}'}}\n"
+            ));
+            let err = check_local_dependencies(&root, &chart).unwrap_err();
+            assert_eq!(err.to_string(), format!("{repository}: {reason}"));
+        }
+
+        // apiVersion v1 charts declare them in requirements.yaml; helm 3 reads that too.
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v1\nname: web\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("requirements.yaml"),
+            "dependencies:\n- {name: db, version: 1.0.0, repository: 'file:///srv/other/db'}\n",
+        )
+        .unwrap();
+        assert!(needs_dependency_build(&chart).unwrap());
+        let err = check_local_dependencies(&root, &chart).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "file:///srv/other/db: charts/web/requirements.yaml: dependency \"db\" repository"
+            ),
+            "{err}"
+        );
     }
 }

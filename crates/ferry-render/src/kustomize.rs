@@ -1,5 +1,12 @@
 //! Kustomize sources: Application options applied with `kustomize edit` in a private copy, as
 //! Argo CD applies them, then `kustomize build`.
+//!
+//! kustomize runs with its default load restrictor (`LoadRestrictionsRootOnly`: files only from
+//! a kustomization's own directory); build options that lift it are refused. Local references
+//! are checked to stay inside the checkout before kustomize runs, and `file://` remote
+//! targets are refused: kustomize would clone them with git from this machine's disk, where
+//! other tenants' checkouts and the Git mirrors live (the tools' git cannot use the local
+//! transport either, see [`crate::tool`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,11 +44,14 @@ pub(crate) struct Build<'a> {
     pub env: &'a BuildEnv,
     /// Extra `kustomize build` flags from configuration (e.g. `--enable-helm`).
     pub build_options: &'a [String],
+    /// Whether `file://` remote targets may be built (`ferry render --allow-local-remotes`).
+    pub allow_local_remotes: bool,
 }
 
 impl Build<'_> {
     pub(crate) async fn run(&self) -> Result<Vec<Value>, ErrorKind> {
-        check_references(&self.ws.repo, self.app_dir)?;
+        check_build_options(self.build_options)?;
+        check_references(&self.ws.repo, self.app_dir, self.allow_local_remotes)?;
         for edit in self.edits()? {
             self.kustomize_cmd("kustomize edit", edit).await?;
         }
@@ -237,11 +247,16 @@ const PATH_LISTS: [&str; 9] = [
 ];
 
 /// Walks the kustomizations reachable from `app_dir` and refuses local references that leave
-/// the repository (`../..` past the root, absolute paths). Kustomize itself only restricts
-/// files to the kustomization root, not directories of bases and components, so this check
-/// runs before any kustomize process reads the tree. Remote references (URLs) are left to
-/// kustomize.
-pub(crate) fn check_references(root: &Path, app_dir: &Path) -> Result<(), ErrorKind> {
+/// the repository (`../..` past the root, absolute paths) and, unless `allow_local_remotes`,
+/// remote targets on this machine (`file://` URLs, which kustomize clones with git). Kustomize
+/// itself only restricts files to the kustomization root, not directories of bases and
+/// components, so this check runs before any kustomize process reads the tree. Other remote
+/// references (URLs) are left to kustomize, whose git cannot read local paths.
+pub(crate) fn check_references(
+    root: &Path,
+    app_dir: &Path,
+    allow_local_remotes: bool,
+) -> Result<(), ErrorKind> {
     let mut pending = vec![app_dir.to_path_buf()];
     let mut seen = std::collections::HashSet::new();
     while let Some(dir) = pending.pop() {
@@ -258,13 +273,52 @@ pub(crate) fn check_references(root: &Path, app_dir: &Path) -> Result<(), ErrorK
             message: e.to_string(),
         })?;
         for (field, entry) in local_references(&doc) {
-            if is_remote(&entry) {
+            if is_local_remote(&entry) {
+                if allow_local_remotes {
+                    continue;
+                }
+                return Err(ErrorKind::unsafe_path(
+                    &entry,
+                    format!(
+                        "{shown}: {field} entry is a repository on this machine's disk \
+                         (file://); a render may only read the application's own repository"
+                    ),
+                ));
+            }
+            if is_remote(&entry) || field == "helmCharts.repo" {
                 continue;
             }
             let path = confine::resolve(root, &dir, &entry, &format!("{shown}: {field} entry"))?;
             if path.is_dir() {
                 pending.push(path);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `kustomize build` options that lift kustomize's root-only load restrictor: with
+/// `LoadRestrictionsNone`, any file a kustomization names (`../../../..`, an absolute path)
+/// would be read, other tenants' checkouts included.
+fn check_build_options(options: &[String]) -> Result<(), ErrorKind> {
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let (flag, value) = match option.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_string())),
+            None => (option.as_str(), None),
+        };
+        if flag != "--load-restrictor" && flag != "--load_restrictor" {
+            continue;
+        }
+        let value = value
+            .or_else(|| options.next().cloned())
+            .unwrap_or_default();
+        if value != "LoadRestrictionsRootOnly" {
+            return Err(ErrorKind::unsafe_path(
+                format!("{flag} {value}"),
+                "kustomize build option not allowed: kustomize keeps its root-only load \
+                 restrictor, so a kustomization reads files only under its own directory",
+            ));
         }
     }
     Ok(())
@@ -321,6 +375,19 @@ fn local_references(doc: &Value) -> Vec<(String, String)> {
             }
         }
     }
+    for r in doc
+        .get("replacements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(path) = r.get("path").and_then(Value::as_str) {
+            out.push(("replacements".into(), path.to_string()));
+        }
+    }
+    if let Some(path) = doc.pointer("/openapi/path").and_then(Value::as_str) {
+        out.push(("openapi.path".into(), path.to_string()));
+    }
     if let Some(home) = doc
         .pointer("/helmGlobals/chartHome")
         .and_then(Value::as_str)
@@ -336,6 +403,10 @@ fn local_references(doc: &Value) -> Vec<(String, String)> {
         if let Some(v) = c.get("valuesFile").and_then(Value::as_str) {
             out.push(("helmCharts.valuesFile".into(), v.to_string()));
         }
+        // A chart repository URL, never a path to resolve: only checked for `file://`.
+        if let Some(repo) = c.get("repo").and_then(Value::as_str) {
+            out.push(("helmCharts.repo".into(), repo.to_string()));
+        }
         out.extend(
             strings(c.get("additionalValuesFiles"))
                 .into_iter()
@@ -343,6 +414,14 @@ fn local_references(doc: &Value) -> Vec<(String, String)> {
         );
     }
     out
+}
+
+/// Remote targets on this machine: `file://` URLs (any case, also behind kustomize's `git::`
+/// prefix), which kustomize would clone with git from the local disk.
+fn is_local_remote(entry: &str) -> bool {
+    let lower = entry.trim().to_ascii_lowercase();
+    let url = lower.strip_prefix("git::").unwrap_or(&lower);
+    url.starts_with("file:")
 }
 
 /// Remote kustomize targets: URLs and `host/org/repo//path?ref=` git shorthands.
@@ -394,14 +473,14 @@ mod tests {
             "resources: [../base, https://example.com/x.yaml]\ncomponents: [../comp]\nconfigMapGenerator:\n- name: c\n  files: [k=conf.txt]\n",
         );
         let root = root.canonicalize().unwrap();
-        check_references(&root, &root.join("app")).unwrap();
+        check_references(&root, &root.join("app"), false).unwrap();
 
         write(
             &root,
             "base/kustomization.yaml",
             "resources: [../../outside]\n",
         );
-        let err = check_references(&root, &root.join("app")).unwrap_err();
+        let err = check_references(&root, &root.join("app"), false).unwrap_err();
         assert_eq!(
             err.to_string(),
             "../../outside: base/kustomization.yaml: resources entry resolves outside the repository"
@@ -412,10 +491,125 @@ mod tests {
             "app/kustomization.yaml",
             "configMapGenerator:\n- name: c\n  files: [/etc/passwd]\n",
         );
-        let err = check_references(&root, &root.join("app")).unwrap_err();
+        let err = check_references(&root, &root.join("app"), false).unwrap_err();
         assert!(
             err.to_string().contains("absolute paths are not allowed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn local_remote_targets_are_refused_with_file_and_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("repo");
+        write(&root, "base/kustomization.yaml", "resources: [cm.yaml]\n");
+        let root = root.canonicalize().unwrap();
+        let mirror = "file:///var/cache/ferry/git/mirrors/0123456789abcdef0123456789abcdef.git";
+        for (field, yaml) in [
+            (
+                "resources",
+                format!("resources: [../base, '{mirror}//app?ref=main']"),
+            ),
+            ("bases", format!("bases: ['{mirror}//app']")),
+            ("components", format!("components: ['git::{mirror}//c']")),
+            (
+                "resources",
+                "resources: ['FILE:///srv/git/team-b.git//app']".to_string(),
+            ),
+            (
+                "helmCharts.repo",
+                "helmCharts: [{name: web, repo: 'file:///srv/charts'}]".to_string(),
+            ),
+        ] {
+            write(&root, "app/kustomization.yaml", &yaml);
+            let err = check_references(&root, &root.join("app"), false).unwrap_err();
+            let ErrorKind::Unsafe { path, reason } = &err else {
+                panic!("{err}")
+            };
+            assert!(path.to_ascii_lowercase().contains("file:///"), "{err}");
+            assert_eq!(
+                reason,
+                &format!(
+                    "app/kustomization.yaml: {field} entry is a repository on this machine's \
+                     disk (file://); a render may only read the application's own repository"
+                ),
+                "{yaml}"
+            );
+            // `ferry render --allow-local-remotes` lets them through to kustomize.
+            check_references(&root, &root.join("app"), true).unwrap();
+        }
+        // Nested in a local base, too.
+        write(&root, "app/kustomization.yaml", "resources: [../base]\n");
+        write(
+            &root,
+            "base/kustomization.yaml",
+            &format!("resources: ['{mirror}//app']\n"),
+        );
+        let err = check_references(&root, &root.join("app"), false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("base/kustomization.yaml: resources entry is a repository on"),
+            "{err}"
+        );
+        // Remote targets elsewhere are kustomize's (its git cannot use the local transport).
+        write(
+            &root,
+            "base/kustomization.yaml",
+            "resources: ['https://github.com/org/repo//app?ref=v1', 'ssh://git@host/org/r.git']\n",
+        );
+        check_references(&root, &root.join("app"), false).unwrap();
+    }
+
+    #[test]
+    fn replacement_and_openapi_files_stay_in_the_repository() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("repo");
+        write(
+            &root,
+            "app/kustomization.yaml",
+            "replacements: [{path: r.yaml}]\nopenapi: {path: schema.json}\n",
+        );
+        let root = root.canonicalize().unwrap();
+        check_references(&root, &root.join("app"), false).unwrap();
+        write(
+            &root,
+            "app/kustomization.yaml",
+            "replacements: [{path: ../../../etc/r.yaml}]\n",
+        );
+        let err = check_references(&root, &root.join("app"), false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("replacements entry resolves outside the repository"),
+            "{err}"
+        );
+        write(
+            &root,
+            "app/kustomization.yaml",
+            "openapi: {path: /etc/schema.json}\n",
+        );
+        let err = check_references(&root, &root.join("app"), false).unwrap_err();
+        assert!(err.to_string().contains("openapi.path entry"), "{err}");
+    }
+
+    #[test]
+    fn build_options_keep_the_root_only_load_restrictor() {
+        let opts = |o: &[&str]| o.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check_build_options(&opts(&["--enable-helm"])).unwrap();
+        check_build_options(&opts(&["--load-restrictor", "LoadRestrictionsRootOnly"])).unwrap();
+        check_build_options(&opts(&["--load-restrictor=LoadRestrictionsRootOnly"])).unwrap();
+        for bad in [
+            &["--enable-helm", "--load-restrictor", "LoadRestrictionsNone"][..],
+            &["--load-restrictor=LoadRestrictionsNone"],
+            &["--load_restrictor", "LoadRestrictionsNone"],
+            &["--load-restrictor"],
+        ] {
+            let err = check_build_options(&opts(bad)).unwrap_err();
+            assert!(
+                err.to_string().contains(
+                    "kustomize build option not allowed: kustomize keeps its root-only load restrictor"
+                ),
+                "{bad:?}: {err}"
+            );
+        }
     }
 }

@@ -42,6 +42,12 @@ pub struct RenderConfig {
     /// URL schemes allowed for Helm value files (Argo CD's `helm.valuesFileSchemes`); none by
     /// default, so value files come only from repositories.
     pub value_file_schemes: Vec<String>,
+    /// Let renders read local repositories and directories outside the checkout: kustomize
+    /// remote resources, bases and components at `file://` URLs (and git's local transport for
+    /// the tools), and Helm dependencies at `file://` paths outside the checkout. Only for
+    /// `ferry render --allow-local-remotes` on one's own machine: the controller and the API
+    /// server never set it, since other tenants' checkouts and the Git mirrors are local too.
+    pub allow_local_remotes: bool,
 }
 
 impl Default for RenderConfig {
@@ -56,6 +62,7 @@ impl Default for RenderConfig {
             plugins: Vec::new(),
             kustomize_build_options: Vec::new(),
             value_file_schemes: Vec::new(),
+            allow_local_remotes: false,
         }
     }
 }
@@ -115,7 +122,7 @@ impl Renderer {
             git,
             helm: tool::locate(&config.helm),
             kustomize: tool::locate(&config.kustomize),
-            runner: ToolRunner::new(config.tool_timeout),
+            runner: ToolRunner::new(config.tool_timeout, config.allow_local_remotes),
             cache: RenderCache::new(config.cache_max_bytes, config.cache_ttl),
             helm_version: OnceCell::new(),
             kustomize_version: OnceCell::new(),
@@ -326,6 +333,7 @@ impl Renderer {
             "plugins": self.config.plugins,
             "kustomizeBuildOptions": self.config.kustomize_build_options,
             "valueFileSchemes": self.config.value_file_schemes,
+            "allowLocalRemotes": self.config.allow_local_remotes,
         }))
     }
 
@@ -405,6 +413,7 @@ impl Renderer {
                     app,
                     env,
                     value_file_schemes: &self.config.value_file_schemes,
+                    allow_local_dependencies: self.config.allow_local_remotes,
                 }
                 .run()
                 .await?
@@ -419,6 +428,7 @@ impl Renderer {
                     app,
                     env,
                     build_options: &self.config.kustomize_build_options,
+                    allow_local_remotes: self.config.allow_local_remotes,
                 }
                 .run()
                 .await?
@@ -479,6 +489,7 @@ impl Renderer {
             app,
             env: &env,
             value_file_schemes: &self.config.value_file_schemes,
+            allow_local_dependencies: self.config.allow_local_remotes,
         }
         .run()
         .await

@@ -1,5 +1,12 @@
 //! Running external tools (helm, kustomize, plugins): scrubbed environment, private home,
 //! timeout that kills the whole process group, and a count of invocations.
+//!
+//! Every tool, and every `git` it starts (kustomize clones remote bases with the git CLI, Helm
+//! and plugins may), runs with git's local transport switched off: `GIT_ALLOW_PROTOCOL` lists
+//! the network protocols only, which git applies to `file://` URLs and plain local paths alike
+//! (both are its `file` protocol), and `protocol.file.allow=never` says the same in git's
+//! configuration. So no kustomization, however it is nested or fetched, can clone another
+//! tenant's checkout or a Git mirror from this machine's disk.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,9 +24,15 @@ const STDERR_LIMIT: usize = 4096;
 /// The directories every tool may find helpers (`sh`, `git`) in, after the tool's own directory.
 const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The git protocols tools may fetch with: the network ones. Not `file` (local paths and
+/// `file://` URLs), nor `ext` (arbitrary commands).
+const GIT_NETWORK_PROTOCOLS: &str = "http:https:ssh:git";
+
 pub(crate) struct ToolRunner {
     timeout: Duration,
     runs: AtomicU64,
+    /// Whether git may fetch from local paths (`ferry render --allow-local-remotes` only).
+    allow_local_git: bool,
 }
 
 /// One command to run.
@@ -36,10 +49,13 @@ pub(crate) struct Invocation<'a> {
 }
 
 impl ToolRunner {
-    pub(crate) fn new(timeout: Duration) -> Self {
+    /// A runner whose tools' git may not use the local `file` transport unless
+    /// `allow_local_git`.
+    pub(crate) fn new(timeout: Duration, allow_local_git: bool) -> Self {
         Self {
             timeout,
             runs: AtomicU64::new(0),
+            allow_local_git,
         }
     }
 
@@ -65,7 +81,7 @@ impl ToolRunner {
         cmd.args(&inv.args)
             .current_dir(inv.cwd)
             .env_clear()
-            .envs(base_env(inv.program, inv.home))
+            .envs(base_env(inv.program, inv.home, self.allow_local_git))
             .envs(inv.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(if input.is_some() {
                 Stdio::piped()
@@ -144,8 +160,9 @@ impl ToolRunner {
 }
 
 /// The whole environment a tool starts with: nothing of ferry's own environment (credentials,
-/// tokens, proxies) leaks in; HOME and every cache/config directory point into a private dir.
-fn base_env(program: &Path, home: &Path) -> Vec<(String, OsString)> {
+/// tokens, proxies) leaks in; HOME and every cache/config directory point into a private dir;
+/// git may not read local repositories unless `allow_local_git`.
+fn base_env(program: &Path, home: &Path, allow_local_git: bool) -> Vec<(String, OsString)> {
     let mut path = OsString::new();
     if let Some(dir) = program.parent().filter(|d| !d.as_os_str().is_empty()) {
         path.push(dir);
@@ -153,7 +170,7 @@ fn base_env(program: &Path, home: &Path) -> Vec<(String, OsString)> {
     }
     path.push(SYSTEM_PATH);
     let sub = |s: &str| home.join(s).into_os_string();
-    vec![
+    let mut env = vec![
         ("PATH".into(), path),
         ("HOME".into(), home.as_os_str().to_owned()),
         ("TMPDIR".into(), sub("tmp")),
@@ -164,7 +181,17 @@ fn base_env(program: &Path, home: &Path) -> Vec<(String, OsString)> {
         ("HELM_CONFIG_HOME".into(), sub(".config/helm")),
         ("HELM_DATA_HOME".into(), sub(".local/share/helm")),
         ("LANG".into(), "C.UTF-8".into()),
-    ]
+    ];
+    if !allow_local_git {
+        env.extend([
+            // Overrides any protocol configuration; git counts plain paths as `file` too.
+            ("GIT_ALLOW_PROTOCOL".into(), GIT_NETWORK_PROTOCOLS.into()),
+            ("GIT_CONFIG_COUNT".into(), "1".into()),
+            ("GIT_CONFIG_KEY_0".into(), "protocol.file.allow".into()),
+            ("GIT_CONFIG_VALUE_0".into(), "never".into()),
+        ]);
+    }
+    env
 }
 
 fn kill_group(pid: u32) {
@@ -207,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn environment_is_scrubbed_and_home_is_private() {
         let home = tempfile::tempdir().unwrap();
-        let runner = ToolRunner::new(Duration::from_secs(10));
+        let runner = ToolRunner::new(Duration::from_secs(10), false);
         let out = runner.run(sh("env | sort", home.path())).await.unwrap();
         let names: Vec<&str> = out.lines().map(|l| l.split('=').next().unwrap()).collect();
         for name in &names {
@@ -217,7 +244,8 @@ mod tests {
                 ]
                 .contains(name)
                     || name.starts_with("XDG_")
-                    || name.starts_with("HELM_"),
+                    || name.starts_with("HELM_")
+                    || name.starts_with("GIT_"),
                 "unexpected variable {name} in {out}"
             );
         }
@@ -225,10 +253,91 @@ mod tests {
         assert_eq!(runner.runs(), 1);
     }
 
+    /// A bare repository with one commit, next to the tools' home: what another tenant's
+    /// checkout or a Git mirror looks like on disk.
+    fn local_repository(dir: &Path) -> PathBuf {
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .env("HOME", dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        git(&["init", "-q", "-b", "main", "work"]);
+        std::fs::write(dir.join("work/secret.yaml"), "team-b: secret").unwrap();
+        git(&["-C", "work", "add", "."]);
+        git(&[
+            "-C",
+            "work",
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "b",
+        ]);
+        git(&["clone", "-q", "--bare", "work", "team-b.git"]);
+        dir.join("team-b.git")
+    }
+
+    #[tokio::test]
+    async fn git_in_tools_cannot_read_local_repositories() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("tmp")).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let bare = local_repository(other.path());
+        let runner = ToolRunner::new(Duration::from_secs(30), false);
+        // Plain paths and file:// URLs are both git's `file` transport; clone and kustomize's
+        // init + fetch are both refused, whatever the configuration says.
+        for url in [
+            bare.display().to_string(),
+            format!("file://{}", bare.display()),
+        ] {
+            for script in [
+                format!("git clone -q {url} copy"),
+                format!(
+                    "git init -q f && cd f && git remote add origin {url} && \
+                     git -c protocol.file.allow=always fetch -q --depth=1 origin main"
+                ),
+            ] {
+                let err = runner
+                    .run(sh(
+                        &format!("cd \"$TMPDIR\" && rm -rf f copy && {script}"),
+                        home.path(),
+                    ))
+                    .await
+                    .unwrap_err();
+                assert!(
+                    err.to_string().contains("transport 'file' not allowed"),
+                    "{script}: {err}"
+                );
+            }
+        }
+        assert!(!home.path().join("tmp/copy/secret.yaml").exists());
+
+        // `ferry render --allow-local-remotes`: the same clone works.
+        let local = ToolRunner::new(Duration::from_secs(30), true);
+        local
+            .run(sh(
+                &format!(
+                    "cd \"$TMPDIR\" && git clone -q file://{} copy",
+                    bare.display()
+                ),
+                home.path(),
+            ))
+            .await
+            .unwrap();
+        assert!(home.path().join("tmp/copy/secret.yaml").exists());
+    }
+
     #[tokio::test]
     async fn input_reaches_stdin() {
         let home = tempfile::tempdir().unwrap();
-        let runner = ToolRunner::new(Duration::from_secs(10));
+        let runner = ToolRunner::new(Duration::from_secs(10), false);
         let out = runner
             .run_with_input(sh("cat", home.path()), Some(b"s3cret"))
             .await
@@ -241,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn failure_carries_stderr() {
         let home = tempfile::tempdir().unwrap();
-        let runner = ToolRunner::new(Duration::from_secs(10));
+        let runner = ToolRunner::new(Duration::from_secs(10), false);
         let err = runner
             .run(sh("echo bad input >&2; exit 3", home.path()))
             .await
@@ -253,7 +362,7 @@ mod tests {
     async fn timeout_kills_the_process_group() {
         let home = tempfile::tempdir().unwrap();
         let marker = home.path().join("survived");
-        let runner = ToolRunner::new(Duration::from_millis(300));
+        let runner = ToolRunner::new(Duration::from_millis(300), false);
         let script = format!("(sleep 2; touch {}) & sleep 5", marker.display());
         let started = std::time::Instant::now();
         let err = runner.run(sh(&script, home.path())).await.unwrap_err();

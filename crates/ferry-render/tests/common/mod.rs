@@ -46,21 +46,26 @@ pub fn harness(plugins: Vec<PluginConfig>) -> Harness {
 
 /// [`harness`] with repository credentials, as the repository Secrets give them.
 pub fn harness_with(plugins: Vec<PluginConfig>, credentials: Credentials) -> Harness {
+    harness_configured(credentials, |config| config.plugins = plugins)
+}
+
+/// A renderer whose configuration `change` adjusts (build options, local remotes...).
+pub fn harness_configured(
+    credentials: Credentials,
+    change: impl FnOnce(&mut RenderConfig),
+) -> Harness {
     let git_dir = tempfile::tempdir().unwrap();
     let work_dir = tempfile::tempdir().unwrap();
     let git = Arc::new(RepoCache::new(git_dir.path().join("cache"), credentials));
-    let renderer = Renderer::new(
-        git,
-        RenderConfig {
-            helm: tool("helm"),
-            kustomize: tool("kustomize"),
-            work_dir: work_dir.path().to_path_buf(),
-            plugins,
-            ..RenderConfig::default()
-        },
-    );
+    let mut config = RenderConfig {
+        helm: tool("helm"),
+        kustomize: tool("kustomize"),
+        work_dir: work_dir.path().to_path_buf(),
+        ..RenderConfig::default()
+    };
+    change(&mut config);
     Harness {
-        renderer,
+        renderer: Renderer::new(git, config),
         _dirs: vec![git_dir, work_dir],
     }
 }
