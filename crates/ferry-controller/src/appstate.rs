@@ -43,6 +43,7 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
     let policy = project.policy().map_err(|err| err.to_string())?;
     let cluster = ctx.clusters.resolve(&app.spec.destination)?;
     policy.check_app(app, &cluster.server, &cluster.name)?;
+    project.check_cluster_scope(app, &cluster.project)?;
     let cache = cluster
         .cache(&ctx.settings, &ctx.triggers)
         .await
@@ -144,8 +145,12 @@ pub async fn render_desired(
         ..AppContext::default()
     }
     .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());
+    let sources = ctx
+        .signatures
+        .verified_sources(app, &setup.project, sources)
+        .await?;
     let started = Instant::now();
-    let rendered = ctx.renderer.render(&render_context, sources).await;
+    let rendered = ctx.renderer.render(&render_context, &sources).await;
     ctx.metrics
         .rendered(rendered.as_ref().ok(), started.elapsed());
     let rendered =

@@ -3,7 +3,7 @@
 //! with a live-state cache and a sync engine started on first use.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use ferry_cache::{CacheConfig, ClusterCache};
@@ -16,6 +16,7 @@ use kube::config::KubeConfigOptions;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+use crate::impersonation;
 use crate::metrics::KubeClients;
 use crate::settings::ControllerSettings;
 use crate::triggers::Triggers;
@@ -28,8 +29,13 @@ pub struct Cluster {
     /// Namespaces the cluster Secret limits ferry to (empty: the whole cluster).
     pub namespaces: Vec<String>,
     pub cluster_resources: bool,
+    /// The AppProject the cluster Secret assigns it to (`project`); empty for none, as for
+    /// the in-cluster default without a Secret.
+    pub project: String,
     cache: OnceCell<ClusterCache>,
     engine: OnceCell<Arc<Engine>>,
+    /// Engines whose requests impersonate a service account, by user name.
+    impersonating: Mutex<HashMap<String, Arc<Engine>>>,
     kube_version: OnceCell<String>,
 }
 
@@ -41,8 +47,10 @@ impl Cluster {
             client,
             namespaces: Vec::new(),
             cluster_resources: false,
+            project: String::new(),
             cache: OnceCell::new(),
             engine: OnceCell::new(),
+            impersonating: Mutex::default(),
             kube_version: OnceCell::new(),
         }
     }
@@ -97,27 +105,63 @@ impl Cluster {
             .map(String::as_str)
     }
 
+    /// The sync engine acting as the controller (`user` `None`) or impersonating `user`.
     pub async fn engine(
         &self,
         settings: &ControllerSettings,
         health: &HealthChecks,
+        user: Option<&str>,
     ) -> anyhow::Result<Arc<Engine>> {
-        self.engine
-            .get_or_try_init(|| async {
-                let engine = Engine::new(
-                    self.client.clone(),
-                    health.clone(),
-                    EngineSettings {
-                        field_manager: settings.field_manager.clone(),
-                        ..EngineSettings::default()
-                    },
-                )
+        let Some(user) = user else {
+            return self
+                .engine
+                .get_or_try_init(|| self.new_engine(self.client.clone(), settings, health))
                 .await
-                .with_context(|| format!("discovering the API of cluster {}", self.server))?;
-                anyhow::Ok(Arc::new(engine))
-            })
-            .await
-            .cloned()
+                .cloned();
+        };
+        let known = self
+            .impersonating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned();
+        if let Some(engine) = known {
+            return Ok(engine);
+        }
+        let client = impersonation::client_as(&self.client, user)?;
+        let engine = self.new_engine(client, settings, health).await?;
+        self.impersonating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_string(), engine.clone());
+        Ok(engine)
+    }
+
+    /// A client for this cluster acting as the controller (`None`) or impersonating `user`.
+    pub fn client_as(&self, user: Option<&str>) -> anyhow::Result<kube::Client> {
+        match user {
+            None => Ok(self.client.clone()),
+            Some(user) => impersonation::client_as(&self.client, user),
+        }
+    }
+
+    async fn new_engine(
+        &self,
+        client: kube::Client,
+        settings: &ControllerSettings,
+        health: &HealthChecks,
+    ) -> anyhow::Result<Arc<Engine>> {
+        let engine = Engine::new(
+            client,
+            health.clone(),
+            EngineSettings {
+                field_manager: settings.field_manager.clone(),
+                ..EngineSettings::default()
+            },
+        )
+        .await
+        .with_context(|| format!("discovering the API of cluster {}", self.server))?;
+        Ok(Arc::new(engine))
     }
 }
 
@@ -238,6 +282,7 @@ async fn build(
     let mut cluster = Cluster::new(name, parsed.server.clone(), client);
     cluster.namespaces = parsed.namespaces.clone();
     cluster.cluster_resources = parsed.cluster_resources;
+    cluster.project = parsed.project.clone();
     Ok(cluster)
 }
 

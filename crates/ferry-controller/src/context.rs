@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use ferry_health::HealthChecks;
 use ferry_render::Renderer;
 use ferry_types::AppProject;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 
 use crate::clusters::Clusters;
+use crate::commit_signatures::CommitSignatures;
 use crate::compare::Comparison;
 use crate::metrics::Metrics;
 use crate::operation::Operations;
@@ -22,9 +24,13 @@ pub struct Context {
     /// Applications in the control namespace, read and written as JSON.
     pub apps: Api<DynamicObject>,
     pub projects: Api<AppProject>,
+    /// ConfigMaps of the control namespace (`argocd-cm` is read at every sync).
+    pub config_maps: Api<ConfigMap>,
     pub project_store: Store<AppProject>,
     pub clusters: Arc<Clusters>,
     pub renderer: Arc<Renderer>,
+    /// Commit signatures, for projects that list `signatureKeys`.
+    pub signatures: CommitSignatures,
     pub health: HealthChecks,
     /// System-wide `ignoreDifferences` (from `argocd-cm`), applied to every app.
     pub system_ignore: Vec<ferry_diff::ResourceIgnoreDifferences>,

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::appstate;
 use crate::context::Context;
+use crate::impersonation;
 use crate::patch;
 
 /// How often deletion progress is checked.
@@ -36,6 +37,21 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
             remove_finalizers(ctx, app).await?;
             return Ok(Action::await_change());
         }
+        Err(message) => {
+            deletion_error(ctx, app, message).await?;
+            return Ok(Action::requeue(RECHECK * 5));
+        }
+    };
+    // Deletions are changes to the cluster like a sync's, made as the same identity.
+    let client = match impersonation::sync_identity(ctx, app, &setup)
+        .await
+        .and_then(|user| {
+            setup
+                .cluster
+                .client_as(user.as_deref())
+                .map_err(|err| format!("{err:#}"))
+        }) {
+        Ok(client) => client,
         Err(message) => {
             deletion_error(ctx, app, message).await?;
             return Ok(Action::requeue(RECHECK * 5));
@@ -73,13 +89,9 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
             continue;
         };
         let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(
-                setup.cluster.client.clone(),
-                &object.key.namespace,
-                &resource,
-            )
+            Api::namespaced_with(client.clone(), &object.key.namespace, &resource)
         } else {
-            Api::all_with(setup.cluster.client.clone(), &resource)
+            Api::all_with(client.clone(), &resource)
         };
         let params = DeleteParams {
             propagation_policy: Some(propagation.clone()),

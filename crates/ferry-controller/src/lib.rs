@@ -17,9 +17,11 @@ mod appstate;
 mod argocd_cm;
 mod automation;
 mod clusters;
+mod commit_signatures;
 mod compare;
 mod context;
 mod deletion;
+mod impersonation;
 pub mod metrics;
 mod operation;
 mod patch;
@@ -52,6 +54,7 @@ pub use metrics::Metrics;
 pub use settings::ControllerSettings;
 
 use crate::clusters::Clusters;
+use crate::commit_signatures::CommitSignatures;
 use crate::context::Context;
 use crate::operation::Operations;
 use crate::triggers::Triggers;
@@ -86,6 +89,8 @@ pub async fn run(
         settings.tracking = tracking;
     }
     let clusters = Arc::new(Clusters::new(client.clone(), metrics.kube_clients()));
+    let signatures =
+        CommitSignatures::start(client.clone(), &namespace, git.clone(), triggers.clone());
     let ready = registry::spawn(
         client.clone(),
         namespace.clone(),
@@ -116,15 +121,21 @@ pub async fn run(
         .wait_until_ready()
         .await
         .context("listing AppProjects")?;
+    signatures
+        .ready()
+        .await
+        .context("reading the GnuPG keys ConfigMap")?;
 
     let ctx = Arc::new(Context {
         operations: Operations::new(settings.operation_processors),
         settings,
         apps: apps.clone(),
         projects,
+        config_maps: Api::namespaced(client.clone(), &namespace),
         project_store,
         clusters,
         renderer,
+        signatures,
         health: argo.health,
         system_ignore: argo.ignore_differences,
         triggers: triggers.clone(),

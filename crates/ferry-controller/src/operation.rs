@@ -24,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::appstate;
 use crate::context::Context;
+use crate::impersonation;
 use crate::metrics::AppIdentity;
 use crate::patch;
 
@@ -287,6 +288,7 @@ async fn attempt(
     if !windows.can_sync(jiff::Timestamp::now(), manual) {
         return Err("Cannot sync: Blocked by sync window".into());
     }
+    let identity = impersonation::sync_identity(ctx, &app, &setup).await?;
     let sources = operation_sources(&app, &sync);
     let pinned = pinned_sources(&sources, &sync);
     let observed = appstate::observe(ctx, &app, &setup, &pinned, false).await?;
@@ -346,7 +348,7 @@ async fn attempt(
     };
     let engine = setup
         .cluster
-        .engine(&ctx.settings, &ctx.health)
+        .engine(&ctx.settings, &ctx.health, identity.as_deref())
         .await
         .map_err(|err| format!("{err:#}"))?;
 
