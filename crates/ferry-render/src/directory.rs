@@ -112,8 +112,14 @@ fn walk(
 /// file, CI config) and is skipped with a warning, as Argo CD does.
 fn read_manifest_file(path: &Path, shown: &str) -> Result<Vec<Value>, ErrorKind> {
     let text = std::fs::read_to_string(path).map_err(|e| ErrorKind::io(shown, e))?;
+    parse_manifest_file(&text, shown)
+}
+
+/// The objects of a manifest file's `text`, read as a directory source reads the file named
+/// `shown` (see `read_manifest_file`); public for the fuzz targets.
+pub fn parse_manifest_file(text: &str, shown: &str) -> Result<Vec<Value>, ErrorKind> {
     if shown.ends_with(".json") {
-        let mut stream = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
         let value = match stream.next() {
             Some(Ok(v)) => v,
             Some(Err(e)) => return Err(manifest_error(shown, e.to_string())),
@@ -128,7 +134,7 @@ fn read_manifest_file(path: &Path, shown: &str) -> Result<Vec<Value>, ErrorKind>
         manifest::check_object(&value).map_err(|m| manifest_error(shown, m))?;
         return manifest::flatten_lists(vec![value], shown);
     }
-    let docs = manifest::documents(&text, shown)?;
+    let docs = manifest::documents(text, shown)?;
     let mut objects = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         if doc.is_null() {

@@ -35,6 +35,7 @@ mod workspace;
 pub use app::AppContext;
 pub use cache::CacheStats;
 pub use credential::repo_credential;
+pub use directory::parse_manifest_file;
 pub use error::{ErrorKind, RenderError};
 pub use plugin::{
     PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,
