@@ -109,6 +109,11 @@ struct Flags {
     /// Seconds any single tool (helm, kustomize, plugin) may run.
     #[arg(long, default_value_t = rendering::DEFAULT_TOOL_TIMEOUT.as_secs())]
     tool_timeout: u64,
+    /// Let kustomize remote resources, bases and components at `file://` URLs, and Helm
+    /// dependencies at `file://` paths outside the repository, read this machine's disk
+    /// (refused by default, and always by the controller and the API server).
+    #[arg(long)]
+    allow_local_remotes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -135,7 +140,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}", file.display()))?,
         );
     }
-    let renderer = rendering::renderer(git, plugins, Duration::from_secs(args.tool_timeout));
+    let renderer = rendering::renderer(
+        git,
+        plugins,
+        Duration::from_secs(args.tool_timeout),
+        args.allow_local_remotes,
+    );
     let rendered = renderer.render(&app, &sources).await?;
     for (i, s) in rendered.sources.iter().enumerate() {
         let kind = s

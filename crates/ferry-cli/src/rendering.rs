@@ -30,11 +30,14 @@ pub fn repo_cache(credentials: Credentials) -> Arc<RepoCache> {
     Arc::new(RepoCache::new(cache_dir().join("repos"), credentials))
 }
 
-/// A renderer using the tool binaries found by [`find_tool`].
+/// A renderer using the tool binaries found by [`find_tool`]. `allow_local_remotes` lets
+/// kustomize remote targets and Helm dependencies read local repositories and directories
+/// (`ferry render --allow-local-remotes`); nothing else sets it.
 pub fn renderer(
     git: Arc<RepoCache>,
     plugins: Vec<PluginConfig>,
     tool_timeout: Duration,
+    allow_local_remotes: bool,
 ) -> Renderer {
     let cache_dir = cache_dir();
     Renderer::new(
@@ -44,6 +47,7 @@ pub fn renderer(
             kustomize: find_tool("kustomize", "FERRY_KUSTOMIZE", &cache_dir),
             tool_timeout,
             plugins,
+            allow_local_remotes,
             ..RenderConfig::default()
         },
     )

@@ -278,3 +278,50 @@ fn bad_input_fails_with_a_clear_message() {
             .contains("expected an argoproj.io/v1alpha1 Application")
     );
 }
+
+#[test]
+fn local_remotes_need_allow_local_remotes() {
+    // A kustomization that builds a base from another repository on this disk.
+    let shared = GitRepo::new().unwrap();
+    shared
+        .write(
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\n",
+        )
+        .unwrap();
+    shared
+        .write("base/kustomization.yaml", "resources: [cm.yaml]\n")
+        .unwrap();
+    shared.commit("base").unwrap();
+    let repo = GitRepo::new().unwrap();
+    let remote = format!("{}//base?ref=main", shared.file_url());
+    repo.write(
+        "overlay/kustomization.yaml",
+        format!("resources: ['{remote}']\nnamePrefix: local-\n"),
+    )
+    .unwrap();
+    repo.commit("overlay").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let work = repo.work_path();
+    let args = ["--repo", work.to_str().unwrap(), "--path", "overlay"];
+
+    let out = ferry(&args, cache.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{remote}: overlay/kustomization.yaml: resources entry is a repository on this \
+             machine's disk (file://)"
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let (stdout, _) = ok(
+        &[&args[..], &["--allow-local-remotes"]].concat(),
+        cache.path(),
+    );
+    let objs = yaml_stream(&stdout);
+    assert_eq!(objs.len(), 1);
+    assert_eq!(objs[0]["metadata"]["name"], "local-shared");
+}

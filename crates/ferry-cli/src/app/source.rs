@@ -185,7 +185,7 @@ pub async fn render(
         .await
         .with_context(|| format!("app {name}"))?;
     let git = rendering::repo_cache(core.git_credentials().await?);
-    let renderer = rendering::renderer(git, Vec::new(), DEFAULT_TOOL_TIMEOUT);
+    let renderer = rendering::renderer(git, Vec::new(), DEFAULT_TOOL_TIMEOUT, false);
     let rendered = renderer
         .render(&context, &sources)
         .await

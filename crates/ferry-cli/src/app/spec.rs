@@ -386,8 +386,12 @@ async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
     let policy = project.policy()?;
     for source in app.sources() {
         if !policy.is_source_permitted(&source.repo_url) {
+            let why = policy
+                .source_refusal_hint(&source.repo_url)
+                .map(|hint| format!(": {hint}"))
+                .unwrap_or_default();
             bail!(
-                "app {name}: repository {} is not permitted in project {project_name}",
+                "app {name}: repository {} is not permitted in project {project_name}{why}",
                 source.repo_url
             );
         }
