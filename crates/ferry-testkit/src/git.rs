@@ -33,6 +33,17 @@ use tempfile::TempDir;
 use crate::daemon::{start_on_free_port, stop};
 use crate::http::{BasicAuth, LoopbackServer};
 
+/// Prefix of every fixture repository's directory under the system temp directory.
+const FIXTURE_PREFIX: &str = "ferry-git-fixture-";
+
+/// An AppProject `sourceRepos` entry permitting the `file://` URL of every [`GitRepo`]:
+/// projects permit local repositories only through entries that start with `file://`
+/// (never through `*`), so harnesses that run apps from fixture repositories list this.
+pub fn fixture_source_repos() -> String {
+    let dirs = std::env::temp_dir().join(format!("{FIXTURE_PREFIX}*"));
+    format!("file://{}/**", dirs.display())
+}
+
 /// A bare repository (what servers serve) plus a working clone used to build its history.
 /// Every mutating call is pushed to the bare repository at once, so servers see it immediately.
 pub struct GitRepo {
@@ -42,9 +53,7 @@ pub struct GitRepo {
 impl GitRepo {
     /// An empty repository whose default branch is `main`.
     pub fn new() -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("ferry-git-fixture-")
-            .tempdir()?;
+        let dir = tempfile::Builder::new().prefix(FIXTURE_PREFIX).tempdir()?;
         let repo = GitRepo { dir };
         git(
             repo.dir.path(),

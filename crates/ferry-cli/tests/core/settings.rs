@@ -261,6 +261,7 @@ async fn a_kubeconfig_context_becomes_a_cluster_apps_can_deploy_to() -> Result<(
     // through a client made from the Secret alone.
     let repo = app_repo()?;
     let url = repo.file_url();
+    ferry.allow_fixture_repos().await;
     ferry
         .ok(&[
             "app",

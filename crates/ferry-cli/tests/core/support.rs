@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use anyhow::{Context, Result};
-use ferry_testkit::git::GitRepo;
+use ferry_testkit::git::{GitRepo, fixture_source_repos};
 use ferry_testkit::kube::TestContext;
 pub use ferry_testkit::process::texts;
 use ferry_testkit::process::{failed, succeeded};
-use ferry_types::Application;
+use ferry_types::{AppProject, Application};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
@@ -22,6 +22,8 @@ pub struct Ferry {
     kubeconfig: PathBuf,
     pub namespace: String,
     cache: TempDir,
+    /// Set once the `default` project lists the fixture repositories.
+    fixtures_allowed: tokio::sync::OnceCell<()>,
 }
 
 impl Ferry {
@@ -35,7 +37,26 @@ impl Ferry {
             kubeconfig: ctx.kubeconfig().to_path_buf(),
             namespace: namespace.to_string(),
             cache: tempfile::tempdir().unwrap(),
+            fixtures_allowed: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Makes the `default` project list the fixture repositories, once: projects permit
+    /// `file://` repositories only through `file://` entries, never through `*`. Through the
+    /// CLI, which first creates what any writing command creates (namespace, CRDs, the
+    /// `default` project as Argo CD's), then replaces the project's spec with that default
+    /// plus the entry.
+    pub async fn allow_fixture_repos(&self) {
+        self.fixtures_allowed
+            .get_or_init(|| async {
+                let mut project = AppProject::default_project(&self.namespace);
+                project.spec.source_repos.push(fixture_source_repos());
+                let file = self.cache.path().join("default-project.json");
+                std::fs::write(&file, serde_json::to_vec(&project).unwrap()).unwrap();
+                let file = file.to_str().unwrap();
+                self.ok(&["proj", "create", "-f", file, "--upsert"]).await;
+            })
+            .await;
     }
 
     /// `ferry ARGS -N <namespace>` with the test cluster's kubeconfig.
@@ -94,8 +115,10 @@ pub fn app_repo() -> Result<GitRepo> {
     Ok(repo)
 }
 
-/// `ferry app create NAME` for `app` in `repo`, deploying to the test namespace, plus `extra`.
+/// `ferry app create NAME` for `app` in `repo`, deploying to the test namespace, plus `extra`
+/// (the `default` project listing the fixture repositories).
 pub async fn create_app(ferry: &Ferry, name: &str, repo: &GitRepo, extra: &[&str]) -> String {
+    ferry.allow_fixture_repos().await;
     let url = repo.file_url();
     let args = [
         &[

@@ -6,18 +6,27 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use anyhow::Result;
+use ferry_testkit::git::fixture_source_repos;
 use ferry_testkit::kube::TestContext;
 pub use ferry_testkit::process::texts;
 use ferry_testkit::process::{failed, succeeded};
 use ferry_testkit::server::{ServerProcess, workspace_binary};
+use ferry_types::AppProject;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-/// The server with Argo CD's CRDs installed and `argocd-cm` holding `settings`.
+/// The server with Argo CD's CRDs installed, `argocd-cm` holding `settings`, and the `default`
+/// project as the server creates it but also listing the fixture repositories (projects permit
+/// `file://` repositories only through `file://` entries, never through `*`).
 pub async fn start_server(ctx: &TestContext, settings: &[(&str, &str)]) -> Result<ServerProcess> {
     ferry_types::install_crds(&ctx.client(), "ferry-tests").await?;
+    let mut project = AppProject::default_project(ctx.namespace());
+    project.spec.source_repos.push(fixture_source_repos());
+    ctx.api::<AppProject>()
+        .create(&PostParams::default(), &project)
+        .await?;
     let data: serde_json::Map<String, Value> = settings
         .iter()
         .map(|(k, v)| (k.to_string(), Value::from(*v)))
