@@ -2,6 +2,7 @@
 //! `spawn_blocking`; network work is bounded by the configured timeout.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use git2::Oid;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::access;
 use crate::checkout::{Checkout, CheckoutOptions, Gitlink, Source, materialize};
 use crate::mirror::{self, REFSPECS};
 use crate::remote::Session;
@@ -23,13 +25,24 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_SUBMODULE_DEPTH: usize = 8;
 
 /// Mirrors of remote repositories under one root directory (`mirrors/`, one bare repository per
-/// URL; `checkouts/`, one private directory per [`Checkout`]). Cheap to clone; clones share the
-/// mirrors and locks, so keep one per root directory.
+/// URL and credential; `checkouts/`, one private directory per [`Checkout`]). Cheap to clone;
+/// clones share the mirrors and locks, so keep one per root directory.
+///
+/// Credentials are looked up for an AppProject: [`RepoCache::for_project`] gives a handle whose
+/// operations use the entries of that project and the global ones (see
+/// [`Credentials::lookup`]); a handle without a project uses the global entries only.
+///
+/// Cached content never outlives access: each mirror holds only what one credential fetched
+/// (see [`crate::access`] for the keyed fingerprint that names it), so an operation is only ever
+/// served commits its own credential fetched. With one credential per repository, the common
+/// case, that is one mirror per repository, as without fingerprints.
 #[derive(Clone)]
 pub struct RepoCache {
     inner: Arc<Inner>,
     timeout: Duration,
     observer: Option<RequestObserver>,
+    /// The AppProject whose credentials apply; `None`: only global ones.
+    project: Option<Arc<str>>,
 }
 
 /// One network operation, as told to a [`RequestObserver`].
@@ -51,8 +64,10 @@ struct Inner {
     root: PathBuf,
     /// Swapped whole when the configured repositories change; operations take a snapshot.
     credentials: RwLock<Arc<Credentials>>,
-    /// One lock per mirror: fetches into the same mirror take turns.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per mirror (URL and credential): fetches into the same mirror take turns.
+    locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// The key of the access fingerprints, read (or made) at first use.
+    access_key: Mutex<Option<[u8; 32]>>,
 }
 
 impl Inner {
@@ -62,6 +77,28 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
+
+    fn access_key(&self) -> Result<[u8; 32], GitError> {
+        let mut key = self
+            .access_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(key) = *key {
+            return Ok(key);
+        }
+        let loaded = access::load_or_create_key(&self.root)?;
+        *key = Some(loaded);
+        Ok(loaded)
+    }
+}
+
+/// How one operation reaches one repository: the credential it found in its snapshot of the
+/// configured credentials, and the mirror that credential's fetches go to.
+#[derive(Clone)]
+struct Remote {
+    url: RepoUrl,
+    credential: Option<RepoCredential>,
+    mirror: PathBuf,
 }
 
 /// One queued piece of a checkout: a repository's commit to write into a directory.
@@ -82,10 +119,27 @@ impl RepoCache {
                 root: root.into(),
                 credentials: RwLock::new(Arc::new(creds)),
                 locks: Mutex::default(),
+                access_key: Mutex::default(),
             }),
             timeout: DEFAULT_TIMEOUT,
             observer: None,
+            project: None,
         }
+    }
+
+    /// This cache as the apps of AppProject `project` see it: their credentials are the entries
+    /// scoped to `project` and the global ones; entries of other projects are never used. An
+    /// empty `project` means no project (global entries only).
+    pub fn for_project(&self, project: &str) -> Self {
+        RepoCache {
+            project: (!project.is_empty()).then(|| Arc::from(project)),
+            ..self.clone()
+        }
+    }
+
+    /// The AppProject this handle looks credentials up for.
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
     }
 
     /// Bound each network operation by `timeout` instead of [`DEFAULT_TIMEOUT`].
@@ -110,10 +164,24 @@ impl RepoCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(creds);
     }
 
-    /// The credential of the repository Secrets for `url` (for tools other than git, such as
-    /// helm pulling a chart).
+    /// The credential of the repository Secrets for `url` and this handle's project (for tools
+    /// other than git, such as helm pulling a chart).
     pub fn credential(&self, url: &str) -> Option<RepoCredential> {
-        self.inner.credentials().lookup(url)
+        self.inner.credentials().lookup(url, self.project())
+    }
+
+    /// The access fingerprint of `url` for this handle's project: a keyed digest of the
+    /// credential [`RepoCache::credential`] finds (and of any userinfo in the URL) that never
+    /// reveals it. Whatever is cached from content fetched for `url` must be keyed by it, so
+    /// that only callers with the same credential are served it (the mirrors are; the render
+    /// cache does it for rendered objects and pulled charts).
+    pub fn access_fingerprint(&self, url: &str) -> Result<String, GitError> {
+        let credential = self.credential(url);
+        Ok(access::fingerprint(
+            &self.inner.access_key()?,
+            url.trim(),
+            credential.as_ref(),
+        ))
     }
 
     pub fn root(&self) -> &Path {
@@ -128,20 +196,23 @@ impl RepoCache {
     /// an abbreviated SHA (7+ hex digits). The commit is fetched into the mirror if missing, so
     /// a following [`RepoCache::checkout`] needs no network.
     pub async fn resolve(&self, url: &str, revision: &str) -> Result<Resolved, GitError> {
-        let repo_url = RepoUrl::parse(url)?;
+        let credentials = self.inner.credentials();
+        let remote = self.remote(&credentials, RepoUrl::parse(url)?)?;
         let revision = revision.trim();
         if revision::is_full_sha(revision) {
-            let sha = self.ensure_commit(&repo_url, revision, None).await?;
+            let sha = self
+                .ensure_commit(&remote, &credentials, revision, None)
+                .await?;
             return Ok(Resolved {
                 sha,
                 reference: None,
             });
         }
-        let refs = self.ls_remote_parsed(&repo_url).await?;
+        let refs = self.ls_remote_parsed(&remote, &credentials).await?;
         match revision::lookup(&refs, revision) {
             Lookup::Ref { sha, reference } => {
                 let sha = self
-                    .ensure_commit(&repo_url, &sha, Some(&reference))
+                    .ensure_commit(&remote, &credentials, &sha, Some(&reference))
                     .await?;
                 Ok(Resolved {
                     sha,
@@ -149,25 +220,31 @@ impl RepoCache {
                 })
             }
             Lookup::ShortSha => {
-                let sha = self.ensure_commit(&repo_url, revision, None).await?;
+                let sha = self
+                    .ensure_commit(&remote, &credentials, revision, None)
+                    .await?;
                 Ok(Resolved {
                     sha,
                     reference: None,
                 })
             }
-            Lookup::NotFound(message) => Err(unknown_revision(&repo_url, revision, message)),
+            Lookup::NotFound(message) => Err(unknown_revision(&remote.url, revision, message)),
         }
     }
 
     /// Remote refs without fetching (ls-remote), to tell cheaply whether anything changed.
     pub async fn ls_remote(&self, url: &str) -> Result<Vec<RemoteRef>, GitError> {
-        self.ls_remote_parsed(&RepoUrl::parse(url)?).await
+        let credentials = self.inner.credentials();
+        let remote = self.remote(&credentials, RepoUrl::parse(url)?)?;
+        self.ls_remote_parsed(&remote, &credentials).await
     }
 
     /// Materialize the tree of `sha` (a full commit SHA, e.g. from [`RepoCache::resolve`]) into
     /// a fresh directory, fetching it if needed, optionally with submodules. Concurrent checkouts
-    /// only read the mirror. The directory is removed when the [`Checkout`] is dropped.
-    /// Symlinks are recreated verbatim and never followed (see [`Checkout`]).
+    /// only read the mirror. The directory is removed when the [`Checkout`] is dropped; its
+    /// name has 16 random characters and it is created with mode 0700, so no other checkout
+    /// can guess (or, as another user, enter) it. Symlinks are recreated verbatim and never
+    /// followed (see [`Checkout`]).
     pub async fn checkout(
         &self,
         url: &str,
@@ -182,10 +259,13 @@ impl RepoCache {
                 "checkout needs a full commit SHA".to_owned(),
             ));
         }
+        let credentials = self.inner.credentials();
         let checkouts = self.inner.root.join("checkouts");
-        create_dir(&checkouts)?;
+        access::create_private_dir(&checkouts)?;
         let dir = tempfile::Builder::new()
-            .prefix(&format!("{}-", &sha[..12]))
+            .prefix("checkout-")
+            .rand_bytes(16)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&checkouts)
             .map_err(|e| {
                 GitError::io(
@@ -200,11 +280,11 @@ impl RepoCache {
             rel: PathBuf::new(),
             depth: 0,
         };
-        let (commit, gitlinks) = self.write_commit(&top).await?;
+        let (commit, gitlinks) = self.write_commit(&top, &credentials).await?;
         if opts.submodules {
             let mut jobs = submodule_jobs(&top, gitlinks)?;
             while let Some(job) = jobs.pop() {
-                let (_, gitlinks) = self.write_commit(&job).await?;
+                let (_, gitlinks) = self.write_commit(&job, &credentials).await?;
                 jobs.extend(submodule_jobs(&job, gitlinks)?);
             }
         }
@@ -212,10 +292,17 @@ impl RepoCache {
     }
 
     /// Write the job's commit; returns its SHA (tags peeled) and the submodules met.
-    async fn write_commit(&self, job: &Job) -> Result<(String, Vec<Gitlink>), GitError> {
+    async fn write_commit(
+        &self,
+        job: &Job,
+        credentials: &Arc<Credentials>,
+    ) -> Result<(String, Vec<Gitlink>), GitError> {
         let result = async {
-            let commit = self.ensure_commit(&job.url, &job.revision, None).await?;
-            let path = self.mirror_path(&job.url);
+            let remote = self.remote(credentials, job.url.clone())?;
+            let commit = self
+                .ensure_commit(&remote, credentials, &job.revision, None)
+                .await?;
+            let path = remote.mirror.clone();
             let (url, dest) = (job.url.display(), job.dest.clone());
             run_blocking(&url.clone(), move || {
                 let repo = mirror::open(&path).ok_or_else(|| GitError::Git {
@@ -246,20 +333,46 @@ impl RepoCache {
         })
     }
 
-    async fn ls_remote_parsed(&self, url: &RepoUrl) -> Result<Vec<RemoteRef>, GitError> {
-        let (inner, url_owned, timeout) = (self.inner.clone(), url.clone(), self.timeout);
+    /// How this handle reaches `url` with `credentials` (one snapshot per operation, so the
+    /// credential that fetches is the one the mirror is named after).
+    fn remote(&self, credentials: &Credentials, url: RepoUrl) -> Result<Remote, GitError> {
+        let credential = credentials.lookup(&url.raw, self.project());
+        let fingerprint =
+            access::fingerprint(&self.inner.access_key()?, &url.raw, credential.as_ref());
+        let mirror = access::mirror_path(
+            &self.inner.root.join("mirrors"),
+            &url.mirror_key(),
+            &fingerprint,
+        );
+        Ok(Remote {
+            url,
+            credential,
+            mirror,
+        })
+    }
+
+    async fn ls_remote_parsed(
+        &self,
+        remote: &Remote,
+        credentials: &Arc<Credentials>,
+    ) -> Result<Vec<RemoteRef>, GitError> {
+        let (remote_owned, credentials, timeout) =
+            (remote.clone(), credentials.clone(), self.timeout);
         let work = move || {
-            let credentials = inner.credentials();
             Session::new(
-                &url_owned,
-                credentials.lookup(&url_owned.raw),
+                &remote_owned.url,
+                remote_owned.credential.clone(),
                 credentials.known_hosts(),
                 timeout,
             )
             .ls_remote()
         };
-        self.bounded(url, "ls-remote", run_blocking(&url.display(), work))
-            .await
+        self.bounded(
+            &remote.url,
+            "ls-remote",
+            run_blocking(&remote.url.display(), work),
+        )
+        .await
     }
 
     /// The commit `id` (a full or abbreviated object id, possibly of an annotated tag) names,
@@ -267,11 +380,13 @@ impl RepoCache {
     /// advertised `id` under that name).
     async fn ensure_commit(
         &self,
-        url: &RepoUrl,
+        remote: &Remote,
+        credentials: &Arc<Credentials>,
         id: &str,
         reference: Option<&str>,
     ) -> Result<String, GitError> {
-        let path = self.mirror_path(url);
+        let url = &remote.url;
+        let path = remote.mirror.clone();
         let id_owned = id.to_owned();
         let local = run_blocking(&url.display(), move || {
             Ok(match mirror::open(&path) {
@@ -283,10 +398,11 @@ impl RepoCache {
         let found = match local {
             Some(mirror::Lookup::Commit(oid)) => mirror::Lookup::Commit(oid),
             _ => {
-                let guard = self.lock(url);
+                let guard = self.lock(&remote.mirror);
                 let fetch = async {
                     let guard = guard.lock_owned().await;
-                    self.fetch_and_find(url, id, reference, guard).await
+                    self.fetch_and_find(remote, credentials, id, reference, guard)
+                        .await
                 };
                 self.bounded(url, "fetch", fetch).await?
             }
@@ -304,24 +420,25 @@ impl RepoCache {
         }
     }
 
-    /// Under the URL's lock (held until the blocking fetch really ends, even if the caller
+    /// Under the mirror's lock (held until the blocking fetch really ends, even if the caller
     /// timed out meanwhile): see [`fetch_into_mirror`].
     async fn fetch_and_find(
         &self,
-        url: &RepoUrl,
+        remote: &Remote,
+        credentials: &Arc<Credentials>,
         id: &str,
         reference: Option<&str>,
         guard: OwnedMutexGuard<()>,
     ) -> Result<mirror::Lookup, GitError> {
-        let (inner, url_owned, timeout) = (self.inner.clone(), url.clone(), self.timeout);
-        let (path, id) = (self.mirror_path(url), id.to_owned());
+        let (root, remote_owned, timeout) = (self.inner.root.clone(), remote.clone(), self.timeout);
+        let (credentials, id) = (credentials.clone(), id.to_owned());
         let reference = reference.map(str::to_owned);
-        run_blocking(&url.display(), move || {
+        run_blocking(&remote.url.display(), move || {
             let _guard = guard;
             fetch_into_mirror(
-                &inner,
-                &url_owned,
-                &path,
+                &root,
+                &remote_owned,
+                &credentials,
                 &id,
                 reference.as_deref(),
                 timeout,
@@ -330,17 +447,13 @@ impl RepoCache {
         .await
     }
 
-    fn mirror_path(&self, url: &RepoUrl) -> PathBuf {
-        mirror::mirror_path(&self.inner.root.join("mirrors"), url)
-    }
-
-    fn lock(&self, url: &RepoUrl) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, mirror: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .inner
             .locks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks.entry(url.mirror_key()).or_default().clone()
+        locks.entry(mirror.to_path_buf()).or_default().clone()
     }
 
     /// Bound network work (and the wait for the lock before it) by the configured timeout, and
@@ -377,13 +490,14 @@ impl RepoCache {
 /// unless the object arrived meanwhile. Failing that, ask for the object itself (only servers
 /// advertising `allow-*-sha1-in-want`, like GitHub, give it).
 fn fetch_into_mirror(
-    inner: &Inner,
-    url: &RepoUrl,
-    path: &Path,
+    root: &Path,
+    remote: &Remote,
+    credentials: &Credentials,
     id: &str,
     reference: Option<&str>,
     timeout: Duration,
 ) -> Result<mirror::Lookup, GitError> {
+    let (url, path) = (&remote.url, &remote.mirror);
     let shown = url.display();
     let find = |repo: &git2::Repository| {
         mirror::find_commit(repo, id).map_err(|e| GitError::Git {
@@ -391,15 +505,14 @@ fn fetch_into_mirror(
             message: e.message().to_owned(),
         })
     };
-    let repo = mirror::open_or_create(path, &inner.root.join("mirrors"))?;
+    let repo = mirror::open_or_create(path, &root.join("mirrors"))?;
     let found = find(&repo)?;
     if matches!(found, mirror::Lookup::Commit(_)) {
         return Ok(found);
     }
-    let credentials = inner.credentials();
     let session = Session::new(
         url,
-        credentials.lookup(&url.raw),
+        remote.credential.clone(),
         credentials.known_hosts(),
         timeout,
     );
@@ -482,9 +595,4 @@ fn unknown_revision(url: &RepoUrl, revision: &str, message: String) -> GitError 
         revision: revision.to_owned(),
         message,
     }
-}
-
-fn create_dir(path: &Path) -> Result<(), GitError> {
-    std::fs::create_dir_all(path)
-        .map_err(|e| GitError::io(format!("creating {}", path.display()), e))
 }

@@ -1,12 +1,12 @@
 //! Repository credentials, shaped like Argo CD's `repository` secrets (one repository) and
-//! `repo-creds` secrets (templates for every repository under a URL prefix), plus the ssh
-//! known_hosts content (Argo CD's `argocd-ssh-known-hosts-cm`).
+//! `repo-creds` secrets (templates for every repository under a URL), each global or scoped to
+//! one AppProject, plus the ssh known_hosts content (Argo CD's `argocd-ssh-known-hosts-cm`).
 
 use std::fmt;
 
 use crate::GitError;
 use crate::known_hosts::KnownHosts;
-use crate::repo_url::normalize;
+use crate::repo_url::{Location, normalize};
 
 /// Username sent with a password-only (token) credential; GitHub, GitLab and Gitea accept any
 /// non-empty username with a personal access token.
@@ -58,8 +58,21 @@ impl RepoCredential {
         self
     }
 
-    fn has_secrets(&self) -> bool {
-        self.password.is_some() || self.ssh_private_key.is_some()
+    /// Whether it authenticates by itself (Argo CD's `HasCredentials`); a repository entry
+    /// without credentials borrows the secrets of a matching template.
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() || self.password.is_some() || self.ssh_private_key.is_some()
+    }
+
+    /// This entry's flags with the secrets of `template` (what a credential template lends a
+    /// repository entry that has none of its own).
+    fn with_secrets_of(self, template: &RepoCredential) -> RepoCredential {
+        RepoCredential {
+            username: template.username.clone(),
+            password: template.password.clone(),
+            ssh_private_key: template.ssh_private_key.clone(),
+            ..self
+        }
     }
 }
 
@@ -76,13 +89,29 @@ impl fmt::Debug for RepoCredential {
     }
 }
 
-/// Every credential the repo service knows, looked up per repository URL.
+/// One configured entry: a repository or a template, global or for one AppProject.
+#[derive(Clone, Debug)]
+struct Entry<K> {
+    /// What it is matched by: the normalized URL of a repository, the parsed URL of a template
+    /// (`None` when the template's URL does not parse: it then matches nothing).
+    key: K,
+    /// The AppProject it belongs to; `None` for every project.
+    project: Option<String>,
+    credential: RepoCredential,
+}
+
+impl<K> Entry<K> {
+    /// Whether an app of `project` (none: no project, e.g. a bare CLI render) may use it.
+    fn usable_by(&self, project: Option<&str>) -> bool {
+        self.project.is_none() || self.project.as_deref() == project
+    }
+}
+
+/// Every credential the repo service knows, looked up per repository URL and AppProject.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
-    /// (normalized URL, credential) of single repositories.
-    repos: Vec<(String, RepoCredential)>,
-    /// (normalized URL prefix, credential) templates.
-    templates: Vec<(String, RepoCredential)>,
+    repos: Vec<Entry<String>>,
+    templates: Vec<Entry<Option<Location>>>,
     known_hosts: KnownHosts,
 }
 
@@ -91,15 +120,47 @@ impl Credentials {
         Self::default()
     }
 
-    /// Credentials for exactly this repository (URLs compare after Argo CD's normalization).
-    pub fn with_repo(mut self, url: &str, credential: RepoCredential) -> Self {
-        self.repos.push((normalize(url), credential));
+    /// Credentials for exactly this repository (URLs compare after Argo CD's normalization),
+    /// for every project.
+    pub fn with_repo(self, url: &str, credential: RepoCredential) -> Self {
+        self.with_project_repo("", url, credential)
+    }
+
+    /// Credentials for exactly this repository, for apps of `project` only (Argo CD's
+    /// `project` key of a repository Secret); an empty `project` means every project.
+    pub fn with_project_repo(
+        mut self,
+        project: &str,
+        url: &str,
+        credential: RepoCredential,
+    ) -> Self {
+        self.repos.push(Entry {
+            key: normalize(url),
+            project: Some(project.to_owned()).filter(|p| !p.is_empty()),
+            credential,
+        });
         self
     }
 
-    /// Credentials for every repository whose URL starts with `url_prefix`.
-    pub fn with_template(mut self, url_prefix: &str, credential: RepoCredential) -> Self {
-        self.templates.push((normalize(url_prefix), credential));
+    /// A credential template for every repository under `url_prefix`, for every project.
+    pub fn with_template(self, url_prefix: &str, credential: RepoCredential) -> Self {
+        self.with_project_template("", url_prefix, credential)
+    }
+
+    /// A credential template for every repository under `url_prefix`, for apps of `project`
+    /// only; an empty `project` means every project. See [`Credentials::lookup`] for what
+    /// "under" means.
+    pub fn with_project_template(
+        mut self,
+        project: &str,
+        url_prefix: &str,
+        credential: RepoCredential,
+    ) -> Self {
+        self.templates.push(Entry {
+            key: Location::parse(url_prefix),
+            project: Some(project.to_owned()).filter(|p| !p.is_empty()),
+            credential,
+        });
         self
     }
 
@@ -109,35 +170,74 @@ impl Credentials {
         Ok(self)
     }
 
-    /// The credential for `url`: an exact repository entry with secrets wins; otherwise the
-    /// template with the longest matching prefix lends its secrets (a repository entry without
-    /// secrets still contributes its `insecure` flags), as Argo CD does.
-    pub fn lookup(&self, url: &str) -> Option<RepoCredential> {
-        let url = normalize(url);
-        let exact = self.repos.iter().find(|(u, _)| *u == url).map(|(_, c)| c);
-        if let Some(exact) = exact.filter(|c| c.has_secrets()) {
-            return Some(exact.clone());
+    /// The credential an app of `project` (`None`: no project, only global entries apply) uses
+    /// for `url`.
+    ///
+    /// - **Project scope.** Entries scoped to another project are never used. Among the entries
+    ///   that apply, one scoped to `project` wins over a global one, for repositories and
+    ///   templates alike (as Argo CD's `GetRepository(url, project)` prefers the project's
+    ///   repository Secret and falls back to a global one).
+    /// - **Repository before template.** The repository entry for the URL (Argo CD's URL
+    ///   normalization) is used as it is when it has credentials (username, password or ssh
+    ///   key). Without, the matching template lends its *secrets* only; the flags (`insecure`,
+    ///   `insecureOCIForceHttp`) stay the repository entry's. Flags are never OR-ed across
+    ///   Secrets. Without a repository entry the template is used as it is.
+    /// - **Templates match on the parsed URL**, not on its text: same scheme (scp-like and
+    ///   `ssh://` are both ssh), host and port, the template's user if it names one, and its
+    ///   path as whole leading segments. So `https://git.example.com` never covers
+    ///   `https://git.example.com@evil.tld/x`, `https://git.example.com.evil.tld/x` or
+    ///   `https://git.example.com:8443/x`, and `https://git.example.com/org` covers
+    ///   `https://git.example.com/org/x` but not `https://git.example.com/org-evil/x`. Argo CD
+    ///   compares normalized strings by prefix; ferry is deliberately stricter, so a template
+    ///   whose URL is a mere string prefix of another host's or path's URL does not apply. The
+    ///   most specific matching template (most path segments) wins.
+    pub fn lookup(&self, url: &str, project: Option<&str>) -> Option<RepoCredential> {
+        let project = project.filter(|p| !p.is_empty());
+        let normalized = normalize(url);
+        let exact = best(
+            self.repos
+                .iter()
+                .filter(|e| e.key == normalized && e.usable_by(project))
+                .map(|e| (e.project.is_some(), e)),
+        );
+        if let Some(exact) = exact.filter(|e| e.credential.has_credentials()) {
+            return Some(exact.credential.clone());
         }
-        let template = self
-            .templates
-            .iter()
-            .filter(|(prefix, _)| url.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, c)| c);
+        let location = Location::parse(url);
+        let template = location.and_then(|location| {
+            best(self.templates.iter().filter_map(|e| {
+                let key = e.key.as_ref()?;
+                (key.covers(&location) && e.usable_by(project))
+                    .then(|| ((e.project.is_some(), key.specificity()), e))
+            }))
+        });
         match (exact, template) {
-            (Some(exact), Some(template)) => Some(RepoCredential {
-                insecure: exact.insecure || template.insecure,
-                insecure_oci_force_http: exact.insecure_oci_force_http
-                    || template.insecure_oci_force_http,
-                ..template.clone()
-            }),
-            (exact, template) => exact.or(template).cloned(),
+            (Some(exact), Some(template)) => Some(
+                exact
+                    .credential
+                    .clone()
+                    .with_secrets_of(&template.credential),
+            ),
+            (Some(exact), None) => Some(exact.credential.clone()),
+            (None, template) => template.map(|e| e.credential.clone()),
         }
     }
 
     pub(crate) fn known_hosts(&self) -> &KnownHosts {
         &self.known_hosts
     }
+}
+
+/// The candidate with the highest rank; the first one among equals, so the order Secrets were
+/// listed in decides only between exact duplicates.
+fn best<'a, R: Ord, T>(candidates: impl Iterator<Item = (R, &'a T)>) -> Option<&'a T> {
+    let mut best: Option<(R, &T)> = None;
+    for (rank, candidate) in candidates {
+        if best.as_ref().is_none_or(|(top, _)| rank > *top) {
+            best = Some((rank, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
 }
 
 #[cfg(test)]
@@ -159,7 +259,7 @@ mod tests {
                 "https://git.example.com/team/app.git",
                 RepoCredential::basic("app", "3"),
             );
-        let user = |url: &str| creds.lookup(url).and_then(|c| c.username);
+        let user = |url: &str| creds.lookup(url, None).and_then(|c| c.username);
         assert_eq!(
             user("https://git.example.com/other/x").as_deref(),
             Some("org")
@@ -190,16 +290,277 @@ mod tests {
                     ..RepoCredential::default().insecure(true)
                 },
             );
-        let found = creds.lookup("git@github.com:org/app.git").unwrap();
+        let found = creds.lookup("git@github.com:org/app.git", None).unwrap();
         assert_eq!(found.ssh_private_key.as_deref(), Some("KEY"));
         assert!(found.insecure && found.insecure_oci_force_http);
         // Only the insecure flag of that repository, not of the template's other repos.
         assert!(
             !creds
-                .lookup("git@github.com:org/other.git")
+                .lookup("git@github.com:org/other.git", None)
                 .unwrap()
                 .insecure
         );
+    }
+
+    /// Issue 10, item 5: project-scoped repository Secrets and templates.
+    #[test]
+    fn project_scoped_entries_apply_to_their_project_only_and_win_over_global_ones() {
+        let url = "https://git.example.com/org/app.git";
+        let creds = Credentials::new()
+            .with_repo(url, RepoCredential::basic("global", "g"))
+            .with_project_repo("team-a", url, RepoCredential::basic("team-a", "a"))
+            .with_project_repo(
+                "team-b",
+                "https://git.example.com/org/only-b.git",
+                RepoCredential::basic("team-b", "b"),
+            )
+            .with_project_template(
+                "team-b",
+                "https://git.example.com/org",
+                RepoCredential::basic("team-b-template", "bt"),
+            )
+            .with_template("https://git.example.com", RepoCredential::basic("all", "t"));
+        let user =
+            |url: &str, project: Option<&str>| creds.lookup(url, project).and_then(|c| c.username);
+        // The project's entry wins over the global one, whatever the order of the Secrets.
+        assert_eq!(user(url, Some("team-a")).as_deref(), Some("team-a"));
+        // Other projects, and no project, get the global one.
+        assert_eq!(user(url, Some("team-c")).as_deref(), Some("global"));
+        assert_eq!(user(url, None).as_deref(), Some("global"));
+        assert_eq!(user(url, Some("")).as_deref(), Some("global"));
+        // Another project's repository entry is never used: team-a falls back to the global
+        // template, team-b gets its own entry.
+        let only_b = "https://git.example.com/org/only-b.git";
+        assert_eq!(user(only_b, Some("team-a")).as_deref(), Some("all"));
+        assert_eq!(user(only_b, None).as_deref(), Some("all"));
+        assert_eq!(user(only_b, Some("team-b")).as_deref(), Some("team-b"));
+        // Templates too: team-b's template applies to team-b only.
+        let other = "https://git.example.com/org/other.git";
+        assert_eq!(
+            user(other, Some("team-b")).as_deref(),
+            Some("team-b-template")
+        );
+        assert_eq!(user(other, Some("team-a")).as_deref(), Some("all"));
+        // Only project-scoped entries: nothing for anyone else.
+        let scoped_only = Credentials::new()
+            .with_project_repo("team-a", url, RepoCredential::basic("team-a", "a"))
+            .with_project_template(
+                "team-a",
+                "https://git.example.com",
+                RepoCredential::token("t"),
+            );
+        assert_eq!(scoped_only.lookup(url, Some("team-b")), None);
+        assert_eq!(scoped_only.lookup(url, None), None);
+        assert!(scoped_only.lookup(url, Some("team-a")).is_some());
+    }
+
+    #[test]
+    fn a_project_template_wins_over_a_more_specific_global_one() {
+        let creds = Credentials::new()
+            .with_template(
+                "https://git.example.com/org/team",
+                RepoCredential::basic("global", "g"),
+            )
+            .with_project_template(
+                "team",
+                "https://git.example.com",
+                RepoCredential::basic("team", "t"),
+            );
+        let user = |project| {
+            creds
+                .lookup("https://git.example.com/org/team/app", project)
+                .and_then(|c| c.username)
+        };
+        assert_eq!(user(Some("team")).as_deref(), Some("team"));
+        assert_eq!(user(Some("other")).as_deref(), Some("global"));
+    }
+
+    /// Issue 10, item 5: flags are never OR-ed across Secrets.
+    #[test]
+    fn flags_come_from_the_repository_entry_and_secrets_from_the_template() {
+        let url = "https://git.example.com/org/app.git";
+        let insecure_template = RepoCredential {
+            insecure_oci_force_http: true,
+            ..RepoCredential::basic("bot", "tok").insecure(true)
+        };
+        // A repository entry without credentials: the template lends its secrets, not its flags.
+        let creds = Credentials::new()
+            .with_template("https://git.example.com/org", insecure_template.clone())
+            .with_repo(url, RepoCredential::default());
+        let found = creds.lookup(url, None).unwrap();
+        assert_eq!(found.username.as_deref(), Some("bot"));
+        assert_eq!(found.password.as_deref(), Some("tok"));
+        assert!(
+            !found.insecure && !found.insecure_oci_force_http,
+            "{found:?}"
+        );
+        // A repository entry with credentials is used as it is.
+        let creds = Credentials::new()
+            .with_template("https://git.example.com/org", insecure_template.clone())
+            .with_repo(url, RepoCredential::basic("app", "pw"));
+        let found = creds.lookup(url, None).unwrap();
+        assert_eq!(found, RepoCredential::basic("app", "pw"));
+        // A username counts as a credential (Argo CD's HasCredentials): nothing is borrowed.
+        let username_only = RepoCredential {
+            username: Some("app".into()),
+            ..RepoCredential::default()
+        };
+        let creds = Credentials::new()
+            .with_template("https://git.example.com/org", insecure_template.clone())
+            .with_repo(url, username_only.clone());
+        assert_eq!(creds.lookup(url, None).unwrap(), username_only);
+        // Without a repository entry the template is used as it is, flags included.
+        let creds = Credentials::new()
+            .with_template("https://git.example.com/org", insecure_template.clone());
+        assert_eq!(creds.lookup(url, None).unwrap(), insecure_template);
+    }
+
+    /// Issue 10, item 9: templates match on the parsed URL, never on a string prefix.
+    #[test]
+    fn templates_match_scheme_host_port_and_whole_path_segments() {
+        let creds = Credentials::new()
+            .with_template(
+                "https://git.example.com",
+                RepoCredential::basic("host", "1"),
+            )
+            .with_template(
+                "https://git.example.com/org",
+                RepoCredential::basic("org", "2"),
+            );
+        let user = |url: &str| creds.lookup(url, None).and_then(|c| c.username);
+        for url in [
+            "https://git.example.com@evil.tld/x",
+            "https://git.example.com:pw@evil.tld/x",
+            "https://git.example.com.evil.tld/x",
+            "https://git.example.com:8443/x",
+            "http://git.example.com/x",
+            "ssh://git@git.example.com/x",
+            "git@git.example.com:org/x",
+            "git.example.com/org/x",
+            "https://evil.tld/https://git.example.com/org/x",
+        ] {
+            assert_eq!(user(url), None, "{url}");
+        }
+        assert_eq!(user("https://git.example.com/x").as_deref(), Some("host"));
+        assert_eq!(
+            user("https://git.example.com:443/x").as_deref(),
+            Some("host")
+        );
+        assert_eq!(user("https://GIT.example.com/x").as_deref(), Some("host"));
+        assert_eq!(
+            user("https://git.example.com/org/x").as_deref(),
+            Some("org")
+        );
+        assert_eq!(user("https://git.example.com/org").as_deref(), Some("org"));
+        assert_eq!(
+            user("https://git.example.com/org.git").as_deref(),
+            Some("org")
+        );
+        assert_eq!(
+            user("https://git.example.com/ORG/x").as_deref(),
+            Some("org")
+        );
+        // Segment boundaries: org-evil is another path.
+        assert_eq!(
+            user("https://git.example.com/org-evil/x").as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            user("https://git.example.com/organization").as_deref(),
+            Some("host")
+        );
+        // Dot segments do not climb out of the template's path.
+        assert_eq!(
+            user("https://git.example.com/org/../evil/x").as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            user("https://git.example.com/org/%2e%2e/evil/x").as_deref(),
+            Some("host")
+        );
+        // A trailing slash in the template changes nothing.
+        let slash = Credentials::new().with_template(
+            "https://git.example.com/org/",
+            RepoCredential::basic("org", "2"),
+        );
+        assert!(
+            slash
+                .lookup("https://git.example.com/org/x", None)
+                .is_some()
+        );
+        assert!(
+            slash
+                .lookup("https://git.example.com/org-evil/x", None)
+                .is_none()
+        );
+        // A template whose URL does not parse matches nothing.
+        let broken = Credentials::new().with_template("https://", RepoCredential::token("t"));
+        assert!(broken.lookup("https://git.example.com/x", None).is_none());
+    }
+
+    #[test]
+    fn ssh_templates_match_scp_like_and_ssh_urls() {
+        let creds = Credentials::new()
+            .with_template("git@github.com:org", RepoCredential::ssh_key("ORG"))
+            .with_template(
+                "ssh://git@gitlab.example.com:2222/team/",
+                RepoCredential::ssh_key("TEAM"),
+            );
+        let key = |url: &str| creds.lookup(url, None).and_then(|c| c.ssh_private_key);
+        assert_eq!(key("git@github.com:org/repo.git").as_deref(), Some("ORG"));
+        assert_eq!(
+            key("ssh://git@github.com/org/repo.git").as_deref(),
+            Some("ORG")
+        );
+        assert_eq!(
+            key("ssh://git@github.com:22/org/repo").as_deref(),
+            Some("ORG")
+        );
+        assert_eq!(key("git@github.com:org-evil/repo.git"), None);
+        assert_eq!(key("git@github.com:other/repo.git"), None);
+        assert_eq!(key("ssh://git@github.com:2222/org/repo.git"), None);
+        assert_eq!(
+            key("alice@github.com:org/repo.git"),
+            None,
+            "the template names user git"
+        );
+        assert_eq!(key("git@github.com.evil.tld:org/repo.git"), None);
+        assert_eq!(
+            key("ssh://git@gitlab.example.com:2222/team/app.git").as_deref(),
+            Some("TEAM")
+        );
+        assert_eq!(
+            key("git@gitlab.example.com:team/app.git"),
+            None,
+            "port 22, not 2222"
+        );
+    }
+
+    #[test]
+    fn oci_templates_match_registries_with_and_without_scheme() {
+        let creds = Credentials::new()
+            .with_template(
+                "registry.example.com:5000",
+                RepoCredential::basic("reg", "1"),
+            )
+            .with_template(
+                "oci://charts.example.com/team",
+                RepoCredential::basic("team", "2"),
+            );
+        let user = |url: &str| creds.lookup(url, None).and_then(|c| c.username);
+        assert_eq!(
+            user("registry.example.com:5000/charts").as_deref(),
+            Some("reg")
+        );
+        assert_eq!(
+            user("oci://registry.example.com:5000/charts").as_deref(),
+            Some("reg")
+        );
+        assert_eq!(user("registry.example.com/charts"), None, "another port");
+        assert_eq!(user("registry.example.com:5000.evil.tld/charts"), None);
+        assert_eq!(user("charts.example.com/team/web").as_deref(), Some("team"));
+        assert_eq!(user("charts.example.com/team-evil/web"), None);
+        assert_eq!(user("https://charts.example.com/team/web"), None);
     }
 
     #[test]

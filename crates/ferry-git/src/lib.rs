@@ -1,13 +1,16 @@
 //! Git access: mirror cache, revision resolution, credentials, checkouts.
 //!
-//! [`RepoCache`] keeps one bare mirror per repository URL under a root directory and answers the
+//! [`RepoCache`] keeps one bare mirror per repository URL and credential under a root directory
+//! (so cached commits never outlive access: see [`RepoCache`]) and answers the
 //! repo service's questions with Argo CD's semantics: which commit a `targetRevision` names
 //! ([`RepoCache::resolve`]), what the remote advertises ([`RepoCache::ls_remote`]), and the files
 //! of a commit ([`RepoCache::checkout`]). Remotes are reached over file://, git://, http(s):// and
-//! ssh (scp-like `user@host:path` too) with the [`Credentials`] that match the URL; ssh host keys
+//! ssh (scp-like `user@host:path` too) with the [`Credentials`] that match the URL and the app's
+//! AppProject ([`RepoCache::for_project`], [`Credentials::lookup`]); ssh host keys
 //! are checked against known_hosts unless the credential is `insecure`. Errors name the URL with
 //! any password scrubbed; secrets are never logged.
 
+mod access;
 mod cache;
 mod checkout;
 mod credentials;
@@ -18,6 +21,7 @@ mod mirror;
 mod remote;
 pub mod repo_url;
 mod revision;
+pub mod signature;
 mod version_constraint;
 
 pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};

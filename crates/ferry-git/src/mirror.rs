@@ -1,30 +1,23 @@
-//! Bare mirror repositories (blocking helpers): one per repository URL, holding every fetched
-//! branch and tag. Only fetches write to a mirror (under the cache's per-URL lock); readers
-//! open their own handle and only read objects, so they never disturb each other.
+//! Bare mirror repositories (blocking helpers): one per repository URL and credential (see
+//! [`crate::access`]), holding every fetched branch and tag. Only fetches write to a mirror
+//! (under the cache's per-mirror lock); readers open their own handle and only read objects,
+//! so they never disturb each other.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use git2::{ErrorCode, ObjectType, Oid, Repository};
-use sha2::{Digest, Sha256};
 
 use crate::GitError;
-use crate::repo_url::RepoUrl;
 
 /// What a fetch of a mirror asks for: every branch and tag, under their own names.
 pub(crate) const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
-
-/// Where the mirror of `url` lives under `mirrors_dir`.
-pub(crate) fn mirror_path(mirrors_dir: &Path, url: &RepoUrl) -> PathBuf {
-    let digest = Sha256::digest(url.mirror_key().as_bytes());
-    mirrors_dir.join(format!("{}.git", &hex::encode(digest)[..32]))
-}
 
 /// Open an existing mirror; `None` when there is none (yet).
 pub(crate) fn open(path: &Path) -> Option<Repository> {
     Repository::open_bare(path).ok()
 }
 
-/// Open the mirror, creating it if needed. Callers hold the URL's lock. A new mirror is made in
+/// Open the mirror, creating it if needed. Callers hold the mirror's lock. A new mirror is made in
 /// a scratch directory and renamed into place, so lock-free readers never see half of one.
 pub(crate) fn open_or_create(path: &Path, scratch_dir: &Path) -> Result<Repository, GitError> {
     if let Some(repo) = open(path) {
@@ -35,8 +28,7 @@ pub(crate) fn open_or_create(path: &Path, scratch_dir: &Path) -> Result<Reposito
         std::fs::remove_dir_all(path)
             .map_err(|e| GitError::io(format!("removing broken mirror {}", path.display()), e))?;
     }
-    std::fs::create_dir_all(scratch_dir)
-        .map_err(|e| GitError::io(format!("creating {}", scratch_dir.display()), e))?;
+    crate::access::create_private_dir(scratch_dir)?;
     let scratch = tempfile::Builder::new()
         .prefix("mirror-")
         .tempdir_in(scratch_dir)

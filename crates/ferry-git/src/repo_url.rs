@@ -29,7 +29,7 @@ pub(crate) struct RepoUrl {
 
 /// `user@host:path` (git's scp-like ssh syntax): no `://` and a colon before any slash
 /// (`transport::address` forms like `ext::cmd` are not ssh and stay refused).
-static SCP_LIKE: LazyLock<Regex> =
+pub(crate) static SCP_LIKE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:([^@/:\s]+)@)?([^@/:\s]+):([^:].*)$").expect("valid regex"));
 
 /// `scheme://user:password@` — the password part is what must never be shown.
@@ -128,6 +128,119 @@ pub fn normalize(url: &str) -> String {
     match url.strip_prefix("ssh://") {
         Some(stripped) => stripped.to_owned(),
         None => url,
+    }
+}
+
+/// Where a URL points, parsed for matching credential templates: scheme, user, host, port and
+/// path segments, compared case-insensitively as Argo CD's normalization does.
+///
+/// `ssh://user@host/path` and scp-like `user@host:path` are both `ssh` on port 22; `oci://`
+/// and Argo CD's scheme-less OCI form (`registry.example.com/charts`, `host:5000/charts`) are
+/// both `oci`. A trailing `.git` is dropped. A path holding `.` or `..` segments does not parse
+/// (for `://` URLs the `url` crate has already resolved them), so it matches nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Location {
+    scheme: String,
+    user: Option<String>,
+    host: String,
+    /// Explicit or the scheme's default; `None` when the scheme has none.
+    port: Option<u16>,
+    segments: Vec<String>,
+}
+
+/// `host:port/path` or `host:port` without a user: the port form of a scheme-less OCI URL,
+/// not scp-like ssh.
+static HOST_PORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^@/:\s]+:[0-9]+(?:/.*)?$").expect("valid regex"));
+
+impl Location {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().to_lowercase();
+        let (scheme, user, host, port, path) = if text.contains("://") {
+            let parsed = url::Url::parse(&text).ok()?;
+            let scheme = match parsed.scheme() {
+                "git+ssh" | "ssh+git" => "ssh",
+                other => other,
+            }
+            .to_owned();
+            let host = parsed.host_str().unwrap_or_default().to_owned();
+            if host.is_empty() && scheme != "file" {
+                return None;
+            }
+            let user = Some(parsed.username().to_owned()).filter(|u| !u.is_empty());
+            let port = parsed.port_or_known_default();
+            (scheme, user, host, port, parsed.path().to_owned())
+        } else if HOST_PORT.is_match(&text) || !SCP_LIKE.is_match(&text) {
+            let (authority, path) = text.split_once('/').unwrap_or((&text, ""));
+            // Parsed as `oci://` so host and port are validated the same way.
+            let parsed = url::Url::parse(&format!("oci://{authority}/")).ok()?;
+            let host = parsed.host_str().filter(|h| !h.is_empty())?.to_owned();
+            if !parsed.username().is_empty() {
+                return None;
+            }
+            ("oci".to_owned(), None, host, parsed.port(), path.to_owned())
+        } else {
+            let caps = SCP_LIKE.captures(&text)?;
+            let user = caps.get(1).map(|u| u.as_str().to_owned());
+            (
+                "ssh".to_owned(),
+                user,
+                caps[2].to_owned(),
+                None,
+                caps[3].to_owned(),
+            )
+        };
+        let port = port.or(match scheme.as_str() {
+            "ssh" => Some(22),
+            "git" => Some(9418),
+            "oci" => Some(443),
+            _ => None,
+        });
+        let mut segments: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if segments
+            .iter()
+            .any(|s| matches!(s.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."))
+        {
+            return None;
+        }
+        if let Some(last) = segments.last_mut()
+            && let Some(stripped) = last.strip_suffix(".git")
+        {
+            *last = stripped.to_owned();
+            if last.is_empty() {
+                segments.pop();
+            }
+        }
+        Some(Location {
+            scheme,
+            user,
+            host,
+            port,
+            segments,
+        })
+    }
+
+    /// Whether a credential template for `self` applies to `url`: same scheme, host and port,
+    /// the same user when the template names one, and the template's path segments are the
+    /// first segments of the URL's (whole segments: `org` covers `org/x`, never `org-evil/x`).
+    pub(crate) fn covers(&self, url: &Location) -> bool {
+        self.scheme == url.scheme
+            && self.host == url.host
+            && self.port == url.port
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|user| url.user.as_ref() == Some(user))
+            && url.segments.starts_with(&self.segments)
+    }
+
+    /// How specific a template is: more path segments, then naming a user, wins.
+    pub(crate) fn specificity(&self) -> (usize, bool) {
+        (self.segments.len(), self.user.is_some())
     }
 }
 
