@@ -371,7 +371,8 @@ fn check_spec(app: &Application) -> anyhow::Result<()> {
 }
 
 /// What Argo CD's API server checks against the cluster: the project exists and permits the
-/// sources and the destination, and the destination cluster is registered.
+/// sources and the destination (with `permitOnlyProjectScopedClusters`, only a cluster of the
+/// project), and the destination cluster is registered.
 async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
     let name = app.metadata.name.as_deref().unwrap_or_default();
     let project_name = app.project();
@@ -402,14 +403,18 @@ async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
     // Permissions are checked against the server and the name together, as Argo CD does once
     // it has looked the cluster up.
     let mut dest = app.spec.destination.clone();
-    dest.server = cluster.server;
-    dest.name = cluster.name;
+    dest.server = cluster.server.clone();
+    dest.name = cluster.name.clone();
     if !policy.is_destination_permitted(&dest) {
         bail!(
             "app {name}: destination server {} and namespace {} do not match any destination permitted in project {project_name}",
             dest.server,
             dest.namespace
         );
+    }
+    // permitOnlyProjectScopedClusters: only clusters whose Secret names the project.
+    if let Err(err) = project.check_cluster_scope(app, &cluster.project) {
+        bail!("app {name}: {err}");
     }
     Ok(())
 }
