@@ -5,6 +5,12 @@
 pub struct AppContext {
     /// Application name: Helm's default release name and `ARGOCD_APP_NAME`.
     pub name: String,
+    /// The app's AppProject: repositories and registries are reached with the credentials of
+    /// this project and the global ones, never another project's (empty: global ones only).
+    /// Not part of what a render is cached under: the access fingerprints of the credentials
+    /// are, so apps of projects sharing a credential share cached renders.
+    #[serde(skip)]
+    pub project: String,
     /// Destination namespace: Helm's default `--namespace` and `ARGOCD_APP_NAMESPACE`.
     pub namespace: String,
     /// Kubernetes version of the destination (`--kube-version`, `KUBE_VERSION`); may be empty.

@@ -1,8 +1,8 @@
 //! What the repo service authenticates with: the credential an Argo CD repository Secret holds,
-//! for Git fetches and for helm pulling charts.
+//! for Git fetches and for helm pulling charts, and the [`Credentials`] all of them make.
 
-use ferry_git::RepoCredential;
-use ferry_types::secrets::RepoSecret;
+use ferry_git::{Credentials, RepoCredential};
+use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 
 /// The credential of a repository (or credential template) Secret.
 pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
@@ -12,5 +12,60 @@ pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
         ssh_private_key: repo.ssh_private_key.clone(),
         insecure: repo.insecure,
         insecure_oci_force_http: repo.insecure_oci_force_http(),
+    }
+}
+
+/// `credentials` with the entry of one repository or repo-creds Secret: for exactly its URL or
+/// for the repositories under it, and only for the apps of its `project` when it names one
+/// (see [`Credentials::lookup`]). The controller and the CLI build their credentials with it.
+pub fn with_repo_secret(credentials: Credentials, repo: &RepoSecret) -> Credentials {
+    let credential = repo_credential(repo);
+    match repo.kind {
+        RepoSecretKind::Repository => {
+            credentials.with_project_repo(&repo.project, &repo.url, credential)
+        }
+        RepoSecretKind::RepoCreds => {
+            credentials.with_project_template(&repo.project, &repo.url, credential)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(yaml: &str) -> RepoSecret {
+        let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(yaml).unwrap();
+        RepoSecret::from_secret(&secret).unwrap()
+    }
+
+    /// Issue 10, item 5: the `project` of a repository or repo-creds Secret scopes it.
+    #[test]
+    fn secrets_with_a_project_serve_that_project_only() {
+        let url = "https://git.example.com/team-a/app.git";
+        let credentials = [
+            r#"
+metadata: {name: team-a-repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData: {url: "https://git.example.com/team-a/app.git", project: team-a, username: a, password: pa}
+"#,
+            r#"
+metadata: {name: team-b-creds, labels: {argocd.argoproj.io/secret-type: repo-creds}}
+stringData: {url: "https://git.example.com", project: team-b, username: b, password: pb}
+"#,
+            r#"
+metadata: {name: global-repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData: {url: "https://git.example.com/team-a/app.git", insecure: "true"}
+"#,
+        ]
+        .iter()
+        .fold(Credentials::new(), |c, yaml| with_repo_secret(c, &secret(yaml)));
+        let user = |project| credentials.lookup(url, project).and_then(|c| c.username);
+        assert_eq!(user(Some("team-a")).as_deref(), Some("a"));
+        assert_eq!(user(Some("team-b")).as_deref(), Some("b"));
+        assert_eq!(user(Some("team-c")), None);
+        assert_eq!(user(None), None);
+        // team-b borrows its template's secrets for the global entry, with the entry's flags.
+        assert!(credentials.lookup(url, Some("team-b")).unwrap().insecure);
+        assert!(!credentials.lookup(url, Some("team-a")).unwrap().insecure);
     }
 }

@@ -34,7 +34,7 @@ mod workspace;
 
 pub use app::AppContext;
 pub use cache::CacheStats;
-pub use credential::repo_credential;
+pub use credential::{repo_credential, with_repo_secret};
 pub use directory::parse_manifest_file;
 pub use error::{ErrorKind, RenderError};
 pub use plugin::{

@@ -141,11 +141,20 @@ impl Renderer {
     /// `spec.sources`). Any failing source fails the whole render: a partial object list would
     /// look like deleted resources to a sync. Sources whose commit (and options) were rendered
     /// before are answered from the cache without a checkout or any tool run.
+    ///
+    /// Repositories and chart registries are reached with the credentials of the app's project
+    /// (`app.project`, see [`ferry_git::Credentials::lookup`]). Cached renders never outlive
+    /// access: each is keyed by the access fingerprint of every repository it read (see
+    /// [`ferry_git::RepoCache::access_fingerprint`]), so a render is served from the cache only
+    /// to an app whose credentials are the ones that produced it; any other app resolves,
+    /// fetches or pulls with its own. Git sources also resolve their commit with the app's
+    /// credential (into the mirror of that credential) before the cache is asked.
     pub async fn render(
         &self,
         app: &AppContext,
         sources: &[ApplicationSource],
     ) -> Result<Rendered, RenderError> {
+        let git = self.git.for_project(&app.project);
         let multi = sources.len() > 1;
         // Every Git source's commit first: referenced commits are part of the cache keys.
         let mut shas = Vec::with_capacity(sources.len());
@@ -153,7 +162,7 @@ impl Renderer {
             shas.push(if source.is_chart() {
                 None
             } else {
-                Some(self.resolve(source).await?)
+                Some(resolve(&git, source).await?)
             });
         }
         let mut ref_revisions = BTreeMap::new();
@@ -170,7 +179,10 @@ impl Renderer {
                     )),
                 ));
             };
-            ref_revisions.insert(source.ref_name.clone(), sha.clone());
+            ref_revisions.insert(
+                source.ref_name.clone(),
+                json!({"revision": sha, "access": access(&git, source)?}),
+            );
         }
         // Checkouts of referenced sources, made at the first cache miss.
         let mut ref_checkouts: Option<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>)> =
@@ -193,7 +205,15 @@ impl Renderer {
                 });
                 continue;
             }
-            let key = self.key(app, source, &revision, &ref_revisions).await;
+            let key = self
+                .key(
+                    app,
+                    source,
+                    &revision,
+                    &access(&git, source)?,
+                    &json!(ref_revisions),
+                )
+                .await;
             let cacheable = sha.is_some() || chart::is_exact_version(&source.target_revision);
             let hit = if cacheable && !app.hard_refresh {
                 self.cache.get(&key)
@@ -204,17 +224,18 @@ impl Renderer {
                 Some(hit) => hit,
                 None => {
                     if ref_checkouts.is_none() {
-                        ref_checkouts = Some(self.ref_checkouts(sources, &shas).await?);
+                        ref_checkouts = Some(checkouts_of_refs(&git, sources, &shas).await?);
                     }
                     let refs = &ref_checkouts.as_ref().expect("just set").1;
                     let result = match sha {
                         Some(sha) => {
-                            let checkout = self.checkout(source, sha).await?;
+                            let checkout = checkout(&git, source, sha).await?;
                             self.render_uncached(app, source, checkout.path(), sha, refs)
                                 .await?
                         }
                         None => {
-                            let (version, result) = self.render_chart(app, source, refs).await?;
+                            let (version, result) =
+                                self.render_chart(&git, app, source, refs).await?;
                             revision = version;
                             result
                         }
@@ -240,7 +261,9 @@ impl Renderer {
     }
 
     /// Renders one Git source from an existing checkout of commit `revision`, through the cache.
-    /// `refs` maps `ref` names to the checkouts `$name/...` value files are read from.
+    /// `refs` maps `ref` names to the checkouts `$name/...` value files are read from. The
+    /// caller made the checkouts, so it had access; the render is cached under the access
+    /// fingerprint of the source's repository for `app.project`, as [`Renderer::render`]'s.
     pub async fn render_checkout(
         &self,
         app: &AppContext,
@@ -249,11 +272,14 @@ impl Renderer {
         revision: &str,
         refs: &BTreeMap<String, RefSource>,
     ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
-        let ref_revisions = refs
+        let ref_revisions: BTreeMap<_, _> = refs
             .iter()
-            .map(|(k, r)| (k.clone(), r.revision.clone()))
+            .map(|(k, r)| (k.clone(), json!({"revision": r.revision})))
             .collect();
-        let key = self.key(app, source, revision, &ref_revisions).await;
+        let access = access(&self.git.for_project(&app.project), source)?;
+        let key = self
+            .key(app, source, revision, &access, &json!(ref_revisions))
+            .await;
         if !app.hard_refresh
             && let Some(hit) = self.cache.get(&key)
         {
@@ -266,65 +292,21 @@ impl Renderer {
         Ok(result)
     }
 
-    async fn resolve(&self, source: &ApplicationSource) -> Result<String, RenderError> {
-        let revision = if source.target_revision.is_empty() {
-            "HEAD"
-        } else {
-            &source.target_revision
-        };
-        self.git
-            .resolve(&source.repo_url, revision)
-            .await
-            .map(|r| r.sha)
-            .map_err(|e| RenderError::new(source.describe(), ErrorKind::Git(e.to_string())))
-    }
-
-    async fn checkout(
-        &self,
-        source: &ApplicationSource,
-        sha: &str,
-    ) -> Result<ferry_git::Checkout, RenderError> {
-        self.git
-            .checkout(&source.repo_url, sha, &CheckoutOptions::default())
-            .await
-            .map_err(|e| RenderError::new(source.describe(), ErrorKind::Git(e.to_string())))
-    }
-
-    async fn ref_checkouts(
-        &self,
-        sources: &[ApplicationSource],
-        shas: &[Option<String>],
-    ) -> Result<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>), RenderError> {
-        let mut checkouts = Vec::new();
-        let mut refs = BTreeMap::new();
-        for (source, sha) in sources.iter().zip(shas) {
-            if let (false, Some(sha)) = (source.ref_name.is_empty(), sha) {
-                let checkout = self.checkout(source, sha).await?;
-                refs.insert(
-                    source.ref_name.clone(),
-                    RefSource {
-                        root: checkout.path().to_path_buf(),
-                        revision: sha.clone(),
-                    },
-                );
-                checkouts.push(checkout);
-            }
-        }
-        Ok((checkouts, refs))
-    }
-
-    /// Everything that decides a source's output: the commit (or chart version), the options,
-    /// the Application facts, referenced commits, tool versions and renderer configuration.
+    /// Everything that decides a source's output, and who may be served it: the commit (or
+    /// chart version), the access fingerprint of its repository, the options, the Application
+    /// facts, referenced commits (with their access), tool versions and renderer configuration.
     async fn key(
         &self,
         app: &AppContext,
         source: &ApplicationSource,
         revision: &str,
-        refs: &BTreeMap<String, String>,
+        access: &str,
+        refs: &Value,
     ) -> Key {
         Key::of(&json!({
             "renderer": env!("CARGO_PKG_VERSION"),
             "revision": revision,
+            "access": access,
             "source": cache_view(source),
             "app": app,
             "refs": refs,
@@ -447,6 +429,7 @@ impl Renderer {
     /// repository Secret; returns the chart version too.
     async fn render_chart(
         &self,
+        git: &RepoCache,
         app: &AppContext,
         source: &ApplicationSource,
         refs: &BTreeMap<String, RefSource>,
@@ -467,7 +450,7 @@ impl Renderer {
             chart: &source.chart,
             version: &source.target_revision,
             pass_credentials: opts.pass_credentials,
-            credential: self.git.credential(&source.repo_url).unwrap_or_default(),
+            credential: git.credential(&source.repo_url).unwrap_or_default(),
         }
         .run()
         .await
@@ -573,6 +556,64 @@ impl Renderer {
         .await
         .clone()
     }
+}
+
+/// The commit `source`'s target revision names, resolved with `git`'s credentials.
+async fn resolve(git: &RepoCache, source: &ApplicationSource) -> Result<String, RenderError> {
+    let revision = if source.target_revision.is_empty() {
+        "HEAD"
+    } else {
+        &source.target_revision
+    };
+    git.resolve(&source.repo_url, revision)
+        .await
+        .map(|r| r.sha)
+        .map_err(|e| git_error(source, e))
+}
+
+async fn checkout(
+    git: &RepoCache,
+    source: &ApplicationSource,
+    sha: &str,
+) -> Result<ferry_git::Checkout, RenderError> {
+    git.checkout(&source.repo_url, sha, &CheckoutOptions::default())
+        .await
+        .map_err(|e| git_error(source, e))
+}
+
+async fn checkouts_of_refs(
+    git: &RepoCache,
+    sources: &[ApplicationSource],
+    shas: &[Option<String>],
+) -> Result<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>), RenderError> {
+    let mut checkouts = Vec::new();
+    let mut refs = BTreeMap::new();
+    for (source, sha) in sources.iter().zip(shas) {
+        if let (false, Some(sha)) = (source.ref_name.is_empty(), sha) {
+            let checkout = checkout(git, source, sha).await?;
+            refs.insert(
+                source.ref_name.clone(),
+                RefSource {
+                    root: checkout.path().to_path_buf(),
+                    revision: sha.clone(),
+                },
+            );
+            checkouts.push(checkout);
+        }
+    }
+    Ok((checkouts, refs))
+}
+
+/// The access fingerprint of `source`'s repository (Git, Helm repository or OCI registry) for
+/// `git`'s project: what the render cache keys renders by, so they are served only to callers
+/// with the same credential.
+fn access(git: &RepoCache, source: &ApplicationSource) -> Result<String, RenderError> {
+    git.access_fingerprint(&source.repo_url)
+        .map_err(|e| git_error(source, e))
+}
+
+fn git_error(source: &ApplicationSource, error: ferry_git::GitError) -> RenderError {
+    RenderError::new(source.describe(), ErrorKind::Git(error.to_string()))
 }
 
 /// The parts of a source that decide its output: everything but the unresolved revision and

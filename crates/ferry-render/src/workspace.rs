@@ -2,6 +2,7 @@
 //! `helm dependency build`, plugins), so the shared checkout is never modified and concurrent
 //! renders of the same commit cannot see each other's edits.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::confine;
@@ -19,8 +20,12 @@ impl Workspace {
     /// An empty workspace (for charts pulled from a Helm repository).
     pub(crate) fn empty(parent: &Path) -> Result<Self, ErrorKind> {
         std::fs::create_dir_all(parent).map_err(|e| ErrorKind::io(parent.display(), e))?;
+        // Random (16 characters) and private: one render cannot guess, or as another user
+        // enter, another render's workspace.
         let dir = tempfile::Builder::new()
             .prefix("ferry-render-")
+            .rand_bytes(16)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)
             .map_err(|e| ErrorKind::io(parent.display(), e))?;
         let root = dir
@@ -108,6 +113,26 @@ mod tests {
             std::fs::read_to_string(root.join("a/values.yaml")).unwrap(),
             "x: 1"
         );
+    }
+
+    #[test]
+    fn workspaces_are_private_and_unpredictable() {
+        let parent = tempfile::tempdir().unwrap();
+        let one = Workspace::empty(parent.path()).unwrap();
+        let two = Workspace::empty(parent.path()).unwrap();
+        assert_ne!(one.dir.path(), two.dir.path());
+        for ws in [&one, &two] {
+            let name = ws.dir.path().file_name().unwrap().to_string_lossy();
+            assert!(
+                name.trim_start_matches("ferry-render-").len() >= 16,
+                "{name}"
+            );
+            let mode = std::fs::metadata(ws.dir.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{name}: {mode:o}");
+        }
     }
 
     #[test]
