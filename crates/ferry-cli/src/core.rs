@@ -7,12 +7,12 @@ use std::ffi::OsString;
 use anyhow::{Context, bail};
 use ferry_cache::TrackingMethod;
 use ferry_git::Credentials;
-use ferry_render::repo_credential;
+use ferry_render::with_repo_secret;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::secrets::store::{self, SaveError, Saved};
 use ferry_types::secrets::{
-    ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, RepoSecretKind,
-    SECRET_TYPE_CLUSTER, SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
+    ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, SECRET_TYPE_CLUSTER,
+    SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
 };
 use ferry_types::{AppProject, Application, UpdateError};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -253,13 +253,8 @@ impl Core {
         match self.repositories().await {
             Ok(repos) => {
                 for (_, repo) in repos {
-                    let credential = repo_credential(&repo);
-                    credentials = match repo.kind {
-                        RepoSecretKind::Repository => credentials.with_repo(&repo.url, credential),
-                        RepoSecretKind::RepoCreds => {
-                            credentials.with_template(&repo.url, credential)
-                        }
-                    };
+                    // Scoped to the Secret's `project`, if any: see Credentials::lookup.
+                    credentials = with_repo_secret(credentials, &repo);
                 }
             }
             Err(err) if is_forbidden(&err) => {

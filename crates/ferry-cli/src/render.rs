@@ -177,6 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn app_context(args: &Flags, from_app: AppContext) -> AppContext {
     AppContext {
         name: args.app_name.clone().unwrap_or(from_app.name),
+        project: from_app.project,
         namespace: args.namespace.clone().unwrap_or(from_app.namespace),
         kube_version: args.kube_version.clone().unwrap_or_default(),
         api_versions: args.api_versions.clone(),
@@ -307,6 +308,10 @@ fn application(file: &Path) -> anyhow::Result<(AppContext, Vec<ApplicationSource
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        project: match app.pointer("/spec/project").and_then(Value::as_str) {
+            Some(project) if !project.is_empty() => project.to_string(),
+            _ => "default".to_string(),
+        },
         ..Default::default()
     };
     Ok((context, sources))

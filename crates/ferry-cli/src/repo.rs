@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use ferry_git::Credentials;
-use ferry_render::repo_credential;
+use ferry_render::with_repo_secret;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use kube::api::DeleteParams;
 use reqwest::Method;
@@ -323,9 +323,10 @@ impl CredentialFlags {
 /// Lists the repository's refs with the new credentials, as Argo CD does before saving them.
 async fn test_connection(core: &Core, repo: &RepoSecret) -> anyhow::Result<()> {
     let credentials = core
-        .with_known_hosts(Credentials::new().with_repo(&repo.url, repo_credential(repo)))
+        .with_known_hosts(with_repo_secret(Credentials::new(), repo))
         .await?;
     rendering::repo_cache(credentials)
+        .for_project(&repo.project)
         .ls_remote(&repo.url)
         .await
         .with_context(|| format!("cannot connect to repository {}", repo.url))?;

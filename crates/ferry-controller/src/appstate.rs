@@ -140,6 +140,8 @@ pub async fn render_desired(
         .map_err(|err| format!("{err:#}"))?;
     let render_context = AppContext {
         name: app.name_any(),
+        // Repositories are reached with the credentials of the app's project and global ones.
+        project: app.project().to_string(),
         namespace: dest_namespace.clone(),
         hard_refresh: app.refresh_requested() == Some(RefreshType::Hard),
         ..AppContext::default()

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use ferry_git::{Credentials, RepoCache};
-use ferry_render::repo_credential;
-use ferry_types::secrets::{RepoSecret, RepoSecretKind, SECRET_TYPE_LABEL};
+use ferry_render::with_repo_secret;
+use ferry_types::secrets::{RepoSecret, SECRET_TYPE_LABEL};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -121,7 +121,8 @@ fn is_cluster(secret: &Secret) -> bool {
         .is_some_and(|t| t == "cluster")
 }
 
-/// Credentials from every repository and repo-creds Secret, plus the known hosts.
+/// Credentials from every repository and repo-creds Secret (each global or for its `project`),
+/// plus the known hosts.
 fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Credentials {
     let mut credentials = Credentials::new();
     for secret in secrets.state() {
@@ -136,11 +137,8 @@ fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Crede
                 continue;
             }
         };
-        let credential = repo_credential(&repo);
-        credentials = match repo.kind {
-            RepoSecretKind::Repository => credentials.with_repo(&repo.url, credential),
-            RepoSecretKind::RepoCreds => credentials.with_template(&repo.url, credential),
-        };
+        // A Secret with `project` serves that project's apps only (see Credentials::lookup).
+        credentials = with_repo_secret(credentials, &repo);
     }
     let hosts: String = known_hosts
         .state()
@@ -157,4 +155,56 @@ fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Crede
         };
     }
     credentials
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_of<K>(objects: &[&str]) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+    {
+        let (store, mut writer) = reflector::store();
+        for yaml in objects {
+            writer.apply_watcher_event(&Event::Apply(serde_yaml::from_str(yaml).unwrap()));
+        }
+        store
+    }
+
+    /// Issue 10, item 5: the controller scopes repository Secrets and credential templates to
+    /// their `project`; before, a Secret with `project: team-a` served every app.
+    #[test]
+    fn secrets_with_a_project_serve_that_project_only() {
+        let secrets = store_of::<Secret>(&[
+            r#"
+metadata: {name: team-a-repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData: {url: "https://git.example.com/team-a/app.git", project: team-a, username: a, password: pa}
+"#,
+            r#"
+metadata: {name: team-b-creds, labels: {argocd.argoproj.io/secret-type: repo-creds}}
+stringData: {url: "https://git.example.com/team-b", project: team-b, username: b, password: pb}
+"#,
+            r#"
+metadata: {name: shared-creds, labels: {argocd.argoproj.io/secret-type: repo-creds}}
+stringData: {url: "https://git.example.com/shared", username: s, password: ps}
+"#,
+        ]);
+        let credentials = credentials(&secrets, &store_of::<ConfigMap>(&[]));
+        let user = |url: &str, project: &str| {
+            credentials
+                .lookup(url, Some(project))
+                .and_then(|c| c.username)
+        };
+        let team_a = "https://git.example.com/team-a/app.git";
+        let team_b = "https://git.example.com/team-b/app.git";
+        let shared = "https://git.example.com/shared/app.git";
+        assert_eq!(user(team_a, "team-a").as_deref(), Some("a"));
+        assert_eq!(user(team_a, "team-b"), None);
+        assert_eq!(user(team_b, "team-b").as_deref(), Some("b"));
+        assert_eq!(user(team_b, "team-a"), None);
+        for project in ["team-a", "team-b", "default"] {
+            assert_eq!(user(shared, project).as_deref(), Some("s"));
+        }
+    }
 }

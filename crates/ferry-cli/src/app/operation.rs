@@ -483,6 +483,7 @@ async fn sync_revision(
     }
     let git = rendering::repo_cache(core.git_credentials().await?);
     let resolved = git
+        .for_project(app.project())
         .resolve(&source.repo_url, revision)
         .await
         .with_context(|| {

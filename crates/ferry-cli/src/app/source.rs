@@ -179,6 +179,7 @@ pub async fn render(
     let context = target
         .with_capabilities(AppContext {
             name: name.clone(),
+            project: app.project().to_string(),
             namespace: app.spec.destination.namespace.clone(),
             ..AppContext::default()
         })
