@@ -14,6 +14,10 @@
 //! none, a rotated password) each fetch into a mirror of their own, so what they are served
 //! they have fetched themselves. Renders are cached under the same fingerprint (see
 //! `ferry-render`), so a render cache hit needs the credential that produced it.
+//!
+//! The key is made when a cache directory is first used; the mirrors an earlier version kept
+//! per URL alone are removed then. A mirror whose credential is no longer configured (a rotated
+//! password) is not used again, and stays on disk until the directory is cleaned.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -59,7 +63,10 @@ pub(crate) fn load_or_create_key(root: &Path) -> Result<[u8; 32], GitError> {
         scratch.persist_noclobber(&path).map(drop)
     };
     match persisted {
-        Ok(()) => Ok(key),
+        Ok(()) => {
+            remove_unkeyed_mirrors(&root.join("mirrors"));
+            Ok(key)
+        }
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
             let bytes = std::fs::read(&path).map_err(|e| io("reading", e))?;
             <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
@@ -70,6 +77,24 @@ pub(crate) fn load_or_create_key(root: &Path) -> Result<[u8; 32], GitError> {
             })
         }
         Err(e) => Err(io("creating", e.error)),
+    }
+}
+
+/// Removes the mirrors an earlier version kept per URL only (`<32 hex digits>.git`): they may
+/// hold commits no current credential can fetch, and nothing uses them any more.
+fn remove_unkeyed_mirrors(mirrors: &Path) {
+    let Ok(entries) = std::fs::read_dir(mirrors) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let unkeyed = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".git"))
+            .is_some_and(|stem| stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()));
+        if unkeyed && let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::warn!(mirror = %entry.path().display(), error = %e, "removing an old mirror");
+        }
     }
 }
 
@@ -137,6 +162,18 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), GitError> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| GitError::io(format!("creating {}", dir.display()), e))
+}
+
+/// [`create_private_dir`], and make it private if it existed with wider permissions (made by an
+/// earlier version): for the cache's own `mirrors/` and `checkouts/`.
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), GitError> {
+    create_private_dir(dir)?;
+    let io = |e| GitError::io(format!("making {} private", dir.display()), e);
+    let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Where the mirror of a repository fetched with one credential lives under `mirrors_dir`:
@@ -211,8 +248,26 @@ mod tests {
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         assert_eq!(load_or_create_key(&dir).unwrap(), key);
-        // Another cache directory has another key.
-        assert_ne!(load_or_create_key(&root.path().join("other")).unwrap(), key);
+        // Another cache directory has another key; making it removes the mirrors an earlier
+        // version kept per URL only, and nothing else.
+        let other = root.path().join("other");
+        let unkeyed = other.join("mirrors/0123456789abcdef0123456789abcdef.git");
+        let keyed = other.join(format!(
+            "mirrors/0123456789abcdef0123456789abcdef-{}.git",
+            "f".repeat(32)
+        ));
+        for dir in [&unkeyed, &keyed] {
+            std::fs::create_dir_all(dir.join("objects")).unwrap();
+        }
+        assert_ne!(load_or_create_key(&other).unwrap(), key);
+        assert!(!unkeyed.exists() && keyed.exists());
+        // Directories of an earlier version are made private.
+        let old = root.path().join("checkouts");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&old).unwrap();
+        let mode = std::fs::metadata(&old).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
         // A damaged key file is replaced.
         std::fs::write(&file, b"short").unwrap();
         let replaced = load_or_create_key(&dir).unwrap();

@@ -261,7 +261,7 @@ impl RepoCache {
         }
         let credentials = self.inner.credentials();
         let checkouts = self.inner.root.join("checkouts");
-        access::create_private_dir(&checkouts)?;
+        access::ensure_private_dir(&checkouts)?;
         let dir = tempfile::Builder::new()
             .prefix("checkout-")
             .rand_bytes(16)

@@ -28,7 +28,7 @@ pub(crate) fn open_or_create(path: &Path, scratch_dir: &Path) -> Result<Reposito
         std::fs::remove_dir_all(path)
             .map_err(|e| GitError::io(format!("removing broken mirror {}", path.display()), e))?;
     }
-    crate::access::create_private_dir(scratch_dir)?;
+    crate::access::ensure_private_dir(scratch_dir)?;
     let scratch = tempfile::Builder::new()
         .prefix("mirror-")
         .tempdir_in(scratch_dir)
