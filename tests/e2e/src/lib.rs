@@ -12,12 +12,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ferry_testkit::git::GitRepo;
+use ferry_testkit::git::{GitRepo, fixture_source_repos};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::{ServerProcess, workspace_binary as binary};
-use ferry_types::Application;
+use ferry_types::{AppProject, Application};
 use kube::Api;
-use kube::api::DynamicObject;
+use kube::api::{DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -154,9 +154,18 @@ pub struct Story {
 }
 
 impl Story {
-    /// A fresh namespace and a repository holding the guestbook app.
+    /// A fresh namespace and a repository holding the guestbook app, and the `default`
+    /// AppProject as ferry creates it but also listing the fixture repositories: projects
+    /// permit `file://` repositories only through `file://` entries, never through `*`.
     pub async fn new() -> Result<Self> {
         let ctx = TestContext::new().await?;
+        ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
+        let mut project = AppProject::default_project(ctx.namespace());
+        project.spec.source_repos.push(fixture_source_repos());
+        ctx.api::<AppProject>()
+            .create(&PostParams::default(), &project)
+            .await
+            .context("creating the default AppProject")?;
         let repo = GitRepo::new()?;
         for (path, content) in GUESTBOOK {
             repo.write(path, content)?;

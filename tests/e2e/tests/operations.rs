@@ -110,12 +110,15 @@ async fn hooks_and_waves_run_in_order() -> Result<()> {
 async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
     let mut story = Story::new().await?;
     story.start_controller()?;
+    // The story's repository is on disk: projects must list file:// repositories themselves.
     story.ferry(&[
         "proj",
         "create",
         "restricted",
         "--src",
         "*",
+        "--src",
+        &story.repo.file_url(),
         "--dest",
         "https://kubernetes.default.svc,somewhere-else",
     ])?;
@@ -179,6 +182,69 @@ async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
             .get_opt("guestbook")
             .await?
             .is_none()
+    );
+
+    // `*` permits any remote repository, never one on the controller's disk (another
+    // tenant's, or a Git mirror): the CLI and the controller both say why.
+    story.ferry(&[
+        "proj",
+        "create",
+        "anything-remote",
+        "--src",
+        "*",
+        "--dest",
+        &format!("https://kubernetes.default.svc,{}", story.namespace()),
+    ])?;
+    let local = story.app_name("local");
+    let refused = story.ferry_output(&[
+        "app",
+        "create",
+        &local,
+        "--repo",
+        &story.repo.file_url(),
+        "--path",
+        "guestbook",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+        "--project",
+        "anything-remote",
+    ])?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "repository {} is not permitted in project anything-remote: file:// repositories \
+             must be listed explicitly in sourceRepos",
+            story.repo.file_url()
+        )),
+        "{stderr}"
+    );
+    let manifest: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": local},
+        "spec": {
+            "project": "anything-remote",
+            "source": {"repoURL": story.repo.file_url(), "path": "guestbook"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": story.namespace()},
+            "syncPolicy": {"automated": {"prune": true}}
+        }
+    }))?;
+    story
+        .apps()
+        .create(&PostParams::default(), &manifest)
+        .await?;
+    let message = story
+        .wait_condition(&local, condition::INVALID_SPEC_ERROR)
+        .await?;
+    assert_eq!(
+        message,
+        format!(
+            "application repo {} is not permitted in project 'anything-remote': file:// \
+             repositories must be listed explicitly in sourceRepos",
+            story.repo.file_url()
+        )
     );
     Ok(())
 }
@@ -388,6 +454,8 @@ async fn orphaned_resources_are_reported_when_the_project_asks() -> Result<()> {
         "watchful",
         "--src",
         "*",
+        "--src",
+        &story.repo.file_url(),
         "--dest",
         "https://kubernetes.default.svc,*",
         "--orphaned-resources",
