@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_sync::{PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
+use ferry_sync::{Checkpoint, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_types::application::{
     ApplicationStatus, Operation, OperationPhase, OperationState, ResourceResult, RevisionHistory,
     SyncOperation, SyncOperationResult,
@@ -18,6 +18,7 @@ use ferry_types::{Application, ResourceKey};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -326,6 +327,7 @@ async fn attempt(
     } else {
         observed.desired.clone()
     };
+    let (checkpoint, mut saves) = Checkpoint::new();
     let request = SyncRequest {
         app: name.to_string(),
         app_namespace: None,
@@ -345,6 +347,8 @@ async fn attempt(
         },
         health_timeout: ctx.settings.health_timeout,
         previous,
+        run_id: run_id(&object, state),
+        checkpoint: Some(checkpoint),
     };
     let engine = setup
         .cluster
@@ -384,27 +388,62 @@ async fn attempt(
     };
     // Progress goes to the Application at most once per interval, without holding up the sync
     // or its end.
+    // A checkpoint (before a finished hook is deleted) is written at once and acknowledged.
     let writer = async {
+        let mut pending = false;
+        let mut next_write = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                changed = updates.changed() => if changed.is_err() { break },
-                _ = finished.cancelled() => break,
-            }
-            let report = updates.borrow_and_update().clone();
-            if let Some(result) = state.sync_result.as_mut() {
-                result.resources = report.resources;
-            }
-            if write_state(ctx, name, written, state).await.is_ok() {
-                *written = Some(state.clone());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(PROGRESS_INTERVAL) => {}
+                changed = updates.changed(), if !pending => {
+                    if changed.is_err() { break }
+                    pending = true;
+                }
+                _ = tokio::time::sleep_until(next_write), if pending => {
+                    let report = updates.borrow_and_update().clone();
+                    save_progress(ctx, name, state, written, report).await;
+                    pending = false;
+                    next_write = tokio::time::Instant::now() + PROGRESS_INTERVAL;
+                }
+                Some((report, answer)) = saves.recv() => {
+                    let saved = save_progress(ctx, name, state, written, report).await;
+                    let _ = answer.send(saved);
+                }
                 _ = finished.cancelled() => break,
             }
         }
     };
     let (report, ()) = tokio::join!(sync, writer);
     Ok((report, Some(result)))
+}
+
+/// Writes a sync's progress into the operation state; whether it was written.
+async fn save_progress(
+    ctx: &Context,
+    name: &str,
+    state: &mut OperationState,
+    written: &mut Option<OperationState>,
+    report: SyncReport,
+) -> bool {
+    if let Some(result) = state.sync_result.as_mut() {
+        result.resources = report.resources;
+    }
+    let saved = write_state(ctx, name, written, state).await.is_ok();
+    if saved {
+        *written = Some(state.clone());
+    }
+    saved
+}
+
+/// The identity of one run of an operation, which the hooks it creates are labelled with: the
+/// same when a restarted controller resumes it, another for a retry or the next operation (the
+/// Application's uid, the operation's start and retry count, the operation itself).
+fn run_id(app: &kube::api::DynamicObject, state: &OperationState) -> String {
+    let mut hash = Sha256::new();
+    hash.update(app.metadata.uid.as_deref().unwrap_or_default());
+    hash.update(serde_json::to_vec(&state.started_at).unwrap_or_default());
+    hash.update(state.retry_count.to_be_bytes());
+    hash.update(serde_json::to_vec(&state.operation).unwrap_or_default());
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// The sources an operation syncs, as recorded in its result and history: a rollback's

@@ -10,7 +10,8 @@ use ferry_cache::{TrackingMethod, instance_name};
 use ferry_health::{HealthChecks, HealthCode};
 use ferry_types::ResourceKey;
 use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, ValidationDirective,
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    ValidationDirective,
 };
 use kube::discovery::{Discovery, Scope};
 use kube::{Api, Client};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::{RwLock, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::{Checkpoint, HOOK_RUN_LABEL, hook_run_value};
 use crate::desired::{crd_scope, settle_namespace};
 use crate::guard::PruneGuard;
 use crate::hooks::{DeletePolicy, Hook, phase_of, wave_of};
@@ -75,6 +77,12 @@ pub struct SyncRequest {
     /// restarted): hooks it saw complete are not run again, and hooks it left running are waited
     /// for rather than created a second time.
     pub previous: Vec<ResourceResult>,
+    /// The identity of this run of the operation (the same when it resumes, another for a
+    /// retry), put on the hooks it creates so a resumed run adopts them; empty: no adoption.
+    pub run_id: String,
+    /// Where results are saved before a finished hook is deleted; without one, hooks are
+    /// deleted as soon as they finish.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// The sync engine. One per cluster: it holds a client and the cluster's API discovery.
@@ -114,10 +122,14 @@ impl Engine {
         cancel: CancellationToken,
         progress: &watch::Sender<SyncReport>,
     ) -> SyncReport {
+        // A resumed run starts from what the interrupted one recorded, so that what it saves
+        // (should it be interrupted in turn) still says which hooks already ran.
+        let mut report = SyncReport::running();
+        report.resources = request.previous.clone();
         let mut run = Run {
             engine: self,
             request: &request,
-            report: SyncReport::running(),
+            report,
             progress,
         };
         match run.execute(&cancel).await {
@@ -543,10 +555,22 @@ impl Run<'_> {
                 if let Some(earlier) = self.earlier_hook_run(&task) {
                     task.object["metadata"]["name"] = json!(earlier.name);
                     let done = earlier.hook_phase == Some(OperationPhase::Succeeded);
-                    self.report.resources.push(earlier);
+                    self.keep(earlier);
                     if !done {
                         started.push(task);
                     }
+                    continue;
+                }
+                if let Some(name) = self.adoptable_hook(&task).await {
+                    task.object["metadata"]["name"] = json!(name);
+                    let message = format!("{} created by an earlier run of this sync", task.kind());
+                    self.record(
+                        &task,
+                        ResultCode::Synced,
+                        message,
+                        Some(OperationPhase::Running),
+                    );
+                    started.push(task);
                     continue;
                 }
                 let outcome = match task.action {
@@ -602,7 +626,40 @@ impl Run<'_> {
             .cloned()
     }
 
+    /// The name of the live hook this run created for `task` but may not have recorded (the
+    /// controller died in between): a hook labelled with this run and phase, of the task's
+    /// name or `generateName` prefix.
+    async fn adoptable_hook(&self, task: &Task) -> Option<String> {
+        if !task.is_hook() || task.action != Action::Apply || self.request.run_id.is_empty() {
+            return None;
+        }
+        let api = self.engine.api_for(task).await.ok()?;
+        let label = format!(
+            "{HOOK_RUN_LABEL}={}",
+            hook_run_value(&self.request.run_id, task.phase)
+        );
+        let key = task.key();
+        let generated = task.name().is_empty();
+        let listed = api.list(&ListParams::default().labels(&label)).await.ok()?;
+        listed
+            .items
+            .into_iter()
+            .filter(|live| live.metadata.deletion_timestamp.is_none())
+            .filter_map(|live| live.metadata.name)
+            .find(|name| {
+                if generated {
+                    name.starts_with(&key.name)
+                } else {
+                    *name == key.name
+                }
+            })
+    }
+
     async fn run_apply(&mut self, task: &mut Task) -> Result<(), String> {
+        if task.is_hook() && !self.request.run_id.is_empty() {
+            task.object["metadata"]["labels"][HOOK_RUN_LABEL] =
+                json!(hook_run_value(&self.request.run_id, task.phase));
+        }
         if task.is_hook()
             && task.hook.has_policy(DeletePolicy::BeforeHookCreation)
             && !task.name().is_empty()
@@ -821,7 +878,16 @@ impl Run<'_> {
             };
         }
         let Some(live) = live else {
-            return Observed::Waiting("not found yet".into());
+            // It was created (or adopted) by this operation, and its result is saved before its
+            // delete policy removes it: gone unseen means someone else deleted it.
+            return if task.is_hook() {
+                Observed::Failed(format!(
+                    "{} was deleted before it completed (not by this sync)",
+                    task.kind()
+                ))
+            } else {
+                Observed::Waiting("not found yet".into())
+            };
         };
         let live = serde_json::to_value(live).unwrap_or_default();
         let Some(health) = ferry_health::assess(&live, &self.engine.health) else {
@@ -857,15 +923,25 @@ impl Run<'_> {
         } else {
             ResultCode::SyncFailed
         };
-        self.record(task, code, message, Some(phase));
+        self.record(task, code, message.clone(), Some(phase));
         let policy = if succeeded {
             DeletePolicy::HookSucceeded
         } else {
             DeletePolicy::HookFailed
         };
-        if task.hook.has_policy(policy)
-            && let Ok(api) = self.engine.api_for(task).await
+        if !task.hook.has_policy(policy) {
+            return;
+        }
+        // The result first: a run resumed after the delete must know the hook finished.
+        if let Some(checkpoint) = &self.request.checkpoint
+            && !checkpoint.save(self.report.clone()).await
         {
+            let kept =
+                format!("{message} (kept: its result could not be saved before deleting it)");
+            self.record(task, code, kept, Some(phase));
+            return;
+        }
+        if let Ok(api) = self.engine.api_for(task).await {
             let _ = api.delete(task.name(), &DeleteParams::background()).await;
         }
     }
@@ -898,16 +974,27 @@ impl Run<'_> {
             sync_phase: Some(task.phase),
             ..Default::default()
         };
-        let same = |r: &ResourceResult| {
-            r.group == result.group
-                && r.kind == result.kind
-                && r.namespace == result.namespace
-                && r.name == result.name
-                && r.sync_phase == result.sync_phase
-        };
-        match self.report.resources.iter_mut().find(|r| same(r)) {
+        match self
+            .report
+            .resources
+            .iter_mut()
+            .find(|r| same_resource(r, &result))
+        {
             Some(existing) => *existing = result,
             None => self.report.resources.push(result),
+        }
+    }
+
+    /// Puts an earlier run's result in the report (where it already is, or at the end).
+    fn keep(&mut self, earlier: ResourceResult) {
+        match self
+            .report
+            .resources
+            .iter_mut()
+            .find(|r| same_resource(r, &earlier))
+        {
+            Some(existing) => *existing = earlier,
+            None => self.report.resources.push(earlier),
         }
     }
 
@@ -921,6 +1008,15 @@ impl Run<'_> {
         self.publish();
         self.report
     }
+}
+
+/// Whether two results are of the same resource in the same sync phase.
+fn same_resource(a: &ResourceResult, b: &ResourceResult) -> bool {
+    a.group == b.group
+        && a.kind == b.kind
+        && a.namespace == b.namespace
+        && a.name == b.name
+        && a.sync_phase == b.sync_phase
 }
 
 enum Observed {

@@ -5,6 +5,7 @@
 //! them wave by wave (waiting for health in between), prunes extras behind a guard, and reports a
 //! per-resource result in Argo CD's shape.
 
+mod checkpoint;
 pub mod desired;
 mod engine;
 mod guard;
@@ -14,6 +15,7 @@ mod options;
 mod report;
 mod tasks;
 
+pub use checkpoint::{Checkpoint, CheckpointRequest, HOOK_RUN_LABEL, hook_run_value};
 pub use engine::{Engine, EngineSettings, SyncRequest};
 pub use guard::PruneGuard;
 pub use hooks::{

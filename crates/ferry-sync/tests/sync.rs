@@ -41,6 +41,8 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         prune_guard: PruneGuard::default(),
         health_timeout: Some(Duration::from_secs(60)),
         previous: Vec::new(),
+        run_id: String::new(),
+        checkpoint: None,
     }
 }
 
@@ -479,5 +481,197 @@ async fn replace_create_namespace_and_selective_sync() -> anyhow::Result<()> {
     Api::<k8s_openapi::api::core::v1::Namespace>::all(ctx.client())
         .delete(&target, &Default::default())
         .await?;
+    Ok(())
+}
+
+/// A PreSync Job hook as an earlier run of `run_id` would have left it: created and labelled,
+/// never recorded.
+async fn leftover_hook(ctx: &TestContext, name: &str, generate: bool, run_id: &str) -> String {
+    let mut job = job_hook(name, "PreSync", "BeforeHookCreation");
+    job["metadata"]["labels"] = json!({
+        ferry_sync::HOOK_RUN_LABEL: ferry_sync::hook_run_value(run_id, SyncPhase::PreSync)
+    });
+    if generate {
+        job["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name")
+            .unwrap();
+        job["metadata"]["generateName"] = json!(format!("{name}-"));
+    }
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(job).unwrap();
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = ctx.api();
+    let created = jobs
+        .create(&kube::api::PostParams::default(), &job)
+        .await
+        .expect("leftover hook");
+    created.metadata.name.unwrap()
+}
+
+#[tokio::test]
+async fn a_resumed_run_adopts_the_hooks_it_created_instead_of_running_them_twice()
+-> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = ctx.api();
+    // The earlier run created both hooks and died before recording either.
+    leftover_hook(&ctx, "migrate", false, "run-1").await;
+    let generated = leftover_hook(&ctx, "seed", true, "run-1").await;
+    let migrate_uid = jobs.get("migrate").await?.metadata.uid;
+    let mut seed = job_hook("seed", "PreSync", "BeforeHookCreation");
+    seed["metadata"].as_object_mut().unwrap().remove("name");
+    seed["metadata"]["generateName"] = json!("seed-");
+    let desired = vec![
+        job_hook("migrate", "PreSync", "BeforeHookCreation"),
+        seed,
+        config_map("settings", json!({})),
+    ];
+
+    let mut resumed = request(&ctx, "shop", desired.clone());
+    resumed.run_id = "run-1".into();
+    let report = run(&engine, resumed).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_eq!(jobs.get("migrate").await?.metadata.uid, migrate_uid);
+    let seeds: Vec<String> = jobs
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|job| job.metadata.name)
+        .filter(|name| name.starts_with("seed-"))
+        .collect();
+    assert_eq!(
+        seeds,
+        std::slice::from_ref(&generated),
+        "the generated hook ran once"
+    );
+    let adopted = report
+        .resources
+        .iter()
+        .find(|r| r.name == generated)
+        .expect("the adopted hook is reported under its name");
+    assert_eq!(adopted.hook_phase, Some(OperationPhase::Succeeded));
+
+    // Another run (a retry, a new sync) runs its hooks anew.
+    let mut next = request(&ctx, "shop", desired);
+    next.run_id = "run-2".into();
+    let report = run(&engine, next).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_ne!(jobs.get("migrate").await?.metadata.uid, migrate_uid);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_running_hook_that_vanished_fails_the_resumed_run_at_once() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    // The earlier run recorded the hook as running; then someone deleted it.
+    let mut resumed = request(
+        &ctx,
+        "shop",
+        vec![job_hook("migrate", "PreSync", "HookSucceeded")],
+    );
+    resumed.previous = vec![ferry_types::application::ResourceResult {
+        group: "batch".into(),
+        version: "v1".into(),
+        kind: "Job".into(),
+        namespace: ctx.namespace().into(),
+        name: "migrate".into(),
+        status: Some(ResultCode::Synced),
+        hook_type: Some(HookType::PreSync),
+        hook_phase: Some(OperationPhase::Running),
+        sync_phase: Some(SyncPhase::PreSync),
+        ..Default::default()
+    }];
+    resumed.run_id = "run-1".into();
+    let started = std::time::Instant::now();
+    let report = run(&engine, resumed).await;
+    assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+    assert!(
+        report.message.contains("was deleted before it completed"),
+        "{}",
+        report.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "it waited");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_finished_hook_is_deleted_only_once_its_result_is_saved() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = ctx.api();
+    let desired = vec![job_hook("migrate", "PreSync", "HookSucceeded")];
+
+    // The owner of the state checks, at each save, that the hook is still there.
+    let (checkpoint, mut saves) = ferry_sync::Checkpoint::new();
+    let owner_jobs = jobs.clone();
+    let owner = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some((report, answer)) = saves.recv().await {
+            let present = owner_jobs.get_opt("migrate").await.unwrap().is_some();
+            let phase = report.resources.first().and_then(|r| r.hook_phase);
+            seen.push((phase, present));
+            answer.send(true).unwrap();
+        }
+        seen
+    });
+    let mut saved = request(&ctx, "shop", desired.clone());
+    saved.run_id = "run-1".into();
+    saved.checkpoint = Some(checkpoint);
+    let report = run(&engine, saved).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_eq!(
+        owner.await?,
+        [(Some(OperationPhase::Succeeded), true)],
+        "saved as succeeded while the hook still existed"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        jobs.get_opt("migrate")
+            .await?
+            .is_none_or(|j| j.metadata.deletion_timestamp.is_some())
+    );
+
+    // A save that fails keeps the hook: deleting it could strand a resumed run.
+    let (checkpoint, mut saves) = ferry_sync::Checkpoint::new();
+    tokio::spawn(async move {
+        while let Some((_, answer)) = saves.recv().await {
+            let _ = answer.send(false);
+        }
+    });
+    let mut unsaved = request(&ctx, "shop", desired);
+    unsaved.run_id = "run-2".into();
+    unsaved.checkpoint = Some(checkpoint);
+    let report = run(&engine, unsaved).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert!(
+        report.resources[0].message.contains("kept"),
+        "{:?}",
+        report.resources
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kept = jobs.get("migrate").await?;
+    assert!(kept.metadata.deletion_timestamp.is_none());
     Ok(())
 }
