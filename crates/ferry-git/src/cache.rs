@@ -32,10 +32,15 @@ const MAX_SUBMODULE_DEPTH: usize = 8;
 /// operations use the entries of that project and the global ones (see
 /// [`Credentials::lookup`]); a handle without a project uses the global entries only.
 ///
-/// Cached content never outlives access: each mirror holds only what one credential fetched
-/// (see [`crate::access`] for the keyed fingerprint that names it), so an operation is only ever
-/// served commits its own credential fetched. With one credential per repository, the common
-/// case, that is one mirror per repository, as without fingerprints.
+/// Cached content never outlives access: a mirror (and its lock) is keyed by the URL and the
+/// fingerprint of the credential that fills it ([`RepoCache::access_fingerprint`]: an
+/// HMAC-SHA256 of its secrets, flags and the URL's userinfo under a random key kept in the
+/// cache directory, so it never reveals the secret and survives restarts). An operation is
+/// only ever served commits its own credential fetched: a full commit SHA an app names is
+/// looked up in its credential's mirror, fetched with that credential if missing. The design
+/// keeps the common case cheap: with one credential per repository there is one mirror per
+/// repository, as before, shared by every project using that credential; only apps with
+/// different credentials pay for a mirror of their own.
 #[derive(Clone)]
 pub struct RepoCache {
     inner: Arc<Inner>,
