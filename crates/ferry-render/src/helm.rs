@@ -234,11 +234,22 @@ fn escape_set_value(v: &str) -> String {
     out
 }
 
-/// The dependencies a chart declares: `Chart.yaml`'s (apiVersion v2) and `requirements.yaml`'s
-/// (apiVersion v1, which Helm 3 still reads), with the file each came from.
-fn declared_dependencies(chart_dir: &Path) -> Result<Vec<(&'static str, Value)>, ErrorKind> {
+/// Where a chart declares its dependencies: `Chart.yaml` (apiVersion v2) or
+/// `requirements.yaml` (apiVersion v1, which Helm 3 still reads).
+const DEPENDENCY_FILES: [&str; 2] = ["Chart.yaml", "requirements.yaml"];
+
+/// The lock files, whose dependencies (repositories included) are what `helm dependency
+/// build` fetches when they are present.
+const LOCK_FILES: [&str; 2] = ["Chart.lock", "requirements.lock"];
+
+/// The dependencies listed in `files` of the chart (`Chart.yaml` must exist, the others may
+/// not), with the file each came from.
+fn listed_dependencies(
+    chart_dir: &Path,
+    files: &[&'static str],
+) -> Result<Vec<(&'static str, Value)>, ErrorKind> {
     let mut out = Vec::new();
-    for file in ["Chart.yaml", "requirements.yaml"] {
+    for &file in files {
         let path = chart_dir.join(file);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -263,7 +274,7 @@ fn declared_dependencies(chart_dir: &Path) -> Result<Vec<(&'static str, Value)>,
 /// True when the chart declares dependencies that `charts/` does not hold (as a directory
 /// named after the chart, or a `<name>-<version>.tgz` archive).
 fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
-    let deps = declared_dependencies(chart_dir)?;
+    let deps = listed_dependencies(chart_dir, &DEPENDENCY_FILES)?;
     let present: Vec<String> = std::fs::read_dir(chart_dir.join("charts"))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -282,9 +293,12 @@ fn needs_dependency_build(chart_dir: &Path) -> Result<bool, ErrorKind> {
 /// Refuses `repository: file://...` dependencies that lead outside `root` (the checkout, or the
 /// pulled chart): `helm dependency build` would copy another tenant's chart (or any directory
 /// of this machine) into the render. `file://../sibling` inside the checkout, as monorepos
-/// write it, stays fine.
+/// write it, stays fine. The lock files count too: with one present, helm fetches the
+/// dependencies it lists, and its digest (which the repository's author writes) is all that
+/// ties them to `Chart.yaml`'s.
 fn check_local_dependencies(root: &Path, chart_dir: &Path) -> Result<(), ErrorKind> {
-    for (file, dep) in declared_dependencies(chart_dir)? {
+    let files = [DEPENDENCY_FILES, LOCK_FILES].concat();
+    for (file, dep) in listed_dependencies(chart_dir, &files)? {
         let repository = dep
             .get("repository")
             .and_then(Value::as_str)
@@ -432,5 +446,30 @@ mod tests {
             ),
             "{err}"
         );
+
+        // What helm fetches when a lock file is present is the lock file's list.
+        std::fs::write(
+            chart.join("requirements.yaml"),
+            "dependencies:\n- {name: db, version: 1.0.0, repository: 'file://../common'}\n",
+        )
+        .unwrap();
+        check_local_dependencies(&root, &chart).unwrap();
+        for lock in ["Chart.lock", "requirements.lock"] {
+            std::fs::write(
+                chart.join(lock),
+                "dependencies:\n- {name: db, version: 1.0.0, repository: 'file:///srv/other/db'}\n\
+                 digest: sha256:0000\n",
+            )
+            .unwrap();
+            let err = check_local_dependencies(&root, &chart).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "file:///srv/other/db: charts/web/{lock}: dependency \"db\" repository is a \
+                     directory on this machine's disk"
+                )),
+                "{err}"
+            );
+            std::fs::remove_file(chart.join(lock)).unwrap();
+        }
     }
 }

@@ -199,6 +199,73 @@ async fn helm_dependencies_outside_the_checkout_are_refused() {
 }
 
 #[tokio::test]
+async fn a_lock_file_cannot_swap_in_a_local_dependency() {
+    use sha2::{Digest, Sha256};
+    let b = team_b();
+    let outside = format!("file://{}", b.work_path().join("charts/db").display());
+    // An apiVersion v1 chart whose requirements.yaml names the sibling chart `db` in the
+    // checkout, and whose requirements.lock names team B's instead. Helm 3 accepts a v1 lock
+    // whose digest is the Helm 2 hash of requirements.yaml alone, and then fetches what the
+    // lock lists.
+    let repo = GitRepo::new().unwrap();
+    repo.write(
+        "charts/db/Chart.yaml",
+        "apiVersion: v1\nname: db\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    repo.write(
+        "charts/db/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team-a-db}\n",
+    )
+    .unwrap();
+    repo.write(
+        "charts/web/Chart.yaml",
+        "apiVersion: v1\nname: web\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    repo.write(
+        "charts/web/requirements.yaml",
+        "dependencies:\n- name: db\n  version: 1.0.0\n  repository: file://../db\n",
+    )
+    .unwrap();
+    let requirements =
+        r#"{"dependencies":[{"name":"db","version":"1.0.0","repository":"file://../db"}]}"#;
+    let digest: String = Sha256::digest(requirements)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    repo.write(
+        "charts/web/requirements.lock",
+        format!(
+            "dependencies:\n- name: db\n  version: 1.0.0\n  repository: {outside}\n\
+             digest: sha256:{digest}\ngenerated: \"2024-01-01T00:00:00Z\"\n"
+        ),
+    )
+    .unwrap();
+    repo.commit("chart with a lock").unwrap();
+
+    let err = render(&harness(vec![]), &repo, "charts/web")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{} path charts/web: {outside}: charts/web/requirements.lock: dependency \"db\" \
+             repository is a directory on this machine's disk outside the repository; a render \
+             may only read the application's own repository",
+            repo.file_url()
+        )
+    );
+    // Unchecked, helm builds team B's chart in.
+    assert_eq!(
+        render(&allowing_local_remotes(), &repo, "charts/web")
+            .await
+            .unwrap(),
+        ["ConfigMap/team-b-db"],
+    );
+}
+
+#[tokio::test]
 async fn kustomize_keeps_its_root_only_load_restrictor() {
     let repo = GitRepo::new().unwrap();
     repo.write("shared/settings.env", "color=blue\n").unwrap();
