@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_testkit::git::GitRepo;
 use ferry_testkit::kube::TestContext;
-use ferry_types::Application;
+use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -178,6 +178,16 @@ async fn app_lifecycle_through_the_server() -> Result<()> {
     admin
         .login(&server, "admin", &admin_password(&ctx).await?)
         .await;
+    // For the end: the server learns of projects through its watch.
+    ctx.api::<AppProject>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "remote-only"},
+                "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}
+            }))?,
+        )
+        .await?;
     let repo = GitRepo::new()?;
     repo.write(
         "app/cm.yaml",
@@ -294,6 +304,33 @@ async fn app_lifecycle_through_the_server() -> Result<()> {
         .await;
     assert_eq!(out, "application 'web' deleted\n");
     assert!(apps.get_opt("web").await?.is_none());
+
+    // A project of `*` (created at the start) permits any remote repository but no file://
+    // one; the server says why.
+    let err = admin
+        .fails(&[
+            "app",
+            "create",
+            "local",
+            "--repo",
+            &url,
+            "--path",
+            "app",
+            "--dest-server",
+            "https://kubernetes.default.svc",
+            "--dest-namespace",
+            ctx.namespace(),
+            "--project",
+            "remote-only",
+        ])
+        .await;
+    assert!(
+        err.contains(&format!(
+            "application repo {url} is not permitted in project 'remote-only': file:// \
+             repositories must be listed explicitly in sourceRepos"
+        )),
+        "{err}"
+    );
 
     server.stop().await?;
     Ok(())
