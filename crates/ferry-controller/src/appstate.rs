@@ -115,7 +115,13 @@ pub async fn observe(
         });
     }
     let comparison = Arc::new(compare_with_live(ctx, app, setup, &desired, false).await?);
-    ctx.remember_comparison(&name, key, comparison.clone());
+    // Per-resource errors are mostly transient (a server restarting, a timeout): a comparison
+    // that has them is never reused, so the next reconcile tries again.
+    if comparison.errors.is_empty() {
+        ctx.remember_comparison(&name, key, comparison.clone());
+    } else {
+        ctx.forget_comparison(&name);
+    }
     Ok(Observed {
         rendered,
         desired,

@@ -11,6 +11,7 @@ use kube::Api;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 
+use crate::backoff::ErrorBackoff;
 use crate::clusters::Clusters;
 use crate::commit_signatures::CommitSignatures;
 use crate::compare::Comparison;
@@ -38,6 +39,8 @@ pub struct Context {
     pub operations: Operations,
     /// The last comparison of each app, reused while nothing it depends on changed.
     pub comparisons: Mutex<HashMap<String, CachedComparison>>,
+    /// When apps whose comparison failed are looked at again.
+    pub error_backoff: ErrorBackoff,
     pub metrics: Arc<Metrics>,
 }
 

@@ -16,6 +16,7 @@ mod annotations;
 mod appstate;
 mod argocd_cm;
 mod automation;
+mod backoff;
 mod clusters;
 mod commit_signatures;
 mod compare;
@@ -140,6 +141,7 @@ pub async fn run(
         system_ignore: argo.ignore_differences,
         triggers: triggers.clone(),
         comparisons: Default::default(),
+        error_backoff: Default::default(),
         metrics: metrics.clone(),
     });
     if let Some(address) = ctx.settings.view_listen {

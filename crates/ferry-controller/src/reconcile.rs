@@ -160,6 +160,15 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         }
     }
 
+    let comparison_failed = match &observed {
+        None => true,
+        Some((_, found)) => !found.comparison.errors.is_empty(),
+    };
+    if comparison_failed {
+        requeue = requeue.min(ctx.error_backoff.failed(&name, ctx.settings.resync));
+    } else if ctx.error_backoff.succeeded(&name) {
+        info!(app = %name, "comparison recovered");
+    }
     new.conditions = conditions.done();
     let compared = observed.as_ref().is_some_and(|(_, o)| o.fresh) || refresh.is_some();
     if compared || new != old {

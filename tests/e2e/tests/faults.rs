@@ -1,6 +1,7 @@
-//! An operator's bad day: the controller is killed again and again while syncs with hooks and
-//! waves are running. Every operation must end (none left Running), and every hook must run
-//! exactly once.
+//! An operator's bad day. The controller is killed again and again while syncs with hooks and
+//! waves are running: every operation must end (none left Running), and every hook must run
+//! exactly once. The cluster refuses writes for a while: the app must heal by itself once it
+//! stops, without waiting for a resync or a restart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -8,10 +9,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferry_e2e::{Story, is};
-use ferry_types::application::OperationPhase;
+use ferry_types::application::{OperationPhase, condition};
 use futures::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher;
+use serde_json::json;
 
 const APPS: usize = 4;
 const KILLS: usize = 12;
@@ -148,5 +153,62 @@ async fn syncs_survive_a_controller_killed_again_and_again_running_each_hook_onc
             );
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_comparison_that_failed_for_a_while_heals_without_a_restart() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.repo.write(
+        "blocked/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n",
+    )?;
+    story
+        .repo
+        .commit("an app the cluster refuses for a while")?;
+    // An admission webhook that cannot be reached refuses every ConfigMap write (dry runs
+    // included) in this story's namespace: what an outage looks like to the comparison.
+    let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(story.ctx.client());
+    let outage = format!("ferry-e2e-outage-{}", story.namespace());
+    let webhook: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": outage},
+        "webhooks": [{
+            "name": "outage.ferry.dev",
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["configmaps"]}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": story.namespace()}},
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 2,
+        }],
+    }))?;
+    webhooks.create(&PostParams::default(), &webhook).await?;
+
+    // A resync far longer than the story: only the controller's retries can heal the app.
+    story.start_controller_resyncing(600)?;
+    let app = story.app_name("blocked");
+    story.create_app(&app, "blocked", &["--sync-policy", "automated"])?;
+    let message = story
+        .wait_condition(&app, condition::COMPARISON_ERROR)
+        .await?;
+    assert!(message.contains("outage.ferry.dev"), "{message}");
+
+    webhooks.delete(&outage, &DeleteParams::default()).await?;
+    let started = std::time::Instant::now();
+    story
+        .wait_app(&app, "Synced and Healthy once the outage is over", |a| {
+            is::synced_and_healthy(a)
+                && a.status
+                    .as_ref()
+                    .is_some_and(|s| s.condition(condition::COMPARISON_ERROR).is_none())
+        })
+        .await?;
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "healed only after {:?}",
+        started.elapsed()
+    );
     Ok(())
 }
