@@ -29,6 +29,7 @@ mod patch;
 mod reconcile;
 mod registry;
 mod settings;
+mod status_size;
 mod triggers;
 mod view;
 mod view_http;

@@ -28,6 +28,7 @@ use crate::context::Context;
 use crate::impersonation;
 use crate::metrics::AppIdentity;
 use crate::patch;
+use crate::status_size;
 
 /// How often a running sync's progress is written to the Application at most.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -516,6 +517,8 @@ async fn finish(
     written: Option<OperationState>,
 ) -> kube::Result<()> {
     state.finished_at = Some(now());
+    let left_out = status_size::fit_sync_result(&mut state);
+    state.message = status_size::with_left_out(&state.message, left_out);
     let mut history = status.history.clone();
     let dry_run = state.operation.sync.as_ref().is_some_and(|s| s.dry_run);
     if state.phase == OperationPhase::Succeeded
@@ -556,6 +559,14 @@ async fn write_state(
     written: &Option<OperationState>,
     state: &OperationState,
 ) -> kube::Result<()> {
+    // Both sides trimmed alike, so an unchanged big list is no change.
+    let fitted = |state: &OperationState| {
+        let mut state = state.clone();
+        status_size::fit_sync_result(&mut state);
+        state
+    };
+    let written = written.as_ref().map(fitted);
+    let state = fitted(state);
     let old = json!({"operationState": written});
     let new = json!({"operationState": state});
     if let Some(change) = ferry_types::merge_patch(&old, &new) {
