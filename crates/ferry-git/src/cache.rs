@@ -11,7 +11,7 @@ use git2::Oid;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::access;
-use crate::checkout::{Checkout, CheckoutOptions, Gitlink, Source, materialize};
+use crate::checkout::{Budget, Checkout, CheckoutOptions, Gitlink, Source, materialize};
 use crate::mirror::{self, REFSPECS};
 use crate::remote::Session;
 use crate::repo_url::{RepoUrl, resolve_submodule_url};
@@ -249,7 +249,9 @@ impl RepoCache {
     /// only read the mirror. The directory is removed when the [`Checkout`] is dropped; its
     /// name has 16 random characters and it is created with mode 0700, so no other checkout
     /// can guess (or, as another user, enter) it. Symlinks are recreated verbatim and never
-    /// followed (see [`Checkout`]).
+    /// followed (see [`Checkout`]). With [`CheckoutOptions::max_bytes`], a commit (with its
+    /// submodules) holding more is refused ([`GitError::CheckoutTooLarge`]) while it is written,
+    /// and the partial directory removed.
     pub async fn checkout(
         &self,
         url: &str,
@@ -285,23 +287,31 @@ impl RepoCache {
             rel: PathBuf::new(),
             depth: 0,
         };
-        let (commit, gitlinks) = self.write_commit(&top, &credentials).await?;
+        let budget = Budget::new(opts.max_bytes);
+        let (commit, gitlinks) = self.write_commit(&top, &credentials, &budget, None).await?;
         if opts.submodules {
             let mut jobs = submodule_jobs(&top, gitlinks)?;
             while let Some(job) = jobs.pop() {
-                let (_, gitlinks) = self.write_commit(&job, &credentials).await?;
+                let (_, gitlinks) = self
+                    .write_commit(&job, &credentials, &budget, Some(&top))
+                    .await?;
                 jobs.extend(submodule_jobs(&job, gitlinks)?);
             }
         }
         Ok(Checkout::new(dir, commit))
     }
 
-    /// Write the job's commit; returns its SHA (tags peeled) and the submodules met.
+    /// Write the job's commit; returns its SHA (tags peeled) and the submodules met. Its files
+    /// count against `budget`, whose overrun names `top` (the superproject's job), or this job.
     async fn write_commit(
         &self,
         job: &Job,
         credentials: &Arc<Credentials>,
+        budget: &Budget,
+        top: Option<&Job>,
     ) -> Result<(String, Vec<Gitlink>), GitError> {
+        let budget = budget.clone();
+        let top = top.map(|t| (t.url.display(), t.revision.clone()));
         let result = async {
             let remote = self.remote(credentials, job.url.clone())?;
             let commit = self
@@ -322,13 +332,21 @@ impl RepoCache {
                     url: &url,
                     sha: &commit,
                 };
-                let gitlinks = materialize(&repo, oid, &dest, &source)?;
+                let top = match &top {
+                    Some((url, sha)) => Source { url, sha },
+                    None => Source {
+                        url: &url,
+                        sha: &commit,
+                    },
+                };
+                let gitlinks = materialize(&repo, oid, &dest, &source, &budget, &top)?;
                 Ok((commit, gitlinks))
             })
             .await
         }
         .await;
-        if job.depth == 0 {
+        // An overrun names the whole checkout's limit, not a submodule failure.
+        if job.depth == 0 || matches!(result, Err(GitError::CheckoutTooLarge { .. })) {
             return result;
         }
         result.map_err(|e| GitError::Submodule {

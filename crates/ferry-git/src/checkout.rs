@@ -13,6 +13,8 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 use tempfile::TempDir;
@@ -24,6 +26,10 @@ use crate::GitError;
 pub struct CheckoutOptions {
     /// Also check out submodules, recursively (like `git submodule update --init --recursive`).
     pub submodules: bool,
+    /// Most bytes of file contents (and symlink targets) the checkout may hold, submodules
+    /// included; a commit with more fails with [`GitError::CheckoutTooLarge`] before the
+    /// file that crosses the limit is read. `None`: no limit.
+    pub max_bytes: Option<u64>,
 }
 
 /// A commit's files in a private directory, removed when this is dropped.
@@ -67,13 +73,49 @@ pub(crate) struct Source<'a> {
     pub sha: &'a str,
 }
 
+/// The bytes one checkout (with its submodules) has written so far, and how many it may.
+#[derive(Clone, Debug)]
+pub(crate) struct Budget {
+    used: Arc<AtomicU64>,
+    limit: Option<u64>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: Option<u64>) -> Self {
+        Budget {
+            used: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Counts `bytes` more; fails, naming the top repository and commit, when that passes the
+    /// limit.
+    fn spend(&self, bytes: u64, top: &Source<'_>) -> Result<(), GitError> {
+        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        match self.limit {
+            Some(limit) if used > limit => Err(GitError::CheckoutTooLarge {
+                url: top.url.to_owned(),
+                sha: top.sha.to_owned(),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Write the tree of `commit` into the empty directory `dest`; returns the submodules met
 /// (their directories are created empty, as git does).
+///
+/// Every file's size is read from the object header and counted against `budget` before the
+/// file is read, so an oversized commit fails without inflating the blob that crosses the limit.
+/// `top` names the checkout the budget belongs to (the superproject of a submodule).
 pub(crate) fn materialize(
     repo: &Repository,
     commit: Oid,
     dest: &Path,
     source: &Source<'_>,
+    budget: &Budget,
+    top: &Source<'_>,
 ) -> Result<Vec<Gitlink>, GitError> {
     let git_error = |e: git2::Error| GitError::Git {
         url: source.url.to_owned(),
@@ -83,8 +125,17 @@ pub(crate) fn materialize(
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(git_error)?;
-    let mut gitlinks = Vec::new();
-    write_tree(repo, &tree, dest, Path::new(""), source, &mut gitlinks)?;
+    let odb = repo.odb().map_err(git_error)?;
+    let mut writer = TreeWriter {
+        repo,
+        odb: &odb,
+        source,
+        budget,
+        top,
+        gitlinks: Vec::new(),
+    };
+    writer.write_tree(&tree, dest, Path::new(""))?;
+    let mut gitlinks = writer.gitlinks;
     if !gitlinks.is_empty() {
         let urls = submodule_urls(repo, &tree, source)?;
         for link in &mut gitlinks {
@@ -94,71 +145,81 @@ pub(crate) fn materialize(
     Ok(gitlinks)
 }
 
-fn write_tree(
-    repo: &Repository,
-    tree: &Tree<'_>,
-    dir: &Path,
-    rel: &Path,
-    source: &Source<'_>,
-    gitlinks: &mut Vec<Gitlink>,
-) -> Result<(), GitError> {
-    for entry in tree.iter() {
-        let name = OsStr::from_bytes(entry.name_bytes());
-        let rel_path = rel.join(name);
-        let unsafe_entry = |reason: &str| GitError::UnsafeTree {
-            url: source.url.to_owned(),
-            sha: source.sha.to_owned(),
-            path: rel_path.clone(),
-            reason: reason.to_owned(),
-        };
-        check_name(entry.name_bytes()).map_err(unsafe_entry)?;
-        let path = dir.join(name);
-        let io_error = |e: std::io::Error| {
-            GitError::io(
-                format!("writing {} of commit {}", rel_path.display(), source.sha),
-                e,
-            )
-        };
-        let git_error = |e: git2::Error| GitError::Git {
-            url: source.url.to_owned(),
-            message: format!(
-                "reading {} of commit {}: {}",
-                rel_path.display(),
-                source.sha,
-                e.message()
-            ),
-        };
-        let blob = || repo.find_blob(entry.id()).map_err(git_error);
-        match entry.filemode() {
-            mode if mode == i32::from(FileMode::Tree) => {
-                std::fs::create_dir(&path).map_err(io_error)?;
-                let subtree = repo.find_tree(entry.id()).map_err(git_error)?;
-                write_tree(repo, &subtree, &path, &rel_path, source, gitlinks)?;
+struct TreeWriter<'a> {
+    repo: &'a Repository,
+    odb: &'a git2::Odb<'a>,
+    source: &'a Source<'a>,
+    budget: &'a Budget,
+    top: &'a Source<'a>,
+    gitlinks: Vec<Gitlink>,
+}
+
+impl TreeWriter<'_> {
+    fn write_tree(&mut self, tree: &Tree<'_>, dir: &Path, rel: &Path) -> Result<(), GitError> {
+        let (repo, source) = (self.repo, self.source);
+        for entry in tree.iter() {
+            let name = OsStr::from_bytes(entry.name_bytes());
+            let rel_path = rel.join(name);
+            let unsafe_entry = |reason: &str| GitError::UnsafeTree {
+                url: source.url.to_owned(),
+                sha: source.sha.to_owned(),
+                path: rel_path.clone(),
+                reason: reason.to_owned(),
+            };
+            check_name(entry.name_bytes()).map_err(unsafe_entry)?;
+            let path = dir.join(name);
+            let io_error = |e: std::io::Error| {
+                GitError::io(
+                    format!("writing {} of commit {}", rel_path.display(), source.sha),
+                    e,
+                )
+            };
+            let git_error = |e: git2::Error| GitError::Git {
+                url: source.url.to_owned(),
+                message: format!(
+                    "reading {} of commit {}: {}",
+                    rel_path.display(),
+                    source.sha,
+                    e.message()
+                ),
+            };
+            // Counted before the blob is read (the header holds its size).
+            let blob = || {
+                let (size, _) = self.odb.read_header(entry.id()).map_err(git_error)?;
+                self.budget.spend(size as u64, self.top)?;
+                repo.find_blob(entry.id()).map_err(git_error)
+            };
+            match entry.filemode() {
+                mode if mode == i32::from(FileMode::Tree) => {
+                    std::fs::create_dir(&path).map_err(io_error)?;
+                    let subtree = repo.find_tree(entry.id()).map_err(git_error)?;
+                    self.write_tree(&subtree, &path, &rel_path)?;
+                }
+                mode if mode == i32::from(FileMode::Blob)
+                    || mode == i32::from(FileMode::BlobGroupWritable) =>
+                {
+                    write_file(&path, blob()?.content(), 0o644).map_err(io_error)?;
+                }
+                mode if mode == i32::from(FileMode::BlobExecutable) => {
+                    write_file(&path, blob()?.content(), 0o755).map_err(io_error)?;
+                }
+                mode if mode == i32::from(FileMode::Link) => {
+                    let target = OsStr::from_bytes(blob()?.content()).to_owned();
+                    std::os::unix::fs::symlink(target, &path).map_err(io_error)?;
+                }
+                mode if mode == i32::from(FileMode::Commit) => {
+                    std::fs::create_dir(&path).map_err(io_error)?;
+                    self.gitlinks.push(Gitlink {
+                        path: rel_path.clone(),
+                        commit: entry.id(),
+                        url: None,
+                    });
+                }
+                mode => return Err(unsafe_entry(&format!("unknown file mode {mode:o}"))),
             }
-            mode if mode == i32::from(FileMode::Blob)
-                || mode == i32::from(FileMode::BlobGroupWritable) =>
-            {
-                write_file(&path, blob()?.content(), 0o644).map_err(io_error)?;
-            }
-            mode if mode == i32::from(FileMode::BlobExecutable) => {
-                write_file(&path, blob()?.content(), 0o755).map_err(io_error)?;
-            }
-            mode if mode == i32::from(FileMode::Link) => {
-                let target = OsStr::from_bytes(blob()?.content()).to_owned();
-                std::os::unix::fs::symlink(target, &path).map_err(io_error)?;
-            }
-            mode if mode == i32::from(FileMode::Commit) => {
-                std::fs::create_dir(&path).map_err(io_error)?;
-                gitlinks.push(Gitlink {
-                    path: rel_path.clone(),
-                    commit: entry.id(),
-                    url: None,
-                });
-            }
-            mode => return Err(unsafe_entry(&format!("unknown file mode {mode:o}"))),
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Git itself refuses these names in trees; a crafted repository may still contain them.

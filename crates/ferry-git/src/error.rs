@@ -43,6 +43,16 @@ pub enum GitError {
         reason: String,
     },
 
+    #[error(
+        "commit {sha} of repository {url} holds more than {limit} bytes of files, the most a \
+         checkout may hold"
+    )]
+    CheckoutTooLarge {
+        url: String,
+        sha: String,
+        limit: u64,
+    },
+
     #[error("submodule {path:?} of repository {url}: {message}")]
     Submodule {
         url: String,

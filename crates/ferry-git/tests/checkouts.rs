@@ -10,7 +10,10 @@ use common::{cache, history};
 use ferry_git::{CheckoutOptions, Credentials, GitError};
 use ferry_testkit::git::{GitRepo, HttpServer};
 
-const WITH_SUBMODULES: CheckoutOptions = CheckoutOptions { submodules: true };
+const WITH_SUBMODULES: CheckoutOptions = CheckoutOptions {
+    submodules: true,
+    max_bytes: None,
+};
 
 #[tokio::test]
 async fn files_modes_and_symlinks_are_materialized_verbatim() -> anyhow::Result<()> {
@@ -115,6 +118,90 @@ async fn submodules_are_checked_out_recursively_when_asked() -> anyhow::Result<(
         std::fs::read_dir(&submodule_dir)?.count(),
         0,
         "left empty, as git does"
+    );
+    Ok(())
+}
+
+/// Bytes of file contents and symlink targets under `dir`, as a checkout's limit counts them.
+fn content_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let ty = e.file_type().unwrap();
+            if ty.is_dir() {
+                content_bytes(&e.path())
+            } else if ty.is_symlink() {
+                std::fs::read_link(e.path()).unwrap().as_os_str().len() as u64
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn checkouts_over_the_size_limit_are_refused_and_removed() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    repo.write("app/small.yaml", "a: 1\n")?;
+    repo.write("app/big.bin", "x".repeat(100_000))?;
+    repo.symlink("app/link.yaml", "small.yaml")?;
+    let sha = repo.commit("a big file")?;
+    let (cache, root) = cache(Credentials::new());
+    let url = repo.file_url();
+    let limited = |max_bytes| CheckoutOptions {
+        max_bytes: Some(max_bytes),
+        ..CheckoutOptions::default()
+    };
+    // 5 + 100,000 + 10 bytes: exactly the limit passes, a byte less does not.
+    let checkout = cache.checkout(&url, &sha, &limited(100_015)).await?;
+    assert_eq!(content_bytes(checkout.path()), 100_015);
+    drop(checkout);
+    for limit in [100_014, 50_000] {
+        let err = cache
+            .checkout(&url, &sha, &limited(limit))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitError::CheckoutTooLarge { limit: l, sha: s, .. } if *l == limit && *s == sha),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("holds more than {limit} bytes of files")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(root.path().join("checkouts"))?.count(),
+        0,
+        "refused checkouts leave nothing behind"
+    );
+
+    // Submodules count against the same limit, and the error is the superproject's.
+    let (parent, _child, _grandchild, sha) = nested_submodules()?;
+    let url = parent.file_url();
+    let plain = cache
+        .checkout(&url, &sha, &CheckoutOptions::default())
+        .await?;
+    let top_only = content_bytes(plain.path());
+    let full = cache.checkout(&url, &sha, &WITH_SUBMODULES).await?;
+    let with_submodules = content_bytes(full.path());
+    assert!(with_submodules > top_only);
+    let with_limit = |max_bytes| CheckoutOptions {
+        max_bytes: Some(max_bytes),
+        ..WITH_SUBMODULES
+    };
+    cache
+        .checkout(&url, &sha, &with_limit(with_submodules))
+        .await?;
+    let err = cache
+        .checkout(&url, &sha, &with_limit(with_submodules - 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitError::CheckoutTooLarge { sha: s, .. } if *s == sha),
+        "{err}"
     );
     Ok(())
 }
