@@ -1,6 +1,7 @@
 //! Directory sources: plain YAML/JSON manifests and Jsonnet files, with Argo CD's `recurse`,
 //! `include` and `exclude` rules.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ferry_types::source::ApplicationSourceDirectory;
@@ -8,24 +9,35 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde_json::Value;
 
 use crate::confine;
-use crate::env::BuildEnv;
 use crate::error::ErrorKind;
-use crate::jsonnet;
+use crate::limits::ManifestBudget;
 use crate::manifest;
 
-/// Renders every manifest file of `app_dir` (inside the canonical `root`), in path order.
-pub(crate) fn render(
+/// A piece of a directory source, in path order.
+#[derive(Debug)]
+pub(crate) enum Part {
+    /// The objects of a YAML or JSON file.
+    Objects(Vec<Value>),
+    /// A Jsonnet file, for the caller to evaluate (in a worker: see `jsonnet`).
+    Jsonnet(PathBuf),
+}
+
+/// Reads every manifest file of `app_dir` (inside the canonical `root`), in path order. No file
+/// larger than `max_file_size` is read, and reading stops as soon as the objects read would
+/// overrun `budget` (what earlier sources of the app left).
+pub(crate) fn read(
     root: &Path,
     app_dir: &Path,
     opts: &ApplicationSourceDirectory,
-    env: &BuildEnv,
-) -> Result<Vec<Value>, ErrorKind> {
+    max_file_size: u64,
+    mut budget: ManifestBudget,
+) -> Result<Vec<Part>, ErrorKind> {
     let include = glob(&opts.include, "include")?;
     let exclude = glob(&opts.exclude, "exclude")?;
     let mut files = Vec::new();
     walk(root, app_dir, app_dir, opts.recurse, &mut files)?;
     files.sort();
-    let mut objects = Vec::new();
+    let mut parts = Vec::new();
     for (rel, path) in files {
         if exclude.as_ref().is_some_and(|g| g.is_match(&rel)) {
             continue;
@@ -35,13 +47,15 @@ pub(crate) fn render(
         }
         let shown = confine::display_rel(root, &path);
         if rel.ends_with(".jsonnet") {
-            let value = jsonnet::evaluate(root, app_dir, &path, &opts.jsonnet, env)?;
-            objects.extend(jsonnet_objects(value, &shown)?);
+            check_size(&path, &shown, max_file_size)?;
+            parts.push(Part::Jsonnet(path));
         } else {
-            objects.extend(read_manifest_file(&path, &shown)?);
+            let objects = read_manifest_file(&path, &shown, max_file_size)?;
+            budget.spend(&objects)?;
+            parts.push(Part::Objects(objects));
         }
     }
-    Ok(objects)
+    Ok(parts)
 }
 
 fn glob(pattern: &str, field: &str) -> Result<Option<GlobMatcher>, ErrorKind> {
@@ -110,9 +124,57 @@ fn walk(
 /// not parse as manifests is an error when it looks like one (has `apiVersion:`, `kind:` and
 /// `metadata:`) or already yielded objects; otherwise it is an unrelated YAML file (a values
 /// file, CI config) and is skipped with a warning, as Argo CD does.
-fn read_manifest_file(path: &Path, shown: &str) -> Result<Vec<Value>, ErrorKind> {
-    let text = std::fs::read_to_string(path).map_err(|e| ErrorKind::io(shown, e))?;
+/// Files larger than `max_file_size` are refused unread.
+fn read_manifest_file(
+    path: &Path,
+    shown: &str,
+    max_file_size: u64,
+) -> Result<Vec<Value>, ErrorKind> {
+    let size = check_size(path, shown, max_file_size)?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(max_file_size.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| ErrorKind::io(shown, e))?;
+    if bytes.len() as u64 > max_file_size {
+        // It grew after it was measured.
+        return Err(too_large(
+            shown,
+            size.max(bytes.len() as u64),
+            max_file_size,
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ErrorKind::io(
+            shown,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        )
+    })?;
     parse_manifest_file(&text, shown)
+}
+
+/// The size of the file at `path`; an error when it is over `limit`.
+fn check_size(path: &Path, shown: &str, limit: u64) -> Result<u64, ErrorKind> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| ErrorKind::io(shown, e))?
+        .len();
+    if size > limit {
+        return Err(too_large(shown, size, limit));
+    }
+    Ok(size)
+}
+
+fn too_large(shown: &str, size: u64, limit: u64) -> ErrorKind {
+    ErrorKind::ManifestFileTooLarge {
+        file: shown.to_string(),
+        size,
+        limit,
+    }
 }
 
 /// The objects of a manifest file's `text`, read as a directory source reads the file named
@@ -169,7 +231,7 @@ fn manifest_error(file: &str, message: String) -> ErrorKind {
 }
 
 /// A Jsonnet file yields one object or an array of objects; lists inside are flattened.
-fn jsonnet_objects(value: Value, shown: &str) -> Result<Vec<Value>, ErrorKind> {
+pub(crate) fn jsonnet_objects(value: Value, shown: &str) -> Result<Vec<Value>, ErrorKind> {
     let items = match value {
         Value::Array(items) => items,
         other => vec![other],
@@ -184,6 +246,28 @@ fn jsonnet_objects(value: Value, shown: &str) -> Result<Vec<Value>, ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MAX_FILE: u64 = 1 << 20;
+
+    fn unlimited() -> ManifestBudget {
+        ManifestBudget::new(u64::MAX)
+    }
+
+    /// The objects of a directory without Jsonnet files.
+    fn render(
+        root: &Path,
+        app_dir: &Path,
+        opts: &ApplicationSourceDirectory,
+    ) -> Result<Vec<Value>, ErrorKind> {
+        let mut objects = Vec::new();
+        for part in read(root, app_dir, opts, MAX_FILE, unlimited())? {
+            match part {
+                Part::Objects(o) => objects.extend(o),
+                Part::Jsonnet(path) => panic!("unexpected Jsonnet file {}", path.display()),
+            }
+        }
+        Ok(objects)
+    }
 
     fn write(root: &Path, rel: &str, text: &str) {
         let p = root.join(rel);
@@ -229,7 +313,7 @@ mod tests {
     #[test]
     fn top_level_only_without_recurse() {
         let (_d, root) = fixture();
-        let objs = render(&root, &root.join("app"), &opts("{}"), &BuildEnv::default()).unwrap();
+        let objs = render(&root, &root.join("app"), &opts("{}")).unwrap();
         assert_eq!(names(&objs), ["a1", "a2", "b1", "b2"]);
     }
 
@@ -238,10 +322,10 @@ mod tests {
         let (_d, root) = fixture();
         let o =
             opts("recurse: true\ninclude: '{*.yml,*.yaml}'\nexclude: '{sub/skip.yaml,*/deep/*}'\n");
-        let objs = render(&root, &root.join("app"), &o, &BuildEnv::default()).unwrap();
+        let objs = render(&root, &root.join("app"), &o).unwrap();
         assert_eq!(names(&objs), ["a1", "a2", "c"]);
         let o = opts("recurse: true\nexclude: 'sub/*'\n");
-        let objs = render(&root, &root.join("app"), &o, &BuildEnv::default()).unwrap();
+        let objs = render(&root, &root.join("app"), &o).unwrap();
         assert_eq!(names(&objs), ["a1", "a2", "b1", "b2"]);
     }
 
@@ -253,13 +337,7 @@ mod tests {
             "app/sub/bad.yaml",
             &format!("{}---\nkind: Service\n", cm("x")),
         );
-        let err = render(
-            &root,
-            &root.join("app"),
-            &opts("recurse: true"),
-            &BuildEnv::default(),
-        )
-        .unwrap_err();
+        let err = render(&root, &root.join("app"), &opts("recurse: true")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "app/sub/bad.yaml: document 2: object has no `apiVersion`; not a Kubernetes manifest"
@@ -269,13 +347,7 @@ mod tests {
             "app/sub/bad.yaml",
             "apiVersion: v1\nkind: [\nmetadata: {}\n",
         );
-        let err = render(
-            &root,
-            &root.join("app"),
-            &opts("recurse: true"),
-            &BuildEnv::default(),
-        )
-        .unwrap_err();
+        let err = render(&root, &root.join("app"), &opts("recurse: true")).unwrap_err();
         assert!(
             err.to_string().starts_with("app/sub/bad.yaml: document 1:"),
             "{err}"
@@ -290,7 +362,7 @@ mod tests {
             "app/two.json",
             r#"{"apiVersion":"v1","kind":"A"} {"apiVersion":"v1","kind":"B"}"#,
         );
-        let err = render(&root, &root.join("app"), &opts("{}"), &BuildEnv::default()).unwrap_err();
+        let err = render(&root, &root.join("app"), &opts("{}")).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("app/two.json: found multiple objects"),
@@ -305,7 +377,7 @@ mod tests {
         write(outside.path(), "x.yaml", &cm("leak"));
         std::os::unix::fs::symlink(outside.path().join("x.yaml"), root.join("app/leak.yaml"))
             .unwrap();
-        let err = render(&root, &root.join("app"), &opts("{}"), &BuildEnv::default()).unwrap_err();
+        let err = render(&root, &root.join("app"), &opts("{}")).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("app/leak.yaml: symlink points outside"),
@@ -316,13 +388,56 @@ mod tests {
     #[test]
     fn bad_glob_is_an_error() {
         let (_d, root) = fixture();
-        let err = render(
-            &root,
-            &root.join("app"),
-            &opts("include: '{a,'"),
-            &BuildEnv::default(),
-        )
-        .unwrap_err();
+        let err = render(&root, &root.join("app"), &opts("include: '{a,'")).unwrap_err();
         assert!(err.to_string().starts_with("directory.include"), "{err}");
+    }
+
+    #[test]
+    fn files_over_the_size_limit_are_refused_unread() {
+        let (_d, root) = fixture();
+        write(
+            &root,
+            "app/c-big.yaml",
+            &format!("{}data:\n  x: {}\n", cm("big"), "y".repeat(2000)),
+        );
+        let app = root.join("app");
+        let err = read(&root, &app, &opts("{}"), 2000, unlimited()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app/c-big.yaml: the file is 2065 B, over the limit of 2000 B for one manifest file (--max-manifest-file-size)"
+        );
+        assert!(read(&root, &app, &opts("{}"), 2100, unlimited()).is_ok());
+        // Jsonnet files too, before any evaluation.
+        write(
+            &root,
+            "app/j.jsonnet",
+            &format!("{{ x: '{}' }}", "y".repeat(3000)),
+        );
+        let err = read(&root, &app, &opts("{}"), 2100, unlimited()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("app/j.jsonnet: the file is"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reading_stops_at_the_manifest_budget() {
+        let (_d, root) = fixture();
+        let app = root.join("app");
+        let all = render(&root, &app, &opts("{}")).unwrap();
+        let size = crate::limits::json_size(&all);
+        // Earlier sources used 100 bytes; this one needs `size` more.
+        let budget = |limit| {
+            let mut b = ManifestBudget::new(limit);
+            b.spend(&[serde_json::json!("x".repeat(98))]).unwrap();
+            b
+        };
+        assert!(read(&root, &app, &opts("{}"), MAX_FILE, budget(100 + size)).is_ok());
+        let err = read(&root, &app, &opts("{}"), MAX_FILE, budget(100 + size - 1)).unwrap_err();
+        assert!(
+            matches!(err, ErrorKind::ManifestsTooLarge { size: s, limit } if s == 100 + size && limit == 100 + size - 1),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with("(--max-manifest-size)"), "{err}");
     }
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::limits::{format_over, format_size};
+
 /// A failed render of one source.
 #[derive(Debug, thiserror::Error)]
 #[error("{source_desc}: {kind}")]
@@ -44,8 +46,49 @@ pub enum ErrorKind {
         stderr: String,
     },
     /// A tool ran longer than allowed and was killed.
-    #[error("{tool} did not finish within {timeout:?} and was killed")]
+    #[error("{tool} did not finish within {timeout:?} and was killed (--tool-timeout)")]
     ToolTimeout { tool: String, timeout: Duration },
+    /// A tool wrote more than allowed to stdout or stderr and was killed.
+    #[error(
+        "{tool} wrote more than {} to {stream} and was killed (--max-tool-output)",
+        format_size(*limit)
+    )]
+    ToolOutputTooLarge {
+        tool: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        limit: u64,
+    },
+    /// A tool ran out of the memory it may use and died.
+    #[error(
+        "{tool} ran out of memory: it may use {} (--max-tool-memory)",
+        format_size(*limit)
+    )]
+    ToolOutOfMemory { tool: String, limit: u64 },
+    /// A manifest file (or Jsonnet file or import) is larger than one file may be.
+    #[error(
+        "{file}: the file is {}, over the limit of {} for one manifest file (--max-manifest-file-size)",
+        format_over(*size, *limit).0,
+        format_over(*size, *limit).1
+    )]
+    ManifestFileTooLarge { file: String, size: u64, limit: u64 },
+    /// The app's rendered manifests, all sources together, are larger than allowed.
+    #[error(
+        "rendered manifests reach {}, over the limit of {} (--max-manifest-size)",
+        format_over(*size, *limit).0,
+        format_over(*size, *limit).1
+    )]
+    ManifestsTooLarge { size: u64, limit: u64 },
+    /// A repository checkout would hold more than allowed.
+    #[error(
+        "repository {url} at commit {sha} holds more than {} of files (--max-repo-size)",
+        format_size(*limit)
+    )]
+    RepositoryTooLarge {
+        url: String,
+        sha: String,
+        limit: u64,
+    },
     /// A tool could not be started (missing binary, permissions).
     #[error("cannot run {tool} ({program}): {error}")]
     ToolStart {

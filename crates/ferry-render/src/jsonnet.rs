@@ -1,6 +1,16 @@
-//! Jsonnet evaluation in-process with jrsonnet, with imports confined to the repository.
+//! Jsonnet evaluation with jrsonnet, with imports confined to the repository, in a worker
+//! process the renderer can stop.
+//!
+//! An evaluation is arbitrary computation from the repository: it may loop without end or
+//! build values until memory runs out, and jrsonnet cannot be interrupted. So the renderer never
+//! evaluates in its own process: it starts the Jsonnet worker (the `ferry-jsonnet` binary, or a
+//! ferry binary run with [`JSONNET_WORKER_ARG`]) through the tool runner, which bounds its time,
+//! memory and output like any tool's and kills it when it passes a bound. The worker reads one
+//! [`Request`] on stdin and writes one [`Reply`] on stdout.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ferry_types::source::ApplicationSourceJsonnet;
@@ -10,22 +20,254 @@ use jrsonnet_evaluator::{
 };
 use jrsonnet_gcmodule::Acyclic;
 use jrsonnet_ir::{SourceFifo, SourceFile};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::confine;
 use crate::env::BuildEnv;
 use crate::error::ErrorKind;
+use crate::tool::{Invocation, ToolRunner};
 
-/// Evaluates `file` with the source's TLAs, external variables and library paths. As in
-/// Argo CD, imports are looked up next to the importing file, then in the application directory,
-/// then in `libs` (relative to the repository root); variable values get `$ARGOCD_APP_*`
-/// substitution. Nothing outside the canonical `root` can be imported.
-pub(crate) fn evaluate(
+/// The first argument that makes a ferry binary act as the Jsonnet worker (see
+/// [`run_jsonnet_worker_if_asked`]).
+pub const JSONNET_WORKER_ARG: &str = "__ferry-jsonnet-worker";
+
+/// The native stack of the evaluating thread: deep (but bounded, jrsonnet stops at 200 Jsonnet
+/// frames) recursion needs more than a default thread has.
+const WORKER_STACK: usize = 64 << 20;
+
+/// How the renderer starts its Jsonnet worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonnetWorker {
+    /// The binary; a bare name is looked for next to the running executable, then in `PATH`.
+    pub program: PathBuf,
+    /// Arguments before the request (none for `ferry-jsonnet`).
+    pub args: Vec<String>,
+}
+
+impl Default for JsonnetWorker {
+    /// The `ferry-jsonnet` binary of this crate.
+    fn default() -> Self {
+        Self {
+            program: "ferry-jsonnet".into(),
+            args: Vec::new(),
+        }
+    }
+}
+
+impl JsonnetWorker {
+    /// The running executable with [`JSONNET_WORKER_ARG`]: for binaries whose `main` calls
+    /// [`run_jsonnet_worker_if_asked`] first, so they need no second binary next to them.
+    pub fn this_executable() -> Self {
+        Self {
+            program: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
+            args: vec![JSONNET_WORKER_ARG.into()],
+        }
+    }
+
+    /// The program to run: a bare name next to the running executable when there, else as
+    /// found in `PATH`.
+    pub(crate) fn locate(&self) -> Self {
+        let mut located = self.clone();
+        if self.program.components().count() == 1 {
+            let sibling = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.join(&self.program)))
+                .filter(|p| p.is_file());
+            located.program = sibling.unwrap_or_else(|| crate::tool::locate(&self.program));
+        }
+        located
+    }
+}
+
+/// One evaluation, as the renderer sends it to the worker. Values are already substituted.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Request {
+    /// Canonical checkout root; nothing outside it can be imported.
+    pub root: PathBuf,
+    pub app_dir: PathBuf,
+    pub file: PathBuf,
+    pub jsonnet: ApplicationSourceJsonnet,
+    /// Largest file the evaluation may read (the file and its imports).
+    pub max_file_size: u64,
+}
+
+/// The worker's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum Reply {
+    Value(Value),
+    /// The evaluation failed: the error as [`evaluate`] returned it.
+    Error(WireError),
+}
+
+/// The errors [`evaluate`] returns, as they cross the pipe.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum WireError {
+    Jsonnet { file: String, message: String },
+    Unsafe { path: String, reason: String },
+    FileTooLarge { file: String, size: u64, limit: u64 },
+    Other(String),
+}
+
+impl From<ErrorKind> for WireError {
+    fn from(error: ErrorKind) -> Self {
+        match error {
+            ErrorKind::Jsonnet { file, message } => WireError::Jsonnet { file, message },
+            ErrorKind::Unsafe { path, reason } => WireError::Unsafe { path, reason },
+            ErrorKind::ManifestFileTooLarge { file, size, limit } => {
+                WireError::FileTooLarge { file, size, limit }
+            }
+            other => WireError::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for ErrorKind {
+    fn from(error: WireError) -> Self {
+        match error {
+            WireError::Jsonnet { file, message } => ErrorKind::Jsonnet { file, message },
+            WireError::Unsafe { path, reason } => ErrorKind::Unsafe { path, reason },
+            WireError::FileTooLarge { file, size, limit } => {
+                ErrorKind::ManifestFileTooLarge { file, size, limit }
+            }
+            WireError::Other(message) => ErrorKind::Invalid(message),
+        }
+    }
+}
+
+/// Evaluates `file` in a Jsonnet worker started by `runner` (so with its timeout, output and
+/// memory limits), with the source's TLAs, external variables (both after `$ARGOCD_APP_*`
+/// substitution) and library paths; see [`evaluate`]. `home` is a private directory for the
+/// worker.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn evaluate_in_worker(
+    runner: &ToolRunner,
+    worker: &JsonnetWorker,
+    home: &Path,
     root: &Path,
     app_dir: &Path,
     file: &Path,
     opts: &ApplicationSourceJsonnet,
     env: &BuildEnv,
+    max_file_size: u64,
+) -> Result<Value, ErrorKind> {
+    let shown = confine::display_rel(root, file);
+    let mut jsonnet = opts.clone();
+    for var in jsonnet.tlas.iter_mut().chain(jsonnet.ext_vars.iter_mut()) {
+        var.value = env.subst(&var.value);
+    }
+    let request = Request {
+        root: root.to_path_buf(),
+        app_dir: app_dir.to_path_buf(),
+        file: file.to_path_buf(),
+        jsonnet,
+        max_file_size,
+    };
+    let input = serde_json::to_vec(&request).map_err(|e| ErrorKind::Invalid(e.to_string()))?;
+    let out = runner
+        .run_with_input(
+            Invocation {
+                tool: format!("jsonnet {shown}"),
+                program: &worker.program,
+                args: worker.args.iter().map(OsString::from).collect(),
+                cwd: home,
+                home,
+                env: Vec::new(),
+            },
+            Some(&input),
+        )
+        .await?;
+    match serde_json::from_str(&out) {
+        Ok(Reply::Value(value)) => Ok(value),
+        Ok(Reply::Error(error)) => Err(error.into()),
+        Err(e) => Err(ErrorKind::ToolFailed {
+            tool: format!("jsonnet {shown}"),
+            status: "ok".into(),
+            stderr: format!("unreadable reply from the Jsonnet worker: {e}"),
+        }),
+    }
+}
+
+/// The Jsonnet worker: reads a [`Request`] on stdin, evaluates it and writes the [`Reply`] on
+/// stdout; exits 0 when it could answer, 2 when the request was unreadable. Run by the
+/// `ferry-jsonnet` binary, and by ferry binaries through [`run_jsonnet_worker_if_asked`].
+pub fn jsonnet_worker_main() -> ! {
+    let mut input = Vec::new();
+    let request = std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_slice::<Request>(&input).map_err(|e| e.to_string()));
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("ferry jsonnet worker: unreadable request: {e}");
+            std::process::exit(2);
+        }
+    };
+    let evaluation = std::thread::Builder::new()
+        .name("jsonnet".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let reply = match evaluate(
+                &request.root,
+                &request.app_dir,
+                &request.file,
+                &request.jsonnet,
+                request.max_file_size,
+            ) {
+                Ok(value) => Reply::Value(value),
+                Err(error) => Reply::Error(error.into()),
+            };
+            serde_json::to_vec(&reply).expect("replies serialize")
+        });
+    let reply = match evaluation.map(|thread| thread.join()) {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => {
+            eprintln!("ferry jsonnet worker: the evaluation panicked");
+            std::process::exit(3);
+        }
+        Err(e) => {
+            eprintln!("ferry jsonnet worker: cannot start the evaluation: {e}");
+            std::process::exit(3);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(&reply)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(3);
+    }
+    std::process::exit(0);
+}
+
+/// Runs the Jsonnet worker instead of the program when the first argument is
+/// [`JSONNET_WORKER_ARG`] (never returns then); call it first thing in `main` of a binary whose
+/// renderer uses [`JsonnetWorker::this_executable`].
+pub fn run_jsonnet_worker_if_asked() {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == JSONNET_WORKER_ARG)
+    {
+        jsonnet_worker_main();
+    }
+}
+
+/// Evaluates `file` with the source's TLAs, external variables and library paths, in this
+/// process: only the worker calls it. As in Argo CD, imports are looked up next to the
+/// importing file, then in the application directory, then in `libs` (relative to the
+/// repository root). Values are used as given (substituted by the caller). Nothing outside the
+/// canonical `root` can be imported, and no file larger than `max_file_size` is read.
+pub(crate) fn evaluate(
+    root: &Path,
+    app_dir: &Path,
+    file: &Path,
+    opts: &ApplicationSourceJsonnet,
+    max_file_size: u64,
 ) -> Result<Value, ErrorKind> {
     let shown = confine::display_rel(root, file);
     let mut jpaths = vec![app_dir.to_path_buf()];
@@ -36,17 +278,18 @@ pub(crate) fn evaluate(
         file: shown.clone(),
         message: message.trim_end().to_string(),
     };
+    // The file itself first, so that its size is the error rather than a Jsonnet message.
+    check_file_size(root, file, max_file_size)?;
 
     let context =
         jrsonnet_stdlib::ContextInitializer::new(PathResolver::Relative(root.to_path_buf()));
     for var in &opts.ext_vars {
-        let value = env.subst(&var.value);
         if var.code {
             context
-                .add_ext_code(&var.name, value)
+                .add_ext_code(&var.name, var.value.clone())
                 .map_err(|e| err(format!("extVar {}: {e}", var.name)))?;
         } else {
-            context.add_ext_str(var.name.as_str().into(), value.into());
+            context.add_ext_str(var.name.as_str().into(), var.value.as_str().into());
         }
     }
     let mut builder = State::builder();
@@ -56,6 +299,7 @@ pub(crate) fn evaluate(
             root: root.to_path_buf(),
             app_dir: app_dir.to_path_buf(),
             jpaths,
+            max_file_size,
         });
     let state = builder.build();
     let _entered = state.enter();
@@ -66,11 +310,10 @@ pub(crate) fn evaluate(
         .tlas
         .iter()
         .map(|t| {
-            let value = env.subst(&t.value);
             let arg = if t.code {
-                TlaArg::InlineCode(value)
+                TlaArg::InlineCode(t.value.clone())
             } else {
-                TlaArg::String(value.into())
+                TlaArg::String(t.value.as_str().into())
             };
             (t.name.as_str().into(), arg)
         })
@@ -82,12 +325,29 @@ pub(crate) fn evaluate(
     serde_json::to_value(&value).map_err(|e| err(e.to_string()))
 }
 
+/// Fails with [`ErrorKind::ManifestFileTooLarge`] when `path` is larger than `limit`.
+fn check_file_size(root: &Path, path: &Path, limit: u64) -> Result<(), ErrorKind> {
+    let shown = confine::display_rel(root, path);
+    let size = std::fs::metadata(path)
+        .map_err(|e| ErrorKind::io(&shown, e))?
+        .len();
+    if size > limit {
+        return Err(ErrorKind::ManifestFileTooLarge {
+            file: shown,
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// Resolves imports like jsonnet's file importer, but only to regular files inside `root`.
 #[derive(Acyclic)]
 struct ConfinedImporter {
     root: PathBuf,
     app_dir: PathBuf,
     jpaths: Vec<PathBuf>,
+    max_file_size: u64,
 }
 
 impl ConfinedImporter {
@@ -148,6 +408,8 @@ impl ImportResolver for ConfinedImporter {
 
     fn load_file_contents(&self, resolved: &SourcePath) -> jrsonnet_evaluator::Result<Vec<u8>> {
         if let Some(f) = resolved.downcast_ref::<SourceFile>() {
+            check_file_size(&self.root, f.path(), self.max_file_size)
+                .map_err(|e| JrError::ImportIo(e.to_string()))?;
             std::fs::read(f.path())
                 .map_err(|e| JrError::ImportIo(format!("{}: {e}", f.path().display())).into())
         } else if let Some(fifo) = resolved.downcast_ref::<SourceFifo>() {
@@ -162,6 +424,8 @@ impl ImportResolver for ConfinedImporter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const LIMIT: u64 = 1 << 20;
 
     fn opts(yaml: &str) -> ApplicationSourceJsonnet {
         serde_yaml::from_str(yaml).unwrap()
@@ -195,11 +459,10 @@ mod tests {
         .unwrap();
         let o = opts(
             "tlas: [{name: env, value: prod}, {name: replicas, value: '1 + 2', code: true}]\n\
-             extVars: [{name: region, value: eu}, {name: scale, value: '10', code: true}, {name: app, value: '$ARGOCD_APP_NAME'}]\n\
+             extVars: [{name: region, value: eu}, {name: scale, value: '10', code: true}, {name: app, value: web}]\n\
              libs: [vendor]\n",
         );
-        let env = BuildEnv(vec![("ARGOCD_APP_NAME".into(), "web".into())]);
-        let v = evaluate(&root, &root.join("app"), &file, &o, &env).unwrap();
+        let v = evaluate(&root, &root.join("app"), &file, &o, LIMIT).unwrap();
         assert_eq!(
             v,
             json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p-prod-eu"},
@@ -213,14 +476,7 @@ mod tests {
         let file = root.join("app/leak.jsonnet");
         for import in ["../../outside.libsonnet", "/etc/hostname"] {
             std::fs::write(&file, format!("import '{import}'")).unwrap();
-            let err = evaluate(
-                &root,
-                &root.join("app"),
-                &file,
-                &opts("{}"),
-                &BuildEnv::default(),
-            )
-            .unwrap_err();
+            let err = evaluate(&root, &root.join("app"), &file, &opts("{}"), LIMIT).unwrap_err();
             let msg = err.to_string();
             assert!(msg.starts_with("app/leak.jsonnet: jsonnet:"), "{msg}");
             assert!(
@@ -233,7 +489,7 @@ mod tests {
             &root.join("app"),
             &file,
             &opts("libs: ['../']"),
-            &BuildEnv::default(),
+            LIMIT,
         )
         .unwrap_err();
         assert!(
@@ -248,18 +504,60 @@ mod tests {
         let (_d, root) = repo();
         let file = root.join("app/bad.jsonnet");
         std::fs::write(&file, "{ a: error 'boom' }").unwrap();
-        let err = evaluate(
-            &root,
-            &root.join("app"),
-            &file,
-            &opts("{}"),
-            &BuildEnv::default(),
-        )
-        .unwrap_err();
+        let err = evaluate(&root, &root.join("app"), &file, &opts("{}"), LIMIT).unwrap_err();
         assert!(
             err.to_string().starts_with("app/bad.jsonnet: jsonnet: "),
             "{err}"
         );
         assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn files_over_the_size_limit_are_not_read() {
+        let (_d, root) = repo();
+        let file = root.join("app/main.jsonnet");
+        std::fs::write(&file, "{ data: importstr 'big.txt' }").unwrap();
+        std::fs::write(root.join("app/big.txt"), "x".repeat(2048)).unwrap();
+        let app = root.join("app");
+        let err = evaluate(&root, &app, &file, &opts("{}"), 1024).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("app/main.jsonnet: jsonnet:"), "{msg}");
+        assert!(
+            msg.contains("app/big.txt: the file is 2 KiB, over the limit of 1 KiB for one manifest file (--max-manifest-file-size)"),
+            "{msg}"
+        );
+        assert_eq!(
+            evaluate(&root, &app, &file, &opts("{}"), 2048).unwrap(),
+            json!({"data": "x".repeat(2048)})
+        );
+        // The file itself: the structured error.
+        let err = evaluate(&root, &app, &file, &opts("{}"), 10).unwrap_err();
+        assert!(
+            matches!(&err, ErrorKind::ManifestFileTooLarge { file, size: 29, limit: 10 } if file == "app/main.jsonnet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_cross_the_pipe_unchanged() {
+        for error in [
+            ErrorKind::Jsonnet {
+                file: "a.jsonnet".into(),
+                message: "boom".into(),
+            },
+            ErrorKind::unsafe_path("../x", "jsonnet library resolves outside the repository"),
+            ErrorKind::ManifestFileTooLarge {
+                file: "a.jsonnet".into(),
+                size: 20,
+                limit: 10,
+            },
+        ] {
+            let shown = error.to_string();
+            let wire = serde_json::to_string(&Reply::Error(error.into())).unwrap();
+            let Reply::Error(back) = serde_json::from_str(&wire).unwrap() else {
+                panic!("{wire}")
+            };
+            assert_eq!(ErrorKind::from(back).to_string(), shown);
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! commit with `ferry-git`, checks it out and renders it the way the user's own tools would:
 //!
 //! - **Directory**: YAML/JSON files (multi-document, `List`s flattened), `recurse`,
-//!   `include`/`exclude` globs, and `*.jsonnet` evaluated in-process (jrsonnet);
+//!   `include`/`exclude` globs, and `*.jsonnet` evaluated with jrsonnet in a worker process
+//!   (see [`JsonnetWorker`]);
 //! - **Kustomize**: Application options applied with `kustomize edit` in a private copy, then
 //!   `kustomize build`;
 //! - **Helm**: `helm template` on a chart from Git (dependencies built when missing) or pulled
@@ -13,7 +14,9 @@
 //! - **Plugins**: `ConfigManagementPlugin`-style commands.
 //!
 //! Nothing a render reads may leave the repository checkout, tools run with a scrubbed
-//! environment and a timeout, and results are cached by commit and options.
+//! environment, a timeout, an output limit and a memory limit, the sizes of checkouts, manifest
+//! files and rendered manifests are bounded (see [`RenderConfig`]), and results are cached by
+//! commit and options.
 
 mod app;
 mod cache;
@@ -26,6 +29,7 @@ mod error;
 mod helm;
 mod jsonnet;
 mod kustomize;
+mod limits;
 mod manifest;
 mod plugin;
 mod renderer;
@@ -37,6 +41,13 @@ pub use cache::CacheStats;
 pub use credential::{repo_credential, with_repo_secret};
 pub use directory::parse_manifest_file;
 pub use error::{ErrorKind, RenderError};
+pub use jsonnet::{
+    JSONNET_WORKER_ARG, JsonnetWorker, jsonnet_worker_main, run_jsonnet_worker_if_asked,
+};
+pub use limits::{
+    DEFAULT_MAX_MANIFEST_FILE_SIZE, DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_MAX_REPO_SIZE,
+    DEFAULT_MAX_TOOL_MEMORY, DEFAULT_MAX_TOOL_OUTPUT, format_size, parse_size,
+};
 pub use plugin::{
     PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,
 };

@@ -15,6 +15,8 @@ use crate::cache::{CacheStats, Key, RenderCache};
 use crate::confine;
 use crate::env::BuildEnv;
 use crate::error::{ErrorKind, RenderError};
+use crate::jsonnet::{self, JsonnetWorker};
+use crate::limits::{self, ManifestBudget};
 use crate::plugin::{self, PluginConfig};
 use crate::tool::{self, ToolRunner};
 use crate::workspace::Workspace;
@@ -27,8 +29,26 @@ pub struct RenderConfig {
     pub helm: PathBuf,
     /// `kustomize` binary (looked up in `PATH` when a bare name).
     pub kustomize: PathBuf,
-    /// Longest any single tool process may run.
+    /// Longest any single tool process (the Jsonnet worker included) may run
+    /// (`--tool-timeout`, 90 s as Argo CD's `ARGOCD_EXEC_TIMEOUT`).
     pub tool_timeout: Duration,
+    /// Most bytes a tool may write to stdout, and to stderr; more kills it
+    /// (`--max-tool-output`).
+    pub max_tool_output: u64,
+    /// Memory each tool process may map, as its data limit (`RLIMIT_DATA`; `--max-tool-memory`).
+    /// Go tools need about 100 MiB to start.
+    pub max_tool_memory: u64,
+    /// Largest manifest file a directory source reads, Jsonnet files and their imports included
+    /// (`--max-manifest-file-size`).
+    pub max_manifest_file_size: u64,
+    /// Most bytes of rendered manifests of one app, all sources together, counted as compact
+    /// JSON (`--max-manifest-size`).
+    pub max_manifest_size: u64,
+    /// Most bytes of file contents one repository checkout may hold, submodules included
+    /// (`--max-repo-size`).
+    pub max_repo_size: u64,
+    /// The process that evaluates Jsonnet (see [`JsonnetWorker`]).
+    pub jsonnet_worker: JsonnetWorker,
     /// Budget of the render cache, in bytes of rendered JSON.
     pub cache_max_bytes: usize,
     /// How long a cached render is reused (Argo CD's `--repo-cache-expiration`, 24 h).
@@ -56,6 +76,12 @@ impl Default for RenderConfig {
             helm: "helm".into(),
             kustomize: "kustomize".into(),
             tool_timeout: Duration::from_secs(90),
+            max_tool_output: limits::DEFAULT_MAX_TOOL_OUTPUT,
+            max_tool_memory: limits::DEFAULT_MAX_TOOL_MEMORY,
+            max_manifest_file_size: limits::DEFAULT_MAX_MANIFEST_FILE_SIZE,
+            max_manifest_size: limits::DEFAULT_MAX_MANIFEST_SIZE,
+            max_repo_size: limits::DEFAULT_MAX_REPO_SIZE,
+            jsonnet_worker: JsonnetWorker::default(),
             cache_max_bytes: 256 << 20,
             cache_ttl: Duration::from_secs(24 * 60 * 60),
             work_dir: std::env::temp_dir().join("ferry-render"),
@@ -101,7 +127,8 @@ pub struct RefSource {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RenderStats {
     pub cache: CacheStats,
-    /// Tool processes started (helm, kustomize, plugins), including version probes.
+    /// Tool processes started (helm, kustomize, plugins, Jsonnet workers), including version
+    /// probes.
     pub tool_runs: u64,
 }
 
@@ -110,6 +137,7 @@ pub struct Renderer {
     config: RenderConfig,
     helm: PathBuf,
     kustomize: PathBuf,
+    jsonnet_worker: JsonnetWorker,
     runner: ToolRunner,
     cache: RenderCache,
     helm_version: OnceCell<String>,
@@ -122,7 +150,9 @@ impl Renderer {
             git,
             helm: tool::locate(&config.helm),
             kustomize: tool::locate(&config.kustomize),
-            runner: ToolRunner::new(config.tool_timeout, config.allow_local_remotes),
+            jsonnet_worker: config.jsonnet_worker.locate(),
+            runner: ToolRunner::new(config.tool_timeout, config.allow_local_remotes)
+                .with_limits(config.max_tool_output, config.max_tool_memory),
             cache: RenderCache::new(config.cache_max_bytes, config.cache_ttl),
             helm_version: OnceCell::new(),
             kustomize_version: OnceCell::new(),
@@ -140,7 +170,8 @@ impl Renderer {
     /// Renders an Application's sources (`spec.source` as a one-element slice, or
     /// `spec.sources`). Any failing source fails the whole render: a partial object list would
     /// look like deleted resources to a sync. Sources whose commit (and options) were rendered
-    /// before are answered from the cache without a checkout or any tool run.
+    /// before are answered from the cache without a checkout or any tool run. The objects of
+    /// all sources together may take at most [`RenderConfig::max_manifest_size`].
     ///
     /// Repositories and chart registries are reached with the credentials of the app's project
     /// (`app.project`, see [`ferry_git::Credentials::lookup`]). Cached renders never outlive
@@ -189,6 +220,7 @@ impl Renderer {
             None;
 
         let mut objects = Vec::new();
+        let mut budget = ManifestBudget::new(self.config.max_manifest_size);
         let mut revisions = Vec::with_capacity(sources.len());
         for (source, sha) in sources.iter().zip(&shas) {
             // A chart's version constraint becomes the version it resolved to once pulled.
@@ -224,13 +256,13 @@ impl Renderer {
                 Some(hit) => hit,
                 None => {
                     if ref_checkouts.is_none() {
-                        ref_checkouts = Some(checkouts_of_refs(&git, sources, &shas).await?);
+                        ref_checkouts = Some(self.checkouts_of_refs(&git, sources, &shas).await?);
                     }
                     let refs = &ref_checkouts.as_ref().expect("just set").1;
                     let result = match sha {
                         Some(sha) => {
-                            let checkout = checkout(&git, source, sha).await?;
-                            self.render_uncached(app, source, checkout.path(), sha, refs)
+                            let checkout = self.checkout(&git, source, sha).await?;
+                            self.render_uncached(app, source, checkout.path(), sha, refs, budget)
                                 .await?
                         }
                         None => {
@@ -246,6 +278,9 @@ impl Renderer {
                     result
                 }
             };
+            budget
+                .spend(&rendered)
+                .map_err(|kind| RenderError::new(source.describe(), kind))?;
             revisions.push(SourceRevision {
                 repo_url: source.repo_url.clone(),
                 revision,
@@ -260,7 +295,8 @@ impl Renderer {
         })
     }
 
-    /// Renders one Git source from an existing checkout of commit `revision`, through the cache.
+    /// Renders one Git source from an existing checkout of commit `revision`, through the cache,
+    /// within [`RenderConfig::max_manifest_size`].
     /// `refs` maps `ref` names to the checkouts `$name/...` value files are read from. The
     /// caller made the checkouts, so it had access; the render is cached under the access
     /// fingerprint of the source's repository for `app.project`, as [`Renderer::render`]'s.
@@ -280,15 +316,20 @@ impl Renderer {
         let key = self
             .key(app, source, revision, &access, &json!(ref_revisions))
             .await;
-        if !app.hard_refresh
-            && let Some(hit) = self.cache.get(&key)
-        {
-            return Ok(hit);
-        }
-        let result = self
-            .render_uncached(app, source, checkout, revision, refs)
-            .await?;
-        self.cache.put(key, result.clone());
+        let mut budget = ManifestBudget::new(self.config.max_manifest_size);
+        let result = match self.cache.get(&key).filter(|_| !app.hard_refresh) {
+            Some(hit) => hit,
+            None => {
+                let result = self
+                    .render_uncached(app, source, checkout, revision, refs, budget)
+                    .await?;
+                self.cache.put(key, result.clone());
+                result
+            }
+        };
+        budget
+            .spend(&result.1)
+            .map_err(|kind| RenderError::new(source.describe(), kind))?;
         Ok(result)
     }
 
@@ -326,6 +367,7 @@ impl Renderer {
         checkout: &Path,
         revision: &str,
         refs: &BTreeMap<String, RefSource>,
+        budget: ManifestBudget,
     ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
         let fail = |kind| RenderError::new(source.describe(), kind);
         let root = checkout
@@ -349,7 +391,9 @@ impl Renderer {
             .to_path_buf();
         let env = BuildEnv::new(app, source, revision);
         let objects = self
-            .render_tree(app, source, &root, &rel_app, kind, plugin, &env, refs)
+            .render_tree(
+                app, source, &root, &rel_app, kind, plugin, &env, refs, budget,
+            )
             .await
             .map_err(fail)?;
         Ok((kind, Arc::new(objects)))
@@ -366,17 +410,13 @@ impl Renderer {
         plugin: Option<&PluginConfig>,
         env: &BuildEnv,
         refs: &BTreeMap<String, RefSource>,
+        budget: ManifestBudget,
     ) -> Result<Vec<Value>, ErrorKind> {
         confine::check_symlinks(root)?;
         if kind == SourceType::Directory {
-            let (root, app_dir) = (root.to_path_buf(), root.join(rel_app));
-            let opts = source.directory.clone().unwrap_or_default();
-            let env = env.clone();
-            return tokio::task::spawn_blocking(move || {
-                directory::render(&root, &app_dir, &opts, &env)
-            })
-            .await
-            .map_err(|e| ErrorKind::Invalid(format!("directory render panicked: {e}")))?;
+            return self
+                .render_directory(root, &root.join(rel_app), source, env, budget)
+                .await;
         }
         // Tools get a private copy: kustomize edits and helm dependency builds write files.
         let ws = Workspace::copy_of(&self.config.work_dir, root)?;
@@ -423,6 +463,59 @@ impl Renderer {
             SourceType::Directory => unreachable!("handled above"),
         };
         manifest::flatten_lists(objects, "rendered output")
+    }
+
+    /// A directory source: its YAML and JSON files read on a blocking thread, its Jsonnet files
+    /// evaluated by Jsonnet workers, objects in path order; reading stops once `budget` (what
+    /// earlier sources left) is spent.
+    async fn render_directory(
+        &self,
+        root: &Path,
+        app_dir: &Path,
+        source: &ApplicationSource,
+        env: &BuildEnv,
+        mut budget: ManifestBudget,
+    ) -> Result<Vec<Value>, ErrorKind> {
+        let opts = source.directory.clone().unwrap_or_default();
+        let max_file = self.config.max_manifest_file_size;
+        let parts = {
+            let (root, app_dir, opts) = (root.to_path_buf(), app_dir.to_path_buf(), opts.clone());
+            tokio::task::spawn_blocking(move || {
+                directory::read(&root, &app_dir, &opts, max_file, budget)
+            })
+            .await
+            .map_err(|e| ErrorKind::Invalid(format!("directory render panicked: {e}")))??
+        };
+        let mut objects = Vec::new();
+        // A private home for the workers, made at the first Jsonnet file.
+        let mut home: Option<Workspace> = None;
+        for part in parts {
+            let found = match part {
+                directory::Part::Objects(found) => found,
+                directory::Part::Jsonnet(file) => {
+                    let ws = match &mut home {
+                        Some(ws) => ws,
+                        None => home.insert(Workspace::empty(&self.config.work_dir)?),
+                    };
+                    let value = jsonnet::evaluate_in_worker(
+                        &self.runner,
+                        &self.jsonnet_worker,
+                        &ws.home,
+                        root,
+                        app_dir,
+                        &file,
+                        &opts.jsonnet,
+                        env,
+                        max_file,
+                    )
+                    .await?;
+                    directory::jsonnet_objects(value, &confine::display_rel(root, &file))?
+                }
+            };
+            budget.spend(&found)?;
+            objects.extend(found);
+        }
+        Ok(objects)
     }
 
     /// Renders a chart from a Helm repository or OCI registry, with the credential of its
@@ -540,7 +633,8 @@ impl Renderer {
         let (cell, program) = match kind {
             SourceType::Helm => (&self.helm_version, &self.helm),
             SourceType::Kustomize => (&self.kustomize_version, &self.kustomize),
-            // Directories and Jsonnet render in-process; plugins are keyed by their config.
+            // Directories are read in-process and Jsonnet is evaluated by this crate's own
+            // worker (keyed by the renderer's version); plugins are keyed by their config.
             SourceType::Directory | SourceType::Plugin => return String::new(),
         };
         cell.get_or_init(|| async {
@@ -558,6 +652,48 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    /// A checkout of `sha`, within [`RenderConfig::max_repo_size`].
+    async fn checkout(
+        &self,
+        git: &RepoCache,
+        source: &ApplicationSource,
+        sha: &str,
+    ) -> Result<ferry_git::Checkout, RenderError> {
+        let opts = CheckoutOptions {
+            max_bytes: Some(self.config.max_repo_size),
+            ..CheckoutOptions::default()
+        };
+        git.checkout(&source.repo_url, sha, &opts)
+            .await
+            .map_err(|e| git_error(source, e))
+    }
+
+    async fn checkouts_of_refs(
+        &self,
+        git: &RepoCache,
+        sources: &[ApplicationSource],
+        shas: &[Option<String>],
+    ) -> Result<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>), RenderError> {
+        let mut checkouts = Vec::new();
+        let mut refs = BTreeMap::new();
+        for (source, sha) in sources.iter().zip(shas) {
+            if let (false, Some(sha)) = (source.ref_name.is_empty(), sha) {
+                let checkout = self.checkout(git, source, sha).await?;
+                refs.insert(
+                    source.ref_name.clone(),
+                    RefSource {
+                        root: checkout.path().to_path_buf(),
+                        revision: sha.clone(),
+                    },
+                );
+                checkouts.push(checkout);
+            }
+        }
+        Ok((checkouts, refs))
+    }
+}
+
 /// The commit `source`'s target revision names, resolved with `git`'s credentials.
 async fn resolve(git: &RepoCache, source: &ApplicationSource) -> Result<String, RenderError> {
     let revision = if source.target_revision.is_empty() {
@@ -571,39 +707,6 @@ async fn resolve(git: &RepoCache, source: &ApplicationSource) -> Result<String, 
         .map_err(|e| git_error(source, e))
 }
 
-async fn checkout(
-    git: &RepoCache,
-    source: &ApplicationSource,
-    sha: &str,
-) -> Result<ferry_git::Checkout, RenderError> {
-    git.checkout(&source.repo_url, sha, &CheckoutOptions::default())
-        .await
-        .map_err(|e| git_error(source, e))
-}
-
-async fn checkouts_of_refs(
-    git: &RepoCache,
-    sources: &[ApplicationSource],
-    shas: &[Option<String>],
-) -> Result<(Vec<ferry_git::Checkout>, BTreeMap<String, RefSource>), RenderError> {
-    let mut checkouts = Vec::new();
-    let mut refs = BTreeMap::new();
-    for (source, sha) in sources.iter().zip(shas) {
-        if let (false, Some(sha)) = (source.ref_name.is_empty(), sha) {
-            let checkout = checkout(git, source, sha).await?;
-            refs.insert(
-                source.ref_name.clone(),
-                RefSource {
-                    root: checkout.path().to_path_buf(),
-                    revision: sha.clone(),
-                },
-            );
-            checkouts.push(checkout);
-        }
-    }
-    Ok((checkouts, refs))
-}
-
 /// The access fingerprint of `source`'s repository (Git, Helm repository or OCI registry) for
 /// `git`'s project: what the render cache keys renders by, so they are served only to callers
 /// with the same credential.
@@ -613,7 +716,13 @@ fn access(git: &RepoCache, source: &ApplicationSource) -> Result<String, RenderE
 }
 
 fn git_error(source: &ApplicationSource, error: ferry_git::GitError) -> RenderError {
-    RenderError::new(source.describe(), ErrorKind::Git(error.to_string()))
+    let kind = match error {
+        ferry_git::GitError::CheckoutTooLarge { url, sha, limit } => {
+            ErrorKind::RepositoryTooLarge { url, sha, limit }
+        }
+        other => ErrorKind::Git(other.to_string()),
+    };
+    RenderError::new(source.describe(), kind)
 }
 
 /// The parts of a source that decide its output: everything but the unresolved revision and

@@ -1,5 +1,14 @@
-//! Running external tools (helm, kustomize, plugins): scrubbed environment, private home,
-//! timeout that kills the whole process group, and a count of invocations.
+//! Running external tools (helm, kustomize, plugins, the Jsonnet worker): scrubbed environment,
+//! private home, and bounds on what a tool may take: a timeout and an output limit (stdout and
+//! stderr each) that kill the whole process group, and a memory limit on every process
+//! (`RLIMIT_DATA`, set before the tool starts and inherited by what it starts). Also a count of
+//! invocations.
+//!
+//! The memory limit is the data limit rather than the address-space limit (`RLIMIT_AS`): Go
+//! programs (helm, kustomize) reserve far more address space than they use, and fail at start
+//! under an address-space limit a real render never needs; the data limit counts the private
+//! writable memory a process actually maps (heap, anonymous mappings, thread stacks). Go
+//! binaries need about 100 MiB of it to start.
 //!
 //! Every tool, and every `git` it starts (kustomize clones remote bases with the git CLI, Helm
 //! and plugins may), runs with git's local transport switched off: `GIT_ALLOW_PROTOCOL` lists
@@ -14,9 +23,10 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ErrorKind;
+use crate::limits;
 
 /// How much of a failing tool's stderr goes into the error.
 const STDERR_LIMIT: usize = 4096;
@@ -30,6 +40,10 @@ const GIT_NETWORK_PROTOCOLS: &str = "http:https:ssh:git";
 
 pub(crate) struct ToolRunner {
     timeout: Duration,
+    /// Most bytes kept of stdout, and of stderr; more kills the tool.
+    max_output: u64,
+    /// `RLIMIT_DATA` of every tool process, in bytes.
+    max_memory: u64,
     runs: AtomicU64,
     /// Whether git may fetch from local paths (`ferry render --allow-local-remotes` only).
     allow_local_git: bool,
@@ -54,9 +68,18 @@ impl ToolRunner {
     pub(crate) fn new(timeout: Duration, allow_local_git: bool) -> Self {
         Self {
             timeout,
+            max_output: limits::DEFAULT_MAX_TOOL_OUTPUT,
+            max_memory: limits::DEFAULT_MAX_TOOL_MEMORY,
             runs: AtomicU64::new(0),
             allow_local_git,
         }
+    }
+
+    /// This runner with other output and memory limits (see [`ToolRunner`]'s fields).
+    pub(crate) fn with_limits(mut self, max_output: u64, max_memory: u64) -> Self {
+        self.max_output = max_output;
+        self.max_memory = max_memory;
+        self
     }
 
     /// How many tool processes were started.
@@ -64,8 +87,8 @@ impl ToolRunner {
         self.runs.load(Ordering::Relaxed)
     }
 
-    /// Runs the command and returns its stdout; a non-zero exit, a timeout or a start failure is
-    /// an error carrying (the start of) stderr.
+    /// Runs the command and returns its stdout; a non-zero exit, a timeout, too much output, a
+    /// lack of memory or a start failure is an error (a failure's carries the start of stderr).
     pub(crate) async fn run(&self, inv: Invocation<'_>) -> Result<String, ErrorKind> {
         self.run_with_input(inv, None).await
     }
@@ -93,6 +116,13 @@ impl ToolRunner {
             // A group of its own, so a timeout also kills whatever the tool started.
             .process_group(0)
             .kill_on_drop(true);
+        let max_memory = self.max_memory;
+        // SAFETY: the closure runs in the child between fork and exec; it only makes the
+        // getrlimit and setrlimit system calls, which are async-signal-safe, and allocates nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || limit_data(max_memory));
+        }
         tracing::debug!(tool = %inv.tool, program = %inv.program.display(), args = ?inv.args, cwd = %inv.cwd.display(), "running tool");
         let start = |error| ErrorKind::ToolStart {
             tool: inv.tool.clone(),
@@ -102,30 +132,56 @@ impl ToolRunner {
         let mut child = cmd.spawn().map_err(start)?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         let pid = child.id();
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         let stdin = child.stdin.take();
+        // Reads a stream to its end, or fails as soon as it passes the output limit.
+        let read = |stream: &'static str, reader: Box<dyn AsyncRead + Unpin + Send>| {
+            let (tool, limit) = (inv.tool.clone(), self.max_output);
+            async move {
+                let mut kept = Vec::new();
+                reader
+                    .take(limit.saturating_add(1))
+                    .read_to_end(&mut kept)
+                    .await
+                    .map_err(start)?;
+                if kept.len() as u64 > limit {
+                    return Err(ErrorKind::ToolOutputTooLarge {
+                        tool,
+                        stream,
+                        limit,
+                    });
+                }
+                Ok(kept)
+            }
+        };
         let work = async {
-            let mut out = Vec::new();
-            let mut err = Vec::new();
             let feed = async {
                 if let (Some(mut stdin), Some(input)) = (stdin, input) {
                     // A tool that exits without reading is judged by its exit status and
                     // stderr, not by the broken pipe; dropping stdin closes it.
                     let _ = stdin.write_all(input).await;
                 }
+                Ok(())
             };
-            let ((), o, e, status) = tokio::join!(
+            let ((), out, err, status) = tokio::try_join!(
                 feed,
-                stdout.read_to_end(&mut out),
-                stderr.read_to_end(&mut err),
-                child.wait()
-            );
-            o.and(e).map_err(start)?;
-            Ok::<_, ErrorKind>((status.map_err(start)?, out, err))
+                read("stdout", Box::new(stdout)),
+                read("stderr", Box::new(stderr)),
+                async { child.wait().await.map_err(start) },
+            )?;
+            Ok::<_, ErrorKind>((status, out, err))
         };
-        let (status, out, err) = match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result?,
+        let outcome = tokio::time::timeout(self.timeout, work).await;
+        let (status, out, err) = match outcome {
+            Ok(Ok(done)) => done,
+            // Too much output: stop it (and what it started) rather than read on.
+            Ok(Err(error)) => {
+                if let Some(pid) = pid {
+                    kill_group(pid);
+                }
+                return Err(error);
+            }
             Err(_) => {
                 if let Some(pid) = pid {
                     kill_group(pid);
@@ -138,6 +194,12 @@ impl ToolRunner {
         };
         if !status.success() {
             let mut stderr = String::from_utf8_lossy(&err).trim().to_string();
+            if out_of_memory(&stderr) {
+                return Err(ErrorKind::ToolOutOfMemory {
+                    tool: inv.tool,
+                    limit: self.max_memory,
+                });
+            }
             if stderr.len() > STDERR_LIMIT {
                 let cut = (0..=STDERR_LIMIT)
                     .rev()
@@ -192,6 +254,27 @@ fn base_env(program: &Path, home: &Path, allow_local_git: bool) -> Vec<(String, 
         ]);
     }
     env
+}
+
+/// Lowers the calling process's data limit (soft and hard, so the tool cannot raise it) to
+/// `bytes`, or to the hard limit it already has when that is lower.
+fn limit_data(bytes: u64) -> std::io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_DATA)?;
+    let limit = bytes.min(hard);
+    setrlimit(Resource::RLIMIT_DATA, limit, limit)?;
+    Ok(())
+}
+
+/// Whether a failed tool's stderr says it could not get memory: Go's runtime (`fatal error:
+/// runtime: out of memory`), Rust's allocator (`memory allocation of N bytes failed`), C
+/// programs and shells (`Cannot allocate memory`, `std::bad_alloc`).
+fn out_of_memory(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    stderr.contains("out of memory")
+        || (stderr.contains("memory allocation of") && stderr.contains("failed"))
+        || stderr.contains("cannot allocate memory")
+        || stderr.contains("bad_alloc")
 }
 
 fn kill_group(pid: u32) {
@@ -367,11 +450,84 @@ mod tests {
         let started = std::time::Instant::now();
         let err = runner.run(sh(&script, home.path())).await.unwrap_err();
         assert!(matches!(err, ErrorKind::ToolTimeout { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "sh did not finish within 300ms and was killed (--tool-timeout)"
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert!(
             !marker.exists(),
             "a child of the timed-out tool kept running"
         );
+    }
+
+    #[tokio::test]
+    async fn output_over_the_limit_kills_the_tool() {
+        let home = tempfile::tempdir().unwrap();
+        let marker = home.path().join("survived");
+        let runner = ToolRunner::new(Duration::from_secs(30), false).with_limits(1 << 20, 1 << 30);
+        for (script, stream) in [("yes", "stdout"), ("yes >&2", "stderr")] {
+            let script = format!("(sleep 1; touch {}) & {script}", marker.display());
+            let started = std::time::Instant::now();
+            let err = runner.run(sh(&script, home.path())).await.unwrap_err();
+            assert!(
+                matches!(&err, ErrorKind::ToolOutputTooLarge { stream: s, limit, .. } if *s == stream && *limit == 1 << 20),
+                "{err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("sh wrote more than 1 MiB to {stream} and was killed (--max-tool-output)")
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "a child of the killed tool kept running");
+        // Up to the limit is fine.
+        let out = runner
+            .run(sh("head -c 1048576 /dev/zero | tr '\\0' a", home.path()))
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn tools_run_under_the_memory_limit() {
+        let home = tempfile::tempdir().unwrap();
+        let runner = ToolRunner::new(Duration::from_secs(30), false).with_limits(1 << 20, 64 << 20);
+        // `ulimit -d` reports the data limit in KiB, soft and hard alike.
+        let soft = runner.run(sh("ulimit -d", home.path())).await.unwrap();
+        assert_eq!(soft.trim(), (64 << 10).to_string());
+        let hard = runner.run(sh("ulimit -H -d", home.path())).await.unwrap();
+        assert_eq!(hard.trim(), (64 << 10).to_string());
+        // A tool that wants more fails, and the error says why and what raises the limit.
+        let err = runner
+            .run(sh(
+                "awk 'BEGIN { s = \"x\"; while (1) s = s s }'",
+                home.path(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sh ran out of memory: it may use 64 MiB (--max-tool-memory)"
+        );
+    }
+
+    #[test]
+    fn out_of_memory_is_recognized_in_the_usual_words() {
+        for stderr in [
+            "fatal error: runtime: out of memory",
+            "fatal error: out of memory allocating heap arena map",
+            "memory allocation of 4294967296 bytes failed",
+            "awk: run time error: out of memory",
+            "sh: fork: Cannot allocate memory",
+            "terminate called after throwing an instance of 'std::bad_alloc'",
+        ] {
+            assert!(out_of_memory(stderr), "{stderr}");
+        }
+        assert!(!out_of_memory(
+            "Error: template: web/templates/x.yaml:3: nil pointer"
+        ));
     }
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use ferry_git::{Credentials, RepoCache};
-use ferry_render::{AppContext, PluginConfig, RenderConfig, Renderer};
+use ferry_render::{AppContext, JsonnetWorker, PluginConfig, RenderConfig, Renderer};
 use ferry_types::source::ApplicationSource;
 use serde_json::Value;
 
@@ -61,12 +61,21 @@ pub fn harness_configured(
         helm: tool("helm"),
         kustomize: tool("kustomize"),
         work_dir: work_dir.path().to_path_buf(),
+        jsonnet_worker: jsonnet_worker(),
         ..RenderConfig::default()
     };
     change(&mut config);
     Harness {
         renderer: Renderer::new(git, config),
         _dirs: vec![git_dir, work_dir],
+    }
+}
+
+/// This crate's `ferry-jsonnet` binary, which cargo builds for the integration tests.
+pub fn jsonnet_worker() -> JsonnetWorker {
+    JsonnetWorker {
+        program: env!("CARGO_BIN_EXE_ferry-jsonnet").into(),
+        args: Vec::new(),
     }
 }
 
