@@ -22,6 +22,7 @@ use ferry_cache::{
     TrackingMethod, instance_name,
 };
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::proxy::Proxy;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -32,7 +33,6 @@ use kube::api::{
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
-use support::proxy::Proxy;
 use support::{CrdCleanup, TIMEOUT, event_for, eventually, retry};
 
 fn label_tracking() -> CacheConfig {

@@ -12,5 +12,6 @@ mod helm;
 mod http;
 pub mod kube;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod server;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ferry_testkit::git::{GitRepo, fixture_source_repos};
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::proxy::Proxy;
 use ferry_testkit::server::{ServerProcess, workspace_binary as binary};
 use ferry_types::{AppProject, Application};
 use kube::Api;
@@ -199,6 +200,19 @@ impl Story {
 
     /// [`Self::start_controller`], comparing unchanged apps every `seconds` only.
     pub fn start_controller_resyncing(&mut self, seconds: u64) -> Result<()> {
+        let kubeconfig = self.ctx.kubeconfig().to_path_buf();
+        self.start_controller_with(seconds, &kubeconfig)
+    }
+
+    /// [`Self::start_controller`], reaching the API server through `proxy`: cutting it is an
+    /// API server outage for the controller alone.
+    pub fn start_controller_through(&mut self, proxy: &Proxy) -> Result<()> {
+        let kubeconfig = self.work.path().join("kubeconfig-through-proxy");
+        proxy.kubeconfig(self.ctx.kubeconfig(), &kubeconfig)?;
+        self.start_controller_with(3, &kubeconfig)
+    }
+
+    fn start_controller_with(&mut self, seconds: u64, kubeconfig: &Path) -> Result<()> {
         let free_port = || -> Result<u16> {
             Ok(std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
@@ -214,7 +228,7 @@ impl Story {
             .args(["--namespace", self.namespace()])
             .args(["--resync", &seconds.to_string()])
             .arg("--kubeconfig")
-            .arg(self.ctx.kubeconfig())
+            .arg(kubeconfig)
             .arg("--cache-dir")
             .arg(self.work.path().join("cache"))
             .arg("--metrics-listen")

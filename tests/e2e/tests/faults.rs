@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferry_e2e::{Story, is};
+use ferry_testkit::proxy::Proxy;
 use ferry_types::application::{OperationPhase, condition};
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -211,4 +212,61 @@ async fn a_comparison_that_failed_for_a_while_heals_without_a_restart() -> Resul
         started.elapsed()
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn apps_catch_up_with_a_commit_made_while_the_api_server_was_away() -> Result<()> {
+    let mut story = Story::new().await?;
+    let apps: Vec<String> = (0..3)
+        .map(|i| story.app_name(&format!("away{i}")))
+        .collect();
+    for i in 0..apps.len() {
+        story
+            .repo
+            .write(&format!("away{i}/settings.yaml"), settings(i, "before"))?;
+    }
+    story.repo.commit("before the outage")?;
+    let proxy = Proxy::in_front_of(story.ctx.kubeconfig()).await?;
+    story.start_controller_through(&proxy)?;
+    for (i, app) in apps.iter().enumerate() {
+        story.create_app(app, &format!("away{i}"), &["--sync-policy", "automated"])?;
+    }
+    for app in &apps {
+        story
+            .wait_app(app, "Synced and Healthy", is::synced_and_healthy)
+            .await?;
+    }
+
+    // The API server goes away for the controller; a commit lands meanwhile, and the controller
+    // renders it but cannot compare it.
+    proxy.cut();
+    for i in 0..apps.len() {
+        story
+            .repo
+            .write(&format!("away{i}/settings.yaml"), settings(i, "after"))?;
+    }
+    let commit = story.repo.commit("during the outage")?;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    proxy.restore();
+
+    // Nothing was lost or pruned, and every app reaches the new commit by itself.
+    for app in &apps {
+        story
+            .wait_app(app, "Synced at the commit made during the outage", |a| {
+                is::synced_and_healthy(a) && is::at_revision(&commit)(a)
+            })
+            .await?;
+    }
+    let config_maps = story.ctx.api::<k8s_openapi::api::core::v1::ConfigMap>();
+    for i in 0..apps.len() {
+        let live = config_maps.get(&format!("settings-{i}")).await?;
+        assert_eq!(live.data.unwrap()["moment"], "after");
+    }
+    Ok(())
+}
+
+fn settings(i: usize, moment: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings-{i}}}\ndata: {{moment: {moment}}}\n"
+    )
 }

@@ -1,7 +1,5 @@
 //! Helpers for the cache's tests against the sandbox control plane.
 
-pub mod proxy;
-
 use std::future::Future;
 use std::path::Path;
 use std::thread;

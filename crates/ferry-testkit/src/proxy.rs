@@ -1,10 +1,13 @@
 //! A TCP proxy on loopback in front of the API server that can be cut: open connections are
 //! closed and new ones dropped on accept, as when the API server restarts. TLS passes through
-//! untouched, so the client still talks to the real server.
+//! untouched, so the client still talks to the real server (whose certificate names 127.0.0.1,
+//! whatever the port).
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use kube::config::Kubeconfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,8 +27,41 @@ impl Proxy {
         Ok(Self { addr, up, accept })
     }
 
+    /// A proxy in front of the API server `kubeconfig`'s first cluster names.
+    pub async fn in_front_of(kubeconfig: &Path) -> Result<Self> {
+        let config = Kubeconfig::read_from(kubeconfig)?;
+        let server = config
+            .clusters
+            .first()
+            .and_then(|named| named.cluster.as_ref())
+            .and_then(|cluster| cluster.server.as_deref())
+            .context("a kubeconfig without a server")?;
+        let url = url::Url::parse(server)?;
+        let host = url.host_str().context("a server without a host")?;
+        let port = url
+            .port_or_known_default()
+            .context("a server without a port")?;
+        Self::start(format!("{host}:{port}").parse()?).await
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A copy of `kubeconfig` at `to` whose clusters are reached through this proxy, for a
+    /// process (a controller) that should see the outage while the test itself does not.
+    pub fn kubeconfig(&self, kubeconfig: &Path, to: &Path) -> Result<()> {
+        let mut config = Kubeconfig::read_from(kubeconfig)?;
+        for cluster in config
+            .clusters
+            .iter_mut()
+            .filter_map(|named| named.cluster.as_mut())
+        {
+            cluster.server = Some(format!("https://{}", self.addr));
+        }
+        // JSON is YAML too.
+        std::fs::write(to, serde_json::to_vec(&config)?)?;
+        Ok(())
     }
 
     /// Closes every open connection and refuses new ones until `restore`.
