@@ -62,6 +62,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Renders run Jsonnet in this binary, started again as the worker.
+    ferry_render::run_jsonnet_worker_if_asked();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")

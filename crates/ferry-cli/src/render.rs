@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
@@ -106,9 +105,8 @@ struct Flags {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
     output: Output,
-    /// Seconds any single tool (helm, kustomize, plugin) may run.
-    #[arg(long, default_value_t = rendering::DEFAULT_TOOL_TIMEOUT.as_secs())]
-    tool_timeout: u64,
+    #[command(flatten)]
+    limits: rendering::Limits,
     /// Let kustomize remote resources, bases and components at `file://` URLs, and Helm
     /// dependencies at `file://` paths outside the repository, read this machine's disk
     /// (refused by default, and always by the controller and the API server).
@@ -140,12 +138,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}", file.display()))?,
         );
     }
-    let renderer = rendering::renderer(
-        git,
-        plugins,
-        Duration::from_secs(args.tool_timeout),
-        args.allow_local_remotes,
-    );
+    let renderer = rendering::renderer(git, plugins, &args.limits, args.allow_local_remotes);
     let rendered = renderer.render(&app, &sources).await?;
     for (i, s) in rendered.sources.iter().enumerate() {
         let kind = s

@@ -8,10 +8,57 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferry_git::{Credentials, RepoCache};
-use ferry_render::{PluginConfig, RenderConfig, Renderer};
+use ferry_render::{JsonnetWorker, PluginConfig, RenderConfig, Renderer, parse_size};
 
-/// How long helm, kustomize or a plugin may run unless told otherwise.
-pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+/// The bounds of a render, as `ferry render` takes them (the controller has the same flags):
+/// each render error over a bound names the flag that raises it.
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Seconds any single tool (helm, kustomize, a plugin, a Jsonnet evaluation) may run.
+    #[arg(long, default_value_t = 90)]
+    pub tool_timeout: u64,
+    /// Most a tool may write to stdout, and to stderr, before it is killed (bytes, or with a
+    /// unit: Ki, Mi, Gi, k, M, G).
+    #[arg(long, value_parser = parse_size, default_value = "128Mi", value_name = "SIZE")]
+    pub max_tool_output: u64,
+    /// Memory each tool process may map (its data limit, RLIMIT_DATA).
+    #[arg(long, value_parser = parse_size, default_value = "2Gi", value_name = "SIZE")]
+    pub max_tool_memory: u64,
+    /// Largest manifest file (or Jsonnet file or import) a directory source reads.
+    #[arg(long, value_parser = parse_size, default_value = "10Mi", value_name = "SIZE")]
+    pub max_manifest_file_size: u64,
+    /// Most rendered manifests of one app, all sources together, as compact JSON.
+    #[arg(long, value_parser = parse_size, default_value = "64Mi", value_name = "SIZE")]
+    pub max_manifest_size: u64,
+    /// Most file contents a repository checkout may hold, submodules included.
+    #[arg(long, value_parser = parse_size, default_value = "1Gi", value_name = "SIZE")]
+    pub max_repo_size: u64,
+}
+
+impl Default for Limits {
+    /// The renderer's defaults (what the flags default to).
+    fn default() -> Self {
+        Self {
+            tool_timeout: RenderConfig::default().tool_timeout.as_secs(),
+            max_tool_output: ferry_render::DEFAULT_MAX_TOOL_OUTPUT,
+            max_tool_memory: ferry_render::DEFAULT_MAX_TOOL_MEMORY,
+            max_manifest_file_size: ferry_render::DEFAULT_MAX_MANIFEST_FILE_SIZE,
+            max_manifest_size: ferry_render::DEFAULT_MAX_MANIFEST_SIZE,
+            max_repo_size: ferry_render::DEFAULT_MAX_REPO_SIZE,
+        }
+    }
+}
+
+impl Limits {
+    fn apply(&self, config: &mut RenderConfig) {
+        config.tool_timeout = Duration::from_secs(self.tool_timeout);
+        config.max_tool_output = self.max_tool_output;
+        config.max_tool_memory = self.max_tool_memory;
+        config.max_manifest_file_size = self.max_manifest_file_size;
+        config.max_manifest_size = self.max_manifest_size;
+        config.max_repo_size = self.max_repo_size;
+    }
+}
 
 /// ferry's cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else `~/.cache/ferry`.
 pub fn cache_dir() -> PathBuf {
@@ -30,27 +77,27 @@ pub fn repo_cache(credentials: Credentials) -> Arc<RepoCache> {
     Arc::new(RepoCache::new(cache_dir().join("repos"), credentials))
 }
 
-/// A renderer using the tool binaries found by [`find_tool`]. `allow_local_remotes` lets
-/// kustomize remote targets and Helm dependencies read local repositories and directories
-/// (`ferry render --allow-local-remotes`); nothing else sets it.
+/// A renderer using the tool binaries found by [`find_tool`], within `limits`, evaluating
+/// Jsonnet in this binary run as the worker (`main` hands such runs to it).
+/// `allow_local_remotes` lets kustomize remote targets and Helm dependencies read local
+/// repositories and directories (`ferry render --allow-local-remotes`); nothing else sets it.
 pub fn renderer(
     git: Arc<RepoCache>,
     plugins: Vec<PluginConfig>,
-    tool_timeout: Duration,
+    limits: &Limits,
     allow_local_remotes: bool,
 ) -> Renderer {
     let cache_dir = cache_dir();
-    Renderer::new(
-        git,
-        RenderConfig {
-            helm: find_tool("helm", "FERRY_HELM", &cache_dir),
-            kustomize: find_tool("kustomize", "FERRY_KUSTOMIZE", &cache_dir),
-            tool_timeout,
-            plugins,
-            allow_local_remotes,
-            ..RenderConfig::default()
-        },
-    )
+    let mut config = RenderConfig {
+        helm: find_tool("helm", "FERRY_HELM", &cache_dir),
+        kustomize: find_tool("kustomize", "FERRY_KUSTOMIZE", &cache_dir),
+        jsonnet_worker: JsonnetWorker::this_executable(),
+        plugins,
+        allow_local_remotes,
+        ..RenderConfig::default()
+    };
+    limits.apply(&mut config);
+    Renderer::new(git, config)
 }
 
 /// A tool binary: `$<env>`, else on `PATH`, else in ferry's toolchain cache.
@@ -113,6 +160,40 @@ pub fn split_kv(kv: &str, what: &str) -> anyhow::Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct WithLimits {
+        #[command(flatten)]
+        limits: Limits,
+    }
+
+    #[test]
+    fn limit_flags_default_to_the_renderers_limits_and_take_units() {
+        use clap::Parser;
+        assert_eq!(
+            WithLimits::try_parse_from(["x"]).unwrap().limits,
+            Limits::default()
+        );
+        let parsed = WithLimits::try_parse_from([
+            "x",
+            "--max-manifest-size",
+            "10M",
+            "--max-repo-size",
+            "512Mi",
+            "--max-tool-memory",
+            "1073741824",
+        ])
+        .unwrap()
+        .limits;
+        assert_eq!(parsed.max_manifest_size, 10_000_000);
+        assert_eq!(parsed.max_repo_size, 512 << 20);
+        assert_eq!(parsed.max_tool_memory, 1 << 30);
+        let err = WithLimits::try_parse_from(["x", "--max-manifest-size", "lots"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a size"), "{err}");
+    }
 
     #[test]
     fn key_value_pairs_split_at_the_first_equals_sign() {

@@ -325,3 +325,84 @@ fn local_remotes_need_allow_local_remotes() {
     assert_eq!(objs.len(), 1);
     assert_eq!(objs[0]["metadata"]["name"], "local-shared");
 }
+
+#[test]
+fn renders_over_a_limit_fail_naming_the_flag_that_raises_it() {
+    let repo = GitRepo::new().unwrap();
+    repo.write(
+        "loop/loop.jsonnet",
+        "{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'n' },\n  \
+         data: { n: std.toString(std.foldl(function(a, x) a + std.foldl(function(b, y) b + y, std.range(1, 2e9), 0), std.range(1, 2e9), 0)) } }",
+    )
+    .unwrap();
+    repo.write(
+        "big/cm.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  x: {}\n",
+            "y".repeat(4096)
+        ),
+    )
+    .unwrap();
+    repo.commit("limits").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let url = repo.file_url();
+    let fails = |args: &[&str]| {
+        let out = ferry(args, cache.path());
+        assert!(!out.status.success(), "ferry render {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    // Jsonnet runs in `ferry` itself started as the worker, and is killed at the timeout.
+    let started = std::time::Instant::now();
+    let stderr = fails(&["--repo", &url, "--path", "loop", "--tool-timeout", "2"]);
+    assert!(
+        stderr.contains(
+            "jsonnet loop/loop.jsonnet did not finish within 2s and was killed (--tool-timeout)"
+        ),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    let stderr = fails(&[
+        "--repo",
+        &url,
+        "--path",
+        "big",
+        "--max-manifest-size",
+        "2Ki",
+    ]);
+    assert!(
+        stderr.contains("over the limit of 2 KiB (--max-manifest-size)"),
+        "{stderr}"
+    );
+    let stderr = fails(&[
+        "--repo",
+        &url,
+        "--path",
+        "big",
+        "--max-manifest-file-size",
+        "4Ki",
+    ]);
+    assert!(
+        stderr.contains("big/cm.yaml: the file is 4.1 KiB, over the limit of 4 KiB for one manifest file (--max-manifest-file-size)"),
+        "{stderr}"
+    );
+    let stderr = fails(&["--repo", &url, "--path", "big", "--max-repo-size", "1Ki"]);
+    assert!(
+        stderr.contains("holds more than 1 KiB of files (--max-repo-size)"),
+        "{stderr}"
+    );
+    // Raised, it renders.
+    let (stdout, _) = ok(
+        &[
+            "--repo",
+            &url,
+            "--path",
+            "big",
+            "--max-manifest-size",
+            "8Ki",
+        ],
+        cache.path(),
+    );
+    assert_eq!(yaml_stream(&stdout)[0]["metadata"]["name"], "big");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ferry_controller::{ControllerSettings, Metrics};
+use ferry_render::{JsonnetWorker, parse_size};
 use ferry_types::secrets::IN_CLUSTER_SERVER;
 
 #[derive(Parser)]
@@ -46,6 +47,26 @@ struct Args {
     /// `kustomize` binary.
     #[arg(long, default_value = "kustomize")]
     kustomize: PathBuf,
+    /// Seconds any single tool (helm, kustomize, a plugin, a Jsonnet evaluation) may run
+    /// (Argo CD's ARGOCD_EXEC_TIMEOUT).
+    #[arg(long, default_value_t = 90)]
+    tool_timeout: u64,
+    /// Most a tool may write to stdout, and to stderr, before it is killed (bytes, or with a
+    /// unit: Ki, Mi, Gi, k, M, G).
+    #[arg(long, value_parser = parse_size, default_value = "128Mi", value_name = "SIZE")]
+    max_tool_output: u64,
+    /// Memory each tool process may map (its data limit, RLIMIT_DATA).
+    #[arg(long, value_parser = parse_size, default_value = "2Gi", value_name = "SIZE")]
+    max_tool_memory: u64,
+    /// Largest manifest file (or Jsonnet file or import) a directory source reads.
+    #[arg(long, value_parser = parse_size, default_value = "10Mi", value_name = "SIZE")]
+    max_manifest_file_size: u64,
+    /// Most rendered manifests of one app, all sources together, as compact JSON.
+    #[arg(long, value_parser = parse_size, default_value = "64Mi", value_name = "SIZE")]
+    max_manifest_size: u64,
+    /// Most file contents a repository checkout may hold, submodules included.
+    #[arg(long, value_parser = parse_size, default_value = "1Gi", value_name = "SIZE")]
+    max_repo_size: u64,
     /// Compare with a server-side apply dry run (false: offline structural comparison).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     server_side_diff: bool,
@@ -70,6 +91,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Renders run Jsonnet in this binary, started again as the worker.
+    ferry_render::run_jsonnet_worker_if_asked();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| "info,kube=warn".into());
@@ -103,6 +126,13 @@ async fn main() -> anyhow::Result<()> {
     settings.render.cache_ttl = Duration::from_secs(args.render_cache_expiration);
     settings.render.helm = args.helm.clone();
     settings.render.kustomize = args.kustomize.clone();
+    settings.render.jsonnet_worker = JsonnetWorker::this_executable();
+    settings.render.tool_timeout = Duration::from_secs(args.tool_timeout);
+    settings.render.max_tool_output = args.max_tool_output;
+    settings.render.max_tool_memory = args.max_tool_memory;
+    settings.render.max_manifest_file_size = args.max_manifest_file_size;
+    settings.render.max_manifest_size = args.max_manifest_size;
+    settings.render.max_repo_size = args.max_repo_size;
     ferry_controller::run(
         client,
         settings,
@@ -133,4 +163,33 @@ async fn client(args: &Args, metrics: &Metrics) -> anyhow::Result<kube::Client> 
     let config =
         ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     Ok(metrics.kube_clients().client(config, IN_CLUSTER_SERVER)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn limit_flags_default_to_the_renderers_limits() {
+        let args = Args::try_parse_from(["ferry-controller"]).unwrap();
+        let defaults = ferry_render::RenderConfig::default();
+        assert_eq!(
+            Duration::from_secs(args.tool_timeout),
+            defaults.tool_timeout
+        );
+        assert_eq!(args.max_tool_output, defaults.max_tool_output);
+        assert_eq!(args.max_tool_memory, defaults.max_tool_memory);
+        assert_eq!(args.max_manifest_file_size, defaults.max_manifest_file_size);
+        assert_eq!(args.max_manifest_size, defaults.max_manifest_size);
+        assert_eq!(args.max_repo_size, defaults.max_repo_size);
+        let args =
+            Args::try_parse_from(["ferry-controller", "--max-manifest-size", "100Mi"]).unwrap();
+        assert_eq!(args.max_manifest_size, 100 << 20);
+    }
 }

@@ -31,6 +31,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(body.len());
     let (number, unit) = body.split_at(split);
+    let not_a_size = || format!("{text:?}: not a size (e.g. 10Mi, 512Ki, 10M, 1048576)");
+    if number.is_empty() {
+        return Err(not_a_size());
+    }
     let factor: u64 = match unit.trim() {
         "" => 1,
         "k" | "K" => 1_000,
@@ -47,9 +51,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             ));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: not a size (e.g. 10Mi, 512Ki, 10M, 1048576)"))?;
+    let value: f64 = number.parse().map_err(|_| not_a_size())?;
     let bytes = value * factor as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
         return Err(format!("{text:?}: out of range"));

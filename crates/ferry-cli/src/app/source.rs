@@ -18,7 +18,7 @@ use kube::{Api, Client};
 use serde_json::Value;
 
 use crate::core::Core;
-use crate::rendering::{self, DEFAULT_TOOL_TIMEOUT, local_repo_url};
+use crate::rendering::{self, local_repo_url};
 
 /// An app's destination cluster and what it serves.
 pub struct Target {
@@ -186,7 +186,7 @@ pub async fn render(
         .await
         .with_context(|| format!("app {name}"))?;
     let git = rendering::repo_cache(core.git_credentials().await?);
-    let renderer = rendering::renderer(git, Vec::new(), DEFAULT_TOOL_TIMEOUT, false);
+    let renderer = rendering::renderer(git, Vec::new(), &rendering::Limits::default(), false);
     let rendered = renderer
         .render(&context, &sources)
         .await
