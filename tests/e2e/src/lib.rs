@@ -152,6 +152,8 @@ pub struct Story {
     /// Where the running controller serves the API server's views.
     view_port: u16,
     work: TempDir,
+    /// Extra flags of the controllers this story starts (see [`Story::set_controller_flags`]).
+    controller_flags: Vec<String>,
 }
 
 impl Story {
@@ -180,7 +182,13 @@ impl Story {
             metrics_port: 0,
             view_port: 0,
             work,
+            controller_flags: Vec::new(),
         })
+    }
+
+    /// Extra flags for the controllers started from now on (render limits, ...).
+    pub fn set_controller_flags(&mut self, flags: &[&str]) {
+        self.controller_flags = flags.iter().map(|f| f.to_string()).collect();
     }
 
     pub fn namespace(&self) -> &str {
@@ -235,6 +243,7 @@ impl Story {
             .arg(format!("127.0.0.1:{}", self.metrics_port))
             .arg("--view-listen")
             .arg(format!("127.0.0.1:{}", self.view_port))
+            .args(&self.controller_flags)
             .env("PATH", tool_path())
             .env("FERRY_LOG", "info,ferry_controller=debug,kube=warn")
             .stdin(Stdio::null())
@@ -475,6 +484,19 @@ pub mod is {
             app.status
                 .as_ref()
                 .is_some_and(|s| s.condition(kind).is_some())
+        }
+    }
+
+    /// A condition of `kind` whose message contains `text`.
+    pub fn condition_saying<'a>(
+        kind: &'a str,
+        text: &'a str,
+    ) -> impl Fn(&Application) -> bool + 'a {
+        move |app| {
+            app.status
+                .as_ref()
+                .and_then(|s| s.condition(kind))
+                .is_some_and(|c| c.message.contains(text))
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Bad input loses nothing: a manifest that does not parse, or a repository that cannot be
-//! reached, puts a ComparisonError on the app and leaves every resource in place, even with
-//! automated prune on.
+//! Bad input loses nothing: a manifest that does not parse, a repository that cannot be
+//! reached, or a render over one of the controller's limits puts a ComparisonError on the app
+//! and leaves every resource in place, even with automated prune on.
 
 use std::time::Duration;
 
@@ -146,5 +146,88 @@ async fn an_empty_render_does_not_prune_without_allow_empty() -> Result<()> {
         "{reason}"
     );
     everything_still_there(&story).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_render_over_a_limit_deletes_nothing_and_names_the_flag_that_raises_it() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.set_controller_flags(&["--max-manifest-size", "16Ki", "--tool-timeout", "3"]);
+    story.start_controller()?;
+    let app = story.app_name("bounded");
+    story.create_app(
+        &app,
+        "guestbook",
+        &["--sync-policy", "automated", "--auto-prune", "--self-heal"],
+    )?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    // A ConfigMap of 20 KiB takes the app over 16 KiB of manifests.
+    story.repo.write(
+        "guestbook/big.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  x: {}\n",
+            "y".repeat(20 << 10)
+        ),
+    )?;
+    story.repo.commit("a big ConfigMap")?;
+    let message = story
+        .wait_condition(&app, condition::COMPARISON_ERROR)
+        .await?;
+    assert!(
+        message.contains("over the limit of 16 KiB (--max-manifest-size)"),
+        "the error names the limit and its flag: {message}"
+    );
+    assert!(message.contains(&app), "the error names the app: {message}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    everything_still_there(&story).await?;
+    assert!(story.ctx.api::<ConfigMap>().get_opt("big").await?.is_none());
+
+    // The flag raises it: the same commit syncs under a controller allowed 1 MiB.
+    story.kill_controller()?;
+    story.set_controller_flags(&["--max-manifest-size", "1Mi", "--tool-timeout", "3"]);
+    story.start_controller()?;
+    story
+        .wait_app(&app, "Synced with the big ConfigMap", |a| {
+            !is::condition(condition::COMPARISON_ERROR)(a) && is::synced(a)
+        })
+        .await?;
+    let deadline = std::time::Instant::now() + ferry_e2e::TIMEOUT;
+    while story.ctx.api::<ConfigMap>().get_opt("big").await?.is_none() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "big was not synced");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // A Jsonnet file that never ends is killed at the tool timeout; nothing is pruned.
+    story.repo.write(
+        "guestbook/loop.jsonnet",
+        "{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'loop' }, data: { n: std.toString(\n\
+           std.foldl(function(a, x) a + std.foldl(function(b, y) b + y, std.range(1, 2e9), 0), std.range(1, 2e9), 0)) } }",
+    )?;
+    story.repo.commit("an endless Jsonnet program")?;
+    let app_state = story
+        .wait_app(
+            &app,
+            "a ComparisonError for the endless Jsonnet",
+            is::condition_saying(condition::COMPARISON_ERROR, "(--tool-timeout)"),
+        )
+        .await?;
+    let message = &app_state
+        .status
+        .as_ref()
+        .and_then(|s| s.condition(condition::COMPARISON_ERROR))
+        .expect("waited for it")
+        .message;
+    assert!(
+        message.contains(
+            "jsonnet guestbook/loop.jsonnet did not finish within 3s and was killed (--tool-timeout)"
+        ),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    everything_still_there(&story).await?;
+    assert!(story.ctx.api::<ConfigMap>().get_opt("big").await?.is_some());
     Ok(())
 }
