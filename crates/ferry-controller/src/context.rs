@@ -41,6 +41,8 @@ pub struct Context {
     pub comparisons: Mutex<HashMap<String, CachedComparison>>,
     /// When apps whose comparison failed are looked at again.
     pub error_backoff: ErrorBackoff,
+    /// When apps whose reconcile failed (an error, not a failed comparison) are tried again.
+    pub reconcile_backoff: ErrorBackoff,
     pub metrics: Arc<Metrics>,
 }
 

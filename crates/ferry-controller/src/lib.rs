@@ -143,6 +143,7 @@ pub async fn run(
         triggers: triggers.clone(),
         comparisons: Default::default(),
         error_backoff: Default::default(),
+        reconcile_backoff: Default::default(),
         metrics: metrics.clone(),
     });
     if let Some(address) = ctx.settings.view_listen {

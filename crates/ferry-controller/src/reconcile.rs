@@ -165,7 +165,11 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         Some((_, found)) => !found.comparison.errors.is_empty(),
     };
     if comparison_failed {
-        requeue = requeue.min(ctx.error_backoff.failed(&name, ctx.settings.resync));
+        let retry = ctx.error_backoff.failed(&name, ctx.settings.resync);
+        if retry.first {
+            warn!(app = %name, "comparison failed, retrying with backoff: {}", conditions.error_messages());
+        }
+        requeue = requeue.min(retry.after);
     } else if ctx.error_backoff.succeeded(&name) {
         info!(app = %name, "comparison recovered");
     }
@@ -205,12 +209,23 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 .map_err(write_error)?;
         }
     }
+    if ctx.reconcile_backoff.succeeded(&name) {
+        info!(app = %name, "reconcile recovered");
+    }
     Ok(Action::requeue(requeue))
 }
 
-pub fn error_policy(object: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(app = %object.name_any(), "{error}");
-    Action::requeue(Duration::from_secs(5))
+/// A reconcile that failed (the status could not be written, say) is tried again with
+/// backoff; only the first failure of a streak is a warning.
+pub fn error_policy(object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = object.name_any();
+    let retry = ctx.reconcile_backoff.failed(&name, ctx.settings.resync);
+    if retry.first {
+        warn!(app = %name, "reconcile failed, retrying with backoff: {error}");
+    } else {
+        debug!(app = %name, "reconcile still failing: {error}");
+    }
+    Action::requeue(retry.after)
 }
 
 /// Copies a comparison into the status.
@@ -388,6 +403,17 @@ impl Conditions {
         self.now
             .iter()
             .any(|c| condition::is_error(&c.condition_type))
+    }
+
+    /// The error conditions' messages, for the log.
+    fn error_messages(&self) -> String {
+        let errors: Vec<String> = self
+            .now
+            .iter()
+            .filter(|c| condition::is_error(&c.condition_type))
+            .map(|c| format!("{}: {}", c.condition_type, c.message))
+            .collect();
+        errors.join("; ")
     }
 
     fn done(self) -> Vec<ApplicationCondition> {
