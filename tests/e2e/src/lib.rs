@@ -156,6 +156,26 @@ pub struct Story {
     controller_flags: Vec<String>,
 }
 
+/// A Job hook of `hook` phase(s) with `policy` as its delete policy, as YAML.
+pub fn job_hook(name: &str, hook: &str, policy: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  annotations:
+    argocd.argoproj.io/hook: {hook}
+    argocd.argoproj.io/hook-delete-policy: {policy}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: c, image: busybox, command: [\"true\"]}}]
+"
+    )
+}
+
 impl Story {
     /// A fresh namespace and a repository holding the guestbook app, and the `default`
     /// AppProject as ferry creates it but also listing the fixture repositories: projects

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
-use ferry_e2e::{Story, is};
+use ferry_e2e::{Story, is, job_hook};
 use ferry_testkit::proxy::Proxy;
 use ferry_types::application::{OperationPhase, condition};
 use futures::StreamExt;
@@ -29,24 +29,7 @@ fn scale(variable: &str, default: usize) -> usize {
 }
 
 fn app_manifests(i: usize) -> String {
-    let job = |name: &str, hook: &str| {
-        format!(
-            "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {name}-{i}
-  annotations:
-    argocd.argoproj.io/hook: {hook}
-    argocd.argoproj.io/hook-delete-policy: HookSucceeded
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{{name: c, image: busybox, command: [\"true\"]}}]
-"
-        )
-    };
+    let job = |name: &str, hook: &str| job_hook(&format!("{name}-{i}"), hook, "HookSucceeded");
     let waves = (0..3).map(|wave| {
         format!(
             "apiVersion: v1

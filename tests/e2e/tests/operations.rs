@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use ferry_e2e::{Story, is};
+use ferry_e2e::{Story, is, job_hook};
 use ferry_types::application::{OperationPhase, ResultCode, SyncPhase, condition};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -20,25 +20,6 @@ metadata:
   name: {name}
   annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}
 data: {{wave: \"{wave}\"}}
-"
-    )
-}
-
-fn job_hook(name: &str, hook: &str, policy: &str) -> String {
-    format!(
-        "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {name}
-  annotations:
-    argocd.argoproj.io/hook: {hook}
-    argocd.argoproj.io/hook-delete-policy: {policy}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{{name: c, image: busybox, command: [\"true\"]}}]
 "
     )
 }

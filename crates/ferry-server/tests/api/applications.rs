@@ -5,13 +5,13 @@
 use anyhow::Result;
 use ferry_server::auth::PasswordHash;
 use ferry_testkit::kube::TestContext;
-use ferry_types::{AppProject, Application};
+use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, admin_password, install_crds, put_config_map};
+use crate::harness::{Server, admin_password, create_project, install_crds, put_config_map};
 
 fn app(name: &str, project: &str, namespace: &str) -> Value {
     json!({
@@ -29,18 +29,11 @@ fn app(name: &str, project: &str, namespace: &str) -> Value {
 /// A project that permits any repository and destination, and a user `dev` who may only see
 /// its apps.
 async fn team_a_and_dev(ctx: &TestContext) -> Result<()> {
-    let project: AppProject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AppProject",
-        "metadata": {"name": "team-a"},
-        "spec": {
-            "sourceRepos": ["*"],
-            "destinations": [{"server": "*", "namespace": "*"}],
-        },
-    }))?;
-    ctx.api::<AppProject>()
-        .create(&PostParams::default(), &project)
-        .await?;
+    let spec = json!({
+        "sourceRepos": ["*"],
+        "destinations": [{"server": "*", "namespace": "*"}],
+    });
+    create_project(ctx, "team-a", spec).await?;
     put_config_map(ctx, "argocd-cm", &[("accounts.dev", "login")]).await?;
     put_config_map(
         ctx,

@@ -6,13 +6,13 @@
 use anyhow::Result;
 use ferry_server::auth::REVOKED_TOKENS_CONFIG_MAP;
 use ferry_testkit::kube::TestContext;
-use ferry_types::{AppProject, Application};
+use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, admin_password, create_app, install_crds};
+use crate::harness::{Server, admin_password, create_app, create_project, install_crds};
 
 #[tokio::test]
 async fn a_logout_revokes_the_token_on_every_replica_and_across_restarts() -> Result<()> {
@@ -133,19 +133,11 @@ async fn writes_riding_the_session_cookie_must_be_json() -> Result<()> {
 
 /// A project limited to the namespace `team-a` on the in-cluster server.
 async fn team_a(ctx: &TestContext) -> Result<()> {
-    let project: AppProject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AppProject",
-        "metadata": {"name": "team-a"},
-        "spec": {
-            "sourceRepos": ["https://git.example.com/*"],
-            "destinations": [{"server": "https://kubernetes.default.svc", "namespace": "team-a"}],
-        },
-    }))?;
-    ctx.api::<AppProject>()
-        .create(&PostParams::default(), &project)
-        .await?;
-    Ok(())
+    let spec = json!({
+        "sourceRepos": ["https://git.example.com/*"],
+        "destinations": [{"server": "https://kubernetes.default.svc", "namespace": "team-a"}],
+    });
+    create_project(ctx, "team-a", spec).await
 }
 
 fn app(name: &str, project: &str, namespace: &str) -> Value {

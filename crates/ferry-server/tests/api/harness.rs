@@ -48,6 +48,20 @@ pub async fn create_git_app(
     Ok(())
 }
 
+/// Creates the AppProject `name` with `spec`.
+pub async fn create_project(ctx: &TestContext, name: &str, spec: Value) -> Result<()> {
+    let project: ferry_types::AppProject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))?;
+    ctx.api::<ferry_types::AppProject>()
+        .create(&PostParams::default(), &project)
+        .await?;
+    Ok(())
+}
+
 pub async fn put_config_map(ctx: &TestContext, name: &str, data: &[(&str, &str)]) -> Result<()> {
     let config_map: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": name},
