@@ -284,3 +284,30 @@ async fn live_objects_are_only_reached_in_destinations_the_project_permits() -> 
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn guesses_spread_over_usernames_lock_out_the_address() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    let server = Server::start(&ctx).await?;
+    // Four guesses for each of five usernames: no username reaches its own limit of five.
+    for round in 0..4 {
+        for user in ["alice", "bob", "carol", "dave", "erin"] {
+            let guess = server.login(user, &format!("guess {round}")).await?;
+            assert_eq!(guess.status, 401, "{user}: {:?}", guess.body);
+        }
+    }
+    // Twenty failures from this address: even the right password waits.
+    let locked = server.login("admin", &admin_password(&ctx).await?).await?;
+    assert_eq!(locked.status, 429, "{:?}", locked.body);
+    assert!(
+        locked.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("from this address"),
+        "{:?}",
+        locked.body
+    );
+    server.stop().await?;
+    Ok(())
+}
