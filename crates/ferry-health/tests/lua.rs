@@ -397,6 +397,97 @@ fn memory_bombs_are_stopped_by_the_memory_limit() {
 }
 
 #[test]
+fn patterns_cannot_overflow_the_stack() {
+    // Lua 5.1 matches patterns by recursion in C, a level per pattern item, without a limit:
+    // each of these aborted the whole process with a stack overflow (found while fuzzing the
+    // sandbox, see fuzz/). Run on a thread with a small stack, as a controller's worker has.
+    let prelude = "local s = string.rep('a', 300000)\nlocal lazy = string.rep('.-', 300000)\n\
+                   local optional = string.rep('a?', 300000)\n";
+    let calls = [
+        "string.find(s, lazy)",
+        "s:find(optional .. 'b')",
+        "string.match(s, optional)",
+        "s:gmatch(lazy)()",
+        "string.gsub(s, '(' .. lazy .. ')', '')",
+    ];
+    for call in calls {
+        let script = format!("{prelude}local x = {call}\nreturn {{status = 'Healthy'}}");
+        let status = thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || run(&script))
+            .unwrap()
+            .join()
+            .unwrap_or_else(|_| panic!("{call} panicked"));
+        assert_unknown(&status, "example.com/Widget:4: pattern too complex");
+    }
+
+    // Plain finds of any length, and patterns of up to 200 levels, work as before.
+    let script = format!(
+        "{prelude}local plain = string.find(s, optional, 1, true)\n\
+         local i, j = string.find(string.rep('a', 150) .. 'b', string.rep('a?', 190) .. 'b')\n\
+         local n = select(2, string.gsub(string.rep('ab', 10), string.rep('%a', 2), ''))\n\
+         return {{status = 'Healthy', message = tostring(plain) .. ' ' .. i .. ' ' .. j .. ' ' .. n}}"
+    );
+    assert_eq!(run(&script), HealthStatus::healthy("nil 1 151 10"));
+}
+
+#[test]
+fn pattern_matching_counts_against_the_limits() {
+    // Backtracking in C ran past every limit: the first two took minutes of CPU, the third
+    // (a plain find of a long needle) about as long, with the hook never called.
+    let backtracking = [
+        "local s = string.find(string.rep('a', 30), string.rep('a?', 30) .. 'b')",
+        "local s = string.match(string.rep('1', 20000), '%d+%d+%d+-')",
+        "local s = string.find(string.rep('a', 2^20), string.rep('a', 2^19) .. 'b', 1, true)",
+        "for w in string.gmatch(string.rep('a', 30), string.rep('a?', 30) .. 'b') do end",
+        "local s = string.gsub(string.rep('a', 30), string.rep('a?', 30) .. 'b', '')",
+    ];
+    let budget = LuaLimits {
+        instructions: 2_000_000,
+        timeout: Duration::from_secs(60),
+        ..LuaLimits::default()
+    };
+    let deadline = LuaLimits {
+        instructions: u64::MAX,
+        timeout: Duration::from_millis(200),
+        ..LuaLimits::default()
+    };
+    for script in backtracking {
+        let script = format!("{script}\nreturn {{status = 'Healthy'}}");
+        let started = Instant::now();
+        let status = run_bounded(&script, widget(json!({})), budget);
+        assert_unknown(&status, "exceeded its budget of 2000000 Lua instructions");
+        let status = run_bounded(&script, widget(json!({})), deadline);
+        assert_unknown(&status, "timed out after 200ms");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{script}: {:?}",
+            started.elapsed()
+        );
+    }
+    // Swallowing the abort with pcall does not help either.
+    let status = run_bounded(
+        "while true do pcall(string.find, string.rep('a', 30), string.rep('a?', 30) .. 'b') end",
+        widget(json!({})),
+        budget,
+    );
+    assert_unknown(&status, "exceeded its budget of 2000000 Lua instructions");
+
+    // What gsub builds is bounded by the memory limit.
+    let small = LuaLimits {
+        memory_bytes: 16 << 20,
+        instructions: u64::MAX,
+        timeout: Duration::from_secs(60),
+    };
+    let status = run_bounded(
+        "local s = string.gsub(string.rep('x', 4096), '', string.rep('y', 2^16))",
+        widget(json!({})),
+        small,
+    );
+    assert_unknown(&status, "exceeded its memory limit of 16777216 bytes");
+}
+
+#[test]
 fn bad_return_values_give_unknown() {
     let cases = [
         (r#"return "Healthy""#, "returned string instead of a table"),

@@ -2,6 +2,7 @@
 //! the script returns a table `{status = "...", message = "..."}`. Any failure (a Lua error, a
 //! limit, a bad return value) is reported as `Unknown` with a message naming the script.
 
+mod patterns;
 mod sandbox;
 
 use std::sync::Arc;
@@ -89,9 +90,9 @@ impl LuaScript {
     fn run(&self, obj: &Value, limits: &LuaLimits) -> Result<HealthStatus, ScriptError> {
         let sandbox = Sandbox::new(limits).map_err(|err| ScriptError::Lua(lua_message(&err)))?;
         let outcome = self.call(&sandbox.lua, obj);
-        match (sandbox.abort.get(), outcome) {
-            (Some(Abort::Instructions(n)), _) => Err(ScriptError::Instructions(*n)),
-            (Some(Abort::Timeout(t)), _) => Err(ScriptError::Timeout(*t)),
+        match (sandbox.meter.aborted(), outcome) {
+            (Some(Abort::Instructions(n)), _) => Err(ScriptError::Instructions(n)),
+            (Some(Abort::Timeout(t)), _) => Err(ScriptError::Timeout(t)),
             (None, Ok(result)) => result,
             (None, Err(err)) if is_out_of_memory(&err) => {
                 Err(ScriptError::Memory(limits.memory_bytes))

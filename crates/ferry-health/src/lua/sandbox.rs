@@ -3,6 +3,10 @@
 //! Scripts get the base library without its code loaders, `table`, `string` (without `dump`),
 //! `math`, and an `os` reduced to `time`, `date`, `clock` and `difftime`: what health scripts in
 //! the wild use. No `io`, `package`/`require`, `debug`, `load*`/`dofile`, or process access.
+//!
+//! The limits hold in C too: the VM hook meters instructions and calls, and the string pattern
+//! functions, where Lua 5.1 would backtrack and recurse in C beyond any hook's reach, are
+//! replaced by a metered port ([`super::patterns`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -10,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use mlua::debug::DebugEvent;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
+
+use super::patterns;
 
 /// How often (in VM instructions) the limits are checked.
 const HOOK_INTERVAL: u32 = 1_000;
@@ -24,9 +30,13 @@ const SAFE_OS: [&str; 4] = ["clock", "date", "difftime", "time"];
 /// Lua-side hardening. Once a limit is hit, errors caught by `pcall`, `xpcall` or
 /// `coroutine.resume` are raised again, so a script cannot swallow its own abort and loop on.
 /// `string.rep` of an empty string would spin in C for up to 2^31 rounds, out of the hook's reach.
+/// The pattern functions are the metered ones of [`patterns`], behind wrappers that raise the
+/// errors they report (after [`patterns::RAISE`]) where the script called them: level 3, as the
+/// wrapper's tail call to `checked` counts as a level of its own in Lua 5.1.
 const HARDEN: &str = r#"
-local aborted, raw_pcall, raw_xpcall, raw_resume, raw_rep, error =
-  ..., pcall, xpcall, coroutine.resume, string.rep, error
+local aborted, find, match, gmatch, gsub, RAISE = ...
+local raw_pcall, raw_xpcall, raw_resume, raw_rep, error =
+  pcall, xpcall, coroutine.resume, string.rep, error
 local function settle(ok, ...)
   if not ok and aborted() then error((...), 0) end
   return ok, ...
@@ -37,6 +47,17 @@ coroutine.resume = function(...) return settle(raw_resume(...)) end
 string.rep = function(s, n)
   if s == "" then return raw_rep(s, 0) end
   return raw_rep(s, n)
+end
+local function checked(first, ...)
+  if first == RAISE then error((...), 3) end
+  return first, ...
+end
+string.find = function(...) return checked(find(...)) end
+string.match = function(...) return checked(match(...)) end
+string.gsub = function(...) return checked(gsub(...)) end
+string.gmatch = function(...)
+  local next_match = checked(gmatch(...))
+  return function() return checked(next_match()) end
 end
 "#;
 
@@ -68,10 +89,62 @@ impl Default for LuaLimits {
     }
 }
 
-/// A sandboxed state and the record of whether (and why) its limits stopped the script.
+/// A sandboxed state and the meter of its limits.
 pub(crate) struct Sandbox {
     pub lua: Lua,
-    pub abort: Arc<OnceLock<Abort>>,
+    pub meter: Arc<Meter>,
+}
+
+/// One run's limits and what the script used of them, shared by the VM hook and the library
+/// functions written in Rust; records whether (and why) a limit stopped the script.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    limits: LuaLimits,
+    deadline: Instant,
+    /// VM instructions, and the equivalent work of Rust library functions.
+    executed: AtomicU64,
+    abort: OnceLock<Abort>,
+}
+
+impl Meter {
+    fn new(limits: &LuaLimits) -> Self {
+        Meter {
+            limits: *limits,
+            deadline: Instant::now() + limits.timeout,
+            executed: AtomicU64::new(0),
+            abort: OnceLock::new(),
+        }
+    }
+
+    /// Counts `work` (instructions, or pattern-matching steps) and checks the limits: an error
+    /// once the budget is spent or the deadline has passed, and from then on.
+    pub fn charge(&self, work: u64) -> mlua::Result<()> {
+        let executed = self.executed.fetch_add(work, Ordering::Relaxed) + work;
+        let reason = if let Some(reason) = self.abort.get() {
+            *reason
+        } else if executed > self.limits.instructions {
+            Abort::Instructions(self.limits.instructions)
+        } else if Instant::now() > self.deadline {
+            Abort::Timeout(self.limits.timeout)
+        } else {
+            return Ok(());
+        };
+        let reason = *self.abort.get_or_init(|| reason);
+        Err(mlua::Error::runtime(match reason {
+            Abort::Instructions(n) => format!("instruction budget of {n} exhausted"),
+            Abort::Timeout(t) => format!("timed out after {t:?}"),
+        }))
+    }
+
+    /// The limit that stopped the script, if one did.
+    pub fn aborted(&self) -> Option<Abort> {
+        self.abort.get().copied()
+    }
+
+    /// The memory limit, which also bounds what Rust library functions build.
+    pub fn memory_bytes(&self) -> usize {
+        self.limits.memory_bytes
+    }
 }
 
 impl Sandbox {
@@ -100,47 +173,39 @@ impl Sandbox {
         }
         globals.raw_set("os", safe_os)?;
 
-        let abort = Arc::new(OnceLock::new());
+        let meter = Arc::new(Meter::new(limits));
         let aborted = {
-            let abort = Arc::clone(&abort);
-            lua.create_function(move |_, ()| Ok(abort.get().is_some()))?
+            let meter = Arc::clone(&meter);
+            lua.create_function(move |_, ()| Ok(meter.aborted().is_some()))?
         };
-        lua.load(HARDEN).set_name("=sandbox").call::<()>(aborted)?;
+        let [find, match_, gmatch, gsub] = patterns::functions(&lua, &meter)?;
+        lua.load(HARDEN).set_name("=sandbox").call::<()>((
+            aborted,
+            find,
+            match_,
+            gmatch,
+            gsub,
+            patterns::RAISE,
+        ))?;
 
-        let budget = limits.instructions;
-        let timeout = limits.timeout;
-        let deadline = Instant::now() + timeout;
-        let executed = AtomicU64::new(0);
-        let hook_abort = Arc::clone(&abort);
         // A global hook also covers coroutines the script creates. Checking on calls too bounds
         // the time spent in a loop of slow library (C) calls, which execute no VM instructions.
+        let hook_meter = Arc::clone(&meter);
         lua.set_global_hook(
             HookTriggers::new()
                 .on_calls()
                 .every_nth_instruction(HOOK_INTERVAL),
             move |_, debug| {
-                let executed = if debug.event() == DebugEvent::Count {
-                    executed.fetch_add(u64::from(HOOK_INTERVAL), Ordering::Relaxed)
-                        + u64::from(HOOK_INTERVAL)
+                let work = if debug.event() == DebugEvent::Count {
+                    u64::from(HOOK_INTERVAL)
                 } else {
-                    executed.load(Ordering::Relaxed)
+                    0
                 };
-                let reason = if executed > budget {
-                    Abort::Instructions(budget)
-                } else if Instant::now() > deadline {
-                    Abort::Timeout(timeout)
-                } else {
-                    return Ok(VmState::Continue);
-                };
-                let reason = *hook_abort.get_or_init(|| reason);
-                Err(mlua::Error::runtime(match reason {
-                    Abort::Instructions(n) => format!("instruction budget of {n} exhausted"),
-                    Abort::Timeout(t) => format!("timed out after {t:?}"),
-                }))
+                hook_meter.charge(work).map(|()| VmState::Continue)
             },
         )?;
         // Set last: the limit covers the object and the script, not the libraries.
         lua.set_memory_limit(lua.used_memory() + limits.memory_bytes)?;
-        Ok(Sandbox { lua, abort })
+        Ok(Sandbox { lua, meter })
     }
 }
