@@ -60,10 +60,14 @@ enum Command {
     Context(server::context::Args),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    // Renders run Jsonnet in this binary, started again as the worker.
+fn main() -> ExitCode {
+    // Renders run Jsonnet in this binary, started again as the worker: it needs no runtime.
     ferry_render::run_jsonnet_worker_if_asked();
+    run_main()
+}
+
+#[tokio::main]
+async fn run_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")

@@ -89,10 +89,14 @@ struct Args {
     log_json: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    // Renders run Jsonnet in this binary, started again as the worker.
+fn main() -> anyhow::Result<()> {
+    // Renders run Jsonnet in this binary, started again as the worker: it needs no runtime.
     ferry_render::run_jsonnet_worker_if_asked();
+    run_main()
+}
+
+#[tokio::main]
+async fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| "info,kube=warn".into());

@@ -57,10 +57,17 @@ impl Default for JsonnetWorker {
 
 impl JsonnetWorker {
     /// The running executable with [`JSONNET_WORKER_ARG`]: for binaries whose `main` calls
-    /// [`run_jsonnet_worker_if_asked`] first, so they need no second binary next to them.
+    /// [`run_jsonnet_worker_if_asked`] first, so they need no second binary next to them. It is
+    /// started as `/proc/self/exe`, the very image that runs, even after its file was replaced
+    /// (an upgrade in place) or removed, so the worker always speaks the renderer's protocol.
     pub fn this_executable() -> Self {
+        let proc_exe = PathBuf::from("/proc/self/exe");
         Self {
-            program: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
+            program: if proc_exe.exists() {
+                proc_exe
+            } else {
+                std::env::current_exe().unwrap_or(proc_exe)
+            },
             args: vec![JSONNET_WORKER_ARG.into()],
         }
     }
@@ -196,35 +203,20 @@ pub(crate) async fn evaluate_in_worker(
 /// `ferry-jsonnet` binary, and by ferry binaries through [`run_jsonnet_worker_if_asked`].
 pub fn jsonnet_worker_main() -> ! {
     let mut input = Vec::new();
-    let request = std::io::stdin()
-        .read_to_end(&mut input)
-        .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::from_slice::<Request>(&input).map_err(|e| e.to_string()));
-    let request = match request {
-        Ok(request) => request,
-        Err(e) => {
-            eprintln!("ferry jsonnet worker: unreadable request: {e}");
-            std::process::exit(2);
-        }
-    };
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("ferry jsonnet worker: unreadable request: {e}");
+        std::process::exit(2);
+    }
     let evaluation = std::thread::Builder::new()
         .name("jsonnet".into())
         .stack_size(WORKER_STACK)
-        .spawn(move || {
-            let reply = match evaluate(
-                &request.root,
-                &request.app_dir,
-                &request.file,
-                &request.jsonnet,
-                request.max_file_size,
-            ) {
-                Ok(value) => Reply::Value(value),
-                Err(error) => Reply::Error(error.into()),
-            };
-            serde_json::to_vec(&reply).expect("replies serialize")
-        });
+        .spawn(move || jsonnet_worker_answer(&input));
     let reply = match evaluation.map(|thread| thread.join()) {
-        Ok(Ok(reply)) => reply,
+        Ok(Ok(Ok(reply))) => reply,
+        Ok(Ok(Err(e))) => {
+            eprintln!("ferry jsonnet worker: unreadable request: {e}");
+            std::process::exit(2);
+        }
         Ok(Err(_)) => {
             eprintln!("ferry jsonnet worker: the evaluation panicked");
             std::process::exit(3);
@@ -243,6 +235,25 @@ pub fn jsonnet_worker_main() -> ! {
         std::process::exit(3);
     }
     std::process::exit(0);
+}
+
+/// What the worker answers to one request (JSON in, JSON out), evaluated in the calling
+/// thread, unbounded: the worker's own logic, public for the benchmark that compares it with a
+/// worker round trip. Renders never call it.
+#[doc(hidden)]
+pub fn jsonnet_worker_answer(request: &[u8]) -> Result<Vec<u8>, String> {
+    let request: Request = serde_json::from_slice(request).map_err(|e| e.to_string())?;
+    let reply = match evaluate(
+        &request.root,
+        &request.app_dir,
+        &request.file,
+        &request.jsonnet,
+        request.max_file_size,
+    ) {
+        Ok(value) => Reply::Value(value),
+        Err(error) => Reply::Error(error.into()),
+    };
+    Ok(serde_json::to_vec(&reply).expect("replies serialize"))
 }
 
 /// Runs the Jsonnet worker instead of the program when the first argument is

@@ -42,7 +42,8 @@ pub use credential::{repo_credential, with_repo_secret};
 pub use directory::parse_manifest_file;
 pub use error::{ErrorKind, RenderError};
 pub use jsonnet::{
-    JSONNET_WORKER_ARG, JsonnetWorker, jsonnet_worker_main, run_jsonnet_worker_if_asked,
+    JSONNET_WORKER_ARG, JsonnetWorker, jsonnet_worker_answer, jsonnet_worker_main,
+    run_jsonnet_worker_if_asked,
 };
 pub use limits::{
     DEFAULT_MAX_MANIFEST_FILE_SIZE, DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_MAX_REPO_SIZE,

@@ -317,7 +317,12 @@ impl Renderer {
             .key(app, source, revision, &access, &json!(ref_revisions))
             .await;
         let mut budget = ManifestBudget::new(self.config.max_manifest_size);
-        let result = match self.cache.get(&key).filter(|_| !app.hard_refresh) {
+        let hit = if app.hard_refresh {
+            None
+        } else {
+            self.cache.get(&key)
+        };
+        let result = match hit {
             Some(hit) => hit,
             None => {
                 let result = self
