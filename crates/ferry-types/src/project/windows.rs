@@ -5,6 +5,9 @@
 //! if `allow` windows match, syncs happen only while one is active (manual ones get through
 //! outside them only if every inactive allow window has `manualSync`).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::tz::TimeZone;
@@ -219,13 +222,39 @@ impl Compiled<'_> {
         let Ok(since) = now.checked_sub(self.duration) else {
             return false;
         };
+        if self.never_fires() {
+            return false;
+        }
         let since = since.to_zoned(self.time_zone.clone());
-        // A schedule that never fires (30 February) has no next start and is never active.
         self.cron
             .find_next_occurrence(&since, false)
             .is_ok_and(|start| start.timestamp() <= now)
     }
+
+    /// Whether the schedule never fires (30 February). The cron library searches thousands of
+    /// years to say so — a tenth of a second or more, at every reconcile — so the answer is
+    /// kept per schedule and time zone.
+    fn never_fires(&self) -> bool {
+        static KNOWN: LazyLock<Mutex<HashMap<(String, String), bool>>> =
+            LazyLock::new(Mutex::default);
+        let key = (self.window.schedule.clone(), self.window.time_zone.clone());
+        if let Some(never) = KNOWN.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return *never;
+        }
+        let epoch = Timestamp::UNIX_EPOCH.to_zoned(self.time_zone.clone());
+        let never = self.cron.find_next_occurrence(&epoch, false).is_err();
+        let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: projects name few schedules; a flood of new ones starts the memory afresh.
+        if known.len() >= MAX_KNOWN_SCHEDULES {
+            known.clear();
+        }
+        known.insert(key, never);
+        never
+    }
 }
+
+/// How many schedules [`Compiled::never_fires`] remembers at most.
+const MAX_KNOWN_SCHEDULES: usize = 4096;
 
 #[cfg(test)]
 mod tests {
