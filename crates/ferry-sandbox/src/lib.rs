@@ -115,8 +115,12 @@ impl Sandbox {
             }
             match started {
                 // The free ports were picked by binding port 0 and letting go; another sandbox
-                // or an outgoing connection can take one in that window. Pick again.
-                Err(err) if attempt < PORT_ATTEMPTS && port_taken(&err) => attempt += 1,
+                // or an outgoing connection can take one in that window. And on a machine busy
+                // with tests a component can give up on one it depends on (kube-apiserver on a
+                // slow etcd) and exit. Start again, on new ports.
+                Err(err) if attempt < START_ATTEMPTS && (port_taken(&err) || exited(&err)) => {
+                    attempt += 1
+                }
                 other => break other,
             }
         };
@@ -204,9 +208,14 @@ async fn readyz(client: &kube::Client) -> bool {
     matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok")
 }
 
-/// How many times `up` picks new ports when a component finds its port taken.
-const PORT_ATTEMPTS: u32 = 3;
+/// How many times `up` starts the components when one finds its port taken or exits early.
+const START_ATTEMPTS: u32 = 3;
 
 fn port_taken(err: &anyhow::Error) -> bool {
     format!("{err:#}").contains("address already in use")
+}
+
+/// Whether a component exited while the sandbox was starting (see `wait_component`).
+fn exited(err: &anyhow::Error) -> bool {
+    format!("{err:#}").contains(" exited; last lines of ")
 }
