@@ -45,12 +45,7 @@ pub async fn login(
     match outcome {
         Ok(jwt) => {
             tracing::info!(username, "login succeeded");
-            let cookie = format!(
-                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
-                jwt.as_str(),
-                state.secure_cookie_attribute()
-            );
-            let cookie = HeaderValue::from_str(&cookie)
+            let cookie = HeaderValue::from_str(&session_cookie(&state, Some(jwt.as_str())))
                 .map_err(|err| ApiError::internal("setting the session cookie", &err))?;
             Ok((
                 AppendHeaders([(header::SET_COOKIE, cookie)]),
@@ -71,16 +66,22 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     revoke_request_token(&state, &headers).await?;
-    let cookie = format!(
-        "{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        state.secure_cookie_attribute()
-    );
-    let cookie = HeaderValue::from_str(&cookie)
+    let cookie = HeaderValue::from_str(&session_cookie(&state, None))
         .map_err(|err| ApiError::internal("clearing the session cookie", &err))?;
     Ok((
         AppendHeaders([(header::SET_COOKIE, cookie)]),
         Json(json!({})),
     ))
+}
+
+/// The `Set-Cookie` value keeping `token` as the browser's session, or clearing it (`None`):
+/// `HttpOnly`, `SameSite=Lax`, and `Secure` when the server is reached over TLS.
+pub fn session_cookie(state: &AppState, token: Option<&str>) -> String {
+    let secure = state.secure_cookie_attribute();
+    match token {
+        Some(token) => format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}"),
+        None => format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
+    }
 }
 
 /// Revokes the token the request carries if it is a valid one (anything else proves nothing and

@@ -15,7 +15,7 @@ use super::authn::{
     Caller, TOKEN_COOKIE, authenticate, cookie, group_scopes, sso_caller, sso_error,
 };
 use super::error::ApiError;
-use super::session::revoke_request_token;
+use super::session::{revoke_request_token, session_cookie};
 use super::state::{AppState, Snapshot};
 use crate::oidc::{
     LoginState, OidcConfig, PendingLogin, STATE_COOKIE, STATE_MAX_AGE_SECS, SsoSettings, SsoUser,
@@ -142,10 +142,7 @@ pub async fn callback(
     see_other(
         &return_url,
         &[
-            format!(
-                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
-                tokens.id_token
-            ),
+            session_cookie(&state, Some(&tokens.id_token)),
             format!("{STATE_COOKIE}=; Path=/auth; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
         ],
     )
@@ -178,13 +175,7 @@ pub async fn logout(
         _ => home,
     };
     revoke_request_token(&state, &headers).await?;
-    let secure = state.secure_cookie_attribute();
-    see_other(
-        &target,
-        &[format!(
-            "{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
-        )],
-    )
+    see_other(&target, &[session_cookie(&state, None)])
 }
 
 /// The SSO settings a login needs: configured, and with `url` to come back to.
