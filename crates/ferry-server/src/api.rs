@@ -14,6 +14,7 @@ mod argo_secrets;
 mod audit;
 mod authn;
 mod authz;
+mod badge;
 mod clusters;
 mod csrf;
 mod destinations;
@@ -40,7 +41,7 @@ pub use authn::{Caller, TOKEN_COOKIE};
 pub use error::{ApiError, Code};
 pub use state::{AppState, Snapshot};
 
-/// Every route: `/api/version`, `/api/v1/session`, `/api/v1/settings` and the SSO flow's
+/// Every route: `/api/version`, `/api/v1/session`, `/api/v1/settings`, `/api/badge` and the SSO flow's
 /// `/auth/*` for anyone, `/api/webhook` for deliveries that carry their provider's signature, the
 /// rest for verified callers.
 pub fn router(state: AppState) -> Router {
@@ -126,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/session/userinfo", get(session::user_info))
         .route("/api/v1/settings", get(settings::get))
+        .route("/api/badge", get(badge::get))
         .route("/auth/login", get(sso::login))
         .route("/auth/callback", get(sso::callback))
         .route("/auth/logout", get(sso::logout))

@@ -98,6 +98,14 @@ const OPERATIONS: &[Op] = &[
     )),
     public(op(
         "get",
+        "/api/badge",
+        "settings",
+        "An SVG badge of an app's or projects' health and sync (argocd-cm statusbadge.enabled)",
+        None,
+        "Object",
+    )),
+    public(op(
+        "get",
         "/auth/login",
         "session",
         "Start an SSO login (redirects to the provider)",

@@ -243,6 +243,23 @@ impl Server {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<Response> {
+        let (status, _, body) = self.raw(method, path, headers, body).await?;
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).with_context(|| format!("{method} {path}: {body}"))?
+        };
+        Ok(Response { status, body })
+    }
+
+    /// A request with exactly these headers; the answer's status, head and body as text.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<(u16, String, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
@@ -265,12 +282,7 @@ impl Server {
             .context("no status")?
             .parse()
             .context("status")?;
-        let body = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).with_context(|| format!("{method} {path}: {body}"))?
-        };
-        Ok(Response { status, body })
+        Ok((status, head.to_string(), body.to_string()))
     }
 }
 
