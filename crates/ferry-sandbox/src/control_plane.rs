@@ -2,7 +2,7 @@
 //! can run workloads: API ready, nodes Ready, the default ServiceAccount in place.
 
 use std::fs;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use kube::config::{
 };
 
 use crate::pki::{self, SERVICE_CIDR};
-use crate::{Sandbox, UpOptions, nodes, readyz};
+use crate::{Sandbox, UpOptions, nodes, readyz, real_node};
 
 /// Component names, in start order (`down` stops them in reverse).
 pub const COMPONENTS: &[&str] = &[
@@ -28,8 +28,15 @@ pub const COMPONENTS: &[&str] = &[
 
 pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()> {
     let dir = sandbox.dir();
+    let host = match opts.real_node {
+        true => Some(real_node::Host::discover()?),
+        false => None,
+    };
     let pki_dir = dir.join("pki");
     pki::ensure(&pki_dir)?;
+    // Pods reach the API server on the node's address.
+    let node_ips: Vec<IpAddr> = host.iter().map(|h| h.node_ip.into()).collect();
+    pki::ensure_serving(&pki_dir, &node_ips)?;
     let pki = |file: &str| pki_dir.join(file).display().to_string();
 
     // Cluster state does not outlive `down`: every start is a clean cluster.
@@ -42,6 +49,16 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
     let kubeconfig = sandbox.kubeconfig();
     write_kubeconfig(&kubeconfig, sandbox.name(), &server, &pki_dir)?;
     let kubeconfig = kubeconfig.display().to_string();
+    if opts.real_node {
+        real_node::prepare(sandbox)?;
+        fs::write(dir.join("real-node"), "")?;
+    }
+    // With a real node, the API server also listens where pods reach it, and advertises that
+    // address as the `kubernetes` Service's endpoint.
+    let (bind, advertise) = match &host {
+        Some(host) => ("0.0.0.0".to_string(), host.node_ip.to_string()),
+        None => ("127.0.0.1".to_string(), "127.0.0.1".to_string()),
+    };
 
     let etcd_url = format!("http://127.0.0.1:{etcd_client}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
@@ -69,8 +86,8 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
         "kube-apiserver",
         &[
             format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
+            format!("--bind-address={bind}"),
+            format!("--advertise-address={advertise}"),
             format!("--secure-port={apiserver}"),
             format!("--cert-dir={}", pki_dir.display()),
             format!("--tls-cert-file={}", pki(pki::SERVING_CERT)),
@@ -92,6 +109,9 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
         Ok(readyz(&client).await.then_some(()))
     })
     .await?;
+    if let Some(host) = &host {
+        real_node::join(sandbox, bin, host, opts.timeout).await?;
+    }
 
     spawn(
         sandbox,
@@ -162,6 +182,9 @@ pub async fn start(sandbox: &Sandbox, bin: &Path, opts: &UpOptions) -> Result<()
         Ok(accounts.get_opt("default").await?.map(|_| ()))
     })
     .await?;
+    if let Some(host) = &host {
+        real_node::wait_ready(sandbox, &client, host, opts.timeout).await?;
+    }
     Ok(())
 }
 

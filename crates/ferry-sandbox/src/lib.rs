@@ -1,6 +1,7 @@
 //! A local Kubernetes control plane for tests and demos: etcd, kube-apiserver,
 //! kube-controller-manager, kube-scheduler and kwok (simulated nodes, so Deployments get Pods that
-//! become Ready) on loopback, built from source by `scripts/toolchain`.
+//! become Ready) on loopback, built from source by `scripts/toolchain`; optionally a real node
+//! (containerd, kubelet, kube-proxy, CoreDNS: see [`real_node`]) where containers really run.
 //!
 //! Each sandbox has a name and a directory under the cache (`~/.cache/ferry/sandboxes/<name>`)
 //! holding its PKI, etcd data, logs, pid files and kubeconfig. Several sandboxes can run at once:
@@ -10,6 +11,7 @@ mod control_plane;
 mod nodes;
 mod pki;
 mod process;
+pub mod real_node;
 pub mod toolchain;
 
 use std::fs::{self, File};
@@ -29,6 +31,8 @@ pub struct UpOptions {
     pub nodes: u32,
     /// How long to wait for the control plane to become ready.
     pub timeout: Duration,
+    /// Add a real node where pods really run (see [`real_node`]).
+    pub real_node: bool,
 }
 
 impl Default for UpOptions {
@@ -36,6 +40,7 @@ impl Default for UpOptions {
         Self {
             nodes: 2,
             timeout: Duration::from_secs(120),
+            real_node: false,
         }
     }
 }
@@ -100,12 +105,14 @@ impl Sandbox {
         let lock = File::create(self.dir.join("lock"))?;
         let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
 
-        if self.all_running() && self.ready().await {
+        // A running sandbox with a real node serves a request without one too.
+        let has_what_is_asked = !opts.real_node || self.has_real_node();
+        if has_what_is_asked && self.all_running() && self.ready().await {
             drop(lock);
             return Ok(Started::Reused);
         }
         self.stop_all()?;
-        let bin = toolchain::ensure()?;
+        let bin = toolchain::ensure(opts.real_node)?;
         let mut attempt = 1;
         let started = loop {
             let started = control_plane::start(self, &bin, opts).await;
@@ -134,10 +141,16 @@ impl Sandbox {
         self.stop_all()
     }
 
-    /// Which components run.
+    /// Which components run (the real node's too, if the sandbox has one).
     pub fn status(&self) -> Vec<ComponentStatus> {
+        let real_node = if self.has_real_node() {
+            real_node::COMPONENTS
+        } else {
+            &[]
+        };
         COMPONENTS
             .iter()
+            .chain(real_node)
             .map(|name| ComponentStatus {
                 name,
                 pid: self.component(name).running(),
@@ -173,6 +186,15 @@ impl Sandbox {
         }
     }
 
+    /// Whether the sandbox was started with a real node (and not stopped since).
+    pub fn has_real_node(&self) -> bool {
+        self.real_node_marker().exists()
+    }
+
+    fn real_node_marker(&self) -> PathBuf {
+        self.dir.join("real-node")
+    }
+
     fn all_running(&self) -> bool {
         self.status().iter().all(|c| c.pid.is_some())
     }
@@ -185,6 +207,8 @@ impl Sandbox {
     }
 
     fn stop_all(&self) -> Result<()> {
+        real_node::stop(self)?;
+        let _ = fs::remove_file(self.real_node_marker());
         for name in COMPONENTS.iter().rev() {
             self.component(name).stop(Duration::from_secs(10))?;
         }

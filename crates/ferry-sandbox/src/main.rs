@@ -36,6 +36,10 @@ enum Command {
         /// Seconds to wait for readiness.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Also run a real node on this host (containerd, kubelet, kube-proxy, CoreDNS; needs
+        /// root), tainted `ferry.dev/real-node=true:NoSchedule`. One sandbox at a time can.
+        #[arg(long)]
+        real_node: bool,
     },
     /// Stop the sandbox.
     Down,
@@ -69,11 +73,16 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let sandbox = Sandbox::named(&cli.name)?;
     match cli.command {
-        Command::Up { nodes, timeout } => {
+        Command::Up {
+            nodes,
+            timeout,
+            real_node,
+        } => {
             let started_at = Instant::now();
             let opts = UpOptions {
                 nodes,
                 timeout: Duration::from_secs(timeout),
+                real_node,
             };
             let how = sandbox.up(&opts).await?;
             let verb = match how {
@@ -106,11 +115,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::List => {
             for name in Sandbox::list()? {
                 let sandbox = Sandbox::named(&name)?;
-                let running = sandbox.status().iter().filter(|c| c.pid.is_some()).count();
-                println!(
-                    "{name:<20} {running}/{} components running",
-                    ferry_sandbox::COMPONENTS.len()
-                );
+                let status = sandbox.status();
+                let running = status.iter().filter(|c| c.pid.is_some()).count();
+                println!("{name:<20} {running}/{} components running", status.len());
             }
         }
         Command::Kubeconfig => println!("{}", sandbox.kubeconfig().display()),

@@ -42,13 +42,19 @@ pub async fn create(client: &kube::Client, count: u32) -> Result<()> {
     Ok(())
 }
 
-/// How many nodes report the Ready condition.
+/// How many simulated nodes report the Ready condition.
 pub async fn ready_count(client: &kube::Client) -> Result<usize> {
     let nodes: Api<Node> = Api::all(client.clone());
     let list = nodes.list(&Default::default()).await?;
     Ok(list
         .items
         .iter()
+        .filter(|node| {
+            node.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(KWOK_ANNOTATION))
+        })
         .filter(|node| {
             node.status
                 .as_ref()

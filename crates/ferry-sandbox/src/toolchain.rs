@@ -32,10 +32,16 @@ pub fn bin_dir() -> PathBuf {
     cache_dir().join("toolchain").join("bin")
 }
 
-/// Returns the bin directory, running `scripts/toolchain` first when a binary is missing.
-pub fn ensure() -> Result<PathBuf> {
+/// Returns the bin directory, running `scripts/toolchain` first when a binary is missing (those
+/// of a real node too, with `real_node`).
+pub fn ensure(real_node: bool) -> Result<PathBuf> {
     let bin = bin_dir();
-    if REQUIRED.iter().all(|b| bin.join(b).is_file()) {
+    let extra = if real_node {
+        crate::real_node::TOOLCHAIN
+    } else {
+        &[]
+    };
+    if REQUIRED.iter().chain(extra).all(|b| bin.join(b).is_file()) {
         return Ok(bin);
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/toolchain");
