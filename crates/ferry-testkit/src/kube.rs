@@ -53,7 +53,15 @@ pub struct TestContext {
 impl TestContext {
     /// Connects to the test cluster and creates a fresh namespace.
     pub async fn new() -> Result<Self> {
-        let kubeconfig = kubeconfig().await?.to_path_buf();
+        Self::in_cluster(kubeconfig().await?.to_path_buf()).await
+    }
+
+    /// A fresh namespace in the sandbox with a real node (see [`crate::real_node`]).
+    pub async fn on_real_node() -> Result<Self> {
+        Self::in_cluster(crate::real_node::kubeconfig().await?.to_path_buf()).await
+    }
+
+    async fn in_cluster(kubeconfig: PathBuf) -> Result<Self> {
         let client = ferry_sandbox::client_for(&kubeconfig).await?;
         let suffix = Alphanumeric
             .sample_string(&mut rand::rng(), 8)

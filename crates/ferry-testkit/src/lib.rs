@@ -1,5 +1,6 @@
-//! Test support: a sandbox Kubernetes control plane with a fresh namespace per test, Git
-//! servers on loopback (file://, git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
+//! Test support: a sandbox Kubernetes control plane with a fresh namespace per test (and one with
+//! a real node, for stories whose containers must really run), Git servers on loopback (file://,
+//! git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
 //! a Helm chart repository and an OCI registry for Helm charts, the `ferry-server` process, and
 //! Dex as the OpenID provider of SSO tests.
 
@@ -13,5 +14,6 @@ mod http;
 pub mod kube;
 pub mod process;
 pub mod proxy;
+pub mod real_node;
 pub mod registry;
 pub mod server;
