@@ -1,0 +1,640 @@
+//! Installing ferry into a cluster: the Kustomize install in deploy/ and the Helm chart in
+//! charts/ferry build, install ferry's own CRDs, agree with each other, carry the chart's values,
+//! pass the API server's validation, and a Helm release installs, upgrades and uninstalls
+//! keeping the Applications (kwok nodes run no containers, so the pods are only scheduled).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ferry_testkit::kube::TestContext;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The toolchain's helm, kustomize and kubectl, helm with a home of its own.
+struct Tools {
+    bin: PathBuf,
+    home: TempDir,
+}
+
+impl Tools {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            bin: ferry_sandbox::toolchain::bin_dir(),
+            home: tempfile::Builder::new()
+                .prefix("ferry-install-")
+                .tempdir()?,
+        })
+    }
+
+    /// Runs `tool` in the repository root; its stdout, or an error with its stderr.
+    fn run(&self, tool: &str, args: &[&str]) -> Result<String> {
+        let home = self.home.path();
+        let out = Command::new(self.bin.join(tool))
+            .args(args)
+            .current_dir(repo_root())
+            .env("HOME", home)
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {tool} (build it with scripts/toolchain)"))?;
+        if !out.status.success() {
+            bail!(
+                "{tool} {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// A file in the tools' scratch directory.
+    fn write(&self, name: &str, content: &str) -> Result<String> {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, content)?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+
+    /// `kustomize build deploy`, into `namespace` through an overlay when given.
+    fn kustomize_build(&self, namespace: Option<&str>) -> Result<String> {
+        let Some(namespace) = namespace else {
+            return self.run("kustomize", &["build", "deploy"]);
+        };
+        let overlay = self.home.path().join("overlay");
+        copy_dir(&repo_root().join("deploy"), &overlay.join("deploy"))?;
+        std::fs::write(
+            overlay.join("kustomization.yaml"),
+            format!("namespace: {namespace}\nresources:\n  - deploy\n"),
+        )?;
+        self.run("kustomize", &["build", &overlay.to_string_lossy()])
+    }
+
+    /// `helm template` of the chart with `values` (YAML).
+    fn helm_template(&self, release: &str, namespace: &str, values: &str) -> Result<String> {
+        let values = self.write("values.yaml", values)?;
+        self.run(
+            "helm",
+            &[
+                "template",
+                release,
+                "charts/ferry",
+                "--namespace",
+                namespace,
+                "--values",
+                &values,
+            ],
+        )
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The objects of a multi-document YAML stream.
+fn objects(yaml: &str) -> Result<Vec<Value>> {
+    let mut objects = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(yaml) {
+        let value = Value::deserialize(document)?;
+        if !value.is_null() {
+            objects.push(value);
+        }
+    }
+    Ok(objects)
+}
+
+fn kind_and_name(object: &Value) -> (String, String) {
+    let text = |pointer| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    (text("/kind").into(), text("/metadata/name").into())
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Result<&'a Value> {
+    objects
+        .iter()
+        .find(|object| kind_and_name(object) == (kind.into(), name.into()))
+        .with_context(|| format!("no {kind} {name} among the objects"))
+}
+
+fn ferrys_crds() -> Result<Vec<Value>> {
+    [ferry_types::APPLICATION_CRD, ferry_types::APPPROJECT_CRD]
+        .into_iter()
+        .map(|crd| Ok(serde_yaml::from_str(crd)?))
+        .collect()
+}
+
+/// The first container of a workload's pod template.
+fn container(workload: &Value) -> &Value {
+    &workload["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(workload: &Value) -> Vec<&str> {
+    container(workload)["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn the_installs_hold_ferrys_own_crds() -> Result<()> {
+    let copies = [
+        (
+            "applications.argoproj.io.yaml",
+            ferry_types::APPLICATION_CRD,
+        ),
+        ("appprojects.argoproj.io.yaml", ferry_types::APPPROJECT_CRD),
+    ];
+    for dir in ["deploy/crds", "charts/ferry/files/crds"] {
+        for (file, crd) in copies {
+            let copy = std::fs::read_to_string(repo_root().join(dir).join(file))?;
+            assert!(
+                copy == crd,
+                "{dir}/{file} differs from ferry's CRD: cp crates/ferry-types/crds/{file} {dir}/"
+            );
+        }
+    }
+
+    let tools = Tools::new()?;
+    let kustomized = objects(&tools.kustomize_build(None)?)?;
+    let charted = objects(&tools.helm_template("ferry", "argocd", "")?)?;
+    for crd in ferrys_crds()? {
+        let (_, name) = kind_and_name(&crd);
+        assert_eq!(find(&kustomized, "CustomResourceDefinition", &name)?, &crd);
+        let mut from_chart = find(&charted, "CustomResourceDefinition", &name)?.clone();
+        let annotations = from_chart["metadata"]
+            .as_object_mut()
+            .and_then(|metadata| metadata.remove("annotations"));
+        assert_eq!(
+            annotations,
+            Some(json!({"helm.sh/resource-policy": "keep"}))
+        );
+        assert_eq!(from_chart, crd);
+    }
+    Ok(())
+}
+
+#[test]
+fn the_chart_lints() -> Result<()> {
+    let out = Tools::new()?.run("helm", &["lint", "--strict", "charts/ferry"])?;
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    Ok(())
+}
+
+/// With release `ferry` in `argocd`, the chart installs what `kubectl apply -k deploy/` does,
+/// but the namespace (`helm install --create-namespace` makes it), with the same RBAC rules,
+/// ports, commands, environment, volumes and security contexts.
+#[test]
+fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
+    let tools = Tools::new()?;
+    let kustomized = objects(&tools.kustomize_build(None)?)?;
+    let charted = objects(&tools.helm_template("ferry", "argocd", "")?)?;
+    let names = |objects: &[Value]| -> BTreeSet<(String, String)> {
+        objects.iter().map(kind_and_name).collect()
+    };
+    let mut expected = names(&kustomized);
+    assert!(expected.remove(&("Namespace".into(), "argocd".into())));
+    assert_eq!(names(&charted), expected);
+
+    for (kind, name) in &expected {
+        let (ours, theirs) = (find(&kustomized, kind, name)?, find(&charted, kind, name)?);
+        let same = |pointer: &str| {
+            assert_eq!(
+                ours.pointer(pointer),
+                theirs.pointer(pointer),
+                "{kind} {name}: {pointer}"
+            )
+        };
+        match kind.as_str() {
+            "Role" | "ClusterRole" => same("/rules"),
+            "RoleBinding" | "ClusterRoleBinding" => same("/roleRef"),
+            "Service" => same("/spec/ports"),
+            "NetworkPolicy" => {
+                same("/spec/policyTypes");
+                let ports = |policy: &Value| {
+                    policy["spec"]["ingress"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|rule| rule["ports"].clone())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(ports(ours), ports(theirs), "{kind} {name}: ports");
+            }
+            "Deployment" | "StatefulSet" => {
+                same("/spec/replicas");
+                for field in ["serviceAccountName", "securityContext", "volumes"] {
+                    same(&format!("/spec/template/spec/{field}"));
+                }
+                for field in ["command", "ports", "securityContext", "volumeMounts"] {
+                    same(&format!("/spec/template/spec/containers/0/{field}"));
+                }
+                let env_names = |workload: &Value| -> BTreeSet<String> {
+                    container(workload)["env"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|var| var["name"].as_str().map(String::from))
+                        .collect()
+                };
+                let mut chart_env = env_names(theirs);
+                // The chart's global.logging.level.
+                assert!(chart_env.remove("FERRY_LOG"), "{kind} {name}: FERRY_LOG");
+                assert_eq!(env_names(ours), chart_env, "{kind} {name}: env");
+                // The chart states the processors' defaults; deploy/ leaves them to the binary.
+                let chart_args: Vec<_> = args(theirs)
+                    .into_iter()
+                    .filter(|arg| !arg.contains("-processors="))
+                    .collect();
+                assert_eq!(args(ours), chart_args, "{kind} {name}: args");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_charts_values_reach_the_objects() -> Result<()> {
+    let tools = Tools::new()?;
+    let values = r#"
+fullnameOverride: cd
+crds:
+  install: false
+global:
+  image: {repository: registry.example/ferry, tag: "1.2.3"}
+  imagePullSecrets: [{name: pull}]
+configs:
+  params:
+    server.insecure: false
+  cm:
+    url: https://cd.example.com
+    oidc.config: |
+      name: Okta
+      issuer: https://example.okta.com
+      clientSecret: $oidc.okta.clientSecret
+  rbac:
+    policy.csv: "g, my-org:team, role:admin"
+  secret:
+    argocdServerAdminPassword: $2a$10$hash
+    argocdServerAdminPasswordMtime: "2026-01-02T03:04:05Z"
+    extra: {oidc.okta.clientSecret: s3cret}
+controller:
+  replicas: 3
+  extraArgs: [--resync=300]
+  nodeSelector: {pool: system}
+server:
+  replicas: 2
+  extraArgs: [--log-json]
+  extraEnv: []
+  resources: {limits: {memory: 512Mi}}
+  env: [{name: EXTRA, value: "1"}]
+  pdb: {enabled: true}
+  ingress:
+    enabled: true
+    ingressClassName: nginx
+    hostname: cd.example.com
+    tls: true
+    extraHosts: [{name: cd.example.org}]
+"#;
+    let error = tools
+        .helm_template("r", "cd", values)
+        .expect_err("server.extraEnv is no value of the chart");
+    assert!(format!("{error:#}").contains("extraEnv"), "{error:#}");
+    let rendered =
+        objects(&tools.helm_template("r", "cd", &values.replace("  extraEnv: []\n", ""))?)?;
+
+    assert!(
+        !rendered
+            .iter()
+            .any(|object| object["kind"] == "CustomResourceDefinition"),
+        "crds.install false"
+    );
+    let server = find(&rendered, "Deployment", "cd-server")?;
+    assert_eq!(server["spec"]["replicas"], 2);
+    assert_eq!(container(server)["image"], "registry.example/ferry:1.2.3");
+    assert_eq!(
+        server["spec"]["template"]["spec"]["imagePullSecrets"],
+        json!([{"name": "pull"}])
+    );
+    assert_eq!(container(server)["resources"]["limits"]["memory"], "512Mi");
+    assert!(
+        container(server)["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "EXTRA", "value": "1"}))
+    );
+    let server_args = args(server);
+    for arg in [
+        "--tls-cert=/etc/ferry/tls/tls.crt",
+        "--tls-key=/etc/ferry/tls/tls.key",
+        "--log-json",
+        "--controller-url=http://cd-application-controller:8084",
+    ] {
+        assert!(server_args.contains(&arg), "{arg} in {server_args:?}");
+    }
+    assert_eq!(
+        container(server)["readinessProbe"]["httpGet"]["scheme"],
+        "HTTPS"
+    );
+    assert!(
+        server["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "tls", "secret": {"secretName": "argocd-server-tls"}}))
+    );
+
+    let controller = find(&rendered, "StatefulSet", "cd-application-controller")?;
+    assert_eq!(controller["spec"]["replicas"], 3);
+    assert!(args(controller).contains(&"--resync=300"));
+    assert_eq!(
+        controller["spec"]["template"]["spec"]["nodeSelector"],
+        json!({"pool": "system"})
+    );
+
+    let ingress = find(&rendered, "Ingress", "cd-server")?;
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    let hosts: Vec<_> = ingress["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["cd.example.com", "cd.example.org"]);
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"],
+        json!({"name": "cd-server", "port": {"name": "https"}})
+    );
+    assert_eq!(
+        ingress["spec"]["tls"],
+        json!([{"hosts": ["cd.example.com"], "secretName": "argocd-server-tls"}])
+    );
+    assert_eq!(
+        find(&rendered, "PodDisruptionBudget", "cd-server")?["spec"]["minAvailable"],
+        1
+    );
+
+    let cm = find(&rendered, "ConfigMap", "argocd-cm")?;
+    assert_eq!(cm["data"]["url"], "https://cd.example.com");
+    assert!(
+        cm["data"]["oidc.config"]
+            .as_str()
+            .unwrap()
+            .contains("clientSecret: $oidc.okta.clientSecret\n")
+    );
+    assert_eq!(
+        find(&rendered, "ConfigMap", "argocd-rbac-cm")?["data"]["policy.csv"],
+        "g, my-org:team, role:admin"
+    );
+    let secret: Secret =
+        serde_json::from_value(find(&rendered, "Secret", "argocd-secret")?.clone())?;
+    let data = secret.data.unwrap_or_default();
+    let decoded = |key: &str| String::from_utf8_lossy(&data[key].0).into_owned();
+    assert_eq!(decoded("admin.password"), "$2a$10$hash");
+    assert_eq!(decoded("admin.passwordMtime"), "2026-01-02T03:04:05Z");
+    assert_eq!(decoded("oidc.okta.clientSecret"), "s3cret");
+
+    // The defaults: plain HTTP, no TLS volume, the CRDs kept on uninstall.
+    let defaults = objects(&tools.helm_template("r", "cd", "")?)?;
+    let server = find(&defaults, "Deployment", "r-ferry-server")?;
+    assert!(!args(server).iter().any(|arg| arg.starts_with("--tls")));
+    assert_eq!(
+        container(server)["readinessProbe"]["httpGet"]["scheme"],
+        "HTTP"
+    );
+    assert_eq!(container(server)["image"], "ghcr.io/ferry-cd/ferry:0.1.0");
+    Ok(())
+}
+
+/// What `kubectl apply --dry-run=server` says of the objects in `yaml`, in `namespace`.
+fn server_dry_run(tools: &Tools, kubeconfig: &Path, namespace: &str, yaml: &str) -> Result<String> {
+    let file = tools.write("objects.yaml", yaml)?;
+    tools.run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+            "apply",
+            "--dry-run=server",
+            "--namespace",
+            namespace,
+            "--filename",
+            &file,
+        ],
+    )
+}
+
+#[tokio::test]
+async fn both_installs_pass_the_api_servers_validation() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
+    let tools = Tools::new()?;
+
+    let kustomized = tools.kustomize_build(Some(ctx.namespace()))?;
+    let applied = server_dry_run(&tools, ctx.kubeconfig(), ctx.namespace(), &kustomized)?;
+    let expected = objects(&kustomized)?.len();
+    assert_eq!(applied.lines().count(), expected, "{applied}");
+    assert!(
+        applied.contains("statefulset.apps/ferry-application-controller"),
+        "{applied}"
+    );
+
+    let charted = tools.helm_template("ferry", ctx.namespace(), "")?;
+    let applied = server_dry_run(&tools, ctx.kubeconfig(), ctx.namespace(), &charted)?;
+    assert_eq!(
+        applied.lines().count(),
+        objects(&charted)?.len(),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("deployment.apps/ferry-server"),
+        "{applied}"
+    );
+    Ok(())
+}
+
+/// Makes the Helm release `release` in `namespace` the owner of the CRDs already installed (other
+/// tests install them), as an Argo CD user switching to the chart does with Argo CD's.
+async fn adopt_crds(client: &kube::Client, release: &str, namespace: &str) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let patch = json!({"metadata": {
+        "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        },
+    }});
+    for name in ["applications.argoproj.io", "appprojects.argoproj.io"] {
+        crds.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("adopting CRD {name}"))?;
+    }
+    Ok(())
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check().await? {
+            return Ok(found);
+        }
+        if start.elapsed() > TIMEOUT {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let client = ctx.client();
+    let namespace = ctx.namespace();
+    ferry_types::install_crds(&client, "ferry-e2e").await?;
+    let release = format!("ferry-{namespace}");
+    adopt_crds(&client, &release, namespace).await?;
+    let tools = Tools::new()?;
+    let kubeconfig = ctx.kubeconfig().to_string_lossy().into_owned();
+    let helm = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", &kubeconfig, "--namespace", namespace];
+        all.extend_from_slice(args);
+        tools.run("helm", &all)
+    };
+
+    helm(&["install", &release, "charts/ferry"])?;
+    let deployments: Api<Deployment> = ctx.api();
+    let server_name = format!("{release}-server");
+    let pods: Api<Pod> = ctx.api();
+    let selector = format!("app.kubernetes.io/instance={release}");
+    eventually("a server and a controller pod", || async {
+        let listed = pods.list(&ListParams::default().labels(&selector)).await?;
+        let components: BTreeSet<_> = listed
+            .items
+            .iter()
+            .filter_map(|pod| {
+                pod.metadata
+                    .labels
+                    .as_ref()?
+                    .get("app.kubernetes.io/component")
+                    .cloned()
+            })
+            .collect();
+        Ok((components.len() == 2).then_some(()))
+    })
+    .await?;
+
+    // What the running API server would add to argocd-secret on its first start.
+    let secrets: Api<Secret> = ctx.api();
+    secrets
+        .patch(
+            "argocd-secret",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"server.secretkey": "generated"}})),
+        )
+        .await?;
+    let app: ferry_types::Application = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "guestbook", "namespace": namespace},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": "https://git.example/apps.git", "path": "guestbook"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        },
+    }))?;
+    let apps: Api<ferry_types::Application> = ctx.api();
+    let created = apps.create(&PostParams::default(), &app).await?;
+
+    let before = deployments.get(&server_name).await?;
+    helm(&[
+        "upgrade",
+        &release,
+        "charts/ferry",
+        "--set",
+        "global.logging.format=json",
+    ])?;
+    let after = deployments.get(&server_name).await?;
+    assert!(args(&serde_json::to_value(&after)?).contains(&"--log-json"));
+    assert!(after.metadata.generation > before.metadata.generation);
+    let replica_sets: Api<ReplicaSet> = ctx.api();
+    eventually("the upgrade's ReplicaSet", || async {
+        let listed = replica_sets
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        Ok(listed
+            .items
+            .iter()
+            .any(|set| {
+                set.spec
+                    .as_ref()
+                    .and_then(|spec| spec.template.as_ref()?.spec.as_ref())
+                    .is_some_and(|pod| {
+                        pod.containers[0]
+                            .args
+                            .iter()
+                            .flatten()
+                            .any(|arg| arg == "--log-json")
+                    })
+            })
+            .then_some(()))
+    })
+    .await?;
+    let secret = secrets.get("argocd-secret").await?;
+    assert!(
+        secret
+            .data
+            .unwrap_or_default()
+            .contains_key("server.secretkey"),
+        "the upgrade keeps what the server generated"
+    );
+    assert_eq!(
+        apps.get("guestbook").await?.metadata.uid,
+        created.metadata.uid
+    );
+
+    helm(&["uninstall", &release, "--wait"])?;
+    assert!(deployments.get_opt(&server_name).await?.is_none());
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in ["applications.argoproj.io", "appprojects.argoproj.io"] {
+        assert!(crds.get_opt(name).await?.is_some(), "{name} is kept");
+    }
+    assert_eq!(
+        apps.get("guestbook").await?.metadata.uid,
+        created.metadata.uid
+    );
+    Ok(())
+}
