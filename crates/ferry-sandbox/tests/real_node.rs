@@ -9,6 +9,7 @@
 //! (its stories start it again on demand), so that what it compares against is the host untouched.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -112,7 +113,10 @@ async fn stories(sandbox: &Sandbox, opts: &UpOptions, host_before: &HostState) -
     );
     pods.create(&PostParams::default(), &in_cluster).await?;
     let finished = wait_phase(&pods, "in-cluster", "Succeeded").await?;
-    assert_eq!(finished.spec.and_then(|s| s.node_name), Some(node_name.clone()));
+    assert_eq!(
+        finished.spec.and_then(|s| s.node_name),
+        Some(node_name.clone())
+    );
     let log = pods.logs("in-cluster", &LogParams::default()).await?;
     assert!(
         log.contains("Name:\tkubernetes.default.svc.cluster.local"),
@@ -210,12 +214,13 @@ async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) -> Result<Pod> {
 }
 
 /// What a real node changes on the host: the kubelet's and the bridge's sysctls, the iptables
-/// rules and chains of every table, and network links.
+/// rules and chains of every table, network links and the kubelet's cgroups.
 #[derive(Debug, PartialEq)]
 struct HostState {
     sysctls: BTreeMap<&'static str, String>,
     iptables: Vec<String>,
     links: Vec<String>,
+    cgroups: Vec<String>,
 }
 
 impl HostState {
@@ -259,10 +264,17 @@ impl HostState {
             })
             .unwrap_or_default();
         links.sort();
+        let cgroups = ["cpu", "memory", "pids", "unified", ""]
+            .iter()
+            .map(|hierarchy| Path::new("/sys/fs/cgroup").join(hierarchy).join("kubepods"))
+            .filter(|dir| dir.exists())
+            .map(|dir| dir.display().to_string())
+            .collect();
         Self {
             sysctls,
             iptables,
             links,
+            cgroups,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What a real node changes on the host, and putting it back: one sandbox at a time claims the
 //! host's real node; the claim records the sysctls the kubelet, kube-proxy and the bridge plugin
-//! write and the iptables chains that existed, so releasing it restores the first and removes the
-//! chains they added (with the rules jumping to them) and the pod bridge.
+//! write, the iptables chains and the kubelet's cgroups that existed, so releasing it restores the
+//! first and removes the chains they added (with the rules jumping to them), the cgroups and the
+//! pod bridge.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -70,6 +71,7 @@ pub fn claim(name: &str, dir: &Path) -> Result<()> {
         "dir": dir,
         "sysctls": sysctls(),
         "chains": chains()?,
+        "cgroups": kubelet_cgroups(),
     });
     let path = claim_path();
     fs::write(&path, serde_json::to_vec_pretty(&claim)?)
@@ -187,6 +189,17 @@ fn restore(claim: &Value) -> Result<()> {
             }
         }
     }
+    let cgroups_before: Vec<&str> = claim["cgroups"]
+        .as_array()
+        .map(|dirs| dirs.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for dir in kubelet_cgroups() {
+        if !cgroups_before.contains(&dir.as_str())
+            && let Err(err) = remove_cgroup(Path::new(&dir))
+        {
+            failures.push(format!("cgroup {dir}: {err:#}"));
+        }
+    }
     if Path::new("/sys/class/net").join(cni::BRIDGE).exists()
         && let Err(err) = run(Command::new("ip").args(["link", "delete", cni::BRIDGE]))
     {
@@ -196,6 +209,32 @@ fn restore(claim: &Value) -> Result<()> {
         bail!("could not restore the host: {}", failures.join("; "));
     }
     Ok(())
+}
+
+/// The kubelet's `kubepods` cgroups: in every v1 hierarchy, or at the v2 root.
+fn kubelet_cgroups() -> Vec<String> {
+    let root = Path::new("/sys/fs/cgroup");
+    let hierarchies = fs::read_dir(root)
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_else(|_| Vec::new());
+    std::iter::once(root.to_path_buf())
+        .chain(hierarchies)
+        .map(|dir| dir.join("kubepods"))
+        .filter(|dir| dir.is_dir())
+        .map(|dir| dir.display().to_string())
+        .collect()
+}
+
+/// Removes a cgroup and its children, deepest first (a cgroup goes only once it has none; the
+/// files in it are the kernel's and go with it).
+fn remove_cgroup(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_cgroup(&entry.path())?;
+        }
+    }
+    fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
 }
 
 /// Deletes the node's chains that were not there before, and the rules of older chains that jump
