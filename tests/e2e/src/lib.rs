@@ -181,7 +181,16 @@ impl Story {
     /// AppProject as ferry creates it but also listing the fixture repositories: projects
     /// permit `file://` repositories only through `file://` entries, never through `*`.
     pub async fn new() -> Result<Self> {
-        let ctx = TestContext::new().await?;
+        Self::in_context(TestContext::new().await?).await
+    }
+
+    /// [`Story::new`] in the sandbox with a real node, for stories whose containers must really
+    /// run (see `ferry_testkit::real_node`).
+    pub async fn on_real_node() -> Result<Self> {
+        Self::in_context(TestContext::on_real_node().await?).await
+    }
+
+    async fn in_context(ctx: TestContext) -> Result<Self> {
         ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
         let mut project = AppProject::default_project(ctx.namespace());
         project.spec.source_repos.push(fixture_source_repos());

@@ -1,0 +1,117 @@
+//! ferry deploys a workload whose containers really run: on the sandbox with a real node, an app
+//! from a Git server syncs a Deployment whose pod runs busybox on the real node, and the pod's log
+//! says what Git said; a commit changes the message, and the rolled-out pod says the new one.
+
+use anyhow::{Context, Result};
+use ferry_e2e::{Story, is};
+use ferry_testkit::git::GitDaemon;
+use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, LogParams};
+
+/// A Deployment of one busybox pod on the real node that prints `message` and stays up.
+fn deployment(message: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: hello}}
+  template:
+    metadata:
+      labels: {{app: hello}}
+    spec:
+{placement}      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: {BUSYBOX_IMAGE}
+        command: [sh, -c, 'echo \"{message}\"; exec sleep 3600']
+",
+        placement = real_node::placement_yaml(6),
+    )
+}
+
+#[tokio::test]
+async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<()> {
+    let mut story = Story::on_real_node().await?;
+    story
+        .repo
+        .write("hello/deployment.yaml", deployment("hello from git"))?;
+    let first = story.repo.commit("hello")?;
+    let server = GitDaemon::start(&story.repo)?;
+    story.start_controller()?;
+    let app = story.app_name("hello");
+    story.ferry(&[
+        "app",
+        "create",
+        &app,
+        "--repo",
+        &server.url(),
+        "--path",
+        "hello",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+        "--sync-policy",
+        "automated",
+    ])?;
+
+    // Healthy means the Deployment's pod is really running and ready on the real node.
+    story
+        .wait_app(&app, "Synced and Healthy at the first commit", |a| {
+            is::synced_and_healthy(a) && is::at_revision(&first)(a)
+        })
+        .await?;
+    let node = real_node::node_name()?;
+    assert_eq!(running_pod_says(&story, &node).await?, "hello from git");
+
+    // A commit changes the message: the Deployment rolls out a new pod that says it.
+    story
+        .repo
+        .write("hello/deployment.yaml", deployment("bonjour from git"))?;
+    let second = story.repo.commit("bonjour")?;
+    story
+        .wait_app(&app, "Synced and Healthy at the second commit", |a| {
+            is::synced_and_healthy(a) && is::at_revision(&second)(a)
+        })
+        .await?;
+    story
+        .eventually("the new pod says bonjour", || async {
+            Ok(running_pod_says(&story, &node).await? == "bonjour from git")
+        })
+        .await?;
+    Ok(())
+}
+
+/// The first log line of the one running `hello` pod, which must be on `node`.
+async fn running_pod_says(story: &Story, node: &str) -> Result<String> {
+    let pods = story.ctx.api::<Pod>();
+    let running: Vec<Pod> = pods
+        .list(&ListParams::default().labels("app=hello"))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .collect();
+    let [pod] = running.as_slice() else {
+        anyhow::bail!("{} running hello pods", running.len());
+    };
+    let name = pod
+        .metadata
+        .name
+        .as_deref()
+        .context("a pod without a name")?;
+    let spec = pod.spec.as_ref().context("a pod without a spec")?;
+    assert_eq!(
+        spec.node_name.as_deref(),
+        Some(node),
+        "{name} is not on the real node"
+    );
+    let log = pods.logs(name, &LogParams::default()).await?;
+    Ok(log.lines().next().unwrap_or_default().to_string())
+}
