@@ -70,6 +70,10 @@ struct Args {
     /// Compare with a server-side apply dry run (false: offline structural comparison).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     server_side_diff: bool,
+    /// Seconds a sync waits for a wave (or hook) to become healthy before it fails; counted
+    /// from the wait's start even across controller restarts (0: no limit).
+    #[arg(long, default_value_t = 600)]
+    health_timeout: u64,
     /// Refuse to prune more than this fraction of an app's resources in one sync.
     #[arg(long)]
     prune_max_fraction: Option<f64>,
@@ -120,6 +124,7 @@ async fn run_main() -> anyhow::Result<()> {
         self_heal_backoff: Duration::from_secs(args.self_heal_backoff),
         server_side_diff: args.server_side_diff,
         prune_max_fraction: args.prune_max_fraction,
+        health_timeout: (args.health_timeout > 0).then(|| Duration::from_secs(args.health_timeout)),
         view_listen: Some(args.view_listen),
         ..ControllerSettings::default()
     };
@@ -192,6 +197,10 @@ mod tests {
         assert_eq!(args.max_manifest_file_size, defaults.max_manifest_file_size);
         assert_eq!(args.max_manifest_size, defaults.max_manifest_size);
         assert_eq!(args.max_repo_size, defaults.max_repo_size);
+        assert_eq!(
+            Some(Duration::from_secs(args.health_timeout)),
+            ControllerSettings::default().health_timeout
+        );
         let args =
             Args::try_parse_from(["ferry-controller", "--max-manifest-size", "100Mi"]).unwrap();
         assert_eq!(args.max_manifest_size, 100 << 20);

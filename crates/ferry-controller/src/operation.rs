@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ferry_sync::{Checkpoint, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_types::application::{
@@ -156,6 +156,7 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
                 started_at: Some(now()),
                 finished_at: None,
                 retry_count: 0,
+                waiting_since: None,
                 unknown: Default::default(),
             };
             write_state(ctx, &name, &status.operation_state, &state).await?;
@@ -193,17 +194,20 @@ async fn run(
 ) -> kube::Result<()> {
     let mut written = Some(state.clone());
     let mut previous = if resume {
-        state
+        let resources = state
             .sync_result
             .as_ref()
             .map(|r| r.resources.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let waiting_since = state.waiting_since.clone().map(|t| SystemTime::from(t.0));
+        Some((resources, waiting_since))
     } else {
-        Vec::new()
+        None
     };
     loop {
         let outcome = attempt(ctx, name, &mut state, &mut written, previous, cancel).await;
-        previous = Vec::new();
+        previous = None;
+        state.waiting_since = None;
         let (report, result) = match outcome {
             Ok(done) => done,
             Err(message) => {
@@ -211,6 +215,7 @@ async fn run(
                     phase: OperationPhase::Error,
                     message,
                     resources: Vec::new(),
+                    waiting_since: None,
                 };
                 (report, None)
             }
@@ -269,7 +274,7 @@ async fn attempt(
     name: &str,
     state: &mut OperationState,
     written: &mut Option<OperationState>,
-    previous: Vec<ResourceResult>,
+    previous: Option<(Vec<ResourceResult>, Option<SystemTime>)>,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, Option<SyncOperationResult>), String> {
     let object = ctx
@@ -347,7 +352,11 @@ async fn attempt(
             max_fraction: ctx.settings.prune_max_fraction,
         },
         health_timeout: ctx.settings.health_timeout,
-        previous,
+        previous: previous
+            .clone()
+            .map(|(resources, _)| resources)
+            .unwrap_or_default(),
+        waiting_since: previous.and_then(|(_, since)| since),
         run_id: run_id(&object, state),
         checkpoint: Some(checkpoint),
     };
@@ -428,6 +437,11 @@ async fn save_progress(
     if let Some(result) = state.sync_result.as_mut() {
         result.resources = report.resources;
     }
+    // Written in whole seconds, rounded down: a resumed wait ends no later than due.
+    state.waiting_since = report
+        .waiting_since
+        .and_then(|since| jiff::Timestamp::try_from(since).ok())
+        .map(Time);
     let saved = write_state(ctx, name, written, state).await.is_ok();
     if saved {
         *written = Some(state.clone());

@@ -4,7 +4,7 @@
 //! SyncFail hooks when anything fails.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferry_cache::{TrackingMethod, instance_name};
 use ferry_health::{HealthChecks, HealthCode};
@@ -73,6 +73,11 @@ pub struct SyncRequest {
     pub prune_guard: PruneGuard,
     /// Give up waiting for a wave to become healthy after this long.
     pub health_timeout: Option<Duration>,
+    /// What an interrupted earlier run of this operation saved as its
+    /// [`SyncReport::waiting_since`]: the first wait of this run that is not over at once (the
+    /// one the earlier run was in) times out `health_timeout` after it, so a controller killed
+    /// again and again cannot wait forever.
+    pub waiting_since: Option<SystemTime>,
     /// Results of an earlier run of this same operation that was interrupted (the controller
     /// restarted): hooks it saw complete are not run again, and hooks it left running are waited
     /// for rather than created a second time.
@@ -126,11 +131,13 @@ impl Engine {
         // (should it be interrupted in turn) still says which hooks already ran.
         let mut report = SyncReport::running();
         report.resources = request.previous.clone();
+        report.waiting_since = request.waiting_since;
         let mut run = Run {
             engine: self,
             request: &request,
             report,
             progress,
+            inherited_wait: request.waiting_since,
         };
         match run.execute(&cancel).await {
             Ok(message) => run.finish(OperationPhase::Succeeded, message),
@@ -188,6 +195,8 @@ struct Run<'a> {
     request: &'a SyncRequest,
     report: SyncReport,
     progress: &'a watch::Sender<SyncReport>,
+    /// The earlier run's wait start, until a wait of this run has to wait.
+    inherited_wait: Option<SystemTime>,
 }
 
 impl Run<'_> {
@@ -820,7 +829,24 @@ impl Run<'_> {
     /// Waits until every applied resource of a wave is healthy (hooks: completed) and every
     /// pruned one is gone. A Degraded resource or a failed hook fails the sync.
     async fn wait_wave(&mut self, tasks: &[Task], cancel: &CancellationToken) -> Result<(), Stop> {
-        let deadline = self.request.health_timeout.map(|t| Instant::now() + t);
+        let since = self.inherited_wait.unwrap_or_else(SystemTime::now);
+        self.report.waiting_since = Some(since);
+        let deadline = self.request.health_timeout.map(|timeout| {
+            let waited = SystemTime::now().duration_since(since).unwrap_or_default();
+            Instant::now() + timeout.saturating_sub(waited)
+        });
+        let outcome = self.wait_until(tasks, deadline, since, cancel).await;
+        self.report.waiting_since = Some(SystemTime::now());
+        outcome
+    }
+
+    async fn wait_until(
+        &mut self,
+        tasks: &[Task],
+        deadline: Option<Instant>,
+        since: SystemTime,
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
         let mut pending: Vec<&Task> = tasks.iter().collect();
         loop {
             let mut still = Vec::new();
@@ -849,11 +875,21 @@ impl Run<'_> {
                         waiting.push(format!("{} ({why})", task.key()));
                     }
                 }
+                let waited = SystemTime::now().duration_since(since).unwrap_or_default();
                 return Err(Stop::Failed(format!(
-                    "timed out waiting for healthy state of {}",
-                    waiting.join(", ")
+                    "timed out waiting for healthy state of {} (waited {} s, health timeout {} s{})",
+                    waiting.join(", "),
+                    waited.as_secs(),
+                    self.request.health_timeout.unwrap_or_default().as_secs(),
+                    if self.request.waiting_since == Some(since) {
+                        ", counted from before the controller restarted"
+                    } else {
+                        ""
+                    }
                 )));
             }
+            // This wait is the one an earlier run was in: later waits count from their start.
+            self.inherited_wait = None;
             pending = still;
             tokio::select! {
                 _ = tokio::time::sleep(self.engine.settings.poll_interval) => {}

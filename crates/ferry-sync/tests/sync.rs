@@ -40,6 +40,7 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         out_of_sync: None,
         prune_guard: PruneGuard::default(),
         health_timeout: Some(Duration::from_secs(60)),
+        waiting_since: None,
         previous: Vec::new(),
         run_id: String::new(),
         checkpoint: None,
@@ -603,6 +604,50 @@ async fn a_running_hook_that_vanished_fails_the_resumed_run_at_once() -> anyhow:
         report.message
     );
     assert!(started.elapsed() < Duration::from_secs(20), "it waited");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resumed_wait_times_out_counting_from_the_earlier_runs_wait() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    // A hook that never completes (its pod can never be scheduled), after a hook that is done at
+    // once: the earlier run was waiting for the first since almost the whole health timeout.
+    let mut stuck = job_hook("migrate", "PreSync", "HookSucceeded");
+    stuck["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] = json!("1");
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = json!({"no-such-node": "x"});
+    let done_at_once = config_map(
+        "marker",
+        json!({"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/sync-wave": "0"}),
+    );
+    let mut resumed = request(&ctx, "shop", vec![done_at_once, stuck]);
+    resumed.run_id = "run-1".into();
+    resumed.health_timeout = Some(Duration::from_secs(120));
+    let since = std::time::SystemTime::now() - Duration::from_secs(115);
+    resumed.waiting_since = Some(since);
+    let started = std::time::Instant::now();
+    let (progress, updates) = watch::channel(SyncReport::running());
+    let report = engine
+        .sync(resumed, CancellationToken::new(), &progress)
+        .await;
+    assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+    assert!(
+        report
+            .message
+            .contains("timed out waiting for healthy state of batch/Job")
+            && report
+                .message
+                .contains("counted from before the controller restarted"),
+        "{}",
+        report.message
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the wait started over: {:?}",
+        started.elapsed()
+    );
+    // What a further resume would count from was published with the progress.
+    assert!(updates.borrow().waiting_since.is_some_and(|s| s > since));
     Ok(())
 }
 

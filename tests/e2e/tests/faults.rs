@@ -301,3 +301,62 @@ fn settings(i: usize, moment: &str) -> String {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings-{i}}}\ndata: {{moment: {moment}}}\n"
     )
 }
+
+#[tokio::test]
+async fn a_hook_that_never_completes_times_out_from_the_operations_start_across_restarts()
+-> Result<()> {
+    let mut story = Story::new().await?;
+    // Its pod can never be scheduled (no node has the label), so the Job never completes.
+    let hook = job_hook("never", "PreSync", "HookSucceeded").replace(
+        "      restartPolicy: Never\n",
+        "      restartPolicy: Never\n      nodeSelector: {no-such-node: x}\n",
+    );
+    story.repo.write("stuck/all.yaml", hook)?;
+    story
+        .repo
+        .write("stuck/settings.yaml", settings(0, "stuck"))?;
+    story.repo.commit("a hook that never completes")?;
+    let timeout = 30;
+    story.set_controller_flags(&["--health-timeout", &timeout.to_string()]);
+    story.start_controller()?;
+    let app = story.app_name("stuck");
+    story.create_app(&app, "stuck", &[])?;
+    story.wait_app(&app, "OutOfSync", is::out_of_sync).await?;
+    story.ferry(&["app", "sync", &app, "--async"])?;
+
+    // A new controller every 6 s resumes the wait: each must count from the first one's start.
+    let mut kills = 0;
+    while kills < 12 && !is::operation_finished(&story.app(&app).await?) {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        story.kill_controller()?;
+        story.start_controller()?;
+        kills += 1;
+    }
+    let done = story
+        .wait_app(&app, "the operation to end", is::operation_finished)
+        .await?;
+    let state = done.status.and_then(|s| s.operation_state).unwrap();
+    let seconds = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.as_ref().unwrap().0.as_second()
+    };
+    let took = seconds(&state.finished_at) - seconds(&state.started_at);
+    println!(
+        "faults: hook never completes: failed {took} s after the start (health timeout {timeout} s, {kills} restarts)"
+    );
+    assert_eq!(state.phase, OperationPhase::Failed, "{}", state.message);
+    assert!(
+        state
+            .message
+            .contains("timed out waiting for healthy state of batch/Job"),
+        "{}",
+        state.message
+    );
+    // Not before the timeout (times are whole seconds), and not a timeout started over by a
+    // later controller (a restart every 6 s would have put it off until the kills stopped).
+    assert!(
+        (timeout - 2..timeout + 15).contains(&took),
+        "failed {took} s after the start ({kills} restarts): {}",
+        state.message
+    );
+    Ok(())
+}

@@ -233,6 +233,15 @@ pub struct OperationState {
     pub finished_at: Option<Time>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_count: i64,
+    /// ferry's own: since when the running sync has been waiting for health (the wait in
+    /// progress, or the end of the last one), so a controller that resumes the operation
+    /// times the wait out from there instead of from its own start.
+    #[serde(
+        rename = "ferryWaitingSince",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub waiting_since: Option<Time>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
