@@ -12,10 +12,11 @@ const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const APPLICATION_CRD: &str = include_str!("../crds/applications.argoproj.io.yaml");
 pub const APPPROJECT_CRD: &str = include_str!("../crds/appprojects.argoproj.io.yaml");
+pub const APPLICATIONSET_CRD: &str = include_str!("../crds/applicationsets.argoproj.io.yaml");
 
-/// Both CRDs, parsed.
+/// Every CRD, parsed.
 pub fn crds() -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
-    [APPLICATION_CRD, APPPROJECT_CRD]
+    [APPLICATION_CRD, APPPROJECT_CRD, APPLICATIONSET_CRD]
         .into_iter()
         .map(serde_yaml::from_str)
         .collect()
@@ -95,7 +96,11 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["applications.argoproj.io", "appprojects.argoproj.io"]
+            [
+                "applications.argoproj.io",
+                "appprojects.argoproj.io",
+                "applicationsets.argoproj.io"
+            ]
         );
         let app = &crds[0].spec;
         assert_eq!(
@@ -116,6 +121,18 @@ mod tests {
         assert_eq!(
             columns,
             ["Sync Status", "Health Status", "Revision", "Project"]
+        );
+        let appset = &crds[2].spec;
+        assert_eq!(
+            appset.names.short_names.as_deref(),
+            Some(&["appset".into(), "appsets".into()][..])
+        );
+        assert!(
+            appset.versions[0]
+                .subresources
+                .as_ref()
+                .is_some_and(|s| s.status.is_some()),
+            "Argo CD's ApplicationSet CRD has a status subresource"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! argoproj.io/v1alpha1 resource types (Application, AppProject, ApplicationSet) and shared object keys.
 
 pub mod application;
+pub mod application_set;
 mod crd;
 pub mod duration;
 mod key;
@@ -12,7 +13,8 @@ pub mod secrets;
 pub mod source;
 
 pub use application::Application;
-pub use crd::{APPLICATION_CRD, APPPROJECT_CRD, CrdError, crds, install_crds};
+pub use application_set::ApplicationSet;
+pub use crd::{APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, crds, install_crds};
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};
