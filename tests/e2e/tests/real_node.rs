@@ -67,7 +67,11 @@ async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<(
         })
         .await?;
     let node = real_node::node_name()?;
-    assert_eq!(running_pod_says(&story, &node).await?, "hello from git");
+    story
+        .eventually("the pod says hello", || async {
+            Ok(running_pod_says(&story, &node).await? == "hello from git")
+        })
+        .await?;
 
     // A commit changes the message: the Deployment rolls out a new pod that says it.
     story
