@@ -87,12 +87,14 @@ pub fn session_cookie(state: &AppState, token: Option<&str>) -> String {
 /// Revokes the token the request carries if it is a valid one (anything else proves nothing and
 /// is left alone).
 pub async fn revoke_request_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = request_token(headers) else {
-        return Ok(());
-    };
-    let Ok(caller) = authenticate(state, headers).await else {
-        return Ok(());
-    };
+    match (request_token(headers), authenticate(state, headers).await) {
+        (Some(token), Ok(caller)) => revoke(state, token, &caller).await,
+        _ => Ok(()),
+    }
+}
+
+/// Revokes `token`, which authenticated `caller`, on every replica until it expires.
+pub async fn revoke(state: &AppState, token: &str, caller: &Caller) -> Result<(), ApiError> {
     state
         .revocations()
         .revoke(

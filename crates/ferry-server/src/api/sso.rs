@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::authn::{
-    Caller, TOKEN_COOKIE, authenticate, cookie, group_scopes, sso_caller, sso_error,
+    Caller, TOKEN_COOKIE, authenticate, cookie, group_scopes, request_token, sso_caller, sso_error,
 };
 use super::error::ApiError;
-use super::session::{revoke_request_token, session_cookie};
+use super::session::{revoke, session_cookie};
 use super::state::{AppState, Snapshot};
 use crate::oidc::{
     LoginState, OidcConfig, PendingLogin, STATE_COOKIE, STATE_MAX_AGE_SECS, SsoSettings, SsoUser,
@@ -162,19 +162,19 @@ pub async fn logout(
     let logout_url = sso
         .and_then(|sso| sso.oidc.as_deref())
         .and_then(|oidc| oidc.logout_url.as_deref());
-    let token = cookie(&headers, TOKEN_COOKIE).map(str::to_string);
-    let target = match (logout_url, token) {
-        (Some(logout_url), Some(token))
-            if matches!(authenticate(&state, &headers).await, Ok(Caller::Sso(_))) =>
-        {
+    let caller = authenticate(&state, &headers).await.ok();
+    let target = match (logout_url, cookie(&headers, TOKEN_COOKIE), &caller) {
+        (Some(logout_url), Some(token), Some(Caller::Sso(_))) => {
             // Argo CD's placeholders: the ID token as `id_token_hint`, and where to come back.
             logout_url
-                .replace("{{token}}", &token)
+                .replace("{{token}}", token)
                 .replace("{{logoutRedirectURL}}", &home)
         }
         _ => home,
     };
-    revoke_request_token(&state, &headers).await?;
+    if let (Some(token), Some(caller)) = (request_token(&headers), &caller) {
+        revoke(&state, token, caller).await?;
+    }
     see_other(&target, &[session_cookie(&state, None)])
 }
 
