@@ -74,6 +74,10 @@ struct Args {
     /// from the wait's start even across controller restarts (0: no limit).
     #[arg(long, default_value_t = 600)]
     health_timeout: u64,
+    /// Most JSON an Application's `status.resources` may take; beyond, resources that are
+    /// Synced and Healthy are left out of it and a ResourcesTruncatedWarning says so.
+    #[arg(long, value_parser = parse_size, default_value = "512Ki", value_name = "SIZE")]
+    max_status_resources_size: u64,
     /// Refuse to prune more than this fraction of an app's resources in one sync.
     #[arg(long)]
     prune_max_fraction: Option<f64>,
@@ -125,6 +129,8 @@ async fn run_main() -> anyhow::Result<()> {
         server_side_diff: args.server_side_diff,
         prune_max_fraction: args.prune_max_fraction,
         health_timeout: (args.health_timeout > 0).then(|| Duration::from_secs(args.health_timeout)),
+        max_status_resources_size: usize::try_from(args.max_status_resources_size)
+            .unwrap_or(usize::MAX),
         view_listen: Some(args.view_listen),
         ..ControllerSettings::default()
     };
@@ -197,9 +203,14 @@ mod tests {
         assert_eq!(args.max_manifest_file_size, defaults.max_manifest_file_size);
         assert_eq!(args.max_manifest_size, defaults.max_manifest_size);
         assert_eq!(args.max_repo_size, defaults.max_repo_size);
+        let settings = ControllerSettings::default();
         assert_eq!(
             Some(Duration::from_secs(args.health_timeout)),
-            ControllerSettings::default().health_timeout
+            settings.health_timeout
+        );
+        assert_eq!(
+            args.max_status_resources_size as usize,
+            settings.max_status_resources_size
         );
         let args =
             Args::try_parse_from(["ferry-controller", "--max-manifest-size", "100Mi"]).unwrap();

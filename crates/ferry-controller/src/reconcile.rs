@@ -21,6 +21,7 @@ use crate::automation::{self, Decision};
 use crate::context::Context;
 use crate::metrics::AppIdentity;
 use crate::operation;
+use crate::status_size;
 use crate::{deletion, patch};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,11 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 }
                 Ok(found) => {
                     record_comparison(&app, &found, &mut new, &mut conditions);
+                    let budget = ctx.settings.max_status_resources_size;
+                    if let Some(message) = status_size::fit_resources(&mut new.resources, budget) {
+                        conditions =
+                            conditions.with(condition::RESOURCES_TRUNCATED_WARNING, message);
+                    }
                     if let Some(message) = orphans(&app, &setup) {
                         conditions = conditions.with(condition::ORPHANED_RESOURCE_WARNING, message);
                     }

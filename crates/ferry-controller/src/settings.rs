@@ -39,6 +39,9 @@ pub struct ControllerSettings {
     pub prune_max_fraction: Option<f64>,
     /// How long a sync waits for a wave to become healthy.
     pub health_timeout: Option<Duration>,
+    /// Bytes of JSON `status.resources` may take; beyond, Synced and Healthy resources are
+    /// left out of it (and a condition says so).
+    pub max_status_resources_size: usize,
     /// Diff through a server-side apply dry run (apps can opt out with the
     /// `argocd.argoproj.io/compare-options: ServerSideDiff=false` annotation).
     pub server_side_diff: bool,
@@ -74,6 +77,7 @@ impl Default for ControllerSettings {
             git_timeout: ferry_git::DEFAULT_TIMEOUT,
             prune_max_fraction: None,
             health_timeout: Some(Duration::from_secs(600)),
+            max_status_resources_size: crate::status_size::DEFAULT_RESOURCES_BUDGET,
             server_side_diff: true,
             shutdown_grace: Duration::from_secs(20),
             view_listen: None,

@@ -67,6 +67,9 @@ pub mod condition {
     pub const ORPHANED_RESOURCE_WARNING: &str = "OrphanedResourceWarning";
     /// ferry's own: the spec uses fields this version of ferry does not support.
     pub const UNSUPPORTED_FIELDS_WARNING: &str = "UnsupportedFieldsWarning";
+    /// ferry's own: `status.resources` leaves some resources out, so the Application stays
+    /// under etcd's object size limit.
+    pub const RESOURCES_TRUNCATED_WARNING: &str = "ResourcesTruncatedWarning";
 
     /// Whether a condition type is an error (the others are warnings).
     pub fn is_error(condition_type: &str) -> bool {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_e2e::{Story, is, job_hook};
 use ferry_testkit::proxy::Proxy;
-use ferry_types::application::{OperationPhase, condition};
+use ferry_types::application::{OperationPhase, SyncStatusCode, condition};
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::batch::v1::Job;
@@ -358,5 +358,86 @@ async fn a_hook_that_never_completes_times_out_from_the_operations_start_across_
         "failed {took} s after the start ({kills} restarts): {}",
         state.message
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_app_too_large_for_its_status_lists_what_needs_attention_and_says_so() -> Result<()> {
+    let mut story = Story::new().await?;
+    let padding = "x".repeat(60);
+    let manifests: Vec<String> = (0..30)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i:02}-{padding}}}\ndata: \
+                 {{index: \"{i}\"}}\n"
+            )
+        })
+        .collect();
+    story
+        .repo
+        .write("large/all.yaml", manifests.join("---\n"))?;
+    story
+        .repo
+        .commit("an app whose resource list outgrows its budget")?;
+    // A budget of 2 KiB stands for etcd's limit: about 20 of these resources fit in it.
+    story.set_controller_flags(&["--max-status-resources-size", "2Ki"]);
+    story.start_controller()?;
+    let app = story.app_name("large");
+    story.create_app(&app, "large", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    let message = story
+        .wait_condition(&app, condition::RESOURCES_TRUNCATED_WARNING)
+        .await?;
+    let status = story.app(&app).await?.status.unwrap();
+    let listed = status.resources.len();
+    assert!(
+        (1..30).contains(&listed),
+        "{listed} resources listed: {message}"
+    );
+    assert!(
+        message.starts_with(&format!(
+            "status.resources lists {listed} of the application's 30 resources: {} that are \
+             Synced and Healthy are left out",
+            30 - listed
+        )),
+        "{message}"
+    );
+    let config_maps = story.ctx.api::<k8s_openapi::api::core::v1::ConfigMap>();
+    let live = config_maps.list(&Default::default()).await?;
+    assert_eq!(
+        live.items
+            .iter()
+            .filter(|cm| cm
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("cm-")))
+            .count(),
+        30,
+        "every resource was synced"
+    );
+
+    // A resource that drifts needs attention: it is listed even if it was left out before.
+    let last = format!("cm-29-{padding}");
+    config_maps
+        .patch(
+            &last,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"index": "changed"}})),
+        )
+        .await?;
+    let drifted = story
+        .wait_app(&app, "OutOfSync with the drifted resource listed", |a| {
+            is::out_of_sync(a)
+                && a.status.as_ref().is_some_and(|s| {
+                    s.resources
+                        .iter()
+                        .any(|r| r.name == last && r.status == Some(SyncStatusCode::OutOfSync))
+                })
+        })
+        .await?;
+    assert!(drifted.status.unwrap().resources.len() <= listed + 1);
     Ok(())
 }
