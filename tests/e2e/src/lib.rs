@@ -287,10 +287,15 @@ impl Story {
     /// Starts `ferry-server` for this story's namespace, asking the running controller for
     /// what only it knows.
     pub async fn start_server(&self) -> Result<ServerProcess> {
+        self.start_server_as(self.ctx.kubeconfig()).await
+    }
+
+    /// [`Self::start_server`] with the credentials of `kubeconfig` (a ServiceAccount's token).
+    pub async fn start_server_as(&self, kubeconfig: &Path) -> Result<ServerProcess> {
         ServerProcess::start_with(
             &binary("ferry-server")?,
             self.namespace(),
-            self.ctx.kubeconfig(),
+            kubeconfig,
             &[
                 "--controller-url".into(),
                 format!("http://127.0.0.1:{}", self.view_port),

@@ -9,12 +9,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use ferry_e2e::{Story, is};
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::server::admin_password;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -145,11 +150,30 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Result<&'a Value> {
         .with_context(|| format!("no {kind} {name} among the objects"))
 }
 
+/// The CRDs ferry installs itself (`ferry_types::crds`), as JSON.
 fn ferrys_crds() -> Result<Vec<Value>> {
-    [ferry_types::APPLICATION_CRD, ferry_types::APPPROJECT_CRD]
-        .into_iter()
-        .map(|crd| Ok(serde_yaml::from_str(crd)?))
+    ferry_types::crds()?
+        .iter()
+        .map(|crd| Ok(serde_json::to_value(crd)?))
         .collect()
+}
+
+/// A rendered object as its typed form would serialize it, to compare with [`ferrys_crds`].
+fn crd_as_ferry_writes_it(object: &Value) -> Result<Value> {
+    let crd: CustomResourceDefinition = serde_json::from_value(object.clone())?;
+    Ok(serde_json::to_value(crd)?)
+}
+
+/// The names of the YAML files in `dir` of the repository.
+fn yaml_files(dir: &str) -> Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(repo_root().join(dir))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") {
+            names.insert(name);
+        }
+    }
+    Ok(names)
 }
 
 /// The first container of a workload's pod template.
@@ -168,19 +192,18 @@ fn args(workload: &Value) -> Vec<&str> {
 
 #[test]
 fn the_installs_hold_ferrys_own_crds() -> Result<()> {
-    let copies = [
-        (
-            "applications.argoproj.io.yaml",
-            ferry_types::APPLICATION_CRD,
-        ),
-        ("appprojects.argoproj.io.yaml", ferry_types::APPPROJECT_CRD),
-    ];
+    // ferry_types' CRDs are the files of crates/ferry-types/crds; deploy/ and the chart hold
+    // copies, since neither Kustomize nor Helm reads files outside their directory.
+    let source = "crates/ferry-types/crds";
+    let files = yaml_files(source)?;
+    assert_eq!(files.len(), ferry_types::crds()?.len(), "{source}");
     for dir in ["deploy/crds", "charts/ferry/files/crds"] {
-        for (file, crd) in copies {
-            let copy = std::fs::read_to_string(repo_root().join(dir).join(file))?;
+        assert_eq!(yaml_files(dir)?, files, "{dir} holds the CRDs of {source}");
+        for file in &files {
+            let read = |dir: &str| std::fs::read_to_string(repo_root().join(dir).join(file));
             assert!(
-                copy == crd,
-                "{dir}/{file} differs from ferry's CRD: cp crates/ferry-types/crds/{file} {dir}/"
+                read(dir)? == read(source)?,
+                "{dir}/{file} differs from ferry's: cp {source}/{file} {dir}/"
             );
         }
     }
@@ -188,9 +211,19 @@ fn the_installs_hold_ferrys_own_crds() -> Result<()> {
     let tools = Tools::new()?;
     let kustomized = objects(&tools.kustomize_build(None)?)?;
     let charted = objects(&tools.helm_template("ferry", "argocd", "")?)?;
-    for crd in ferrys_crds()? {
+    let crds_among = |objects: &[Value]| {
+        objects
+            .iter()
+            .filter(|object| object["kind"] == "CustomResourceDefinition")
+            .count()
+    };
+    let crds = ferrys_crds()?;
+    assert_eq!(crds_among(&kustomized), crds.len());
+    assert_eq!(crds_among(&charted), crds.len());
+    for crd in crds {
         let (_, name) = kind_and_name(&crd);
-        assert_eq!(find(&kustomized, "CustomResourceDefinition", &name)?, &crd);
+        let kustomized = find(&kustomized, "CustomResourceDefinition", &name)?;
+        assert_eq!(crd_as_ferry_writes_it(kustomized)?, crd);
         let mut from_chart = find(&charted, "CustomResourceDefinition", &name)?.clone();
         let annotations = from_chart["metadata"]
             .as_object_mut()
@@ -199,7 +232,7 @@ fn the_installs_hold_ferrys_own_crds() -> Result<()> {
             annotations,
             Some(json!({"helm.sh/resource-policy": "keep"}))
         );
-        assert_eq!(from_chart, crd);
+        assert_eq!(crd_as_ferry_writes_it(&from_chart)?, crd);
     }
     Ok(())
 }
@@ -483,6 +516,73 @@ async fn both_installs_pass_the_api_servers_validation() -> Result<()> {
     Ok(())
 }
 
+/// A Helm release of the chart in a test's namespace, named after it. Dropping it uninstalls it:
+/// its ClusterRoles and ClusterRoleBindings would outlive the namespace.
+struct Release {
+    tools: Tools,
+    kubeconfig: String,
+    namespace: String,
+    name: String,
+    installed: bool,
+}
+
+impl Release {
+    fn new(ctx: &TestContext) -> Result<Self> {
+        Ok(Self {
+            tools: Tools::new()?,
+            kubeconfig: ctx.kubeconfig().to_string_lossy().into_owned(),
+            namespace: ctx.namespace().to_string(),
+            name: format!("ferry-{}", ctx.namespace()),
+            installed: false,
+        })
+    }
+
+    fn helm(&self, args: &[&str]) -> Result<String> {
+        let mut all = vec![
+            "--kubeconfig",
+            &self.kubeconfig,
+            "--namespace",
+            &self.namespace,
+        ];
+        all.extend_from_slice(args);
+        self.tools.run("helm", &all)
+    }
+
+    /// `helm install` of charts/ferry with more `args` (`--set ...`).
+    fn install(&mut self, args: &[&str]) -> Result<()> {
+        let mut all = vec!["install", &self.name, "charts/ferry"];
+        all.extend_from_slice(args);
+        self.helm(&all)?;
+        self.installed = true;
+        Ok(())
+    }
+
+    fn upgrade(&self, args: &[&str]) -> Result<()> {
+        let mut all = vec!["upgrade", &self.name, "charts/ferry"];
+        all.extend_from_slice(args);
+        self.helm(&all).map(drop)
+    }
+
+    fn uninstall(&mut self) -> Result<()> {
+        self.helm(&["uninstall", &self.name, "--wait"])?;
+        self.installed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if self.installed
+            && let Err(err) = self.uninstall()
+        {
+            eprintln!(
+                "warning: could not uninstall release {}: {err:#}",
+                self.name
+            );
+        }
+    }
+}
+
 /// Makes the Helm release `release` in `namespace` the owner of the CRDs already installed (other
 /// tests install them), as an Argo CD user switching to the chart does with Argo CD's.
 async fn adopt_crds(client: &kube::Client, release: &str, namespace: &str) -> Result<()> {
@@ -494,8 +594,9 @@ async fn adopt_crds(client: &kube::Client, release: &str, namespace: &str) -> Re
             "meta.helm.sh/release-namespace": namespace,
         },
     }});
-    for name in ["applications.argoproj.io", "appprojects.argoproj.io"] {
-        crds.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+    for crd in ferry_types::crds()? {
+        let name = crd.metadata.name.unwrap_or_default();
+        crds.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .with_context(|| format!("adopting CRD {name}"))?;
     }
@@ -525,21 +626,13 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
     let client = ctx.client();
     let namespace = ctx.namespace();
     ferry_types::install_crds(&client, "ferry-e2e").await?;
-    let release = format!("ferry-{namespace}");
-    adopt_crds(&client, &release, namespace).await?;
-    let tools = Tools::new()?;
-    let kubeconfig = ctx.kubeconfig().to_string_lossy().into_owned();
-    let helm = |args: &[&str]| {
-        let mut all = vec!["--kubeconfig", &kubeconfig, "--namespace", namespace];
-        all.extend_from_slice(args);
-        tools.run("helm", &all)
-    };
-
-    helm(&["install", &release, "charts/ferry"])?;
+    let mut release = Release::new(&ctx)?;
+    adopt_crds(&client, &release.name, namespace).await?;
+    release.install(&[])?;
     let deployments: Api<Deployment> = ctx.api();
-    let server_name = format!("{release}-server");
+    let server_name = format!("{}-server", release.name);
     let pods: Api<Pod> = ctx.api();
-    let selector = format!("app.kubernetes.io/instance={release}");
+    let selector = format!("app.kubernetes.io/instance={}", release.name);
     eventually("a server and a controller pod", || async {
         let listed = pods.list(&ListParams::default().labels(&selector)).await?;
         let components: BTreeSet<_> = listed
@@ -580,13 +673,7 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
     let created = apps.create(&PostParams::default(), &app).await?;
 
     let before = deployments.get(&server_name).await?;
-    helm(&[
-        "upgrade",
-        &release,
-        "charts/ferry",
-        "--set",
-        "global.logging.format=json",
-    ])?;
+    release.upgrade(&["--set", "global.logging.format=json"])?;
     let after = deployments.get(&server_name).await?;
     assert!(args(&serde_json::to_value(&after)?).contains(&"--log-json"));
     assert!(after.metadata.generation > before.metadata.generation);
@@ -626,15 +713,179 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
         created.metadata.uid
     );
 
-    helm(&["uninstall", &release, "--wait"])?;
+    release.uninstall()?;
     assert!(deployments.get_opt(&server_name).await?.is_none());
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in ["applications.argoproj.io", "appprojects.argoproj.io"] {
-        assert!(crds.get_opt(name).await?.is_some(), "{name} is kept");
+    for crd in ferry_types::crds()? {
+        let name = crd.metadata.name.unwrap_or_default();
+        assert!(crds.get_opt(&name).await?.is_some(), "{name} is kept");
     }
     assert_eq!(
         apps.get("guestbook").await?.metadata.uid,
         created.metadata.uid
     );
+    Ok(())
+}
+
+/// A kubeconfig for the cluster of `ctx` that authenticates as ServiceAccount `name` of its
+/// namespace, with a token from the TokenRequest API.
+async fn service_account_kubeconfig(ctx: &TestContext, name: &str, path: &Path) -> Result<()> {
+    let accounts: Api<ServiceAccount> = ctx.api();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}}))?;
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .with_context(|| format!("a token of ServiceAccount {name}"))?
+        .status
+        .context("TokenRequest without status")?
+        .token;
+    let mut kubeconfig = Kubeconfig::read_from(ctx.kubeconfig())?;
+    for user in &mut kubeconfig.auth_infos {
+        user.auth_info = Some(serde_json::from_value(json!({"token": token}))?);
+    }
+    std::fs::write(path, serde_yaml::to_string(&kubeconfig)?)?;
+    Ok(())
+}
+
+/// An admin session on the API server at `base`.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Session {
+    async fn login(story: &Story, base: String) -> Result<Self> {
+        let password = admin_password(&story.ctx.client(), story.namespace()).await?;
+        let http = reqwest::Client::new();
+        let mut session = Self {
+            http,
+            base,
+            token: String::new(),
+        };
+        let login = session
+            .call(
+                Method::POST,
+                "/api/v1/session",
+                Some(json!({"username": "admin", "password": password})),
+            )
+            .await?;
+        session.token = login["token"].as_str().context("no token")?.to_string();
+        Ok(session)
+    }
+
+    /// A call that must succeed; its JSON answer.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {body}");
+        Ok(body)
+    }
+}
+
+/// The API server run as the ServiceAccount the chart makes for it, with the Role and
+/// ClusterRole the chart grants: the first start (argocd-secret, the default project), a login,
+/// an app created and synced through the API, the controller's views of it, a live Deployment
+/// read, patched and deleted, the app's audit Events and a logout all work with those rights.
+#[tokio::test]
+async fn the_api_server_works_with_the_rights_the_chart_gives_it() -> Result<()> {
+    let mut story = Story::new().await?;
+    let namespace = story.namespace().to_string();
+    let mut release = Release::new(&story.ctx)?;
+    release.install(&["--set", "crds.install=false"])?;
+    let kubeconfig = release.tools.home.path().join("server-kubeconfig");
+    let account = format!("{}-server", release.name);
+    service_account_kubeconfig(&story.ctx, &account, &kubeconfig).await?;
+
+    story.start_controller()?;
+    let server = story.start_server_as(&kubeconfig).await?;
+    let api = Session::login(&story, format!("http://{}", server.address())).await?;
+    let app = story.app_name("guestbook");
+    api.call(
+        Method::POST,
+        "/api/v1/applications",
+        Some(json!({
+            "metadata": {"name": app},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": story.repo.file_url(), "path": "guestbook"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+            },
+        })),
+    )
+    .await?;
+    api.call(
+        Method::POST,
+        &format!("/api/v1/applications/{app}/sync"),
+        Some(json!({})),
+    )
+    .await?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    let tree = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/applications/{app}/resource-tree"),
+            None,
+        )
+        .await?;
+    assert!(
+        tree["nodes"]
+            .as_array()
+            .is_some_and(|nodes| !nodes.is_empty()),
+        "{tree}"
+    );
+    // A Deployment: no Role of the namespace covers it, only the server's ClusterRole.
+    let resource = format!(
+        "/api/v1/applications/{app}/resource?namespace={namespace}&resourceName=guestbook&group=apps&version=v1&kind=Deployment"
+    );
+    let live = api.call(Method::GET, &resource, None).await?;
+    assert!(
+        live.to_string().contains("registry.example/guestbook"),
+        "{live}"
+    );
+    api.call(
+        Method::POST,
+        &format!("{resource}&patchType=application/merge-patch%2Bjson"),
+        Some(json!(r#"{"metadata": {"labels": {"patched": "yes"}}}"#)),
+    )
+    .await?;
+    let deployments: Api<Deployment> = story.ctx.api();
+    let patched = deployments.get("guestbook").await?;
+    assert_eq!(
+        patched
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("patched")
+            .map(String::as_str),
+        Some("yes")
+    );
+    api.call(Method::DELETE, &resource, None).await?;
+    let events = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/applications/{app}/events"),
+            None,
+        )
+        .await?;
+    assert!(
+        events.to_string().contains("admin"),
+        "audit events name the caller: {events}"
+    );
+    api.call(Method::DELETE, "/api/v1/session", None).await?;
+
+    let log = server.stop().await?;
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
     Ok(())
 }
