@@ -289,7 +289,14 @@ fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
                 for field in ["serviceAccountName", "securityContext", "volumes"] {
                     same(&format!("/spec/template/spec/{field}"));
                 }
-                for field in ["command", "ports", "securityContext", "volumeMounts"] {
+                for field in [
+                    "command",
+                    "ports",
+                    "securityContext",
+                    "volumeMounts",
+                    "readinessProbe",
+                    "livenessProbe",
+                ] {
                     same(&format!("/spec/template/spec/containers/0/{field}"));
                 }
                 let env_names = |workload: &Value| -> BTreeSet<String> {
