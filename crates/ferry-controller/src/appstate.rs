@@ -9,7 +9,7 @@ use ferry_cache::{ClusterCache, instance_name};
 use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences};
 use ferry_health::AppRef;
 use ferry_render::{AppContext, Rendered};
-use ferry_types::application::RefreshType;
+use ferry_types::application::{ApplicationDestination, RefreshType};
 use ferry_types::project::ProjectPolicy;
 use ferry_types::source::ApplicationSource;
 use ferry_types::{AppProject, Application};
@@ -31,6 +31,18 @@ pub struct Setup {
     pub cache: ClusterCache,
     /// The name the app's resources are tracked under.
     pub instance: String,
+}
+
+impl Setup {
+    /// The app's destination on its resolved cluster, server and name both set: projects
+    /// permit resources by either, as Argo CD checks them against the cluster it found.
+    pub fn destination(&self, app: &Application) -> ApplicationDestination {
+        ApplicationDestination {
+            server: self.cluster.server.clone(),
+            name: self.cluster.name.clone(),
+            ..app.spec.destination.clone()
+        }
+    }
 }
 
 /// Checks the spec against its project and finds its cluster. Errors are InvalidSpecError
@@ -191,13 +203,14 @@ pub async fn compare_with_live(
     let ignore = ignore_rules(ctx, app)?;
     let name = app.name_any();
     let app_namespace = app.namespace().unwrap_or_default();
+    let destination = setup.destination(app);
     Ok(compare::compare(CompareInput {
         app: AppRef {
             namespace: &app_namespace,
             name: &name,
         },
         instance: &setup.instance,
-        destination: &app.spec.destination,
+        destination: &destination,
         desired,
         cache: &setup.cache,
         client: &setup.cluster.client,

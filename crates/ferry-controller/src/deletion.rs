@@ -63,6 +63,7 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
     };
     let mut remaining = 0;
     let mut failures = Vec::new();
+    let destination = setup.destination(app);
     for object in setup.cache.app_resources(&setup.instance) {
         let (options, _) = SyncOptionSet::default().for_resource(&object.object);
         // `Delete=false` resources outlive their app; so do ones the project does not permit.
@@ -72,7 +73,7 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
                 &object.key.kind,
                 &object.key.name,
                 &object.key.namespace,
-                &app.spec.destination,
+                &destination,
             )
         {
             continue;
