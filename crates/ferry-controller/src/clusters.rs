@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::impersonation;
 use crate::metrics::KubeClients;
 use crate::settings::ControllerSettings;
+use crate::sharding::ShardedCluster;
 use crate::triggers::Triggers;
 
 /// One destination cluster.
@@ -32,6 +33,8 @@ pub struct Cluster {
     /// The AppProject the cluster Secret assigns it to (`project`); empty for none, as for
     /// the in-cluster default without a Secret.
     pub project: String,
+    /// What sharding reads of the cluster's Secret (its uid, `shard`).
+    pub sharding: ShardedCluster,
     cache: OnceCell<ClusterCache>,
     engine: OnceCell<Arc<Engine>>,
     /// Engines whose requests impersonate a service account, by user name.
@@ -43,11 +46,17 @@ impl Cluster {
     fn new(name: String, server: String, client: kube::Client) -> Self {
         Self {
             name,
-            server,
             client,
             namespaces: Vec::new(),
             cluster_resources: false,
             project: String::new(),
+            sharding: ShardedCluster {
+                id: String::new(),
+                server: server.clone(),
+                shard: None,
+                skip_reconcile: false,
+            },
+            server,
             cache: OnceCell::new(),
             engine: OnceCell::new(),
             impersonating: Mutex::default(),
@@ -255,6 +264,21 @@ impl Clusters {
             .insert(name, (version, Arc::new(cluster)));
     }
 
+    /// The clusters as Argo CD's sharding lists them: the registered ones, and the in-cluster
+    /// cluster unless a Secret registers it; in server order, so equal lists compare equal.
+    pub fn sharded(&self) -> Vec<ShardedCluster> {
+        let registered = self.registered.read().unwrap_or_else(|p| p.into_inner());
+        let mut clusters: Vec<ShardedCluster> = registered
+            .values()
+            .map(|(_, c)| c.sharding.clone())
+            .collect();
+        if !clusters.iter().any(|c| c.server == IN_CLUSTER_SERVER) {
+            clusters.push(self.local.sharding.clone());
+        }
+        clusters.sort_by(|a, b| (&a.server, &a.id).cmp(&(&b.server, &b.id)));
+        clusters
+    }
+
     pub fn remove(&self, secret_name: &str) {
         self.registered
             .write()
@@ -283,6 +307,7 @@ async fn build(
     cluster.namespaces = parsed.namespaces.clone();
     cluster.cluster_resources = parsed.cluster_resources;
     cluster.project = parsed.project.clone();
+    cluster.sharding = ShardedCluster::from_secret(secret, &parsed.server);
     Ok(cluster)
 }
 

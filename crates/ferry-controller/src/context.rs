@@ -18,6 +18,7 @@ use crate::compare::Comparison;
 use crate::metrics::Metrics;
 use crate::operation::Operations;
 use crate::settings::ControllerSettings;
+use crate::sharding::Sharding;
 use crate::triggers::Triggers;
 
 pub struct Context {
@@ -44,6 +45,8 @@ pub struct Context {
     /// When apps whose reconcile failed (an error, not a failed comparison) are tried again.
     pub reconcile_backoff: ErrorBackoff,
     pub metrics: Arc<Metrics>,
+    /// Which apps this replica reconciles (all of them unless sharded).
+    pub sharding: Sharding,
 }
 
 /// A comparison and the fingerprint of its inputs (spec, revisions, project, live changes).

@@ -22,13 +22,16 @@ mod commit_signatures;
 mod compare;
 mod context;
 mod deletion;
+pub mod ha;
 mod impersonation;
+pub mod leader;
 pub mod metrics;
 mod operation;
 mod patch;
 mod reconcile;
 mod registry;
 mod settings;
+pub mod sharding;
 mod status_size;
 mod triggers;
 mod view;
@@ -59,6 +62,7 @@ use crate::clusters::Clusters;
 use crate::commit_signatures::CommitSignatures;
 use crate::context::Context;
 use crate::operation::Operations;
+use crate::sharding::Sharding;
 use crate::triggers::Triggers;
 
 /// Runs the controller until `shutdown` resolves, then lets running syncs finish for
@@ -128,6 +132,7 @@ pub async fn run(
         .await
         .context("reading the GnuPG keys ConfigMap")?;
 
+    let sharding = Sharding::new(settings.sharding);
     let ctx = Arc::new(Context {
         operations: Operations::new(settings.operation_processors),
         settings,
@@ -145,6 +150,7 @@ pub async fn run(
         error_backoff: Default::default(),
         reconcile_backoff: Default::default(),
         metrics: metrics.clone(),
+        sharding,
     });
     if let Some(address) = ctx.settings.view_listen {
         view_http::spawn(ctx.clone(), client.clone(), address).await;
@@ -154,8 +160,9 @@ pub async fn run(
         .reconcile_on(requests)
         .graceful_shutdown_on(shutdown);
     triggers.set_store(controller.store());
+    ctx.sharding.set_apps(controller.store());
     metrics.watch(controller.store(), ctx.clusters.clone());
-    info!(namespace = %namespace, "controller started");
+    info!(namespace = %namespace, shard = ctx.settings.sharding.shard, replicas = ctx.settings.sharding.replicas, "controller started");
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()))

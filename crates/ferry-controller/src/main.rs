@@ -95,6 +95,8 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    #[command(flatten)]
+    ha: ferry_controller::ha::HaArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,13 +150,31 @@ async fn run_main() -> anyhow::Result<()> {
     settings.render.max_manifest_file_size = args.max_manifest_file_size;
     settings.render.max_manifest_size = args.max_manifest_size;
     settings.render.max_repo_size = args.max_repo_size;
+    settings.sharding = args.ha.shard_settings();
+    let leadership = match args.ha.election(&args.namespace, settings.sharding.shard) {
+        Some(election) => Some(Arc::new(election.acquire(kube_config(&args).await?).await?)),
+        None => None,
+    };
+    if let Some(leadership) = leadership.clone() {
+        tokio::spawn(async move {
+            let why = leadership.lost().await;
+            // Another replica may lead from now on: stop writing at once. What was running is
+            // resumed by the new leader from the Applications' status.
+            tracing::error!("no longer the leader ({why}); exiting");
+            std::process::exit(1);
+        });
+    }
     ferry_controller::run(
         client,
         settings,
         metrics,
         ferry_types::runtime::shutdown_signal(),
     )
-    .await
+    .await?;
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    Ok(())
 }
 
 /// Serves the metrics in the background. A taken port is logged, not fatal: the controller's
@@ -175,9 +195,13 @@ async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
 
 /// A client whose requests the metrics count.
 async fn client(args: &Args, metrics: &Metrics) -> anyhow::Result<kube::Client> {
-    let config =
-        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
-    Ok(metrics.kube_clients().client(config, IN_CLUSTER_SERVER)?)
+    Ok(metrics
+        .kube_clients()
+        .client(kube_config(args).await?, IN_CLUSTER_SERVER)?)
+}
+
+async fn kube_config(args: &Args) -> anyhow::Result<kube::Config> {
+    Ok(ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?)
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
 
 async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = object.name_any();
+    if !ctx.sharding.manages_app(&ctx.clusters, &object) {
+        // Another shard's app; looked at again each resync in case its cluster moves here.
+        debug!(app = %name, "not in this controller's shard");
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
     let write_error = |source| Error::Write {
         app: name.clone(),
         source,

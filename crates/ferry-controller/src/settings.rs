@@ -6,6 +6,8 @@ use std::time::Duration;
 use ferry_cache::{ResourceFilter, TrackingMethod};
 use ferry_render::RenderConfig;
 
+use crate::sharding::ShardSettings;
+
 /// Settings of one controller. `Default` is what `ferry-controller` runs with unless told
 /// otherwise.
 #[derive(Clone, Debug)]
@@ -51,6 +53,8 @@ pub struct ControllerSettings {
     /// Where the API server asks for an app's managed resources, resource tree and manifests
     /// ([`crate::view`]); `None`: nowhere.
     pub view_listen: Option<std::net::SocketAddr>,
+    /// This replica's shard of the destination clusters ([`crate::sharding`]).
+    pub sharding: ShardSettings,
 }
 
 impl Default for ControllerSettings {
@@ -81,6 +85,7 @@ impl Default for ControllerSettings {
             server_side_diff: true,
             shutdown_grace: Duration::from_secs(20),
             view_listen: None,
+            sharding: ShardSettings::default(),
         }
     }
 }

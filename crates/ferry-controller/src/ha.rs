@@ -1,0 +1,63 @@
+//! The command line of high availability: leader election, and sharding with Argo CD's
+//! flag and environment variables, so an Argo CD controller's manifests configure ferry alike.
+
+use std::time::Duration;
+
+use crate::leader::{self, LeaderElection};
+use crate::sharding::{Algorithm, REPLICAS_ENV, SHARD_ENV, SHARDING_ALGORITHM_ENV, ShardSettings};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct HaArgs {
+    /// Reconcile only while holding this shard's Lease
+    /// (`ferry-application-controller-<shard>`); other replicas of the shard wait as standbys.
+    #[arg(long, env = "FERRY_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Seconds a standby waits after the leader's last renewal before taking the Lease.
+    #[arg(long, env = "FERRY_LEADER_ELECT_LEASE_DURATION", default_value_t = 15)]
+    pub leader_elect_lease_duration: u64,
+    /// Seconds after its last renewal at which a leader that could not renew stops.
+    #[arg(long, env = "FERRY_LEADER_ELECT_RENEW_DEADLINE", default_value_t = 10)]
+    pub leader_elect_renew_deadline: u64,
+    /// Seconds between the leader's renewals.
+    #[arg(long, env = "FERRY_LEADER_ELECT_RETRY_PERIOD", default_value_t = 2)]
+    pub leader_elect_retry_period: u64,
+    /// This replica's identity in the Lease (default: hostname and a random suffix).
+    #[arg(long, env = "FERRY_LEADER_ELECT_IDENTITY")]
+    pub leader_elect_identity: Option<String>,
+    /// How clusters are distributed among the shards.
+    #[arg(long, env = SHARDING_ALGORITHM_ENV, value_enum, default_value = "legacy")]
+    pub sharding_method: Algorithm,
+    /// Number of shards (Argo CD's controller replicas); 0 or 1: no sharding.
+    #[arg(long, env = REPLICAS_ENV, default_value_t = 0)]
+    pub controller_replicas: i64,
+    /// This replica's shard (default: the number ending the hostname, as a StatefulSet's pods
+    /// are named).
+    #[arg(long, env = SHARD_ENV, allow_negative_numbers = true)]
+    pub controller_shard: Option<i64>,
+}
+
+impl HaArgs {
+    pub fn shard_settings(&self) -> ShardSettings {
+        ShardSettings::resolve(
+            self.controller_replicas,
+            self.controller_shard,
+            &leader::hostname(),
+            self.sharding_method,
+        )
+    }
+
+    /// The election this replica takes part in, if `--leader-elect`.
+    pub fn election(&self, namespace: &str, shard: i64) -> Option<LeaderElection> {
+        self.leader_elect.then(|| LeaderElection {
+            namespace: namespace.to_string(),
+            lease: leader::lease_name(shard),
+            identity: self
+                .leader_elect_identity
+                .clone()
+                .unwrap_or_else(leader::default_identity),
+            lease_duration: Duration::from_secs(self.leader_elect_lease_duration),
+            renew_deadline: Duration::from_secs(self.leader_elect_renew_deadline),
+            retry_period: Duration::from_secs(self.leader_elect_retry_period),
+        })
+    }
+}
