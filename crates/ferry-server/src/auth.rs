@@ -38,6 +38,7 @@ mod project_token;
 mod revocation;
 mod session;
 mod settings;
+mod shared_failures;
 
 pub use accounts::{ADMIN, Account, Accounts, Capability, TokenRecord};
 pub use bootstrap::ensure_initial_admin;
@@ -61,3 +62,4 @@ pub use settings::{
     AuthSettings, CONFIG_MAP_NAME, DEFAULT_SESSION_DURATION, SECRET_NAME, SERVER_KEY_KEY,
     SESSION_DURATION_KEY, ServerKey,
 };
+pub use shared_failures::{LOGIN_FAILURES_CONFIG_MAP, SharedFailures, share as share_failures};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ferry_server::auth::{LoginGuard, ensure_initial_admin};
+use ferry_server::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share_failures};
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve, serve_tls, tls_config};
@@ -53,6 +53,22 @@ struct Args {
     log_json: bool,
 }
 
+/// Failed logins count across replicas: each guard publishes its own and adds the others'.
+async fn share_login_failures(state: &AppState, namespace: &str) -> anyhow::Result<()> {
+    // Unique per process: the host (a pod's name) and a random suffix.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let replica = format!("{}-{:08x}", host.trim(), rand::random::<u32>());
+    for (guard, kind) in [
+        (state.login_guard(), "users"),
+        (state.client_guard(), "clients"),
+    ] {
+        let shared = Arc::new(SharedFailures::new(kind, &replica));
+        guard.share_with(shared.clone());
+        share_failures(guard.clone(), shared, state.client(), namespace).await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -94,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
         .follow(state.client(), &args.namespace)
         .await
         .context("loading the revoked tokens")?;
+    share_login_failures(&state, &args.namespace)
+        .await
+        .context("loading the other replicas' failed logins")?;
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     serve_metrics(state.metrics().clone(), args.metrics_listen).await;

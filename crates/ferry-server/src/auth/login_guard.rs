@@ -11,15 +11,19 @@
 //! guesses cannot slip past it; and the memory used stays bounded: at most
 //! `max_tracked_usernames` usernames are remembered, forgetting stale ones first, then the
 //! least recently tried, and a locked-out username last.
+//!
+//! With several API server replicas, [`LoginGuard::share_with`] adds the other replicas'
+//! failures and lockouts (see [`super::shared_failures`]).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::clock::{Clock, SystemClock};
 use super::error::AuthError;
+use super::shared_failures::{Shared, SharedFailures};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginGuardConfig {
@@ -106,6 +110,8 @@ pub struct LoginGuard {
     scope: &'static str,
     /// Whether a success forgets the failures (per username) or not (per address).
     success_clears: bool,
+    /// The other replicas' failures, when there are replicas.
+    shared: OnceLock<Arc<SharedFailures>>,
 }
 
 impl Default for LoginGuard {
@@ -129,6 +135,7 @@ impl LoginGuard {
             tracked: Mutex::new(HashMap::new()),
             scope: "for this username",
             success_clears: true,
+            shared: OnceLock::new(),
         }
     }
 
@@ -141,11 +148,49 @@ impl LoginGuard {
         }
     }
 
+    /// Counts the failures and lockouts of the other replicas `shared` reports, from now on.
+    pub fn share_with(&self, shared: Arc<SharedFailures>) {
+        let _ = self.shared.set(shared);
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// What this replica shares: the names with failures in the window or a lockout, at most
+    /// `max` of them, lockouts first and then the most failures.
+    pub(crate) fn shared_snapshot(&self, now: Timestamp, max: usize) -> BTreeMap<String, Shared> {
+        let window = self.window();
+        let mut tracked = self.lock();
+        let mut entries: Vec<(String, Shared)> = tracked
+            .iter_mut()
+            .filter_map(|(name, entry)| {
+                entry.expire(now, window);
+                let shared = Shared {
+                    failures: entry.failures.iter().map(|t| t.as_second()).collect(),
+                    locked_until: entry.locked_until.map(|t| t.as_second()),
+                };
+                (shared != Shared::default()).then(|| (name.clone(), shared))
+            })
+            .collect();
+        entries.sort_by_key(|(_, s)| (s.locked_until.is_none(), usize::MAX - s.failures.len()));
+        entries.truncate(max);
+        entries.into_iter().collect()
+    }
+
+    /// The other replicas' failures of `name` and the end of their lockout of it, if shared.
+    fn peers(&self, name: &str, now: Timestamp) -> (usize, Option<Timestamp>) {
+        self.shared
+            .get()
+            .map_or((0, None), |shared| shared.of(name, now, self.window()))
+    }
+
     /// Starts a login for `username`, unless it is locked out or enough logins are already in
     /// progress to reach the limit should they all fail.
     pub(crate) fn begin(&self, username: &str) -> Result<LoginAttempt<'_>, AuthError> {
         let now = self.clock.now();
         let window = self.window();
+        let (peer_failures, peer_lockout) = self.peers(username, now);
         let mut tracked = self.lock();
         if !tracked.contains_key(username) {
             self.make_room(&mut tracked, now);
@@ -154,13 +199,13 @@ impl LoginGuard {
             .entry(username.to_string())
             .or_insert_with(|| Tracked::new(now));
         entry.expire(now, window);
-        if let Some(until) = entry.locked_until {
+        if let Some(until) = entry.locked_until.max(peer_lockout) {
             return Err(AuthError::TooManyFailedLogins {
                 retry_after_secs: whole_seconds_until(now, until),
                 scope: self.scope,
             });
         }
-        if entry.failures.len() + entry.in_progress >= self.config.max_failures {
+        if entry.failures.len() + entry.in_progress + peer_failures >= self.config.max_failures {
             // The logins in progress settle within moments.
             return Err(AuthError::TooManyFailedLogins {
                 retry_after_secs: 1,
@@ -179,6 +224,7 @@ impl LoginGuard {
     fn settle(&self, username: &str, outcome: Outcome) {
         let now = self.clock.now();
         let window = self.window();
+        let (peer_failures, _) = self.peers(username, now);
         let mut tracked = self.lock();
         // Entries with a login in progress are never evicted, so this one is there.
         let Some(entry) = tracked.get_mut(username) else {
@@ -189,7 +235,7 @@ impl LoginGuard {
         match outcome {
             Outcome::Failed => {
                 entry.failures.push_back(now);
-                if entry.failures.len() >= self.config.max_failures {
+                if entry.failures.len() + peer_failures >= self.config.max_failures {
                     entry.locked_until =
                         Some(now.saturating_add(self.lockout()).unwrap_or(Timestamp::MAX));
                     entry.failures.clear();
@@ -201,6 +247,11 @@ impl LoginGuard {
         }
         if entry.is_forgettable() {
             tracked.remove(username);
+        }
+        if outcome != Outcome::Abandoned
+            && let Some(shared) = self.shared.get()
+        {
+            shared.touch();
         }
     }
 
@@ -313,6 +364,28 @@ mod tests {
         let mut names: Vec<String> = guard.lock().keys().cloned().collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn other_replicas_failures_count_and_their_lockouts_hold() {
+        let (guard, clock) = guard(LoginGuardConfig::default());
+        let shared = Arc::new(SharedFailures::new("users", "me"));
+        guard.share_with(shared.clone());
+        let now = clock.now().as_second();
+        let peer = |entries: serde_json::Value| {
+            BTreeMap::from([("users.other".to_string(), entries.to_string())])
+        };
+        shared.merge(&peer(
+            serde_json::json!({"admin": {"f": [now - 3, now - 2, now - 1]}, "bob": {"l": now + 60}}),
+        ));
+        // Three failures elsewhere and two here make five.
+        fail(&guard, "admin").unwrap();
+        fail(&guard, "admin").unwrap();
+        assert_eq!(retry_after(guard.begin("admin")), 300);
+        let snapshot = guard.shared_snapshot(clock.now(), 10);
+        assert_eq!(snapshot["admin"].locked_until, Some(now + 300));
+        assert_eq!(retry_after(guard.begin("bob")), 60);
+        assert!(guard.begin("carol").is_ok());
     }
 
     #[test]
