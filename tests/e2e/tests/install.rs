@@ -15,6 +15,7 @@ use ferry_testkit::server::admin_password;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -220,18 +221,29 @@ fn the_installs_hold_ferrys_own_crds() -> Result<()> {
     let crds = ferrys_crds()?;
     assert_eq!(crds_among(&kustomized), crds.len());
     assert_eq!(crds_among(&charted), crds.len());
-    for crd in crds {
-        let (_, name) = kind_and_name(&crd);
-        let kustomized = find(&kustomized, "CustomResourceDefinition", &name)?;
-        assert_eq!(crd_as_ferry_writes_it(kustomized)?, crd);
-        let mut from_chart = find(&charted, "CustomResourceDefinition", &name)?.clone();
-        let annotations = from_chart["metadata"]
+    // Both add annotations that keep the CRDs when an Application of the install is deleted, the
+    // chart also Helm's that keeps them on uninstall.
+    let without_annotations = |object: &Value| {
+        let mut object = object.clone();
+        let annotations = object["metadata"]
             .as_object_mut()
             .and_then(|metadata| metadata.remove("annotations"));
-        assert_eq!(
-            annotations,
-            Some(json!({"helm.sh/resource-policy": "keep"}))
-        );
+        (object, annotations.unwrap_or_default())
+    };
+    let keep_with_ferry = json!({"argocd.argoproj.io/sync-options": "Delete=false,Prune=false"});
+    let keep_with_helm = json!({
+        "helm.sh/resource-policy": "keep",
+        "argocd.argoproj.io/sync-options": "Delete=false,Prune=false",
+    });
+    for crd in crds {
+        let (_, name) = kind_and_name(&crd);
+        let (kustomized, annotations) =
+            without_annotations(find(&kustomized, "CustomResourceDefinition", &name)?);
+        assert_eq!(annotations, keep_with_ferry);
+        assert_eq!(crd_as_ferry_writes_it(&kustomized)?, crd);
+        let (from_chart, annotations) =
+            without_annotations(find(&charted, "CustomResourceDefinition", &name)?);
+        assert_eq!(annotations, keep_with_helm);
         assert_eq!(crd_as_ferry_writes_it(&from_chart)?, crd);
     }
     Ok(())
@@ -894,5 +906,114 @@ async fn the_api_server_works_with_the_rights_the_chart_gives_it() -> Result<()>
 
     let log = server.stop().await?;
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+    Ok(())
+}
+
+/// Deletes the ClusterRoles and ClusterRoleBindings of release `instance` when dropped: they
+/// outlive the test's namespace.
+struct ClusterRbacCleanup {
+    tools: Tools,
+    kubeconfig: String,
+    instance: String,
+}
+
+impl Drop for ClusterRbacCleanup {
+    fn drop(&mut self) {
+        let selector = format!("app.kubernetes.io/instance={}", self.instance);
+        let args = [
+            "--kubeconfig",
+            &self.kubeconfig,
+            "delete",
+            "clusterrole,clusterrolebinding",
+            "--selector",
+            &selector,
+            "--ignore-not-found",
+        ];
+        if let Err(err) = self.tools.run("kubectl", &args) {
+            eprintln!("warning: {err:#}");
+        }
+    }
+}
+
+/// Writes the directory `from` of this repository into `repo` at `to`.
+fn copy_into_repo(repo: &ferry_testkit::git::GitRepo, from: &Path, to: &str) -> Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = format!("{to}/{}", entry.file_name().to_string_lossy());
+        if entry.file_type()?.is_dir() {
+            copy_into_repo(repo, &entry.path(), &target)?;
+        } else {
+            repo.write(&target, std::fs::read(entry.path())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// ferry managing its own installation: an Application of the chart, from Git, syncs all of it
+/// (ClusterRoles, the StatefulSet, the settings) and is Healthy; a value changed in Git rolls
+/// the API server's Deployment; deleting the app deletes what it installed.
+#[tokio::test]
+async fn ferry_manages_its_own_installation_through_an_application() -> Result<()> {
+    let mut story = Story::new().await?;
+    let namespace = story.namespace().to_string();
+    let app = story.app_name("ferry");
+    let _cleanup = ClusterRbacCleanup {
+        tools: Tools::new()?,
+        kubeconfig: story.ctx.kubeconfig().to_string_lossy().into_owned(),
+        instance: app.clone(),
+    };
+    copy_into_repo(&story.repo, &repo_root().join("charts/ferry"), "ferry")?;
+    let first = story.repo.commit("ferry's chart")?;
+    story.start_controller()?;
+    // The CRDs stay out: they are the sandbox's, shared with every other test.
+    story.create_app(
+        &app,
+        "ferry",
+        &[
+            "--helm-set",
+            "crds.install=false",
+            "--sync-policy",
+            "automated",
+            "--auto-prune",
+        ],
+    )?;
+    story
+        .wait_app(&app, "Synced and Healthy", |a| {
+            is::synced_and_healthy(a) && is::at_revision(&first)(a) && is::operation_finished(a)
+        })
+        .await?;
+    // The release is the app: its name holds the chart's, so it is the objects' base name.
+    let server = format!("{app}-server");
+    let deployments: Api<Deployment> = story.ctx.api();
+    assert_eq!(
+        deployments.get(&server).await?.spec.unwrap().replicas,
+        Some(1)
+    );
+    let cluster_roles: Api<ClusterRole> = Api::all(story.ctx.client());
+    assert!(cluster_roles.get_opt(&server).await?.is_some());
+
+    let values = std::fs::read_to_string(story.repo.work_path().join("ferry/values.yaml"))?;
+    let scaled = values.replacen("  replicas: 1\n", "  replicas: 2\n", 2);
+    story.repo.write("ferry/values.yaml", scaled)?;
+    let second = story.repo.commit("two controllers and two API servers")?;
+    story
+        .wait_app(&app, "Synced at the second commit", |a| {
+            is::synced(a) && is::at_revision(&second)(a) && is::operation_finished(a)
+        })
+        .await?;
+    assert_eq!(
+        deployments.get(&server).await?.spec.unwrap().replicas,
+        Some(2)
+    );
+
+    story.ferry(&["app", "delete", &app, "--yes", "--wait"])?;
+    assert!(deployments.get_opt(&server).await?.is_none());
+    assert!(cluster_roles.get_opt(&server).await?.is_none());
+    assert!(
+        Api::<Secret>::namespaced(story.ctx.client(), &namespace)
+            .get_opt("argocd-secret")
+            .await?
+            .is_none()
+    );
     Ok(())
 }
