@@ -250,38 +250,71 @@ impl Story {
     }
 
     fn start_controller_with(&mut self, seconds: u64, kubeconfig: &Path) -> Result<()> {
-        let free_port = || -> Result<u16> {
-            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port())
-        };
         self.metrics_port = free_port()?;
         self.view_port = free_port()?;
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.controller_log())?;
-        let child = Command::new(binary("ferry-controller")?)
+        let child = self
+            .controller_command(seconds, kubeconfig, &self.controller_log(), "cache")?
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{}", self.metrics_port))
+            .arg("--view-listen")
+            .arg(format!("127.0.0.1:{}", self.view_port))
+            .spawn()
+            .context("starting ferry-controller")?;
+        self.controller = Some(child);
+        Ok(())
+    }
+
+    /// `ferry-controller` for this story's namespace, logging to `log`, with the story's flags
+    /// and its caches in the work directory's `cache`.
+    fn controller_command(
+        &self,
+        seconds: u64,
+        kubeconfig: &Path,
+        log: &Path,
+        cache: &str,
+    ) -> Result<Command> {
+        let log = File::options().create(true).append(true).open(log)?;
+        let mut command = Command::new(binary("ferry-controller")?);
+        command
             .args(["--namespace", self.namespace()])
             .args(["--resync", &seconds.to_string()])
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--cache-dir")
-            .arg(self.work.path().join("cache"))
-            .arg("--metrics-listen")
-            .arg(format!("127.0.0.1:{}", self.metrics_port))
-            .arg("--view-listen")
-            .arg(format!("127.0.0.1:{}", self.view_port))
+            .arg(self.work.path().join(cache))
             .args(&self.controller_flags)
             .env("PATH", tool_path())
             .env("FERRY_LOG", "info,ferry_controller=debug,kube=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log);
+        Ok(command)
+    }
+
+    /// Starts one more `ferry-controller` replica named `name` beside the story's own (which
+    /// need not run), with extra `flags` and environment (`env`), logging to its own file.
+    pub fn start_replica(
+        &self,
+        name: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Replica> {
+        let log = self.work.path().join(format!("controller-{name}.log"));
+        let child = self
+            .controller_command(3, self.ctx.kubeconfig(), &log, &format!("cache-{name}"))?
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg("--view-listen")
+            .arg(format!("127.0.0.1:{}", free_port()?))
+            .args(flags)
+            .envs(env.iter().copied())
             .spawn()
-            .context("starting ferry-controller")?;
-        self.controller = Some(child);
-        Ok(())
+            .with_context(|| format!("starting ferry-controller {name}"))?;
+        Ok(Replica {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        })
     }
 
     /// Starts `ferry-server` for this story's namespace, asking the running controller for
@@ -453,6 +486,51 @@ impl Story {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+/// A free port on the loopback interface.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A controller replica a story started with [`Story::start_replica`]; SIGKILLed when dropped.
+pub struct Replica {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Replica {
+    /// Kills the replica with SIGKILL.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log lines that contain every one of `words`.
+    pub fn log_lines_with(&self, words: &[&str]) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|line| words.iter().all(|w| line.contains(w)))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.kill();
     }
 }
 
