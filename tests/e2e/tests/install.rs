@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use ferry_e2e::{Story, is};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::admin_password;
+use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
@@ -476,7 +477,44 @@ server:
     assert_eq!(decoded("admin.passwordMtime"), "2026-01-02T03:04:05Z");
     assert_eq!(decoded("oidc.okta.clientSecret"), "s3cret");
 
-    // The defaults: plain HTTP, no TLS volume, the CRDs kept on uninstall.
+    // Declarative repositories, known hosts and keys, read back by ferry's own code.
+    let settings = objects(&tools.helm_template(
+        "r",
+        "cd",
+        r#"
+configs:
+  ssh: {knownHosts: "github.com ssh-ed25519 AAAA", extraHosts: "git.example ssh-ed25519 BBBB"}
+  gpg: {keys: {ABCDEF0123456789: "-----BEGIN PGP PUBLIC KEY BLOCK-----"}}
+  repositories:
+    charts: {url: "https://charts.example", type: helm, username: u, password: p}
+  credentialTemplates:
+    org: {url: "https://git.example/org", password: t}
+"#,
+    )?)?;
+    let secret = |name: &str| -> Result<RepoSecret> {
+        let secret: Secret = serde_json::from_value(find(&settings, "Secret", name)?.clone())?;
+        RepoSecret::from_secret(&secret).map_err(anyhow::Error::msg)
+    };
+    let charts = secret("argocd-repo-charts")?;
+    assert_eq!(charts.kind, RepoSecretKind::Repository);
+    assert_eq!(
+        (charts.url.as_str(), charts.repo_type.as_str()),
+        ("https://charts.example", "helm")
+    );
+    assert_eq!(charts.password.as_deref(), Some("p"));
+    let org = secret("argocd-repo-creds-org")?;
+    assert_eq!(org.kind, RepoSecretKind::RepoCreds);
+    assert_eq!(org.url, "https://git.example/org");
+    assert_eq!(
+        find(&settings, "ConfigMap", "argocd-ssh-known-hosts-cm")?["data"]["ssh_known_hosts"],
+        "github.com ssh-ed25519 AAAA\ngit.example ssh-ed25519 BBBB"
+    );
+    assert_eq!(
+        find(&settings, "ConfigMap", "argocd-gpg-keys-cm")?["data"]["ABCDEF0123456789"],
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+    );
+
+    // The defaults: plain HTTP, no TLS volume, no known hosts to hide existing ones.
     let defaults = objects(&tools.helm_template("r", "cd", "")?)?;
     let server = find(&defaults, "Deployment", "r-ferry-server")?;
     assert!(!args(server).iter().any(|arg| arg.starts_with("--tls")));
@@ -485,6 +523,7 @@ server:
         "HTTP"
     );
     assert_eq!(container(server)["image"], "ghcr.io/ferry-cd/ferry:0.1.0");
+    assert!(find(&defaults, "ConfigMap", "argocd-ssh-known-hosts-cm").is_err());
     Ok(())
 }
 
