@@ -125,7 +125,9 @@ impl Leadership {
         }
     }
 
-    /// Gives the Lease up (at a graceful shutdown), so a standby takes over at once.
+    /// Gives the Lease up (at a graceful shutdown): a standby takes it the next time it looks
+    /// (when the Lease it last saw would have expired), without waiting for this replica's last
+    /// renewal to expire too.
     pub async fn release(&self) {
         match self.manager.release().await {
             Ok(()) => info!(lease = %self.lease, "released the lease"),

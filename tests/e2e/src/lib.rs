@@ -299,9 +299,31 @@ impl Story {
         flags: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Replica> {
+        self.start_replica_with(name, flags, env, self.ctx.kubeconfig())
+    }
+
+    /// [`Self::start_replica`], reaching the API server through `proxy`.
+    pub fn start_replica_through(
+        &self,
+        name: &str,
+        flags: &[&str],
+        proxy: &Proxy,
+    ) -> Result<Replica> {
+        let kubeconfig = self.work.path().join(format!("kubeconfig-{name}"));
+        proxy.kubeconfig(self.ctx.kubeconfig(), &kubeconfig)?;
+        self.start_replica_with(name, flags, &[], &kubeconfig)
+    }
+
+    fn start_replica_with(
+        &self,
+        name: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        kubeconfig: &Path,
+    ) -> Result<Replica> {
         let log = self.work.path().join(format!("controller-{name}.log"));
         let child = self
-            .controller_command(3, self.ctx.kubeconfig(), &log, &format!("cache-{name}"))?
+            .controller_command(3, kubeconfig, &log, &format!("cache-{name}"))?
             .arg("--metrics-listen")
             .arg(format!("127.0.0.1:{}", free_port()?))
             .arg("--view-listen")
@@ -511,6 +533,22 @@ impl Replica {
             child.wait()?;
         }
         Ok(())
+    }
+
+    /// Waits up to `limit` for the replica to exit by itself; whether it did.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Result<bool> {
+        let deadline = Instant::now() + limit;
+        let Some(child) = self.child.as_mut() else {
+            return Ok(true);
+        };
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                self.child = None;
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
     }
 
     /// Its log so far.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ferry_e2e::{Replica, Story, TIMEOUT, is, job_hook};
+use ferry_testkit::proxy::Proxy;
 use ferry_testkit::server::{ServerProcess, admin_password, workspace_binary};
 use ferry_types::application::OperationPhase;
 use futures::StreamExt;
@@ -167,6 +168,36 @@ async fn a_standby_takes_over_a_killed_leaders_sync_and_runs_each_hook_once() ->
         );
     }
     assert_eq!(status.history.len(), 1, "{:?}", status.history);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_api_server_stops_before_its_standby_leads() -> Result<()> {
+    let story = Story::new().await?;
+    let proxy = Proxy::in_front_of(story.ctx.kubeconfig()).await?;
+    let elect = |identity: &'static str| ["--leader-elect", "--leader-elect-identity", identity];
+    let mut leader = story.start_replica_through("a", &elect("replica-a"), &proxy)?;
+    wait_for_holder(&story, "replica-a").await?;
+    let standby = story.start_replica("b", &elect("replica-b"), &[])?;
+    wait_for_log(&standby, &["waiting to lead"]).await?;
+
+    proxy.cut();
+    let cut = Instant::now();
+    // A leader that cannot renew must stop writing before anyone else may lead: when it
+    // exits, the Lease still names it.
+    let stopped = leader.wait_exit(TIMEOUT).await?;
+    let exited = cut.elapsed();
+    let holder_at_exit = holder(&story).await;
+    assert!(stopped, "the leader kept running:\n{}", leader.log());
+    assert!(!leader.log_lines_with(&["no longer the leader"]).is_empty());
+    assert_eq!(holder_at_exit.as_deref(), Some("replica-a"));
+    let took_over = exited + wait_for_holder(&story, "replica-b").await?;
+    println!(
+        "leader cut off: it exited {:.1} s after losing the API server, the standby held the \
+         Lease {:.1} s after",
+        exited.as_secs_f64(),
+        took_over.as_secs_f64()
+    );
     Ok(())
 }
 
