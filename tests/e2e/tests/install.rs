@@ -178,6 +178,15 @@ fn yaml_files(dir: &str) -> Result<BTreeSet<String>> {
     Ok(names)
 }
 
+/// The value of environment variable `name` of a workload's first container.
+fn env<'a>(workload: &'a Value, name: &str) -> Option<&'a str> {
+    container(workload)["env"]
+        .as_array()?
+        .iter()
+        .find(|var| var["name"] == name)?["value"]
+        .as_str()
+}
+
 /// The first container of a workload's pod template.
 fn container(workload: &Value) -> &Value {
     &workload["spec"]["template"]["spec"]["containers"][0]
@@ -299,6 +308,7 @@ fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
             }
             "Deployment" | "StatefulSet" => {
                 same("/spec/replicas");
+                same("/spec/podManagementPolicy");
                 for field in ["serviceAccountName", "securityContext", "volumes"] {
                     same(&format!("/spec/template/spec/{field}"));
                 }
@@ -429,6 +439,11 @@ server:
 
     let controller = find(&rendered, "StatefulSet", "cd-application-controller")?;
     assert_eq!(controller["spec"]["replicas"], 3);
+    assert_eq!(
+        env(controller, "ARGOCD_CONTROLLER_REPLICAS"),
+        Some("3"),
+        "a shard per replica"
+    );
     assert!(args(controller).contains(&"--resync=300"));
     assert_eq!(
         controller["spec"]["template"]["spec"]["nodeSelector"],
@@ -476,6 +491,27 @@ server:
     assert_eq!(decoded("admin.password"), "$2a$10$hash");
     assert_eq!(decoded("admin.passwordMtime"), "2026-01-02T03:04:05Z");
     assert_eq!(decoded("oidc.okta.clientSecret"), "s3cret");
+
+    // Standbys: replicas of one shard electing a leader.
+    let standby = objects(&tools.helm_template(
+        "r",
+        "cd",
+        r#"
+controller:
+  replicas: 2
+  leaderElection: {enabled: true}
+configs:
+  params: {controller.sharding.algorithm: round-robin}
+"#,
+    )?)?;
+    let controller = find(&standby, "StatefulSet", "r-ferry-application-controller")?;
+    assert_eq!(controller["spec"]["replicas"], 2);
+    assert_eq!(env(controller, "ARGOCD_CONTROLLER_REPLICAS"), Some("1"));
+    assert_eq!(env(controller, "FERRY_LEADER_ELECT"), Some("true"));
+    assert_eq!(
+        env(controller, "ARGOCD_CONTROLLER_SHARDING_ALGORITHM"),
+        Some("round-robin")
+    );
 
     // Declarative repositories, known hosts and keys, read back by ferry's own code.
     let settings = objects(&tools.helm_template(
