@@ -12,6 +12,7 @@ mod nodes;
 mod pki;
 mod process;
 pub mod real_node;
+pub mod registry;
 pub mod toolchain;
 
 use std::fs::{self, File};
@@ -135,10 +136,11 @@ impl Sandbox {
         started.map(|()| Started::Fresh)
     }
 
-    /// Stops every component. The directory (logs, PKI) stays; the next `up` starts from empty
-    /// cluster state.
+    /// Stops every component and the registry. The directory (logs, PKI, the registry's images)
+    /// stays; the next `up` starts from empty cluster state.
     pub fn down(&self) -> Result<()> {
-        self.stop_all()
+        self.stop_all()?;
+        registry::Registry::of(self).down()
     }
 
     /// Which components run (the real node's too, if the sandbox has one).

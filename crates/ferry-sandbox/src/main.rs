@@ -1,4 +1,5 @@
-//! `ferry-sandbox up|down|status|list|kubeconfig`: manage local control planes.
+//! `ferry-sandbox up|down|status|list|kubeconfig|registry`: manage local control planes and
+//! their registries.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -49,6 +50,21 @@ enum Command {
     List,
     /// Print the path of the sandbox's kubeconfig.
     Kubeconfig,
+    /// The sandbox's container registry (TLS from the sandbox CA, basic auth).
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Start the registry (or reuse it) and print how to reach it, as shell variables.
+    Up,
+    /// Stop the registry; its images stay.
+    Down,
+    /// Print how to reach the running registry, as shell variables.
+    Info,
 }
 
 #[tokio::main]
@@ -121,6 +137,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Kubeconfig => println!("{}", sandbox.kubeconfig().display()),
+        Command::Registry { command } => {
+            let registry = ferry_sandbox::registry::Registry::of(&sandbox);
+            match command {
+                RegistryCommand::Up => print_registry(&registry.up()?),
+                RegistryCommand::Down => {
+                    registry.down()?;
+                    eprintln!("registry of sandbox {} stopped", sandbox.name());
+                }
+                RegistryCommand::Info => print_registry(&registry.info()?),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The registry's coordinates as shell variables; `REGISTRY_AUTH_FILE` is the variable skopeo,
+/// buildah and podman read their credentials from.
+fn print_registry(info: &ferry_sandbox::registry::RegistryInfo) {
+    println!("REGISTRY={}", info.address);
+    println!("REGISTRY_ADDRESSES='{}'", info.addresses.join(" "));
+    println!("REGISTRY_CA={}", info.ca.display());
+    println!("REGISTRY_USERNAME={}", info.username);
+    println!("REGISTRY_CREDENTIALS={}", info.credentials.display());
+    println!("REGISTRY_AUTH_FILE={}", info.auth_config.display());
+    println!(
+        "REGISTRY_CONTAINERD_CERTS_DIR={}",
+        info.containerd_certs_dir.display()
+    );
 }
