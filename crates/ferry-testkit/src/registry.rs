@@ -1,8 +1,8 @@
-//! An OCI registry for Helm charts: the CNCF distribution registry (Debian's `docker-registry`)
-//! on a free loopback port, storing into a temporary directory, optionally behind htpasswd basic
-//! auth and serving HTTPS with a self-signed certificate. Charts are pushed with the real `helm`
-//! (`helm package`, `helm push`) under a throwaway helm home, so no registry login reaches the
-//! user's own helm configuration.
+//! An OCI registry for Helm charts: the CNCF distribution registry (built by `scripts/toolchain`,
+//! the binary of the sandbox's own registry) on a free loopback port, storing into a temporary
+//! directory, optionally behind htpasswd basic auth and serving HTTPS with a self-signed
+//! certificate. Charts are pushed with the real `helm` (`helm package`, `helm push`) under a
+//! throwaway helm home, so no registry login reaches the user's own helm configuration.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -30,8 +30,6 @@ use crate::daemon::{start_on_free_port, stop};
 use crate::helm::Helm;
 use crate::http::SelfSigned;
 
-const REGISTRY: &str = "/usr/bin/docker-registry";
-
 /// How the registry is served.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RegistryOptions<'a> {
@@ -52,9 +50,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(options: RegistryOptions<'_>) -> Result<Self> {
-        if !Path::new(REGISTRY).exists() {
+        let binary = ferry_sandbox::toolchain::bin_dir().join("registry");
+        if !binary.is_file() {
             bail!(
-                "{REGISTRY} is missing: install the docker-registry package (scripts/setup does)"
+                "{} is missing: build it with scripts/toolchain",
+                binary.display()
             );
         }
         let dir = tempfile::Builder::new()
@@ -86,9 +86,13 @@ impl Registry {
             config["http"]["addr"] = json!(format!("127.0.0.1:{port}"));
             // JSON is YAML too.
             std::fs::write(&config_file, config.to_string())?;
-            let mut cmd = Command::new(REGISTRY);
-            // No REGISTRY_* variables of the caller may change the configuration.
-            cmd.env_clear().arg("serve").arg(&config_file);
+            let mut cmd = Command::new(&binary);
+            // No REGISTRY_* variables of the caller may change the configuration, and
+            // distribution's tracing stays off.
+            cmd.env_clear()
+                .env("OTEL_TRACES_EXPORTER", "none")
+                .arg("serve")
+                .arg(&config_file);
             Ok(cmd)
         };
         let (child, port) =
