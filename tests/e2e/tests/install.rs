@@ -74,16 +74,19 @@ impl Tools {
         Ok(path.to_string_lossy().into_owned())
     }
 
-    /// `kustomize build deploy`, into `namespace` through an overlay when given.
-    fn kustomize_build(&self, namespace: Option<&str>) -> Result<String> {
-        let Some(namespace) = namespace else {
-            return self.run("kustomize", &["build", "deploy"]);
-        };
+    /// `kustomize build deploy`.
+    fn kustomize_build(&self) -> Result<String> {
+        self.run("kustomize", &["build", "deploy"])
+    }
+
+    /// `kustomize build` of an overlay of deploy/ whose kustomization.yaml, besides naming
+    /// deploy/ as its resource, holds `settings`.
+    fn kustomize_overlay(&self, settings: &str) -> Result<String> {
         let overlay = self.home.path().join("overlay");
         copy_dir(&repo_root().join("deploy"), &overlay.join("deploy"))?;
         std::fs::write(
             overlay.join("kustomization.yaml"),
-            format!("namespace: {namespace}\nresources:\n  - deploy\n"),
+            format!("resources:\n  - deploy\n{settings}"),
         )?;
         self.run("kustomize", &["build", &overlay.to_string_lossy()])
     }
@@ -220,7 +223,7 @@ fn the_installs_hold_ferrys_own_crds() -> Result<()> {
     }
 
     let tools = Tools::new()?;
-    let kustomized = objects(&tools.kustomize_build(None)?)?;
+    let kustomized = objects(&tools.kustomize_build()?)?;
     let charted = objects(&tools.helm_template("ferry", "argocd", "")?)?;
     let crds_among = |objects: &[Value]| {
         objects
@@ -272,7 +275,7 @@ fn the_chart_lints() -> Result<()> {
 #[test]
 fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
     let tools = Tools::new()?;
-    let kustomized = objects(&tools.kustomize_build(None)?)?;
+    let kustomized = objects(&tools.kustomize_build()?)?;
     let charted = objects(&tools.helm_template("ferry", "argocd", "")?)?;
     let names = |objects: &[Value]| -> BTreeSet<(String, String)> {
         objects.iter().map(kind_and_name).collect()
@@ -563,6 +566,32 @@ configs:
     Ok(())
 }
 
+/// deploy/ with the server-tls component serves HTTPS as the chart does with server.insecure
+/// false: the same certificate Secret, mount, arguments and probe.
+#[test]
+fn deploy_serves_https_like_the_chart() -> Result<()> {
+    let tools = Tools::new()?;
+    let tls =
+        objects(&tools.kustomize_overlay("components:\n  - deploy/components/server-tls\n")?)?;
+    let plain = objects(&tools.kustomize_build()?)?;
+    let chart = objects(&tools.helm_template(
+        "ferry",
+        "argocd",
+        "configs:\n  params:\n    server.insecure: false\n",
+    )?)?;
+    let [https, plain, chart] =
+        [&tls, &plain, &chart].map(|objects| find(objects, "Deployment", "ferry-server"));
+    let (https, plain, chart) = (https?, plain?, chart?);
+    let volumes = |workload: &Value| workload["spec"]["template"]["spec"]["volumes"].clone();
+    assert_ne!(volumes(https), volumes(plain));
+    assert_eq!(volumes(https), volumes(chart));
+    for field in ["volumeMounts", "readinessProbe"] {
+        assert_eq!(container(https)[field], container(chart)[field], "{field}");
+    }
+    assert_eq!(args(https), args(chart));
+    Ok(())
+}
+
 /// What `kubectl apply --dry-run=server` says of the objects in `yaml`, in `namespace`.
 fn server_dry_run(tools: &Tools, kubeconfig: &Path, namespace: &str, yaml: &str) -> Result<String> {
     let file = tools.write("objects.yaml", yaml)?;
@@ -587,7 +616,7 @@ async fn both_installs_pass_the_api_servers_validation() -> Result<()> {
     ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
     let tools = Tools::new()?;
 
-    let kustomized = tools.kustomize_build(Some(ctx.namespace()))?;
+    let kustomized = tools.kustomize_overlay(&format!("namespace: {}\n", ctx.namespace()))?;
     let applied = server_dry_run(&tools, ctx.kubeconfig(), ctx.namespace(), &kustomized)?;
     let expected = objects(&kustomized)?.len();
     assert_eq!(applied.lines().count(), expected, "{applied}");
