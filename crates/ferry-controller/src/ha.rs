@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::dynamic_shards::DynamicSharding;
 use crate::leader::{self, LeaderElection};
 use crate::sharding::{Algorithm, REPLICAS_ENV, SHARD_ENV, SHARDING_ALGORITHM_ENV, ShardSettings};
 
@@ -34,16 +35,63 @@ pub struct HaArgs {
     /// are named).
     #[arg(long, env = SHARD_ENV, allow_negative_numbers = true)]
     pub controller_shard: Option<i64>,
+    /// Argo CD's dynamic cluster distribution: the shards are the controller Deployment's
+    /// replicas, each replica claiming one in the ConfigMap argocd-app-controller-shard-cm.
+    #[arg(long, env = "ARGOCD_ENABLE_DYNAMIC_CLUSTER_DISTRIBUTION")]
+    pub dynamic_cluster_distribution_enabled: bool,
+    /// The controller Deployment (dynamic distribution).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_NAME",
+        default_value = "ferry-application-controller"
+    )]
+    pub controller_deployment: String,
+    /// Seconds between shard claim heartbeats (dynamic distribution); a claim three times as
+    /// old may be taken over.
+    #[arg(long, env = "ARGOCD_CONTROLLER_HEARTBEAT_TIME", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(10..=60))]
+    pub controller_heartbeat_time: u64,
+    /// This replica's name in the shard mapping and for the hostname's ordinal (default: the
+    /// host's name, a pod's name in a cluster).
+    #[arg(long, env = "FERRY_CONTROLLER_HOSTNAME")]
+    pub controller_hostname: Option<String>,
 }
 
 impl HaArgs {
+    /// Refuses settings that contradict each other.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !(self.leader_elect && self.dynamic_cluster_distribution_enabled),
+            "--leader-elect and dynamic cluster distribution exclude each other: with dynamic \
+             distribution a replica takes over a shard whose heartbeat stopped"
+        );
+        Ok(())
+    }
+
+    fn hostname(&self) -> String {
+        self.controller_hostname
+            .clone()
+            .unwrap_or_else(leader::hostname)
+    }
+
     pub fn shard_settings(&self) -> ShardSettings {
         ShardSettings::resolve(
             self.controller_replicas,
             self.controller_shard,
-            &leader::hostname(),
+            &self.hostname(),
             self.sharding_method,
         )
+    }
+
+    /// Dynamic distribution, if enabled.
+    pub fn dynamic(&self) -> Option<DynamicSharding> {
+        self.dynamic_cluster_distribution_enabled
+            .then(|| DynamicSharding {
+                deployment: self.controller_deployment.clone(),
+                hostname: self.hostname(),
+                shard: self.controller_shard,
+                heartbeat: Duration::from_secs(self.controller_heartbeat_time),
+            })
     }
 
     /// The election this replica takes part in, if `--leader-elect`.

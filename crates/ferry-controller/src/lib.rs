@@ -22,6 +22,7 @@ mod commit_signatures;
 mod compare;
 mod context;
 mod deletion;
+pub mod dynamic_shards;
 pub mod ha;
 mod impersonation;
 pub mod leader;
@@ -132,6 +133,17 @@ pub async fn run(
         .await
         .context("reading the GnuPG keys ConfigMap")?;
 
+    if let Some(dynamic) = &settings.dynamic_sharding {
+        let replicas = dynamic_shards::replicas(&client, &namespace, &dynamic.deployment).await?;
+        // Argo CD claims a shard at start only when there are several.
+        let shard = if replicas > 1 {
+            dynamic_shards::heartbeat(&client, &namespace, dynamic, replicas).await?
+        } else {
+            0
+        };
+        settings.sharding.replicas = replicas;
+        settings.sharding.shard = shard;
+    }
     let sharding = Sharding::new(settings.sharding);
     let ctx = Arc::new(Context {
         operations: Operations::new(settings.operation_processors),
@@ -161,6 +173,20 @@ pub async fn run(
         .graceful_shutdown_on(shutdown);
     triggers.set_store(controller.store());
     ctx.sharding.set_apps(controller.store());
+    if let Some(dynamic) = ctx.settings.dynamic_sharding.clone() {
+        let current = (ctx.settings.sharding.shard, ctx.settings.sharding.replicas);
+        let moved = ctx.clone();
+        tokio::spawn(dynamic_shards::follow(
+            client.clone(),
+            namespace.clone(),
+            dynamic,
+            current,
+            move |shard, replicas| {
+                moved.sharding.reassign(shard, replicas);
+                moved.triggers.all();
+            },
+        ));
+    }
     metrics.watch(controller.store(), ctx.clusters.clone());
     info!(namespace = %namespace, shard = ctx.settings.sharding.shard, replicas = ctx.settings.sharding.replicas, "controller started");
     controller

@@ -150,7 +150,9 @@ async fn run_main() -> anyhow::Result<()> {
     settings.render.max_manifest_file_size = args.max_manifest_file_size;
     settings.render.max_manifest_size = args.max_manifest_size;
     settings.render.max_repo_size = args.max_repo_size;
+    args.ha.check()?;
     settings.sharding = args.ha.shard_settings();
+    settings.dynamic_sharding = args.ha.dynamic();
     let leadership = match args.ha.election(&args.namespace, settings.sharding.shard) {
         Some(election) => Some(Arc::new(election.acquire(kube_config(&args).await?).await?)),
         None => None,

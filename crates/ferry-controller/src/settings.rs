@@ -6,6 +6,7 @@ use std::time::Duration;
 use ferry_cache::{ResourceFilter, TrackingMethod};
 use ferry_render::RenderConfig;
 
+use crate::dynamic_shards::DynamicSharding;
 use crate::sharding::ShardSettings;
 
 /// Settings of one controller. `Default` is what `ferry-controller` runs with unless told
@@ -55,6 +56,9 @@ pub struct ControllerSettings {
     pub view_listen: Option<std::net::SocketAddr>,
     /// This replica's shard of the destination clusters ([`crate::sharding`]).
     pub sharding: ShardSettings,
+    /// Argo CD's dynamic cluster distribution, when enabled: the shard and replica count come
+    /// from the Deployment and the shard mapping ConfigMap instead ([`crate::dynamic_shards`]).
+    pub dynamic_sharding: Option<DynamicSharding>,
 }
 
 impl Default for ControllerSettings {
@@ -86,6 +90,7 @@ impl Default for ControllerSettings {
             shutdown_grace: Duration::from_secs(20),
             view_listen: None,
             sharding: ShardSettings::default(),
+            dynamic_sharding: None,
         }
     }
 }

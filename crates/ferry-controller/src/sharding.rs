@@ -318,7 +318,8 @@ impl Ring {
 /// This replica's shard and the clusters in it, kept up to date as clusters and apps come and
 /// go.
 pub struct Sharding {
-    pub settings: ShardSettings,
+    /// Fixed, unless dynamic distribution moves this replica ([`Sharding::reassign`]).
+    settings: RwLock<ShardSettings>,
     state: RwLock<State>,
     /// The controller's Applications, counted per cluster for consistent hashing.
     apps: OnceLock<Store<DynamicObject>>,
@@ -333,15 +334,29 @@ struct State {
     skipped: Vec<String>,
     /// How many apps the counts in `apps_per_server` were taken from.
     apps_counted: usize,
+    /// The replica count the shards were computed for.
+    replicas: i64,
 }
 
 impl Sharding {
     pub fn new(settings: ShardSettings) -> Self {
         Self {
-            settings,
+            settings: RwLock::new(settings),
             state: RwLock::default(),
             apps: OnceLock::new(),
         }
+    }
+
+    pub fn settings(&self) -> ShardSettings {
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes this replica shard `shard` of `replicas` (dynamic distribution); the clusters are
+    /// distributed again at the next look.
+    pub fn reassign(&self, shard: i64, replicas: i64) {
+        let mut settings = self.settings.write().unwrap_or_else(|p| p.into_inner());
+        settings.shard = shard;
+        settings.replicas = replicas;
     }
 
     /// Gives sharding the controller's view of all Applications.
@@ -352,7 +367,12 @@ impl Sharding {
     /// Whether this replica reconciles `app`: its destination's cluster is in this shard,
     /// the distribution being brought up to date with the clusters and apps first.
     pub fn manages_app(&self, clusters: &Clusters, app: &DynamicObject) -> bool {
-        if !self.settings.sharded() {
+        let settings = self.settings();
+        if settings.shard < 0 {
+            // Dynamic distribution found no shard free for this replica: it waits.
+            return false;
+        }
+        if !settings.sharded() {
             return true;
         }
         self.update(clusters.sharded(), self.apps_per_server());
@@ -369,7 +389,7 @@ impl Sharding {
         let Some(store) = self.apps.get() else {
             return state.apps_per_server.clone();
         };
-        if self.settings.algorithm != Algorithm::ConsistentHashing
+        if self.settings().algorithm != Algorithm::ConsistentHashing
             || store.len() == state.apps_counted
         {
             return state.apps_per_server.clone();
@@ -393,27 +413,31 @@ impl Sharding {
     /// Recomputes the distribution when the clusters (or, for consistent hashing, the apps per
     /// cluster) changed; logs each cluster whose shard changed.
     pub fn update(&self, clusters: Vec<ShardedCluster>, apps_per_server: HashMap<String, i64>) {
-        if !self.settings.sharded() {
+        let settings = self.settings();
+        if !settings.sharded() {
             return;
         }
-        let apps_per_server = if self.settings.algorithm == Algorithm::ConsistentHashing {
+        let apps_per_server = if settings.algorithm == Algorithm::ConsistentHashing {
             apps_per_server
         } else {
             HashMap::new()
         };
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if state.clusters == clusters && state.apps_per_server == apps_per_server {
+        if state.clusters == clusters
+            && state.apps_per_server == apps_per_server
+            && state.replicas == settings.replicas
+        {
             return;
         }
         let shards = distribute(
             &clusters,
             &apps_per_server,
-            self.settings.replicas,
-            self.settings.algorithm,
+            settings.replicas,
+            settings.algorithm,
         );
         for (server, shard) in &shards {
             if state.shards.get(server) != Some(shard) {
-                info!(cluster = %server, shard, mine = *shard == self.settings.shard, "cluster assigned to shard");
+                info!(cluster = %server, shard, mine = *shard == settings.shard, "cluster assigned to shard");
             }
         }
         state.skipped = clusters
@@ -424,6 +448,7 @@ impl Sharding {
         state.shards = shards;
         state.clusters = clusters;
         state.apps_per_server = apps_per_server;
+        state.replicas = settings.replicas;
     }
 
     /// Whether this replica reconciles apps deploying to `server` (`None`: a destination no
@@ -434,10 +459,11 @@ impl Sharding {
         if state.skipped.iter().any(|s| s == server) {
             return false;
         }
-        if !self.settings.sharded() {
+        let settings = self.settings();
+        if !settings.sharded() {
             return true;
         }
-        state.shards.get(server).copied().unwrap_or(0) == self.settings.shard
+        state.shards.get(server).copied().unwrap_or(0) == settings.shard
     }
 }
 
@@ -601,5 +627,19 @@ mod tests {
         assert!(sharding.manages(None));
         // An unknown server is shard 0's, as in Argo CD.
         assert!(!sharding.manages(Some("https://unknown")));
+        // Moved to shard 0 (dynamic distribution): the clusters are dealt again.
+        sharding.reassign(0, 2);
+        sharding.update(
+            vec![in_cluster(), cluster("a", "https://a")],
+            HashMap::new(),
+        );
+        assert!(sharding.manages(Some("https://kubernetes.default.svc")));
+        assert!(!sharding.manages(Some("https://a")));
+        sharding.reassign(0, 3);
+        sharding.update(
+            vec![in_cluster(), cluster("a", "https://a")],
+            HashMap::new(),
+        );
+        assert_eq!(sharding.state.read().unwrap().replicas, 3);
     }
 }

@@ -17,10 +17,11 @@ use ferry_testkit::proxy::Proxy;
 use ferry_testkit::server::{ServerProcess, admin_password, workspace_binary};
 use ferry_types::application::OperationPhase;
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
@@ -201,6 +202,136 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_its_standby_leads() -
     Ok(())
 }
 
+/// The shard mapping of dynamic distribution: shard → controller name.
+async fn shard_claims(story: &Story) -> Result<BTreeMap<i64, String>> {
+    let Some(config_map) = story
+        .ctx
+        .api::<ConfigMap>()
+        .get_opt("argocd-app-controller-shard-cm")
+        .await?
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let data = config_map.data.unwrap_or_default();
+    let mapping: Vec<Value> = serde_json::from_str(&data["shardControllerMapping"])?;
+    Ok(mapping
+        .iter()
+        .map(|claim| {
+            let shard = claim["ShardNumber"].as_i64().unwrap_or(-1);
+            let name = claim["ControllerName"].as_str().unwrap_or_default();
+            (shard, name.to_string())
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn dynamic_distribution_deals_the_clusters_again_when_the_deployment_scales() -> Result<()> {
+    let story = Story::new().await?;
+    register_sandbox_clusters(&story, &["loopback"]).await?;
+    // The controller Deployment whose replicas are the shards (its pods are not these
+    // controllers, and need not run).
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "ferry-application-controller"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "controller"}},
+            "template": {
+                "metadata": {"labels": {"app": "controller"}},
+                "spec": {
+                    "nodeSelector": {"ferry.dev/no-such-node": "true"},
+                    "containers": [{"name": "c", "image": "registry.example/ferry:0"}],
+                },
+            },
+        },
+    }))?;
+    let deployments = story.ctx.api::<Deployment>();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await?;
+
+    let dynamic = |name: &'static str| {
+        [
+            "--dynamic-cluster-distribution-enabled",
+            "--controller-hostname",
+            name,
+            "--sharding-method",
+            "round-robin",
+        ]
+    };
+    let ctl_a = story.start_replica("ctl-a", &dynamic("ctl-a"), &[])?;
+    story
+        .eventually("ctl-a to claim shard 0", || async {
+            Ok(shard_claims(&story).await?.get(&0).map(String::as_str) == Some("ctl-a"))
+        })
+        .await?;
+    let ctl_b = story.start_replica("ctl-b", &dynamic("ctl-b"), &[])?;
+    story
+        .eventually("ctl-b to claim shard 1", || async {
+            Ok(shard_claims(&story).await?.get(&1).map(String::as_str) == Some("ctl-b"))
+        })
+        .await?;
+
+    // Round robin over in-cluster (id "") and loopback: shards 0 and 1.
+    let clusters = ["in-cluster", "loopback"];
+    write_cluster_apps(&story, clusters.into_iter(), "one app per cluster")?;
+    let apps = create_cluster_apps(&story, clusters.into_iter())?;
+    for app in apps.values() {
+        story.wait_app(app, "Synced", is::synced).await?;
+    }
+    let synced_by = |replica: &Replica, app: &str, revision: &str| {
+        !replica
+            .log_lines_with(&[app, revision, "automated sync"])
+            .is_empty()
+    };
+    let first = story.app(&apps["in-cluster"]).await?;
+    let first = first.status.context("no status")?.sync.revision;
+    assert!(synced_by(&ctl_a, &apps["in-cluster"], &first));
+    assert!(!synced_by(&ctl_b, &apps["in-cluster"], &first));
+    assert!(synced_by(&ctl_b, &apps["loopback"], &first));
+    assert!(!synced_by(&ctl_a, &apps["loopback"], &first));
+
+    // One replica: the mapping starts over, one controller takes shard 0 and every cluster,
+    // the other finds no shard and waits.
+    let scaled = Instant::now();
+    deployments
+        .patch(
+            "ferry-application-controller",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await?;
+    for replica in [&ctl_a, &ctl_b] {
+        story
+            .eventually(&format!("{} to see one replica", replica.name), || async {
+                Ok(!replica
+                    .log_lines_with(&["this controller's shard changed"])
+                    .is_empty())
+            })
+            .await?;
+    }
+    let claims = shard_claims(&story).await?;
+    println!(
+        "dynamic distribution: both controllers took the new replica count {:.1} s after the \
+         Deployment scaled to 1; shard 0 went to {}",
+        scaled.elapsed().as_secs_f64(),
+        claims[&0]
+    );
+    let (owner, idle) = if claims[&0] == "ctl-a" {
+        (&ctl_a, &ctl_b)
+    } else {
+        (&ctl_b, &ctl_a)
+    };
+    let second = write_cluster_apps(&story, clusters.into_iter(), "second commit")?;
+    for app in apps.values() {
+        story
+            .wait_app(app, "the second commit", is::at_revision(&second))
+            .await?;
+        assert!(synced_by(owner, app, &second), "{}", owner.log());
+        assert!(!synced_by(idle, app, &second), "{}", idle.log());
+    }
+    Ok(())
+}
+
 /// A copy of the story's kubeconfig with one more context per `(name, server)`, sharing its
 /// credentials.
 fn kubeconfig_with_servers(from: &Path, to: &Path, servers: &[(&str, &str)]) -> Result<()> {
@@ -234,46 +365,12 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
     let story = Story::new().await?;
     // Two registered clusters that are the sandbox under two URLs: distinct clusters to
     // ferry, as to Argo CD.
-    let kubeconfig: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(story.ctx.kubeconfig())?)?;
-    let loopback = kubeconfig["clusters"][0]["cluster"]["server"]
-        .as_str()
-        .context("no server")?
-        .to_string();
-    let localhost = loopback.replace("127.0.0.1", "localhost");
-    let work = tempfile::tempdir()?;
-    let clusters_config = work.path().join("kubeconfig");
-    kubeconfig_with_servers(
-        story.ctx.kubeconfig(),
-        &clusters_config,
-        &[("loopback", &loopback), ("localhost", &localhost)],
-    )?;
-    for name in ["loopback", "localhost"] {
-        let added = Command::new(workspace_binary("ferry")?)
-            .args(["--namespace", story.namespace(), "--kubeconfig"])
-            .arg(&clusters_config)
-            .args(["cluster", "add", name, "--name", name])
-            .output()?;
-        assert!(added.status.success(), "{added:?}");
-    }
+    let servers = register_sandbox_clusters(&story, &["loopback", "localhost"]).await?;
+    let (loopback, localhost) = (servers["loopback"].clone(), servers["localhost"].clone());
 
     // Argo CD's round robin over the clusters in id order, the in-cluster cluster (id "")
     // first: it and the cluster with the smaller Secret uid land on different shards.
-    let secrets = story
-        .ctx
-        .api::<Secret>()
-        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
-        .await?;
-    let mut by_uid: Vec<(String, String)> = secrets
-        .items
-        .iter()
-        .map(|s| {
-            let name = &s.data.as_ref().expect("cluster secret data")["name"].0;
-            let uid = s.metadata.uid.clone().unwrap_or_default();
-            (uid, String::from_utf8_lossy(name).into_owned())
-        })
-        .collect();
-    by_uid.sort();
+    let by_uid = cluster_names_by_uid(&story).await?;
     let shard_of: BTreeMap<&str, usize> = [
         ("in-cluster", 0),
         (by_uid[0].1.as_str(), 1),
@@ -281,16 +378,7 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
     ]
     .into();
 
-    for cluster in shard_of.keys() {
-        story.repo.write(
-            &format!("{cluster}/settings.yaml"),
-            format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings-{cluster}}}\n\
-                 data: {{cluster: {cluster}}}\n"
-            ),
-        )?;
-    }
-    story.repo.commit("one app per cluster")?;
+    write_cluster_apps(&story, shard_of.keys().copied(), "one app per cluster")?;
     let shard_env = |shard: &'static str| {
         [
             ("ARGOCD_CONTROLLER_REPLICAS", "2"),
@@ -302,27 +390,7 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
         story.start_replica("shard0", &[], &shard_env("0"))?,
         story.start_replica("shard1", &[], &shard_env("1"))?,
     ];
-    let url = story.repo.file_url();
-    let mut apps = BTreeMap::new();
-    for cluster in shard_of.keys() {
-        let app = story.app_name(cluster);
-        story.ferry(&[
-            "app",
-            "create",
-            &app,
-            "--repo",
-            &url,
-            "--path",
-            cluster,
-            "--dest-name",
-            cluster,
-            "--dest-namespace",
-            story.namespace(),
-            "--sync-policy",
-            "automated",
-        ])?;
-        apps.insert(*cluster, app);
-    }
+    let apps = create_cluster_apps(&story, shard_of.keys().copied())?;
     for app in apps.values() {
         story.wait_app(app, "Synced", is::synced).await?;
     }
@@ -351,6 +419,113 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Cluster Secrets (`ferry cluster add`) for the sandbox under `names`: `loopback` is its
+/// `https://127.0.0.1:PORT`, `localhost` its `https://localhost:PORT`; their server URLs by name.
+async fn register_sandbox_clusters(
+    story: &Story,
+    names: &[&str],
+) -> Result<BTreeMap<String, String>> {
+    let kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(story.ctx.kubeconfig())?)?;
+    let loopback = kubeconfig["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .context("no server")?
+        .to_string();
+    let servers: BTreeMap<String, String> = names
+        .iter()
+        .map(|name| {
+            let server = match *name {
+                "localhost" => loopback.replace("127.0.0.1", "localhost"),
+                _ => loopback.clone(),
+            };
+            (name.to_string(), server)
+        })
+        .collect();
+    let work = tempfile::tempdir()?;
+    let clusters_config = work.path().join("kubeconfig");
+    let contexts: Vec<(&str, &str)> = servers
+        .iter()
+        .map(|(name, server)| (name.as_str(), server.as_str()))
+        .collect();
+    kubeconfig_with_servers(story.ctx.kubeconfig(), &clusters_config, &contexts)?;
+    for name in names {
+        let added = Command::new(workspace_binary("ferry")?)
+            .args(["--namespace", story.namespace(), "--kubeconfig"])
+            .arg(&clusters_config)
+            .args(["cluster", "add", name, "--name", name])
+            .output()?;
+        assert!(added.status.success(), "{added:?}");
+    }
+    Ok(servers)
+}
+
+/// The registered clusters' names, in the order of their Secrets' uids (Argo CD's cluster ids).
+async fn cluster_names_by_uid(story: &Story) -> Result<Vec<(String, String)>> {
+    let secrets = story
+        .ctx
+        .api::<Secret>()
+        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
+        .await?;
+    let mut by_uid: Vec<(String, String)> = secrets
+        .items
+        .iter()
+        .map(|s| {
+            let name = &s.data.as_ref().expect("cluster secret data")["name"].0;
+            let uid = s.metadata.uid.clone().unwrap_or_default();
+            (uid, String::from_utf8_lossy(name).into_owned())
+        })
+        .collect();
+    by_uid.sort();
+    Ok(by_uid)
+}
+
+/// A ConfigMap per cluster, each in a directory named after it, committed as `message`.
+fn write_cluster_apps<'a>(
+    story: &Story,
+    clusters: impl Iterator<Item = &'a str>,
+    message: &str,
+) -> Result<String> {
+    for cluster in clusters {
+        story.repo.write(
+            &format!("{cluster}/settings.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings-{cluster}}}\n\
+                 data: {{cluster: {cluster}, commit: {message:?}}}\n"
+            ),
+        )?;
+    }
+    story.repo.commit(message)
+}
+
+/// An automatically synced app per cluster, deploying its directory to it; by cluster.
+fn create_cluster_apps<'a>(
+    story: &Story,
+    clusters: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<&'a str, String>> {
+    let url = story.repo.file_url();
+    let mut apps = BTreeMap::new();
+    for cluster in clusters {
+        let app = story.app_name(cluster);
+        story.ferry(&[
+            "app",
+            "create",
+            &app,
+            "--repo",
+            &url,
+            "--path",
+            cluster,
+            "--dest-name",
+            cluster,
+            "--dest-namespace",
+            story.namespace(),
+            "--sync-policy",
+            "automated",
+        ])?;
+        apps.insert(cluster, app);
+    }
+    Ok(apps)
 }
 
 /// The HTTP status of a password login as `admin` at `server`.
