@@ -21,11 +21,18 @@ async fn the_registry_serves_tls_from_the_sandbox_ca_and_only_to_its_credentials
     // A sandbox of its own: the registry needs no control plane, and `down` here stops no one
     // else's.
     let sandbox = Sandbox::named(&format!("registry-it-{}", std::process::id()))?;
-    let registry = Registry::of(&sandbox);
-    let result = exercise(&sandbox, &registry).await;
-    registry.down()?;
-    fs::remove_dir_all(sandbox.dir())?;
-    result
+    let _cleanup = Cleanup(&sandbox);
+    exercise(&sandbox, &Registry::of(&sandbox)).await
+}
+
+/// Stops the registry and removes the sandbox's directory, also when an assertion fails.
+struct Cleanup<'a>(&'a Sandbox);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = Registry::of(self.0).down();
+        let _ = fs::remove_dir_all(self.0.dir());
+    }
 }
 
 async fn exercise(sandbox: &Sandbox, registry: &Registry<'_>) -> Result<()> {
