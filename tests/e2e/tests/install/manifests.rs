@@ -399,6 +399,54 @@ configs:
     Ok(())
 }
 
+/// The values that replace what the chart makes: the Service type and node ports, a
+/// ServiceAccount of the user's, narrower controller rights, a disruption budget and more objects.
+#[test]
+fn the_charts_replacements_reach_the_objects() -> Result<()> {
+    let rendered = objects(&Tools::new()?.helm_template(
+        "x",
+        "argocd",
+        r#"
+server:
+  service: {type: NodePort}
+  serviceAccount: {create: false, name: custom}
+controller:
+  clusterRoleRules:
+    enabled: true
+    rules: [{apiGroups: [apps], resources: [deployments], verbs: ["*"]}]
+  pdb: {enabled: true, maxUnavailable: 1}
+extraObjects:
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: "{{ .Release.Name }}-extra"}}
+"#,
+    )?)?;
+    let service = find(&rendered, "Service", "x-ferry-server")?;
+    assert_eq!(service["spec"]["type"], "NodePort");
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30080);
+    assert!(find(&rendered, "ServiceAccount", "custom").is_err());
+    assert!(find(&rendered, "ServiceAccount", "x-ferry-server").is_err());
+    let server = find(&rendered, "Deployment", "x-ferry-server")?;
+    assert_eq!(
+        server["spec"]["template"]["spec"]["serviceAccountName"],
+        "custom"
+    );
+    assert_eq!(
+        find(&rendered, "ClusterRoleBinding", "x-ferry-server")?["subjects"][0]["name"],
+        "custom"
+    );
+    assert_eq!(
+        find(&rendered, "ClusterRole", "x-ferry-application-controller")?["rules"],
+        json!([{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]}])
+    );
+    let pdb = find(
+        &rendered,
+        "PodDisruptionBudget",
+        "x-ferry-application-controller",
+    )?;
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    find(&rendered, "ConfigMap", "x-extra")?;
+    Ok(())
+}
+
 /// deploy/ with the server-tls component serves HTTPS as the chart does with server.insecure
 /// false: the same certificate Secret, mount, arguments and probe.
 #[test]
