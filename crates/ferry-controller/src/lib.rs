@@ -173,6 +173,12 @@ pub async fn run(
         .graceful_shutdown_on(shutdown);
     triggers.set_store(controller.store());
     ctx.sharding.set_apps(controller.store());
+    let shard = Arc::downgrade(&ctx);
+    metrics.report_only(Arc::new(move |app| {
+        shard
+            .upgrade()
+            .is_none_or(|ctx| ctx.sharding.manages_app(&ctx.clusters, app))
+    }));
     if let Some(dynamic) = ctx.settings.dynamic_sharding.clone() {
         let current = (ctx.settings.sharding.shard, ctx.settings.sharding.replicas);
         let moved = ctx.clone();

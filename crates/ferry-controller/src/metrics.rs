@@ -93,11 +93,16 @@ pub struct Metrics {
     sources: Arc<Sources>,
 }
 
+/// Whether an app is reported.
+pub type AppFilter = Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync>;
+
 /// What the scrape-time gauges read, known once the controller runs.
 #[derive(Default)]
 struct Sources {
     apps: OnceLock<Store<DynamicObject>>,
     clusters: OnceLock<Arc<Clusters>>,
+    /// Which apps this controller reports: its shard's, as Argo CD's controllers do.
+    reported: OnceLock<AppFilter>,
 }
 
 impl Default for Metrics {
@@ -171,6 +176,11 @@ impl Metrics {
     pub fn watch(&self, apps: Store<DynamicObject>, clusters: Arc<Clusters>) {
         let _ = self.sources.apps.set(apps);
         let _ = self.sources.clusters.set(clusters);
+    }
+
+    /// Reports only the apps `reported` accepts (those of this controller's shard).
+    pub fn report_only(&self, reported: AppFilter) {
+        let _ = self.sources.reported.set(reported);
     }
 
     /// Builds the Kubernetes clients whose requests `argocd_app_k8s_request_total` counts.
@@ -346,7 +356,11 @@ impl Collector for AppCollector {
             None,
             MetricType::Gauge,
         )?;
+        let reported = self.0.reported.get();
         for app in store.state() {
+            if reported.is_some_and(|reported| !reported(&app)) {
+                continue;
+            }
             let labels = AppInfo::of(&app);
             ConstGauge::new(1).encode(family.encode_family(&labels.labels())?)?;
         }

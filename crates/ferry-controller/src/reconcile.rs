@@ -35,6 +35,11 @@ pub enum Error {
 }
 
 pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.sharding.manages_app(&ctx.clusters, &object) {
+        // Another shard's app; looked at again each resync in case its cluster moves here.
+        debug!(app = %object.name_any(), "not in this controller's shard");
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
     let started = Instant::now();
     let result = reconcile_app(object.clone(), ctx.clone()).await;
     ctx.metrics
@@ -44,11 +49,6 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
 
 async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = object.name_any();
-    if !ctx.sharding.manages_app(&ctx.clusters, &object) {
-        // Another shard's app; looked at again each resync in case its cluster moves here.
-        debug!(app = %name, "not in this controller's shard");
-        return Ok(Action::requeue(ctx.settings.resync));
-    }
     let write_error = |source| Error::Write {
         app: name.clone(),
         source,

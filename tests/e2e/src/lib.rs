@@ -322,10 +322,11 @@ impl Story {
         kubeconfig: &Path,
     ) -> Result<Replica> {
         let log = self.work.path().join(format!("controller-{name}.log"));
+        let metrics_port = free_port()?;
         let child = self
             .controller_command(3, kubeconfig, &log, &format!("cache-{name}"))?
             .arg("--metrics-listen")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--view-listen")
             .arg(format!("127.0.0.1:{}", free_port()?))
             .args(flags)
@@ -336,6 +337,7 @@ impl Story {
             name: name.to_string(),
             child: Some(child),
             log,
+            metrics_port,
         })
     }
 
@@ -523,6 +525,7 @@ pub struct Replica {
     pub name: String,
     child: Option<Child>,
     log: PathBuf,
+    metrics_port: u16,
 }
 
 impl Replica {
@@ -549,6 +552,11 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(false)
+    }
+
+    /// Its `/metrics` page.
+    pub async fn metrics(&self) -> Result<String> {
+        ferry_testkit::server::scrape_metrics(self.metrics_port).await
     }
 
     /// Its log so far.

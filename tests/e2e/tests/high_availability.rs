@@ -404,10 +404,21 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
     for (cluster, app) in &apps {
         let mine = shard_of[cluster];
         for (shard, replica) in replicas.iter().enumerate() {
-            // Only the shard's replica synced the app, and only it watches the cluster.
+            // Only the shard's replica synced the app, only it watches the cluster, and only it
+            // reports the app in its metrics.
             let synced = replica.log_lines_with(&[app, "automated sync"]);
             let watched = replica.log_lines_with(&[servers[cluster], "cluster cache synced"]);
-            for (what, lines) in [("synced", synced), ("watched", watched)] {
+            let metrics = replica.metrics().await?;
+            let reported: Vec<String> = metrics
+                .lines()
+                .filter(|line| line.starts_with("argocd_app_info{") && line.contains(app.as_str()))
+                .map(str::to_string)
+                .collect();
+            for (what, lines) in [
+                ("synced", synced),
+                ("watched", watched),
+                ("reported", reported),
+            ] {
                 assert_eq!(
                     !lines.is_empty(),
                     shard == mine,
