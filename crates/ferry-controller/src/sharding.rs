@@ -331,7 +331,6 @@ struct State {
     clusters: Vec<ShardedCluster>,
     apps_per_server: HashMap<String, i64>,
     shards: HashMap<String, i64>,
-    skipped: Vec<String>,
     /// How many apps the counts in `apps_per_server` were taken from.
     apps_counted: usize,
     /// The replica count the shards were computed for.
@@ -372,13 +371,17 @@ impl Sharding {
             // Dynamic distribution found no shard free for this replica: it waits.
             return false;
         }
+        let destination: ApplicationDestination =
+            serde_json::from_value(app.data["spec"]["destination"].clone()).unwrap_or_default();
+        let cluster = clusters.resolve(&destination).ok();
+        // A cluster whose Secret says skip-reconcile is left alone by every controller.
+        if cluster.as_ref().is_some_and(|c| c.sharding.skip_reconcile) {
+            return false;
+        }
         if !settings.sharded() {
             return true;
         }
         self.update(clusters.sharded(), self.apps_per_server());
-        let destination: ApplicationDestination =
-            serde_json::from_value(app.data["spec"]["destination"].clone()).unwrap_or_default();
-        let cluster = clusters.resolve(&destination).ok();
         self.manages(cluster.as_ref().map(|c| c.server.as_str()))
     }
 
@@ -440,11 +443,6 @@ impl Sharding {
                 info!(cluster = %server, shard, mine = *shard == settings.shard, "cluster assigned to shard");
             }
         }
-        state.skipped = clusters
-            .iter()
-            .filter(|c| c.skip_reconcile)
-            .map(|c| c.server.clone())
-            .collect();
         state.shards = shards;
         state.clusters = clusters;
         state.apps_per_server = apps_per_server;
@@ -456,9 +454,6 @@ impl Sharding {
     pub fn manages(&self, server: Option<&str>) -> bool {
         let Some(server) = server else { return true };
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        if state.skipped.iter().any(|s| s == server) {
-            return false;
-        }
         let settings = self.settings();
         if !settings.sharded() {
             return true;
@@ -559,6 +554,37 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_secret_gives_its_uid_shard_and_skip_reconcile() {
+        let secret: k8s_openapi::api::core::v1::Secret =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": "c", "uid": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+                    "annotations": {"argocd.argoproj.io/skip-reconcile": "true"},
+                },
+                "data": {"shard": "Mg=="},
+            }))
+            .unwrap();
+        assert_eq!(
+            ShardedCluster::from_secret(&secret, "https://c"),
+            ShardedCluster {
+                id: "f47ac10b-58cc-4372-a567-0e02b2c3d479".into(),
+                server: "https://c".into(),
+                shard: Some(2),
+                skip_reconcile: true,
+            }
+        );
+        // A shard that is not a number is ignored (Argo CD logs it and distributes the cluster).
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "c"}, "data": {"shard": "dHdv"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            ShardedCluster::from_secret(&secret, "https://c").shard,
+            None
+        );
+    }
+
+    #[test]
     fn one_replica_or_none_is_shard_zero_of_everything() {
         let clusters = [cluster("1", "https://one"), cluster("2", "https://two")];
         for replicas in [0, 1] {
@@ -615,10 +641,12 @@ mod tests {
             "",
             Algorithm::RoundRobin,
         ));
-        let mut skipped = cluster("b", "https://b");
-        skipped.skip_reconcile = true;
         sharding.update(
-            vec![in_cluster(), cluster("a", "https://a"), skipped],
+            vec![
+                in_cluster(),
+                cluster("a", "https://a"),
+                cluster("b", "https://b"),
+            ],
             HashMap::new(),
         );
         assert!(!sharding.manages(Some("https://kubernetes.default.svc")));
