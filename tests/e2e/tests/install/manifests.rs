@@ -129,7 +129,10 @@ fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
         match kind.as_str() {
             "Role" | "ClusterRole" => same("/rules"),
             "RoleBinding" | "ClusterRoleBinding" => same("/roleRef"),
-            "Service" => same("/spec/ports"),
+            "Service" => {
+                same("/spec/ports");
+                same("/spec/clusterIP");
+            }
             "NetworkPolicy" => {
                 same("/spec/policyTypes");
                 let ports = |policy: &Value| {
