@@ -8,6 +8,7 @@
 //! every listener gets a free loopback port.
 
 mod control_plane;
+mod faults;
 mod nodes;
 mod pki;
 mod process;
@@ -23,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use control_plane::COMPONENTS;
+pub use faults::Killed;
 use process::Component;
 
 /// How to bring a sandbox up.

@@ -62,6 +62,27 @@ pub(crate) fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Start a server process on `port` (where it served before), with output appended to `log`.
+pub(crate) fn start_on_port(
+    log: &Path,
+    command: impl Fn(u16) -> Result<Command>,
+    port: u16,
+    ready: impl Fn(&mut TcpStream) -> bool,
+) -> Result<Child> {
+    let log_file = std::fs::File::options().append(true).open(log)?;
+    let mut child = command(port)?
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .context("spawning server")?;
+    if let Err(err) = wait_ready(&mut child, port, log, ready) {
+        stop(&mut child);
+        return Err(err);
+    }
+    Ok(child)
+}
+
 /// Start a server process on a fresh port, retrying when another process grabbed the port
 /// between probing and binding.
 pub(crate) fn start_on_free_port(

@@ -30,7 +30,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tempfile::TempDir;
 
-use crate::daemon::{start_on_free_port, stop};
+use crate::daemon::{start_on_free_port, start_on_port, stop};
 use crate::http::{BasicAuth, LoopbackServer};
 
 /// Prefix of every fixture repository's directory under the system temp directory.
@@ -235,7 +235,8 @@ fn isolate_git(cmd: &mut Command) -> &mut Command {
 pub struct GitDaemon {
     child: Child,
     port: u16,
-    _logs: TempDir,
+    base: PathBuf,
+    logs: TempDir,
 }
 
 impl GitDaemon {
@@ -244,31 +245,55 @@ impl GitDaemon {
             .prefix("ferry-git-daemon-")
             .tempdir()?;
         let base = repo.dir.path().to_path_buf();
-        // `git daemon` would run git-daemon as a child that outlives a kill: start it directly.
-        let daemon = PathBuf::from(git(&base, &["--exec-path"])?).join("git-daemon");
-        let command = |port: u16| {
-            let mut cmd = Command::new(&daemon);
-            isolate_git(&mut cmd)
-                .arg("--reuseaddr")
-                .arg("--export-all")
-                .arg("--informative-errors")
-                .arg("--listen=127.0.0.1")
-                .arg(format!("--port={port}"))
-                .arg(format!("--base-path={}", base.display()))
-                .arg(&base);
-            Ok(cmd)
-        };
-        let (child, port) = start_on_free_port(&logs.path().join("daemon.log"), command, |_| true)?;
+        let (child, port) = start_on_free_port(
+            &logs.path().join("daemon.log"),
+            |port| daemon_command(&base, port),
+            |_| true,
+        )?;
         Ok(GitDaemon {
             child,
             port,
-            _logs: logs,
+            base,
+            logs,
         })
     }
 
     pub fn url(&self) -> String {
         format!("git://127.0.0.1:{}/repo.git", self.port)
     }
+
+    /// Kills the server: a Git outage until [`Self::resume`].
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// Serves again, on the same port (the same URL).
+    pub fn resume(&mut self) -> Result<()> {
+        stop(&mut self.child);
+        self.child = start_on_port(
+            &self.logs.path().join("daemon.log"),
+            |port| daemon_command(&self.base, port),
+            self.port,
+            |_| true,
+        )?;
+        Ok(())
+    }
+}
+
+/// `git-daemon` serving the repositories under `base` on `port`. `git daemon` would run
+/// git-daemon as a child that outlives a kill: it is started directly.
+fn daemon_command(base: &Path, port: u16) -> Result<Command> {
+    let daemon = PathBuf::from(git(base, &["--exec-path"])?).join("git-daemon");
+    let mut cmd = Command::new(daemon);
+    isolate_git(&mut cmd)
+        .arg("--reuseaddr")
+        .arg("--export-all")
+        .arg("--informative-errors")
+        .arg("--listen=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base);
+    Ok(cmd)
 }
 
 impl Drop for GitDaemon {

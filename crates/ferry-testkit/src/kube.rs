@@ -61,6 +61,16 @@ impl TestContext {
         Self::in_cluster(crate::real_node::kubeconfig().await?.to_path_buf()).await
     }
 
+    /// A fresh namespace in `sandbox`, started if needed: a sandbox of the test's own, for
+    /// faults that would disturb other tests.
+    pub async fn in_sandbox(sandbox: &Sandbox) -> Result<Self> {
+        sandbox
+            .up(&UpOptions::default())
+            .await
+            .with_context(|| format!("starting sandbox {}", sandbox.name()))?;
+        Self::in_cluster(sandbox.kubeconfig()).await
+    }
+
     async fn in_cluster(kubeconfig: PathBuf) -> Result<Self> {
         let client = ferry_sandbox::client_for(&kubeconfig).await?;
         let suffix = Alphanumeric

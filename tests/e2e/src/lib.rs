@@ -190,7 +190,14 @@ impl Story {
         Self::in_context(TestContext::on_real_node().await?).await
     }
 
-    async fn in_context(ctx: TestContext) -> Result<Self> {
+    /// The running controller's process id.
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Child::id)
+    }
+
+    /// [`Story::new`] in `ctx`'s cluster: a sandbox of the story's own
+    /// (`TestContext::in_sandbox`), for faults that would disturb other tests.
+    pub async fn in_context(ctx: TestContext) -> Result<Self> {
         ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
         let mut project = AppProject::default_project(ctx.namespace());
         project.spec.source_repos.push(fixture_source_repos());

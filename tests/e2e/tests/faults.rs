@@ -16,7 +16,7 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
 /// Apps and kills of the kill-loop story: a reduced form here, the full one from
@@ -439,5 +439,383 @@ async fn an_app_too_large_for_its_status_lists_what_needs_attention_and_says_so(
         })
         .await?;
     assert!(drifted.status.unwrap().resources.len() <= listed + 1);
+    Ok(())
+}
+
+/// A sandbox of the story's own (its etcd and API server are killed), stopped when dropped.
+struct OwnSandbox(ferry_sandbox::Sandbox);
+
+impl OwnSandbox {
+    fn new() -> Result<Self> {
+        let name = format!("faults-{}", std::process::id());
+        Ok(Self(ferry_sandbox::Sandbox::named(&name)?))
+    }
+}
+
+impl Drop for OwnSandbox {
+    fn drop(&mut self) {
+        let _ = self.0.down();
+    }
+}
+
+/// What happens to the control plane in [`apps_converge_after_etcd_and_the_api_server_fail`].
+#[derive(Clone, Copy, Debug)]
+enum ControlPlaneFault {
+    Kill(&'static str),
+    Pause(&'static str),
+}
+
+/// The uids of every Job ever created, by name (a hook run twice shows as two uids).
+type JobRuns = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
+
+/// Every Job ever created in the namespace, followed across API server outages.
+fn follow_jobs(api: Api<Job>) -> (JobRuns, tokio::task::JoinHandle<()>) {
+    let created = JobRuns::default();
+    let seen = created.clone();
+    let following = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(event) = events.next().await {
+            if let Ok(watcher::Event::Apply(job) | watcher::Event::InitApply(job)) = event
+                && let (Some(name), Some(uid)) = (job.metadata.name, job.metadata.uid)
+            {
+                seen.lock().unwrap().entry(name).or_default().insert(uid);
+            }
+        }
+    });
+    (created, following)
+}
+
+/// The controller's resident memory, from /proc.
+fn rss_mib(pid: Option<u32>) -> f64 {
+    let status = pid
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn apps_converge_after_etcd_and_the_api_server_fail() -> Result<()> {
+    let apps_wanted = scale("FERRY_FAULTS_APPS", 2);
+    let outage = Duration::from_secs(scale("FERRY_FAULTS_OUTAGE", 5) as u64);
+    let sandbox = OwnSandbox::new()?;
+    let mut story =
+        Story::in_context(ferry_testkit::kube::TestContext::in_sandbox(&sandbox.0).await?).await?;
+    for i in 0..apps_wanted {
+        let app = format!("cp{i}");
+        story.repo.write(
+            &format!("{app}/stable.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: stable-{i}}}\ndata: {{a: b}}\n"
+            ),
+        )?;
+        story
+            .repo
+            .write(&format!("{app}/settings.yaml"), settings(i, "start"))?;
+        story.repo.write(
+            &format!("{app}/post.yaml"),
+            job_hook(&format!("post-{i}"), "PostSync", "HookSucceeded"),
+        )?;
+    }
+    story.repo.commit("apps before the faults")?;
+    let resync = 30;
+    story.start_controller_resyncing(resync)?;
+    let apps: Vec<String> = (0..apps_wanted)
+        .map(|i| story.app_name(&format!("cp{i}")))
+        .collect();
+    for (i, app) in apps.iter().enumerate() {
+        story.create_app(
+            app,
+            &format!("cp{i}"),
+            &["--sync-policy", "automated", "--auto-prune", "--self-heal"],
+        )?;
+    }
+    for app in &apps {
+        story
+            .wait_app(app, "Synced and Healthy", |a| {
+                is::synced_and_healthy(a) && is::operation_finished(a)
+            })
+            .await?;
+    }
+    let config_maps = story.ctx.api::<k8s_openapi::api::core::v1::ConfigMap>();
+    let mut stable_uids = Vec::new();
+    for i in 0..apps_wanted {
+        stable_uids.push(config_maps.get(&format!("stable-{i}")).await?.metadata.uid);
+    }
+    let (jobs, following) = follow_jobs(story.ctx.api::<Job>());
+
+    let faults = [
+        ControlPlaneFault::Kill("etcd"),
+        ControlPlaneFault::Kill("kube-apiserver"),
+        ControlPlaneFault::Pause("kube-apiserver"),
+    ];
+    for fault in faults {
+        let label = match fault {
+            ControlPlaneFault::Kill(name) => format!("{name}-killed"),
+            ControlPlaneFault::Pause(name) => format!("{name}-paused"),
+        };
+        let killed = match fault {
+            ControlPlaneFault::Kill(name) => Some(sandbox.0.kill_component(name)?),
+            ControlPlaneFault::Pause(name) => {
+                sandbox.0.pause_component(name, true)?;
+                None
+            }
+        };
+        // A commit lands while the cluster is away.
+        for i in 0..apps_wanted {
+            story
+                .repo
+                .write(&format!("cp{i}/settings.yaml"), settings(i, &label))?;
+        }
+        let commit = story.repo.commit(&format!("during {label}"))?;
+        tokio::time::sleep(outage).await;
+        match (fault, killed) {
+            (_, Some(killed)) => {
+                sandbox.0.start_component(killed)?;
+            }
+            (ControlPlaneFault::Pause(name), None) => sandbox.0.pause_component(name, false)?,
+            (ControlPlaneFault::Kill(_), None) => unreachable!(),
+        }
+        let cleared = std::time::Instant::now();
+        for app in &apps {
+            story
+                .wait_app(
+                    app,
+                    &format!("Synced at the commit made during {label}"),
+                    |a| {
+                        is::synced_and_healthy(a)
+                            && is::at_revision(&commit)(a)
+                            && is::operation_finished(a)
+                    },
+                )
+                .await?;
+        }
+        let converged = cleared.elapsed();
+        for i in 0..apps_wanted {
+            let live = config_maps.get(&format!("settings-{i}")).await?;
+            assert_eq!(live.data.unwrap()["moment"], label);
+        }
+
+        // The apps were just compared: the next resync is a whole period away, so only the
+        // controller's watches (resumed after the outage, relisting if their resource version
+        // is too old) can bring it a drift now.
+        config_maps
+            .patch(
+                "settings-0",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"data": {"moment": "drifted"}})),
+            )
+            .await?;
+        let drifted = std::time::Instant::now();
+        story
+            .eventually("the drift healed", || async {
+                let live = config_maps.get("settings-0").await?;
+                Ok(live.data.unwrap_or_default().get("moment") == Some(&label))
+            })
+            .await?;
+        let healed = drifted.elapsed();
+
+        let mut lost = Vec::new();
+        for (i, uid) in stable_uids.iter().enumerate() {
+            let live = config_maps.get_opt(&format!("stable-{i}")).await?;
+            if live.and_then(|cm| cm.metadata.uid) != *uid {
+                lost.push(format!("stable-{i}"));
+            }
+        }
+        let mut duplicated = Vec::new();
+        for (i, app) in apps.iter().enumerate() {
+            let syncs = story.app(app).await?.status.map_or(0, |s| s.history.len());
+            let runs = jobs
+                .lock()
+                .unwrap()
+                .get(&format!("post-{i}"))
+                .map_or(0, BTreeSet::len);
+            if runs > syncs {
+                duplicated.push(format!("post-{i}: {runs} runs for {syncs} syncs"));
+            }
+        }
+        println!(
+            "faults: {label} for {} s: {}/{} apps at the commit made meanwhile {:.1} s after it \
+             cleared (resync {resync} s), a drift healed through the watches in {:.1} s, {} \
+             hooks run more than once per sync, {} resources lost or recreated, controller RSS \
+             {:.0} MiB",
+            outage.as_secs(),
+            apps.len(),
+            apps.len(),
+            converged.as_secs_f64(),
+            healed.as_secs_f64(),
+            duplicated.len(),
+            lost.len(),
+            rss_mib(story.controller_pid())
+        );
+        assert!(lost.is_empty(), "{label}: lost or recreated {lost:?}");
+        assert!(duplicated.is_empty(), "{label}: {duplicated:?}");
+        assert!(
+            healed < Duration::from_secs(resync / 2),
+            "{label}: the drift took {healed:?}: the watches did not resume"
+        );
+    }
+    following.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn apps_follow_a_git_server_that_went_away_and_a_force_pushed_branch() -> Result<()> {
+    let mut story = Story::new().await?;
+    let apps_wanted = scale("FERRY_FAULTS_APPS", 2);
+    let outage = Duration::from_secs(scale("FERRY_FAULTS_OUTAGE", 5) as u64);
+    for i in 0..apps_wanted {
+        story.repo.write(
+            &format!("git{i}/stable.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: stable-{i}}}\ndata: {{a: b}}\n"
+            ),
+        )?;
+        story
+            .repo
+            .write(&format!("git{i}/settings.yaml"), settings(i, "start"))?;
+    }
+    story.repo.commit("apps served by git daemon")?;
+    let mut daemon = ferry_testkit::git::GitDaemon::start(&story.repo)?;
+    let resync = 10;
+    story.start_controller_resyncing(resync)?;
+    let apps: Vec<String> = (0..apps_wanted)
+        .map(|i| story.app_name(&format!("git{i}")))
+        .collect();
+    let url = daemon.url();
+    for (i, app) in apps.iter().enumerate() {
+        let path = format!("git{i}");
+        story.ferry(&[
+            "app",
+            "create",
+            app,
+            "--repo",
+            &url,
+            "--path",
+            &path,
+            "--dest-server",
+            "https://kubernetes.default.svc",
+            "--dest-namespace",
+            story.namespace(),
+            "--sync-policy",
+            "automated",
+            "--auto-prune",
+        ])?;
+    }
+    for app in &apps {
+        story
+            .wait_app(app, "Synced and Healthy", is::synced_and_healthy)
+            .await?;
+    }
+    let config_maps = story.ctx.api::<k8s_openapi::api::core::v1::ConfigMap>();
+    let stable_uids = {
+        let mut uids = Vec::new();
+        for i in 0..apps_wanted {
+            uids.push(config_maps.get(&format!("stable-{i}")).await?.metadata.uid);
+        }
+        uids
+    };
+    let stable = |uids: Vec<Option<String>>| {
+        let config_maps = config_maps.clone();
+        async move {
+            let mut lost = Vec::new();
+            for (i, uid) in uids.iter().enumerate() {
+                let live = config_maps.get_opt(&format!("stable-{i}")).await?;
+                if live.and_then(|cm| cm.metadata.uid) != *uid {
+                    lost.push(format!("stable-{i}"));
+                }
+            }
+            anyhow::Ok(lost)
+        }
+    };
+
+    // The Git server goes away; a commit lands meanwhile.
+    daemon.stop();
+    for i in 0..apps_wanted {
+        story.repo.write(
+            &format!("git{i}/settings.yaml"),
+            settings(i, "after-outage"),
+        )?;
+        story.repo.write(
+            &format!("git{i}/extra.yaml"),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: extra-{i}}}\n"),
+        )?;
+    }
+    let during = story.repo.commit("while the Git server is away")?;
+    // Long enough for every app to try (and fail) to reach it.
+    tokio::time::sleep(outage.max(Duration::from_secs(resync + 2))).await;
+    daemon.resume()?;
+    let resumed = std::time::Instant::now();
+    for app in &apps {
+        story
+            .wait_app(app, "Synced at the commit made during the outage", |a| {
+                is::synced_and_healthy(a) && is::at_revision(&during)(a)
+            })
+            .await?;
+    }
+    let converged = resumed.elapsed();
+    let lost = stable(stable_uids.clone()).await?;
+    println!(
+        "faults: Git server away {} s: {}/{} apps at the commit made meanwhile {:.1} s after it \
+         came back (resync {resync} s), {} resources lost or recreated",
+        outage.max(Duration::from_secs(resync + 2)).as_secs(),
+        apps.len(),
+        apps.len(),
+        converged.as_secs_f64(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost or recreated {lost:?}");
+
+    // History rewritten: the branch is force-pushed to a commit beside the one deployed, which
+    // drops the extra ConfigMaps and changes the settings.
+    story.repo.git(&["reset", "-q", "--hard", "HEAD~1"])?;
+    for i in 0..apps_wanted {
+        story
+            .repo
+            .write(&format!("git{i}/settings.yaml"), settings(i, "rewritten"))?;
+    }
+    story.repo.git(&["add", "-A"])?;
+    story
+        .repo
+        .git(&["commit", "-q", "-m", "history rewritten"])?;
+    story
+        .repo
+        .git(&["push", "-q", "--force", "origin", "HEAD"])?;
+    let rewritten = story.repo.head()?;
+    let pushed = std::time::Instant::now();
+    for app in &apps {
+        story
+            .wait_app(app, "Synced at the force-pushed commit", |a| {
+                is::synced_and_healthy(a) && is::at_revision(&rewritten)(a)
+            })
+            .await?;
+    }
+    let converged = pushed.elapsed();
+    let lost = stable(stable_uids).await?;
+    let mut extra_left = 0;
+    for i in 0..apps_wanted {
+        let live = config_maps.get(&format!("settings-{i}")).await?;
+        assert_eq!(live.data.unwrap()["moment"], "rewritten");
+        if config_maps.get_opt(&format!("extra-{i}")).await?.is_some() {
+            extra_left += 1;
+        }
+    }
+    println!(
+        "faults: force-push: {}/{} apps at the rewritten commit {:.1} s after the push, {} \
+         resources lost or recreated, {extra_left} resources of the dropped commit left",
+        apps.len(),
+        apps.len(),
+        converged.as_secs_f64(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost or recreated {lost:?}");
+    // Automated prune: what only the dropped commit had goes, nothing else.
+    assert_eq!(extra_left, 0);
     Ok(())
 }
