@@ -101,14 +101,28 @@ impl ApiError {
     }
 
     /// A Kubernetes API failure while doing `context`.
+    /// The answer to a failed Kubernetes request, with the gRPC code Argo CD gives the same
+    /// Kubernetes error (its `kubeErrToGRPC`), so a refusal is a 403 and not a server fault.
     pub fn kube(context: &str, err: &kube::Error) -> Self {
-        match err {
-            kube::Error::Api(status) if status.is_conflict() => Self::new(
-                Code::Aborted,
-                format!("{context}: the object changed meanwhile; try again"),
-            ),
-            _ => Self::internal(context, err),
-        }
+        let kube::Error::Api(status) = err else {
+            return Self::internal(context, err);
+        };
+        let code = match (status.code, status.reason.as_str()) {
+            (_, "AlreadyExists") => Code::AlreadyExists,
+            (409, _) => {
+                return Self::new(
+                    Code::Aborted,
+                    format!("{context}: the object changed meanwhile; try again"),
+                );
+            }
+            (400 | 422, _) => Code::InvalidArgument,
+            (403, _) => Code::PermissionDenied,
+            (404, _) => Code::NotFound,
+            (429, _) => Code::ResourceExhausted,
+            (503 | 504, _) => Code::Unavailable,
+            _ => return Self::internal(context, err),
+        };
+        Self::new(code, format!("{context}: {}", status.message))
     }
 
     /// The answer to a token that does not verify.
@@ -248,6 +262,42 @@ mod tests {
                 body,
                 json!({"error": message, "code": code, "message": message})
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn kubernetes_refusals_keep_their_meaning() {
+        let api = |code: u16, reason: &str| {
+            let status: kube::core::Status = serde_json::from_value(json!({
+                "status": "Failure", "code": code, "reason": reason,
+                "message": format!("refused with {reason}"),
+            }))
+            .unwrap();
+            kube::Error::Api(Box::new(status))
+        };
+        let cases = [
+            (api(403, "Forbidden"), 403, 7),
+            (api(404, "NotFound"), 404, 5),
+            (api(409, "AlreadyExists"), 409, 6),
+            (api(409, "Conflict"), 409, 10),
+            (api(422, "Invalid"), 400, 3),
+            (api(429, "TooManyRequests"), 429, 8),
+            (api(503, "ServiceUnavailable"), 503, 14),
+            (api(500, "InternalError"), 500, 13),
+        ];
+        for (err, status, code) in cases {
+            let (got, _, body) = render(ApiError::kube("patching the Deployment web", &err)).await;
+            assert_eq!(
+                (got.as_u16(), body["code"].as_u64()),
+                (status, Some(code)),
+                "{body}"
+            );
+            if status == 403 {
+                assert_eq!(
+                    body["message"],
+                    "patching the Deployment web: refused with Forbidden"
+                );
+            }
         }
     }
 
