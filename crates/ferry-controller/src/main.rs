@@ -1,5 +1,6 @@
 //! `ferry-controller`: the application controller as a process.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -112,7 +113,9 @@ async fn run_main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| "info,kube=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes would litter `kubectl logs` and log collectors.
+        .with_ansi(std::io::stderr().is_terminal());
     if args.log_json {
         logs.json().init();
     } else {
