@@ -1,9 +1,10 @@
 //! A TCP proxy on loopback in front of the API server that can be cut: open connections are
 //! closed and new ones dropped on accept, as when the API server restarts. TLS passes through
 //! untouched, so the client still talks to the real server (whose certificate names 127.0.0.1,
-//! whatever the port).
+//! whatever the port). On another address, it makes a loopback server (a Git server) reachable
+//! from the real node's pods.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -20,7 +21,13 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), upstream).await
+    }
+
+    /// A proxy listening on `ip` (a free port): pods reach the host at its default-route
+    /// address (`ferry_sandbox::registry::default_route_address`), never at its loopback.
+    pub async fn start_on(ip: IpAddr, upstream: SocketAddr) -> Result<Self> {
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let up = watch::Sender::new(true);
         let accept = tokio::spawn(accept_loop(listener, upstream, up.subscribe()));

@@ -395,7 +395,17 @@ impl Story {
 
     /// Runs the `ferry` CLI against this story's namespace; fails unless it exits 0.
     pub fn ferry(&self, args: &[&str]) -> Result<String> {
-        let output = self.ferry_output(args)?;
+        self.ferry_with_env(args, &[])
+    }
+
+    /// [`Self::ferry`] with more environment variables: secrets (`FERRY_PASSWORD`) go there, out
+    /// of the arguments a failure prints.
+    pub fn ferry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let output = self
+            .ferry_command(args)?
+            .envs(env.iter().copied())
+            .output()
+            .context("running ferry")?;
         if !output.status.success() {
             bail!(
                 "ferry {} failed ({}):\n{}\n{}",
@@ -410,7 +420,12 @@ impl Story {
 
     /// Runs the `ferry` CLI and returns whatever it did.
     pub fn ferry_output(&self, args: &[&str]) -> Result<Output> {
-        Command::new(binary("ferry")?)
+        self.ferry_command(args)?.output().context("running ferry")
+    }
+
+    fn ferry_command(&self, args: &[&str]) -> Result<Command> {
+        let mut command = Command::new(binary("ferry")?);
+        command
             .args(["--namespace", self.namespace()])
             .arg("--kubeconfig")
             .arg(self.ctx.kubeconfig())
@@ -419,9 +434,8 @@ impl Story {
             .env("USER", "e2e")
             // The story's own login contexts: none until it logs in to a server.
             .env("FERRY_CONFIG", self.work.path().join("ferry-config"))
-            .stdin(Stdio::null())
-            .output()
-            .context("running ferry")
+            .stdin(Stdio::null());
+        Ok(command)
     }
 
     /// `ferry app create` for a directory app of this story's repo, deploying into the
