@@ -2,6 +2,7 @@
 //! templates turn each set into an Application, and the controller creates, updates and
 //! deletes the Applications as the ApplicationSet's policy allows.
 
+pub mod controller;
 pub mod generate;
 pub mod generators;
 pub mod params;

@@ -1,0 +1,293 @@
+//! The ApplicationSet controller: a kube-runtime Controller over the ApplicationSets of the
+//! control namespace. Each reconcile generates the Applications, applies them as
+//! `applicationsSync` allows, and writes the status. A generator or template error changes
+//! nothing but the status: no Application is created, updated or deleted on a failed
+//! generation.
+
+mod apply;
+mod secrets;
+mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_git::{Credentials, RepoCache};
+use ferry_types::application_set::reason;
+use ferry_types::{AppProject, Application, ApplicationSet};
+use futures::StreamExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{ResourceExt, api::ListParams};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::generate::{self, GenerateError};
+use crate::generators::{self, GitSource, Sources};
+
+pub use apply::FIELD_MANAGER;
+
+/// How soon an ApplicationSet in error is generated again (Argo CD's).
+const RETRY_ON_ERROR: Duration = Duration::from_secs(180);
+
+/// Settings of [`run`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Namespace of the ApplicationSets, AppProjects and repository/cluster Secrets.
+    pub namespace: String,
+    /// Where Git mirrors and checkouts live.
+    pub git_root: PathBuf,
+    /// Most bytes one checkout of a git generator may hold.
+    pub max_repo_size: Option<u64>,
+    /// ApplicationSets reconciled at once.
+    pub concurrency: u16,
+}
+
+struct Context {
+    client: kube::Client,
+    settings: Settings,
+    git: GitSource,
+    clusters: secrets::ClusterSecrets,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ReconcileError(String);
+
+/// Runs until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let namespace = settings.namespace.clone();
+    let git = GitSource {
+        cache: RepoCache::new(settings.git_root.clone(), Credentials::new()),
+        max_checkout_bytes: settings.max_repo_size,
+    };
+    let clusters = secrets::ClusterSecrets::default();
+    let secret_changes = secrets::watch(
+        client.clone(),
+        &namespace,
+        git.cache.clone(),
+        clusters.clone(),
+    );
+    let appsets: Api<ApplicationSet> = Api::namespaced(client.clone(), &namespace);
+    let apps: Api<Application> = Api::namespaced(client.clone(), &namespace);
+    let concurrency = settings.concurrency;
+    let context = Arc::new(Context {
+        client,
+        settings,
+        git,
+        clusters,
+    });
+    info!(namespace = %namespace, "reconciling ApplicationSets");
+    Controller::new(appsets, watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .watches(apps, watcher::Config::default(), owner_on_change())
+        .reconcile_all_on(secret_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    Ok(())
+}
+
+/// Maps a change of an owned Application to its ApplicationSet, but only when something the
+/// ApplicationSet decides changed (not the status the application controller keeps writing).
+fn owner_on_change() -> impl Fn(Application) -> Option<ObjectRef<ApplicationSet>> + Send + Sync {
+    let seen: Mutex<HashMap<String, serde_json::Value>> = Mutex::default();
+    move |app: Application| {
+        let owner = app
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "ApplicationSet")?
+            .name
+            .clone();
+        let key = app.name_any();
+        let fingerprint = apply::fingerprint(&app);
+        let mut seen = seen.lock().ok()?;
+        if seen.get(&key) == Some(&fingerprint) {
+            return None;
+        }
+        seen.insert(key, fingerprint);
+        Some(ObjectRef::new(&owner).within(&app.namespace().unwrap_or_default()))
+    }
+}
+
+fn error_policy(_: Arc<ApplicationSet>, err: &ReconcileError, _: Arc<Context>) -> Action {
+    warn!("reconciling an ApplicationSet: {err}");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn reconcile(
+    appset: Arc<ApplicationSet>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = appset.namespace().unwrap_or_default();
+    let appsets: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+    let kube_error = |e: kube::Error| ReconcileError(e.to_string());
+    let owned = owned_apps(&apps, &appset).await.map_err(kube_error)?;
+
+    if appset.metadata.deletion_timestamp.is_some() {
+        // Kubernetes' garbage collector deletes the owned Applications; a policy that forbids
+        // deleting them releases them first.
+        if !appset.applications_sync().allows_delete() {
+            apply::orphan(&apps, &appset, &owned)
+                .await
+                .map_err(ReconcileError)?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let cluster_secrets = ctx.clusters.snapshot();
+    let sources = Sources {
+        git: &ctx.git,
+        cluster_secrets: &cluster_secrets,
+    };
+    let generated = match generate::applications(&appset, &sources).await {
+        Ok(apps) => apps,
+        Err(err) => return fail(&appsets, &appset, &err, false).await,
+    };
+    if let Err(err) = generate::validate_names(&appset, &generated) {
+        return fail(&appsets, &appset, &err, true).await;
+    }
+
+    // An Application whose project does not exist is not applied (nor deleted).
+    let mut invalid = Vec::new();
+    let projects: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
+    let mut known_projects = HashSet::new();
+    for app in &generated {
+        let project = app.project().to_string();
+        if project == ferry_types::application::DEFAULT_PROJECT || known_projects.contains(&project)
+        {
+            continue;
+        }
+        if projects
+            .get_opt(&project)
+            .await
+            .map_err(kube_error)?
+            .is_some()
+        {
+            known_projects.insert(project);
+        } else {
+            invalid.push(format!(
+                "application references project {project} which does not exist"
+            ));
+        }
+    }
+    let valid: Vec<_> = generated
+        .iter()
+        .filter(|app| {
+            let project = app.project();
+            project == ferry_types::application::DEFAULT_PROJECT || known_projects.contains(project)
+        })
+        .collect();
+
+    let policy = appset.applications_sync();
+    let mut first_error = None;
+    for app in &valid {
+        match apply::create_or_update(&apps, &appset, app, policy.allows_update()).await {
+            Ok(Some(action)) => {
+                info!(applicationset = %appset.name_any(), application = %app.name_any(), "{action} Application")
+            }
+            Ok(None) => {}
+            Err(message) => {
+                let why = if policy.allows_update() {
+                    reason::UPDATE_APPLICATION_ERROR
+                } else {
+                    reason::CREATE_APPLICATION_ERROR
+                };
+                first_error.get_or_insert((why, message));
+            }
+        }
+    }
+    if first_error.is_none() && policy.allows_delete() {
+        let names: HashSet<_> = generated.iter().map(|a| a.name_any()).collect();
+        if let Err(message) = apply::delete_stale(&apps, &owned, &names, &cluster_secrets).await {
+            first_error = Some((reason::DELETE_APPLICATION_ERROR, message));
+        }
+    }
+    if first_error.is_none()
+        && let Some(message) = invalid.first()
+    {
+        let message = match invalid.len() {
+            1 => message.clone(),
+            n => format!("{message} (and {} more)", n - 1),
+        };
+        first_error = Some((reason::APPLICATION_VALIDATION_ERROR, message));
+    }
+
+    let owned = owned_apps(&apps, &appset).await.map_err(kube_error)?;
+    let conditions = match &first_error {
+        Some((why, message)) => status::conditions(Some((why, message)), true),
+        None => status::conditions(None, true),
+    };
+    status::write(
+        &appsets,
+        &appset,
+        conditions,
+        Some(status::resources(&owned)),
+    )
+    .await
+    .map_err(kube_error)?;
+    if appset.refresh_requested() {
+        let patch = json!({"metadata": {"annotations": {
+            ferry_types::application_set::REFRESH_ANNOTATION: null
+        }}});
+        appsets
+            .patch(
+                &appset.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(kube_error)?;
+    }
+    if let Some((_, message)) = first_error {
+        return Err(ReconcileError(message));
+    }
+    Ok(requeue(&appset))
+}
+
+/// Records a failed generation in the status; nothing else is touched.
+async fn fail(
+    appsets: &Api<ApplicationSet>,
+    appset: &ApplicationSet,
+    err: &GenerateError,
+    generated: bool,
+) -> Result<Action, ReconcileError> {
+    warn!(applicationset = %appset.name_any(), "{}", err.message);
+    let conditions = status::conditions(Some((err.reason, &err.message)), generated);
+    status::write(appsets, appset, conditions, None)
+        .await
+        .map_err(|e| ReconcileError(e.to_string()))?;
+    Ok(Action::requeue(RETRY_ON_ERROR))
+}
+
+fn requeue(appset: &ApplicationSet) -> Action {
+    appset
+        .spec
+        .generators
+        .iter()
+        .filter_map(generators::requeue_after)
+        .filter(|d| !d.is_zero())
+        .min()
+        .map_or_else(Action::await_change, Action::requeue)
+}
+
+async fn owned_apps(
+    apps: &Api<Application>,
+    appset: &ApplicationSet,
+) -> Result<Vec<Application>, kube::Error> {
+    let all = apps.list(&ListParams::default()).await?;
+    Ok(all
+        .items
+        .into_iter()
+        .filter(|app| apply::owned_by(app, appset))
+        .collect())
+}

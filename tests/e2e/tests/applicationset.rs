@@ -1,0 +1,303 @@
+//! ApplicationSets, told from a user's seat: a git-directories ApplicationSet makes one
+//! Application per directory, which the application controller syncs; a new directory adds
+//! one, a removed one deletes it under `create-delete` but not under `create-update`; a broken
+//! generator is an ErrorOccurred condition that deletes nothing.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ferry_e2e::{Story, TIMEOUT, is};
+use ferry_testkit::server::workspace_binary;
+use ferry_types::ApplicationSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tempfile::TempDir;
+
+/// `ferry-appset-controller` for the story's namespace; killed when dropped.
+struct AppSetController {
+    child: Child,
+    log: PathBuf,
+    _work: TempDir,
+}
+
+impl AppSetController {
+    fn start(story: &Story) -> Result<Self> {
+        let work = tempfile::Builder::new().prefix("ferry-appset-").tempdir()?;
+        let log = work.path().join("appset-controller.log");
+        let out = File::create(&log)?;
+        let child = Command::new(workspace_binary("ferry-appset-controller")?)
+            .args(["--namespace", story.namespace()])
+            .arg("--kubeconfig")
+            .arg(story.ctx.kubeconfig())
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .env("FERRY_LOG", "info,ferry_appset=debug,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting ferry-appset-controller")?;
+        Ok(Self {
+            child,
+            log,
+            _work: work,
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AppSetController {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory app: one ConfigMap named after the directory.
+fn write_dir(story: &Story, dir: &str) -> Result<()> {
+    let name = dir.rsplit('/').next().unwrap_or(dir);
+    story.repo.write(
+        &format!("{dir}/configmap.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{name}\ndata:\n  dir: {dir}\n"
+        ),
+    )
+}
+
+/// An ApplicationSet over the directories matching `pattern`, generating `<basename>-<ns>`
+/// apps (Go templates) that sync automatically into the story's namespace.
+fn appset(story: &Story, name: &str, pattern: &str, policy: &str) -> Result<ApplicationSet> {
+    let ns = story.namespace();
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": name},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"git": {
+                "repoURL": story.repo.file_url(),
+                "revision": "HEAD",
+                "requeueAfterSeconds": 2,
+                "directories": [{"path": pattern}, {"path": "apps/ignored", "exclude": true}],
+            }}],
+            "template": {
+                "metadata": {
+                    "name": format!("{{{{.path.basename}}}}-{ns}"),
+                    "labels": {"dir": "{{.path.basename}}"},
+                },
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": story.repo.file_url(), "targetRevision": "HEAD", "path": "{{.path.path}}"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                    "syncPolicy": {"automated": {"prune": true}},
+                },
+            },
+            "syncPolicy": {"applicationsSync": policy},
+        },
+    }))?)
+}
+
+async fn app_names(story: &Story, appset: &str) -> Result<Vec<String>> {
+    let mut names: Vec<_> = story
+        .apps()
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|app| {
+            app.metadata.deletion_timestamp.is_none()
+                && app.owner_references().iter().any(|o| {
+                    o.kind == "ApplicationSet" && o.name == appset && o.controller == Some(true)
+                })
+        })
+        .map(|app| app.name_any())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn wait_names(
+    story: &Story,
+    controller: &AppSetController,
+    appset: &str,
+    expected: &[String],
+) -> Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let names = app_names(story, appset).await?;
+        if names == expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "ApplicationSet {appset} owns {names:?}, not {expected:?}\n--- appset controller log:\n{}",
+                controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result<()> {
+    let mut story = Story::new().await?;
+    for dir in [
+        "apps/alpha",
+        "apps/beta",
+        "apps/ignored",
+        "kept/one",
+        "kept/two",
+    ] {
+        write_dir(&story, dir)?;
+    }
+    story.repo.commit("directories")?;
+    story.start_controller()?;
+    let controller = AppSetController::start(&story)?;
+    let ns = story.namespace().to_string();
+    let app = |base: &str| format!("{base}-{ns}");
+    let appsets: Api<ApplicationSet> = story.ctx.api();
+    appsets
+        .create(
+            &PostParams::default(),
+            &appset(&story, "apps", "apps/*", "create-delete")?,
+        )
+        .await?;
+    appsets
+        .create(
+            &PostParams::default(),
+            &appset(&story, "kept", "kept/*", "create-update")?,
+        )
+        .await?;
+
+    // One Application per directory (apps/ignored excluded), owned by its ApplicationSet and
+    // synced by the application controller.
+    wait_names(&story, &controller, "apps", &[app("alpha"), app("beta")]).await?;
+    wait_names(&story, &controller, "kept", &[app("one"), app("two")]).await?;
+    let alpha = story
+        .wait_app(&app("alpha"), "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    assert_eq!(alpha.labels()["dir"], "alpha");
+    assert_eq!(alpha.spec.source.as_ref().unwrap().path, "apps/alpha");
+    assert_eq!(
+        alpha.finalizers(),
+        ["resources-finalizer.argocd.argoproj.io"],
+        "generated apps delete their resources with them"
+    );
+    let configmaps: Api<ConfigMap> = story.ctx.api();
+    assert_eq!(
+        configmaps.get("cm-alpha").await?.data.unwrap()["dir"],
+        "apps/alpha"
+    );
+    story
+        .wait_app(&app("one"), "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    // The status lists the generated Applications and says all is well.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let set = appsets.get("apps").await?;
+        let status = set.status.clone().unwrap_or_default();
+        let up_to_date = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "ResourcesUpToDate" && c.status == "True");
+        let names: Vec<_> = status.resources.iter().map(|r| r.name.clone()).collect();
+        if up_to_date && names == [app("alpha"), app("beta")] {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("status of ApplicationSet apps: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // A new directory in Git: a new Application, under either policy.
+    write_dir(&story, "apps/gamma")?;
+    write_dir(&story, "kept/three")?;
+    story.repo.commit("gamma and three")?;
+    wait_names(
+        &story,
+        &controller,
+        "apps",
+        &[app("alpha"), app("beta"), app("gamma")],
+    )
+    .await?;
+    wait_names(
+        &story,
+        &controller,
+        "kept",
+        &[app("one"), app("three"), app("two")],
+    )
+    .await?;
+    story
+        .wait_app(&app("gamma"), "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    // A directory leaves Git: create-delete deletes its Application (and, through the
+    // resources finalizer, its ConfigMap); create-update keeps it.
+    story.repo.remove("apps/beta/configmap.yaml")?;
+    story.repo.remove("kept/two/configmap.yaml")?;
+    story.repo.commit("no beta, no two")?;
+    wait_names(&story, &controller, "apps", &[app("alpha"), app("gamma")]).await?;
+    story
+        .eventually("beta's ConfigMap deleted with its app", || async {
+            Ok(configmaps.get_opt("cm-beta").await?.is_none())
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        app_names(&story, "kept").await?,
+        [app("one"), app("three"), app("two")],
+        "create-update never deletes"
+    );
+
+    // A generator that fails (a revision Git does not have) is an ErrorOccurred condition
+    // naming the cause, and every Application stays.
+    appsets
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"generators": [{"git": {
+                "repoURL": story.repo.file_url(),
+                "revision": "no-such-branch",
+                "requeueAfterSeconds": 2,
+                "directories": [{"path": "apps/*"}],
+            }}]}})),
+        )
+        .await?;
+    let deadline = Instant::now() + TIMEOUT;
+    let message = loop {
+        let status = appsets.get("apps").await?.status.unwrap_or_default();
+        if let Some(c) = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "ErrorOccurred" && c.status == "True")
+        {
+            break c.message.clone();
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no ErrorOccurred condition: {status:?}\n{}",
+                controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(message.contains("no-such-branch"), "{message}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        app_names(&story, "apps").await?,
+        [app("alpha"), app("gamma")]
+    );
+    assert!(configmaps.get_opt("cm-alpha").await?.is_some());
+    Ok(())
+}
