@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use ferry_leader::LeaderElection;
+
 use crate::dynamic_shards::DynamicSharding;
-use crate::leader::{self, LeaderElection};
 use crate::sharding::{Algorithm, REPLICAS_ENV, SHARD_ENV, SHARDING_ALGORITHM_ENV, ShardSettings};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -71,7 +72,7 @@ impl HaArgs {
     fn hostname(&self) -> String {
         self.controller_hostname
             .clone()
-            .unwrap_or_else(leader::hostname)
+            .unwrap_or_else(ferry_leader::hostname)
     }
 
     pub fn shard_settings(&self) -> ShardSettings {
@@ -98,14 +99,28 @@ impl HaArgs {
     pub fn election(&self, namespace: &str, shard: i64) -> Option<LeaderElection> {
         self.leader_elect.then(|| LeaderElection {
             namespace: namespace.to_string(),
-            lease: leader::lease_name(shard),
+            lease: lease_name(shard),
             identity: self
                 .leader_elect_identity
                 .clone()
-                .unwrap_or_else(leader::default_identity),
+                .unwrap_or_else(ferry_leader::default_identity),
             lease_duration: Duration::from_secs(self.leader_elect_lease_duration),
             renew_deadline: Duration::from_secs(self.leader_elect_renew_deadline),
             retry_period: Duration::from_secs(self.leader_elect_retry_period),
         })
+    }
+}
+
+/// The Lease the controllers of `shard` compete for: replicas of one shard elect one leader, and
+/// the shards run side by side.
+pub fn lease_name(shard: i64) -> String {
+    format!("ferry-application-controller-{shard}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_shard_has_its_lease() {
+        assert_eq!(super::lease_name(3), "ferry-application-controller-3");
     }
 }

@@ -25,7 +25,6 @@ mod deletion;
 pub mod dynamic_shards;
 pub mod ha;
 mod impersonation;
-pub mod leader;
 pub mod metrics;
 mod operation;
 mod patch;

@@ -10,9 +10,10 @@
 //!   before `lease_duration` lets a standby in;
 //! - a standby takes the Lease when `lease_duration` has passed since its last renewal.
 //!
-//! A replica that lost the Lease must stop writing before another replica starts: the binary
-//! exits (as controller-runtime's managers do), and the new leader resumes the operations left
-//! running from the Applications' status (see `operation` and `ferry_sync::checkpoint`).
+//! A replica that lost the Lease must stop writing before another replica starts: a binary
+//! exits when [`Leadership::lost`] returns (as controller-runtime's managers do), and the new
+//! leader picks up where it left (the application controller resumes the operations left
+//! running from the Applications' status).
 
 use std::time::Duration;
 
@@ -25,19 +26,13 @@ use tracing::{info, warn};
 pub struct LeaderElection {
     /// Namespace of the Lease (the control namespace).
     pub namespace: String,
-    /// Name of the Lease; one per shard (see [`lease_name`]).
+    /// Name of the Lease.
     pub lease: String,
     /// This replica's name in the Lease's `holderIdentity`; unique among the candidates.
     pub identity: String,
     pub lease_duration: Duration,
     pub renew_deadline: Duration,
     pub retry_period: Duration,
-}
-
-/// The Lease a controller of `shard` competes for: replicas of one shard elect one leader, and
-/// the shards run side by side.
-pub fn lease_name(shard: i64) -> String {
-    format!("ferry-application-controller-{shard}")
 }
 
 /// A unique identity for this process: the host (the pod's name in a cluster) and a random
@@ -143,7 +138,7 @@ mod tests {
     fn election(duration: u64, deadline: u64, retry: u64) -> LeaderElection {
         LeaderElection {
             namespace: "argocd".into(),
-            lease: lease_name(0),
+            lease: "ferry-application-controller-0".into(),
             identity: default_identity(),
             lease_duration: Duration::from_secs(duration),
             renew_deadline: Duration::from_secs(deadline),
@@ -163,6 +158,5 @@ mod tests {
     #[test]
     fn identities_are_unique_per_process_start() {
         assert_ne!(default_identity(), default_identity());
-        assert_eq!(lease_name(3), "ferry-application-controller-3");
     }
 }
