@@ -11,6 +11,11 @@ use ferry_controller::{ControllerSettings, Metrics};
 use ferry_render::{JsonnetWorker, parse_size};
 use ferry_types::secrets::IN_CLUSTER_SERVER;
 
+// jemalloc gives memory back after a large app (glibc's malloc kept the 442 MiB peak of a
+// 5,000-object sync for good: docs/benchmarks.md, "Memory after a large app").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ferry-controller",
@@ -157,7 +162,16 @@ async fn run_main() -> anyhow::Result<()> {
     settings.sharding = args.ha.shard_settings();
     settings.dynamic_sharding = args.ha.dynamic();
     let leadership = match args.ha.election(&args.namespace, settings.sharding.shard) {
-        Some(election) => Some(Arc::new(election.acquire(kube_config(&args).await?).await?)),
+        Some(election) => {
+            let config = kube_config(&args).await?;
+            tokio::select! {
+                acquired = election.acquire(config) => Some(Arc::new(acquired?)),
+                // A standby stops when asked: as a container's PID 1 without a handler it would
+                // ignore SIGTERM and be killed only at the end of the grace period (30 s of
+                // every rolling update or pod deletion).
+                () = ferry_types::runtime::shutdown_signal() => return Ok(()),
+            }
+        }
         None => None,
     };
     if let Some(leadership) = leadership.clone() {
