@@ -51,6 +51,8 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
         secs(started)
     );
 
+    remove_older_images(&image)?;
+
     // The chart, as a user installs it, with the image from the registry and on the real node.
     let mut release = Release::new(story.ctx.kubeconfig(), &namespace)?;
     pull_secret(&story).await?;
@@ -297,8 +299,7 @@ fn push_image() -> Result<String> {
     Ok(stdout.lines().last().unwrap_or_default().to_string())
 }
 
-/// The host PID of `pod`'s container: the real node is this host, and its containerd answers
-/// crictl.
+/// The host PID of `pod`'s container: the real node is this host.
 fn container_pid(pod: &Pod) -> Result<i32> {
     let status = pod
         .status
@@ -308,25 +309,53 @@ fn container_pid(pod: &Pod) -> Result<i32> {
         .and_then(|s| s.first()?.container_id.clone())
         .context("a pod without a container")?;
     let id = id.strip_prefix("containerd://").unwrap_or(&id);
+    let info: serde_json::Value = serde_json::from_str(&crictl(&["inspect", id])?)?;
+    let pid = info["info"]["pid"]
+        .as_i64()
+        .context("crictl inspect gave no pid")?;
+    Ok(i32::try_from(pid)?)
+}
+
+/// Removes the debug images of ferry that earlier runs left on the real node (each build of
+/// other binaries is another ~200 MB there); one still in use stays.
+fn remove_older_images(image: &str) -> Result<()> {
+    let (repository, _) = image.rsplit_once(':').context("an image without a tag")?;
+    let listed: serde_json::Value =
+        serde_json::from_str(&crictl(&["images", "--output", "json"])?)?;
+    let tags = listed["images"].as_array().into_iter().flatten();
+    let tags = tags.flat_map(|i| i["repoTags"].as_array().into_iter().flatten());
+    for tag in tags.filter_map(|t| t.as_str()) {
+        let older = tag
+            .strip_prefix(repository)
+            .is_some_and(|t| t.contains("-debug."));
+        if older
+            && tag != image
+            && let Err(err) = crictl(&["rmi", tag])
+        {
+            eprintln!("kept {tag} on the node: {err:#}");
+        }
+    }
+    Ok(())
+}
+
+/// crictl on the real node's containerd; its output.
+fn crictl(args: &[&str]) -> Result<String> {
     let sandbox = Sandbox::named(real_node::SANDBOX)?;
     let socket = sandbox.dir().join("containerd/containerd.sock");
     let out = Command::new(ferry_sandbox::toolchain::bin_dir().join("crictl"))
         .arg("--runtime-endpoint")
         .arg(format!("unix://{}", socket.display()))
-        .args(["inspect", id])
+        .args(args)
         .output()
         .context("running crictl")?;
     if !out.status.success() {
         bail!(
-            "crictl inspect {id}: {}",
+            "crictl {}: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let pid = info["info"]["pid"]
-        .as_i64()
-        .context("crictl inspect gave no pid")?;
-    Ok(i32::try_from(pid)?)
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// The chart's values: the image from the sandbox registry with its credentials, every pod on
