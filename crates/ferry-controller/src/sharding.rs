@@ -366,11 +366,6 @@ impl Sharding {
     /// Whether this replica reconciles `app`: its destination's cluster is in this shard,
     /// the distribution being brought up to date with the clusters and apps first.
     pub fn manages_app(&self, clusters: &Clusters, app: &DynamicObject) -> bool {
-        let settings = self.settings();
-        if settings.shard < 0 {
-            // Dynamic distribution found no shard free for this replica: it waits.
-            return false;
-        }
         let destination: ApplicationDestination =
             serde_json::from_value(app.data["spec"]["destination"].clone()).unwrap_or_default();
         let cluster = clusters.resolve(&destination).ok();
@@ -378,11 +373,29 @@ impl Sharding {
         if cluster.as_ref().is_some_and(|c| c.sharding.skip_reconcile) {
             return false;
         }
+        self.owns(clusters, cluster.as_ref().map(|c| c.server.as_str()))
+    }
+
+    /// Whether `app`'s cluster is in this replica's shard, reconciled or not: the replica the
+    /// API server asks for the app's views.
+    pub fn owns_app(&self, clusters: &Clusters, app: &DynamicObject) -> bool {
+        let destination: ApplicationDestination =
+            serde_json::from_value(app.data["spec"]["destination"].clone()).unwrap_or_default();
+        let cluster = clusters.resolve(&destination).ok();
+        self.owns(clusters, cluster.as_ref().map(|c| c.server.as_str()))
+    }
+
+    fn owns(&self, clusters: &Clusters, server: Option<&str>) -> bool {
+        let settings = self.settings();
+        if settings.shard < 0 {
+            // Dynamic distribution found no shard free for this replica: it waits.
+            return false;
+        }
         if !settings.sharded() {
             return true;
         }
         self.update(clusters.sharded(), self.apps_per_server());
-        self.manages(cluster.as_ref().map(|c| c.server.as_str()))
+        self.manages(server)
     }
 
     /// Apps per `spec.destination.server`, counted again when the number of apps changed

@@ -22,6 +22,9 @@ use crate::context::Context;
 pub enum ViewError {
     #[error("application {0} not found")]
     NotFound(String),
+    /// Another replica's shard holds the app's cluster; it has the caches to answer.
+    #[error("application {0} belongs to another controller shard")]
+    OtherShard(String),
     /// The app cannot be rendered or compared; the message names the source and cause.
     #[error("{0}")]
     Failed(String),
@@ -34,6 +37,9 @@ async fn application(ctx: &Context, name: &str) -> Result<Application, ViewError
         .await
         .map_err(|err| ViewError::Failed(format!("reading application {name}: {err}")))?
         .ok_or_else(|| ViewError::NotFound(name.to_string()))?;
+    if !ctx.sharding.owns_app(&ctx.clusters, &object) {
+        return Err(ViewError::OtherShard(name.to_string()));
+    }
     serde_json::to_value(object)
         .and_then(serde_json::from_value)
         .map_err(|err| ViewError::Failed(format!("application {name}: {err}")))

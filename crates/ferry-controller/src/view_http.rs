@@ -5,6 +5,8 @@
 //! - `GET /v1/applications/{name}/managed-resources`
 //! - `GET /v1/applications/{name}/resource-tree`
 //! - `GET /v1/applications/{name}/manifests?revision=`
+//!
+//! A sharded replica answers only for the apps of its shard's clusters: 421 for the others.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -106,6 +108,10 @@ fn answer(result: Result<Value, ViewError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
         Err(err @ ViewError::NotFound(_)) => error(StatusCode::NOT_FOUND, err.to_string()),
+        // The API server then asks the next replica.
+        Err(err @ ViewError::OtherShard(_)) => {
+            error(StatusCode::MISDIRECTED_REQUEST, err.to_string())
+        }
         Err(err @ ViewError::Failed(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
     }
 }

@@ -41,13 +41,15 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8083")]
     metrics_listen: SocketAddr,
     /// Where the application controller serves managed resources, resource trees and
-    /// manifests (its `--view-listen`).
+    /// manifests (its `--view-listen`); for a sharded controller, one URL per shard (repeat
+    /// the flag or separate with commas), asked in turn until the app's owner answers.
     #[arg(
         long,
         env = "FERRY_CONTROLLER_URL",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:8084"
     )]
-    controller_url: url::Url,
+    controller_url: Vec<url::Url>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,

@@ -329,13 +329,13 @@ impl Story {
         kubeconfig: &Path,
     ) -> Result<Replica> {
         let log = self.work.path().join(format!("controller-{name}.log"));
-        let metrics_port = free_port()?;
+        let (metrics_port, view_port) = (free_port()?, free_port()?);
         let child = self
             .controller_command(3, kubeconfig, &log, &format!("cache-{name}"))?
             .arg("--metrics-listen")
             .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--view-listen")
-            .arg(format!("127.0.0.1:{}", free_port()?))
+            .arg(format!("127.0.0.1:{view_port}"))
             .args(flags)
             .envs(env.iter().copied())
             .spawn()
@@ -345,6 +345,7 @@ impl Story {
             child: Some(child),
             log,
             metrics_port,
+            view_port,
         })
     }
 
@@ -356,14 +357,29 @@ impl Story {
 
     /// [`Self::start_server`] with the credentials of `kubeconfig` (a ServiceAccount's token).
     pub async fn start_server_as(&self, kubeconfig: &Path) -> Result<ServerProcess> {
+        self.start_server_with(kubeconfig, &[self.view_port]).await
+    }
+
+    /// `ferry-server` asking `replicas` (the shards of a sharded controller) for views.
+    pub async fn start_server_for(&self, replicas: &[&Replica]) -> Result<ServerProcess> {
+        let ports: Vec<u16> = replicas.iter().map(|replica| replica.view_port).collect();
+        self.start_server_with(self.ctx.kubeconfig(), &ports).await
+    }
+
+    async fn start_server_with(
+        &self,
+        kubeconfig: &Path,
+        view_ports: &[u16],
+    ) -> Result<ServerProcess> {
+        let urls: Vec<String> = view_ports
+            .iter()
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect();
         ServerProcess::start_with(
             &binary("ferry-server")?,
             self.namespace(),
             kubeconfig,
-            &[
-                "--controller-url".into(),
-                format!("http://127.0.0.1:{}", self.view_port),
-            ],
+            &["--controller-url".into(), urls.join(",")],
         )
         .await
     }
@@ -547,6 +563,7 @@ pub struct Replica {
     child: Option<Child>,
     log: PathBuf,
     metrics_port: u16,
+    view_port: u16,
 }
 
 impl Replica {

@@ -429,7 +429,58 @@ async fn each_shard_reconciles_only_the_apps_of_its_own_clusters() -> Result<()>
             }
         }
     }
+
+    // An API server given both shards finds each app's views at its owner; one given a single
+    // shard says that no replica it knows owns the other shard's apps.
+    let both = story
+        .start_server_for(&[&replicas[0], &replicas[1]])
+        .await?;
+    let only_shard1 = story.start_server_for(&[&replicas[1]]).await?;
+    let password = admin_password(&story.ctx.client(), story.namespace()).await?;
+    for (cluster, app) in &apps {
+        let path = format!("/api/v1/applications/{app}/resource-tree");
+        let (status, tree) = get_as_admin(&both, &password, &path).await?;
+        assert_eq!(status, 200, "{app}: {tree}");
+        let kinds: Vec<&str> = tree["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|node| node["kind"].as_str())
+            .collect();
+        assert!(kinds.contains(&"ConfigMap"), "{app}: {tree}");
+        let (status, answer) = get_as_admin(&only_shard1, &password, &path).await?;
+        if shard_of[cluster] == 1 {
+            assert_eq!(status, 200, "{app}: {answer}");
+        } else {
+            assert_eq!(status, 503, "{app}: {answer}");
+            let message = answer["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("owns the application's cluster"),
+                "{message}"
+            );
+        }
+    }
     Ok(())
+}
+
+/// Logs in as `admin` at `server` and GETs `path`: the status and the JSON body.
+async fn get_as_admin(server: &ServerProcess, password: &str, path: &str) -> Result<(u16, Value)> {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.address());
+    let login: Value = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("no token")?;
+    let response = http
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    Ok((response.status().as_u16(), response.json().await?))
 }
 
 /// Cluster Secrets (`ferry cluster add`) for the sandbox under `names`: `loopback` is its

@@ -15,21 +15,23 @@ use super::error::{ApiError, Code};
 use super::state::AppState;
 use crate::rbac::resources::GET;
 
-/// Where the controller serves its views.
+/// Where the controller replicas serve their views: one URL, or one per shard of a sharded
+/// controller, each of which answers only for its own apps (421 for the others).
 #[derive(Clone)]
 pub struct ControllerClient {
-    base: url::Url,
+    bases: Vec<url::Url>,
     http: reqwest::Client,
 }
 
 impl ControllerClient {
-    pub fn new(base: url::Url) -> Self {
+    pub fn new(bases: Vec<url::Url>) -> Self {
         Self {
-            base,
+            bases,
             http: reqwest::Client::new(),
         }
     }
 
+    /// Asks each replica in turn until one owns the app.
     async fn get(
         &self,
         state: &AppState,
@@ -42,37 +44,79 @@ impl ControllerClient {
             .controller_token()
             .map(str::to_string)
             .ok_or_else(|| ApiError::unavailable("argocd-secret has no server key"))?;
-        let url = self
-            .base
-            .join(path)
-            .map_err(|err| ApiError::internal("addressing the controller", &err))?;
+        let mut unreachable = None;
+        for base in &self.bases {
+            match self.ask(base, &token, path, query).await {
+                Answer::Other => {}
+                Answer::Unreachable(err) => unreachable = Some(err),
+                Answer::Done(result) => return result,
+            }
+        }
+        Err(unreachable.unwrap_or_else(|| {
+            ApiError::unavailable(format!(
+                "none of the {} application controller replicas owns the application's cluster",
+                self.bases.len()
+            ))
+        }))
+    }
+
+    async fn ask(
+        &self,
+        base: &url::Url,
+        token: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Answer {
+        let url = match base.join(path) {
+            Ok(url) => url,
+            Err(err) => {
+                return Answer::Done(Err(ApiError::internal("addressing the controller", &err)));
+            }
+        };
         let unavailable = |err: reqwest::Error| {
             ApiError::unavailable(format!(
-                "the application controller cannot be reached: {err}"
+                "the application controller at {base} cannot be reached: {err}"
             ))
         };
-        let response = self
+        let response = match self
             .http
             .get(url)
             .query(query)
             .bearer_auth(token)
             .send()
             .await
-            .map_err(unavailable)?;
+        {
+            Ok(response) => response,
+            Err(err) => return Answer::Unreachable(unavailable(err)),
+        };
         let status = response.status();
-        let body: Value = response.json().await.map_err(unavailable)?;
+        if status == reqwest::StatusCode::MISDIRECTED_REQUEST {
+            return Answer::Other;
+        }
+        let body: Value = match response.json().await {
+            Ok(body) => body,
+            Err(err) => return Answer::Unreachable(unavailable(err)),
+        };
         if status.is_success() {
-            return Ok(body);
+            return Answer::Done(Ok(body));
         }
         let message = body["message"].as_str().unwrap_or("no message").to_string();
-        Err(match status.as_u16() {
+        Answer::Done(Err(match status.as_u16() {
             404 => ApiError::not_found(message),
             422 => ApiError::new(Code::FailedPrecondition, message),
             _ => ApiError::unavailable(format!(
                 "the application controller answered {status}: {message}"
             )),
-        })
+        }))
     }
+}
+
+/// What one replica said.
+enum Answer {
+    /// The app belongs to another replica's shard.
+    Other,
+    Unreachable(ApiError),
+    Done(Result<Value, ApiError>),
 }
 
 async fn view(

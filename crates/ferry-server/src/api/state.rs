@@ -192,12 +192,13 @@ impl AppState {
         }
     }
 
-    /// Asks the application controller at `url` for what only it knows (managed resources,
-    /// resource trees, manifests). Call before cloning the state.
-    pub fn with_controller(mut self, url: url::Url) -> Self {
+    /// Asks the application controller at `urls` (one per shard when it is sharded) for what
+    /// only it knows (managed resources, resource trees, manifests). Call before cloning the
+    /// state.
+    pub fn with_controller(mut self, urls: Vec<url::Url>) -> Self {
         Arc::get_mut(&mut self.inner)
             .expect("with_controller is called before the state is shared")
-            .controller = Some(ControllerClient::new(url));
+            .controller = Some(ControllerClient::new(urls));
         self
     }
 

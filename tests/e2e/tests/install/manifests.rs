@@ -261,7 +261,10 @@ server:
         "--tls-cert=/etc/ferry/tls/tls.crt",
         "--tls-key=/etc/ferry/tls/tls.key",
         "--log-json",
-        "--controller-url=http://cd-application-controller:8084",
+        // Three replicas, three shards: the server asks each pod by its name.
+        "--controller-url=http://cd-application-controller-0.cd-application-controller:8084,\
+         http://cd-application-controller-1.cd-application-controller:8084,\
+         http://cd-application-controller-2.cd-application-controller:8084",
     ] {
         assert!(server_args.contains(&arg), "{arg} in {server_args:?}");
     }
