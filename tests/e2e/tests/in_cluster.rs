@@ -232,8 +232,10 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
         "helm upgrade -> new API server and controllers, one leading: {:.1} s",
         secs(upgrading)
     );
-    let new_server = component_pods(&pods, &server).await?;
-    let new_hashes: Vec<String> = new_server.iter().map(template_hash).collect();
+    // The old pods may still be terminating: the ones staying are of the new template.
+    let staying = component_pods(&pods, &server).await?.into_iter();
+    let staying = staying.filter(|p| p.metadata.deletion_timestamp.is_none());
+    let new_hashes: Vec<String> = staying.map(|p| template_hash(&p)).collect();
     assert!(
         new_hashes.iter().all(|new| !old_hashes.contains(new)),
         "pod templates before {old_hashes:?}, after {new_hashes:?}"
