@@ -19,6 +19,7 @@ use ferry_types::Application;
 use kube::Api;
 
 pub use operation::Watched;
+pub use show::app_table;
 
 use crate::core::{Core, KubeArgs};
 use crate::server::Mode;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod app;
+mod appset;
 mod cluster;
 mod core;
 mod health;
@@ -40,6 +41,8 @@ enum Command {
     Health(health::Args),
     /// Manage applications.
     App(app::Args),
+    /// Manage ApplicationSets.
+    Appset(appset::Args),
     /// Manage repositories.
     Repo(repo::RepoArgs),
     /// Manage repository credential templates.
@@ -92,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(args).await,
         Command::Health(args) => health::run(args).await,
         Command::App(args) => app::run(kube, server.mode()?, args).await,
+        Command::Appset(args) => appset::run(kube, server.mode()?, args).await,
         Command::Repo(args) => repo::run(kube, server.mode()?, args).await,
         Command::Repocreds(args) => repo::run_creds(kube, server.mode()?, args).await,
         Command::Cluster(args) => cluster::run(kube, server.mode()?, args).await,

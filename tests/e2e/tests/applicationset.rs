@@ -301,3 +301,134 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
     assert!(configmaps.get_opt("cm-alpha").await?.is_some());
     Ok(())
 }
+
+/// `ferry appset`: generate previews without creating, create (and upsert), list, get, and
+/// delete, which takes the generated Applications with it (without their resources:
+/// `preserveResourcesOnDeletion`).
+#[tokio::test]
+async fn the_cli_previews_creates_shows_and_deletes_appsets() -> Result<()> {
+    let story = Story::new().await?;
+    let ns = story.namespace().to_string();
+    let manifest = |suffix: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: envs
+spec:
+  generators:
+  - list:
+      elements:
+      - env: dev
+      - env: prod
+  template:
+    metadata:
+      name: '{{{{env}}}}-{ns}{suffix}'
+    spec:
+      project: default
+      source: {{repoURL: '{repo}', targetRevision: HEAD, path: guestbook}}
+      destination: {{server: 'https://kubernetes.default.svc', namespace: '{ns}'}}
+  syncPolicy:
+    preserveResourcesOnDeletion: true
+",
+            repo = story.repo.file_url()
+        )
+    };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("appset.yaml");
+    std::fs::write(&file, manifest(""))?;
+    let file = file.to_str().context("path")?;
+
+    let preview: Vec<serde_json::Value> =
+        serde_json::from_str(&story.ferry(&["appset", "generate", file, "-o", "json"])?)?;
+    let names: Vec<_> = preview
+        .iter()
+        .map(|a| a["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!(format!("dev-{ns}")), json!(format!("prod-{ns}"))]
+    );
+    let table = story.ferry(&["appset", "generate", file])?;
+    assert!(
+        table.starts_with("NAME") && table.contains(&format!("prod-{ns}")),
+        "{table}"
+    );
+    assert!(
+        story
+            .apps()
+            .list(&Default::default())
+            .await?
+            .items
+            .is_empty(),
+        "generate creates nothing"
+    );
+
+    assert!(
+        story
+            .ferry(&["appset", "create", file])?
+            .contains("ApplicationSet 'envs' created")
+    );
+    assert!(
+        story
+            .ferry(&["appset", "create", file])?
+            .contains("unchanged")
+    );
+    std::fs::write(file, manifest("-v2"))?;
+    let refused = story.ferry_output(&["appset", "create", file])?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("use upsert flag"));
+    assert!(
+        story
+            .ferry(&["appset", "create", file, "--upsert"])?
+            .contains("updated")
+    );
+
+    let controller = AppSetController::start(&story)?;
+    let expected = [format!("dev-{ns}-v2"), format!("prod-{ns}-v2")];
+    wait_names(&story, &controller, "envs", &expected).await?;
+    let dev = story.app(&expected[0]).await?;
+    assert!(
+        dev.finalizers().is_empty(),
+        "preserveResourcesOnDeletion: no resources finalizer"
+    );
+    let list = story.ferry(&["appset", "list"])?;
+    assert!(list.starts_with("NAME") && list.contains("envs"), "{list}");
+    assert_eq!(story.ferry(&["appset", "list", "-o", "name"])?, "envs\n");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let shown = story.ferry(&["appset", "get", "envs"])?;
+        let up_to_date = shown.lines().any(|line| {
+            line.split_whitespace()
+                .take(2)
+                .eq(["ResourcesUpToDate", "True"])
+        });
+        if up_to_date && shown.contains("Health Status:  Healthy") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("ferry appset get envs:\n{shown}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Deleting the set deletes its Applications (Kubernetes' garbage collector, through the
+    // owner references).
+    assert!(
+        story
+            .ferry(&["appset", "delete", "envs", "--yes"])?
+            .contains("'envs' deleted")
+    );
+    story
+        .eventually("the generated Applications deleted", || async {
+            Ok(app_names(&story, "envs").await?.is_empty()
+                && story
+                    .apps()
+                    .list(&Default::default())
+                    .await?
+                    .items
+                    .is_empty())
+        })
+        .await?;
+    Ok(())
+}

@@ -98,7 +98,7 @@ async fn list_core(core: &Core, args: &ListArgs) -> anyhow::Result<Vec<Applicati
         .collect())
 }
 
-fn app_table(apps: &[Application]) -> Table {
+pub fn app_table(apps: &[Application]) -> Table {
     let mut table = Table::new(&[
         "NAME",
         "CLUSTER",

@@ -1,0 +1,424 @@
+//! `ferry appset`: ApplicationSets in the control namespace (core mode), with argocd's verbs,
+//! flags and output. `generate` renders the Applications a set would make, here, without
+//! creating anything, with the ApplicationSet controller's own code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use ferry_appset::generators::{GitSource, Sources};
+use ferry_git::RepoCache;
+use ferry_types::secrets::SECRET_TYPE_CLUSTER;
+use ferry_types::{Application, ApplicationSet};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::core::{Core, KubeArgs, is_not_found};
+use crate::output::{ListFormat, ObjectFormat, Table, confirm, print_json, print_yaml, summary};
+use crate::server::Mode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create ApplicationSets from manifests.
+    Create(CreateArgs),
+    /// Show the Applications ApplicationSets would generate, creating nothing.
+    Generate(GenerateArgs),
+    /// List ApplicationSets.
+    List(ListArgs),
+    /// Show an ApplicationSet.
+    Get(GetArgs),
+    /// Delete ApplicationSets (and, as their policy allows, their Applications).
+    Delete(DeleteArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CreateArgs {
+    /// ApplicationSet manifests (YAML or JSON; several documents each allowed).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Replace an existing ApplicationSet of the same name whose spec differs.
+    #[arg(long)]
+    upsert: bool,
+    /// Namespace of ApplicationSets whose manifest names none.
+    #[arg(long = "appset-namespace")]
+    appset_namespace: Option<String>,
+}
+
+/// `-o` of `generate`: argocd's formats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum GenerateFormat {
+    #[default]
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: GenerateFormat,
+    #[arg(long = "appset-namespace")]
+    appset_namespace: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ListFormat,
+    /// Only ApplicationSets with these labels (a label selector).
+    #[arg(long, short = 'l')]
+    selector: Option<String>,
+    /// Only ApplicationSets whose template uses this project (repeatable).
+    #[arg(long, short = 'p')]
+    project: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct GetArgs {
+    name: String,
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ObjectFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct DeleteArgs {
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
+    if let Mode::Server(_) = mode {
+        bail!(
+            "ApplicationSets are not served by ferry's API server yet: use `ferry appset` in \
+             core mode (--core, or without a login)"
+        );
+    }
+    let core = Core::connect(kube).await?;
+    match args.command {
+        Command::Create(args) => create(&core, args).await,
+        Command::Generate(args) => generate(&core, args).await,
+        Command::List(args) => list(&core, args).await,
+        Command::Get(args) => get(&core, args).await,
+        Command::Delete(args) => delete(&core, args).await,
+    }
+}
+
+fn appsets(core: &Core, namespace: &str) -> Api<ApplicationSet> {
+    Api::namespaced(core.client.clone(), namespace)
+}
+
+/// The ApplicationSets of the files, each with a name and a namespace.
+fn read(files: &[PathBuf], namespace: &str) -> anyhow::Result<Vec<ApplicationSet>> {
+    let mut out = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document)
+                .with_context(|| format!("{}: not YAML", file.display()))?;
+            if value.is_null() {
+                continue;
+            }
+            let mut appset: ApplicationSet = serde_json::from_value(value)
+                .with_context(|| format!("{}: not an ApplicationSet", file.display()))?;
+            if appset
+                .metadata
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty()
+            {
+                bail!(
+                    "{}: the ApplicationSet has no metadata.name",
+                    file.display()
+                );
+            }
+            appset
+                .metadata
+                .namespace
+                .get_or_insert_with(|| namespace.to_string());
+            out.push(appset);
+        }
+    }
+    Ok(out)
+}
+
+async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    core.prepare().await?;
+    let namespace = args
+        .appset_namespace
+        .unwrap_or_else(|| core.namespace.clone());
+    for appset in read(&args.files, &namespace)? {
+        let name = appset.name_any();
+        let api = appsets(core, &appset.namespace().unwrap_or_default());
+        match api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading ApplicationSet {name}"))?
+        {
+            None => {
+                api.create(&PostParams::default(), &appset)
+                    .await
+                    .with_context(|| format!("creating ApplicationSet {name}"))?;
+                println!("ApplicationSet '{name}' created");
+            }
+            Some(existing) if existing.spec == appset.spec => {
+                println!("ApplicationSet '{name}' unchanged");
+            }
+            Some(mut existing) => {
+                if !args.upsert {
+                    bail!(
+                        "existing ApplicationSet spec is different, use upsert flag to force update"
+                    );
+                }
+                existing.spec = appset.spec.clone();
+                existing.metadata.labels = appset.metadata.labels.clone();
+                existing.metadata.annotations = appset.metadata.annotations.clone();
+                api.replace(&name, &PostParams::default(), &existing)
+                    .await
+                    .with_context(|| format!("updating ApplicationSet {name}"))?;
+                println!("ApplicationSet '{name}' updated");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn generate(core: &Core, args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let namespace = args
+        .appset_namespace
+        .unwrap_or_else(|| core.namespace.clone());
+    let cache_dir = tempfile::Builder::new()
+        .prefix("ferry-appset-generate-")
+        .tempdir()?;
+    let git = GitSource {
+        cache: RepoCache::new(
+            cache_dir.path(),
+            core.with_known_hosts(core.git_credentials().await?).await?,
+        ),
+        max_checkout_bytes: None,
+    };
+    let cluster_secrets = core.typed_secrets(&[SECRET_TYPE_CLUSTER]).await?;
+    let sources = Sources {
+        git: &git,
+        cluster_secrets: &cluster_secrets,
+    };
+    let mut apps: Vec<Application> = Vec::new();
+    for appset in read(&args.files, &namespace)? {
+        let generated = ferry_appset::generate::applications(&appset, &sources)
+            .await
+            .map_err(|e| anyhow::anyhow!("ApplicationSet {}: {e}", appset.name_any()))?;
+        ferry_appset::generate::validate_names(&appset, &generated)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        apps.extend(generated);
+    }
+    match args.output {
+        GenerateFormat::Wide => print!("{}", crate::app::app_table(&apps).render()),
+        GenerateFormat::Json => print_json(&apps)?,
+        GenerateFormat::Yaml => print_yaml(&apps)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(core: &Core, args: ListArgs) -> anyhow::Result<ExitCode> {
+    let mut params = ListParams::default();
+    if let Some(selector) = &args.selector {
+        params = params.labels(selector);
+    }
+    let all = appsets(core, &core.namespace)
+        .list(&params)
+        .await
+        .context("listing ApplicationSets")?
+        .items;
+    let shown: Vec<_> = all
+        .into_iter()
+        .filter(|s| args.project.is_empty() || args.project.iter().any(|p| *p == project(s)))
+        .collect();
+    match args.output {
+        ListFormat::Wide => print!("{}", table(&shown).render()),
+        ListFormat::Json => print_json(&shown)?,
+        ListFormat::Yaml => print_yaml(&shown)?,
+        ListFormat::Name => {
+            for appset in &shown {
+                println!("{}", appset.name_any());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn template_str<'a>(appset: &'a ApplicationSet, path: &[&str]) -> &'a str {
+    let mut value = &appset.spec.template.spec;
+    for key in path {
+        value = &value[*key];
+    }
+    value.as_str().unwrap_or_default()
+}
+
+fn project(appset: &ApplicationSet) -> String {
+    match template_str(appset, &["project"]) {
+        "" => "default".to_string(),
+        project => project.to_string(),
+    }
+}
+
+fn health(appset: &ApplicationSet) -> String {
+    appset
+        .status
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .map(|h| h.status.to_string())
+        .unwrap_or_default()
+}
+
+/// The conditions that hold (status True), as argocd lists them.
+fn true_conditions(appset: &ApplicationSet) -> String {
+    let types: Vec<_> = appset
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .filter(|c| c.status == "True")
+        .map(|c| c.type_.as_str())
+        .collect();
+    types.join(",")
+}
+
+fn sync_policy(appset: &ApplicationSet) -> String {
+    match &appset.spec.sync_policy {
+        Some(policy) => serde_json::to_value(appset.applications_sync())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .map(|sync| {
+                if policy.preserve_resources_on_deletion {
+                    format!("{sync} (preserve resources)")
+                } else {
+                    sync
+                }
+            })
+            .unwrap_or_default(),
+        None => "nil".to_string(),
+    }
+}
+
+fn table(appsets: &[ApplicationSet]) -> Table {
+    let mut table = Table::new(&[
+        "NAME",
+        "PROJECT",
+        "SYNCPOLICY",
+        "HEALTH",
+        "CONDITIONS",
+        "REPO",
+        "PATH",
+        "TARGET",
+    ]);
+    for appset in appsets {
+        table.row(vec![
+            appset.name_any(),
+            project(appset),
+            sync_policy(appset),
+            health(appset),
+            true_conditions(appset),
+            template_str(appset, &["source", "repoURL"]).to_string(),
+            template_str(appset, &["source", "path"]).to_string(),
+            template_str(appset, &["source", "targetRevision"]).to_string(),
+        ]);
+    }
+    table
+}
+
+async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
+    let appset = appsets(core, &core.namespace)
+        .get(&args.name)
+        .await
+        .with_context(|| format!("reading ApplicationSet {}", args.name))?;
+    match args.output {
+        ObjectFormat::Json => print_json(&appset)?,
+        ObjectFormat::Yaml => print_yaml(&appset)?,
+        ObjectFormat::Wide => {
+            let server = match template_str(&appset, &["destination", "server"]) {
+                "" => template_str(&appset, &["destination", "name"]),
+                server => server,
+            };
+            print!(
+                "{}",
+                summary(&[
+                    ("Name", appset.name_any()),
+                    ("Project", project(&appset)),
+                    ("Server", server.to_string()),
+                    (
+                        "Namespace",
+                        template_str(&appset, &["destination", "namespace"]).to_string()
+                    ),
+                    ("Health Status", health(&appset)),
+                    (
+                        "Repo",
+                        template_str(&appset, &["source", "repoURL"]).to_string()
+                    ),
+                    (
+                        "Path",
+                        template_str(&appset, &["source", "path"]).to_string()
+                    ),
+                    (
+                        "Target",
+                        template_str(&appset, &["source", "targetRevision"]).to_string()
+                    ),
+                    ("SyncPolicy", sync_policy(&appset)),
+                ])
+            );
+            let mut conditions = Table::new(&["CONDITION", "STATUS", "MESSAGE", "LAST TRANSITION"]);
+            for c in appset.status.iter().flat_map(|s| &s.conditions) {
+                conditions.row(vec![
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.message.clone(),
+                    c.last_transition_time
+                        .as_ref()
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_default(),
+                ]);
+            }
+            println!();
+            print!("{}", conditions.render());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete(core: &Core, args: DeleteArgs) -> anyhow::Result<ExitCode> {
+    let api = appsets(core, &core.namespace);
+    for name in &args.names {
+        let question = format!(
+            "Are you sure you want to delete '{name}' and all its Applications? (Applications \
+             are kept when its syncPolicy does not allow deletes)"
+        );
+        if !args.yes && !confirm(&question)? {
+            println!("The command to delete '{name}' was cancelled.");
+            continue;
+        }
+        match api.delete(name, &DeleteParams::foreground()).await {
+            Ok(_) => println!("applicationset '{name}' deleted"),
+            Err(err) => {
+                let err = anyhow::Error::from(err);
+                if is_not_found(&err) {
+                    bail!("ApplicationSet {name} not found");
+                }
+                return Err(err.context(format!("deleting ApplicationSet {name}")));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
