@@ -294,3 +294,103 @@ pub fn fingerprint(app: &Application) -> Value {
         "deleting": app.metadata.deletion_timestamp.is_some(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn appset(yaml: &str) -> ApplicationSet {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn app(yaml: &str) -> Application {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "ApplicationSet".into(),
+            name: "set".into(),
+            uid: "uid-1".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    /// What others changed on a generated app survives an update only where Argo CD keeps it.
+    #[test]
+    fn updates_keep_preserved_fields_and_finalizers() {
+        let set = appset(
+            "spec:
+  preservedFields: {annotations: [team], labels: [tier]}
+  ignoreApplicationDifferences:
+  - jsonPointers: [/spec/source/targetRevision]
+",
+        );
+        let live = app("
+metadata:
+  name: web
+  annotations: {team: a, other: x, argocd.argoproj.io/refresh: hard}
+  labels: {tier: gold, stale: y}
+  finalizers: [post-delete-finalizer.argocd.argoproj.io, someone.else/finalizer]
+spec:
+  project: default
+  source: {repoURL: r, path: old, targetRevision: pinned-by-hand}
+");
+        let desired = app("
+metadata:
+  name: web
+  labels: {app: web}
+  finalizers: [resources-finalizer.argocd.argoproj.io]
+spec:
+  project: default
+  source: {repoURL: r, path: new, targetRevision: HEAD}
+");
+        let next = desired_over(&live, &desired, &set, &owner());
+        let next = respecting(&ignore_rules(&set, "web").unwrap(), next, &live).unwrap();
+        let annotations = next.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations.len(), 2, "{annotations:?}");
+        assert_eq!(annotations["team"], "a");
+        assert_eq!(annotations["argocd.argoproj.io/refresh"], "hard");
+        let labels = next.metadata.labels.clone().unwrap();
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert_eq!(
+            (labels["app"].as_str(), labels["tier"].as_str()),
+            ("web", "gold")
+        );
+        assert_eq!(
+            next.finalizers(),
+            [
+                "resources-finalizer.argocd.argoproj.io",
+                "post-delete-finalizer.argocd.argoproj.io"
+            ]
+        );
+        let source = next.spec.source.clone().unwrap();
+        assert_eq!(source.path, "new");
+        assert_eq!(
+            source.target_revision, "pinned-by-hand",
+            "ignored difference kept"
+        );
+        assert_eq!(next.owner_references(), [owner()]);
+    }
+
+    #[test]
+    fn destinations_known_by_server_or_name() {
+        let cluster: Secret = serde_yaml::from_str(
+            "metadata: {name: c}\ndata: {server: aHR0cHM6Ly9leGFtcGxl, name: cHJvZA==}",
+        )
+        .unwrap();
+        let with = |dest: &str| {
+            app(&format!(
+                "metadata: {{name: a}}\nspec: {{destination: {dest}}}"
+            ))
+        };
+        let known = |dest: &str| destination_known(&with(dest), std::slice::from_ref(&cluster));
+        assert!(known("{server: 'https://kubernetes.default.svc'}"));
+        assert!(known("{name: in-cluster}"));
+        assert!(known("{server: 'https://example'}"));
+        assert!(known("{name: prod}"));
+        assert!(!known("{server: 'https://gone'}"));
+    }
+}
