@@ -189,9 +189,11 @@ async fn reconcile(
         .collect();
 
     let policy = appset.applications_sync();
+    let listed: HashMap<_, _> = owned.iter().map(|app| (app.name_any(), app)).collect();
     let mut first_error = None;
     for app in &valid {
-        match apply::create_or_update(&apps, &appset, app, policy.allows_update()).await {
+        let live = listed.get(&app.name_any()).copied();
+        match apply::create_or_update(&apps, &appset, app, live, policy.allows_update()).await {
             Ok(Some(action)) => {
                 info!(applicationset = %appset.name_any(), application = %app.name_any(), "{action} Application")
             }

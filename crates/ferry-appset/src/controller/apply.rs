@@ -62,20 +62,33 @@ fn ignore_rules(appset: &ApplicationSet, name: &str) -> Result<IgnoreRules, Stri
 }
 
 /// Creates `desired` if it does not exist; with `update`, makes an existing one match it.
-/// Returns what was done, if anything.
+/// `listed` is the app as just listed among the set's own, if it was: an unchanged app then
+/// costs no request. Returns what was done, if anything.
 pub async fn create_or_update(
     api: &Api<Application>,
     appset: &ApplicationSet,
     desired: &Application,
+    listed: Option<&Application>,
     update: bool,
 ) -> Result<Option<&'static str>, String> {
     let name = desired.name_any();
     let owner = owner_reference(appset).ok_or("the ApplicationSet has no uid yet")?;
-    let exists = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| format!("reading Application {name}: {e}"))?
-        .is_some();
+    let rules = ignore_rules(appset, &name)?;
+    if let Some(live) = listed {
+        if !update {
+            return Ok(None);
+        }
+        let next = respecting(&rules, desired_over(live, desired, appset, &owner), live)?;
+        if next == *live {
+            return Ok(None);
+        }
+    }
+    let exists = listed.is_some()
+        || api
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("reading Application {name}: {e}"))?
+            .is_some();
     if !exists {
         let mut app = desired.clone();
         app.metadata.owner_references = Some(vec![owner]);
@@ -91,7 +104,6 @@ pub async fn create_or_update(
     if !update {
         return Ok(None);
     }
-    let rules = ignore_rules(appset, &name)?;
     let result = ferry_types::update(api, &name, |live: &mut Application| {
         if let Some(other) = live
             .owner_references()

@@ -42,6 +42,10 @@ impl GoOptions {
 
 /// Renders one string as a Go template with `params` as dot.
 pub fn render(text: &str, params: &Value, options: GoOptions) -> Result<String, TemplateError> {
+    // Without an action a template is its own text: most strings of a template have none.
+    if !text.contains("{{") {
+        return Ok(text.to_string());
+    }
     if let Some(reason) = unclosed_action(text) {
         return Err(TemplateError::Parse {
             template: text.to_string(),
