@@ -432,3 +432,100 @@ spec:
         .await?;
     Ok(())
 }
+
+/// A cluster Secret as `ferry cluster add` writes it, labelled `env`.
+fn cluster_secret(name: &str, env: &str) -> Result<k8s_openapi::api::core::v1::Secret> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("cluster-{name}"),
+            "labels": {"argocd.argoproj.io/secret-type": "cluster", "env": env},
+        },
+        "stringData": {"name": name, "server": format!("https://{name}.example:6443"), "config": "{}"},
+    }))?)
+}
+
+/// A matrix of the cluster Secrets labelled `env: staging` × the Git directories: one
+/// Application per pair, and one more cluster Secret adds a row at once.
+#[tokio::test]
+async fn a_matrix_of_clusters_and_directories() -> Result<()> {
+    let story = Story::new().await?;
+    for dir in ["apps/web", "apps/db"] {
+        write_dir(&story, dir)?;
+    }
+    story.repo.commit("two apps")?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = story.ctx.api();
+    for (name, env) in [
+        ("east", "staging"),
+        ("west", "staging"),
+        ("prod", "production"),
+    ] {
+        secrets
+            .create(&PostParams::default(), &cluster_secret(name, env)?)
+            .await?;
+    }
+    let controller = AppSetController::start(&story)?;
+    let ns = story.namespace().to_string();
+    let appset: ApplicationSet = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": "matrix"},
+        "spec": {
+            "generators": [{"matrix": {"generators": [
+                {"clusters": {"selector": {"matchLabels": {"env": "staging"}}}},
+                {"git": {
+                    "repoURL": story.repo.file_url(),
+                    "revision": "HEAD",
+                    "directories": [{"path": "apps/*"}],
+                }},
+            ]}}],
+            "template": {
+                "metadata": {"name": format!("{{{{name}}}}-{{{{path.basename}}}}-{ns}")},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": story.repo.file_url(), "targetRevision": "HEAD", "path": "{{path}}"},
+                    "destination": {"server": "{{server}}", "namespace": "{{metadata.labels.env}}"},
+                },
+            },
+        },
+    }))?;
+    let appsets: Api<ApplicationSet> = story.ctx.api();
+    appsets.create(&PostParams::default(), &appset).await?;
+    let names = |pairs: &[&str]| -> Vec<String> {
+        let mut names: Vec<_> = pairs.iter().map(|p| format!("{p}-{ns}")).collect();
+        names.sort();
+        names
+    };
+    wait_names(
+        &story,
+        &controller,
+        "matrix",
+        &names(&["east-db", "east-web", "west-db", "west-web"]),
+    )
+    .await?;
+    let east_web = story.app(&format!("east-web-{ns}")).await?;
+    assert_eq!(
+        east_web.spec.destination.server,
+        "https://east.example:6443"
+    );
+    assert_eq!(east_web.spec.destination.namespace, "staging");
+    assert_eq!(east_web.spec.source.as_ref().unwrap().path, "apps/web");
+
+    secrets
+        .create(&PostParams::default(), &cluster_secret("north", "staging")?)
+        .await?;
+    wait_names(
+        &story,
+        &controller,
+        "matrix",
+        &names(&[
+            "east-db",
+            "east-web",
+            "north-db",
+            "north-web",
+            "west-db",
+            "west-web",
+        ]),
+    )
+    .await?;
+    Ok(())
+}
