@@ -454,7 +454,10 @@ impl OwnSandbox {
 
 impl Drop for OwnSandbox {
     fn drop(&mut self) {
-        let _ = self.0.down();
+        // Its directory (etcd data, logs) too: every run has a new one.
+        if self.0.down().is_ok() {
+            let _ = std::fs::remove_dir_all(self.0.dir());
+        }
     }
 }
 
