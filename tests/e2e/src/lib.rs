@@ -393,7 +393,8 @@ impl Story {
         Ok(())
     }
 
-    fn controller_log(&self) -> PathBuf {
+    /// Where the controllers this story starts log.
+    pub fn controller_log(&self) -> PathBuf {
         self.work.path().join("controller.log")
     }
 

@@ -563,6 +563,7 @@ async fn apps_converge_after_etcd_and_the_api_server_fail() -> Result<()> {
             ControlPlaneFault::Kill(name) => format!("{name}-killed"),
             ControlPlaneFault::Pause(name) => format!("{name}-paused"),
         };
+        let log_before = std::fs::read_to_string(story.controller_log())?.len();
         let killed = match fault {
             ControlPlaneFault::Kill(name) => Some(sandbox.0.kill_component(name)?),
             ControlPlaneFault::Pause(name) => {
@@ -623,6 +624,13 @@ async fn apps_converge_after_etcd_and_the_api_server_fail() -> Result<()> {
             })
             .await?;
         let healed = drifted.elapsed();
+        // What the controller logged about the outage: once per app and failure streak.
+        let log = std::fs::read_to_string(story.controller_log())?;
+        let lines = log[log_before..].lines();
+        let warnings = lines
+            .clone()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"));
+        let recoveries = lines.filter(|l| l.contains("recovered")).count();
 
         let mut lost = Vec::new();
         for (i, uid) in stable_uids.iter().enumerate() {
@@ -646,8 +654,8 @@ async fn apps_converge_after_etcd_and_the_api_server_fail() -> Result<()> {
         println!(
             "faults: {label} for {} s: {}/{} apps at the commit made meanwhile {:.1} s after it \
              cleared (resync {resync} s), a drift healed through the watches in {:.1} s, {} \
-             hooks run more than once per sync, {} resources lost or recreated, controller RSS \
-             {:.0} MiB",
+             hooks run more than once per sync, {} resources lost or recreated, {} warnings and \
+             {recoveries} recoveries logged, controller RSS {:.0} MiB",
             outage.as_secs(),
             apps.len(),
             apps.len(),
@@ -655,6 +663,7 @@ async fn apps_converge_after_etcd_and_the_api_server_fail() -> Result<()> {
             healed.as_secs_f64(),
             duplicated.len(),
             lost.len(),
+            warnings.count(),
             rss_mib(story.controller_pid())
         );
         assert!(lost.is_empty(), "{label}: lost or recreated {lost:?}");
