@@ -340,28 +340,45 @@ impl Shared {
         });
     }
 
+    /// A watch failed. An outage of the cluster fails every watch (one per kind): only the
+    /// first to fail is a warning, the others and their retries are debug lines.
     pub(crate) fn watch_failed(&self, scope: &Scope, err: &watcher::Error, first: bool) {
-        if first {
-            warn!(
-                "watch of {scope} failed, retrying with backoff (serving the last known state): {err}"
-            );
-        } else {
-            debug!("watch of {scope} still failing: {err}");
-        }
+        let mut others_failing = false;
         self.update_health(|health| {
+            others_failing = health
+                .scopes
+                .iter()
+                .any(|(other, h)| other != scope && h.error.is_some());
             if let Some(scope) = health.scopes.get_mut(scope) {
                 scope.error = Some(err.to_string());
             }
         });
+        if first && !others_failing {
+            warn!(
+                "watch of {scope} failed, retrying with backoff (serving the last known state; \
+                 other watches failing now are logged at debug level): {err}"
+            );
+        } else if first {
+            debug!("watch of {scope} failed too: {err}");
+        } else {
+            debug!("watch of {scope} still failing: {err}");
+        }
     }
 
+    /// A watch works again; the recovery is logged once, when no watch fails any more.
     pub(crate) fn watch_recovered(&self, scope: &Scope) {
-        info!("watch of {scope} recovered");
+        let mut still_failing = 0;
         self.update_health(|health| {
             if let Some(scope) = health.scopes.get_mut(scope) {
                 scope.error = None;
             }
+            still_failing = health.scopes.values().filter(|h| h.error.is_some()).count();
         });
+        if still_failing == 0 {
+            info!("watches recovered (the last: {scope})");
+        } else {
+            debug!("watch of {scope} recovered, {still_failing} still failing");
+        }
     }
 
     /// The watches a served kind needs under this configuration.
