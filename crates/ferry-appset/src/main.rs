@@ -31,7 +31,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| "info,kube=warn".into());
+        // kube-client logs every failed request and every watch stream that ends; the callers
+        // retry, and log an outage once with its cause and its recovery.
+        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

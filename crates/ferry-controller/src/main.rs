@@ -115,7 +115,9 @@ fn main() -> anyhow::Result<()> {
 async fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| "info,kube=warn".into());
+        // kube-client logs every failed request and every watch stream that ends; the callers
+        // retry, and log an outage once with its cause and its recovery.
+        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

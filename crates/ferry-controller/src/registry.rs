@@ -71,14 +71,21 @@ async fn watch(
     .default_backoff()
     .map_ok(Change::KnownHosts);
     let mut events = futures::stream::select(secret_events, known_hosts_events).boxed();
+    // The watcher retries with backoff; an outage is worth one warning and one recovery.
+    let mut failing = false;
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(err) => {
-                warn!("watching repository and cluster secrets: {err}");
+                if !std::mem::replace(&mut failing, true) {
+                    warn!("watching repository and cluster secrets: {err}; retrying");
+                }
                 continue;
             }
         };
+        if std::mem::replace(&mut failing, false) {
+            tracing::info!("watching repository and cluster secrets again");
+        }
         match &event {
             Change::Secret(Event::Apply(secret) | Event::InitApply(secret)) => {
                 if is_cluster(secret) {

@@ -291,7 +291,10 @@ impl Story {
             .arg(self.work.path().join(cache))
             .args(&self.controller_flags)
             .env("PATH", tool_path())
-            .env("FERRY_LOG", "info,ferry_controller=debug,kube=warn")
+            .env(
+                "FERRY_LOG",
+                "info,ferry_controller=debug,kube=warn,kube_client::client=off",
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
