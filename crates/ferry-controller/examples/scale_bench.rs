@@ -69,6 +69,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     let resource = ApiResource::erase::<Application>(&());
     let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
     wait_for_crd(&apps).await?;
+    permit_local_repo(&client, &repo).await?;
 
     let started = Instant::now();
     futures::stream::iter(0..args.apps)
@@ -170,6 +171,27 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     );
     let _ = stop.send(());
     controller.await??;
+    Ok(())
+}
+
+/// The default project, with the local repository listed: `*` does not cover `file://` sources.
+async fn permit_local_repo(client: &kube::Client, repo: &Path) -> Result<()> {
+    let project = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": NAMESPACE},
+        "spec": {
+            "sourceRepos": ["*", format!("file://{}", repo.display())],
+            "destinations": [{"server": "*", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+        },
+    });
+    Api::<ferry_types::AppProject>::namespaced(client.clone(), NAMESPACE)
+        .patch(
+            "default",
+            &PatchParams::apply("scale-bench").force(),
+            &Patch::Apply(&project),
+        )
+        .await?;
     Ok(())
 }
 
