@@ -60,6 +60,32 @@ pub fn placement_yaml(indent: usize) -> String {
     )
 }
 
+/// A Deployment `hello` of one busybox pod on the real node that prints `message` and stays up,
+/// for stories that sync it from Git and read its log.
+pub fn hello_deployment(message: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: hello}}
+  template:
+    metadata:
+      labels: {{app: hello}}
+    spec:
+{placement}      terminationGracePeriodSeconds: 1
+      containers:
+      - name: hello
+        image: {BUSYBOX_IMAGE}
+        command: [sh, -c, 'echo \"{message}\"; exec sleep 3600']
+",
+        placement = placement_yaml(6),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

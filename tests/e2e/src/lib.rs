@@ -6,6 +6,8 @@
 //! control namespace of its own controller and the destination of its apps, and app names that
 //! are unique across stories (every controller watches the whole sandbox).
 
+pub mod helm;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,18 +8,19 @@
 //! commit that landed meanwhile, once. `helm upgrade` with a changed value rolls the pods and keeps the Application;
 //! `helm uninstall` keeps the CRDs and the Application.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use ferry_e2e::helm::{Release, adopt_crds, eventually, repo_root};
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
 use ferry_sandbox::real_node::{NODE_LABEL, TAINT_KEY};
 use ferry_sandbox::registry::{Registry, default_route_address};
 use ferry_testkit::git::GitDaemon;
 use ferry_testkit::proxy::Proxy;
-use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
+use ferry_testkit::real_node;
 use ferry_testkit::server::{admin_password, workspace_binary};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -27,13 +28,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
-use tempfile::TempDir;
 
-const TIMEOUT: Duration = Duration::from_secs(120);
 /// The Lease the controllers of shard 0 compete for.
 const LEASE: &str = "ferry-application-controller-0";
 
@@ -113,9 +112,10 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
 
     // An app from a Git server the pods reach: git daemon on loopback, exposed on the host's
     // default-route address.
-    story
-        .repo
-        .write("hello/deployment.yaml", deployment("hello from git"))?;
+    story.repo.write(
+        "hello/deployment.yaml",
+        real_node::hello_deployment("hello from git"),
+    )?;
     let first = story.repo.commit("hello")?;
     let daemon = GitDaemon::start(&story.repo)?;
     let (git, repo_url) = expose_to_pods(&daemon.url()).await?;
@@ -162,9 +162,10 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
         .unwrap_or_default()
         .history
         .len();
-    story
-        .repo
-        .write("hello/deployment.yaml", deployment("bonjour from git"))?;
+    story.repo.write(
+        "hello/deployment.yaml",
+        real_node::hello_deployment("bonjour from git"),
+    )?;
     let second = story.repo.commit("bonjour")?;
     let leader_pid = container_pid(&pods.get(&leader).await?)?;
     let killed = Instant::now();
@@ -403,26 +404,6 @@ async fn pull_secret(story: &Story) -> Result<()> {
     Ok(())
 }
 
-/// The CRDs (installed by the story) owned by `release`, as an Argo CD user switching to the
-/// chart adopts Argo CD's.
-async fn adopt_crds(client: &kube::Client, release: &str, namespace: &str) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let patch = json!({"metadata": {
-        "labels": {"app.kubernetes.io/managed-by": "Helm"},
-        "annotations": {
-            "meta.helm.sh/release-name": release,
-            "meta.helm.sh/release-namespace": namespace,
-        },
-    }});
-    for crd in ferry_types::crds()? {
-        let name = crd.metadata.name.unwrap_or_default();
-        crds.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .with_context(|| format!("adopting CRD {name}"))?;
-    }
-    Ok(())
-}
-
 /// A git:// URL on loopback, reachable from pods: a proxy on the default-route address.
 async fn expose_to_pods(url: &str) -> Result<(Proxy, String)> {
     let ip = default_route_address().context("this host has no default route for pods to use")?;
@@ -431,31 +412,6 @@ async fn expose_to_pods(url: &str) -> Result<(Proxy, String)> {
     let proxy = Proxy::start_on(ip, authority.parse()?).await?;
     let exposed = format!("git://{}/{path}", proxy.addr());
     Ok((proxy, exposed))
-}
-
-/// A Deployment of one busybox pod on the real node that prints `message` and stays up.
-fn deployment(message: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: hello
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: hello}}
-  template:
-    metadata:
-      labels: {{app: hello}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      containers:
-      - name: hello
-        image: {BUSYBOX_IMAGE}
-        command: [sh, -c, 'echo \"{message}\"; exec sleep 3600']
-",
-        placement = real_node::placement_yaml(6),
-    )
 }
 
 /// The first log line of the one running `hello` pod, which must be on `node`.
@@ -543,114 +499,4 @@ async fn lease_holder(story: &Story) -> Result<String> {
 
 fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if start.elapsed() > TIMEOUT {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A Helm release of charts/ferry in the story's namespace, named after it (its ClusterRoles are
-/// cluster-wide). Dropping it uninstalls it, also when the story fails.
-struct Release {
-    helm: PathBuf,
-    home: TempDir,
-    kubeconfig: String,
-    namespace: String,
-    name: String,
-    installed: bool,
-}
-
-impl Release {
-    fn new(kubeconfig: &Path, namespace: &str) -> Result<Self> {
-        Ok(Self {
-            helm: ferry_sandbox::toolchain::bin_dir().join("helm"),
-            home: tempfile::Builder::new().prefix("ferry-helm-").tempdir()?,
-            kubeconfig: kubeconfig.to_string_lossy().into_owned(),
-            namespace: namespace.to_string(),
-            name: format!("ferry-{namespace}"),
-            installed: false,
-        })
-    }
-
-    fn write_values(&self, values: &str) -> Result<String> {
-        let path = self.home.path().join("values.yaml");
-        std::fs::write(&path, values)?;
-        Ok(path.to_string_lossy().into_owned())
-    }
-
-    fn helm(&self, args: &[&str]) -> Result<String> {
-        let home = self.home.path();
-        let out = Command::new(&self.helm)
-            .args([
-                "--kubeconfig",
-                &self.kubeconfig,
-                "--namespace",
-                &self.namespace,
-            ])
-            .args(args)
-            .current_dir(repo_root())
-            .env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("HELM_DATA_HOME", home.join("data"))
-            .stdin(Stdio::null())
-            .output()
-            .context("running helm (build it with scripts/toolchain)")?;
-        if !out.status.success() {
-            bail!(
-                "helm {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8(out.stdout)?)
-    }
-
-    fn install(&mut self, args: &[&str]) -> Result<()> {
-        self.installed = true;
-        let mut all = vec!["install", &self.name, "charts/ferry"];
-        all.extend_from_slice(args);
-        self.helm(&all).map(drop)
-    }
-
-    fn upgrade(&self, args: &[&str]) -> Result<()> {
-        let mut all = vec!["upgrade", &self.name, "charts/ferry"];
-        all.extend_from_slice(args);
-        self.helm(&all).map(drop)
-    }
-
-    fn uninstall(&mut self) -> Result<()> {
-        self.helm(&["uninstall", &self.name, "--wait"])?;
-        self.installed = false;
-        Ok(())
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        if self.installed
-            && let Err(err) = self.uninstall()
-        {
-            eprintln!(
-                "warning: could not uninstall release {}: {err:#}",
-                self.name
-            );
-        }
-    }
 }

@@ -5,41 +5,17 @@
 use anyhow::{Context, Result};
 use ferry_e2e::{Story, is};
 use ferry_testkit::git::GitDaemon;
-use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
+use ferry_testkit::real_node;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
-
-/// A Deployment of one busybox pod on the real node that prints `message` and stays up.
-fn deployment(message: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: hello
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: hello}}
-  template:
-    metadata:
-      labels: {{app: hello}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      containers:
-      - name: hello
-        image: {BUSYBOX_IMAGE}
-        command: [sh, -c, 'echo \"{message}\"; exec sleep 3600']
-",
-        placement = real_node::placement_yaml(6),
-    )
-}
 
 #[tokio::test]
 async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<()> {
     let mut story = Story::on_real_node().await?;
-    story
-        .repo
-        .write("hello/deployment.yaml", deployment("hello from git"))?;
+    story.repo.write(
+        "hello/deployment.yaml",
+        real_node::hello_deployment("hello from git"),
+    )?;
     let first = story.repo.commit("hello")?;
     let server = GitDaemon::start(&story.repo)?;
     story.start_controller()?;
@@ -74,9 +50,10 @@ async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<(
         .await?;
 
     // A commit changes the message: the Deployment rolls out a new pod that says it.
-    story
-        .repo
-        .write("hello/deployment.yaml", deployment("bonjour from git"))?;
+    story.repo.write(
+        "hello/deployment.yaml",
+        real_node::hello_deployment("bonjour from git"),
+    )?;
     let second = story.repo.commit("bonjour")?;
     story
         .wait_app(&app, "Synced and Healthy at the second commit", |a| {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use ferry_e2e::helm::{Release, adopt_crds, eventually};
 use ferry_e2e::{Story, is};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::admin_password;
@@ -21,8 +21,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::tools::{Tools, args, objects, repo_root};
-
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What `kubectl apply --dry-run=server` says of the objects in `yaml`, in `namespace`.
 fn server_dry_run(tools: &Tools, kubeconfig: &Path, namespace: &str, yaml: &str) -> Result<String> {
@@ -71,117 +69,13 @@ async fn both_installs_pass_the_api_servers_validation() -> Result<()> {
     Ok(())
 }
 
-/// A Helm release of the chart in a test's namespace, named after it. Dropping it uninstalls it:
-/// its ClusterRoles and ClusterRoleBindings would outlive the namespace.
-struct Release {
-    tools: Tools,
-    kubeconfig: String,
-    namespace: String,
-    name: String,
-    installed: bool,
-}
-
-impl Release {
-    fn new(ctx: &TestContext) -> Result<Self> {
-        Ok(Self {
-            tools: Tools::new()?,
-            kubeconfig: ctx.kubeconfig().to_string_lossy().into_owned(),
-            namespace: ctx.namespace().to_string(),
-            name: format!("ferry-{}", ctx.namespace()),
-            installed: false,
-        })
-    }
-
-    fn helm(&self, args: &[&str]) -> Result<String> {
-        let mut all = vec![
-            "--kubeconfig",
-            &self.kubeconfig,
-            "--namespace",
-            &self.namespace,
-        ];
-        all.extend_from_slice(args);
-        self.tools.run("helm", &all)
-    }
-
-    /// `helm install` of charts/ferry with more `args` (`--set ...`).
-    fn install(&mut self, args: &[&str]) -> Result<()> {
-        let mut all = vec!["install", &self.name, "charts/ferry"];
-        all.extend_from_slice(args);
-        self.helm(&all)?;
-        self.installed = true;
-        Ok(())
-    }
-
-    fn upgrade(&self, args: &[&str]) -> Result<()> {
-        let mut all = vec!["upgrade", &self.name, "charts/ferry"];
-        all.extend_from_slice(args);
-        self.helm(&all).map(drop)
-    }
-
-    fn uninstall(&mut self) -> Result<()> {
-        self.helm(&["uninstall", &self.name, "--wait"])?;
-        self.installed = false;
-        Ok(())
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        if self.installed
-            && let Err(err) = self.uninstall()
-        {
-            eprintln!(
-                "warning: could not uninstall release {}: {err:#}",
-                self.name
-            );
-        }
-    }
-}
-
-/// Makes the Helm release `release` in `namespace` the owner of the CRDs already installed (other
-/// tests install them), as an Argo CD user switching to the chart does with Argo CD's.
-async fn adopt_crds(client: &kube::Client, release: &str, namespace: &str) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let patch = json!({"metadata": {
-        "labels": {"app.kubernetes.io/managed-by": "Helm"},
-        "annotations": {
-            "meta.helm.sh/release-name": release,
-            "meta.helm.sh/release-namespace": namespace,
-        },
-    }});
-    for crd in ferry_types::crds()? {
-        let name = crd.metadata.name.unwrap_or_default();
-        crds.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .with_context(|| format!("adopting CRD {name}"))?;
-    }
-    Ok(())
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if start.elapsed() > TIMEOUT {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Result<()> {
     let ctx = TestContext::new().await?;
     let client = ctx.client();
     let namespace = ctx.namespace();
     ferry_types::install_crds(&client, "ferry-e2e").await?;
-    let mut release = Release::new(&ctx)?;
+    let mut release = Release::new(ctx.kubeconfig(), ctx.namespace())?;
     adopt_crds(&client, &release.name, namespace).await?;
     release.install(&[])?;
     let deployments: Api<Deployment> = ctx.api();
@@ -354,9 +248,9 @@ impl Session {
 async fn the_api_server_works_with_the_rights_the_chart_gives_it() -> Result<()> {
     let mut story = Story::new().await?;
     let namespace = story.namespace().to_string();
-    let mut release = Release::new(&story.ctx)?;
+    let mut release = Release::new(story.ctx.kubeconfig(), story.namespace())?;
     release.install(&["--set", "crds.install=false"])?;
-    let kubeconfig = release.tools.scratch("server-kubeconfig");
+    let kubeconfig = release.scratch("server-kubeconfig");
     let account = format!("{}-server", release.name);
     service_account_kubeconfig(&story.ctx, &account, &kubeconfig).await?;
 

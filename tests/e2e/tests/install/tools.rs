@@ -48,11 +48,6 @@ impl Tools {
         Ok(String::from_utf8(out.stdout)?)
     }
 
-    /// A path in the tools' scratch directory.
-    pub fn scratch(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
     /// A file in the tools' scratch directory.
     pub fn write(&self, name: &str, content: &str) -> Result<String> {
         let path = self.home.path().join(name);
@@ -95,9 +90,7 @@ impl Tools {
     }
 }
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use ferry_e2e::helm::repo_root;
 
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
