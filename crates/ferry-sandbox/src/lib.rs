@@ -220,6 +220,17 @@ impl Sandbox {
     }
 }
 
+/// The address this machine uses for its default route, where pods of a real node reach the
+/// host, if it has one: connecting a UDP socket sends nothing, it only picks the route and
+/// thereby the source address.
+pub fn default_route_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // TEST-NET-1 (RFC 5737): routed like any outside address, never answered.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
 /// A client for the cluster a kubeconfig file points at (its current context).
 pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::read_from(kubeconfig)

@@ -11,7 +11,7 @@
 //! address served.
 
 use std::fs::{self, File};
-use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -122,7 +122,7 @@ impl<'a> Registry<'a> {
 
         let port = self.port()?;
         let mut ips: Vec<IpAddr> = vec![[127, 0, 0, 1].into()];
-        ips.extend(default_route_address());
+        ips.extend(crate::default_route_address());
         // Images are named by the last: the default-route address when there is one.
         let address = format!("{}:{port}", ips[ips.len() - 1]);
         let mut addresses: Vec<String> = ips.iter().map(|ip| format!("{ip}:{port}")).collect();
@@ -304,14 +304,4 @@ fn write_hosts_toml(dir: &Path, address: &str, ca: &Path) -> Result<()> {
     );
     fs::write(dir.join("hosts.toml"), hosts)?;
     Ok(())
-}
-
-/// The address this machine uses for its default route, if it has one: connecting a UDP
-/// socket sends nothing, it only picks the route and thereby the source address.
-pub fn default_route_address() -> Option<IpAddr> {
-    let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
-    // TEST-NET-1 (RFC 5737): routed like any outside address, never answered.
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }

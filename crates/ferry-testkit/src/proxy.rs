@@ -25,7 +25,7 @@ impl Proxy {
     }
 
     /// A proxy listening on `ip` (a free port): pods reach the host at its default-route
-    /// address (`ferry_sandbox::registry::default_route_address`), never at its loopback.
+    /// address (`ferry_sandbox::default_route_address`), never at its loopback.
     pub async fn start_on(ip: IpAddr, upstream: SocketAddr) -> Result<Self> {
         let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;

@@ -14,7 +14,7 @@ mod kubelet;
 mod proxy;
 
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -70,12 +70,9 @@ impl Host {
                      node's hostname (add `127.0.1.1 {node_name}` to /etc/hosts)"
                 )
             })?;
-        // Connecting a UDP socket sends nothing; it only picks the route and its source address.
-        let probe = UdpSocket::bind("0.0.0.0:0")?;
-        probe
-            .connect("192.0.2.1:53")
-            .context("this host has no default route: a real node needs an address pods reach")?;
-        let IpAddr::V4(node_ip) = probe.local_addr()?.ip() else {
+        let IpAddr::V4(node_ip) = crate::default_route_address()
+            .context("this host has no default route: a real node needs an address pods reach")?
+        else {
             bail!("the default route's address is not IPv4");
         };
         Ok(Self {
