@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ferry_testkit::git::{GitRepo, fixture_source_repos};
-use ferry_testkit::process::mib;
+use ferry_testkit::process::{mib, pid_status_bytes};
 use ferry_types::application::{HealthStatusCode, SyncStatusCode};
 use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::Namespace;
@@ -299,7 +299,7 @@ impl Sampler {
         let highest = Arc::new(AtomicUsize::new(0));
         let seen = highest.clone();
         tokio::spawn(async move {
-            while let Ok(rss) = status_bytes(pid, "VmRSS") {
+            while let Ok(rss) = pid_status_bytes(pid, "VmRSS") {
                 seen.fetch_max(rss, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -308,30 +308,12 @@ impl Sampler {
     }
 
     fn print(&self, moment: &str) {
-        let now = status_bytes(self.pid, "VmRSS").unwrap_or(0);
-        let peak = status_bytes(self.pid, "VmHWM").unwrap_or(0);
+        let now = pid_status_bytes(self.pid, "VmRSS").unwrap_or(0);
+        let peak = pid_status_bytes(self.pid, "VmHWM").unwrap_or(0);
         println!(
             "controller RSS {moment:<28} {:>10}   peak (VmHWM) {:>10}",
             mib(now),
             mib(peak.max(self.highest.load(Ordering::Relaxed)))
         );
     }
-}
-
-/// A memory figure of process `pid` from /proc/<pid>/status, in bytes.
-fn status_bytes(pid: u32, field: &str) -> Result<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|line| {
-            line.strip_prefix(field)
-                .is_some_and(|rest| rest.starts_with(':'))
-        })
-        .with_context(|| format!("no {field} for process {pid}"))?;
-    let kib: usize = line
-        .split_whitespace()
-        .nth(1)
-        .with_context(|| format!("malformed {field}"))?
-        .parse()?;
-    Ok(kib * 1024)
 }

@@ -4,14 +4,23 @@ use anyhow::{Context, Result};
 
 /// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`, ...), in bytes.
 pub fn status_bytes(field: &str) -> Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    status_bytes_at("/proc/self/status", field)
+}
+
+/// [`status_bytes`] of another process, such as a controller a benchmark started.
+pub fn pid_status_bytes(pid: u32, field: &str) -> Result<usize> {
+    status_bytes_at(&format!("/proc/{pid}/status"), field)
+}
+
+fn status_bytes_at(path: &str, field: &str) -> Result<usize> {
+    let status = std::fs::read_to_string(path)?;
     let line = status
         .lines()
         .find(|line| {
             line.strip_prefix(field)
                 .is_some_and(|rest| rest.starts_with(':'))
         })
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
+        .with_context(|| format!("no {field} in {path}"))?;
     let kib: usize = line
         .split_whitespace()
         .nth(1)
