@@ -106,9 +106,47 @@ fn is_zombie(pid: u32) -> bool {
 
 /// Guards against a recycled pid: our components always get the sandbox dir on their command line.
 fn belongs_to(pid: u32, dir: &Path) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
     let needle = dir.as_os_str().as_encoded_bytes();
-    cmdline.windows(needle.len()).any(|w| w == needle)
+    // A process in the middle of execve (just spawned, or `env` starting the registry) shows an
+    // empty command line for a moment: read again rather than call it gone.
+    for _ in 0..50 {
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        if !cmdline.is_empty() {
+            return cmdline.windows(needle.len()).any(|w| w == needle);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component that execs again right away (as `env` starting the registry does) is running
+    /// the moment `spawn` returns, also while its command line is being replaced.
+    #[test]
+    fn a_component_is_running_from_the_moment_it_is_spawned() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let component = Component {
+            name: "sleeper",
+            dir: dir.path(),
+        };
+        let followed = dir.path().join("followed");
+        fs::write(&followed, "")?;
+        let args = [
+            "-i".to_string(),
+            "/usr/bin/tail".to_string(),
+            "-f".to_string(),
+            followed.display().to_string(),
+        ];
+        for round in 0..100 {
+            component.spawn(Path::new("/usr/bin/env"), &args)?;
+            assert!(component.running().is_some(), "round {round}");
+            component.stop(Duration::from_secs(5))?;
+        }
+        Ok(())
+    }
 }
