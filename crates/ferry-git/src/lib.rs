@@ -22,7 +22,7 @@ mod remote;
 pub mod repo_url;
 mod revision;
 pub mod signature;
-mod version_constraint;
+pub mod version_constraint;
 
 pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};
 pub use checkout::{Checkout, CheckoutOptions};

@@ -2,7 +2,8 @@
 //! Masterminds/semver): comparators separated by spaces or commas (AND), alternatives separated
 //! by `||`, hyphen ranges `1.2 - 1.4`, wildcards `1.2.*` / `1.2.x`, `~`, `~>`, `^`, `!=`, and an
 //! optional leading `v` on versions. A bare version means exactly that version. Matching itself
-//! is done by the `semver` crate.
+//! is done by the `semver` crate. Shared with the image updater, whose semver strategy takes the
+//! same constraints on image tags.
 
 use std::sync::LazyLock;
 
@@ -11,7 +12,7 @@ use semver::{Version, VersionReq};
 
 /// A parsed constraint: any alternative may match.
 #[derive(Debug)]
-pub(crate) struct Constraint {
+pub struct Constraint {
     alternatives: Vec<Alternative>,
 }
 
@@ -83,7 +84,7 @@ fn parse_alternative(text: &str) -> Option<Alternative> {
 }
 
 /// A tag as a version, leniently like Masterminds: optional `v`, missing minor/patch are zero.
-pub(crate) fn parse_version(tag: &str) -> Option<Version> {
+pub fn parse_version(tag: &str) -> Option<Version> {
     let tag = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
     let core_end = tag.find(['-', '+']).unwrap_or(tag.len());
     let (core, suffix) = tag.split_at(core_end);
