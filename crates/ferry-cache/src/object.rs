@@ -220,7 +220,7 @@ mod tests {
         );
         assert!(cached.object["metadata"].get("managedFields").is_none());
         // Annotation tracking finds no tracking id here.
-        let cached = CachedObject::new(replica_set(), &TrackingMethod::Annotation).unwrap();
+        let cached = CachedObject::new(replica_set(), &TrackingMethod::annotation()).unwrap();
         assert_eq!(cached.app, None);
     }
 

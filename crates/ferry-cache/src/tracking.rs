@@ -16,6 +16,9 @@ use crate::error::TrackingError;
 pub const DEFAULT_LABEL_KEY: &str = "app.kubernetes.io/instance";
 /// The annotation carrying a tracking id.
 pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+/// The annotation naming the installation (argocd-cm `installationID`) that tracks an object, so
+/// that several installations can manage one cluster without claiming each other's objects.
+pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
 /// Label values are limited to 63 characters by the API server.
 const LABEL_VALUE_MAX: usize = 63;
 
@@ -26,17 +29,21 @@ pub enum TrackingMethod {
     /// app name must fit a label value (63 characters).
     Label { label_key: String },
     /// `argocd.argoproj.io/tracking-id: <app>:<group>/<kind>:<namespace>/<name>`; an object only
-    /// counts as tracked when the id names the object itself, so copies do not.
-    Annotation,
+    /// counts as tracked when the id names the object itself, so copies do not. With an
+    /// installation id, only objects annotated with that id count.
+    Annotation { installation_id: Option<String> },
     /// Tracks by the annotation; also sets the label (truncated to 63 characters) for tools that
     /// select on it, but never reads it.
-    AnnotationAndLabel { label_key: String },
+    AnnotationAndLabel {
+        label_key: String,
+        installation_id: Option<String>,
+    },
 }
 
 impl Default for TrackingMethod {
     /// The annotation, as in Argo CD 3.
     fn default() -> Self {
-        Self::Annotation
+        Self::annotation()
     }
 }
 
@@ -58,26 +65,45 @@ impl TrackingMethod {
         }
     }
 
+    /// Annotation tracking without an installation id.
+    pub fn annotation() -> Self {
+        Self::Annotation {
+            installation_id: None,
+        }
+    }
+
     /// Annotation tracking that also sets the default label key.
     pub fn annotation_and_label() -> Self {
         Self::AnnotationAndLabel {
             label_key: DEFAULT_LABEL_KEY.to_string(),
+            installation_id: None,
         }
     }
 
     /// The method Argo CD's `argocd-cm` settings name: `application.resourceTrackingMethod`
-    /// (`annotation`, the default; `label`; `annotation+label`) and
-    /// `application.instanceLabelKey`.
-    pub fn from_settings(method: Option<&str>, label_key: Option<&str>) -> Result<Self, String> {
+    /// (`annotation`, the default; `label`; `annotation+label`), `application.instanceLabelKey`
+    /// and `installationID` (which, as in Argo CD, label tracking ignores).
+    pub fn from_settings(
+        method: Option<&str>,
+        label_key: Option<&str>,
+        installation_id: Option<&str>,
+    ) -> Result<Self, String> {
         let label_key = label_key
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .unwrap_or(DEFAULT_LABEL_KEY)
             .to_string();
+        let installation_id = installation_id
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
         match method.map(str::trim).unwrap_or_default() {
-            "" | "annotation" => Ok(Self::Annotation),
+            "" | "annotation" => Ok(Self::Annotation { installation_id }),
             "label" => Ok(Self::Label { label_key }),
-            "annotation+label" => Ok(Self::AnnotationAndLabel { label_key }),
+            "annotation+label" => Ok(Self::AnnotationAndLabel {
+                label_key,
+                installation_id,
+            }),
             other => Err(format!(
                 "application.resourceTrackingMethod {other:?} is not label, annotation or annotation+label"
             )),
@@ -106,12 +132,17 @@ impl TrackingMethod {
                 }
                 set_metadata_entry(obj, "labels", label_key, instance)
             }
-            Self::Annotation => {
+            Self::Annotation { installation_id } => {
                 let id = TrackingId::of(obj, instance)?;
+                mark_installation(obj, installation_id.as_deref())?;
                 set_metadata_entry(obj, "annotations", TRACKING_ID_ANNOTATION, id.to_string())
             }
-            Self::AnnotationAndLabel { label_key } => {
+            Self::AnnotationAndLabel {
+                label_key,
+                installation_id,
+            } => {
                 let id = TrackingId::of(obj, instance.clone())?;
+                mark_installation(obj, installation_id.as_deref())?;
                 set_metadata_entry(obj, "annotations", TRACKING_ID_ANNOTATION, id.to_string())?;
                 set_metadata_entry(obj, "labels", label_key, truncate_label_value(&instance))
             }
@@ -124,7 +155,16 @@ impl TrackingMethod {
             Self::Label { label_key } => metadata_entry(obj, "labels", label_key)
                 .filter(|value| !value.is_empty())
                 .map(str::to_string),
-            Self::Annotation | Self::AnnotationAndLabel { .. } => {
+            Self::Annotation { installation_id }
+            | Self::AnnotationAndLabel {
+                installation_id, ..
+            } => {
+                if let Some(installation) = installation_id
+                    && metadata_entry(obj, "annotations", INSTALLATION_ID_ANNOTATION)
+                        != Some(installation.as_str())
+                {
+                    return None;
+                }
                 let id: TrackingId = metadata_entry(obj, "annotations", TRACKING_ID_ANNOTATION)?
                     .parse()
                     .ok()?;
@@ -233,6 +273,23 @@ fn truncate_label_value(value: &str) -> String {
         .to_string()
 }
 
+/// The installation id annotation as the installation's setting says: set to it, or removed when
+/// there is none (an object adopted from an installation with an id).
+fn mark_installation(obj: &mut Value, installation_id: Option<&str>) -> Result<(), TrackingError> {
+    match installation_id {
+        Some(id) => set_metadata_entry(obj, "annotations", INSTALLATION_ID_ANNOTATION, id.into()),
+        None => {
+            if let Some(annotations) = obj
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                annotations.remove(INSTALLATION_ID_ANNOTATION);
+            }
+            Ok(())
+        }
+    }
+}
+
 fn metadata_entry<'a>(obj: &'a Value, map: &str, key: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(map)?.get(key)?.as_str()
 }
@@ -290,20 +347,20 @@ mod tests {
     #[test]
     fn settings_name_the_method() {
         assert_eq!(
-            TrackingMethod::from_settings(None, None),
-            Ok(TrackingMethod::Annotation)
+            TrackingMethod::from_settings(None, None, None),
+            Ok(TrackingMethod::annotation())
         );
         assert_eq!(
-            TrackingMethod::from_settings(Some("label"), Some("team.io/app")),
+            TrackingMethod::from_settings(Some("label"), Some("team.io/app"), Some("ignored")),
             Ok(TrackingMethod::Label {
                 label_key: "team.io/app".into()
             })
         );
         assert_eq!(
-            TrackingMethod::from_settings(Some("annotation+label"), None),
+            TrackingMethod::from_settings(Some("annotation+label"), None, Some(" ")),
             Ok(TrackingMethod::annotation_and_label())
         );
-        assert!(TrackingMethod::from_settings(Some("uid"), None).is_err());
+        assert!(TrackingMethod::from_settings(Some("uid"), None, None).is_err());
     }
     use serde_json::json;
 
@@ -350,7 +407,7 @@ mod tests {
 
     #[test]
     fn annotation_tracking_writes_an_id_naming_the_object() {
-        let tracking = TrackingMethod::Annotation;
+        let tracking = TrackingMethod::annotation();
         let mut obj = deployment();
         tracking.mark(&mut obj, "shop", None).unwrap();
         assert_eq!(
@@ -363,7 +420,7 @@ mod tests {
 
     #[test]
     fn annotation_tracking_of_core_and_cluster_scoped_objects() {
-        let tracking = TrackingMethod::Annotation;
+        let tracking = TrackingMethod::annotation();
         let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}});
         tracking.mark(&mut ns, "shop", None).unwrap();
         assert_eq!(
@@ -381,7 +438,7 @@ mod tests {
 
     #[test]
     fn copied_objects_are_not_tracked_by_annotation() {
-        let tracking = TrackingMethod::Annotation;
+        let tracking = TrackingMethod::annotation();
         let mut original = json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "tls", "namespace": "prod"}});
         tracking.mark(&mut original, "shop", None).unwrap();
@@ -446,7 +503,7 @@ mod tests {
 
     #[test]
     fn marking_needs_an_identifiable_object() {
-        let tracking = TrackingMethod::Annotation;
+        let tracking = TrackingMethod::annotation();
         let mut nameless = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
         let err = tracking.mark(&mut nameless, "shop", None).unwrap_err();
         assert!(err.to_string().contains("metadata.name"), "{err}");
@@ -508,9 +565,54 @@ mod tests {
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "namespace": "n",
                          "annotations": {TRACKING_ID_ANNOTATION: "shop"}}});
-        assert_eq!(TrackingMethod::Annotation.app_of(&obj), None);
+        assert_eq!(TrackingMethod::annotation().app_of(&obj), None);
         let empty_label = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "c", "labels": {DEFAULT_LABEL_KEY: ""}}});
         assert_eq!(TrackingMethod::label().app_of(&empty_label), None);
+    }
+
+    #[test]
+    fn an_installation_id_claims_only_its_own_objects() {
+        let ours = TrackingMethod::from_settings(None, None, Some("blue")).unwrap();
+        let mut obj = deployment();
+        ours.mark(&mut obj, "shop", None).unwrap();
+        assert_eq!(
+            obj["metadata"]["annotations"][INSTALLATION_ID_ANNOTATION],
+            "blue"
+        );
+        assert_eq!(ours.app_of(&obj).as_deref(), Some("shop"));
+
+        // Another installation's object, or one of an installation without id, is not ours.
+        let theirs = TrackingMethod::from_settings(None, None, Some("green")).unwrap();
+        assert_eq!(theirs.app_of(&obj), None);
+        let mut unmarked = deployment();
+        TrackingMethod::annotation()
+            .mark(&mut unmarked, "shop", None)
+            .unwrap();
+        assert_eq!(ours.app_of(&unmarked), None);
+        // An installation without id reads the tracking id alone, and marking drops a stale id.
+        assert_eq!(
+            TrackingMethod::annotation().app_of(&obj).as_deref(),
+            Some("shop")
+        );
+        TrackingMethod::annotation()
+            .mark(&mut obj, "shop", None)
+            .unwrap();
+        assert!(
+            obj["metadata"]["annotations"]
+                .get(INSTALLATION_ID_ANNOTATION)
+                .is_none()
+        );
+
+        let both =
+            TrackingMethod::from_settings(Some("annotation+label"), None, Some("blue")).unwrap();
+        let mut obj = deployment();
+        both.mark(&mut obj, "shop", None).unwrap();
+        assert_eq!(
+            obj["metadata"]["annotations"][INSTALLATION_ID_ANNOTATION],
+            "blue"
+        );
+        assert_eq!(both.app_of(&obj).as_deref(), Some("shop"));
+        assert_eq!(theirs.app_of(&obj), None);
     }
 }

@@ -187,7 +187,7 @@ async fn annotation_tracking_ignores_copies_and_knows_app_namespaces() -> Result
     let ctx = TestContext::new().await?;
     let ns = ctx.namespace().to_string();
     let app = ns.clone();
-    let tracking = TrackingMethod::Annotation;
+    let tracking = TrackingMethod::annotation();
     let config = CacheConfig {
         tracking: tracking.clone(),
         ..configmaps_in(&ns)

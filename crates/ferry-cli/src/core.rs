@@ -294,6 +294,7 @@ impl Core {
             data.get("application.resourceTrackingMethod")
                 .map(String::as_str),
             data.get("application.instanceLabelKey").map(String::as_str),
+            data.get("installationID").map(String::as_str),
         )
         .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))
     }

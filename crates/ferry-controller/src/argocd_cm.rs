@@ -6,7 +6,7 @@
 //!   and `resource.customizations.ignoreDifferences.all`, or `ignoreDifferences` in the older
 //!   block;
 //! - the resource tracking method (`application.resourceTrackingMethod`,
-//!   `application.instanceLabelKey`).
+//!   `application.instanceLabelKey`) and the `installationID` the tracking annotations carry.
 
 use std::collections::BTreeMap;
 
@@ -141,10 +141,12 @@ fn settings_from(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings
     }
     let method = data.get("application.resourceTrackingMethod");
     let label_key = data.get("application.instanceLabelKey");
-    let tracking = if method.is_some() || label_key.is_some() {
+    let installation_id = data.get("installationID");
+    let tracking = if method.is_some() || label_key.is_some() || installation_id.is_some() {
         let method = TrackingMethod::from_settings(
             method.map(String::as_str),
             label_key.map(String::as_str),
+            installation_id.map(String::as_str),
         )
         .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))?;
         Some(method)
@@ -221,6 +223,13 @@ return hs"#;
         let bad = BTreeMap::from([("application.resourceTrackingMethod".into(), "uid".into())]);
         assert!(settings_from(&bad).is_err());
         assert!(settings_from(&BTreeMap::new()).unwrap().tracking.is_none());
+        let installation = BTreeMap::from([("installationID".into(), "blue".into())]);
+        assert_eq!(
+            settings_from(&installation).unwrap().tracking,
+            Some(TrackingMethod::Annotation {
+                installation_id: Some("blue".into())
+            })
+        );
     }
 
     fn indent(text: &str) -> String {
