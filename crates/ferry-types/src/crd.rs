@@ -13,11 +13,19 @@ const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 pub const APPLICATION_CRD: &str = include_str!("../crds/applications.argoproj.io.yaml");
 pub const APPPROJECT_CRD: &str = include_str!("../crds/appprojects.argoproj.io.yaml");
 pub const APPLICATIONSET_CRD: &str = include_str!("../crds/applicationsets.argoproj.io.yaml");
+/// Argo CD Image Updater's, for `ferry-image-updater`.
+pub const IMAGEUPDATER_CRD: &str =
+    include_str!("../crds/imageupdaters.argocd-image-updater.argoproj.io.yaml");
 
 /// Every CRD, parsed.
 pub fn crds() -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
-    [APPLICATION_CRD, APPPROJECT_CRD, APPLICATIONSET_CRD]
-        .into_iter()
+    [
+        APPLICATION_CRD,
+        APPPROJECT_CRD,
+        APPLICATIONSET_CRD,
+        IMAGEUPDATER_CRD,
+    ]
+    .into_iter()
         .map(serde_yaml::from_str)
         .collect()
 }
@@ -99,7 +107,8 @@ mod tests {
             [
                 "applications.argoproj.io",
                 "appprojects.argoproj.io",
-                "applicationsets.argoproj.io"
+                "applicationsets.argoproj.io",
+                "imageupdaters.argocd-image-updater.argoproj.io"
             ]
         );
         let app = &crds[0].spec;
@@ -133,6 +142,15 @@ mod tests {
                 .as_ref()
                 .is_some_and(|s| s.status.is_some()),
             "Argo CD's ApplicationSet CRD has a status subresource"
+        );
+        let image_updater = &crds[3].spec;
+        assert_eq!(image_updater.group, "argocd-image-updater.argoproj.io");
+        assert!(
+            image_updater.versions[0]
+                .subresources
+                .as_ref()
+                .is_some_and(|s| s.status.is_some()),
+            "upstream's ImageUpdater CRD has a status subresource"
         );
     }
 }

@@ -1,9 +1,11 @@
-//! argoproj.io/v1alpha1 resource types (Application, AppProject, ApplicationSet) and shared object keys.
+//! argoproj.io/v1alpha1 resource types (Application, AppProject, ApplicationSet), Argo CD Image
+//! Updater's ImageUpdater, and shared object keys.
 
 pub mod application;
 pub mod application_set;
 mod crd;
 pub mod duration;
+pub mod image_updater;
 mod key;
 mod object;
 mod patch;
@@ -14,7 +16,11 @@ pub mod source;
 
 pub use application::Application;
 pub use application_set::ApplicationSet;
-pub use crd::{APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, crds, install_crds};
+pub use image_updater::ImageUpdater;
+pub use crd::{
+    APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, crds,
+    install_crds,
+};
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};
