@@ -26,8 +26,8 @@ pub fn crds() -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
         IMAGEUPDATER_CRD,
     ]
     .into_iter()
-        .map(serde_yaml::from_str)
-        .collect()
+    .map(serde_yaml::from_str)
+    .collect()
 }
 
 /// Why the CRDs could not be made ready.

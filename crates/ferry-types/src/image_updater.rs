@@ -406,7 +406,11 @@ spec:
         assert_eq!(refs[1].use_annotations, Some(true));
         let git = iu.spec.write_back_config.as_ref().unwrap();
         assert_eq!(
-            git.git_config.as_ref().unwrap().write_back_target.as_deref(),
+            git.git_config
+                .as_ref()
+                .unwrap()
+                .write_back_target
+                .as_deref(),
             Some("helmvalues:./helm/values.yaml")
         );
         assert!(iu.unknown.is_empty() && iu.spec.unknown.is_empty());

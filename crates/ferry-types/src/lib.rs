@@ -16,11 +16,11 @@ pub mod source;
 
 pub use application::Application;
 pub use application_set::ApplicationSet;
-pub use image_updater::ImageUpdater;
 pub use crd::{
     APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, crds,
     install_crds,
 };
+pub use image_updater::ImageUpdater;
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};

@@ -1,0 +1,10 @@
+//! An image updater compatible with Argo CD Image Updater: finds newer tags of the images an
+//! Application runs and writes them back, to the Application (`argocd`) or to its Git repository
+//! (`git`).
+//!
+//! [`strategy`] chooses tags (pure functions); [`config`] reads what to update, from the
+//! Application's `argocd-image-updater.argoproj.io/*` annotations or from `ImageUpdater`
+//! resources.
+
+pub mod config;
+pub mod strategy;
