@@ -16,6 +16,10 @@
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.controller.name -}}
 {{- end -}}
 
+{{- define "ferry.applicationSet.fullname" -}}
+{{- printf "%s-%s" (include "ferry.fullname" .) .Values.applicationSet.name -}}
+{{- end -}}
+
 {{- define "ferry.server.fullname" -}}
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.server.name -}}
 {{- end -}}
@@ -114,6 +118,10 @@ securityContext:
 
 {{- define "ferry.server.serviceAccountName" -}}
 {{- .Values.server.serviceAccount.name | default (include "ferry.server.fullname" .) -}}
+{{- end -}}
+
+{{- define "ferry.applicationSet.serviceAccountName" -}}
+{{- .Values.applicationSet.serviceAccount.name | default (include "ferry.applicationSet.fullname" .) -}}
 {{- end -}}
 
 {{/* A PodDisruptionBudget's spec: minAvailable, or maxUnavailable, or minAvailable 1. */}}

@@ -1,6 +1,11 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
+use ferry_leader::LeaderElection;
+
+/// The Lease replicas of the ApplicationSet controller compete for.
+const LEASE: &str = "ferry-applicationset-controller";
 
 /// Generates Argo CD Applications from ApplicationSets.
 #[derive(Parser, Debug)]
@@ -25,6 +30,30 @@ struct Args {
     /// ApplicationSets reconciled at once.
     #[arg(long, default_value_t = 10)]
     concurrent_reconciliations: u16,
+    /// Reconcile only while holding the Lease `ferry-applicationset-controller`; other replicas
+    /// wait as standbys (Argo CD's flag).
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION")]
+    enable_leader_election: bool,
+    /// This replica's identity in the Lease (default: hostname and a random suffix).
+    #[arg(long, env = "FERRY_LEADER_ELECT_IDENTITY")]
+    leader_elect_identity: Option<String>,
+}
+
+impl Args {
+    /// client-go's timings (15 s / 10 s / 2 s), as Argo CD's ApplicationSet controller uses.
+    fn election(&self) -> Option<LeaderElection> {
+        self.enable_leader_election.then(|| LeaderElection {
+            namespace: self.namespace.clone(),
+            lease: LEASE.to_string(),
+            identity: self
+                .leader_elect_identity
+                .clone()
+                .unwrap_or_else(ferry_leader::default_identity),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        })
+    }
 }
 
 #[tokio::main]
@@ -40,7 +69,23 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config =
         ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
-    let client = kube::Client::try_from(config)?;
+    let client = kube::Client::try_from(config.clone())?;
+    let leadership = match args.election() {
+        Some(election) => tokio::select! {
+            acquired = election.acquire(config) => Some(std::sync::Arc::new(acquired?)),
+            // A standby stops when asked instead of waiting out the pod's grace period.
+            () = ferry_types::runtime::shutdown_signal() => return Ok(()),
+        },
+        None => None,
+    };
+    if let Some(leadership) = leadership.clone() {
+        tokio::spawn(async move {
+            let why = leadership.lost().await;
+            // Another replica may lead from now on: stop writing at once.
+            tracing::error!("no longer the leader ({why}); exiting");
+            std::process::exit(1);
+        });
+    }
     let cache = args
         .cache_dir
         .unwrap_or_else(|| std::env::temp_dir().join("ferry-appset"));
@@ -50,7 +95,12 @@ async fn main() -> anyhow::Result<()> {
         max_repo_size: (args.max_repo_size > 0).then_some(args.max_repo_size),
         concurrency: args.concurrent_reconciliations,
     };
-    ferry_appset::controller::run(client, settings, ferry_types::runtime::shutdown_signal()).await
+    ferry_appset::controller::run(client, settings, ferry_types::runtime::shutdown_signal())
+        .await?;
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! control namespace of its own controller and the destination of its apps, and app names that
 //! are unique across stories (every controller watches the whole sandbox).
 
+pub mod appset;
 pub mod helm;
 
 use std::fs::File;

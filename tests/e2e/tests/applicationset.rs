@@ -3,63 +3,16 @@
 //! one, a removed one deletes it under `create-delete` but not under `create-update`; a broken
 //! generator is an ErrorOccurred condition that deletes nothing.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use ferry_e2e::appset::AppSetController;
 use ferry_e2e::{Story, TIMEOUT, is};
-use ferry_testkit::server::workspace_binary;
 use ferry_types::ApplicationSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tempfile::TempDir;
-
-/// `ferry-appset-controller` for the story's namespace; killed when dropped.
-struct AppSetController {
-    child: Child,
-    log: PathBuf,
-    _work: TempDir,
-}
-
-impl AppSetController {
-    fn start(story: &Story) -> Result<Self> {
-        let work = tempfile::Builder::new().prefix("ferry-appset-").tempdir()?;
-        let log = work.path().join("appset-controller.log");
-        let out = File::create(&log)?;
-        let child = Command::new(workspace_binary("ferry-appset-controller")?)
-            .args(["--namespace", story.namespace()])
-            .arg("--kubeconfig")
-            .arg(story.ctx.kubeconfig())
-            .arg("--cache-dir")
-            .arg(work.path().join("cache"))
-            .env("FERRY_LOG", "info,ferry_appset=debug,kube=warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .context("starting ferry-appset-controller")?;
-        Ok(Self {
-            child,
-            log,
-            _work: work,
-        })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for AppSetController {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A directory app: one ConfigMap named after the directory.
 fn write_dir(story: &Story, dir: &str) -> Result<()> {

@@ -281,6 +281,7 @@ fn push_image() -> Result<String> {
     for binary in [
         "ferry-controller",
         "ferry-server",
+        "ferry-appset-controller",
         "ferry-jsonnet",
         "ferry-sandbox",
     ] {

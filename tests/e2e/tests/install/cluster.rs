@@ -5,12 +5,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ferry_e2e::appset::AppSetController;
 use ferry_e2e::helm::{Release, adopt_crds, eventually};
 use ferry_e2e::{Story, is};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::admin_password;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -82,21 +84,24 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
     let server_name = format!("{}-server", release.name);
     let pods: Api<Pod> = ctx.api();
     let selector = format!("app.kubernetes.io/instance={}", release.name);
-    eventually("a server and a controller pod", || async {
-        let listed = pods.list(&ListParams::default().labels(&selector)).await?;
-        let components: BTreeSet<_> = listed
-            .items
-            .iter()
-            .filter_map(|pod| {
-                pod.metadata
-                    .labels
-                    .as_ref()?
-                    .get("app.kubernetes.io/component")
-                    .cloned()
-            })
-            .collect();
-        Ok((components.len() == 2).then_some(()))
-    })
+    eventually(
+        "a server, a controller and an ApplicationSet controller pod",
+        || async {
+            let listed = pods.list(&ListParams::default().labels(&selector)).await?;
+            let components: BTreeSet<_> = listed
+                .items
+                .iter()
+                .filter_map(|pod| {
+                    pod.metadata
+                        .labels
+                        .as_ref()?
+                        .get("app.kubernetes.io/component")
+                        .cloned()
+                })
+                .collect();
+            Ok((components.len() == 3).then_some(()))
+        },
+    )
     .await?;
 
     // What the running API server would add to argocd-secret on its first start.
@@ -336,6 +341,103 @@ async fn the_api_server_works_with_the_rights_the_chart_gives_it() -> Result<()>
 
     let log = server.stop().await?;
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+    Ok(())
+}
+
+/// The ApplicationSet controller run as the ServiceAccount the chart makes for it, with the
+/// Role the chart grants and the flags the chart gives two replicas: one leads (the Lease), it
+/// generates an Application and writes the ApplicationSet's status; SIGKILLed, the standby takes
+/// the Lease and generates the Application of a new element.
+#[tokio::test]
+async fn the_applicationset_controller_works_with_the_rights_the_chart_gives_it() -> Result<()> {
+    let story = Story::new().await?;
+    let mut release = Release::new(story.ctx.kubeconfig(), story.namespace())?;
+    release.install(&[
+        "--set",
+        "crds.install=false",
+        "--set",
+        "applicationSet.replicas=2",
+    ])?;
+    let account = format!("{}-applicationset-controller", release.name);
+    let deployments: Api<Deployment> = story.ctx.api();
+    let deployment = serde_json::to_value(deployments.get(&account).await?)?;
+    let mut flags: Vec<&str> = args(&deployment);
+    assert_eq!(flags, ["--enable-leader-election"]);
+    let kubeconfig = release.scratch("appset-kubeconfig");
+    service_account_kubeconfig(&story.ctx, &account, &kubeconfig).await?;
+
+    let leases: Api<Lease> = story.ctx.api();
+    let holder = || async {
+        let lease = leases.get_opt("ferry-applicationset-controller").await?;
+        anyhow::Ok(lease.and_then(|l| l.spec?.holder_identity))
+    };
+    flags.extend(["--leader-elect-identity", "replica-a"]);
+    let mut first = AppSetController::start_as(&story, &kubeconfig, &flags)?;
+    eventually("replica-a leading", || async {
+        Ok((holder().await?.as_deref() == Some("replica-a")).then_some(()))
+    })
+    .await?;
+    flags.truncate(1);
+    flags.extend(["--leader-elect-identity", "replica-b"]);
+    let second = AppSetController::start_as(&story, &kubeconfig, &flags)?;
+
+    let app = |element: &str| story.app_name(element);
+    let appset = |elements: &[&str]| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "ApplicationSet",
+            "metadata": {"name": "elements"},
+            "spec": {
+                "generators": [{"list": {"elements": elements.iter().map(|e| json!({"name": app(e)})).collect::<Vec<_>>()}}],
+                "template": {
+                    "metadata": {"name": "{{name}}"},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": story.repo.file_url(), "path": "guestbook"},
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": story.namespace()},
+                    },
+                },
+            },
+        })
+    };
+    let appsets: Api<ferry_types::ApplicationSet> = story.ctx.api();
+    appsets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(appset(&["one"]))?,
+        )
+        .await?;
+    let apps: Api<ferry_types::Application> = story.ctx.api();
+    eventually("the first element's Application and the status", || async {
+        let status = appsets.get("elements").await?.status.unwrap_or_default();
+        let up_to_date = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "ResourcesUpToDate" && c.status == "True");
+        let created = apps.get_opt(&app("one")).await?.is_some();
+        Ok((up_to_date && created && status.resources.len() == 1).then_some(()))
+    })
+    .await?;
+
+    first.kill()?;
+    appsets
+        .patch(
+            "elements",
+            &PatchParams::default(),
+            &Patch::Merge(appset(&["one", "two"])),
+        )
+        .await?;
+    eventually(
+        "replica-b leading and the new element's Application",
+        || async {
+            let leading = holder().await?.as_deref() == Some("replica-b");
+            Ok((leading && apps.get_opt(&app("two")).await?.is_some()).then_some(()))
+        },
+    )
+    .await?;
+    for log in [first.log(), second.log()] {
+        assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+    }
     Ok(())
 }
 

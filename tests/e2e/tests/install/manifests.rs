@@ -355,6 +355,41 @@ configs:
         Some("round-robin")
     );
 
+    // The ApplicationSet controller: replicas elect a leader; it can be left out.
+    let appset = objects(&tools.helm_template(
+        "r",
+        "cd",
+        r#"
+applicationSet:
+  replicas: 2
+  extraArgs: [--concurrent-reconciliations=20]
+  extraEnv: [{name: EXTRA, value: "1"}]
+  pdb: {enabled: true}
+"#,
+    )?)?;
+    let controller = find(&appset, "Deployment", "r-ferry-applicationset-controller")?;
+    assert_eq!(controller["spec"]["replicas"], 2);
+    assert_eq!(
+        args(controller),
+        [
+            "--enable-leader-election",
+            "--concurrent-reconciliations=20"
+        ]
+    );
+    assert_eq!(env(controller, "EXTRA"), Some("1"));
+    find(
+        &appset,
+        "PodDisruptionBudget",
+        "r-ferry-applicationset-controller",
+    )?;
+    let without = objects(&tools.helm_template("r", "cd", "applicationSet: {enabled: false}")?)?;
+    assert!(
+        !without.iter().any(|object| kind_and_name(object)
+            .1
+            .contains("applicationset-controller")),
+        "applicationSet.enabled false"
+    );
+
     // Declarative repositories, known hosts and keys, read back by ferry's own code.
     let settings = objects(&tools.helm_template(
         "r",
