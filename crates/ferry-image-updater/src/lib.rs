@@ -6,5 +6,6 @@
 //! Application's `argocd-image-updater.argoproj.io/*` annotations or from `ImageUpdater`
 //! resources.
 
+pub mod app_spec;
 pub mod config;
 pub mod strategy;

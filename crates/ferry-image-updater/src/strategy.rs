@@ -24,8 +24,9 @@ pub struct Candidate {
     pub digest: Option<String>,
     /// When the image was built (its config's `created`), when fetched.
     pub created: Option<Timestamp>,
-    /// The `os/arch[/variant]`s the tag offers; empty when unknown.
-    pub platforms: Vec<String>,
+    /// The `os/arch[/variant]`s the tag offers: `None` when unknown, an empty list when the
+    /// registry found none of the wanted ones.
+    pub platforms: Option<Vec<String>>,
 }
 
 impl Candidate {
@@ -315,17 +316,17 @@ fn judge(
     if !policy.allow_tags.allows(tag) {
         return (Verdict::NotAllowed, None);
     }
-    if policy.strategy.needs_metadata()
+    if let Some(offered) = &candidate.platforms
+        && policy.strategy.needs_metadata()
         && !policy.platforms.is_empty()
-        && !candidate.platforms.is_empty()
-        && !candidate.platforms.iter().any(|p| {
+        && !offered.iter().any(|p| {
             policy
                 .platforms
                 .iter()
                 .any(|wanted| platform_matches(wanted, p))
         })
     {
-        let offered = candidate.platforms.clone();
+        let offered = offered.clone();
         return (Verdict::NoPlatform { offered }, None);
     }
     match policy.strategy {
@@ -559,12 +560,12 @@ mod tests {
         let candidates = vec![
             Candidate {
                 created: at(100),
-                platforms: vec!["linux/amd64".into(), "linux/arm64/v8".into()],
+                platforms: Some(vec!["linux/amd64".into(), "linux/arm64/v8".into()]),
                 ..Candidate::named("multi")
             },
             Candidate {
                 created: at(200),
-                platforms: vec!["linux/amd64".into()],
+                platforms: Some(vec!["linux/amd64".into()]),
                 ..Candidate::named("amd64-only")
             },
         ];
