@@ -60,6 +60,17 @@ pub enum GitError {
         message: String,
     },
 
+    #[error(
+        "push to branch {branch:?} of repository {url} was still rejected after {attempts} \
+         attempts: {message}"
+    )]
+    PushRejected {
+        url: String,
+        branch: String,
+        attempts: u32,
+        message: String,
+    },
+
     #[error("git operation on repository {url} failed: {message}")]
     Git { url: String, message: String },
 

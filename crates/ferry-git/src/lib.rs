@@ -9,6 +9,9 @@
 //! AppProject ([`RepoCache::for_project`], [`Credentials::lookup`]); ssh host keys
 //! are checked against known_hosts unless the credential is `insecure`. Errors name the URL with
 //! any password scrubbed; secrets are never logged.
+//!
+//! [`push::commit_and_push`] writes: an edit of a branch's files committed and pushed with the
+//! same credentials, retried on top of concurrent pushes, never empty and never forced.
 
 mod access;
 mod cache;
@@ -18,6 +21,7 @@ mod error;
 mod known_hosts;
 mod libgit2_settings;
 mod mirror;
+pub mod push;
 mod remote;
 pub mod repo_url;
 mod revision;

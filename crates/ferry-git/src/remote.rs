@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use git2::{
     CertificateCheckStatus, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions,
-    FetchPrune, RemoteCallbacks, Repository,
+    FetchPrune, PushOptions, RemoteCallbacks, Repository,
 };
 
 use crate::known_hosts::{Distrust, KnownHosts};
@@ -81,6 +81,31 @@ impl<'a> Session<'a> {
         remote
             .fetch(refspecs, Some(&mut options), None)
             .map_err(classify)
+    }
+
+    /// Push `refspec` (`<local ref>:<remote ref>`, never forced) from `repo`. `Ok(Some(why))`
+    /// when the remote ref was not updated because it moved: libgit2 refuses a push that is not
+    /// a fast-forward of what the remote advertised, and the server refuses an update whose
+    /// old value is no longer the ref's (a concurrent push in between).
+    pub fn push(&self, repo: &Repository, refspec: &str) -> Result<Option<String>, GitError> {
+        let classify = |e| self.classify(e, "push");
+        let mut remote = repo.remote_anonymous(&self.url.raw).map_err(classify)?;
+        let rejected = Rc::new(RefCell::new(None));
+        let mut callbacks = self.callbacks();
+        let seen = rejected.clone();
+        callbacks.push_update_reference(move |_, status| {
+            if let Some(status) = status {
+                *seen.borrow_mut() = Some(status.to_owned());
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        match remote.push(&[refspec], Some(&mut options)) {
+            Ok(()) => Ok(rejected.take()),
+            Err(e) if e.code() == ErrorCode::NotFastForward => Ok(Some(scrub(e.message()))),
+            Err(e) => Err(classify(e)),
+        }
     }
 
     /// Callbacks for one operation (ls-remote or fetch): each may offer the secrets anew.
