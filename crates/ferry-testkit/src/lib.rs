@@ -1,7 +1,8 @@
 //! Test support: a sandbox Kubernetes control plane with a fresh namespace per test (and one with
 //! a real node, for stories whose containers must really run), Git servers on loopback (file://,
 //! git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
-//! a Helm chart repository and an OCI registry for Helm charts, the `ferry-server` process, and
+//! a Helm chart repository, an OCI registry for Helm charts and test images (with a token
+//! service for Bearer auth), the `ferry-server` process, and
 //! Dex as the OpenID provider of SSO tests.
 
 pub mod chart_repo;
@@ -16,4 +17,5 @@ pub mod process;
 pub mod proxy;
 pub mod real_node;
 pub mod registry;
+mod registry_token;
 pub mod server;

@@ -16,19 +16,26 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With `token`, the registry wants Bearer tokens from a [`TokenService`] (which checks `auth`'s
+//! credentials) instead of basic auth. Test images (a config and a layer, optionally under an
+//! OCI index or Docker manifest list per platform) are pushed with oci-client, no Docker.
+//! The registry can be stopped and started again on its port, for outage tests.
+//!
 //! The registry stops when its handle is dropped.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use crate::daemon::{start_on_free_port, stop};
+use crate::daemon::{start_on_free_port, start_on_port, stop};
 use crate::helm::Helm;
 use crate::http::SelfSigned;
+pub use crate::registry_token::TokenService;
 
 /// How the registry is served.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +44,12 @@ pub struct RegistryOptions<'a> {
     pub auth: Option<(&'a str, &'a str)>,
     /// HTTPS with a self-signed certificate for 127.0.0.1, instead of plain HTTP.
     pub tls: bool,
+    /// Bearer tokens from a [`TokenService`] that takes `auth`'s credentials, instead of basic
+    /// auth (`auth` is required).
+    pub token: bool,
+    /// The most tags one page of a tag list holds (distribution's `tags.maxtags`); the rest
+    /// follows through `Link` headers.
+    pub max_tags: Option<u32>,
 }
 
 /// A running registry.
@@ -44,8 +57,75 @@ pub struct Registry {
     child: Child,
     port: u16,
     tls: bool,
+    tls_cert: Option<String>,
     auth: Option<(String, String)>,
-    _dir: TempDir,
+    token: Option<TokenService>,
+    binary: PathBuf,
+    config: serde_json::Value,
+    dir: TempDir,
+}
+
+/// One platform's image of [`Registry::push_image`] and [`Registry::push_index`].
+#[derive(Clone, Copy, Debug)]
+pub struct TestImage<'a> {
+    pub os: &'a str,
+    pub architecture: &'a str,
+    pub variant: Option<&'a str>,
+    /// The config's `created` (RFC 3339).
+    pub created: &'a str,
+    pub labels: &'a [(&'a str, &'a str)],
+}
+
+impl Default for TestImage<'_> {
+    fn default() -> Self {
+        TestImage {
+            os: "linux",
+            architecture: "amd64",
+            variant: None,
+            created: "2026-01-01T00:00:00Z",
+            labels: &[],
+        }
+    }
+}
+
+/// Which media types pushed manifests have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// OCI image manifest / OCI image index.
+    Oci,
+    /// Docker image manifest v2 schema 2 / Docker manifest list.
+    Docker,
+}
+
+impl ManifestFormat {
+    fn manifest(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => "application/vnd.oci.image.manifest.v1+json",
+            ManifestFormat::Docker => "application/vnd.docker.distribution.manifest.v2+json",
+        }
+    }
+    fn index(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => "application/vnd.oci.image.index.v1+json",
+            ManifestFormat::Docker => "application/vnd.docker.distribution.manifest.list.v2+json",
+        }
+    }
+    fn config(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => "application/vnd.oci.image.config.v1+json",
+            ManifestFormat::Docker => "application/vnd.docker.container.image.v1+json",
+        }
+    }
+    fn layer(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => "application/vnd.oci.image.layer.v1.tar",
+            ManifestFormat::Docker => "application/vnd.docker.image.rootfs.diff.tar",
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 impl Registry {
@@ -66,46 +146,95 @@ impl Registry {
             "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
             "http": {},
         });
-        if let Some((user, password)) = options.auth {
+        let token = match (options.token, options.auth) {
+            (false, _) => None,
+            (true, Some((user, password))) => Some(TokenService::start(user, password)?),
+            (true, None) => bail!("a token registry needs `auth` credentials"),
+        };
+        if let Some(token) = &token {
+            let bundle = dir.path().join("token-ca.pem");
+            std::fs::write(&bundle, token.root_cert_bundle())?;
+            config["auth"] = json!({"token": {
+                "realm": token.realm(),
+                "service": crate::registry_token::SERVICE,
+                "issuer": crate::registry_token::ISSUER,
+                "rootcertbundle": bundle,
+            }});
+        } else if let Some((user, password)) = options.auth {
             // The lowest cost bcrypt allows: every pull checks it again.
             let hash = bcrypt::hash(password, 4)?;
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
             config["auth"] = json!({"htpasswd": {"realm": "ferry-test", "path": htpasswd}});
         }
+        if let Some(max_tags) = options.max_tags {
+            config["tags"] = json!({"maxtags": max_tags});
+        }
+        let mut tls_cert = None;
         if options.tls {
             let tls = SelfSigned::generate()?;
             let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-            std::fs::write(&cert, tls.cert)?;
+            std::fs::write(&cert, &tls.cert)?;
             std::fs::write(&key, tls.key)?;
             config["http"]["tls"] = json!({"certificate": cert, "key": key});
+            tls_cert = Some(tls.cert);
         }
-        let config_file = dir.path().join("config.yml");
-        let command = |port: u16| {
-            let mut config = config.clone();
-            config["http"]["addr"] = json!(format!("127.0.0.1:{port}"));
-            // JSON is YAML too.
-            std::fs::write(&config_file, config.to_string())?;
-            let mut cmd = Command::new(&binary);
-            // No REGISTRY_* variables of the caller may change the configuration, and
-            // distribution's tracing stays off.
-            cmd.env_clear()
-                .env("OTEL_TRACES_EXPORTER", "none")
-                .arg("serve")
-                .arg(&config_file);
-            Ok(cmd)
-        };
-        let (child, port) =
-            start_on_free_port(&dir.path().join("registry.log"), command, |_| true)?;
+        let (child, port) = start_on_free_port(
+            &dir.path().join("registry.log"),
+            |port| command(&binary, &config, dir.path(), port),
+            |_| true,
+        )?;
         Ok(Registry {
             child,
             port,
             tls: options.tls,
+            tls_cert,
             auth: options
                 .auth
                 .map(|(user, password)| (user.to_string(), password.to_string())),
-            _dir: dir,
+            token,
+            binary,
+            config,
+            dir,
         })
+    }
+
+    /// Stops the registry process (its storage stays), as in an outage.
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// Starts it again on the same port, with the same storage.
+    pub fn restart(&mut self) -> Result<()> {
+        stop(&mut self.child);
+        self.child = start_on_port(
+            &self.dir.path().join("registry.log"),
+            |port| command(&self.binary, &self.config, self.dir.path(), port),
+            self.port,
+            |_| true,
+        )?;
+        Ok(())
+    }
+
+    /// `http(s)://127.0.0.1:<port>`: the v2 API's base URL.
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// The self-signed certificate (PEM) a TLS registry serves: the CA a client must trust.
+    pub fn tls_certificate(&self) -> Option<&str> {
+        self.tls_cert.as_deref()
+    }
+
+    /// The token service of a `token` registry.
+    pub fn token_service(&self) -> Option<&TokenService> {
+        self.token.as_ref()
+    }
+
+    /// What the registry logged so far (one access-log line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
     /// `127.0.0.1:<port>`: the registry part of an OCI reference, and how Argo CD writes an OCI
@@ -151,6 +280,206 @@ impl Registry {
         ];
         helm.run(&push_args, None)
     }
+}
+
+impl Registry {
+    fn oci_client(&self) -> oci_client::Client {
+        // reqwest (under oci-client) takes the process's rustls provider; ring, as kube's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        oci_client::Client::new(oci_client::client::ClientConfig {
+            protocol: if self.tls {
+                oci_client::client::ClientProtocol::Https
+            } else {
+                oci_client::client::ClientProtocol::Http
+            },
+            accept_invalid_certificates: true,
+            ..Default::default()
+        })
+    }
+
+    fn oci_auth(&self) -> oci_client::secrets::RegistryAuth {
+        match &self.auth {
+            Some((user, password)) => {
+                oci_client::secrets::RegistryAuth::Basic(user.clone(), password.clone())
+            }
+            None => oci_client::secrets::RegistryAuth::Anonymous,
+        }
+    }
+
+    fn reference(&self, repository: &str, reference: &str) -> Result<oci_client::Reference> {
+        let text = if reference.starts_with("sha256:") {
+            format!("{}/{repository}@{reference}", self.host())
+        } else {
+            format!("{}/{repository}:{reference}", self.host())
+        };
+        text.parse().with_context(|| format!("reference {text}"))
+    }
+
+    /// Pushes `manifest` (JSON) under `reference`; returns its digest and size.
+    async fn push_manifest(
+        &self,
+        client: &oci_client::Client,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: serde_json::Value,
+    ) -> Result<(String, usize)> {
+        let body = serde_json::to_vec(&manifest)?;
+        let digest = sha256(&body);
+        let size = body.len();
+        let target = self.reference(repository, reference)?;
+        client
+            .push_manifest_raw(&target, body, media_type.parse()?)
+            .await
+            .with_context(|| format!("pushing manifest {target}"))?;
+        Ok((digest, size))
+    }
+
+    /// Pushes one image (a config saying `image`'s platform, creation time and labels, and
+    /// a small layer unique to it) and its manifest, by digest only; returns digest and size.
+    async fn push_image_manifest(
+        &self,
+        client: &oci_client::Client,
+        repository: &str,
+        image: &TestImage<'_>,
+        format: ManifestFormat,
+    ) -> Result<(String, usize)> {
+        let auth = self.oci_auth();
+        let target = self.reference(repository, "latest")?;
+        client
+            .store_auth_if_needed(target.resolve_registry(), &auth)
+            .await;
+        let layer = format!(
+            "ferry test layer {}/{}/{} {}",
+            image.os,
+            image.architecture,
+            image.variant.unwrap_or_default(),
+            image.created
+        )
+        .into_bytes();
+        let layer_digest = sha256(&layer);
+        let mut config = json!({
+            "created": image.created,
+            "architecture": image.architecture,
+            "os": image.os,
+            "config": {"Labels": image.labels.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        });
+        if let Some(variant) = image.variant {
+            config["variant"] = json!(variant);
+        }
+        let config = serde_json::to_vec(&config)?;
+        let config_digest = sha256(&config);
+        let config_size = config.len();
+        let layer_size = layer.len();
+        client
+            .push_blob(&target, layer, &layer_digest)
+            .await
+            .context("pushing a layer")?;
+        client
+            .push_blob(&target, config, &config_digest)
+            .await
+            .context("pushing a config")?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": format.manifest(),
+            "config": {"mediaType": format.config(), "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": format.layer(), "digest": layer_digest, "size": layer_size}],
+        });
+        let by_digest = sha256(&serde_json::to_vec(&manifest)?);
+        self.push_manifest(client, repository, &by_digest, format.manifest(), manifest)
+            .await
+    }
+
+    /// Pushes a single-platform image tagged `repository:tag`; returns the manifest's digest.
+    pub async fn push_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        image: &TestImage<'_>,
+        format: ManifestFormat,
+    ) -> Result<String> {
+        let client = self.oci_client();
+        let (digest, size) = self
+            .push_image_manifest(&client, repository, image, format)
+            .await?;
+        let manifest = self.manifest_of(&client, repository, &digest, size).await?;
+        self.push_manifest(&client, repository, tag, format.manifest(), manifest)
+            .await
+            .map(|(digest, _)| digest)
+    }
+
+    /// Pushes one image per entry of `images` and an index (or manifest list) of them tagged
+    /// `repository:tag`; returns the index's digest.
+    pub async fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        images: &[TestImage<'_>],
+        format: ManifestFormat,
+    ) -> Result<String> {
+        let client = self.oci_client();
+        let mut entries = Vec::new();
+        for image in images {
+            let (digest, size) = self
+                .push_image_manifest(&client, repository, image, format)
+                .await?;
+            let mut platform = json!({"os": image.os, "architecture": image.architecture});
+            if let Some(variant) = image.variant {
+                platform["variant"] = json!(variant);
+            }
+            entries.push(json!({
+                "mediaType": format.manifest(),
+                "digest": digest,
+                "size": size,
+                "platform": platform,
+            }));
+        }
+        let index = json!({"schemaVersion": 2, "mediaType": format.index(), "manifests": entries});
+        self.push_manifest(&client, repository, tag, format.index(), index)
+            .await
+            .map(|(digest, _)| digest)
+    }
+
+    /// The manifest pushed under `digest`, to tag it again byte for byte.
+    async fn manifest_of(
+        &self,
+        client: &oci_client::Client,
+        repository: &str,
+        digest: &str,
+        size: usize,
+    ) -> Result<serde_json::Value> {
+        let target = self.reference(repository, digest)?;
+        let accepted = [
+            ManifestFormat::Oci.manifest(),
+            ManifestFormat::Docker.manifest(),
+        ];
+        let (bytes, got) = client
+            .pull_manifest_raw(&target, &self.oci_auth(), &accepted)
+            .await
+            .with_context(|| format!("pulling {target}"))?;
+        if got != digest || bytes.len() != size {
+            bail!("{target} came back as {got}");
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+/// The registry's command line for `port`, writing its configuration first.
+fn command(binary: &Path, config: &serde_json::Value, dir: &Path, port: u16) -> Result<Command> {
+    let mut config = config.clone();
+    config["http"]["addr"] = json!(format!("127.0.0.1:{port}"));
+    let config_file = dir.join("config.yml");
+    // JSON is YAML too.
+    std::fs::write(&config_file, config.to_string())?;
+    let mut cmd = Command::new(binary);
+    // No REGISTRY_* variables of the caller may change the configuration, and distribution's
+    // tracing stays off.
+    cmd.env_clear()
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .arg("serve")
+        .arg(&config_file);
+    Ok(cmd)
 }
 
 impl Drop for Registry {
