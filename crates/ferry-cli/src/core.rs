@@ -2,11 +2,12 @@
 //! does, instead of going through a ferry server. The control namespace holds Applications,
 //! AppProjects and the repository and cluster Secrets.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use anyhow::{Context, bail};
 use ferry_cache::TrackingMethod;
-use ferry_git::Credentials;
+use ferry_git::{Credentials, TlsCerts};
 use ferry_render::with_repo_secret;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::secrets::store::{self, SaveError, Saved};
@@ -26,6 +27,7 @@ pub const FIELD_MANAGER: &str = "ferry";
 const ARGOCD_CM: &str = "argocd-cm";
 /// Argo CD's ConfigMap of trusted ssh host keys.
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
+const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
 const DEFAULT_CONTROL_NAMESPACE: &str = "argocd";
 
 /// The help section of the options below.
@@ -262,34 +264,46 @@ impl Core {
             }
             Err(err) => return Err(err),
         }
-        self.with_known_hosts(credentials).await
+        self.with_trusted_hosts(credentials).await
     }
 
-    /// Adds the trusted ssh host keys of `argocd-ssh-known-hosts-cm`, when there are any.
-    pub async fn with_known_hosts(&self, credentials: Credentials) -> anyhow::Result<Credentials> {
-        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-        let known_hosts = match config_maps.get_opt(KNOWN_HOSTS_CM).await {
-            Ok(cm) => cm.and_then(|cm| cm.data?.remove("ssh_known_hosts")),
-            Err(kube::Error::Api(status)) if status.is_forbidden() => None,
-            Err(err) => return Err(err).context(format!("reading ConfigMap {KNOWN_HOSTS_CM}")),
-        };
-        match known_hosts {
+    /// Adds the trusted ssh host keys of `argocd-ssh-known-hosts-cm` and the TLS certificates
+    /// trusted per host of `argocd-tls-certs-cm`, when there are any.
+    pub async fn with_trusted_hosts(
+        &self,
+        credentials: Credentials,
+    ) -> anyhow::Result<Credentials> {
+        let known_hosts = self
+            .config_map_data(KNOWN_HOSTS_CM)
+            .await?
+            .remove("ssh_known_hosts");
+        let credentials = match known_hosts {
             Some(known_hosts) => credentials
                 .with_known_hosts(&known_hosts)
-                .with_context(|| format!("ConfigMap {KNOWN_HOSTS_CM}")),
-            None => Ok(credentials),
+                .with_context(|| format!("ConfigMap {KNOWN_HOSTS_CM}"))?,
+            None => credentials,
+        };
+        let (certs, errors) = TlsCerts::parse(&self.config_map_data(TLS_CERTS_CM).await?);
+        for err in errors {
+            eprintln!("warning: ConfigMap {TLS_CERTS_CM}: ignoring the entry: {err}");
+        }
+        Ok(credentials.with_tls_certs(certs))
+    }
+
+    /// A ConfigMap's data in the control namespace; nothing when it is missing or forbidden.
+    async fn config_map_data(&self, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        match config_maps.get_opt(name).await {
+            Ok(cm) => Ok(cm.and_then(|cm| cm.data).unwrap_or_default()),
+            Err(kube::Error::Api(status)) if status.is_forbidden() => Ok(BTreeMap::new()),
+            Err(err) => Err(err).context(format!("reading ConfigMap {name}")),
         }
     }
 
     /// How objects are tied to their Application, as `argocd-cm` configures it (annotation
     /// tracking, Argo CD 3's default, when it says nothing).
     pub async fn tracking_method(&self) -> anyhow::Result<TrackingMethod> {
-        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-        let data = match config_maps.get_opt(ARGOCD_CM).await {
-            Ok(cm) => cm.and_then(|cm| cm.data).unwrap_or_default(),
-            Err(kube::Error::Api(status)) if status.is_forbidden() => Default::default(),
-            Err(err) => return Err(err).context(format!("reading ConfigMap {ARGOCD_CM}")),
-        };
+        let data = self.config_map_data(ARGOCD_CM).await?;
         TrackingMethod::from_settings(
             data.get("application.resourceTrackingMethod")
                 .map(String::as_str),

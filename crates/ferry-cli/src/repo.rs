@@ -323,7 +323,7 @@ impl CredentialFlags {
 /// Lists the repository's refs with the new credentials, as Argo CD does before saving them.
 async fn test_connection(core: &Core, repo: &RepoSecret) -> anyhow::Result<()> {
     let credentials = core
-        .with_known_hosts(with_repo_secret(Credentials::new(), repo))
+        .with_trusted_hosts(with_repo_secret(Credentials::new(), repo))
         .await?;
     rendering::repo_cache(credentials)
         .for_project(&repo.project)

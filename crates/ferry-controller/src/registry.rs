@@ -1,10 +1,11 @@
 //! Repositories, repository credentials and clusters, from Argo CD's Secrets in the control
 //! namespace (`argocd.argoproj.io/secret-type: repository | repo-creds | cluster`) and ssh host
-//! keys from the `argocd-ssh-known-hosts-cm` ConfigMap. Changes take effect without a restart.
+//! keys from the `argocd-ssh-known-hosts-cm` ConfigMap, TLS certificates trusted per host from
+//! `argocd-tls-certs-cm`. Changes take effect without a restart.
 
 use std::sync::Arc;
 
-use ferry_git::{Credentials, RepoCache};
+use ferry_git::{Credentials, RepoCache, TlsCerts};
 use ferry_render::with_repo_secret;
 use ferry_types::secrets::{RepoSecret, SECRET_TYPE_LABEL};
 use futures::{StreamExt, TryStreamExt};
@@ -22,6 +23,8 @@ use crate::triggers::Triggers;
 /// Argo CD's ConfigMap of trusted ssh host keys.
 pub const KNOWN_HOSTS_CONFIG_MAP: &str = "argocd-ssh-known-hosts-cm";
 const KNOWN_HOSTS_KEY: &str = "ssh_known_hosts";
+/// Argo CD's ConfigMap of TLS certificates trusted per host.
+pub const TLS_CERTS_CONFIG_MAP: &str = "argocd-tls-certs-cm";
 
 /// Keeps the repo cache's credentials and the cluster registry in step with the Secrets, in the
 /// background. The receiver resolves once the Secrets have been listed.
@@ -50,6 +53,7 @@ async fn watch(
     let config_maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
     let (secret_store, secret_writer) = reflector::store();
     let (known_hosts_store, known_hosts_writer) = reflector::store();
+    let (tls_certs_store, tls_certs_writer) = reflector::store();
     let secret_events = reflector::reflector(
         secret_writer,
         watcher::watcher(
@@ -64,13 +68,23 @@ async fn watch(
     let known_hosts_events = reflector::reflector(
         known_hosts_writer,
         watcher::watcher(
-            config_maps,
+            config_maps.clone(),
             watcher::Config::default().fields(&format!("metadata.name={KNOWN_HOSTS_CONFIG_MAP}")),
         ),
     )
     .default_backoff()
-    .map_ok(Change::KnownHosts);
-    let mut events = futures::stream::select(secret_events, known_hosts_events).boxed();
+    .map_ok(Change::ConfigMap);
+    let tls_certs_events = reflector::reflector(
+        tls_certs_writer,
+        watcher::watcher(
+            config_maps,
+            watcher::Config::default().fields(&format!("metadata.name={TLS_CERTS_CONFIG_MAP}")),
+        ),
+    )
+    .default_backoff()
+    .map_ok(Change::ConfigMap);
+    let config_map_events = futures::stream::select(known_hosts_events, tls_certs_events);
+    let mut events = futures::stream::select(secret_events, config_map_events).boxed();
     // The watcher retries with backoff; an outage is worth one warning and one recovery.
     let mut failing = false;
     while let Some(event) = events.next().await {
@@ -101,10 +115,14 @@ async fn watch(
                     continue;
                 }
             }
-            Change::Secret(Event::Init) | Change::KnownHosts(Event::Init) => continue,
-            Change::Secret(Event::InitDone) | Change::KnownHosts(_) => {}
+            Change::Secret(Event::Init) | Change::ConfigMap(Event::Init) => continue,
+            Change::Secret(Event::InitDone) | Change::ConfigMap(_) => {}
         }
-        git.set_credentials(credentials(&secret_store, &known_hosts_store));
+        git.set_credentials(credentials(
+            &secret_store,
+            &known_hosts_store,
+            &tls_certs_store,
+        ));
         if matches!(event, Change::Secret(Event::InitDone))
             && let Some(ready) = ready.take()
         {
@@ -116,7 +134,8 @@ async fn watch(
 
 enum Change {
     Secret(Event<Secret>),
-    KnownHosts(Event<ConfigMap>),
+    /// `argocd-ssh-known-hosts-cm` or `argocd-tls-certs-cm`.
+    ConfigMap(Event<ConfigMap>),
 }
 
 fn is_cluster(secret: &Secret) -> bool {
@@ -129,8 +148,12 @@ fn is_cluster(secret: &Secret) -> bool {
 }
 
 /// Credentials from every repository and repo-creds Secret (each global or for its `project`),
-/// plus the known hosts.
-fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Credentials {
+/// plus the known hosts and trusted TLS certificates.
+fn credentials(
+    secrets: &Store<Secret>,
+    known_hosts: &Store<ConfigMap>,
+    tls_certs: &Store<ConfigMap>,
+) -> Credentials {
     let mut credentials = Credentials::new();
     for secret in secrets.state() {
         if is_cluster(&secret) {
@@ -161,7 +184,17 @@ fn credentials(secrets: &Store<Secret>, known_hosts: &Store<ConfigMap>) -> Crede
             }
         };
     }
-    credentials
+    let data = tls_certs
+        .state()
+        .iter()
+        .filter_map(|cm| cm.data.clone())
+        .flatten()
+        .collect();
+    let (certs, errors) = TlsCerts::parse(&data);
+    for err in errors {
+        warn!("{TLS_CERTS_CONFIG_MAP}: ignoring the entry: {err}");
+    }
+    credentials.with_tls_certs(certs)
 }
 
 #[cfg(test)]
@@ -197,7 +230,11 @@ metadata: {name: shared-creds, labels: {argocd.argoproj.io/secret-type: repo-cre
 stringData: {url: "https://git.example.com/shared", username: s, password: ps}
 "#,
         ]);
-        let credentials = credentials(&secrets, &store_of::<ConfigMap>(&[]));
+        let credentials = credentials(
+            &secrets,
+            &store_of::<ConfigMap>(&[]),
+            &store_of::<ConfigMap>(&[]),
+        );
         let user = |url: &str, project: &str| {
             credentials
                 .lookup(url, Some(project))

@@ -175,6 +175,11 @@ impl RepoCache {
         self.inner.credentials().lookup(url, self.project())
     }
 
+    /// The PEM certificates trusted for the host of `url` (argocd-tls-certs-cm), if any.
+    pub fn tls_ca(&self, url: &str) -> Option<String> {
+        self.inner.credentials().tls_ca(url).map(str::to_owned)
+    }
+
     /// The access fingerprint of `url` for this handle's project: a keyed digest of the
     /// credential [`RepoCache::credential`] finds (and of any userinfo in the URL) that never
     /// reveals it. Whatever is cached from content fetched for `url` must be keyed by it, so
@@ -385,7 +390,7 @@ impl RepoCache {
             Session::new(
                 &remote_owned.url,
                 remote_owned.credential.clone(),
-                credentials.known_hosts(),
+                &credentials,
                 timeout,
             )
             .ls_remote()
@@ -533,12 +538,7 @@ fn fetch_into_mirror(
     if matches!(found, mirror::Lookup::Commit(_)) {
         return Ok(found);
     }
-    let session = Session::new(
-        url,
-        remote.credential.clone(),
-        credentials.known_hosts(),
-        timeout,
-    );
+    let session = Session::new(url, remote.credential.clone(), credentials, timeout);
     let mut refspecs = REFSPECS.map(str::to_owned).to_vec();
     if let Some(other) = reference.filter(|r| {
         r.starts_with("refs/") && !r.starts_with("refs/heads/") && !r.starts_with("refs/tags/")

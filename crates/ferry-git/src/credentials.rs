@@ -1,12 +1,14 @@
 //! Repository credentials, shaped like Argo CD's `repository` secrets (one repository) and
 //! `repo-creds` secrets (templates for every repository under a URL), each global or scoped to
-//! one AppProject, plus the ssh known_hosts content (Argo CD's `argocd-ssh-known-hosts-cm`).
+//! one AppProject, plus the ssh known_hosts content (Argo CD's `argocd-ssh-known-hosts-cm`) and
+//! the TLS certificates trusted per host (`argocd-tls-certs-cm`).
 
 use std::fmt;
 
 use crate::GitError;
 use crate::known_hosts::KnownHosts;
 use crate::repo_url::{Location, normalize};
+use crate::tls_certs::TlsCerts;
 
 /// Username sent with a password-only (token) credential; GitHub, GitLab and Gitea accept any
 /// non-empty username with a personal access token.
@@ -113,6 +115,7 @@ pub struct Credentials {
     repos: Vec<Entry<String>>,
     templates: Vec<Entry<Option<Location>>>,
     known_hosts: KnownHosts,
+    tls_certs: TlsCerts,
 }
 
 impl Credentials {
@@ -170,6 +173,25 @@ impl Credentials {
         Ok(self)
     }
 
+    /// TLS certificates trusted per host for https (replaces earlier ones).
+    pub fn with_tls_certs(mut self, tls_certs: TlsCerts) -> Self {
+        self.tls_certs = tls_certs;
+        self
+    }
+
+    /// The PEM certificates trusted for the host of `url`, if any are configured. A URL
+    /// without scheme is an OCI registry's, as Argo CD writes Helm OCI repositories.
+    pub fn tls_ca(&self, url: &str) -> Option<&str> {
+        let url = url.trim();
+        let parsed = if url.contains("://") {
+            url::Url::parse(url)
+        } else {
+            url::Url::parse(&format!("oci://{url}"))
+        };
+        let host = parsed.ok()?.host_str()?.to_owned();
+        self.tls_certs.pem_for(&host)
+    }
+
     /// The credential an app of `project` (`None`: no project, only global entries apply) uses
     /// for `url`.
     ///
@@ -225,6 +247,10 @@ impl Credentials {
 
     pub(crate) fn known_hosts(&self) -> &KnownHosts {
         &self.known_hosts
+    }
+
+    pub(crate) fn tls_certs(&self) -> &TlsCerts {
+        &self.tls_certs
     }
 }
 

@@ -18,6 +18,9 @@ pub enum GitError {
     #[error("host key of repository {url} rejected: {message}")]
     HostKeyRejected { url: String, message: String },
 
+    #[error("TLS certificate of repository {url} rejected: {message}")]
+    CertificateRejected { url: String, message: String },
+
     #[error("revision {revision:?} not found in repository {url}: {message}")]
     UnknownRevision {
         url: String,

@@ -26,6 +26,7 @@ mod remote;
 pub mod repo_url;
 mod revision;
 pub mod signature;
+mod tls_certs;
 pub mod version_constraint;
 
 pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};
@@ -33,3 +34,4 @@ pub use checkout::{Checkout, CheckoutOptions};
 pub use credentials::{Credentials, RepoCredential, TOKEN_USERNAME};
 pub use error::GitError;
 pub use revision::{RemoteRef, Resolved};
+pub use tls_certs::TlsCerts;

@@ -117,14 +117,7 @@ pub fn commit_and_push<T, E>(
     crate::libgit2_settings::apply();
     let url = RepoUrl::parse(&request.url)?;
     let credential = credentials.lookup(&request.url, request.project.as_deref());
-    let session = || {
-        Session::new(
-            &url,
-            credential.clone(),
-            credentials.known_hosts(),
-            request.timeout,
-        )
-    };
+    let session = || Session::new(&url, credential.clone(), credentials, request.timeout);
     let scratch_parent = request
         .scratch_dir
         .clone()

@@ -10,14 +10,15 @@ use git2::{
     FetchPrune, PushOptions, RemoteCallbacks, Repository,
 };
 
-use crate::known_hosts::{Distrust, KnownHosts};
+use crate::known_hosts::Distrust;
 use crate::repo_url::{RepoUrl, scrub};
-use crate::{GitError, RemoteRef, RepoCredential};
+use crate::{Credentials, GitError, RemoteRef, RepoCredential};
 
 /// What the callbacks observed, to classify the error libgit2 reports afterwards.
 #[derive(Default)]
 struct Observed {
     host_key_rejected: Option<String>,
+    tls_rejected: Option<String>,
     auth_failed: Option<String>,
     deadline_passed: bool,
     tried_ssh_key: bool,
@@ -27,7 +28,8 @@ struct Observed {
 pub(crate) struct Session<'a> {
     url: &'a RepoUrl,
     credential: Option<RepoCredential>,
-    known_hosts: &'a KnownHosts,
+    /// Where the trusted ssh host keys and TLS certificates come from.
+    trust: &'a Credentials,
     timeout: Duration,
     deadline: Instant,
     observed: Rc<RefCell<Observed>>,
@@ -37,13 +39,13 @@ impl<'a> Session<'a> {
     pub fn new(
         url: &'a RepoUrl,
         credential: Option<RepoCredential>,
-        known_hosts: &'a KnownHosts,
+        trust: &'a Credentials,
         timeout: Duration,
     ) -> Self {
         Session {
             url,
             credential,
-            known_hosts,
+            trust,
             timeout,
             deadline: Instant::now() + timeout,
             observed: Rc::default(),
@@ -124,16 +126,29 @@ impl<'a> Session<'a> {
         });
 
         let observed = self.observed.clone();
-        callbacks.certificate_check(move |cert, _host| {
+        callbacks.certificate_check(move |cert, host| {
             if self.credential.as_ref().is_some_and(|c| c.insecure) {
                 return Ok(CertificateCheckStatus::CertificateOk);
             }
-            // X.509 (https) certificates are verified by libgit2 against the system CAs.
+            // X.509 (https) certificates: libgit2 verifies them against the system CAs; the
+            // certificates configured for the host are trusted too.
+            if let Some(x509) = cert.as_x509() {
+                return Ok(match self.trust.tls_certs().verify(host, x509.data()) {
+                    Some(Ok(())) => CertificateCheckStatus::CertificateOk,
+                    Some(Err(why)) => {
+                        observed.borrow_mut().tls_rejected = Some(why);
+                        CertificateCheckStatus::CertificatePassthrough
+                    }
+                    None => CertificateCheckStatus::CertificatePassthrough,
+                });
+            }
             let Some(hostkey) = cert.as_hostkey() else {
                 return Ok(CertificateCheckStatus::CertificatePassthrough);
             };
             let verdict = match (&self.url.ssh_endpoint, hostkey.hostkey()) {
-                (Some((host, port)), Some(key)) => self.known_hosts.verify(host, *port, key),
+                (Some((host, port)), Some(key)) => {
+                    self.trust.known_hosts().verify(host, *port, key)
+                }
                 _ => Err(Distrust::Malformed(
                     "the server's host key is unavailable".to_owned(),
                 )),
@@ -169,6 +184,14 @@ impl<'a> Session<'a> {
         let observed = self.observed.borrow();
         if let Some(message) = &observed.host_key_rejected {
             return GitError::HostKeyRejected {
+                url,
+                message: message.clone(),
+            };
+        }
+        if let Some(message) = &observed.tls_rejected
+            && (error.code() == ErrorCode::Certificate || error.class() == ErrorClass::Ssl)
+        {
+            return GitError::CertificateRejected {
                 url,
                 message: message.clone(),
             };

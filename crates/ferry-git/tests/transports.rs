@@ -66,6 +66,55 @@ async fn http_with_basic_auth() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn https_trusts_the_certificates_configured_for_its_host_only() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let https = HttpServer::start_tls(&repo, Some(("alice", "s3cret")))?;
+    let url = https.url();
+    let certificate = https.certificate().expect("an https server").to_string();
+    let basic = RepoCredential::basic("alice", "s3cret");
+
+    // The self-signed certificate is no system CA's: refused, and the credentials never sent.
+    let (cache, _root) = common::cache(Credentials::new().with_repo(&url, basic.clone()));
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(!matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert_eq!(https.requests(), 0, "nothing reached the server: {err}");
+
+    // argocd-tls-certs-cm trusting it for 127.0.0.1 (the host of the URL).
+    let trusted = |host: &str| -> anyhow::Result<_> {
+        let data = [(host.to_string(), certificate.clone())].into();
+        Ok(Credentials::new()
+            .with_repo(&url, basic.clone())
+            .with_tls_certs(ferry_git::TlsCerts::parse(&data).0))
+    };
+    let (cache, _root) = common::cache(trusted("127.0.0.1")?);
+    assert_eq!(cache.resolve(&url, "main").await?.sha, h.third);
+
+    // Configured for another host only: not trusted here.
+    let (cache, _root) = common::cache(trusted("git.example.com")?);
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(!matches!(err, GitError::AuthFailed { .. }), "{err}");
+
+    // Another server's certificate configured for this host: refused with the reason.
+    let other = HttpServer::start_tls(&repo, None)?;
+    let data = [(
+        "127.0.0.1".to_string(),
+        other.certificate().unwrap().to_string(),
+    )]
+    .into();
+    let wrong = Credentials::new()
+        .with_repo(&url, basic.clone())
+        .with_tls_certs(ferry_git::TlsCerts::parse(&data).0);
+    let (cache, _root) = common::cache(wrong);
+    let err = cache.resolve(&url, "main").await.unwrap_err();
+    assert!(
+        matches!(&err, GitError::CertificateRejected { message, .. } if message.contains("not signed by")),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn http_credentials_from_a_template_and_from_the_url() -> anyhow::Result<()> {
     let repo = GitRepo::new()?;
     let h = history(&repo)?;

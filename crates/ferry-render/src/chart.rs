@@ -4,7 +4,8 @@
 //! with the workspace): `helm registry login` before pulling from a registry, `helm repo add`
 //! before pulling from a Helm repository (with the source's `passCredentials`, helm also sends
 //! them to the other hosts the repository's index points to). `insecureOCIForceHttp` makes helm
-//! speak plain HTTP to a registry and `insecure` skips TLS verification. Helm resolves a version
+//! speak plain HTTP to a registry and `insecure` skips TLS verification; certificates
+//! `argocd-tls-certs-cm` trusts for the host reach helm as `--ca-file`. Helm resolves a version
 //! constraint (`1.*`, `>=1.0.0`) against the registry's tags, as Argo CD does, or against the
 //! repository's index.
 
@@ -35,6 +36,8 @@ pub(crate) struct Pull<'a> {
     pub pass_credentials: bool,
     /// The repository Secrets' credential for `repo_url` (the default when none matches).
     pub credential: RepoCredential,
+    /// PEM certificates trusted for the host of `repo_url` besides the system's CAs.
+    pub ca_pem: Option<String>,
 }
 
 /// A pulled, unpacked chart.
@@ -76,7 +79,8 @@ impl Pull<'_> {
             return Err(ErrorKind::unsafe_path(self.chart, "invalid chart name"));
         }
         let server = server_of(self.repo_url);
-        self.pull(&server)
+        let ca_file = self.write_ca_file()?;
+        self.pull(&server, ca_file.as_deref())
             .await
             .map_err(|e| self.explain(&server, e))?;
         let name = self.chart.rsplit('/').next().unwrap_or(self.chart);
@@ -91,13 +95,14 @@ impl Pull<'_> {
     }
 
     /// `helm pull` into the workspace, after handing helm the credentials if there are any.
-    async fn pull(&self, server: &Server<'_>) -> Result<(), ErrorKind> {
+    async fn pull(&self, server: &Server<'_>, ca_file: Option<&Path>) -> Result<(), ErrorKind> {
         let credential = &self.credential;
         let mut args: Vec<OsString> = vec!["pull".into()];
         match (server, self.basic_auth()) {
             (Server::Registry { repository, host }, auth) => {
                 if let Some((username, password)) = auth {
-                    self.registry_login(host, username, password).await?;
+                    self.registry_login(host, username, password, ca_file)
+                        .await?;
                 }
                 args.push(format!("oci://{repository}/{}", self.chart).into());
                 if credential.insecure_oci_force_http {
@@ -105,7 +110,7 @@ impl Pull<'_> {
                 }
             }
             (Server::Repository, Some((username, password))) => {
-                self.repo_add(username, password).await?;
+                self.repo_add(username, password, ca_file).await?;
                 args.push(format!("{REPO_NAME}/{}", self.chart).into());
             }
             (Server::Repository, None) => {
@@ -118,6 +123,7 @@ impl Pull<'_> {
         if credential.insecure {
             args.push("--insecure-skip-tls-verify".into());
         }
+        args.extend(ca_file_args(ca_file));
         if !self.version.is_empty() {
             args.extend(["--version".into(), self.version.into()]);
         }
@@ -127,6 +133,16 @@ impl Pull<'_> {
             self.ws.repo.clone().into_os_string(),
         ]);
         self.helm("helm pull", args, None).await.map(drop)
+    }
+
+    /// The trusted certificates in a workspace file, for helm's `--ca-file`.
+    fn write_ca_file(&self) -> Result<Option<PathBuf>, ErrorKind> {
+        let Some(pem) = &self.ca_pem else {
+            return Ok(None);
+        };
+        let path = self.ws.scratch("ca.crt");
+        std::fs::write(&path, pem).map_err(|e| ErrorKind::io("ca.crt", e))?;
+        Ok(Some(path))
     }
 
     /// The username and password to authenticate with. Only both make a credential: Argo CD
@@ -144,6 +160,7 @@ impl Pull<'_> {
         host: &str,
         username: &str,
         password: &str,
+        ca_file: Option<&Path>,
     ) -> Result<(), ErrorKind> {
         let mut args: Vec<OsString> = vec!["registry".into(), "login".into(), host.into()];
         if self.credential.insecure_oci_force_http {
@@ -152,13 +169,19 @@ impl Pull<'_> {
         if self.credential.insecure {
             args.push("--insecure".into());
         }
+        args.extend(ca_file_args(ca_file));
         self.authenticate("helm registry login", args, username, password)
             .await
     }
 
     /// `helm repo add` of the repository under [`REPO_NAME`]: helm downloads the index with
     /// the credentials and keeps them for the pull.
-    async fn repo_add(&self, username: &str, password: &str) -> Result<(), ErrorKind> {
+    async fn repo_add(
+        &self,
+        username: &str,
+        password: &str,
+        ca_file: Option<&Path>,
+    ) -> Result<(), ErrorKind> {
         let mut args: Vec<OsString> = vec![
             "repo".into(),
             "add".into(),
@@ -168,6 +191,7 @@ impl Pull<'_> {
         if self.credential.insecure {
             args.push("--insecure-skip-tls-verify".into());
         }
+        args.extend(ca_file_args(ca_file));
         if self.pass_credentials {
             args.push("--pass-credentials".into());
         }
@@ -274,8 +298,9 @@ impl Pull<'_> {
             };
         }
         if says(&["x509"]) {
-            return "its TLS certificate is not trusted (`insecure: \"true\"` in the repository \
-                    Secret skips verification)"
+            return "its TLS certificate is not trusted (trust its CA for the host in \
+                    argocd-tls-certs-cm, or skip verification with `insecure: \"true\"` in the \
+                    repository Secret)"
                 .to_string();
         }
         let missing = [
@@ -301,6 +326,12 @@ pub(crate) fn is_exact_version(version: &str) -> bool {
 }
 
 /// A Helm repository for `http(s)://`; otherwise (`oci://` or no scheme) a registry.
+fn ca_file_args(ca_file: Option<&Path>) -> Vec<OsString> {
+    ca_file
+        .map(|path| vec!["--ca-file".into(), path.into()])
+        .unwrap_or_default()
+}
+
 fn server_of(repo_url: &str) -> Server<'_> {
     if repo_url.starts_with("http://") || repo_url.starts_with("https://") {
         return Server::Repository;

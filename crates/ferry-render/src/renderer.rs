@@ -549,6 +549,7 @@ impl Renderer {
             version: &source.target_revision,
             pass_credentials: opts.pass_credentials,
             credential: git.credential(&source.repo_url).unwrap_or_default(),
+            ca_pem: git.tls_ca(&source.repo_url),
         }
         .run()
         .await

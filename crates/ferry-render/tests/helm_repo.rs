@@ -167,8 +167,9 @@ async fn an_https_repository_with_a_self_signed_certificate_needs_insecure() {
     let err = render(&h, &source).await.unwrap_err();
     assert!(
         err.starts_with(&format!(
-            "{url} chart web: Helm repository: its TLS certificate is not trusted (`insecure: \
-             \"true\"` in the repository Secret skips verification) (helm repo add: "
+            "{url} chart web: Helm repository: its TLS certificate is not trusted (trust its CA \
+             for the host in argocd-tls-certs-cm, or skip verification with `insecure: \"true\"` \
+             in the repository Secret) (helm repo add: "
         )),
         "{err}"
     );
@@ -177,6 +178,20 @@ async fn an_https_repository_with_a_self_signed_certificate_needs_insecure() {
         secret_credential(&format!("{secret}  insecure: \"true\"\n")),
     );
     let rendered = render(&h, &source).await.unwrap();
+    assert_eq!(config_data(&rendered)["greeting"], "hello");
+
+    // Or its certificate trusted for 127.0.0.1 in argocd-tls-certs-cm: helm gets --ca-file.
+    let data = [(
+        "127.0.0.1".to_string(),
+        repo.certificate().unwrap().to_string(),
+    )]
+    .into();
+    let trusted = Credentials::new()
+        .with_repo(&url, secret_credential(&secret))
+        .with_tls_certs(ferry_git::TlsCerts::parse(&data).0);
+    let rendered = render(&harness_with(vec![], trusted), &source)
+        .await
+        .unwrap();
     assert_eq!(config_data(&rendered)["greeting"], "hello");
 }
 

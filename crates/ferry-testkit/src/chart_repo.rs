@@ -47,7 +47,8 @@ pub struct ChartRepoOptions<'a> {
 pub struct ChartRepo {
     server: LoopbackServer,
     chart_host: Option<String>,
-    tls: bool,
+    /// The self-signed certificate (PEM) it serves HTTPS with, if it does.
+    certificate: Option<String>,
     files: PathBuf,
     _dir: TempDir,
 }
@@ -66,10 +67,11 @@ impl ChartRepo {
                 BasicAuth::new(options.auth),
                 require_basic_auth,
             ));
+        let certificate = tls.as_ref().map(|tls| tls.cert.clone());
         let repo = ChartRepo {
             server: LoopbackServer::start(app, tls)?,
             chart_host: options.chart_host.map(str::to_string),
-            tls: options.tls,
+            certificate,
             files,
             _dir: dir,
         };
@@ -84,7 +86,16 @@ impl ChartRepo {
     }
 
     fn scheme(&self) -> &'static str {
-        if self.tls { "https" } else { "http" }
+        if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The certificate (PEM) an HTTPS repository presents.
+    pub fn certificate(&self) -> Option<&str> {
+        self.certificate.as_deref()
     }
 
     /// Packages the chart in `chart_dir` into the repository and indexes it again.

@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use tempfile::TempDir;
 
 use crate::daemon::{start_on_free_port, start_on_port, stop};
-use crate::http::{BasicAuth, LoopbackServer};
+use crate::http::{BasicAuth, LoopbackServer, SelfSigned};
 
 /// Prefix of every fixture repository's directory under the system temp directory.
 const FIXTURE_PREFIX: &str = "ferry-git-fixture-";
@@ -307,6 +307,8 @@ impl Drop for GitDaemon {
 pub struct HttpServer {
     server: LoopbackServer,
     requests: Arc<AtomicUsize>,
+    /// The self-signed certificate (PEM) it serves HTTPS with, if it does.
+    certificate: Option<String>,
 }
 
 #[derive(Clone)]
@@ -319,6 +321,16 @@ struct Backend {
 impl HttpServer {
     /// Serve `repo`; with `auth = Some((user, password))` every request needs those credentials.
     pub fn start(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        Self::serve(repo, auth, None)
+    }
+
+    /// Serve `repo` over HTTPS with a self-signed certificate for 127.0.0.1, which clients
+    /// trust only when told to (see [`HttpServer::certificate`]).
+    pub fn start_tls(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        Self::serve(repo, auth, Some(SelfSigned::generate()?))
+    }
+
+    fn serve(repo: &GitRepo, auth: Option<(&str, &str)>, tls: Option<SelfSigned>) -> Result<Self> {
         let requests = Arc::new(AtomicUsize::new(0));
         let backend = Backend {
             project_root: repo.dir.path().to_path_buf(),
@@ -326,14 +338,26 @@ impl HttpServer {
             requests: requests.clone(),
         };
         let app = axum::Router::new().fallback(serve_cgi).with_state(backend);
+        let certificate = tls.as_ref().map(|tls| tls.cert.clone());
         Ok(HttpServer {
-            server: LoopbackServer::start(app, None)?,
+            server: LoopbackServer::start(app, tls)?,
             requests,
+            certificate,
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/repo.git", self.server.addr())
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/repo.git", self.server.addr())
+    }
+
+    /// The certificate (PEM) an HTTPS server presents.
+    pub fn certificate(&self) -> Option<&str> {
+        self.certificate.as_deref()
     }
 
     /// Requests served so far (rejected ones too): tells whether a client used the network.
