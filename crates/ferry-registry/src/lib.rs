@@ -71,3 +71,25 @@ pub use error::{Error, ErrorKind, Result};
 pub use platform::{ManifestOptions, Platform};
 pub use registries::Registries;
 pub use registry::{Registry, TagInfo};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The updater shares the registries between tasks and spawns their calls.
+    #[test]
+    fn registries_and_their_calls_are_send() {
+        fn send<T: Send + 'static>(_: T) {}
+        let all = std::sync::Arc::new(Registries::new(&RegistriesConf::default(), None).unwrap());
+        send(all.clone());
+        let hub = all.default_registry().unwrap().clone();
+        // Built, never polled: no request leaves.
+        send(async move {
+            let _ = hub.tags("library/nginx", None).await;
+            let _ = hub.digest("library/nginx", "latest", None).await;
+            let _ = hub
+                .tag_info("library/nginx", "latest", &ManifestOptions::default(), None)
+                .await;
+        });
+    }
+}

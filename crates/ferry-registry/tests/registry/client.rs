@@ -1,12 +1,9 @@
-//! ferry-registry against the real CNCF distribution registry: anonymous, basic and bearer
-//! auth, tag pages, manifests and indexes, the metadata cache, the rate limit, TLS trust and
-//! outages.
-
-mod common;
+//! Anonymous, basic and bearer auth, tag pages, manifests and indexes, the metadata cache, the
+//! rate limit, TLS trust and outages.
 
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, USER, client_for, start};
+use crate::common::{PASSWORD, USER, client_for, start};
 use ferry_registry::{Credentials, ErrorKind, ManifestOptions, Platform};
 use ferry_testkit::registry::{ManifestFormat, RegistryOptions, TestImage};
 
