@@ -398,6 +398,7 @@ applicationSet:
 configs:
   ssh: {knownHosts: "github.com ssh-ed25519 AAAA", extraHosts: "git.example ssh-ed25519 BBBB"}
   gpg: {keys: {ABCDEF0123456789: "-----BEGIN PGP PUBLIC KEY BLOCK-----"}}
+  tls: {certificates: {git.example: "-----BEGIN CERTIFICATE-----"}}
   repositories:
     charts: {url: "https://charts.example", type: helm, username: u, password: p}
   credentialTemplates:
@@ -423,6 +424,10 @@ configs:
         "github.com ssh-ed25519 AAAA\ngit.example ssh-ed25519 BBBB"
     );
     assert_eq!(
+        find(&settings, "ConfigMap", "argocd-tls-certs-cm")?["data"]["git.example"],
+        "-----BEGIN CERTIFICATE-----"
+    );
+    assert_eq!(
         find(&settings, "ConfigMap", "argocd-gpg-keys-cm")?["data"]["ABCDEF0123456789"],
         "-----BEGIN PGP PUBLIC KEY BLOCK-----"
     );
@@ -437,6 +442,7 @@ configs:
     );
     assert_eq!(container(server)["image"], "ghcr.io/ferry-cd/ferry:0.1.0");
     assert!(find(&defaults, "ConfigMap", "argocd-ssh-known-hosts-cm").is_err());
+    assert!(find(&defaults, "ConfigMap", "argocd-tls-certs-cm").is_err());
     Ok(())
 }
 
