@@ -28,6 +28,7 @@ mod session;
 mod settings;
 mod sso;
 mod state;
+mod static_assets;
 mod stream;
 mod version;
 mod webhook;
@@ -40,10 +41,12 @@ use axum::routing::{delete, get, post, put};
 pub use authn::{Caller, TOKEN_COOKIE};
 pub use error::{ApiError, Code};
 pub use state::{AppState, Snapshot};
+pub use static_assets::StaticAssets;
 
 /// Every route: `/api/version`, `/api/v1/session`, `/api/v1/settings`, `/api/badge` and the SSO flow's
 /// `/auth/*` for anyone, `/api/webhook` for deliveries that carry their provider's signature, the
-/// rest for verified callers.
+/// rest for verified callers; any other path is the web UI's when the server has its files
+/// ([`StaticAssets`]).
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/account", get(account::list))
@@ -136,7 +139,7 @@ pub fn router(state: AppState) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(crate::webhook::MAX_PAYLOAD_BYTES)),
         )
         .merge(protected)
-        .fallback(error::no_route)
+        .fallback(static_assets::serve)
         .layer(from_fn_with_state(
             state.clone(),
             csrf::require_json_for_cookie_writes,

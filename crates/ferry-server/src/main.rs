@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ferry_server::api::StaticAssets;
 use ferry_server::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share_failures};
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
@@ -50,6 +51,24 @@ struct Args {
         default_value = "http://127.0.0.1:8084"
     )]
     controller_url: Vec<url::Url>,
+    /// Directory of the web UI's built files (`ui/dist`, what `scripts/ui` builds) to serve
+    /// besides the API; without it only the API is served.
+    #[arg(long, env = "ARGOCD_SERVER_STATIC_ASSETS")]
+    staticassets: Option<PathBuf>,
+    /// `X-Frame-Options` of the UI's pages; empty to leave it out.
+    #[arg(
+        long,
+        env = "ARGOCD_SERVER_X_FRAME_OPTIONS",
+        default_value = "sameorigin"
+    )]
+    x_frame_options: String,
+    /// `Content-Security-Policy` of the UI's pages; empty to leave it out.
+    #[arg(
+        long,
+        env = "ARGOCD_SERVER_CONTENT_SECURITY_POLICY",
+        default_value = "frame-ancestors 'self';"
+    )]
+    content_security_policy: String,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -108,6 +127,12 @@ async fn main() -> anyhow::Result<()> {
         .with_controller(args.controller_url.clone());
     if args.tls_cert.is_some() {
         state = state.with_tls();
+    }
+    if let Some(dir) = &args.staticassets {
+        let assets = StaticAssets::new(dir, &args.x_frame_options, &args.content_security_policy)
+            .map_err(|err| anyhow::anyhow!("--staticassets: {err}"))?;
+        tracing::info!(dir = %dir.display(), "serving the web UI");
+        state = state.with_static_assets(assets);
     }
     let following_revocations = state
         .revocations()

@@ -14,6 +14,7 @@ use super::app_views::ControllerClient;
 use super::app_watch::AppWatch;
 use super::audit::Audit;
 use super::error::{ApiError, Code};
+use super::static_assets::StaticAssets;
 use crate::auth::{
     AuthSettings, LoginGuard, LoginGuardConfig, Revocations, SessionManager, SystemClock,
 };
@@ -156,6 +157,8 @@ struct Inner {
     controller: Option<ControllerClient>,
     /// Whether clients reach this server over TLS (its own, or a proxy's in front).
     tls: bool,
+    /// The web UI's files, when this server serves them.
+    static_assets: Option<StaticAssets>,
 }
 
 impl AppState {
@@ -174,6 +177,7 @@ impl AppState {
                 stopping: CancellationToken::new(),
                 controller: None,
                 tls: false,
+                static_assets: None,
                 client,
                 namespace,
                 settings,
@@ -209,6 +213,18 @@ impl AppState {
             .expect("with_tls is called before the state is shared")
             .tls = true;
         self
+    }
+
+    /// Serves the web UI's files besides the API. Call before cloning the state.
+    pub fn with_static_assets(mut self, assets: StaticAssets) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_static_assets is called before the state is shared")
+            .static_assets = Some(assets);
+        self
+    }
+
+    pub fn static_assets(&self) -> Option<&StaticAssets> {
+        self.inner.static_assets.as_ref()
     }
 
     /// `"; Secure"` for cookies when the server is reached over TLS (its own listener, or an

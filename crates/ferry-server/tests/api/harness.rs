@@ -104,8 +104,17 @@ impl Server {
     /// Starts the server with the test's namespace as control namespace and waits until it
     /// answers.
     pub async fn start(ctx: &TestContext) -> Result<Self> {
+        Self::start_with(ctx, &[]).await
+    }
+
+    /// [`Self::start`] with more command-line arguments.
+    pub async fn start_with(ctx: &TestContext, args: &[String]) -> Result<Self> {
         let binary = Path::new(env!("CARGO_BIN_EXE_ferry-server"));
-        let process = ServerProcess::start(binary, ctx.namespace(), ctx.kubeconfig()).await?;
+        let process = if args.is_empty() {
+            ServerProcess::start(binary, ctx.namespace(), ctx.kubeconfig()).await?
+        } else {
+            ServerProcess::start_with(binary, ctx.namespace(), ctx.kubeconfig(), args).await?
+        };
         let server = Self {
             port: process.port(),
             metrics_port: process.metrics_port(),

@@ -11,6 +11,7 @@ mod projects;
 mod rbac_matrix;
 mod repositories;
 mod sso;
+mod static_assets;
 mod tls;
 mod webhook;
 
