@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod app;
 mod appset;
+mod ci;
 mod cluster;
 mod core;
 mod health;
@@ -61,6 +62,8 @@ enum Command {
     Account(server::account::Args),
     /// List the login contexts, or switch to one.
     Context(server::context::Args),
+    /// Steps for CI pipelines: set an image in a config repository and push it.
+    Ci(ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => server::login::logout(server, args).await,
         Command::Account(args) => server::account::run(server, args).await,
         Command::Context(args) => server::context::run(server, args),
+        Command::Ci(args) => ci::run(args).await,
     }
 }
 

@@ -112,7 +112,18 @@ pub enum PushError<E> {
 pub fn commit_and_push<T, E>(
     credentials: &Credentials,
     request: &PushRequest,
+    edit: impl FnMut(&Path) -> Result<T, E>,
+) -> Result<(PushOutcome, T), PushError<E>> {
+    commit_and_push_with(credentials, request, edit, |_| request.message.clone())
+}
+
+/// [`commit_and_push`] with the commit message made from what the edit returned (which may
+/// differ between attempts: a bump on a head that moved), instead of [`PushRequest::message`].
+pub fn commit_and_push_with<T, E>(
+    credentials: &Credentials,
+    request: &PushRequest,
     mut edit: impl FnMut(&Path) -> Result<T, E>,
+    message: impl Fn(&T) -> String,
 ) -> Result<(PushOutcome, T), PushError<E>> {
     crate::libgit2_settings::apply();
     let url = RepoUrl::parse(&request.url)?;
@@ -177,7 +188,7 @@ pub fn commit_and_push<T, E>(
         let author =
             Signature::now(&request.author.name, &request.author.email).map_err(git_error)?;
         let new = repo
-            .commit(None, &author, &author, &request.message, &tree, &[&commit])
+            .commit(None, &author, &author, &message(&value), &tree, &[&commit])
             .map_err(git_error)?;
         repo.reference(PUSH_REF, new, true, "ferry push")
             .map_err(git_error)?;
