@@ -267,6 +267,9 @@ impl Transport {
         // Renewed a little early so that a token never expires on its way to the registry.
         let expires = started + lifetime.mul_f32(0.9);
         let header = format!("Bearer {value}");
+        // One token per repository scope: expired ones go, so that the map stays as large as
+        // the repositories in use.
+        tokens.retain(|_, t| t.expires > Instant::now());
         tokens.insert(key, Token { value, expires });
         Ok(header)
     }
@@ -390,16 +393,15 @@ fn parse_challenge(headers: &HeaderMap) -> Option<Challenge> {
     None
 }
 
-/// Retry-After in seconds (the form registries use; an HTTP date counts as absent).
+/// Retry-After: seconds, or an HTTP date (RFC 2822's form) to wait until.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let until = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = jiff::Timestamp::now().duration_until(until);
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
 /// Why a request failed, down to the root cause (reqwest's own message is only "error sending
@@ -468,6 +470,16 @@ mod tests {
             RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date past");
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+        let date = jiff::fmt::rfc2822::to_string(&soon.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
     }
 }
