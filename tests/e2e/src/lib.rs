@@ -7,6 +7,7 @@
 //! are unique across stories (every controller watches the whole sandbox).
 
 pub mod appset;
+pub mod browser;
 pub mod helm;
 
 use std::fs::File;
@@ -359,6 +360,29 @@ impl Story {
     /// what only it knows.
     pub async fn start_server(&self) -> Result<ServerProcess> {
         self.start_server_as(self.ctx.kubeconfig()).await
+    }
+
+    /// [`Self::start_server`] serving the web UI as built by `scripts/ui` (`ui/dist`).
+    pub async fn start_server_with_ui(&self) -> Result<ServerProcess> {
+        let dist = helm::repo_root().join("ui/dist");
+        anyhow::ensure!(
+            dist.join("index.html").is_file(),
+            "{} is not built: run scripts/ui",
+            dist.display()
+        );
+        let urls = format!("http://127.0.0.1:{}", self.view_port);
+        ServerProcess::start_with(
+            &binary("ferry-server")?,
+            self.namespace(),
+            self.ctx.kubeconfig(),
+            &[
+                "--controller-url".into(),
+                urls,
+                "--staticassets".into(),
+                dist.display().to_string(),
+            ],
+        )
+        .await
     }
 
     /// [`Self::start_server`] with the credentials of `kubeconfig` (a ServiceAccount's token).
