@@ -29,6 +29,8 @@ use crate::generate::{self, GenerateError};
 use crate::generators::{self, GitSource, Sources};
 
 pub use apply::FIELD_MANAGER;
+pub use secrets::current as current_secrets;
+pub use status::resources as resource_statuses;
 
 /// How soon an ApplicationSet in error is generated again (Argo CD's).
 const RETRY_ON_ERROR: Duration = Duration::from_secs(180);

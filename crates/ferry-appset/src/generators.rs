@@ -150,6 +150,21 @@ fn which(entry: &ApplicationSetGenerator) -> Result<Which, GeneratorError> {
     }
 }
 
+/// Refuses an ApplicationSet with an entry that holds no generator ferry knows, or more than one,
+/// at any depth (as Argo CD's API checks before it creates or generates).
+pub fn check_entries(entries: &[ApplicationSetGenerator]) -> Result<(), GeneratorError> {
+    for entry in entries {
+        which(entry)?;
+        if let Some(matrix) = &entry.matrix {
+            check_entries(&matrix.generators)?;
+        }
+        if let Some(merge) = &entry.merge {
+            check_entries(&merge.generators)?;
+        }
+    }
+    Ok(())
+}
+
 /// How long until the entry should be generated again (`None`: only on changes): the git
 /// generator's `requeueAfterSeconds` (3 minutes by default), the shortest of a matrix's or
 /// merge's.

@@ -13,12 +13,15 @@ use ferry_types::secrets::SECRET_TYPE_CLUSTER;
 use ferry_types::{Application, ApplicationSet};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::core::{Core, KubeArgs, is_not_found};
 use crate::output::{ListFormat, ObjectFormat, Table, confirm, print_json, print_yaml, summary};
 use crate::server::Mode;
+use crate::server::apps::items;
+use crate::server::client::{ApiClient, api_error_is, segment};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,6 +51,13 @@ struct CreateArgs {
     /// Replace an existing ApplicationSet of the same name whose spec differs.
     #[arg(long)]
     upsert: bool,
+    /// Show the Applications the ApplicationSets would make, creating nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output of a dry run: the Applications' names (wide), or the ApplicationSet with them in
+    /// `status.resources`.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    output: ObjectFormat,
     /// Namespace of ApplicationSets whose manifest names none.
     #[arg(long = "appset-namespace")]
     appset_namespace: Option<String>,
@@ -89,6 +99,9 @@ struct GetArgs {
     name: String,
     #[arg(long, short = 'o', value_enum, default_value_t)]
     output: ObjectFormat,
+    /// Show the Helm parameters of the template's source.
+    #[arg(long)]
+    show_params: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,11 +114,8 @@ struct DeleteArgs {
 }
 
 pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
-    if let Mode::Server(_) = mode {
-        bail!(
-            "ApplicationSets are not served by ferry's API server yet: use `ferry appset` in \
-             core mode (--core, or without a login)"
-        );
+    if let Mode::Server(session) = mode {
+        return run_server(&session.api, args).await;
     }
     let core = Core::connect(kube).await?;
     match args.command {
@@ -162,8 +172,15 @@ async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let namespace = args
         .appset_namespace
         .unwrap_or_else(|| core.namespace.clone());
-    for appset in read(&args.files, &namespace)? {
+    for mut appset in read(&args.files, &namespace)? {
         let name = appset.name_any();
+        if args.dry_run {
+            let apps = preview(core, std::slice::from_ref(&appset)).await?;
+            appset.status.get_or_insert_default().resources =
+                ferry_appset::controller::resource_statuses(&apps);
+            print_dry_run(&appset, args.output)?;
+            continue;
+        }
         let api = appsets(core, &appset.namespace().unwrap_or_default());
         match api
             .get_opt(&name)
@@ -198,18 +215,15 @@ async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn generate(core: &Core, args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let namespace = args
-        .appset_namespace
-        .unwrap_or_else(|| core.namespace.clone());
+/// The Applications of `appsets`, rendered here with the controller's code from the namespace's
+/// cluster Secrets and repository credentials.
+async fn preview(core: &Core, appsets: &[ApplicationSet]) -> anyhow::Result<Vec<Application>> {
     let cache_dir = tempfile::Builder::new()
         .prefix("ferry-appset-generate-")
         .tempdir()?;
     let git = GitSource {
-        cache: RepoCache::new(
-            cache_dir.path(),
-            core.with_known_hosts(core.git_credentials().await?).await?,
-        ),
+        // With the trusted hosts of the control namespace.
+        cache: RepoCache::new(cache_dir.path(), core.git_credentials().await?),
         max_checkout_bytes: None,
     };
     let cluster_secrets = core.typed_secrets(&[SECRET_TYPE_CLUSTER]).await?;
@@ -218,20 +232,51 @@ async fn generate(core: &Core, args: GenerateArgs) -> anyhow::Result<ExitCode> {
         cluster_secrets: &cluster_secrets,
     };
     let mut apps: Vec<Application> = Vec::new();
-    for appset in read(&args.files, &namespace)? {
-        let generated = ferry_appset::generate::applications(&appset, &sources)
+    for appset in appsets {
+        ferry_appset::generators::check_entries(&appset.spec.generators)
+            .map_err(|e| anyhow::anyhow!("ApplicationSet {}: {e}", appset.name_any()))?;
+        let generated = ferry_appset::generate::applications(appset, &sources)
             .await
             .map_err(|e| anyhow::anyhow!("ApplicationSet {}: {e}", appset.name_any()))?;
-        ferry_appset::generate::validate_names(&appset, &generated)
+        ferry_appset::generate::validate_names(appset, &generated)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         apps.extend(generated);
     }
-    match args.output {
-        GenerateFormat::Wide => print!("{}", crate::app::app_table(&apps).render()),
+    Ok(apps)
+}
+
+async fn generate(core: &Core, args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let namespace = args
+        .appset_namespace
+        .unwrap_or_else(|| core.namespace.clone());
+    let apps = preview(core, &read(&args.files, &namespace)?).await?;
+    print_generated(&apps, args.output)
+}
+
+fn print_generated(apps: &[Application], output: GenerateFormat) -> anyhow::Result<ExitCode> {
+    match output {
+        GenerateFormat::Wide => print!("{}", crate::app::app_table(apps).render()),
         GenerateFormat::Json => print_json(&apps)?,
         GenerateFormat::Yaml => print_yaml(&apps)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A dry run's answer: the set with the Applications it would own in `status.resources`.
+fn print_dry_run(appset: &ApplicationSet, output: ObjectFormat) -> anyhow::Result<()> {
+    println!("ApplicationSet '{}' (dry-run)", appset.name_any());
+    match output {
+        ObjectFormat::Json => print_json(appset)?,
+        ObjectFormat::Yaml => print_yaml(appset)?,
+        ObjectFormat::Wide => {
+            let mut table = Table::new(&["APPLICATION"]);
+            for resource in appset.status.iter().flat_map(|s| &s.resources) {
+                table.row(vec![resource.name.clone()]);
+            }
+            print!("{}", table.render());
+        }
+    }
+    Ok(())
 }
 
 async fn list(core: &Core, args: ListArgs) -> anyhow::Result<ExitCode> {
@@ -248,12 +293,16 @@ async fn list(core: &Core, args: ListArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|s| args.project.is_empty() || args.project.iter().any(|p| *p == project(s)))
         .collect();
-    match args.output {
-        ListFormat::Wide => print!("{}", table(&shown).render()),
+    print_list(&shown, args.output)
+}
+
+fn print_list(shown: &[ApplicationSet], output: ListFormat) -> anyhow::Result<ExitCode> {
+    match output {
+        ListFormat::Wide => print!("{}", table(shown).render()),
         ListFormat::Json => print_json(&shown)?,
         ListFormat::Yaml => print_yaml(&shown)?,
         ListFormat::Name => {
-            for appset in &shown {
+            for appset in shown {
                 println!("{}", appset.name_any());
             }
         }
@@ -345,6 +394,11 @@ async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
         .get(&args.name)
         .await
         .with_context(|| format!("reading ApplicationSet {}", args.name))?;
+    print_appset(&appset, &args)
+}
+
+fn print_appset(appset: &ApplicationSet, args: &GetArgs) -> anyhow::Result<ExitCode> {
+    let appset = appset.clone();
     match args.output {
         ObjectFormat::Json => print_json(&appset)?,
         ObjectFormat::Yaml => print_yaml(&appset)?,
@@ -393,9 +447,27 @@ async fn get(core: &Core, args: GetArgs) -> anyhow::Result<ExitCode> {
             }
             println!();
             print!("{}", conditions.render());
+            if args.show_params {
+                print_helm_params(&appset);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Helm parameters of the template's source, as argocd's `--show-params` prints them.
+fn print_helm_params(appset: &ApplicationSet) {
+    let parameters = appset.spec.template.spec["source"]["helm"]["parameters"].as_array();
+    let Some(parameters) = parameters.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let mut table = Table::new(&["NAME", "VALUE"]);
+    for parameter in parameters {
+        let text = |key: &str| parameter[key].as_str().unwrap_or_default().to_string();
+        table.row(vec![text("name"), text("value")]);
+    }
+    println!();
+    print!("{}", table.render());
 }
 
 async fn delete(core: &Core, args: DeleteArgs) -> anyhow::Result<ExitCode> {
@@ -421,4 +493,107 @@ async fn delete(core: &Core, args: DeleteArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The verbs through a ferry server's `/api/v1/applicationsets`, printed as in core mode.
+async fn run_server(api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
+    const APPSETS: &str = "/api/v1/applicationsets";
+    let path = |name: &str| format!("{APPSETS}/{}", segment(name));
+    match args.command {
+        Command::Create(args) => {
+            let namespace = args.appset_namespace.clone().unwrap_or_default();
+            for appset in read(&args.files, &namespace)? {
+                let name = appset.name_any();
+                let existing = match api.get::<ApplicationSet>(&path(&name), &[]).await {
+                    Ok(existing) => Some(existing),
+                    Err(err)
+                        if api_error_is(&err, |e| e.is_not_found() || e.is_permission_denied()) =>
+                    {
+                        None
+                    }
+                    Err(err) => return Err(err.context(format!("reading ApplicationSet {name}"))),
+                };
+                let query = [
+                    ("upsert", args.upsert.to_string()),
+                    ("dryRun", args.dry_run.to_string()),
+                ];
+                let written: ApplicationSet = api
+                    .call(Method::POST, APPSETS, &query, Some(&appset))
+                    .await
+                    .with_context(|| format!("creating ApplicationSet {name}"))?;
+                if args.dry_run {
+                    print_dry_run(&written, args.output)?;
+                    continue;
+                }
+                let action = match existing {
+                    None => "created",
+                    Some(existing) if existing.spec == written.spec => "unchanged",
+                    Some(_) => "updated",
+                };
+                println!("ApplicationSet '{name}' {action}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(args) => {
+            let namespace = args.appset_namespace.clone().unwrap_or_default();
+            let mut apps: Vec<Application> = Vec::new();
+            for appset in read(&args.files, &namespace)? {
+                let mut answer: Value = api
+                    .call(
+                        Method::POST,
+                        &format!("{APPSETS}/generate"),
+                        &[],
+                        Some(&json!({"applicationSet": appset})),
+                    )
+                    .await
+                    .with_context(|| format!("generating ApplicationSet {}", appset.name_any()))?;
+                if let Some(generated) = answer.get_mut("applications").map(Value::take)
+                    && !generated.is_null()
+                {
+                    apps.extend(serde_json::from_value::<Vec<Application>>(generated)?);
+                }
+            }
+            print_generated(&apps, args.output)
+        }
+        Command::List(args) => {
+            let mut query: Vec<(&str, String)> = args
+                .project
+                .iter()
+                .map(|p| ("projects", p.clone()))
+                .collect();
+            if let Some(selector) = &args.selector {
+                query.push(("selector", selector.clone()));
+            }
+            let listed: Vec<ApplicationSet> = items(
+                api.get(APPSETS, &query)
+                    .await
+                    .context("listing ApplicationSets")?,
+            )?;
+            print_list(&listed, args.output)
+        }
+        Command::Get(args) => {
+            let appset: ApplicationSet = api
+                .get(&path(&args.name), &[])
+                .await
+                .with_context(|| format!("reading ApplicationSet {}", args.name))?;
+            print_appset(&appset, &args)
+        }
+        Command::Delete(args) => {
+            for name in &args.names {
+                let question = format!(
+                    "Are you sure you want to delete '{name}' and all its Applications? \
+                     (Applications are kept when its syncPolicy does not allow deletes)"
+                );
+                if !args.yes && !confirm(&question)? {
+                    println!("The command to delete '{name}' was cancelled.");
+                    continue;
+                }
+                api.call::<Value>(Method::DELETE, &path(name), &[], None::<&Value>)
+                    .await
+                    .with_context(|| format!("deleting ApplicationSet {name}"))?;
+                println!("applicationset '{name}' deleted");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod app_views;
 mod app_watch;
 mod app_writes;
 mod applications;
+mod applicationsets;
 mod argo_secrets;
 mod audit;
 mod authn;
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             get(app_resources::logs),
         )
         .route("/api/v1/stream/applications", get(stream::applications))
+        .merge(applicationsets::routes())
         .merge(projects::routes())
         .merge(repositories::routes())
         .merge(clusters::routes())

@@ -255,12 +255,40 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
     Ok(())
 }
 
-/// `ferry appset`: generate previews without creating, create (and upsert), list, get, and
-/// delete, which takes the generated Applications with it (without their resources:
-/// `preserveResourcesOnDeletion`).
+/// `ferry appset`: generate previews without creating, create (a dry run, then for real, and
+/// upsert), list, get, and delete, which takes the generated Applications with it (without their
+/// resources: `preserveResourcesOnDeletion`).
 #[tokio::test]
 async fn the_cli_previews_creates_shows_and_deletes_appsets() -> Result<()> {
+    cli_story(false).await
+}
+
+/// The same through ferry's API server after `ferry login`.
+#[tokio::test]
+async fn the_cli_does_the_same_through_the_api_server() -> Result<()> {
+    cli_story(true).await
+}
+
+async fn cli_story(through_server: bool) -> Result<()> {
     let story = Story::new().await?;
+    let server = match through_server {
+        true => Some(story.start_server().await?),
+        false => None,
+    };
+    if let Some(server) = &server {
+        let password =
+            ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
+        story.ferry_with_env(
+            &[
+                "login",
+                &server.address(),
+                "--plaintext",
+                "--username",
+                "admin",
+            ],
+            &[("FERRY_PASSWORD", &password)],
+        )?;
+    }
     let ns = story.namespace().to_string();
     let manifest = |suffix: &str| {
         format!(
@@ -317,6 +345,13 @@ spec:
         "generate creates nothing"
     );
 
+    let dry_run = story.ferry(&["appset", "create", file, "--dry-run"])?;
+    assert!(
+        dry_run.contains("(dry-run)") && dry_run.contains(&format!("prod-{ns}")),
+        "{dry_run}"
+    );
+    let listed = story.ferry(&["appset", "list", "-o", "name"])?;
+    assert!(listed.is_empty(), "a dry run creates nothing: {listed}");
     assert!(
         story
             .ferry(&["appset", "create", file])?

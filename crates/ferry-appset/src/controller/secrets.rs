@@ -91,6 +91,25 @@ pub fn watch(
         })
 }
 
+/// The credentials and cluster Secrets as they are now, listed once: what a preview (the API
+/// server's generate and dry runs) reads instead of a watch.
+pub async fn current(
+    client: kube::Client,
+    namespace: &str,
+) -> Result<(Credentials, Vec<Secret>), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let params = kube::api::ListParams::default().labels(&format!(
+        "{SECRET_TYPE_LABEL} in (repository,repo-creds,cluster)"
+    ));
+    let all = api.list(&params).await?.items;
+    let clusters = all
+        .iter()
+        .filter(|s| secret_type(s) == Some(SECRET_TYPE_CLUSTER))
+        .cloned()
+        .collect();
+    Ok((credentials(all.iter()), clusters))
+}
+
 /// Credentials from every repository and repo-creds Secret (each global or for its project).
 fn credentials<'a>(secrets: impl Iterator<Item = &'a Secret>) -> Credentials {
     let mut credentials = Credentials::new();

@@ -2,6 +2,7 @@
 //! tokens, Git webhooks, SSO with Dex, and that no secret leaks into responses or the log.
 
 mod applications;
+mod applicationsets;
 mod badge;
 mod clusters;
 mod hardening;
