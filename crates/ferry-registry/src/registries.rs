@@ -1,6 +1,7 @@
 //! The configured registries and how an image finds its own, as upstream chooses: no registry
 //! host → the default registry; a host equal to a prefix → that entry; otherwise the longest
-//! prefix of `<host>/<image>`; otherwise an entry inferred from the host (`https://<host>`).
+//! prefix of `<host>/<image>` (at a `/` boundary); otherwise an entry inferred from the host
+//! (`https://<host>`).
 //! Docker Hub is built in (prefix `docker.io`, API `https://registry-1.docker.io`, namespace
 //! `library`, 10 requests/s, the default) unless the configuration has a `docker.io` entry or
 //! another default.
@@ -82,7 +83,7 @@ impl Registries {
         if let Some(longest) = self
             .configured
             .iter()
-            .filter(|r| full.starts_with(&r.config().prefix))
+            .filter(|r| prefix_matches(&r.config().prefix, &full))
             .max_by_key(|r| r.config().prefix.len())
         {
             return Ok(longest.clone());
@@ -109,6 +110,16 @@ impl Registries {
     pub fn default_registry(&self) -> Option<&Arc<Registry>> {
         self.default.as_ref()
     }
+}
+
+/// Whether `prefix` covers the image `full` (`host/path`). Unlike upstream's plain string
+/// prefix, only at a path boundary: `harbor.example` must not catch `harbor.example.evil/app`
+/// and send its requests to the wrong registry. An empty prefix covers everything.
+fn prefix_matches(prefix: &str, full: &str) -> bool {
+    prefix.is_empty()
+        || full
+            .strip_prefix(prefix.trim_end_matches('/'))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -193,6 +204,15 @@ registries:
                 .name,
             "Docker Hub"
         );
+    }
+
+    #[test]
+    fn prefixes_match_at_path_boundaries() {
+        assert!(prefix_matches("r.example/team", "r.example/team/app"));
+        assert!(prefix_matches("r.example/team/", "r.example/team/app"));
+        assert!(!prefix_matches("r.example/team", "r.example/team-b/app"));
+        assert!(!prefix_matches("r.example", "r.example.evil/app"));
+        assert!(prefix_matches("", "anything/app"));
     }
 
     #[test]
