@@ -320,7 +320,7 @@ fn check_unique_aliases(images: &[ManagedImage], origin: &str) -> Result<(), Con
 
 /// Splits `name[:constraint]`: the constraint follows the last `:` after the last `/` (a
 /// registry port comes before a `/`).
-fn split_constraint(text: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_constraint(text: &str) -> (&str, Option<&str>) {
     let after_slash = text.rfind('/').map_or(0, |i| i + 1);
     match text[after_slash..].find(':') {
         Some(at) => {
@@ -378,7 +378,9 @@ fn managed_image(
         .validate()
         .map_err(|err| ConfigError::new(image_origin, format!("image {image_name:?}: {err}")))?;
     if let Some(s) = &settings.pull_secret {
-        check_pull_secret(&s.value).map_err(|err| ConfigError::new(&s.origin, err))?;
+        s.value
+            .parse::<ferry_registry::CredentialSource>()
+            .map_err(|err| ConfigError::new(&s.origin, err))?;
     }
     let mut helm = HelmNames::default();
     let mut kustomize_name = None;
@@ -428,30 +430,6 @@ fn managed_image(
         helm,
         kustomize_name,
     })
-}
-
-/// `pullsecret:<ns>/<name>`, `secret:<ns>/<name>#<field>`, `env:<VAR>` or `ext:<path>`.
-fn check_pull_secret(text: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "invalid pull secret {text:?} (pullsecret:<namespace>/<name>, secret:<namespace>/<name>#<field>, env:<variable> or ext:<absolute path>)"
-        )
-    };
-    let (kind, rest) = text.split_once(':').ok_or_else(bad)?;
-    let named = |r: &str| {
-        r.split_once('/')
-            .is_some_and(|(ns, n)| !ns.is_empty() && !n.is_empty())
-    };
-    let ok = match kind {
-        "pullsecret" => named(rest),
-        "secret" => rest
-            .split_once('#')
-            .is_some_and(|(r, field)| named(r) && !field.is_empty()),
-        "env" => !rest.is_empty(),
-        "ext" => rest.starts_with('/'),
-        _ => false,
-    };
-    if ok { Ok(()) } else { Err(bad()) }
 }
 
 struct WriteBackNames {
@@ -783,7 +761,7 @@ mod tests {
                     ("image-list", "a=nginx"),
                     ("a.pull-secret", "secret:ns/name"),
                 ],
-                "annotation argocd-image-updater.argoproj.io/a.pull-secret: invalid pull secret",
+                "annotation argocd-image-updater.argoproj.io/a.pull-secret: invalid credential source",
             ),
             (
                 &[("image-list", "a=Not An Image")],

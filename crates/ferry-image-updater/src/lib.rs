@@ -8,4 +8,12 @@
 
 pub mod app_spec;
 pub mod config;
+pub mod lookup;
+pub mod metrics;
+pub mod plan;
+pub mod runner;
+pub mod select;
 pub mod strategy;
+pub mod templates;
+pub mod try_image;
+pub mod writeback;

@@ -202,6 +202,14 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether `tag` passes the filters that need nothing but its name (ignore-tags,
+    /// allow-tags, the tracked tag of `digest`), so metadata is fetched for it.
+    pub fn considers(&self, tag: &str) -> bool {
+        self.ignore_tags.matching(tag).is_none()
+            && self.allow_tags.allows(tag)
+            && (self.strategy != Strategy::Digest || self.constraint.as_deref() == Some(tag))
+    }
+
     fn semver_constraint(&self) -> Result<Option<Constraint>, PolicyError> {
         if self.strategy != Strategy::Semver {
             return Ok(None);
