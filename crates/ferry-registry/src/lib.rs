@@ -11,8 +11,9 @@
 //!   `insecure`) are upstream's names for a registry's custom CA.
 //! - [`Registries::new`]`(&conf, secrets)` then [`Registries::for_image`]`(host, image)`: the
 //!   [`Registry`] serving an image, chosen as upstream does (default registry for images
-//!   without a host, exact prefix, longest prefix at a `/` boundary, else inferred `https://<host>`; Docker Hub
-//!   built in as `registry-1.docker.io` with the `library/` namespace). `secrets` is a
+//!   without a host, exact prefix, longest prefix at a `/` boundary, else inferred
+//!   `https://<host>`; Docker Hub built in as `registry-1.docker.io` with the `library/`
+//!   namespace). `secrets` is a
 //!   [`SecretReader`] (implemented for [`kube::Client`]) for `pullsecret:` and `secret:`.
 //! - [`Registry::repository`]`(image)`: the repository path (`nginx` → `library/nginx`).
 //! - [`Registry::tags`]`(repo, creds)`: all tags, following `Link` pages.
