@@ -182,6 +182,10 @@ impl Registry {
         {
             hosts.push(prefix_host.to_string());
         }
+        // `docker login` writes Docker Hub's entry as `https://index.docker.io/v1/`.
+        if self.config.prefix == "docker.io" {
+            hosts.push("index.docker.io".to_string());
+        }
         hosts
     }
 
@@ -603,6 +607,9 @@ mod tests {
         .unwrap();
         assert_eq!(registry.repository("nginx"), "library/nginx");
         assert_eq!(registry.repository("team/app"), "team/app");
-        assert_eq!(registry.hosts(), ["registry-1.docker.io", "docker.io"]);
+        assert_eq!(
+            registry.hosts(),
+            ["registry-1.docker.io", "docker.io", "index.docker.io"]
+        );
     }
 }
