@@ -2,7 +2,9 @@
 //! signature (or token) is the authentication; a verified push asks the controller to refresh
 //! every Application with a source it concerns, by the same annotation `argocd app get
 //! --refresh` sets. The controller then re-resolves the revision and, with automated sync,
-//! syncs.
+//! syncs. ApplicationSets whose Git generators (at any depth of a matrix or merge) read the
+//! pushed repository and revision get the ApplicationSet controller's refresh annotation, as
+//! Argo CD's webhook handler gives them.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +12,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use ferry_types::Application;
 use ferry_types::application::REFRESH_ANNOTATION;
+use ferry_types::application_set::ApplicationSetGenerator;
+use ferry_types::{Application, ApplicationSet};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -44,7 +47,15 @@ pub async fn receive(
             return answer.map(|()| refreshed(&[]));
         }
     };
-    let names = refresh_concerned(&state, &push).await;
+    let names = match refresh_concerned(&state, &push).await {
+        Ok(names) => refresh_concerned_appsets(&state, &push).await.map(|appsets| {
+            if !appsets.is_empty() {
+                tracing::info!(provider = %push.provider, applicationsets = ?appsets, "webhook push refreshes ApplicationSets");
+            }
+            names
+        }),
+        Err(err) => Err(err),
+    };
     let result = match names {
         Ok(_) => WebhookResult::Accepted,
         Err(_) => WebhookResult::Failed,
@@ -70,6 +81,59 @@ async fn refresh_concerned(state: &AppState, push: &PushEvent) -> Result<Vec<Str
         }
     }
     Ok(names)
+}
+
+/// Asks every ApplicationSet `push` concerns to generate again; the names of those asked.
+async fn refresh_concerned_appsets(
+    state: &AppState,
+    push: &PushEvent,
+) -> Result<Vec<String>, ApiError> {
+    let appsets: Api<ApplicationSet> = Api::namespaced(state.client(), state.namespace());
+    let listed = appsets
+        .list(&ListParams::default())
+        .await
+        .map_err(|err| ApiError::kube("listing ApplicationSets", &err))?;
+    let mut names = Vec::new();
+    for appset in listed.items.iter() {
+        if !appset
+            .spec
+            .generators
+            .iter()
+            .any(|g| git_generator_concerned(g, push))
+        {
+            continue;
+        }
+        let name = appset.metadata.name.clone().unwrap_or_default();
+        let patch = json!({"metadata": {"annotations": {
+            ferry_types::application_set::REFRESH_ANNOTATION: "true"
+        }}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        match appsets.patch(&name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => names.push(name),
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(err) => return Err(ApiError::kube("requesting an ApplicationSet refresh", &err)),
+        }
+    }
+    Ok(names)
+}
+
+/// Whether a Git generator of the entry (or of a matrix or merge in it) reads the pushed
+/// repository at the pushed revision.
+fn git_generator_concerned(entry: &ApplicationSetGenerator, push: &PushEvent) -> bool {
+    if let Some(git) = &entry.git
+        && webhook::matches(&git.repo_url, &git.revision, push)
+    {
+        return true;
+    }
+    let nested = entry
+        .matrix
+        .iter()
+        .flat_map(|m| &m.generators)
+        .chain(entry.merge.iter().flat_map(|m| &m.generators));
+    nested.into_iter().any(|g| git_generator_concerned(g, push))
 }
 
 fn refreshed(names: &[String]) -> Json<Value> {
@@ -182,6 +246,26 @@ mod tests {
             "targetRevision": "main",
         }}));
         assert!(!concerns(&chart, &push()));
+    }
+
+    #[test]
+    fn git_generators_of_the_pushed_repo_and_ref_concern_the_appset_at_any_depth() {
+        let entry =
+            |value: Value| -> ApplicationSetGenerator { serde_json::from_value(value).unwrap() };
+        let repo = "https://github.com/octo-org/guestbook.git";
+        let git = |revision: &str| json!({"git": {"repoURL": repo, "revision": revision, "directories": [{"path": "*"}]}});
+        assert!(git_generator_concerned(&entry(git("main")), &push()));
+        assert!(git_generator_concerned(&entry(git("HEAD")), &push()));
+        assert!(!git_generator_concerned(&entry(git("v1.0.0")), &push()));
+        let nested = json!({"matrix": {"generators": [
+            {"list": {"elements": []}},
+            {"merge": {"mergeKeys": ["a"], "generators": [git("main")]}},
+        ]}});
+        assert!(git_generator_concerned(&entry(nested), &push()));
+        assert!(!git_generator_concerned(
+            &entry(json!({"list": {"elements": []}})),
+            &push()
+        ));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferry_testkit::kube::TestContext;
-use ferry_types::Application;
 use ferry_types::application::REFRESH_ANNOTATION;
+use ferry_types::{Application, ApplicationSet};
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
@@ -84,6 +84,24 @@ async fn a_signed_push_refreshes_the_apps_it_concerns_and_forgeries_nothing() ->
     create_git_app(&ctx, "guestbook", "default", guestbook, "main").await?;
     let other = "https://github.com/octo-org/other.git";
     create_git_app(&ctx, "other", "default", other, "main").await?;
+    // ApplicationSets whose Git generators read the pushed repository and branch are refreshed.
+    for (name, repo) in [("guestbook-dirs", guestbook), ("other-dirs", other)] {
+        let appset: ApplicationSet = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "ApplicationSet",
+            "metadata": {"name": name},
+            "spec": {
+                "generators": [{"matrix": {"generators": [
+                    {"list": {"elements": [{"env": "dev"}]}},
+                    {"git": {"repoURL": repo, "revision": "HEAD", "directories": [{"path": "*"}]}},
+                ]}}],
+                "template": {"metadata": {"name": "{{path.basename}}"}, "spec": {}},
+            },
+        }))?;
+        ctx.api::<ApplicationSet>()
+            .create(&PostParams::default(), &appset)
+            .await?;
+    }
     let server = Server::start(&ctx).await?;
     let push = fixture("github-push.json");
     let untouched = (None, false);
@@ -154,6 +172,24 @@ async fn a_signed_push_refreshes_the_apps_it_concerns_and_forgeries_nothing() ->
     }
     assert_eq!(state, (Some("normal".to_string()), true));
     assert_eq!(refresh_state(&ctx, "other").await?, untouched);
+    let appset_refresh = |name: &'static str| {
+        let api = ctx.api::<ApplicationSet>();
+        async move {
+            let appset = api.get(name).await?;
+            anyhow::Ok(
+                appset
+                    .metadata
+                    .annotations
+                    .unwrap_or_default()
+                    .remove(ferry_types::application_set::REFRESH_ANNOTATION),
+            )
+        }
+    };
+    assert_eq!(
+        appset_refresh("guestbook-dirs").await?.as_deref(),
+        Some("true")
+    );
+    assert_eq!(appset_refresh("other-dirs").await?, None);
 
     let log = server.stop().await?;
     for expected in [

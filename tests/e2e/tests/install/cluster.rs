@@ -337,6 +337,37 @@ async fn the_api_server_works_with_the_rights_the_chart_gives_it() -> Result<()>
         events.to_string().contains("admin"),
         "audit events name the caller: {events}"
     );
+    // ApplicationSets: a preview, a create and a delete.
+    let appset = json!({
+        "metadata": {"name": "envs"},
+        "spec": {
+            "generators": [{"list": {"elements": [{"env": "dev"}]}}],
+            "template": {
+                "metadata": {"name": "{{env}}-envs"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": story.repo.file_url(), "path": "guestbook"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                },
+            },
+        },
+    });
+    let generated = api
+        .call(
+            Method::POST,
+            "/api/v1/applicationsets/generate",
+            Some(json!({"applicationSet": appset})),
+        )
+        .await?;
+    assert_eq!(generated["applications"][0]["metadata"]["name"], "dev-envs");
+    api.call(Method::POST, "/api/v1/applicationsets", Some(appset))
+        .await?;
+    let listed = api
+        .call(Method::GET, "/api/v1/applicationsets", None)
+        .await?;
+    assert_eq!(listed["items"][0]["metadata"]["name"], "envs");
+    api.call(Method::DELETE, "/api/v1/applicationsets/envs", None)
+        .await?;
     api.call(Method::DELETE, "/api/v1/session", None).await?;
 
     let log = server.stop().await?;
