@@ -33,7 +33,9 @@ export function toLogin(): void {
 
 export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
-  if (init.body !== undefined) headers.set("Content-Type", "application/json");
+  // Writes without a body (DELETE) too: the server refuses cookie-authenticated writes of any
+  // other type, so that no cross-site form can make them.
+  headers.set("Content-Type", "application/json");
   const response = await fetch(path, { credentials: "same-origin", ...init, headers });
   const text = await response.text();
   let body: unknown = {};

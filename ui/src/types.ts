@@ -39,6 +39,15 @@ export interface OperationState {
   syncResult?: { revision?: string; resources?: SyncResultResource[] };
 }
 
+export interface HistoryEntry {
+  id: number;
+  revision?: string;
+  deployedAt?: string;
+  deployStartedAt?: string;
+  source?: Source;
+  initiatedBy?: { username?: string; automated?: boolean };
+}
+
 export interface Application {
   metadata: {
     name: string;
@@ -61,6 +70,7 @@ export interface Application {
     resources?: ResourceStatus[];
     conditions?: { type: string; message: string; lastTransitionTime?: string }[];
     operationState?: OperationState;
+    history?: HistoryEntry[];
     reconciledAt?: string;
   };
 }

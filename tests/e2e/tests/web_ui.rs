@@ -2,11 +2,13 @@
 //! of the real controller: a user logs in, watches apps appear and sync in the list without
 //! reloading, narrows the list with filters kept in the URL, syncs selected resources from the
 //! app's page and then all of them, reads a resource's manifests and diff, is sent back to the
-//! login page when the session ends and returns to where they were, and logs out.
+//! login page when the session ends and returns to where they were, rolls back from the history,
+//! deletes an app, and logs out.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
 use ferry_e2e::{Story, is};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -218,6 +220,43 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
         .await?;
     browser.screenshot("resource-diff").await?;
 
+    // The commit synced from the dialog, then rolled back from the history: two replicas again.
+    browser.click(".actions button.primary").await?;
+    browser
+        .find_text("[role=dialog] legend", "Resources (3 of 3)")
+        .await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    story
+        .wait_app(&guestbook, "synced to three replicas", |app| {
+            is::synced(app) && is::operation_finished(app)
+        })
+        .await?;
+    let replicas = || async {
+        let deployment = story.ctx.api::<Deployment>().get("guestbook").await?;
+        anyhow::Ok(deployment.spec.and_then(|spec| spec.replicas))
+    };
+    assert_eq!(replicas().await?, Some(3));
+    // Deployments 0 (the selected resources), 1 (all) and 2 (three replicas): back to 1.
+    browser
+        .click("[data-testid=history] [data-history-id='1'] button")
+        .await?;
+    browser
+        .click("[role=dialog][aria-label=Rollback] button.primary")
+        .await?;
+    story
+        .eventually("two replicas after the rollback", || async {
+            Ok(replicas().await? == Some(2))
+        })
+        .await?;
+    browser
+        .find("[data-testid=history] [data-history-id='3']")
+        .await?;
+    browser
+        .find(&format!(
+            "{tree} [data-kind=Application] [data-sync=OutOfSync]"
+        ))
+        .await?;
+
     // The session ends (its cookie is gone): the next action leads to the login page, and
     // logging in comes back to the app.
     browser.client.delete_cookie("argocd.token").await?;
@@ -234,6 +273,30 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     browser
         .find_text("[data-testid=user-info]", "admin")
         .await?;
+
+    // Deleting an app from its page takes it out of the list, and its resources with it.
+    browser.open(&format!("/applications/{hello}")).await?;
+    browser.click_text(".actions button", "Delete").await?;
+    browser
+        .fill("[role=dialog] input[name=confirm]", &hello)
+        .await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    browser.at("/applications").await?;
+    browser
+        .find(&format!("[data-testid=app-{guestbook}]"))
+        .await?;
+    browser.gone(&hello_tile).await?;
+    story
+        .eventually("the hello ConfigMap deleted with its app", || async {
+            Ok(story
+                .ctx
+                .api::<ConfigMap>()
+                .get_opt("hello")
+                .await?
+                .is_none())
+        })
+        .await?;
+
     browser.click("a[href='/auth/logout']").await?;
     browser.at("/login?return_url=%2F").await?;
     browser.open("/applications").await?;

@@ -5,6 +5,8 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, del } from "../api";
 import { useApplications } from "../appStream";
+import { DeleteDialog } from "../components/DeleteDialog";
+import { History } from "../components/History";
 import { ResourcePanel } from "../components/ResourcePanel";
 import { ResourceTree, buildTree, flatten, type Row } from "../components/ResourceTree";
 import { HealthStatus, OperationPhase, SyncStatus } from "../components/Status";
@@ -23,6 +25,7 @@ export function AppDetails() {
   const [treeError, setTreeError] = useState<string>();
   const [selected, setSelected] = useState<Row>();
   const [syncing, setSyncing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const [notice, setNotice] = useState<string>();
   const view = params.get("view") === "list" ? "list" : "tree";
 
@@ -80,6 +83,7 @@ export function AppDetails() {
             <button onClick={terminate} disabled={!running}>
               Terminate
             </button>
+            <button onClick={() => setDeleting(true)}>Delete</button>
           </div>
         </div>
         {notice && (
@@ -90,6 +94,7 @@ export function AppDetails() {
         <Summary app={app} />
         <Conditions app={app} />
         <Operation app={app} />
+        <History app={app} />
         <div className="toolbar">
           <h2>Resources</h2>
           <div role="group" aria-label="View" className="views">
@@ -117,6 +122,7 @@ export function AppDetails() {
       </section>
       {selected && <ResourcePanel appName={name} row={selected} onClose={() => setSelected(undefined)} />}
       {syncing && <SyncDialog app={app} onClose={() => setSyncing(false)} />}
+      {deleting && <DeleteDialog name={name} onClose={() => setDeleting(false)} />}
     </div>
   );
 }
