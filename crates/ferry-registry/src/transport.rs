@@ -148,6 +148,7 @@ impl Transport {
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
+            let refused_scope = insufficient_scope(response.headers());
             let learnt = parse_challenge(response.headers());
             let first_time = authorization.is_none();
             // Once more after learning the challenge, or with a fresh token.
@@ -157,11 +158,24 @@ impl Transport {
             {
                 if !first_time {
                     // A token that was fine until now expired early or lacks the scope.
-                    self.tokens.lock().await.clear();
+                    self.tokens.lock().await.retain(|(_, s), _| s != scope);
                 }
                 *self.challenge.write().expect("challenge lock") = Some(learnt);
                 retried = true;
                 continue;
+            }
+            if let (Some(refused), Some(Challenge::Bearer { .. })) = (refused_scope, &challenge) {
+                // Registries say so for private repositories and for missing ones alike.
+                let who = creds
+                    .map(|c| format!("user {}", c.username))
+                    .unwrap_or_else(|| "anonymous access".into());
+                return Err(self.error(
+                    ErrorKind::Denied,
+                    format!(
+                        "{who} not granted {refused} (insufficient_scope: the repository is \
+                         private or does not exist)"
+                    ),
+                ));
             }
             return Err(match creds {
                 Some(c) if authorization.is_some() => self.error(
@@ -393,6 +407,23 @@ fn parse_challenge(headers: &HeaderMap) -> Option<Challenge> {
     None
 }
 
+/// The scope a Bearer 401 says the token lacked (`error="insufficient_scope"`).
+fn insufficient_scope(headers: &HeaderMap) -> Option<String> {
+    let text = headers.get(WWW_AUTHENTICATE)?.to_str().ok()?;
+    let challenges = http_auth::parse_challenges(text).ok()?;
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
+    let param = |name: &str| {
+        bearer
+            .params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_unescaped())
+    };
+    (param("error")? == "insufficient_scope").then(|| param("scope").unwrap_or_default())
+}
+
 /// Retry-After: seconds, or an HTTP date (RFC 2822's form) to wait until.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -459,6 +490,17 @@ mod tests {
             Some(Challenge::Basic)
         ));
         assert!(parse_challenge(&headers("Negotiate")).is_none());
+        assert_eq!(
+            insufficient_scope(&headers(
+                r#"Bearer realm="https://a/t",service="r",scope="repository:x:pull",error="insufficient_scope""#
+            ))
+            .as_deref(),
+            Some("repository:x:pull")
+        );
+        assert_eq!(
+            insufficient_scope(&headers(r#"Bearer realm="https://a/t""#)),
+            None
+        );
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! (ES256, the signing certificate in the JWT's `x5c` header).
 //!
 //! It stands in for cesanta/docker_auth, which the Go module proxy does not serve: one user,
-//! every requested action granted to it, anonymous requests refused. It can be told to answer
+//! every requested action granted to it (but on repositories it was told to deny), anonymous
+//! requests refused. It can be told to answer
 //! the next requests with 429 and a Retry-After, as busy token services do.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -36,6 +37,7 @@ struct Shared {
     issued: AtomicU64,
     throttled: AtomicU32,
     retry_after_secs: AtomicU64,
+    denied: Mutex<BTreeSet<String>>,
 }
 
 /// A running token service; it stops when dropped.
@@ -61,6 +63,7 @@ impl TokenService {
             issued: AtomicU64::new(0),
             throttled: AtomicU32::new(0),
             retry_after_secs: AtomicU64::new(1),
+            denied: Default::default(),
         });
         let app = axum::Router::new()
             .route("/token", get(token))
@@ -85,6 +88,15 @@ impl TokenService {
     /// Tokens issued so far.
     pub fn issued(&self) -> u64 {
         self.shared.issued.load(Ordering::SeqCst)
+    }
+
+    /// Grants nothing on `repository` from now on, as for a private repository of another team.
+    pub fn deny(&self, repository: &str) {
+        self.shared
+            .denied
+            .lock()
+            .expect("denied lock")
+            .insert(repository.to_string());
     }
 
     /// Answers the next `count` token requests with 429 and `Retry-After: <seconds>`.
@@ -129,10 +141,12 @@ async fn token(
         else {
             return (StatusCode::BAD_REQUEST, format!("invalid scope {scope}")).into_response();
         };
-        access
+        let granted = access
             .entry((kind.to_string(), name.to_string()))
-            .or_default()
-            .extend(actions.split(',').map(str::to_string));
+            .or_default();
+        if !shared.denied.lock().expect("denied lock").contains(name) {
+            granted.extend(actions.split(',').map(str::to_string));
+        }
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -176,6 +176,16 @@ async fn bearer_tokens_from_the_registrys_token_service() {
         err.to_string().contains("refused anonymous access"),
         "{err}"
     );
+
+    tokens.deny("team/app");
+    let client = client_for(&registry, "");
+    let err = client.tags("team/app", Some(&right)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Denied);
+    assert!(
+        err.to_string()
+            .contains("user robot not granted repository:team/app:pull (insufficient_scope"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
