@@ -244,7 +244,7 @@ async fn set_image(args: SetImageArgs) -> anyhow::Result<ExitCode> {
                     ..
                 } => {
                     let retried = if attempts > 1 {
-                        format!(" (after {} concurrent pushes)", attempts - 1)
+                        format!(" (attempt {attempts}: the branch had moved)")
                     } else {
                         String::new()
                     };

@@ -471,3 +471,140 @@ fn in_a_checkout_exit_codes_say_what_happened() {
     );
     assert_eq!(git(&work, &["status", "--porcelain"]), "?? notes.txt");
 }
+
+#[test]
+fn argocd_source_files_are_made_and_updated() {
+    let (repo, _http) = config_repo();
+    let work = repo.work_path();
+    let source = "apps/web/.argocd-source-web.yaml";
+    let out = ferry_in(
+        &work,
+        &[
+            "--argocd-source",
+            source,
+            "--image",
+            "web=harbor.example.com/team/web:v2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(work.join(source)).unwrap()).unwrap();
+    assert_eq!(
+        written["kustomize"]["images"][0],
+        "web=harbor.example.com/team/web:v2"
+    );
+
+    let helm = "apps/web/.argocd-source-web-helm.yaml";
+    let args = [
+        "--argocd-source",
+        helm,
+        "--argocd-source-helm",
+        "--path",
+        "image.tag",
+        "--name-path",
+        "image.repository",
+        "--image",
+        "web=harbor.example.com/team/web:v2",
+    ];
+    let out = ferry_in(&work, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(work.join(helm)).unwrap()).unwrap();
+    let parameters = &written["helm"]["parameters"];
+    assert_eq!(parameters[0]["name"], "image.repository");
+    assert_eq!(parameters[0]["value"], "harbor.example.com/team/web");
+    assert_eq!(parameters[1]["name"], "image.tag");
+    assert_eq!(parameters[1]["value"], "v2");
+    assert_eq!(parameters[1]["forceString"], true);
+    assert_eq!(ferry_in(&work, &args).status.code(), Some(2));
+}
+
+#[test]
+fn a_remote_repository_over_ssh_with_a_key_and_known_hosts() {
+    let (repo, _http) = config_repo();
+    let ssh = ferry_testkit::git::SshServer::start(&repo).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    std::fs::write(&key, ssh.client_private_key()).unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, ssh.known_hosts_line()).unwrap();
+    let url = ssh.url();
+    let args = [
+        "--repo",
+        url.as_str(),
+        "--push",
+        "--kustomization",
+        "apps/web/overlays/production",
+        "--image",
+        "web",
+        "--bump",
+        "major",
+        "--ssh-private-key-path",
+        key.to_str().unwrap(),
+        "--known-hosts",
+        known_hosts.to_str().unwrap(),
+    ];
+    let out = ferry_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pushed = show(&repo, "apps/web/overlays/production/kustomization.yaml");
+    assert_eq!(pushed, KUSTOMIZATION.replace("v1.2.2", "v2.0.0").trim_end());
+
+    // An unknown host key: refused, exit 1, nothing pushed.
+    let head = git(&repo.bare_path(), &["rev-parse", "main"]);
+    std::fs::write(&known_hosts, "").unwrap();
+    let out = ferry_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("host key"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(git(&repo.bare_path(), &["rev-parse", "main"]), head);
+}
+
+#[test]
+fn concurrent_bumps_all_land() {
+    let (repo, http) = config_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let url = http.url();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args([
+                "ci",
+                "set-image",
+                "--repo",
+                &url,
+                "--push",
+                "--max-attempts",
+                "10",
+            ])
+            .args([
+                "--values",
+                "apps/web/values-production.yaml",
+                "--image",
+                "web",
+                "--bump",
+                "patch",
+            ])
+            .env("FERRY_GIT_USERNAME", AUTH.0)
+            .env("FERRY_GIT_PASSWORD", AUTH.1)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [run(), run(), run()];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // Each run bumped the tag it found on the head it pushed onto: none was lost.
+    let values = show(&repo, "apps/web/values-production.yaml");
+    assert!(values.contains("tag: \"v1.2.5\""), "{values}");
+    let subjects = git(&repo.bare_path(), &["log", "--format=%s", "main"]);
+    assert_eq!(
+        subjects,
+        "Set image web:v1.2.5\nSet image web:v1.2.4\nSet image web:v1.2.3\nconfig"
+    );
+}
