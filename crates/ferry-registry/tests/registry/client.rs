@@ -143,6 +143,11 @@ async fn bearer_tokens_from_the_registrys_token_service() {
     let client = client_for(&registry, "");
     let right = Credentials::new(USER, PASSWORD);
 
+    // Ten lookups at once on a fresh client: each learns the challenge, one token serves all.
+    let lookups = (0..10).map(|_| client.digest("team/app", "1.0.0", Some(&right)));
+    for digest in futures::future::join_all(lookups).await {
+        assert_eq!(digest.unwrap(), pushed);
+    }
     assert_eq!(
         client.tags("team/app", Some(&right)).await.unwrap(),
         ["1.0.0"]
