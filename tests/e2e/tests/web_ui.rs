@@ -3,13 +3,13 @@
 //! reloading, narrows the list with filters kept in the URL, syncs selected resources from the
 //! app's page and then all of them, reads a resource's manifests and diff, is sent back to the
 //! login page when the session ends and returns to where they were, rolls back from the history,
-//! deletes an app, and logs out.
+//! deletes an app, and logs out; a read-only user sees why Sync and Delete are disabled.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
 use ferry_e2e::{Story, is};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
@@ -21,9 +21,17 @@ data:
   greeting: hello
 ";
 
+/// A read-only local account (`role:readonly`).
+const VIEWER: &str = "viewer";
+const VIEWER_PASSWORD: &str = "viewer-password";
+
 /// A login through the form; the browser is on the login page.
 async fn log_in(browser: &Browser, password: &str) -> Result<()> {
-    browser.fill("input[name=username]", "admin").await?;
+    log_in_as(browser, "admin", password).await
+}
+
+async fn log_in_as(browser: &Browser, username: &str, password: &str) -> Result<()> {
+    browser.fill("input[name=username]", username).await?;
     browser.fill("input[name=password]", password).await?;
     browser.click("form button[type=submit]").await
 }
@@ -51,11 +59,35 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
             &Patch::Apply(json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "argocd-cm"},
-                "data": {"oidc.config": oidc},
+                "data": {"oidc.config": oidc, "accounts.viewer": "login"},
+            })),
+        )
+        .await?;
+    story
+        .ctx
+        .api::<ConfigMap>()
+        .patch(
+            "argocd-rbac-cm",
+            &PatchParams::apply("web-ui-story"),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "argocd-rbac-cm"},
+                "data": {"policy.csv": format!("g, {VIEWER}, role:readonly")},
             })),
         )
         .await?;
     let server = story.start_server_with_ui().await?;
+    // The server made argocd-secret; the viewer's password joins it.
+    let hash = bcrypt::hash(VIEWER_PASSWORD, 4)?;
+    story
+        .ctx
+        .api::<Secret>()
+        .patch(
+            "argocd-secret",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"accounts.viewer.password": hash}})),
+        )
+        .await?;
     let password =
         ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
     let browser = Browser::start(&format!("http://{}", server.address())).await?;
@@ -301,6 +333,22 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     browser.at("/login?return_url=%2F").await?;
     browser.open("/applications").await?;
     browser.at("/login?return_url=%2Fapplications").await?;
+
+    // A read-only user sees the app, but Sync and Delete are disabled and say why.
+    log_in_as(&browser, VIEWER, VIEWER_PASSWORD).await?;
+    browser.at("/applications").await?;
+    browser.open(&format!("/applications/{guestbook}")).await?;
+    browser
+        .find_text("[data-testid=denied]", "may not sync applications default/")
+        .await?;
+    let disabled = browser
+        .run(
+            "return [...document.querySelectorAll('.actions button')]\
+             .filter(b => b.disabled).map(b => b.textContent)",
+        )
+        .await?;
+    assert_eq!(disabled, json!(["Sync", "Terminate", "Delete"]));
+    browser.screenshot("read-only").await?;
 
     browser.close().await?;
     server.stop().await?;

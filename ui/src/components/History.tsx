@@ -4,12 +4,13 @@ import { useState } from "react";
 import { ApiError, post } from "../api";
 import type { Application, HistoryEntry } from "../types";
 
-export function History({ app }: { app: Application }) {
+export function History({ app, denied }: { app: Application; denied?: string }) {
   const history = [...(app.status?.history ?? [])].reverse();
   const [target, setTarget] = useState<HistoryEntry>();
   if (history.length === 0) return null;
   // Argo CD's rule: an automated app would sync straight back to its target revision.
   const automated = !!app.spec.syncPolicy?.automated;
+  const refused = denied ?? (automated ? "Automated sync is on: turn it off to roll back" : undefined);
   return (
     <section aria-label="History" data-testid="history">
       <h2>History and rollback</h2>
@@ -34,8 +35,8 @@ export function History({ app }: { app: Application }) {
                 {index > 0 && (
                   <button
                     onClick={() => setTarget(entry)}
-                    disabled={automated}
-                    title={automated ? "Automated sync is on: turn it off to roll back" : undefined}
+                    disabled={!!refused}
+                    title={refused}
                   >
                     Rollback
                   </button>

@@ -5,6 +5,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, del } from "../api";
 import { useApplications } from "../appStream";
+import { denied, useCan } from "../can";
 import { DeleteDialog } from "../components/DeleteDialog";
 import { History } from "../components/History";
 import { ResourcePanel } from "../components/ResourcePanel";
@@ -28,6 +29,9 @@ export function AppDetails() {
   const [deleting, setDeleting] = useState(false);
   const [notice, setNotice] = useState<string>();
   const view = params.get("view") === "list" ? "list" : "tree";
+  const rbacObject = app && `${app.spec.project || "default"}/${name}`;
+  const canSync = useCan("applications", "sync", rbacObject);
+  const canDelete = useCan("applications", "delete", rbacObject);
 
   const loadTree = useCallback(() => {
     api<{ nodes: TreeNode[] | null }>(`/api/v1/applications/${encodeURIComponent(name)}/resource-tree`)
@@ -63,6 +67,8 @@ export function AppDetails() {
   if (!apps) return <p className="empty">Loading…</p>;
   if (!app) return <p className="empty">Application {name} was deleted.</p>;
   const running = app.status?.operationState?.phase === "Running" || !!app.operation;
+  const noSync = canSync === false ? denied("sync", rbacObject!) : undefined;
+  const noDelete = canDelete === false ? denied("delete", rbacObject!) : undefined;
 
   return (
     <div className="details">
@@ -75,17 +81,29 @@ export function AppDetails() {
           <SyncStatus status={app.status?.sync?.status} />
           <HealthStatus status={app.status?.health?.status} />
           <div className="actions">
-            <button className="primary" onClick={() => setSyncing(true)}>
+            <button
+              className="primary"
+              onClick={() => setSyncing(true)}
+              disabled={!!noSync}
+              title={noSync}
+            >
               Sync
             </button>
             <button onClick={() => refresh("normal")}>Refresh</button>
             <button onClick={() => refresh("hard")}>Hard refresh</button>
-            <button onClick={terminate} disabled={!running}>
+            <button onClick={terminate} disabled={!running || !!noSync} title={noSync}>
               Terminate
             </button>
-            <button onClick={() => setDeleting(true)}>Delete</button>
+            <button onClick={() => setDeleting(true)} disabled={!!noDelete} title={noDelete}>
+              Delete
+            </button>
           </div>
         </div>
+        {(noSync || noDelete) && (
+          <p className="denied" data-testid="denied">
+            {[noSync, noDelete].filter(Boolean).join(". ")}.
+          </p>
+        )}
         {notice && (
           <p role="alert" className="error">
             {notice}
@@ -94,7 +112,7 @@ export function AppDetails() {
         <Summary app={app} />
         <Conditions app={app} />
         <Operation app={app} />
-        <History app={app} />
+        <History app={app} denied={noSync} />
         <div className="toolbar">
           <h2>Resources</h2>
           <div role="group" aria-label="View" className="views">
