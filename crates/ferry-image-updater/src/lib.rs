@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod plan;
 pub mod runner;
 pub mod select;
+pub mod status;
 pub mod strategy;
 pub mod templates;
 pub mod try_image;

@@ -25,6 +25,7 @@ use crate::config::{AppConfig, GitCredentials, WriteBack};
 use crate::metrics::{CrLabels, Metrics, RegistryLabels};
 use crate::plan::{Change, Outcome, plan};
 use crate::select::{Managed, managed};
+use crate::status;
 use crate::writeback::{self, CommitSettings};
 
 /// First retry delay after a failure.
@@ -220,6 +221,9 @@ impl Runner {
         }
         drop(backoff);
         self.count_registry_requests().await;
+        if only.is_none() && !self.settings.dry_run {
+            status::write(&self.client, &updaters, &selected, &report).await;
+        }
         info!(
             apps = report.apps,
             images = report.images,

@@ -452,3 +452,82 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
     assert_eq!(bare_git(&repo, &["rev-parse", "main"])?, head);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_image_updater_tracks_a_mutable_tag_by_digest_and_reports_in_its_status() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    let registry = registry_with(&["1.0.0"]).await?;
+    let first = registry
+        .push_image("app", "latest", &TestImage::default(), ManifestFormat::Oci)
+        .await?;
+    let image = format!("{}/app", registry.host());
+    for name in ["tracker-a", "other"] {
+        create_app(&ctx, name, &[], HELM_SOURCE, &format!("{image}:latest")).await?;
+    }
+    let updater: ferry_types::ImageUpdater = serde_yaml::from_str(&format!(
+        r#"apiVersion: argocd-image-updater.argoproj.io/v1alpha1
+kind: ImageUpdater
+metadata: {{name: trackers}}
+spec:
+  applicationRefs:
+    - namePattern: "tracker-*"
+      images:
+        - alias: app
+          imageName: "{image}:latest"
+          commonUpdateSettings: {{updateStrategy: digest}}
+          manifestTargets:
+            helm: {{name: app.repository, tag: app.tag}}
+"#
+    ))?;
+    ctx.api::<ferry_types::ImageUpdater>()
+        .create(&PostParams::default(), &updater)
+        .await?;
+
+    let updater_run = runner(&ctx, &registry)?;
+    let report = updater_run.cycle(None).await;
+    assert!(report.errors.is_empty(), "{report:?}");
+    let tag = |app: &Application| {
+        helm_parameters(app)
+            .into_iter()
+            .find(|(name, _)| name == "app.tag")
+            .map(|(_, value)| value)
+    };
+    assert_eq!(
+        tag(&get_app(&ctx, "tracker-a").await?),
+        Some(format!("latest@{first}"))
+    );
+    assert_eq!(tag(&get_app(&ctx, "other").await?), None, "not selected");
+
+    let status = ctx
+        .api::<ferry_types::ImageUpdater>()
+        .get_status("trackers")
+        .await?
+        .status
+        .expect("a status");
+    assert_eq!(status.applications_matched, 1);
+    assert_eq!(status.images_managed, 1);
+    assert_eq!(status.recent_updates.len(), 1, "{status:?}");
+    assert_eq!(
+        status.recent_updates[0].new_version,
+        format!("latest@{first}")
+    );
+    assert_eq!(status.conditions[0].status, "True");
+
+    // A new push of the tag: the new digest.
+    let rebuilt = TestImage {
+        created: "2026-02-01T00:00:00Z",
+        ..TestImage::default()
+    };
+    let second = registry
+        .push_image("app", "latest", &rebuilt, ManifestFormat::Oci)
+        .await?;
+    assert_ne!(first, second);
+    let report = updater_run.cycle(None).await;
+    assert_eq!(report.updated.len(), 1, "{report:?}");
+    assert_eq!(
+        tag(&get_app(&ctx, "tracker-a").await?),
+        Some(format!("latest@{second}"))
+    );
+    Ok(())
+}
