@@ -26,6 +26,9 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 /// Tags asked for per page; registries may answer fewer and continue with a `Link` header.
 const TAGS_PAGE: u32 = 1000;
+/// Manifests kept per registry (a few hundred bytes each). Digests of old pushes are never
+/// asked again, so a full cache is emptied and refills with what is still in use.
+const MAX_CACHED_MANIFESTS: usize = 100_000;
 
 /// What a tag points at, for the update strategies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -384,10 +387,11 @@ impl Registry {
             )));
         }
         let node = Arc::new(self.parse_node(repository, digest, &bytes, creds).await?);
-        self.nodes
-            .lock()
-            .expect("node cache lock")
-            .insert(digest.to_string(), node.clone());
+        let mut nodes = self.nodes.lock().expect("node cache lock");
+        if nodes.len() >= MAX_CACHED_MANIFESTS {
+            nodes.clear();
+        }
+        nodes.insert(digest.to_string(), node.clone());
         Ok(node)
     }
 
