@@ -137,6 +137,32 @@ service: {type: ClusterIP, port: 80}
     }
 
     #[test]
+    fn flow_mappings_comment_only_files_and_anchors() {
+        let cases = [
+            (
+                "image: {repository: x, tag: \"1\"}\n",
+                "image: {repository: x, tag: \"2\"}\n",
+            ),
+            (
+                "# only a comment\n",
+                "# only a comment\nimage:\n  tag: '2'\n",
+            ),
+            // An anchored value changes where it is aliased too, as with yq.
+            (
+                "image:\n  tag: &t \"1\"\nother: *t\n",
+                "image:\n  tag: &t \"2\"\nother: *t\n",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                set(text, "image.tag", "2").unwrap().text,
+                expected,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn paths_through_non_mappings_are_errors() {
         let e = set(VALUES, "replicaCount.tag", "1").unwrap_err();
         assert_eq!(e.to_string(), "replicaCount: is not a mapping");

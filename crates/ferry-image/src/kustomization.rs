@@ -305,6 +305,26 @@ images:
     }
 
     #[test]
+    fn flow_style_empty_lists_and_crlf_files_keep_their_style() {
+        let web = arg("web:1");
+        let cases = [
+            ("images: []\n", "images: [{name: web, newTag: '1'}]\n"),
+            ("images:\n", "images:\n  - name: web\n    newTag: '1'\n"),
+            (
+                "images: [{name: a, newTag: '2'}]\n",
+                "images: [{name: a, newTag: '2'}, {name: web, newTag: '1'}]\n",
+            ),
+            (
+                "images:\r\n- name: web # w\r\n  newTag: \"0\"\r\n",
+                "images:\r\n- name: web # w\r\n  newTag: \"1\"\r\n",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(set_image(text, &web).unwrap().text, expected, "{text:?}");
+        }
+    }
+
+    #[test]
     fn bad_files_are_errors() {
         assert!(set_image("images: {a: 1}\n", &arg("a:1")).is_err());
         assert!(set_image("- a\n", &arg("a:1")).is_err());

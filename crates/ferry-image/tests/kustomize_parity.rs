@@ -119,3 +119,109 @@ fn kustomize_refuses_what_ferry_refuses() {
         assert!(KustomizeImage::parse_arg(arg).is_err(), "{arg:?}");
     }
 }
+
+/// The images of every container in a stream of documents, in order.
+fn container_images(text: &str) -> Vec<String> {
+    fn walk(value: &serde_yaml::Value, out: &mut Vec<String>) {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                for (key, value) in map {
+                    let containers =
+                        ["containers", "initContainers"].contains(&key.as_str().unwrap_or(""));
+                    match value.as_sequence() {
+                        Some(list) if containers => out.extend(list.iter().map(|c| {
+                            format!(
+                                "{}={}",
+                                c["name"].as_str().unwrap(),
+                                c["image"].as_str().unwrap()
+                            )
+                        })),
+                        _ => walk(value, out),
+                    }
+                }
+            }
+            serde_yaml::Value::Sequence(list) => list.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+        walk(&value, &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn manifest_images_are_set_as_kustomizes_image_transformer_sets_them() {
+    let kustomize = kustomize();
+    let manifests = format!(
+        "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  template:
+    spec:
+      initContainers:
+      - {{name: migrate, image: registry.example.com/team/web:1.0.0}}
+      containers:
+      - {{name: web, image: registry.example.com/team/web@{DIGEST}}}
+      - {{name: proxy, image: nginx:1.25}}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: report}}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - {{name: report, image: registry.example.com/team/web}}
+"
+    );
+    for arg in [
+        "registry.example.com/team/web:1.1.0".to_owned(),
+        format!("registry.example.com/team/web@{DIGEST}"),
+        format!("registry.example.com/team/web:1.2.0@{DIGEST}"),
+        "registry.example.com/team/web=ghcr.io/o/web:2".to_owned(),
+        "registry.example.com/team/web=ghcr.io/o/web".to_owned(),
+        "nginx:1.27".to_owned(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("all.yaml"), &manifests).unwrap();
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            "resources: [all.yaml]\n",
+        )
+        .unwrap();
+        let set = Command::new(&kustomize)
+            .args(["edit", "set", "image", &arg])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            set.status.success(),
+            "{arg}: {}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        let built = Command::new(&kustomize)
+            .arg("build")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{arg}: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let theirs = container_images(&String::from_utf8(built.stdout).unwrap());
+
+        let ours =
+            ferry_image::manifest::set_image(&manifests, &KustomizeImage::parse_arg(&arg).unwrap())
+                .unwrap();
+        assert_eq!(container_images(&ours.text), theirs, "{arg}");
+    }
+}

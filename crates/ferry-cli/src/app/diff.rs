@@ -208,7 +208,6 @@ async fn compare(
             Some(desired),
             live.as_ref(),
             options,
-            None,
         )
         .await?
     } else {
