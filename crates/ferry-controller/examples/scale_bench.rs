@@ -3,7 +3,8 @@
 //! automatically on a fresh sandbox by a controller running in this process. Prints the time
 //! until every app is Synced and Healthy, the time to compare every app again from scratch
 //! (server-side diff of apps × 10 objects), the CPU a quiet resync costs per app, the process's
-//! peak and steady RSS, and the size and time of a metrics scrape.
+//! peak and steady RSS, the size and time of a metrics scrape, and the CPU the sandbox's
+//! kube-apiserver spent in each phase.
 //!
 //! cargo run --release -p ferry-controller --example scale_bench -- --apps 100
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ferry_controller::{ControllerSettings, Metrics};
-use ferry_testkit::process::{mib, on_fresh_sandbox, status_bytes};
+use ferry_testkit::process::{cpu_seconds, mib, on_fresh_sandbox, pid_cpu_seconds, status_bytes};
 use ferry_types::Application;
 use ferry_types::application::{HealthStatusCode, REFRESH_ANNOTATION, SyncStatusCode};
 use futures::{StreamExt, TryStreamExt};
@@ -39,12 +40,29 @@ struct Args {
     /// Leave the sandbox running afterwards.
     #[arg(long)]
     keep: bool,
+    /// The controller's memory for server-side diff answers (0: a dry run per object and
+    /// comparison).
+    #[arg(long, default_value_t = ControllerSettings::default().server_side_diff_cache_size)]
+    server_side_diff_cache_size: u64,
+}
+
+const SANDBOX: &str = "scale-bench";
+
+/// CPU seconds the sandbox's kube-apiserver has used.
+fn apiserver_cpu() -> Result<f64> {
+    let pid = ferry_sandbox::Sandbox::named(SANDBOX)?
+        .status()
+        .into_iter()
+        .find(|c| c.name == "kube-apiserver")
+        .and_then(|c| c.pid)
+        .context("the sandbox's kube-apiserver is not running")?;
+    pid_cpu_seconds(pid)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    on_fresh_sandbox("scale-bench", args.keep, |client| run(&args, client)).await
+    on_fresh_sandbox(SANDBOX, args.keep, |client| run(&args, client)).await
 }
 
 async fn run(args: &Args, client: kube::Client) -> Result<()> {
@@ -55,6 +73,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         namespace: NAMESPACE.into(),
         resync: Duration::from_secs(args.resync),
         git_root: work.path().join("git"),
+        server_side_diff_cache_size: args.server_side_diff_cache_size,
         ..ControllerSettings::default()
     };
     let metrics = Arc::new(Metrics::default());
@@ -71,6 +90,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     wait_for_crd(&apps).await?;
     permit_local_repo(&client, &repo).await?;
 
+    let apiserver_before = apiserver_cpu()?;
     let started = Instant::now();
     futures::stream::iter(0..args.apps)
         .map(|i| {
@@ -111,11 +131,16 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     .await?;
     println!("all Synced and Healthy     {:>10.2?}", started.elapsed());
     println!(
+        "kube-apiserver CPU         {:>10.1} s until then",
+        apiserver_cpu()? - apiserver_before
+    );
+    println!(
         "controller RSS peak        {:>10}",
         mib(status_bytes("VmHWM")?)
     );
 
     // Every app compared from scratch: a refresh bypasses the comparison cache.
+    let apiserver_before = apiserver_cpu()?;
     let started = Instant::now();
     let params = PatchParams::default();
     futures::stream::iter(0..args.apps)
@@ -141,17 +166,28 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         "full comparison, all apps  {full:>10.2?} ({:.1?} per app of 10 objects)",
         full / args.apps.max(1) as u32
     );
+    println!(
+        "kube-apiserver CPU         {:>10.1} s for it",
+        apiserver_cpu()? - apiserver_before
+    );
 
     // A quiet period: nothing changes, apps resync from the comparison cache.
     let cpu_before = cpu_seconds()?;
+    let apiserver_before = apiserver_cpu()?;
     let quiet = Duration::from_secs(args.resync * 2);
     tokio::time::sleep(quiet).await;
     let cpu = cpu_seconds()? - cpu_before;
+    let apiserver = apiserver_cpu()? - apiserver_before;
     let resyncs = (quiet.as_secs_f64() / args.resync as f64) * args.apps as f64;
     println!(
         "quiet resync CPU           {:>10.3} s over {quiet:?} ({:.2} ms per app resync)",
         cpu,
         cpu * 1000.0 / resyncs
+    );
+    println!(
+        "kube-apiserver CPU quiet   {:>10.3} s ({:.2} ms per app and minute)",
+        apiserver,
+        apiserver * 1000.0 / args.apps as f64 / (quiet.as_secs_f64() / 60.0)
     );
     println!(
         "controller RSS steady      {:>10}",
@@ -280,18 +316,4 @@ async fn wait_until(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-/// User plus system CPU time of this process, in seconds.
-fn cpu_seconds() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat
-        .rsplit_once(')')
-        .context("malformed /proc/self/stat")?
-        .1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // Linux reports in clock ticks, 100 per second on every platform Rust supports here.
-    Ok(ticks / 100.0)
 }

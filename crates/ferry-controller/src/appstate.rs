@@ -218,6 +218,11 @@ pub async fn compare_with_live(
         ignore: &ignore,
         health: &ctx.health,
         server_side_diff: server_side_diff(ctx, app),
+        // A hard refresh asks the API server again, as Argo CD's server-side diff cache does.
+        predictions: ctx
+            .predictions
+            .as_ref()
+            .filter(|_| app.refresh_requested() != Some(RefreshType::Hard)),
         field_manager: &ctx.settings.field_manager,
         keep_states,
     })

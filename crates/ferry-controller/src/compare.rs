@@ -72,6 +72,8 @@ pub struct CompareInput<'a> {
     pub ignore: &'a IgnoreRules,
     pub health: &'a HealthChecks,
     pub server_side_diff: bool,
+    /// Dry-run answers to reuse for unchanged resources (none: ask the API server for each).
+    pub predictions: Option<&'a ferry_diff::Predictions>,
     pub field_manager: &'a str,
     /// Keep every resource's states in [`Comparison::states`] (on demand, for the API server:
     /// the controller's own comparisons do without them).
@@ -307,8 +309,15 @@ async fn diff_pair(
             .as_ref()
             .is_none_or(|d| annotations::compare_options(d).server_side_diff != Some(false));
     let result = if server_side {
-        ferry_diff::server_side_diff(input.client, resolver, pair.desired.as_ref(), live, options)
-            .await
+        ferry_diff::server_side_diff(
+            input.client,
+            resolver,
+            pair.desired.as_ref(),
+            live,
+            options,
+            input.predictions,
+        )
+        .await
     } else {
         ferry_diff::structural_diff(pair.desired.as_ref(), live, options)
     };

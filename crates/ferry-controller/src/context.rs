@@ -38,6 +38,8 @@ pub struct Context {
     pub system_ignore: Vec<ferry_diff::ResourceIgnoreDifferences>,
     pub triggers: Triggers,
     pub operations: Operations,
+    /// Server-side dry-run answers by resource state, when kept.
+    pub predictions: Option<ferry_diff::Predictions>,
     /// The last comparison of each app, reused while nothing it depends on changed.
     pub comparisons: Mutex<HashMap<String, CachedComparison>>,
     /// When apps whose comparison failed are looked at again.

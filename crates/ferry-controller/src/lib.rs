@@ -144,6 +144,8 @@ pub async fn run(
         settings.sharding.shard = shard;
     }
     let sharding = Sharding::new(settings.sharding);
+    let predictions = (settings.server_side_diff_cache_size > 0)
+        .then(|| ferry_diff::Predictions::new(settings.server_side_diff_cache_size));
     let ctx = Arc::new(Context {
         operations: Operations::new(settings.operation_processors),
         settings,
@@ -157,6 +159,7 @@ pub async fn run(
         health: argo.health,
         system_ignore: argo.ignore_differences,
         triggers: triggers.clone(),
+        predictions,
         comparisons: Default::default(),
         error_backoff: Default::default(),
         reconcile_backoff: Default::default(),

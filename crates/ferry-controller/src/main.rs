@@ -84,6 +84,10 @@ struct Args {
     /// Synced and Healthy are left out of it and a ResourcesTruncatedWarning says so.
     #[arg(long, value_parser = parse_size, default_value = "512Ki", value_name = "SIZE")]
     max_status_resources_size: u64,
+    /// Memory for the API server's server-side diff answers, reused while a resource's manifest
+    /// and live object stay the same (0: ask the API server on every comparison).
+    #[arg(long, value_parser = parse_size, default_value = "64Mi", value_name = "SIZE")]
+    server_side_diff_cache_size: u64,
     /// Refuse to prune more than this fraction of an app's resources in one sync.
     #[arg(long)]
     prune_max_fraction: Option<f64>,
@@ -139,6 +143,7 @@ async fn run_main() -> anyhow::Result<()> {
         operation_processors: args.operation_processors,
         self_heal_backoff: Duration::from_secs(args.self_heal_backoff),
         server_side_diff: args.server_side_diff,
+        server_side_diff_cache_size: args.server_side_diff_cache_size,
         prune_max_fraction: args.prune_max_fraction,
         health_timeout: (args.health_timeout > 0).then(|| Duration::from_secs(args.health_timeout)),
         max_status_resources_size: usize::try_from(args.max_status_resources_size)

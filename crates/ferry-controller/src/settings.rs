@@ -48,6 +48,9 @@ pub struct ControllerSettings {
     /// Diff through a server-side apply dry run (apps can opt out with the
     /// `argocd.argoproj.io/compare-options: ServerSideDiff=false` annotation).
     pub server_side_diff: bool,
+    /// Bytes of server-side dry-run answers kept for resources whose manifest and live object
+    /// did not change since (0: ask the API server on every comparison).
+    pub server_side_diff_cache_size: u64,
     /// How long a graceful shutdown waits for running syncs before leaving them to the next
     /// controller (which resumes them from the Application status).
     pub shutdown_grace: Duration,
@@ -87,6 +90,7 @@ impl Default for ControllerSettings {
             health_timeout: Some(Duration::from_secs(600)),
             max_status_resources_size: crate::status_size::DEFAULT_RESOURCES_BUDGET,
             server_side_diff: true,
+            server_side_diff_cache_size: 64 << 20,
             shutdown_grace: Duration::from_secs(20),
             view_listen: None,
             sharding: ShardSettings::default(),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::normalize::{fold_string_data, strip_server_metadata};
 use crate::object::ResourceId;
-use crate::{DiffError, DiffOptions, DiffResult, compare};
+use crate::{DiffError, DiffOptions, DiffResult, Predictions, compare};
 
 /// Resolves an apiVersion and kind to the API resource serving it.
 pub trait ResourceResolver: Send + Sync {
@@ -31,13 +31,15 @@ impl ResourceResolver for Discovery {
 /// exist yet is `Missing`; it is still dry-run created so the server's rejection shows up as an
 /// error now rather than at sync time (except when its namespace does not exist yet, since the
 /// sync may create it). A live object with no desired counterpart is `Extra`; neither case
-/// needs the server for the comparison itself.
+/// needs the server for the comparison itself. With `predictions`, an answer the API server
+/// gave for the same manifest over the same live version is reused.
 pub async fn server_side_diff(
     client: &kube::Client,
     resolver: &dyn ResourceResolver,
     desired: Option<&Value>,
     live: Option<&Value>,
     opts: &DiffOptions,
+    predictions: Option<&Predictions>,
 ) -> Result<DiffResult, DiffError> {
     let id = ResourceId::of_pair(desired, live)?;
     let Some(desired) = desired else {
@@ -46,6 +48,12 @@ pub async fn server_side_diff(
     let api = api_for(client, resolver, desired, &id)?;
     let mut body = desired.clone();
     strip_server_metadata(&mut body);
+    let key = predictions.and_then(|_| Predictions::key(&body, live, &opts.field_manager));
+    if let (Some(predictions), Some(key)) = (predictions, &key)
+        && let Some(predicted) = predictions.get(key)
+    {
+        return compare::finish(&id, Some(predicted), live.cloned(), opts);
+    }
     let params = PatchParams::apply(&opts.field_manager).force().dry_run();
     let outcome = api.patch(&id.name, &params, &Patch::Apply(&body)).await;
     let predicted = match (outcome, live) {
@@ -67,6 +75,9 @@ pub async fn server_side_diff(
             });
         }
     };
+    if let (Some(predictions), Some(key)) = (predictions, key) {
+        predictions.insert(key, &predicted);
+    }
     compare::finish(&id, Some(predicted), live.cloned(), opts)
 }
 
@@ -120,7 +131,7 @@ mod tests {
     fn server_side_diff_is_send() {
         fn is_send<T: Send>(_: &T) {}
         fn check(client: &kube::Client, resolver: &dyn ResourceResolver, opts: &DiffOptions) {
-            is_send(&server_side_diff(client, resolver, None, None, opts));
+            is_send(&server_side_diff(client, resolver, None, None, opts, None));
         }
         let _ = check as fn(&kube::Client, &dyn ResourceResolver, &DiffOptions);
     }

@@ -1,8 +1,8 @@
 //! Server-side and structural diff against a real kube-apiserver (the sandbox control plane).
 
 use ferry_diff::{
-    DEFAULT_FIELD_MANAGER, DiffError, DiffOptions, IgnoreRules, ResourceIgnoreDifferences,
-    SyncStatus, server_side_diff, structural_diff,
+    DEFAULT_FIELD_MANAGER, DiffError, DiffOptions, IgnoreRules, PredictionStats, Predictions,
+    ResourceIgnoreDifferences, SyncStatus, server_side_diff, structural_diff,
 };
 use ferry_testkit::kube::TestContext;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -98,7 +98,7 @@ impl Cluster {
         live: Option<&Value>,
         opts: &DiffOptions,
     ) -> ferry_diff::DiffResult {
-        server_side_diff(&self.client, &self.discovery, desired, live, opts)
+        server_side_diff(&self.client, &self.discovery, desired, live, opts, None)
             .await
             .expect("server-side diff")
     }
@@ -172,6 +172,57 @@ async fn applied_deployment_is_synced_despite_server_defaults() {
     // The offline comparison agrees on the same real objects.
     let result = structural_diff(Some(&desired), Some(&live), &DiffOptions::default()).unwrap();
     assert_eq!(result.status, SyncStatus::Synced, "{}", result.text);
+}
+
+/// The API server's answer for a manifest over a live version is reused until either changes,
+/// and what it predicts is compared with the live object as it is then.
+#[tokio::test]
+async fn a_dry_run_answer_is_reused_while_manifest_and_live_object_stay_the_same() {
+    let c = cluster().await;
+    let predictions = Predictions::new(1 << 20);
+    let diff = |desired: Value, live: Value| {
+        let (c, predictions) = (&c, &predictions);
+        async move {
+            let opts = DiffOptions::default();
+            server_side_diff(
+                &c.client,
+                &c.discovery,
+                Some(&desired),
+                Some(&live),
+                &opts,
+                Some(predictions),
+            )
+            .await
+            .expect("server-side diff")
+        }
+    };
+    let desired = c.deployment();
+    let live = c.apply(&desired, DEFAULT_FIELD_MANAGER).await;
+    assert_eq!(
+        diff(desired.clone(), live.clone()).await.status,
+        SyncStatus::Synced
+    );
+    assert_eq!(
+        diff(desired.clone(), live.clone()).await.status,
+        SyncStatus::Synced
+    );
+    assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 1 });
+
+    // Someone scales the live object: a new resourceVersion, so the server is asked again.
+    let edited = c.edit(&desired, json!({"spec": {"replicas": 5}})).await;
+    let result = diff(desired.clone(), edited.clone()).await;
+    assert_eq!(patch_paths(&result), ["/spec/replicas"]);
+    assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 2 });
+
+    // A new manifest over the same live version is asked again too.
+    let mut bigger = desired.clone();
+    bigger["spec"]["replicas"] = json!(5);
+    assert_eq!(
+        diff(bigger.clone(), edited.clone()).await.status,
+        SyncStatus::Synced
+    );
+    assert_eq!(diff(bigger, edited).await.status, SyncStatus::Synced);
+    assert_eq!(predictions.stats(), PredictionStats { hits: 2, misses: 3 });
 }
 
 #[tokio::test]
@@ -317,6 +368,7 @@ async fn missing_extra_and_rejected_objects() {
         Some(&invalid),
         None,
         &DiffOptions::default(),
+        None,
     )
     .await
     .unwrap_err();
@@ -354,6 +406,7 @@ async fn missing_extra_and_rejected_objects() {
         Some(&unknown),
         None,
         &DiffOptions::default(),
+        None,
     )
     .await
     .unwrap_err();

@@ -1,4 +1,4 @@
-//! This process's own resource figures, and the frame of benchmark programs.
+//! Resource figures of this process and others, and the frame of benchmark programs.
 
 use anyhow::{Context, Result};
 
@@ -27,6 +27,29 @@ fn status_bytes_at(path: &str, field: &str) -> Result<usize> {
         .with_context(|| format!("malformed {field}"))?
         .parse()?;
     Ok(kib * 1024)
+}
+
+/// CPU seconds (user and system) this process has used.
+pub fn cpu_seconds() -> Result<f64> {
+    cpu_seconds_at("/proc/self/stat")
+}
+
+/// [`cpu_seconds`] of another process, such as the sandbox's kube-apiserver.
+pub fn pid_cpu_seconds(pid: u32) -> Result<f64> {
+    cpu_seconds_at(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_at(path: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .with_context(|| format!("malformed {path}"))?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // Linux reports in clock ticks, 100 per second on every platform Rust supports here.
+    Ok(ticks / 100.0)
 }
 
 /// Bytes as MiB with one decimal, for reports.

@@ -208,6 +208,7 @@ async fn compare(
             Some(desired),
             live.as_ref(),
             options,
+            None,
         )
         .await?
     } else {
