@@ -11,6 +11,7 @@ mod ci;
 mod cluster;
 mod core;
 mod health;
+mod image_updater;
 mod output;
 mod proj;
 mod render;
@@ -64,6 +65,8 @@ enum Command {
     Context(server::context::Args),
     /// Steps for CI pipelines: set an image in a config repository and push it.
     Ci(ci::Args),
+    /// Image updater tools: which tag an image would be updated to.
+    ImageUpdater(image_updater::Args),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account(args) => server::account::run(server, args).await,
         Command::Context(args) => server::context::run(server, args),
         Command::Ci(args) => ci::run(args).await,
+        Command::ImageUpdater(args) => image_updater::run(kube, args).await,
     }
 }
 
