@@ -92,6 +92,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     let sources = Sources {
         git: &git,
         cluster_secrets: &[],
+        kube: None,
     };
     for round in ["cold", "warm"] {
         let start = Instant::now();

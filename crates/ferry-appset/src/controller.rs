@@ -147,9 +147,14 @@ async fn reconcile(
     }
 
     let cluster_secrets = ctx.clusters.snapshot();
+    let kube = generators::Kube {
+        client: ctx.client.clone(),
+        namespace: ctx.settings.namespace.clone(),
+    };
     let sources = Sources {
         git: &ctx.git,
         cluster_secrets: &cluster_secrets,
+        kube: Some(&kube),
     };
     let generated = match generate::applications(&appset, &sources).await {
         Ok(apps) => apps,

@@ -110,6 +110,7 @@ mod tests {
         let sources = Sources {
             git: &git,
             cluster_secrets: &[],
+            kube: None,
         };
         let apps = applications(&appset, &sources).await?;
         validate_names(&appset, &apps)?;

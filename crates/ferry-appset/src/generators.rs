@@ -3,8 +3,10 @@
 
 mod clusters;
 mod combine;
+mod duck_type;
 mod git;
 mod list;
+mod plugin;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,10 +43,23 @@ impl From<crate::template::TemplateError> for GeneratorError {
     }
 }
 
-/// What generators read: Git repositories and the control namespace's cluster Secrets.
+/// Argo CD's default `requeueAfterSeconds` of the plugin generator.
+pub const DEFAULT_PLUGIN_REQUEUE_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// The control namespace through the Kubernetes API: the ConfigMaps and Secrets of plugins and
+/// the duck-typed resources of cluster decisions.
+#[derive(Clone)]
+pub struct Kube {
+    pub client: kube::Client,
+    pub namespace: String,
+}
+
+/// What generators read: Git repositories, the control namespace's cluster Secrets and, where
+/// there is a cluster, its objects.
 pub struct Sources<'a> {
     pub git: &'a GitSource,
     pub cluster_secrets: &'a [Secret],
+    pub kube: Option<&'a Kube>,
 }
 
 /// One entry's parameter sets and the template they are rendered with.
@@ -91,6 +106,19 @@ pub async fn transform(
             let params = git::generate(git, sources.git, project, go_template).await?;
             (params, &git.template)
         }
+        Which::ClusterDecisionResource => {
+            let duck = entry.cluster_decision_resource.as_ref().expect("checked");
+            let params =
+                duck_type::generate(duck, sources.kube, sources.cluster_secrets, go_template)
+                    .await?;
+            (params, &duck.template)
+        }
+        Which::Plugin => {
+            let plugin = entry.plugin.as_ref().expect("checked");
+            let name = appset.metadata.name.as_deref().unwrap_or_default();
+            let params = plugin::generate(plugin, name, sources.kube, go_template).await?;
+            (params, &plugin.template)
+        }
         Which::Matrix => {
             let matrix = entry.matrix.as_ref().expect("checked");
             let params = Box::pin(combine::matrix(matrix, appset, sources, depth)).await?;
@@ -122,6 +150,8 @@ enum Which {
     List,
     Clusters,
     Git,
+    ClusterDecisionResource,
+    Plugin,
     Matrix,
     Merge,
 }
@@ -137,6 +167,11 @@ fn which(entry: &ApplicationSetGenerator) -> Result<Which, GeneratorError> {
         (entry.list.is_some(), Which::List),
         (entry.clusters.is_some(), Which::Clusters),
         (entry.git.is_some(), Which::Git),
+        (
+            entry.cluster_decision_resource.is_some(),
+            Which::ClusterDecisionResource,
+        ),
+        (entry.plugin.is_some(), Which::Plugin),
         (entry.matrix.is_some(), Which::Matrix),
         (entry.merge.is_some(), Which::Merge),
     ];
@@ -165,10 +200,22 @@ pub fn check_entries(entries: &[ApplicationSetGenerator]) -> Result<(), Generato
     Ok(())
 }
 
-/// How long until the entry should be generated again (`None`: only on changes): the git
-/// generator's `requeueAfterSeconds` (3 minutes by default), the shortest of a matrix's or
-/// merge's.
+/// How long until the entry should be generated again (`None`: only on changes): the git and
+/// cluster-decision-resource generators' `requeueAfterSeconds` (3 minutes by default), the
+/// plugin's (30 minutes by default), the shortest of a matrix's or merge's.
 pub fn requeue_after(entry: &ApplicationSetGenerator) -> Option<Duration> {
+    let seconds = |s: Option<i64>, default: Duration| {
+        s.map_or(default, |s| Duration::from_secs(s.max(0) as u64))
+    };
+    if let Some(duck) = &entry.cluster_decision_resource {
+        return Some(seconds(duck.requeue_after_seconds, DEFAULT_REQUEUE_AFTER));
+    }
+    if let Some(plugin) = &entry.plugin {
+        return Some(seconds(
+            plugin.requeue_after_seconds,
+            DEFAULT_PLUGIN_REQUEUE_AFTER,
+        ));
+    }
     if let Some(git) = &entry.git {
         return Some(match git.requeue_after_seconds {
             Some(seconds) => Duration::from_secs(seconds.max(0) as u64),
@@ -330,6 +377,7 @@ mod tests {
         let sources = Sources {
             git: &git,
             cluster_secrets: &[],
+            kube: None,
         };
         let mut out = Vec::new();
         for entry in &set.spec.generators {
@@ -362,6 +410,7 @@ mod tests {
     #[tokio::test]
     async fn unsupported_generators_are_named() {
         let set = appset("spec: {generators: [{pullRequest: {}}], template: {}}");
+        assert!(check_entries(&set.spec.generators).is_err());
         let err = generate(&set).await.unwrap_err().to_string();
         assert_eq!(
             err,

@@ -227,9 +227,14 @@ async fn preview(core: &Core, appsets: &[ApplicationSet]) -> anyhow::Result<Vec<
         max_checkout_bytes: None,
     };
     let cluster_secrets = core.typed_secrets(&[SECRET_TYPE_CLUSTER]).await?;
+    let kube = ferry_appset::generators::Kube {
+        client: core.client.clone(),
+        namespace: core.namespace.clone(),
+    };
     let sources = Sources {
         git: &git,
         cluster_secrets: &cluster_secrets,
+        kube: Some(&kube),
     };
     let mut apps: Vec<Application> = Vec::new();
     for appset in appsets {

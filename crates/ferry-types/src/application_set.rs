@@ -101,7 +101,7 @@ pub struct ApplicationSetTemplateMeta {
 
 /// One entry of `spec.generators` (or of a matrix's or merge's `generators`): exactly one
 /// generator, optionally filtered by `selector`. Generators ferry does not implement yet
-/// (`scmProvider`, `pullRequest`, `clusterDecisionResource`, `plugin`) stay in `unknown`.
+/// (`scmProvider`, `pullRequest`) stay in `unknown`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSetGenerator {
@@ -115,6 +115,10 @@ pub struct ApplicationSetGenerator {
     pub matrix: Option<MatrixGenerator>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeGenerator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_decision_resource: Option<DuckTypeGenerator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginGenerator>,
     /// Keeps only the parameter sets whose (flattened) parameters match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
@@ -215,6 +219,68 @@ pub struct MergeGenerator {
     pub template: Option<ApplicationSetTemplate>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
+}
+
+/// `clusterDecisionResource`: one parameter set per cluster a duck-typed resource's status lists
+/// (e.g. Open Cluster Management's PlacementDecision), described by the ConfigMap
+/// `configMapRef` (`apiVersion`, `kind` as the resource's plural, `statusListKey`, `matchKey`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DuckTypeGenerator {
+    #[serde(default)]
+    pub config_map_ref: String,
+    /// The resource's name; or `labelSelector`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeue_after_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ApplicationSetTemplate>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `plugin`: parameter sets from an HTTP service, as the ConfigMap `configMapRef` names it
+/// (`baseUrl`, `token` as a `$key` of a Secret, `requestTimeout`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginGenerator {
+    #[serde(default)]
+    pub config_map_ref: PluginConfigMapRef,
+    #[serde(default, skip_serializing_if = "PluginInput::is_empty")]
+    pub input: PluginInput,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeue_after_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ApplicationSetTemplate>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `plugin.configMapRef`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginConfigMapRef {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `plugin.input`: what the service is sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginInput {
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub parameters: serde_json::Map<String, Value>,
+}
+
+impl PluginInput {
+    pub fn is_empty(&self) -> bool {
+        self.parameters.is_empty()
+    }
 }
 
 /// `spec.syncPolicy`
@@ -417,8 +483,24 @@ fn push_generator_unknown(
     if let Some(git) = &generator.git {
         template("git", &git.template);
     }
+    if let Some(duck) = &generator.cluster_decision_resource {
+        template("clusterDecisionResource", &duck.template);
+    }
+    if let Some(plugin) = &generator.plugin {
+        template("plugin", &plugin.template);
+    }
     if let Some(list) = &generator.list {
         push_unknown(out, &format!("{prefix}list."), &list.unknown);
+    }
+    if let Some(duck) = &generator.cluster_decision_resource {
+        push_unknown(
+            out,
+            &format!("{prefix}clusterDecisionResource."),
+            &duck.unknown,
+        );
+    }
+    if let Some(plugin) = &generator.plugin {
+        push_unknown(out, &format!("{prefix}plugin."), &plugin.unknown);
     }
     if let Some(clusters) = &generator.clusters {
         push_unknown(out, &format!("{prefix}clusters."), &clusters.unknown);
@@ -581,7 +663,7 @@ spec:
   - matrix:
       generators:
       - list: {elements: [{a: b}]}
-      - plugin: {configMapRef: {name: p}}
+      - scmProvider: {gitea: {owner: o, api: http://gitea}}
   strategy: {type: RollingSync}
   template: {metadata: {}, spec: {}}
 ",
@@ -591,7 +673,7 @@ spec:
             [
                 "spec.strategy",
                 "spec.generators[0].pullRequest",
-                "spec.generators[1].matrix.generators[1].plugin"
+                "spec.generators[1].matrix.generators[1].scmProvider"
             ]
         );
         let json = serde_json::to_value(&set).unwrap();

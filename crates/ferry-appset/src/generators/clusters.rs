@@ -60,7 +60,7 @@ pub fn generate(
     Ok(out)
 }
 
-fn data(secret: &Secret, key: &str) -> String {
+pub(super) fn data(secret: &Secret, key: &str) -> String {
     secret
         .data
         .as_ref()

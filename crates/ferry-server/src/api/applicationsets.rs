@@ -228,9 +228,14 @@ async fn generated(
         cache: RepoCache::new(cache.path(), credentials),
         max_checkout_bytes: None,
     };
+    let kube = ferry_appset::generators::Kube {
+        client: state.client(),
+        namespace: state.namespace().to_string(),
+    };
     let sources = Sources {
         git: &git,
         cluster_secrets: &cluster_secrets,
+        kube: Some(&kube),
     };
     let unable = |err: ferry_appset::generate::GenerateError| {
         ApiError::invalid_argument(format!(
