@@ -443,6 +443,43 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
         )
     );
 
+    // helmvalues target: the values file at the configured parameter paths.
+    create_app(
+        &ctx,
+        "api-values",
+        &[
+            (IMAGE_LIST, format!("app={image}:1.x")),
+            (
+                "argocd-image-updater.argoproj.io/app.helm.image-name",
+                "image.repository".into(),
+            ),
+            (
+                "argocd-image-updater.argoproj.io/app.helm.image-tag",
+                "image.tag".into(),
+            ),
+            (
+                "argocd-image-updater.argoproj.io/write-back-method",
+                "git".into(),
+            ),
+            (
+                "argocd-image-updater.argoproj.io/write-back-target",
+                "helmvalues:values.yaml".into(),
+            ),
+        ],
+        &source("apps/api", "helm"),
+        &format!("{image}:1.0.0"),
+    )
+    .await?;
+    let report = runner(&ctx, &registry)?.cycle(None).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let head = bare_git(&repo, &["rev-parse", "main"])?;
+    assert_eq!(changed_files(&repo, &head)?, ["apps/api/values.yaml"]);
+    let values: serde_yaml::Value =
+        serde_yaml::from_str(&bare_git(&repo, &["show", "main:apps/api/values.yaml"])?)?;
+    assert_eq!(values["replicas"], 1);
+    assert_eq!(values["image"]["repository"], image.as_str());
+    assert_eq!(values["image"]["tag"], "1.1.0");
+
     // Nothing new: no commit at all.
     let report = runner(&ctx, &registry)?.cycle(None).await;
     assert!(
