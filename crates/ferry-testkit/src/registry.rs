@@ -232,6 +232,41 @@ impl Registry {
         self.token.as_ref()
     }
 
+    /// A pusher of test images to this registry, with its credentials.
+    pub fn pusher(&self) -> ImagePusher {
+        ImagePusher {
+            host: self.host(),
+            tls: self.tls,
+            auth: self.auth.clone(),
+        }
+    }
+
+    /// [`ImagePusher::push_image`] to this registry.
+    pub async fn push_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        image: &TestImage<'_>,
+        format: ManifestFormat,
+    ) -> Result<String> {
+        self.pusher()
+            .push_image(repository, tag, image, format)
+            .await
+    }
+
+    /// [`ImagePusher::push_index`] to this registry.
+    pub async fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        images: &[TestImage<'_>],
+        format: ManifestFormat,
+    ) -> Result<String> {
+        self.pusher()
+            .push_index(repository, tag, images, format)
+            .await
+    }
+
     /// What the registry logged so far (one access-log line per request).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
@@ -282,7 +317,26 @@ impl Registry {
     }
 }
 
-impl Registry {
+/// Pushes test images (a config and a layer per image, no Docker) with oci-client: to a
+/// registry of this module ([`Registry::pusher`]) or another one, such as the sandbox's. TLS
+/// certificates are not checked: the tests check trust in what they test, not in their setup.
+#[derive(Clone, Debug)]
+pub struct ImagePusher {
+    host: String,
+    tls: bool,
+    auth: Option<(String, String)>,
+}
+
+impl ImagePusher {
+    /// For the registry at `host` (`host:port`), over HTTPS with `tls`, as `auth`'s user.
+    pub fn new(host: &str, tls: bool, auth: Option<(&str, &str)>) -> Self {
+        ImagePusher {
+            host: host.to_string(),
+            tls,
+            auth: auth.map(|(user, password)| (user.to_string(), password.to_string())),
+        }
+    }
+
     fn oci_client(&self) -> oci_client::Client {
         // reqwest (under oci-client) takes the process's rustls provider; ring, as kube's.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -308,9 +362,9 @@ impl Registry {
 
     fn reference(&self, repository: &str, reference: &str) -> Result<oci_client::Reference> {
         let text = if reference.starts_with("sha256:") {
-            format!("{}/{repository}@{reference}", self.host())
+            format!("{}/{repository}@{reference}", self.host)
         } else {
-            format!("{}/{repository}:{reference}", self.host())
+            format!("{}/{repository}:{reference}", self.host)
         };
         text.parse().with_context(|| format!("reference {text}"))
     }

@@ -4,3 +4,4 @@
 mod client;
 mod common;
 mod credentials;
+mod sandbox;
