@@ -568,3 +568,66 @@ spec:
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_binary_runs_one_cycle_with_once() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    let registry = registry_with(&["1.0.0", "1.0.1"]).await?;
+    let image = format!("{}/app", registry.host());
+    create_app(
+        &ctx,
+        "once",
+        &[(IMAGE_LIST, format!("app={image}:~1.0"))],
+        HELM_SOURCE,
+        &format!("{image}:1.0.0"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let conf = dir.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "registries:\n- name: test\n  api_url: {}\n  prefix: {}\n",
+            registry.api_url(),
+            registry.host()
+        ),
+    )?;
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry-image-updater"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(ctx.kubeconfig())
+            .args(["--namespace", ctx.namespace(), "--once"])
+            .arg("--registries-conf-path")
+            .arg(&conf)
+            .args(extra)
+            .output()
+    };
+    // --dry-run decides but writes nothing.
+    let out = run(&["--dry-run"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        helm_parameters(&get_app(&ctx, "once").await?),
+        [("replicas".to_string(), "2".to_string())]
+    );
+    let out = run(&[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        helm_parameters(&get_app(&ctx, "once").await?)
+            .contains(&("image.tag".to_string(), "1.0.1".to_string()))
+    );
+    // A cycle with an error exits non-zero.
+    drop(registry);
+    let out = run(&[])?;
+    assert!(!out.status.success());
+    Ok(())
+}
