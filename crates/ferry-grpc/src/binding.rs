@@ -1,0 +1,242 @@
+//! A method's REST binding (its `google.api.http` option) and the REST request a request
+//! message makes under it — grpc-gateway's rules: `{field.path}` variables in the path, the body
+//! the whole message (`*`) or one field of it, every other set field a query parameter.
+
+use std::sync::LazyLock;
+
+use prost_reflect::{DynamicMessage, ExtensionDescriptor, MethodDescriptor};
+use serde_json::{Map, Value};
+
+use crate::descriptors;
+
+/// The REST request of one method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub method: http::Method,
+    /// The path template, e.g. `/api/v1/applications/{name}/sync`.
+    pub path: String,
+    /// `*` for the whole message, a field's name for that field, `None` for no body.
+    pub body: Option<String>,
+}
+
+/// A request message as REST: path and query, and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestRequest {
+    pub method: http::Method,
+    pub path_and_query: String,
+    pub body: Option<Value>,
+}
+
+static HTTP_RULE: LazyLock<Option<ExtensionDescriptor>> =
+    LazyLock::new(|| descriptors().get_extension_by_name("google.api.http"));
+
+/// The binding of `method`, if its proto gives one.
+pub fn binding(method: &MethodDescriptor) -> Option<Binding> {
+    let extension = HTTP_RULE.as_ref()?;
+    let options = method.options();
+    if !options.has_extension(extension) {
+        return None;
+    }
+    let rule = options.get_extension(extension);
+    let rule = rule.as_message()?;
+    let text = |name: &str| -> Option<String> {
+        let value = rule.get_field_by_name(name)?;
+        value
+            .as_str()
+            .filter(|text| !text.is_empty())
+            .map(str::to_string)
+    };
+    let (verb, path) = [
+        (http::Method::GET, "get"),
+        (http::Method::POST, "post"),
+        (http::Method::PUT, "put"),
+        (http::Method::DELETE, "delete"),
+        (http::Method::PATCH, "patch"),
+    ]
+    .into_iter()
+    .find_map(|(verb, name)| Some((verb, text(name)?)))?;
+    Some(Binding {
+        method: verb,
+        path,
+        body: text("body"),
+    })
+}
+
+impl Binding {
+    /// The REST request of `message` (the request JSON from [`crate::json::from_message`]).
+    pub fn request(&self, message: &DynamicMessage) -> Result<RestRequest, String> {
+        let Value::Object(mut fields) = crate::json::from_message(message) else {
+            return Err("the request is not a message".into());
+        };
+        let whole = fields.clone();
+        let mut path = String::new();
+        let mut rest = self.path.as_str();
+        while let Some((before, after)) = rest.split_once('{') {
+            let (variable, after) = after
+                .split_once('}')
+                .ok_or_else(|| format!("unclosed variable in {}", self.path))?;
+            path.push_str(before);
+            // `{field}` is one segment, `{field=**}` any number of them.
+            let (field, pattern) = variable.split_once('=').unwrap_or((variable, "*"));
+            let value = take(&mut fields, field)
+                .and_then(|value| scalar(&value))
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| format!("{field} is required"))?;
+            let segments: Vec<&str> = if pattern == "**" {
+                value.split('/').collect()
+            } else {
+                vec![&value]
+            };
+            for (index, segment) in segments.into_iter().enumerate() {
+                if index > 0 {
+                    path.push('/');
+                }
+                path.extend(
+                    url::form_urlencoded::byte_serialize(segment.as_bytes()).map(
+                        // A path segment: spaces are %20, not the form encoding's `+`.
+                        |part| if part == "+" { "%20" } else { part },
+                    ),
+                );
+            }
+            rest = after;
+        }
+        path.push_str(rest);
+        let body = match self.body.as_deref() {
+            Some("*") => {
+                fields.clear();
+                Some(Value::Object(whole))
+            }
+            Some(field) => Some(take(&mut fields, field).unwrap_or(Value::Object(Map::new()))),
+            None => None,
+        };
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &fields {
+            append_query(&mut query, name, value);
+        }
+        let query = query.finish();
+        let path_and_query = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        Ok(RestRequest {
+            method: self.method.clone(),
+            path_and_query,
+            body,
+        })
+    }
+}
+
+/// Removes the value at a dotted field path (`application.metadata.name`).
+fn take(fields: &mut Map<String, Value>, path: &str) -> Option<Value> {
+    match path.split_once('.') {
+        None => fields.remove(path),
+        Some((first, rest)) => match fields.get_mut(first)? {
+            Value::Object(inner) => take(inner, rest),
+            _ => None,
+        },
+    }
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// Query parameters as grpc-gateway reads them: nested fields dotted, lists repeated.
+fn append_query(query: &mut url::form_urlencoded::Serializer<String>, name: &str, value: &Value) {
+    match value {
+        Value::Object(fields) => {
+            for (field, value) in fields {
+                append_query(query, &format!("{name}.{field}"), value);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                append_query(query, name, item);
+            }
+        }
+        value => {
+            if let Some(text) = scalar(value) {
+                query.append_pair(name, &text);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::json::to_message;
+    use crate::method;
+
+    fn rest(path: &str, request: Value) -> RestRequest {
+        let method = method(path).unwrap();
+        let message = to_message(&method.input(), request).unwrap();
+        binding(&method).unwrap().request(&message).unwrap()
+    }
+
+    #[test]
+    fn path_variables_body_fields_and_query_parameters() {
+        let create = rest(
+            "/application.ApplicationService/Create",
+            json!({"application": {"metadata": {"name": "guestbook"}}, "upsert": true}),
+        );
+        assert_eq!(create.method, http::Method::POST);
+        assert_eq!(create.path_and_query, "/api/v1/applications?upsert=true");
+        assert_eq!(
+            create.body,
+            Some(json!({"metadata": {"name": "guestbook"}}))
+        );
+
+        let list = rest(
+            "/application.ApplicationService/List",
+            json!({"projects": ["a", "b"], "selector": "team=x y"}),
+        );
+        assert_eq!(list.method, http::Method::GET);
+        assert_eq!(
+            list.path_and_query,
+            "/api/v1/applications?projects=a&projects=b&selector=team%3Dx+y"
+        );
+        assert_eq!(list.body, None);
+
+        let sync = rest(
+            "/application.ApplicationService/Sync",
+            json!({"name": "my app", "prune": true}),
+        );
+        assert_eq!(sync.path_and_query, "/api/v1/applications/my%20app/sync");
+        assert_eq!(sync.body, Some(json!({"name": "my app", "prune": true})));
+
+        let update = rest(
+            "/cluster.ClusterService/Update",
+            json!({"cluster": {"server": "https://x"}, "id": {"type": "url", "value": "https://x"}}),
+        );
+        assert_eq!(
+            update.path_and_query,
+            "/api/v1/clusters/https%3A%2F%2Fx?id.type=url"
+        );
+
+        let can_i = rest(
+            "/account.AccountService/CanI",
+            json!({"resource": "applications", "action": "get", "subresource": "team a/*"}),
+        );
+        assert_eq!(
+            can_i.path_and_query,
+            "/api/v1/account/can-i/applications/get/team%20a/*"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_variable_is_an_error() {
+        let method = method("/application.ApplicationService/Get").unwrap();
+        let message = to_message(&method.input(), json!({})).unwrap();
+        let err = binding(&method).unwrap().request(&message).unwrap_err();
+        assert_eq!(err, "name is required");
+    }
+}
