@@ -20,6 +20,10 @@
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.applicationSet.name -}}
 {{- end -}}
 
+{{- define "ferry.imageUpdater.fullname" -}}
+{{- printf "%s-%s" (include "ferry.fullname" .) .Values.imageUpdater.name -}}
+{{- end -}}
+
 {{- define "ferry.server.fullname" -}}
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.server.name -}}
 {{- end -}}
@@ -122,6 +126,10 @@ securityContext:
 
 {{- define "ferry.applicationSet.serviceAccountName" -}}
 {{- .Values.applicationSet.serviceAccount.name | default (include "ferry.applicationSet.fullname" .) -}}
+{{- end -}}
+
+{{- define "ferry.imageUpdater.serviceAccountName" -}}
+{{- .Values.imageUpdater.serviceAccount.name | default (include "ferry.imageUpdater.fullname" .) -}}
 {{- end -}}
 
 {{/* A PodDisruptionBudget's spec: minAvailable, or maxUnavailable, or minAvailable 1. */}}

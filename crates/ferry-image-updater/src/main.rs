@@ -35,7 +35,7 @@ enum Command {
 struct RunArgs {
     /// Argo CD's namespace: repository Secrets, the Lease, and Applications named without a
     /// namespace prefix in .argocd-source-<app>.yaml.
-    #[arg(long, short = 'n', env = "ARGOCD_NAMESPACE", default_value = "argocd")]
+    #[arg(long, short = 'n', env = "FERRY_NAMESPACE", default_value = "argocd")]
     namespace: String,
     /// Namespaces whose Applications and ImageUpdaters are updated: comma-separated, `*` for
     /// all (default: --namespace).

@@ -282,6 +282,7 @@ fn push_image() -> Result<String> {
         "ferry-controller",
         "ferry-server",
         "ferry-appset-controller",
+        "ferry-image-updater",
         "ferry-jsonnet",
         "ferry-sandbox",
     ] {
