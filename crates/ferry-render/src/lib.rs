@@ -31,6 +31,7 @@ mod jsonnet;
 mod kustomize;
 mod limits;
 mod manifest;
+mod overrides;
 mod plugin;
 mod renderer;
 mod tool;

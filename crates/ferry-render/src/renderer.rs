@@ -20,7 +20,7 @@ use crate::limits::{self, ManifestBudget};
 use crate::plugin::{self, PluginConfig};
 use crate::tool::{self, ToolRunner};
 use crate::workspace::Workspace;
-use crate::{AppContext, chart, directory, helm, kustomize, manifest};
+use crate::{AppContext, chart, directory, helm, kustomize, manifest, overrides};
 
 /// How the renderer runs tools and caches results.
 #[derive(Debug, Clone)]
@@ -389,6 +389,7 @@ impl Renderer {
                 "source path {path:?} is not a directory in the repository"
             ))));
         }
+        let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
         let (kind, plugin) = self.detect(source, &app_dir).map_err(fail)?;
         let rel_app = app_dir
             .strip_prefix(&root)
