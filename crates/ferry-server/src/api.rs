@@ -44,11 +44,17 @@ pub use error::{ApiError, Code};
 pub use state::{AppState, Snapshot};
 pub use static_assets::StaticAssets;
 
-/// Every route: `/api/version`, `/api/v1/session`, `/api/v1/settings`, `/api/badge` and the SSO flow's
+/// Argo CD's gRPC API and grpc-web over the REST routes ([`ferry_grpc::beside`]), and every REST
+/// route: `/api/version`, `/api/v1/session`, `/api/v1/settings`, `/api/badge` and the SSO flow's
 /// `/auth/*` for anyone, `/api/webhook` for deliveries that carry their provider's signature, the
 /// rest for verified callers; any other path is the web UI's when the server has its files
 /// ([`StaticAssets`]).
 pub fn router(state: AppState) -> Router {
+    ferry_grpc::beside(rest_router(state))
+}
+
+/// The REST routes alone, which the gRPC gateway calls too.
+fn rest_router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/account", get(account::list))
         .route("/api/v1/account/password", put(account::update_password))

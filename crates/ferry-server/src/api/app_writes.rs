@@ -61,6 +61,7 @@ pub async fn create(
     Json(mut app): Json<Application>,
 ) -> Result<Json<Application>, ApiError> {
     let name = name_of(&app)?;
+    default_project(&mut app.spec);
     match app.metadata.namespace.as_deref() {
         None | Some("") => {}
         Some(namespace) if namespace == state.namespace() => {}
@@ -152,6 +153,7 @@ pub async fn update(
         )));
     }
     app.metadata.namespace = Some(state.namespace().to_string());
+    default_project(&mut app.spec);
     validate(&state, &app).await?;
     update_definition(&state, &caller, &name, &app)
         .await
@@ -167,10 +169,19 @@ pub async fn update_spec(
 ) -> Result<Json<ApplicationSpec>, ApiError> {
     let mut app = authorized_app(&state, &caller, &name, UPDATE).await?;
     app.spec = spec;
+    default_project(&mut app.spec);
     validate(&state, &app).await?;
     update_definition(&state, &caller, &name, &app)
         .await
         .map(|written| Json(written.spec))
+}
+
+/// An app that names no project is in `default`, as Argo CD's server writes it (the `argocd` CLI
+/// sends no project unless told one).
+fn default_project(spec: &mut ApplicationSpec) {
+    if spec.project.is_empty() {
+        spec.project = ferry_types::application::DEFAULT_PROJECT.to_string();
+    }
 }
 
 /// Argo CD's `ApplicationPatchRequest`: a JSON patch or a merge patch, as a string.

@@ -220,8 +220,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
 const REJECTION_TEXT_LIMIT: usize = 4096;
 
 /// The answer to a path no route serves.
-pub async fn no_route() -> ApiError {
-    ApiError::not_found("no such API path")
+pub async fn no_route() -> Response {
+    let mut response = ApiError::not_found("no such API path").into_response();
+    // For the gRPC gateway: Argo CD's method exists, ferry has no route for it.
+    response.extensions_mut().insert(ferry_grpc::Unrouted);
+    response
 }
 
 #[cfg(test)]

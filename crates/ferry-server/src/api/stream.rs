@@ -1,8 +1,9 @@
 //! `GET /api/v1/stream/applications`: Server-Sent Events of Application changes, as Argo CD's
 //! UI and `argocd app wait` consume them. Each event's data is
 //! `{"result":{"type":"ADDED|MODIFIED|DELETED","application":{…}}}`; the stream starts with
-//! every matching app as ADDED (unless the client passes the `resourceVersion` it already has),
-//! and only carries the apps the caller may `get`, under the settings of each moment.
+//! every matching app as ADDED (unless the client passes the `resourceVersion` it already has and
+//! names no one app), and only carries the apps the caller may `get`, under the settings of each
+//! moment.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -32,8 +33,13 @@ pub async fn applications(
     RawQuery(query): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let filter = Arc::new(AppFilter::parse(query.as_deref())?);
-    let resumed = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .any(|(key, value)| key == "resourceVersion" && !value.is_empty());
+    // As Argo CD's: a watch of one app always starts with it (`argocd app wait` passes the
+    // resourceVersion it just read and must not miss that the app already is as awaited).
+    let given = |name: &str| {
+        url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+            .any(|(key, value)| key == name && !value.is_empty())
+    };
+    let resumed = given("resourceVersion") && !given("name");
     if !state.apps().wait_ready(READY_TIMEOUT).await {
         return Err(ApiError::unavailable("the Applications are not listed yet"));
     }

@@ -5,6 +5,7 @@ mod applications;
 mod applicationsets;
 mod badge;
 mod clusters;
+mod grpc;
 mod hardening;
 mod harness;
 mod metrics;

@@ -1,0 +1,244 @@
+//! Argo CD's gRPC API on the server's port, with a tonic client speaking Argo CD's messages:
+//! the same logins, RBAC answers and errors as REST, since the gRPC calls go through the REST
+//! handlers; Argo CD's codes for refusals; methods ferry lacks named as unimplemented.
+
+use std::str::FromStr;
+
+use anyhow::Result;
+use ferry_grpc::codec::DynamicCodec;
+use ferry_grpc::json::{from_message, to_message};
+use ferry_testkit::kube::TestContext;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::harness::{Server, admin_password, create_app, install_crds};
+
+/// A gRPC client of one server, logged in or not.
+struct Client {
+    channel: Channel,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn connect(server: &Server) -> Result<Self> {
+        let channel = Channel::from_shared(server.url())?.connect().await?;
+        Ok(Self {
+            channel,
+            token: None,
+        })
+    }
+
+    fn request(
+        &self,
+        path: &str,
+        request: Value,
+    ) -> (
+        http::uri::PathAndQuery,
+        DynamicCodec,
+        tonic::Request<prost_reflect::DynamicMessage>,
+    ) {
+        let method = ferry_grpc::method(path).unwrap_or_else(|| panic!("no method {path}"));
+        let message = to_message(&method.input(), request).expect("a valid request");
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert("token", token.parse().expect("a token is ASCII"));
+        }
+        let path = http::uri::PathAndQuery::from_str(path).expect("a gRPC path");
+        (path, DynamicCodec::new(method.output()), request)
+    }
+
+    /// Calls the unary method at `path` (`/service/Method`) with a request given as JSON.
+    async fn call(&self, path: &str, request: Value) -> Result<Value, Status> {
+        let (path, codec, request) = self.request(path, request);
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        let response = grpc.unary(request, path, codec).await?;
+        Ok(from_message(response.get_ref()))
+    }
+
+    /// The first message of the server stream at `path`.
+    async fn first_of_stream(&self, path: &str, request: Value) -> Result<Value, Status> {
+        let (path, codec, request) = self.request(path, request);
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|err| Status::unavailable(err.to_string()))?;
+        let mut stream = grpc
+            .server_streaming(request, path, codec)
+            .await?
+            .into_inner();
+        let first = stream
+            .next()
+            .await
+            .ok_or_else(|| Status::aborted("no message"))??;
+        Ok(from_message(&first))
+    }
+}
+
+#[tokio::test]
+async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    create_app(&ctx, "guestbook", "default").await?;
+    let server = Server::start(&ctx).await?;
+    let mut client = Client::connect(&server).await?;
+
+    let version = client
+        .call("/version.VersionService/Version", json!({}))
+        .await?;
+    assert!(
+        version["Version"].as_str().unwrap().starts_with('v'),
+        "{version}"
+    );
+    let settings = client
+        .call("/cluster.SettingsService/Get", json!({}))
+        .await?;
+    assert_eq!(
+        settings["appLabelKey"], "app.kubernetes.io/instance",
+        "{settings}"
+    );
+
+    // Nothing without a session; a wrong password is Unauthenticated, as from Argo CD.
+    let anonymous = client
+        .call("/application.ApplicationService/List", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let wrong = client
+        .call(
+            "/session.SessionService/Create",
+            json!({"username": "admin", "password": "wrong"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(wrong.message(), "Invalid username or password");
+    let password = admin_password(&ctx).await?;
+    let session = client
+        .call(
+            "/session.SessionService/Create",
+            json!({"username": "admin", "password": password}),
+        )
+        .await?;
+    client.token = Some(session["token"].as_str().unwrap().to_string());
+    let info = client
+        .call("/session.SessionService/GetUserInfo", json!({}))
+        .await?;
+    assert_eq!(info["loggedIn"], true);
+    assert_eq!(info["username"], "admin");
+
+    // Applications: listed, got with Kubernetes' times and shapes, created, refused.
+    let apps = client
+        .call("/application.ApplicationService/List", json!({}))
+        .await?;
+    let names: Vec<&str> = apps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|app| app["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["guestbook"]);
+    let app = client
+        .call(
+            "/application.ApplicationService/Get",
+            json!({"name": "guestbook"}),
+        )
+        .await?;
+    assert_eq!(app["spec"]["project"], "default", "{app}");
+    assert_eq!(app["spec"]["source"]["path"], "guestbook");
+    assert!(
+        jiff::Timestamp::from_str(app["metadata"]["creationTimestamp"].as_str().unwrap()).is_ok(),
+        "{app}"
+    );
+    let created = client
+        .call(
+            "/application.ApplicationService/Create",
+            json!({"application": {
+                "metadata": {"name": "second"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://git.example.com/apps", "path": "second"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "second"},
+                },
+            }}),
+        )
+        .await?;
+    assert_eq!(created["metadata"]["name"], "second");
+    let again = client
+        .call(
+            "/application.ApplicationService/Create",
+            json!({"application": {
+                "metadata": {"name": "second"},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://git.example.com/other", "path": "x"},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"},
+                },
+            }}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::InvalidArgument, "{again:?}");
+    let missing = client
+        .call(
+            "/application.ApplicationService/Get",
+            json!({"name": "nothing-here"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::PermissionDenied);
+    let nameless = client
+        .call("/application.ApplicationService/Get", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(nameless.code(), Code::InvalidArgument);
+
+    let can = client
+        .call(
+            "/account.AccountService/CanI",
+            json!({"resource": "applications", "action": "sync", "subresource": "default/guestbook"}),
+        )
+        .await?;
+    assert_eq!(can["value"], "yes");
+
+    // The watch stream starts with the apps as they are.
+    let event = client
+        .first_of_stream(
+            "/application.ApplicationService/Watch",
+            json!({"name": "guestbook"}),
+        )
+        .await?;
+    assert_eq!(event["type"], "ADDED", "{event}");
+    assert_eq!(event["application"]["metadata"]["name"], "guestbook");
+
+    // A method of Argo CD's that ferry has no route for says so by name.
+    let action = client
+        .call(
+            "/application.ApplicationService/ListResourceActions",
+            json!({"name": "guestbook"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(action.code(), Code::Unimplemented);
+    assert!(
+        action.message().contains("ListResourceActions"),
+        "{action:?}"
+    );
+
+    // Logging out over gRPC revokes the token for REST as well.
+    client
+        .call("/session.SessionService/Delete", json!({}))
+        .await?;
+    let token = client.token.clone().unwrap();
+    server
+        .wait_for_status("/api/v1/applications", &token, 401)
+        .await?;
+    server.stop().await?;
+    Ok(())
+}
