@@ -267,6 +267,35 @@ pub struct GitWritten {
     pub changes: Vec<Change>,
 }
 
+/// The branch `HEAD` of the repository at `url` points to.
+async fn default_branch(
+    credentials: &Credentials,
+    url: &str,
+    project: &str,
+) -> Result<String, WriteError> {
+    let git_error = |message: String| WriteError::Git {
+        url: url.to_string(),
+        message,
+    };
+    let cache =
+        ferry_git::RepoCache::new(std::env::temp_dir(), credentials.clone()).for_project(project);
+    let refs = cache
+        .ls_remote(url)
+        .await
+        .map_err(|e| git_error(e.to_string()))?;
+    refs.iter()
+        .find(|r| r.name == "HEAD")
+        .and_then(|r| r.symref_target.as_deref())
+        .and_then(|target| target.strip_prefix("refs/heads/"))
+        .map(String::from)
+        .ok_or_else(|| {
+            git_error(
+                "its HEAD names no branch: set the branch to commit to (git-branch / gitConfig.branch)"
+                    .into(),
+            )
+        })
+}
+
 /// The repository a git write-back pushes to: the configured one, else the updated source's.
 pub fn repository_url(app: &Application, git: &GitWriteBack) -> Result<String, String> {
     if let Some(url) = &git.repository {
@@ -307,12 +336,10 @@ pub async fn to_git(
         .find(|s| s.repo_url == url)
         .map(|s| s.target_revision.clone())
         .unwrap_or_else(|| source.target_revision.clone());
-    let branch = git.branch.clone().unwrap_or(revision);
+    let mut branch = git.branch.clone().unwrap_or(revision);
     if branch.is_empty() || branch == "HEAD" {
-        return Err(invalid(format!(
-            "the source's targetRevision is {:?}: name the branch to commit to (git-branch / gitConfig.branch)",
-            if branch.is_empty() { "" } else { "HEAD" }
-        )));
+        // As upstream: the branch the repository's HEAD points to.
+        branch = default_branch(&credentials, &url, app.project()).await?;
     }
     let name = app.metadata.name.as_deref().unwrap_or_default();
     let namespace = app.metadata.namespace.as_deref().unwrap_or_default();

@@ -364,13 +364,15 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
         .create(&PostParams::default(), &secret)
         .await?;
 
-    let source = |path: &str, kind: &str| {
+    let source_at = |path: &str, kind: &str, revision: &str| {
         format!(
-            "{{repoURL: '{}', path: {path}, targetRevision: main, {kind}: {{}}}}",
+            "{{repoURL: '{}', path: {path}, targetRevision: {revision}, {kind}: {{}}}}",
             server.url()
         )
     };
-    // Default target: .argocd-source-<app>.yaml beside the Helm source.
+    let source = |path: &str, kind: &str| source_at(path, kind, "main");
+    // Default target: .argocd-source-<app>.yaml beside the Helm source, on the branch HEAD
+    // names.
     create_app(
         &ctx,
         "api",
@@ -381,7 +383,7 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
                 "git".into(),
             ),
         ],
-        &source("apps/api", "helm"),
+        &source_at("apps/api", "helm", "HEAD"),
         &format!("{image}:1.0.0"),
     )
     .await?;
