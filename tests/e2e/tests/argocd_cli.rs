@@ -1,14 +1,15 @@
 //! The real `argocd` CLI (Argo CD's own, at the release pinned in tools/versions.env, built by
 //! scripts/toolchain) against ferry-server's gRPC API and a running controller: log in, see the
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
-//! list projects and repositories, ask RBAC, list clusters, talk grpc-web, and delete the app —
-//! every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
+//! list projects and repositories, ask RBAC, list clusters, talk grpc-web and TLS, and delete the
+//! app — every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
 use ferry_e2e::{Story, is};
+use ferry_testkit::server::{ServerProcess, workspace_binary};
 
 /// The `argocd` CLI with a config file of its own.
 struct Argocd {
@@ -220,6 +221,40 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
     let web = argocd.run(&["app", "get", &app, "--grpc-web", "-o", "json"])?;
     let web: serde_json::Value = serde_json::from_str(&web)?;
     assert_eq!(web["metadata"]["name"], app.as_str());
+
+    // Over TLS, as a production install serves it: `--insecure` trusts the self-signed certificate.
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    let (cert, key) = (work.path().join("tls.crt"), work.path().join("tls.key"));
+    std::fs::write(&cert, certified.cert.pem())?;
+    std::fs::write(&key, certified.signing_key.serialize_pem())?;
+    let tls_server = ServerProcess::start_with(
+        &workspace_binary("ferry-server")?,
+        story.namespace(),
+        story.ctx.kubeconfig(),
+        &[
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ],
+    )
+    .await?;
+    let over_tls = Argocd::new(&work.path().join("tls"));
+    std::fs::create_dir_all(work.path().join("tls"))?;
+    let tls_address = tls_server.address();
+    over_tls.run(&[
+        "login",
+        &tls_address,
+        "--insecure",
+        "--username",
+        "admin",
+        "--password",
+        &password,
+    ])?;
+    let listed = over_tls.run(&["app", "list", "-o", "name"])?;
+    assert!(listed.lines().any(|line| line.ends_with(&app)), "{listed}");
+    let listed = over_tls.run(&["app", "list", "-o", "name", "--grpc-web"])?;
+    assert!(listed.lines().any(|line| line.ends_with(&app)), "{listed}");
 
     // Errors carry Argo CD's codes.
     let missing = argocd.refused(&["app", "get", "no-such-app"])?;
