@@ -210,6 +210,8 @@ async fn set_image(args: SetImageArgs) -> anyhow::Result<ExitCode> {
                 bail!("--repo needs --push (or --dry-run): a commit that is not pushed is lost");
             }
             let credentials = credentials(&args, &url)?;
+            // A token in the URL (`https://user:token@host/...`) is never printed.
+            let shown = ferry_git::repo_url::scrub(&url);
             let request = PushRequest {
                 target_branch: args.target_branch.clone(),
                 max_attempts: args.max_attempts,
@@ -234,7 +236,7 @@ async fn set_image(args: SetImageArgs) -> anyhow::Result<ExitCode> {
                 PushOutcome::Unchanged { .. } => Ok(nothing_to_change(&applied)),
                 PushOutcome::WouldPush { head, .. } => {
                     let branch = request.target_branch.as_deref().unwrap_or(&args.branch);
-                    println!("dry run: would commit on {head} and push to {branch} of {url}");
+                    println!("dry run: would commit on {head} and push to {branch} of {shown}");
                     Ok(ExitCode::SUCCESS)
                 }
                 PushOutcome::Pushed {
@@ -248,7 +250,7 @@ async fn set_image(args: SetImageArgs) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     };
-                    println!("pushed {commit} to {branch} of {url}{retried}");
+                    println!("pushed {commit} to {branch} of {shown}{retried}");
                     Ok(ExitCode::SUCCESS)
                 }
             }

@@ -608,3 +608,41 @@ fn concurrent_bumps_all_land() {
         "Set image web:v1.2.5\nSet image web:v1.2.4\nSet image web:v1.2.3\nconfig"
     );
 }
+
+#[test]
+fn credentials_in_the_repository_url_are_used_and_never_printed() {
+    let (repo, http) = config_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let url = http
+        .url()
+        .replace("http://", &format!("http://{}:{}@", AUTH.0, AUTH.1));
+    let args = [
+        "--repo",
+        url.as_str(),
+        "--push",
+        "--values",
+        "apps/web/values-production.yaml",
+        "--image",
+        "web:v9.0.0",
+    ];
+    let out = ferry_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains(AUTH.1), "{}", text(&out));
+    assert!(show(&repo, "apps/web/values-production.yaml").contains("tag: \"v9.0.0\""));
+
+    let wrong = http.url().replace("http://", "http://ci-bot:wrong@");
+    let out = ferry_in(
+        dir.path(),
+        &[
+            "--repo",
+            wrong.as_str(),
+            "--push",
+            "--values",
+            "apps/web/values-production.yaml",
+            "--image",
+            "web:v9.1.0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("wrong"), "{}", text(&out));
+}
