@@ -70,6 +70,10 @@ fn parse_alternative(text: &str) -> Option<Alternative> {
             Some("~>") => comparators.push(format!("~{version}")),
             Some(op) => comparators.push(format!("{op}{version}")),
             // A bare version is an exact match; a bare wildcard is a range.
+            // `2.x-0`: the range, pre-releases included (Masterminds' way to ask for them).
+            None if has_wildcard && version.contains('-') => {
+                comparators.extend(prerelease_range(&version)?)
+            }
             None if has_wildcard => comparators.push(version),
             None => comparators.push(format!("={version}")),
         }
@@ -81,6 +85,21 @@ fn parse_alternative(text: &str) -> Option<Alternative> {
         VersionReq::parse(&comparators.join(", ")).ok()?
     };
     Some(Alternative { required, excluded })
+}
+
+/// `>=lower-pre, <upper-0` for a wildcard version with a pre-release suffix (`1.2.x-0`).
+fn prerelease_range(version: &str) -> Option<Vec<String>> {
+    let (core, pre) = version.split_once('-')?;
+    let parts: Vec<&str> = core.split('.').collect();
+    let number = |i: usize| -> Option<u64> { parts.get(i).and_then(|p| p.parse().ok()) };
+    let lower: Vec<String> = (0..3).map(|i| number(i).unwrap_or(0).to_string()).collect();
+    let mut range = vec![format!(">={}-{pre}", lower.join("."))];
+    match (number(0), number(1)) {
+        (None, _) => {}
+        (Some(major), None) => range.push(format!("<{}.0.0-0", major + 1)),
+        (Some(major), Some(minor)) => range.push(format!("<{major}.{}.0-0", minor + 1)),
+    }
+    Some(range)
 }
 
 /// A tag as a version, leniently like Masterminds: optional `v`, missing minor/patch are zero.
@@ -131,6 +150,16 @@ mod tests {
         assert!(!satisfied("<1.0.0 || >=3", "2.0.0"));
         assert!(!satisfied(">=1, !=1.5.0", "1.5.0"));
         assert!(satisfied(">=1, !=1.5.0", "1.5.1"));
+    }
+
+    #[test]
+    fn wildcards_with_a_prerelease_suffix_take_prereleases() {
+        assert!(satisfied("2.x-0", "2.0.0-rc1"));
+        assert!(satisfied("2.x-0", "2.0.1"));
+        assert!(!satisfied("2.x-0", "3.0.0-rc1"));
+        assert!(!satisfied("2.x-0", "1.9.0"));
+        assert!(satisfied("1.2.x-0", "1.2.0-beta.1"));
+        assert!(!satisfied("1.2.x-0", "1.3.0"));
     }
 
     #[test]

@@ -461,6 +461,12 @@ mod tests {
             chosen(&semver(Some(">=2.0.0-0")), &rcs),
             Some("2.0.0-rc2".into())
         );
+        // update-strategies.md: "2.x-0" for pre-releases such as v2.0-rc1.
+        let rcs = tags(&["1.9.0", "v2.0-rc1"]);
+        assert_eq!(
+            chosen(&semver(Some("2.x-0")), &rcs),
+            Some("v2.0-rc1".into())
+        );
     }
 
     #[test]
