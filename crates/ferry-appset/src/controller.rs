@@ -5,6 +5,7 @@
 //! generation.
 
 mod apply;
+mod events;
 mod secrets;
 mod status;
 
@@ -50,6 +51,7 @@ pub struct Settings {
 
 struct Context {
     client: kube::Client,
+    events: events::Events,
     settings: Settings,
     git: GitSource,
     clusters: secrets::ClusterSecrets,
@@ -81,6 +83,7 @@ pub async fn run(
     let apps: Api<Application> = Api::namespaced(client.clone(), &namespace);
     let concurrency = settings.concurrency;
     let context = Arc::new(Context {
+        events: events::Events::new(client.clone()),
         client,
         settings,
         git,
@@ -187,11 +190,22 @@ async fn reconcile(
             ));
         }
     }
+    // Nor one whose destination cluster ferry does not know (as Argo CD checks before it creates).
+    for app in &generated {
+        if let Some(why) = apply::unknown_destination(app, &cluster_secrets) {
+            invalid.push(format!(
+                "application destination spec for {} is invalid: {why}",
+                app.name_any()
+            ));
+        }
+    }
     let valid: Vec<_> = generated
         .iter()
         .filter(|app| {
             let project = app.project();
-            project == ferry_types::application::DEFAULT_PROJECT || known_projects.contains(project)
+            (project == ferry_types::application::DEFAULT_PROJECT
+                || known_projects.contains(project))
+                && apply::unknown_destination(app, &cluster_secrets).is_none()
         })
         .collect();
 
@@ -202,7 +216,14 @@ async fn reconcile(
         let live = listed.get(&app.name_any()).copied();
         match apply::create_or_update(&apps, &appset, app, live, policy.allows_update()).await {
             Ok(Some(action)) => {
-                info!(applicationset = %appset.name_any(), application = %app.name_any(), "{action} Application")
+                info!(applicationset = %appset.name_any(), application = %app.name_any(), "{action} Application");
+                ctx.events
+                    .record(
+                        &appset,
+                        action,
+                        &format!("{action} Application {:?}", app.name_any()),
+                    )
+                    .await;
             }
             Ok(None) => {}
             Err(message) => {
@@ -217,8 +238,14 @@ async fn reconcile(
     }
     if first_error.is_none() && policy.allows_delete() {
         let names: HashSet<_> = generated.iter().map(|a| a.name_any()).collect();
-        if let Err(message) = apply::delete_stale(&apps, &owned, &names, &cluster_secrets).await {
-            first_error = Some((reason::DELETE_APPLICATION_ERROR, message));
+        match apply::delete_stale(&apps, &owned, &names, &cluster_secrets).await {
+            Ok(deleted) => {
+                for name in deleted {
+                    let note = format!("Deleted Application {name:?}");
+                    ctx.events.record(&appset, "Deleted", &note).await;
+                }
+            }
+            Err(message) => first_error = Some((reason::DELETE_APPLICATION_ERROR, message)),
         }
     }
     if first_error.is_none()

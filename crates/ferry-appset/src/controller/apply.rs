@@ -245,6 +245,23 @@ pub async fn delete_stale(
     Ok(deleted)
 }
 
+/// Why the app's destination cluster is unknown, if it is: no cluster Secret (nor the
+/// in-cluster cluster) has its server or name.
+pub fn unknown_destination(app: &Application, cluster_secrets: &[Secret]) -> Option<String> {
+    if destination_known(app, cluster_secrets) {
+        return None;
+    }
+    let destination = &app.spec.destination;
+    Some(if destination.server.is_empty() {
+        format!("there are no clusters with this name: {}", destination.name)
+    } else {
+        format!(
+            "there are no clusters with this URL: {}",
+            destination.server
+        )
+    })
+}
+
 fn destination_known(app: &Application, cluster_secrets: &[Secret]) -> bool {
     let destination = &app.spec.destination;
     let data = |s: &Secret, key: &str| {

@@ -450,6 +450,47 @@ async fn the_applicationset_controller_works_with_the_rights_the_chart_gives_it(
     })
     .await?;
 
+    // An Event on the set for the Application it created.
+    let events: Api<k8s_openapi::api::core::v1::Event> = story.ctx.api();
+    let created = format!("Created Application {:?}", app("one"));
+    eventually("the Created Event", || async {
+        let listed = events
+            .list(&ListParams::default().fields("involvedObject.name=elements"))
+            .await?;
+        Ok(listed
+            .items
+            .iter()
+            .any(|e| e.message.as_deref() == Some(created.as_str()))
+            .then_some(()))
+    })
+    .await?;
+    // A destination no cluster has: nothing created, the condition says why.
+    let mut unknown = appset(&["three"]);
+    unknown["metadata"]["name"] = "unknown-destination".into();
+    unknown["spec"]["template"]["spec"]["destination"]["server"] = "https://gone.example".into();
+    appsets
+        .create(&PostParams::default(), &serde_json::from_value(unknown)?)
+        .await?;
+    eventually("the unknown destination's condition", || async {
+        let status = appsets
+            .get("unknown-destination")
+            .await?
+            .status
+            .unwrap_or_default();
+        Ok(status
+            .conditions
+            .iter()
+            .any(|c| {
+                c.type_ == "ErrorOccurred"
+                    && c.status == "True"
+                    && c.message
+                        .contains("there are no clusters with this URL: https://gone.example")
+            })
+            .then_some(()))
+    })
+    .await?;
+    assert!(apps.get_opt(&app("three")).await?.is_none());
+
     first.kill()?;
     appsets
         .patch(
