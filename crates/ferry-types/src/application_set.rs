@@ -654,6 +654,61 @@ spec:
         assert_eq!(back, original);
     }
 
+    /// Upstream's cluster-decision-resource example and the plugin example of its docs, field
+    /// for field.
+    #[test]
+    fn upstream_duck_type_and_plugin_examples_round_trip() {
+        let duck = "apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: book-import}
+spec:
+  goTemplate: true
+  generators:
+  - clusterDecisionResource: {configMapRef: ocm-placement, name: test-placement, requeueAfterSeconds: 30}
+  template:
+    metadata: {name: '{{.clusterName}}-book-import'}
+    spec: {project: default, destination: {name: '{{.clusterName}}', namespace: bookimport}}
+";
+        let plugin = "apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: myplugin}
+spec:
+  goTemplate: true
+  generators:
+  - plugin:
+      configMapRef: {name: my-plugin}
+      input:
+        parameters: {key1: value1, list: [list, of, values], boolean: true, map: {key1: value1}}
+      values: {value1: something}
+      requeueAfterSeconds: 30
+  template:
+    metadata: {name: myplugin}
+";
+        for yaml in [duck, plugin] {
+            let set = appset(yaml);
+            assert!(
+                set.unknown_fields().is_empty(),
+                "{:?}",
+                set.unknown_fields()
+            );
+            let original: Value = serde_yaml::from_str(yaml).unwrap();
+            assert_eq!(serde_json::to_value(&set).unwrap(), original);
+        }
+        let set = appset(plugin);
+        let generator = set.spec.generators[0].plugin.as_ref().unwrap();
+        assert_eq!(generator.config_map_ref.name, "my-plugin");
+        assert_eq!(generator.input.parameters["boolean"], true);
+        let set = appset(duck);
+        let duck = set.spec.generators[0]
+            .cluster_decision_resource
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (duck.config_map_ref.as_str(), duck.name.as_str()),
+            ("ocm-placement", "test-placement")
+        );
+    }
+
     #[test]
     fn generators_ferry_lacks_are_kept_and_reported() {
         let set = appset(
