@@ -633,3 +633,48 @@ async fn the_binary_runs_one_cycle_with_once() -> Result<()> {
     assert!(!out.status.success());
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_write_backs_to_one_repository_all_land() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    let registry = registry_with(&["1.0.0", "1.1.0"]).await?;
+    let image = format!("{}/app", registry.host());
+    let repo = GitRepo::new()?;
+    let apps = ["a", "b", "c", "d"];
+    for app in apps {
+        repo.write(&format!("apps/{app}/values.yaml"), "replicas: 1\n")?;
+    }
+    repo.commit("config")?;
+    for app in apps {
+        create_app(
+            &ctx,
+            app,
+            &[
+                (IMAGE_LIST, format!("app={image}:1.x")),
+                (
+                    "argocd-image-updater.argoproj.io/write-back-method",
+                    "git".into(),
+                ),
+            ],
+            &format!(
+                "{{repoURL: '{}', path: apps/{app}, targetRevision: main, helm: {{}}}}",
+                repo.file_url()
+            ),
+            &format!("{image}:1.0.0"),
+        )
+        .await?;
+    }
+    // Four write-backs at once (max_concurrency 4) race for the branch: the rejected pushes
+    // are rebased and pushed again.
+    let report = runner(&ctx, &registry)?.cycle(None).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.updated.len(), apps.len(), "{report:?}");
+    let log = bare_git(&repo, &["log", "--format=%s", "main"])?;
+    assert_eq!(log.lines().count(), apps.len() + 1, "{log}");
+    for app in apps {
+        let file = format!("main:apps/{app}/.argocd-source-{app}.yaml");
+        assert!(bare_git(&repo, &["show", &file])?.contains("value: 1.1.0"));
+    }
+    Ok(())
+}
