@@ -595,13 +595,17 @@ fn concurrent_bumps_all_land() {
             .unwrap()
     };
     let children = [run(), run(), run()];
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    let all = outputs.iter().map(text).collect::<Vec<_>>().join("\n");
+    for out in &outputs {
+        assert_eq!(out.status.code(), Some(0), "{all}");
     }
     // Each run bumped the tag it found on the head it pushed onto: none was lost.
     let values = show(&repo, "apps/web/values-production.yaml");
-    assert!(values.contains("tag: \"v1.2.5\""), "{values}");
+    assert!(values.contains("tag: \"v1.2.5\""), "{values}\n{all}");
     let subjects = git(&repo.bare_path(), &["log", "--format=%s", "main"]);
     assert_eq!(
         subjects,

@@ -87,8 +87,10 @@ impl<'a> Session<'a> {
 
     /// Push `refspec` (`<local ref>:<remote ref>`, never forced) from `repo`. `Ok(Some(why))`
     /// when the remote ref was not updated because it moved: libgit2 refuses a push that is not
-    /// a fast-forward of what the remote advertised, and the server refuses an update whose
-    /// old value is no longer the ref's (a concurrent push in between).
+    /// a fast-forward of what the remote advertised, the server refuses an update whose old
+    /// value is no longer the ref's (a concurrent push in between), and a remote ref that is
+    /// already the pushed commit means another writer made the very same commit (same parent,
+    /// tree, author, message and second) meanwhile: the push would change nothing.
     pub fn push(&self, repo: &Repository, refspec: &str) -> Result<Option<String>, GitError> {
         let classify = |e| self.classify(e, "push");
         let mut remote = repo.remote_anonymous(&self.url.raw).map_err(classify)?;
@@ -101,10 +103,20 @@ impl<'a> Session<'a> {
             }
             Ok(())
         });
+        let identical = rejected.clone();
+        callbacks.push_negotiation(move |updates| {
+            if updates.iter().any(|update| update.src() == update.dst()) {
+                *identical.borrow_mut() =
+                    Some("the branch already has this very commit, made concurrently".to_owned());
+                return Err(git2::Error::from_str("the remote already has this commit"));
+            }
+            Ok(())
+        });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
         match remote.push(&[refspec], Some(&mut options)) {
             Ok(()) => Ok(rejected.take()),
+            Err(_) if rejected.borrow().is_some() => Ok(rejected.take()),
             Err(e) if e.code() == ErrorCode::NotFastForward => Ok(Some(scrub(e.message()))),
             Err(e) => Err(classify(e)),
         }
