@@ -482,6 +482,56 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
     assert_eq!(values["image"]["repository"], image.as_str());
     assert_eq!(values["image"]["tag"], "1.1.0");
 
+    // git:secret:<ns>/<name>: that Secret's credentials, not the repository's.
+    let named = |password: &str| -> Result<Secret> {
+        Ok(serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "git-creds"},
+            "stringData": {"username": "git", "password": password},
+        }))?)
+    };
+    let secrets = ctx.api::<Secret>();
+    secrets
+        .create(&PostParams::default(), &named("wrong")?)
+        .await?;
+    create_app(
+        &ctx,
+        "api-secret",
+        &[
+            (IMAGE_LIST, format!("app={image}:1.x")),
+            (
+                "argocd-image-updater.argoproj.io/write-back-method",
+                format!("git:secret:{}/git-creds", ctx.namespace()),
+            ),
+        ],
+        &source("apps/api", "helm"),
+        &format!("{image}:1.0.0"),
+    )
+    .await?;
+    let report = runner(&ctx, &registry)?.cycle(None).await;
+    let failed: Vec<_> = report
+        .errors
+        .iter()
+        .filter(|(app, _)| app.ends_with("/api-secret"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:?}");
+    assert!(
+        !failed[0].1.contains("wrong"),
+        "no password in errors: {failed:?}"
+    );
+    secrets.delete("git-creds", &Default::default()).await?;
+    secrets
+        .create(&PostParams::default(), &named("s3cret")?)
+        .await?;
+    let report = runner(&ctx, &registry)?.cycle(None).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let head = bare_git(&repo, &["rev-parse", "main"])?;
+    assert_eq!(
+        changed_files(&repo, &head)?,
+        ["apps/api/.argocd-source-api-secret.yaml"]
+    );
+
     // Nothing new: no commit at all.
     let report = runner(&ctx, &registry)?.cycle(None).await;
     assert!(
