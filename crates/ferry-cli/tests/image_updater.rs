@@ -67,7 +67,13 @@ async fn test_shows_the_chosen_tag_and_why_the_others_were_not() -> anyhow::Resu
 
     // newest-build with an ignore pattern: "latest" was built last but is ignored.
     let (ok, out, err) = ferry(
-        &[&image, "--update-strategy", "newest-build", "--ignore-tags", "lat*"],
+        &[
+            &image,
+            "--update-strategy",
+            "newest-build",
+            "--ignore-tags",
+            "lat*",
+        ],
         &conf,
     );
     assert!(ok, "{err}");
@@ -81,6 +87,9 @@ async fn test_shows_the_chosen_tag_and_why_the_others_were_not() -> anyhow::Resu
     // Bad input names the flag.
     let (ok, _, err) = ferry(&[&image, "--allow-tags", "regexp:("], &conf);
     assert!(!ok);
-    assert!(err.contains("--allow-tags: invalid regular expression"), "{err}");
+    assert!(
+        err.contains("--allow-tags: invalid regular expression"),
+        "{err}"
+    );
     Ok(())
 }
