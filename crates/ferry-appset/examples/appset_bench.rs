@@ -127,6 +127,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         git_root: work.path().join("git"),
         max_repo_size: None,
         concurrency: 10,
+        progressive_syncs: false,
     };
     tokio::spawn(controller::run(
         client.clone(),

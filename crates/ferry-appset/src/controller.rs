@@ -6,6 +6,7 @@
 
 mod apply;
 mod events;
+mod progressive;
 mod secrets;
 mod status;
 
@@ -47,6 +48,8 @@ pub struct Settings {
     pub max_repo_size: Option<u64>,
     /// ApplicationSets reconciled at once.
     pub concurrency: u16,
+    /// Honour the RollingSync strategy (Argo CD's `--enable-progressive-syncs`).
+    pub progressive_syncs: bool,
 }
 
 struct Context {
@@ -209,13 +212,31 @@ async fn reconcile(
         })
         .collect();
 
+    // A rolling sync: the controller syncs the Applications itself, step by step.
+    let rolling = ctx
+        .settings
+        .progressive_syncs
+        .then(|| progressive::rolling_steps(&appset))
+        .flatten();
+    let mut desired: Vec<Application> = valid.into_iter().cloned().collect();
+    let mut prunes = HashMap::new();
+    if rolling.is_some() {
+        for app in &mut desired {
+            prunes.insert(app.name_any(), progressive::disable_automated_sync(app));
+        }
+    }
+    let mut changed = HashSet::new();
+
     let policy = appset.applications_sync();
     let listed: HashMap<_, _> = owned.iter().map(|app| (app.name_any(), app)).collect();
     let mut first_error = None;
-    for app in &valid {
+    for app in &desired {
         let live = listed.get(&app.name_any()).copied();
         match apply::create_or_update(&apps, &appset, app, live, policy.allows_update()).await {
             Ok(Some(action)) => {
+                if action == "Updated" {
+                    changed.insert(app.name_any());
+                }
                 info!(applicationset = %appset.name_any(), application = %app.name_any(), "{action} Application");
                 ctx.events
                     .record(
@@ -259,6 +280,23 @@ async fn reconcile(
     }
 
     let owned = owned_apps(&apps, &appset).await.map_err(kube_error)?;
+    let rolling_out = match rolling {
+        Some(steps) => {
+            let statuses = roll(&apps, &appset, steps, &owned, &changed, &prunes).await?;
+            let done = statuses.iter().all(|s| s.status == progressive::HEALTHY);
+            status::write_application_status(&appsets, &appset, statuses)
+                .await
+                .map_err(kube_error)?;
+            !done
+        }
+        // Without a rolling sync there is no rollout to record.
+        None => {
+            status::write_application_status(&appsets, &appset, Vec::new())
+                .await
+                .map_err(kube_error)?;
+            false
+        }
+    };
     let conditions = match &first_error {
         Some((why, message)) => status::conditions(Some((why, message)), true),
         None => status::conditions(None, true),
@@ -287,7 +325,44 @@ async fn reconcile(
     if let Some((_, message)) = first_error {
         return Err(ReconcileError(message));
     }
+    if rolling_out {
+        // The Applications' sync and health move the rollout on; they are not watched.
+        return Ok(Action::requeue(ROLLOUT_POLL));
+    }
     Ok(requeue(&appset))
+}
+
+/// How often a rolling sync in progress looks at its Applications again.
+const ROLLOUT_POLL: Duration = Duration::from_secs(3);
+
+/// One round of a rolling sync: the Applications' states, and a sync for each that may start.
+async fn roll(
+    apps: &Api<Application>,
+    appset: &ApplicationSet,
+    steps: &[ferry_types::application_set::ApplicationSetRolloutStep],
+    owned: &[Application],
+    changed: &HashSet<String>,
+    prunes: &HashMap<String, bool>,
+) -> Result<Vec<ferry_types::application_set::ApplicationSetApplicationStatus>, ReconcileError> {
+    let now = jiff::Timestamp::now();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        now.round(jiff::Unit::Second).unwrap_or(now),
+    );
+    let (step_of, members) = progressive::steps_of(steps, owned);
+    let mut statuses = progressive::update_statuses(appset, owned, changed, &step_of, &now);
+    let to_sync = progressive::apps_to_sync(&statuses, &members);
+    for name in progressive::promote(&mut statuses, steps, &step_of, &to_sync, &now) {
+        let Some(app) = owned.iter().find(|a| a.name_any() == name) else {
+            continue;
+        };
+        let prune = prunes.get(&name).copied().unwrap_or(false);
+        let patch = json!({"operation": progressive::sync_operation(app, prune)});
+        apps.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| ReconcileError(format!("starting the sync of Application {name}: {e}")))?;
+        info!(applicationset = %appset.name_any(), application = %name, "RollingSync: syncing Application");
+    }
+    Ok(statuses)
 }
 
 /// Records a failed generation in the status; nothing else is touched.

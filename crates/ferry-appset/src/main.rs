@@ -34,6 +34,13 @@ struct Args {
     /// wait as standbys (Argo CD's flag).
     #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_LEADER_ELECTION")]
     enable_leader_election: bool,
+    /// Honour the RollingSync strategy: the controller syncs the generated Applications step by
+    /// step (Argo CD's flag).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS"
+    )]
+    enable_progressive_syncs: bool,
     /// This replica's identity in the Lease (default: hostname and a random suffix).
     #[arg(long, env = "FERRY_LEADER_ELECT_IDENTITY")]
     leader_elect_identity: Option<String>,
@@ -94,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         git_root: cache.join("git"),
         max_repo_size: (args.max_repo_size > 0).then_some(args.max_repo_size),
         concurrency: args.concurrent_reconciliations,
+        progressive_syncs: args.enable_progressive_syncs,
     };
     ferry_appset::controller::run(client, settings, ferry_types::runtime::shutdown_signal())
         .await?;

@@ -57,6 +57,10 @@ pub struct ApplicationSetSpec {
     pub sync_policy: Option<ApplicationSetSyncPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserved_fields: Option<ApplicationPreservedFields>,
+    /// How changes reach the generated Applications: all at once, or step by step
+    /// (`RollingSync`, with the controller's `--enable-progressive-syncs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<ApplicationSetStrategy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_application_differences: Vec<ApplicationSetResourceIgnoreDifferences>,
     /// Whether the `selector` of generators nested in a matrix or merge applies (it always
@@ -322,6 +326,71 @@ impl ApplicationsSyncPolicy {
     }
 }
 
+/// `spec.strategy`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSetStrategy {
+    /// `AllAtOnce` (the default) or `RollingSync`.
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_sync: Option<ApplicationSetRolloutStrategy>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `spec.strategy.rollingSync`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationSetRolloutStrategy {
+    #[serde(default)]
+    pub steps: Vec<ApplicationSetRolloutStep>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// A step: the Applications whose labels match every expression, at most `maxUpdate` of them
+/// (a number or a percentage) syncing at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSetRolloutStep {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<ApplicationMatchExpression>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_update: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// A step's label expression: `In` or `NotIn` `values`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationMatchExpression {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// A `status.applicationStatus` entry: where an Application is in a progressive sync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSetApplicationStatus {
+    pub application: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    #[serde(default)]
+    pub message: String,
+    /// `Waiting`, `Pending`, `Progressing` or `Healthy`.
+    #[serde(default)]
+    pub status: String,
+    /// The step (from 1; -1 for none).
+    #[serde(default)]
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_revisions: Vec<String>,
+}
+
 /// `spec.preservedFields`: annotations and labels of generated Applications that others may
 /// change and the controller keeps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -356,6 +425,9 @@ pub struct ApplicationSetResourceIgnoreDifferences {
 pub struct ApplicationSetStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ApplicationSetCondition>,
+    /// Progressive syncs: each Application's state in the rollout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub application_status: Vec<ApplicationSetApplicationStatus>,
     /// The generated Applications, with their sync and health status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceStatus>,
@@ -439,6 +511,16 @@ impl ApplicationSet {
         push_template_unknown(&mut out, "spec.template.", &spec.template);
         if let Some(policy) = &spec.sync_policy {
             push_unknown(&mut out, "spec.syncPolicy.", &policy.unknown);
+        }
+        if let Some(strategy) = &spec.strategy {
+            push_unknown(&mut out, "spec.strategy.", &strategy.unknown);
+            if let Some(rolling) = &strategy.rolling_sync {
+                push_unknown(&mut out, "spec.strategy.rollingSync.", &rolling.unknown);
+                for (i, step) in rolling.steps.iter().enumerate() {
+                    let prefix = format!("spec.strategy.rollingSync.steps[{i}].");
+                    push_unknown(&mut out, &prefix, &step.unknown);
+                }
+            }
         }
         if let Some(preserved) = &spec.preserved_fields {
             push_unknown(&mut out, "spec.preservedFields.", &preserved.unknown);
@@ -719,14 +801,14 @@ spec:
       generators:
       - list: {elements: [{a: b}]}
       - scmProvider: {gitea: {owner: o, api: http://gitea}}
-  strategy: {type: RollingSync}
+  strategy: {type: RollingSync, deletionOrder: Reverse}
   template: {metadata: {}, spec: {}}
 ",
         );
         assert_eq!(
             set.unknown_fields(),
             [
-                "spec.strategy",
+                "spec.strategy.deletionOrder",
                 "spec.generators[0].pullRequest",
                 "spec.generators[1].matrix.generators[1].scmProvider"
             ]
@@ -736,7 +818,7 @@ spec:
             json["spec"]["generators"][0]["pullRequest"]["gitea"]["owner"],
             "o"
         );
-        assert_eq!(json["spec"]["strategy"]["type"], "RollingSync");
+        assert_eq!(json["spec"]["strategy"]["deletionOrder"], "Reverse");
     }
 
     #[test]

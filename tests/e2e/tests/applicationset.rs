@@ -517,3 +517,85 @@ async fn a_matrix_of_clusters_and_directories() -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Progressive syncs (`--enable-progressive-syncs`): a RollingSync strategy of two steps, `dev`
+/// then `prod`. The generated Applications lose automated sync; the ApplicationSet controller
+/// syncs `dev` first and `prod` only once `dev` is Healthy, and `status.applicationStatus` says
+/// where each one is.
+#[tokio::test]
+async fn a_rolling_sync_syncs_step_by_step() -> Result<()> {
+    let mut story = Story::new().await?;
+    for dir in ["apps/dev", "apps/prod"] {
+        write_dir(&story, dir)?;
+    }
+    story.repo.commit("two environments")?;
+    story.start_controller()?;
+    let kubeconfig = story.ctx.kubeconfig().to_path_buf();
+    let controller =
+        AppSetController::start_as(&story, &kubeconfig, &["--enable-progressive-syncs"])?;
+    let ns = story.namespace().to_string();
+    let mut set = serde_json::to_value(appset(&story, "rollout", "apps/*", "sync")?)?;
+    set["spec"]["strategy"] = json!({"type": "RollingSync", "rollingSync": {"steps": [
+        {"matchExpressions": [{"key": "dir", "operator": "In", "values": ["dev"]}]},
+        {"matchExpressions": [{"key": "dir", "operator": "In", "values": ["prod"]}], "maxUpdate": 1},
+    ]}});
+    let appsets: Api<ApplicationSet> = story.ctx.api();
+    appsets
+        .create(&PostParams::default(), &serde_json::from_value(set)?)
+        .await?;
+
+    let (dev, prod) = (format!("dev-{ns}"), format!("prod-{ns}"));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let status = appsets.get("rollout").await?.status.unwrap_or_default();
+        let state = |name: &str| {
+            status
+                .application_status
+                .iter()
+                .find(|s| s.application == name)
+                .map(|s| (s.status.clone(), s.step.clone()))
+        };
+        if let Some((prod_state, _)) = state(&prod)
+            && prod_state != "Waiting"
+        {
+            assert_eq!(
+                state(&dev).map(|s| s.0).as_deref(),
+                Some("Healthy"),
+                "prod moved on before dev was Healthy: {:?}",
+                status.application_status
+            );
+        }
+        if state(&dev) == Some(("Healthy".into(), "1".into()))
+            && state(&prod) == Some(("Healthy".into(), "2".into()))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the rollout did not finish: {:?}\n{}",
+                status.application_status,
+                controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for name in [&dev, &prod] {
+        let app = story.app(name).await?;
+        let automated = app
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.automated.as_ref());
+        assert_eq!(automated.and_then(|a| a.enabled), Some(false), "{name}");
+        let synced = story
+            .wait_app(name, "Synced and Healthy", is::synced_and_healthy)
+            .await?;
+        let started_by = synced
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .map(|s| s.operation.initiated_by.username.clone());
+        assert_eq!(started_by.as_deref(), Some("applicationset-controller"));
+    }
+    Ok(())
+}

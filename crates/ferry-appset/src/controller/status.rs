@@ -3,7 +3,8 @@
 
 use ferry_types::application::{HealthStatus, HealthStatusCode, ResourceStatus};
 use ferry_types::application_set::{
-    ApplicationSetCondition, ApplicationSetStatus, condition, reason,
+    ApplicationSetApplicationStatus, ApplicationSetCondition, ApplicationSetStatus, condition,
+    reason,
 };
 use ferry_types::{Application, ApplicationSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -140,6 +141,26 @@ pub async fn write(
         "resourcesCount": next.resources_count,
         "health": next.health,
     }});
+    api.patch_status(
+        &appset.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes `status.applicationStatus` (a rolling sync's states) if it differs.
+pub async fn write_application_status(
+    api: &Api<ApplicationSet>,
+    appset: &ApplicationSet,
+    statuses: Vec<ApplicationSetApplicationStatus>,
+) -> Result<(), kube::Error> {
+    let current = appset.status.as_ref().map(|s| &s.application_status);
+    if current.map_or(statuses.is_empty(), |c| *c == statuses) {
+        return Ok(());
+    }
+    let patch = json!({"status": {"applicationStatus": statuses}});
     api.patch_status(
         &appset.name_any(),
         &PatchParams::default(),

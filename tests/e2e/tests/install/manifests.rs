@@ -355,11 +355,14 @@ configs:
         Some("round-robin")
     );
 
-    // The ApplicationSet controller: replicas elect a leader; it can be left out.
+    // The ApplicationSet controller: replicas elect a leader, progressive syncs on; it can be
+    // left out.
     let appset = objects(&tools.helm_template(
         "r",
         "cd",
         r#"
+configs:
+  params: {applicationsetcontroller.enable.progressive.syncs: true}
 applicationSet:
   replicas: 2
   extraArgs: [--concurrent-reconciliations=20]
@@ -373,6 +376,7 @@ applicationSet:
         args(controller),
         [
             "--enable-leader-election",
+            "--enable-progressive-syncs",
             "--concurrent-reconciliations=20"
         ]
     );
