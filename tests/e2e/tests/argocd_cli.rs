@@ -1,8 +1,9 @@
 //! The real `argocd` CLI (Argo CD's own, at the release pinned in tools/versions.env, built by
 //! scripts/toolchain) against ferry-server's gRPC API and a running controller: log in, see the
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
-//! list projects and repositories, ask RBAC, list clusters, talk grpc-web and TLS, and delete the
-//! app — every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
+//! read its manifests and diff, change its spec, create and list projects, list repositories, ask
+//! RBAC, list clusters, talk grpc-web and TLS, and delete the app — every call over gRPC, through
+//! the same REST handlers, RBAC and audit as the REST API.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -189,8 +190,49 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
         )
         .await?;
 
+    // Manifests and diff (the controller's views), and a spec change.
+    let manifests = argocd.run(&["app", "manifests", &app])?;
+    assert!(manifests.contains("kind: Deployment"), "{manifests}");
+    story.repo.write(
+        "guestbook/extra.yaml",
+        EXTRA_CONFIG_MAP.replace("a: b", "a: changed"),
+    )?;
+    story.repo.commit("the extra ConfigMap changed")?;
+    let diff = argocd.output(&["app", "diff", &app, "--refresh"])?;
+    let said = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        said.contains("a: changed"),
+        "no diff of the new commit: {said}"
+    );
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "argocd app diff exits 1 on a diff"
+    );
+    argocd.run(&["app", "set", &app, "--revision", &second])?;
+    story
+        .eventually("the spec change written", || async {
+            let app = story.app(&app).await?;
+            Ok(app
+                .spec
+                .source
+                .is_some_and(|source| source.target_revision == second))
+        })
+        .await?;
+
     // Projects, repositories, RBAC and clusters.
+    argocd.run(&[
+        "proj",
+        "create",
+        "team-a",
+        "--description",
+        "made by argocd",
+    ])?;
     let projects = argocd.run(&["proj", "list"])?;
+    assert!(
+        projects.lines().any(|line| line.starts_with("team-a ")),
+        "{projects}"
+    );
     assert!(
         projects.lines().any(|line| line.starts_with("default ")),
         "{projects}"
