@@ -68,6 +68,9 @@ pub struct Runner {
     requests_seen: Mutex<BTreeMap<String, u64>>,
     /// The registries asked so far, for their request counts.
     registries_used: Mutex<BTreeMap<String, Arc<ferry_registry::Registry>>>,
+    /// One git write-back per repository at a time, as upstream: apps sharing a repository
+    /// would otherwise race for its branch (other writers are handled by push retries).
+    repository_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Runner {
@@ -89,6 +92,7 @@ impl Runner {
             backoff: Mutex::new(BTreeMap::new()),
             requests_seen: Mutex::new(BTreeMap::new()),
             registries_used: Mutex::new(BTreeMap::new()),
+            repository_locks: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -430,6 +434,16 @@ impl Runner {
                 })?;
                 let mut settings = self.settings.commit.clone();
                 settings.dry_run = self.settings.dry_run;
+                let url =
+                    writeback::repository_url(app, git).map_err(writeback::WriteError::Invalid)?;
+                let lock = self
+                    .repository_locks
+                    .lock()
+                    .await
+                    .entry(url)
+                    .or_default()
+                    .clone();
+                let _one_at_a_time = lock.lock().await;
                 let written =
                     writeback::to_git(app, config, git, changes, credentials, &settings).await?;
                 info!(

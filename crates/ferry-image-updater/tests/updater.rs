@@ -318,12 +318,8 @@ async fn invalid_settings_are_an_event_naming_the_annotation() -> Result<()> {
 
 /// The files a commit changed, from the bare repository.
 fn changed_files(repo: &GitRepo, commit: &str) -> Result<Vec<String>> {
-    let out = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(repo.bare_path())
-        .args(["show", "--name-only", "--format=", commit])
-        .output()?;
-    Ok(String::from_utf8(out.stdout)?
+    let out = bare_git(repo, &["show", "--name-only", "--format=", commit])?;
+    Ok(out
         .lines()
         .filter(|l| !l.is_empty())
         .map(String::from)
@@ -336,6 +332,11 @@ fn bare_git(repo: &GitRepo, args: &[&str]) -> Result<String> {
         .arg(repo.bare_path())
         .args(args)
         .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
@@ -715,8 +716,8 @@ async fn concurrent_write_backs_to_one_repository_all_land() -> Result<()> {
         )
         .await?;
     }
-    // Four write-backs at once (max_concurrency 4) race for the branch: the rejected pushes
-    // are rebased and pushed again.
+    // Four apps of one repository in one cycle (max_concurrency 4): their write-backs take
+    // turns on the repository, and every commit lands.
     let report = runner(&ctx, &registry)?.cycle(None).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.updated.len(), apps.len(), "{report:?}");
