@@ -23,6 +23,7 @@ mod error;
 mod openapi;
 mod projects;
 mod query;
+mod repo_access;
 mod repositories;
 mod selector;
 mod session;
@@ -124,6 +125,10 @@ fn rest_router(state: AppState) -> Router {
         .route("/api/v1/stream/applications", get(stream::applications))
         .merge(applicationsets::routes())
         .merge(projects::routes())
+        .route(
+            "/api/v1/repositories/{url}/validate",
+            post(repo_access::validate),
+        )
         .merge(repositories::routes())
         .merge(clusters::routes())
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));

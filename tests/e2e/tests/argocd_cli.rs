@@ -1,9 +1,9 @@
 //! The real `argocd` CLI (Argo CD's own, at the release pinned in tools/versions.env, built by
 //! scripts/toolchain) against ferry-server's gRPC API and a running controller: log in, see the
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
-//! read its manifests and diff, change its spec, create and list projects, list repositories, ask
-//! RBAC, list clusters, talk grpc-web and TLS, and delete the app — every call over gRPC, through
-//! the same REST handlers, RBAC and audit as the REST API.
+//! read its manifests and diff, change its spec, create and list projects, add and list
+//! repositories, ask RBAC, list clusters, talk grpc-web and TLS, and delete the app — every call
+//! over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -237,20 +237,21 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
         projects.lines().any(|line| line.starts_with("default ")),
         "{projects}"
     );
-    // `argocd repo add` first asks the server to test the connection, which ferry cannot yet: the
-    // CLI hears so by the method's name. A repository added by `ferry` is listed.
+    // `argocd repo add` has the server test the connection first: a repository that is not there
+    // is refused and not saved, a real one is added and listed.
+    let missing = argocd.refused(&["repo", "add", "file:///nonexistent/repo.git"])?;
+    assert!(
+        missing.contains("cannot connect to repository"),
+        "{missing}"
+    );
     let extra_repo = ferry_testkit::git::GitRepo::new()?;
     extra_repo.write("README", "an extra repository")?;
     extra_repo.commit("init")?;
     let extra_url = extra_repo.file_url();
-    let refused = argocd.refused(&["repo", "add", &extra_url])?;
-    assert!(
-        refused.contains("Unimplemented") && refused.contains("ValidateAccess"),
-        "{refused}"
-    );
-    story.ferry(&["repo", "add", &extra_url])?;
+    argocd.run(&["repo", "add", &extra_url])?;
     let repos = argocd.run(&["repo", "list"])?;
     assert!(repos.contains(&extra_url), "{repos}");
+    assert!(!repos.contains("nonexistent"), "{repos}");
     let can = argocd.run(&["account", "can-i", "sync", "applications", "default/*"])?;
     assert_eq!(can.trim(), "yes");
     let clusters = argocd.run(&["cluster", "list"])?;

@@ -513,6 +513,14 @@ const OPERATIONS: &[Op] = &[
         "Object",
     ),
     op(
+        "post",
+        "/api/v1/repositories/{url}/validate",
+        "repositories",
+        "Test access to a repository with the credentials given (nothing is saved)",
+        Some("Object"),
+        "Object",
+    ),
+    op(
         "get",
         "/api/v1/repocreds",
         "repositories",

@@ -1,0 +1,87 @@
+//! `POST /api/v1/repositories/{url}/validate` (Argo CD's `ValidateAccess`, which `argocd repo
+//! add` asks before it saves a repository): the repository's refs are listed with the
+//! credentials given — on top of the saved ones, for templates they may inherit — and the hosts
+//! argocd-cm's siblings trust, in a Git cache of the request's own. Nothing is written.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use ferry_git::{RepoCache, TlsCerts};
+use ferry_types::secrets::{RepoSecret, RepoSecretKind};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use serde_json::{Value, json};
+
+use super::argo_secrets::rbac_object;
+use super::authn::Caller;
+use super::authz::authorize;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::rbac::resources::{CREATE, REPOSITORIES};
+
+const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
+const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
+
+pub async fn validate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(url): Path<String>,
+    Json(mut body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("repo".into(), Value::String(url.clone()));
+    }
+    let repo = RepoSecret::from_api(RepoSecretKind::Repository, &body)
+        .map_err(ApiError::invalid_argument)?;
+    // As Argo CD: testing a repository needs the right to create it.
+    authorize(
+        &state.settings(),
+        &caller,
+        REPOSITORIES,
+        CREATE,
+        &rbac_object(&repo.project, &repo.url),
+    )?;
+    if repo.repo_type != "git" {
+        return Err(ApiError::invalid_argument(format!(
+            "ferry tests access to git repositories only, not {}; add it with `ferry repo add`",
+            repo.repo_type
+        )));
+    }
+    let (saved, _) = ferry_appset::controller::current_secrets(state.client(), state.namespace())
+        .await
+        .map_err(|err| ApiError::kube("listing repository Secrets", &err))?;
+    let known_hosts = config_map_data(&state, KNOWN_HOSTS_CM)
+        .await?
+        .remove("ssh_known_hosts");
+    let credentials = match known_hosts {
+        Some(known_hosts) => saved
+            .with_known_hosts(&known_hosts)
+            .map_err(|err| ApiError::failed_precondition(format!("{KNOWN_HOSTS_CM}: {err}")))?,
+        None => saved,
+    };
+    let (certs, _) = TlsCerts::parse(&config_map_data(&state, TLS_CERTS_CM).await?);
+    let credentials = ferry_render::with_repo_secret(credentials.with_tls_certs(certs), &repo);
+    let cache = tempfile::Builder::new()
+        .prefix("ferry-server-repo-access-")
+        .tempdir()
+        .map_err(|err| ApiError::internal("making a Git cache", &err))?;
+    RepoCache::new(cache.path(), credentials)
+        .for_project(&repo.project)
+        .ls_remote(&repo.url)
+        .await
+        .map_err(|err| {
+            ApiError::invalid_argument(format!("cannot connect to repository {}: {err}", repo.url))
+        })?;
+    Ok(Json(json!({})))
+}
+
+/// A ConfigMap's data in the control namespace; nothing when it is missing.
+async fn config_map_data(
+    state: &AppState,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(state.client(), state.namespace());
+    match config_maps.get_opt(name).await {
+        Ok(config_map) => Ok(config_map.and_then(|cm| cm.data).unwrap_or_default()),
+        Err(err) => Err(ApiError::kube(&format!("reading ConfigMap {name}"), &err)),
+    }
+}
