@@ -32,6 +32,9 @@ const ANNOTATION: &str = "argocd-image-updater.argoproj.io";
 /// The configuration repository's path of the app.
 const CONFIG_PATH: &str = "pipeline";
 const KUSTOMIZATION: &str = "pipeline/kustomization.yaml";
+/// The Application's semver constraint and allow-tags: releases of 1.x only.
+const CONSTRAINT: &str = "^1.0";
+const ALLOW_TAGS: &str = r"regexp:^v?[0-9]+\.[0-9]+\.[0-9]+$";
 /// Who the updater commits as, and its commit message template (Go template, as upstream).
 const AUTHOR: &str = "ferry image updater <image-updater@ferry.invalid>";
 const MESSAGE_TEMPLATE: &str = "deploy: {{ .AppName }}{{ range .AppChanges }} runs {{ .Image }}:{{ .NewTag }} (was {{ .OldTag }}){{ end }}\n";
@@ -142,9 +145,24 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
         (running - synced).as_secs_f64(),
     );
 
-    // Nothing newer that matches (1.2.0-rc1, latest, 2.0.0): another cycle changes nothing.
+    // Nothing newer that matches: another cycle changes nothing, and `ferry-image-updater test`
+    // tells why of each tag.
     updater.cycle(&updater.good)?;
     assert_eq!(bare_git(&config, &["rev-parse", "main"])?, head);
+    let fates = updater.test(&image)?;
+    for (tag, fate) in [
+        ("1.1.0", "chosen"),
+        ("1.2.0-rc1", "not matched by allow-tags"),
+        ("latest", "not matched by allow-tags"),
+        ("2.0.0", "outside the version constraint"),
+    ] {
+        assert!(
+            fates
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(tag) && l.ends_with(fate)),
+            "{tag}: {fate}\n{fates}"
+        );
+    }
 
     // CI pushes 1.2.0. With a wrong login, or the registry unreachable, nothing is written
     // back, and an Event on the Application names the registry and the cause.
@@ -236,9 +254,9 @@ async fn create_app(story: &Story, name: &str, repo: &str, image: &str) -> Resul
         "metadata": {
             "name": name,
             "annotations": {
-                format!("{ANNOTATION}/image-list"): format!("pipeline={image}:^1.0"),
+                format!("{ANNOTATION}/image-list"): format!("pipeline={image}:{CONSTRAINT}"),
                 format!("{ANNOTATION}/pipeline.update-strategy"): "semver",
-                format!("{ANNOTATION}/pipeline.allow-tags"): r"regexp:^v?[0-9]+\.[0-9]+\.[0-9]+$",
+                format!("{ANNOTATION}/pipeline.allow-tags"): ALLOW_TAGS,
                 format!("{ANNOTATION}/write-back-method"): "git",
                 format!("{ANNOTATION}/write-back-target"): "kustomization",
                 format!("{ANNOTATION}/git-branch"): "main",
@@ -475,6 +493,20 @@ impl Updater {
             .arg(self.work.path().join("commit.template"))
             .stdin(Stdio::null());
         command
+    }
+
+    /// `ferry-image-updater test` of `image` with the Application's settings: each tag's fate.
+    fn test(&self, image: &str) -> Result<String> {
+        run(Command::new(&self.binary)
+            .args(["test", image, "--semver-constraint", CONSTRAINT])
+            .args(["--allow-tags", ALLOW_TAGS])
+            .arg("--registries-conf-path")
+            .arg(&self.good)
+            .args([
+                "--credentials",
+                &format!("pullsecret:{}/sandbox-registry", self.namespace),
+            ])
+            .env("KUBECONFIG", &self.kubeconfig))
     }
 
     /// One cycle that must succeed.
