@@ -2,8 +2,8 @@
 //! scripts/toolchain) against ferry-server's gRPC API and a running controller: log in, see the
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
 //! read its manifests and diff, change its spec, create and list projects, add and list
-//! repositories, ask RBAC, list clusters, talk grpc-web and TLS, and delete the app — every call
-//! over gRPC, through the same REST handlers, RBAC and audit as the REST API.
+//! repositories, ask RBAC, add and list clusters, talk grpc-web and TLS, and delete the app —
+//! every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -254,7 +254,28 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
     assert!(!repos.contains("nonexistent"), "{repos}");
     let can = argocd.run(&["account", "can-i", "sync", "applications", "default/*"])?;
     assert_eq!(can.trim(), "yes");
+    // A cluster added from a kubeconfig context: argocd makes its ServiceAccount and Role (in the
+    // story's namespace only) and hands the server its token.
+    let kubeconfig = story.ctx.kubeconfig().display().to_string();
+    let context = kube::config::Kubeconfig::read_from(story.ctx.kubeconfig())?
+        .current_context
+        .context("the sandbox's kubeconfig has a current context")?;
+    argocd.run(&[
+        "cluster",
+        "add",
+        &context,
+        "--kubeconfig",
+        &kubeconfig,
+        "--system-namespace",
+        story.namespace(),
+        "--namespace",
+        story.namespace(),
+        "--name",
+        "sandbox",
+        "--yes",
+    ])?;
     let clusters = argocd.run(&["cluster", "list"])?;
+    assert!(clusters.contains("sandbox"), "{clusters}");
     assert!(
         clusters.contains("https://kubernetes.default.svc"),
         "{clusters}"
