@@ -326,3 +326,68 @@ fn response_message(
         Status::internal(format!("the answer does not fit {err}"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn event_data_is_read_across_chunks_and_comments_are_skipped() {
+        let chunks = [
+            ": keep-alive\n\ndata: {\"result\":",
+            " 1}\n\n",
+            "data:{\"result\": 2}\n\ndata: {\"result\": 3}",
+        ]
+        .map(|chunk| Ok(Bytes::from_static(chunk.as_bytes())));
+        let data: Vec<Bytes> = event_data(futures::stream::iter(chunks))
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(
+            data,
+            [
+                Bytes::from_static(b"{\"result\": 1}"),
+                Bytes::from_static(b"{\"result\": 2}"),
+                Bytes::from_static(b"{\"result\": 3}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rest_errors_keep_their_grpc_codes() {
+        let method = crate::method("/application.ApplicationService/Get").unwrap();
+        let denied = status(&json!({"code": 7, "message": "permission denied"}), &method);
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert_eq!(denied.message(), "permission denied");
+        let unimplemented = status(
+            &json!({"code": 12, "message": "Method Not Allowed"}),
+            &method,
+        );
+        assert_eq!(unimplemented.code(), Code::Unimplemented);
+        assert_eq!(
+            unimplemented.message(),
+            "application.ApplicationService.Get is not implemented by ferry"
+        );
+        assert_eq!(
+            status(&json!("not an error body"), &method).code(),
+            Code::Unknown
+        );
+    }
+
+    #[test]
+    fn tokens_come_from_argo_cds_metadata_or_the_authorization_header() {
+        let mut from = HeaderMap::new();
+        from.insert(TOKEN_METADATA, HeaderValue::from_static("t0k"));
+        from.insert(COOKIE, HeaderValue::from_static("argocd.token=c00kie"));
+        let mut to = HeaderMap::new();
+        forward_credentials(&from, &mut to);
+        assert_eq!(to[AUTHORIZATION], "Bearer t0k");
+        assert_eq!(to[COOKIE], "argocd.token=c00kie");
+        from.insert(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
+        let mut to = HeaderMap::new();
+        forward_credentials(&from, &mut to);
+        assert_eq!(to[AUTHORIZATION], "Bearer other");
+    }
+}
