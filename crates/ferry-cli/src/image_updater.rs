@@ -26,11 +26,7 @@ pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Test(test) => {
             // Only Secret credential sources need the cluster.
-            let reads_secrets = test
-                .credentials
-                .as_deref()
-                .is_some_and(|c| c.starts_with("secret:") || c.starts_with("pullsecret:"));
-            let secrets = if reads_secrets {
+            let secrets = if test.reads_secrets()? {
                 let core = Core::connect(kube).await?;
                 Some(Arc::new(core.client) as Arc<dyn SecretReader>)
             } else {

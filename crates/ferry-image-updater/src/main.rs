@@ -103,11 +103,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         .init();
     match Cli::parse().command {
         Command::Test(args) => {
-            let secrets = match &args.credentials {
-                Some(c) if c.starts_with("secret:") || c.starts_with("pullsecret:") => {
-                    Some(Arc::new(kube::Client::try_default().await?) as Arc<dyn SecretReader>)
-                }
-                _ => None,
+            let secrets = if args.reads_secrets()? {
+                Some(Arc::new(kube::Client::try_default().await?) as Arc<dyn SecretReader>)
+            } else {
+                None
             };
             print!("{}", try_image::run(&args, secrets).await?);
             Ok(std::process::ExitCode::SUCCESS)

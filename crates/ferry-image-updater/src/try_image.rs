@@ -42,6 +42,26 @@ pub struct TestArgs {
     pub registries_conf_path: Option<PathBuf>,
 }
 
+impl TestArgs {
+    /// Whether the test's credentials come from Kubernetes Secrets (`secret:`, `pullsecret:`):
+    /// --credentials, or else a registry of --registries-conf-path.
+    pub fn reads_secrets(&self) -> anyhow::Result<bool> {
+        let from_secret = |c: &str| c.starts_with("secret:") || c.starts_with("pullsecret:");
+        if let Some(credentials) = &self.credentials {
+            return Ok(from_secret(credentials));
+        }
+        let Some(path) = &self.registries_conf_path else {
+            return Ok(false);
+        };
+        let conf = RegistriesConf::load(path)?;
+        let mut credentials = conf
+            .registries
+            .iter()
+            .filter_map(|r| r.credentials.as_deref());
+        Ok(credentials.any(from_secret))
+    }
+}
+
 /// Runs the test and returns the report to print; `secrets` reads `pullsecret:` and `secret:`.
 pub async fn run(
     args: &TestArgs,
@@ -136,4 +156,42 @@ pub async fn run(
         )?,
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(credentials: Option<&str>, conf: Option<&str>) -> (TestArgs, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let registries_conf_path = conf.map(|text| {
+            let path = dir.path().join("registries.conf");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let args = TestArgs {
+            image: "registry.example/app".into(),
+            credentials: credentials.map(Into::into),
+            registries_conf_path,
+            ..TestArgs::default()
+        };
+        (args, dir)
+    }
+
+    #[test]
+    fn secrets_are_read_for_the_flag_or_else_the_registries_conf() {
+        let conf = "registries:\n- {name: r, api_url: 'https://registry.example', prefix: registry.example, credentials: 'pullsecret:ns/login'}\n";
+        let reads = |credentials, conf| {
+            let (args, _dir) = args(credentials, conf);
+            args.reads_secrets().unwrap()
+        };
+        assert!(reads(Some("secret:ns/name#creds"), None));
+        assert!(reads(None, Some(conf)));
+        assert!(
+            !reads(Some("env:CREDS"), Some(conf)),
+            "the flag replaces the registry's"
+        );
+        assert!(!reads(None, None));
+        assert!(!reads(None, Some("registries: []\n")));
+    }
 }

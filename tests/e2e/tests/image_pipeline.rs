@@ -495,17 +495,14 @@ impl Updater {
         command
     }
 
-    /// `ferry-image-updater test` of `image` with the Application's settings: each tag's fate.
+    /// `ferry-image-updater test` of `image` with the Application's settings and the registry's
+    /// login from registries.conf (its pull Secret): each tag's fate.
     fn test(&self, image: &str) -> Result<String> {
         run(Command::new(&self.binary)
             .args(["test", image, "--semver-constraint", CONSTRAINT])
             .args(["--allow-tags", ALLOW_TAGS])
             .arg("--registries-conf-path")
             .arg(&self.good)
-            .args([
-                "--credentials",
-                &format!("pullsecret:{}/sandbox-registry", self.namespace),
-            ])
             .env("KUBECONFIG", &self.kubeconfig))
     }
 
