@@ -149,6 +149,23 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
     story
         .wait_app(&app, "Synced at the first commit", is::at_revision(&first))
         .await?;
+    // The same audit trail as a REST sync: an Event on the app naming the user.
+    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(story.ctx.client(), story.namespace());
+    let audited = events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|event| event.involved_object.name.as_deref() == Some(app.as_str()))
+        .filter_map(|event| event.message)
+        .collect::<Vec<_>>();
+    assert!(
+        audited
+            .iter()
+            .any(|message| message.starts_with("admin initiated sync")),
+        "{audited:?}"
+    );
 
     // A second commit synced, then a rollback to the first history entry.
     story.repo.write("guestbook/extra.yaml", EXTRA_CONFIG_MAP)?;
