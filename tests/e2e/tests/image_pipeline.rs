@@ -84,8 +84,8 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
         })
         .await?;
 
-    // A commit to the application repository; CI builds it and pushes 1.1.0, and beside it a
-    // tag the allow-tags regexp refuses and one outside the semver constraint.
+    // A commit to the application repository; CI builds it and pushes 1.1.0, and beside it tags
+    // the allow-tags regexp refuses (1.2.0-rc1, latest) and one outside the semver constraint.
     let updater = Updater::new(&story, &registry)?;
     app_repo.write("VERSION", "1.1.0\n")?;
     let committed = Instant::now();
@@ -146,7 +146,7 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
     );
 
     // Nothing newer that matches: another cycle changes nothing, and `ferry-image-updater test`
-    // tells why of each tag.
+    // tells each tag's fate.
     updater.cycle(&updater.good)?;
     assert_eq!(bare_git(&config, &["rev-parse", "main"])?, head);
     let fates = updater.test(&image)?;
@@ -164,8 +164,9 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
         );
     }
 
-    // CI pushes 1.2.0. With a wrong login, or the registry unreachable, nothing is written
-    // back, and an Event on the Application names the registry and the cause.
+    // CI pushes 1.2.0. With a wrong login, or the registry unreachable (registries.conf pointing
+    // its API at a closed port: the shared registry keeps serving the other stories), nothing is
+    // written back, and an Event on the Application names the registry and the cause.
     ci.push_again("1.1.0", "1.2.0")?;
     let wrong: Secret = serde_json::from_value(json!({
         "metadata": {"name": "wrong-registry-login"},
@@ -194,6 +195,11 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
     );
     let app_now = story.app(&app).await?;
     assert!(runs(&app_now, &format!("{image}:1.1.0")), "{app_now:?}");
+
+    // With the right login again, 1.2.0 is written back.
+    updater.cycle(&updater.good)?;
+    let written = bare_git(&config, &["show", &format!("main:{KUSTOMIZATION}")])?;
+    assert!(written.contains("newTag: 1.2.0"), "{written}");
     Ok(())
 }
 
