@@ -35,6 +35,10 @@ struct Args {
     /// Seconds between full comparisons of each Application with Git.
     #[arg(long, default_value_t = 180)]
     resync: u64,
+    /// Up to this many seconds are added at random to each app's resync, so that apps created
+    /// together do not all compare at once (Argo CD's reconciliation jitter).
+    #[arg(long, default_value_t = 30)]
+    resync_jitter: u64,
     /// Comparisons that may run at once.
     #[arg(long, default_value_t = 20)]
     status_processors: u16,
@@ -139,6 +143,7 @@ async fn run_main() -> anyhow::Result<()> {
     let mut settings = ControllerSettings {
         namespace: args.namespace.clone(),
         resync: Duration::from_secs(args.resync),
+        resync_jitter: Duration::from_secs(args.resync_jitter),
         status_processors: args.status_processors,
         operation_processors: args.operation_processors,
         self_heal_backoff: Duration::from_secs(args.self_heal_backoff),
@@ -261,6 +266,14 @@ mod tests {
         assert_eq!(
             args.max_status_resources_size as usize,
             settings.max_status_resources_size
+        );
+        assert_eq!(
+            Duration::from_secs(args.resync_jitter),
+            settings.resync_jitter
+        );
+        assert_eq!(
+            args.server_side_diff_cache_size,
+            settings.server_side_diff_cache_size
         );
         let args =
             Args::try_parse_from(["ferry-controller", "--max-manifest-size", "100Mi"]).unwrap();
