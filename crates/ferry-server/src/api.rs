@@ -6,6 +6,7 @@ mod account_store;
 mod app_filter;
 mod app_operations;
 mod app_resources;
+mod app_sync_windows;
 mod app_views;
 mod app_watch;
 mod app_writes;
@@ -105,6 +106,10 @@ fn rest_router(state: AppState) -> Router {
         .route(
             "/api/v1/applications/{name}/managed-resources",
             get(app_views::managed_resources),
+        )
+        .route(
+            "/api/v1/applications/{name}/syncwindows",
+            get(app_sync_windows::get),
         )
         .route(
             "/api/v1/applications/{name}/resource-tree",

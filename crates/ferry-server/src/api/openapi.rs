@@ -274,6 +274,14 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/applications/{name}/syncwindows",
+        "applications",
+        "The sync windows that apply to the app, those active now, and whether it may sync",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/applications/{name}/resource-tree",
         "applications",
         "The tree of live resources",

@@ -207,6 +207,18 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
         .await?;
     assert_eq!(can["value"], "yes");
 
+    let windows = client
+        .call(
+            "/application.ApplicationService/GetApplicationSyncWindows",
+            json!({"name": "guestbook"}),
+        )
+        .await?;
+    assert_eq!(
+        windows,
+        json!({"canSync": true}),
+        "no windows: syncs may start"
+    );
+
     // The watch stream starts with the apps as they are.
     let event = client
         .first_of_stream(
