@@ -44,16 +44,25 @@ export function useApplications(name?: string) {
       };
     };
 
-    const list = name
-      ? api<Application>(`/api/v1/applications/${encodeURIComponent(name)}`).then((app) => [app])
-      : api<{ items: Application[] | null }>("/api/v1/applications").then((r) => r.items ?? []);
-    list
-      .then((items) => {
-        if (stopped) return;
-        setApps(new Map(items.map((app) => [app.metadata.name, app])));
-        open();
-      })
-      .catch((err) => setError(err.message));
+    // The first list; a failure is shown and tried again until it works.
+    const load = () => {
+      const list = name
+        ? api<Application>(`/api/v1/applications/${encodeURIComponent(name)}`).then((app) => [app])
+        : api<{ items: Application[] | null }>("/api/v1/applications").then((r) => r.items ?? []);
+      list
+        .then((items) => {
+          if (stopped) return;
+          setError(undefined);
+          setApps(new Map(items.map((app) => [app.metadata.name, app])));
+          open();
+        })
+        .catch((err) => {
+          if (stopped) return;
+          setError(err.message);
+          retry = window.setTimeout(load, RECONNECT_MS);
+        });
+    };
+    load();
     return () => {
       stopped = true;
       source?.close();

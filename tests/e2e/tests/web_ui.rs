@@ -292,7 +292,13 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     // The session ends (its cookie is gone): the next action leads to the login page, and
     // logging in comes back to the app.
     browser.client.delete_cookie("argocd.token").await?;
-    browser.click_text(".actions button", "Refresh").await?;
+    // Refresh, unless the tree's own periodic reload already found the session gone.
+    browser
+        .run(
+            "[...document.querySelectorAll('.actions button')]\
+             .find(b => b.textContent === 'Refresh')?.click()",
+        )
+        .await?;
     browser
         .at(&format!("/login?return_url=%2Fapplications%2F{guestbook}"))
         .await?;
@@ -300,7 +306,7 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     browser.at(&format!("/applications/{guestbook}")).await?;
     browser.find(tree).await?;
 
-    // Who is logged in, and logging out.
+    // Who is logged in.
     browser.click_text("nav a", "User info").await?;
     browser
         .find_text("[data-testid=user-info]", "admin")
@@ -317,6 +323,11 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     browser
         .find(&format!("[data-testid=app-{guestbook}]"))
         .await?;
+    story
+        .eventually("the hello app deleted", || async {
+            Ok(story.apps().get_opt(&hello).await?.is_none())
+        })
+        .await?;
     browser.gone(&hello_tile).await?;
     story
         .eventually("the hello ConfigMap deleted with its app", || async {
@@ -329,6 +340,7 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
         })
         .await?;
 
+    // Logging out.
     browser.click("a[href='/auth/logout']").await?;
     browser.at("/login?return_url=%2F").await?;
     browser.open("/applications").await?;
