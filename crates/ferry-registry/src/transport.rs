@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ struct Token {
     expires: Instant,
 }
 
+type TokenSlot = Arc<Mutex<Option<Token>>>;
+
 pub(crate) struct Transport {
     /// `"<name> (<api_url>)"`, what errors name.
     pub label: String,
@@ -61,9 +64,10 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     limiter: Option<DefaultDirectRateLimiter>,
     challenge: std::sync::RwLock<Option<Challenge>>,
-    /// Bearer tokens by (credentials' hash, scope); one lock so concurrent lookups fetch a
-    /// token once.
-    tokens: Mutex<HashMap<(String, String), Token>>,
+    /// Bearer tokens by (credentials' hash, scope), each behind a lock of its own: concurrent
+    /// lookups of one scope fetch its token once, while other scopes' fetches and cached tokens
+    /// wait for nothing.
+    tokens: Mutex<HashMap<(String, String), TokenSlot>>,
     requests: AtomicU64,
 }
 
@@ -215,8 +219,21 @@ impl Transport {
                 .unwrap_or_default(),
             scope.to_string(),
         );
-        let mut tokens = self.tokens.lock().await;
-        if let Some(token) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
+        let slot = {
+            let mut tokens = self.tokens.lock().await;
+            // Expired tokens no one is fetching go, so the map stays as large as the
+            // repositories in use.
+            let now = Instant::now();
+            tokens.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.try_lock().map_or(true, |token| {
+                        token.as_ref().is_some_and(|t| t.expires > now)
+                    })
+            });
+            tokens.entry(key).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(token) = slot.as_ref().filter(|t| t.expires > Instant::now()) {
             return Ok(format!("Bearer {}", token.value));
         }
         let mut url = realm.clone();
@@ -281,10 +298,7 @@ impl Transport {
         // Renewed a little early so that a token never expires on its way to the registry.
         let expires = started + lifetime.mul_f32(0.9);
         let header = format!("Bearer {value}");
-        // One token per repository scope: expired ones go, so that the map stays as large as
-        // the repositories in use.
-        tokens.retain(|_, t| t.expires > Instant::now());
-        tokens.insert(key, Token { value, expires });
+        *slot = Some(Token { value, expires });
         Ok(header)
     }
 
