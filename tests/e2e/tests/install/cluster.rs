@@ -85,7 +85,8 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
     let pods: Api<Pod> = ctx.api();
     let selector = format!("app.kubernetes.io/instance={}", release.name);
     eventually(
-        "a server, a controller and an ApplicationSet controller pod",
+        "a pod of each component: server, controllers of Applications and ApplicationSets, \
+         image updater",
         || async {
             let listed = pods.list(&ListParams::default().labels(&selector)).await?;
             let components: BTreeSet<_> = listed
@@ -99,7 +100,13 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
                         .cloned()
                 })
                 .collect();
-            Ok((components.len() == 3).then_some(()))
+            let all = [
+                "application-controller",
+                "applicationset-controller",
+                "image-updater",
+                "server",
+            ];
+            Ok((components.iter().map(String::as_str).eq(all)).then_some(()))
         },
     )
     .await?;
