@@ -66,14 +66,7 @@ impl Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        // kube-client logs every failed request and every watch stream that ends; the callers
-        // retry, and log an outage once with its cause and its recovery.
-        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    ferry_types::runtime::init_logging(false);
     let config =
         ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     let client = kube::Client::try_from(config.clone())?;
@@ -85,13 +78,8 @@ async fn main() -> anyhow::Result<()> {
         },
         None => None,
     };
-    if let Some(leadership) = leadership.clone() {
-        tokio::spawn(async move {
-            let why = leadership.lost().await;
-            // Another replica may lead from now on: stop writing at once.
-            tracing::error!("no longer the leader ({why}); exiting");
-            std::process::exit(1);
-        });
+    if let Some(leadership) = &leadership {
+        leadership.exit_when_lost();
     }
     let cache = args
         .cache_dir

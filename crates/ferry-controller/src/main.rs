@@ -1,6 +1,5 @@
 //! `ferry-controller`: the application controller as a process.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,20 +121,7 @@ fn main() -> anyhow::Result<()> {
 #[tokio::main]
 async fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        // kube-client logs every failed request and every watch stream that ends; the callers
-        // retry, and log an outage once with its cause and its recovery.
-        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes would litter `kubectl logs` and log collectors.
-        .with_ansi(std::io::stderr().is_terminal());
-    if args.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    ferry_types::runtime::init_logging(args.log_json);
 
     let metrics = Arc::new(Metrics::default());
     serve_metrics(metrics.clone(), args.metrics_listen).await;
@@ -186,14 +172,9 @@ async fn run_main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    if let Some(leadership) = leadership.clone() {
-        tokio::spawn(async move {
-            let why = leadership.lost().await;
-            // Another replica may lead from now on: stop writing at once. What was running is
-            // resumed by the new leader from the Applications' status.
-            tracing::error!("no longer the leader ({why}); exiting");
-            std::process::exit(1);
-        });
+    if let Some(leadership) = &leadership {
+        // What was running is resumed by the new leader from the Applications' status.
+        leadership.exit_when_lost();
     }
     ferry_controller::run(
         client,

@@ -95,12 +95,7 @@ fn go_duration(text: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    ferry_types::runtime::init_logging(false);
     match Cli::parse().command {
         Command::Test(args) => {
             let secrets = if args.reads_secrets()? {
@@ -170,13 +165,7 @@ async fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             acquired = election.acquire(config) => Arc::new(acquired?),
             () = ferry_types::runtime::shutdown_signal() => return Ok(std::process::ExitCode::SUCCESS),
         };
-        let watched = leadership.clone();
-        tokio::spawn(async move {
-            let why = watched.lost().await;
-            // Another replica may lead from now on: stop writing at once.
-            tracing::error!("no longer the leader ({why}); exiting");
-            std::process::exit(1);
-        });
+        leadership.exit_when_lost();
         Some(leadership)
     } else {
         None

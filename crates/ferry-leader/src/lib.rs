@@ -120,6 +120,17 @@ impl Leadership {
         }
     }
 
+    /// Exits the process as soon as leadership is lost (in the background): another replica
+    /// may lead from then on, and this one must stop writing at once.
+    pub fn exit_when_lost(self: &std::sync::Arc<Self>) {
+        let leadership = self.clone();
+        tokio::spawn(async move {
+            let why = leadership.lost().await;
+            tracing::error!("no longer the leader ({why}); exiting");
+            std::process::exit(1);
+        });
+    }
+
     /// Gives the Lease up (at a graceful shutdown): a standby takes it the next time it looks
     /// (when the Lease it last saw would have expired), without waiting for this replica's last
     /// renewal to expire too.

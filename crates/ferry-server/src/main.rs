@@ -1,6 +1,5 @@
 //! `ferry-server`: the API server as a process.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,19 +92,7 @@ async fn share_login_failures(state: &AppState, namespace: &str) -> anyhow::Resu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        // kube-client logs every failed request and every watch stream that ends; the callers
-        // retry, and log an outage once with its cause and its recovery.
-        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if args.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    ferry_types::runtime::init_logging(args.log_json);
 
     let client = client(&args).await?;
     let generated = ensure_initial_admin(client.clone(), &args.namespace)

@@ -1,10 +1,29 @@
-//! What every ferry process does the same way at its edges: find its cluster (a kubeconfig
+//! What every ferry process does the same way at its edges: log, find its cluster (a kubeconfig
 //! file and context, else kube's inference: `KUBECONFIG`, `~/.kube/config`, in-cluster) and
 //! stop on SIGTERM or SIGINT.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use kube::config::{InferConfigError, KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+/// Logs to stderr as `FERRY_LOG` filters (`info` by default), as JSON lines with `json`.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        // kube-client logs every failed request and every watch stream that ends; the callers
+        // retry, and log an outage once with its cause and its recovery.
+        .unwrap_or_else(|_| "info,kube=warn,kube_client::client=off".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes would litter `kubectl logs` and log collectors.
+        .with_ansi(std::io::stderr().is_terminal());
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
