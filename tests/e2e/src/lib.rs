@@ -9,6 +9,7 @@
 pub mod appset;
 pub mod browser;
 pub mod helm;
+pub mod pods;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

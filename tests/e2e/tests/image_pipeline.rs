@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
 use ferry_sandbox::registry::{Registry, RegistryInfo};
@@ -23,8 +24,8 @@ use ferry_testkit::server::workspace_binary;
 use ferry_types::Application;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Event, Pod, Secret};
-use kube::api::{ListParams, LogParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{ListParams, PostParams};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -80,7 +81,7 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
     let node = real_node::node_name()?;
     story
         .eventually("the pod says 1.0.0", || async {
-            Ok(pod_says(&story, &node).await? == "pipeline 1.0.0")
+            Ok(running_pod_says(&story.ctx.api(), "pipeline", &node).await? == "pipeline 1.0.0")
         })
         .await?;
 
@@ -130,7 +131,7 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
         .await?;
     story
         .eventually("the new pod says 1.1.0", || async {
-            Ok(pod_says(&story, &node).await? == "pipeline 1.1.0")
+            Ok(running_pod_says(&story.ctx.api(), "pipeline", &node).await? == "pipeline 1.1.0")
         })
         .await?;
     let running = committed.elapsed();
@@ -577,29 +578,4 @@ async fn registry_errors(story: &Story, app: &str) -> Result<Vec<String>> {
         .filter(|e| e.reason.as_deref() == Some("RegistryError"))
         .filter_map(|e| e.message)
         .collect())
-}
-
-/// The first log line of the one running `pipeline` pod, which must be on `node`.
-async fn pod_says(story: &Story, node: &str) -> Result<String> {
-    let pods = story.ctx.api::<Pod>();
-    let running: Vec<Pod> = pods
-        .list(&ListParams::default().labels("app=pipeline"))
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .collect();
-    let [pod] = running.as_slice() else {
-        bail!("{} running pipeline pods", running.len());
-    };
-    let name = pod
-        .metadata
-        .name
-        .as_deref()
-        .context("a pod without a name")?;
-    let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-    assert_eq!(on, Some(node), "{name} is not on the real node");
-    let log = pods.logs(name, &LogParams::default()).await?;
-    Ok(log.lines().next().unwrap_or_default().to_string())
 }

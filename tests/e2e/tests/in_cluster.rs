@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ferry_e2e::helm::{Release, adopt_crds, eventually, repo_root};
+use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
 use ferry_sandbox::default_route_address;
@@ -29,7 +30,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -145,7 +146,7 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
     let node = real_node::node_name()?;
     story
         .eventually("the workload's pod says hello", || async {
-            Ok(running_pod_says(&pods, &node).await? == "hello from git")
+            Ok(running_pod_says(&pods, "hello", &node).await? == "hello from git")
         })
         .await?;
     println!(
@@ -185,7 +186,7 @@ async fn ferry_installed_by_its_chart_syncs_fails_over_upgrades_and_uninstalls()
     let synced = secs(killed);
     story
         .eventually("the new pod says bonjour", || async {
-            Ok(running_pod_says(&pods, &node).await? == "bonjour from git")
+            Ok(running_pod_says(&pods, "hello", &node).await? == "bonjour from git")
         })
         .await?;
     println!(
@@ -415,24 +416,6 @@ async fn expose_to_pods(url: &str) -> Result<(Proxy, String)> {
     let proxy = Proxy::start_on(ip, authority.parse()?).await?;
     let exposed = format!("git://{}/{path}", proxy.addr());
     Ok((proxy, exposed))
-}
-
-/// The first log line of the one running `hello` pod, which must be on `node`.
-async fn running_pod_says(pods: &Api<Pod>, node: &str) -> Result<String> {
-    let running: Vec<Pod> = pods
-        .list(&ListParams::default().labels("app=hello"))
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && phase(p) == "Running")
-        .collect();
-    let [pod] = running.as_slice() else {
-        bail!("{} running hello pods", running.len());
-    };
-    let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-    assert_eq!(on, Some(node), "{} is not on the real node", name(pod));
-    let log = pods.logs(&name(pod), &LogParams::default()).await?;
-    Ok(log.lines().next().unwrap_or_default().to_string())
 }
 
 /// The pods of the workload `owner` (a Deployment or StatefulSet of the release), by name

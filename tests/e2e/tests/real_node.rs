@@ -2,12 +2,11 @@
 //! from a Git server syncs a Deployment whose pod runs busybox on the real node, and the pod's log
 //! says what Git said; a commit changes the message, and the rolled-out pod says the new one.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_testkit::git::GitDaemon;
 use ferry_testkit::real_node;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams};
 
 #[tokio::test]
 async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<()> {
@@ -45,7 +44,7 @@ async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<(
     let node = real_node::node_name()?;
     story
         .eventually("the pod says hello", || async {
-            Ok(running_pod_says(&story, &node).await? == "hello from git")
+            Ok(running_pod_says(&story.ctx.api(), "hello", &node).await? == "hello from git")
         })
         .await?;
 
@@ -62,37 +61,8 @@ async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<(
         .await?;
     story
         .eventually("the new pod says bonjour", || async {
-            Ok(running_pod_says(&story, &node).await? == "bonjour from git")
+            Ok(running_pod_says(&story.ctx.api(), "hello", &node).await? == "bonjour from git")
         })
         .await?;
     Ok(())
-}
-
-/// The first log line of the one running `hello` pod, which must be on `node`.
-async fn running_pod_says(story: &Story, node: &str) -> Result<String> {
-    let pods = story.ctx.api::<Pod>();
-    let running: Vec<Pod> = pods
-        .list(&ListParams::default().labels("app=hello"))
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .collect();
-    let [pod] = running.as_slice() else {
-        anyhow::bail!("{} running hello pods", running.len());
-    };
-    let name = pod
-        .metadata
-        .name
-        .as_deref()
-        .context("a pod without a name")?;
-    let spec = pod.spec.as_ref().context("a pod without a spec")?;
-    assert_eq!(
-        spec.node_name.as_deref(),
-        Some(node),
-        "{name} is not on the real node"
-    );
-    let log = pods.logs(name, &LogParams::default()).await?;
-    Ok(log.lines().next().unwrap_or_default().to_string())
 }
