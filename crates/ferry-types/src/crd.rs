@@ -17,17 +17,31 @@ pub const APPLICATIONSET_CRD: &str = include_str!("../crds/applicationsets.argop
 pub const IMAGEUPDATER_CRD: &str =
     include_str!("../crds/imageupdaters.argocd-image-updater.argoproj.io.yaml");
 
-/// Every CRD, parsed.
+/// Argo Workflows' CRDs, for `ferry-workflow-controller`.
+pub const WORKFLOW_CRDS: [&str; 4] = [
+    include_str!("../crds/workflows.argoproj.io.yaml"),
+    include_str!("../crds/workflowtemplates.argoproj.io.yaml"),
+    include_str!("../crds/clusterworkflowtemplates.argoproj.io.yaml"),
+    include_str!("../crds/cronworkflows.argoproj.io.yaml"),
+];
+
+/// Every CRD of Argo CD and the image updater, parsed.
 pub fn crds() -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
-    [
+    parse(&[
         APPLICATION_CRD,
         APPPROJECT_CRD,
         APPLICATIONSET_CRD,
         IMAGEUPDATER_CRD,
-    ]
-    .into_iter()
-    .map(serde_yaml::from_str)
-    .collect()
+    ])
+}
+
+/// Argo Workflows' CRDs, parsed.
+pub fn workflow_crds() -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
+    parse(&WORKFLOW_CRDS)
+}
+
+fn parse(yamls: &[&str]) -> Result<Vec<CustomResourceDefinition>, serde_yaml::Error> {
+    yamls.iter().map(|y| serde_yaml::from_str(y)).collect()
 }
 
 /// Why the CRDs could not be made ready.
@@ -59,9 +73,25 @@ pub async fn install_crds(
     client: &kube::Client,
     field_manager: &str,
 ) -> Result<Vec<String>, CrdError> {
+    install(client, field_manager, crds()?).await
+}
+
+/// [`install_crds`] for Argo Workflows' CRDs.
+pub async fn install_workflow_crds(
+    client: &kube::Client,
+    field_manager: &str,
+) -> Result<Vec<String>, CrdError> {
+    install(client, field_manager, workflow_crds()?).await
+}
+
+async fn install(
+    client: &kube::Client,
+    field_manager: &str,
+    crds: Vec<CustomResourceDefinition>,
+) -> Result<Vec<String>, CrdError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut installed = Vec::new();
-    for crd in crds()? {
+    for crd in crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
         let api_error = |source| CrdError::Api {
             name: name.clone(),
@@ -152,5 +182,50 @@ mod tests {
                 .is_some_and(|s| s.status.is_some()),
             "upstream's ImageUpdater CRD has a status subresource"
         );
+    }
+
+    #[test]
+    fn workflow_crds_parse_with_upstreams_names_and_scopes() {
+        let crds = workflow_crds().unwrap();
+        let named: Vec<_> = crds
+            .iter()
+            .map(|c| {
+                let spec = &c.spec;
+                (
+                    spec.names.kind.as_str(),
+                    spec.scope.as_str(),
+                    spec.names.short_names.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("Workflow", "Namespaced", vec!["wf".to_string()]),
+                ("WorkflowTemplate", "Namespaced", vec!["wftmpl".into()]),
+                (
+                    "ClusterWorkflowTemplate",
+                    "Cluster",
+                    vec!["clusterwftmpl".into(), "cwft".into()]
+                ),
+                (
+                    "CronWorkflow",
+                    "Namespaced",
+                    vec!["cwf".into(), "cronwf".into()]
+                ),
+            ]
+        );
+        let workflow = &crds[0].spec.versions[0];
+        assert!(
+            workflow.subresources.is_none(),
+            "upstream's Workflow CRD has no status subresource"
+        );
+        let columns: Vec<_> = workflow
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(columns, ["Status", "Age", "Message"]);
     }
 }

@@ -13,15 +13,17 @@ pub mod project;
 pub mod runtime;
 pub mod secrets;
 pub mod source;
+pub mod workflow;
 
 pub use application::Application;
 pub use application_set::ApplicationSet;
 pub use crd::{
-    APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, crds,
-    install_crds,
+    APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, WORKFLOW_CRDS,
+    crds, install_crds, install_workflow_crds, workflow_crds,
 };
 pub use image_updater::ImageUpdater;
 pub use key::{ResourceKey, group_of};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};
 pub use project::AppProject;
+pub use workflow::{ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate};

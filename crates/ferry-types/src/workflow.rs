@@ -1,0 +1,645 @@
+//! Argo Workflows' `argoproj.io/v1alpha1` kinds: `Workflow`, `WorkflowTemplate`,
+//! `ClusterWorkflowTemplate` and `CronWorkflow`.
+//!
+//! Field names are upstream's exactly. The fields ferry's workflow engine reads are typed; every
+//! other field is kept as written (`unknown` maps, and containers as JSON objects, since Argo's
+//! container templates may omit the `name` a Kubernetes `Container` requires), so a
+//! read-modify-write never drops what a newer Argo manifest holds.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::object::check_type;
+use crate::source::UnknownFields;
+
+/// `spec` of a Workflow, and of the templates that hold one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<Template>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Arguments>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// The template run after the workflow ends, whatever its phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_exit: Option<String>,
+    /// Seconds the workflow may run before it is failed and its pods deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Value>>,
+    /// Given to every pod: to pull the executor's image and the templates' images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secrets: Option<Vec<Value>>,
+    /// Stop the workflow (upstream's `argo stop`/`terminate`/`suspend` set this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `arguments`: parameters (and artifacts, kept as written) given to a workflow or template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arguments {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `inputs` of a template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inputs {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `outputs` of a template, and of a node in the status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outputs {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
+    /// A script's standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// A parameter of `arguments`, `inputs` or `outputs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameter {
+    pub name: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub value: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ValueFrom>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `valueFrom` of an output parameter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueFrom {
+    /// A file in the main container whose content is the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A reference such as `{{steps.x.outputs.parameters.y}}`, for steps and dag templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub default: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// One template of `spec.templates`. Exactly one of `container`, `script`, `steps`, `dag` (or a
+/// kind ferry does not run yet, kept in `unknown`) says what it does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Template {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
+    /// A Kubernetes container, as written (its `name` is optional here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Map<String, Value>>,
+    /// A container with `source`, run by its `command` as a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Map<String, Value>>,
+    /// Groups run one after the other; the steps of a group run in parallel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Vec<WorkflowStep>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag: Option<DagTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_strategy: Option<RetryStrategy>,
+    /// Seconds the template's pod may run (the pod's own `activeDeadlineSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// One step of a `steps` template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStep {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Arguments>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_items: Option<Vec<Value>>,
+    /// A JSON list (after substitution) to fan out over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_param: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `dag`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DagTemplate {
+    pub tasks: Vec<DagTask>,
+    /// The tasks whose phases decide the DAG's; its leaves when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// One task of a `dag` template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DagTask {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Arguments>,
+    /// Tasks that must succeed first (the older form of `depends`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<String>,
+    /// An expression over other tasks' results, e.g. `A && (B.Failed || C.Skipped)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_items: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_param: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `retryStrategy`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryStrategy {
+    /// Retries after the first attempt (no limit when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<IntOrString>,
+    /// `Always`, `OnFailure` (the default), `OnError` or `OnTransientError`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// A workflow's or a node's phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Skipped,
+    Failed,
+    Error,
+    Omitted,
+}
+
+impl Phase {
+    /// Done, whatever the outcome.
+    pub fn is_completed(self) -> bool {
+        !matches!(self, Phase::Pending | Phase::Running)
+    }
+
+    pub fn is_failed_or_error(self) -> bool {
+        matches!(self, Phase::Failed | Phase::Error)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Skipped => "Skipped",
+            Phase::Failed => "Failed",
+            Phase::Error => "Error",
+            Phase::Omitted => "Omitted",
+        }
+    }
+}
+
+/// `status` of a Workflow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStatus {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "phase_or_empty"
+    )]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Completed pods out of all pods so far, as `n/m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every node of the workflow's graph, by node ID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, NodeStatus>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// One node of `status.nodes`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    /// `Pod`, `Steps`, `StepGroup`, `DAG`, `Retry`, `Skipped`...
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    #[serde(default)]
+    pub phase: Phase,
+    /// The ID of the steps or dag node this node belongs to.
+    #[serde(
+        default,
+        rename = "boundaryID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub boundary_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_node_name: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `spec` of a CronWorkflow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronWorkflowSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<String>,
+    /// `Allow` (the default), `Forbid` or `Replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    pub workflow_spec: WorkflowSpec,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// Upstream's parameter values are "any string": YAML may give a number or a boolean.
+fn any_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    })
+}
+
+/// A fresh workflow's phase is `""` upstream.
+fn phase_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(phase) => Phase::deserialize(serde_json::Value::String(phase.into()))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// The serialized form of a root kind: `apiVersion` and `kind` around `metadata`, `spec` and
+/// an optional `status`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Root<Spec, Status> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    spec: Spec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+    #[serde(flatten)]
+    unknown: UnknownFields,
+}
+
+/// Declares a root kind: its struct, its `apiVersion`/`kind` check on reading, both written
+/// back on serializing, and its `kube::Resource` glue. Kinds without `status` keep one, if
+/// written, among their unknown fields.
+macro_rules! workflow_kind {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal, $plural:literal, $scope:ty, $spec:ty, status: $status:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct $ty {
+            pub metadata: ObjectMeta,
+            pub spec: $spec,
+            pub status: Option<$status>,
+            pub unknown: UnknownFields,
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let root = Root::<$spec, $status>::deserialize(d)?;
+                check_type(root.api_version.as_deref(), root.kind.as_deref(), $kind)
+                    .map_err(serde::de::Error::custom)?;
+                Ok(Self {
+                    metadata: root.metadata,
+                    spec: root.spec,
+                    status: root.status,
+                    unknown: root.unknown,
+                })
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                Root {
+                    api_version: Some(crate::object::API_VERSION.into()),
+                    kind: Some($kind.into()),
+                    metadata: self.metadata.clone(),
+                    spec: &self.spec,
+                    status: self.status.as_ref(),
+                    unknown: self.unknown.clone(),
+                }
+                .serialize(serializer)
+            }
+        }
+
+        resource_glue!($ty, $kind, $plural, $scope);
+    };
+    ($(#[$doc:meta])* $ty:ident, $kind:literal, $plural:literal, $scope:ty, $spec:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct $ty {
+            pub metadata: ObjectMeta,
+            pub spec: $spec,
+            pub unknown: UnknownFields,
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let root = Root::<$spec, Value>::deserialize(d)?;
+                check_type(root.api_version.as_deref(), root.kind.as_deref(), $kind)
+                    .map_err(serde::de::Error::custom)?;
+                let mut unknown = root.unknown;
+                if let Some(status) = root.status {
+                    unknown.insert("status".into(), status);
+                }
+                Ok(Self {
+                    metadata: root.metadata,
+                    spec: root.spec,
+                    unknown,
+                })
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                Root::<_, Value> {
+                    api_version: Some(crate::object::API_VERSION.into()),
+                    kind: Some($kind.into()),
+                    metadata: self.metadata.clone(),
+                    spec: &self.spec,
+                    status: None,
+                    unknown: self.unknown.clone(),
+                }
+                .serialize(serializer)
+            }
+        }
+
+        resource_glue!($ty, $kind, $plural, $scope);
+    };
+}
+
+macro_rules! resource_glue {
+    ($ty:ident, $kind:literal, $plural:literal, $scope:ty) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                crate::object::GROUP.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                crate::object::VERSION.into()
+            }
+            fn api_version(_: &()) -> std::borrow::Cow<'_, str> {
+                crate::object::API_VERSION.into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+workflow_kind!(
+    /// An Argo Workflows `Workflow`.
+    Workflow, "Workflow", "workflows", k8s_openapi::NamespaceResourceScope, WorkflowSpec,
+    status: WorkflowStatus
+);
+workflow_kind!(
+    /// An Argo Workflows `WorkflowTemplate`: a workflow spec to submit or reference.
+    WorkflowTemplate, "WorkflowTemplate", "workflowtemplates",
+    k8s_openapi::NamespaceResourceScope, WorkflowSpec
+);
+workflow_kind!(
+    /// An Argo Workflows `ClusterWorkflowTemplate`: a WorkflowTemplate for every namespace.
+    ClusterWorkflowTemplate, "ClusterWorkflowTemplate", "clusterworkflowtemplates",
+    k8s_openapi::ClusterResourceScope, WorkflowSpec
+);
+workflow_kind!(
+    /// An Argo Workflows `CronWorkflow`: a workflow spec submitted on a schedule.
+    CronWorkflow, "CronWorkflow", "cronworkflows", k8s_openapi::NamespaceResourceScope,
+    CronWorkflowSpec, status: Value
+);
+
+/// Labels and annotations upstream puts on a workflow's pods.
+pub mod labels {
+    /// On pods (and completed workflows): the workflow's name.
+    pub const WORKFLOW: &str = "workflows.argoproj.io/workflow";
+    /// On workflows: `true` once the workflow finished.
+    pub const COMPLETED: &str = "workflows.argoproj.io/completed";
+    /// On pods: the node's name, e.g. `hello[0].print`.
+    pub const NODE_NAME: &str = "workflows.argoproj.io/node-name";
+    /// On pods: the node's ID.
+    pub const NODE_ID: &str = "workflows.argoproj.io/node-id";
+}
+
+impl Workflow {
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.spec.templates.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upstream's steps example (examples/steps.yaml) with a field ferry does not know.
+    const STEPS: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: steps-
+spec:
+  entrypoint: hello-hello-hello
+  podGC: {strategy: OnPodSuccess}
+  templates:
+  - name: hello-hello-hello
+    steps:
+    - - name: hello1
+        template: print-message
+        arguments:
+          parameters: [{name: message, value: hello1}]
+    - - name: hello2a
+        template: print-message
+        arguments:
+          parameters: [{name: message, value: 2}]
+      - name: hello2b
+        template: print-message
+        continueOn: {failed: true}
+  - name: print-message
+    inputs:
+      parameters:
+      - name: message
+    container:
+      image: busybox
+      command: [echo]
+      args: ["{{inputs.parameters.message}}"]
+"#;
+
+    #[test]
+    fn upstream_steps_example_reads_and_keeps_unknown_fields() {
+        let wf: Workflow = serde_yaml::from_str(STEPS).unwrap();
+        assert_eq!(wf.spec.entrypoint.as_deref(), Some("hello-hello-hello"));
+        let steps = wf.spec.templates[0].steps.as_ref().unwrap();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[1][1].name, "hello2b");
+        let number = &steps[1][0].arguments.as_ref().unwrap().parameters[0];
+        assert_eq!(
+            number.value.as_deref(),
+            Some("2"),
+            "numbers are any-strings"
+        );
+        assert!(wf.spec.unknown.contains_key("podGC"));
+        assert!(steps[1][1].unknown.contains_key("continueOn"));
+
+        let written = serde_json::to_value(&wf).unwrap();
+        assert_eq!(written["apiVersion"], "argoproj.io/v1alpha1");
+        assert_eq!(written["kind"], "Workflow");
+        assert_eq!(written["spec"]["podGC"]["strategy"], "OnPodSuccess");
+        assert_eq!(
+            written["spec"]["templates"][1]["container"]["args"][0],
+            "{{inputs.parameters.message}}"
+        );
+        let again: Workflow = serde_json::from_value(written).unwrap();
+        assert_eq!(again, wf);
+    }
+
+    #[test]
+    fn status_has_upstreams_shape() {
+        let status: WorkflowStatus = serde_json::from_value(serde_json::json!({
+            "phase": "",
+            "nodes": {"wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "Steps",
+                "phase": "Running", "boundaryID": "b", "children": ["c"]}},
+            "storedTemplates": {}
+        }))
+        .unwrap();
+        assert_eq!(status.phase, None, "a fresh workflow's phase is empty");
+        let node = &status.nodes["wf"];
+        assert_eq!((node.type_.as_str(), node.phase), ("Steps", Phase::Running));
+        assert_eq!(node.boundary_id.as_deref(), Some("b"));
+        let written = serde_json::to_value(&status).unwrap();
+        assert_eq!(written["nodes"]["wf"]["boundaryID"], "b");
+        assert!(written.get("storedTemplates").is_some());
+    }
+
+    #[test]
+    fn another_kind_is_refused() {
+        let err = serde_yaml::from_str::<Workflow>(
+            "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {}\nspec: {}\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("expected kind Workflow"), "{err}");
+        let template: WorkflowTemplate = serde_yaml::from_str(
+            "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: t}\nspec: {entrypoint: main}\n",
+        )
+        .unwrap();
+        assert_eq!(template.spec.entrypoint.as_deref(), Some("main"));
+    }
+}
