@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use ferry_git::{RepoCache, TlsCerts};
+use ferry_git::{Credentials, RepoCache, TlsCerts};
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -46,10 +46,50 @@ pub async fn validate(
             repo.repo_type
         )));
     }
+    let credentials = ferry_render::with_repo_secret(saved_credentials(&state).await?, &repo);
+    ls_remote(credentials, &repo)
+        .await
+        .map_err(ApiError::invalid_argument)?;
+    Ok(Json(json!({})))
+}
+
+/// Argo CD's `connectionState` of saved repositories (`GET /api/v1/repositories?forceRefresh=
+/// true`): each git repository's refs listed with the saved credentials, all at once; other
+/// types are not checked (`Unknown`).
+pub async fn connection_states(
+    state: &AppState,
+    repos: &[&RepoSecret],
+) -> Result<Vec<Value>, ApiError> {
+    let credentials = saved_credentials(state).await?;
+    let attempted_at = jiff::Timestamp::now().to_string();
+    let checks = repos.iter().map(|repo| {
+        let credentials = credentials.clone();
+        let attempted_at = attempted_at.clone();
+        async move {
+            let (status, message) = if repo.repo_type != "git" {
+                (
+                    "Unknown",
+                    format!("ferry checks git repositories only, not {}", repo.repo_type),
+                )
+            } else {
+                match ls_remote(credentials, repo).await {
+                    Ok(()) => ("Successful", String::new()),
+                    Err(message) => ("Failed", message),
+                }
+            };
+            json!({"status": status, "message": message, "attemptedAt": attempted_at})
+        }
+    });
+    Ok(futures::future::join_all(checks).await)
+}
+
+/// The saved repository Secrets with the SSH known hosts and TLS certificates argocd-cm's
+/// siblings trust.
+async fn saved_credentials(state: &AppState) -> Result<Credentials, ApiError> {
     let (saved, _) = ferry_appset::controller::current_secrets(state.client(), state.namespace())
         .await
         .map_err(|err| ApiError::kube("listing repository Secrets", &err))?;
-    let known_hosts = config_map_data(&state, KNOWN_HOSTS_CM)
+    let known_hosts = config_map_data(state, KNOWN_HOSTS_CM)
         .await?
         .remove("ssh_known_hosts");
     let credentials = match known_hosts {
@@ -58,20 +98,22 @@ pub async fn validate(
             .map_err(|err| ApiError::failed_precondition(format!("{KNOWN_HOSTS_CM}: {err}")))?,
         None => saved,
     };
-    let (certs, _) = TlsCerts::parse(&config_map_data(&state, TLS_CERTS_CM).await?);
-    let credentials = ferry_render::with_repo_secret(credentials.with_tls_certs(certs), &repo);
+    let (certs, _) = TlsCerts::parse(&config_map_data(state, TLS_CERTS_CM).await?);
+    Ok(credentials.with_tls_certs(certs))
+}
+
+/// Lists `repo`'s refs in a Git cache of the request's own: nothing is written.
+async fn ls_remote(credentials: Credentials, repo: &RepoSecret) -> Result<(), String> {
     let cache = tempfile::Builder::new()
         .prefix("ferry-server-repo-access-")
         .tempdir()
-        .map_err(|err| ApiError::internal("making a Git cache", &err))?;
+        .map_err(|err| format!("making a Git cache: {err}"))?;
     RepoCache::new(cache.path(), credentials)
         .for_project(&repo.project)
         .ls_remote(&repo.url)
         .await
-        .map_err(|err| {
-            ApiError::invalid_argument(format!("cannot connect to repository {}: {err}", repo.url))
-        })?;
-    Ok(Json(json!({})))
+        .map(|_| ())
+        .map_err(|err| format!("cannot connect to repository {}: {err}", repo.url))
 }
 
 /// A ConfigMap's data in the control namespace; nothing when it is missing.

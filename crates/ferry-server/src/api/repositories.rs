@@ -20,6 +20,7 @@ use super::authn::Caller;
 use super::authz::{authorize, visible};
 use super::error::ApiError;
 use super::query::Query;
+use super::repo_access;
 use super::state::{AppState, Snapshot};
 use crate::rbac::resources::{CREATE, DELETE, GET, REPOSITORIES, UPDATE};
 
@@ -35,8 +36,10 @@ fn kind_routes(kind: RepoSecretKind, base: &str) -> Router<AppState> {
         .route(
             base,
             get(
-                move |State(state): State<AppState>, Extension(caller): Extension<Caller>| {
-                    list(state, caller, kind)
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      RawQuery(query): RawQuery| {
+                    list(state, caller, kind, Query::parse(query.as_deref()))
                 },
             )
             .post(
@@ -99,7 +102,7 @@ fn object(repo: &RepoSecret) -> String {
 }
 
 /// An entry as the API shows it. A repository also says whether it uses a template's
-/// credentials, and its connection state, which ferry does not check (`Unknown`).
+/// credentials, and its connection state: `Unknown` unless a list is asked to check it.
 fn view(repo: &RepoSecret, entries: &[Entry]) -> Value {
     let mut view = repo.api_view();
     if repo.kind == RepoSecretKind::Repository {
@@ -171,11 +174,13 @@ fn authorized<'e>(
     }
 }
 
-/// `GET /api/v1/repositories` (`/api/v1/repocreds`): what the caller may see.
+/// `GET /api/v1/repositories?forceRefresh=` (`/api/v1/repocreds`): what the caller may see;
+/// with `forceRefresh`, each repository's connection checked now.
 async fn list(
     state: AppState,
     caller: Caller,
     kind: RepoSecretKind,
+    query: Query,
 ) -> Result<Json<Value>, ApiError> {
     let entries = all_entries(&state).await?;
     let settings = state.settings();
@@ -186,8 +191,14 @@ async fn list(
         }
     }
     items.sort_by(|a, b| (&a.url, &a.project).cmp(&(&b.url, &b.project)));
-    let items: Vec<Value> = items.into_iter().map(|repo| view(repo, &entries)).collect();
-    Ok(Json(json!({ "metadata": {}, "items": items })))
+    let mut views: Vec<Value> = items.iter().map(|repo| view(repo, &entries)).collect();
+    if kind == RepoSecretKind::Repository && query.flag("forceRefresh")? {
+        let states = repo_access::connection_states(&state, &items).await?;
+        for (view, connection) in views.iter_mut().zip(states) {
+            view["connectionState"] = connection;
+        }
+    }
+    Ok(Json(json!({ "metadata": {}, "items": views })))
 }
 
 /// `POST /api/v1/repositories?upsert=&credsOnly=` (`/api/v1/repocreds?upsert=`): creates an

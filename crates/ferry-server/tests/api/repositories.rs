@@ -240,3 +240,58 @@ async fn repositories_take_credentials_and_never_give_them_back() -> Result<()> 
     assert_no_secrets(&log, &SECRETS);
     Ok(())
 }
+
+/// Argo CD's `forceRefresh`: the list checks each git repository's connection with the saved
+/// credentials and says why one failed; a list without it checks nothing.
+#[tokio::test]
+async fn a_forced_refresh_checks_each_repositorys_connection() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    let server = Server::start(&ctx).await?;
+    let admin = server.token("admin", &admin_password(&ctx).await?).await?;
+    let repo = ferry_testkit::git::GitRepo::new()?;
+    repo.write("README", "hello")?;
+    repo.commit("hello")?;
+    let git = ferry_testkit::git::HttpServer::start(&repo, Some(("alice", "right-pw")))?;
+    let other = ferry_testkit::git::HttpServer::start(&repo, Some(("alice", "right-pw")))?;
+    for body in [
+        json!({"repo": git.url(), "username": "alice", "password": "right-pw"}),
+        json!({"repo": other.url(), "username": "alice", "password": "wrong-pw"}),
+        json!({"repo": "https://charts.example.com", "type": "helm", "name": "charts"}),
+    ] {
+        let created = server
+            .post("/api/v1/repositories", Some(&admin), body)
+            .await?;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+    }
+    let state_of = |list: &Value, url: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["repo"] == url)
+            .map(|item| item["connectionState"].clone())
+            .unwrap()
+    };
+
+    let unchecked = server.get("/api/v1/repositories", Some(&admin)).await?.body;
+    assert_eq!(state_of(&unchecked, &git.url())["status"], "Unknown");
+    assert_eq!(git.requests(), 0);
+
+    let checked = server
+        .get("/api/v1/repositories?forceRefresh=true", Some(&admin))
+        .await?
+        .body;
+    assert_eq!(state_of(&checked, &git.url())["status"], "Successful");
+    let failed = state_of(&checked, &other.url());
+    assert_eq!(failed["status"], "Failed");
+    assert!(
+        failed["message"].as_str().unwrap().contains(&other.url()),
+        "{failed}"
+    );
+    let helm = state_of(&checked, "https://charts.example.com");
+    assert_eq!(helm["status"], "Unknown");
+    assert_no_secrets(&checked.to_string(), &["right-pw", "wrong-pw"]);
+    server.stop().await?;
+    Ok(())
+}
