@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferry_appstate::{CompareInput, Comparison, annotations};
 use ferry_cache::{ClusterCache, instance_name};
-use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences};
+use ferry_diff::IgnoreRules;
 use ferry_health::AppRef;
 use ferry_render::{AppContext, Rendered};
 use ferry_types::application::{ApplicationDestination, RefreshType};
@@ -18,9 +19,7 @@ use kube::api::PostParams;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::annotations;
 use crate::clusters::Cluster;
-use crate::compare::{self, CompareInput, Comparison};
 use crate::context::Context;
 
 /// An Application's project, cluster and tracking name, once the spec checks out.
@@ -52,10 +51,14 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
         return Err("spec.source or spec.sources is required".into());
     }
     let project = project(ctx, app.project()).await?;
-    let policy = project.policy().map_err(|err| err.to_string())?;
     let cluster = ctx.clusters.resolve(&app.spec.destination)?;
-    policy.check_app(app, &cluster.server, &cluster.name)?;
-    project.check_cluster_scope(app, &cluster.project)?;
+    let policy = ferry_appstate::check_project(
+        &project,
+        app,
+        &cluster.server,
+        &cluster.name,
+        &cluster.project,
+    )?;
     let cache = cluster
         .cache(&ctx.settings, &ctx.triggers)
         .await
@@ -176,7 +179,7 @@ pub async fn render_desired(
     let rendered =
         rendered.map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
     let cache = &setup.cache;
-    let desired = ferry_sync::desired::prepare(
+    let desired = ferry_appstate::desired::prepare(
         &rendered.objects,
         &dest_namespace,
         &app.name_any(),
@@ -204,7 +207,7 @@ pub async fn compare_with_live(
     let name = app.name_any();
     let app_namespace = app.namespace().unwrap_or_default();
     let destination = setup.destination(app);
-    Ok(compare::compare(CompareInput {
+    Ok(ferry_appstate::compare(CompareInput {
         app: AppRef {
             namespace: &app_namespace,
             name: &name,
@@ -212,7 +215,7 @@ pub async fn compare_with_live(
         instance: &setup.instance,
         destination: &destination,
         desired,
-        cache: &setup.cache,
+        live: &setup.cache,
         client: &setup.cluster.client,
         policy: &setup.policy,
         ignore: &ignore,
@@ -231,18 +234,7 @@ pub async fn compare_with_live(
 
 /// The app's `ignoreDifferences` and the system-wide ones, compiled.
 pub fn ignore_rules(ctx: &Context, app: &Application) -> Result<IgnoreRules, String> {
-    let mut rules: Vec<ResourceIgnoreDifferences> = app
-        .spec
-        .ignore_differences
-        .iter()
-        .map(|rule| {
-            serde_json::to_value(rule)
-                .and_then(serde_json::from_value)
-                .map_err(|err| format!("spec.ignoreDifferences: {err}"))
-        })
-        .collect::<Result<_, _>>()?;
-    rules.extend(ctx.system_ignore.iter().cloned());
-    IgnoreRules::new(&rules).map_err(|err| err.to_string())
+    ferry_appstate::ignore_rules(app, &ctx.system_ignore)
 }
 
 fn server_side_diff(ctx: &Context, app: &Application) -> bool {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use ferry_types::Application;
 use ferry_types::application::{OperationPhase, SyncStatusCode};
 
-use crate::compare::Comparison;
 use crate::settings::ControllerSettings;
+use ferry_appstate::Comparison;
 
 #[derive(Debug, PartialEq)]
 pub enum Decision {

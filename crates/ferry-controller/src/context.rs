@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ferry_appstate::Comparison;
 use ferry_health::HealthChecks;
 use ferry_render::Renderer;
 use ferry_types::AppProject;
@@ -14,7 +15,6 @@ use kube::runtime::reflector::Store;
 use crate::backoff::ErrorBackoff;
 use crate::clusters::Clusters;
 use crate::commit_signatures::CommitSignatures;
-use crate::compare::Comparison;
 use crate::metrics::Metrics;
 use crate::operation::Operations;
 use crate::settings::ControllerSettings;

@@ -15,8 +15,8 @@ use kube::client::Body;
 use tracing::info;
 
 use crate::appstate::Setup;
-use crate::argocd_cm::ARGOCD_CM;
 use crate::context::Context;
+use ferry_appstate::argocd_cm::ARGOCD_CM;
 
 const ENABLED_KEY: &str = "application.sync.impersonation.enabled";
 /// Argo CD's: on unless `"false"`; off lets a destination without an entry sync as the

@@ -12,14 +12,11 @@
 //! background with their state persisted in the Application, so a restarted controller resumes
 //! them.
 
-mod annotations;
 mod appstate;
-mod argocd_cm;
 mod automation;
 mod backoff;
 mod clusters;
 mod commit_signatures;
-mod compare;
 mod context;
 mod deletion;
 pub mod dynamic_shards;
@@ -54,7 +51,7 @@ use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use tracing::{info, warn};
 
-pub use compare::{Comparison, health_code};
+pub use ferry_appstate::{Comparison, health_code};
 pub use metrics::Metrics;
 pub use settings::ControllerSettings;
 
@@ -90,7 +87,7 @@ pub async fn run(
         Arc::new(git.clone()),
         settings.render.clone(),
     ));
-    let argo = argocd_cm::load(&client, &namespace).await?;
+    let argo = ferry_appstate::argocd_cm::load(&client, &namespace).await?;
     if let Some(tracking) = argo.tracking {
         settings.tracking = tracking;
     }

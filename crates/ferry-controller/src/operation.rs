@@ -663,7 +663,7 @@ async fn respecting_ignored(
         };
         let live = if rules.needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name) {
             let api_version = cached.object["apiVersion"].as_str().unwrap_or_default();
-            crate::compare::read_with_managed_fields(
+            ferry_appstate::read_with_managed_fields(
                 &setup.cache,
                 &setup.cluster.client,
                 api_version,

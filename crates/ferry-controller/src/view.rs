@@ -9,12 +9,12 @@
 
 use std::collections::BTreeSet;
 
+use ferry_appstate::collect_images;
 use ferry_types::Application;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use crate::appstate::{compare_with_live, render_desired, setup};
-use crate::compare::collect_images;
 use crate::context::Context;
 
 /// Why a view cannot be answered.
@@ -147,7 +147,7 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
             }
             if let Some(health) = ferry_health::assess(object, &ctx.health) {
                 node["health"] = json!({
-                    "status": crate::compare::health_code(health.status).to_string(),
+                    "status": ferry_appstate::health_code(health.status).to_string(),
                     "message": health.message,
                 });
             }

@@ -1,4 +1,5 @@
-//! Settings from Argo CD's `argocd-cm` ConfigMap, read at start-up:
+//! Settings from Argo CD's `argocd-cm` ConfigMap that decide how apps are compared (the
+//! controller reads them at start-up, the CLI for each command):
 //!
 //! - custom health checks: Lua under `resource.customizations.health.<group>_<Kind>`, or
 //!   `health.lua` in the older `resource.customizations` block (keyed `group/Kind`);
@@ -23,7 +24,7 @@ const HEALTH_PREFIX: &str = "resource.customizations.health.";
 const IGNORE_PREFIX: &str = "resource.customizations.ignoreDifferences.";
 const CUSTOMIZATIONS: &str = "resource.customizations";
 
-/// What `argocd-cm` configures for the controller.
+/// What `argocd-cm` configures for comparisons.
 pub struct ArgoSettings {
     pub health: HealthChecks,
     pub ignore_differences: Vec<ResourceIgnoreDifferences>,
@@ -31,6 +32,8 @@ pub struct ArgoSettings {
     pub tracking: Option<TrackingMethod>,
 }
 
+/// The settings of `namespace`'s `argocd-cm`; the defaults when it is missing or cannot be
+/// read (with a warning).
 pub async fn load(client: &kube::Client, namespace: &str) -> anyhow::Result<ArgoSettings> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let data = match api.get_opt(ARGOCD_CM).await {
@@ -40,7 +43,7 @@ pub async fn load(client: &kube::Client, namespace: &str) -> anyhow::Result<Argo
             BTreeMap::new()
         }
     };
-    settings_from(&data)
+    ArgoSettings::from_data(&data)
 }
 
 #[derive(Deserialize)]
@@ -71,93 +74,95 @@ fn group_kind(key: &str) -> (String, String) {
     }
 }
 
-/// The settings a ConfigMap's data gives. A bad tracking method is an error (guessing would
-/// misattribute resources); a bad health check or ignore entry is skipped with a warning
-/// naming it.
-fn settings_from(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings> {
-    let mut scripts: Vec<(String, String)> = Vec::new();
-    let mut ignores: Vec<(String, String, String)> = Vec::new();
-    if let Some(block) = data.get(CUSTOMIZATIONS) {
-        match serde_yaml::from_str::<BTreeMap<String, Customization>>(block) {
-            Ok(entries) => {
-                for (gk, c) in entries {
-                    let (group, kind) = match gk.split_once('/') {
-                        Some((group, kind)) => (group.to_string(), kind.to_string()),
-                        None => (String::new(), gk.clone()),
-                    };
-                    if let Some(script) = c.health_lua {
-                        scripts.push((gk.clone(), script));
-                    }
-                    if let Some(ignore) = c.ignore_differences {
-                        ignores.push((group, kind, ignore));
+impl ArgoSettings {
+    /// The settings a ConfigMap's data gives. A bad tracking method is an error (guessing would
+    /// misattribute resources); a bad health check or ignore entry is skipped with a warning
+    /// naming it.
+    pub fn from_data(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings> {
+        let mut scripts: Vec<(String, String)> = Vec::new();
+        let mut ignores: Vec<(String, String, String)> = Vec::new();
+        if let Some(block) = data.get(CUSTOMIZATIONS) {
+            match serde_yaml::from_str::<BTreeMap<String, Customization>>(block) {
+                Ok(entries) => {
+                    for (gk, c) in entries {
+                        let (group, kind) = match gk.split_once('/') {
+                            Some((group, kind)) => (group.to_string(), kind.to_string()),
+                            None => (String::new(), gk.clone()),
+                        };
+                        if let Some(script) = c.health_lua {
+                            scripts.push((gk.clone(), script));
+                        }
+                        if let Some(ignore) = c.ignore_differences {
+                            ignores.push((group, kind, ignore));
+                        }
                     }
                 }
+                Err(err) => warn!("{ARGOCD_CM} {CUSTOMIZATIONS}: {err}"),
             }
-            Err(err) => warn!("{ARGOCD_CM} {CUSTOMIZATIONS}: {err}"),
         }
-    }
-    for (key, value) in data {
-        if let Some(rest) = key.strip_prefix(HEALTH_PREFIX) {
-            let (group, kind) = group_kind(rest);
-            let pattern = if group.is_empty() {
-                kind
-            } else {
-                format!("{group}/{kind}")
-            };
-            scripts.push((pattern, value.clone()));
-        } else if let Some(rest) = key.strip_prefix(IGNORE_PREFIX) {
-            let (group, kind) = if rest == "all" {
-                ("*".to_string(), "*".to_string())
-            } else {
-                group_kind(rest)
-            };
-            ignores.push((group, kind, value.clone()));
+        for (key, value) in data {
+            if let Some(rest) = key.strip_prefix(HEALTH_PREFIX) {
+                let (group, kind) = group_kind(rest);
+                let pattern = if group.is_empty() {
+                    kind
+                } else {
+                    format!("{group}/{kind}")
+                };
+                scripts.push((pattern, value.clone()));
+            } else if let Some(rest) = key.strip_prefix(IGNORE_PREFIX) {
+                let (group, kind) = if rest == "all" {
+                    ("*".to_string(), "*".to_string())
+                } else {
+                    group_kind(rest)
+                };
+                ignores.push((group, kind, value.clone()));
+            }
         }
-    }
 
-    let mut health = HealthChecks::new();
-    for (pattern, script) in scripts {
-        match health.clone().with_lua(&pattern, script) {
-            Ok(with) => {
-                info!(resource = %pattern, "custom health check loaded");
-                health = with;
+        let mut health = HealthChecks::new();
+        for (pattern, script) in scripts {
+            match health.clone().with_lua(&pattern, script) {
+                Ok(with) => {
+                    info!(resource = %pattern, "custom health check loaded");
+                    health = with;
+                }
+                Err(err) => warn!("{ARGOCD_CM}: health check for {pattern}: {err}"),
             }
-            Err(err) => warn!("{ARGOCD_CM}: health check for {pattern}: {err}"),
         }
-    }
-    let mut ignore_differences = Vec::new();
-    for (group, kind, yaml) in ignores {
-        match serde_yaml::from_str::<IgnoreEntry>(&yaml) {
-            Ok(entry) => ignore_differences.push(ResourceIgnoreDifferences {
-                group,
-                kind,
-                json_pointers: entry.json_pointers,
-                jq_path_expressions: entry.jq_path_expressions,
-                managed_fields_managers: entry.managed_fields_managers,
-                ..Default::default()
-            }),
-            Err(err) => warn!("{ARGOCD_CM}: ignoreDifferences for {group}/{kind}: {err}"),
+        let mut ignore_differences = Vec::new();
+        for (group, kind, yaml) in ignores {
+            match serde_yaml::from_str::<IgnoreEntry>(&yaml) {
+                Ok(entry) => ignore_differences.push(ResourceIgnoreDifferences {
+                    group,
+                    kind,
+                    json_pointers: entry.json_pointers,
+                    jq_path_expressions: entry.jq_path_expressions,
+                    managed_fields_managers: entry.managed_fields_managers,
+                    ..Default::default()
+                }),
+                Err(err) => warn!("{ARGOCD_CM}: ignoreDifferences for {group}/{kind}: {err}"),
+            }
         }
+        let method = data.get("application.resourceTrackingMethod");
+        let label_key = data.get("application.instanceLabelKey");
+        let installation_id = data.get("installationID");
+        let tracking = if method.is_some() || label_key.is_some() || installation_id.is_some() {
+            let method = TrackingMethod::from_settings(
+                method.map(String::as_str),
+                label_key.map(String::as_str),
+                installation_id.map(String::as_str),
+            )
+            .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))?;
+            Some(method)
+        } else {
+            None
+        };
+        Ok(ArgoSettings {
+            health,
+            ignore_differences,
+            tracking,
+        })
     }
-    let method = data.get("application.resourceTrackingMethod");
-    let label_key = data.get("application.instanceLabelKey");
-    let installation_id = data.get("installationID");
-    let tracking = if method.is_some() || label_key.is_some() || installation_id.is_some() {
-        let method = TrackingMethod::from_settings(
-            method.map(String::as_str),
-            label_key.map(String::as_str),
-            installation_id.map(String::as_str),
-        )
-        .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))?;
-        Some(method)
-    } else {
-        None
-    };
-    Ok(ArgoSettings {
-        health,
-        ignore_differences,
-        tracking,
-    })
 }
 
 #[cfg(test)]
@@ -185,7 +190,7 @@ return hs"#;
                 format!("other.io/Gadget:\n  health.lua: |\n{}\n", indent(SCRIPT)),
             ),
         ]);
-        let checks = settings_from(&data).unwrap().health;
+        let checks = ArgoSettings::from_data(&data).unwrap().health;
         for (api_version, kind) in [("example.com/v1", "Widget"), ("other.io/v1", "Gadget")] {
             let ready = json!({"apiVersion": api_version, "kind": kind,
                 "metadata": {"name": "w"}, "status": {"ready": true}});
@@ -207,7 +212,7 @@ return hs"#;
             ),
             ("application.resourceTrackingMethod".into(), "label".into()),
         ]);
-        let settings = settings_from(&data).unwrap();
+        let settings = ArgoSettings::from_data(&data).unwrap();
         let rules: Vec<_> = settings
             .ignore_differences
             .iter()
@@ -221,11 +226,16 @@ return hs"#;
         );
         assert_eq!(settings.tracking, Some(TrackingMethod::label()));
         let bad = BTreeMap::from([("application.resourceTrackingMethod".into(), "uid".into())]);
-        assert!(settings_from(&bad).is_err());
-        assert!(settings_from(&BTreeMap::new()).unwrap().tracking.is_none());
+        assert!(ArgoSettings::from_data(&bad).is_err());
+        assert!(
+            ArgoSettings::from_data(&BTreeMap::new())
+                .unwrap()
+                .tracking
+                .is_none()
+        );
         let installation = BTreeMap::from([("installationID".into(), "blue".into())]);
         assert_eq!(
-            settings_from(&installation).unwrap().tracking,
+            ArgoSettings::from_data(&installation).unwrap().tracking,
             Some(TrackingMethod::Annotation {
                 installation_id: Some("blue".into())
             })

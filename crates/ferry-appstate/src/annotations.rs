@@ -1,4 +1,4 @@
-//! Argo CD annotations the controller reads on Applications and on managed resources.
+//! Argo CD annotations a comparison reads on Applications and on managed resources.
 
 use ferry_sync::Hook;
 use serde_json::Value;

@@ -1,21 +1,21 @@
-//! Comparing an Application's rendered manifests with what is live: per-resource sync status
+//! Comparing an Application's desired objects with what is live: per-resource sync status
 //! and health, the app's aggregate, and what a sync would need to know (which resources differ,
 //! which are extra).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use ferry_cache::{CachedObject, ClusterCache};
-use ferry_diff::{DiffOptions, DiffResult, IgnoreRules, ResourceResolver, SyncStatus};
+use ferry_cache::CachedObject;
+use ferry_diff::{DiffOptions, DiffResult, IgnoreRules, SyncStatus};
 use ferry_health::{AppRef, HealthChecks, HealthCode, ManagedResource};
 use ferry_types::ResourceKey;
 use ferry_types::application::{HealthStatus, HealthStatusCode, ResourceStatus, SyncStatusCode};
 use ferry_types::project::ProjectPolicy;
 use futures::{StreamExt, stream};
-use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
 
 use crate::annotations;
+use crate::live::{LiveState, Resolver, read_with_managed_fields};
 
 /// Server-side dry runs of one app that may be in flight at once.
 const DIFF_CONCURRENCY: usize = 8;
@@ -58,15 +58,15 @@ pub struct ResourceStates {
 }
 
 /// Everything a comparison reads.
-pub struct CompareInput<'a> {
+pub struct CompareInput<'a, L> {
     /// The Application's name and namespace (an app may manage its own object).
     pub app: AppRef<'a>,
     /// The name the app's resources are tracked under.
     pub instance: &'a str,
     pub destination: &'a ferry_types::application::ApplicationDestination,
-    /// Rendered objects, hooks included.
+    /// Objects prepared for applying ([`crate::desired::prepare`]), hooks included.
     pub desired: &'a [Value],
-    pub cache: &'a ClusterCache,
+    pub live: &'a L,
     pub client: &'a kube::Client,
     pub policy: &'a ProjectPolicy,
     pub ignore: &'a IgnoreRules,
@@ -80,21 +80,6 @@ pub struct CompareInput<'a> {
     pub keep_states: bool,
 }
 
-/// Resolves kinds through the cluster cache's discovery, for server-side diffs.
-struct CacheResolver<'a>(&'a ClusterCache);
-
-impl ResourceResolver for CacheResolver<'_> {
-    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)> {
-        let (resource, namespaced) = self.0.resolve_api_version(api_version, kind)?;
-        let scope = if namespaced {
-            Scope::Namespaced
-        } else {
-            Scope::Cluster
-        };
-        Some((resource, scope))
-    }
-}
-
 /// One resource as compared: desired and/or live.
 struct Pair {
     key: ResourceKey,
@@ -104,78 +89,12 @@ struct Pair {
     hook: bool,
 }
 
-/// Compares desired objects (namespaces already placed) with the live ones.
-pub async fn compare(input: CompareInput<'_>) -> Comparison {
+/// Compares desired objects (namespaces already placed) with the live ones: pairs them up,
+/// diffs each pair, assesses health, and sums it up per resource and for the app.
+pub async fn compare<L: LiveState>(input: CompareInput<'_, L>) -> Comparison {
     let mut out = Comparison::default();
-    let mut pairs: Vec<Pair> = Vec::new();
-    let mut seen = HashSet::new();
-    for object in input.desired {
-        let Some(key) = ResourceKey::of(object) else {
-            // Hooks with generateName only: nothing to compare until they run.
-            continue;
-        };
-        let hook = annotations::is_hook(object);
-        if hook && annotations::is_skipped_hook(object) {
-            continue;
-        }
-        if !seen.insert(key.clone()) {
-            out.errors
-                .push(format!("{key} appears more than once in the manifests"));
-            continue;
-        }
-        let namespaced = !key.namespace.is_empty();
-        if !input.policy.is_resource_permitted(
-            &key.group,
-            &key.kind,
-            &key.name,
-            &key.namespace,
-            input.destination,
-        ) {
-            let scope = if namespaced { "namespace" } else { "cluster" };
-            out.forbidden.push(format!(
-                "resource {}:{} is not permitted in project ({scope}-scoped {})",
-                key.group, key.kind, key
-            ));
-        }
-        let live = input.cache.get(&key);
-        pairs.push(Pair {
-            version: version_of(object),
-            key,
-            desired: (!hook).then(|| object.clone()),
-            live: live.filter(|l| !hook || l.app.as_deref() == Some(input.instance)),
-            hook,
-        });
-    }
-    // Tracked live objects no longer in Git: extras (or hooks of earlier syncs).
-    for live in input.cache.app_resources(input.instance) {
-        if seen.contains(&live.key) {
-            continue;
-        }
-        pairs.push(Pair {
-            key: live.key.clone(),
-            version: version_of(&live.object),
-            hook: annotations::is_hook(&live.object),
-            desired: None,
-            live: Some(live),
-        });
-    }
-
-    let options = DiffOptions {
-        ignore_differences: input.ignore.clone(),
-        field_manager: input.field_manager.to_string(),
-    };
-    let resolver = CacheResolver(input.cache);
-    // Futures made up front: a closure inside the stream trips the compiler's higher-ranked
-    // lifetime inference when this runs in a spawned task.
-    let pending: Vec<_> = pairs
-        .iter()
-        .map(|pair| diff_pair(pair, &input, &resolver, &options))
-        .collect();
-    let diffs: Vec<Option<Result<DiffResult, String>>> = stream::iter(pending)
-        .buffered(DIFF_CONCURRENCY)
-        .collect()
-        .await;
-
+    let pairs = pair_up(&input, &mut out);
+    let diffs = diff_all(&pairs, &input).await;
     let managed: Vec<ManagedResource<'_>> = pairs
         .iter()
         .map(|pair| ManagedResource {
@@ -184,59 +103,17 @@ pub async fn compare(input: CompareInput<'_>) -> Comparison {
         })
         .collect();
     let health = ferry_health::app_health(Some(input.app), &managed, input.health);
-
     let mut images = BTreeSet::new();
     let mut any_out_of_sync = false;
     for ((pair, diff), resource_health) in pairs.iter().zip(diffs).zip(health.resources) {
         if let Some(live) = &pair.live {
             collect_images(&live.object, &mut images);
         }
-        let mut requires_pruning = false;
         if input.keep_states {
-            let result = diff.as_ref().and_then(|diff| diff.as_ref().ok());
-            out.states.push(ResourceStates {
-                key: pair.key.clone(),
-                version: pair.version.clone(),
-                hook: pair.hook,
-                target: pair.desired.clone(),
-                live: pair.live.as_ref().map(|live| live.object.clone()),
-                normalized_live: result.and_then(|r| r.normalized_live.clone()),
-                predicted_live: result.and_then(|r| r.normalized_desired.clone()),
-                diff: result.map(|r| r.text.clone()).unwrap_or_default(),
-            });
+            out.states.push(states_of(pair, &diff));
         }
-        let status = match diff {
-            None => None,
-            Some(Ok(result)) => {
-                let code = match result.status {
-                    SyncStatus::Synced => SyncStatusCode::Synced,
-                    SyncStatus::OutOfSync | SyncStatus::Missing => SyncStatusCode::OutOfSync,
-                    SyncStatus::Extra => {
-                        requires_pruning = true;
-                        SyncStatusCode::OutOfSync
-                    }
-                };
-                if code == SyncStatusCode::OutOfSync {
-                    let ignored_extra = requires_pruning
-                        && pair
-                            .live
-                            .as_ref()
-                            .is_some_and(|l| annotations::ignore_extraneous(&l.object));
-                    if !ignored_extra {
-                        any_out_of_sync = true;
-                    }
-                    out.out_of_sync.insert(pair.key.clone());
-                    if !result.text.is_empty() {
-                        out.diffs.insert(pair.key.clone(), result.text);
-                    }
-                }
-                Some(code)
-            }
-            Some(Err(message)) => {
-                out.errors.push(message);
-                Some(SyncStatusCode::Unknown)
-            }
-        };
+        let (status, requires_pruning, counts) = record_diff(pair, diff, &mut out);
+        any_out_of_sync |= counts;
         out.resources.push(ResourceStatus {
             group: pair.key.group.clone(),
             version: pair.version.clone(),
@@ -276,11 +153,146 @@ pub async fn compare(input: CompareInput<'_>) -> Comparison {
     out
 }
 
-/// The diff of one pair; `None` for hooks, which are run rather than kept in sync.
-async fn diff_pair(
+/// The desired objects with their live counterparts, then the tracked live objects no longer
+/// desired (extras, or hooks of earlier syncs). Duplicates are errors; resources the project
+/// does not permit are noted as forbidden.
+fn pair_up<L: LiveState>(input: &CompareInput<'_, L>, out: &mut Comparison) -> Vec<Pair> {
+    let mut pairs: Vec<Pair> = Vec::new();
+    let mut seen = HashSet::new();
+    for object in input.desired {
+        let Some(key) = ResourceKey::of(object) else {
+            // Hooks with generateName only: nothing to compare until they run.
+            continue;
+        };
+        let hook = annotations::is_hook(object);
+        if hook && annotations::is_skipped_hook(object) {
+            continue;
+        }
+        if !seen.insert(key.clone()) {
+            out.errors
+                .push(format!("{key} appears more than once in the manifests"));
+            continue;
+        }
+        if !input.policy.is_resource_permitted(
+            &key.group,
+            &key.kind,
+            &key.name,
+            &key.namespace,
+            input.destination,
+        ) {
+            let scope = if key.namespace.is_empty() {
+                "cluster"
+            } else {
+                "namespace"
+            };
+            out.forbidden.push(format!(
+                "resource {}:{} is not permitted in project ({scope}-scoped {})",
+                key.group, key.kind, key
+            ));
+        }
+        let live = input.live.get(&key);
+        pairs.push(Pair {
+            version: version_of(object).to_string(),
+            key,
+            desired: (!hook).then(|| object.clone()),
+            live: live.filter(|l| !hook || l.app.as_deref() == Some(input.instance)),
+            hook,
+        });
+    }
+    for live in input.live.tracked(input.instance) {
+        if seen.contains(&live.key) {
+            continue;
+        }
+        pairs.push(Pair {
+            key: live.key.clone(),
+            version: version_of(&live.object).to_string(),
+            hook: annotations::is_hook(&live.object),
+            desired: None,
+            live: Some(live),
+        });
+    }
+    pairs
+}
+
+/// Each pair's diff, a few server-side dry runs at a time.
+async fn diff_all<L: LiveState>(
+    pairs: &[Pair],
+    input: &CompareInput<'_, L>,
+) -> Vec<Option<Result<DiffResult, String>>> {
+    let options = DiffOptions {
+        ignore_differences: input.ignore.clone(),
+        field_manager: input.field_manager.to_string(),
+    };
+    let resolver = Resolver(input.live);
+    // Futures made up front: a closure inside the stream trips the compiler's higher-ranked
+    // lifetime inference when this runs in a spawned task.
+    let pending: Vec<_> = pairs
+        .iter()
+        .map(|pair| diff_pair(pair, input, &resolver, &options))
+        .collect();
+    stream::iter(pending)
+        .buffered(DIFF_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// What was compared for one pair, for [`Comparison::states`].
+fn states_of(pair: &Pair, diff: &Option<Result<DiffResult, String>>) -> ResourceStates {
+    let result = diff.as_ref().and_then(|diff| diff.as_ref().ok());
+    ResourceStates {
+        key: pair.key.clone(),
+        version: pair.version.clone(),
+        hook: pair.hook,
+        target: pair.desired.clone(),
+        live: pair.live.as_ref().map(|live| live.object.clone()),
+        normalized_live: result.and_then(|r| r.normalized_live.clone()),
+        predicted_live: result.and_then(|r| r.normalized_desired.clone()),
+        diff: result.map(|r| r.text.clone()).unwrap_or_default(),
+    }
+}
+
+/// Records one pair's diff in `out`: its sync status (`None` for hooks), whether it is an
+/// extra to prune, and whether it makes the app OutOfSync (an extra marked IgnoreExtraneous
+/// does not).
+fn record_diff(
     pair: &Pair,
-    input: &CompareInput<'_>,
-    resolver: &CacheResolver<'_>,
+    diff: Option<Result<DiffResult, String>>,
+    out: &mut Comparison,
+) -> (Option<SyncStatusCode>, bool, bool) {
+    match diff {
+        None => (None, false, false),
+        Some(Ok(result)) => {
+            let requires_pruning = result.status == SyncStatus::Extra;
+            if result.status == SyncStatus::Synced {
+                return (Some(SyncStatusCode::Synced), false, false);
+            }
+            let ignored_extra = requires_pruning
+                && pair
+                    .live
+                    .as_ref()
+                    .is_some_and(|l| annotations::ignore_extraneous(&l.object));
+            out.out_of_sync.insert(pair.key.clone());
+            if !result.text.is_empty() {
+                out.diffs.insert(pair.key.clone(), result.text);
+            }
+            (
+                Some(SyncStatusCode::OutOfSync),
+                requires_pruning,
+                !ignored_extra,
+            )
+        }
+        Some(Err(message)) => {
+            out.errors.push(message);
+            (Some(SyncStatusCode::Unknown), false, false)
+        }
+    }
+}
+
+/// The diff of one pair; `None` for hooks, which are run rather than kept in sync.
+async fn diff_pair<L: LiveState>(
+    pair: &Pair,
+    input: &CompareInput<'_, L>,
+    resolver: &Resolver<'_, L>,
     options: &DiffOptions,
 ) -> Option<Result<DiffResult, String>> {
     if pair.hook {
@@ -289,18 +301,20 @@ async fn diff_pair(
     let mut live = pair.live.as_ref().map(|l| &l.object);
     let key = &pair.key;
     let with_managed_fields;
-    if live.is_some()
+    if let Some(cached) = &pair.live
         && input
             .ignore
             .needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name)
     {
-        // The cache drops managedFields; rules naming field managers need them, so this one
+        // Live states drop managedFields; rules naming field managers need them, so this one
         // object is read from the API server. Failing that, the resource is Unknown rather
         // than compared without the rule (a sync would then undo the other manager's work).
-        with_managed_fields = match read_live(input, pair).await {
-            Ok(object) => object,
-            Err(err) => return Some(Err(format!("{key}: reading its managedFields: {err}"))),
-        };
+        let api_version = cached.object["apiVersion"].as_str().unwrap_or_default();
+        with_managed_fields =
+            match read_with_managed_fields(input.live, input.client, api_version, key).await {
+                Ok(object) => object,
+                Err(err) => return Some(Err(format!("{key}: reading its managedFields: {err}"))),
+            };
         live = with_managed_fields.as_ref();
     }
     let server_side = input.server_side_diff
@@ -324,50 +338,14 @@ async fn diff_pair(
     Some(result.map_err(|err| format!("{}: {err}", pair.key)))
 }
 
-/// The live object of `pair` as the API server has it, managedFields included.
-async fn read_live(input: &CompareInput<'_>, pair: &Pair) -> Result<Option<Value>, String> {
-    let api_version = pair
-        .live
-        .as_ref()
-        .and_then(|live| live.object["apiVersion"].as_str())
-        .unwrap_or_default();
-    read_with_managed_fields(input.cache, input.client, api_version, &pair.key).await
-}
-
-/// The object `key` (served as `api_version`) as the API server has it, managedFields
-/// included (the cluster cache drops them).
-pub(crate) async fn read_with_managed_fields(
-    cache: &ClusterCache,
-    client: &kube::Client,
-    api_version: &str,
-    key: &ResourceKey,
-) -> Result<Option<Value>, String> {
-    let (resource, namespaced) = cache
-        .resolve_api_version(api_version, &key.kind)
-        .ok_or_else(|| format!("{api_version} {} is not served", key.kind))?;
-    let api: kube::Api<kube::api::DynamicObject> = if namespaced {
-        kube::Api::namespaced_with(client.clone(), &key.namespace, &resource)
-    } else {
-        kube::Api::all_with(client.clone(), &resource)
-    };
-    let object = api
-        .get_opt(&key.name)
-        .await
-        .map_err(|err| err.to_string())?;
-    object
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|err| err.to_string())
-}
-
-fn version_of(object: &Value) -> String {
+fn version_of(object: &Value) -> &str {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     api_version
         .rsplit_once('/')
         .map_or(api_version, |(_, version)| version)
-        .to_string()
 }
 
+/// ferry-health's verdict as Argo CD's status code.
 pub fn health_code(code: HealthCode) -> HealthStatusCode {
     match code {
         HealthCode::Healthy => HealthStatusCode::Healthy,
@@ -380,7 +358,7 @@ pub fn health_code(code: HealthCode) -> HealthStatusCode {
 }
 
 /// Images of the containers a workload runs (pods, pod templates, CronJob job templates).
-pub(crate) fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
+pub fn collect_images(object: &Value, out: &mut BTreeSet<String>) {
     const POD_SPECS: [&str; 3] = [
         "/spec",
         "/spec/template/spec",
