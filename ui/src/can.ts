@@ -21,6 +21,6 @@ export function useCan(resource: string, action: string, object?: string): boole
 }
 
 /** The reason shown on a control RBAC denies. */
-export function denied(action: string, object: string): string {
-  return `Permission denied: your account may not ${action} applications ${object}`;
+export function denied(action: string, object: string, resource = "applications"): string {
+  return `Permission denied: your account may not ${action} ${resource} ${object}`;
 }

@@ -1,4 +1,4 @@
-import { StrictMode } from "react";
+import { StrictMode, Suspense, lazy } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, Route, Routes } from "react-router";
 import { SessionProvider } from "./session";
@@ -8,6 +8,11 @@ import { AppList } from "./pages/AppList";
 import { AppDetails } from "./pages/AppDetails";
 import { UserInfoPage } from "./pages/UserInfo";
 import "./styles.css";
+
+// Loaded when first opened: the applications pages do not carry them.
+const SettingsRoutes = lazy(() => import("./settings/SettingsRoutes"));
+const AppEditor = lazy(() => import("./appEdit/AppEditor"));
+const loading = <p className="empty">Loading…</p>;
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
@@ -19,6 +24,9 @@ createRoot(document.getElementById("root")!).render(
             <Route path="/" element={<Navigate to="/applications" replace />} />
             <Route path="/applications" element={<AppList />} />
             <Route path="/applications/:name" element={<AppDetails />} />
+            <Route path="/new-application" element={<Suspense fallback={loading}><AppEditor /></Suspense>} />
+            <Route path="/applications/:name/edit" element={<Suspense fallback={loading}><AppEditor /></Suspense>} />
+            <Route path="/settings/*" element={<Suspense fallback={loading}><SettingsRoutes /></Suspense>} />
             <Route path="/user-info" element={<UserInfoPage />} />
             <Route path="*" element={<p className="empty">No such page.</p>} />
           </Route>

@@ -18,6 +18,7 @@ export function Layout() {
         <span className="brand">ferry</span>
         <nav aria-label="Main">
           <NavLink to="/applications">Applications</NavLink>
+          <NavLink to="/settings">Settings</NavLink>
           <NavLink to="/user-info">User info</NavLink>
         </nav>
         <span className="user" data-testid="current-user">

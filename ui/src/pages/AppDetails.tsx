@@ -97,6 +97,9 @@ export function AppDetails() {
             <button onClick={() => setDeleting(true)} disabled={!!noDelete} title={noDelete}>
               Delete
             </button>
+            <Link className="button" to={`/applications/${encodeURIComponent(name)}/edit`}>
+              Edit
+            </Link>
           </div>
         </div>
         {(noSync || noDelete) && (

@@ -73,6 +73,9 @@ export function AppList() {
       <section className="page">
         <div className="toolbar">
           <h1>Applications</h1>
+          <Link className="button primary" to="/new-application">
+            New app
+          </Link>
           <StatusCounts apps={shown} />
           <div role="group" aria-label="View" className="views">
             <button aria-pressed={view === "tiles"} onClick={() => set("view", "")}>
