@@ -34,20 +34,20 @@ const MAX_OWNER_DEPTH: usize = 5;
 #[derive(Deserialize, Default, Clone)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ResourceQuery {
-    namespace: String,
-    resource_name: String,
-    version: String,
-    group: String,
-    kind: String,
+    pub namespace: String,
+    pub resource_name: String,
+    pub version: String,
+    pub group: String,
+    pub kind: String,
     patch_type: String,
     force: Option<bool>,
     orphan: Option<bool>,
 }
 
 /// A resource of `app` on its cluster, with a dynamic API for its kind.
-struct Target {
-    api: Api<DynamicObject>,
-    name: String,
+pub struct Target {
+    pub api: Api<DynamicObject>,
+    pub name: String,
 }
 
 /// Whether `status.resources` lists (group, kind, namespace, name).
@@ -94,7 +94,7 @@ async fn belongs_to(client: &kube::Client, app: &Application, object: &DynamicOb
 }
 
 /// The resource `query` names, if it is one of `app`'s.
-async fn target(
+pub async fn target(
     state: &AppState,
     app: &Application,
     query: &ResourceQuery,
@@ -252,14 +252,15 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let app = authorized_app(&state, &caller, &name, DELETE).await?;
     let (_, target) = target(&state, &app, &query).await?;
+    // Argo CD's choices: orphan wins; force is a background deletion without grace period.
     let mut params = DeleteParams::default();
     if query.orphan == Some(true) {
         params.propagation_policy = Some(PropagationPolicy::Orphan);
+    } else if query.force == Some(true) {
+        params.propagation_policy = Some(PropagationPolicy::Background);
+        params.grace_period_seconds = Some(0);
     } else {
         params.propagation_policy = Some(PropagationPolicy::Foreground);
-    }
-    if query.force == Some(true) {
-        params.grace_period_seconds = Some(0);
     }
     target
         .api
