@@ -93,6 +93,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         git: &git,
         cluster_secrets: &[],
         kube: None,
+        scm: &ferry_appset::generators::ScmSettings::default(),
     };
     for round in ["cold", "warm"] {
         let start = Instant::now();
@@ -128,6 +129,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         max_repo_size: None,
         concurrency: 10,
         progressive_syncs: false,
+        scm: Default::default(),
     };
     tokio::spawn(controller::run(
         client.clone(),

@@ -50,6 +50,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Honour the RollingSync strategy (Argo CD's `--enable-progressive-syncs`).
     pub progressive_syncs: bool,
+    /// What the SCM provider and pull request generators may call, and how.
+    pub scm: generators::ScmSettings,
 }
 
 struct Context {
@@ -161,6 +163,7 @@ async fn reconcile(
         git: &ctx.git,
         cluster_secrets: &cluster_secrets,
         kube: Some(&kube),
+        scm: &ctx.settings.scm,
     };
     let generated = match generate::applications(&appset, &sources).await {
         Ok(apps) => apps,

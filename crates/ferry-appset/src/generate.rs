@@ -111,6 +111,7 @@ mod tests {
             git: &git,
             cluster_secrets: &[],
             kube: None,
+            scm: &crate::generators::ScmSettings::default(),
         };
         let apps = applications(&appset, &sources).await?;
         validate_names(&appset, &apps)?;

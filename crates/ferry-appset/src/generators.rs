@@ -7,6 +7,9 @@ mod duck_type;
 mod git;
 mod list;
 mod plugin;
+mod pull_request;
+mod scm;
+mod scm_provider;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 
 pub use git::GitSource;
+pub use scm::ScmSettings;
 
 use crate::params::{Params, flatten};
 use crate::template::Renderer;
@@ -54,12 +58,13 @@ pub struct Kube {
     pub namespace: String,
 }
 
-/// What generators read: Git repositories, the control namespace's cluster Secrets and, where
-/// there is a cluster, its objects.
+/// What generators read: Git repositories, the control namespace's cluster Secrets, where
+/// there is a cluster its objects, and SCM providers' APIs.
 pub struct Sources<'a> {
     pub git: &'a GitSource,
     pub cluster_secrets: &'a [Secret],
     pub kube: Option<&'a Kube>,
+    pub scm: &'a ScmSettings,
 }
 
 /// One entry's parameter sets and the template they are rendered with.
@@ -119,6 +124,16 @@ pub async fn transform(
             let params = plugin::generate(plugin, name, sources.kube, go_template).await?;
             (params, &plugin.template)
         }
+        Which::ScmProvider => {
+            let scm = entry.scm_provider.as_ref().expect("checked");
+            let params = scm_provider::generate(scm, appset, sources.kube, sources.scm).await?;
+            (params, &scm.template)
+        }
+        Which::PullRequest => {
+            let pull = entry.pull_request.as_ref().expect("checked");
+            let params = pull_request::generate(pull, appset, sources.kube, sources.scm).await?;
+            (params, &pull.template)
+        }
         Which::Matrix => {
             let matrix = entry.matrix.as_ref().expect("checked");
             let params = Box::pin(combine::matrix(matrix, appset, sources, depth)).await?;
@@ -152,6 +167,8 @@ enum Which {
     Git,
     ClusterDecisionResource,
     Plugin,
+    ScmProvider,
+    PullRequest,
     Matrix,
     Merge,
 }
@@ -172,6 +189,8 @@ fn which(entry: &ApplicationSetGenerator) -> Result<Which, GeneratorError> {
             Which::ClusterDecisionResource,
         ),
         (entry.plugin.is_some(), Which::Plugin),
+        (entry.scm_provider.is_some(), Which::ScmProvider),
+        (entry.pull_request.is_some(), Which::PullRequest),
         (entry.matrix.is_some(), Which::Matrix),
         (entry.merge.is_some(), Which::Merge),
     ];
@@ -202,7 +221,8 @@ pub fn check_entries(entries: &[ApplicationSetGenerator]) -> Result<(), Generato
 
 /// How long until the entry should be generated again (`None`: only on changes): the git and
 /// cluster-decision-resource generators' `requeueAfterSeconds` (3 minutes by default), the
-/// plugin's (30 minutes by default), the shortest of a matrix's or merge's.
+/// plugin's, SCM provider's and pull request's (30 minutes by default), the shortest of a
+/// matrix's or merge's.
 pub fn requeue_after(entry: &ApplicationSetGenerator) -> Option<Duration> {
     let seconds = |s: Option<i64>, default: Duration| {
         s.map_or(default, |s| Duration::from_secs(s.max(0) as u64))
@@ -214,6 +234,18 @@ pub fn requeue_after(entry: &ApplicationSetGenerator) -> Option<Duration> {
         return Some(seconds(
             plugin.requeue_after_seconds,
             DEFAULT_PLUGIN_REQUEUE_AFTER,
+        ));
+    }
+    if let Some(scm) = &entry.scm_provider {
+        return Some(seconds(
+            scm.requeue_after_seconds,
+            scm_provider::DEFAULT_REQUEUE_AFTER,
+        ));
+    }
+    if let Some(pull) = &entry.pull_request {
+        return Some(seconds(
+            pull.requeue_after_seconds,
+            pull_request::DEFAULT_REQUEUE_AFTER,
         ));
     }
     if let Some(git) = &entry.git {
@@ -232,6 +264,17 @@ pub fn requeue_after(entry: &ApplicationSetGenerator) -> Option<Duration> {
         .filter_map(requeue_after)
         .filter(|d| !d.is_zero())
         .min()
+}
+
+/// The namespace of the ApplicationSet, where its generators' Secrets are read (the control
+/// namespace for one not yet stored).
+pub(crate) fn appset_namespace(appset: &ApplicationSet, kube: Option<&Kube>) -> String {
+    appset
+        .metadata
+        .namespace
+        .clone()
+        .or_else(|| kube.map(|k| k.namespace.clone()))
+        .unwrap_or_default()
 }
 
 pub(crate) fn label_selector(selector: &LabelSelector) -> Result<Selector, GeneratorError> {
@@ -378,6 +421,7 @@ mod tests {
             git: &git,
             cluster_secrets: &[],
             kube: None,
+            scm: &ScmSettings::default(),
         };
         let mut out = Vec::new();
         for entry in &set.spec.generators {
@@ -409,12 +453,12 @@ mod tests {
 
     #[tokio::test]
     async fn unsupported_generators_are_named() {
-        let set = appset("spec: {generators: [{pullRequest: {}}], template: {}}");
+        let set = appset("spec: {generators: [{scmProviderX: {}}], template: {}}");
         assert!(check_entries(&set.spec.generators).is_err());
         let err = generate(&set).await.unwrap_err().to_string();
         assert_eq!(
             err,
-            "the pullRequest generator is not supported by ferry yet"
+            "the scmProviderX generator is not supported by ferry yet"
         );
         let set = appset("spec: {generators: [{}], template: {}}");
         assert!(generate(&set).await.is_err());

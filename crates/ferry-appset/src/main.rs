@@ -41,6 +41,51 @@ struct Args {
         env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS"
     )]
     enable_progressive_syncs: bool,
+    /// Let the SCM provider and pull request generators call providers (Argo CD's flag).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    enable_scm_providers: bool,
+    /// The API URLs SCM provider and pull request generators may name, comma-separated (empty:
+    /// any); generators without a custom API URL are not restricted (Argo CD's flag).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
+        value_delimiter = ','
+    )]
+    allowed_scm_providers: Vec<String>,
+    /// PEM certificates trusted for self-hosted SCM providers besides the system's.
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_SCM_ROOT_CA_PATH")]
+    scm_root_ca_path: Option<PathBuf>,
+    /// Read SCM tokens only from Secrets labelled argocd.argoproj.io/secret-type=scm-creds.
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE")]
+    token_ref_strict_mode: bool,
+    /// Namespaces besides --namespace whose ApplicationSets are reconciled, comma-separated: names,
+    /// globs (`team-*`) or `/regular expressions/` (Argo CD's flag). Their Applications are made
+    /// in the set's namespace; projects, repositories and clusters still come from --namespace.
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
+        value_delimiter = ','
+    )]
+    applicationset_namespaces: Vec<String>,
+    /// What the controller may do to generated Applications: sync (create, update, delete),
+    /// create-only, create-update or create-delete. Given, it holds for every set unless
+    /// --enable-policy-override (Argo CD's flag; empty: sync, sets may override).
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY", default_value = "")]
+    policy: String,
+    /// Let a set's syncPolicy.applicationsSync override --policy (default: true when --policy is
+    /// empty, false when it is given).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    enable_policy_override: Option<bool>,
     /// This replica's identity in the Lease (default: hostname and a random suffix).
     #[arg(long, env = "FERRY_LEADER_ELECT_IDENTITY")]
     leader_elect_identity: Option<String>,
@@ -90,6 +135,12 @@ async fn main() -> anyhow::Result<()> {
         max_repo_size: (args.max_repo_size > 0).then_some(args.max_repo_size),
         concurrency: args.concurrent_reconciliations,
         progressive_syncs: args.enable_progressive_syncs,
+        scm: ferry_appset::generators::ScmSettings {
+            enabled: args.enable_scm_providers,
+            allowed_providers: args.allowed_scm_providers,
+            root_ca_path: args.scm_root_ca_path,
+            token_ref_strict_mode: args.token_ref_strict_mode,
+        },
     };
     ferry_appset::controller::run(client, settings, ferry_types::runtime::shutdown_signal())
         .await?;

@@ -70,6 +70,7 @@ async fn generate(
         git: &git,
         cluster_secrets: clusters,
         kube: Some(&kube),
+        scm: &ferry_appset::generators::ScmSettings::default(),
     };
     ferry_appset::generate::applications(&appset, &sources)
         .await

@@ -235,6 +235,7 @@ async fn preview(core: &Core, appsets: &[ApplicationSet]) -> anyhow::Result<Vec<
         git: &git,
         cluster_secrets: &cluster_secrets,
         kube: Some(&kube),
+        scm: &ferry_appset::generators::ScmSettings::default(),
     };
     let mut apps: Vec<Application> = Vec::new();
     for appset in appsets {

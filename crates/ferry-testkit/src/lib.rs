@@ -2,13 +2,14 @@
 //! a real node, for stories whose containers must really run), Git servers on loopback (file://,
 //! git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
 //! a Helm chart repository, an OCI registry for Helm charts and test images (with a token
-//! service for Bearer auth), the `ferry-server` process, and
-//! Dex as the OpenID provider of SSO tests.
+//! service for Bearer auth), the `ferry-server` process, Dex as the OpenID provider of SSO
+//! tests, and Gitea as the SCM provider of the ApplicationSet generators' tests.
 
 pub mod chart_repo;
 mod daemon;
 pub mod dex;
 pub mod git;
+pub mod gitea;
 pub mod gpg;
 mod helm;
 mod http;

@@ -17,6 +17,9 @@ use crate::application::{HealthStatus, ResourceStatus};
 use crate::object::{argo_resource, check_type, is_false, is_zero, push_unknown};
 use crate::source::UnknownFields;
 
+mod scm;
+pub use scm::*;
+
 /// Annotation asking the ApplicationSet controller to generate again now (Argo CD's name);
 /// removed once done.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
@@ -104,8 +107,8 @@ pub struct ApplicationSetTemplateMeta {
 }
 
 /// One entry of `spec.generators` (or of a matrix's or merge's `generators`): exactly one
-/// generator, optionally filtered by `selector`. Generators ferry does not implement yet
-/// (`scmProvider`, `pullRequest`) stay in `unknown`.
+/// generator, optionally filtered by `selector`. Generators ferry does not implement stay in
+/// `unknown`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSetGenerator {
@@ -123,6 +126,10 @@ pub struct ApplicationSetGenerator {
     pub cluster_decision_resource: Option<DuckTypeGenerator>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<PluginGenerator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scm_provider: Option<ScmProviderGenerator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestGenerator>,
     /// Keeps only the parameter sets whose (flattened) parameters match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
@@ -502,7 +509,7 @@ impl ApplicationSet {
     }
 
     /// Dotted paths of user-supplied fields (outside `status` and the template's spec) ferry
-    /// does not know, e.g. `spec.strategy` or `spec.generators[0].pullRequest`.
+    /// does not know, e.g. `spec.generators[0].pullRequest.bitbucket`.
     pub fn unknown_fields(&self) -> Vec<String> {
         let mut out = Vec::new();
         push_unknown(&mut out, "", &self.unknown);
@@ -571,8 +578,22 @@ fn push_generator_unknown(
     if let Some(plugin) = &generator.plugin {
         template("plugin", &plugin.template);
     }
+    if let Some(scm) = &generator.scm_provider {
+        template("scmProvider", &scm.template);
+    }
+    if let Some(pull) = &generator.pull_request {
+        template("pullRequest", &pull.template);
+    }
     if let Some(list) = &generator.list {
         push_unknown(out, &format!("{prefix}list."), &list.unknown);
+    }
+    if let Some(scm) = &generator.scm_provider {
+        push_scm_provider_unknown(out, &format!("{prefix}scmProvider."), scm);
+    }
+    if let Some(pull) = &generator.pull_request {
+        push_pull_request_unknown(out, &format!("{prefix}pullRequest."), pull);
+    }
+out, &format!("{prefix}list."), &list.unknown);
     }
     if let Some(duck) = &generator.cluster_decision_resource {
         push_unknown(
@@ -611,6 +632,38 @@ fn push_generator_unknown(
         for (i, nested) in merge.generators.iter().enumerate() {
             push_generator_unknown(out, &format!("{prefix}merge.generators[{i}]."), nested);
         }
+    }
+}
+
+fn push_scm_provider_unknown(out: &mut Vec<String>, prefix: &str, scm: &ScmProviderGenerator) {
+    push_unknown(out, prefix, &scm.unknown);
+    if let Some(p) = &scm.gitea {
+        push_unknown(out, &format!("{prefix}gitea."), &p.unknown);
+    }
+    if let Some(p) = &scm.github {
+        push_unknown(out, &format!("{prefix}github."), &p.unknown);
+    }
+    if let Some(p) = &scm.gitlab {
+        push_unknown(out, &format!("{prefix}gitlab."), &p.unknown);
+    }
+    for (i, filter) in scm.filters.iter().enumerate() {
+        push_unknown(out, &format!("{prefix}filters[{i}]."), &filter.unknown);
+    }
+}
+
+fn push_pull_request_unknown(out: &mut Vec<String>, prefix: &str, pull: &PullRequestGenerator) {
+    push_unknown(out, prefix, &pull.unknown);
+    if let Some(p) = &pull.gitea {
+        push_unknown(out, &format!("{prefix}gitea."), &p.unknown);
+    }
+    if let Some(p) = &pull.github {
+        push_unknown(out, &format!("{prefix}github."), &p.unknown);
+    }
+    if let Some(p) = &pull.gitlab {
+        push_unknown(out, &format!("{prefix}gitlab."), &p.unknown);
+    }
+    for (i, filter) in pull.filters.iter().enumerate() {
+        push_unknown(out, &format!("{prefix}filters[{i}]."), &filter.unknown);
     }
 }
 
@@ -792,15 +845,15 @@ spec:
     }
 
     #[test]
-    fn generators_ferry_lacks_are_kept_and_reported() {
+    fn providers_ferry_lacks_are_kept_and_reported() {
         let set = appset(
             "spec:
   generators:
-  - pullRequest: {gitea: {owner: o, repo: r, api: http://gitea}}
+  - pullRequest: {bitbucket: {owner: o, repo: r}, gitea: {owner: o, repo: r, api: http://gitea}}
   - matrix:
       generators:
       - list: {elements: [{a: b}]}
-      - scmProvider: {gitea: {owner: o, api: http://gitea}}
+      - scmProvider: {azureDevOps: {organization: o}, gitea: {owner: o, api: http://gitea}}
   strategy: {type: RollingSync, deletionOrder: Reverse}
   template: {metadata: {}, spec: {}}
 ",
@@ -809,15 +862,17 @@ spec:
             set.unknown_fields(),
             [
                 "spec.strategy.deletionOrder",
-                "spec.generators[0].pullRequest",
-                "spec.generators[1].matrix.generators[1].scmProvider"
+                "spec.generators[0].pullRequest.bitbucket",
+                "spec.generators[1].matrix.generators[1].scmProvider.azureDevOps"
             ]
         );
         let json = serde_json::to_value(&set).unwrap();
         assert_eq!(
-            json["spec"]["generators"][0]["pullRequest"]["gitea"]["owner"],
+            json["spec"]["generators"][0]["pullRequest"]["bitbucket"]["owner"],
             "o"
         );
+        let pull = set.spec.generators[0].pull_request.as_ref().unwrap();
+        assert_eq!(pull.gitea.as_ref().unwrap().api, "http://gitea");
         assert_eq!(json["spec"]["strategy"]["deletionOrder"], "Reverse");
     }
 

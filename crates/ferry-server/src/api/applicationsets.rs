@@ -236,6 +236,7 @@ async fn generated(
         git: &git,
         cluster_secrets: &cluster_secrets,
         kube: Some(&kube),
+        scm: &ferry_appset::generators::ScmSettings::default(),
     };
     let unable = |err: ferry_appset::generate::GenerateError| {
         ApiError::invalid_argument(format!(
