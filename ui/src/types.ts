@@ -10,6 +10,7 @@ export interface ResourceStatus {
   health?: { status?: string; message?: string };
   hook?: boolean;
   requiresPruning?: boolean;
+  syncWave?: number;
 }
 
 export interface Source {
@@ -62,6 +63,15 @@ export interface Application {
     sources?: Source[];
     destination: { server?: string; name?: string; namespace?: string };
     syncPolicy?: { automated?: unknown; syncOptions?: string[] };
+    ignoreDifferences?: {
+      group?: string;
+      kind: string;
+      name?: string;
+      namespace?: string;
+      jsonPointers?: string[];
+      jqPathExpressions?: string[];
+      managedFieldsManagers?: string[];
+    }[];
   };
   operation?: unknown;
   status?: {
@@ -96,6 +106,10 @@ export interface ManagedResource {
   version?: string;
   targetState?: string;
   liveState?: string;
+  /** The live state as compared: ignored and server-set fields removed. */
+  normalizedLiveState?: string;
+  /** The desired state as it would be once applied (server-side dry run). */
+  predictedLiveState?: string;
   diff?: string;
   modified?: boolean;
 }

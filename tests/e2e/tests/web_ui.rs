@@ -2,12 +2,18 @@
 //! of the real controller: a user logs in, watches apps appear and sync in the list without
 //! reloading, narrows the list with filters kept in the URL, syncs selected resources from the
 //! app's page and then all of them, reads a resource's manifests and diff, is sent back to the
-//! login page when the session ends and returns to where they were, rolls back from the history,
-//! deletes an app, and logs out; a read-only user sees why Sync and Delete are disabled.
+//! login page when the session ends and returns to where they were, rolls back from the history
+//! and compares two deployments' manifests, deletes an app, and logs out; a read-only user sees
+//! why Sync and Delete are disabled. Another user follows a sync wave by wave under the
+//! project's sync window, finds a scaled Deployment's replicas marked as ignored in its diff,
+//! opens a group of eight Pods, reads events and a Pod's log, and deletes a resource.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
 use ferry_e2e::{Story, is};
+use ferry_testkit::dex::{Dex, DexClient, MOCK_GROUPS, MOCK_USER_ID};
+use ferry_testkit::real_node;
+use ferry_types::AppProject;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Patch, PatchParams};
@@ -283,6 +289,27 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
     browser
         .find("[data-testid=history] [data-history-id='3']")
         .await?;
+    // Deployments 1 and 2 ticked: the diff of their manifests, as rendered at each revision.
+    browser
+        .click("[data-testid=history] [data-history-id='1'] input[name=compare]")
+        .await?;
+    browser
+        .click("[data-testid=history] [data-history-id='2'] input[name=compare]")
+        .await?;
+    let revisions = "[data-testid=revision-diff]";
+    browser
+        .find_text(&format!("{revisions} h3"), "Deployment 1 → 2")
+        .await?;
+    browser
+        .find_text(&format!("{revisions} td.code.removed"), "replicas: 2")
+        .await?;
+    browser
+        .find_text(&format!("{revisions} td.code.added"), "replicas: 3")
+        .await?;
+    browser
+        .run("document.querySelector('[data-testid=revision-diff]').scrollIntoView()")
+        .await?;
+    browser.screenshot("history-diff").await?;
     browser
         .find(&format!(
             "{tree} [data-kind=Application] [data-sync=OutOfSync]"
@@ -361,6 +388,423 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
         .await?;
     assert_eq!(disabled, json!(["Sync", "Terminate", "Delete"]));
     browser.screenshot("read-only").await?;
+
+    browser.close().await?;
+    server.stop().await?;
+    Ok(())
+}
+
+/// A ConfigMap applied in sync wave 1, after the guestbook's wave 0.
+const LATE: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: guestbook-late
+  annotations:
+    argocd.argoproj.io/sync-wave: \"1\"
+data:
+  greeting: later
+";
+
+#[tokio::test]
+async fn a_user_follows_a_sync_by_wave_reads_events_and_ignored_fields_and_deletes_a_resource()
+-> Result<()> {
+    let mut story = Story::new().await?;
+    story.repo.write("guestbook/late.yaml", LATE)?;
+    story.repo.commit("a late ConfigMap")?;
+    // The project allows syncs in a window open all the time.
+    story
+        .ctx
+        .api::<AppProject>()
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"syncWindows": [{
+                "kind": "allow", "schedule": "* * * * *", "duration": "1h",
+                "applications": ["*"], "manualSync": true,
+            }]}})),
+        )
+        .await?;
+    story.start_controller()?;
+    let guestbook = story.app_name("guestbook");
+    story.create_app(&guestbook, "guestbook", &[])?;
+    // The Deployment's replicas belong to whoever scales it, not to Git.
+    story
+        .apps()
+        .patch(
+            &guestbook,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ignoreDifferences": [{
+                "group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"],
+            }]}})),
+        )
+        .await?;
+    story
+        .wait_app(&guestbook, "OutOfSync before any sync", is::out_of_sync)
+        .await?;
+    let server = story.start_server_with_ui().await?;
+    let password =
+        ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
+    let browser = Browser::start(&format!("http://{}", server.address())).await?;
+    browser.open(&format!("/applications/{guestbook}")).await?;
+    log_in(&browser, &password).await?;
+    browser.at(&format!("/applications/{guestbook}")).await?;
+
+    // The project's window is shown as active, and a sync by hand is allowed now.
+    browser
+        .find("[data-testid=sync-windows] [data-can-sync=true]")
+        .await?;
+    browser
+        .find_text(
+            "[data-testid=sync-windows] li[data-kind=allow][data-active=true]",
+            "* * * * * for 1h",
+        )
+        .await?;
+
+    // Syncing everything: the operation shows its steps, wave 0 then wave 1, each done.
+    browser.click(".actions button.primary").await?;
+    browser
+        .find_text("[role=dialog] legend", "Resources (4 of 4)")
+        .await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    let steps = "[data-testid=operation-steps]";
+    browser
+        .find(&format!(
+            "{steps} li[data-phase=Sync][data-wave='0'][data-status=done]"
+        ))
+        .await?;
+    browser
+        .find_text(
+            &format!("{steps} li[data-phase=Sync][data-wave='1'][data-status=done]"),
+            "1 of 1 done",
+        )
+        .await?;
+    let order = browser
+        .run(&format!(
+            "return [...document.querySelectorAll(\"{steps} > li\")].map(s => s.dataset.wave)"
+        ))
+        .await?;
+    assert_eq!(order, json!(["0", "1"]));
+    story
+        .wait_app(&guestbook, "synced from the browser", |app| {
+            is::synced(app) && is::operation_finished(app)
+        })
+        .await?;
+    browser.screenshot("operation-waves").await?;
+
+    // Someone scales the Deployment to eight: the app stays Synced, and the diff shows the
+    // replicas on both sides, marked as ignored.
+    story
+        .ctx
+        .api::<Deployment>()
+        .patch(
+            "guestbook",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 8}})),
+        )
+        .await?;
+    let tree = "[data-testid=resource-tree]";
+    let deployment = format!("{tree} [data-kind=Deployment][data-name=guestbook]");
+    browser.click(&deployment).await?;
+    let tab = "[data-testid=resource-panel] [role=tab]";
+    browser.click_text(tab, "Live manifest").await?;
+    browser.find_text(".manifest", "replicas: 8").await?;
+    browser.click_text(tab, "Diff").await?;
+    browser.find("[data-testid=no-diff]").await?;
+    browser
+        .find_text("[data-testid=ignored-rules]", "/spec/replicas")
+        .await?;
+    let ignored = "[data-view=split] tr[data-ignored]";
+    browser.find_text(ignored, "replicas: 8").await?;
+    browser.find_text(ignored, "replicas: 2").await?;
+    browser
+        .find_text(&format!("{ignored} .ignored-tag"), "ignored")
+        .await?;
+    browser.screenshot("resource-diff-ignored").await?;
+    browser
+        .click_text(".manifest-diff button", "Unified")
+        .await?;
+    browser
+        .find_text(
+            "[data-view=unified] tr.removed[data-ignored]",
+            "replicas: 8",
+        )
+        .await?;
+
+    // Its events: the Deployment controller scaled its ReplicaSet.
+    browser.click_text(tab, "Events").await?;
+    browser
+        .find_text("[data-testid=events]", "ScalingReplicaSet")
+        .await?;
+    browser.screenshot("resource-events").await?;
+
+    // Eight Pods under the ReplicaSet are one group node with their count, opened on demand.
+    let pods = format!("{tree} button.group-node[data-kind=Pod][data-count='8']");
+    browser.find_text(&pods, "8 Pods").await?;
+    browser.gone(&format!("{tree} li.group li")).await?;
+    browser
+        .run("document.querySelector('button.group-node').scrollIntoView({block: 'center'})")
+        .await?;
+    browser.screenshot("resource-tree-grouped").await?;
+    browser.click(&pods).await?;
+    story
+        .eventually("eight Pod nodes in the open group", || async {
+            let shown = browser
+                .run(&format!(
+                    "return document.querySelectorAll(\"{tree} li.group li [data-kind=Pod]\").length"
+                ))
+                .await?;
+            Ok(shown == json!(8))
+        })
+        .await?;
+
+    // A pod's logs: the sandbox's pods run on kwok, which keeps no logs, so the panel shows
+    // the server's error instead of lines (the real-node story reads a real log).
+    browser
+        .click(&format!("{tree} li.group li [data-kind=Pod]"))
+        .await?;
+    browser.click_text(tab, "Logs").await?;
+    browser
+        .find_text(
+            "[data-testid=pod-logs] select[name=container] option",
+            "web",
+        )
+        .await?;
+    browser
+        .find_text("[data-testid=pod-logs] [role=alert]", "Logs:")
+        .await?;
+
+    // Deleting the late ConfigMap from its panel: its name typed to confirm, then it is gone
+    // from the cluster and the app misses it.
+    browser
+        .click(&format!(
+            "{tree} [data-kind=ConfigMap][data-name=guestbook-late]"
+        ))
+        .await?;
+    browser
+        .click_text("[data-testid=resource-panel] .actions button", "Delete")
+        .await?;
+    let dialog = "[role=dialog][aria-label='Delete resource']";
+    browser
+        .find_text(&format!("{dialog} label"), "Non-cascading (orphan)")
+        .await?;
+    let confirm = browser
+        .find(&format!("{dialog} button[type=submit]"))
+        .await?;
+    assert!(
+        !confirm.is_enabled().await?,
+        "Delete is enabled before the name is typed"
+    );
+    browser
+        .fill(&format!("{dialog} input[name=confirm]"), "guestbook-late")
+        .await?;
+    browser
+        .click(&format!("{dialog} button[type=submit]"))
+        .await?;
+    browser
+        .find_text(
+            "[data-testid=panel-notice]",
+            "Deletion of ConfigMap guestbook-late",
+        )
+        .await?;
+    story
+        .eventually("the late ConfigMap deleted", || async {
+            Ok(story
+                .ctx
+                .api::<ConfigMap>()
+                .get_opt("guestbook-late")
+                .await?
+                .is_none())
+        })
+        .await?;
+    browser
+        .find(&format!(
+            "{tree} [data-kind=ConfigMap][data-name=guestbook-late] [data-sync=OutOfSync]"
+        ))
+        .await?;
+
+    // At a phone's width (390 px) nothing is wider than the screen: the list, the app's page,
+    // and the resource panel, which then covers the page, its diff unified.
+    browser.client.set_window_size(390, 844).await?;
+    let overflow =
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
+    browser.open("/applications").await?;
+    browser
+        .find(&format!("[data-testid=app-{guestbook}]"))
+        .await?;
+    assert_eq!(
+        browser.run(overflow).await?,
+        json!(0),
+        "the list is wider than a phone"
+    );
+    browser.screenshot("phone-applications").await?;
+    browser.open(&format!("/applications/{guestbook}")).await?;
+    browser.find(&deployment).await?;
+    assert_eq!(
+        browser.run(overflow).await?,
+        json!(0),
+        "the app is wider than a phone"
+    );
+    browser.screenshot("phone-application").await?;
+    browser.click(&deployment).await?;
+    browser.click_text(tab, "Diff").await?;
+    browser.find("[data-view=unified] tr[data-ignored]").await?;
+    assert_eq!(
+        browser.run(overflow).await?,
+        json!(0),
+        "the panel is wider than a phone"
+    );
+    browser.screenshot("phone-resource-diff").await?;
+
+    browser.close().await?;
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_logs_in_through_dex_in_the_browser_and_comes_back_to_the_app() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let guestbook = story.app_name("guestbook");
+    story.create_app(&guestbook, "guestbook", &[])?;
+    let server = story.start_server_with_ui().await?;
+    let base = format!("http://{}", server.address());
+    // Dex (its mock connector logs everyone in as one user of group `authors`) knows ferry's
+    // callback; ferry knows Dex from argocd-cm, and the group may read.
+    let secret = "dex-secret-for-the-browser-story";
+    let dex = Dex::start(&[DexClient::confidential(
+        "ferry",
+        secret,
+        &[&format!("{base}/auth/callback")],
+    )])?;
+    let oidc = format!(
+        "name: Dex\nissuer: {}\nclientID: ferry\nclientSecret: {secret}\n\
+         requestedScopes: [openid, profile, email, groups, federated:id]\n",
+        dex.issuer()
+    );
+    for (name, data) in [
+        ("argocd-cm", json!({"url": base, "oidc.config": oidc})),
+        (
+            "argocd-rbac-cm",
+            json!({"policy.csv": format!("g, {}, role:readonly", MOCK_GROUPS[0])}),
+        ),
+    ] {
+        story
+            .ctx
+            .api::<ConfigMap>()
+            .patch(
+                name,
+                &PatchParams::apply("web-ui-sso-story"),
+                &Patch::Apply(json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name}, "data": data,
+                })),
+            )
+            .await?;
+    }
+    let browser = Browser::start(&base).await?;
+
+    // A link to the app, not logged in: the login page offers Dex (once the server has read
+    // argocd-cm), Dex logs the user in, and the browser comes back to the app.
+    let page = format!("/applications/{guestbook}");
+    story
+        .eventually("the login page offering Dex", || async {
+            browser.open(&page).await?;
+            browser
+                .at(&format!("/login?return_url=%2Fapplications%2F{guestbook}"))
+                .await?;
+            Ok(browser
+                .run("return !!document.querySelector('[data-testid=sso-login]')")
+                .await?
+                == json!(true))
+        })
+        .await?;
+    browser
+        .click_text("[data-testid=sso-login]", "Log in via Dex")
+        .await?;
+    browser.at(&page).await?;
+    browser
+        .find(&format!(
+            "[data-testid=resource-tree] [data-kind=Deployment][data-name=guestbook]"
+        ))
+        .await?;
+    // Dex's user, whose group may only read: Sync is disabled and says why.
+    browser
+        .find_text("[data-testid=current-user]", MOCK_USER_ID)
+        .await?;
+    browser
+        .find_text("[data-testid=denied]", "may not sync applications default/")
+        .await?;
+    browser.click_text("nav a", "User info").await?;
+    browser
+        .find_text("[data-testid=user-info]", MOCK_GROUPS[0])
+        .await?;
+    browser.screenshot("sso-user-info").await?;
+
+    browser.close().await?;
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_follows_a_real_pods_log_in_the_browser() -> Result<()> {
+    // The sandbox with a real node: this pod's container really runs and writes a log.
+    let mut story = Story::on_real_node().await?;
+    story.repo.write(
+        "hello/deployment.yaml",
+        real_node::hello_deployment("hello from the browser story"),
+    )?;
+    story.repo.commit("hello")?;
+    story.start_controller()?;
+    let hello = story.app_name("hello");
+    story.create_app(&hello, "hello", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(
+            &hello,
+            "Synced and Healthy, its pod running",
+            is::synced_and_healthy,
+        )
+        .await?;
+    let server = story.start_server_with_ui().await?;
+    let password =
+        ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
+    let browser = Browser::start(&format!("http://{}", server.address())).await?;
+    browser.open(&format!("/applications/{hello}")).await?;
+    log_in(&browser, &password).await?;
+
+    // The pod's Logs tab follows its container's log through the streaming endpoint.
+    browser
+        .click("[data-testid=resource-tree] [data-kind=Pod]")
+        .await?;
+    browser
+        .click_text("[data-testid=resource-panel] [role=tab]", "Logs")
+        .await?;
+    let logs = "[data-testid=pod-logs]";
+    browser
+        .find_text(&format!("{logs} select[name=container] option"), "hello")
+        .await?;
+    browser
+        .find_text(
+            &format!("{logs} [data-testid=log-lines]"),
+            "hello from the browser story",
+        )
+        .await?;
+    browser
+        .find_text(&format!("{logs} [data-testid=log-state]"), "Following")
+        .await?;
+    browser.screenshot("pod-logs").await?;
+    // Not following: the log is read up to now, and the stream ends.
+    browser
+        .click(&format!("{logs} input[type=checkbox]"))
+        .await?;
+    browser
+        .find_text(&format!("{logs} [data-testid=log-state]"), "End of log")
+        .await?;
+    browser
+        .find_text(
+            &format!("{logs} [data-testid=log-lines]"),
+            "hello from the browser story",
+        )
+        .await?;
 
     browser.close().await?;
     server.stop().await?;

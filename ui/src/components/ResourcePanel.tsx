@@ -1,42 +1,55 @@
-// One resource: its summary, the live and desired manifests, and the diff between them.
+// One resource (Argo CD's resource panel): its summary, the live and desired manifests, the diff
+// between them with ignored fields marked, its events, a pod's logs, and deleting it.
 
-import { useEffect, useState } from "react";
-import { stringify } from "yaml";
+import { useEffect, useMemo, useState } from "react";
+import { parse } from "yaml";
 import { api } from "../api";
+import { rulesFor, withFields, yamlOf } from "../manifestDiff";
+import { DeleteResourceDialog } from "./DeleteResourceDialog";
+import { ManifestDiff } from "./ManifestDiff";
+import { PodLogs } from "./PodLogs";
+import { ResourceEvents } from "./ResourceEvents";
 import { HealthStatus, SyncStatus } from "./Status";
-import type { Row } from "./ResourceTree";
-import { resourceKey, type ManagedResource } from "../types";
+import { flatten, type Row } from "./ResourceTree";
+import { resourceKey, type Application, type ManagedResource } from "../types";
 
-type Tab = "summary" | "live" | "desired" | "diff";
+type Tab = "summary" | "live" | "desired" | "diff" | "events" | "logs";
 
-function asYaml(json?: string): string {
-  if (!json) return "";
-  try {
-    return stringify(JSON.parse(json));
-  } catch {
-    return json;
-  }
+interface PodSpec {
+  spec?: { containers?: { name: string }[]; initContainers?: { name: string }[] };
 }
 
-export function ResourcePanel({
-  appName,
+/** A manifest JSON string of the API as an object (undefined when absent). */
+function objectOf(json?: string): unknown {
+  return json ? JSON.parse(json) : undefined;
+}
+
+export default function ResourcePanel({
+  app,
   row,
+  deleteDenied,
   onClose,
 }: {
-  appName: string;
+  app: Application;
   row: Row;
+  /** Why the user may not delete, when RBAC says so. */
+  deleteDenied?: string;
   onClose: () => void;
 }) {
+  const appName = app.metadata.name;
   const [tab, setTab] = useState<Tab>("summary");
   const [live, setLive] = useState<string>();
   const [managed, setManaged] = useState<ManagedResource | null>();
   const [error, setError] = useState<string>();
+  const [deleting, setDeleting] = useState(false);
+  const [notice, setNotice] = useState<string>();
   const { node } = row;
+  const isPod = node.kind === "Pod" && !node.group;
 
   useEffect(() => {
     setError(undefined);
-    const app = encodeURIComponent(appName);
-    if (tab === "live") {
+    const name = encodeURIComponent(appName);
+    if (tab === "live" || tab === "logs") {
       const query = new URLSearchParams({
         namespace: node.namespace ?? "",
         resourceName: node.name,
@@ -44,21 +57,29 @@ export function ResourcePanel({
         group: node.group ?? "",
         kind: node.kind,
       });
-      api<{ manifest: string }>(`/api/v1/applications/${app}/resource?${query}`)
-        .then((r) => setLive(asYaml(r.manifest)))
+      api<{ manifest: string }>(`/api/v1/applications/${name}/resource?${query}`)
+        .then((r) => setLive(yamlOf(r.manifest)))
         .catch((err) => setError(err.message));
     } else if (tab === "desired" || tab === "diff") {
-      api<{ items: ManagedResource[] | null }>(`/api/v1/applications/${app}/managed-resources`)
+      api<{ items: ManagedResource[] | null }>(`/api/v1/applications/${name}/managed-resources`)
         .then((r) => setManaged((r.items ?? []).find((m) => resourceKey(m) === row.key) ?? null))
         .catch((err) => setError(err.message));
     }
   }, [tab, appName, node, row.key]);
+
+  const containers = useMemo(() => {
+    if (!isPod || !live) return [];
+    const pod = parse(live) as PodSpec;
+    return [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
+  }, [isPod, live]);
 
   const tabs: [Tab, string][] = [
     ["summary", "Summary"],
     ["live", "Live manifest"],
   ];
   if (row.managed) tabs.push(["desired", "Desired manifest"], ["diff", "Diff"]);
+  tabs.push(["events", "Events"]);
+  if (isPod) tabs.push(["logs", "Logs"]);
 
   return (
     <aside className="panel" aria-label={`${node.kind} ${node.name}`} data-testid="resource-panel">
@@ -66,9 +87,14 @@ export function ResourcePanel({
         <h2>
           {node.kind} {node.name}
         </h2>
-        <button onClick={onClose} aria-label="Close">
-          ✕
-        </button>
+        <div className="actions">
+          <button onClick={() => setDeleting(true)} disabled={!!deleteDenied} title={deleteDenied}>
+            Delete
+          </button>
+          <button onClick={onClose} aria-label="Close">
+            ✕
+          </button>
+        </div>
       </header>
       <div role="tablist">
         {tabs.map(([id, title]) => (
@@ -77,81 +103,141 @@ export function ResourcePanel({
           </button>
         ))}
       </div>
+      {notice && (
+        <p role="status" data-testid="panel-notice">
+          {notice}
+        </p>
+      )}
       {error && (
         <p role="alert" className="error">
           {error}
         </p>
       )}
-      {tab === "summary" && (
-        <dl className="summary">
-          <dt>Kind</dt>
-          <dd>{node.kind}</dd>
-          <dt>Name</dt>
-          <dd>{node.name}</dd>
-          <dt>Namespace</dt>
-          <dd>{node.namespace || "(cluster)"}</dd>
-          <dt>API version</dt>
-          <dd>{[node.group, node.version].filter(Boolean).join("/")}</dd>
-          {row.managed && (
-            <>
-              <dt>Sync</dt>
-              <dd>
-                <SyncStatus status={row.managed.status} />
-                {row.managed.requiresPruning && " (requires pruning)"}
-              </dd>
-            </>
-          )}
-          <dt>Health</dt>
-          <dd>
-            <HealthStatus status={node.health?.status ?? row.managed?.health?.status} />{" "}
-            {node.health?.message ?? row.managed?.health?.message}
-          </dd>
-          {node.images && (
-            <>
-              <dt>Images</dt>
-              <dd>{node.images.join(", ")}</dd>
-            </>
-          )}
-          {node.createdAt && (
-            <>
-              <dt>Created</dt>
-              <dd>{node.createdAt}</dd>
-            </>
-          )}
-        </dl>
-      )}
+      {tab === "summary" && <Summary row={row} />}
       {tab === "live" && <pre className="manifest">{live ?? "Loading…"}</pre>}
       {tab === "desired" && (
         <pre className="manifest">
           {managed === undefined
             ? "Loading…"
-            : asYaml(managed?.targetState) || "Not in the desired state (to be pruned)."}
+            : yamlOf(managed?.targetState) || "Not in the desired state (to be pruned)."}
         </pre>
       )}
       {tab === "diff" &&
         (managed === undefined ? (
           <p>Loading…</p>
-        ) : managed?.diff ? (
-          <Diff text={managed.diff} />
+        ) : managed === null ? (
+          <p>The app's comparison does not have this resource.</p>
         ) : (
-          <p data-testid="no-diff">No difference between the desired and the live state.</p>
+          <ResourceDiff app={app} resource={managed} />
         ))}
+      {tab === "events" && <ResourceEvents appName={appName} node={node} />}
+      {tab === "logs" &&
+        (live === undefined ? (
+          <p>Loading…</p>
+        ) : (
+          <PodLogs appName={appName} node={node} containers={containers} />
+        ))}
+      {deleting && (
+        <DeleteResourceDialog
+          appName={appName}
+          node={node}
+          managed={!!row.managed}
+          dependents={flatten(row.children).map((child) => child.node)}
+          onClose={() => setDeleting(false)}
+          onDeleted={() => {
+            setDeleting(false);
+            setNotice(`Deletion of ${node.kind} ${node.name} requested.`);
+          }}
+        />
+      )}
     </aside>
   );
 }
 
-function Diff({ text }: { text: string }) {
+function Summary({ row }: { row: Row }) {
+  const { node } = row;
   return (
-    <pre className="diff" data-testid="diff">
-      {text.split("\n").map((line, i) => {
-        const kind = line.startsWith("+") ? "added" : line.startsWith("-") ? "removed" : "";
-        return (
-          <span key={i} className={kind}>
-            {line}
-            {"\n"}
-          </span>
-        );
-      })}
-    </pre>
+    <dl className="summary">
+      <dt>Kind</dt>
+      <dd>{node.kind}</dd>
+      <dt>Name</dt>
+      <dd>{node.name}</dd>
+      <dt>Namespace</dt>
+      <dd>{node.namespace || "(cluster)"}</dd>
+      <dt>API version</dt>
+      <dd>{[node.group, node.version].filter(Boolean).join("/")}</dd>
+      {row.managed && (
+        <>
+          <dt>Sync</dt>
+          <dd>
+            <SyncStatus status={row.managed.status} />
+            {row.managed.requiresPruning && " (requires pruning)"}
+          </dd>
+        </>
+      )}
+      <dt>Health</dt>
+      <dd>
+        <HealthStatus status={node.health?.status ?? row.managed?.health?.status} />{" "}
+        {node.health?.message ?? row.managed?.health?.message}
+      </dd>
+      {node.images && (
+        <>
+          <dt>Images</dt>
+          <dd>{node.images.join(", ")}</dd>
+        </>
+      )}
+      {node.createdAt && (
+        <>
+          <dt>Created</dt>
+          <dd>{node.createdAt}</dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+/** The live state against the desired one as the controller compared them (normalized live,
+ *  predicted live), with the fields the app's ignoreDifferences names put back from the full
+ *  states and marked. */
+function ResourceDiff({ app, resource }: { app: Application; resource: ManagedResource }) {
+  const rules = rulesFor(app.spec.ignoreDifferences ?? [], resource);
+  const pointers = rules.flatMap((rule) => rule.jsonPointers ?? []);
+  const pointersKey = pointers.join("\n");
+  const unmarked = rules.flatMap((rule) => [
+    ...(rule.jqPathExpressions ?? []).map((jq) => `jq ${jq}`),
+    ...(rule.managedFieldsManagers ?? []).map((manager) => `fields managed by ${manager}`),
+  ]);
+  const { before, after } = useMemo(() => {
+    const live = objectOf(resource.liveState);
+    const target = objectOf(resource.targetState);
+    const normalized = objectOf(resource.normalizedLiveState) ?? live;
+    const predicted = objectOf(resource.predictedLiveState) ?? target;
+    const ignored = pointersKey ? pointersKey.split("\n") : [];
+    const show = (value: unknown) => (value === undefined ? "" : yamlOf(JSON.stringify(value)));
+    return {
+      before: show(withFields(normalized, live, ignored)),
+      after: show(withFields(predicted, target, ignored)),
+    };
+  }, [resource, pointersKey]);
+  return (
+    <>
+      {!resource.modified && (
+        <p data-testid="no-diff">No difference between the desired and the live state.</p>
+      )}
+      {(pointers.length > 0 || unmarked.length > 0) && (
+        <p className="muted" data-testid="ignored-rules">
+          Ignored by the app's ignoreDifferences: {[...pointers, ...unmarked].join(", ")}
+        </p>
+      )}
+      {(resource.modified || pointers.length > 0) && (
+        <ManifestDiff
+          before={before}
+          after={after}
+          beforeTitle="Live"
+          afterTitle="Desired"
+          ignored={pointers}
+        />
+      )}
+    </>
   );
 }

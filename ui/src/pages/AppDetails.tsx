@@ -1,18 +1,23 @@
 // One application, live: summary, conditions, the running or last operation, and its resources
 // as a tree or a list; actions to sync, refresh and terminate.
 
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api, del } from "../api";
 import { useApplications } from "../appStream";
 import { denied, useCan } from "../can";
 import { DeleteDialog } from "../components/DeleteDialog";
 import { History } from "../components/History";
-import { ResourcePanel } from "../components/ResourcePanel";
 import { ResourceTree, buildTree, flatten, type Row } from "../components/ResourceTree";
-import { HealthStatus, OperationPhase, SyncStatus } from "../components/Status";
+import { OperationProgress } from "../components/OperationProgress";
+import { HealthStatus, SyncStatus } from "../components/Status";
 import { SyncDialog } from "../components/SyncDialog";
+import { SyncWindows } from "../components/SyncWindows";
+import "./AppDetails.css";
 import { primarySource, type Application, type TreeNode } from "../types";
+
+// Loaded when a resource is first opened: its diff and log code is not needed to show the app.
+const ResourcePanel = lazy(() => import("../components/ResourcePanel"));
 
 /** How often the tree is read again while nothing else says it changed (pods come and go). */
 const TREE_POLL_MS = 5000;
@@ -114,7 +119,8 @@ export function AppDetails() {
         )}
         <Summary app={app} />
         <Conditions app={app} />
-        <Operation app={app} />
+        <SyncWindows appName={name} project={app.spec.project || "default"} />
+        <OperationProgress app={app} />
         <History app={app} denied={noSync} />
         <div className="toolbar">
           <h2>Resources</h2>
@@ -141,7 +147,16 @@ export function AppDetails() {
           <ResourceList rows={flatten(roots)} onSelect={setSelected} />
         )}
       </section>
-      {selected && <ResourcePanel appName={name} row={selected} onClose={() => setSelected(undefined)} />}
+      {selected && (
+        <Suspense fallback={<aside className="panel">Loading…</aside>}>
+          <ResourcePanel
+            app={app}
+            row={selected}
+            deleteDenied={noDelete}
+            onClose={() => setSelected(undefined)}
+          />
+        </Suspense>
+      )}
       {syncing && <SyncDialog app={app} onClose={() => setSyncing(false)} />}
       {deleting && <DeleteDialog name={name} onClose={() => setDeleting(false)} />}
     </div>
@@ -183,53 +198,10 @@ function Conditions({ app }: { app: Application }) {
         {conditions.map((c, i) => (
           <li key={i} className={c.type.endsWith("Error") ? "error" : ""}>
             <strong>{c.type}</strong> {c.message}
+            {c.lastTransitionTime && <span className="muted"> (since {c.lastTransitionTime})</span>}
           </li>
         ))}
       </ul>
-    </section>
-  );
-}
-
-function Operation({ app }: { app: Application }) {
-  const state = app.status?.operationState;
-  if (!state) return null;
-  const by = state.operation?.initiatedBy;
-  return (
-    <section aria-label="Operation" data-testid="operation">
-      <h2>
-        {state.phase === "Running" ? "Sync in progress" : "Last sync"}{" "}
-        <OperationPhase phase={state.phase} />
-      </h2>
-      <p>
-        {state.message}
-        {by && ` — by ${by.automated ? "automated sync" : by.username}`}
-        {state.startedAt && `, started ${state.startedAt}`}
-        {state.finishedAt && `, finished ${state.finishedAt}`}
-      </p>
-      {state.syncResult?.resources?.length ? (
-        <table className="table">
-          <thead>
-            <tr>
-              <th>Phase</th>
-              <th>Kind</th>
-              <th>Name</th>
-              <th>Result</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {state.syncResult.resources.map((r, i) => (
-              <tr key={i}>
-                <td>{r.syncPhase}</td>
-                <td>{r.kind}</td>
-                <td>{r.name}</td>
-                <td>{r.hookPhase ?? r.status}</td>
-                <td>{r.message}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
     </section>
   );
 }
