@@ -11,6 +11,7 @@ pub mod config;
 pub mod lookup;
 pub mod metrics;
 pub mod plan;
+pub mod retry;
 pub mod runner;
 pub mod select;
 pub mod status;

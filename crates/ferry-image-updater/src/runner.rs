@@ -2,7 +2,8 @@
 //! namespaces, plan each managed app (at most `max_concurrency` at once), write back what
 //! changed, and say so with a Kubernetes Event on the Application. A registry that fails is an
 //! Event naming it and the cause, its image is left as it is, and the app is tried again after
-//! a doubling delay (10 s up to the interval) instead of a whole interval later.
+//! a doubling delay ([`crate::retry`]); only the first failure of a streak and the recovery are
+//! logged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,17 +20,15 @@ use kube::Resource;
 use kube::api::ListParams;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tokio::sync::Mutex;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{AppConfig, GitCredentials, WriteBack};
 use crate::metrics::{CrLabels, Metrics, RegistryLabels};
 use crate::plan::{Change, Outcome, plan};
+use crate::retry::Retries;
 use crate::select::{Managed, managed};
 use crate::status;
 use crate::writeback::{self, CommitSettings};
-
-/// First retry delay after a failure.
-const FIRST_RETRY: Duration = Duration::from_secs(10);
 
 /// How the updater runs.
 #[derive(Debug, Clone)]
@@ -54,9 +53,6 @@ pub struct CycleReport {
     pub errors: Vec<(String, String)>,
 }
 
-/// Apps retried early after failures: (failures in a row, not before).
-type Backoff = BTreeMap<(String, String), (u32, Instant)>;
-
 /// The updater: one per process.
 pub struct Runner {
     client: kube::Client,
@@ -64,7 +60,7 @@ pub struct Runner {
     settings: Settings,
     metrics: Arc<Metrics>,
     reporter: Reporter,
-    backoff: Mutex<Backoff>,
+    retries: Mutex<Retries>,
     requests_seen: Mutex<BTreeMap<String, u64>>,
     /// The registries asked so far, for their request counts.
     registries_used: Mutex<BTreeMap<String, Arc<ferry_registry::Registry>>>,
@@ -89,7 +85,7 @@ impl Runner {
                 controller: "ferry-image-updater".into(),
                 instance: std::env::var("POD_NAME").ok(),
             },
-            backoff: Mutex::new(BTreeMap::new()),
+            retries: Mutex::new(Retries::default()),
             requests_seen: Mutex::new(BTreeMap::new()),
             registries_used: Mutex::new(BTreeMap::new()),
             repository_locks: Mutex::new(BTreeMap::new()),
@@ -106,26 +102,14 @@ impl Runner {
                 self.cycle(None).await;
                 next_cycle = Instant::now() + self.settings.interval;
             } else {
-                let due: BTreeSet<(String, String)> = {
-                    let backoff = self.backoff.lock().await;
-                    backoff
-                        .iter()
-                        .filter(|(_, (_, at))| *at <= now)
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                };
+                let due = self.retries.lock().await.due(now);
                 if !due.is_empty() {
                     self.cycle(Some(&due)).await;
                 }
             }
-            let wake = {
-                let backoff = self.backoff.lock().await;
-                backoff
-                    .values()
-                    .map(|(_, at)| *at)
-                    .chain([next_cycle])
-                    .min()
-                    .unwrap_or(next_cycle)
+            let wake = match self.retries.lock().await.next() {
+                Some(retry) => retry.min(next_cycle),
+                None => next_cycle,
             };
             let sleep = wake.saturating_duration_since(Instant::now());
             tokio::select! {
@@ -203,7 +187,7 @@ impl Runner {
             .buffer_unordered(self.settings.max_concurrency.max(1))
             .collect()
             .await;
-        let mut backoff = self.backoff.lock().await;
+        let mut retries = self.retries.lock().await;
         for ((ns, name), result) in results {
             let label = format!("{ns}/{name}");
             report.images += result.images;
@@ -211,19 +195,22 @@ impl Runner {
                 .updated
                 .extend(result.updated.into_iter().map(|c| (label.clone(), c)));
             if result.errors.is_empty() {
-                backoff.remove(&(ns, name));
+                if retries.succeeded(&(ns, name)) {
+                    info!(app = %label, "image update recovered");
+                }
             } else {
-                let entry = backoff.entry((ns, name)).or_insert((0, Instant::now()));
-                let delay = FIRST_RETRY
-                    .saturating_mul(1 << entry.0.min(16))
-                    .min(self.settings.interval);
-                *entry = (entry.0 + 1, Instant::now() + delay);
+                let errors = result.errors.join("; ");
+                if retries.failed((ns, name), Instant::now(), self.settings.interval) {
+                    warn!(app = %label, "image update failed, retrying with backoff: {errors}");
+                } else {
+                    debug!(app = %label, "image update still failing: {errors}");
+                }
                 report
                     .errors
                     .extend(result.errors.into_iter().map(|e| (label.clone(), e)));
             }
         }
-        drop(backoff);
+        drop(retries);
         self.count_registry_requests().await;
         if only.is_none() && !self.settings.dry_run {
             status::write(&self.client, &updaters, &selected, &report).await;
@@ -311,7 +298,6 @@ impl Runner {
         let config = match &managed.config {
             Ok(config) => config,
             Err(err) => {
-                warn!(app = name, "invalid image updater configuration: {err}");
                 self.metrics.images_errors.get_or_create(&labels).inc();
                 self.event(
                     app,
@@ -320,7 +306,9 @@ impl Runner {
                     err.to_string(),
                 )
                 .await;
-                result.errors.push(err.to_string());
+                result
+                    .errors
+                    .push(format!("invalid image updater configuration: {err}"));
                 return result;
             }
         };
@@ -345,7 +333,6 @@ impl Runner {
                 Outcome::Update(change) => changes.push(change),
                 Outcome::Failed(err) => {
                     let message = format!("image {} ({}): {err}", image.image, image.alias);
-                    warn!(app = name, "{message}");
                     if let crate::lookup::LookupError::Registry(e) = &err {
                         self.metrics
                             .registry_requests_failed
@@ -394,11 +381,10 @@ impl Runner {
             }
             Err(err) => {
                 let message = err.to_string();
-                warn!(app = name, "write-back failed: {message}");
                 self.metrics.images_errors.get_or_create(&labels).inc();
                 self.event(app, EventType::Warning, "WriteBackFailed", message.clone())
                     .await;
-                result.errors.push(message);
+                result.errors.push(format!("write-back failed: {message}"));
             }
         }
         result
