@@ -3,8 +3,9 @@
 //! repository (HTTP with basic auth) under Settings → Repositories — a wrong password is refused
 //! with the server's message, the right one is saved and its connection checked — creates an app
 //! from that repository with the form and watches it sync in the list, edits it, then gives the
-//! project a role and a JWT token that really authenticates; a read-only user finds the same
-//! controls disabled with the reason.
+//! project a role and a JWT token that really authenticates, and is told why the in-cluster
+//! destination cannot be deleted; a read-only user finds the same controls disabled with the
+//! reason, and generates and deletes API tokens of their own account.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
@@ -49,7 +50,7 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
     story.start_controller()?;
     // A read-only local account (role:readonly).
     for (name, data) in [
-        ("argocd-cm", json!({"accounts.viewer": "login"})),
+        ("argocd-cm", json!({"accounts.viewer": "login, apiKey"})),
         (
             "argocd-rbac-cm",
             json!({"policy.csv": format!("g, {VIEWER}, role:readonly")}),
@@ -232,6 +233,23 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
         .await?;
     assert_eq!(answer.status(), 200, "{}", answer.text().await?);
 
+    // Clusters: the in-cluster destination's details; deleting it is refused with the server's
+    // reason.
+    browser.open("/settings/clusters").await?;
+    browser.click("[data-testid=cluster-in-cluster] a").await?;
+    browser
+        .find_text("[data-testid=cluster]", "https://kubernetes.default.svc")
+        .await?;
+    browser.click_text(".actions button", "Delete").await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    browser
+        .find_text(
+            "[role=dialog] [role=alert]",
+            "in-cluster destination is implicit",
+        )
+        .await?;
+    browser.click_text("[role=dialog] button", "Cancel").await?;
+
     // A read-only user: the same controls disabled, saying why.
     browser.client.delete_cookie("argocd.token").await?;
     browser.open("/settings/repos").await?;
@@ -260,6 +278,18 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
             "may not update applications default/",
         )
         .await?;
+    // An account's own API tokens: generated (shown once) and deleted.
+    browser
+        .open(&format!("/settings/accounts/{VIEWER}"))
+        .await?;
+    browser.click_text("button", "Generate token").await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    browser.find("[data-testid=issued-token] textarea").await?;
+    let tokens = "[data-testid=account-tokens] tbody tr";
+    browser.find(tokens).await?;
+    browser.click(&format!("{tokens} button")).await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    browser.gone(tokens).await?;
 
     browser.close().await?;
     server.stop().await?;

@@ -44,6 +44,9 @@ export function AccountDetails() {
   const { user } = useSession();
   const path = `/api/v1/account/${encodeURIComponent(name)}`;
   const { data: account, error, reload } = useLoad(() => api<Account>(path), [path]);
+  // The server reads accounts from argocd-secret through a watch, so a change shows a moment
+  // after it is made: read again now and a little later.
+  const reloadSoon = () => [0, 1000, 3000].forEach((ms) => window.setTimeout(reload, ms));
   const own = user?.username === name;
   const canUpdate = useCan("accounts", "update", own ? undefined : name);
   const [creating, setCreating] = useState(false);
@@ -94,7 +97,7 @@ export function AccountDetails() {
                       reason={noUpdate}
                       onDelete={async () => {
                         await del(`${path}/token/${encodeURIComponent(t.id)}`);
-                        reload();
+                        reloadSoon();
                       }}
                     />
                   </td>
@@ -124,7 +127,7 @@ export function AccountDetails() {
             if (!Number.isInteger(seconds) || seconds < 0) throw new Error("Expires in: a number of seconds");
             const answer = await post<{ token: string }>(`${path}/token`, { expiresIn: seconds });
             setIssued(answer.token);
-            reload();
+            reloadSoon();
           }}
         >
           <TextField label="Expires in (seconds, empty: never)" name="expiresIn" value={expiresIn} onChange={setExpiresIn} />
