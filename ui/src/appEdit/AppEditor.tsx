@@ -1,8 +1,7 @@
 // Creating and editing an app, as Argo CD's create panel and its app edit: a form (general,
 // sync policy and options, source with its Helm, Kustomize or directory settings, destination)
 // and a YAML editor of the whole Application, switched back and forth without losing anything.
-// Creates POST the Application; edits PUT it back with the resourceVersion read, so a change
-// made meanwhile is refused by the server instead of overwritten.
+// Creates POST the Application, edits PUT it back (Argo CD's Create and UpdateApplication).
 
 import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
