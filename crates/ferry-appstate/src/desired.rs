@@ -3,7 +3,7 @@
 //! objects without a namespace, and the app's tracking metadata on every named object.
 
 use ferry_cache::TrackingMethod;
-use ferry_sync::desired::{crd_scope, settle_namespace};
+use ferry_sync::{crd_scope, settle_namespace};
 use serde_json::Value;
 
 /// Prepares `rendered` for app `app`. `scope` says whether a kind (`apiVersion`, `kind`) is

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ferry_types::Application;
+use ferry_types::{AppProject, Application};
 use kube::Api;
 
 pub use operation::Watched;
@@ -131,6 +131,17 @@ pub async fn get_app(conn: &Conn, name: &str) -> anyhow::Result<Application> {
             .with_context(|| format!("app {name} not found in namespace {}", core.namespace)),
         Conn::Server(api) => crate::server::apps::get(api, name, None).await,
     }
+}
+
+/// The app's AppProject, or an error naming the one it references.
+pub async fn project_of(core: &Core, app: &Application) -> anyhow::Result<AppProject> {
+    let name = app.metadata.name.as_deref().unwrap_or_default();
+    let project = app.project();
+    core.projects()
+        .get_opt(project)
+        .await
+        .with_context(|| format!("reading AppProject {project}"))?
+        .with_context(|| format!("app {name} references project {project} which does not exist"))
 }
 
 /// Changes an app with [`crate::core::update`].

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use anyhow::{Context, bail};
-use ferry_cache::TrackingMethod;
+use ferry_appstate::argocd_cm::{ARGOCD_CM, ArgoSettings};
 use ferry_git::{Credentials, TlsCerts};
 use ferry_render::with_repo_secret;
 use ferry_types::application::ApplicationDestination;
@@ -23,8 +23,6 @@ use kube::{Api, Client, Config};
 
 /// The field manager ferry's CLI writes with.
 pub const FIELD_MANAGER: &str = "ferry";
-/// Argo CD's main ConfigMap, where the resource tracking method is configured.
-const ARGOCD_CM: &str = "argocd-cm";
 /// Argo CD's ConfigMap of trusted ssh host keys.
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
 const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
@@ -300,17 +298,10 @@ impl Core {
         }
     }
 
-    /// How objects are tied to their Application, as `argocd-cm` configures it (annotation
-    /// tracking, Argo CD 3's default, when it says nothing).
-    pub async fn tracking_method(&self) -> anyhow::Result<TrackingMethod> {
-        let data = self.config_map_data(ARGOCD_CM).await?;
-        TrackingMethod::from_settings(
-            data.get("application.resourceTrackingMethod")
-                .map(String::as_str),
-            data.get("application.instanceLabelKey").map(String::as_str),
-            data.get("installationID").map(String::as_str),
-        )
-        .map_err(|err| anyhow::anyhow!("{ARGOCD_CM}: {err}"))
+    /// What `argocd-cm` says about comparing apps (system-wide ignoreDifferences, health
+    /// checks, the tracking method), read as the controller reads it.
+    pub async fn argo_settings(&self) -> anyhow::Result<ArgoSettings> {
+        ArgoSettings::from_data(&self.config_map_data(ARGOCD_CM).await?)
     }
 
     /// The cluster a destination names, with a client for it. The in-cluster destination is the

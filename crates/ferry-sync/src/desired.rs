@@ -1,46 +1,9 @@
-//! Rendered objects as a sync applies them (and a diff must compare them): namespaced objects in
-//! the destination namespace unless they name one, cluster-scoped objects without a namespace,
-//! and the app's tracking metadata on every named object.
+//! Where a desired object goes: namespaced objects in the destination namespace unless they name
+//! one, cluster-scoped objects without a namespace (ferry-appstate prepares objects for
+//! comparison the same way).
 
-use ferry_cache::TrackingMethod;
 use ferry_types::group_of;
 use serde_json::{Value, json};
-
-/// Prepares `rendered` for app `app`. `scope` says whether a kind (`apiVersion`, `kind`) is
-/// namespaced, `None` when the server does not serve it; such kinds take the scope their
-/// CustomResourceDefinition among `rendered` declares, else namespaced.
-pub fn prepare(
-    rendered: &[Value],
-    namespace: &str,
-    app: &str,
-    tracking: &TrackingMethod,
-    scope: impl Fn(&str, &str) -> Option<bool>,
-) -> Result<Vec<Value>, String> {
-    let mut problems = Vec::new();
-    let desired = rendered
-        .iter()
-        .map(|object| {
-            let mut object = object.clone();
-            let api_version = object["apiVersion"].as_str().unwrap_or_default();
-            let kind = object["kind"].as_str().unwrap_or_default();
-            let namespaced = scope(api_version, kind)
-                .or_else(|| crd_scope(rendered, api_version, kind))
-                .unwrap_or(true);
-            settle_namespace(&mut object, namespaced, namespace);
-            if object["metadata"]["name"].is_string()
-                && let Err(err) = tracking.mark(&mut object, app, None)
-            {
-                problems.push(err.to_string());
-            }
-            object
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(desired)
-    } else {
-        Err(problems.join("; "))
-    }
-}
 
 /// Gives a namespaced object without a namespace the destination's (when there is one), and
 /// takes the namespace off a cluster-scoped object.
@@ -76,38 +39,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn namespaces_settle_and_objects_are_marked() {
-        let rendered = [
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "other"}}),
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": "r", "namespace": "ignored"}}),
-            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
-            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": {"name": "widgets.example.com"},
-                "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster"}}),
-            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "hook-"}}),
-        ];
-        let scope = |_: &str, kind: &str| match kind {
-            "ConfigMap" | "Job" => Some(true),
-            "ClusterRole" | "CustomResourceDefinition" => Some(false),
-            _ => None,
-        };
-        let desired = prepare(&rendered, "dest", "shop", &TrackingMethod::label(), scope).unwrap();
-        let namespaces: Vec<_> = desired
-            .iter()
-            .map(|o| o["metadata"]["namespace"].as_str())
-            .collect();
-        assert_eq!(
-            namespaces,
-            [Some("dest"), Some("other"), None, None, None, Some("dest")]
-        );
-        assert_eq!(
-            desired[0]["metadata"]["labels"]["app.kubernetes.io/instance"],
-            "shop"
-        );
-        // Nameless objects are marked once the server names them.
-        assert!(desired[5]["metadata"]["labels"].is_null());
-        assert_eq!(crd_scope(&rendered, "example.com/v1", "Gadget"), None);
+    fn namespaces_settle_by_scope_and_crds_declare_theirs() {
+        let mut config_map = json!({"kind": "ConfigMap", "metadata": {"name": "a"}});
+        settle_namespace(&mut config_map, true, "dest");
+        assert_eq!(config_map["metadata"]["namespace"], "dest");
+        let mut named =
+            json!({"kind": "ConfigMap", "metadata": {"name": "b", "namespace": "other"}});
+        settle_namespace(&mut named, true, "dest");
+        assert_eq!(named["metadata"]["namespace"], "other");
+        let mut role = json!({"kind": "ClusterRole", "metadata": {"name": "r", "namespace": "x"}});
+        settle_namespace(&mut role, false, "dest");
+        assert!(role["metadata"]["namespace"].is_null());
+
+        let crds = [json!({"kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster"}})];
+        assert_eq!(crd_scope(&crds, "example.com/v1", "Widget"), Some(false));
+        assert_eq!(crd_scope(&crds, "example.com/v1", "Gadget"), None);
     }
 }

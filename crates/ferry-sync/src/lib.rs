@@ -6,7 +6,7 @@
 //! per-resource result in Argo CD's shape.
 
 mod checkpoint;
-pub mod desired;
+mod desired;
 mod engine;
 mod guard;
 mod hooks;
@@ -16,6 +16,7 @@ mod report;
 mod tasks;
 
 pub use checkpoint::{Checkpoint, CheckpointRequest, HOOK_RUN_LABEL, hook_run_value};
+pub use desired::{crd_scope, settle_namespace};
 pub use engine::{Engine, EngineSettings, SyncRequest};
 pub use guard::PruneGuard;
 pub use hooks::{

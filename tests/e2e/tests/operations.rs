@@ -196,8 +196,8 @@ async fn a_project_that_denies_the_destination_stops_the_app() -> Result<()> {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains(&format!(
-            "repository {} is not permitted in project anything-remote: file:// repositories \
-             must be listed explicitly in sourceRepos",
+            "application repo {} is not permitted in project 'anything-remote': file:// \
+             repositories must be listed explicitly in sourceRepos",
             story.repo.file_url()
         )),
         "{stderr}"

@@ -1,16 +1,18 @@
-//! An app's desired and live objects, worked out the way the controller works them out, for
-//! `ferry app diff` and `ferry app manifests`: the sources rendered, hooks set aside, namespaces
-//! placed, tracking metadata added; live objects read through API discovery.
+//! An app's desired and live objects, worked out the way the controller works them out
+//! (ferry-appstate), for `ferry app diff` and `ferry app manifests`: the sources rendered,
+//! namespaces placed, tracking metadata added; live objects read through API discovery.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use ferry_cache::TrackingMethod;
+use ferry_appstate::LiveState;
+use ferry_cache::{CachedObject, TrackingMethod};
 use ferry_diff::ResourceResolver;
 use ferry_render::AppContext;
-use ferry_sync::Hook;
-use ferry_types::Application;
-use ferry_types::application::ResourceStatus;
+use ferry_types::application::{ApplicationDestination, ResourceStatus};
+use ferry_types::{Application, ResourceKey};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
@@ -24,6 +26,9 @@ use crate::rendering::{self, local_repo_url};
 pub struct Target {
     pub client: Client,
     pub discovery: Discovery,
+    /// The app's destination with the cluster's server and name both set, as projects permit
+    /// resources by either.
+    pub destination: ApplicationDestination,
 }
 
 impl Target {
@@ -45,6 +50,41 @@ impl Target {
         Ok(Self {
             client: destination.client,
             discovery,
+            destination: ApplicationDestination {
+                server: destination.server,
+                name: destination.name,
+                ..app.spec.destination.clone()
+            },
+        })
+    }
+
+    /// The live counterparts of `desired` and of the resources in the app's status, read now
+    /// and kept as the controller's cluster cache keeps them (tracked to apps by `tracking`).
+    pub async fn live_state(
+        &self,
+        desired: &[Value],
+        status: &[ResourceStatus],
+        tracking: &TrackingMethod,
+    ) -> anyhow::Result<LiveObjects<'_>> {
+        let mut objects = HashMap::new();
+        let mut keep = |live: Option<Value>| {
+            if let Some(object) = live.and_then(|live| CachedObject::new(live, tracking)) {
+                objects.insert(object.key.clone(), Arc::new(object));
+            }
+        };
+        for object in desired {
+            if let Some((resource, scope)) = self.resolve(object)
+                && object.pointer("/metadata/name").is_some()
+            {
+                keep(self.live_of(&resource, &scope, object).await?);
+            }
+        }
+        for resource in status {
+            keep(self.live_of_status(resource).await?);
+        }
+        Ok(LiveObjects {
+            target: self,
+            objects,
         })
     }
 
@@ -203,9 +243,9 @@ pub async fn render(
     Ok(rendered.objects)
 }
 
-/// The rendered objects as the controller compares them: without hooks, namespaced objects in
-/// the destination namespace unless they name one, cluster-scoped ones without a namespace,
-/// and marked as the app's.
+/// The rendered objects as the controller compares them: namespaced objects in the destination
+/// namespace unless they name one, cluster-scoped ones without a namespace, and marked as the
+/// app's.
 pub fn desired_objects(
     app: &Application,
     rendered: Vec<Value>,
@@ -213,7 +253,7 @@ pub fn desired_objects(
     tracking: &TrackingMethod,
 ) -> anyhow::Result<Vec<Value>> {
     let name = app.metadata.name.as_deref().unwrap_or_default();
-    let prepared = ferry_sync::desired::prepare(
+    ferry_appstate::desired::prepare(
         &rendered,
         &app.spec.destination.namespace,
         name,
@@ -225,9 +265,30 @@ pub fn desired_objects(
                 .map(|(_, scope)| scope == Scope::Namespaced)
         },
     )
-    .map_err(|err| anyhow::anyhow!("app {name}: {err}"))?;
-    Ok(prepared
-        .into_iter()
-        .filter(|o| !Hook::of(o).is_hook())
-        .collect())
+    .map_err(|err| anyhow::anyhow!("app {name}: {err}"))
+}
+
+/// Live objects read through the API for one comparison ([`Target::live_state`]).
+pub struct LiveObjects<'a> {
+    target: &'a Target,
+    objects: HashMap<ResourceKey, Arc<CachedObject>>,
+}
+
+impl LiveState for LiveObjects<'_> {
+    fn get(&self, key: &ResourceKey) -> Option<Arc<CachedObject>> {
+        self.objects.get(key).cloned()
+    }
+
+    fn tracked(&self, instance: &str) -> Vec<Arc<CachedObject>> {
+        self.objects
+            .values()
+            .filter(|object| object.app.as_deref() == Some(instance))
+            .cloned()
+            .collect()
+    }
+
+    fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+        let (resource, scope) = self.target.discovery.resolve(api_version, kind)?;
+        Some((resource, scope == Scope::Namespaced))
+    }
 }

@@ -13,7 +13,7 @@ use ferry_types::source::{ApplicationSource, HelmParameter};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 
-use super::{Conn, get_app, update_app};
+use super::{Conn, get_app, project_of, update_app};
 use crate::core::{Core, resolve_cluster};
 use crate::rendering::{is_url, local_repo_url, split_kv};
 use crate::server;
@@ -375,47 +375,19 @@ fn check_spec(app: &Application) -> anyhow::Result<()> {
 /// project), and the destination cluster is registered.
 async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
     let name = app.metadata.name.as_deref().unwrap_or_default();
-    let project_name = app.project();
-    let project = core
-        .projects()
-        .get_opt(project_name)
-        .await
-        .with_context(|| format!("reading AppProject {project_name}"))?
-        .with_context(|| {
-            format!("app {name} references project {project_name} which does not exist")
-        })?;
-    let policy = project.policy()?;
-    for source in app.sources() {
-        if !policy.is_source_permitted(&source.repo_url) {
-            let why = policy
-                .source_refusal_hint(&source.repo_url)
-                .map(|hint| format!(": {hint}"))
-                .unwrap_or_default();
-            bail!(
-                "app {name}: repository {} is not permitted in project {project_name}{why}",
-                source.repo_url
-            );
-        }
-    }
+    let project = project_of(core, app).await?;
     let clusters = core.clusters().await?;
     let cluster = resolve_cluster(&clusters, &app.spec.destination)
         .with_context(|| format!("app {name}: invalid destination"))?;
-    // Permissions are checked against the server and the name together, as Argo CD does once
-    // it has looked the cluster up.
-    let mut dest = app.spec.destination.clone();
-    dest.server = cluster.server.clone();
-    dest.name = cluster.name.clone();
-    if !policy.is_destination_permitted(&dest) {
-        bail!(
-            "app {name}: destination server {} and namespace {} do not match any destination permitted in project {project_name}",
-            dest.server,
-            dest.namespace
-        );
-    }
-    // permitOnlyProjectScopedClusters: only clusters whose Secret names the project.
-    if let Err(err) = project.check_cluster_scope(app, &cluster.project) {
-        bail!("app {name}: {err}");
-    }
+    // The controller's check, so what is stored here is what the controller accepts.
+    ferry_appstate::check_project(
+        &project,
+        app,
+        &cluster.server,
+        &cluster.name,
+        &cluster.project,
+    )
+    .map_err(|err| anyhow::anyhow!("app {name}: {err}"))?;
     Ok(())
 }
 

@@ -440,6 +440,45 @@ async fn diff_exits_1_for_differences_0_when_live_matches_and_masks_secrets() ->
     Ok(())
 }
 
+/// `argocd-cm`'s system-wide ignoreDifferences hold for `ferry app diff` as they hold for the
+/// controller, which compare through the same code (ferry-appstate): a live change to a field
+/// they ignore is no difference, whether the API server predicts the applied object or not.
+#[tokio::test]
+async fn diff_ignores_what_argocd_cm_ignores_system_wide() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let ferry = Ferry::new(&ctx);
+    let ns = ctx.namespace();
+    let repo = app_repo()?;
+    create_app(&ferry, "web", &repo, &[]).await;
+    let config_maps: Api<ConfigMap> = ctx.api();
+    // Live, the app's ConfigMap says red; Git says blue.
+    apply_as_controller(
+        &config_maps,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
+               "data": {"color": "red"}}),
+        "web",
+        ns,
+    )
+    .await?;
+    let diff = ferry
+        .exits(&["app", "diff", "web", "--color", "never"], 1)
+        .await;
+    assert!(diff.contains("-  color: red\n+  color: blue\n"), "{diff}");
+
+    let argocd_cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm"},
+        "data": {"resource.customizations.ignoreDifferences.ConfigMap": "jsonPointers:\n- /data/color\n"},
+    }))?;
+    config_maps
+        .create(&kube::api::PostParams::default(), &argocd_cm)
+        .await?;
+    for mode in ["--server-side-diff", "--server-side-diff=false"] {
+        let diff = ferry.exits(&["app", "diff", "web", mode], 0).await;
+        assert_eq!(diff, "", "{mode}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn manifests_come_from_git_or_from_the_cluster_with_secrets_masked() -> Result<()> {
     let ctx = TestContext::new().await?;

@@ -402,7 +402,7 @@ async fn projects_are_created_listed_shown_and_enforced() -> Result<()> {
         ])
         .await;
     assert!(
-        err.contains("do not match any destination permitted in project team"),
+        err.contains("do not match any of the allowed destinations in project 'team'"),
         "{err}"
     );
     let err = ferry
@@ -423,7 +423,9 @@ async fn projects_are_created_listed_shown_and_enforced() -> Result<()> {
         ])
         .await;
     assert!(
-        err.contains("repository https://github.com/other/repo is not permitted in project team"),
+        err.contains(
+            "application repo https://github.com/other/repo is not permitted in project 'team'"
+        ),
         "{err}"
     );
     Ok(())
