@@ -130,6 +130,9 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
         concurrency: 10,
         progressive_syncs: false,
         scm: Default::default(),
+        applicationset_namespaces: Vec::new(),
+        policy: Default::default(),
+        policy_override: true,
     };
     tokio::spawn(controller::run(
         client.clone(),

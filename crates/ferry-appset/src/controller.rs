@@ -1,11 +1,12 @@
 //! The ApplicationSet controller: a kube-runtime Controller over the ApplicationSets of the
-//! control namespace. Each reconcile generates the Applications, applies them as
+//! control namespace (and of the `--applicationset-namespaces`). Each reconcile generates the Applications, applies them as
 //! `applicationsSync` allows, and writes the status. A generator or template error changes
 //! nothing but the status: no Application is created, updated or deleted on a failed
 //! generation.
 
 mod apply;
 mod events;
+mod namespaces;
 mod progressive;
 mod secrets;
 mod status;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_git::{Credentials, RepoCache};
-use ferry_types::application_set::reason;
+use ferry_types::application_set::{ApplicationsSyncPolicy, reason};
 use ferry_types::{AppProject, Application, ApplicationSet};
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -50,14 +51,41 @@ pub struct Settings {
     pub concurrency: u16,
     /// Honour the RollingSync strategy (Argo CD's `--enable-progressive-syncs`).
     pub progressive_syncs: bool,
+    /// Namespaces besides the control namespace whose ApplicationSets are reconciled (globs or
+    /// `/regex/`, Argo CD's `--applicationset-namespaces`); their Applications are made in the
+    /// set's own namespace.
+    pub applicationset_namespaces: Vec<String>,
+    /// The controller's `--policy` (`sync` when not given).
+    pub policy: ApplicationsSyncPolicy,
+    /// Whether a set's own `syncPolicy.applicationsSync` overrides `policy`
+    /// (`--enable-policy-override`).
+    pub policy_override: bool,
     /// What the SCM provider and pull request generators may call, and how.
     pub scm: generators::ScmSettings,
+}
+
+impl Settings {
+    /// What the controller may do to `appset`'s Applications: the set's
+    /// `syncPolicy.applicationsSync` if overriding is enabled and it has one, else `--policy`
+    /// (upstream's `DefaultPolicy`).
+    pub fn policy_of(&self, appset: &ApplicationSet) -> ApplicationsSyncPolicy {
+        let own = appset
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.applications_sync);
+        match own {
+            Some(own) if self.policy_override => own,
+            _ => self.policy,
+        }
+    }
 }
 
 struct Context {
     client: kube::Client,
     events: events::Events,
     settings: Settings,
+    namespaces: namespaces::AllowedNamespaces,
     git: GitSource,
     clusters: secrets::ClusterSecrets,
 }
@@ -84,17 +112,28 @@ pub async fn run(
         git.cache.clone(),
         clusters.clone(),
     );
-    let appsets: Api<ApplicationSet> = Api::namespaced(client.clone(), &namespace);
-    let apps: Api<Application> = Api::namespaced(client.clone(), &namespace);
+    let namespaces =
+        namespaces::AllowedNamespaces::new(&namespace, &settings.applicationset_namespaces)
+            .map_err(anyhow::Error::msg)?;
+    // Other namespaces are watched cluster-wide and filtered in `reconcile`, as upstream does.
+    let (appsets, apps): (Api<ApplicationSet>, Api<Application>) = if namespaces.control_only() {
+        (
+            Api::namespaced(client.clone(), &namespace),
+            Api::namespaced(client.clone(), &namespace),
+        )
+    } else {
+        (Api::all(client.clone()), Api::all(client.clone()))
+    };
     let concurrency = settings.concurrency;
+    info!(namespace = %namespace, others = ?settings.applicationset_namespaces, "reconciling ApplicationSets");
     let context = Arc::new(Context {
         events: events::Events::new(client.clone()),
         client,
         settings,
+        namespaces,
         git,
         clusters,
     });
-    info!(namespace = %namespace, "reconciling ApplicationSets");
     Controller::new(appsets, watcher::Config::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .watches(apps, watcher::Config::default(), owner_on_change())
@@ -138,6 +177,9 @@ async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let namespace = appset.namespace().unwrap_or_default();
+    if !ctx.namespaces.allows(&namespace) {
+        return Ok(Action::await_change());
+    }
     let appsets: Api<ApplicationSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
     let kube_error = |e: kube::Error| ReconcileError(e.to_string());
@@ -146,12 +188,30 @@ async fn reconcile(
     if appset.metadata.deletion_timestamp.is_some() {
         // Kubernetes' garbage collector deletes the owned Applications; a policy that forbids
         // deleting them releases them first.
-        if !appset.applications_sync().allows_delete() {
+        if !ctx.settings.policy_of(&appset).allows_delete() {
             apply::orphan(&apps, &appset, &owned)
                 .await
                 .map_err(ReconcileError)?;
         }
+        if let Some(steps) = progressive::rolling_steps(&appset)
+            && progressive::deletion_reversed(&appset)
+        {
+            let owned = owned_apps(&apps, &appset).await.map_err(kube_error)?;
+            let order = progressive::reverse_deletion_order(steps, &owned);
+            if let Some(wait) = delete_in_order(&apps, &appset, &order, &ctx.events).await? {
+                return Ok(Action::requeue(wait));
+            }
+        }
+        set_resources_finalizer(&appsets, &appset, false)
+            .await
+            .map_err(kube_error)?;
         return Ok(Action::await_change());
+    }
+    // A reverse deletion order needs the set to stay until its Applications are gone.
+    if ctx.settings.progressive_syncs && progressive::deletion_reversed(&appset) {
+        set_resources_finalizer(&appsets, &appset, true)
+            .await
+            .map_err(kube_error)?;
     }
 
     let cluster_secrets = ctx.clusters.snapshot();
@@ -172,28 +232,56 @@ async fn reconcile(
     if let Err(err) = generate::validate_names(&appset, &generated) {
         return fail(&appsets, &appset, &err, true).await;
     }
+    if ctx.settings.progressive_syncs
+        && progressive::is_rolling_sync(&appset)
+        && progressive::rolling_steps(&appset).is_none()
+    {
+        let err = GenerateError {
+            reason: reason::APPLICATION_SET_ROLLOUT_ERROR,
+            message: "No steps defined for rollout".into(),
+        };
+        return fail(&appsets, &appset, &err, true).await;
+    }
 
-    // An Application whose project does not exist is not applied (nor deleted).
+    // An Application whose project does not exist is not applied (nor deleted); outside the
+    // control namespace, nor one whose project's `sourceNamespaces` leave its namespace out (the
+    // application controller would refuse it; ferry's does not watch other namespaces at all).
     let mut invalid = Vec::new();
     let projects: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
-    let mut known_projects = HashSet::new();
+    let outside = namespace != ctx.settings.namespace;
+    // Each project's verdict: `None` if its Applications may be applied, else why not.
+    let mut verdicts: HashMap<String, Option<String>> = HashMap::new();
     for app in &generated {
         let project = app.project().to_string();
-        if project == ferry_types::application::DEFAULT_PROJECT || known_projects.contains(&project)
-        {
-            continue;
+        if !verdicts.contains_key(&project) {
+            let verdict = if project == ferry_types::application::DEFAULT_PROJECT && !outside {
+                None
+            } else {
+                match projects.get_opt(&project).await.map_err(kube_error)? {
+                    None => Some(format!(
+                        "application references project {project} which does not exist"
+                    )),
+                    Some(_) if !outside => None,
+                    Some(found) => match found.policy() {
+                        Ok(p)
+                            if p.is_app_namespace_permitted(
+                                &namespace,
+                                &ctx.settings.namespace,
+                            ) =>
+                        {
+                            None
+                        }
+                        Ok(_) => Some(format!(
+                            "application references project {project} whose sourceNamespaces do not permit namespace {namespace}"
+                        )),
+                        Err(why) => Some(format!("project {project}: {why}")),
+                    },
+                }
+            };
+            verdicts.insert(project.clone(), verdict);
         }
-        if projects
-            .get_opt(&project)
-            .await
-            .map_err(kube_error)?
-            .is_some()
-        {
-            known_projects.insert(project);
-        } else {
-            invalid.push(format!(
-                "application references project {project} which does not exist"
-            ));
+        if let Some(Some(why)) = verdicts.get(&project) {
+            invalid.push(why.clone());
         }
     }
     // Nor one whose destination cluster ferry does not know (as Argo CD checks before it creates).
@@ -208,9 +296,7 @@ async fn reconcile(
     let valid: Vec<_> = generated
         .iter()
         .filter(|app| {
-            let project = app.project();
-            (project == ferry_types::application::DEFAULT_PROJECT
-                || known_projects.contains(project))
+            verdicts.get(app.project()) == Some(&None)
                 && apply::unknown_destination(app, &cluster_secrets).is_none()
         })
         .collect();
@@ -230,7 +316,7 @@ async fn reconcile(
     }
     let mut changed = HashSet::new();
 
-    let policy = appset.applications_sync();
+    let policy = ctx.settings.policy_of(&appset);
     let listed: HashMap<_, _> = owned.iter().map(|app| (app.name_any(), app)).collect();
     let mut first_error = None;
     for app in &desired {
@@ -283,10 +369,16 @@ async fn reconcile(
     }
 
     let owned = owned_apps(&apps, &appset).await.map_err(kube_error)?;
+    let mut conditions = match &first_error {
+        Some((why, message)) => status::conditions(Some((why, message)), true),
+        None => status::conditions(None, true),
+    };
     let rolling_out = match rolling {
         Some(steps) => {
-            let statuses = roll(&apps, &appset, steps, &owned, &changed, &prunes).await?;
+            let (statuses, issues) = roll(&apps, &appset, steps, &owned, &changed, &prunes).await?;
             let done = statuses.iter().all(|s| s.status == progressive::HEALTHY);
+            conditions.push(progressive::progressing_condition(steps, &statuses));
+            conditions.push(progressive::config_condition(&issues));
             status::write_application_status(&appsets, &appset, statuses)
                 .await
                 .map_err(kube_error)?;
@@ -299,10 +391,6 @@ async fn reconcile(
                 .map_err(kube_error)?;
             false
         }
-    };
-    let conditions = match &first_error {
-        Some((why, message)) => status::conditions(Some((why, message)), true),
-        None => status::conditions(None, true),
     };
     status::write(
         &appsets,
@@ -338,7 +426,8 @@ async fn reconcile(
 /// How often a rolling sync in progress looks at its Applications again.
 const ROLLOUT_POLL: Duration = Duration::from_secs(3);
 
-/// One round of a rolling sync: the Applications' states, and a sync for each that may start.
+/// One round of a rolling sync: the Applications' states, and a sync for each that may start;
+/// what is wrong with the steps.
 async fn roll(
     apps: &Api<Application>,
     appset: &ApplicationSet,
@@ -346,15 +435,23 @@ async fn roll(
     owned: &[Application],
     changed: &HashSet<String>,
     prunes: &HashMap<String, bool>,
-) -> Result<Vec<ferry_types::application_set::ApplicationSetApplicationStatus>, ReconcileError> {
+) -> Result<
+    (
+        Vec<ferry_types::application_set::ApplicationSetApplicationStatus>,
+        progressive::Issues,
+    ),
+    ReconcileError,
+> {
     let now = jiff::Timestamp::now();
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         now.round(jiff::Unit::Second).unwrap_or(now),
     );
-    let (step_of, members) = progressive::steps_of(steps, owned);
+    let (step_of, members, mut issues) = progressive::steps_of(steps, owned);
     let mut statuses = progressive::update_statuses(appset, owned, changed, &step_of, &now);
     let to_sync = progressive::apps_to_sync(&statuses, &members);
-    for name in progressive::promote(&mut statuses, steps, &step_of, &to_sync, &now) {
+    let promoted =
+        progressive::promote(&mut statuses, steps, &step_of, &to_sync, &now, &mut issues);
+    for name in promoted {
         let Some(app) = owned.iter().find(|a| a.name_any() == name) else {
             continue;
         };
@@ -365,7 +462,79 @@ async fn roll(
             .map_err(|e| ReconcileError(format!("starting the sync of Application {name}: {e}")))?;
         info!(applicationset = %appset.name_any(), application = %name, "RollingSync: syncing Application");
     }
-    Ok(statuses)
+    Ok((statuses, issues))
+}
+
+/// How often a reverse deletion looks again while an Application is going (upstream's); the
+/// Applications' deletions wake it sooner.
+const REVERSE_DELETION_POLL: Duration = Duration::from_secs(10);
+
+/// One round of a reverse deletion: the first of `order` still there is deleted, or waited
+/// for if it is being deleted. `Some(wait)` until all are gone.
+async fn delete_in_order(
+    apps: &Api<Application>,
+    appset: &ApplicationSet,
+    order: &[String],
+    events: &events::Events,
+) -> Result<Option<Duration>, ReconcileError> {
+    for name in order {
+        let Some(app) = apps
+            .get_opt(name)
+            .await
+            .map_err(|e| ReconcileError(format!("reading Application {name}: {e}")))?
+        else {
+            continue;
+        };
+        if app.metadata.deletion_timestamp.is_some() {
+            return Ok(Some(REVERSE_DELETION_POLL));
+        }
+        match apps.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => {
+                info!(applicationset = %appset.name_any(), application = %name, "reverse deletion: deleted Application");
+                let note = format!("Deleted Application {name:?}");
+                events.record(appset, "Deleted", &note).await;
+                return Ok(Some(REVERSE_DELETION_POLL));
+            }
+            Err(kube::Error::Api(status)) if status.is_not_found() => continue,
+            Err(e) => return Err(ReconcileError(format!("deleting Application {name}: {e}"))),
+        }
+    }
+    Ok(None)
+}
+
+/// Adds (or removes) the resources finalizer on the set, if it lacks (or has) it.
+async fn set_resources_finalizer(
+    appsets: &Api<ApplicationSet>,
+    appset: &ApplicationSet,
+    present: bool,
+) -> Result<(), kube::Error> {
+    let finalizer = ferry_types::application::finalizer::RESOURCES;
+    let has = appset.finalizers().iter().any(|f| f == finalizer);
+    if has == present {
+        return Ok(());
+    }
+    let mut finalizers: Vec<_> = appset
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(finalizer.to_string());
+    }
+    // The resource version makes a concurrent change of the list fail instead of being lost.
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": appset.resource_version(),
+    }});
+    appsets
+        .patch(
+            &appset.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Records a failed generation in the status; nothing else is touched.
@@ -388,7 +557,8 @@ fn requeue(appset: &ApplicationSet) -> Action {
         .spec
         .generators
         .iter()
-        .filter_map(generators::requeue_after)
+        .flat_map(generate::split)
+        .filter_map(|entry| generators::requeue_after(&entry))
         .filter(|d| !d.is_zero())
         .min()
         .map_or_else(Action::await_change, Action::requeue)

@@ -1,7 +1,7 @@
 //! An ApplicationSet's Applications: every generator's parameter sets rendered with their
 //! template. Used by the controller and by `generate` previews alike.
 
-use ferry_types::application_set::reason;
+use ferry_types::application_set::{ApplicationSetGenerator, reason};
 use ferry_types::{Application, ApplicationSet};
 use kube::ResourceExt;
 
@@ -37,9 +37,9 @@ pub async fn applications(
         .map_err(|e| render_error(e.to_string()))?;
     let namespace = appset.namespace().unwrap_or_default();
     let mut out = Vec::new();
-    for entry in &appset.spec.generators {
+    for entry in appset.spec.generators.iter().flat_map(split) {
         let generated = transform(
-            entry,
+            &entry,
             &appset.spec.template,
             appset,
             &Params::new(),
@@ -65,6 +65,42 @@ pub async fn applications(
         }
     }
     Ok(out)
+}
+
+/// The generators an entry holds in upstream's order, as one entry each with the entry's
+/// `selector`: upstream runs them all (an entry with one generator, or none, is itself).
+pub fn split(entry: &ApplicationSetGenerator) -> Vec<ApplicationSetGenerator> {
+    const ORDER: [&str; 9] = [
+        "list",
+        "clusters",
+        "git",
+        "scmProvider",
+        "clusterDecisionResource",
+        "pullRequest",
+        "matrix",
+        "merge",
+        "plugin",
+    ];
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(entry) else {
+        return vec![entry.clone()];
+    };
+    let mut names: Vec<&String> = fields.keys().filter(|k| *k != "selector").collect();
+    if names.len() < 2 {
+        return vec![entry.clone()];
+    }
+    // Known generators in upstream's order, then any other key as written.
+    names.sort_by_key(|name| ORDER.iter().position(|o| o == name).unwrap_or(ORDER.len()));
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let mut one = serde_json::Map::new();
+            one.insert(name.clone(), fields[name].clone());
+            if let Some(selector) = fields.get("selector") {
+                one.insert("selector".into(), selector.clone());
+            }
+            serde_json::from_value(serde_json::Value::Object(one)).ok()
+        })
+        .collect()
 }
 
 /// Names that are empty or repeated: the ApplicationSet is in error and nothing is applied.
@@ -148,6 +184,45 @@ spec:
             apps[0].spec.destination.server,
             "https://kubernetes.default.svc"
         );
+    }
+
+    /// An entry with two generators runs both, in upstream's order (list before clusters),
+    /// each filtered by the entry's selector.
+    #[tokio::test]
+    async fn an_entry_with_two_generators_runs_both() {
+        let apps = generate(
+            "metadata: {name: s, namespace: argocd}
+spec:
+  generators:
+  - clusters: {}
+    list: {elements: [{name: a}, {name: b}]}
+    selector: {matchExpressions: [{key: name, operator: NotIn, values: [b]}]}
+  template:
+    metadata: {name: 'app-{{name}}'}
+    spec: {project: default, destination: {server: 'https://kubernetes.default.svc'}}
+",
+        )
+        .await
+        .unwrap();
+        let names: Vec<_> = apps.iter().map(|a| a.name_any()).collect();
+        assert_eq!(names, ["app-a", "app-in-cluster"]);
+        let set: ApplicationSet = serde_yaml::from_str(
+            "spec:
+  generators:
+  - {clusters: {}, list: {elements: []}}
+  - matrix:
+      generators:
+      - {clusters: {}, list: {elements: []}}
+      - list: {elements: []}
+",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::generators::check_entries(&set.spec.generators[..1]),
+            Ok(())
+        );
+        let nested = crate::generators::check_entries(&set.spec.generators).unwrap_err();
+        assert!(nested.to_string().contains("more than one"), "{nested}");
     }
 
     #[tokio::test]

@@ -204,17 +204,25 @@ fn which(entry: &ApplicationSetGenerator) -> Result<Which, GeneratorError> {
     }
 }
 
-/// Refuses an ApplicationSet with an entry that holds no generator ferry knows, or more than one,
-/// at any depth (as Argo CD's API checks before it creates or generates).
+/// Refuses an ApplicationSet with an entry that holds no generator ferry knows, or a matrix's or
+/// merge's entry that holds more than one (a top-level entry may hold several, each run on its
+/// own as upstream does).
 pub fn check_entries(entries: &[ApplicationSetGenerator]) -> Result<(), GeneratorError> {
-    for entry in entries {
-        which(entry)?;
-        if let Some(matrix) = &entry.matrix {
-            check_entries(&matrix.generators)?;
-        }
-        if let Some(merge) = &entry.merge {
-            check_entries(&merge.generators)?;
-        }
+    entries
+        .iter()
+        .flat_map(crate::generate::split)
+        .try_for_each(|entry| check_entry(&entry))
+}
+
+fn check_entry(entry: &ApplicationSetGenerator) -> Result<(), GeneratorError> {
+    which(entry)?;
+    let nested = entry
+        .matrix
+        .iter()
+        .flat_map(|m| &m.generators)
+        .chain(entry.merge.iter().flat_map(|m| &m.generators));
+    for child in nested {
+        check_entry(child)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ferry_leader::LeaderElection;
+use ferry_types::application_set::ApplicationsSyncPolicy;
 
 /// The Lease replicas of the ApplicationSet controller compete for.
 const LEASE: &str = "ferry-applicationset-controller";
@@ -75,7 +76,11 @@ struct Args {
     /// What the controller may do to generated Applications: sync (create, update, delete),
     /// create-only, create-update or create-delete. Given, it holds for every set unless
     /// --enable-policy-override (Argo CD's flag; empty: sync, sets may override).
-    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY", default_value = "")]
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY",
+        default_value = ""
+    )]
     policy: String,
     /// Let a set's syncPolicy.applicationsSync override --policy (default: true when --policy is
     /// empty, false when it is given).
@@ -92,6 +97,18 @@ struct Args {
 }
 
 impl Args {
+    /// `--policy` as upstream reads it: empty is `sync`.
+    fn policy(&self) -> anyhow::Result<ApplicationsSyncPolicy> {
+        if self.policy.is_empty() {
+            return Ok(ApplicationsSyncPolicy::Sync);
+        }
+        serde_json::from_value(serde_json::Value::String(self.policy.clone())).map_err(|_| {
+            anyhow::anyhow!(
+                "Policy value can be: sync, create-only, create-update, create-delete, default value: sync"
+            )
+        })
+    }
+
     /// client-go's timings (15 s / 10 s / 2 s), as Argo CD's ApplicationSet controller uses.
     fn election(&self) -> Option<LeaderElection> {
         self.enable_leader_election.then(|| LeaderElection {
@@ -112,6 +129,20 @@ impl Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ferry_types::runtime::init_logging(false);
+    // Anyone who may create a set in another namespace could aim an SCM generator's tokenRef
+    // at a provider of their own and read the token (upstream's rule).
+    if !args.applicationset_namespaces.is_empty()
+        && args.enable_scm_providers
+        && args.allowed_scm_providers.is_empty()
+    {
+        anyhow::bail!(
+            "When enabling applicationset in any namespace using applicationset-namespaces, you must either set --enable-scm-providers=false or specify --allowed-scm-providers"
+        );
+    }
+    let policy = args.policy()?;
+    let policy_override = args
+        .enable_policy_override
+        .unwrap_or(args.policy.is_empty());
     let config =
         ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     let client = kube::Client::try_from(config.clone())?;
@@ -135,6 +166,9 @@ async fn main() -> anyhow::Result<()> {
         max_repo_size: (args.max_repo_size > 0).then_some(args.max_repo_size),
         concurrency: args.concurrent_reconciliations,
         progressive_syncs: args.enable_progressive_syncs,
+        applicationset_namespaces: args.applicationset_namespaces,
+        policy,
+        policy_override,
         scm: ferry_appset::generators::ScmSettings {
             enabled: args.enable_scm_providers,
             allowed_providers: args.allowed_scm_providers,
@@ -158,5 +192,21 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn policy_flags_as_upstream_reads_them() {
+        let args = |extra: &[&str]| {
+            Args::try_parse_from(["ferry-appset-controller"].iter().chain(extra)).unwrap()
+        };
+        assert_eq!(args(&[]).policy().unwrap(), ApplicationsSyncPolicy::Sync);
+        assert_eq!(args(&[]).enable_policy_override, None);
+        let given = args(&["--policy", "create-only", "--enable-policy-override"]);
+        assert_eq!(given.policy().unwrap(), ApplicationsSyncPolicy::CreateOnly);
+        assert_eq!(given.enable_policy_override, Some(true));
+        let err = args(&["--policy", "delete-all"]).policy().unwrap_err();
+        assert!(err.to_string().starts_with("Policy value can be"), "{err}");
+        let namespaces = args(&["--applicationset-namespaces", "team-*,/^ci-/"]);
+        assert_eq!(namespaces.applicationset_namespaces, ["team-*", "/^ci-/"]);
     }
 }

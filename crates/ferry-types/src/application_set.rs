@@ -342,6 +342,10 @@ pub struct ApplicationSetStrategy {
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolling_sync: Option<ApplicationSetRolloutStrategy>,
+    /// `AllAtOnce` (the default) or `Reverse`: the generated Applications deleted with the set
+    /// step by step, the last step first (RollingSync with progressive syncs only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deletion_order: String,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -468,6 +472,8 @@ pub mod condition {
     pub const ERROR_OCCURRED: &str = "ErrorOccurred";
     pub const PARAMETERS_GENERATED: &str = "ParametersGenerated";
     pub const RESOURCES_UP_TO_DATE: &str = "ResourcesUpToDate";
+    pub const ROLLOUT_PROGRESSING: &str = "RolloutProgressing";
+    pub const INVALID_ROLLOUT_CONFIG: &str = "InvalidRolloutConfig";
 }
 
 /// `status.conditions[].reason` values.
@@ -481,6 +487,11 @@ pub mod reason {
     pub const CREATE_APPLICATION_ERROR: &str = "CreateApplicationError";
     pub const DELETE_APPLICATION_ERROR: &str = "DeleteApplicationError";
     pub const APPLICATION_VALIDATION_ERROR: &str = "ApplicationValidationError";
+    pub const APPLICATION_SET_MODIFIED: &str = "ApplicationSetModified";
+    pub const APPLICATION_SET_ROLLOUT_COMPLETE: &str = "ApplicationSetRolloutComplete";
+    pub const APPLICATION_SET_ROLLOUT_ERROR: &str = "ApplicationSetRolloutError";
+    pub const INVALID_ROLLOUT_CONFIG: &str = "ApplicationSetInvalidRolloutConfig";
+    pub const VALID_ROLLOUT_CONFIG: &str = "ApplicationSetValidRolloutConfig";
 }
 
 impl ApplicationSet {
@@ -592,8 +603,6 @@ fn push_generator_unknown(
     }
     if let Some(pull) = &generator.pull_request {
         push_pull_request_unknown(out, &format!("{prefix}pullRequest."), pull);
-    }
-out, &format!("{prefix}list."), &list.unknown);
     }
     if let Some(duck) = &generator.cluster_decision_resource {
         push_unknown(
@@ -861,7 +870,6 @@ spec:
         assert_eq!(
             set.unknown_fields(),
             [
-                "spec.strategy.deletionOrder",
                 "spec.generators[0].pullRequest.bitbucket",
                 "spec.generators[1].matrix.generators[1].scmProvider.azureDevOps"
             ]

@@ -1,7 +1,8 @@
 //! ApplicationSets, told from a user's seat: a git-directories ApplicationSet makes one
 //! Application per directory, which the application controller syncs; a new directory adds
-//! one, a removed one deletes it under `create-delete` but not under `create-update`; a broken
-//! generator is an ErrorOccurred condition that deletes nothing.
+//! one, a removed one deletes it under `create-delete` but not under `create-only`; a broken
+//! generator, a template error or duplicate names are an ErrorOccurred condition that deletes
+//! and changes nothing.
 
 use std::time::{Duration, Instant};
 
@@ -127,7 +128,7 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
     appsets
         .create(
             &PostParams::default(),
-            &appset(&story, "kept", "kept/*", "create-update")?,
+            &appset(&story, "kept", "kept/*", "create-only")?,
         )
         .await?;
 
@@ -196,7 +197,7 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
         .await?;
 
     // A directory leaves Git: create-delete deletes its Application (and, through the
-    // resources finalizer, its ConfigMap); create-update keeps it.
+    // resources finalizer, its ConfigMap); create-only keeps it.
     story.repo.remove("apps/beta/configmap.yaml")?;
     story.repo.remove("kept/two/configmap.yaml")?;
     story.repo.commit("no beta, no two")?;
@@ -210,7 +211,7 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
     assert_eq!(
         app_names(&story, "kept").await?,
         [app("one"), app("three"), app("two")],
-        "create-update never deletes"
+        "create-only never deletes"
     );
 
     // A generator that fails (a revision Git does not have) is an ErrorOccurred condition
@@ -252,7 +253,76 @@ async fn git_directories_make_one_app_each_and_follow_the_repository() -> Result
         [app("alpha"), app("gamma")]
     );
     assert!(configmaps.get_opt("cm-alpha").await?.is_some());
+
+    // The generator fixed, but every directory named alike: duplicate names, nothing applied.
+    let alpha_before = story.app(&app("alpha")).await?;
+    appsets
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "generators": appset(&story, "apps", "apps/*", "create-delete")?.spec.generators,
+                "template": {"metadata": {"name": format!("same-{ns}")}},
+            }})),
+        )
+        .await?;
+    let message = wait_error(&appsets, "apps", &controller, "duplicate name").await?;
+    assert_eq!(
+        message,
+        format!("ApplicationSet apps contains applications with duplicate name: same-{ns}")
+    );
+    // A template naming a parameter no generator gives (missingkey=error).
+    appsets
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "template": {"metadata": {"name": "{{.path.nosuchkey}}"}},
+            }})),
+        )
+        .await?;
+    let message = wait_error(&appsets, "apps", &controller, "nosuchkey").await?;
+    assert!(message.contains("{{.path.nosuchkey}}"), "{message}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        app_names(&story, "apps").await?,
+        [app("alpha"), app("gamma")],
+        "nothing deleted or added"
+    );
+    assert_eq!(
+        story.app(&app("alpha")).await?.spec,
+        alpha_before.spec,
+        "nothing changed"
+    );
+    assert!(configmaps.get_opt("cm-alpha").await?.is_some());
     Ok(())
+}
+
+/// Waits for the set's ErrorOccurred condition to be true with a message containing `needle`;
+/// the message.
+async fn wait_error(
+    appsets: &Api<ApplicationSet>,
+    name: &str,
+    controller: &AppSetController,
+    needle: &str,
+) -> Result<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let status = appsets.get(name).await?.status.unwrap_or_default();
+        if let Some(c) = status.conditions.iter().find(|c| {
+            c.type_ == "ErrorOccurred" && c.status == "True" && c.message.contains(needle)
+        }) {
+            return Ok(c.message.clone());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no ErrorOccurred condition naming {needle:?} on {name}: {:?}\n{}",
+                status.conditions,
+                controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// `ferry appset`: generate previews without creating, create (a dry run, then for real, and
@@ -520,8 +590,10 @@ async fn a_matrix_of_clusters_and_directories() -> Result<()> {
 
 /// Progressive syncs (`--enable-progressive-syncs`): a RollingSync strategy of two steps, `dev`
 /// then `prod`. The generated Applications lose automated sync; the ApplicationSet controller
-/// syncs `dev` first and `prod` only once `dev` is Healthy, and `status.applicationStatus` says
-/// where each one is.
+/// syncs `dev` first and `prod` only once `dev` is Healthy, `status.applicationStatus` says
+/// where each one is and the RolloutProgressing condition when it is done. With
+/// `deletionOrder: Reverse`, deleting the set deletes `prod` first and `dev` only once `prod` is
+/// gone; the set goes last.
 #[tokio::test]
 async fn a_rolling_sync_syncs_step_by_step() -> Result<()> {
     let mut story = Story::new().await?;
@@ -535,7 +607,7 @@ async fn a_rolling_sync_syncs_step_by_step() -> Result<()> {
         AppSetController::start_as(&story, &kubeconfig, &["--enable-progressive-syncs"])?;
     let ns = story.namespace().to_string();
     let mut set = serde_json::to_value(appset(&story, "rollout", "apps/*", "sync")?)?;
-    set["spec"]["strategy"] = json!({"type": "RollingSync", "rollingSync": {"steps": [
+    set["spec"]["strategy"] = json!({"type": "RollingSync", "deletionOrder": "Reverse", "rollingSync": {"steps": [
         {"matchExpressions": [{"key": "dir", "operator": "In", "values": ["dev"]}]},
         {"matchExpressions": [{"key": "dir", "operator": "In", "values": ["prod"]}], "maxUpdate": 1},
     ]}});
@@ -597,5 +669,258 @@ async fn a_rolling_sync_syncs_step_by_step() -> Result<()> {
             .map(|s| s.operation.initiated_by.username.clone());
         assert_eq!(started_by.as_deref(), Some("applicationset-controller"));
     }
+    let condition = |set: &ApplicationSet, type_: &str| {
+        set.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_).cloned())
+            .map(|c| (c.status, c.reason, c.message))
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    let set = loop {
+        let set = appsets.get("rollout").await?;
+        if condition(&set, "RolloutProgressing").is_some_and(|c| c.0 == "False") {
+            break set;
+        }
+        if Instant::now() > deadline {
+            bail!("rollout not complete: {:?}", set.status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        condition(&set, "RolloutProgressing"),
+        Some((
+            "False".into(),
+            "ApplicationSetRolloutComplete".into(),
+            "ApplicationSet Rollout has completed".into()
+        ))
+    );
+    assert_eq!(
+        condition(&set, "InvalidRolloutConfig"),
+        Some((
+            "False".into(),
+            "ApplicationSetValidRolloutConfig".into(),
+            "Rolling Sync Configured correctly".into()
+        ))
+    );
+    assert_eq!(
+        set.finalizers(),
+        ["resources-finalizer.argocd.argoproj.io"],
+        "a reverse deletion keeps the set until its Applications are gone"
+    );
+
+    // Deleting the set: prod (step 2) goes first, dev only once prod is gone, the set last.
+    appsets.delete("rollout", &Default::default()).await?;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let apps: Api<ferry_types::Application> = story.ctx.api();
+        let state = |app: Option<ferry_types::Application>| match app {
+            None => "gone",
+            Some(app) if app.metadata.deletion_timestamp.is_some() => "deleting",
+            Some(_) => "present",
+        };
+        let dev_state = state(apps.get_opt(&dev).await?);
+        let prod_state = state(apps.get_opt(&prod).await?);
+        let set_left = appsets.get_opt("rollout").await?.is_some();
+        if dev_state != "present" {
+            assert_eq!(prod_state, "gone", "dev deleted before prod was gone");
+        }
+        if set_left {
+            assert!(
+                dev_state != "gone" || prod_state == "gone",
+                "{dev_state} {prod_state}"
+            );
+        } else {
+            assert_eq!(
+                (dev_state, prod_state),
+                ("gone", "gone"),
+                "the set went first"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "reverse deletion did not finish: dev {dev_state}, prod {prod_state}\n{}",
+                controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// ApplicationSets in another namespace (`--applicationset-namespaces`, here a regular
+/// expression) make their Applications there; projects still come from the control namespace and
+/// must list that namespace in `sourceNamespaces`, or the Applications are not created and the set
+/// says why. Sets in namespaces not listed are left alone. The SCM generators must be off (or
+/// limited to listed providers) for that. The admin's `--policy create-update` overrides the
+/// sets' own `sync`: an element removed keeps its Application.
+#[tokio::test]
+async fn appsets_in_other_namespaces_under_the_admins_policy() -> Result<()> {
+    let story = Story::new().await?;
+    let team = ferry_testkit::kube::TestContext::new().await?;
+    let outsider = ferry_testkit::kube::TestContext::new().await?;
+    let (ns, team_ns) = (story.namespace().to_string(), team.namespace().to_string());
+    let projects: Api<ferry_types::AppProject> = story.ctx.api();
+    for (name, source_namespaces) in [("team", json!([team_ns])), ("locked", json!([]))] {
+        let project = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": name},
+            "spec": {
+                "sourceRepos": ["*"],
+                "destinations": [{"server": "*", "namespace": "*"}],
+                "sourceNamespaces": source_namespaces,
+            },
+        });
+        projects
+            .create(&PostParams::default(), &serde_json::from_value(project)?)
+            .await?;
+    }
+    let allowed = format!("/^{team_ns}$/");
+    // SCM generators open to other namespaces could send a Secret's token anywhere: refused
+    // unless they are off or limited to listed providers.
+    let refused = std::process::Command::new(ferry_testkit::server::workspace_binary(
+        "ferry-appset-controller",
+    )?)
+    .args(["--applicationset-namespaces", &allowed])
+    .output()?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--allowed-scm-providers"),
+        "{refused:?}"
+    );
+    let kubeconfig = story.ctx.kubeconfig().to_path_buf();
+    let controller = AppSetController::start_as(
+        &story,
+        &kubeconfig,
+        &[
+            "--enable-scm-providers",
+            "false",
+            "--applicationset-namespaces",
+            &allowed,
+            "--policy",
+            "create-update",
+        ],
+    )?;
+    let list_set = |name: &str,
+                    project: &str,
+                    envs: &[&str],
+                    label: &str|
+     -> Result<ApplicationSet> {
+        let elements: Vec<_> = envs.iter().map(|e| json!({"env": e})).collect();
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name},
+            "spec": {
+                "generators": [{"list": {"elements": elements}}],
+                "template": {
+                    "metadata": {"name": format!("{{{{env}}}}-{name}"), "labels": {"rev": label}},
+                    "spec": {
+                        "project": project,
+                        "source": {"repoURL": story.repo.file_url(), "targetRevision": "HEAD", "path": "apps"},
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                    },
+                },
+                "syncPolicy": {"applicationsSync": "sync"},
+            },
+        }))?)
+    };
+    let team_sets: Api<ApplicationSet> = team.api();
+    let outsider_sets: Api<ApplicationSet> = outsider.api();
+    team_sets
+        .create(
+            &PostParams::default(),
+            &list_set("web", "team", &["dev", "prod"], "1")?,
+        )
+        .await?;
+    team_sets
+        .create(
+            &PostParams::default(),
+            &list_set("sneaky", "locked", &["dev"], "1")?,
+        )
+        .await?;
+    outsider_sets
+        .create(
+            &PostParams::default(),
+            &list_set("web", "team", &["dev"], "1")?,
+        )
+        .await?;
+
+    let team_apps: Api<ferry_types::Application> = team.api();
+    let owned_by = |set: &'static str| {
+        let team_apps = team_apps.clone();
+        async move {
+            let mut names: Vec<_> = team_apps
+                .list(&Default::default())
+                .await?
+                .items
+                .into_iter()
+                .filter(|a| a.owner_references().iter().any(|o| o.name == set))
+                .map(|a| a.name_any())
+                .collect();
+            names.sort();
+            anyhow::Ok(names)
+        }
+    };
+    story
+        .eventually("web's Applications in the team namespace", || async {
+            Ok(owned_by("web").await? == ["dev-web", "prod-web"])
+        })
+        .await?;
+    let message = wait_error(&team_sets, "sneaky", &controller, "sourceNamespaces").await?;
+    assert_eq!(
+        message,
+        format!(
+            "application references project locked whose sourceNamespaces do not permit namespace {team_ns}"
+        )
+    );
+    assert!(owned_by("sneaky").await?.is_empty());
+    assert!(
+        story
+            .apps()
+            .list(&Default::default())
+            .await?
+            .items
+            .is_empty(),
+        "nothing in the control namespace"
+    );
+
+    // create-update, whatever the set says: prod's element removed, its Application stays; the
+    // label change reaches dev's.
+    team_sets
+        .replace("web", &PostParams::default(), &{
+            let mut set = list_set("web", "team", &["dev"], "2")?;
+            set.metadata.resource_version = team_sets.get("web").await?.metadata.resource_version;
+            set
+        })
+        .await?;
+    story
+        .eventually("dev-web relabelled", || async {
+            Ok(team_apps
+                .get("dev-web")
+                .await?
+                .labels()
+                .get("rev")
+                .map(String::as_str)
+                == Some("2"))
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        owned_by("web").await?,
+        ["dev-web", "prod-web"],
+        "create-update keeps prod-web"
+    );
+
+    // The namespace not listed: untouched.
+    let ignored = outsider_sets.get("web").await?;
+    assert!(ignored.status.is_none(), "{:?}", ignored.status);
+    let outsider_apps: Api<ferry_types::Application> = outsider.api();
+    assert!(
+        outsider_apps
+            .list(&Default::default())
+            .await?
+            .items
+            .is_empty()
+    );
     Ok(())
 }

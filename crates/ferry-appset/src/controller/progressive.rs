@@ -4,15 +4,19 @@
 //! `Waiting` (out of sync, or changed) become `Pending` and are synced by the controller — at
 //! most `maxUpdate` of a step at once — once every Application of the earlier steps is
 //! `Healthy`. `status.applicationStatus` records each Application's state as upstream does:
-//! Waiting → Pending → Progressing (its sync started) → Healthy (synced and healthy).
+//! Waiting → Pending → Progressing (its sync started) → Healthy (synced and healthy), and the
+//! `RolloutProgressing` and `InvalidRolloutConfig` conditions say how the rollout goes. With
+//! `deletionOrder: Reverse` the set's Applications are deleted with it step by step, the last
+//! step first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ferry_types::application::{
-    HealthStatusCode, Operation, OperationInitiator, SyncOperation, SyncStatusCode,
+    HealthStatusCode, Operation, OperationInitiator, OperationPhase, SyncOperation, SyncStatusCode,
 };
 use ferry_types::application_set::{
-    ApplicationMatchExpression, ApplicationSetApplicationStatus, ApplicationSetRolloutStep,
+    ApplicationMatchExpression, ApplicationSetApplicationStatus, ApplicationSetCondition,
+    ApplicationSetRolloutStep, condition, reason,
 };
 use ferry_types::{Application, ApplicationSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -24,11 +28,31 @@ pub const PENDING: &str = "Pending";
 pub const PROGRESSING: &str = "Progressing";
 pub const HEALTHY: &str = "Healthy";
 
+/// Whether the set asks for a RollingSync (with steps or not).
+pub fn is_rolling_sync(appset: &ApplicationSet) -> bool {
+    appset
+        .spec
+        .strategy
+        .as_ref()
+        .is_some_and(|s| s.type_ == "RollingSync" && s.rolling_sync.is_some())
+}
+
 /// The steps of a RollingSync strategy with steps, if the set has one.
 pub fn rolling_steps(appset: &ApplicationSet) -> Option<&[ApplicationSetRolloutStep]> {
     let strategy = appset.spec.strategy.as_ref()?;
     let steps = &strategy.rolling_sync.as_ref()?.steps;
-    (strategy.type_ == "RollingSync" && !steps.is_empty()).then_some(steps.as_slice())
+    (is_rolling_sync(appset) && !steps.is_empty()).then_some(steps.as_slice())
+}
+
+/// Whether the set's Applications are deleted the last step first (`deletionOrder: Reverse`,
+/// any case, on a RollingSync with steps).
+pub fn deletion_reversed(appset: &ApplicationSet) -> bool {
+    rolling_steps(appset).is_some()
+        && appset
+            .spec
+            .strategy
+            .as_ref()
+            .is_some_and(|s| s.deletion_order.eq_ignore_ascii_case("Reverse"))
 }
 
 /// Automated sync switched off (`enabled: false`), as upstream leaves the block; whether it
@@ -49,38 +73,171 @@ pub fn disable_automated_sync(app: &mut Application) -> bool {
     }
 }
 
-fn matches(
-    expression: &ApplicationMatchExpression,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    match (labels.get(&expression.key), expression.operator.as_str()) {
-        (Some(value), "In") => expression.values.contains(value),
-        (Some(value), "NotIn") => !expression.values.contains(value),
-        (None, "In") => false,
-        (None, "NotIn") => true,
-        // Other operators select nothing, as upstream.
-        _ => false,
+/// What is wrong with a rollout's configuration (upstream's `InvalidRolloutConfig`).
+#[derive(Debug, Default, PartialEq)]
+pub struct Issues {
+    /// (step index, operator) of expressions whose operator is neither `In` nor `NotIn`.
+    invalid_operators: Vec<(usize, String)>,
+    /// Applications selected by more than one step, with those steps' indexes.
+    duplicates: BTreeMap<String, Vec<usize>>,
+    /// (step index, value) of `maxUpdate`s that are neither a count nor a whole percentage.
+    invalid_max_updates: Vec<(usize, String)>,
+    empty_steps: Vec<usize>,
+}
+
+impl Issues {
+    /// The message of the most important issue, upstream's wording; `None` when all is well.
+    pub fn message(&self) -> Option<String> {
+        let numbers = |steps: &mut dyn Iterator<Item = usize>, sep: &str| {
+            steps
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        if !self.invalid_operators.is_empty() {
+            let steps = numbers(&mut self.invalid_operators.iter().map(|(i, _)| *i), ", ");
+            let operators: Vec<_> = self
+                .invalid_operators
+                .iter()
+                .map(|(_, o)| o.as_str())
+                .collect();
+            let supported = "Supported Operators are 'In' and 'NotIn'";
+            return Some(if self.invalid_operators.len() == 1 {
+                format!(
+                    "Step {steps} has invalid matchExpression operators: {}. {supported}",
+                    operators.join(", ")
+                )
+            } else {
+                format!(
+                    "Steps {steps} have invalid matchExpression operators: {}. {supported}",
+                    operators.join(", ")
+                )
+            });
+        }
+        if !self.duplicates.is_empty() {
+            let names: Vec<_> = self.duplicates.keys().map(String::as_str).collect();
+            let steps: Vec<_> = self
+                .duplicates
+                .values()
+                .map(|s| numbers(&mut s.iter().copied(), "-"))
+                .collect();
+            return Some(if names.len() == 1 {
+                format!(
+                    "Application '{}' is selected by multiple steps: ({})",
+                    names[0], steps[0]
+                )
+            } else {
+                format!(
+                    "Applications '{}' are selected by multiple steps: [({})]",
+                    names.join("', '"),
+                    steps.join("), (")
+                )
+            });
+        }
+        if !self.invalid_max_updates.is_empty() {
+            let steps = numbers(&mut self.invalid_max_updates.iter().map(|(i, _)| *i), ", ");
+            let values: Vec<_> = self
+                .invalid_max_updates
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect();
+            return Some(if self.invalid_max_updates.len() == 1 {
+                format!(
+                    "Step {steps} has an invalid maxUpdate value: {}",
+                    values.join(", ")
+                )
+            } else {
+                format!(
+                    "Steps {steps} have invalid maxUpdate values: [{}]",
+                    values.join(", ")
+                )
+            });
+        }
+        if !self.empty_steps.is_empty() {
+            // Go's %v of a string slice.
+            let steps: Vec<_> = self
+                .empty_steps
+                .iter()
+                .map(|i| (i + 1).to_string())
+                .collect();
+            return Some(format!(
+                "Steps [{}] have no applications matching their criteria",
+                steps.join(" ")
+            ));
+        }
+        None
     }
 }
 
-/// Each Application's step (index) — the first whose expressions all match — and each step's
-/// Applications.
+/// Whether a label value matches `expression`; `None` for an operator other than `In`/`NotIn`.
+fn value_matches(expression: &ApplicationMatchExpression, value: &str) -> Option<bool> {
+    let listed = expression.values.iter().any(|v| v == value);
+    match expression.operator.as_str() {
+        "In" => Some(listed),
+        "NotIn" => Some(!listed),
+        _ => None,
+    }
+}
+
+/// Each Application's step (index) — the first that selects it — each step's Applications, and
+/// what is wrong with the steps. A step selects an Application when every expression whose key
+/// it has matches and it lacks no key of an `In` expression, as upstream.
 pub fn steps_of(
     steps: &[ApplicationSetRolloutStep],
     apps: &[Application],
-) -> (HashMap<String, usize>, Vec<Vec<String>>) {
+) -> (HashMap<String, usize>, Vec<Vec<String>>, Issues) {
     let mut step_of = HashMap::new();
     let mut members = vec![Vec::new(); steps.len()];
+    let mut issues = Issues::default();
     for app in apps {
+        let name = app.name_any();
         let labels = app.labels();
         for (i, step) in steps.iter().enumerate() {
-            if step.match_expressions.iter().all(|e| matches(e, labels)) {
-                members[i].push(app.name_any());
-                step_of.entry(app.name_any()).or_insert(i);
+            let mut selected = true;
+            for expression in &step.match_expressions {
+                match labels.get(&expression.key) {
+                    Some(value) => match value_matches(expression, value) {
+                        Some(true) => {}
+                        Some(false) => {
+                            selected = false;
+                            break;
+                        }
+                        None => {
+                            let issue = (i, expression.operator.clone());
+                            if !issues.invalid_operators.contains(&issue) {
+                                issues.invalid_operators.push(issue);
+                            }
+                            selected = false;
+                            break;
+                        }
+                    },
+                    None if expression.operator == "In" => {
+                        selected = false;
+                        break;
+                    }
+                    None => {}
+                }
+            }
+            if !selected {
+                continue;
+            }
+            members[i].push(name.clone());
+            match step_of.get(&name) {
+                Some(&first) => issues
+                    .duplicates
+                    .entry(name.clone())
+                    .or_insert_with(|| vec![first])
+                    .push(i),
+                None => {
+                    step_of.insert(name.clone(), i);
+                }
             }
         }
     }
-    (step_of, members)
+    issues.empty_steps = (0..steps.len())
+        .filter(|i| members[*i].is_empty())
+        .collect();
+    (step_of, members, issues)
 }
 
 fn revisions(app: &Application) -> Vec<String> {
@@ -143,7 +300,7 @@ pub fn update_statuses(
                     "Application has pending changes (revision and spec differ), setting status to Waiting"
                 }
                 (true, false) => "Application has pending changes, setting status to Waiting",
-                _ => "Application resource has changed, setting status to Waiting",
+                _ => "Application has pending changes (spec differs), setting status to Waiting",
             };
             set(&mut next, WAITING, message);
         }
@@ -166,11 +323,15 @@ pub fn update_statuses(
                 }
             }
         } else {
-            if was == PENDING {
-                let since = old.as_ref().and_then(|o| o.last_transition_time.clone());
-                let started_after = status
-                    .operation_state
-                    .as_ref()
+            // Only an Application reconciled since it became Pending says anything new.
+            let since = old.as_ref().and_then(|o| o.last_transition_time.clone());
+            let reconciled_since = match (&status.reconciled_at, &since) {
+                (Some(reconciled), Some(since)) => reconciled.0 >= since.0,
+                _ => true,
+            };
+            if was == PENDING && reconciled_since {
+                let operation = status.operation_state.as_ref();
+                let started_after = operation
                     .and_then(|s| s.started_at.as_ref())
                     .zip(since.as_ref())
                     .is_some_and(|(started, since)| started.0 >= since.0);
@@ -178,11 +339,18 @@ pub fn update_statuses(
                     c.condition_type == "InvalidSpecError" || c.condition_type == "UnknownError"
                 });
                 if started_after {
-                    set(
-                        &mut next,
-                        PROGRESSING,
-                        "Application resource became Progressing, updating status from Pending to Progressing",
-                    );
+                    let message = match operation.map(|o| o.phase) {
+                        Some(OperationPhase::Succeeded) => {
+                            "Application resource completed a sync successfully, updating status from Pending to Progressing"
+                        }
+                        Some(phase) if phase.is_completed() => {
+                            "Application resource completed a sync, updating status from Pending to Progressing"
+                        }
+                        _ => {
+                            "Application resource became Progressing, updating status from Pending to Progressing"
+                        }
+                    };
+                    set(&mut next, PROGRESSING, message);
                 } else if in_error {
                     set(
                         &mut next,
@@ -228,28 +396,33 @@ pub fn apps_to_sync(
     out
 }
 
-/// `maxUpdate` of a step of `total` Applications (all of them when unset).
-fn max_update(value: Option<&IntOrString>, total: usize) -> usize {
+/// `maxUpdate` of a step of `total` Applications (all of them when unset): a count, or a whole
+/// percentage rounded down but at least one unless `0%`, as upstream. A value that is neither
+/// is `Err` with the one-at-a-time it falls back to.
+fn max_update(value: Option<&IntOrString>, total: usize) -> Result<usize, usize> {
     match value {
-        None => total,
-        Some(IntOrString::Int(n)) => (*n).max(0) as usize,
+        None => Ok(total),
+        Some(IntOrString::Int(n)) => Ok((*n).max(0) as usize),
         Some(IntOrString::String(text)) => {
-            let percent: f64 = text.trim_end_matches('%').parse().unwrap_or(100.0);
-            // Rounded down, but at least one unless 0%, as upstream.
-            let scaled = (percent * total as f64 / 100.0).floor() as usize;
-            if text != "0%" { scaled.max(1) } else { scaled }
+            let percent = text.strip_suffix('%').and_then(|p| p.parse::<i64>().ok());
+            let Some(percent) = percent else {
+                return Err(1);
+            };
+            let scaled = (percent.max(0) as usize * total) / 100;
+            Ok(if text != "0%" { scaled.max(1) } else { scaled })
         }
     }
 }
 
 /// Moves `Waiting` Applications allowed to sync to `Pending`, within each step's `maxUpdate`;
-/// the names moved.
+/// the names moved. An unusable `maxUpdate` is recorded in `issues`.
 pub fn promote(
     statuses: &mut [ApplicationSetApplicationStatus],
     steps: &[ApplicationSetRolloutStep],
     step_of: &HashMap<String, usize>,
     to_sync: &HashSet<String>,
     now: &Time,
+    issues: &mut Issues,
 ) -> Vec<String> {
     let mut total = vec![0; steps.len()];
     let mut updating = vec![0; steps.len()];
@@ -261,15 +434,30 @@ pub fn promote(
             }
         }
     }
+    let mut allowed = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        allowed.push(
+            max_update(step.max_update.as_ref(), total[i]).unwrap_or_else(|fallback| {
+                let value = match &step.max_update {
+                    Some(IntOrString::String(s)) => s.clone(),
+                    Some(IntOrString::Int(n)) => n.to_string(),
+                    None => String::new(),
+                };
+                if total[i] > 0 {
+                    issues.invalid_max_updates.push((i, value));
+                }
+                fallback
+            }),
+        );
+    }
     let mut moved = Vec::new();
     for status in statuses.iter_mut() {
         let Some(&step) = step_of.get(&status.application) else {
             continue;
         };
-        let allowed = max_update(steps[step].max_update.as_ref(), total[step]);
         if status.status == WAITING
             && to_sync.contains(&status.application)
-            && updating[step] < allowed
+            && updating[step] < allowed[step]
         {
             status.status = PENDING.into();
             status.message = "Application moved to Pending status, watching for the Application resource to start Progressing".into();
@@ -279,6 +467,75 @@ pub fn promote(
         }
     }
     moved
+}
+
+/// `RolloutProgressing`: true while a step with Applications is not all Healthy, naming it.
+pub fn progressing_condition(
+    steps: &[ApplicationSetRolloutStep],
+    statuses: &[ApplicationSetApplicationStatus],
+) -> ApplicationSetCondition {
+    let step_done = |step: &str| {
+        let mut of_step = statuses.iter().filter(|s| s.step == step).peekable();
+        of_step.peek()?;
+        Some(of_step.all(|s| s.status == HEALTHY))
+    };
+    let running = (1..=steps.len())
+        .map(|i| i.to_string())
+        .find(|step| step_done(step) == Some(false));
+    match running {
+        Some(step) => entry(
+            condition::ROLLOUT_PROGRESSING,
+            "True",
+            reason::APPLICATION_SET_MODIFIED,
+            &format!("ApplicationSet is performing rollout of step {step}"),
+        ),
+        None => entry(
+            condition::ROLLOUT_PROGRESSING,
+            "False",
+            reason::APPLICATION_SET_ROLLOUT_COMPLETE,
+            "ApplicationSet Rollout has completed",
+        ),
+    }
+}
+
+/// `InvalidRolloutConfig`: the most important issue, or that the steps are fine.
+pub fn config_condition(issues: &Issues) -> ApplicationSetCondition {
+    match issues.message() {
+        Some(message) => entry(
+            condition::INVALID_ROLLOUT_CONFIG,
+            "True",
+            reason::INVALID_ROLLOUT_CONFIG,
+            &message,
+        ),
+        None => entry(
+            condition::INVALID_ROLLOUT_CONFIG,
+            "False",
+            reason::VALID_ROLLOUT_CONFIG,
+            "Rolling Sync Configured correctly",
+        ),
+    }
+}
+
+fn entry(type_: &str, status: &str, reason: &str, message: &str) -> ApplicationSetCondition {
+    ApplicationSetCondition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: None,
+    }
+}
+
+/// The order of a reverse deletion: the Applications of the last step first, each step in
+/// name order (those of no step are left to Kubernetes' garbage collector, as upstream).
+pub fn reverse_deletion_order(
+    steps: &[ApplicationSetRolloutStep],
+    apps: &[Application],
+) -> Vec<String> {
+    let (step_of, _, _) = steps_of(steps, apps);
+    let mut order: Vec<_> = step_of.into_iter().collect();
+    order.sort_by(|(a, sa), (b, sb)| sb.cmp(sa).then_with(|| a.cmp(b)));
+    order.into_iter().map(|(name, _)| name).collect()
 }
 
 /// The sync the controller asks for, as upstream's RollingSync does.
@@ -336,6 +593,13 @@ mod tests {
         }
     }
 
+    fn status_in(name: &str, state: &str, step: &str) -> ApplicationSetApplicationStatus {
+        ApplicationSetApplicationStatus {
+            step: step.into(),
+            ..status(name, state)
+        }
+    }
+
     #[test]
     fn apps_belong_to_their_first_matching_step_and_steps_wait_for_the_earlier_ones() {
         let steps = steps(
@@ -350,8 +614,9 @@ mod tests {
             app("c", "prod"),
             app("d", "qa"),
         ];
-        let (step_of, members) = steps_of(&steps, &apps);
+        let (step_of, members, issues) = steps_of(&steps, &apps);
         assert_eq!(members, [vec!["a"], vec!["b", "c", "d"]]);
+        assert_eq!(issues.message(), None);
         assert_eq!(step_label(&step_of, "d"), "2");
         assert_eq!(step_label(&step_of, "z"), "-1");
 
@@ -369,21 +634,135 @@ mod tests {
         statuses[0].status = HEALTHY.into();
         let to_sync = apps_to_sync(&statuses, &members);
         let now = Time(jiff::Timestamp::now());
+        let mut issues = Issues::default();
         // 50% of three: one at a time.
-        let moved = promote(&mut statuses, &steps, &step_of, &to_sync, &now);
+        let moved = promote(&mut statuses, &steps, &step_of, &to_sync, &now, &mut issues);
         assert_eq!(moved, ["b"]);
         assert_eq!(
-            promote(&mut statuses, &steps, &step_of, &to_sync, &now),
+            promote(&mut statuses, &steps, &step_of, &to_sync, &now, &mut issues),
             Vec::<String>::new()
+        );
+        assert_eq!(issues, Issues::default());
+    }
+
+    #[test]
+    fn max_update_is_a_count_or_a_whole_percentage_of_the_step() {
+        let text = |s: &str| IntOrString::String(s.into());
+        assert_eq!(max_update(None, 4), Ok(4));
+        assert_eq!(max_update(Some(&IntOrString::Int(2)), 4), Ok(2));
+        assert_eq!(max_update(Some(&text("25%")), 3), Ok(1));
+        assert_eq!(max_update(Some(&text("0%")), 3), Ok(0));
+        assert_eq!(max_update(Some(&text("100%")), 3), Ok(3));
+        assert_eq!(max_update(Some(&text("50%")), 5), Ok(2));
+        assert_eq!(max_update(Some(&text("half")), 5), Err(1));
+        assert_eq!(max_update(Some(&text("12.5%")), 5), Err(1));
+    }
+
+    /// Upstream's InvalidRolloutConfig messages, the most important issue first.
+    #[test]
+    fn rollout_config_issues_are_named_as_upstream_does() {
+        let apps = [app("a", "dev"), app("b", "prod")];
+        let config = |yaml: &str| {
+            let steps = steps(yaml);
+            let (_, _, issues) = steps_of(&steps, &apps);
+            config_condition(&issues)
+        };
+        let ok = config(
+            "- matchExpressions: [{key: env, operator: In, values: [dev]}]
+- matchExpressions: [{key: env, operator: In, values: [prod]}]
+",
+        );
+        assert_eq!(
+            (ok.status.as_str(), ok.reason.as_str(), ok.message.as_str()),
+            (
+                "False",
+                "ApplicationSetValidRolloutConfig",
+                "Rolling Sync Configured correctly"
+            )
+        );
+        let bad = config(
+            "- matchExpressions: [{key: env, operator: Exists}]
+- matchExpressions: [{key: env, operator: In, values: [prod]}]
+",
+        );
+        assert_eq!(bad.status, "True");
+        assert_eq!(bad.reason, "ApplicationSetInvalidRolloutConfig");
+        assert_eq!(
+            bad.message,
+            "Step 1 has invalid matchExpression operators: Exists. Supported Operators are 'In' and 'NotIn'"
+        );
+        let twice = config(
+            "- matchExpressions: [{key: env, operator: NotIn, values: [qa]}]
+- matchExpressions: [{key: env, operator: In, values: [prod]}]
+",
+        );
+        assert_eq!(
+            twice.message,
+            "Application 'b' is selected by multiple steps: (1-2)"
+        );
+        let empty = config(
+            "- matchExpressions: [{key: env, operator: In, values: [dev, prod]}]
+- matchExpressions: [{key: env, operator: In, values: [qa]}]
+",
+        );
+        assert_eq!(
+            empty.message,
+            "Steps [2] have no applications matching their criteria"
         );
     }
 
     #[test]
-    fn max_update_is_a_count_or_a_percentage_of_the_step() {
-        assert_eq!(max_update(None, 4), 4);
-        assert_eq!(max_update(Some(&IntOrString::Int(2)), 4), 2);
-        assert_eq!(max_update(Some(&IntOrString::String("25%".into())), 3), 1);
-        assert_eq!(max_update(Some(&IntOrString::String("0%".into())), 3), 0);
-        assert_eq!(max_update(Some(&IntOrString::String("100%".into())), 3), 3);
+    fn the_rollout_progresses_while_a_step_is_not_healthy() {
+        let steps = steps("[{}, {}, {}]");
+        let progressing = progressing_condition(
+            &steps,
+            &[
+                status_in("a", HEALTHY, "1"),
+                status_in("b", PENDING, "3"),
+                status_in("c", HEALTHY, "3"),
+            ],
+        );
+        assert_eq!(
+            (progressing.status.as_str(), progressing.reason.as_str()),
+            ("True", "ApplicationSetModified")
+        );
+        assert_eq!(
+            progressing.message,
+            "ApplicationSet is performing rollout of step 3"
+        );
+        let done = progressing_condition(&steps, &[status_in("a", HEALTHY, "1")]);
+        assert_eq!(
+            (
+                done.status.as_str(),
+                done.reason.as_str(),
+                done.message.as_str()
+            ),
+            (
+                "False",
+                "ApplicationSetRolloutComplete",
+                "ApplicationSet Rollout has completed"
+            )
+        );
+    }
+
+    #[test]
+    fn reverse_deletion_goes_from_the_last_step_to_the_first() {
+        let steps = steps(
+            "- matchExpressions: [{key: env, operator: In, values: [dev]}]
+- matchExpressions: [{key: env, operator: In, values: [qa]}]
+- matchExpressions: [{key: env, operator: In, values: [prod]}]
+",
+        );
+        let apps = [
+            app("d1", "dev"),
+            app("p2", "prod"),
+            app("q1", "qa"),
+            app("p1", "prod"),
+            app("x", "other"),
+        ];
+        assert_eq!(
+            reverse_deletion_order(&steps, &apps),
+            ["p1", "p2", "q1", "d1"]
+        );
     }
 }

@@ -102,28 +102,61 @@ pub fn resources(apps: &[Application]) -> Vec<ResourceStatus> {
     out
 }
 
-/// Writes `conditions` (and `resources`, when given) if they differ from what `appset` shows,
-/// keeping each condition's transition time while its status stays.
+/// `conditions` over the set's current ones, as upstream merges them: a condition of a type
+/// given replaces the current one (which keeps its transition time if nothing changed), the
+/// other types stay — but the rollout's conditions go when the set has no RollingSync — and
+/// they are sorted by type.
+pub fn merged(
+    appset: &ApplicationSet,
+    conditions: Vec<ApplicationSetCondition>,
+    now: &Time,
+) -> Vec<ApplicationSetCondition> {
+    let current = appset
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let rolling = super::progressive::is_rolling_sync(appset);
+    let mut next: Vec<_> = current
+        .iter()
+        .filter(|c| !conditions.iter().any(|n| n.type_ == c.type_))
+        .filter(|c| {
+            rolling
+                || (c.type_ != condition::ROLLOUT_PROGRESSING
+                    && c.type_ != condition::INVALID_ROLLOUT_CONFIG)
+        })
+        .cloned()
+        .collect();
+    for mut c in conditions {
+        let same = current.iter().find(|old| {
+            old.type_ == c.type_
+                && old.status == c.status
+                && old.reason == c.reason
+                && old.message == c.message
+        });
+        c.last_transition_time = same
+            .and_then(|old| old.last_transition_time.clone())
+            .or_else(|| Some(now.clone()));
+        next.push(c);
+    }
+    next.sort_by(|a, b| a.type_.cmp(&b.type_));
+    next
+}
+
+/// Writes `conditions` (merged with the current ones, see [`merged`]) and `resources`, when
+/// given, if they differ from what `appset` shows.
 pub async fn write(
     api: &Api<ApplicationSet>,
     appset: &ApplicationSet,
-    mut conditions: Vec<ApplicationSetCondition>,
+    conditions: Vec<ApplicationSetCondition>,
     resources: Option<Vec<ResourceStatus>>,
 ) -> Result<(), kube::Error> {
     let current = appset.status.clone().unwrap_or_default();
     // Whole seconds, as the API server stores times, so a re-read status compares equal.
     let now = jiff::Timestamp::now();
     let now = Time(now.round(jiff::Unit::Second).unwrap_or(now));
-    for c in &mut conditions {
-        c.last_transition_time = current
-            .conditions
-            .iter()
-            .find(|old| old.type_ == c.type_ && old.status == c.status)
-            .and_then(|old| old.last_transition_time.clone())
-            .or_else(|| Some(now.clone()));
-    }
     let mut next = ApplicationSetStatus {
-        conditions,
+        conditions: merged(appset, conditions, &now),
         health: None,
         ..current.clone()
     };
@@ -223,5 +256,54 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(health(&status).status, HealthStatusCode::Degraded);
+    }
+
+    /// Upstream keeps the types not evaluated, drops the rollout's without a RollingSync, keeps
+    /// an unchanged condition's time and sorts by type.
+    #[test]
+    fn conditions_merge_over_the_current_ones() {
+        let t0 = Time(jiff::Timestamp::from_second(1_000).unwrap());
+        let now = Time(jiff::Timestamp::from_second(2_000).unwrap());
+        let mut appset: ApplicationSet = serde_yaml::from_str(
+            "spec:
+  strategy: {type: RollingSync, rollingSync: {steps: [{}]}}
+status:
+  conditions:
+  - {type: RolloutProgressing, status: 'True', reason: ApplicationSetModified, message: step 1, lastTransitionTime: '1970-01-01T00:16:40Z'}
+  - {type: ResourcesUpToDate, status: 'True', reason: ApplicationSetUpToDate, message: All applications have been generated successfully, lastTransitionTime: '1970-01-01T00:16:40Z'}
+",
+        )
+        .unwrap();
+        let failed = merged(
+            &appset,
+            conditions(Some(("RenderTemplateParamsError", "bad")), false),
+            &now,
+        );
+        let types: Vec<_> = failed.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "ErrorOccurred",
+                "ParametersGenerated",
+                "ResourcesUpToDate",
+                "RolloutProgressing"
+            ]
+        );
+        assert_eq!(failed[3].last_transition_time, Some(t0.clone()));
+        assert_eq!(failed[2].last_transition_time, Some(now.clone()));
+
+        let ok = merged(&appset, conditions(None, true), &now);
+        assert_eq!(ok[2].type_, "ResourcesUpToDate");
+        assert_eq!(ok[2].last_transition_time, Some(t0), "unchanged: same time");
+
+        appset.spec.strategy = None;
+        let types: Vec<_> = merged(&appset, conditions(None, true), &now)
+            .into_iter()
+            .map(|c| c.type_)
+            .collect();
+        assert_eq!(
+            types,
+            ["ErrorOccurred", "ParametersGenerated", "ResourcesUpToDate"]
+        );
     }
 }
