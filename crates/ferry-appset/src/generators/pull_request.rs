@@ -146,6 +146,7 @@ async fn service(
     let fetch_failed =
         |e: GeneratorError| GeneratorError::new(format!("error fetching Secret token: {e}"));
     if let Some(config) = &generator.github {
+        refuse_unknown("github", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -154,6 +155,7 @@ async fn service(
         )?));
     }
     if let Some(config) = &generator.gitlab {
+        refuse_unknown("gitlab", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -162,6 +164,7 @@ async fn service(
         )?));
     }
     if let Some(config) = &generator.gitea {
+        refuse_unknown("gitea", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -251,9 +254,42 @@ fn has_labels(wanted: &[String], got: &[String]) -> bool {
     wanted.iter().all(|w| got.contains(w))
 }
 
+/// A field ferry does not implement (e.g. GitHub App credentials, a CA ConfigMap) is refused
+/// rather than ignored: ignoring it would call the provider differently than asked.
+fn refuse_unknown(
+    provider: &str,
+    unknown: &ferry_types::source::UnknownFields,
+) -> Result<(), GeneratorError> {
+    match unknown.keys().next() {
+        Some(field) => Err(GeneratorError::new(format!(
+            "the field {field} of the {provider} pull request provider is not supported by ferry"
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn fields_ferry_lacks_are_refused_not_ignored() {
+        let appset: ApplicationSet = serde_yaml::from_str(
+            "spec:
+  generators:
+  - pullRequest: {github: {owner: o, repo: r, appSecretName: app}}
+  template: {}",
+        )
+        .unwrap();
+        let generator = appset.spec.generators[0].pull_request.as_ref().unwrap();
+        let err = generate(generator, &appset, None, &ScmSettings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to select pull request service provider: the field appSecretName of the github pull request provider is not supported by ferry"
+        );
+    }
 
     #[test]
     fn slugs_follow_gosimple_slug() {
