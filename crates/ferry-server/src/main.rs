@@ -51,7 +51,7 @@ struct Args {
     )]
     controller_url: Vec<url::Url>,
     /// Directory of the web UI's built files (`ui/dist`, what `scripts/ui` builds) to serve
-    /// besides the API; without it only the API is served.
+    /// besides the API, instead of those built into the binary.
     #[arg(long, env = "ARGOCD_SERVER_STATIC_ASSETS")]
     staticassets: Option<PathBuf>,
     /// `X-Frame-Options` of the UI's pages; empty to leave it out.
@@ -115,11 +115,21 @@ async fn main() -> anyhow::Result<()> {
     if args.tls_cert.is_some() {
         state = state.with_tls();
     }
-    if let Some(dir) = &args.staticassets {
-        let assets = StaticAssets::new(dir, &args.x_frame_options, &args.content_security_policy)
-            .map_err(|err| anyhow::anyhow!("--staticassets: {err}"))?;
-        tracing::info!(dir = %dir.display(), "serving the web UI");
-        state = state.with_static_assets(assets);
+    let assets = match &args.staticassets {
+        Some(dir) => Some(
+            StaticAssets::new(dir, &args.x_frame_options, &args.content_security_policy)
+                .map_err(|err| anyhow::anyhow!("--staticassets: {err}"))?,
+        ),
+        None => StaticAssets::built_in(&args.x_frame_options, &args.content_security_policy),
+    };
+    match assets {
+        Some(assets) => {
+            tracing::info!(files = %assets.source(), "serving the web UI");
+            state = state.with_static_assets(assets);
+        }
+        None => tracing::info!(
+            "no web UI: none built in (ui/dist was not built with this binary) and no --staticassets"
+        ),
     }
     let following_revocations = state
         .revocations()

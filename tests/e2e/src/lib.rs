@@ -363,7 +363,8 @@ impl Story {
         self.start_server_as(self.ctx.kubeconfig()).await
     }
 
-    /// [`Self::start_server`] serving the web UI as built by `scripts/ui` (`ui/dist`).
+    /// [`Self::start_server`] serving the web UI built into it (`ui/dist` as `scripts/ui` built
+    /// it; a debug build reads it from the source tree when it serves).
     pub async fn start_server_with_ui(&self) -> Result<ServerProcess> {
         let dist = helm::repo_root().join("ui/dist");
         anyhow::ensure!(
@@ -371,19 +372,7 @@ impl Story {
             "{} is not built: run scripts/ui",
             dist.display()
         );
-        let urls = format!("http://127.0.0.1:{}", self.view_port);
-        ServerProcess::start_with(
-            &binary("ferry-server")?,
-            self.namespace(),
-            self.ctx.kubeconfig(),
-            &[
-                "--controller-url".into(),
-                urls,
-                "--staticassets".into(),
-                dist.display().to_string(),
-            ],
-        )
-        .await
+        self.start_server().await
     }
 
     /// [`Self::start_server`] with the credentials of `kubeconfig` (a ServiceAccount's token).

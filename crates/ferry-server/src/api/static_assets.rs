@@ -1,15 +1,19 @@
-//! The web UI's files, served from `--staticassets` as Argo CD's server serves its own: a file
-//! of the directory as it is, and `index.html` for any other page a browser asks for, so the
-//! UI's client-side routes (`/applications/guestbook`) load it (the History API fallback). API
-//! paths keep their JSON 404s. Hashed build output (`assets/`) is cached for good, the page
-//! itself never, and every answer carries the framing and indexing headers Argo CD sets.
+//! The web UI's files, served as Argo CD's server serves its own: a file as it is, and
+//! `index.html` for any other page a browser asks for, so the UI's client-side routes
+//! (`/applications/guestbook`) load it (the History API fallback). API paths keep their JSON
+//! 404s. Hashed build output (`assets/`) is cached for good, the page itself never, and every
+//! answer carries the framing and indexing headers Argo CD sets. The files are those built into
+//! the binary (`ui/dist` when it was compiled, see [`BuiltUi`]) or, with `--staticassets`, a
+//! directory's.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -26,10 +30,25 @@ const NO_CACHE: [(HeaderName, &str); 3] = [
     (header::EXPIRES, "Thu, 01 Jan 1970 00:00:00 GMT"),
 ];
 
+/// `ui/dist` as `scripts/ui` built it: in the binary in release builds; read from the source
+/// tree at run time in debug builds (rust-embed's default), so a rebuilt UI needs no Rust build.
+/// A build without `ui/dist` has no UI and serves the API alone (`build.rs` says so).
+#[derive(RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../../ui/dist"]
+#[allow_missing = true]
+struct BuiltUi;
+
+/// Where the UI's files come from.
+#[derive(Debug, Clone)]
+enum Files {
+    Dir(PathBuf),
+    BuiltIn,
+}
+
 /// The UI's built files and the headers they are served with.
 #[derive(Debug, Clone)]
 pub struct StaticAssets {
-    dir: PathBuf,
+    files: Files,
     /// `X-Frame-Options`; empty leaves it out (Argo CD's `--x-frame-options`).
     x_frame_options: String,
     /// `Content-Security-Policy`; empty leaves it out (Argo CD's `--content-security-policy`).
@@ -50,10 +69,28 @@ impl StaticAssets {
             ));
         }
         Ok(Self {
-            dir: dir.to_path_buf(),
+            files: Files::Dir(dir.to_path_buf()),
             x_frame_options: x_frame_options.trim().to_string(),
             content_security_policy: content_security_policy.trim().to_string(),
         })
+    }
+
+    /// The UI built into the binary, if it was built when the binary was.
+    pub fn built_in(x_frame_options: &str, content_security_policy: &str) -> Option<Self> {
+        BuiltUi::get("index.html")?;
+        Some(Self {
+            files: Files::BuiltIn,
+            x_frame_options: x_frame_options.trim().to_string(),
+            content_security_policy: content_security_policy.trim().to_string(),
+        })
+    }
+
+    /// Where the files come from, for the log.
+    pub fn source(&self) -> String {
+        match &self.files {
+            Files::Dir(dir) => dir.display().to_string(),
+            Files::BuiltIn => "built in".into(),
+        }
     }
 
     fn security_headers(&self, headers: &mut HeaderMap) {
@@ -95,16 +132,19 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
     let file = if path == "/" || path == "/index.html" {
         None
     } else {
-        ServeDir::new(&assets.dir)
-            .append_index_html_on_directories(false)
-            .oneshot(request)
-            .await
-            .ok()
-            .filter(|response| response.status() != StatusCode::NOT_FOUND)
+        match &assets.files {
+            Files::Dir(dir) => ServeDir::new(dir)
+                .append_index_html_on_directories(false)
+                .oneshot(request)
+                .await
+                .ok()
+                .map(|response| response.map(Body::new)),
+            Files::BuiltIn => Some(built_in(&request, path.trim_start_matches('/'))),
+        }
+        .filter(|response| response.status() != StatusCode::NOT_FOUND)
     };
     let mut response = match (file, index_request) {
-        (Some(file), _) => {
-            let mut response = file.map(Body::new);
+        (Some(mut response), _) => {
             let cache = if hashed { IMMUTABLE } else { "no-cache" };
             response
                 .headers_mut()
@@ -112,12 +152,16 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
             response
         }
         (None, Some(index)) => {
-            let mut response = match ServeFile::new(assets.dir.join("index.html"))
-                .oneshot(index)
-                .await
-            {
-                Ok(response) => response.map(Body::new),
-                Err(err) => return ApiError::internal("serving index.html", &err).into_response(),
+            let mut response = match &assets.files {
+                Files::Dir(dir) => {
+                    match ServeFile::new(dir.join("index.html")).oneshot(index).await {
+                        Ok(response) => response.map(Body::new),
+                        Err(err) => {
+                            return ApiError::internal("serving index.html", &err).into_response();
+                        }
+                    }
+                }
+                Files::BuiltIn => built_in(&index, "index.html"),
             };
             for (name, value) in NO_CACHE {
                 response
@@ -129,6 +173,38 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
         (None, None) => ApiError::not_found(format!("no such file: {path}")).into_response(),
     };
     assets.security_headers(response.headers_mut());
+    response
+}
+
+/// A file built into the binary, with its type and its content hash as ETag (a matching
+/// `If-None-Match` answers 304); 404 when there is none.
+fn built_in(request: &Request, path: &str) -> Response {
+    let Some(file) = BuiltUi::get(path) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let matches = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if request.method() == Method::HEAD {
+        Response::new(Body::empty())
+    } else {
+        Response::new(match file.data {
+            Cow::Borrowed(bytes) => Body::from(bytes),
+            Cow::Owned(bytes) => Body::from(bytes),
+        })
+    };
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(mime) = HeaderValue::from_str(file.metadata.mimetype()) {
+        headers.insert(header::CONTENT_TYPE, mime);
+    }
     response
 }
 
@@ -174,6 +250,42 @@ mod tests {
         assert!(accepts_html(&headers));
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         assert!(!accepts_html(&headers));
+    }
+
+    /// Needs `ui/dist` (scripts/ui, which scripts/test runs before any build).
+    #[tokio::test]
+    async fn the_built_in_ui_serves_files_with_their_type_and_hash() {
+        assert!(
+            StaticAssets::built_in("sameorigin", "").is_some(),
+            "no UI built in: run scripts/ui"
+        );
+        let get = |path: &str, etag: Option<&str>| {
+            let mut request = Request::get(path).body(Body::empty()).unwrap();
+            if let Some(etag) = etag {
+                let value = HeaderValue::from_str(etag).unwrap();
+                request.headers_mut().insert(header::IF_NONE_MATCH, value);
+            }
+            built_in(&request, path.trim_start_matches('/'))
+        };
+        let index = get("/index.html", None);
+        assert_eq!(index.status(), StatusCode::OK);
+        assert_eq!(index.headers()[header::CONTENT_TYPE], "text/html");
+        let script = BuiltUi::iter()
+            .find(|path| path.starts_with("assets/") && path.ends_with(".js"))
+            .expect("a script in assets/");
+        let first = get(&format!("/{script}"), None);
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(first.headers()[header::CONTENT_TYPE], "text/javascript");
+        let etag = first.headers()[header::ETAG].to_str().unwrap().to_string();
+        let again = get(&format!("/{script}"), Some(&etag));
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        for path in [
+            "/no-such-file.js",
+            "/../Cargo.toml",
+            "/assets/../../../Cargo.toml",
+        ] {
+            assert_eq!(get(path, None).status(), StatusCode::NOT_FOUND, "{path}");
+        }
     }
 
     #[test]
