@@ -1,11 +1,12 @@
 //! The web UI's settings and create screens in a real browser (headless chromium), served by the
 //! real `ferry-server` in front of the real controller: the admin connects a private Git
 //! repository (HTTP with basic auth) under Settings → Repositories — a wrong password is refused
-//! with the server's message, the right one is saved and its connection checked — creates an app
-//! from that repository with the form and watches it sync in the list, edits it, then gives the
-//! project a role and a JWT token that really authenticates, and is told why the in-cluster
-//! destination cannot be deleted; a read-only user finds the same controls disabled with the
-//! reason, and generates and deletes API tokens of their own account.
+//! with the server's message, the right one is saved and its connection checked, and a credential
+//! template is saved and deleted — creates an app from that repository with the form and watches
+//! it sync in the list, edits it, then gives the project a role and a JWT token that really
+//! authenticates, and is told why the in-cluster destination cannot be deleted; a read-only user
+//! finds the same controls disabled with the reason, and generates and deletes API tokens of
+//! their own account.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
@@ -125,6 +126,36 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
         .find(&format!("{row} [data-connection=Successful]"))
         .await?;
     browser.screenshot("settings-repositories").await?;
+
+    // The same dialog saves a credential template instead: listed, never with its password, and
+    // deleted.
+    browser
+        .click_text(".actions button", "Connect repo")
+        .await?;
+    browser
+        .fill(
+            &format!("{dialog} input[name=url]"),
+            "https://git.example.com/org",
+        )
+        .await?;
+    browser
+        .fill(&format!("{dialog} input[name=username]"), "bot")
+        .await?;
+    browser
+        .fill(&format!("{dialog} input[name=password]"), "template-pw")
+        .await?;
+    browser
+        .click_text(&format!("{dialog} button"), "Save as credential template")
+        .await?;
+    browser.gone(dialog).await?;
+    let template = "[data-testid='repocreds-https://git.example.com/org']";
+    browser.find_text(template, "bot").await?;
+    let page = browser.run("return document.body.innerHTML").await?;
+    let page = page.as_str().unwrap_or_default();
+    assert!(!page.contains("template-pw") && !page.contains("git-pw"));
+    browser.click(&format!("{template} button")).await?;
+    browser.click("[role=dialog] button[type=submit]").await?;
+    browser.gone(template).await?;
 
     // A new app from that repository, with the form: automated sync into the story's namespace.
     let app = story.app_name("form");
