@@ -339,10 +339,7 @@ async fn diff_pair<L: LiveState>(
 }
 
 fn version_of(object: &Value) -> &str {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    api_version
-        .rsplit_once('/')
-        .map_or(api_version, |(_, version)| version)
+    ferry_types::split_api_version(object["apiVersion"].as_str().unwrap_or_default()).1
 }
 
 /// ferry-health's verdict as Argo CD's status code.

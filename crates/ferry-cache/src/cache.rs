@@ -19,11 +19,11 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::GroupKind;
 use crate::config::CacheConfig;
 use crate::discovery::{Discovered, ServedKind, discover};
 use crate::error::CacheError;
 use crate::filter::CompiledFilter;
-use crate::kind::GroupKind;
 use crate::object::CachedObject;
 use crate::store::{CacheEvent, KindStats, Store, TreeNode};
 use crate::tracking::TrackingMethod;

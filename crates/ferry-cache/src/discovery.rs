@@ -7,7 +7,7 @@ use kube::Client;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
 use tracing::debug;
 
-use crate::kind::GroupKind;
+use crate::GroupKind;
 
 /// One served kind at one version.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,24 +2,6 @@
 
 use std::time::Duration;
 
-/// Errors of the tracking helpers.
-#[derive(Debug, thiserror::Error)]
-pub enum TrackingError {
-    #[error("cannot track an object for an empty app name")]
-    EmptyAppName,
-    #[error(
-        "cannot track {object}: app instance name {value:?} is longer than the 63 characters a \
-         label value allows (annotation tracking has no such limit)"
-    )]
-    LabelTooLong { object: String, value: String },
-    #[error("cannot track {object}: {field} is missing or empty")]
-    MissingField { object: String, field: String },
-    #[error("cannot track {object}: {field} is not a map")]
-    NotAMap { object: String, field: String },
-    #[error("invalid tracking id {0:?}: expected <app>:<group>/<kind>:<namespace>/<name>")]
-    InvalidTrackingId(String),
-}
-
 /// Errors of the cluster cache.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -4,8 +4,8 @@
 
 use globset::{Glob, GlobMatcher};
 
+use crate::GroupKind;
 use crate::error::CacheError;
-use crate::kind::GroupKind;
 
 /// API groups and kinds as glob patterns (`*.example.com`); an empty list matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ferry_types::ResourceKey;
 
-use crate::kind::GroupKind;
+use crate::GroupKind;
 use crate::object::CachedObject;
 
 /// Something changed in the cache.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use tracing::warn;
 
 use crate::cache::Shared;
-use crate::kind::GroupKind;
+use crate::GroupKind;
 use crate::object::CachedObject;
 use crate::store::{CacheEvent, Store};
 use crate::tracking::TrackingMethod;

@@ -6,9 +6,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use ferry_cache::{TrackingMethod, instance_name};
 use ferry_health::{HealthChecks, HealthCode};
 use ferry_types::ResourceKey;
+use ferry_types::tracking::{TrackingMethod, instance_name};
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     ValidationDirective,
@@ -180,10 +180,7 @@ impl Engine {
 }
 
 fn lookup(discovery: &Discovery, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
-    let (group, version) = match api_version.split_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", api_version),
-    };
+    let (group, version) = ferry_types::split_api_version(api_version);
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
     discovery
         .resolve_gvk(&gvk)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferry_cache::TrackingMethod;
+use ferry_types::tracking::TrackingMethod;
 use ferry_health::HealthChecks;
 use ferry_sync::{Engine, EngineSettings, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_testkit::kube::TestContext;

@@ -42,10 +42,12 @@ impl ResourceKey {
 
 /// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → the core group, "").
 pub fn group_of(api_version: &str) -> &str {
-    api_version
-        .split_once('/')
-        .map(|(group, _)| group)
-        .unwrap_or("")
+    split_api_version(api_version).0
+}
+
+/// An `apiVersion` as group and version (`apps/v1` → `("apps", "v1")`, `v1` → `("", "v1")`).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.split_once('/').unwrap_or(("", api_version))
 }
 
 impl fmt::Display for ResourceKey {

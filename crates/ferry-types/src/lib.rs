@@ -1,10 +1,12 @@
 //! argoproj.io/v1alpha1 resource types (Application, AppProject, ApplicationSet), Argo CD Image
-//! Updater's ImageUpdater, and shared object keys.
+//! Updater's ImageUpdater, and the vocabulary every crate shares: object keys, kinds,
+//! apiVersions and Argo CD's resource tracking.
 
 pub mod application;
 pub mod application_set;
 mod crd;
 pub mod duration;
+mod group_kind;
 pub mod image_updater;
 mod key;
 mod object;
@@ -13,6 +15,7 @@ pub mod project;
 pub mod runtime;
 pub mod secrets;
 pub mod source;
+pub mod tracking;
 pub mod workflow;
 
 pub use application::Application;
@@ -21,8 +24,9 @@ pub use crd::{
     APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, WORKFLOW_CRDS,
     crds, install_crds, install_workflow_crds, workflow_crds,
 };
+pub use group_kind::GroupKind;
 pub use image_updater::ImageUpdater;
-pub use key::{ResourceKey, group_of};
+pub use key::{ResourceKey, group_of, split_api_version};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};
 pub use project::AppProject;

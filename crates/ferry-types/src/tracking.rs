@@ -7,10 +7,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ferry_types::group_of;
 use serde_json::{Map, Value};
 
-use crate::error::TrackingError;
+use crate::group_of;
 
 /// The label Argo CD sets by default (`application.instanceLabelKey`).
 pub const DEFAULT_LABEL_KEY: &str = "app.kubernetes.io/instance";
@@ -21,6 +20,24 @@ pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
 /// Label values are limited to 63 characters by the API server.
 const LABEL_VALUE_MAX: usize = 63;
+
+/// Errors of the tracking helpers.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingError {
+    #[error("cannot track an object for an empty app name")]
+    EmptyAppName,
+    #[error(
+        "cannot track {object}: app instance name {value:?} is longer than the 63 characters a \
+         label value allows (annotation tracking has no such limit)"
+    )]
+    LabelTooLong { object: String, value: String },
+    #[error("cannot track {object}: {field} is missing or empty")]
+    MissingField { object: String, field: String },
+    #[error("cannot track {object}: {field} is not a map")]
+    NotAMap { object: String, field: String },
+    #[error("invalid tracking id {0:?}: expected <app>:<group>/<kind>:<namespace>/<name>")]
+    InvalidTrackingId(String),
+}
 
 /// How objects are tied to the Application that manages them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,9 @@
-//! A kind of object without its version: what discovery, watches and statistics are keyed by.
+//! A kind of object without its version: what discovery, watches, statistics and Argo CD's
+//! settings (`<group>_<Kind>` keys) name.
 
 use std::fmt;
 
-use ferry_types::ResourceKey;
+use crate::ResourceKey;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupKind {
