@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::appstate;
+use crate::automation;
 use crate::context::Context;
 use crate::impersonation;
 use crate::metrics::AppIdentity;
@@ -137,7 +138,11 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
             info!(app = %name, "resuming the operation left running by an earlier controller");
             spawn(ctx, name, state.clone(), true);
         }
-        Some(state) if state.operation == operation && state.phase.is_completed() => {
+        Some(state)
+            if state.operation == operation
+                && state.phase.is_completed()
+                && !automation::sources_changed_since(app, state) =>
+        {
             // Finished, but clearing `operation` did not get through.
             patch::write(
                 &ctx.apps,
