@@ -32,13 +32,57 @@ static HTTP_RULE: LazyLock<Option<ExtensionDescriptor>> =
 
 /// The binding of `method`, if its proto gives one.
 pub fn binding(method: &MethodDescriptor) -> Option<Binding> {
-    let extension = HTTP_RULE.as_ref()?;
+    bindings(method).into_iter().next()
+}
+
+/// The bindings of `method`: its rule, then its `additional_bindings` (`PodLogs` is
+/// `/pods/{podName}/logs` for one pod and `/logs` for all of an app's).
+pub fn bindings(method: &MethodDescriptor) -> Vec<Binding> {
+    let Some(extension) = HTTP_RULE.as_ref() else {
+        return Vec::new();
+    };
     let options = method.options();
     if !options.has_extension(extension) {
-        return None;
+        return Vec::new();
     }
     let rule = options.get_extension(extension);
-    let rule = rule.as_message()?;
+    let Some(rule) = rule.as_message() else {
+        return Vec::new();
+    };
+    let mut found: Vec<Binding> = rule_binding(rule).into_iter().collect();
+    if let Some(additional) = rule
+        .get_field_by_name("additional_bindings")
+        .and_then(|value| value.as_list().map(<[_]>::to_vec))
+    {
+        found.extend(
+            additional
+                .iter()
+                .filter_map(|rule| rule.as_message().and_then(rule_binding)),
+        );
+    }
+    found
+}
+
+/// The REST request of `message` under the first of `method`'s bindings whose path variables it
+/// sets; `None` if the method has no binding.
+pub fn request_for(
+    method: &MethodDescriptor,
+    message: &DynamicMessage,
+) -> Option<Result<RestRequest, String>> {
+    let mut first_error = None;
+    for binding in bindings(method) {
+        match binding.request(message) {
+            Ok(request) => return Some(Ok(request)),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    first_error.map(Err)
+}
+
+/// One `google.api.HttpRule` as a binding.
+fn rule_binding(rule: &DynamicMessage) -> Option<Binding> {
     let text = |name: &str| -> Option<String> {
         let value = rule.get_field_by_name(name)?;
         value
@@ -179,7 +223,7 @@ mod tests {
     fn rest(path: &str, request: Value) -> RestRequest {
         let method = method(path).unwrap();
         let message = to_message(&method.input(), request).unwrap();
-        binding(&method).unwrap().request(&message).unwrap()
+        request_for(&method, &message).unwrap().unwrap()
     }
 
     #[test]
@@ -229,6 +273,35 @@ mod tests {
         assert_eq!(
             can_i.path_and_query,
             "/api/v1/account/can-i/applications/get/team%20a/*"
+        );
+    }
+
+    #[test]
+    fn an_additional_binding_serves_requests_without_the_first_ones_variables() {
+        let method = method("/application.ApplicationService/PodLogs").unwrap();
+        let paths: Vec<String> = bindings(&method).into_iter().map(|b| b.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/api/v1/applications/{name}/pods/{podName}/logs",
+                "/api/v1/applications/{name}/logs"
+            ]
+        );
+        let all_pods = rest(
+            "/application.ApplicationService/PodLogs",
+            json!({"name": "web", "kind": "Deployment", "follow": true}),
+        );
+        assert_eq!(
+            all_pods.path_and_query,
+            "/api/v1/applications/web/logs?follow=true&kind=Deployment"
+        );
+        let one_pod = rest(
+            "/application.ApplicationService/PodLogs",
+            json!({"name": "web", "podName": "web-1"}),
+        );
+        assert_eq!(
+            one_pod.path_and_query,
+            "/api/v1/applications/web/pods/web-1/logs"
         );
     }
 

@@ -14,7 +14,7 @@ use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::{Code, Status};
 use tower::{Service, ServiceExt};
 
-use crate::binding::binding;
+use crate::binding::request_for;
 use crate::codec::DynamicCodec;
 use crate::json::to_message;
 
@@ -241,10 +241,9 @@ async fn call_rest<S>(
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
 {
-    let binding = binding(method).ok_or_else(|| unimplemented(method))?;
     let (metadata, extensions, message) = request.into_parts();
-    let rest_request = binding
-        .request(&message)
+    let rest_request = request_for(method, &message)
+        .ok_or_else(|| unimplemented(method))?
         .map_err(|err| Status::invalid_argument(format!("{}: {err}", method.full_name())))?;
     let mut builder = http::Request::builder()
         .method(rest_request.method)

@@ -18,6 +18,7 @@
 //! assert_eq!(health.status, HealthCode::Progressing);
 //! ```
 
+mod actions;
 mod app;
 mod builtin;
 mod checks;
@@ -27,6 +28,7 @@ mod status;
 
 use serde_json::Value;
 
+pub use actions::{ActionError, ActionParam, Impact, ResourceAction, ResourceActions};
 pub use app::{AppHealth, AppRef, ManagedResource, app_health};
 pub use checks::{ConfigError, HealthChecks};
 pub use lua::{LuaLimits, LuaScript};

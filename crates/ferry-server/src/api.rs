@@ -3,7 +3,9 @@
 
 mod account;
 mod account_store;
+mod app_actions;
 mod app_filter;
+mod app_logs;
 mod app_operations;
 mod app_resources;
 mod app_sync_windows;
@@ -104,6 +106,14 @@ fn rest_router(state: AppState) -> Router {
                 .delete(app_resources::delete),
         )
         .route(
+            "/api/v1/applications/{name}/resource/actions",
+            get(app_actions::list).post(app_actions::run_v1),
+        )
+        .route(
+            "/api/v1/applications/{name}/resource/actions/v2",
+            post(app_actions::run_v2),
+        )
+        .route(
             "/api/v1/applications/{name}/managed-resources",
             get(app_views::managed_resources),
         )
@@ -127,6 +137,7 @@ fn rest_router(state: AppState) -> Router {
             "/api/v1/applications/{name}/pods/{pod}/logs",
             get(app_resources::logs),
         )
+        .route("/api/v1/applications/{name}/logs", get(app_logs::app_logs))
         .route("/api/v1/stream/applications", get(stream::applications))
         .merge(applicationsets::routes())
         .merge(projects::routes())

@@ -7,6 +7,7 @@
 //! are unique across stories (every controller watches the whole sandbox).
 
 pub mod appset;
+pub mod argocd;
 pub mod browser;
 pub mod helm;
 pub mod pods;

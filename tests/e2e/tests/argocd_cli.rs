@@ -5,64 +5,10 @@
 //! repositories, ask RBAC, add and list clusters, talk grpc-web and TLS, and delete the app —
 //! every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use ferry_e2e::argocd::Argocd;
 use ferry_e2e::{Story, is};
 use ferry_testkit::server::{ServerProcess, workspace_binary};
-
-/// The `argocd` CLI with a config file of its own.
-struct Argocd {
-    config: PathBuf,
-}
-
-impl Argocd {
-    fn new(dir: &Path) -> Self {
-        Self {
-            config: dir.join("argocd-config"),
-        }
-    }
-
-    fn output(&self, args: &[&str]) -> Result<Output> {
-        Command::new("argocd")
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .context("running argocd (is scripts/toolchain's bin directory on PATH?)")
-    }
-
-    /// Runs `argocd args…`; its standard output, or an error with everything it said.
-    fn run(&self, args: &[&str]) -> Result<String> {
-        let output = self.output(args)?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() {
-            bail!(
-                "argocd {} failed ({}):\n{stdout}\n{}",
-                args.join(" "),
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(stdout)
-    }
-
-    /// Runs `argocd args…`, which must fail; what it said.
-    fn refused(&self, args: &[&str]) -> Result<String> {
-        let output = self.output(args)?;
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if output.status.success() {
-            bail!("argocd {} succeeded: {said}", args.join(" "));
-        }
-        Ok(said)
-    }
-}
 
 #[tokio::test]
 async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {

@@ -160,3 +160,60 @@ fn lua_message(err: &mlua::Error) -> String {
         None => text,
     }
 }
+
+/// Runs a resource action (or action discovery) script, Argo CD's contract: the object is the
+/// global `obj`, the parameters the table `actionParams` (name → string), `require("os")` gives
+/// the clock-only `os`; the script returns a table, given back as JSON. Errors name the script.
+pub(crate) fn run_action_script(
+    name: &str,
+    source: &str,
+    obj: &Value,
+    params: &[(String, String)],
+    limits: &LuaLimits,
+) -> Result<Value, String> {
+    let failed = |err: String| format!("Lua action script {name:?} {err}");
+    let sandbox = Sandbox::new(limits).map_err(|err| failed(lua_message(&err)))?;
+    let outcome = (|| -> mlua::Result<mlua::Value> {
+        let lua = &sandbox.lua;
+        let globals = lua.globals();
+        globals.raw_set("obj", lua.to_value_with(obj, TO_LUA)?)?;
+        let action_params = lua.create_table()?;
+        for (key, value) in params {
+            action_params.raw_set(key.as_str(), value.as_str())?;
+        }
+        globals.raw_set("actionParams", action_params)?;
+        let os: mlua::Table = globals.get("os")?;
+        globals.raw_set(
+            "require",
+            lua.create_function(move |_, module: String| match module.as_str() {
+                "os" => Ok(os.clone()),
+                other => Err(mlua::Error::runtime(format!(
+                    "module {other:?} is not available to action scripts"
+                ))),
+            })?,
+        )?;
+        lua.load(source).set_name(format!("={name}")).call(())
+    })();
+    let returned = match (sandbox.meter.aborted(), outcome) {
+        (Some(Abort::Instructions(n)), _) => {
+            return Err(failed(ScriptError::Instructions(n).to_string()));
+        }
+        (Some(Abort::Timeout(t)), _) => return Err(failed(ScriptError::Timeout(t).to_string())),
+        (None, Err(err)) if is_out_of_memory(&err) => {
+            return Err(failed(ScriptError::Memory(limits.memory_bytes).to_string()));
+        }
+        // The script's own error() message, as Argo CD passes it on.
+        (None, Err(err)) => return Err(lua_message(&err)),
+        (None, Ok(value)) => value,
+    };
+    if !returned.is_table() {
+        return Err(failed(format!(
+            "returned {} instead of a table",
+            returned.type_name()
+        )));
+    }
+    sandbox
+        .lua
+        .from_value(returned)
+        .map_err(|err| failed(lua_message(&err)))
+}

@@ -127,6 +127,20 @@ async fn view(
     query: &[(&str, &str)],
 ) -> Result<Json<Value>, ApiError> {
     authorized_app(state, caller, name, GET).await?;
+    ask(state, name, what, query).await
+}
+
+/// The resource tree of app `name`, for a caller already authorized to read it.
+pub async fn tree(state: &AppState, name: &str) -> Result<Json<Value>, ApiError> {
+    ask(state, name, "resource-tree", &[]).await
+}
+
+async fn ask(
+    state: &AppState,
+    name: &str,
+    what: &str,
+    query: &[(&str, &str)],
+) -> Result<Json<Value>, ApiError> {
     let controller = state
         .controller()
         .ok_or_else(|| ApiError::unavailable("no application controller is configured"))?;
