@@ -723,9 +723,7 @@ async fn a_user_logs_in_through_dex_in_the_browser_and_comes_back_to_the_app() -
         .await?;
     browser.at(&page).await?;
     browser
-        .find(&format!(
-            "[data-testid=resource-tree] [data-kind=Deployment][data-name=guestbook]"
-        ))
+        .find("[data-testid=resource-tree] [data-kind=Deployment][data-name=guestbook]")
         .await?;
     // Dex's user, whose group may only read: Sync is disabled and says why.
     browser
