@@ -1,7 +1,8 @@
 //! An operator's bad day. The controller is killed again and again while syncs with hooks and
 //! waves are running: every operation must end (none left Running), and every hook must run
 //! exactly once. The cluster refuses writes for a while: the app must heal by itself once it
-//! stops, without waiting for a resync or a restart.
+//! stops, without waiting for a resync or a restart. The image updater's registry goes away:
+//! nothing changes meanwhile, and every app takes the tag pushed once it is back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -10,10 +11,13 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_e2e::{Story, is, job_hook};
 use ferry_testkit::proxy::Proxy;
+use ferry_testkit::registry::{ManifestFormat, Registry, RegistryOptions, TestImage};
+use ferry_testkit::server::workspace_binary;
 use ferry_types::application::{OperationPhase, SyncStatusCode, condition};
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -830,4 +834,305 @@ async fn apps_follow_a_git_server_that_went_away_and_a_force_pushed_branch() -> 
     // Automated prune: what only the dropped commit had goes, nothing else.
     assert_eq!(extra_left, 0);
     Ok(())
+}
+
+/// The image updater's registry goes away: every app keeps the image it runs, the updater stays
+/// up and says so once per app (not at every retry), and once the registry is back with a new
+/// tag every app takes it within one updater interval.
+#[tokio::test]
+async fn the_image_updater_rides_out_a_registry_outage_and_updates_every_app_after_it() -> Result<()>
+{
+    let apps_wanted = scale("FERRY_FAULTS_APPS", 2);
+    let outage = Duration::from_secs(scale("FERRY_FAULTS_OUTAGE", 5) as u64);
+    let interval = Duration::from_secs(10);
+    let mut story = Story::new().await?;
+
+    // A registry of the story's own (stopping it disturbs no other test), over TLS with a
+    // login, holding 1.0.0 of each app's image; each app a Kustomize directory deploying it.
+    let mut registry = Registry::start(RegistryOptions {
+        tls: true,
+        auth: Some(("ferry", "registry-s3cret")),
+        ..Default::default()
+    })?;
+    let host = registry.host();
+    let image = |i: usize| format!("{host}/app{i}");
+    for i in 0..apps_wanted {
+        push(&registry, &format!("app{i}"), "1.0.0").await?;
+        story.repo.write(
+            &format!("images{i}/kustomization.yaml"),
+            "resources: [deployment.yaml]\n",
+        )?;
+        story.repo.write(
+            &format!("images{i}/deployment.yaml"),
+            deployment(i, &format!("{}:1.0.0", image(i))),
+        )?;
+    }
+    story.repo.commit("apps running 1.0.0 of their images")?;
+    story.start_controller()?;
+    let apps: Vec<String> = (0..apps_wanted)
+        .map(|i| story.app_name(&format!("images{i}")))
+        .collect();
+    for (i, app) in apps.iter().enumerate() {
+        create_image_app(&story, app, &format!("images{i}"), &image(i)).await?;
+    }
+    for (i, app) in apps.iter().enumerate() {
+        story
+            .wait_app(app, "Synced and Healthy at 1.0.0", |a| {
+                is::synced_and_healthy(a) && runs(a, &format!("{}:1.0.0", image(i)))
+            })
+            .await?;
+    }
+    let mut updater = UpdaterProcess::start(&story, &registry, interval).await?;
+    story
+        .eventually("the updater's first cycle", || async {
+            Ok(updater
+                .metric("argocd_image_updater_registry_requests_total")
+                .await?
+                > 0)
+        })
+        .await?;
+
+    // The registry goes away for at least the outage, and until every app's lookup failed
+    // twice: a retry that logged again would show.
+    registry.stop();
+    let stopped = std::time::Instant::now();
+    tokio::time::sleep(outage).await;
+    story
+        .eventually("every app's lookup failing twice", || async {
+            Ok(updater
+                .metric("argocd_image_updater_images_errors_total")
+                .await?
+                >= 2 * apps_wanted as u64)
+        })
+        .await?;
+    let failed_lookups = updater
+        .metric("argocd_image_updater_images_errors_total")
+        .await?;
+    assert!(
+        updater.is_running()?,
+        "the updater exited:\n{}",
+        updater.log()
+    );
+    for (i, app) in apps.iter().enumerate() {
+        let app = story.app(app).await?;
+        assert!(
+            kustomize_images(&app).is_empty() && runs(&app, &format!("{}:1.0.0", image(i))),
+            "changed during the outage: {:?}",
+            app.spec
+        );
+    }
+
+    // Back on the same port, where CI pushes 1.1.0 of every image: only lookups made after the
+    // outage can find it, and ferry syncs the write-back (a spec change at the same revision).
+    registry.restart()?;
+    let recovered = std::time::Instant::now();
+    let outage_lasted = stopped.elapsed();
+    for i in 0..apps_wanted {
+        push(&registry, &format!("app{i}"), "1.1.0").await?;
+    }
+    story
+        .eventually("every app's spec at 1.1.0", || async {
+            let mut updated = 0;
+            for (i, app) in apps.iter().enumerate() {
+                let app = story.app(app).await?;
+                if kustomize_images(&app) == [format!("{}:1.1.0", image(i))] {
+                    updated += 1;
+                }
+            }
+            Ok(updated == apps_wanted)
+        })
+        .await?;
+    let converged = recovered.elapsed();
+    for (i, app) in apps.iter().enumerate() {
+        story
+            .wait_app(app, "Synced and Healthy at 1.1.0", |a| {
+                is::synced_and_healthy(a) && runs(a, &format!("{}:1.1.0", image(i)))
+            })
+            .await?;
+    }
+    let running = recovered.elapsed();
+
+    let log = updater.log();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .count();
+    let recoveries = log.lines().filter(|l| l.contains("recovered")).count();
+    println!(
+        "faults: registry outage {:.0} s: {apps_wanted}/{apps_wanted} apps at the tag pushed \
+         after it {:.1} s after the registry came back (interval {} s), running it after {:.1} \
+         s, {failed_lookups} failed lookups, {warnings} warnings and {recoveries} recoveries \
+         logged, updater RSS {:.0} MiB",
+        outage_lasted.as_secs_f64(),
+        converged.as_secs_f64(),
+        interval.as_secs(),
+        running.as_secs_f64(),
+        rss_mib(Some(updater.child.id()))
+    );
+    assert!(
+        updater.is_running()?,
+        "the updater exited:\n{}",
+        updater.log()
+    );
+    // Once per app and failure streak: the outage, then its end.
+    assert_eq!(warnings, apps_wanted, "{log}");
+    assert_eq!(recoveries, apps_wanted, "{log}");
+    assert!(
+        converged < interval * 2,
+        "the apps took {converged:?} after the registry came back (interval {interval:?})"
+    );
+    Ok(())
+}
+
+/// A Deployment of `image` (kwok runs its pods).
+fn deployment(i: usize, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web-{i}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web-{i}}}}}
+  template:
+    metadata: {{labels: {{app: web-{i}}}}}
+    spec:
+      containers: [{{name: web, image: '{image}'}}]
+"
+    )
+}
+
+/// Pushes a test image to `repository:tag` (no Docker).
+async fn push(registry: &Registry, repository: &str, tag: &str) -> Result<()> {
+    registry
+        .push_image(repository, tag, &TestImage::default(), ManifestFormat::Oci)
+        .await?;
+    Ok(())
+}
+
+/// An automated app of the story's repository at `path` whose `image` the image updater follows
+/// (semver, the newest version; written back to the Application's Kustomize images).
+async fn create_image_app(story: &Story, name: &str, path: &str, image: &str) -> Result<()> {
+    let app: ferry_types::Application = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "annotations": {"argocd-image-updater.argoproj.io/image-list": format!("web={image}")},
+        },
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": story.repo.file_url(), "path": path},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": story.namespace()},
+            "syncPolicy": {"automated": {}},
+        },
+    }))?;
+    story
+        .ctx
+        .api::<ferry_types::Application>()
+        .create(&PostParams::default(), &app)
+        .await?;
+    Ok(())
+}
+
+/// Whether the app's status reports it runs `image`.
+fn runs(app: &ferry_types::Application, image: &str) -> bool {
+    let status = app.status.as_ref();
+    status.is_some_and(|s| s.summary.images.iter().any(|i| i == image))
+}
+
+/// The Kustomize images of the app's spec: where the updater writes.
+fn kustomize_images(app: &ferry_types::Application) -> Vec<String> {
+    let source = app.spec.source.as_ref();
+    let kustomize = source.and_then(|s| s.kustomize.as_ref());
+    kustomize.map(|k| k.images.clone()).unwrap_or_default()
+}
+
+/// `ferry-image-updater run` for the story's namespace, with the registry's CA and its login
+/// (from a Secret, as registries.conf's `secret:`), logging to a file; killed when dropped.
+struct UpdaterProcess {
+    child: std::process::Child,
+    metrics_port: u16,
+    work: tempfile::TempDir,
+}
+
+impl UpdaterProcess {
+    async fn start(story: &Story, registry: &Registry, interval: Duration) -> Result<Self> {
+        let namespace = story.namespace();
+        let login: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "registry-login"},
+            "stringData": {"creds": "ferry:registry-s3cret"},
+        }))?;
+        story
+            .ctx
+            .api::<Secret>()
+            .create(&PostParams::default(), &login)
+            .await?;
+        let work = tempfile::Builder::new()
+            .prefix("ferry-faults-updater-")
+            .tempdir()?;
+        let ca = work.path().join("registry-ca.crt");
+        std::fs::write(&ca, registry.tls_certificate().unwrap_or_default())?;
+        let conf = work.path().join("registries.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "registries:
+- name: outage
+  api_url: {api_url}
+  prefix: {prefix}
+  ca_file: {ca}
+  credentials: secret:{namespace}/registry-login#creds
+",
+                api_url = registry.api_url(),
+                prefix = registry.host(),
+                ca = ca.display(),
+            ),
+        )?;
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(work.path().join("updater.log"))?;
+        let child = std::process::Command::new(workspace_binary("ferry-image-updater")?)
+            .args(["run", "--namespace", namespace])
+            .args(["--interval", &format!("{}s", interval.as_secs())])
+            .args(["--metrics-port", &metrics_port.to_string()])
+            .arg("--registries-conf-path")
+            .arg(&conf)
+            .arg("--kubeconfig")
+            .arg(story.ctx.kubeconfig())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Self {
+            child,
+            metrics_port,
+            work,
+        })
+    }
+
+    /// The sum of a metric's values over its labels.
+    async fn metric(&self, name: &str) -> Result<u64> {
+        let page = ferry_testkit::server::scrape_metrics(self.metrics_port).await?;
+        Ok(page
+            .lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum())
+    }
+
+    fn is_running(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("updater.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for UpdaterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
