@@ -1,0 +1,159 @@
+//! The Workflow controller: a kube-runtime Controller over Workflows and the pods they own.
+//! Each reconcile lists the workflow's pods, runs one [`operate`] pass, creates and deletes
+//! pods as it decided, and writes the status back with the object's resourceVersion (a
+//! conflict means a newer object, which is reconciled next).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_types::Workflow;
+use ferry_types::workflow::labels;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tracing::{info, warn};
+
+use crate::operator::operate;
+use crate::pod::{PodSettings, PodView};
+
+/// How often a running workflow is looked at even without events (a safety net).
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// Settings of [`run`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Only this namespace's Workflows, else all namespaces'.
+    pub namespace: Option<String>,
+    pub pods: PodSettings,
+    pub concurrency: u16,
+}
+
+struct Context {
+    client: Client,
+    settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ReconcileError(String);
+
+/// Installs the CRDs if needed and runs until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    for crd in ferry_types::install_workflow_crds(&client, "ferry-workflow-controller").await? {
+        info!(crd, "installed CustomResourceDefinition");
+    }
+    let (workflows, pods): (Api<Workflow>, Api<Pod>) = match &settings.namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let concurrency = settings.concurrency;
+    let context = Arc::new(Context { client, settings });
+    Controller::new(workflows, watcher::Config::default())
+        .owns(pods, watcher::Config::default().labels(labels::WORKFLOW))
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!("workflow reconcile: {err}");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn error_policy(_: Arc<Workflow>, err: &ReconcileError, _: Arc<Context>) -> Action {
+    warn!("{err}");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let finished = workflow
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(|p| p.is_completed());
+    if finished {
+        return Ok(Action::await_change());
+    }
+    let name = workflow.name_any();
+    let namespace = workflow.namespace().unwrap_or_default();
+    let fail = |what: &str, err: kube::Error| {
+        ReconcileError(format!("workflow {namespace}/{name}: {what}: {err}"))
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let selector = format!("{}={name}", labels::WORKFLOW);
+    let listed = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|err| fail("listing pods", err))?;
+    let views: BTreeMap<String, PodView> = listed
+        .items
+        .iter()
+        // Only this workflow's: a same-named workflow created again must not read old pods.
+        .filter(|p| {
+            p.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == workflow.metadata.uid.as_ref())
+        })
+        .map(|p| (p.name_any(), PodView::of(p)))
+        .collect();
+
+    let outcome = operate(
+        &workflow,
+        &views,
+        &ctx.settings.pods,
+        jiff::Timestamp::now(),
+    );
+    for pod in &outcome.create {
+        match pods.create(&PostParams::default(), pod).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(err) => return Err(fail(&format!("creating pod {}", pod.name_any()), err)),
+        }
+    }
+    for pod in &outcome.delete {
+        match pods.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(err) => return Err(fail(&format!("deleting pod {pod}"), err)),
+        }
+    }
+    let completed = outcome.status.phase.is_some_and(|p| p.is_completed());
+    if workflow.status.as_ref() != Some(&outcome.status) {
+        let mut updated = (*workflow).clone();
+        updated.status = Some(outcome.status.clone());
+        if completed {
+            updated
+                .labels_mut()
+                .insert(labels::COMPLETED.into(), "true".into());
+            info!(workflow = %name, %namespace, phase = ?outcome.status.phase, "workflow finished");
+        }
+        let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
+        match api.replace(&name, &PostParams::default(), &updated).await {
+            Ok(_) => {}
+            // A newer object is on its way to this controller; its reconcile continues.
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                return Ok(Action::requeue(Duration::from_millis(200)));
+            }
+            Err(err) => return Err(fail("writing status", err)),
+        }
+    }
+    if completed {
+        return Ok(Action::await_change());
+    }
+    Ok(Action::requeue(
+        outcome.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+    ))
+}

@@ -1,0 +1,9 @@
+//! Argo Workflows' engine: [`operator`] walks a Workflow's templates into nodes and pods,
+//! [`controller`] runs it over the cluster's Workflows; [`pod`] wraps each main container in
+//! `ferry-exec`, whose report comes back through the pod's termination message.
+
+pub mod controller;
+pub mod expr;
+pub mod names;
+pub mod operator;
+pub mod pod;

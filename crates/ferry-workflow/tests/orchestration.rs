@@ -1,0 +1,444 @@
+//! The workflow controller's orchestration against the shared sandbox, on kwok's simulated
+//! nodes: the controller creates real pods, kwok schedules them and marks them Running, and
+//! the test plays the kubelet's last part — it ends each Running pod the way the kubelet ends a
+//! pod whose main container exited: phase Succeeded or Failed, the main container terminated
+//! with an exit code and, as its termination message, the report ferry-exec writes (result and
+//! output parameters). What each pod reports is decided here, by its node's name.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use ferry_exec::Report;
+use ferry_testkit::kube::TestContext;
+use ferry_types::Workflow;
+use ferry_types::workflow::{NodeStatus, Phase, labels};
+use ferry_workflow::controller::{Settings, run};
+use ferry_workflow::pod::PodSettings;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+/// How a pod of the story ends: exit code and report.
+type Ending = (i32, Report);
+
+/// The main container's command line of each pod, by node name.
+type Commands = Arc<Mutex<BTreeMap<String, Vec<String>>>>;
+
+/// The controller, for this test's namespace only, until the test ends; the CRDs installed
+/// before (the controller installs them too, but the story may submit first).
+async fn start_controller(ctx: &TestContext) -> Result<tokio::task::JoinHandle<()>> {
+    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    let settings = Settings {
+        namespace: Some(ctx.namespace().to_string()),
+        pods: PodSettings {
+            executor_image: "ferry.local/ferry-exec:kwok".into(),
+            executor_pull_policy: None,
+        },
+        concurrency: 4,
+    };
+    let client = ctx.client();
+    Ok(tokio::spawn(async move {
+        if let Err(err) = run(client, settings, std::future::pending()).await {
+            panic!("controller: {err:#}");
+        }
+    }))
+}
+
+/// Ends every Running pod of the namespace as `ending` says for its node name, and keeps the
+/// main container's command line of each pod by node name.
+fn start_kubelet(
+    ctx: &TestContext,
+    ending: impl Fn(&str) -> Option<Ending> + Send + 'static,
+) -> (tokio::task::JoinHandle<()>, Commands) {
+    let pods: Api<Pod> = ctx.api();
+    let commands = Arc::new(Mutex::new(BTreeMap::new()));
+    let seen = commands.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let listed = pods
+                .list(&ListParams::default().labels(labels::WORKFLOW))
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            for pod in listed {
+                let node = pod
+                    .annotations()
+                    .get(labels::NODE_NAME)
+                    .cloned()
+                    .unwrap_or_default();
+                let main = &pod.spec.as_ref().unwrap().containers[0];
+                seen.lock()
+                    .unwrap()
+                    .insert(node.clone(), main.command.clone().unwrap_or_default());
+                let status = pod.status.clone().unwrap_or_default();
+                // kwok makes a pod Running with an IP first; ending it earlier would be undone.
+                if status.phase.as_deref() != Some("Running") || status.pod_ip.is_none() {
+                    continue;
+                }
+                let Some((code, report)) = ending(&node) else {
+                    continue;
+                };
+                let terminated = json!({
+                    "exitCode": code,
+                    "reason": if code == 0 { "Completed" } else { "Error" },
+                    "message": report.to_message(),
+                    "startedAt": status.start_time,
+                    "finishedAt": status.start_time,
+                });
+                let patch = json!({"status": {
+                    "phase": if code == 0 { "Succeeded" } else { "Failed" },
+                    "containerStatuses": [{
+                        "name": "main", "image": main.image, "imageID": "", "ready": false,
+                        "restartCount": 0, "state": {"terminated": terminated},
+                    }],
+                }});
+                let _ = pods
+                    .patch_status(
+                        &pod.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    (task, commands)
+}
+
+fn ok() -> Option<Ending> {
+    Some((0, Report::default()))
+}
+
+fn result(text: &str) -> Option<Ending> {
+    Some((
+        0,
+        Report {
+            result: Some(text.into()),
+            ..Report::default()
+        },
+    ))
+}
+
+fn failed() -> Option<Ending> {
+    Some((1, Report::default()))
+}
+
+async fn submit(ctx: &TestContext, yaml: &str) -> Result<String> {
+    let workflow: Workflow = serde_yaml::from_str(yaml)?;
+    let created = ctx
+        .api::<Workflow>()
+        .create(&PostParams::default(), &workflow)
+        .await?;
+    Ok(created.name_any())
+}
+
+/// The workflow once it finished (or the last seen, with its nodes, on a timeout).
+async fn finished(ctx: &TestContext, name: &str) -> Result<Workflow> {
+    let api = ctx.api::<Workflow>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let workflow = api.get(name).await?;
+        let status = workflow.status.clone().unwrap_or_default();
+        if status.phase.is_some_and(|p| p.is_completed()) {
+            return Ok(workflow);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("workflow {name} did not finish: {status:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The node whose display name is `display`.
+fn node<'a>(workflow: &'a Workflow, display: &str) -> &'a NodeStatus {
+    let nodes = &workflow.status.as_ref().unwrap().nodes;
+    nodes
+        .values()
+        .find(|n| n.display_name == display)
+        .unwrap_or_else(|| panic!("no node {display}: {nodes:#?}"))
+}
+
+#[tokio::test]
+async fn steps_pass_a_result_to_when_conditions_and_fan_out_over_items() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, commands) = start_kubelet(&ctx, |node| {
+        if node.ends_with(".flip") {
+            result("heads")
+        } else {
+            ok()
+        }
+    });
+    let name = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: coin}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: greeting, value: hello}]}
+  templates:
+  - name: main
+    steps:
+    - - name: flip
+        template: flip
+    - - name: heads
+        template: echo
+        when: '{{steps.flip.outputs.result}} == heads'
+        arguments: {parameters: [{name: msg, value: '{{workflow.parameters.greeting}} {{steps.flip.outputs.result}}'}]}
+      - name: tails
+        template: echo
+        when: '{{steps.flip.outputs.result}} == tails'
+        arguments: {parameters: [{name: msg, value: tails}]}
+    - - name: fan
+        template: echo
+        withItems: [a, b, c]
+        arguments: {parameters: [{name: msg, value: 'item {{item}}'}]}
+  - name: flip
+    script: {image: busybox, command: [sh], source: 'echo heads'}
+  - name: echo
+    inputs: {parameters: [{name: msg}]}
+    container: {image: busybox, command: [echo, '{{inputs.parameters.msg}}']}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(status.progress.as_deref(), Some("5/5"));
+    assert!(status.started_at.is_some() && status.finished_at.is_some());
+
+    let root = &status.nodes["coin"];
+    assert_eq!(
+        (root.type_.as_str(), root.phase),
+        ("Steps", Phase::Succeeded)
+    );
+    let flip = node(&wf, "flip");
+    assert_eq!(
+        flip.outputs.as_ref().unwrap().result.as_deref(),
+        Some("heads")
+    );
+    assert_eq!(flip.boundary_id.as_deref(), Some("coin"));
+    let tails = node(&wf, "tails");
+    assert_eq!(
+        (tails.type_.as_str(), tails.phase),
+        ("Skipped", Phase::Skipped)
+    );
+    assert_eq!(
+        tails.message.as_deref(),
+        Some("when '{{steps.flip.outputs.result}} == tails' evaluated false")
+    );
+    assert_eq!(node(&wf, "heads").phase, Phase::Succeeded);
+    for (i, item) in ["a", "b", "c"].iter().enumerate() {
+        assert_eq!(
+            node(&wf, &format!("fan({i}:{item})")).phase,
+            Phase::Succeeded
+        );
+    }
+    let group = node(&wf, "[1]");
+    assert_eq!(group.type_, "StepGroup");
+    assert_eq!(group.children.len(), 2);
+
+    // Substitution reached the pods: the heads step echoed the workflow's argument and the
+    // first step's result, wrapped by the executor.
+    let commands = commands.lock().unwrap().clone();
+    let heads = &commands["coin[1].heads"];
+    assert_eq!(heads[..2], [ferry_exec::BINARY, "run"]);
+    assert_eq!(heads[heads.len() - 2..], ["echo", "hello heads"]);
+    assert_eq!(commands["coin[2].fan(1:b)"].last().unwrap(), "item b");
+    assert!(commands["coin[0].flip"].contains(&"--result".to_string()));
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dag_fans_out_over_a_result_retries_and_runs_its_exit_handler() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, commands) = start_kubelet(&ctx, |node| {
+        if node.ends_with(".gen") {
+            result(r#"["x", "y"]"#)
+        } else if node.contains(".flaky(") {
+            // Fails twice, then succeeds: within its limit of 2 retries.
+            if node.ends_with("(2)") {
+                ok()
+            } else {
+                failed()
+            }
+        } else if node.contains(".broken(") {
+            failed()
+        } else {
+            ok()
+        }
+    });
+    let name = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: pipeline}
+spec:
+  entrypoint: main
+  onExit: report
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: gen, template: gen}
+      - name: each
+        depends: gen
+        template: echo
+        withParam: '{{tasks.gen.outputs.result}}'
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+      - {name: flaky, depends: gen, template: flaky}
+      - {name: broken, depends: gen && flaky, template: broken}
+      - name: on-failure
+        depends: broken.Failed
+        template: echo
+        arguments: {parameters: [{name: msg, value: 'broken: {{tasks.broken.status}}'}]}
+      - {name: after-broken, dependencies: [broken], template: echo, arguments: {parameters: [{name: msg, value: never}]}}
+  - name: gen
+    script: {image: busybox, command: [sh], source: 'echo x y'}
+  - name: flaky
+    retryStrategy: {limit: 2}
+    container: {image: busybox, command: [sh, -c, 'exit 1']}
+  - name: broken
+    retryStrategy: {limit: '1'}
+    container: {image: busybox, command: [sh, -c, 'exit 1']}
+  - name: echo
+    inputs: {parameters: [{name: msg}]}
+    container: {image: busybox, command: [echo, '{{inputs.parameters.msg}}']}
+  - name: report
+    container: {image: busybox, command: [echo, 'workflow {{workflow.status}}']}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    let status = wf.status.clone().unwrap();
+    // after-broken, a leaf, was omitted below a failed task: the DAG fails, as upstream's.
+    assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+    let dag = &status.nodes["pipeline"];
+    assert_eq!((dag.type_.as_str(), dag.phase), ("DAG", Phase::Failed));
+
+    let each = node(&wf, "each");
+    assert_eq!(
+        (each.type_.as_str(), each.phase),
+        ("TaskGroup", Phase::Succeeded)
+    );
+    assert_eq!(each.children.len(), 2);
+    assert_eq!(node(&wf, "each(1:y)").phase, Phase::Succeeded);
+
+    let flaky = node(&wf, "flaky");
+    assert_eq!(
+        (flaky.type_.as_str(), flaky.phase),
+        ("Retry", Phase::Succeeded)
+    );
+    let attempts = |node: &NodeStatus| {
+        let nodes = &wf.status.as_ref().unwrap().nodes;
+        let attempt = format!("{}(", node.display_name);
+        node.children
+            .iter()
+            .filter(|c| nodes[*c].display_name.starts_with(&attempt))
+            .count()
+    };
+    assert_eq!(attempts(flaky), 3);
+    assert_eq!(
+        node(&wf, "flaky(0)").message.as_deref(),
+        Some("Error (exit code 1)")
+    );
+
+    let broken = node(&wf, "broken");
+    assert_eq!(broken.phase, Phase::Failed);
+    assert_eq!(attempts(broken), 2);
+    assert_eq!(broken.message.as_deref(), Some("No more retries left"));
+
+    assert_eq!(node(&wf, "on-failure").phase, Phase::Succeeded);
+    let omitted = node(&wf, "after-broken");
+    assert_eq!(omitted.phase, Phase::Omitted);
+
+    let exit = node(&wf, "pipeline.onExit");
+    assert_eq!(exit.phase, Phase::Succeeded);
+    let commands = commands.lock().unwrap().clone();
+    assert_eq!(
+        commands["pipeline.on-failure"].last().unwrap(),
+        "broken: Failed"
+    );
+    assert_eq!(
+        commands["pipeline.onExit"].last().unwrap(),
+        "workflow Failed"
+    );
+    assert_eq!(commands["pipeline.each(0:x)"].last().unwrap(), "x");
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_deadline_fails_running_steps_and_bad_specs_fail_with_the_field() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    // The pods never end by themselves.
+    let (kubelet, _) = start_kubelet(&ctx, |_| None);
+    let slow = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: slow}
+spec:
+  entrypoint: sleep
+  activeDeadlineSeconds: 3
+  templates:
+  - name: sleep
+    container: {image: busybox, command: [sleep, '3600']}
+",
+    )
+    .await?;
+    let invalid = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: invalid}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps: [[{name: a, template: nowhere}]]
+",
+    )
+    .await?;
+
+    let wf = finished(&ctx, &invalid).await?;
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("invalid spec: templates.main.a: template \"nowhere\" not found")
+    );
+
+    let wf = finished(&ctx, &slow).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed));
+    let pod_node = &status.nodes["slow"];
+    assert_eq!(
+        pod_node.message.as_deref(),
+        Some("Step exceeded its deadline")
+    );
+    let pods: Api<Pod> = ctx.api();
+    let remaining = pods
+        .list(&ListParams::default().labels(labels::WORKFLOW))
+        .await?;
+    assert!(
+        remaining
+            .items
+            .iter()
+            .all(|p| p.metadata.deletion_timestamp.is_some()),
+        "the deadline deletes the running pod"
+    );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
