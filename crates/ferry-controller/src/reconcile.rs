@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ferry_types::Application;
 use ferry_types::application::{
-    ApplicationCondition, ApplicationStatus, ComparedTo, HealthStatus, HealthStatusCode,
+    ApplicationCondition, ApplicationStatus, ComparedTo, HealthStatus, HealthStatusCode, Operation,
     REFRESH_ANNOTATION, SyncStatus, SyncStatusCode, condition,
 };
 use kube::ResourceExt;
@@ -94,81 +94,21 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     }
     let refresh = app.refresh_requested();
     let mut requeue = jittered(&ctx);
-    let mut observed: Option<(appstate::Setup, Observed)> = None;
+    let observed = observe(&ctx, &app, &mut new, &mut conditions).await;
 
-    match appstate::setup(&ctx, &app).await {
-        Err(message) => {
-            conditions = conditions.with(condition::INVALID_SPEC_ERROR, message);
-            new.sync.status = SyncStatusCode::Unknown;
-        }
-        Ok(setup) => {
-            match appstate::observe(&ctx, &app, &setup, app.sources(), refresh.is_none()).await {
-                Err(message) => {
-                    // Keep the last known resources and health: a failed render says nothing
-                    // about the live state, and must never look like "everything is gone".
-                    conditions = conditions.with(condition::COMPARISON_ERROR, message);
-                    new.sync.status = SyncStatusCode::Unknown;
-                }
-                Ok(found) => {
-                    record_comparison(&app, &found, &mut new, &mut conditions);
-                    let budget = ctx.settings.max_status_resources_size;
-                    if let Some(message) = status_size::fit_resources(&mut new.resources, budget) {
-                        conditions =
-                            conditions.with(condition::RESOURCES_TRUNCATED_WARNING, message);
-                    }
-                    if let Some(message) = orphans(&app, &setup) {
-                        conditions = conditions.with(condition::ORPHANED_RESOURCE_WARNING, message);
-                    }
-                    observed = Some((setup, found));
-                }
-            }
-        }
-    }
-
-    // What automation would do, decided on the status just found (a failed attempt shows as a
-    // SyncError condition in that status).
     let mut automated = None;
     let can_automate =
         app.operation.is_none() && !ctx.operations.is_running(&name) && !conditions.has_error();
     if can_automate && let Some((setup, found)) = &observed {
-        let revisions: Vec<String> = found
-            .rendered
-            .sources
-            .iter()
-            .map(|s| s.revision.clone())
-            .collect();
-        let mut current = app.clone();
-        current.status = Some(new.clone());
-        let now = jiff::Timestamp::now();
-        match automation::decide(
-            &current,
-            &found.comparison,
-            &revisions,
-            &ctx.settings,
-            now.as_second(),
-        ) {
-            Decision::Sync { self_heal_attempts } => {
-                let allowed = setup
-                    .project
-                    .sync_windows(&app)
-                    .is_ok_and(|w| w.can_sync(now, false));
-                if allowed {
-                    automated = Some(operation::automated_operation(
-                        &app,
-                        &revisions,
-                        self_heal_attempts,
-                    ));
-                } else {
-                    debug!(app = %name, "automated sync blocked by a sync window");
-                    requeue = requeue.min(Duration::from_secs(60));
-                }
-            }
-            Decision::Later(delay) => requeue = requeue.min(delay + Duration::from_millis(100)),
-            Decision::Failed(message) => {
-                conditions = conditions.with(condition::SYNC_ERROR, message);
-            }
-            Decision::No(why) => debug!(app = %name, "no automated sync: {why}"),
-        }
+        automated = automate(
+            &ctx,
+            &app,
+            &new,
+            setup,
+            found,
+            &mut conditions,
+            &mut requeue,
+        );
     }
 
     let comparison_failed = match &observed {
@@ -224,6 +164,102 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         info!(app = %name, "reconcile recovered");
     }
     Ok(Action::requeue(requeue))
+}
+
+/// The spec checked against its project, the sources rendered and compared with the live
+/// state, recorded in `new` and `conditions`; `None` when the spec is invalid or the
+/// comparison failed (which `conditions` then says).
+async fn observe(
+    ctx: &Context,
+    app: &Application,
+    new: &mut ApplicationStatus,
+    conditions: &mut Conditions,
+) -> Option<(appstate::Setup, Observed)> {
+    let refresh = app.refresh_requested();
+    match appstate::setup(ctx, app).await {
+        Err(message) => {
+            *conditions = std::mem::take(conditions).with(condition::INVALID_SPEC_ERROR, message);
+            new.sync.status = SyncStatusCode::Unknown;
+        }
+        Ok(setup) => {
+            match appstate::observe(ctx, app, &setup, app.sources(), refresh.is_none()).await {
+                Err(message) => {
+                    // Keep the last known resources and health: a failed render says nothing
+                    // about the live state, and must never look like "everything is gone".
+                    *conditions =
+                        std::mem::take(conditions).with(condition::COMPARISON_ERROR, message);
+                    new.sync.status = SyncStatusCode::Unknown;
+                }
+                Ok(found) => {
+                    record_comparison(app, &found, new, conditions);
+                    let budget = ctx.settings.max_status_resources_size;
+                    if let Some(message) = status_size::fit_resources(&mut new.resources, budget) {
+                        *conditions = std::mem::take(conditions)
+                            .with(condition::RESOURCES_TRUNCATED_WARNING, message);
+                    }
+                    if let Some(message) = orphans(app, &setup) {
+                        *conditions = std::mem::take(conditions)
+                            .with(condition::ORPHANED_RESOURCE_WARNING, message);
+                    }
+                    return Some((setup, found));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What automation would do, decided on the status just found (`new`): the sync to request,
+/// if one is due and its sync windows allow it now. A sync to try later shortens `requeue`;
+/// a failed decision is a SyncError condition.
+fn automate(
+    ctx: &Context,
+    app: &Application,
+    new: &ApplicationStatus,
+    setup: &appstate::Setup,
+    found: &Observed,
+    conditions: &mut Conditions,
+    requeue: &mut Duration,
+) -> Option<Operation> {
+    let revisions: Vec<String> = found
+        .rendered
+        .sources
+        .iter()
+        .map(|s| s.revision.clone())
+        .collect();
+    let mut current = app.clone();
+    current.status = Some(new.clone());
+    let now = jiff::Timestamp::now();
+    match automation::decide(
+        &current,
+        &found.comparison,
+        &revisions,
+        &ctx.settings,
+        now.as_second(),
+    ) {
+        Decision::Sync { self_heal_attempts } => {
+            let allowed = setup
+                .project
+                .sync_windows(app)
+                .is_ok_and(|w| w.can_sync(now, false));
+            if allowed {
+                return Some(operation::automated_operation(
+                    app,
+                    &revisions,
+                    self_heal_attempts,
+                ));
+            } else {
+                debug!(app = %app.name_any(), "automated sync blocked by a sync window");
+                *requeue = (*requeue).min(Duration::from_secs(60));
+            }
+        }
+        Decision::Later(delay) => *requeue = (*requeue).min(delay + Duration::from_millis(100)),
+        Decision::Failed(message) => {
+            *conditions = std::mem::take(conditions).with(condition::SYNC_ERROR, message);
+        }
+        Decision::No(why) => debug!(app = %app.name_any(), "no automated sync: {why}"),
+    }
+    None
 }
 
 /// A reconcile that failed (the status could not be written, say) is tried again with
