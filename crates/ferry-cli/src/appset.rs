@@ -61,6 +61,10 @@ struct CreateArgs {
     /// Namespace of ApplicationSets whose manifest names none.
     #[arg(long = "appset-namespace")]
     appset_namespace: Option<String>,
+    /// Wait until the ApplicationSet's ResourcesUpToDate condition is True (blocks while the set
+    /// is in error, as argocd's).
+    #[arg(long)]
+    wait: bool,
 }
 
 /// `-o` of `generate`: argocd's formats.
@@ -111,6 +115,45 @@ struct DeleteArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     yes: bool,
+    /// Wait until each ApplicationSet is gone.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// How often `--wait` looks again.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Polls `fetch` until the set's ResourcesUpToDate condition is True.
+async fn wait_up_to_date<F, Fut>(name: &str, mut fetch: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<ApplicationSet>>>,
+{
+    loop {
+        let Some(appset) = fetch().await? else {
+            bail!("ApplicationSet {name:?} was deleted before reaching ResourcesUpToDate");
+        };
+        let up_to_date = appset.status.iter().flat_map(|s| &s.conditions).any(|c| {
+            c.type_ == ferry_types::application_set::condition::RESOURCES_UP_TO_DATE
+                && c.status == "True"
+        });
+        if up_to_date {
+            return Ok(());
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+    }
+}
+
+/// Polls `exists` until the set is gone.
+async fn wait_gone<F, Fut>(mut exists: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    while exists().await? {
+        tokio::time::sleep(WAIT_POLL).await;
+    }
+    Ok(())
 }
 
 pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<ExitCode> {
@@ -210,6 +253,14 @@ async fn create(core: &Core, args: CreateArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("updating ApplicationSet {name}"))?;
                 println!("ApplicationSet '{name}' updated");
             }
+        }
+        if args.wait {
+            wait_up_to_date(&name, || async {
+                api.get_opt(&name)
+                    .await
+                    .with_context(|| format!("reading ApplicationSet {name}"))
+            })
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -488,7 +539,18 @@ async fn delete(core: &Core, args: DeleteArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         match api.delete(name, &DeleteParams::foreground()).await {
-            Ok(_) => println!("applicationset '{name}' deleted"),
+            Ok(_) => {
+                if args.wait {
+                    wait_gone(|| async {
+                        let found = api.get_opt(name).await;
+                        Ok(found
+                            .with_context(|| format!("reading ApplicationSet {name}"))?
+                            .is_some())
+                    })
+                    .await?;
+                }
+                println!("applicationset '{name}' deleted");
+            }
             Err(err) => {
                 let err = anyhow::Error::from(err);
                 if is_not_found(&err) {
@@ -537,6 +599,22 @@ async fn run_server(api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
                     Some(_) => "updated",
                 };
                 println!("ApplicationSet '{name}' {action}");
+                if args.wait {
+                    wait_up_to_date(&name, || async {
+                        match api.get::<ApplicationSet>(&path(&name), &[]).await {
+                            Ok(found) => Ok(Some(found)),
+                            Err(err)
+                                if api_error_is(&err, |e| {
+                                    e.is_not_found() || e.is_permission_denied()
+                                }) =>
+                            {
+                                Ok(None)
+                            }
+                            Err(err) => Err(err.context(format!("reading ApplicationSet {name}"))),
+                        }
+                    })
+                    .await?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -597,6 +675,23 @@ async fn run_server(api: &ApiClient, args: Args) -> anyhow::Result<ExitCode> {
                 api.call::<Value>(Method::DELETE, &path(name), &[], None::<&Value>)
                     .await
                     .with_context(|| format!("deleting ApplicationSet {name}"))?;
+                if args.wait {
+                    wait_gone(|| async {
+                        match api.get::<ApplicationSet>(&path(name), &[]).await {
+                            Ok(_) => Ok(true),
+                            // The server answers a missing set as one it may not see.
+                            Err(err)
+                                if api_error_is(&err, |e| {
+                                    e.is_not_found() || e.is_permission_denied()
+                                }) =>
+                            {
+                                Ok(false)
+                            }
+                            Err(err) => Err(err.context(format!("reading ApplicationSet {name}"))),
+                        }
+                    })
+                    .await?;
+                }
                 println!("applicationset '{name}' deleted");
             }
             Ok(ExitCode::SUCCESS)

@@ -436,14 +436,29 @@ spec:
     let refused = story.ferry_output(&["appset", "create", file])?;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("use upsert flag"));
+
+    // --wait returns once the controller has made the set's Applications.
+    let controller = AppSetController::start(&story)?;
     assert!(
         story
-            .ferry(&["appset", "create", file, "--upsert"])?
+            .ferry(&["appset", "create", file, "--upsert", "--wait"])?
             .contains("updated")
     );
-
-    let controller = AppSetController::start(&story)?;
     let expected = [format!("dev-{ns}-v2"), format!("prod-{ns}-v2")];
+    let appsets: Api<ApplicationSet> = story.ctx.api();
+    let conditions = appsets
+        .get("envs")
+        .await?
+        .status
+        .unwrap_or_default()
+        .conditions;
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "ResourcesUpToDate" && c.status == "True"),
+        "{conditions:?}"
+    );
+    assert_eq!(app_names(&story, "envs").await?, expected);
     wait_names(&story, &controller, "envs", &expected).await?;
     let dev = story.app(&expected[0]).await?;
     assert!(
@@ -474,8 +489,12 @@ spec:
     // owner references).
     assert!(
         story
-            .ferry(&["appset", "delete", "envs", "--yes"])?
+            .ferry(&["appset", "delete", "envs", "--yes", "--wait"])?
             .contains("'envs' deleted")
+    );
+    assert!(
+        appsets.get_opt("envs").await?.is_none(),
+        "--wait returns once the set is gone"
     );
     story
         .eventually("the generated Applications deleted", || async {
