@@ -13,6 +13,7 @@ use ferry_types::secrets::{
 };
 use ferry_types::{AppProject, Application, UpdateError};
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/projects/{name}/detailed", get(detailed))
         .route("/api/v1/projects/{name}/syncwindows", get(sync_windows))
+        .route("/api/v1/projects/{name}/events", get(events))
         .merge(tokens::routes())
 }
 
@@ -192,6 +194,27 @@ async fn get_one(
 ) -> Result<Json<AppProject>, ApiError> {
     authorize(&state.settings(), &caller, PROJECTS, GET, &name)?;
     fetch(&state, &name).await.map(Json)
+}
+
+/// `GET /api/v1/projects/{name}/events`: the Events of the project (its audit trail).
+async fn events(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state.settings(), &caller, PROJECTS, GET, &name)?;
+    let project = fetch(&state, &name).await?;
+    let fields = format!(
+        "involvedObject.name={name},involvedObject.uid={},involvedObject.namespace={}",
+        project.metadata.uid.as_deref().unwrap_or_default(),
+        state.namespace()
+    );
+    let events: Api<Event> = Api::namespaced(state.client(), state.namespace());
+    let listed = events
+        .list(&ListParams::default().fields(&fields))
+        .await
+        .map_err(|err| ApiError::kube("listing events", &err))?;
+    Ok(Json(json!({"metadata": {}, "items": listed.items})))
 }
 
 /// The clusters a project's destinations name (their servers, else their names).

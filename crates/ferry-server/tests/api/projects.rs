@@ -50,6 +50,22 @@ async fn projects_are_created_changed_and_deleted_as_rbac_allows() -> Result<()>
     assert_eq!(created.status, 200, "{:?}", created.body);
     assert_eq!(created.body["spec"]["description"], "team A");
     assert_eq!(created.body["metadata"]["namespace"], ctx.namespace());
+    // The project's Events (Argo CD's ListEvents): its audit trail, for whoever may get it.
+    let events = server
+        .get("/api/v1/projects/team-a/events", Some(&reader))
+        .await?;
+    assert_eq!(events.status, 200, "{:?}", events.body);
+    let messages: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["admin created project"]);
+    let missing = server
+        .get("/api/v1/projects/nope/events", Some(&admin))
+        .await?;
+    assert_eq!(missing.status, 404, "{:?}", missing.body);
 
     // Again: the same spec is fine; another one needs upsert.
     let same = json!({"project": project("team-a", spec.clone())});
