@@ -387,6 +387,23 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
         )
         .await?;
     assert_eq!(disabled, json!(["Sync", "Terminate", "Delete"]));
+    // Nor may they delete one of its resources.
+    browser.click(&deployment).await?;
+    let delete = browser
+        .find_text("[data-testid=resource-panel] .actions button", "Delete")
+        .await?;
+    assert!(
+        !delete.is_enabled().await?,
+        "a read-only user may delete a resource"
+    );
+    assert!(
+        delete
+            .attr("title")
+            .await?
+            .unwrap_or_default()
+            .contains("may not delete applications default/"),
+        "no reason given"
+    );
     browser.screenshot("read-only").await?;
 
     browser.close().await?;
