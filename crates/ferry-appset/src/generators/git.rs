@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ferry_git::{CheckoutOptions, RepoCache};
 use ferry_types::application_set::{GitGenerator, GitPathItem};
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher};
 use serde_json::{Value, json};
 
 use super::GeneratorError;
@@ -122,24 +122,51 @@ impl Tree {
     }
 }
 
-fn glob(pattern: &str, literal_separator: bool) -> Result<GlobMatcher, GeneratorError> {
-    let glob = if literal_separator {
-        GlobBuilder::new(pattern).literal_separator(true).build()
-    } else {
-        Glob::new(pattern)
-    };
-    glob.map(|g| g.compile_matcher())
-        .map_err(|e| GeneratorError::new(format!("invalid path pattern {pattern:?}: {e}")))
+/// A path pattern of the git generator, matched as upstream matches it.
+struct PathPattern {
+    glob: GlobMatcher,
+    /// A files pattern without wildcards: git also matches every file under it.
+    directory: Option<String>,
 }
 
-/// Matchers for the included and the excluded patterns.
+impl PathPattern {
+    /// Directories: Go's `path.Match` (`*` stops at `/`; `**` is just `*`). Files: a pathspec
+    /// of `git ls-files --` (`*` and `?` cross `/`, `**` is just `*`, and a pattern without
+    /// wildcards names a file or a directory).
+    fn new(pattern: &str, for_files: bool) -> Result<Self, GeneratorError> {
+        let mut collapsed = String::with_capacity(pattern.len());
+        for c in pattern.chars() {
+            if !(c == '*' && collapsed.ends_with('*')) {
+                collapsed.push(c);
+            }
+        }
+        let glob = GlobBuilder::new(&collapsed)
+            .literal_separator(!for_files)
+            .build()
+            .map(|g| g.compile_matcher())
+            .map_err(|e| GeneratorError::new(format!("invalid path pattern {pattern:?}: {e}")))?;
+        let literal = !pattern.contains(['*', '?', '[']);
+        let directory = (for_files && literal).then(|| pattern.trim_end_matches('/').to_string());
+        Ok(Self { glob, directory })
+    }
+
+    fn is_match(&self, path: &str) -> bool {
+        self.glob.is_match(path)
+            || self.directory.as_deref().is_some_and(|dir| {
+                path.strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+}
+
+/// Patterns for the included and the excluded paths.
 fn patterns(
     items: &[GitPathItem],
-    literal_separator: bool,
-) -> Result<(Vec<GlobMatcher>, Vec<GlobMatcher>), GeneratorError> {
+    for_files: bool,
+) -> Result<(Vec<PathPattern>, Vec<PathPattern>), GeneratorError> {
     let (mut include, mut exclude) = (Vec::new(), Vec::new());
     for item in items {
-        let matcher = glob(&item.path, literal_separator)?;
+        let matcher = PathPattern::new(&item.path, for_files)?;
         if item.exclude {
             exclude.push(matcher);
         } else {
@@ -155,7 +182,7 @@ fn directories(
     dirs: &[String],
     go_template: bool,
 ) -> Result<Vec<Params>, GeneratorError> {
-    let (include, exclude) = patterns(&git.directories, true)?;
+    let (include, exclude) = patterns(&git.directories, false)?;
     Ok(dirs
         .iter()
         .filter(|d| include.iter().any(|m| m.is_match(d)) && !exclude.iter().any(|m| m.is_match(d)))
@@ -170,7 +197,7 @@ fn files(
     files: &[String],
     go_template: bool,
 ) -> Result<Vec<Params>, GeneratorError> {
-    let (include, exclude) = patterns(&git.files, false)?;
+    let (include, exclude) = patterns(&git.files, true)?;
     let mut out = Vec::new();
     for file in files {
         if !include.iter().any(|m| m.is_match(file)) || exclude.iter().any(|m| m.is_match(file)) {
@@ -318,6 +345,44 @@ mod tests {
     }
 
     /// Upstream's cluster-addons example: one app per directory, one excluded.
+    /// What `git ls-files --full-name -- <pattern>` (files) and Go's `path.Match`
+    /// (directories) answer for the same paths.
+    #[test]
+    fn paths_match_as_git_and_go_match_them() {
+        let paths = [
+            "apps/x.json",
+            "apps/a/y.json",
+            "apps/a/b/z.json",
+            "cfg/c.json",
+            "top.json",
+        ];
+        let files = |pattern: &str| -> Vec<&str> {
+            let p = PathPattern::new(pattern, true).unwrap();
+            paths.iter().copied().filter(|f| p.is_match(f)).collect()
+        };
+        let under_apps = ["apps/x.json", "apps/a/y.json", "apps/a/b/z.json"];
+        assert_eq!(files("apps"), under_apps);
+        assert_eq!(files("apps/"), under_apps);
+        assert_eq!(files("apps/*"), under_apps);
+        assert_eq!(files("apps/*.json"), under_apps);
+        assert_eq!(files("ap*s"), Vec::<&str>::new());
+        assert_eq!(files("apps/?/y.json"), ["apps/a/y.json"]);
+        assert_eq!(files("apps/**/z.json"), ["apps/a/b/z.json"]);
+        assert_eq!(files("a*/[xy].json"), ["apps/x.json", "apps/a/y.json"]);
+        assert_eq!(files("cfg/c.json"), ["cfg/c.json"]);
+        assert_eq!(files("*.json").len(), 5);
+
+        let dirs = ["apps", "apps/a", "apps/a/b"];
+        let directories = |pattern: &str| -> Vec<&str> {
+            let p = PathPattern::new(pattern, false).unwrap();
+            dirs.iter().copied().filter(|d| p.is_match(d)).collect()
+        };
+        assert_eq!(directories("apps/*"), ["apps/a"]);
+        assert_eq!(directories("apps/**"), ["apps/a"], "** is * for path.Match");
+        assert_eq!(directories("apps"), ["apps"]);
+        assert_eq!(directories("*/*/*"), ["apps/a/b"]);
+    }
+
     #[tokio::test]
     async fn directories_with_excludes() {
         let repo = repo(&[
