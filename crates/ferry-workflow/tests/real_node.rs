@@ -1,0 +1,193 @@
+//! A workflow's containers really run: on the sandbox with a real node, a two-step workflow
+//! runs busybox pods under the real executor — ferry-exec built statically from this workspace,
+//! packed into an image with buildah and pulled by the node from the sandbox registry — the
+//! first step's output parameter (a file it wrote) reaches the second step's command, and the
+//! workflow ends Succeeded with both outputs in its status.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ferry_sandbox::Sandbox;
+use ferry_sandbox::registry::{Registry, RegistryInfo};
+use ferry_testkit::kube::TestContext;
+use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
+use ferry_types::Workflow;
+use ferry_types::workflow::Phase;
+use ferry_workflow::controller::{Settings, run};
+use ferry_workflow::pod::PodSettings;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use serde_json::json;
+
+fn sh(command: &mut Command) -> Result<String> {
+    let output = command.output().with_context(|| format!("{command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// ferry-exec, linked statically (the images it is copied into may have no libc).
+fn build_executor() -> Result<std::path::PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    sh(Command::new(env!("CARGO"))
+        .current_dir(&workspace)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["build", "-q", "-p", "ferry-exec", "--bin", "ferry-exec"])
+        .args(["--target", "x86_64-unknown-linux-gnu"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), Into::into);
+    Ok(target.join("x86_64-unknown-linux-gnu/debug/ferry-exec"))
+}
+
+/// The executor image (`/ferry-exec` alone, from scratch), pushed to the sandbox registry.
+fn push_executor_image(registry: &RegistryInfo, binary: &Path, image: &str) -> Result<()> {
+    let work = tempfile::Builder::new()
+        .prefix("ferry-exec-image-")
+        .tempdir()?;
+    let certs = work.path().join("certs");
+    fs::create_dir(&certs)?;
+    fs::copy(&registry.ca, certs.join("ca.crt"))?;
+    let buildah = || {
+        let mut command = Command::new("buildah");
+        command
+            .arg("--root")
+            .arg(work.path().join("storage"))
+            .arg("--runroot")
+            .arg(work.path().join("run"))
+            .args(["--storage-driver", "vfs"]);
+        command
+    };
+    let container = sh(buildah().args(["from", "scratch"]))?;
+    let container = container.trim();
+    sh(buildah()
+        .arg("copy")
+        .arg(container)
+        .arg(binary)
+        .arg("/ferry-exec"))?;
+    sh(buildah().args(["commit", "-q", "--rm", container, "ferry-exec:story"]))?;
+    sh(buildah()
+        .args(["push", "-q", "--authfile"])
+        .arg(&registry.auth_config)
+        .arg("--cert-dir")
+        .arg(&certs)
+        .arg("ferry-exec:story")
+        .arg(format!("docker://{image}")))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Result<()> {
+    let ctx = TestContext::on_real_node().await?;
+    let registry = Registry::of(&Sandbox::named(real_node::SANDBOX)?).up()?;
+    let image = format!("{}/ferry-exec-{}:story", registry.address, ctx.namespace());
+    let binary = tokio::task::spawn_blocking(build_executor).await??;
+    push_executor_image(&registry, &binary, &image)?;
+    let auth = fs::read(&registry.auth_config)?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "sandbox-registry"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": ByteString(auth)},
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+
+    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    let settings = Settings {
+        namespace: Some(ctx.namespace().to_string()),
+        pods: PodSettings {
+            executor_image: image,
+            executor_pull_policy: None,
+        },
+        concurrency: 2,
+    };
+    let controller = tokio::spawn(run(ctx.client(), settings, std::future::pending()));
+
+    let placement = real_node::placement();
+    let workflow: Workflow = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "hello-real"},
+        "spec": {
+            "entrypoint": "main",
+            "nodeSelector": placement["nodeSelector"],
+            "tolerations": placement["tolerations"],
+            "imagePullSecrets": [{"name": "sandbox-registry"}],
+            "arguments": {"parameters": [{"name": "who", "value": "ferry"}]},
+            "templates": [
+                {"name": "main", "steps": [
+                    [{"name": "write", "template": "write",
+                      "arguments": {"parameters": [{"name": "who", "value": "{{workflow.parameters.who}}"}]}}],
+                    [{"name": "read", "template": "read",
+                      "arguments": {"parameters": [
+                          {"name": "message", "value": "{{steps.write.outputs.parameters.message}}"},
+                          {"name": "said", "value": "{{steps.write.outputs.result}}"}]}}],
+                ]},
+                {"name": "write",
+                 "inputs": {"parameters": [{"name": "who"}]},
+                 "outputs": {"parameters": [{"name": "message", "valueFrom": {"path": "/tmp/message"}}]},
+                 "script": {"image": BUSYBOX_IMAGE, "command": ["sh"],
+                            "source": "echo -n \"hello from {{inputs.parameters.who}}\" > /tmp/message\necho wrote it\n"}},
+                {"name": "read",
+                 "inputs": {"parameters": [{"name": "message"}, {"name": "said"}]},
+                 "outputs": {"parameters": [{"name": "heard", "valueFrom": {"path": "/tmp/heard"}}]},
+                 "container": {"image": BUSYBOX_IMAGE, "command": ["sh", "-c"],
+                               "args": ["echo \"{{inputs.parameters.message}} ({{inputs.parameters.said}})\" | tee /tmp/heard"]}},
+            ],
+        },
+    }))?;
+    let api = ctx.api::<Workflow>();
+    api.create(&PostParams::default(), &workflow).await?;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let wf = loop {
+        let wf = api.get("hello-real").await?;
+        if wf
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_completed())
+        {
+            break wf;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the workflow did not finish: {:#?}", wf.status);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    controller.abort();
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(status.progress.as_deref(), Some("2/2"));
+    let by_display = |display: &str| {
+        status
+            .nodes
+            .values()
+            .find(|n| n.display_name == display)
+            .unwrap_or_else(|| panic!("no node {display}"))
+            .clone()
+    };
+    let write = by_display("write");
+    let outputs = write.outputs.unwrap();
+    assert_eq!(
+        outputs.parameters[0].value.as_deref(),
+        Some("hello from ferry")
+    );
+    assert_eq!(outputs.result.as_deref(), Some("wrote it"));
+    assert_eq!(outputs.exit_code.as_deref(), Some("0"));
+    assert_eq!(write.host_node_name, Some(real_node::node_name()?));
+    let read = by_display("read");
+    assert_eq!(
+        read.outputs.unwrap().parameters[0].value.as_deref(),
+        Some("hello from ferry (wrote it)")
+    );
+    Ok(())
+}
