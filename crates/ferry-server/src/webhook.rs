@@ -1,6 +1,7 @@
-//! Git providers' push webhooks: who sent one, whether it is genuine, what it pushed, and which
-//! Application sources it concerns. Nothing here refreshes anything; the server does that with
-//! what [`parse`] and [`matches`] tell it.
+//! Git providers' push and pull request webhooks: who sent one, whether it is genuine, what it
+//! pushed or which pull requests changed, and which Application sources or ApplicationSet
+//! generators it concerns. Nothing here refreshes anything; the server does that with what
+//! [`parse`], [`matches`] and [`PullRequestEvent::concerns`] tell it.
 //!
 //! Supported: GitHub (and GitHub Enterprise), GitLab, Bitbucket Cloud, Bitbucket Server (Data
 //! Center), Gitea and Gogs, authenticated with the secrets Argo CD keeps in `argocd-secret`.
@@ -16,6 +17,7 @@ mod gitlab;
 mod gogs;
 mod matching;
 mod provider;
+mod pull_request;
 mod secrets;
 mod verify;
 
@@ -25,20 +27,30 @@ pub use error::WebhookError;
 pub use event::{PushEvent, PushedRef, RefKind};
 pub use matching::{matches, same_repository};
 pub use provider::Provider;
+pub use pull_request::{PullRequestEvent, PullRequestRepository};
 pub use secrets::WebhookSecrets;
 
 /// The largest payload accepted, in bytes (1 MiB). Push payloads are far smaller, except for
 /// pushes of thousands of commits; larger bodies are refused before any work is done.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
-/// The push a webhook delivery reports, once its sender, size and signature check out. Pings
-/// and other events are errors ([`WebhookError::Ping`], [`WebhookError::NotAPush`]) so that
-/// nothing but a verified push ever reaches a refresh.
+/// What a verified delivery reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    Push(PushEvent),
+    /// A GitHub pull request or GitLab merge request event, for pull-request generators.
+    PullRequest(PullRequestEvent),
+}
+
+/// The push or pull request event a webhook delivery reports, once its sender, size and
+/// signature check out. Pings and other events are errors ([`WebhookError::Ping`],
+/// [`WebhookError::NotAPush`], [`WebhookError::IgnoredAction`]) so that nothing but a verified
+/// event ever reaches a refresh.
 pub fn parse(
     headers: &HeaderMap,
     body: &[u8],
     secrets: &WebhookSecrets,
-) -> Result<PushEvent, WebhookError> {
+) -> Result<WebhookEvent, WebhookError> {
     if body.len() > MAX_PAYLOAD_BYTES {
         return Err(WebhookError::TooLarge { size: body.len() });
     }
@@ -50,6 +62,18 @@ pub fn parse(
             key: provider.secret_key(),
         })?;
     verify::authenticate(provider, headers, body, secret)?;
+    match (provider, event) {
+        (Provider::GitHub, "pull_request") => {
+            pull_request::github(event, body).map(WebhookEvent::PullRequest)
+        }
+        (Provider::GitLab, "Merge Request Hook") => {
+            pull_request::gitlab(event, body).map(WebhookEvent::PullRequest)
+        }
+        _ => parse_push(provider, event, body).map(WebhookEvent::Push),
+    }
+}
+
+fn parse_push(provider: Provider, event: &str, body: &[u8]) -> Result<PushEvent, WebhookError> {
     let push = match provider {
         Provider::GitHub => github::parse(event, body)?,
         Provider::GitLab => gitlab::parse(event, body)?,
@@ -94,6 +118,18 @@ mod tests {
 
     const SECRET: &str = "It's a Secret to Everybody";
     const UUID: &str = "{0d0b4d0c-6a8f-4c55-9d0e-2a6f1e3b7c44}";
+
+    /// The push a delivery reports.
+    fn delivered_push(
+        headers: &HeaderMap,
+        body: &[u8],
+        secrets: &WebhookSecrets,
+    ) -> Result<PushEvent, WebhookError> {
+        parse(headers, body, secrets).map(|event| match event {
+            WebhookEvent::Push(push) => push,
+            other => panic!("not a push: {other:?}"),
+        })
+    }
 
     fn all_secrets() -> WebhookSecrets {
         let mut data = BTreeMap::new();
@@ -182,7 +218,7 @@ mod tests {
     fn genuine_pushes_of_every_provider_are_accepted() {
         for (provider, event, file, credential) in deliveries() {
             let body = fixture(file);
-            let push = parse(
+            let push = delivered_push(
                 &signed(provider, event, &body, credential),
                 &body,
                 &all_secrets(),
@@ -243,7 +279,7 @@ mod tests {
     #[test]
     fn providers_without_a_secret_are_refused_naming_the_key() {
         let body = fixture("github-push.json");
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::GitHub, "push", &body, SECRET),
             &body,
             &WebhookSecrets::default(),
@@ -259,7 +295,7 @@ mod tests {
             SECRET.as_bytes().to_vec(),
         )]));
         let body = fixture("gitea-push.json");
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::Gitea, "push", &body, SECRET),
             &body,
             &only_gitlab,
@@ -277,7 +313,7 @@ mod tests {
     #[test]
     fn pings_and_other_events_are_not_pushes() {
         let body = fixture("github-ping.json");
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::GitHub, "ping", &body, SECRET),
             &body,
             &all_secrets(),
@@ -290,18 +326,18 @@ mod tests {
             }
         );
         let body = b"{\"action\": \"opened\"}";
-        let err = parse(
-            &signed(Provider::GitHub, "pull_request", body, SECRET),
+        let err = delivered_push(
+            &signed(Provider::GitHub, "issues", body, SECRET),
             body,
             &all_secrets(),
         )
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "GitHub event \"pull_request\" is not a push: ignored"
+            "GitHub event \"issues\" is not a push: ignored"
         );
         let body = b"{\"test\": true}";
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::BitbucketServer, "diagnostics:ping", body, SECRET),
             body,
             &all_secrets(),
@@ -314,7 +350,7 @@ mod tests {
             }
         );
         // A forged ping is refused as a forgery, not answered.
-        let err = parse(
+        let err = delivered_push(
             &signed(
                 Provider::BitbucketServer,
                 "diagnostics:ping",
@@ -330,7 +366,7 @@ mod tests {
 
     #[test]
     fn unknown_senders_are_refused() {
-        let err = parse(
+        let err = delivered_push(
             &headers(&[("User-Agent", "curl/8.0")]),
             b"{}",
             &all_secrets(),
@@ -355,7 +391,7 @@ mod tests {
     #[test]
     fn malformed_payloads_say_where() {
         let body = b"{\"ref\": \"refs/heads/main\", \"repository\": {\"html_url\": 42}}";
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::GitHub, "push", body, SECRET),
             body,
             &all_secrets(),
@@ -363,11 +399,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "malformed GitHub push payload: repository.html_url: invalid type: integer `42`, \
+            "malformed GitHub webhook payload: repository.html_url: invalid type: integer `42`, \
              expected a string at line 1 column 56"
         );
         let body = b"not json";
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::GitLab, "Push Hook", body, SECRET),
             body,
             &all_secrets(),
@@ -375,11 +411,11 @@ mod tests {
         .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("malformed GitLab push payload: expected ident"),
+                .starts_with("malformed GitLab webhook payload: expected ident"),
             "{err}"
         );
         let body = b"{\"ref\": \"refs/heads/main\", \"repository\": {}}";
-        let err = parse(
+        let err = delivered_push(
             &signed(Provider::Gogs, "push", body, SECRET),
             body,
             &all_secrets(),
@@ -387,14 +423,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "malformed Gogs push payload: the payload names no repository URL"
+            "malformed Gogs webhook payload: the payload names no repository URL"
         );
     }
 
     #[test]
     fn pushes_match_the_apps_they_concern() {
         let body = fixture("github-push.json");
-        let push = parse(
+        let push = delivered_push(
             &signed(Provider::GitHub, "push", &body, SECRET),
             &body,
             &all_secrets(),
@@ -418,7 +454,7 @@ mod tests {
         assert!(!matches("https://github.com/octo-org/other", "main", &push));
 
         let body = fixture("github-tag.json");
-        let push = parse(
+        let push = delivered_push(
             &signed(Provider::GitHub, "push", &body, SECRET),
             &body,
             &all_secrets(),
@@ -439,5 +475,60 @@ mod tests {
             "HEAD",
             &push
         ));
+    }
+
+    /// GitHub's and GitLab's pull request deliveries, each with its event and fixture.
+    fn pull_request_deliveries() -> [(Provider, &'static str, &'static str); 2] {
+        [
+            (Provider::GitHub, "pull_request", "github-pull-request.json"),
+            (
+                Provider::GitLab,
+                "Merge Request Hook",
+                "gitlab-merge-request.json",
+            ),
+        ]
+    }
+
+    #[test]
+    fn pull_requests_are_verified_as_pushes_are() {
+        for (provider, event, file) in pull_request_deliveries() {
+            let body = fixture(file);
+            let genuine = signed(provider, event, &body, SECRET);
+            match parse(&genuine, &body, &all_secrets()) {
+                Ok(WebhookEvent::PullRequest(pull)) => assert_eq!(pull.provider, provider),
+                other => panic!("{file}: {other:?}"),
+            }
+            let forged = signed(provider, event, &body, "not the secret");
+            let err = parse(&forged, &body, &all_secrets()).unwrap_err();
+            assert!(
+                matches!(err, WebhookError::BadSignature { .. }),
+                "{file}: {err}"
+            );
+            let mut unsigned = genuine.clone();
+            unsigned.remove("x-hub-signature-256");
+            unsigned.remove("x-gitlab-token");
+            let err = parse(&unsigned, &body, &all_secrets()).unwrap_err();
+            assert!(
+                matches!(err, WebhookError::MissingSignature { .. }),
+                "{file}: {err}"
+            );
+            let err = parse(&genuine, &body, &WebhookSecrets::default()).unwrap_err();
+            assert!(
+                matches!(err, WebhookError::SecretNotConfigured { .. }),
+                "{file}: {err}"
+            );
+        }
+        // Gitea sends GitHub's event header too, but its pull requests are not GitHub's.
+        let body = fixture("github-pull-request.json");
+        let err = parse(
+            &signed(Provider::Gitea, "pull_request", &body, SECRET),
+            &body,
+            &all_secrets(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            WebhookError::not_a_push(Provider::Gitea, "pull_request")
+        );
     }
 }

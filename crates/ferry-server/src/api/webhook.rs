@@ -4,7 +4,8 @@
 //! --refresh` sets. The controller then re-resolves the revision and, with automated sync,
 //! syncs. ApplicationSets whose Git generators (at any depth of a matrix or merge) read the
 //! pushed repository and revision get the ApplicationSet controller's refresh annotation, as
-//! Argo CD's webhook handler gives them.
+//! Argo CD's webhook handler gives them; so do those whose pull-request generators list the
+//! pull requests of a GitHub `pull_request` or GitLab `Merge Request Hook` delivery.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::metrics::WebhookResult;
-use crate::webhook::{self, PushEvent, WebhookError};
+use crate::webhook::{self, PushEvent, WebhookError, WebhookEvent};
 
 /// The field manager of the refresh annotation.
 const FIELD_MANAGER: &str = "ferry-server";
@@ -34,8 +35,8 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let push = match webhook::parse(&headers, &body, state.settings().webhook_secrets()) {
-        Ok(push) => push,
+    let event = match webhook::parse(&headers, &body, state.settings().webhook_secrets()) {
+        Ok(event) => event,
         Err(err) => {
             let provider = provider_name(&err);
             let answer = ignored_or_refused(err);
@@ -47,23 +48,46 @@ pub async fn receive(
             return answer.map(|()| refreshed(&[]));
         }
     };
-    let names = match refresh_concerned(&state, &push).await {
-        Ok(names) => refresh_concerned_appsets(&state, &push).await.map(|appsets| {
-            if !appsets.is_empty() {
-                tracing::info!(provider = %push.provider, applicationsets = ?appsets, "webhook push refreshes ApplicationSets");
+    let (provider, names) = match &event {
+        WebhookEvent::Push(push) => (push.provider, receive_push(&state, push).await),
+        WebhookEvent::PullRequest(pull) => {
+            let appsets = refresh_concerned_appsets(&state, |entry| {
+                entry
+                    .pull_request
+                    .as_ref()
+                    .is_some_and(|generator| pull.concerns(generator))
+            })
+            .await;
+            if let Ok(appsets) = &appsets {
+                tracing::info!(provider = %pull.provider, action = %pull.action, applicationsets = ?appsets, "webhook pull request refreshes ApplicationSets");
             }
-            names
-        }),
-        Err(err) => Err(err),
+            // Pull requests move no Application source: there are no apps to refresh.
+            (pull.provider, appsets.map(|_| Vec::new()))
+        }
     };
     let result = match names {
         Ok(_) => WebhookResult::Accepted,
         Err(_) => WebhookResult::Failed,
     };
-    state.metrics().webhook(&push.provider.to_string(), result);
-    let names = names?;
+    state.metrics().webhook(&provider.to_string(), result);
+    Ok(refreshed(&names?))
+}
+
+/// Refreshes the apps and ApplicationSets `push` concerns; the names of the apps.
+async fn receive_push(state: &AppState, push: &PushEvent) -> Result<Vec<String>, ApiError> {
+    let names = refresh_concerned(state, push).await?;
+    let appsets = refresh_concerned_appsets(state, |entry| {
+        entry
+            .git
+            .as_ref()
+            .is_some_and(|git| webhook::matches(&git.repo_url, &git.revision, push))
+    })
+    .await?;
+    if !appsets.is_empty() {
+        tracing::info!(provider = %push.provider, applicationsets = ?appsets, "webhook push refreshes ApplicationSets");
+    }
     tracing::info!(provider = %push.provider, refreshed = ?names, "webhook push received");
-    Ok(refreshed(&names))
+    Ok(names)
 }
 
 /// Asks every app `push` concerns to refresh; the names of those that were asked.
@@ -83,10 +107,11 @@ async fn refresh_concerned(state: &AppState, push: &PushEvent) -> Result<Vec<Str
     Ok(names)
 }
 
-/// Asks every ApplicationSet `push` concerns to generate again; the names of those asked.
+/// Asks every ApplicationSet with a generator `concerned` (at any depth of a matrix or merge)
+/// to generate again; the names of those asked.
 async fn refresh_concerned_appsets(
     state: &AppState,
-    push: &PushEvent,
+    concerned: impl Fn(&ApplicationSetGenerator) -> bool,
 ) -> Result<Vec<String>, ApiError> {
     let appsets: Api<ApplicationSet> = Api::namespaced(state.client(), state.namespace());
     let listed = appsets
@@ -99,7 +124,7 @@ async fn refresh_concerned_appsets(
             .spec
             .generators
             .iter()
-            .any(|g| git_generator_concerned(g, push))
+            .any(|g| any_depth(g, &concerned))
         {
             continue;
         }
@@ -120,12 +145,12 @@ async fn refresh_concerned_appsets(
     Ok(names)
 }
 
-/// Whether a Git generator of the entry (or of a matrix or merge in it) reads the pushed
-/// repository at the pushed revision.
-fn git_generator_concerned(entry: &ApplicationSetGenerator, push: &PushEvent) -> bool {
-    if let Some(git) = &entry.git
-        && webhook::matches(&git.repo_url, &git.revision, push)
-    {
+/// Whether the entry, or a generator of a matrix or merge in it, is `concerned`.
+fn any_depth(
+    entry: &ApplicationSetGenerator,
+    concerned: &impl Fn(&ApplicationSetGenerator) -> bool,
+) -> bool {
+    if concerned(entry) {
         return true;
     }
     let nested = entry
@@ -133,7 +158,7 @@ fn git_generator_concerned(entry: &ApplicationSetGenerator, push: &PushEvent) ->
         .iter()
         .flat_map(|m| &m.generators)
         .chain(entry.merge.iter().flat_map(|m| &m.generators));
-    nested.into_iter().any(|g| git_generator_concerned(g, push))
+    nested.into_iter().any(|g| any_depth(g, concerned))
 }
 
 fn refreshed(names: &[String]) -> Json<Value> {
@@ -145,7 +170,9 @@ fn refreshed(names: &[String]) -> Json<Value> {
 fn ignored_or_refused(err: WebhookError) -> Result<(), ApiError> {
     let provider = provider_name(&err);
     let refusal = match &err {
-        WebhookError::Ping { .. } | WebhookError::NotAPush { .. } => {
+        WebhookError::Ping { .. }
+        | WebhookError::NotAPush { .. }
+        | WebhookError::IgnoredAction { .. } => {
             tracing::debug!(provider = %provider, reason = %err, "webhook ignored");
             return Ok(());
         }
@@ -254,6 +281,13 @@ mod tests {
             |value: Value| -> ApplicationSetGenerator { serde_json::from_value(value).unwrap() };
         let repo = "https://github.com/octo-org/guestbook.git";
         let git = |revision: &str| json!({"git": {"repoURL": repo, "revision": revision, "directories": [{"path": "*"}]}});
+        let git_generator_concerned = |entry: &ApplicationSetGenerator, push: &PushEvent| {
+            any_depth(entry, &|g: &ApplicationSetGenerator| {
+                g.git
+                    .as_ref()
+                    .is_some_and(|git| webhook::matches(&git.repo_url, &git.revision, push))
+            })
+        };
         assert!(git_generator_concerned(&entry(git("main")), &push()));
         assert!(git_generator_concerned(&entry(git("HEAD")), &push()));
         assert!(!git_generator_concerned(&entry(git("v1.0.0")), &push()));
@@ -295,5 +329,11 @@ mod tests {
         }
         assert!(ignored_or_refused(WebhookError::Ping { provider: github }).is_ok());
         assert!(ignored_or_refused(WebhookError::not_a_push(github, "issues")).is_ok());
+        let edited = WebhookError::IgnoredAction {
+            provider: github,
+            event: "pull_request".into(),
+            action: "edited".into(),
+        };
+        assert!(ignored_or_refused(edited).is_ok());
     }
 }

@@ -35,7 +35,17 @@ pub enum WebhookError {
     Ping { provider: Provider },
     #[error("{provider} event {event:?} is not a push: ignored")]
     NotAPush { provider: Provider, event: String },
-    #[error("malformed {provider} push payload: {reason}")]
+    /// A pull request event of an action that changes no generator's output (an edit, a review).
+    #[error(
+        "{provider} event {event:?} with action {action:?} changes no generated pull request \
+         list: ignored"
+    )]
+    IgnoredAction {
+        provider: Provider,
+        event: String,
+        action: String,
+    },
+    #[error("malformed {provider} webhook payload: {reason}")]
     Malformed { provider: Provider, reason: String },
 }
 
@@ -49,6 +59,7 @@ impl WebhookError {
             | Self::BadSignature { provider, .. }
             | Self::Ping { provider }
             | Self::NotAPush { provider, .. }
+            | Self::IgnoredAction { provider, .. }
             | Self::Malformed { provider, .. } => Some(*provider),
         }
     }

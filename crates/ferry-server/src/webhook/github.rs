@@ -111,7 +111,7 @@ mod tests {
         let err = parse("push", br#"{"repository": {}}"#).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "malformed GitHub push payload: missing field `ref` at line 1 column 18"
+            "malformed GitHub webhook payload: missing field `ref` at line 1 column 18"
         );
         let err = parse("push", br#"{"ref": "refs/heads/x"}"#).unwrap_err();
         assert!(

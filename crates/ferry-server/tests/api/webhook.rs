@@ -1,5 +1,6 @@
-//! `POST /api/webhook`: a signed push refreshes the apps it concerns and nothing else; forged
-//! and unconfigured deliveries change nothing.
+//! `POST /api/webhook`: a signed push refreshes the apps it concerns and nothing else, a signed
+//! pull request the ApplicationSets listing its pull requests; forged and unconfigured
+//! deliveries change nothing.
 
 use std::time::Duration;
 
@@ -204,6 +205,182 @@ async fn a_signed_push_refreshes_the_apps_it_concerns_and_forgeries_nothing() ->
             "no {expected:?} in:\n{log}"
         );
     }
+    harness::assert_no_secrets(&log, &[SECRET, &signature[7..]]);
+    Ok(())
+}
+
+/// The ApplicationSet controller's refresh annotation of `name`.
+async fn appset_refresh(ctx: &TestContext, name: &str) -> Result<Option<String>> {
+    let appset = ctx.api::<ApplicationSet>().get(name).await?;
+    Ok(appset
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .remove(ferry_types::application_set::REFRESH_ANNOTATION))
+}
+
+#[tokio::test]
+async fn a_signed_pull_request_refreshes_the_appsets_listing_its_pull_requests() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-secret"},
+        "stringData": {"webhook.github.secret": SECRET, "webhook.gitlab.secret": SECRET},
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    // The fixtures are a pull request opened on github.com's octo-org/guestbook and a merge
+    // request opened on project 1 of gitlab.example.com.
+    let gitlab_api = "https://gitlab.example.com/";
+    let guestbook_prs =
+        json!({"pullRequest": {"github": {"owner": "octo-org", "repo": "guestbook"}}});
+    for (name, generator) in [
+        // Nested in a matrix, as preview environments usually are.
+        (
+            "guestbook-previews",
+            json!({"matrix": {"generators": [
+                {"list": {"elements": [{"env": "preview"}]}},
+                guestbook_prs.clone(),
+            ]}}),
+        ),
+        (
+            "gitlab-previews",
+            json!({"pullRequest": {"gitlab": {"project": "1", "api": gitlab_api}}}),
+        ),
+        (
+            "other-previews",
+            json!({"pullRequest": {"github": {"owner": "octo-org", "repo": "other"}}}),
+        ),
+        (
+            "other-gitlab-previews",
+            json!({"pullRequest": {"gitlab": {"project": "2", "api": gitlab_api}}}),
+        ),
+        // A Git generator of the same repository: pull requests do not move its branches.
+        (
+            "guestbook-dirs",
+            json!({"git": {"repoURL": "https://github.com/octo-org/guestbook.git",
+                           "revision": "HEAD", "directories": [{"path": "*"}]}}),
+        ),
+    ] {
+        let appset: ApplicationSet = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "ApplicationSet",
+            "metadata": {"name": name},
+            "spec": {
+                "generators": [generator],
+                "template": {"metadata": {"name": "{{number}}"}, "spec": {}},
+            },
+        }))?;
+        ctx.api::<ApplicationSet>()
+            .create(&PostParams::default(), &appset)
+            .await?;
+    }
+    let server = Server::start(&ctx).await?;
+    let opened = fixture("github-pull-request.json");
+    let all = [
+        "guestbook-previews",
+        "gitlab-previews",
+        "other-previews",
+        "other-gitlab-previews",
+        "guestbook-dirs",
+    ];
+    let refreshed = |names: &'static [&'static str]| {
+        let ctx = &ctx;
+        async move {
+            let mut out = Vec::new();
+            for name in all {
+                if appset_refresh(ctx, name).await?.is_some() {
+                    out.push(name);
+                }
+            }
+            assert!(out.iter().all(|name| names.contains(name)), "{out:?}");
+            anyhow::Ok(out)
+        }
+    };
+
+    let forged = github(
+        &server,
+        "pull_request",
+        &opened,
+        &github_signature("guess", &opened),
+    )
+    .await?;
+    assert_eq!(forged.status, 401, "{:?}", forged.body);
+    assert_eq!(
+        forged.body["message"],
+        "GitHub webhook refused: the X-Hub-Signature-256 header does not match the configured \
+         secret"
+    );
+    let unsigned = server
+        .post_raw(
+            "/api/webhook",
+            &[("X-GitHub-Event", "pull_request")],
+            &opened,
+        )
+        .await?;
+    assert_eq!(unsigned.status, 401, "{:?}", unsigned.body);
+    let merge_request = fixture("gitlab-merge-request.json");
+    let bad_token = server
+        .post_raw(
+            "/api/webhook",
+            &[
+                ("X-Gitlab-Event", "Merge Request Hook"),
+                ("X-Gitlab-Token", "guess"),
+            ],
+            &merge_request,
+        )
+        .await?;
+    assert_eq!(bad_token.status, 401, "{:?}", bad_token.body);
+    // A genuine edit of the title changes no pull request list.
+    let edited = String::from_utf8(opened.clone())?.replacen("\"opened\"", "\"edited\"", 1);
+    let ignored = github(
+        &server,
+        "pull_request",
+        edited.as_bytes(),
+        &github_signature(SECRET, edited.as_bytes()),
+    )
+    .await?;
+    assert_eq!(ignored.status, 200, "{:?}", ignored.body);
+    assert_eq!(refreshed(&[]).await?, Vec::<&str>::new());
+
+    let signature = github_signature(SECRET, &opened);
+    let genuine = github(&server, "pull_request", &opened, &signature).await?;
+    assert_eq!(genuine.status, 200, "{:?}", genuine.body);
+    assert_eq!(genuine.body, json!({"refreshed": []}));
+    assert_eq!(
+        refreshed(&["guestbook-previews"]).await?,
+        ["guestbook-previews"]
+    );
+    assert_eq!(
+        appset_refresh(&ctx, "guestbook-previews").await?.as_deref(),
+        Some("true")
+    );
+
+    let merged = server
+        .post_raw(
+            "/api/webhook",
+            &[
+                ("X-Gitlab-Event", "Merge Request Hook"),
+                ("X-Gitlab-Token", SECRET),
+            ],
+            &merge_request,
+        )
+        .await?;
+    assert_eq!(merged.status, 200, "{:?}", merged.body);
+    assert_eq!(
+        refreshed(&["guestbook-previews", "gitlab-previews"]).await?,
+        ["guestbook-previews", "gitlab-previews"]
+    );
+
+    let log = server.stop().await?;
+    assert!(
+        log.lines().any(
+            |line| line.contains("webhook pull request refreshes ApplicationSets")
+                && line.contains("gitlab-previews")
+        ),
+        "{log}"
+    );
     harness::assert_no_secrets(&log, &[SECRET, &signature[7..]]);
     Ok(())
 }
