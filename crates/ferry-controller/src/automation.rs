@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use ferry_types::Application;
-use ferry_types::application::{OperationPhase, OperationState, SyncStatusCode};
+use ferry_types::application::{OperationPhase, SyncStatusCode};
 
 use crate::settings::ControllerSettings;
 use ferry_appstate::Comparison;
@@ -136,14 +136,6 @@ fn self_heal_delay(settings: &ControllerSettings, attempts: i64) -> Duration {
         .min(settings.self_heal_backoff_max)
 }
 
-/// Whether the spec's sources changed since the finished `state` synced them (the image
-/// updater's write-back, a parameter override): an operation equal to the finished one is then
-/// a new sync to the same revision, not that one's leftover.
-pub fn sources_changed_since(app: &Application, state: &OperationState) -> bool {
-    let result = state.sync_result.as_ref();
-    result.is_some_and(|r| !same_sources(app, r.source.as_ref(), &r.sources))
-}
-
 /// Whether the last sync used the spec's current sources (a rollback or a spec change makes it a
 /// different target even at the same revision).
 fn same_sources(
@@ -248,13 +240,10 @@ mod tests {
 
     #[test]
     fn a_spec_change_at_the_same_revision_is_a_new_sync() {
-        let last = |a: &Application| a.status.clone().unwrap().operation_state.unwrap();
         let synced = with_last(AUTO, "Succeeded", "aaa", 0, "2026-01-01T00:00:00Z");
-        assert!(!sources_changed_since(&synced, &last(&synced)));
         let mut written_back = synced.clone();
         let source = written_back.spec.source.as_mut().unwrap();
         source.kustomize = serde_yaml::from_str("images: ['web:1.1.0']").unwrap();
-        assert!(sources_changed_since(&written_back, &last(&synced)));
         assert_eq!(
             decide(
                 &written_back,
@@ -267,9 +256,6 @@ mod tests {
                 self_heal_attempts: 0
             }
         );
-        let mut no_result = last(&synced);
-        no_result.sync_result = None;
-        assert!(!sources_changed_since(&written_back, &no_result));
     }
 
     #[test]

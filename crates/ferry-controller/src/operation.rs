@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::appstate;
-use crate::automation;
 use crate::context::Context;
 use crate::impersonation;
 use crate::metrics::AppIdentity;
@@ -138,20 +137,9 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
             info!(app = %name, "resuming the operation left running by an earlier controller");
             spawn(ctx, name, state.clone(), true);
         }
-        Some(state)
-            if state.operation == operation
-                && state.phase.is_completed()
-                && !automation::sources_changed_since(app, state) =>
-        {
-            // Finished, but clearing `operation` did not get through.
-            patch::write(
-                &ctx.apps,
-                &name,
-                &ctx.settings.field_manager,
-                json!({"operation": null}),
-            )
-            .await?;
-        }
+        // A finished operation's state is written together with clearing `operation` (one
+        // patch), so an operation beside a finished state is always a new request, even one
+        // equal to the last (`argocd app sync` again at the same revision).
         _ => {
             let state = OperationState {
                 operation: operation.clone(),

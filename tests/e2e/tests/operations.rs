@@ -279,6 +279,29 @@ async fn rollback_returns_to_a_recorded_revision() -> Result<()> {
 }
 
 #[tokio::test]
+async fn syncing_again_at_the_same_revision_runs_again() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("resync");
+    story.create_app(&app, "guestbook", &[])?;
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    let first = story.app(&app).await?.status.unwrap().history;
+    assert_eq!(first.len(), 1);
+
+    // The same request again (same revision, same options): a new sync, as in Argo CD — not
+    // the finished one's leftover.
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    let after = story
+        .wait_app(&app, "the second sync recorded", |a| {
+            a.status.as_ref().is_some_and(|s| s.history.len() == 2)
+        })
+        .await?;
+    let history = after.status.unwrap().history;
+    assert_eq!(history[1].revision, history[0].revision);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_controller_killed_mid_sync_resumes_without_redoing_work() -> Result<()> {
     let mut story = Story::new().await?;
     let gate = format!("ferry.dev/gate-{}", story.namespace());
