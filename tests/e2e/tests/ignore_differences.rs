@@ -1,6 +1,7 @@
 //! `ignoreDifferences` by field manager, as teams use it for autoscalers: what another manager
 //! owns on a live object (here the replica count) is not a difference, so self-heal leaves it
-//! alone; the same change by anyone else is drift and is undone.
+//! alone; the same change by anyone else is drift and is undone. System-wide rules in
+//! `argocd-cm` hold for the controller and `ferry app diff` alike.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use anyhow::Result;
 use ferry_e2e::{Story, is};
 use ferry_types::Application;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 async fn scale_as(story: &Story, manager: &str, replicas: i32) -> Result<()> {
@@ -103,5 +105,49 @@ async fn a_sync_respecting_ignored_differences_keeps_the_autoscalers_replicas() 
         })
         .await?;
     assert_eq!(replicas(&story).await?, Some(5));
+    Ok(())
+}
+
+/// A system-wide rule in `argocd-cm` (the replica count of every Deployment) holds for the
+/// controller and for `ferry app diff` alike, which compare through the same code: a scale by
+/// anyone leaves the app Synced, self-heal leaves it alone, and the diff is empty.
+#[tokio::test]
+async fn a_system_wide_ignore_rule_holds_for_the_controller_and_for_ferry_app_diff() -> Result<()> {
+    let mut story = Story::new().await?;
+    let argocd_cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm"},
+        "data": {"resource.customizations.ignoreDifferences.apps_Deployment":
+            "jsonPointers:\n- /spec/replicas\n"},
+    }))?;
+    // The controller reads argocd-cm as it starts.
+    story
+        .ctx
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &argocd_cm)
+        .await?;
+    story.start_controller()?;
+    let app = story.app_name("guestbook");
+    story.create_app(
+        &app,
+        "guestbook",
+        &["--sync-policy", "automated", "--self-heal"],
+    )?;
+    story
+        .wait_app(&app, "Synced and Healthy", is::synced_and_healthy)
+        .await?;
+
+    scale_as(&story, "someone", 5).await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(replicas(&story).await?, Some(5));
+    let now = story.app(&app).await?;
+    assert!(is::synced(&now), "{:?}", now.status.map(|s| s.sync));
+    let diff = story.ferry_output(&["app", "diff", &app])?;
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
     Ok(())
 }
