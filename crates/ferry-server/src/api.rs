@@ -9,6 +9,7 @@ mod app_logs;
 mod app_operations;
 mod app_resources;
 mod app_sync_windows;
+mod app_tree_stream;
 mod app_views;
 mod app_watch;
 mod app_writes;
@@ -139,6 +140,10 @@ fn rest_router(state: AppState) -> Router {
         )
         .route("/api/v1/applications/{name}/logs", get(app_logs::app_logs))
         .route("/api/v1/stream/applications", get(stream::applications))
+        .route(
+            "/api/v1/stream/applications/{name}/resource-tree",
+            get(app_tree_stream::resource_tree),
+        )
         .merge(applicationsets::routes())
         .merge(projects::routes())
         .route(

@@ -5,15 +5,64 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ferry_e2e::argocd::Argocd;
 use ferry_e2e::{Story, is};
 use ferry_testkit::git::GitDaemon;
 use ferry_testkit::real_node;
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
+use serde_json::{Value, json};
 
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// The Pods of an `ApplicationTree`, by name.
+fn pods_of(tree: &Value) -> Vec<String> {
+    tree["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|node| node["kind"] == "Pod")
+        .filter_map(|node| node["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A stream of Server-Sent Events whose data are `{"result": …}`.
+struct TreeStream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+impl TreeStream {
+    async fn open(http: &reqwest::Client, url: &str, token: &str) -> Result<Self> {
+        let response = http.get(url).bearer_auth(token).send().await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.text().await?);
+        Ok(Self {
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map(|bytes| bytes.to_vec()))
+                .boxed(),
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event's `result`.
+    async fn next(&mut self) -> Result<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|line| line.strip_prefix("data:")) {
+                    let data: Value = serde_json::from_str(data.trim())?;
+                    return Ok(data["result"].clone());
+                }
+                continue;
+            }
+            let chunk = self.body.next().await.context("the stream ended")??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
 
 #[tokio::test]
 async fn the_argocd_cli_reads_an_apps_logs_and_runs_its_actions() -> Result<()> {
@@ -84,6 +133,26 @@ async fn the_argocd_cli_reads_an_apps_logs_and_runs_its_actions() -> Result<()> 
         |line| line == "hello from git",
     )?;
 
+    // The app's resource tree as a stream (Argo CD's WatchResourceTree, REST side): first as it is.
+    let base = format!("http://{}", server.address());
+    let http = reqwest::Client::new();
+    let session: Value = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = session["token"].as_str().context("a session token")?;
+    let mut trees = TreeStream::open(
+        &http,
+        &format!("{base}/api/v1/stream/applications/{app}/resource-tree"),
+        token,
+    )
+    .await?;
+    let first_pods = pods_of(&trees.next().await?);
+    assert_eq!(first_pods.len(), 1, "{first_pods:?}");
+
     // The Deployment's built-in actions, then a restart.
     let listed = argocd.run(&["app", "actions", "list", &app])?;
     let rows: Vec<Vec<&str>> = listed
@@ -126,6 +195,20 @@ async fn the_argocd_cli_reads_an_apps_logs_and_runs_its_actions() -> Result<()> 
                 && argocd.run(&["app", "logs", &app, "--tail", "1"])?.trim() == "hello from git")
         })
         .await?;
+    // The tree stream has sent the new pod too.
+    tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            if pods_of(&trees.next().await?)
+                .iter()
+                .any(|pod| !first_pods.contains(pod))
+            {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await
+    .context("the resource tree stream sent no tree with the restarted pod")??;
+
     let events: kube::Api<Event> = story.ctx.api();
     let audited: Vec<String> = events
         .list(&Default::default())
