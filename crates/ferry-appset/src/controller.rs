@@ -575,3 +575,31 @@ async fn owned_apps(
         .filter(|app| apply::owned_by(app, appset))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upstream's DefaultPolicy: the set's own policy only when overriding is enabled.
+    #[test]
+    fn the_controllers_policy_wins_unless_overriding_is_enabled() {
+        let settings = |policy, policy_override| Settings {
+            namespace: "argocd".into(),
+            git_root: PathBuf::new(),
+            max_repo_size: None,
+            concurrency: 1,
+            progressive_syncs: false,
+            scm: Default::default(),
+            applicationset_namespaces: Vec::new(),
+            policy,
+            policy_override,
+        };
+        let own: ApplicationSet =
+            serde_yaml::from_str("spec: {syncPolicy: {applicationsSync: create-only}}").unwrap();
+        let none: ApplicationSet = serde_yaml::from_str("spec: {}").unwrap();
+        use ApplicationsSyncPolicy::*;
+        assert_eq!(settings(Sync, true).policy_of(&own), CreateOnly);
+        assert_eq!(settings(CreateUpdate, false).policy_of(&own), CreateUpdate);
+        assert_eq!(settings(CreateDelete, true).policy_of(&none), CreateDelete);
+    }
+}
