@@ -4,7 +4,7 @@ use ferry_sync::Hook;
 use serde_json::Value;
 
 /// `argocd.argoproj.io/compare-options` (comma-separated `Name=value`, or bare names).
-pub const COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
+pub use ferry_types::annotations::COMPARE_OPTIONS_ANNOTATION as COMPARE_OPTIONS;
 
 /// What `compare-options` says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,12 +6,10 @@ use serde_json::Value;
 
 use crate::options::annotation;
 
-pub const HOOK_ANNOTATION: &str = "argocd.argoproj.io/hook";
-pub const HOOK_DELETE_POLICY_ANNOTATION: &str = "argocd.argoproj.io/hook-delete-policy";
-pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
-pub const HELM_HOOK_ANNOTATION: &str = "helm.sh/hook";
-pub const HELM_HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
-pub const HELM_HOOK_DELETE_POLICY_ANNOTATION: &str = "helm.sh/hook-delete-policy";
+pub use ferry_types::annotations::{
+    HELM_HOOK_ANNOTATION, HELM_HOOK_DELETE_POLICY_ANNOTATION, HELM_HOOK_WEIGHT_ANNOTATION,
+    HOOK_ANNOTATION, HOOK_DELETE_POLICY_ANNOTATION, SYNC_WAVE_ANNOTATION,
+};
 
 /// The phase a hook of this type runs in; `None` for hooks that do not run during a sync
 /// (`Skip`, and `PostDelete`, which runs when the application is deleted).

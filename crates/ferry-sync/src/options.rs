@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
+pub use ferry_types::annotations::SYNC_OPTIONS_ANNOTATION;
 
 /// How deletions propagate to dependents (`PrunePropagationPolicy=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
