@@ -15,8 +15,8 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::{Map, Value};
 use tracing::warn;
 
-use crate::cache::Shared;
 use crate::GroupKind;
+use crate::cache::Shared;
 use crate::object::CachedObject;
 use crate::store::{CacheEvent, Store};
 use crate::tracking::TrackingMethod;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use ferry_types::tracking::TrackingMethod;
 use ferry_health::HealthChecks;
 use ferry_sync::{Engine, EngineSettings, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_testkit::kube::TestContext;
 use ferry_types::application::{HookType, OperationPhase, ResultCode, SyncPhase};
+use ferry_types::tracking::TrackingMethod;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
