@@ -17,12 +17,13 @@ pub const APPLICATIONSET_CRD: &str = include_str!("../crds/applicationsets.argop
 pub const IMAGEUPDATER_CRD: &str =
     include_str!("../crds/imageupdaters.argocd-image-updater.argoproj.io.yaml");
 
-/// Argo Workflows' CRDs, for `ferry-workflow-controller`.
+/// Argo Workflows' CRDs, for `ferry-workflow-controller`; in a directory of their own, since
+/// deploy/ and the chart (which copy `crds/*.yaml`) do not install the workflow controller yet.
 pub const WORKFLOW_CRDS: [&str; 4] = [
-    include_str!("../crds/workflows.argoproj.io.yaml"),
-    include_str!("../crds/workflowtemplates.argoproj.io.yaml"),
-    include_str!("../crds/clusterworkflowtemplates.argoproj.io.yaml"),
-    include_str!("../crds/cronworkflows.argoproj.io.yaml"),
+    include_str!("../crds/workflows/workflows.argoproj.io.yaml"),
+    include_str!("../crds/workflows/workflowtemplates.argoproj.io.yaml"),
+    include_str!("../crds/workflows/clusterworkflowtemplates.argoproj.io.yaml"),
+    include_str!("../crds/workflows/cronworkflows.argoproj.io.yaml"),
 ];
 
 /// Every CRD of Argo CD and the image updater, parsed.
