@@ -230,18 +230,12 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
     assert_eq!(event["application"]["metadata"]["name"], "guestbook");
 
     // A method of Argo CD's that ferry has no route for says so by name.
-    let action = client
-        .call(
-            "/application.ApplicationService/ListResourceActions",
-            json!({"name": "guestbook"}),
-        )
+    let missing = client
+        .call("/gpgkey.GPGKeyService/List", json!({}))
         .await
         .unwrap_err();
-    assert_eq!(action.code(), Code::Unimplemented);
-    assert!(
-        action.message().contains("ListResourceActions"),
-        "{action:?}"
-    );
+    assert_eq!(missing.code(), Code::Unimplemented);
+    assert!(missing.message().contains("GPGKeyService"), "{missing:?}");
 
     // Logging out over gRPC revokes the token for REST as well.
     client
