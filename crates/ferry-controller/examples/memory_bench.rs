@@ -231,7 +231,7 @@ fn start_controller(args: &Args, kubeconfig: &Path, work: &Path) -> Result<Child
             "127.0.0.1:0",
         ])
         .args(&args.controller_args)
-        .env("PATH", tool_path())
+        .env("PATH", ferry_sandbox::toolchain::search_path())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -244,16 +244,6 @@ fn start_controller(args: &Args, kubeconfig: &Path, work: &Path) -> Result<Child
     command
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))
-}
-
-/// The toolchain's binaries (helm, kustomize) first, as the controller renders with them.
-fn tool_path() -> String {
-    let tools = ferry_sandbox::toolchain::bin_dir();
-    format!(
-        "{}:{}",
-        tools.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 /// Polls the app every second until `done`, printing progress every 30 s.

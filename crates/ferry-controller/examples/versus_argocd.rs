@@ -459,7 +459,7 @@ async fn start_ferry(
             "--view-listen",
             "127.0.0.1:0",
         ])
-        .env("PATH", tool_path());
+        .env("PATH", ferry_sandbox::toolchain::search_path());
     let mut processes = Processes::default();
     processes.spawn("ferry-controller", command, work)?;
     processes.sample_rss();
@@ -521,7 +521,7 @@ async fn start_argocd(
         .env("ARGOCD_GPG_ENABLED", "false")
         .env("TMPDIR", work)
         .env("HOME", work)
-        .env("PATH", tool_path());
+        .env("PATH", ferry_sandbox::toolchain::search_path());
     processes.spawn("argocd-repo-server", command, work)?;
 
     let mut command = Command::new(&components);
@@ -648,15 +648,6 @@ fn beside_this_program(name: &str) -> Result<PathBuf> {
         .and_then(Path::parent)
         .context("locating the target directory")?
         .join(name))
-}
-
-/// The toolchain's binaries first (helm, kustomize), then the caller's PATH (git).
-fn tool_path() -> String {
-    format!(
-        "{}:{}",
-        ferry_sandbox::toolchain::bin_dir().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 // ---- the workload ----

@@ -32,6 +32,16 @@ pub fn bin_dir() -> PathBuf {
     cache_dir().join("toolchain").join("bin")
 }
 
+/// This process's PATH with the toolchain's binaries first, for the processes it starts (a
+/// controller renders with the pinned helm and kustomize).
+pub fn search_path() -> String {
+    format!(
+        "{}:{}",
+        bin_dir().display(),
+        env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// Returns the bin directory, running `scripts/toolchain` first when a binary is missing (those
 /// of a real node too, with `real_node`).
 pub fn ensure(real_node: bool) -> Result<PathBuf> {

@@ -296,7 +296,7 @@ impl Story {
             .arg("--cache-dir")
             .arg(self.work.path().join(cache))
             .args(&self.controller_flags)
-            .env("PATH", tool_path())
+            .env("PATH", ferry_sandbox::toolchain::search_path())
             .env(
                 "FERRY_LOG",
                 "info,ferry_controller=debug,kube=warn,kube_client::client=off",
@@ -468,7 +468,7 @@ impl Story {
             .arg("--kubeconfig")
             .arg(self.ctx.kubeconfig())
             .args(args)
-            .env("PATH", tool_path())
+            .env("PATH", ferry_sandbox::toolchain::search_path())
             .env("USER", "e2e")
             // The story's own login contexts: none until it logs in to a server.
             .env("FERRY_CONFIG", self.work.path().join("ferry-config"))
@@ -717,20 +717,4 @@ pub mod is {
                 .is_some_and(|c| c.message.contains(text))
         }
     }
-}
-
-/// PATH with the pinned toolchain (helm, kustomize) first.
-fn tool_path() -> String {
-    let cache = std::env::var_os("FERRY_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("ferry")))
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ferry")
-        });
-    let bin = cache.join("toolchain/bin");
-    format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
