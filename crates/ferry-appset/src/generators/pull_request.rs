@@ -196,15 +196,7 @@ impl Filter {
 }
 
 fn compile(filters: &[PullRequestFilter]) -> Result<Vec<Filter>, GeneratorError> {
-    let regex = |kind: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| {
-                Regex::new(t).map_err(|e| {
-                    GeneratorError::new(format!("error compiling {kind} regexp {t:?}: {e}"))
-                })
-            })
-            .transpose()
-    };
+    let regex = scm::filter_regex;
     filters
         .iter()
         .map(|f| {

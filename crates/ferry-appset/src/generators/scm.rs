@@ -327,6 +327,21 @@ pub(crate) fn short(sha: &str, n: usize) -> String {
     sha.chars().take(n).collect()
 }
 
+/// A filter's optional regular expression, compiled; `kind` names the field in the error, as
+/// upstream's message does.
+pub fn filter_regex(
+    kind: &str,
+    text: &Option<String>,
+) -> Result<Option<regex::Regex>, GeneratorError> {
+    text.as_deref()
+        .map(|t| {
+            regex::Regex::new(t).map_err(|e| {
+                GeneratorError::new(format!("error compiling {kind} regexp {t:?}: {e}"))
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

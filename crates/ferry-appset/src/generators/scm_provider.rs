@@ -154,15 +154,7 @@ struct Filter {
 }
 
 fn compile(filters: &[ScmProviderFilter]) -> Result<Vec<Filter>, GeneratorError> {
-    let regex = |kind: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| {
-                Regex::new(t).map_err(|e| {
-                    GeneratorError::new(format!("error compiling {kind} regexp {t:?}: {e}"))
-                })
-            })
-            .transpose()
-    };
+    let regex = scm::filter_regex;
     filters
         .iter()
         .map(|f| {
