@@ -7,3 +7,4 @@ pub mod expr;
 pub mod names;
 pub mod operator;
 pub mod pod;
+pub mod validate;

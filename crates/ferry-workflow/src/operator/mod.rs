@@ -1,0 +1,424 @@
+//! One pass over a workflow, as upstream's operator: walk the templates from the entrypoint,
+//! create the nodes that became ready, read pod nodes from their pods, and roll phases up.
+//! The status is the memory: a pass (or a restarted controller) finds finished nodes finished
+//! and never runs them again; pods have deterministic names, so creating one twice is harmless.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferry_types::workflow::{NodeStatus, Parameter, Phase, Template, Workflow, WorkflowStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::expr::Scope;
+use crate::names::node_id;
+use crate::pod::{PodSettings, PodView};
+use crate::validate::validate;
+
+mod dag;
+mod fan_out;
+mod pod_node;
+mod progress;
+mod retry;
+mod steps;
+
+use progress::progress;
+
+/// What a pass decided.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub status: WorkflowStatus,
+    pub create: Vec<Pod>,
+    /// Names of pods to delete (their nodes were failed by the workflow's deadline).
+    pub delete: Vec<String>,
+    /// When to look again even if nothing changes (the deadline).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Runs one pass over `workflow` (not yet completed) with its pods by name, at `now`.
+pub fn operate(
+    workflow: &Workflow,
+    pods: &BTreeMap<String, PodView>,
+    settings: &PodSettings,
+    now: jiff::Timestamp,
+) -> Outcome {
+    let status = workflow.status.clone().unwrap_or_default();
+    let name = workflow.metadata.name.clone().unwrap_or_default();
+    let mut op = Op {
+        workflow,
+        name: name.clone(),
+        nodes: status.nodes.clone(),
+        pods,
+        settings,
+        now: Time(now),
+        deadline_exceeded: false,
+        in_exit_handler: false,
+        exit_status: None,
+        outcome: Outcome::default(),
+    };
+    let started = status.started_at.clone().map_or(now, |t| t.0);
+    let mut out = WorkflowStatus {
+        started_at: Some(Time(started)),
+        ..status
+    };
+    if let Some(seconds) = workflow.spec.active_deadline_seconds {
+        let deadline = started + jiff::SignedDuration::from_secs(seconds);
+        if now >= deadline {
+            op.deadline_exceeded = true;
+            op.fail_running_pods();
+        } else {
+            op.outcome.requeue_after = Some(Duration::from_secs_f64(
+                deadline.duration_since(now).as_secs_f64().max(0.0) + 0.1,
+            ));
+        }
+    }
+
+    let phase_and_message = match validate(workflow) {
+        Err(message) => (Phase::Failed, Some(format!("invalid spec: {message}"))),
+        Ok(entrypoint) => {
+            let args = workflow.spec.arguments.clone().unwrap_or_default();
+            let root = op.execute(Call {
+                name: name.clone(),
+                display: name.clone(),
+                template: entrypoint,
+                args: args.parameters,
+                boundary: None,
+                in_retry: false,
+                extra: Scope::new(),
+            });
+            let root = op.nodes[&root].clone();
+            op.finish(&root)
+        }
+    };
+    let (phase, message) = phase_and_message;
+    out.phase = Some(phase);
+    out.message = message;
+    if phase.is_completed() {
+        out.finished_at = Some(op.now.clone());
+        op.outcome.requeue_after = None;
+    }
+    out.progress = Some(progress(&mut op.nodes));
+    out.nodes = op.nodes;
+    op.outcome.status = out;
+    op.outcome
+}
+
+struct Op<'a> {
+    workflow: &'a Workflow,
+    name: String,
+    nodes: BTreeMap<String, NodeStatus>,
+    pods: &'a BTreeMap<String, PodView>,
+    settings: &'a PodSettings,
+    now: Time,
+    deadline_exceeded: bool,
+    in_exit_handler: bool,
+    /// `{{workflow.status}}`, for the exit handler and everything under it.
+    exit_status: Option<Phase>,
+    outcome: Outcome,
+}
+
+/// A template to run as a node.
+struct Call<'c> {
+    name: String,
+    display: String,
+    template: &'c str,
+    args: Vec<Parameter>,
+    boundary: Option<String>,
+    /// An attempt of a retry node: run the template itself, not another retry.
+    in_retry: bool,
+    /// Tags besides the template's inputs and `workflow.*` (`retries`).
+    extra: Scope,
+}
+
+impl Op<'_> {
+    fn id(&self, node_name: &str) -> String {
+        node_id(&self.name, node_name)
+    }
+
+    /// The node named `name`, created with `type_` and `phase` if absent.
+    #[allow(clippy::too_many_arguments)]
+    fn init_node(
+        &mut self,
+        name: &str,
+        display: &str,
+        type_: &str,
+        template: Option<&str>,
+        boundary: Option<&str>,
+        phase: Phase,
+        message: Option<String>,
+    ) -> String {
+        let id = self.id(name);
+        let now = self.now.clone();
+        self.nodes.entry(id.clone()).or_insert_with(|| NodeStatus {
+            id: id.clone(),
+            name: name.into(),
+            display_name: display.into(),
+            type_: type_.into(),
+            template_name: template.map(Into::into),
+            phase,
+            boundary_id: boundary.map(Into::into),
+            started_at: Some(now.clone()),
+            finished_at: phase.is_completed().then_some(now),
+            message,
+            ..NodeStatus::default()
+        });
+        id
+    }
+
+    fn mark(&mut self, id: &str, phase: Phase, message: Option<String>) {
+        let now = self.now.clone();
+        if let Some(node) = self.nodes.get_mut(id) {
+            node.phase = phase;
+            if message.is_some() {
+                node.message = message;
+            }
+            if phase.is_completed() && node.finished_at.is_none() {
+                node.finished_at = Some(now);
+            }
+        }
+    }
+
+    fn add_child(&mut self, parent: &str, child: &str) {
+        if let Some(node) = self.nodes.get_mut(parent)
+            && !node.children.iter().any(|c| c == child)
+        {
+            node.children.push(child.into());
+        }
+    }
+
+    fn phase(&self, id: &str) -> Phase {
+        self.nodes.get(id).map_or(Phase::Pending, |n| n.phase)
+    }
+
+    /// After the entrypoint's node: the exit handler once it is done, then the workflow's phase.
+    fn finish(&mut self, root: &NodeStatus) -> (Phase, Option<String>) {
+        if !root.phase.is_completed() {
+            return (Phase::Running, None);
+        }
+        let mut phase = match root.phase {
+            Phase::Failed | Phase::Error => root.phase,
+            _ => Phase::Succeeded,
+        };
+        let mut message = root.message.clone().filter(|_| phase != Phase::Succeeded);
+        if let Some(exit) = self.workflow.spec.on_exit.as_deref() {
+            self.in_exit_handler = true;
+            self.exit_status = Some(phase);
+            let name = format!("{}.onExit", self.name);
+            let id = self.execute(Call {
+                name: name.clone(),
+                display: name,
+                template: exit,
+                args: Vec::new(),
+                boundary: None,
+                in_retry: false,
+                extra: Scope::new(),
+            });
+            let exit = self.nodes[&id].clone();
+            if !exit.phase.is_completed() {
+                return (Phase::Running, None);
+            }
+            if exit.phase.is_failed_or_error() && phase == Phase::Succeeded {
+                phase = Phase::Failed;
+                message = Some(format!(
+                    "exit handler failed: {}",
+                    exit.message.unwrap_or_default()
+                ));
+            }
+        }
+        (phase, message)
+    }
+
+    fn global_scope(&self) -> Scope {
+        let meta = &self.workflow.metadata;
+        let mut scope = Scope::new();
+        scope.insert("workflow.name".into(), self.name.clone());
+        scope.insert(
+            "workflow.namespace".into(),
+            meta.namespace.clone().unwrap_or_default(),
+        );
+        scope.insert("workflow.uid".into(), meta.uid.clone().unwrap_or_default());
+        if let Some(phase) = self.exit_status {
+            scope.insert("workflow.status".into(), phase.as_str().into());
+        }
+        let args = self
+            .workflow
+            .spec
+            .arguments
+            .iter()
+            .flat_map(|a| &a.parameters);
+        for parameter in args {
+            let value = parameter
+                .value
+                .clone()
+                .or_else(|| parameter.default.clone());
+            scope.insert(
+                format!("workflow.parameters.{}", parameter.name),
+                value.unwrap_or_default(),
+            );
+        }
+        scope
+    }
+
+    /// Runs `call`'s template as a node (creating it if needed) and returns the node's ID.
+    fn execute(&mut self, call: Call) -> String {
+        let id = self.id(&call.name);
+        if self.phase(&id).is_completed() {
+            return id;
+        }
+        let workflow = self.workflow;
+        let template = workflow
+            .template(call.template)
+            .expect("validated: every named template exists");
+        let kind = node_type(template);
+        let inputs = match resolve_inputs(template, &call.args) {
+            Ok(inputs) => inputs,
+            Err(message) => return self.error_node(&call, kind, message),
+        };
+        let mut scope = self.global_scope();
+        scope.extend(call.extra.clone());
+        for parameter in &inputs {
+            scope.insert(
+                format!("inputs.parameters.{}", parameter.name),
+                parameter.value.clone().unwrap_or_default(),
+            );
+        }
+        if template.retry_strategy.is_some() && !call.in_retry {
+            return self.execute_retry(call, template, inputs);
+        }
+        let boundary = call.boundary.as_deref();
+        let id = self.init_node(
+            &call.name,
+            &call.display,
+            kind,
+            Some(&template.name),
+            boundary,
+            Phase::Pending,
+            None,
+        );
+        if let Some(node) = self.nodes.get_mut(&id)
+            && node.inputs.is_none()
+            && !inputs.is_empty()
+        {
+            node.inputs = Some(ferry_types::workflow::Inputs {
+                parameters: inputs,
+                ..Default::default()
+            });
+        }
+        match kind {
+            "Pod" => self.execute_pod(&id, &call, template, &scope),
+            "Steps" => self.execute_steps(&id, &call, template, scope),
+            "DAG" => self.execute_dag(&id, &call, template, scope),
+            _ => self.mark(
+                &id,
+                Phase::Error,
+                Some(format!(
+                    "template {:?}: only container, script, steps and dag templates run yet",
+                    template.name
+                )),
+            ),
+        }
+        id
+    }
+
+    fn error_node(&mut self, call: &Call, kind: &str, message: String) -> String {
+        let id = self.init_node(
+            &call.name,
+            &call.display,
+            kind,
+            Some(call.template),
+            call.boundary.as_deref(),
+            Phase::Error,
+            Some(message.clone()),
+        );
+        self.mark(&id, Phase::Error, Some(message));
+        id
+    }
+
+    fn error_call(&mut self, name: &str, display: &str, boundary: &str, message: String) -> String {
+        let id = self.init_node(
+            name,
+            display,
+            "Skipped",
+            None,
+            Some(boundary),
+            Phase::Error,
+            Some(message.clone()),
+        );
+        self.mark(&id, Phase::Error, Some(message));
+        id
+    }
+
+    /// A group of nodes (step group, fan-out): Running until all are done, then Failed if one
+    /// failed, else Succeeded. Returns whether the group is done.
+    fn roll_up(&mut self, group: &str, children: &[String]) -> bool {
+        if !children.iter().all(|c| self.phase(c).is_completed()) {
+            self.mark(group, Phase::Running, None);
+            return false;
+        }
+        match children.iter().find(|c| self.phase(c).is_failed_or_error()) {
+            Some(failed) => {
+                let message = format!("child '{failed}' failed");
+                self.mark(group, Phase::Failed, Some(message));
+            }
+            None => self.mark(group, Phase::Succeeded, None),
+        }
+        true
+    }
+}
+
+/// The node type a template runs as.
+fn node_type(template: &Template) -> &'static str {
+    if template.container.is_some() || template.script.is_some() {
+        "Pod"
+    } else if template.steps.is_some() {
+        "Steps"
+    } else if template.dag.is_some() {
+        "DAG"
+    } else {
+        "Pod"
+    }
+}
+
+/// The template's input parameters with their values: the argument's, else the input's own
+/// `value` or `default`.
+fn resolve_inputs(template: &Template, args: &[Parameter]) -> Result<Vec<Parameter>, String> {
+    let declared = template.inputs.iter().flat_map(|i| &i.parameters);
+    declared
+        .map(|input| {
+            let given = args.iter().find(|a| a.name == input.name);
+            let value = given
+                .and_then(|a| a.value.clone())
+                .or_else(|| input.value.clone())
+                .or_else(|| input.default.clone())
+                .ok_or_else(|| format!("inputs.parameters.{} was not supplied", input.name))?;
+            Ok(Parameter {
+                name: input.name.clone(),
+                value: Some(value),
+                ..Parameter::default()
+            })
+        })
+        .collect()
+}
+
+/// `steps.NAME.*` / `tasks.NAME.*` tags of a finished node.
+fn add_node_scope(scope: &mut Scope, prefix: &str, node: &NodeStatus) {
+    scope.insert(format!("{prefix}.id"), node.id.clone());
+    scope.insert(format!("{prefix}.status"), node.phase.as_str().into());
+    let Some(outputs) = &node.outputs else {
+        return;
+    };
+    if let Some(result) = &outputs.result {
+        scope.insert(format!("{prefix}.outputs.result"), result.clone());
+    }
+    if let Some(code) = &outputs.exit_code {
+        scope.insert(format!("{prefix}.exitCode"), code.clone());
+    }
+    for parameter in &outputs.parameters {
+        if let Some(value) = &parameter.value {
+            scope.insert(
+                format!("{prefix}.outputs.parameters.{}", parameter.name),
+                value.clone(),
+            );
+        }
+    }
+}

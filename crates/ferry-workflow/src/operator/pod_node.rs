@@ -1,0 +1,126 @@
+//! A container or script node: its pod created, read back, and failed on the deadline.
+
+use ferry_types::workflow::{Outputs, Parameter, Phase, Template};
+
+use super::{Call, Op};
+use crate::expr::Scope;
+use crate::names::pod_name;
+use crate::pod::{self, PodRequest, PodView};
+
+pub(super) const DEADLINE_MESSAGE: &str = "Step exceeded its deadline";
+
+impl Op<'_> {
+    /// On the workflow's deadline: running pods' nodes fail, their pods go (not the exit
+    /// handler's, which runs after).
+    pub(super) fn fail_running_pods(&mut self) {
+        let exit_prefix = format!("{}.onExit", self.name);
+        let running: Vec<(String, String, String)> = self
+            .nodes
+            .values()
+            .filter(|n| n.type_ == "Pod" && !n.phase.is_completed())
+            .filter(|n| !n.name.starts_with(&exit_prefix))
+            .map(|n| {
+                let template = n.template_name.clone().unwrap_or_default();
+                (n.id.clone(), n.name.clone(), template)
+            })
+            .collect();
+        for (id, name, template) in running {
+            self.mark(&id, Phase::Failed, Some(DEADLINE_MESSAGE.into()));
+            let pod = pod_name(&self.name, &name, &template);
+            if self.pods.contains_key(&pod) {
+                self.outcome.delete.push(pod);
+            }
+        }
+    }
+
+    pub(super) fn execute_pod(
+        &mut self,
+        id: &str,
+        call: &Call,
+        template: &Template,
+        scope: &Scope,
+    ) {
+        if self.deadline_exceeded && !self.in_exit_handler {
+            self.mark(id, Phase::Failed, Some(DEADLINE_MESSAGE.into()));
+            return;
+        }
+        let pod = pod_name(&self.name, &call.name, &template.name);
+        let Some(view) = self.pods.get(&pod) else {
+            if self.phase(id) == Phase::Running {
+                self.mark(id, Phase::Error, Some("pod deleted".into()));
+                return;
+            }
+            let mut scope = scope.clone();
+            scope.insert("pod.name".into(), pod.clone());
+            scope.insert("node.name".into(), call.name.clone());
+            let request = PodRequest {
+                workflow: self.workflow,
+                node_name: &call.name,
+                node_id: id,
+                pod_name: &pod,
+                template,
+                scope: &scope,
+            };
+            match pod::build(&request, self.settings) {
+                Ok(pod) => self.outcome.create.push(pod),
+                Err(message) => self.mark(id, Phase::Error, Some(message)),
+            }
+            return;
+        };
+        let view = view.clone();
+        if let Some(node) = self.nodes.get_mut(id) {
+            node.host_node_name = view.host.clone().or(node.host_node_name.take());
+        }
+        match view.phase.as_str() {
+            "Running" => self.mark(id, Phase::Running, None),
+            "Succeeded" | "Failed" => self.complete_pod(id, template, &view),
+            _ => {}
+        }
+    }
+
+    pub(super) fn complete_pod(&mut self, id: &str, template: &Template, view: &PodView) {
+        let report = view.report.clone().unwrap_or_default();
+        let mut outputs = Outputs {
+            result: report.result.clone(),
+            exit_code: view.exit_code.map(|c| c.to_string()),
+            ..Outputs::default()
+        };
+        let mut missing = None;
+        for declared in template.outputs.iter().flat_map(|o| &o.parameters) {
+            let value = report
+                .parameters
+                .get(&declared.name)
+                .cloned()
+                .or_else(|| declared.value_from.as_ref().and_then(|v| v.default.clone()));
+            if value.is_none() && missing.is_none() {
+                missing = Some(format!(
+                    "output parameter {} was not reported",
+                    declared.name
+                ));
+            }
+            outputs.parameters.push(Parameter {
+                value,
+                ..declared.clone()
+            });
+        }
+        let (phase, message) = if let Some(error) = report.error.clone() {
+            (Phase::Error, Some(error))
+        } else if view.phase == "Failed" {
+            let message = match (view.exit_code, &view.pod_message, &view.raw_message) {
+                (_, _, Some(raw)) if !raw.is_empty() => raw.clone(),
+                (Some(code), _, _) => format!("Error (exit code {code})"),
+                (None, Some(reason), _) => reason.clone(),
+                (None, None, _) => "pod failed".into(),
+            };
+            (Phase::Failed, Some(message))
+        } else if let Some(missing) = missing {
+            (Phase::Error, Some(missing))
+        } else {
+            (Phase::Succeeded, None)
+        };
+        if let Some(node) = self.nodes.get_mut(id) {
+            node.outputs = Some(outputs);
+        }
+        self.mark(id, phase, message);
+    }
+}

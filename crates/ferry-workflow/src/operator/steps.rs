@@ -1,0 +1,183 @@
+//! `steps` templates: groups one after the other, the steps of a group in parallel.
+
+use ferry_types::workflow::{Arguments, Outputs, Parameter, Phase, Template};
+
+use super::{Call, Op, add_node_scope};
+use crate::expr::{self, Scope};
+
+impl Op<'_> {
+    pub(super) fn execute_steps(
+        &mut self,
+        id: &str,
+        call: &Call,
+        template: &Template,
+        mut scope: Scope,
+    ) {
+        self.mark(id, Phase::Running, None);
+        let groups = template.steps.clone().unwrap_or_default();
+        let mut previous: Option<String> = None;
+        for (index, group) in groups.iter().enumerate() {
+            let group_name = format!("{}[{index}]", call.name);
+            let group_id = self.init_node(
+                &group_name,
+                &format!("[{index}]"),
+                "StepGroup",
+                Some(&template.name),
+                Some(id),
+                Phase::Running,
+                None,
+            );
+            match &previous {
+                None => self.add_child(id, &group_id),
+                Some(previous) => {
+                    for child in self.nodes[previous].children.clone() {
+                        self.add_child(&child, &group_id);
+                    }
+                }
+            }
+            let mut children = Vec::new();
+            for step in group {
+                for (name, display, extra) in self.expand(
+                    &format!("{group_name}.{}", step.name),
+                    &step.name,
+                    &step.with_items,
+                    &step.with_param,
+                    &scope,
+                ) {
+                    let child = match extra {
+                        Err(message) => self.error_call(&name, &display, id, message),
+                        Ok(extra) => {
+                            let mut scope = scope.clone();
+                            scope.extend(extra);
+                            self.execute_step(
+                                &name,
+                                &display,
+                                step.template.as_deref().unwrap_or_default(),
+                                step.when.as_deref(),
+                                step.arguments.as_ref(),
+                                id,
+                                &scope,
+                            )
+                        }
+                    };
+                    self.add_child(&group_id, &child);
+                    children.push(child);
+                }
+            }
+            if !self.roll_up(&group_id, &children) {
+                return;
+            }
+            if self.phase(&group_id).is_failed_or_error() {
+                let failed = children
+                    .iter()
+                    .find(|c| self.phase(c).is_failed_or_error())
+                    .cloned()
+                    .unwrap_or_default();
+                self.mark(id, Phase::Failed, Some(format!("child '{failed}' failed")));
+                return;
+            }
+            for step in group {
+                let step_id = self.id(&format!("{group_name}.{}", step.name));
+                if let Some(node) = self.nodes.get(&step_id) {
+                    add_node_scope(&mut scope, &format!("steps.{}", step.name), node);
+                }
+            }
+            previous = Some(group_id);
+        }
+        self.complete_with_outputs(id, template, &scope);
+    }
+
+    /// A scheduling node's outputs (`valueFrom.parameter` over its children's) and success.
+    pub(super) fn complete_with_outputs(&mut self, id: &str, template: &Template, scope: &Scope) {
+        let mut outputs = Outputs::default();
+        for declared in template.outputs.iter().flat_map(|o| &o.parameters) {
+            let from = declared.value_from.as_ref();
+            let value = match from.and_then(|v| v.parameter.as_deref()) {
+                Some(reference) => expr::substitute(reference, scope)
+                    .ok()
+                    .or_else(|| from.and_then(|v| v.default.clone())),
+                None => declared.value.clone(),
+            };
+            let Some(value) = value else {
+                let message = format!("output parameter {}: could not resolve", declared.name);
+                self.mark(id, Phase::Error, Some(message));
+                return;
+            };
+            outputs.parameters.push(Parameter {
+                value: Some(value),
+                ..declared.clone()
+            });
+        }
+        if let Some(node) = self.nodes.get_mut(id)
+            && !outputs.parameters.is_empty()
+        {
+            node.outputs = Some(outputs);
+        }
+        self.mark(id, Phase::Succeeded, None);
+    }
+
+    /// A step or task: skipped when `when` is false, else its template with its arguments.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn execute_step(
+        &mut self,
+        name: &str,
+        display: &str,
+        template: &str,
+        when: Option<&str>,
+        arguments: Option<&Arguments>,
+        boundary: &str,
+        scope: &Scope,
+    ) -> String {
+        let id = self.id(name);
+        if self.nodes.contains_key(&id) {
+            // Created in an earlier pass: its condition and arguments were settled then.
+            if self.nodes[&id].type_ == "Skipped" || self.phase(&id).is_completed() {
+                return id;
+            }
+        } else if let Some(when) = when {
+            let decided = expr::substitute(when, scope).and_then(|w| expr::evaluate_when(&w));
+            match decided {
+                Err(message) => return self.error_call(name, display, boundary, message),
+                Ok(false) => {
+                    let message = format!("when '{when}' evaluated false");
+                    return self.init_node(
+                        name,
+                        display,
+                        "Skipped",
+                        Some(template),
+                        Some(boundary),
+                        Phase::Skipped,
+                        Some(message),
+                    );
+                }
+                Ok(true) => {}
+            }
+        }
+        let mut args = Vec::new();
+        for parameter in arguments.iter().flat_map(|a| &a.parameters) {
+            let value = match &parameter.value {
+                Some(value) => match expr::substitute(value, scope) {
+                    Ok(value) => Some(value),
+                    Err(message) => {
+                        let message = format!("arguments.parameters.{}: {message}", parameter.name);
+                        return self.error_call(name, display, boundary, message);
+                    }
+                },
+                None => None,
+            };
+            args.push(Parameter {
+                value,
+                ..parameter.clone()
+            });
+        }
+        self.execute(Call {
+            name: name.into(),
+            display: display.into(),
+            template,
+            args,
+            boundary: Some(boundary.into()),
+            in_retry: false,
+            extra: Scope::new(),
+        })
+    }
+}
