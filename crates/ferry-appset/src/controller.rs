@@ -6,7 +6,6 @@
 
 mod apply;
 mod events;
-mod namespaces;
 mod progressive;
 mod secrets;
 mod status;
@@ -18,6 +17,7 @@ use std::time::Duration;
 
 use ferry_git::{Credentials, RepoCache};
 use ferry_types::application_set::{ApplicationsSyncPolicy, reason};
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::{AppProject, Application, ApplicationSet};
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -85,7 +85,7 @@ struct Context {
     client: kube::Client,
     events: events::Events,
     settings: Settings,
-    namespaces: namespaces::AllowedNamespaces,
+    namespaces: AllowedNamespaces,
     git: GitSource,
     clusters: secrets::ClusterSecrets,
 }
@@ -112,9 +112,8 @@ pub async fn run(
         git.cache.clone(),
         clusters.clone(),
     );
-    let namespaces =
-        namespaces::AllowedNamespaces::new(&namespace, &settings.applicationset_namespaces)
-            .map_err(anyhow::Error::msg)?;
+    let namespaces = AllowedNamespaces::new(&namespace, &settings.applicationset_namespaces)
+        .map_err(|e| anyhow::anyhow!("--applicationset-namespaces {e}"))?;
     // Other namespaces are watched cluster-wide and filtered in `reconcile`, as upstream does.
     let (appsets, apps): (Api<ApplicationSet>, Api<Application>) = if namespaces.control_only() {
         (

@@ -2,6 +2,7 @@
 //! Updater's ImageUpdater, and the vocabulary every crate shares: object keys, kinds,
 //! apiVersions and Argo CD's resource tracking.
 
+pub mod allowed_namespaces;
 pub mod annotations;
 pub mod application;
 pub mod application_set;

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use kube::ResourceExt;
 use serde_json::{Map, Value};
 
 use crate::group_of;
@@ -71,6 +72,30 @@ pub fn instance_name(app_name: &str, app_namespace: Option<&str>) -> String {
     match app_namespace {
         Some(namespace) => format!("{namespace}_{app_name}"),
         None => app_name.to_string(),
+    }
+}
+
+/// The `(namespace, name)` of the app an instance name stands for, given the control namespace
+/// (the inverse of [`instance_name`]).
+pub fn app_of_instance<'a>(instance: &'a str, control_namespace: &'a str) -> (&'a str, &'a str) {
+    instance
+        .split_once('_')
+        .unwrap_or((control_namespace, instance))
+}
+
+impl crate::Application {
+    /// Argo CD's `InstanceName`: the name the app's resources are tracked under, prefixed by
+    /// its namespace when that is not the control namespace.
+    pub fn instance_name(&self, control_namespace: &str) -> String {
+        instance_name(&self.name_any(), self.foreign_namespace(control_namespace))
+    }
+
+    /// The app's namespace when it lives outside the control namespace.
+    pub fn foreign_namespace(&self, control_namespace: &str) -> Option<&str> {
+        self.metadata
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty() && *ns != control_namespace)
     }
 }
 
@@ -511,6 +536,14 @@ mod tests {
     fn app_namespace_prefixes_the_instance_name() {
         assert_eq!(instance_name("shop", None), "shop");
         assert_eq!(instance_name("shop", Some("team-a")), "team-a_shop");
+        assert_eq!(app_of_instance("team-a_shop", "argocd"), ("team-a", "shop"));
+        assert_eq!(app_of_instance("shop", "argocd"), ("argocd", "shop"));
+        let app: crate::Application = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "shop", "namespace": "team-a"}, "spec": {}}),
+        )
+        .unwrap();
+        assert_eq!(app.instance_name("argocd"), "team-a_shop");
+        assert_eq!(app.instance_name("team-a"), "shop");
         let mut obj = deployment();
         TrackingMethod::label()
             .mark(&mut obj, "shop", Some("team-a"))

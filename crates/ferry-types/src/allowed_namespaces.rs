@@ -1,16 +1,18 @@
-//! `--applicationset-namespaces`: the namespaces whose ApplicationSets the controller
-//! reconciles besides its own, each entry a glob (`team-*`) or a `/regex/`, as Argo CD's
-//! `glob.MatchStringInList` with REGEXP reads them.
+//! The namespaces a controller or API server serves besides its control namespace
+//! (`--application-namespaces`, `--applicationset-namespaces`): each entry a glob (`team-*`) or
+//! a `/regex/`, as Argo CD's `security.IsNamespaceEnabled` reads them.
 
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
 
+#[derive(Debug, Clone)]
 enum Pattern {
     Regex(Regex),
     Glob(GlobMatcher),
 }
 
 /// The control namespace and the allowed patterns.
+#[derive(Debug, Clone)]
 pub struct AllowedNamespaces {
     control: String,
     patterns: Vec<Pattern>,
@@ -18,7 +20,7 @@ pub struct AllowedNamespaces {
 
 impl AllowedNamespaces {
     /// Refuses an entry that is neither a glob nor a regular expression the `regex` crate takes
-    /// (it has no look-around, which Argo CD's regexp2 has).
+    /// (it has no look-around, which Argo CD's regexp2 has); the error names the entry.
     pub fn new(control: &str, entries: &[String]) -> Result<Self, String> {
         let patterns = entries
             .iter()
@@ -32,10 +34,10 @@ impl AllowedNamespaces {
                 match regex {
                     Some(regex) => Regex::new(regex)
                         .map(Pattern::Regex)
-                        .map_err(|e| format!("--applicationset-namespaces entry {entry:?}: {e}")),
+                        .map_err(|e| format!("entry {entry:?}: {e}")),
                     None => Glob::new(entry)
                         .map(|g| Pattern::Glob(g.compile_matcher()))
-                        .map_err(|e| format!("--applicationset-namespaces entry {entry:?}: {e}")),
+                        .map_err(|e| format!("entry {entry:?}: {e}")),
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -45,9 +47,21 @@ impl AllowedNamespaces {
         })
     }
 
-    /// Whether only the control namespace is watched.
+    /// Only the control namespace.
+    pub fn control_only_of(control: &str) -> Self {
+        Self {
+            control: control.to_string(),
+            patterns: Vec::new(),
+        }
+    }
+
+    /// Whether only the control namespace is served.
     pub fn control_only(&self) -> bool {
         self.patterns.is_empty()
+    }
+
+    pub fn control(&self) -> &str {
+        &self.control
     }
 
     pub fn allows(&self, namespace: &str) -> bool {
