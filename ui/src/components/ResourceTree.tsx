@@ -56,7 +56,9 @@ export function grouped(rows: Row[], parentKey: string): Item[] {
   for (const row of rows) {
     if (row.children.length > 0) continue;
     const kind = `${row.node.group ?? ""}/${row.node.kind}`;
-    leavesByKind.set(kind, [...(leavesByKind.get(kind) ?? []), row]);
+    const leaves = leavesByKind.get(kind);
+    if (leaves) leaves.push(row);
+    else leavesByKind.set(kind, [row]);
   }
   const items: Item[] = [];
   const placed = new Set<string>();

@@ -41,7 +41,9 @@ export function AppDetails() {
   const loadTree = useCallback(() => {
     api<{ nodes: TreeNode[] | null }>(`/api/v1/applications/${encodeURIComponent(name)}/resource-tree`)
       .then((tree) => {
-        setNodes(tree.nodes ?? []);
+        // The same tree again (most polls) keeps the old nodes: nothing below re-renders.
+        const next = tree.nodes ?? [];
+        setNodes((current) => (JSON.stringify(current) === JSON.stringify(next) ? current : next));
         setTreeError(undefined);
       })
       .catch((err) => setTreeError(err.message));
