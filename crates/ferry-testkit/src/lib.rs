@@ -3,8 +3,10 @@
 //! git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
 //! a Helm chart repository, an OCI registry for Helm charts and test images (with a token
 //! service for Bearer auth), the `ferry-server` process, Dex as the OpenID provider of SSO
-//! tests, and Gitea as the SCM provider of the ApplicationSet generators' tests.
+//! tests, Gitea as the SCM provider of the ApplicationSet generators' tests, and Argo CD's source
+//! tree (for its test data).
 
+pub mod argocd_source;
 pub mod chart_repo;
 mod daemon;
 pub mod dex;

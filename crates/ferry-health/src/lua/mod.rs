@@ -55,11 +55,9 @@ enum ScriptError {
 }
 
 impl LuaScript {
-    /// Compiles the script once to reject syntax errors early; nothing runs.
-    pub(crate) fn new(
-        name: impl Into<Arc<str>>,
-        source: impl Into<Arc<str>>,
-    ) -> Result<Self, String> {
+    /// Compiles the script once to reject syntax errors early; nothing runs. `name` is what
+    /// its errors are reported under.
+    pub fn new(name: impl Into<Arc<str>>, source: impl Into<Arc<str>>) -> Result<Self, String> {
         let script = LuaScript {
             name: name.into(),
             source: source.into(),

@@ -1,4 +1,8 @@
-//! A fresh, closed Lua 5.1 state for one script run, with CPU and memory limits.
+//! A fresh, closed Lua state for one script run, with CPU and memory limits.
+//!
+//! The engine is LuaJIT: Lua 5.1 with `goto`, the dialect of Argo CD's gopher-lua, so scripts
+//! written for Argo CD (`goto continue` in a loop) compile. Its JIT compiler is switched off:
+//! compiled code runs no count hooks, and the limits need them.
 //!
 //! Scripts get the base library without its code loaders, `table`, `string` (without `dump`),
 //! `math`, and an `os` reduced to `time`, `date`, `clock` and `difftime`: what health scripts in
@@ -31,8 +35,8 @@ const SAFE_OS: [&str; 4] = ["clock", "date", "difftime", "time"];
 /// `coroutine.resume` are raised again, so a script cannot swallow its own abort and loop on.
 /// `string.rep` of an empty string would spin in C for up to 2^31 rounds, out of the hook's reach.
 /// The pattern functions are the metered ones of [`patterns`], behind wrappers that raise the
-/// errors they report (after [`patterns::RAISE`]) where the script called them: level 3, as the
-/// wrapper's tail call to `checked` counts as a level of its own in Lua 5.1.
+/// errors they report (after [`patterns::RAISE`]) where the script called them: level 2, as
+/// LuaJIT's tail call to `checked` takes the wrapper's place on the stack.
 const HARDEN: &str = r#"
 local aborted, find, match, gmatch, gsub, RAISE = ...
 local raw_pcall, raw_xpcall, raw_resume, raw_rep, error =
@@ -49,7 +53,7 @@ string.rep = function(s, n)
   return raw_rep(s, n)
 end
 local function checked(first, ...)
-  if first == RAISE then error((...), 3) end
+  if first == RAISE then error((...), 2) end
   return first, ...
 end
 string.find = function(...) return checked(find(...)) end
@@ -151,10 +155,14 @@ impl Sandbox {
     /// Builds the state; the limits start counting now.
     pub fn new(limits: &LuaLimits) -> mlua::Result<Sandbox> {
         let lua = Lua::new_with(
-            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS,
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::JIT,
             LuaOptions::default(),
         )?;
         let globals = lua.globals();
+        // Interpreter only, for the hook below; the `jit` module itself is not for scripts.
+        let jit: mlua::Table = globals.get("jit")?;
+        jit.get::<mlua::Function>("off")?.call::<()>(())?;
+        globals.raw_remove("jit")?;
         for name in REMOVED_GLOBALS {
             globals.raw_remove(name)?;
         }
