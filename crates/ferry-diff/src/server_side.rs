@@ -27,12 +27,12 @@ impl ResourceResolver for Discovery {
 }
 
 /// Compares `desired` with `live` through a server-side apply dry-run as field manager
-/// `opts.field_manager` (with `force`, as a sync would apply). A desired object that does not
-/// exist yet is `Missing`; it is still dry-run created so the server's rejection shows up as an
-/// error now rather than at sync time (except when its namespace does not exist yet, since the
-/// sync may create it). A live object with no desired counterpart is `Extra`; neither case
-/// needs the server for the comparison itself. With `predictions`, an answer the API server
-/// gave for the same manifest over the same live version is reused.
+/// `opts.field_manager` (with `force`, as a sync would apply). Only a pair with both sides asks
+/// the server: a desired object that does not exist yet is `Missing` and shown as its manifest,
+/// and a live object with no desired counterpart is `Extra`, as in Argo CD. A manifest the
+/// server would refuse is caught by the sync's own dry run, before anything is applied. With
+/// `predictions`, an answer the API server gave for the same manifest over the same live
+/// version is reused.
 pub async fn server_side_diff(
     client: &kube::Client,
     resolver: &dyn ResourceResolver,
@@ -46,39 +46,34 @@ pub async fn server_side_diff(
         return compare::finish(&id, None, live.cloned(), opts);
     };
     let api = api_for(client, resolver, desired, &id)?;
+    let Some(live) = live else {
+        // Missing: the manifest itself, not every field the server would default.
+        return compare::finish(&id, Some(manifest(desired, &id)?), None, opts);
+    };
     let mut body = desired.clone();
     strip_server_metadata(&mut body);
-    let key = predictions.and_then(|_| Predictions::key(&body, live, &opts.field_manager));
+    let key = predictions.and_then(|_| Predictions::key(&body, Some(live), &opts.field_manager));
     if let (Some(predictions), Some(key)) = (predictions, &key)
         && let Some(predicted) = predictions.get(key)
     {
-        return compare::finish(&id, Some(predicted), live.cloned(), opts);
+        return compare::finish(&id, Some(predicted), Some(live.clone()), opts);
     }
     let params = PatchParams::apply(&opts.field_manager).force().dry_run();
-    let outcome = api.patch(&id.name, &params, &Patch::Apply(&body)).await;
-    let predicted = match (outcome, live) {
-        (Ok(predicted), Some(_)) => {
-            serde_json::to_value(predicted).map_err(|e| DiffError::InvalidObject {
-                resource: id.to_string(),
-                reason: format!("unreadable dry-run result: {e}"),
-            })?
-        }
-        // Missing: show the manifest itself, not every field the server would default.
-        (Ok(_), None) => manifest(desired, &id)?,
-        (Err(kube::Error::Api(status)), None) if namespace_missing(&status) => {
-            manifest(desired, &id)?
-        }
-        (Err(source), _) => {
-            return Err(DiffError::DryRun {
-                resource: id.to_string(),
-                source,
-            });
-        }
-    };
+    let predicted = api
+        .patch(&id.name, &params, &Patch::Apply(&body))
+        .await
+        .map_err(|source| DiffError::DryRun {
+            resource: id.to_string(),
+            source,
+        })?;
+    let predicted = serde_json::to_value(predicted).map_err(|e| DiffError::InvalidObject {
+        resource: id.to_string(),
+        reason: format!("unreadable dry-run result: {e}"),
+    })?;
     if let (Some(predictions), Some(key)) = (predictions, key) {
         predictions.insert(key, &predicted);
     }
-    compare::finish(&id, Some(predicted), live.cloned(), opts)
+    compare::finish(&id, Some(predicted), Some(live.clone()), opts)
 }
 
 fn api_for(
@@ -114,14 +109,6 @@ fn manifest(desired: &Value, id: &ResourceId) -> Result<Value, DiffError> {
     Ok(desired)
 }
 
-fn namespace_missing(status: &kube::core::Status) -> bool {
-    status.is_not_found()
-        && status
-            .details
-            .as_ref()
-            .is_some_and(|d| d.kind == "namespaces")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,22 +121,5 @@ mod tests {
             is_send(&server_side_diff(client, resolver, None, None, opts, None));
         }
         let _ = check as fn(&kube::Client, &dyn ResourceResolver, &DiffOptions);
-    }
-
-    #[test]
-    fn missing_namespace_is_recognized() {
-        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
-            "status": "Failure", "reason": "NotFound", "code": 404,
-            "message": "namespaces \"later\" not found",
-            "details": {"name": "later", "kind": "namespaces"}
-        }))
-        .unwrap();
-        assert!(namespace_missing(&status));
-        let other: kube::core::Status = serde_json::from_value(serde_json::json!({
-            "status": "Failure", "reason": "NotFound", "code": 404,
-            "details": {"name": "web", "group": "apps", "kind": "deployments"}
-        }))
-        .unwrap();
-        assert!(!namespace_missing(&other));
     }
 }

@@ -17,7 +17,7 @@ use ferry_types::application::{OperationPhase, SyncStatusCode, condition};
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -192,6 +192,16 @@ async fn a_comparison_that_failed_for_a_while_heals_without_a_restart() -> Resul
     story
         .repo
         .commit("an app the cluster refuses for a while")?;
+    // The ConfigMap is there already (made by hand), so comparing it takes the API server's
+    // dry run; a missing one would be compared with no request at all.
+    let config_maps: Api<ConfigMap> = Api::namespaced(story.ctx.client(), story.namespace());
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "settings"},
+                                           "data": {"mode": "slow"}}))?,
+        )
+        .await?;
     // An admission webhook that cannot be reached refuses every ConfigMap write (dry runs
     // included) in this story's namespace: what an outage looks like to the comparison.
     let webhooks: Api<ValidatingWebhookConfiguration> = Api::all(story.ctx.client());
