@@ -1,5 +1,7 @@
 //! What rendering needs to know about the Application itself.
 
+use crate::kustomize::KustomizeOptions;
+
 /// Facts about the Application and its destination that rendering depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AppContext {
@@ -21,6 +23,9 @@ pub struct AppContext {
     /// render replaces the cached one. Not part of what a render is cached under.
     #[serde(skip)]
     pub hard_refresh: bool,
+    /// `kustomize build` settings from `argocd-cm` (Argo CD sends them with each manifest
+    /// request, so a changed ConfigMap applies to the next render).
+    pub kustomize: KustomizeOptions,
 }
 
 impl AppContext {

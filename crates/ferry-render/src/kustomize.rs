@@ -8,6 +8,7 @@
 //! other tenants' checkouts and the Git mirrors live (the tools' git cannot use the local
 //! transport either, see [`crate::tool`]).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,85 @@ pub(crate) fn find_kustomization(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `kustomize build` settings from `argocd-cm`, as Argo CD passes them with each manifest
+/// request: `kustomize.buildOptions` for the default kustomize, and versions registered by
+/// `kustomize.path.<version>` (or the older `kustomize.version.<version>`) with their own
+/// `kustomize.buildOptions.<version>`, which an Application picks with `kustomize.version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KustomizeOptions {
+    /// Flags for the default kustomize (whitespace-separated in `argocd-cm`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub build_options: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, KustomizeVersion>,
+}
+
+/// A kustomize version registered in `argocd-cm`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KustomizeVersion {
+    pub path: PathBuf,
+    /// `kustomize.buildOptions.<version>`; `None`: the default's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_options: Option<Vec<String>>,
+}
+
+const BUILD_OPTIONS_KEY: &str = "kustomize.buildOptions";
+const VERSION_KEY_PREFIXES: [&str; 2] = ["kustomize.path.", "kustomize.version."];
+
+impl KustomizeOptions {
+    /// The kustomize settings of an `argocd-cm`'s data. A version registered twice is an error,
+    /// as in Argo CD; build options of a version nobody registered are ignored, as there.
+    pub fn from_argocd_cm(data: &BTreeMap<String, String>) -> Result<Self, String> {
+        let fields = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let mut options = Self {
+            build_options: data
+                .get(BUILD_OPTIONS_KEY)
+                .map_or_else(Vec::new, |s| fields(s)),
+            versions: BTreeMap::new(),
+        };
+        for (key, value) in data {
+            let Some(version) = VERSION_KEY_PREFIXES
+                .iter()
+                .find_map(|prefix| key.strip_prefix(prefix))
+            else {
+                continue;
+            };
+            if options.versions.contains_key(version) {
+                return Err(format!("found duplicate kustomize version: {version}"));
+            }
+            let build_options = data
+                .get(&format!("{BUILD_OPTIONS_KEY}.{version}"))
+                .map(|s| fields(s));
+            options.versions.insert(
+                version.to_string(),
+                KustomizeVersion {
+                    path: value.trim().into(),
+                    build_options,
+                },
+            );
+        }
+        Ok(options)
+    }
+
+    /// The binary (`None`: the configured default) and build flags for a source asking for
+    /// `version` (empty: the default kustomize).
+    pub(crate) fn select(&self, version: &str) -> Result<(Option<&Path>, &[String]), ErrorKind> {
+        if version.is_empty() {
+            return Ok((None, &self.build_options));
+        }
+        let registered = self.versions.get(version).ok_or_else(|| {
+            ErrorKind::Invalid(format!(
+                "kustomize version {version} is not registered (argocd-cm kustomize.path.{version})"
+            ))
+        })?;
+        let options = registered
+            .build_options
+            .as_deref()
+            .unwrap_or(&self.build_options);
+        Ok((Some(&registered.path), options))
+    }
+}
+
 pub(crate) struct Build<'a> {
     pub runner: &'a ToolRunner,
     pub kustomize: &'a Path,
@@ -42,7 +122,7 @@ pub(crate) struct Build<'a> {
     pub opts: &'a ApplicationSourceKustomize,
     pub app: &'a AppContext,
     pub env: &'a BuildEnv,
-    /// Extra `kustomize build` flags from configuration (e.g. `--enable-helm`).
+    /// Extra `kustomize build` flags from `argocd-cm` (e.g. `--enable-helm`).
     pub build_options: &'a [String],
     /// Whether `file://` remote targets may be built (`ferry render --allow-local-remotes`).
     pub allow_local_remotes: bool,
@@ -611,5 +691,47 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn argocd_cm_build_options_and_versions() {
+        let data: BTreeMap<String, String> = [
+            (
+                "kustomize.buildOptions",
+                "--enable-helm  --load-restrictor LoadRestrictionsRootOnly",
+            ),
+            ("kustomize.path.v5.0.0", "/tools/kustomize-5"),
+            ("kustomize.buildOptions.v5.0.0", "--enable-alpha-plugins"),
+            ("kustomize.version.v4.5.7", "/tools/kustomize-4"),
+            ("kustomize.buildOptions.v9", "--unregistered"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let o = KustomizeOptions::from_argocd_cm(&data).unwrap();
+        let (binary, flags) = o.select("").unwrap();
+        assert_eq!(binary, None);
+        assert_eq!(
+            flags,
+            [
+                "--enable-helm",
+                "--load-restrictor",
+                "LoadRestrictionsRootOnly"
+            ]
+        );
+        let (binary, flags) = o.select("v5.0.0").unwrap();
+        assert_eq!(binary, Some(Path::new("/tools/kustomize-5")));
+        assert_eq!(flags, ["--enable-alpha-plugins"]);
+        // A version without options of its own gets the default's.
+        assert_eq!(o.select("v4.5.7").unwrap().1, o.build_options.as_slice());
+        let err = o.select("v9").unwrap_err().to_string();
+        assert!(
+            err.contains("kustomize version v9 is not registered"),
+            "{err}"
+        );
+        let mut twice = data.clone();
+        twice.insert("kustomize.version.v5.0.0".into(), "/elsewhere".into());
+        let err = KustomizeOptions::from_argocd_cm(&twice).unwrap_err();
+        assert_eq!(err, "found duplicate kustomize version: v5.0.0");
     }
 }

@@ -59,10 +59,27 @@ pub struct PluginDiscover {
     pub find: Option<PluginFind>,
 }
 
+/// `find`: a glob (`**` crosses directories), or a command run in the source directory that
+/// discovers the source when it prints anything.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginFind {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub glob: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// How a plugin's discover rule decides, as Argo CD's cmp-server tries them: `fileName`, else
+/// `find.glob`, else `find.command`.
+pub(crate) enum Discovery {
+    /// No rule: the plugin is used only by name.
+    None,
+    /// A glob over the source directory's files, answered without running anything.
+    Glob(globset::GlobMatcher),
+    /// A command to run in a copy of the source.
+    Command(PluginCommand),
 }
 
 impl PluginConfig {
@@ -73,6 +90,9 @@ impl PluginConfig {
             return Err("expected kind: ConfigManagementPlugin".into());
         }
         let cfg: Self = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+        if cfg.metadata.name.is_empty() {
+            return Err("metadata.name is empty".into());
+        }
         if cfg.spec.generate.command.is_empty() {
             return Err(format!(
                 "plugin {}: generate.command is empty",
@@ -80,6 +100,45 @@ impl PluginConfig {
             ));
         }
         Ok(cfg)
+    }
+
+    /// The plugins of a directory, in name order: each `*.yaml` / `*.yml` file in it (a
+    /// ConfigMap mounted as a volume), and `<dir>/<name>/plugin.yaml` (Argo CD's sidecar
+    /// layout). Hidden entries (a mounted ConfigMap's `..data`) are skipped. Errors name the file.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Self>, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                let inner = path.join("plugin.yaml");
+                if inner.is_file() {
+                    files.push(inner);
+                }
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut plugins: Vec<Self> = Vec::new();
+        for file in files {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let plugin = Self::from_yaml(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            if plugins.iter().any(|p| p.full_name() == plugin.full_name()) {
+                return Err(format!(
+                    "{}: a second plugin named {}",
+                    file.display(),
+                    plugin.full_name()
+                ));
+            }
+            plugins.push(plugin);
+        }
+        Ok(plugins)
     }
 
     /// The name Applications use: `<name>-<version>`, or `<name>` without a version.
@@ -91,18 +150,25 @@ impl PluginConfig {
         }
     }
 
-    /// True when the plugin's discover rule matches a file of `app_dir`.
-    pub(crate) fn discovers(&self, app_dir: &Path) -> Result<bool, ErrorKind> {
+    /// The plugin's discover rule, compiled.
+    pub(crate) fn discovery(&self) -> Result<Discovery, ErrorKind> {
         let Some(d) = &self.spec.discover else {
-            return Ok(false);
+            return Ok(Discovery::None);
         };
+        let find = d.find.as_ref();
         let pattern = if d.file_name.is_empty() {
-            d.find.as_ref().map(|f| f.glob.as_str()).unwrap_or_default()
+            find.map(|f| f.glob.as_str()).unwrap_or_default()
         } else {
             d.file_name.as_str()
         };
         if pattern.is_empty() {
-            return Ok(false);
+            return Ok(match find {
+                Some(f) if !f.command.is_empty() => Discovery::Command(PluginCommand {
+                    command: f.command.clone(),
+                    args: f.args.clone(),
+                }),
+                _ => Discovery::None,
+            });
         }
         let pattern = pattern.trim_start_matches("./");
         let glob = GlobBuilder::new(pattern)
@@ -115,8 +181,13 @@ impl PluginConfig {
                 ))
             })?
             .compile_matcher();
-        Ok(any_file(app_dir, app_dir, &|rel| glob.is_match(rel)))
+        Ok(Discovery::Glob(glob))
     }
+}
+
+/// True when a file under `app_dir` matches `glob` (relative to `app_dir`).
+pub(crate) fn glob_matches(glob: &globset::GlobMatcher, app_dir: &Path) -> bool {
+    any_file(app_dir, app_dir, &|rel| glob.is_match(rel))
 }
 
 fn any_file(base: &Path, dir: &Path, matches: &dyn Fn(&Path) -> bool) -> bool {
@@ -210,6 +281,26 @@ pub(crate) async fn run(
     manifest::parse_stream(&out, &format!("plugin {name} output"))
 }
 
+/// Whether `find.command` run in `app_dir` (inside a workspace copy) discovers the source: it
+/// does when it succeeds and prints something. A failing command does not, as in Argo CD.
+pub(crate) async fn discovered_by_command(
+    runner: &ToolRunner,
+    plugin: &PluginConfig,
+    find: &PluginCommand,
+    ws: &Workspace,
+    app_dir: &Path,
+    env: Vec<(String, String)>,
+) -> bool {
+    let tool = format!("plugin {} discover", plugin.full_name());
+    match command(runner, &tool, find, ws, app_dir, env).await {
+        Ok(out) => !out.trim().is_empty(),
+        Err(err) => {
+            tracing::warn!("{tool}: {err}; the plugin does not discover this source");
+            false
+        }
+    }
+}
+
 async fn command(
     runner: &ToolRunner,
     tool: &str,
@@ -269,10 +360,66 @@ spec:
     #[test]
     fn discovers_by_file_name_glob() {
         let p = PluginConfig::from_yaml(PLUGIN).unwrap();
+        let Discovery::Glob(glob) = p.discovery().unwrap() else {
+            panic!("fileName is a glob");
+        };
         let d = tempfile::tempdir().unwrap();
-        assert!(!p.discovers(d.path()).unwrap());
+        assert!(!glob_matches(&glob, d.path()));
         std::fs::write(d.path().join("template.yaml"), "").unwrap();
-        assert!(p.discovers(d.path()).unwrap());
+        assert!(glob_matches(&glob, d.path()));
+    }
+
+    #[test]
+    fn find_command_and_no_rule() {
+        let by_command = PLUGIN.replace(
+            "fileName: \"./template.yaml\"",
+            "find:\n      command: [sh, -c]\n      args: [ls]",
+        );
+        let p = PluginConfig::from_yaml(&by_command).unwrap();
+        let Discovery::Command(find) = p.discovery().unwrap() else {
+            panic!("find.command");
+        };
+        assert_eq!(
+            (find.command, find.args),
+            (vec!["sh".into(), "-c".into()], vec!["ls".into()])
+        );
+        let bare = PLUGIN.replace("  discover:\n    fileName: \"./template.yaml\"\n", "");
+        let p = PluginConfig::from_yaml(&bare).unwrap();
+        assert!(matches!(p.discovery().unwrap(), Discovery::None));
+    }
+
+    #[test]
+    fn a_directory_of_plugins_as_a_mounted_config_map_or_sidecar_layout() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("envsubst.yaml"), PLUGIN).unwrap();
+        std::fs::create_dir_all(d.path().join("other")).unwrap();
+        std::fs::write(
+            d.path().join("other/plugin.yaml"),
+            PLUGIN.replace("name: envsubst", "name: other"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.path().join("..data")).unwrap();
+        std::fs::write(d.path().join("..data/x.yaml"), "not a plugin").unwrap();
+        std::fs::write(d.path().join("README"), "ignored").unwrap();
+        let names: Vec<String> = PluginConfig::load_dir(d.path())
+            .unwrap()
+            .iter()
+            .map(PluginConfig::full_name)
+            .collect();
+        assert_eq!(names, ["envsubst-v1.0", "other-v1.0"]);
+        std::fs::write(d.path().join("twice.yaml"), PLUGIN).unwrap();
+        let err = PluginConfig::load_dir(d.path()).unwrap_err();
+        assert!(
+            err.contains("twice.yaml: a second plugin named envsubst-v1.0"),
+            "{err}"
+        );
+        std::fs::write(
+            d.path().join("twice.yaml"),
+            "kind: ConfigManagementPlugin\n",
+        )
+        .unwrap();
+        let err = PluginConfig::load_dir(d.path()).unwrap_err();
+        assert!(err.contains("twice.yaml"), "{err}");
     }
 
     #[test]

@@ -57,8 +57,6 @@ pub struct RenderConfig {
     pub work_dir: PathBuf,
     /// Config-management plugins.
     pub plugins: Vec<PluginConfig>,
-    /// Extra `kustomize build` flags (Argo CD's `kustomize.buildOptions`).
-    pub kustomize_build_options: Vec<String>,
     /// URL schemes allowed for Helm value files (Argo CD's `helm.valuesFileSchemes`); none by
     /// default, so value files come only from repositories.
     pub value_file_schemes: Vec<String>,
@@ -86,7 +84,6 @@ impl Default for RenderConfig {
             cache_ttl: Duration::from_secs(24 * 60 * 60),
             work_dir: std::env::temp_dir().join("ferry-render"),
             plugins: Vec::new(),
-            kustomize_build_options: Vec::new(),
             value_file_schemes: Vec::new(),
             allow_local_remotes: false,
         }
@@ -359,7 +356,6 @@ impl Renderer {
             "helm": self.tool_version(SourceType::Helm).await,
             "kustomize": self.tool_version(SourceType::Kustomize).await,
             "plugins": self.config.plugins,
-            "kustomizeBuildOptions": self.config.kustomize_build_options,
             "valueFileSchemes": self.config.value_file_schemes,
             "allowLocalRemotes": self.config.allow_local_remotes,
         }))
@@ -390,12 +386,15 @@ impl Renderer {
             ))));
         }
         let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
-        let (kind, plugin) = self.detect(source, &app_dir).map_err(fail)?;
+        let env = BuildEnv::new(app, source, revision);
+        let (kind, plugin) = self
+            .detect(app, source, &root, &app_dir, &env)
+            .await
+            .map_err(fail)?;
         let rel_app = app_dir
             .strip_prefix(&root)
             .expect("resolved inside root")
             .to_path_buf();
-        let env = BuildEnv::new(app, source, revision);
         let objects = self
             .render_tree(
                 app, source, &root, &rel_app, kind, plugin, &env, refs, budget,
@@ -447,15 +446,18 @@ impl Renderer {
                 .await?
             }
             SourceType::Kustomize => {
+                let opts = source.kustomize.clone().unwrap_or_default();
+                let (binary, build_options) = app.kustomize.select(&opts.version)?;
+                let binary = binary.map(tool::locate);
                 kustomize::Build {
                     runner: &self.runner,
-                    kustomize: &self.kustomize,
+                    kustomize: binary.as_deref().unwrap_or(&self.kustomize),
                     ws: &ws,
                     app_dir: &app_dir,
-                    opts: &source.kustomize.clone().unwrap_or_default(),
+                    opts: &opts,
                     app,
                     env,
-                    build_options: &self.config.kustomize_build_options,
+                    build_options,
                     allow_local_remotes: self.config.allow_local_remotes,
                 }
                 .run()
@@ -583,11 +585,19 @@ impl Renderer {
 
     /// The source type, as Argo CD picks it: the option block that is set; else a plugin whose
     /// discover rule matches; else `kustomization.yaml`; else `Chart.yaml`; else a directory.
-    fn detect(
-        &self,
+    /// A named plugin (`<name>-<version>`, or `<name>` without a version) must also discover
+    /// the source when it has a discover rule, as Argo CD's repo server requires.
+    async fn detect<'a>(
+        &'a self,
+        app: &AppContext,
         source: &ApplicationSource,
+        root: &Path,
         app_dir: &Path,
-    ) -> Result<(SourceType, Option<&PluginConfig>), ErrorKind> {
+        env: &BuildEnv,
+    ) -> Result<(SourceType, Option<&'a PluginConfig>), ErrorKind> {
+        let discover = |candidates: Vec<&'a PluginConfig>| {
+            self.discover_plugin(candidates, app, source, root, app_dir, env)
+        };
         match source.explicit_type().map_err(ErrorKind::Invalid)? {
             Some(SourceType::Plugin) => {
                 let name = source
@@ -595,24 +605,36 @@ impl Renderer {
                     .as_ref()
                     .map(|p| p.name.as_str())
                     .unwrap_or_default();
-                let plugin = if name.is_empty() {
-                    self.discover_plugin(app_dir)?.ok_or_else(|| {
+                if name.is_empty() {
+                    let found = discover(self.config.plugins.iter().collect()).await?;
+                    let plugin = found.ok_or_else(|| {
                         ErrorKind::Invalid("no configured plugin discovers this source".into())
-                    })?
-                } else {
-                    self.config
-                        .plugins
-                        .iter()
-                        .find(|p| p.full_name() == name || p.metadata.name == name)
-                        .ok_or_else(|| {
-                            ErrorKind::Invalid(format!("plugin {name:?} is not configured"))
-                        })?
-                };
+                    })?;
+                    return Ok((SourceType::Plugin, Some(plugin)));
+                }
+                let plugin = self
+                    .config
+                    .plugins
+                    .iter()
+                    .find(|p| p.full_name() == name)
+                    .ok_or_else(|| {
+                        ErrorKind::Invalid(format!(
+                            "plugin {name:?} is not configured (configured: {})",
+                            self.plugin_names()
+                        ))
+                    })?;
+                let has_rule = !matches!(plugin.discovery()?, plugin::Discovery::None);
+                if has_rule && discover(vec![plugin]).await?.is_none() {
+                    return Err(ErrorKind::Invalid(format!(
+                        "plugin {name:?} does not discover this source (its discover rule \
+                         matches nothing here)"
+                    )));
+                }
                 Ok((SourceType::Plugin, Some(plugin)))
             }
             Some(kind) => Ok((kind, None)),
             None => {
-                if let Some(plugin) = self.discover_plugin(app_dir)? {
+                if let Some(plugin) = discover(self.config.plugins.iter().collect()).await? {
                     Ok((SourceType::Plugin, Some(plugin)))
                 } else if kustomize::find_kustomization(app_dir).is_some() {
                     Ok((SourceType::Kustomize, None))
@@ -625,10 +647,44 @@ impl Renderer {
         }
     }
 
-    fn discover_plugin(&self, app_dir: &Path) -> Result<Option<&PluginConfig>, ErrorKind> {
-        for p in &self.config.plugins {
-            if p.discovers(app_dir)? {
-                return Ok(Some(p));
+    fn plugin_names(&self) -> String {
+        let names: Vec<String> = self.config.plugins.iter().map(|p| p.full_name()).collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// The first of `candidates` (in configuration order) whose discover rule matches. A
+    /// `find.command` runs in a private copy of the repository with the plugin's environment.
+    async fn discover_plugin<'p>(
+        &self,
+        candidates: Vec<&'p PluginConfig>,
+        app: &AppContext,
+        source: &ApplicationSource,
+        root: &Path,
+        app_dir: &Path,
+        env: &BuildEnv,
+    ) -> Result<Option<&'p PluginConfig>, ErrorKind> {
+        let mut copy: Option<Workspace> = None;
+        for plugin in candidates {
+            let found = match plugin.discovery()? {
+                plugin::Discovery::None => false,
+                plugin::Discovery::Glob(glob) => plugin::glob_matches(&glob, app_dir),
+                plugin::Discovery::Command(find) => {
+                    let ws = match &mut copy {
+                        Some(ws) => ws,
+                        None => copy.insert(Workspace::copy_of(&self.config.work_dir, root)?),
+                    };
+                    let rel = app_dir.strip_prefix(root).expect("resolved inside root");
+                    let vars = plugin::plugin_env(env, app, source.plugin.as_ref())?;
+                    let dir = ws.repo.join(rel);
+                    plugin::discovered_by_command(&self.runner, plugin, &find, ws, &dir, vars).await
+                }
+            };
+            if found {
+                return Ok(Some(plugin));
             }
         }
         Ok(None)

@@ -286,10 +286,15 @@ async fn kustomize_keeps_its_root_only_load_restrictor() {
         vec!["--load-restrictor", "LoadRestrictionsNone"],
         vec!["--load-restrictor=LoadRestrictionsNone"],
     ] {
-        let h = harness_configured(Credentials::default(), |c| {
-            c.kustomize_build_options = options.iter().map(|o| o.to_string()).collect();
-        });
-        let err = render(&h, &repo, "app").await.unwrap_err();
+        let mut context = app("team-a", "team-a");
+        context.kustomize.build_options = options.iter().map(|o| o.to_string()).collect();
+        let srcs = sources(&format!("- repoURL: {}\n  path: app\n", repo.file_url()));
+        let err = harness(vec![])
+            .renderer
+            .render(&context, &srcs)
+            .await
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             format!(

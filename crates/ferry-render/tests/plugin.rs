@@ -138,3 +138,63 @@ async fn plugin_is_discovered_and_bad_output_is_an_error() {
         .to_string();
     assert!(err.contains("plugin \"nope\" is not configured"), "{err}");
 }
+
+/// A plugin discovered by `find.command`: the command runs in a copy of the source with the
+/// plugin's environment, and discovers it when it prints something.
+const BY_COMMAND: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ConfigManagementPlugin
+metadata:
+  name: by-command
+spec:
+  generate:
+    command: [sh, -c, 'printf "kind: ConfigMap\napiVersion: v1\nmetadata: {name: found-by-command}\n"']
+  discover:
+    find:
+      command: [sh, -c, 'grep -l "render-me" *.txt || true']
+"#;
+
+#[tokio::test]
+async fn plugin_is_discovered_by_its_find_command_and_named_ones_must_discover() {
+    let repo = GitRepo::new().unwrap();
+    repo.write("marked/notes.txt", "please render-me\n")
+        .unwrap();
+    repo.write("plain/notes.txt", "nothing\n").unwrap();
+    repo.write(
+        "plain/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
+    )
+    .unwrap();
+    repo.commit("two dirs").unwrap();
+    let h = harness(vec![PluginConfig::from_yaml(BY_COMMAND).unwrap()]);
+    let render = |path: &str, plugin: &str| {
+        let srcs = sources(&format!(
+            "- repoURL: {}\n  path: {path}\n{plugin}",
+            repo.file_url()
+        ));
+        let h = &h;
+        async move {
+            h.renderer
+                .render(&app("d", "default"), &srcs)
+                .await
+                .map(|r| {
+                    r.objects[0]["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .map_err(|e| e.to_string())
+        }
+    };
+    assert_eq!(render("marked", "").await.unwrap(), "found-by-command");
+    // The command prints nothing here: a plain directory.
+    assert_eq!(render("plain", "").await.unwrap(), "plain");
+    // Named, the plugin must still discover the source (Argo CD's rule).
+    let named = "  plugin: {name: by-command}\n";
+    assert_eq!(render("marked", named).await.unwrap(), "found-by-command");
+    let err = render("plain", named).await.unwrap_err();
+    assert!(
+        err.contains("plugin \"by-command\" does not discover"),
+        "{err}"
+    );
+}
