@@ -214,7 +214,7 @@ async fn tree(resources: usize) -> Result<()> {
     let mut story = Story::new().await?;
     story
         .repo
-        .write("many/config-maps.yaml", &config_maps(resources))?;
+        .write("many/config-maps.yaml", config_maps(resources))?;
     story.repo.commit("many")?;
     story.start_controller()?;
     let name = story.app_name("many");

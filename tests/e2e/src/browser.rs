@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
@@ -160,6 +161,18 @@ impl Browser {
         Ok(self.client.execute(script, Vec::new()).await?)
     }
 
+    /// Sends a Chrome DevTools Protocol command to the page through chromedriver's
+    /// `goog/cdp/execute`; its result.
+    pub async fn cdp(&self, command: &str, params: Value) -> Result<Value> {
+        let cmd = CdpCommand {
+            body: json!({"cmd": command, "params": params}).to_string(),
+        };
+        self.client
+            .issue_cmd(cmd)
+            .await
+            .with_context(|| format!("the DevTools command {command}"))
+    }
+
     /// Saves a screenshot of the page as `target/ui-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let dir = crate::helm::repo_root().join("target/ui-screenshots");
@@ -207,5 +220,28 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = killpg(Pid::from_raw(self.driver.id() as i32), Signal::SIGKILL);
         let _ = self.driver.wait();
+    }
+}
+
+/// chromedriver's DevTools passthrough, a command WebDriver itself does not have.
+#[derive(Debug)]
+struct CdpCommand {
+    body: String,
+}
+
+impl WebDriverCompatibleCommand for CdpCommand {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.clone()))
     }
 }
