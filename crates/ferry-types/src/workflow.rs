@@ -41,9 +41,13 @@ pub struct WorkflowSpec {
     /// Given to every pod: to pull the executor's image and the templates' images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secrets: Option<Vec<Value>>,
-    /// Stop the workflow (upstream's `argo stop`/`terminate`/`suspend` set this).
+    /// `Stop` (no new steps, exit handlers run) or `Terminate` (nothing more runs); set by
+    /// `argo stop`/`terminate`. Running pods are deleted either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<String>,
+    /// No new steps while true; set by `argo suspend`, cleared by `argo resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -147,6 +151,9 @@ pub struct Template {
     pub steps: Option<Vec<Vec<WorkflowStep>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<DagTemplate>,
+    /// Waits for `argo resume`, or for its `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<SuspendTemplate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_strategy: Option<RetryStrategy>,
     /// Seconds the template's pod may run (the pod's own `activeDeadlineSeconds`).
@@ -213,6 +220,21 @@ pub struct DagTask {
     pub with_param: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `suspend` of a template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuspendTemplate {
+    /// How long to wait before resuming by itself: seconds, or a duration such as `20s`, `2m`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub duration: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }

@@ -2,7 +2,9 @@
 //! [`controller`] runs it over the cluster's Workflows; [`pod`] wraps each main container in
 //! `ferry-exec`, whose report comes back through the pod's termination message.
 
+pub mod control;
 pub mod controller;
+pub mod duration;
 pub mod expr;
 pub mod names;
 pub mod operator;

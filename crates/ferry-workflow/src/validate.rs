@@ -22,6 +22,7 @@ pub fn validate(workflow: &Workflow) -> Result<&str, String> {
     if let Some(exit) = spec.on_exit.as_deref().filter(|e| !known(e)) {
         return Err(format!("spec.onExit: template {exit:?} not found"));
     }
+    crate::control::Shutdown::parse(spec.shutdown.as_deref())?;
     for template in &spec.templates {
         let steps = template
             .steps

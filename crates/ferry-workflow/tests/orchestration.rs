@@ -442,3 +442,238 @@ spec:
     controller.abort();
     Ok(())
 }
+
+/// Waits until `name` satisfies `ready` (the last seen on a timeout).
+async fn wait_for(
+    ctx: &TestContext,
+    name: &str,
+    what: &str,
+    ready: impl Fn(&Workflow) -> bool,
+) -> Result<Workflow> {
+    let api = ctx.api::<Workflow>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let workflow = api.get(name).await?;
+        if ready(&workflow) {
+            return Ok(workflow);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("workflow {name}: {what}: {:#?}", workflow.status);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn has_node(workflow: &Workflow, display: &str, phase: Phase) -> bool {
+    workflow
+        .status
+        .iter()
+        .flat_map(|s| s.nodes.values())
+        .any(|n| n.display_name == display && n.phase == phase)
+}
+
+#[tokio::test]
+async fn suspend_templates_wait_for_resume_or_their_duration_and_spec_suspend_holds_new_steps()
+-> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |_| ok());
+    let gate = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: gate}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: build, template: work}
+    - - {name: approve, template: approve}
+    - - {name: pause, template: pause}
+    - - {name: deploy, template: work}
+  - name: approve
+    suspend: {}
+  - name: pause
+    suspend: {duration: '2s'}
+  - name: work
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let api = ctx.api::<Workflow>();
+    let waiting = wait_for(&ctx, &gate, "approve waits", |wf| {
+        has_node(wf, "approve", Phase::Running)
+    })
+    .await?;
+    assert_eq!(node(&waiting, "approve").type_, "Suspend");
+    assert!(ferry_workflow::control::is_suspended(&waiting));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = api.get(&gate).await?;
+    assert!(has_node(&still, "approve", Phase::Running), "{still:#?}");
+    assert!(!has_node(&still, "pause", Phase::Running));
+
+    let selector = ferry_workflow::control::NodeSelector::parse("displayName=approve")
+        .map_err(anyhow::Error::msg)?;
+    ferry_workflow::control::update(&api, &gate, |wf| {
+        ferry_workflow::control::resume(wf, Some(&selector), jiff::Timestamp::now())
+    })
+    .await?;
+    let wf = finished(&ctx, &gate).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    let pause = node(&wf, "pause");
+    let waited = pause.finished_at.as_ref().unwrap().0 - pause.started_at.as_ref().unwrap().0;
+    assert!(
+        waited.get_seconds() >= 2,
+        "the 2s suspension ended by itself after {waited:?}"
+    );
+    assert_eq!(node(&wf, "deploy").phase, Phase::Succeeded);
+
+    // spec.suspend from the start: nothing runs until resumed.
+    let held = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: held}
+spec:
+  entrypoint: work
+  suspend: true
+  templates:
+  - name: work
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let running = wait_for(&ctx, &held, "running", |wf| {
+        wf.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pods: Api<Pod> = ctx.api();
+    let selector = format!("{}={held}", labels::WORKFLOW);
+    assert!(
+        pods.list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .is_empty(),
+        "a suspended workflow starts no pod: {running:#?}"
+    );
+    ferry_workflow::control::update(&api, &held, |wf| {
+        ferry_workflow::control::resume(wf, None, jiff::Timestamp::now())
+    })
+    .await?;
+    let wf = finished(&ctx, &held).await?;
+    assert_eq!(wf.status.unwrap().phase, Some(Phase::Succeeded));
+    assert_eq!(wf.spec.suspend, None);
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn stop_runs_the_exit_handler_and_terminate_does_not() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    // The long step never ends by itself; the rest do.
+    let (kubelet, _) = start_kubelet(
+        &ctx,
+        |node| {
+            if node.ends_with(".long") { None } else { ok() }
+        },
+    );
+    let spec = |name: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: {name}}}
+spec:
+  entrypoint: main
+  onExit: cleanup
+  templates:
+  - name: main
+    steps:
+    - - {{name: long, template: work}}
+      - {{name: wait, template: wait}}
+    - - {{name: after, template: work}}
+  - name: wait
+    suspend: {{}}
+  - name: work
+    container: {{image: busybox, command: [sleep, '3600']}}
+  - name: cleanup
+    container: {{image: busybox, command: ['true']}}
+"
+        )
+    };
+    let api = ctx.api::<Workflow>();
+    let pods: Api<Pod> = ctx.api();
+    for (name, strategy) in [
+        ("stopped", ferry_workflow::control::Shutdown::Stop),
+        ("terminated", ferry_workflow::control::Shutdown::Terminate),
+    ] {
+        submit(&ctx, &spec(name)).await?;
+        wait_for(&ctx, name, "long runs", |wf| {
+            has_node(wf, "long", Phase::Running) && has_node(wf, "wait", Phase::Running)
+        })
+        .await?;
+        ferry_workflow::control::update(&api, name, |wf| {
+            ferry_workflow::control::shutdown(wf, strategy)
+        })
+        .await?;
+        let wf = finished(&ctx, name).await?;
+        let status = wf.status.clone().unwrap();
+        let strategy = strategy.as_str();
+        assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+        assert_eq!(
+            status.message,
+            Some(format!("Stopped with strategy '{strategy}'"))
+        );
+        assert_eq!(
+            node(&wf, "long").message,
+            Some(format!("workflow shutdown with strategy: {strategy}"))
+        );
+        assert_eq!(
+            node(&wf, "wait").message,
+            Some(format!("Stopped with strategy '{strategy}'"))
+        );
+        assert!(
+            !has_node(&wf, "after", Phase::Pending) && !has_node(&wf, "after", Phase::Succeeded)
+        );
+        let exit = status
+            .nodes
+            .values()
+            .find(|n| n.display_name == format!("{name}.onExit"));
+        match strategy {
+            "Stop" => assert_eq!(exit.map(|n| n.phase), Some(Phase::Succeeded), "{exit:#?}"),
+            _ => assert!(exit.is_none(), "terminate runs no exit handler: {exit:#?}"),
+        }
+        let long = pod_name_of(&wf, "long");
+        let pod = pods.get_opt(&long).await?;
+        assert!(
+            pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+            "the running pod is deleted"
+        );
+        assert!(
+            ferry_workflow::control::update(&api, name, |wf| {
+                ferry_workflow::control::shutdown(wf, ferry_workflow::control::Shutdown::Stop)
+            })
+            .await
+            .unwrap_err()
+            .to_string()
+            .starts_with("cannot shutdown a completed workflow")
+        );
+    }
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+/// The pod name of the node shown as `display`.
+fn pod_name_of(workflow: &Workflow, display: &str) -> String {
+    let n = node(workflow, display);
+    ferry_workflow::names::pod_name(
+        &workflow.metadata.name.clone().unwrap(),
+        &n.name,
+        n.template_name.as_deref().unwrap_or_default(),
+    )
+}

@@ -10,6 +10,7 @@ use ferry_types::workflow::{NodeStatus, Parameter, Phase, Template, Workflow, Wo
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::control::Shutdown;
 use crate::expr::Scope;
 use crate::names::node_id;
 use crate::pod::{PodSettings, PodView};
@@ -21,6 +22,7 @@ mod pod_node;
 mod progress;
 mod retry;
 mod steps;
+mod suspend;
 
 use progress::progress;
 
@@ -52,6 +54,9 @@ pub fn operate(
         settings,
         now: Time(now),
         deadline_exceeded: false,
+        shutdown: Shutdown::parse(workflow.spec.shutdown.as_deref())
+            .ok()
+            .flatten(),
         in_exit_handler: false,
         exit_status: None,
         outcome: Outcome::default(),
@@ -65,16 +70,26 @@ pub fn operate(
         let deadline = started + jiff::SignedDuration::from_secs(seconds);
         if now >= deadline {
             op.deadline_exceeded = true;
-            op.fail_running_pods();
+            op.fail_running_pods(pod_node::DEADLINE_MESSAGE, |exit| !exit);
+            op.fail_suspend_nodes(pod_node::DEADLINE_MESSAGE, |exit| !exit);
         } else {
-            op.outcome.requeue_after = Some(Duration::from_secs_f64(
-                deadline.duration_since(now).as_secs_f64().max(0.0) + 0.1,
-            ));
+            op.requeue_at(deadline);
         }
+    }
+    if let Some(strategy) = op.shutdown {
+        let message = format!("workflow shutdown with strategy: {}", strategy.as_str());
+        op.fail_running_pods(&message, |exit| !strategy.should_execute(exit));
+        let message = format!("Stopped with strategy '{}'", strategy.as_str());
+        op.fail_suspend_nodes(&message, |exit| !strategy.should_execute(exit));
     }
 
     let phase_and_message = match validate(workflow) {
         Err(message) => (Phase::Failed, Some(format!("invalid spec: {message}"))),
+        // Upstream's suspended workflow: its pods are read, nothing new starts.
+        Ok(_) if workflow.spec.suspend == Some(true) => {
+            op.refresh_pods();
+            (out.phase.unwrap_or(Phase::Running), out.message.clone())
+        }
         Ok(entrypoint) => {
             let args = workflow.spec.arguments.clone().unwrap_or_default();
             let root = op.execute(Call {
@@ -111,6 +126,7 @@ struct Op<'a> {
     settings: &'a PodSettings,
     now: Time,
     deadline_exceeded: bool,
+    shutdown: Option<Shutdown>,
     in_exit_handler: bool,
     /// `{{workflow.status}}`, for the exit handler and everything under it.
     exit_status: Option<Phase>,
@@ -190,6 +206,19 @@ impl Op<'_> {
         self.nodes.get(id).map_or(Phase::Pending, |n| n.phase)
     }
 
+    /// Whether the node named `name` belongs to the exit handler.
+    fn is_exit_node(&self, name: &str) -> bool {
+        name.starts_with(&format!("{}.onExit", self.name))
+    }
+
+    /// Looks again at `at` at the latest.
+    fn requeue_at(&mut self, at: jiff::Timestamp) {
+        let wait =
+            Duration::from_secs_f64(at.duration_since(self.now.0).as_secs_f64().max(0.0) + 0.1);
+        let next = self.outcome.requeue_after.map_or(wait, |r| r.min(wait));
+        self.outcome.requeue_after = Some(next);
+    }
+
     /// After the entrypoint's node: the exit handler once it is done, then the workflow's phase.
     fn finish(&mut self, root: &NodeStatus) -> (Phase, Option<String>) {
         if !root.phase.is_completed() {
@@ -200,7 +229,18 @@ impl Op<'_> {
             _ => Phase::Succeeded,
         };
         let mut message = root.message.clone().filter(|_| phase != Phase::Succeeded);
-        if let Some(exit) = self.workflow.spec.on_exit.as_deref() {
+        if let Some(strategy) = self.shutdown
+            && phase != Phase::Succeeded
+        {
+            message = Some(format!("Stopped with strategy '{}'", strategy.as_str()));
+        }
+        let exit_runs = |op: &Self, exit_id: &str| {
+            op.nodes.contains_key(exit_id) || op.shutdown.is_none_or(|s| s.should_execute(true))
+        };
+        let exit_id = self.id(&format!("{}.onExit", self.name));
+        if let Some(exit) = self.workflow.spec.on_exit.as_deref()
+            && exit_runs(self, &exit_id)
+        {
             self.in_exit_handler = true;
             self.exit_status = Some(phase);
             let name = format!("{}.onExit", self.name);
@@ -308,11 +348,12 @@ impl Op<'_> {
             "Pod" => self.execute_pod(&id, &call, template, &scope),
             "Steps" => self.execute_steps(&id, &call, template, scope),
             "DAG" => self.execute_dag(&id, &call, template, scope),
+            "Suspend" => self.execute_suspend(&id, template),
             _ => self.mark(
                 &id,
                 Phase::Error,
                 Some(format!(
-                    "template {:?}: only container, script, steps and dag templates run yet",
+                    "template {:?}: only container, script, steps, dag and suspend templates run yet",
                     template.name
                 )),
             ),
@@ -374,6 +415,8 @@ fn node_type(template: &Template) -> &'static str {
         "Steps"
     } else if template.dag.is_some() {
         "DAG"
+    } else if template.suspend.is_some() {
+        "Suspend"
     } else {
         "Pod"
     }

@@ -10,26 +10,51 @@ use crate::pod::{self, PodRequest, PodView};
 pub(super) const DEADLINE_MESSAGE: &str = "Step exceeded its deadline";
 
 impl Op<'_> {
-    /// On the workflow's deadline: running pods' nodes fail, their pods go (not the exit
-    /// handler's, which runs after).
-    pub(super) fn fail_running_pods(&mut self) {
-        let exit_prefix = format!("{}.onExit", self.name);
+    /// Fails the unfinished pod nodes `picked` (given whether the node is the exit handler's)
+    /// with `message` and deletes their pods: on the workflow's deadline and on shutdown.
+    pub(super) fn fail_running_pods(&mut self, message: &str, picked: impl Fn(bool) -> bool) {
         let running: Vec<(String, String, String)> = self
             .nodes
             .values()
             .filter(|n| n.type_ == "Pod" && !n.phase.is_completed())
-            .filter(|n| !n.name.starts_with(&exit_prefix))
+            .filter(|n| picked(self.is_exit_node(&n.name)))
             .map(|n| {
                 let template = n.template_name.clone().unwrap_or_default();
                 (n.id.clone(), n.name.clone(), template)
             })
             .collect();
         for (id, name, template) in running {
-            self.mark(&id, Phase::Failed, Some(DEADLINE_MESSAGE.into()));
+            self.mark(&id, Phase::Failed, Some(message.into()));
             let pod = pod_name(&self.name, &name, &template);
             if self.pods.contains_key(&pod) {
                 self.outcome.delete.push(pod);
             }
+        }
+    }
+
+    /// Reads the unfinished pod nodes from their pods, and nothing else: a suspended
+    /// workflow's pass (upstream's pod reconciliation without the walk).
+    pub(super) fn refresh_pods(&mut self) {
+        let running: Vec<(String, String, String)> = self
+            .nodes
+            .values()
+            .filter(|n| n.type_ == "Pod" && !n.phase.is_completed())
+            .map(|n| {
+                let template = n.template_name.clone().unwrap_or_default();
+                (n.id.clone(), n.name.clone(), template)
+            })
+            .collect();
+        for (id, name, template_name) in running {
+            let pod = pod_name(&self.name, &name, &template_name);
+            let Some(view) = self.pods.get(&pod).cloned() else {
+                continue;
+            };
+            let template = self
+                .workflow
+                .template(&template_name)
+                .cloned()
+                .unwrap_or_default();
+            self.read_pod(&id, &template, &view);
         }
     }
 
@@ -42,6 +67,13 @@ impl Op<'_> {
     ) {
         if self.deadline_exceeded && !self.in_exit_handler {
             self.mark(id, Phase::Failed, Some(DEADLINE_MESSAGE.into()));
+            return;
+        }
+        if let Some(strategy) = self.shutdown
+            && !strategy.should_execute(self.in_exit_handler)
+        {
+            let message = format!("workflow shutdown with strategy: {}", strategy.as_str());
+            self.mark(id, Phase::Failed, Some(message));
             return;
         }
         let pod = pod_name(&self.name, &call.name, &template.name);
@@ -68,12 +100,16 @@ impl Op<'_> {
             return;
         };
         let view = view.clone();
+        self.read_pod(id, template, &view);
+    }
+
+    fn read_pod(&mut self, id: &str, template: &Template, view: &PodView) {
         if let Some(node) = self.nodes.get_mut(id) {
             node.host_node_name = view.host.clone().or(node.host_node_name.take());
         }
         match view.phase.as_str() {
             "Running" => self.mark(id, Phase::Running, None),
-            "Succeeded" | "Failed" => self.complete_pod(id, template, &view),
+            "Succeeded" | "Failed" => self.complete_pod(id, template, view),
             _ => {}
         }
     }
