@@ -2,7 +2,7 @@
 // fields the app's `ignoreDifferences` leaves out of the comparison.
 
 import { diffLines } from "diff";
-import { isMap, isPair, isScalar, isSeq, parseDocument, stringify, type Node } from "yaml";
+import { isMap, isPair, isScalar, isSeq, parse, parseDocument, stringify, type Node } from "yaml";
 
 export type RowKind = "same" | "removed" | "added";
 
@@ -178,4 +178,27 @@ export function rulesFor(
       (!rule.name || rule.name === resource.name) &&
       (!rule.namespace || rule.namespace === (resource.namespace ?? "")),
   );
+}
+
+/** The system-wide rules of argocd-cm's resource customizations (the settings'
+ *  `resourceOverrides`), as ignoreDifferences entries: `group/Kind` or `Kind` keys, the rules
+ *  themselves YAML text. Text that does not parse adds no rule. */
+export function systemRules(overrides: Record<string, { ignoreDifferences?: string }>): IgnoreRule[] {
+  return Object.entries(overrides).flatMap(([key, override]) => {
+    const [group, kind] = key.includes("/") ? key.split("/", 2) : ["", key];
+    try {
+      const rules = (parse(override.ignoreDifferences ?? "") ?? {}) as Partial<IgnoreRule>;
+      return [
+        {
+          group,
+          kind,
+          jsonPointers: rules.jsonPointers ?? [],
+          jqPathExpressions: rules.jqPathExpressions ?? [],
+          managedFieldsManagers: rules.managedFieldsManagers ?? [],
+        },
+      ];
+    } catch {
+      return [];
+    }
+  });
 }

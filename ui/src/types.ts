@@ -119,6 +119,9 @@ export interface Settings {
   uiCssURL?: string;
   userLoginsDisabled?: boolean;
   oidcConfig?: { name?: string };
+  // argocd-cm's resource customizations by `group/Kind` (`Kind` for the core group, `*/*` for
+  // all); the ignore rules are YAML text, as Argo CD writes them.
+  resourceOverrides?: Record<string, { ignoreDifferences?: string }>;
 }
 
 export interface UserInfo {

@@ -29,6 +29,7 @@ mod projects;
 mod query;
 mod repo_access;
 mod repositories;
+mod resource_overrides;
 mod selector;
 mod session;
 mod settings;

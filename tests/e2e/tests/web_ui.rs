@@ -5,8 +5,9 @@
 //! login page when the session ends and returns to where they were, rolls back from the history
 //! and compares two deployments' manifests, deletes an app, and logs out; a read-only user sees
 //! why Sync and Delete are disabled. Another user follows a sync wave by wave under the
-//! project's sync window, finds a scaled Deployment's replicas marked as ignored in its diff,
-//! opens a group of eight Pods, reads events and a Pod's log, and deletes a resource.
+//! project's sync window, finds a scaled Deployment's replicas marked as ignored in its diff (the
+//! app's rule) and a ConfigMap's changed greeting too (argocd-cm's system-wide rule), opens a
+//! group of eight Pods, reads events and a Pod's log, and deletes a resource.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
@@ -15,7 +16,7 @@ use ferry_testkit::dex::{Dex, DexClient, MOCK_GROUPS, MOCK_USER_ID};
 use ferry_testkit::real_node;
 use ferry_types::AppProject;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
@@ -188,6 +189,18 @@ async fn a_user_logs_in_watches_apps_sync_live_and_syncs_from_the_browser() -> R
             "{tree} [data-kind=ConfigMap][data-name=guestbook-config] [data-sync=OutOfSync]"
         ))
         .await?;
+    // Only the selected resources were applied: the ConfigMap is still not in the cluster.
+    let config_map = story
+        .ctx
+        .api::<ConfigMap>()
+        .get_opt("guestbook-config")
+        .await?;
+    assert!(
+        config_map.is_none(),
+        "a sync of the Deployment and the Service applied the ConfigMap too"
+    );
+    let service = story.ctx.api::<Service>().get_opt("guestbook").await?;
+    assert!(service.is_some(), "the selected Service was not applied");
     // What the Deployment owns hangs under it: its ReplicaSet and that one's two Pods.
     browser
         .find(&format!("{tree} [data-kind=ReplicaSet]"))
@@ -441,6 +454,21 @@ async fn a_user_follows_a_sync_by_wave_reads_events_and_ignored_fields_and_delet
             }]}})),
         )
         .await?;
+    // A system-wide rule: ConfigMaps' greetings are anyone's to change.
+    story
+        .ctx
+        .api::<ConfigMap>()
+        .patch(
+            "argocd-cm",
+            &PatchParams::apply("web-ui-story"),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cm"},
+                "data": {"resource.customizations.ignoreDifferences.ConfigMap":
+                         "jsonPointers:\n- /data/greeting\n"},
+            })),
+        )
+        .await?;
     story.start_controller()?;
     let guestbook = story.app_name("guestbook");
     story.create_app(&guestbook, "guestbook", &[])?;
@@ -589,6 +617,45 @@ async fn a_user_follows_a_sync_by_wave_reads_events_and_ignored_fields_and_delet
     browser
         .find_text("[data-testid=pod-logs] [role=alert]", "Logs:")
         .await?;
+
+    // Someone changes the ConfigMap's greeting: argocd-cm's rule marks it ignored in the diff.
+    story
+        .ctx
+        .api::<ConfigMap>()
+        .patch(
+            "guestbook-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"greeting": "changed by hand"}})),
+        )
+        .await?;
+    browser
+        .click(&format!(
+            "{tree} [data-kind=ConfigMap][data-name=guestbook-config]"
+        ))
+        .await?;
+    browser.click_text(tab, "Live manifest").await?;
+    browser
+        .find_text(".manifest", "greeting: changed by hand")
+        .await?;
+    browser.click_text(tab, "Diff").await?;
+    browser.find("[data-testid=no-diff]").await?;
+    browser
+        .find_text(
+            "[data-testid=ignored-system-rules]",
+            "resource.customizations: /data/greeting",
+        )
+        .await?;
+    browser.gone("[data-testid=ignored-rules]").await?;
+    browser
+        .find_text("tr[data-ignored]", "greeting: changed by hand")
+        .await?;
+    browser
+        .find_text("tr[data-ignored]", "greeting: hello")
+        .await?;
+    assert!(
+        is::synced(&story.app(&guestbook).await?),
+        "a change argocd-cm ignores made the app OutOfSync"
+    );
 
     // Deleting the late ConfigMap from its panel: its name typed to confirm, then it is gone
     // from the cluster and the app misses it.

@@ -4,7 +4,8 @@
 import { useEffect, useMemo, useState } from "react";
 import { parse } from "yaml";
 import { api } from "../api";
-import { rulesFor, withFields, yamlOf } from "../manifestDiff";
+import { rulesFor, systemRules, withFields, yamlOf, type IgnoreRule } from "../manifestDiff";
+import { useSession } from "../session";
 import { DeleteResourceDialog } from "./DeleteResourceDialog";
 import { ManifestDiff } from "./ManifestDiff";
 import { PodLogs } from "./PodLogs";
@@ -200,13 +201,22 @@ function Summary({ row }: { row: Row }) {
  *  predicted live), with the fields the app's ignoreDifferences names put back from the full
  *  states and marked. */
 function ResourceDiff({ app, resource }: { app: Application; resource: ManagedResource }) {
-  const rules = rulesFor(app.spec.ignoreDifferences ?? [], resource);
-  const pointers = rules.flatMap((rule) => rule.jsonPointers ?? []);
+  const overrides = useSession().settings?.resourceOverrides;
+  const appRules = rulesFor(app.spec.ignoreDifferences ?? [], resource);
+  const systemWide = useMemo(
+    () => rulesFor(systemRules(overrides ?? {}), resource),
+    [overrides, resource],
+  );
+  const pointers = [...new Set([...appRules, ...systemWide].flatMap((rule) => rule.jsonPointers ?? []))];
   const pointersKey = pointers.join("\n");
-  const unmarked = rules.flatMap((rule) => [
-    ...(rule.jqPathExpressions ?? []).map((jq) => `jq ${jq}`),
-    ...(rule.managedFieldsManagers ?? []).map((manager) => `fields managed by ${manager}`),
-  ]);
+  const described = (rules: IgnoreRule[]) =>
+    rules.flatMap((rule) => [
+      ...(rule.jsonPointers ?? []),
+      ...(rule.jqPathExpressions ?? []).map((jq) => `jq ${jq}`),
+      ...(rule.managedFieldsManagers ?? []).map((manager) => `fields managed by ${manager}`),
+    ]);
+  const byApp = described(appRules);
+  const bySystem = described(systemWide);
   const { before, after } = useMemo(() => {
     const live = objectOf(resource.liveState);
     const target = objectOf(resource.targetState);
@@ -224,9 +234,14 @@ function ResourceDiff({ app, resource }: { app: Application; resource: ManagedRe
       {!resource.modified && (
         <p data-testid="no-diff">No difference between the desired and the live state.</p>
       )}
-      {(pointers.length > 0 || unmarked.length > 0) && (
+      {byApp.length > 0 && (
         <p className="muted" data-testid="ignored-rules">
-          Ignored by the app's ignoreDifferences: {[...pointers, ...unmarked].join(", ")}
+          Ignored by the app's ignoreDifferences: {byApp.join(", ")}
+        </p>
+      )}
+      {bySystem.length > 0 && (
+        <p className="muted" data-testid="ignored-system-rules">
+          Ignored by argocd-cm's resource.customizations: {bySystem.join(", ")}
         </p>
       )}
       {(resource.modified || pointers.length > 0) && (

@@ -92,7 +92,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/api/v1/settings",
         "settings",
-        "Public settings: URL, SSO configuration",
+        "Public settings: URL, SSO configuration, resource overrides",
         None,
         "Object",
     )),

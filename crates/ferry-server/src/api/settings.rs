@@ -1,7 +1,8 @@
 //! `GET /api/v1/settings`: the settings Argo CD's login page and CLI read, before anyone has
 //! logged in (how to log in with SSO, above all), in the shape of Argo CD's `Settings` message.
 //! A logged-in caller also gets the banner, the control namespace and the password pattern, as
-//! from Argo CD. The client secret is never part of it.
+//! from Argo CD, and anyone argocd-cm's resource customizations (`resourceOverrides`), as from
+//! Argo CD. The client secret is never part of it.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use super::authn::authenticate;
+use super::resource_overrides::resource_overrides;
 use super::state::AppState;
 use crate::auth::{Capability, DEFAULT_PASSWORD_PATTERN, PASSWORD_PATTERN_KEY};
 
@@ -38,6 +40,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Json<Valu
     let mut body = json!({
         "url": text("url"),
         "appLabelKey": or_default("application.instanceLabelKey", DEFAULT_APP_LABEL_KEY),
+        "resourceOverrides": resource_overrides(cm),
         "statusBadgeEnabled": flag("statusbadge.enabled"),
         "statusBadgeRootUrl": text("statusbadge.url"),
         "googleAnalytics": {

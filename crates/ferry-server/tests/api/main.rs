@@ -12,6 +12,7 @@ mod metrics;
 mod projects;
 mod rbac_matrix;
 mod repositories;
+mod settings;
 mod sso;
 mod static_assets;
 mod tls;
