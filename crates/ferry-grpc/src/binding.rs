@@ -2,7 +2,8 @@
 //! message makes under it — grpc-gateway's rules: `{field.path}` variables in the path, the body
 //! the whole message (`*`) or one field of it, every other set field a query parameter.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use prost_reflect::{DynamicMessage, ExtensionDescriptor, MethodDescriptor};
 use serde_json::{Map, Value};
@@ -36,8 +37,18 @@ pub fn binding(method: &MethodDescriptor) -> Option<Binding> {
 }
 
 /// The bindings of `method`: its rule, then its `additional_bindings` (`PodLogs` is
-/// `/pods/{podName}/logs` for one pod and `/logs` for all of an app's).
+/// `/pods/{podName}/logs` for one pod and `/logs` for all of an app's). Read once per method:
+/// prost-reflect decodes a method's options anew on each look.
 pub fn bindings(method: &MethodDescriptor) -> Vec<Binding> {
+    static KNOWN: LazyLock<Mutex<HashMap<String, Vec<Binding>>>> = LazyLock::new(Default::default);
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    known
+        .entry(method.full_name().to_string())
+        .or_insert_with(|| read_bindings(method))
+        .clone()
+}
+
+fn read_bindings(method: &MethodDescriptor) -> Vec<Binding> {
     let Some(extension) = HTTP_RULE.as_ref() else {
         return Vec::new();
     };

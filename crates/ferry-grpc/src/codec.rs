@@ -1,6 +1,8 @@
-//! tonic's codec for messages known only by their descriptors: requests decode as the method's
-//! input message, responses are whatever [`DynamicMessage`] is sent.
+//! tonic's codecs for messages known only by their descriptors: [`DynamicCodec`] for clients
+//! (and tests), [`GatewayCodec`] for the gateway, whose answers are encoded already
+//! ([`crate::reply`]).
 
+use bytes::{BufMut, Bytes};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::Status;
@@ -55,5 +57,44 @@ impl Decoder for DynamicDecoder {
         DynamicMessage::decode(self.0.clone(), src)
             .map(Some)
             .map_err(|err| Status::invalid_argument(format!("not a {}: {err}", self.0.full_name())))
+    }
+}
+
+/// Decodes requests as `decodes` and sends answers encoded beforehand.
+#[derive(Clone)]
+pub struct GatewayCodec {
+    decodes: MessageDescriptor,
+}
+
+impl GatewayCodec {
+    pub fn new(decodes: MessageDescriptor) -> Self {
+        Self { decodes }
+    }
+}
+
+impl Codec for GatewayCodec {
+    type Encode = Bytes;
+    type Decode = DynamicMessage;
+    type Encoder = EncodedEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.decodes.clone())
+    }
+}
+
+pub struct EncodedEncoder;
+
+impl Encoder for EncodedEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put(item);
+        Ok(())
     }
 }

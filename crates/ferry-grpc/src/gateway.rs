@@ -11,12 +11,13 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use http::{HeaderMap, HeaderValue};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
+use serde_json::value::RawValue;
 use tonic::{Code, Status};
 use tower::{Service, ServiceExt};
 
 use crate::binding::request_for;
-use crate::codec::DynamicCodec;
-use crate::json::to_message;
+use crate::codec::GatewayCodec;
+use crate::reply::Encoder;
 
 /// The metadata key Argo CD's clients put their token under.
 const TOKEN_METADATA: &str = "token";
@@ -58,10 +59,11 @@ pub struct Unrouted;
 #[derive(Clone)]
 pub struct Gateway<S> {
     rest: S,
+    encoder: Encoder,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type MessageStream = Pin<Box<dyn Stream<Item = Result<DynamicMessage, Status>> + Send>>;
+type MessageStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 
 impl<S> Gateway<S>
 where
@@ -73,7 +75,10 @@ where
     S::Future: Send,
 {
     pub fn new(rest: S) -> Self {
-        Self { rest }
+        Self {
+            rest,
+            encoder: Encoder::new(),
+        }
     }
 
     /// This gateway as a service that also speaks grpc-web (HTTP/1.1 included).
@@ -102,26 +107,26 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let rest = self.rest.clone();
+        let (rest, encoder) = (self.rest.clone(), self.encoder.clone());
         Box::pin(async move {
             let path = request.uri().path().to_string();
             let Some(method) = crate::method(&path) else {
                 return Ok(Status::unimplemented(format!("unknown method {path}")).into_http());
             };
-            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            let mut grpc = tonic::server::Grpc::new(GatewayCodec::new(method.input()));
             if method.is_client_streaming() {
                 return Ok(unimplemented(&method).into_http());
             }
             let response = if method.is_server_streaming() {
                 let call = tower::service_fn(move |request| {
-                    let (rest, method) = (rest.clone(), method.clone());
-                    async move { stream(rest, method, request).await }
+                    let (rest, method, encoder) = (rest.clone(), method.clone(), encoder.clone());
+                    async move { stream(rest, method, encoder, request).await }
                 });
                 grpc.server_streaming(call, request).await
             } else {
                 let call = tower::service_fn(move |request| {
-                    let (rest, method) = (rest.clone(), method.clone());
-                    async move { unary(rest, method, request).await }
+                    let (rest, method, encoder) = (rest.clone(), method.clone(), encoder.clone());
+                    async move { unary(rest, method, encoder, request).await }
                 });
                 grpc.unary(call, request).await
             };
@@ -140,8 +145,9 @@ fn unimplemented(method: &MethodDescriptor) -> Status {
 async fn unary<S>(
     rest: S,
     method: MethodDescriptor,
+    encoder: Encoder,
     request: tonic::Request<DynamicMessage>,
-) -> Result<tonic::Response<DynamicMessage>, Status>
+) -> Result<tonic::Response<Bytes>, Status>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
 {
@@ -149,18 +155,22 @@ where
     let body = axum::body::to_bytes(response.into_body(), RESPONSE_LIMIT)
         .await
         .map_err(|err| Status::internal(format!("reading the answer: {err}")))?;
-    let json = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Object(Default::default())
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|err| Status::internal(format!("the answer is no JSON: {err}")))?
+        body
     };
-    Ok(tonic::Response::new(response_message(&method, json)?))
+    let json: &RawValue = serde_json::from_slice(&body)
+        .map_err(|err| Status::internal(format!("the answer is no JSON: {err}")))?;
+    Ok(tonic::Response::new(response_message(
+        &method, &encoder, json,
+    )?))
 }
 
 async fn stream<S>(
     rest: S,
     method: MethodDescriptor,
+    encoder: Encoder,
     request: tonic::Request<DynamicMessage>,
 ) -> Result<tonic::Response<MessageStream>, Status>
 where
@@ -172,10 +182,10 @@ where
         .into_data_stream()
         .map_err(|err| Status::unavailable(format!("the stream broke: {err}")));
     let messages = event_data(chunks).filter_map(move |data| {
-        let method = method.clone();
+        let (method, encoder) = (method.clone(), encoder.clone());
         async move {
             match data {
-                Ok(data) => stream_message(&method, &data),
+                Ok(data) => stream_message(&method, &encoder, &data),
                 Err(status) => Some(Err(status)),
             }
         }
@@ -187,12 +197,21 @@ where
 /// nothing for anything else.
 fn stream_message(
     method: &MethodDescriptor,
+    encoder: &Encoder,
     data: &[u8],
-) -> Option<Result<DynamicMessage, Status>> {
-    let mut event: serde_json::Value = serde_json::from_slice(data).ok()?;
-    if let Some(result) = event.get_mut("result") {
-        return Some(response_message(method, result.take()));
+) -> Option<Result<Bytes, Status>> {
+    #[derive(serde::Deserialize)]
+    struct Event<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
     }
+    if let Ok(Event {
+        result: Some(result),
+    }) = serde_json::from_slice(data)
+    {
+        return Some(response_message(method, encoder, result));
+    }
+    let event: serde_json::Value = serde_json::from_slice(data).ok()?;
     event.get("error").map(|_| Err(status(&event, method)))
 }
 
@@ -314,9 +333,10 @@ fn status(error: &serde_json::Value, method: &MethodDescriptor) -> Status {
 
 fn response_message(
     method: &MethodDescriptor,
-    json: serde_json::Value,
-) -> Result<DynamicMessage, Status> {
-    to_message(&method.output(), json).map_err(|err| {
+    encoder: &Encoder,
+    json: &RawValue,
+) -> Result<Bytes, Status> {
+    encoder.encode(&method.output(), json).map_err(|err| {
         tracing::error!(
             method = method.full_name(),
             error = err,

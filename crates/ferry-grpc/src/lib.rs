@@ -12,12 +12,14 @@
 //! - [`json`]: Kubernetes' and Argo CD's JSON shapes ↔ the protos' JSON mapping (times,
 //!   raw extensions, int-or-strings, quantities);
 //! - [`binding`]: a method's REST binding, and the REST request for a request message;
-//! - [`codec`]: tonic's codec over [`prost_reflect::DynamicMessage`]s.
+//! - [`reply`]: answers encoded, each Kubernetes object in them once per resourceVersion;
+//! - [`codec`]: tonic's codecs over [`prost_reflect::DynamicMessage`]s and encoded answers.
 
 pub mod binding;
 pub mod codec;
 mod gateway;
 pub mod json;
+pub mod reply;
 
 use std::sync::LazyLock;
 
