@@ -1,8 +1,8 @@
 //! The web UI's settings and create screens in a real browser (headless chromium), served by the
 //! real `ferry-server` in front of the real controller: the admin connects a private Git
 //! repository (HTTP with basic auth) under Settings → Repositories — a wrong password is refused
-//! with the server's message, the right one is saved and its connection checked, and a credential
-//! template is saved and deleted — creates an app from that repository with the form and watches
+//! with the server's message, the right one is saved and its connection checked, then renamed in
+//! its edit dialog (the password entered again), and a credential template is saved and deleted — creates an app from that repository with the form and watches
 //! it sync in the list, edits it, then gives the project a role and a JWT token that really
 //! authenticates, and is told why the in-cluster destination cannot be deleted; a read-only user
 //! finds the same controls disabled with the reason, and generates and deletes API tokens of
@@ -14,7 +14,7 @@ use ferry_e2e::{Story, is};
 use ferry_testkit::git::HttpServer;
 use ferry_types::AppProject;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 
 const HELLO: &str = "apiVersion: v1
@@ -126,6 +126,55 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
         .find(&format!("{row} [data-connection=Successful]"))
         .await?;
     browser.screenshot("settings-repositories").await?;
+
+    // Edit: the saved settings filled in, never the password, which must be entered again
+    // (the update replaces what is saved); a new name is saved with the credentials kept.
+    browser
+        .click(&format!("{row} button[aria-label^='Edit repository']"))
+        .await?;
+    let edit = "[role=dialog][aria-label='Edit repository']";
+    let shown = browser
+        .run(&format!(
+            "const f = n => document.querySelector(\"{edit} input[name=\" + n + \"]\"); \
+             return [f('url').value, f('url').readOnly, f('username').value, f('password').value, \
+             f('password').required]"
+        ))
+        .await?;
+    assert_eq!(shown, json!([git.url(), true, "git-user", "", true]));
+    browser
+        .fill(&format!("{edit} input[name=name]"), "private-repo")
+        .await?;
+    browser
+        .fill(&format!("{edit} input[name=password]"), "git-pw")
+        .await?;
+    browser
+        .click(&format!("{edit} button[type=submit]"))
+        .await?;
+    browser.gone(edit).await?;
+    browser.find_text(&row, "private-repo").await?;
+    browser
+        .find(&format!("{row} [data-connection=Successful]"))
+        .await?;
+    let saved = story
+        .ctx
+        .api::<Secret>()
+        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=repository"))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|secret| secret.data)
+        .find(|data| {
+            data.get("url")
+                .is_some_and(|url| url.0 == git.url().as_bytes())
+        })
+        .expect("the repository's Secret");
+    let text = |key: &str| {
+        saved
+            .get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).to_string())
+    };
+    assert_eq!(text("name").as_deref(), Some("private-repo"));
+    assert_eq!(text("password").as_deref(), Some("git-pw"));
 
     // The same dialog saves a credential template instead: listed, never with its password, and
     // deleted.
@@ -297,7 +346,7 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
              .filter(b => b.disabled).map(b => b.textContent)",
         )
         .await?;
-    assert_eq!(disabled, json!(["Connect repo", "Delete"]));
+    assert_eq!(disabled, json!(["Connect repo", "Edit", "Delete"]));
     browser.open("/settings/projects/default").await?;
     browser
         .find_text("[data-testid=denied]", "may not update projects default")

@@ -1,11 +1,13 @@
 // Argo CD's "Connect Repo": over SSH or HTTPS, a git, Helm or OCI repository with the settings
 // Argo CD offers. A git repository's access is tested first (ValidateAccess), so one that cannot
 // be reached is not saved; the same form saves a credential template instead. Credentials go in
-// and are never shown again.
+// and are never shown again. With `existing`, the same form edits a saved repository (Argo CD's
+// UpdateRepository, which replaces the saved settings: credentials must be entered again).
 
 import { useState, type FormEvent } from "react";
-import { post } from "../api";
+import { post, put } from "../api";
 import { Alert, Check, TextArea, TextField, useAction } from "./common";
+import type { Repository } from "./types";
 
 type Method = "https" | "ssh";
 
@@ -29,6 +31,28 @@ const EMPTY = {
   noProxy: "",
 };
 type Fields = typeof EMPTY;
+
+/** The form filled with what the server shows of a saved repository (no credentials). */
+function fieldsOf(repo: Repository): Fields {
+  return {
+    ...EMPTY,
+    type: repo.type ?? "git",
+    name: repo.name ?? "",
+    project: repo.project ?? "",
+    url: repo.repo,
+    username: repo.username ?? "",
+    insecure: !!repo.insecure,
+    forceHttpBasicAuth: !!repo.forceHttpBasicAuth,
+    enableLfs: !!repo.enableLfs,
+    enableOCI: !!repo.enableOCI,
+    insecureOCIForceHttp: !!repo.insecureOCIForceHttp,
+    proxy: repo.proxy ?? "",
+    noProxy: repo.noProxy ?? "",
+  };
+}
+
+/** SSH URLs: `ssh://...` or scp-like `user@host:path`. */
+const isSsh = (url: string) => url.startsWith("ssh://") || /^[^/:]+@[^/:]+:/.test(url);
 
 /** Argo CD's request body for `method`: only the fields that method and type have. */
 function body(method: Method, f: Fields, urlField: "repo" | "url"): Record<string, unknown> {
@@ -60,15 +84,17 @@ function body(method: Method, f: Fields, urlField: "repo" | "url"): Record<strin
 
 export function ConnectRepo({
   projects,
+  existing,
   onDone,
   onClose,
 }: {
   projects: string[];
+  existing?: Repository;
   onDone: () => void;
   onClose: () => void;
 }) {
-  const [method, setMethod] = useState<Method>("https");
-  const [f, setFields] = useState<Fields>(EMPTY);
+  const [method, setMethod] = useState<Method>(existing && isSsh(existing.repo) ? "ssh" : "https");
+  const [f, setFields] = useState<Fields>(existing ? fieldsOf(existing) : EMPTY);
   const { run, error, busy } = useAction();
   const set =
     <K extends keyof Fields>(key: K) =>
@@ -79,11 +105,11 @@ export function ConnectRepo({
   async function connect(event: FormEvent) {
     event.preventDefault();
     const repo = body(method, f, "repo");
+    const path = `/api/v1/repositories/${encodeURIComponent(f.url.trim())}`;
     const ok = await run(async () => {
-      if (git) {
-        await post(`/api/v1/repositories/${encodeURIComponent(f.url.trim())}/validate`, repo);
-      }
-      await post("/api/v1/repositories", repo);
+      if (git) await post(`${path}/validate`, repo);
+      if (existing) await put(path, repo);
+      else await post("/api/v1/repositories", repo);
     });
     if (ok) onDone();
   }
@@ -94,9 +120,20 @@ export function ConnectRepo({
 
   return (
     <div className="modal-backdrop">
-      <form className="modal wide" role="dialog" aria-label="Connect repository" onSubmit={connect}>
-        <h2>Connect repository</h2>
-        <fieldset>
+      <form
+        className="modal wide"
+        role="dialog"
+        aria-label={existing ? "Edit repository" : "Connect repository"}
+        onSubmit={connect}
+      >
+        <h2>{existing ? `Edit repository ${existing.repo}` : "Connect repository"}</h2>
+        {existing && (
+          <p className="small" data-testid="credentials-note">
+            Saved credentials are not shown: enter them again, or the repository is saved without
+            them.
+          </p>
+        )}
+        <fieldset disabled={!!existing}>
           <legend>Connection method</legend>
           {(["https", "ssh"] as Method[]).map((m) => (
             <label key={m} className="check">
@@ -108,7 +145,12 @@ export function ConnectRepo({
         {method === "https" && (
           <label>
             Type
-            <select name="type" value={f.type} onChange={(e) => set("type")(e.target.value)}>
+            <select
+              name="type"
+              value={f.type}
+              disabled={!!existing}
+              onChange={(e) => set("type")(e.target.value)}
+            >
               <option value="git">git</option>
               <option value="helm">helm</option>
               <option value="oci">oci</option>
@@ -118,7 +160,13 @@ export function ConnectRepo({
         <TextField label="Name (optional for git)" name="name" value={f.name} onChange={set("name")} />
         <label>
           Project (any project when empty)
-          <select name="project" value={f.project} onChange={(e) => set("project")(e.target.value)}>
+          <select
+            name="project"
+            value={f.project}
+            disabled={!!existing}
+            title={existing ? "A repository is saved per project: connect it again for another" : undefined}
+            onChange={(e) => set("project")(e.target.value)}
+          >
             <option value="">—</option>
             {projects.map((p) => (
               <option key={p}>{p}</option>
@@ -130,6 +178,7 @@ export function ConnectRepo({
           name="url"
           value={f.url}
           onChange={set("url")}
+          readOnly={!!existing}
           required
           placeholder={method === "ssh" ? "git@github.com:org/repo.git" : "https://github.com/org/repo.git"}
         />
@@ -138,7 +187,14 @@ export function ConnectRepo({
         ) : (
           <>
             <TextField label="Username" name="username" value={f.username} onChange={set("username")} />
-            <TextField label="Password" name="password" type="password" value={f.password} onChange={set("password")} />
+            <TextField
+              label="Password"
+              name="password"
+              type="password"
+              value={f.password}
+              onChange={set("password")}
+              required={!!existing && !!f.username}
+            />
             {f.type === "git" && (
               <TextField
                 label="Bearer token (Bitbucket Data Center)"
@@ -193,11 +249,13 @@ export function ConnectRepo({
         <Alert text={error} />
         <footer>
           <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Connecting…" : "Connect"}
+            {existing ? (busy ? "Saving…" : "Save") : busy ? "Connecting…" : "Connect"}
           </button>
-          <button type="button" onClick={saveTemplate} disabled={busy || !f.url}>
-            Save as credential template
-          </button>
+          {!existing && (
+            <button type="button" onClick={saveTemplate} disabled={busy || !f.url}>
+              Save as credential template
+            </button>
+          )}
           <button type="button" onClick={onClose}>
             Cancel
           </button>

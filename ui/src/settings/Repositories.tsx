@@ -1,6 +1,6 @@
 // Settings → Repositories: the repositories with their connection state (checked by the server
 // with the saved credentials: `forceRefresh`), the credential templates below them, Connect Repo,
-// and deletes; what RBAC denies is disabled with the reason.
+// edits and deletes; what RBAC denies is disabled with the reason.
 
 import { useEffect, useState } from "react";
 import { api, del } from "../api";
@@ -20,9 +20,21 @@ function Status({ state }: { state?: ConnectionState }) {
   );
 }
 
-function RepoRow({ repo, state, onDeleted }: { repo: Repository; state?: ConnectionState; onDeleted: () => void }) {
+function RepoRow({
+  repo,
+  state,
+  onEdit,
+  onDeleted,
+}: {
+  repo: Repository;
+  state?: ConnectionState;
+  onEdit: () => void;
+  onDeleted: () => void;
+}) {
   const object = repo.project ? `${repo.project}/${repo.repo}` : repo.repo;
   const canDelete = useCan("repositories", "delete", object);
+  const canUpdate = useCan("repositories", "update", object);
+  const noUpdate = canUpdate === false ? denied("update", object, "repositories") : undefined;
   const query = repo.project ? `?appProject=${encodeURIComponent(repo.project)}` : "";
   return (
     <tr data-testid={`repo-${repo.repo}`}>
@@ -35,14 +47,24 @@ function RepoRow({ repo, state, onDeleted }: { repo: Repository; state?: Connect
         {state?.status === "Failed" && <div className="small error">{state.message}</div>}
       </td>
       <td>
-        <DeleteButton
-          what={`repository ${repo.repo}`}
-          reason={canDelete === false ? denied("delete", object, "repositories") : undefined}
-          onDelete={async () => {
-            await del(`/api/v1/repositories/${encodeURIComponent(repo.repo)}${query}`);
-            onDeleted();
-          }}
-        />
+        <div className="row-actions">
+          <button
+            onClick={onEdit}
+            disabled={!!noUpdate}
+            title={noUpdate ?? `Edit repository ${repo.repo}`}
+            aria-label={`Edit repository ${repo.repo}`}
+          >
+            Edit
+          </button>
+          <DeleteButton
+            what={`repository ${repo.repo}`}
+            reason={canDelete === false ? denied("delete", object, "repositories") : undefined}
+            onDelete={async () => {
+              await del(`/api/v1/repositories/${encodeURIComponent(repo.repo)}${query}`);
+              onDeleted();
+            }}
+          />
+        </div>
       </td>
     </tr>
   );
@@ -77,6 +99,7 @@ export function Repositories() {
   const [checking, setChecking] = useState(false);
   const [checkError, setCheckError] = useState<string>();
   const [connecting, setConnecting] = useState(false);
+  const [editing, setEditing] = useState<Repository>();
   const canCreate = useCan("repositories", "create", "*");
 
   // Argo CD's list without cache: the server tries each repository now.
@@ -125,7 +148,13 @@ export function Repositories() {
         </thead>
         <tbody>
           {repos.data?.items?.map((repo) => (
-            <RepoRow key={repoKey(repo)} repo={repo} state={states.get(repoKey(repo))} onDeleted={reload} />
+            <RepoRow
+              key={repoKey(repo)}
+              repo={repo}
+              state={states.get(repoKey(repo))}
+              onEdit={() => setEditing(repo)}
+              onDeleted={reload}
+            />
           ))}
         </tbody>
       </table>
@@ -149,12 +178,18 @@ export function Repositories() {
           ))}
         </tbody>
       </table>
-      {connecting && (
+      {(connecting || editing) && (
         <ConnectRepo
+          key={editing ? repoKey(editing) : "new"}
           projects={(projects.data?.items ?? []).map((p) => p.metadata.name)}
-          onClose={() => setConnecting(false)}
+          existing={editing}
+          onClose={() => {
+            setConnecting(false);
+            setEditing(undefined);
+          }}
           onDone={() => {
             setConnecting(false);
+            setEditing(undefined);
             reload();
           }}
         />

@@ -142,6 +142,7 @@ export function TextField({
   type = "text",
   placeholder,
   required,
+  readOnly,
 }: {
   label: string;
   name: string;
@@ -150,6 +151,7 @@ export function TextField({
   type?: string;
   placeholder?: string;
   required?: boolean;
+  readOnly?: boolean;
 }) {
   return (
     <label>
@@ -160,6 +162,7 @@ export function TextField({
         value={value}
         placeholder={placeholder}
         required={required}
+        readOnly={readOnly}
         autoComplete="off"
         onChange={(e) => onChange(e.target.value)}
       />

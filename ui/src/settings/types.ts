@@ -14,8 +14,10 @@ export interface Repository {
   project?: string;
   username?: string;
   insecure?: boolean;
+  forceHttpBasicAuth?: boolean;
   enableLfs?: boolean;
   enableOCI?: boolean;
+  insecureOCIForceHttp?: boolean;
   proxy?: string;
   noProxy?: string;
   inheritedCreds?: boolean;
