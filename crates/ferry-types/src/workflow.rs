@@ -48,6 +48,8 @@ pub struct WorkflowSpec {
     /// No new steps while true; set by `argo suspend`, cleared by `argo resume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_template_ref: Option<WorkflowTemplateRef>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -175,6 +177,8 @@ pub struct WorkflowStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_ref: Option<TemplateRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Arguments>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_items: Option<Vec<Value>>,
@@ -185,6 +189,26 @@ pub struct WorkflowStep {
     pub when: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
+}
+
+/// `templateRef`: a template of a WorkflowTemplate (or, with `clusterScope`, of a
+/// ClusterWorkflowTemplate).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRef {
+    pub name: String,
+    pub template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+/// `workflowTemplateRef` of a Workflow: run that WorkflowTemplate's spec, merged with this one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowTemplateRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
 }
 
 /// `dag`
@@ -206,6 +230,8 @@ pub struct DagTask {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_ref: Option<TemplateRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Arguments>,
     /// Tasks that must succeed first (the older form of `depends`).
@@ -311,6 +337,13 @@ pub struct WorkflowStatus {
     /// Every node of the workflow's graph, by node ID.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, NodeStatus>,
+    /// The templates `templateRef`s name, as they were when the workflow started, by
+    /// `namespaced/<WorkflowTemplate>/<template>` or `cluster/<ClusterWorkflowTemplate>/<template>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored_templates: BTreeMap<String, Template>,
+    /// The spec `workflowTemplateRef` names, as it was when the workflow started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_workflow_template_spec: Option<WorkflowSpec>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -327,6 +360,11 @@ pub struct NodeStatus {
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_ref: Option<TemplateRef>,
+    /// Where the template was found: `local/<workflow>`, `namespaced/<WorkflowTemplate>`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_scope: Option<String>,
     #[serde(default)]
     pub phase: Phase,
     /// The ID of the steps or dag node this node belongs to.
@@ -639,7 +677,7 @@ spec:
             "phase": "",
             "nodes": {"wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "Steps",
                 "phase": "Running", "boundaryID": "b", "children": ["c"]}},
-            "storedTemplates": {}
+            "conditions": []
         }))
         .unwrap();
         assert_eq!(status.phase, None, "a fresh workflow's phase is empty");
@@ -648,7 +686,7 @@ spec:
         assert_eq!(node.boundary_id.as_deref(), Some("b"));
         let written = serde_json::to_value(&status).unwrap();
         assert_eq!(written["nodes"]["wf"]["boundaryID"], "b");
-        assert!(written.get("storedTemplates").is_some());
+        assert!(written.get("conditions").is_some());
     }
 
     #[test]

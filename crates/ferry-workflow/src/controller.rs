@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_types::Workflow;
-use ferry_types::workflow::labels;
+use ferry_types::workflow::{WorkflowSpec, labels};
+use ferry_types::{ClusterWorkflowTemplate, Workflow, WorkflowTemplate};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::operator::operate;
 use crate::pod::{PodSettings, PodView};
+use crate::templates::{self, Holder, join};
 
 /// How often a running workflow is looked at even without events (a safety net).
 const RESYNC: Duration = Duration::from_secs(60);
@@ -73,6 +74,66 @@ pub async fn run(
     Ok(())
 }
 
+/// Keeps in the status, once, the specs and templates the workflow references and the
+/// status lacks (`storedWorkflowTemplateSpec`, `storedTemplates`). One that does not exist is
+/// left out: the spec's validation then fails the workflow naming it.
+async fn store_references(client: &Client, workflow: &mut Workflow) -> Result<(), kube::Error> {
+    let namespace = workflow.namespace().unwrap_or_default();
+    let status = workflow.status.get_or_insert_default();
+    if let Some(reference) = &workflow.spec.workflow_template_ref
+        && status.stored_workflow_template_spec.is_none()
+    {
+        let holder = match reference.cluster_scope {
+            Some(true) => Holder::Cluster(reference.name.clone()),
+            _ => Holder::Namespaced(reference.name.clone()),
+        };
+        status.stored_workflow_template_spec = fetch(client, &namespace, &holder).await?;
+    }
+    let spec = match &status.stored_workflow_template_spec {
+        Some(stored) => join(&workflow.spec, stored).unwrap_or_else(|_| workflow.spec.clone()),
+        None => workflow.spec.clone(),
+    };
+    let mut tried = Vec::new();
+    loop {
+        let known = spec
+            .templates
+            .iter()
+            .chain(status.stored_templates.values());
+        let wanted: Vec<Holder> = templates::missing(known, &status.stored_templates)
+            .into_iter()
+            .filter(|h| !tried.contains(h))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for holder in wanted {
+            if let Some(spec) = fetch(client, &namespace, &holder).await? {
+                templates::store(&mut status.stored_templates, &holder, &spec);
+            }
+            tried.push(holder);
+        }
+    }
+}
+
+/// The spec of a WorkflowTemplate or ClusterWorkflowTemplate, if it exists.
+async fn fetch(
+    client: &Client,
+    namespace: &str,
+    holder: &Holder,
+) -> Result<Option<WorkflowSpec>, kube::Error> {
+    Ok(match holder {
+        Holder::Local => None,
+        Holder::Namespaced(name) => Api::<WorkflowTemplate>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .map(|t| t.spec),
+        Holder::Cluster(name) => Api::<ClusterWorkflowTemplate>::all(client.clone())
+            .get_opt(name)
+            .await?
+            .map(|t| t.spec),
+    })
+}
+
 fn error_policy(_: Arc<Workflow>, err: &ReconcileError, _: Arc<Context>) -> Action {
     warn!("{err}");
     Action::requeue(Duration::from_secs(5))
@@ -110,8 +171,12 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         .map(|p| (p.name_any(), PodView::of(p)))
         .collect();
 
+    let mut resolved = (*workflow).clone();
+    store_references(&ctx.client, &mut resolved)
+        .await
+        .map_err(|err| fail("reading templates", err))?;
     let outcome = operate(
-        &workflow,
+        &resolved,
         &views,
         &ctx.settings.pods,
         jiff::Timestamp::now(),

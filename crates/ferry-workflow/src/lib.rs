@@ -9,4 +9,5 @@ pub mod expr;
 pub mod names;
 pub mod operator;
 pub mod pod;
+pub mod templates;
 pub mod validate;

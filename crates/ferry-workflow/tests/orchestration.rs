@@ -677,3 +677,133 @@ fn pod_name_of(workflow: &Workflow, display: &str) -> String {
         n.template_name.as_deref().unwrap_or_default(),
     )
 }
+
+#[tokio::test]
+async fn template_refs_run_workflow_templates_and_cluster_workflow_templates() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, commands) = start_kubelet(&ctx, |_| ok());
+    let client = ctx.client();
+    let templates: Api<ferry_types::WorkflowTemplate> = ctx.api();
+    let lib: ferry_types::WorkflowTemplate = serde_yaml::from_str(
+        "apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: lib}
+spec:
+  entrypoint: inner
+  arguments: {parameters: [{name: greeting, value: hi}, {name: who, value: world}]}
+  templates:
+  - name: hello
+    inputs: {parameters: [{name: msg}]}
+    container: {image: busybox, command: [echo, '{{inputs.parameters.msg}}']}
+  - name: inner
+    steps: [[{name: say, template: hello, arguments: {parameters: [{name: msg, value: '{{workflow.parameters.greeting}} {{workflow.parameters.who}}'}]}}]]
+",
+    )?;
+    templates.create(&PostParams::default(), &lib).await?;
+    // Cluster-scoped: named after the test's namespace, deleted at the end.
+    let cluster_name = format!("{}-bye", ctx.namespace());
+    let clusters: Api<ferry_types::ClusterWorkflowTemplate> = Api::all(client.clone());
+    let cluster: ferry_types::ClusterWorkflowTemplate = serde_yaml::from_str(&format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: ClusterWorkflowTemplate
+metadata: {{name: {cluster_name}}}
+spec:
+  templates:
+  - name: bye
+    container: {{image: busybox, command: [echo, bye]}}
+"
+    ))?;
+    clusters.create(&PostParams::default(), &cluster).await?;
+
+    let refs = submit(
+        &ctx,
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: refs}}
+spec:
+  entrypoint: main
+  arguments: {{parameters: [{{name: greeting, value: hey}}, {{name: who, value: you}}]}}
+  templates:
+  - name: main
+    steps:
+    - - {{name: a, templateRef: {{name: lib, template: hello}}, arguments: {{parameters: [{{name: msg, value: direct}}]}}}}
+    - - {{name: b, templateRef: {{name: lib, template: inner}}}}
+    - - {{name: c, templateRef: {{name: {cluster_name}, template: bye, clusterScope: true}}}}
+"
+        ),
+    )
+    .await?;
+    let from_template = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: from-template}
+spec:
+  workflowTemplateRef: {name: lib}
+  arguments: {parameters: [{name: greeting, value: hello}]}
+",
+    )
+    .await?;
+    let broken = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: broken-ref}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps: [[{name: x, templateRef: {name: nowhere, template: t}}]]
+",
+    )
+    .await?;
+
+    let wf = finished(&ctx, &refs).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    assert!(status.stored_templates.contains_key("namespaced/lib/hello"));
+    assert!(
+        status
+            .stored_templates
+            .contains_key(&format!("cluster/{cluster_name}/bye"))
+    );
+    let say = node(&wf, "say");
+    assert_eq!(say.template_scope.as_deref(), Some("namespaced/lib"));
+    assert_eq!(say.template_ref.as_ref().unwrap().template, "hello");
+    let seen = commands.lock().unwrap().clone();
+    assert_eq!(seen["refs[0].a"].last().unwrap(), "direct");
+    // Inside lib's `inner`, `template: hello` is lib's hello.
+    assert_eq!(seen["refs[1].b[0].say"].last().unwrap(), "hey you");
+    assert_eq!(seen["refs[2].c"].last().unwrap(), "bye");
+
+    let wf = finished(&ctx, &from_template).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    assert!(status.stored_workflow_template_spec.is_some());
+    let commands_now = commands_of(&commands.lock().unwrap(), "from-template[0].say");
+    // The workflow's argument wins over the template's; the template's other one stays.
+    assert_eq!(commands_now.last().unwrap(), "hello world");
+
+    let wf = finished(&ctx, &broken).await?;
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed));
+    assert_eq!(
+        status.message.as_deref(),
+        Some(
+            "invalid spec: templates.main.x.templateRef: template \"t\" not found in WorkflowTemplate \"nowhere\""
+        )
+    );
+    clusters.delete(&cluster_name, &Default::default()).await?;
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+fn commands_of(commands: &BTreeMap<String, Vec<String>>, node: &str) -> Vec<String> {
+    commands
+        .get(node)
+        .cloned()
+        .unwrap_or_else(|| panic!("no pod for {node}: {:?}", commands.keys()))
+}

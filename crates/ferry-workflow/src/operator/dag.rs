@@ -87,7 +87,9 @@ impl Op<'_> {
                             self.execute_step(
                                 &child_name,
                                 &display,
-                                task.template.as_deref().unwrap_or_default(),
+                                &call.holder,
+                                task.template.as_deref(),
+                                task.template_ref.as_ref(),
                                 task.when.as_deref(),
                                 task.arguments.as_ref(),
                                 id,

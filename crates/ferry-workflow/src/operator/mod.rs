@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferry_types::workflow::{NodeStatus, Parameter, Phase, Template, Workflow, WorkflowStatus};
+use ferry_types::workflow::{
+    NodeStatus, Parameter, Phase, Template, TemplateRef, Workflow, WorkflowStatus,
+};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -14,6 +16,7 @@ use crate::control::Shutdown;
 use crate::expr::Scope;
 use crate::names::node_id;
 use crate::pod::{PodSettings, PodView};
+use crate::templates::{Holder, Library, join};
 use crate::validate::validate;
 
 mod dag;
@@ -44,9 +47,24 @@ pub fn operate(
     settings: &PodSettings,
     now: jiff::Timestamp,
 ) -> Outcome {
+    let joined = joined(workflow);
+    let workflow = joined
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .unwrap_or(workflow);
     let status = workflow.status.clone().unwrap_or_default();
     let name = workflow.metadata.name.clone().unwrap_or_default();
+    let no_templates = BTreeMap::new();
+    let library = Library {
+        local: &workflow.spec,
+        stored: workflow
+            .status
+            .as_ref()
+            .map_or(&no_templates, |s| &s.stored_templates),
+    };
     let mut op = Op {
+        library,
         workflow,
         name: name.clone(),
         nodes: status.nodes.clone(),
@@ -83,7 +101,11 @@ pub fn operate(
         op.fail_suspend_nodes(&message, |exit| !strategy.should_execute(exit));
     }
 
-    let phase_and_message = match validate(workflow) {
+    let valid = joined
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|_| validate(&workflow.spec, library));
+    let phase_and_message = match valid {
         Err(message) => (Phase::Failed, Some(format!("invalid spec: {message}"))),
         // Upstream's suspended workflow: its pods are read, nothing new starts.
         Ok(_) if workflow.spec.suspend == Some(true) => {
@@ -96,6 +118,7 @@ pub fn operate(
                 name: name.clone(),
                 display: name.clone(),
                 template: entrypoint,
+                holder: Holder::Local,
                 args: args.parameters,
                 boundary: None,
                 in_retry: false,
@@ -120,6 +143,7 @@ pub fn operate(
 
 struct Op<'a> {
     workflow: &'a Workflow,
+    library: Library<'a>,
     name: String,
     nodes: BTreeMap<String, NodeStatus>,
     pods: &'a BTreeMap<String, PodView>,
@@ -138,6 +162,8 @@ struct Call<'c> {
     name: String,
     display: String,
     template: &'c str,
+    /// Where `template` is looked up.
+    holder: Holder,
     args: Vec<Parameter>,
     boundary: Option<String>,
     /// An attempt of a retry node: run the template itself, not another retry.
@@ -248,6 +274,7 @@ impl Op<'_> {
                 name: name.clone(),
                 display: name,
                 template: exit,
+                holder: Holder::Local,
                 args: Vec::new(),
                 boundary: None,
                 in_retry: false,
@@ -305,10 +332,14 @@ impl Op<'_> {
         if self.phase(&id).is_completed() {
             return id;
         }
-        let workflow = self.workflow;
-        let template = workflow
-            .template(call.template)
-            .expect("validated: every named template exists");
+        let Some(template) = self.library.get(&call.holder, call.template) else {
+            let message = format!(
+                "template {:?} not found in {}",
+                call.template,
+                call.holder.describe()
+            );
+            return self.error_node(&call, "Skipped", message);
+        };
         let kind = node_type(template);
         let inputs = match resolve_inputs(template, &call.args) {
             Ok(inputs) => inputs,
@@ -335,6 +366,17 @@ impl Op<'_> {
             Phase::Pending,
             None,
         );
+        let template_scope = call.holder.scope(&self.name);
+        if let Some(node) = self.nodes.get_mut(&id) {
+            node.template_scope.get_or_insert(template_scope);
+            if let Holder::Namespaced(holder) | Holder::Cluster(holder) = &call.holder {
+                node.template_ref.get_or_insert(TemplateRef {
+                    name: holder.clone(),
+                    template: template.name.clone(),
+                    cluster_scope: matches!(call.holder, Holder::Cluster(_)).then_some(true),
+                });
+            }
+        }
         if let Some(node) = self.nodes.get_mut(&id)
             && node.inputs.is_none()
             && !inputs.is_empty()
@@ -405,6 +447,31 @@ impl Op<'_> {
         }
         true
     }
+}
+
+/// The workflow with the spec its `workflowTemplateRef` names joined under its own (the
+/// controller stores that spec in the status first); `Ok(None)` without a reference.
+fn joined(workflow: &Workflow) -> Result<Option<Workflow>, String> {
+    let Some(reference) = &workflow.spec.workflow_template_ref else {
+        return Ok(None);
+    };
+    let stored = workflow
+        .status
+        .as_ref()
+        .and_then(|s| s.stored_workflow_template_spec.as_ref());
+    let Some(stored) = stored else {
+        let kind = match reference.cluster_scope {
+            Some(true) => "ClusterWorkflowTemplate",
+            _ => "WorkflowTemplate",
+        };
+        return Err(format!(
+            "spec.workflowTemplateRef: {kind} {:?} not found",
+            reference.name
+        ));
+    };
+    let mut joined = workflow.clone();
+    joined.spec = join(&workflow.spec, stored)?;
+    Ok(Some(joined))
 }
 
 /// The node type a template runs as.

@@ -6,6 +6,7 @@ use super::{Call, Op};
 use crate::expr::Scope;
 use crate::names::pod_name;
 use crate::pod::{self, PodRequest, PodView};
+use crate::templates::Holder;
 
 pub(super) const DEADLINE_MESSAGE: &str = "Step exceeded its deadline";
 
@@ -35,23 +36,24 @@ impl Op<'_> {
     /// Reads the unfinished pod nodes from their pods, and nothing else: a suspended
     /// workflow's pass (upstream's pod reconciliation without the walk).
     pub(super) fn refresh_pods(&mut self) {
-        let running: Vec<(String, String, String)> = self
+        let running: Vec<(String, String, String, Holder)> = self
             .nodes
             .values()
             .filter(|n| n.type_ == "Pod" && !n.phase.is_completed())
             .map(|n| {
                 let template = n.template_name.clone().unwrap_or_default();
-                (n.id.clone(), n.name.clone(), template)
+                let holder = Holder::from_scope(n.template_scope.as_deref());
+                (n.id.clone(), n.name.clone(), template, holder)
             })
             .collect();
-        for (id, name, template_name) in running {
+        for (id, name, template_name, holder) in running {
             let pod = pod_name(&self.name, &name, &template_name);
             let Some(view) = self.pods.get(&pod).cloned() else {
                 continue;
             };
             let template = self
-                .workflow
-                .template(&template_name)
+                .library
+                .get(&holder, &template_name)
                 .cloned()
                 .unwrap_or_default();
             self.read_pod(&id, &template, &view);

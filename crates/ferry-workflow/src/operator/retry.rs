@@ -53,6 +53,7 @@ impl Op<'_> {
                 name: format!("{}({attempt})", call.name),
                 display: format!("{}({attempt})", call.display),
                 template: call.template,
+                holder: call.holder.clone(),
                 args: args.clone(),
                 boundary: call.boundary.clone(),
                 in_retry: true,

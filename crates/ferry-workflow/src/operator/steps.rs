@@ -1,9 +1,10 @@
 //! `steps` templates: groups one after the other, the steps of a group in parallel.
 
-use ferry_types::workflow::{Arguments, Outputs, Parameter, Phase, Template};
+use ferry_types::workflow::{Arguments, Outputs, Parameter, Phase, Template, TemplateRef};
 
 use super::{Call, Op, add_node_scope};
 use crate::expr::{self, Scope};
+use crate::templates::{Holder, target};
 
 impl Op<'_> {
     pub(super) fn execute_steps(
@@ -52,7 +53,9 @@ impl Op<'_> {
                             self.execute_step(
                                 &name,
                                 &display,
-                                step.template.as_deref().unwrap_or_default(),
+                                &call.holder,
+                                step.template.as_deref(),
+                                step.template_ref.as_ref(),
                                 step.when.as_deref(),
                                 step.arguments.as_ref(),
                                 id,
@@ -122,12 +125,19 @@ impl Op<'_> {
         &mut self,
         name: &str,
         display: &str,
-        template: &str,
+        holder: &Holder,
+        template: Option<&str>,
+        reference: Option<&TemplateRef>,
         when: Option<&str>,
         arguments: Option<&Arguments>,
         boundary: &str,
         scope: &Scope,
     ) -> String {
+        let Some((holder, template)) = target(holder, template, reference) else {
+            let message = "template is required".to_string();
+            return self.error_call(name, display, boundary, message);
+        };
+        let template = template.as_str();
         let id = self.id(name);
         if self.nodes.contains_key(&id) {
             // Created in an earlier pass: its condition and arguments were settled then.
@@ -174,6 +184,7 @@ impl Op<'_> {
             name: name.into(),
             display: display.into(),
             template,
+            holder,
             args,
             boundary: Some(boundary.into()),
             in_retry: false,
