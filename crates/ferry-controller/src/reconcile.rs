@@ -68,7 +68,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                     )
                     .done();
                 new.sync.status = SyncStatusCode::Unknown;
-                write_status(&ctx, &name, &old, &new)
+                write_status(&ctx, &name, &old, &new, false)
                     .await
                     .map_err(write_error)?;
                 return Ok(Action::requeue(ctx.settings.resync));
@@ -129,15 +129,9 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     if compared || new != old {
         new.reconciled_at = Some(operation::now());
     }
-    write_status(&ctx, &name, &old, &new)
+    write_status(&ctx, &name, &old, &new, refresh.is_some())
         .await
         .map_err(write_error)?;
-    if refresh.is_some() {
-        let body = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
-        patch::write(&ctx.apps, &name, &ctx.settings.field_manager, body)
-            .await
-            .map_err(write_error)?;
-    }
 
     operation::drive(&ctx, &app).await.map_err(write_error)?;
     if let Some(op) = automated {
@@ -375,26 +369,35 @@ fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
     (count > 0).then(|| format!("Application has {count} orphaned resources"))
 }
 
-/// Writes the reconcile's findings. `operationState` and `history` belong to running operations
-/// and are never written from here.
+/// Writes the reconcile's findings, and with `clear_refresh` removes the refresh request in the
+/// same patch (as Argo CD does): one write per refresh, and no watch event shows the new status
+/// beside the old request. `operationState` and `history` belong to running operations and are
+/// never written from here.
 async fn write_status(
     ctx: &Context,
     name: &str,
     old: &ApplicationStatus,
     new: &ApplicationStatus,
+    clear_refresh: bool,
 ) -> kube::Result<bool> {
     let mut new = new.clone();
     new.operation_state = old.operation_state.clone();
     new.history = old.history.clone();
-    patch::write_changes(
-        &ctx.apps,
-        name,
-        &ctx.settings.field_manager,
-        "status",
-        old,
-        &new,
-    )
-    .await
+    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
+    let new = serde_json::to_value(&new).map_err(kube::Error::SerdeError)?;
+    let mut body = serde_json::Map::new();
+    if let Some(change) = ferry_types::merge_patch(&old, &new) {
+        body.insert("status".into(), change);
+    }
+    if clear_refresh {
+        let clear = json!({"annotations": {REFRESH_ANNOTATION: null}});
+        body.insert("metadata".into(), clear);
+    }
+    if body.is_empty() {
+        return Ok(false);
+    }
+    patch::write(&ctx.apps, name, &ctx.settings.field_manager, body.into()).await?;
+    Ok(true)
 }
 
 fn jittered(ctx: &Context) -> Duration {
