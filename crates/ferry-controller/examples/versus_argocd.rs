@@ -789,10 +789,12 @@ impl Apiserver {
     }
 }
 
-/// `apiserver_request_total` summed by verb (dry runs apart), and the part to argoproj.io.
+/// `apiserver_request_total` summed by verb (dry runs apart), by verb, resource and response
+/// code, and the part to argoproj.io.
 #[derive(Default)]
 struct Requests {
     by_verb: BTreeMap<String, f64>,
+    by_resource: BTreeMap<String, f64>,
     argoproj: f64,
 }
 
@@ -818,6 +820,15 @@ impl Requests {
             if !label("dry_run").is_empty() {
                 verb.push_str("(dry-run)");
             }
+            let mut resource = label("resource");
+            if !label("group").is_empty() {
+                resource = format!("{resource}.{}", label("group"));
+            }
+            if !label("subresource").is_empty() {
+                resource = format!("{resource}/{}", label("subresource"));
+            }
+            let detail = format!("{verb} {resource} {}", label("code"));
+            *requests.by_resource.entry(detail).or_default() += value;
             *requests.by_verb.entry(verb).or_default() += value;
             if label("group") == "argoproj.io" {
                 requests.argoproj += value;
@@ -827,13 +838,15 @@ impl Requests {
     }
 
     fn minus(&self, before: &Requests) -> Requests {
-        Requests {
-            by_verb: self
-                .by_verb
-                .iter()
-                .map(|(verb, n)| (verb.clone(), n - before.by_verb.get(verb).unwrap_or(&0.0)))
+        let minus = |now: &BTreeMap<String, f64>, then: &BTreeMap<String, f64>| {
+            now.iter()
+                .map(|(key, n)| (key.clone(), n - then.get(key).unwrap_or(&0.0)))
                 .filter(|(_, n)| *n > 0.0)
-                .collect(),
+                .collect()
+        };
+        Requests {
+            by_verb: minus(&self.by_verb, &before.by_verb),
+            by_resource: minus(&self.by_resource, &before.by_resource),
             argoproj: self.argoproj - before.argoproj,
         }
     }
@@ -866,6 +879,13 @@ fn phase_line(phase: &str, before: &Sample, after: &Sample, apps: usize) {
         requests.total() / (apps * 10) as f64,
         requests.describe()
     );
+    // Per app, by verb, resource and response code, most first: what each request is for is
+    // then a matter of reading the code that sends it.
+    let mut detail: Vec<(&String, &f64)> = requests.by_resource.iter().collect();
+    detail.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+    for (what, n) in detail {
+        println!("    {:>8.2} per app  {what}", n / apps as f64);
+    }
 }
 
 fn print_table(args: &Args, reports: &[(System, Report)]) {

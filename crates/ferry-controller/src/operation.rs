@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ferry_sync::{Checkpoint, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
+use ferry_sync::{Checkpoint, OnApplied, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
 use ferry_types::application::{
     ApplicationStatus, Operation, OperationPhase, OperationState, ResourceResult, RevisionHistory,
     SyncOperation, SyncOperationResult,
@@ -352,6 +352,7 @@ async fn attempt(
         waiting_since: previous.and_then(|(_, since)| since),
         run_id: run_id(&object, state),
         checkpoint: Some(checkpoint),
+        on_applied: applied_predictions(ctx),
     };
     let engine = setup
         .cluster
@@ -417,6 +418,18 @@ async fn attempt(
     };
     let (report, ()) = tokio::join!(sync, writer);
     Ok((report, Some(result)))
+}
+
+/// What the sync applies, kept as the server-side diff's prediction for those objects as
+/// applied: the comparisons its changes trigger need no dry run of them.
+fn applied_predictions(ctx: &Arc<Context>) -> Option<OnApplied> {
+    ctx.predictions.as_ref()?;
+    let ctx = ctx.clone();
+    Some(OnApplied::new(move |sent, answer| {
+        if let Some(predictions) = &ctx.predictions {
+            predictions.remember_applied(sent, answer, &ctx.settings.field_manager);
+        }
+    }))
 }
 
 /// Writes a sync's progress into the operation state; whether it was written.

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::normalize::strip_server_metadata;
+
 /// Dry-run answers by resource state.
 pub struct Predictions {
     answers: moka::sync::Cache<[u8; 32], Arc<[u8]>>,
@@ -72,6 +74,18 @@ impl Predictions {
         }
         digest.update(serde_json::to_vec(body).ok()?);
         Some(digest.finalize().into())
+    }
+
+    /// Keeps the answer to a real server-side apply of `sent` (as `field_manager`, forced, as a
+    /// sync applies) as the prediction for the same manifest over the object that apply left:
+    /// applying it again would change nothing, so the comparison after a sync needs no dry run
+    /// of what the sync just applied. A later change of the live object is another key.
+    pub fn remember_applied(&self, sent: &Value, answer: &Value, field_manager: &str) {
+        let mut body = sent.clone();
+        strip_server_metadata(&mut body);
+        if let Some(key) = Self::key(&body, Some(answer), field_manager) {
+            self.insert(key, answer);
+        }
     }
 
     pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Value> {

@@ -225,6 +225,48 @@ async fn a_dry_run_answer_is_reused_while_manifest_and_live_object_stay_the_same
     assert_eq!(predictions.stats(), PredictionStats { hits: 2, misses: 3 });
 }
 
+/// What a sync's apply answered is the prediction for the same manifest over the object that
+/// apply left: the comparison right after the sync asks the server nothing.
+#[tokio::test]
+async fn an_object_just_applied_is_compared_with_no_dry_run() {
+    let c = cluster().await;
+    let predictions = Predictions::new(1 << 20);
+    let desired = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "settings", "namespace": c.namespace},
+                         "data": {"mode": "fast"}});
+    let params = PatchParams::apply(DEFAULT_FIELD_MANAGER).force();
+    let answer = c
+        .api(&desired)
+        .patch("settings", &params, &Patch::Apply(&desired))
+        .await
+        .expect("apply");
+    let answer = serde_json::to_value(answer).unwrap();
+    predictions.remember_applied(&desired, &answer, DEFAULT_FIELD_MANAGER);
+    let opts = DiffOptions::default();
+    let diff = |live: Value| {
+        let (c, predictions, desired, opts) = (&c, &predictions, &desired, &opts);
+        async move {
+            server_side_diff(
+                &c.client,
+                &c.discovery,
+                Some(desired),
+                Some(&live),
+                opts,
+                Some(predictions),
+            )
+            .await
+            .expect("server-side diff")
+        }
+    };
+    assert_eq!(diff(answer).await.status, SyncStatus::Synced);
+    assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 0 });
+
+    // Edited since: another live version, so the server is asked.
+    let edited = c.edit(&desired, json!({"data": {"mode": "slow"}})).await;
+    assert_eq!(patch_paths(&diff(edited).await), ["/data/mode"]);
+    assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 1 });
+}
+
 #[tokio::test]
 async fn edited_replicas_are_drift_unless_ignored() {
     let c = cluster().await;

@@ -4,6 +4,7 @@
 //! SyncFail hooks when anything fails.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferry_health::{HealthChecks, HealthCode};
@@ -88,6 +89,29 @@ pub struct SyncRequest {
     /// Where results are saved before a finished hook is deleted; without one, hooks are
     /// deleted as soon as they finish.
     pub checkpoint: Option<Checkpoint>,
+    /// Told of every object this sync server-side applied, with the server's answer.
+    pub on_applied: Option<OnApplied>,
+}
+
+/// A receiver of the sync's server-side applies: the object as sent and as the server answered
+/// (a comparison can take that answer as the prediction of applying the same object again,
+/// which changes nothing, instead of asking the server for a dry run).
+#[derive(Clone)]
+pub struct OnApplied(Arc<AppliedReceiver>);
+
+/// Called with the object as sent and the server's answer.
+type AppliedReceiver = dyn Fn(&Value, &Value) + Send + Sync;
+
+impl OnApplied {
+    pub fn new(receiver: impl Fn(&Value, &Value) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(receiver))
+    }
+}
+
+impl std::fmt::Debug for OnApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnApplied")
+    }
 }
 
 /// The sync engine. One per cluster: it holds a client and the cluster's API discovery.
@@ -726,6 +750,12 @@ impl Run<'_> {
                 params.field_validation = Some(ValidationDirective::Ignore);
             }
             let result = api.patch(name, &params, &Patch::Apply(object)).await;
+            if let (Ok(answer), Some(on_applied), false) =
+                (&result, &self.request.on_applied, dry_run)
+                && let Ok(answer) = serde_json::to_value(answer)
+            {
+                (on_applied.0)(object, &answer);
+            }
             match result {
                 // Force=true: an object the server refuses to update in place (immutable
                 // fields) is deleted and created again.

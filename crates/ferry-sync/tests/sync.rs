@@ -1,10 +1,13 @@
 //! The sync engine against a real control plane: waves and hooks in order, delete policies,
 //! prune and PruneLast, the prune guard, dry runs, failures before any change, termination.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_health::HealthChecks;
-use ferry_sync::{Engine, EngineSettings, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
+use ferry_sync::{
+    Engine, EngineSettings, OnApplied, PruneGuard, SyncOptionSet, SyncReport, SyncRequest,
+};
 use ferry_testkit::kube::TestContext;
 use ferry_types::application::{HookType, OperationPhase, ResultCode, SyncPhase};
 use ferry_types::tracking::TrackingMethod;
@@ -44,6 +47,7 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         previous: Vec::new(),
         run_id: String::new(),
         checkpoint: None,
+        on_applied: None,
     }
 }
 
@@ -333,6 +337,66 @@ async fn a_bad_manifest_fails_the_dry_run_before_anything_changes() -> anyhow::R
         configmaps.get_opt("first").await?.is_none(),
         "a dry run changes nothing"
     );
+    Ok(())
+}
+
+/// Every object the sync applies is told with the server's answer, the live object as the
+/// apply left it (what a comparison can take as the prediction of applying it again); dry runs
+/// are not told.
+#[tokio::test]
+async fn applied_objects_are_told_with_the_servers_answer() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let on_applied = {
+        let told = told.clone();
+        OnApplied::new(move |sent: &Value, answer: &Value| {
+            told.lock().unwrap().push((sent.clone(), answer.clone()));
+        })
+    };
+    let desired = vec![config_map("one", json!({})), config_map("two", json!({}))];
+    let mut dry = request(&ctx, "told", desired.clone());
+    dry.dry_run = true;
+    dry.on_applied = Some(on_applied.clone());
+    let report = run(&engine, dry).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert!(told.lock().unwrap().is_empty(), "dry runs are not told");
+
+    let mut real = request(&ctx, "told", desired);
+    real.on_applied = Some(on_applied);
+    let report = run(&engine, real).await;
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    let told = told.lock().unwrap().clone();
+    let names: Vec<&str> = told
+        .iter()
+        .map(|(sent, _)| sent["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+    let configmaps: Api<ConfigMap> = ctx.api();
+    for (sent, answer) in &told {
+        // As sent: with the tracking mark the comparison also puts on the desired object.
+        assert_eq!(
+            sent["metadata"]["labels"]["app.kubernetes.io/instance"],
+            "told"
+        );
+        let live = configmaps
+            .get(sent["metadata"]["name"].as_str().unwrap())
+            .await?;
+        assert_eq!(
+            answer["metadata"]["resourceVersion"],
+            json!(live.metadata.resource_version)
+        );
+    }
     Ok(())
 }
 

@@ -1,10 +1,15 @@
 //! Metrics, told from an operator's seat: after an app is created and synced, the controller's
 //! `/metrics` page shows the sync, the app's state, reconciles, Git and Kubernetes requests and
-//! the cluster cache under Argo CD's names; a deleted app leaves the page.
+//! the cluster cache under Argo CD's names; a deleted app leaves the page. The Kubernetes
+//! requests also tell how little a first sync and a refresh ask of the API server.
+
+use std::time::Duration;
 
 use anyhow::Result;
 use ferry_e2e::{Story, is};
-use kube::api::DeleteParams;
+use ferry_types::application::REFRESH_ANNOTATION;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
 
 const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
@@ -131,6 +136,105 @@ async fn metrics_reflect_a_sync_and_forget_a_deleted_app() -> Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// A first sync of objects that do not exist yet sends each one dry run (the sync's check
+/// before anything is applied) and one apply; the comparisons before it (of missing objects)
+/// and after it (of objects as the sync left them) send none. A refresh is one write.
+#[tokio::test]
+async fn a_first_sync_and_a_refresh_ask_the_api_server_no_more_than_needed() -> Result<()> {
+    const OBJECTS: usize = 5;
+    let mut story = Story::new().await?;
+    for i in 0..OBJECTS {
+        story.repo.write(
+            &format!("counted/config-{i}.yaml"),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: config-{i}}}\ndata: {{index: \"{i}\"}}\n"),
+        )?;
+    }
+    story.repo.commit("ConfigMaps to count requests by")?;
+    story.start_controller()?;
+    let app = story.app_name("counted");
+    story.create_app(&app, "counted", &[])?;
+    story
+        .wait_app(&app, "OutOfSync before any sync", is::out_of_sync)
+        .await?;
+    // Server-side apply and its dry run are both PATCHes of the ConfigMap.
+    let config_map_patches = || requests(&story, "patch", "configmaps");
+    assert_eq!(
+        config_map_patches().await?,
+        0.0,
+        "missing objects are compared without the API server"
+    );
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    story
+        .wait_app(&app, "Synced and Healthy", |a| {
+            is::synced_and_healthy(a) && is::operation_finished(a)
+        })
+        .await?;
+    let app_writes = settled(|| requests(&story, "patch", "applications.argoproj.io")).await?;
+    assert_eq!(
+        config_map_patches().await?,
+        (2 * OBJECTS) as f64,
+        "one dry run and one apply per ConfigMap"
+    );
+
+    let refresh = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+    story
+        .apps()
+        .patch(&app, &PatchParams::default(), &Patch::Merge(&refresh))
+        .await?;
+    story
+        .wait_app(&app, "refreshed", |a| {
+            !a.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(REFRESH_ANNOTATION))
+        })
+        .await?;
+    let after = settled(|| requests(&story, "patch", "applications.argoproj.io")).await?;
+    assert_eq!(
+        after - app_writes,
+        1.0,
+        "the refresh's status and the cleared request in one write"
+    );
+    assert_eq!(
+        config_map_patches().await?,
+        (2 * OBJECTS) as f64,
+        "a normal refresh reuses the dry-run answers"
+    );
+    Ok(())
+}
+
+/// The controller's requests of `verb` on `resource_kind`, any response.
+async fn requests(story: &Story, verb: &str, resource_kind: &str) -> Result<f64> {
+    let text = story.metrics().await?;
+    Ok(value(
+        &text,
+        "argocd_app_k8s_request_total",
+        &[
+            ("server", IN_CLUSTER),
+            ("verb", verb),
+            ("resource_kind", resource_kind),
+        ],
+    ))
+}
+
+/// `count` once it stays the same over two of the story's 3-second resyncs.
+async fn settled<F, Fut>(count: F) -> Result<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<f64>>,
+{
+    let mut last = count().await?;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let now = count().await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    anyhow::bail!("still changing after 140 s: {last}")
 }
 
 /// The sum of the samples of `metric` whose labels include `labels` (0 when there is none).
