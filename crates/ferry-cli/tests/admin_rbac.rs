@@ -2,9 +2,10 @@
 //! argocd-rbac-cm and AppProjects.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use anyhow::Result;
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::kube::TestContext;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
@@ -21,11 +22,11 @@ g, alice, role:dev
 ";
 
 fn ferry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+    CliHome::new()
+        .unwrap()
+        .command(env!("CARGO_BIN_EXE_ferry"))
         .args(["admin", "rbac", "can"])
         .args(args)
-        .env_remove("KUBECONFIG")
-        .env_remove("FERRY_NAMESPACE")
         .output()
         .unwrap()
 }
@@ -261,11 +262,13 @@ spec:
 "#,
     );
     let cluster = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
+        CliHome::new()
+            .unwrap()
+            .command(env!("CARGO_BIN_EXE_ferry"))
             .args(args)
             .args(["-N", ctx.namespace()])
-            .env("KUBECONFIG", ctx.kubeconfig())
-            .env_remove("FERRY_NAMESPACE")
+            .arg("--kubeconfig")
+            .arg(ctx.kubeconfig())
             .output()
             .unwrap()
     };

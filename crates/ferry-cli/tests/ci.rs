@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::git::{GitRepo, HttpServer};
 use serde_yaml::Value;
 
@@ -87,12 +88,13 @@ fn sh(script: &str, env: &HashMap<&str, String>) -> Output {
         ferry_bin_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let home = CliHome::new().unwrap();
     Command::new("sh")
         .arg("-c")
         .arg(script)
         .env_clear()
         .env("PATH", path)
-        .env("HOME", std::env::temp_dir())
+        .env("HOME", home.path())
         .envs(env)
         .output()
         .unwrap()
@@ -335,12 +337,13 @@ fn tekton_example() {
         .unwrap()
         .to_owned();
     twice(&repo, || {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
+        CliHome::new()
+            .unwrap()
+            .command(env!("CARGO_BIN_EXE_ferry"))
             .args(&args)
             .env("FERRY_GIT_USERNAME", AUTH.0)
             .env("FERRY_GIT_PASSWORD", AUTH.1)
             .env("FERRY_GIT_AUTHOR", &author)
-            .env("HOME", std::env::temp_dir())
             .output()
             .unwrap()
     });
@@ -354,7 +357,9 @@ fn tekton_example() {
 
 /// `ferry ci set-image ARGS` in `dir`.
 fn ferry_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+    CliHome::new()
+        .unwrap()
+        .command(env!("CARGO_BIN_EXE_ferry"))
         .args(["ci", "set-image"])
         .args(args)
         .current_dir(dir)
@@ -567,8 +572,9 @@ fn concurrent_bumps_all_land() {
     let (repo, http) = config_repo();
     let dir = tempfile::tempdir().unwrap();
     let url = http.url();
+    let home = CliHome::new().unwrap();
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
+        home.command(env!("CARGO_BIN_EXE_ferry"))
             .args([
                 "ci",
                 "set-image",

@@ -2,7 +2,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use ferry_testkit::cli::CliHome;
 
 fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -11,7 +13,9 @@ fn fixture(path: &str) -> PathBuf {
 }
 
 fn ferry(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let home = CliHome::new().unwrap();
+    let mut child = home
+        .command(env!("CARGO_BIN_EXE_ferry"))
         .arg("health")
         .args(args)
         .stdin(Stdio::piped())

@@ -1,14 +1,15 @@
 //! `ferry image-updater test` as a process, against the distribution registry with test
 //! images pushed to it (with basic auth, the credentials given as upstream's `env:` source).
 
-use std::process::Command;
-
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::registry::{ManifestFormat, Registry, RegistryOptions, TestImage};
 
 const AUTH: (&str, &str) = ("robot", "pa55word");
 
 fn ferry(args: &[&str], registries_conf: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let out = CliHome::new()
+        .unwrap()
+        .command(env!("CARGO_BIN_EXE_ferry"))
         .args(["image-updater", "test"])
         .args(args)
         .arg("--registries-conf-path")

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::git::GitRepo;
 use serde_json::{Value, json};
 
@@ -22,7 +23,9 @@ fn ferry(args: &[&str], cache: &Path) -> Output {
             "{tool} is missing: build it with scripts/toolchain"
         );
     }
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+    CliHome::new()
+        .unwrap()
+        .command(env!("CARGO_BIN_EXE_ferry"))
         .arg("render")
         .args(args)
         .env("FERRY_CACHE_DIR", cache)

@@ -3,11 +3,12 @@
 //! git daemon, smart HTTP, ssh), GnuPG keys to sign commits with,
 //! a Helm chart repository, an OCI registry for Helm charts and test images (with a token
 //! service for Bearer auth), the `ferry-server` process, Dex as the OpenID provider of SSO
-//! tests, Gitea as the SCM provider of the ApplicationSet generators' tests, and Argo CD's source
-//! tree (for its test data).
+//! tests, Gitea as the SCM provider of the ApplicationSet generators' tests, Argo CD's source
+//! tree (for its test data), and the `ferry` CLI run in a home of its own.
 
 pub mod argocd_source;
 pub mod chart_repo;
+pub mod cli;
 mod daemon;
 pub mod dex;
 pub mod git;

@@ -18,6 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::git::{GitRepo, fixture_source_repos};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::proxy::Proxy;
@@ -158,6 +159,8 @@ pub struct Story {
     /// Where the running controller serves the API server's views.
     view_port: u16,
     work: TempDir,
+    /// The home the story's `ferry` commands run in, never the machine user's.
+    cli_home: CliHome,
     /// Extra flags of the controllers this story starts (see [`Story::set_controller_flags`]).
     controller_flags: Vec<String>,
 }
@@ -224,6 +227,7 @@ impl Story {
             metrics_port: 0,
             view_port: 0,
             work,
+            cli_home: CliHome::new()?,
             controller_flags: Vec::new(),
         })
     }
@@ -462,16 +466,13 @@ impl Story {
     }
 
     fn ferry_command(&self, args: &[&str]) -> Result<Command> {
-        let mut command = Command::new(binary("ferry")?);
+        let mut command = self.cli_home.command(binary("ferry")?);
         command
             .args(["--namespace", self.namespace()])
             .arg("--kubeconfig")
             .arg(self.ctx.kubeconfig())
             .args(args)
-            .env("PATH", ferry_sandbox::toolchain::search_path())
             .env("USER", "e2e")
-            // The story's own login contexts: none until it logs in to a server.
-            .env("FERRY_CONFIG", self.work.path().join("ferry-config"))
             .stdin(Stdio::null());
         Ok(command)
     }

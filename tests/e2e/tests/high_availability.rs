@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ferry_e2e::{Replica, Story, TIMEOUT, is, job_hook};
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::proxy::Proxy;
 use ferry_testkit::server::{ServerProcess, admin_password, workspace_binary};
 use ferry_types::application::OperationPhase;
@@ -520,7 +520,8 @@ async fn register_sandbox_clusters(
         .collect();
     kubeconfig_with_servers(story.ctx.kubeconfig(), &clusters_config, &contexts)?;
     for name in names {
-        let added = Command::new(workspace_binary("ferry")?)
+        let added = CliHome::new()?
+            .command(workspace_binary("ferry")?)
             .args(["--namespace", story.namespace(), "--kubeconfig"])
             .arg(&clusters_config)
             .args(["cluster", "add", name, "--name", name])

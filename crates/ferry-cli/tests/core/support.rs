@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use anyhow::{Context, Result};
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::git::{GitRepo, fixture_source_repos};
 use ferry_testkit::kube::TestContext;
 pub use ferry_testkit::process::texts;
@@ -22,6 +23,7 @@ pub struct Ferry {
     kubeconfig: PathBuf,
     pub namespace: String,
     cache: TempDir,
+    home: CliHome,
     /// Set once the `default` project lists the fixture repositories.
     fixtures_allowed: tokio::sync::OnceCell<()>,
 }
@@ -37,6 +39,7 @@ impl Ferry {
             kubeconfig: ctx.kubeconfig().to_path_buf(),
             namespace: namespace.to_string(),
             cache: tempfile::tempdir().unwrap(),
+            home: CliHome::new().unwrap(),
             fixtures_allowed: tokio::sync::OnceCell::new(),
         }
     }
@@ -61,17 +64,16 @@ impl Ferry {
 
     /// `ferry ARGS -N <namespace>` with the test cluster's kubeconfig.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+        // No login context, kubeconfig or variable of the machine's user takes part.
+        let mut command =
+            tokio::process::Command::from(self.home.command(env!("CARGO_BIN_EXE_ferry")));
         command
             .args(args)
             .args(["-N", &self.namespace])
-            .env("KUBECONFIG", &self.kubeconfig)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
             .env("FERRY_CACHE_DIR", self.cache.path())
-            // No login context of the machine's user may switch these tests to a server.
-            .env("FERRY_CONFIG", self.cache.path().join("config"))
-            .env_remove("FERRY_AUTH_TOKEN")
             .env("USER", USER)
-            .env_remove("FERRY_NAMESPACE")
             .kill_on_drop(true);
         command
     }

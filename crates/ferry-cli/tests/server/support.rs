@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use anyhow::Result;
+use ferry_testkit::cli::CliHome;
 use ferry_testkit::git::fixture_source_repos;
 use ferry_testkit::kube::TestContext;
 pub use ferry_testkit::process::texts;
@@ -15,7 +16,6 @@ use ferry_types::AppProject;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 /// The server with Argo CD's CRDs installed, `argocd-cm` holding `settings`, and the `default`
 /// project as the server creates it but also listing the fixture repositories (projects permit
@@ -47,32 +47,27 @@ pub async fn admin_password(ctx: &TestContext) -> Result<String> {
 
 /// One CLI user: a home and config file of their own.
 pub struct Ferry {
-    home: TempDir,
+    home: CliHome,
 }
 
 impl Ferry {
     pub fn new() -> Self {
         Self {
-            home: tempfile::tempdir().unwrap(),
+            home: CliHome::new().unwrap(),
         }
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.home.path().join(".config/ferry/config")
+        self.home.config()
     }
 
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+        let mut command =
+            tokio::process::Command::from(self.home.command(env!("CARGO_BIN_EXE_ferry")));
         command
             .args(args)
-            .env("HOME", self.home.path())
-            .env("FERRY_CACHE_DIR", self.home.path().join("cache"))
             // Core mode would need this kubeconfig: a server-mode command never reads it.
             .env("KUBECONFIG", self.home.path().join("no-kubeconfig"))
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("FERRY_CONFIG")
-            .env_remove("FERRY_AUTH_TOKEN")
-            .env_remove("FERRY_PASSWORD")
             .kill_on_drop(true);
         command
     }
