@@ -193,7 +193,8 @@ fn spawn(sandbox: &Sandbox, bin: &Path, name: &str, args: &[String]) -> Result<(
     Ok(())
 }
 
-/// Waits for `check`, failing early (with the log's tail) if the component dies meanwhile.
+/// Waits for `check`, failing early (with its exit status and the log's tail) if the component
+/// dies meanwhile.
 async fn wait_component<F, Fut>(
     sandbox: &Sandbox,
     name: &str,
@@ -211,21 +212,20 @@ where
         if let Ok(Some(())) = last {
             return Ok(());
         }
-        let why = if component.running().is_none() {
-            format!("{name} exited")
-        } else if Instant::now() > deadline {
+        if component.running().is_none() {
+            bail!("sandbox {}: {}", sandbox.name(), component.exit_report());
+        }
+        if Instant::now() > deadline {
             let cause = last.err().map(|e| format!(" ({e:#})")).unwrap_or_default();
-            format!("{name} was not ready after {:?}{cause}", opts.timeout)
-        } else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        bail!(
-            "sandbox {}: {why}; last lines of {}:\n{}",
-            sandbox.name(),
-            component.log_file().display(),
-            component.log_tail(20)
-        );
+            bail!(
+                "sandbox {}: {name} was not ready after {:?}{cause}; last lines of {}:\n{}",
+                sandbox.name(),
+                opts.timeout,
+                component.log_file().display(),
+                component.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

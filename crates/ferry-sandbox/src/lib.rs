@@ -256,5 +256,5 @@ fn port_taken(err: &anyhow::Error) -> bool {
 
 /// Whether a component exited while the sandbox was starting (see `wait_component`).
 fn exited(err: &anyhow::Error) -> bool {
-    format!("{err:#}").contains(" exited; last lines of ")
+    format!("{err:#}").contains(" exited (")
 }

@@ -27,6 +27,11 @@ impl Component<'_> {
         self.dir.join("logs").join(format!("{}.log", self.name))
     }
 
+    /// Where the process that spawned the component writes how it exited.
+    fn exit_file(&self) -> PathBuf {
+        self.dir.join("run").join(format!("{}.exit", self.name))
+    }
+
     /// Starts `program args...` in its own process group (so a Ctrl-C aimed at the caller does
     /// not take the control plane down with it) with output appended to the component's log.
     pub fn spawn(&self, program: &Path, args: &[String]) -> Result<u32> {
@@ -45,10 +50,16 @@ impl Component<'_> {
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         let pid = child.id();
+        let exit_file = self.exit_file();
+        let _ = fs::remove_file(&exit_file);
         fs::write(self.pid_file(), pid.to_string())?;
         // Reap the child if it exits while we are still alive, so it never lingers as a zombie
-        // that would look alive to `status`.
-        thread::spawn(move || child.wait());
+        // that would look alive to `status`; what it exited with goes into the exit report.
+        thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = fs::write(exit_file, status.to_string());
+            }
+        });
         Ok(pid)
     }
 
@@ -85,6 +96,32 @@ impl Component<'_> {
         }
         let _ = fs::remove_file(self.pid_file());
         Ok(())
+    }
+
+    /// Why the component is no longer running, for error messages: its exit status (when this
+    /// process started it) and the last lines of its log, e.g. `kube-apiserver exited (exit
+    /// status: 1); last lines of …/kube-apiserver.log:` and the lines.
+    pub fn exit_report(&self) -> String {
+        // The reaper thread writes the status right after the process is gone.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let status = loop {
+            match fs::read_to_string(self.exit_file()) {
+                Ok(status) => break status,
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                Err(_) => break "status unknown: not started by this process".to_owned(),
+            }
+        };
+        let log = self.log_file();
+        let tail = self.log_tail(20);
+        if tail.trim().is_empty() {
+            format!("{} exited ({status}); its log {} is empty", self.name, log.display())
+        } else {
+            format!(
+                "{} exited ({status}); last lines of {}:\n{tail}",
+                self.name,
+                log.display()
+            )
+        }
     }
 
     /// The last lines of the component's log, for error messages.
@@ -147,6 +184,42 @@ mod tests {
             assert!(component.running().is_some(), "round {round}");
             component.stop(Duration::from_secs(5))?;
         }
+        Ok(())
+    }
+
+    #[test]
+    fn the_exit_report_says_how_a_component_exited_and_what_it_logged() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let component = Component {
+            name: "failing",
+            dir: dir.path(),
+        };
+        let script = |s: &str| ["-c".to_string(), s.to_string()];
+        component.spawn(Path::new("/bin/sh"), &script("echo 'bad flag --x'; exit 3"))?;
+        while component.running().is_some() {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let log = component.log_file();
+        assert_eq!(
+            component.exit_report(),
+            format!(
+                "failing exited (exit status: 3); last lines of {}:\nbad flag --x",
+                log.display()
+            )
+        );
+
+        component.spawn(Path::new("/bin/sh"), &script("kill -9 $$"))?;
+        while component.running().is_some() {
+            thread::sleep(Duration::from_millis(20));
+        }
+        fs::write(&log, "")?;
+        assert_eq!(
+            component.exit_report(),
+            format!(
+                "failing exited (signal: 9 (SIGKILL)); its log {} is empty",
+                log.display()
+            )
+        );
         Ok(())
     }
 }

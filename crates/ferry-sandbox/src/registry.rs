@@ -264,11 +264,7 @@ impl<'a> Registry<'a> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if self.component().running().is_none() {
-                bail!(
-                    "the registry exited; last lines of {}:\n{}",
-                    self.component().log_file().display(),
-                    self.component().log_tail(20)
-                );
+                bail!("{}", self.component().exit_report());
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(());

@@ -12,6 +12,7 @@ async fn independent_sandboxes_start_reuse_and_stop() -> anyhow::Result<()> {
     let id = std::process::id();
     let a = Sandbox::named(&format!("it-a-{id}"))?;
     let b = Sandbox::named(&format!("it-b-{id}"))?;
+    let _cleanup = [Cleanup(&a), Cleanup(&b)];
     let opts = UpOptions {
         nodes: 1,
         ..Default::default()
@@ -51,9 +52,21 @@ async fn independent_sandboxes_start_reuse_and_stop() -> anyhow::Result<()> {
     for sandbox in [&a, &b] {
         sandbox.down()?;
         assert!(sandbox.status().iter().all(|c| c.pid.is_none()));
-        std::fs::remove_dir_all(sandbox.dir())?;
     }
     Ok(())
+}
+
+/// Stops a sandbox the test started and removes its directory when the test ends, also when
+/// it fails half-way: a failed run leaves no control plane behind.
+struct Cleanup<'a>(&'a Sandbox);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.down() {
+            eprintln!("stopping sandbox {}: {err:#}", self.0.name());
+        }
+        let _ = std::fs::remove_dir_all(self.0.dir());
+    }
 }
 
 #[test]

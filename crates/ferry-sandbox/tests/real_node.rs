@@ -29,6 +29,7 @@ async fn a_real_node_runs_pods_with_dns_api_access_and_services_and_down_restore
     let host_before = HostState::read();
 
     let sandbox = Sandbox::named("it-real-node")?;
+    let _cleanup = StopIfRunning(&sandbox);
     let opts = UpOptions {
         nodes: 1,
         real_node: true,
@@ -52,6 +53,20 @@ async fn a_real_node_runs_pods_with_dns_api_access_and_services_and_down_restore
     assert!(sandbox.status().iter().all(|c| c.pid.is_none()));
     std::fs::remove_dir_all(sandbox.dir())?;
     Ok(())
+}
+
+/// Stops the sandbox when the test ends with anything of it still running (a failed assertion
+/// half-way), so that a failure leaves no node behind; after the test's own `down`, nothing.
+struct StopIfRunning<'a>(&'a Sandbox);
+
+impl Drop for StopIfRunning<'_> {
+    fn drop(&mut self) {
+        if self.0.status().iter().any(|c| c.pid.is_some())
+            && let Err(err) = self.0.down()
+        {
+            eprintln!("stopping sandbox {}: {err:#}", self.0.name());
+        }
+    }
 }
 
 async fn stories(sandbox: &Sandbox, opts: &UpOptions, host_before: &HostState) -> Result<()> {

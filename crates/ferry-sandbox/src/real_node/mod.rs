@@ -174,12 +174,7 @@ pub async fn wait_ready(
         for name in COMPONENTS {
             let component = sandbox.component(name);
             if component.running().is_none() {
-                bail!(
-                    "sandbox {}: {name} exited; last lines of {}:\n{}",
-                    sandbox.name(),
-                    component.log_file().display(),
-                    component.log_tail(20)
-                );
+                bail!("sandbox {}: {}", sandbox.name(), component.exit_report());
             }
         }
         let node_ready = nodes
