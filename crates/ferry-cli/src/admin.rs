@@ -1,6 +1,9 @@
 //! `ferry admin`: tools for the operator. `rbac can` answers whether the RBAC policy lets a
 //! subject do something, as `argocd admin settings rbac can` does: from a policy file, or from
-//! the cluster's `argocd-rbac-cm` and AppProject roles.
+//! the cluster's `argocd-rbac-cm` and AppProject roles. `resource-overrides` lists and runs
+//! resource actions on an object file ([`resource_overrides`]).
+
+mod resource_overrides;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,8 @@ pub struct Args {
 enum Command {
     /// RBAC policy tools.
     Rbac(RbacArgs),
+    /// Resource actions (argocd-cm's and the built-in ones) on an object file.
+    ResourceOverrides(resource_overrides::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,9 +88,12 @@ enum MatchMode {
 }
 
 pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let Command::Rbac(RbacArgs {
-        command: RbacCommand::Can(args),
-    }) = args.command;
+    let args = match args.command {
+        Command::Rbac(RbacArgs {
+            command: RbacCommand::Can(args),
+        }) => args,
+        Command::ResourceOverrides(args) => return resource_overrides::run(kube, args).await,
+    };
     Ok(match can(kube, args).await {
         Ok(code) => code,
         Err(err) => {

@@ -298,6 +298,11 @@ impl Core {
         }
     }
 
+    /// `argocd-cm`'s data (empty when it is missing or not readable).
+    pub async fn argocd_cm_data(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        self.config_map_data(ARGOCD_CM).await
+    }
+
     /// What `argocd-cm` says about comparing apps (system-wide ignoreDifferences, health
     /// checks, the tracking method), read as the controller reads it.
     pub async fn argo_settings(&self) -> anyhow::Result<ArgoSettings> {

@@ -96,7 +96,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Exactly one object: a stream of several documents is refused rather than half-assessed.
-fn read_object(path: &Path) -> anyhow::Result<Value> {
+pub(crate) fn read_object(path: &Path) -> anyhow::Result<Value> {
     let text = read_text(path)?;
     let mut documents = Vec::new();
     for document in serde_yaml::Deserializer::from_str(&text) {

@@ -53,7 +53,7 @@ enum Command {
     Cluster(cluster::Args),
     /// Manage projects.
     Proj(proj::Args),
-    /// Administration tools: check the RBAC policy.
+    /// Administration tools: check the RBAC policy, list and run resource actions on a file.
     Admin(admin::Args),
     /// Log in to an API server and make it the current context.
     Login(server::login::LoginArgs),
