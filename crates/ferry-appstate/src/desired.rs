@@ -6,13 +6,14 @@ use ferry_cache::TrackingMethod;
 use ferry_sync::{crd_scope, settle_namespace};
 use serde_json::Value;
 
-/// Prepares `rendered` for app `app`. `scope` says whether a kind (`apiVersion`, `kind`) is
+/// Prepares `rendered` for the app tracked as `instance` (Argo CD's instance name:
+/// `<namespace>_<name>` for an app outside the control namespace). `scope` says whether a kind (`apiVersion`, `kind`) is
 /// namespaced, `None` when the server does not serve it; such kinds take the scope their
 /// CustomResourceDefinition among `rendered` declares, else namespaced.
 pub fn prepare(
     rendered: &[Value],
     namespace: &str,
-    app: &str,
+    instance: &str,
     tracking: &TrackingMethod,
     scope: impl Fn(&str, &str) -> Option<bool>,
 ) -> Result<Vec<Value>, String> {
@@ -28,7 +29,7 @@ pub fn prepare(
                 .unwrap_or(true);
             settle_namespace(&mut object, namespaced, namespace);
             if object["metadata"]["name"].is_string()
-                && let Err(err) = tracking.mark(&mut object, app, None)
+                && let Err(err) = tracking.mark(&mut object, instance, None)
             {
                 problems.push(err.to_string());
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferry_appstate::{CompareInput, Comparison, annotations};
-use ferry_cache::{ClusterCache, instance_name};
+use ferry_cache::ClusterCache;
 use ferry_diff::IgnoreRules;
 use ferry_health::AppRef;
 use ferry_render::{AppContext, Rendered};
@@ -51,6 +51,7 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
         return Err("spec.source or spec.sources is required".into());
     }
     let project = project(ctx, app.project()).await?;
+    permit_app_namespace(ctx, app, &project)?;
     let cluster = ctx.clusters.resolve(&app.spec.destination)?;
     let policy = ferry_appstate::check_project(
         &project,
@@ -69,8 +70,30 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
         policy,
         cluster,
         cache,
-        instance: instance_name(&app.name_any(), None),
+        instance: app.instance_name(&ctx.settings.namespace),
     })
+}
+
+/// An app outside the control namespace uses its project only when the project lists the
+/// app's namespace in `sourceNamespaces` (Argo CD's `ErrProjectNotPermitted`): until then
+/// nothing of it is compared, synced or deleted.
+fn permit_app_namespace(
+    ctx: &Context,
+    app: &Application,
+    project: &AppProject,
+) -> Result<(), String> {
+    let Some(namespace) = app.foreign_namespace(&ctx.settings.namespace) else {
+        return Ok(());
+    };
+    let policy = project.policy().map_err(|err| err.to_string())?;
+    if policy.is_app_namespace_permitted(namespace, &ctx.settings.namespace) {
+        return Ok(());
+    }
+    Err(format!(
+        "application '{}' in namespace '{namespace}' is not permitted to use project '{}'",
+        app.name_any(),
+        project.name_any()
+    ))
 }
 
 /// The AppProject by name; the `default` project is created when missing, as Argo CD does.
@@ -120,7 +143,7 @@ pub async fn observe(
 ) -> Result<Observed, String> {
     let (rendered, desired) = render_desired(ctx, app, setup, sources).await?;
     let key = fingerprint(ctx, app, setup, &desired);
-    let name = app.name_any();
+    let name = ctx.key_of(app);
     if reuse && let Some(comparison) = ctx.cached_comparison(&name, &key) {
         return Ok(Observed {
             rendered,
@@ -182,7 +205,7 @@ pub async fn render_desired(
     let desired = ferry_appstate::desired::prepare(
         &rendered.objects,
         &dest_namespace,
-        &app.name_any(),
+        &setup.instance,
         &ctx.settings.tracking,
         |api_version, kind| {
             cache

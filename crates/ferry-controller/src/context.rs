@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use ferry_appstate::Comparison;
 use ferry_health::HealthChecks;
 use ferry_render::Renderer;
-use ferry_types::AppProject;
+use ferry_types::tracking::{app_of_instance, instance_name};
+use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::Store;
+use kube::{Api, ResourceExt};
 
 use crate::backoff::ErrorBackoff;
 use crate::clusters::Clusters;
@@ -25,6 +26,8 @@ pub struct Context {
     pub settings: ControllerSettings,
     /// Applications in the control namespace, read and written as JSON.
     pub apps: Api<DynamicObject>,
+    /// For the Applications of other namespaces (`--application-namespaces`).
+    pub client: kube::Client,
     pub projects: Api<AppProject>,
     /// ConfigMaps of the control namespace (`argocd-cm` is read at every sync).
     pub config_maps: Api<ConfigMap>,
@@ -59,6 +62,29 @@ pub struct CachedComparison {
 }
 
 impl Context {
+    /// The Applications of `namespace`, read and written as JSON.
+    pub fn apps_in(&self, namespace: &str) -> Api<DynamicObject> {
+        if namespace.is_empty() || namespace == self.settings.namespace {
+            return self.apps.clone();
+        }
+        let resource = ApiResource::erase::<Application>(&());
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+
+    /// An app's key: its instance name.
+    pub fn key_of(&self, app: &impl ResourceExt) -> String {
+        let namespace = app.namespace().filter(|ns| *ns != self.settings.namespace);
+        instance_name(&app.name_any(), namespace.as_deref())
+    }
+
+    /// The Applications API and the name for an app's key, its instance name (`<name>`, or
+    /// `<namespace>_<name>` outside the control namespace): comparisons, backoffs and running
+    /// operations are kept under it.
+    pub fn app_api<'a>(&'a self, key: &'a str) -> (Api<DynamicObject>, &'a str) {
+        let (namespace, name) = app_of_instance(key, &self.settings.namespace);
+        (self.apps_in(namespace), name)
+    }
+
     pub fn cached_comparison(&self, app: &str, key: &str) -> Option<Arc<Comparison>> {
         let cache = self.comparisons.lock().unwrap_or_else(|p| p.into_inner());
         cache

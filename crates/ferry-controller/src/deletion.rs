@@ -24,7 +24,7 @@ use crate::patch;
 const RECHECK: Duration = Duration::from_secs(2);
 
 pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> {
-    let name = app.name_any();
+    let name = ctx.key_of(app);
     let Some(policy) = app.cascade_policy() else {
         return Ok(Action::await_change());
     };
@@ -130,7 +130,7 @@ async fn deletion_error(ctx: &Context, app: &Application, message: String) -> ku
         });
     new.sync.status = SyncStatusCode::Unknown;
     patch::write_changes(
-        &ctx.apps,
+        &ctx.apps_in(&app.namespace().unwrap_or_default()),
         &app.name_any(),
         &ctx.settings.field_manager,
         "status",
@@ -161,7 +161,7 @@ async fn remove_finalizers(ctx: &Context, app: &Application) -> kube::Result<()>
         "resourceVersion": app.resource_version(),
     }});
     match patch::write(
-        &ctx.apps,
+        &ctx.apps_in(&app.namespace().unwrap_or_default()),
         &app.name_any(),
         &ctx.settings.field_manager,
         body,

@@ -40,8 +40,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ferry_git::{Credentials, RepoCache};
 use ferry_render::Renderer;
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::{AppProject, Application};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
@@ -72,6 +73,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let namespace = settings.namespace.clone();
+    let app_namespaces = AllowedNamespaces::new(&namespace, &settings.application_namespaces)
+        .map_err(|e| anyhow::anyhow!("--application-namespaces {e}"))?;
     prepare_cluster(&client, &settings).await?;
 
     let resource = ApiResource::erase::<Application>(&());
@@ -147,6 +150,7 @@ pub async fn run(
         operations: Operations::new(settings.operation_processors),
         settings,
         apps: apps.clone(),
+        client: client.clone(),
         projects,
         config_maps: Api::namespaced(client.clone(), &namespace),
         project_store,
@@ -166,7 +170,7 @@ pub async fn run(
     if let Some(address) = ctx.settings.view_listen {
         view_http::spawn(ctx.clone(), client.clone(), address).await;
     }
-    let controller = Controller::new_with(apps, watcher::Config::default(), resource)
+    let controller = app_controller(&client, apps, resource, app_namespaces)
         .with_config(controller::Config::default().concurrency(ctx.settings.status_processors))
         .reconcile_on(requests)
         .graceful_shutdown_on(shutdown);
@@ -193,7 +197,7 @@ pub async fn run(
         ));
     }
     metrics.watch(controller.store(), ctx.clusters.clone());
-    info!(namespace = %namespace, shard = ctx.settings.sharding.shard, replicas = ctx.settings.sharding.replicas, "controller started");
+    info!(namespace = %namespace, others = ?ctx.settings.application_namespaces, shard = ctx.settings.sharding.shard, replicas = ctx.settings.sharding.replicas, "controller started");
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()))
@@ -207,6 +211,34 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// The controller over the Applications of the control namespace or, with other namespaces
+/// allowed, over those of every allowed namespace: watched cluster-wide and filtered before
+/// anything is stored, as Argo CD's informer does.
+fn app_controller(
+    client: &kube::Client,
+    apps: Api<DynamicObject>,
+    resource: ApiResource,
+    namespaces: AllowedNamespaces,
+) -> Controller<DynamicObject> {
+    if namespaces.control_only() {
+        return Controller::new_with(apps, watcher::Config::default(), resource);
+    }
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let writer = reflector::store::Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let allowed = move |event: &Event<DynamicObject>| {
+        let app = match event {
+            Event::Apply(app) | Event::Delete(app) | Event::InitApply(app) => app,
+            Event::Init | Event::InitDone => return true,
+        };
+        namespaces.allows(app.metadata.namespace.as_deref().unwrap_or_default())
+    };
+    let events = watcher::watcher(all, watcher::Config::default())
+        .try_filter(move |event| futures::future::ready(allowed(event)));
+    let applied = reflector::reflector(writer, events).applied_objects();
+    Controller::for_stream_with(applied, reader, resource)
 }
 
 /// The control namespace, Argo CD's CRDs (installed when absent) and the `default` project.

@@ -25,6 +25,11 @@ struct Args {
     /// Namespace of the Applications, AppProjects and repository/cluster Secrets.
     #[arg(long, short = 'n', env = "FERRY_NAMESPACE", default_value = "argocd")]
     namespace: String,
+    /// Namespaces besides --namespace whose Applications are reconciled, comma-separated: names,
+    /// globs (`team-*`) or `/regular expressions/` (Argo CD's flag). Such an app is processed
+    /// only when its project lists its namespace in `spec.sourceNamespaces`.
+    #[arg(long, env = "ARGOCD_APPLICATION_NAMESPACES", value_delimiter = ',')]
+    application_namespaces: Vec<String>,
     /// Kubeconfig of the cluster holding the Applications (default: in-cluster or ~/.kube/config).
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
@@ -128,6 +133,7 @@ async fn run_main() -> anyhow::Result<()> {
     let client = client(&args, &metrics).await?;
     let mut settings = ControllerSettings {
         namespace: args.namespace.clone(),
+        application_namespaces: args.application_namespaces.clone(),
         resync: Duration::from_secs(args.resync),
         resync_jitter: Duration::from_secs(args.resync_jitter),
         status_processors: args.status_processors,

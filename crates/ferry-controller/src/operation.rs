@@ -84,14 +84,15 @@ impl Operations {
 /// terminates or cleans up as needed. Writes `status.operationState` itself (before a sync
 /// starts, so a restarted controller can resume it).
 pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
-    let name = app.name_any();
+    let name = ctx.key_of(app);
     let running_here = ctx.operations.is_running(&name);
     if app.operation.is_none() || running_here {
         return act(ctx, app, running_here).await;
     }
     // About to start or resume a sync: decide on the object as it is now, not on the
     // controller's view of it, which can trail an operation that just finished.
-    let fresh = ctx.apps.get(&name).await?;
+    let (apps, app_name) = ctx.app_api(&name);
+    let fresh = apps.get(app_name).await?;
     match serde_json::to_value(&fresh).and_then(serde_json::from_value::<Application>) {
         Ok(fresh) => act(ctx, &fresh, ctx.operations.is_running(&name)).await,
         Err(_) => Ok(()),
@@ -99,7 +100,7 @@ pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
 }
 
 async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube::Result<()> {
-    let name = app.name_any();
+    let name = ctx.key_of(app);
     let status = app.status.clone().unwrap_or_default();
     let state = status.operation_state.clone();
     if let Some(state) = &state
@@ -229,7 +230,8 @@ async fn run(
                 result.resources = report.resources;
                 state.sync_result = Some(result);
             }
-            let current = ctx.apps.get(name).await?;
+            let (apps, app_name) = ctx.app_api(name);
+            let current = apps.get(app_name).await?;
             let status: ApplicationStatus =
                 serde_json::from_value(current.data["status"].clone()).unwrap_or_default();
             let history_limit = current.data["spec"]["revisionHistoryLimit"]
@@ -270,9 +272,9 @@ async fn attempt(
     previous: Option<(Vec<ResourceResult>, Option<SystemTime>)>,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, Option<SyncOperationResult>), String> {
-    let object = ctx
-        .apps
-        .get(name)
+    let (apps, app_name) = ctx.app_api(name);
+    let object = apps
+        .get(app_name)
         .await
         .map_err(|err| format!("reading application {name}: {err}"))?;
     let app: Application = serde_json::to_value(&object)
@@ -328,8 +330,10 @@ async fn attempt(
     };
     let (checkpoint, mut saves) = Checkpoint::new();
     let request = SyncRequest {
-        app: name.to_string(),
-        app_namespace: None,
+        app: app.name_any(),
+        app_namespace: app
+            .foreign_namespace(&ctx.settings.namespace)
+            .map(str::to_string),
         tracking: ctx.settings.tracking.clone(),
         namespace: app.spec.destination.namespace.clone(),
         desired,
@@ -567,7 +571,8 @@ async fn finish(
     if let Some(change) = ferry_types::merge_patch(&old, &new) {
         body["status"] = change;
     }
-    patch::write(&ctx.apps, name, &ctx.settings.field_manager, body).await?;
+    let (apps, app_name) = ctx.app_api(name);
+    patch::write(&apps, app_name, &ctx.settings.field_manager, body).await?;
     ctx.forget_comparison(name);
     Ok(())
 }
@@ -590,9 +595,10 @@ async fn write_state(
     let old = json!({"operationState": written});
     let new = json!({"operationState": state});
     if let Some(change) = ferry_types::merge_patch(&old, &new) {
+        let (apps, app_name) = ctx.app_api(name);
         patch::write(
-            &ctx.apps,
-            name,
+            &apps,
+            app_name,
             &ctx.settings.field_manager,
             json!({"status": change}),
         )

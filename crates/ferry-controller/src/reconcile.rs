@@ -48,7 +48,8 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
 }
 
 async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let name = object.name_any();
+    // The key of the app's comparison, backoffs and operation, and in logs.
+    let name = ctx.key_of(object.as_ref());
     let write_error = |source| Error::Write {
         app: name.clone(),
         source,
@@ -136,9 +137,10 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     operation::drive(&ctx, &app).await.map_err(write_error)?;
     if let Some(op) = automated {
         info!(app = %name, revisions = ?op.sync.as_ref().map(|s| (&s.revision, &s.revisions)), "automated sync");
+        let (apps, app_name) = ctx.app_api(&name);
         let written = patch::write(
-            &ctx.apps,
-            &name,
+            &apps,
+            app_name,
             &ctx.settings.field_manager,
             json!({"operation": op}),
         )
@@ -259,7 +261,7 @@ fn automate(
 /// A reconcile that failed (the status could not be written, say) is tried again with
 /// backoff; only the first failure of a streak is a warning.
 pub fn error_policy(object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
-    let name = object.name_any();
+    let name = ctx.key_of(object.as_ref());
     let retry = ctx.reconcile_backoff.failed(&name, ctx.settings.resync);
     if retry.first {
         warn!(app = %name, "reconcile failed, retrying with backoff: {error}");
@@ -375,7 +377,7 @@ fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
 /// never written from here.
 async fn write_status(
     ctx: &Context,
-    name: &str,
+    key: &str,
     old: &ApplicationStatus,
     new: &ApplicationStatus,
     clear_refresh: bool,
@@ -396,7 +398,8 @@ async fn write_status(
     if body.is_empty() {
         return Ok(false);
     }
-    patch::write(&ctx.apps, name, &ctx.settings.field_manager, body.into()).await?;
+    let (apps, name) = ctx.app_api(key);
+    patch::write(&apps, name, &ctx.settings.field_manager, body.into()).await?;
     Ok(true)
 }
 

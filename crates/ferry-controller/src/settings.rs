@@ -16,6 +16,9 @@ pub struct ControllerSettings {
     /// Namespace of the Applications, AppProjects and repository/cluster Secrets (Argo CD's
     /// `argocd`).
     pub namespace: String,
+    /// Namespaces besides `namespace` whose Applications are reconciled: names, globs or
+    /// `/regex/` (Argo CD's `--application-namespaces`).
+    pub application_namespaces: Vec<String>,
     /// How often every Application is compared with Git again (Argo CD's `timeout.reconciliation`).
     pub resync: Duration,
     /// Up to this much is added to each app's resync, so apps do not refresh in lockstep.
@@ -71,6 +74,7 @@ impl Default for ControllerSettings {
             .unwrap_or_else(|| std::env::temp_dir().join("ferry-controller"));
         Self {
             namespace: "argocd".into(),
+            application_namespaces: Vec::new(),
             resync: Duration::from_secs(180),
             resync_jitter: Duration::from_secs(30),
             status_processors: 20,

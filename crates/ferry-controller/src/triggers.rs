@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferry_cache::ClusterCache;
+use ferry_types::tracking::app_of_instance;
 use futures::channel::mpsc;
 use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
@@ -48,8 +49,16 @@ impl Triggers {
         let _ = self.apps.set(store);
     }
 
-    pub fn app(&self, name: &str) {
-        let reference = ObjectRef::new_with(name, self.resource.clone()).within(&self.namespace);
+    /// The app with this key (its instance name: `<name>` in the control namespace,
+    /// `<namespace>_<name>` elsewhere).
+    pub fn app(&self, key: &str) {
+        let (namespace, name) = app_of_instance(key, &self.namespace);
+        let reference = ObjectRef::new_with(name, self.resource.clone()).within(namespace);
+        let _ = self.tx.unbounded_send(reference);
+    }
+
+    fn object(&self, app: &DynamicObject) {
+        let reference = ObjectRef::from_obj_with(app, self.resource.clone());
         let _ = self.tx.unbounded_send(reference);
     }
 
@@ -57,9 +66,7 @@ impl Triggers {
     pub fn all(&self) {
         let Some(store) = self.apps.get() else { return };
         for app in store.state() {
-            if let Some(name) = &app.metadata.name {
-                self.app(name);
-            }
+            self.object(&app);
         }
     }
 
@@ -69,10 +76,8 @@ impl Triggers {
         for app in store.state() {
             let of = app.data["spec"]["project"].as_str().unwrap_or_default();
             let of = if of.is_empty() { "default" } else { of };
-            if of == project
-                && let Some(name) = &app.metadata.name
-            {
-                self.app(name);
+            if of == project {
+                self.object(&app);
             }
         }
     }
@@ -120,10 +125,6 @@ impl Triggers {
             .unwrap_or_else(|p| p.into_inner())
             .entry(instance.to_string())
             .or_default() += 1;
-        // `<namespace>_<app>` names apps outside the control namespace, which this controller
-        // does not manage.
-        if !instance.contains('_') {
-            self.app(instance);
-        }
+        self.app(instance);
     }
 }

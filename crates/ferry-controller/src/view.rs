@@ -30,10 +30,12 @@ pub enum ViewError {
     Failed(String),
 }
 
+/// The app with key `name` (its instance name, `<namespace>_<name>` outside the control
+/// namespace).
 async fn application(ctx: &Context, name: &str) -> Result<Application, ViewError> {
-    let object = ctx
-        .apps
-        .get_opt(name)
+    let (apps, app_name) = ctx.app_api(name);
+    let object = apps
+        .get_opt(app_name)
         .await
         .map_err(|err| ViewError::Failed(format!("reading application {name}: {err}")))?
         .ok_or_else(|| ViewError::NotFound(name.to_string()))?;

@@ -6,6 +6,8 @@
 //! - `GET /v1/applications/{name}/resource-tree`
 //! - `GET /v1/applications/{name}/manifests?revision=`
 //!
+//! Each takes `appNamespace` for an app outside the control namespace.
+//!
 //! A sharded replica answers only for the apps of its shard's clusters: 421 for the others.
 
 use std::collections::HashMap;
@@ -116,12 +118,31 @@ fn answer(result: Result<Value, ViewError>) -> Response {
     }
 }
 
-async fn managed_resources(State(state): State<ViewState>, Path(name): Path<String>) -> Response {
-    answer(view::managed_resources(&state.ctx, &name).await)
+/// The key of the app the API server asks about: its name, prefixed by `appNamespace` when
+/// that is given and not the control namespace.
+fn app_key(ctx: &Context, name: &str, query: &HashMap<String, String>) -> String {
+    let namespace = query
+        .get("appNamespace")
+        .filter(|ns| !ns.is_empty() && **ns != ctx.settings.namespace);
+    ferry_types::tracking::instance_name(name, namespace.map(String::as_str))
 }
 
-async fn resource_tree(State(state): State<ViewState>, Path(name): Path<String>) -> Response {
-    answer(view::resource_tree(&state.ctx, &name).await)
+async fn managed_resources(
+    State(state): State<ViewState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let key = app_key(&state.ctx, &name, &query);
+    answer(view::managed_resources(&state.ctx, &key).await)
+}
+
+async fn resource_tree(
+    State(state): State<ViewState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let key = app_key(&state.ctx, &name, &query);
+    answer(view::resource_tree(&state.ctx, &key).await)
 }
 
 async fn manifests(
@@ -133,5 +154,6 @@ async fn manifests(
         .get("revision")
         .map(String::as_str)
         .unwrap_or_default();
-    answer(view::manifests(&state.ctx, &name, revision).await)
+    let key = app_key(&state.ctx, &name, &query);
+    answer(view::manifests(&state.ctx, &key, revision).await)
 }
