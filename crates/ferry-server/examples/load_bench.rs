@@ -19,6 +19,7 @@ use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve};
 use ferry_testkit::process::{mib, on_fresh_sandbox, status_bytes};
 use ferry_types::Application;
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -66,7 +67,8 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     ensure_initial_admin(client.clone(), NAMESPACE).await?;
     ferry_types::AppProject::ensure_default(&client, NAMESPACE).await?;
     let (settings, _watching) = watch_settings(client.clone(), NAMESPACE).await?;
-    let state = AppState::new(client.clone(), NAMESPACE, settings, LoginGuard::default());
+    let namespaces = AllowedNamespaces::control_only_of(NAMESPACE);
+    let state = AppState::new(client.clone(), namespaces, settings, LoginGuard::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

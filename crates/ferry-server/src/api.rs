@@ -6,6 +6,7 @@ mod account_store;
 mod app_actions;
 mod app_filter;
 mod app_logs;
+mod app_namespace;
 mod app_operations;
 mod app_resources;
 mod app_sync_windows;
@@ -56,7 +57,9 @@ pub use static_assets::StaticAssets;
 /// rest for verified callers; any other path is the web UI's when the server has its files
 /// ([`StaticAssets`]).
 pub fn router(state: AppState) -> Router {
-    ferry_grpc::beside(rest_router(state))
+    // `appNamespace` is folded into the app's name before the routes see the request.
+    let rest = tower::ServiceExt::map_request(rest_router(state), app_namespace::qualify);
+    ferry_grpc::beside(Router::new().fallback_service(rest))
 }
 
 /// The REST routes alone, which the gRPC gateway calls too.

@@ -11,6 +11,7 @@ use ferry_server::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve, serve_tls, tls_config};
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,10 @@ struct Args {
     /// Namespace of Argo CD's settings, the Applications and the AppProjects.
     #[arg(long, short = 'n', env = "FERRY_NAMESPACE", default_value = "argocd")]
     namespace: String,
+    /// Namespaces besides --namespace whose Applications are served, comma-separated: names,
+    /// globs (`team-*`) or `/regular expressions/` (Argo CD's flag).
+    #[arg(long, env = "ARGOCD_APPLICATION_NAMESPACES", value_delimiter = ',')]
+    application_namespaces: Vec<String>,
     /// Kubeconfig of the cluster holding them (default: in-cluster or ~/.kube/config).
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
@@ -110,7 +115,9 @@ async fn main() -> anyhow::Result<()> {
     let (settings, watching) = watch_settings(client.clone(), &args.namespace)
         .await
         .context("loading the settings")?;
-    let mut state = AppState::new(client, &args.namespace, settings, LoginGuard::default())
+    let app_namespaces = AllowedNamespaces::new(&args.namespace, &args.application_namespaces)
+        .map_err(|e| anyhow::anyhow!("--application-namespaces {e}"))?;
+    let mut state = AppState::new(client, app_namespaces, settings, LoginGuard::default())
         .with_controller(args.controller_url.clone());
     if args.tls_cert.is_some() {
         state = state.with_tls();

@@ -1,4 +1,5 @@
-//! The filters of Application lists and of the event stream, from the query string: `name`,
+//! The filters of Application lists and of the event stream, from the query string: `name`
+//! (`<namespace>/<name>` names an app outside the control namespace), `appNamespace`,
 //! `projects` (or Argo CD's older `project`, repeatable), a label `selector`, `repo`, and
 //! ferry's `sync` and `health` (status codes such as `OutOfSync`, `Degraded`).
 
@@ -12,6 +13,7 @@ use crate::webhook::same_repository;
 #[derive(Debug, Default)]
 pub struct AppFilter {
     name: Option<String>,
+    namespace: Option<String>,
     projects: Vec<String>,
     selector: Option<Selector>,
     repo: Option<String>,
@@ -20,7 +22,8 @@ pub struct AppFilter {
 }
 
 impl AppFilter {
-    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+    /// A `name` without a namespace names an app of the control namespace `control`.
+    pub fn parse(query: Option<&str>, control: &str) -> Result<Self, ApiError> {
         let mut filter = Self::default();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             if value.is_empty() {
@@ -28,7 +31,14 @@ impl AppFilter {
             }
             let value = value.into_owned();
             match key.as_ref() {
-                "name" => filter.name = Some(value),
+                "name" => match value.split_once('/') {
+                    Some((namespace, name)) => {
+                        filter.namespace = Some(namespace.to_string());
+                        filter.name = Some(name.to_string());
+                    }
+                    None => filter.name = Some(value),
+                },
+                "appNamespace" => filter.namespace = Some(value),
                 "project" | "projects" => filter.projects.push(value),
                 "selector" => {
                     filter.selector = Some(selector::parse(&value).map_err(|err| {
@@ -40,6 +50,9 @@ impl AppFilter {
                 "health" => filter.health = Some(value),
                 _ => {}
             }
+        }
+        if filter.name.is_some() && filter.namespace.is_none() {
+            filter.namespace = Some(control.to_string());
         }
         Ok(filter)
     }
@@ -57,6 +70,10 @@ impl AppFilter {
         self.name
             .as_deref()
             .is_none_or(|name| app.metadata.name.as_deref() == Some(name))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|namespace| app.metadata.namespace.as_deref() == Some(namespace))
             && (self.projects.is_empty() || self.projects.contains(&app.spec.project))
             && self.selector.as_ref().is_none_or(|selector| {
                 selector.matches(app.metadata.labels.as_ref().unwrap_or(&Default::default()))
@@ -80,7 +97,7 @@ mod tests {
     const APP: &str = r#"
 apiVersion: argoproj.io/v1alpha1
 kind: Application
-metadata: {name: guestbook, labels: {team: a, tier: web}}
+metadata: {name: guestbook, namespace: argocd, labels: {team: a, tier: web}}
 spec:
   project: team-a
   source: {repoURL: "https://git.example.com/apps.git", path: guestbook, targetRevision: main}
@@ -93,7 +110,11 @@ status:
     #[test]
     fn every_filter_must_admit_the_app() {
         let app: Application = serde_yaml::from_str(APP).unwrap();
-        let admits = |query: &str| AppFilter::parse(Some(query)).unwrap().admits(&app);
+        let admits = |query: &str| {
+            AppFilter::parse(Some(query), "argocd")
+                .unwrap()
+                .admits(&app)
+        };
         assert!(admits(""));
         assert!(admits("projects=team-b&project=team-a&selector=team%3Da"));
         assert!(admits("name=guestbook&sync=OutOfSync&health=healthy"));
@@ -101,8 +122,10 @@ status:
         assert!(!admits("projects=team-b"));
         assert!(!admits("selector=tier+in+(db)"));
         assert!(!admits("name=other"));
+        assert!(admits("name=argocd/guestbook") && admits("appNamespace=argocd"));
+        assert!(!admits("name=team-a/guestbook") && !admits("appNamespace=team-a"));
         assert!(!admits("sync=Synced"));
         assert!(!admits("repo=https://git.example.com/other"));
-        assert!(AppFilter::parse(Some("selector=a+in+(b")).is_err());
+        assert!(AppFilter::parse(Some("selector=a+in+(b"), "argocd").is_err());
     }
 }

@@ -209,7 +209,13 @@ pub async fn app_logs(
     Query(query): Query<AppLogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = authorized_app(&state, &caller, &name, GET).await?;
-    authorize(&state.settings(), &caller, LOGS, GET, &rbac_object(&app))?;
+    authorize(
+        &state.settings(),
+        &caller,
+        LOGS,
+        GET,
+        &rbac_object(&app, state.namespace()),
+    )?;
     let until = match query.until_time.as_str() {
         "" => None,
         text => Some(text.parse::<Timestamp>().map_err(|err| {

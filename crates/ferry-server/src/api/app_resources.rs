@@ -363,7 +363,13 @@ pub async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = authorized_app(&state, &caller, &name, GET).await?;
-    authorize(&state.settings(), &caller, LOGS, GET, &rbac_object(&app))?;
+    authorize(
+        &state.settings(),
+        &caller,
+        LOGS,
+        GET,
+        &rbac_object(&app, state.namespace()),
+    )?;
     let resource = ResourceQuery {
         namespace: query.namespace.clone(),
         resource_name: pod.clone(),

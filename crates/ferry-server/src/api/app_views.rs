@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use super::app_namespace::locate;
 use super::applications::authorized_app;
 use super::authn::Caller;
 use super::error::{ApiError, Code};
@@ -144,8 +145,13 @@ async fn ask(
     let controller = state
         .controller()
         .ok_or_else(|| ApiError::unavailable("no application controller is configured"))?;
+    let (namespace, name) = locate(state, name)?;
     let path = format!("v1/applications/{}/{what}", urlencode(name));
-    controller.get(state, &path, query).await.map(Json)
+    let mut query = query.to_vec();
+    if namespace != state.namespace() {
+        query.push(("appNamespace", namespace));
+    }
+    controller.get(state, &path, &query).await.map(Json)
 }
 
 fn urlencode(segment: &str) -> String {

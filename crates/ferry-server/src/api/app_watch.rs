@@ -1,4 +1,5 @@
-//! The Applications of the control namespace as the API server knows them: one watch on the
+//! The Applications of the control namespace (and of `--application-namespaces`) as the API
+//! server knows them: one watch on the
 //! Kubernetes API feeds a map that lists are served from (no API server round trip per list, as
 //! Argo CD's server lists from an informer) and a broadcast of every change that the event
 //! stream (`/api/v1/stream/applications`) forwards to its clients.
@@ -11,10 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_types::Application;
-use futures::StreamExt;
+use ferry_types::allowed_namespaces::AllowedNamespaces;
+use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{RwLock, broadcast, watch};
+
+/// The map's key of an app: `<namespace>/<name>`.
+fn key(app: &Application) -> String {
+    format!(
+        "{}/{}",
+        app.metadata.namespace.as_deref().unwrap_or_default(),
+        app.metadata.name.as_deref().unwrap_or_default()
+    )
+}
 
 /// How many changes a slow stream client may fall behind before it is disconnected (it then
 /// reconnects and starts from the current state).
@@ -86,8 +97,9 @@ pub struct AppWatch {
 }
 
 impl AppWatch {
-    /// Starts watching the Applications of `namespace`; the task ends with the runtime.
-    pub fn start(client: kube::Client, namespace: &str) -> Self {
+    /// Starts watching the Applications of the namespaces allowed; the task ends with the
+    /// runtime. Other namespaces are watched cluster-wide and filtered, as Argo CD's informer.
+    pub fn start(client: kube::Client, namespaces: &AllowedNamespaces) -> Self {
         let (changes, _) = broadcast::channel(BACKLOG);
         let (set_ready, ready) = watch::channel(false);
         let this = Self {
@@ -95,23 +107,43 @@ impl AppWatch {
             changes,
             ready,
         };
-        let api: Api<Application> = Api::namespaced(client, namespace);
-        tokio::spawn(this.clone().run(api, set_ready));
+        let api: Api<Application> = if namespaces.control_only() {
+            Api::namespaced(client, namespaces.control())
+        } else {
+            Api::all(client)
+        };
+        tokio::spawn(this.clone().run(api, namespaces.clone(), set_ready));
         this
     }
 
-    async fn run(self, api: Api<Application>, set_ready: watch::Sender<bool>) {
+    async fn run(
+        self,
+        api: Api<Application>,
+        namespaces: AllowedNamespaces,
+        set_ready: watch::Sender<bool>,
+    ) {
+        let allowed = |app: &Application| {
+            namespaces.allows(app.metadata.namespace.as_deref().unwrap_or_default())
+        };
         let mut events = watcher(api, watcher::Config::default())
             .default_backoff()
+            .try_filter(|event| {
+                futures::future::ready(match event {
+                    watcher::Event::Apply(app)
+                    | watcher::Event::Delete(app)
+                    | watcher::Event::InitApply(app) => allowed(app),
+                    watcher::Event::Init | watcher::Event::InitDone => true,
+                })
+            })
             .boxed();
-        // The names seen during a re-list; whatever is missing from it at its end was deleted.
+        // The keys seen during a re-list; whatever is missing from it at its end was deleted.
         let mut relisted: Option<HashSet<String>> = None;
         while let Some(event) = events.next().await {
             match event {
                 Ok(watcher::Event::Init) => relisted = Some(HashSet::new()),
                 Ok(watcher::Event::InitApply(app)) => {
                     if let Some(seen) = relisted.as_mut() {
-                        seen.insert(app.metadata.name.clone().unwrap_or_default());
+                        seen.insert(key(&app));
                     }
                     self.apply(app).await;
                 }
@@ -131,10 +163,7 @@ impl AppWatch {
                     set_ready.send_replace(true);
                 }
                 Ok(watcher::Event::Apply(app)) => self.apply(app).await,
-                Ok(watcher::Event::Delete(app)) => {
-                    self.delete(app.metadata.name.as_deref().unwrap_or_default())
-                        .await;
-                }
+                Ok(watcher::Event::Delete(app)) => self.delete(&key(&app)).await,
                 Err(err) => tracing::warn!(error = %err, "watching Applications"),
             }
         }
@@ -142,7 +171,7 @@ impl AppWatch {
 
     /// Records `app`, broadcasting the change unless a re-list brought it back unchanged.
     async fn apply(&self, app: Application) {
-        let name = app.metadata.name.clone().unwrap_or_default();
+        let name = key(&app);
         let mut apps = self.apps.write().await;
         if apps
             .get(&name)
@@ -176,7 +205,7 @@ impl AppWatch {
             .is_ok_and(|waited| waited.is_ok())
     }
 
-    /// The Applications now, by name.
+    /// The Applications now, by namespace and name.
     pub async fn snapshot(&self) -> Vec<Watched> {
         self.apps.read().await.values().cloned().collect()
     }

@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, PostParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::app_namespace::locate;
 use super::applications::{authorized_app, modify_app, rbac_object};
 use super::authn::Caller;
 use super::authz::authorize;
@@ -60,31 +61,30 @@ pub async fn create(
     Query(query): Query<WriteQuery>,
     Json(mut app): Json<Application>,
 ) -> Result<Json<Application>, ApiError> {
-    let name = name_of(&app)?;
     default_project(&mut app.spec);
-    match app.metadata.namespace.as_deref() {
-        None | Some("") => {}
-        Some(namespace) if namespace == state.namespace() => {}
-        Some(namespace) => {
-            return Err(ApiError::invalid_argument(format!(
-                "application {name}: namespace {namespace} is not the control namespace {}",
-                state.namespace()
-            )));
-        }
-    }
+    let namespace = match app.metadata.namespace.as_deref() {
+        None | Some("") => state.namespace().to_string(),
+        Some(namespace) => namespace.to_string(),
+    };
+    // The app's whole name, as the app routes take it.
+    let name = match name_of(&app)? {
+        name if namespace == state.namespace() => name,
+        name => format!("{namespace}/{name}"),
+    };
+    locate(&state, &name)?;
+    app.metadata.namespace = Some(namespace.clone());
     authorize(
         &state.settings(),
         &caller,
         APPLICATIONS,
         CREATE,
-        &rbac_object(&app),
+        &rbac_object(&app, state.namespace()),
     )?;
     validate(&state, &app).await?;
-    app.metadata.namespace = Some(state.namespace().to_string());
     app.metadata.resource_version = None;
     app.status = None;
     app.operation = None;
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let apps: Api<Application> = Api::namespaced(state.client(), &namespace);
     match apps.create(&PostParams::default(), &app).await {
         Ok(created) => {
             state
@@ -124,7 +124,7 @@ async fn update_definition(
         caller,
         APPLICATIONS,
         UPDATE,
-        &rbac_object(app),
+        &rbac_object(app, state.namespace()),
     )?;
     let written = modify_app(state, caller, name, UPDATE, |existing| {
         take_definition(existing, app);
@@ -281,8 +281,9 @@ pub async fn delete(
         Ok(())
     })
     .await?;
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
-    apps.delete(&name, &DeleteParams::default())
+    let (namespace, app_name) = locate(&state, &name)?;
+    let apps: Api<Application> = Api::namespaced(state.client(), namespace);
+    apps.delete(app_name, &DeleteParams::default())
         .await
         .map_err(|err| ApiError::kube("deleting the Application", &err))?;
     let how = if cascade {

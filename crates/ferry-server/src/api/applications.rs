@@ -1,5 +1,6 @@
-//! `/api/v1/applications`: the Applications of the control namespace, as far as RBAC lets the
-//! caller see them, read, refreshed and changed.
+//! `/api/v1/applications`: the Applications of the control namespace and of
+//! `--application-namespaces`, as far as RBAC lets the caller see them, read, refreshed and
+//! changed. `{name}` is `<namespace>/<name>` for an app elsewhere ([`super::app_namespace`]).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::app_filter::AppFilter;
+use super::app_namespace::{locate, rbac_name};
 use super::authn::Caller;
 use super::authz::{authorize, visible};
 use super::error::{ApiError, Code};
@@ -30,12 +32,14 @@ const REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a list waits for the first list of Applications before answering 503.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The RBAC object of an Application of the control namespace: `<project>/<name>`.
-pub fn rbac_object(app: &Application) -> String {
-    format!(
-        "{}/{}",
-        app.spec.project,
-        app.metadata.name.as_deref().unwrap_or_default()
+/// The RBAC object of an Application: `<project>/<name>` in the control namespace `control`,
+/// `<project>/<namespace>/<name>` elsewhere.
+pub fn rbac_object(app: &Application, control: &str) -> String {
+    rbac_name(
+        control,
+        &app.spec.project,
+        app.metadata.namespace.as_deref().unwrap_or_default(),
+        app.metadata.name.as_deref().unwrap_or_default(),
     )
 }
 
@@ -46,7 +50,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let filter = AppFilter::parse(query.as_deref())?;
+    let filter = AppFilter::parse(query.as_deref(), state.namespace())?;
     if !state.apps().wait_ready(LIST_TIMEOUT).await {
         return Err(ApiError::unavailable("the Applications are not listed yet"));
     }
@@ -61,7 +65,7 @@ pub async fn list(
                 &caller,
                 APPLICATIONS,
                 GET,
-                &rbac_object(&watched.app),
+                &rbac_object(&watched.app, state.namespace()),
             )?
         {
             if !first {
@@ -83,9 +87,10 @@ pub async fn authorized_app(
     name: &str,
     action: &str,
 ) -> Result<Application, ApiError> {
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let (namespace, app_name) = locate(state, name)?;
+    let apps: Api<Application> = Api::namespaced(state.client(), namespace);
     let app = apps
-        .get_opt(name)
+        .get_opt(app_name)
         .await
         .map_err(|err| ApiError::kube("reading the Application", &err))?;
     let Some(app) = app else {
@@ -97,7 +102,7 @@ pub async fn authorized_app(
         caller,
         APPLICATIONS,
         action,
-        &rbac_object(&app),
+        &rbac_object(&app, state.namespace()),
     )?;
     Ok(app)
 }
@@ -129,7 +134,8 @@ pub struct GetQuery {
 /// remove it, as Argo CD's API server does; then the app as it is.
 async fn refresh(state: &AppState, name: &str, kind: &str) -> Result<Application, ApiError> {
     let (_, mut changes) = state.apps().subscribe().await;
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let (namespace, name) = locate(state, name)?;
+    let apps: Api<Application> = Api::namespaced(state.client(), namespace);
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
     let mut app = apps
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -144,7 +150,10 @@ async fn refresh(state: &AppState, name: &str, kind: &str) -> Result<Application
     let deadline = tokio::time::Instant::now() + REFRESH_TIMEOUT;
     while !refreshed(&app) {
         match tokio::time::timeout_at(deadline, changes.recv()).await {
-            Ok(Ok(change)) if change.app.metadata.name.as_deref() == Some(name) => {
+            Ok(Ok(change))
+                if change.app.metadata.name.as_deref() == Some(name)
+                    && change.app.metadata.namespace.as_deref() == Some(namespace) =>
+            {
                 app = (*change.app).clone();
             }
             Ok(Ok(_)) => {}
@@ -172,7 +181,8 @@ pub async fn modify_app(
     action: &str,
     mut change: impl FnMut(&mut Application) -> Result<(), ApiError>,
 ) -> Result<Application, ApiError> {
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let (namespace, app_name) = locate(state, name)?;
+    let apps: Api<Application> = Api::namespaced(state.client(), namespace);
     for _ in 0..ATTEMPTS {
         // Read again after a conflict: the project may have changed, so RBAC is checked again.
         let app = authorized_app(state, caller, name, action).await?;
@@ -187,7 +197,7 @@ pub async fn modify_app(
         };
         patch["metadata"]["resourceVersion"] = app.metadata.resource_version.clone().into();
         match apps
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(app_name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
             Ok(written) => return Ok(written),

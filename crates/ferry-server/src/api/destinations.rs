@@ -65,6 +65,13 @@ async fn permitted_destination(
             ))
         })?;
     let policy = project.policy().map_err(|err| refused(err.to_string()))?;
+    let namespace = app.metadata.namespace.as_deref().unwrap_or_default();
+    if !policy.is_app_namespace_permitted(namespace, state.namespace()) {
+        return Err(refused(format!(
+            "application '{name}' in namespace '{namespace}' is not permitted to use project '{}'",
+            app.project()
+        )));
+    }
     let cluster = cluster_of(state, app).await?;
     policy
         .check_app(app, &cluster.server, &cluster.name)

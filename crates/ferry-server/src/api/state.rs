@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_types::AppProject;
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -143,6 +144,8 @@ pub struct AppState {
 struct Inner {
     client: kube::Client,
     namespace: String,
+    /// The control namespace and `--application-namespaces`.
+    app_namespaces: AllowedNamespaces,
     settings: watch::Receiver<Arc<Snapshot>>,
     login_guard: Arc<LoginGuard>,
     client_guard: Arc<LoginGuard>,
@@ -163,17 +166,20 @@ struct Inner {
 
 impl AppState {
     /// `settings` follows the current snapshot (see [`crate::settings_watch`]).
+    /// Applications are served from the namespaces `app_namespaces` allows, everything else
+    /// from its control namespace.
     pub fn new(
         client: kube::Client,
-        namespace: impl Into<String>,
+        app_namespaces: AllowedNamespaces,
         settings: watch::Receiver<Arc<Snapshot>>,
         login_guard: LoginGuard,
     ) -> Self {
-        let namespace = namespace.into();
+        let namespace = app_namespaces.control().to_string();
         Self {
             inner: Arc::new(Inner {
                 audit: Audit::new(client.clone()),
-                apps: AppWatch::start(client.clone(), &namespace),
+                apps: AppWatch::start(client.clone(), &app_namespaces),
+                app_namespaces,
                 stopping: CancellationToken::new(),
                 controller: None,
                 tls: false,
@@ -249,6 +255,11 @@ impl AppState {
     /// Where Argo CD's settings, Applications and AppProjects are.
     pub fn namespace(&self) -> &str {
         &self.inner.namespace
+    }
+
+    /// The namespaces whose Applications are served.
+    pub fn app_namespaces(&self) -> &AllowedNamespaces {
+        &self.inner.app_namespaces
     }
 
     /// The settings as they are now; a request keeps using the snapshot it took.

@@ -32,7 +32,7 @@ pub async fn applications(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let filter = Arc::new(AppFilter::parse(query.as_deref())?);
+    let filter = Arc::new(AppFilter::parse(query.as_deref(), state.namespace())?);
     // As Argo CD's: a watch of one app always starts with it (`argocd app wait` passes the
     // resourceVersion it just read and must not miss that the app already is as awaited).
     let given = |name: &str| {
@@ -70,7 +70,7 @@ pub async fn applications(
                     &caller,
                     APPLICATIONS,
                     GET,
-                    &rbac_object(&change.app),
+                    &rbac_object(&change.app, state.namespace()),
                 )
                 .unwrap_or(false);
             let event = shown.then(|| Ok(Event::default().data(&*change.message)));
