@@ -199,6 +199,7 @@ global:
 configs:
   params:
     server.insecure: false
+    application.namespaces: team-*,/^ci-[0-9]+$/
   cm:
     url: https://cd.example.com
     oidc.config: |
@@ -261,6 +262,7 @@ server:
         "--tls-cert=/etc/ferry/tls/tls.crt",
         "--tls-key=/etc/ferry/tls/tls.key",
         "--log-json",
+        "--application-namespaces=team-*,/^ci-[0-9]+$/",
         // Three replicas, three shards: the server asks each pod by its name.
         "--controller-url=http://cd-application-controller-0.cd-application-controller:8084,\
          http://cd-application-controller-1.cd-application-controller:8084,\
@@ -287,6 +289,17 @@ server:
         "a shard per replica"
     );
     assert!(args(controller).contains(&"--resync=300"));
+    assert!(args(controller).contains(&"--application-namespaces=team-*,/^ci-[0-9]+$/"));
+    // Apps in other namespaces: the API server reads and writes Applications everywhere.
+    assert!(
+        find(&rendered, "ClusterRole", "cd-server")?["rules"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({
+                "apiGroups": ["argoproj.io"], "resources": ["applications"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }))
+    );
     assert_eq!(
         controller["spec"]["template"]["spec"]["nodeSelector"],
         json!({"pool": "system"})
