@@ -2,11 +2,12 @@
 //! real `ferry-server` in front of the real controller: the admin connects a private Git
 //! repository (HTTP with basic auth) under Settings → Repositories — a wrong password is refused
 //! with the server's message, the right one is saved and its connection checked, then renamed in
-//! its edit dialog (the password entered again), and a credential template is saved and deleted — creates an app from that repository with the form and watches
-//! it sync in the list, edits it, then gives the project a role and a JWT token that really
-//! authenticates, and is told why the in-cluster destination cannot be deleted; a read-only user
-//! finds the same controls disabled with the reason, and generates and deletes API tokens of
-//! their own account.
+//! its edit dialog (the password entered again), and a credential template is saved and deleted
+//! — creates an app from that repository with the form and watches it sync in the list, edits
+//! it, then gives the project a role and a JWT token that really authenticates, finds the
+//! in-cluster destination connected and is told why it cannot be deleted; a read-only user finds
+//! the same controls disabled with the reason, and generates and deletes API tokens of their own
+//! account.
 
 use anyhow::Result;
 use ferry_e2e::browser::Browser;
@@ -313,9 +314,16 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
         .await?;
     assert_eq!(answer.status(), 200, "{}", answer.text().await?);
 
-    // Clusters: the in-cluster destination's details; deleting it is refused with the server's
-    // reason.
+    // Clusters: the in-cluster destination connected (its API server answered the server),
+    // its details; deleting it is refused with the server's reason.
     browser.open("/settings/clusters").await?;
+    browser
+        .find_text(
+            "[data-testid=cluster-in-cluster] [data-connection=Successful] + .small",
+            "Kubernetes 1.",
+        )
+        .await?;
+    browser.screenshot("settings-clusters").await?;
     browser.click("[data-testid=cluster-in-cluster] a").await?;
     browser
         .find_text("[data-testid=cluster]", "https://kubernetes.default.svc")

@@ -1,11 +1,28 @@
-// Settings → Clusters: the destination clusters (in-cluster too), a cluster's details, and
-// delete, which RBAC may deny and the server refuses for the implicit in-cluster destination.
+// Settings → Clusters: the destination clusters (in-cluster too) with their connection state (the
+// server asks each API server for its version), a cluster's details, and delete, which RBAC may
+// deny and the server refuses for the implicit in-cluster destination.
 
 import { Link, useNavigate, useParams } from "react-router";
 import { api, del } from "../api";
 import { denied, useCan } from "../can";
 import { Alert, DeleteButton, useLoad } from "./common";
 import type { Cluster, List } from "./types";
+
+/** A cluster's connection: Successful, Failed (with the reason) or Unknown, and its version. */
+function Connection({ cluster }: { cluster: Cluster }) {
+  const state = cluster.connectionState ?? cluster.info?.connectionState;
+  const status = state?.status ?? "Unknown";
+  const version = cluster.info?.serverVersion;
+  return (
+    <>
+      <span className={`badge conn-${status}`} data-connection={status} title={state?.message || undefined}>
+        {status}
+      </span>
+      {version && <span className="small"> Kubernetes {version}</span>}
+      {status === "Failed" && state?.message && <div className="small error">{state.message}</div>}
+    </>
+  );
+}
 
 const clusterPath = (server: string) => `/api/v1/clusters/${encodeURIComponent(server)}`;
 const rbacObject = (c: Cluster) => `${c.project ?? ""}/${c.server}`;
@@ -23,6 +40,7 @@ export function Clusters() {
             <th>Server</th>
             <th>Project</th>
             <th>Namespaces</th>
+            <th>Connection</th>
           </tr>
         </thead>
         <tbody>
@@ -34,6 +52,9 @@ export function Clusters() {
               <td className="wrap">{c.server}</td>
               <td>{c.project}</td>
               <td>{c.namespaces?.join(", ") || "all"}</td>
+              <td>
+                <Connection cluster={c} />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -85,8 +106,7 @@ export function ClusterDetails() {
             </dd>
             <dt>Connection</dt>
             <dd>
-              {cluster.connectionState?.status ?? cluster.info?.connectionState?.status ?? "Unknown"}
-              {cluster.connectionState?.message && ` — ${cluster.connectionState.message}`}
+              <Connection cluster={cluster} />
             </dd>
             <dt>Labels</dt>
             <dd>{Object.entries(cluster.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "none"}</dd>

@@ -6,11 +6,14 @@
 //! `?id.type=name`; it is RBAC-checked as `clusters` on `<project>/<server>`, or
 //! `<project>/<name>` (as Argo CD 3 does, so policies may name either).
 
+use std::time::Duration;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER};
 use k8s_openapi::api::core::v1::Secret;
+use kube::config::KubeConfigOptions;
 use serde_json::{Value, json};
 
 use super::argo_secrets::{self, entries, rbac_object};
@@ -150,14 +153,66 @@ fn authorized<'e>(
     Ok(found)
 }
 
-/// A cluster as the API shows it; ferry does not probe clusters here, so the connection state
-/// is `Unknown` (the controller reports unreachable destinations on the Applications).
-fn view(cluster: &ClusterSecret) -> Value {
-    let state = json!({"status": "Unknown", "message": ""});
+/// How long a cluster's API server has to answer `/version` before it counts as Failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A cluster as the API shows it, with `connection` as its `connectionState` (and in `info`,
+/// Argo CD's ClusterInfo, with the server version when known).
+fn view(cluster: &ClusterSecret, connection: Connection) -> Value {
     let mut view = cluster.api_view();
-    view["connectionState"] = state.clone();
-    view["info"] = json!({ "connectionState": state });
+    view["connectionState"] = connection.state.clone();
+    view["info"] = json!({ "connectionState": connection.state });
+    if let Some(version) = connection.server_version {
+        view["info"]["serverVersion"] = version.into();
+    }
     view
+}
+
+struct Connection {
+    state: Value,
+    server_version: Option<String>,
+}
+
+impl Connection {
+    /// Not probed: the answer to a write, as the cluster was just saved.
+    fn unknown() -> Self {
+        Self {
+            state: json!({"status": "Unknown", "message": ""}),
+            server_version: None,
+        }
+    }
+}
+
+/// Argo CD's connection state of a cluster, which upstream's controller keeps from its watches:
+/// ferry's server asks the cluster's API server for its version now, with the saved
+/// credentials (the in-cluster destination with the server's own), for `PROBE_TIMEOUT` at most.
+async fn probe(state: &AppState, cluster: &ClusterSecret) -> Connection {
+    let attempted_at = jiff::Timestamp::now().to_string();
+    let answer = async {
+        let client = if cluster.server == IN_CLUSTER_SERVER {
+            state.client()
+        } else {
+            let kubeconfig = cluster.to_kubeconfig()?;
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|err| err.to_string())?;
+            kube::Client::try_from(config).map_err(|err| err.to_string())?
+        };
+        let version = tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version())
+            .await
+            .map_err(|_| format!("no answer in {} s", PROBE_TIMEOUT.as_secs()))?
+            .map_err(|err| err.to_string())?;
+        Ok::<_, String>(format!("{}.{}", version.major, version.minor))
+    };
+    let (status, message, server_version) = match answer.await {
+        Ok(version) => ("Successful", String::new(), Some(version)),
+        Err(message) => ("Failed", message, None),
+    };
+    Connection {
+        state: json!({"status": status, "message": message, "attemptedAt": attempted_at}),
+        server_version,
+    }
 }
 
 /// `GET /api/v1/clusters?server=&name=`: what the caller may see.
@@ -182,9 +237,15 @@ async fn list(
             .filter(|id| !id.value().is_empty())
             .all(|id| id.matches(&cluster));
         if wanted && may(&settings, &caller, GET, &cluster)? {
-            items.push(view(&cluster));
+            items.push(cluster);
         }
     }
+    let connections = futures::future::join_all(items.iter().map(|c| probe(&state, c))).await;
+    let items: Vec<Value> = items
+        .iter()
+        .zip(connections)
+        .map(|(cluster, connection)| view(cluster, connection))
+        .collect();
     Ok(Json(json!({ "metadata": {}, "items": items })))
 }
 
@@ -223,7 +284,7 @@ async fn create(
         &what(&cluster),
     )
     .await?;
-    Ok(Json(view(&cluster)))
+    Ok(Json(view(&cluster, Connection::unknown())))
 }
 
 /// `GET /api/v1/clusters/{server}` (`{name}?id.type=name`).
@@ -236,7 +297,8 @@ async fn get_one(
     let id = ClusterId::parse(id, &Query::parse(query.as_deref()))?;
     let clusters = all(&state).await?;
     let found = authorized(&state.settings(), &caller, &clusters, &id, GET)?;
-    Ok(Json(view(&found[0].1)))
+    let cluster = &found[0].1;
+    Ok(Json(view(cluster, probe(&state, cluster).await)))
 }
 
 /// The fields `updatedFields` may name, as Argo CD's.
@@ -318,7 +380,7 @@ async fn update(
         &what(&next),
     )
     .await?;
-    Ok(Json(view(&next)))
+    Ok(Json(view(&next, Connection::unknown())))
 }
 
 /// `DELETE /api/v1/clusters/{server}` (`{name}?id.type=name`: every cluster of that name).
@@ -382,13 +444,13 @@ mod tests {
     }
 
     #[test]
-    fn views_report_an_unknown_connection_and_no_credentials() {
+    fn views_report_the_connection_given_and_no_credentials() {
         let cluster = ClusterSecret::from_api(&json!({
             "server": "https://prod:6443",
             "config": {"bearerToken": "tok-123", "tlsClientConfig": {"keyData": "S0VZ"}},
         }))
         .unwrap();
-        let shown = view(&cluster);
+        let shown = view(&cluster, Connection::unknown());
         assert_eq!(shown["info"]["connectionState"]["status"], "Unknown");
         let text = shown.to_string();
         assert!(

@@ -116,7 +116,10 @@ async fn clusters_take_credentials_and_never_give_them_back() -> Result<()> {
     }
     let by_server = server.get(&path, Some(&dev)).await?;
     assert_eq!(by_server.status, 200, "{:?}", by_server.body);
-    assert_eq!(by_server.body["connectionState"]["status"], "Unknown");
+    // Its API server is asked for its version now: prod.example.com cannot be reached.
+    assert_eq!(by_server.body["connectionState"]["status"], "Failed");
+    assert_ne!(by_server.body["connectionState"]["message"], "");
+    assert!(by_server.body["connectionState"]["attemptedAt"].is_string());
     answers.push_str(&by_server.body.to_string());
     let by_name = server
         .get("/api/v1/clusters/prod?id.type=name", Some(&reader))
@@ -127,6 +130,14 @@ async fn clusters_take_credentials_and_never_give_them_back() -> Result<()> {
         segment("https://kubernetes.default.svc")
     );
     assert_eq!(server.get(&in_cluster, Some(&dev)).await?.status, 403);
+    // The in-cluster destination answers the server's own credentials, with its version.
+    let local = server.get(&in_cluster, Some(&reader)).await?.body;
+    assert_eq!(local["connectionState"]["status"], "Successful", "{local}");
+    assert!(
+        local["info"]["serverVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1."))
+    );
     let missing = format!("/api/v1/clusters/{}", segment("https://none.example.com"));
     assert_eq!(server.get(&missing, Some(&admin)).await?.status, 404);
 
