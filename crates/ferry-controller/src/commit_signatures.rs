@@ -87,6 +87,11 @@ impl CommitSignatures {
         self.keys.wait_until_ready().await
     }
 
+    /// The Git access these verifications use (the controller's, with its credentials).
+    pub fn git(&self) -> &RepoCache {
+        &self.git
+    }
+
     /// The sources to render. Unchanged when `project` lists no signature keys; otherwise every
     /// Git source is pinned to the commit its revision names, once that commit's signature is
     /// accepted (pinning, so what is rendered is what was verified, even if the branch moves

@@ -159,6 +159,69 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
     Ok(json!({ "nodes": nodes }))
 }
 
+/// Argo CD's `RevisionMetadata`: author, date, message and tags of commit `revision` (a SHA, as
+/// Argo CD requires) of one of the app's sources — the one at `source_index` (the first by
+/// default) of its spec, or of history entry `version_id` — read from the repository.
+pub async fn revision_metadata(
+    ctx: &Context,
+    name: &str,
+    revision: &str,
+    source_index: Option<usize>,
+    version_id: Option<i64>,
+) -> Result<Value, ViewError> {
+    let app = application(ctx, name).await?;
+    let sources = match version_id {
+        None => app.sources().to_vec(),
+        Some(id) => history_sources(&app, id)?,
+    };
+    let index = source_index.unwrap_or(0);
+    let source = sources.get(index).ok_or_else(|| {
+        ViewError::Failed(format!(
+            "source index {index} not found because there are only {} sources",
+            sources.len()
+        ))
+    })?;
+    if source.is_chart() {
+        return Err(ViewError::Failed(format!(
+            "source {} is a Helm chart: it has no commits",
+            source.describe()
+        )));
+    }
+    let git = ctx.signatures.git().for_project(app.project());
+    let commit = git
+        .commit_metadata(&source.repo_url, revision)
+        .await
+        .map_err(|err| ViewError::Failed(err.to_string()))?;
+    let date = jiff::Timestamp::from_second(commit.date)
+        .map_err(|err| ViewError::Failed(format!("commit {}: {err}", commit.sha)))?;
+    Ok(json!({
+        "author": commit.author,
+        "date": date.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "tags": commit.tags,
+        "message": commit.message,
+    }))
+}
+
+/// The sources an app had at history entry `id`.
+fn history_sources(
+    app: &Application,
+    id: i64,
+) -> Result<Vec<ferry_types::source::ApplicationSource>, ViewError> {
+    let entry = app
+        .status
+        .iter()
+        .flat_map(|status| &status.history)
+        .find(|entry| entry.id == id)
+        .ok_or_else(|| {
+            ViewError::Failed(format!("revision history not found for version ID {id}"))
+        })?;
+    Ok(if entry.sources.is_empty() {
+        entry.source.clone().into_iter().collect()
+    } else {
+        entry.sources.clone()
+    })
+}
+
 /// Argo CD's `ManifestResponse`: the app rendered at `revision` (its target revision when
 /// empty; single-source apps only, as in Argo CD), each object as a JSON string.
 pub async fn manifests(ctx: &Context, name: &str, revision: &str) -> Result<Value, ViewError> {

@@ -56,6 +56,10 @@ pub async fn spawn(ctx: Arc<Context>, client: kube::Client, address: SocketAddr)
         )
         .route("/v1/applications/{name}/resource-tree", get(resource_tree))
         .route("/v1/applications/{name}/manifests", get(manifests))
+        .route(
+            "/v1/applications/{name}/revisions/{revision}/metadata",
+            get(revision_metadata),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
     tokio::spawn(async move {
@@ -156,4 +160,23 @@ async fn manifests(
         .unwrap_or_default();
     let key = app_key(&state.ctx, &name, &query);
     answer(view::manifests(&state.ctx, &key, revision).await)
+}
+
+async fn revision_metadata(
+    State(state): State<ViewState>,
+    Path((name, revision)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let field = |name: &str| query.get(name).map(String::as_str);
+    let key = app_key(&state.ctx, &name, &query);
+    answer(
+        view::revision_metadata(
+            &state.ctx,
+            &key,
+            &revision,
+            field("sourceIndex").and_then(|v| v.parse().ok()),
+            field("versionId").and_then(|v| v.parse().ok()),
+        )
+        .await,
+    )
 }

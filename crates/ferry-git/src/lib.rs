@@ -3,8 +3,9 @@
 //! [`RepoCache`] keeps one bare mirror per repository URL and credential under a root directory
 //! (so cached commits never outlive access: see [`RepoCache`]) and answers the
 //! repo service's questions with Argo CD's semantics: which commit a `targetRevision` names
-//! ([`RepoCache::resolve`]), what the remote advertises ([`RepoCache::ls_remote`]), and the files
-//! of a commit ([`RepoCache::checkout`]). Remotes are reached over file://, git://, http(s):// and
+//! ([`RepoCache::resolve`]), what the remote advertises ([`RepoCache::ls_remote`]), the files
+//! of a commit ([`RepoCache::checkout`]) and what Argo CD shows of one
+//! ([`RepoCache::commit_metadata`]). Remotes are reached over file://, git://, http(s):// and
 //! ssh (scp-like `user@host:path` too) with the [`Credentials`] that match the URL and the app's
 //! AppProject ([`RepoCache::for_project`], [`Credentials::lookup`]); ssh host keys
 //! are checked against known_hosts unless the credential is `insecure`. Errors name the URL with
@@ -20,6 +21,7 @@ mod credentials;
 mod error;
 mod known_hosts;
 mod libgit2_settings;
+mod metadata;
 mod mirror;
 pub mod push;
 mod remote;
@@ -33,5 +35,6 @@ pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};
 pub use checkout::{Checkout, CheckoutOptions};
 pub use credentials::{Credentials, RepoCredential, TOKEN_USERNAME};
 pub use error::GitError;
+pub use metadata::CommitMetadata;
 pub use revision::{RemoteRef, Resolved};
 pub use tls_certs::TlsCerts;

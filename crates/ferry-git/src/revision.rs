@@ -46,7 +46,7 @@ pub(crate) fn is_full_sha(revision: &str) -> bool {
 }
 
 /// Argo CD treats 7 to 39 hex digits as an abbreviated SHA.
-fn is_short_sha(revision: &str) -> bool {
+pub(crate) fn is_short_sha(revision: &str) -> bool {
     (7..40).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

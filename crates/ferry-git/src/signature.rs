@@ -102,7 +102,7 @@ impl RepoCache {
 
     /// The mirror this handle fetches `url` into. It must name the same directory as the
     /// cache's own lookup (same root, mirror key and access fingerprint); the tests check that.
-    fn mirror_of(&self, url: &str) -> Result<PathBuf, GitError> {
+    pub(crate) fn mirror_of(&self, url: &str) -> Result<PathBuf, GitError> {
         let repo_url = RepoUrl::parse(url)?;
         let fingerprint = self.access_fingerprint(url)?;
         Ok(access::mirror_path(

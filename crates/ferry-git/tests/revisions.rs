@@ -225,3 +225,29 @@ async fn invalid_urls_are_refused_before_any_io() {
         assert!(matches!(err, GitError::InvalidUrl { .. }), "{url}: {err}");
     }
 }
+
+#[tokio::test]
+async fn commit_metadata_names_author_date_message_and_tags() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let (cache, _root) = cache(Credentials::new());
+    let url = repo.file_url();
+
+    let second = cache.commit_metadata(&url, &h.second[..9]).await?;
+    assert_eq!(second.sha, h.second);
+    assert_eq!(second.message, "second");
+    // Both the annotated tag (peeled) and the lightweight one on the same commit.
+    assert_eq!(second.tags, ["v1.2.0", "v1.2.1-rc.1"]);
+    let author = repo.git(&["show", "-s", "--format=%an <%ae>", &h.second])?;
+    assert_eq!(second.author, author);
+    let date: i64 = repo
+        .git(&["show", "-s", "--format=%at", &h.second])?
+        .parse()?;
+    assert_eq!(second.date, date);
+    assert!(cache.commit_metadata(&url, &h.dev).await?.tags.is_empty());
+
+    // As in Argo CD, a branch name must be resolved first.
+    let err = cache.commit_metadata(&url, "main").await.unwrap_err();
+    assert!(matches!(err, GitError::UnknownRevision { .. }), "{err}");
+    Ok(())
+}

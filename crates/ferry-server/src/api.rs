@@ -135,6 +135,10 @@ fn rest_router(state: AppState) -> Router {
             get(app_views::manifests),
         )
         .route(
+            "/api/v1/applications/{name}/revisions/{revision}/metadata",
+            get(app_views::revision_metadata),
+        )
+        .route(
             "/api/v1/applications/{name}/events",
             get(app_resources::events),
         )

@@ -196,3 +196,20 @@ pub async fn manifests(
     )
     .await
 }
+
+/// `GET /api/v1/applications/{name}/revisions/{revision}/metadata?sourceIndex=&versionId=`:
+/// Argo CD's `RevisionMetadata` of a commit of one of the app's sources, which the controller
+/// reads from the repository with its credentials.
+pub async fn revision_metadata(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, revision)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let what = format!("revisions/{}/metadata", urlencode(&revision));
+    let pick: Vec<(&str, &str)> = ["sourceIndex", "versionId"]
+        .into_iter()
+        .filter_map(|field| Some((field, query.get(field)?.as_str())))
+        .collect();
+    view(&state, &caller, &name, &what, &pick).await
+}

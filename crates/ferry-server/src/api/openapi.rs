@@ -298,6 +298,14 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/applications/{name}/revisions/{revision}/metadata",
+        "applications",
+        "Author, date, message and tags of a commit of one of the app's sources (sourceIndex, versionId)",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/applications/{name}/resource",
         "applications",
         "One live resource (Secret values masked)",
