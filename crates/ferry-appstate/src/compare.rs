@@ -35,6 +35,9 @@ pub struct Comparison {
     pub images: Vec<String>,
     /// Resources the project does not permit; a sync would refuse them.
     pub forbidden: Vec<String>,
+    /// Desired resources whose live object is tracked by another app (Argo CD's
+    /// SharedResourceWarning messages).
+    pub shared: Vec<String>,
     /// Per-resource comparison failures; the app's sync status is then Unknown.
     pub errors: Vec<String>,
     /// The states compared, per resource; only kept when asked for ([`CompareInput::keep_states`]).
@@ -128,6 +131,16 @@ pub async fn compare<L: LiveState>(input: CompareInput<'_, L>) -> Comparison {
             }),
             hook: pair.hook,
             requires_pruning,
+            requires_deletion_confirmation: pair
+                .desired
+                .iter()
+                .chain(pair.live.as_ref().map(|l| &l.object))
+                .any(|object| {
+                    ferry_sync::SyncOptionSet::default()
+                        .for_resource(object)
+                        .0
+                        .delete_confirm
+                }),
             sync_wave: pair
                 .desired
                 .as_ref()
@@ -191,6 +204,19 @@ fn pair_up<L: LiveState>(input: &CompareInput<'_, L>, out: &mut Comparison) -> V
             ));
         }
         let live = input.live.get(&key);
+        if let Some(owner) = live.as_ref().and_then(|l| l.app.as_deref())
+            && !hook
+            && owner != input.instance
+        {
+            out.shared.push(format!(
+                "{}/{} is part of applications {}/{} and {}",
+                key.kind,
+                key.name,
+                input.app.namespace,
+                input.app.name,
+                owner.replace('_', "/")
+            ));
+        }
         pairs.push(Pair {
             version: version_of(object).to_string(),
             key,

@@ -1,6 +1,7 @@
 //! `ferry app`: Applications, read and written directly through the Kubernetes API (core mode)
 //! or through an API server, with argocd's command names, flags and output either way.
 
+mod confirm;
 mod delete;
 mod diff;
 mod logs;
@@ -76,6 +77,8 @@ enum Command {
     Set(spec::SetArgs),
     /// Delete applications, and with them their resources unless --cascade=false.
     Delete(delete::Args),
+    /// Approve the deletions waiting for confirmation (Delete=confirm).
+    ConfirmDeletion(confirm::Args),
     /// Print an application's manifests, rendered from Git or as they are live.
     Manifests(manifests::Args),
     /// Stop the running operation.
@@ -108,6 +111,7 @@ pub async fn run(kube: &KubeArgs, mode: Mode, args: Args) -> anyhow::Result<Exit
         Command::Rollback(args) => operation::rollback(&conn, args).await,
         Command::Set(args) => spec::set(&conn, args).await,
         Command::Delete(args) => delete::run(&conn, args).await,
+        Command::ConfirmDeletion(args) => confirm::run(&conn, args).await,
         Command::Manifests(args) => manifests::run(&conn, args).await,
         Command::TerminateOp(args) => operation::terminate(&conn, args).await,
         Command::Resources(args) => resources::run(&conn, args).await,

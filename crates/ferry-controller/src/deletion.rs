@@ -1,13 +1,16 @@
-//! Deleting an Application with Argo CD's resources finalizer: its resources are deleted first
-//! (foreground or background propagation, as the finalizer says), and the finalizer is removed
-//! once none is left. Without the finalizer the resources stay where they are.
+//! Deleting an Application, step by step as its finalizers ask, one step per reconcile:
+//! `PreDelete` hooks run first; with Argo CD's resources finalizer its resources are deleted
+//! next (foreground or background propagation, as the finalizer says); then `PostDelete` hooks
+//! run; last, the hooks are removed by their delete policies. Each step removes its finalizer
+//! when done. Without the resources finalizer the resources stay where they are. A step that
+//! fails keeps its finalizer and says why in a DeletionError condition.
 
 use std::time::Duration;
 
 use ferry_sync::SyncOptionSet;
 use ferry_types::Application;
 use ferry_types::application::{
-    ApplicationStatus, CascadePolicy, SyncStatusCode, condition, finalizer,
+    ApplicationStatus, CascadePolicy, HookType, SyncStatusCode, condition, finalizer,
 };
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
@@ -15,26 +18,50 @@ use kube::runtime::controller::Action;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::appstate;
+use crate::appstate::{self, Setup};
 use crate::context::Context;
+use crate::delete_hooks;
 use crate::impersonation;
 use crate::patch;
 
 /// How often deletion progress is checked.
 const RECHECK: Duration = Duration::from_secs(2);
 
+/// The resources finalizers, one per propagation policy.
+const RESOURCES_FINALIZERS: [&str; 3] = [
+    finalizer::RESOURCES,
+    finalizer::RESOURCES_FOREGROUND,
+    finalizer::RESOURCES_BACKGROUND,
+];
+
+/// Every finalizer this controller acts on.
+fn handled(app: &Application) -> bool {
+    app.finalizers().iter().any(|f| {
+        RESOURCES_FINALIZERS.contains(&f.as_str())
+            || delete_hooks::finalizers_of(HookType::PreDelete).contains(&f.as_str())
+            || delete_hooks::finalizers_of(HookType::PostDelete).contains(&f.as_str())
+    })
+}
+
+fn has(app: &Application, name: &str) -> bool {
+    app.finalizers().iter().any(|f| f == name)
+}
+
 pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> {
     let name = ctx.key_of(app);
-    let Some(policy) = app.cascade_policy() else {
+    if !handled(app) {
         return Ok(Action::await_change());
-    };
+    }
     ctx.operations.terminate(&name);
     let setup = match appstate::setup(ctx, app).await {
         Ok(setup) => setup,
         Err(message) if message.starts_with("there are no clusters") => {
-            // Argo CD's rule: with its cluster gone there is nothing left to delete.
-            warn!(app = %name, "{message}; removing the finalizer without deleting resources");
-            remove_finalizers(ctx, app).await?;
+            // Argo CD's rule: with its cluster gone there is nothing left to delete or run.
+            warn!(app = %name, "{message}; removing the finalizers without deleting resources");
+            let mut all = RESOURCES_FINALIZERS.to_vec();
+            all.extend(delete_hooks::finalizers_of(HookType::PreDelete));
+            all.extend(delete_hooks::finalizers_of(HookType::PostDelete));
+            remove_finalizers(ctx, app, &all).await?;
             return Ok(Action::await_change());
         }
         Err(message) => {
@@ -57,13 +84,68 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
             return Ok(Action::requeue(RECHECK * 5));
         }
     };
+    let [pre_delete, pre_delete_cleanup] = delete_hooks::finalizers_of(HookType::PreDelete);
+    let [post_delete, post_delete_cleanup] = delete_hooks::finalizers_of(HookType::PostDelete);
+    let step = if has(app, pre_delete) {
+        Step::Hooks(HookType::PreDelete, pre_delete)
+    } else if let Some(policy) = app.cascade_policy() {
+        return delete_resources(ctx, app, &setup, &client, policy).await;
+    } else if has(app, post_delete) {
+        Step::Hooks(HookType::PostDelete, post_delete)
+    } else if has(app, pre_delete_cleanup) {
+        Step::Cleanup(HookType::PreDelete, pre_delete_cleanup)
+    } else if has(app, post_delete_cleanup) {
+        Step::Cleanup(HookType::PostDelete, post_delete_cleanup)
+    } else {
+        return Ok(Action::await_change());
+    };
+    let (done, finalizer) = match step {
+        Step::Hooks(hook_type, finalizer) => (
+            delete_hooks::run(ctx, app, &setup, &client, hook_type).await,
+            finalizer,
+        ),
+        Step::Cleanup(hook_type, finalizer) => (
+            delete_hooks::clean_up(ctx, &setup, &client, hook_type).await,
+            finalizer,
+        ),
+    };
+    match done {
+        Ok(true) => {
+            info!(app = %name, "{finalizer} done");
+            remove_finalizers(ctx, app, &[finalizer]).await?;
+            Ok(Action::await_change())
+        }
+        Ok(false) => Ok(Action::requeue(RECHECK)),
+        Err(message) => {
+            deletion_error(ctx, app, message).await?;
+            Ok(Action::requeue(RECHECK * 5))
+        }
+    }
+}
+
+/// A deletion step that runs or removes hooks, and the finalizer it removes when done.
+enum Step {
+    Hooks(HookType, &'static str),
+    Cleanup(HookType, &'static str),
+}
+
+/// Deletes the app's resources (those the project permits and `Delete=false` does not keep);
+/// the resources finalizer goes once none is left.
+async fn delete_resources(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+    client: &kube::Client,
+    policy: CascadePolicy,
+) -> kube::Result<Action> {
+    let name = app.name_any();
     let propagation = match policy {
         CascadePolicy::Foreground => PropagationPolicy::Foreground,
         CascadePolicy::Background => PropagationPolicy::Background,
     };
-    let mut remaining = 0;
-    let mut failures = Vec::new();
     let destination = setup.destination(app);
+    let mut to_delete = Vec::new();
+    let mut unconfirmed = Vec::new();
     for object in setup.cache.app_resources(&setup.instance) {
         let (options, _) = SyncOptionSet::default().for_resource(&object.object);
         // `Delete=false` resources outlive their app; so do ones the project does not permit.
@@ -78,6 +160,20 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
         {
             continue;
         }
+        if options.delete_confirm {
+            unconfirmed.push(object.key.to_string());
+        }
+        to_delete.push(object);
+    }
+    // `Delete=confirm` holds the whole deletion until someone approves it after it began.
+    let since = app.metadata.deletion_timestamp.as_ref().map(|t| t.0);
+    if !unconfirmed.is_empty() && !since.is_some_and(|since| app.deletion_approved_since(since)) {
+        info!(app = %name, resources = ?unconfirmed, "deletion waits for confirmation (Delete=confirm)");
+        return Ok(Action::requeue(RECHECK * 5));
+    }
+    let mut remaining = 0;
+    let mut failures = Vec::new();
+    for object in to_delete {
         remaining += 1;
         if object.object["metadata"]["deletionTimestamp"].is_string() {
             continue;
@@ -112,7 +208,7 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
         return Ok(Action::requeue(RECHECK));
     }
     info!(app = %name, "all resources deleted; removing the finalizer");
-    remove_finalizers(ctx, app).await?;
+    remove_finalizers(ctx, app, &RESOURCES_FINALIZERS).await?;
     Ok(Action::await_change())
 }
 
@@ -141,20 +237,13 @@ async fn deletion_error(ctx: &Context, app: &Application, message: String) -> ku
     .map(|_| ())
 }
 
-/// Removes the resources finalizers with a merge patch that carries the resourceVersion it read,
-/// so a finalizer someone else added meanwhile is not lost (the write fails and is retried).
-async fn remove_finalizers(ctx: &Context, app: &Application) -> kube::Result<()> {
+/// Removes finalizers with a merge patch that carries the resourceVersion it read, so a
+/// finalizer someone else added meanwhile is not lost (the write fails and is retried).
+async fn remove_finalizers(ctx: &Context, app: &Application, names: &[&str]) -> kube::Result<()> {
     let kept: Vec<&String> = app
         .finalizers()
         .iter()
-        .filter(|f| {
-            ![
-                finalizer::RESOURCES,
-                finalizer::RESOURCES_FOREGROUND,
-                finalizer::RESOURCES_BACKGROUND,
-            ]
-            .contains(&f.as_str())
-        })
+        .filter(|f| !names.contains(&f.as_str()))
         .collect();
     let body = json!({"metadata": {
         "finalizers": kept,

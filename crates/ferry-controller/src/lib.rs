@@ -18,6 +18,7 @@ mod backoff;
 mod clusters;
 mod commit_signatures;
 mod context;
+mod delete_hooks;
 mod deletion;
 pub mod dynamic_shards;
 pub mod ha;

@@ -357,6 +357,7 @@ async fn attempt(
         run_id: run_id(&object, state),
         checkpoint: Some(checkpoint),
         on_applied: applied_predictions(ctx),
+        managed_namespace: policy.managed_namespace_metadata.clone(),
     };
     let engine = setup
         .cluster
@@ -378,6 +379,8 @@ async fn attempt(
             revisions.first().cloned().unwrap_or_default()
         },
         revisions: if multi { revisions } else { Vec::new() },
+        // Compared with the spec's afterwards: a change makes the app OutOfSync.
+        managed_namespace_metadata: policy.managed_namespace_metadata.clone(),
         ..Default::default()
     };
     if multi {

@@ -22,7 +22,7 @@ use crate::context::Context;
 use crate::metrics::AppIdentity;
 use crate::operation;
 use crate::status_size;
-use crate::{deletion, patch};
+use crate::{delete_hooks, deletion, patch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,6 +35,11 @@ pub enum Error {
 }
 
 pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if skips_reconcile(&object) {
+        // Left untouched until the annotation changes, which the watch reports.
+        debug!(app = %object.name_any(), "skip-reconcile annotation set");
+        return Ok(Action::await_change());
+    }
     if !ctx.sharding.manages_app(&ctx.clusters, &object) {
         // Another shard's app; looked at again each resync in case its cluster moves here.
         debug!(app = %object.name_any(), "not in this controller's shard");
@@ -45,6 +50,14 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     ctx.metrics
         .reconciled(&AppIdentity::of_object(&object), started.elapsed());
     result
+}
+
+/// Argo CD's `argocd.argoproj.io/skip-reconcile`, read as Go reads a bool.
+fn skips_reconcile(object: &DynamicObject) -> bool {
+    object
+        .annotations()
+        .get(ferry_types::application::SKIP_RECONCILE_ANNOTATION)
+        .is_some_and(|value| ferry_types::application::parse_go_bool(value) == Some(true))
 }
 
 async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -129,6 +142,12 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let compared = observed.as_ref().is_some_and(|(_, o)| o.fresh) || refresh.is_some();
     if compared || new != old {
         new.reconciled_at = Some(operation::now());
+    }
+    if let Some((_, found)) = &observed {
+        // Before the status write, whose new resourceVersion this patch would not carry.
+        delete_hooks::keep_finalizers(&ctx, &app, &found.desired)
+            .await
+            .map_err(write_error)?;
     }
     write_status(&ctx, &name, &old, &new, refresh.is_some())
         .await
@@ -301,6 +320,9 @@ fn record_comparison(
     } else {
         sync.revision = revisions.into_iter().next().unwrap_or_default();
     }
+    if sync.status == SyncStatusCode::Synced && app.has_changed_managed_namespace_metadata() {
+        sync.status = SyncStatusCode::OutOfSync;
+    }
     status.sync = sync;
     let old_resources = std::mem::take(&mut status.resources);
     status.resources = comparison.resources.clone();
@@ -350,6 +372,12 @@ fn record_comparison(
     if !comparison.forbidden.is_empty() {
         *conditions = std::mem::take(conditions)
             .with(condition::COMPARISON_ERROR, comparison.forbidden.join("; "));
+    }
+    if !comparison.shared.is_empty() {
+        *conditions = std::mem::take(conditions).with(
+            condition::SHARED_RESOURCE_WARNING,
+            comparison.shared.join("; "),
+        );
     }
 }
 

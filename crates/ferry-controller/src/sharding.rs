@@ -27,8 +27,9 @@ pub const REPLICAS_ENV: &str = "ARGOCD_CONTROLLER_REPLICAS";
 pub const SHARD_ENV: &str = "ARGOCD_CONTROLLER_SHARD";
 pub const SHARDING_ALGORITHM_ENV: &str = "ARGOCD_CONTROLLER_SHARDING_ALGORITHM";
 
-/// Argo CD's cluster Secret annotation that takes a cluster away from every shard.
-const SKIP_RECONCILE_ANNOTATION: &str = "argocd.argoproj.io/skip-reconcile";
+/// Argo CD's cluster Secret annotation that takes a cluster away from every shard (the same
+/// name as the Application's).
+use ferry_types::application::SKIP_RECONCILE_ANNOTATION;
 
 /// Argo CD's `--sharding-method`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -145,22 +146,13 @@ impl ShardedCluster {
             .annotations
             .as_ref()
             .and_then(|a| a.get(SKIP_RECONCILE_ANNOTATION))
-            .is_some_and(|v| parse_go_bool(v) == Some(true));
+            .is_some_and(|v| ferry_types::application::parse_go_bool(v) == Some(true));
         Self {
             id: secret.metadata.uid.clone().unwrap_or_default(),
             server: server.to_string(),
             shard,
             skip_reconcile,
         }
-    }
-}
-
-/// Go's `strconv.ParseBool`, which Argo CD reads its annotations with.
-fn parse_go_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
     }
 }
 

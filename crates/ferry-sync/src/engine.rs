@@ -25,10 +25,12 @@ use crate::desired::{crd_scope, settle_namespace};
 use crate::guard::PruneGuard;
 use crate::hooks::{DeletePolicy, Hook, phase_of, wave_of};
 use crate::merge::three_way_merge_patch;
-use crate::options::SyncOptionSet;
+use crate::options::{SYNC_OPTIONS_ANNOTATION, SyncOptionSet};
 use crate::report::SyncReport;
 use crate::tasks::{self, Action, Task};
-use ferry_types::application::{OperationPhase, ResourceResult, ResultCode, SyncPhase};
+use ferry_types::application::{
+    ManagedNamespaceMetadata, OperationPhase, ResourceResult, ResultCode, SyncPhase,
+};
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -91,6 +93,9 @@ pub struct SyncRequest {
     pub checkpoint: Option<Checkpoint>,
     /// Told of every object this sync server-side applied, with the server's answer.
     pub on_applied: Option<OnApplied>,
+    /// `syncPolicy.managedNamespaceMetadata`: with `CreateNamespace=true`, the destination
+    /// namespace gets these labels and annotations at every sync, created or not.
+    pub managed_namespace: Option<ManagedNamespaceMetadata>,
 }
 
 /// A receiver of the sync's server-side applies: the object as sent and as the server answered
@@ -544,11 +549,21 @@ impl Run<'_> {
             return Ok(());
         }
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.engine.client.clone());
-        if let Ok(Some(_)) = api.get_opt(namespace).await {
+        let mut metadata = json!({"name": namespace});
+        if let Some(managed) = &self.request.managed_namespace {
+            // Applied server-side at every sync, as Argo CD does: labels and annotations others
+            // set stay, and ones dropped from the spec go.
+            let mut annotations = managed.annotations.clone();
+            annotations.insert(
+                SYNC_OPTIONS_ANNOTATION.into(),
+                "ServerSideApply=true".into(),
+            );
+            metadata["labels"] = json!(managed.labels);
+            metadata["annotations"] = json!(annotations);
+        } else if let Ok(Some(_)) = api.get_opt(namespace).await {
             return Ok(());
         }
-        let object =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata});
         let params = PatchParams::apply(&self.engine.settings.field_manager).force();
         api.patch(namespace, &params, &Patch::Apply(&object))
             .await

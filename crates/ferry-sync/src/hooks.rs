@@ -12,14 +12,14 @@ pub use ferry_types::annotations::{
 };
 
 /// The phase a hook of this type runs in; `None` for hooks that do not run during a sync
-/// (`Skip`, and `PostDelete`, which runs when the application is deleted).
+/// (`Skip`, and `PreDelete` and `PostDelete`, which run when the application is deleted).
 pub fn phase_of(hook: HookType) -> Option<SyncPhase> {
     match hook {
         HookType::PreSync => Some(SyncPhase::PreSync),
         HookType::Sync => Some(SyncPhase::Sync),
         HookType::PostSync => Some(SyncPhase::PostSync),
         HookType::SyncFail => Some(SyncPhase::SyncFail),
-        HookType::PostDelete | HookType::Skip => None,
+        HookType::PreDelete | HookType::PostDelete | HookType::Skip => None,
     }
 }
 
@@ -49,6 +49,7 @@ impl Hook {
                     "Sync" => Some(HookType::Sync),
                     "PostSync" => Some(HookType::PostSync),
                     "SyncFail" => Some(HookType::SyncFail),
+                    "PreDelete" => Some(HookType::PreDelete),
                     "PostDelete" => Some(HookType::PostDelete),
                     "Skip" => Some(HookType::Skip),
                     _ => None,
@@ -60,6 +61,8 @@ impl Hook {
                 let mapped = match t {
                     "crd-install" | "pre-install" | "pre-upgrade" => Some(HookType::PreSync),
                     "post-install" | "post-upgrade" => Some(HookType::PostSync),
+                    "pre-delete" => Some(HookType::PreDelete),
+                    "post-delete" => Some(HookType::PostDelete),
                     _ => None,
                 };
                 if let Some(mapped) = mapped {
@@ -149,6 +152,17 @@ mod tests {
         })));
         assert_eq!(hook.types, vec![HookType::PreSync]);
         assert_eq!(hook.delete_policies, vec![DeletePolicy::HookSucceeded]);
+
+        // Helm's delete hooks run when the application is deleted, as Argo CD runs them.
+        let delete_hooks = Hook::of(&with(
+            json!({HELM_HOOK_ANNOTATION: "pre-delete,post-delete"}),
+        ));
+        assert_eq!(
+            delete_hooks.types,
+            vec![HookType::PreDelete, HookType::PostDelete]
+        );
+        assert!(delete_hooks.is_hook() && !delete_hooks.skipped());
+        assert_eq!(phase_of(HookType::PreDelete), None);
 
         let test_hook = Hook::of(&with(json!({HELM_HOOK_ANNOTATION: "test"})));
         assert!(test_hook.is_hook() && test_hook.skipped());

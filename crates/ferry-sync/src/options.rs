@@ -39,6 +39,9 @@ pub struct SyncOptionSet {
     pub prune: bool,
     /// `Delete=false`: keep the resource when its application is deleted.
     pub delete: bool,
+    /// `Delete=confirm`: delete it with its application only once the deletion is approved
+    /// (the Application's `argocd.argoproj.io/deletion-approved`).
+    pub delete_confirm: bool,
     pub propagation: Propagation,
     pub fail_on_shared_resource: bool,
     pub respect_ignore_differences: bool,
@@ -57,6 +60,7 @@ impl Default for SyncOptionSet {
             prune_last: false,
             prune: true,
             delete: true,
+            delete_confirm: false,
             propagation: Propagation::Foreground,
             fail_on_shared_resource: false,
             respect_ignore_differences: false,
@@ -91,7 +95,10 @@ impl SyncOptionSet {
                 // `confirm` asks for a person's confirmation, which ferry does not collect: the
                 // safe reading is "not without one".
                 "Prune" => self.prune = flag,
-                "Delete" => self.delete = flag,
+                "Delete" => {
+                    self.delete_confirm = value.trim() == "confirm";
+                    self.delete = flag || self.delete_confirm;
+                }
                 "FailOnSharedResource" => self.fail_on_shared_resource = flag,
                 "RespectIgnoreDifferences" => self.respect_ignore_differences = flag,
                 "SkipDryRunOnMissingResource" => self.skip_dry_run_on_missing_resource = flag,
@@ -145,6 +152,15 @@ mod tests {
         assert!(resource.replace);
         assert!(resource.create_namespace, "app-level options still apply");
         assert!(unknown.is_empty());
+    }
+
+    #[test]
+    fn delete_confirm_deletes_after_approval() {
+        let mut options = SyncOptionSet::default();
+        options.apply(["Delete=confirm"]);
+        assert!(options.delete && options.delete_confirm);
+        options.apply(["Delete=false"]);
+        assert!(!options.delete && !options.delete_confirm);
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         run_id: String::new(),
         checkpoint: None,
         on_applied: None,
+        managed_namespace: None,
     }
 }
 

@@ -42,12 +42,24 @@ pub const DEFAULT_REVISION_HISTORY_LIMIT: i64 = 10;
 /// manifests). The controller removes it once the refresh is done.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
+/// `"true"` (as Go's `strconv.ParseBool` reads it) makes the controller leave the Application
+/// alone: no refresh, no status writes, no operations, no deletion.
+pub const SKIP_RECONCILE_ANNOTATION: &str = "argocd.argoproj.io/skip-reconcile";
+
+/// An RFC 3339 time: an app deletion waiting for confirmation (`Delete=confirm`) since no
+/// later than this may go ahead.
+pub const DELETION_APPROVED_ANNOTATION: &str = "argocd.argoproj.io/deletion-approved";
+
 /// Finalizers that make deleting an Application delete its resources too.
 pub mod finalizer {
     /// Cascading delete, foreground propagation.
     pub const RESOURCES: &str = "resources-finalizer.argocd.argoproj.io";
     pub const RESOURCES_FOREGROUND: &str = "resources-finalizer.argocd.argoproj.io/foreground";
     pub const RESOURCES_BACKGROUND: &str = "resources-finalizer.argocd.argoproj.io/background";
+    /// Runs `PreDelete` hooks before the resources are deleted.
+    pub const PRE_DELETE: &str = "pre-delete-finalizer.argocd.argoproj.io";
+    /// Removes the `PreDelete` hooks' own resources afterwards.
+    pub const PRE_DELETE_CLEANUP: &str = "pre-delete-finalizer.argocd.argoproj.io/cleanup";
     /// Runs `PostDelete` hooks before the Application goes away.
     pub const POST_DELETE: &str = "post-delete-finalizer.argocd.argoproj.io";
     /// Removes the `PostDelete` hooks' own resources afterwards.
@@ -74,6 +86,15 @@ pub mod condition {
     /// Whether a condition type is an error (the others are warnings).
     pub fn is_error(condition_type: &str) -> bool {
         condition_type.ends_with("Error")
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it; `None` for anything else.
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -155,6 +176,33 @@ impl Application {
                 "hard" => RefreshType::Hard,
                 _ => RefreshType::Normal,
             })
+    }
+
+    /// `managedNamespaceMetadata` differs from what the last sync applied (Argo CD's
+    /// `HasChangedManagedNamespaceMetadata`): the app is OutOfSync until it syncs again.
+    pub fn has_changed_managed_namespace_metadata(&self) -> bool {
+        let Some(wanted) = self
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.managed_namespace_metadata.as_ref())
+        else {
+            return false;
+        };
+        self.status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .and_then(|o| o.sync_result.as_ref())
+            .is_some_and(|r| r.managed_namespace_metadata.as_ref() != Some(wanted))
+    }
+
+    /// Whether the deletion-approved annotation approves what has waited since `since`
+    /// (Argo CD's `IsDeletionConfirmed`: an approval at or after that time).
+    pub fn deletion_approved_since(&self, since: jiff::Timestamp) -> bool {
+        self.annotations()
+            .get(DELETION_APPROVED_ANNOTATION)
+            .and_then(|value| value.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|approved| approved >= since)
     }
 
     /// The deletion policy set by a resources finalizer, or `None` (deleting the Application
@@ -291,6 +339,32 @@ mod tests {
         assert_eq!(refresh("normal"), Some(RefreshType::Normal));
         assert_eq!(refresh("\"\""), Some(RefreshType::Normal));
         assert_eq!(app("spec: {}").refresh_requested(), None);
+    }
+
+    #[test]
+    fn go_bools_and_deletion_approval() {
+        let with = |annotations: &str| {
+            app(&format!(
+                "metadata: {{annotations: {{{annotations}}}}}\nspec: {{}}"
+            ))
+        };
+        assert_eq!(parse_go_bool("T"), Some(true));
+        assert_eq!(parse_go_bool("False"), Some(false));
+        assert_eq!(parse_go_bool("yes"), None);
+
+        let since: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let approved = |at: &str| {
+            with(&format!("argocd.argoproj.io/deletion-approved: \"{at}\""))
+                .deletion_approved_since(since)
+        };
+        assert!(approved("2026-01-02T03:04:05Z"));
+        assert!(approved("2026-01-02T03:04:06Z"));
+        assert!(
+            !approved("2026-01-02T03:04:04Z"),
+            "an approval before the wait began"
+        );
+        assert!(!approved("soon"));
+        assert!(!app("spec: {}").deletion_approved_since(since));
     }
 
     #[test]

@@ -282,6 +282,7 @@ pub enum HookType {
     Sync,
     PostSync,
     SyncFail,
+    PreDelete,
     PostDelete,
     Skip,
 }
