@@ -50,6 +50,9 @@ pub struct WorkflowSpec {
     pub suspend: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_template_ref: Option<WorkflowTemplateRef>,
+    /// Most pods of the workflow running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i64>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -185,6 +188,9 @@ pub struct WorkflowStep {
     /// A JSON list (after substitution) to fan out over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_param: Option<String>,
+    /// A run of numbers to fan out over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_sequence: Option<Sequence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     #[serde(flatten)]
@@ -244,6 +250,9 @@ pub struct DagTask {
     pub with_items: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_param: Option<String>,
+    /// A run of numbers to fan out over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_sequence: Option<Sequence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     #[serde(flatten)]
@@ -265,6 +274,55 @@ pub struct SuspendTemplate {
     pub unknown: UnknownFields,
 }
 
+/// `withSequence`: numbers from `start` (0 by default) to `end`, or `count` of them, each
+/// formatted with `format` (printf's, `%d` by default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sequence {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub count: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub start: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// `retryStrategy.backoff`: wait `duration × factor^(attempts - 1)` before each retry, and
+/// give up once `maxDuration` since the first attempt has passed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backoff {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_string"
+    )]
+    pub duration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
+    /// The longest single wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
 /// `retryStrategy`
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -275,6 +333,8 @@ pub struct RetryStrategy {
     /// `Always`, `OnFailure` (the default), `OnError` or `OnTransientError`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }

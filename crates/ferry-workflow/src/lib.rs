@@ -9,5 +9,6 @@ pub mod expr;
 pub mod names;
 pub mod operator;
 pub mod pod;
+pub mod sequence;
 pub mod templates;
 pub mod validate;

@@ -807,3 +807,90 @@ fn commands_of(commands: &BTreeMap<String, Vec<String>>, node: &str) -> Vec<Stri
         .cloned()
         .unwrap_or_else(|| panic!("no pod for {node}: {:?}", commands.keys()))
 }
+
+#[tokio::test]
+async fn sequences_fan_out_under_parallelism_and_retries_back_off() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, commands) = start_kubelet(&ctx, |node| {
+        if node.ends_with(".flaky(0)") {
+            failed()
+        } else {
+            ok()
+        }
+    });
+    // Counts the workflow's unfinished pods as often as it can.
+    let pods: Api<Pod> = ctx.api();
+    let most = Arc::new(Mutex::new(0usize));
+    let seen = most.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = pods
+                .list(&ListParams::default().labels(labels::WORKFLOW))
+                .await
+            {
+                let unfinished = list
+                    .items
+                    .iter()
+                    .filter(|p| {
+                        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                        !matches!(phase, Some("Succeeded" | "Failed"))
+                    })
+                    .count();
+                let mut most = seen.lock().unwrap();
+                *most = (*most).max(unfinished);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let name = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: seq}
+spec:
+  entrypoint: main
+  parallelism: 2
+  templates:
+  - name: main
+    steps:
+    - - name: n
+        template: echo
+        withSequence: {count: '4', start: '9', format: 'user%02X'}
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+    - - {name: flaky, template: flaky}
+  - name: echo
+    inputs: {parameters: [{name: msg}]}
+    container: {image: busybox, command: [echo, '{{inputs.parameters.msg}}']}
+  - name: flaky
+    retryStrategy: {limit: 3, backoff: {duration: '2s', factor: 2, maxDuration: '1m'}}
+    container: {image: busybox, command: [sh, -c, 'exit 1']}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    watcher.abort();
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    for (i, item) in ["user09", "user0A", "user0B", "user0C"].iter().enumerate() {
+        assert_eq!(node(&wf, &format!("n({i}:{item})")).phase, Phase::Succeeded);
+    }
+    assert_eq!(
+        commands.lock().unwrap()["seq[0].n(1:user0A)"]
+            .last()
+            .unwrap(),
+        "user0A"
+    );
+    let most = *most.lock().unwrap();
+    assert!(most <= 2, "parallelism 2, yet {most} pods ran at once");
+    let failed_at = node(&wf, "flaky(0)").finished_at.clone().unwrap().0;
+    let retried_at = node(&wf, "flaky(1)").started_at.clone().unwrap().0;
+    assert!(
+        retried_at.duration_since(failed_at).as_secs_f64() >= 2.0,
+        "the retry waited its backoff: {failed_at} → {retried_at}"
+    );
+    assert_eq!(node(&wf, "flaky").message, None);
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}

@@ -58,12 +58,15 @@ impl Op<'_> {
                 }
                 tid.clone()
             } else {
-                let fanned = task.with_items.is_some() || task.with_param.is_some();
+                let fanned = task.with_items.is_some()
+                    || task.with_param.is_some()
+                    || task.with_sequence.is_some();
                 let expanded = self.expand(
                     &name,
                     &task.name,
                     &task.with_items,
                     &task.with_param,
+                    &task.with_sequence,
                     &task_scope,
                 );
                 let mut children = Vec::new();

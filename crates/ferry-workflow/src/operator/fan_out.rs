@@ -1,5 +1,6 @@
 //! `withItems` / `withParam`: one node per item, named `name(index:item)` as upstream.
 
+use ferry_types::workflow::Sequence;
 use serde_json::Value;
 
 use super::Op;
@@ -15,10 +16,18 @@ impl Op<'_> {
         display: &str,
         items: &Option<Vec<Value>>,
         param: &Option<String>,
+        sequence: &Option<Sequence>,
         scope: &Scope,
     ) -> Vec<(String, String, Result<Scope, String>)> {
         let items = match (items, param) {
             (Some(items), _) => items.clone(),
+            (None, None) if sequence.is_some() => {
+                let sequence = sequence.as_ref().expect("checked");
+                match crate::sequence::expand(sequence, scope) {
+                    Ok(items) => items.into_iter().map(Value::String).collect(),
+                    Err(message) => return vec![(name.into(), display.into(), Err(message))],
+                }
+            }
             (None, Some(param)) => {
                 let parsed = expr::substitute(param, scope).and_then(|text| {
                     serde_json::from_str::<Vec<Value>>(&text).map_err(|err| {

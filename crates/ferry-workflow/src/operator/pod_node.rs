@@ -84,6 +84,9 @@ impl Op<'_> {
                 self.mark(id, Phase::Error, Some("pod deleted".into()));
                 return;
             }
+            if !self.pod_slot_free(id) {
+                return;
+            }
             let mut scope = scope.clone();
             scope.insert("pod.name".into(), pod.clone());
             scope.insert("node.name".into(), call.name.clone());
@@ -103,6 +106,27 @@ impl Op<'_> {
         };
         let view = view.clone();
         self.read_pod(id, template, &view);
+    }
+
+    /// Whether one more pod may start under the workflow's `parallelism`: its pods not yet
+    /// finished, and those this pass creates, are fewer. The node waits Pending otherwise.
+    fn pod_slot_free(&self, id: &str) -> bool {
+        let Some(limit) = self.workflow.spec.parallelism else {
+            return true;
+        };
+        let running = self
+            .nodes
+            .values()
+            .filter(|n| n.type_ == "Pod" && n.id != id)
+            .filter(|n| {
+                let template = n.template_name.as_deref().unwrap_or_default();
+                let pod = pod_name(&self.name, &n.name, template);
+                self.pods
+                    .get(&pod)
+                    .is_some_and(|p| !matches!(p.phase.as_str(), "Succeeded" | "Failed"))
+            })
+            .count();
+        i64::try_from(running + self.outcome.create.len()).unwrap_or(i64::MAX) < limit
     }
 
     fn read_pod(&mut self, id: &str, template: &Template, view: &PodView) {

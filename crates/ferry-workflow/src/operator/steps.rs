@@ -43,6 +43,7 @@ impl Op<'_> {
                     &step.name,
                     &step.with_items,
                     &step.with_param,
+                    &step.with_sequence,
                     &scope,
                 ) {
                     let child = match extra {
