@@ -14,11 +14,13 @@ use ferry_testkit::kube::TestContext;
 use ferry_testkit::server::{ServerProcess, admin_password, workspace_binary};
 use ferry_types::application::OperationPhase;
 use ferry_types::{AppProject, Application, ApplicationSet};
+use hmac::{Hmac, Mac};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use sha2::Sha256;
 use std::time::{Duration, Instant};
 
 /// An automated directory app of the story's guestbook in `namespace`, deploying into
@@ -328,6 +330,62 @@ async fn apps_outside_the_control_namespace_sync_when_their_project_lets_them() 
         .map(|app| app["metadata"]["name"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(names, ["qa-guestbook"]);
+
+    // A signed push refreshes the apps of the repository in every namespace served.
+    story
+        .ctx
+        .api::<Secret>()
+        .patch(
+            "argocd-secret",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"webhook.github.secret": "push-secret"}})),
+        )
+        .await?;
+    let url = story.repo.file_url();
+    let head = story.repo.head()?;
+    let payload = json!({
+        "ref": "refs/heads/main", "before": head, "after": head,
+        "repository": {"html_url": url, "clone_url": url, "default_branch": "main"},
+        "commits": [{"id": head, "modified": ["guestbook/deployment.yaml"]}],
+    })
+    .to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"push-secret")?;
+    mac.update(payload.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let mut refreshed = Vec::new();
+    // The settings watch takes the secret in a moment: until then deliveries are refused.
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        let answer = http
+            .post(format!("{base}/api/webhook"))
+            .header("X-GitHub-Event", "push")
+            .header("X-GitHub-Delivery", "apps-in-any-namespace")
+            .header("X-Hub-Signature-256", &signature)
+            .header("Content-Type", "application/json")
+            .body(payload.clone())
+            .send()
+            .await?;
+        if answer.status().is_success() {
+            let body: serde_json::Value = answer.json().await?;
+            refreshed = body["refreshed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|name| name.as_str().map(str::to_string))
+                .collect();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    refreshed.sort();
+    assert_eq!(
+        refreshed,
+        [
+            format!("{team_ns}/qa-guestbook"),
+            format!("{team_ns}/sneaky"),
+            format!("{team_ns}/web"),
+        ]
+    );
     server.stop().await?;
     Ok(())
 }

@@ -90,18 +90,34 @@ async fn receive_push(state: &AppState, push: &PushEvent) -> Result<Vec<String>,
     Ok(names)
 }
 
-/// Asks every app `push` concerns to refresh; the names of those that were asked.
+/// Asks every app `push` concerns to refresh, in the namespaces the server serves (as Argo CD's
+/// handler); the names of those that were asked (`<namespace>/<name>` outside the control
+/// namespace).
 async fn refresh_concerned(state: &AppState, push: &PushEvent) -> Result<Vec<String>, ApiError> {
-    let apps: Api<Application> = Api::namespaced(state.client(), state.namespace());
+    let namespaces = state.app_namespaces();
+    let apps: Api<Application> = if namespaces.control_only() {
+        Api::namespaced(state.client(), state.namespace())
+    } else {
+        Api::all(state.client())
+    };
     let listed = apps
         .list(&ListParams::default())
         .await
         .map_err(|err| ApiError::kube("listing Applications", &err))?;
     let mut names = Vec::new();
     for app in listed.items.iter().filter(|app| concerns(app, push)) {
+        let namespace = app.metadata.namespace.as_deref().unwrap_or_default();
+        if !namespaces.allows(namespace) {
+            continue;
+        }
         let name = app.metadata.name.clone().unwrap_or_default();
+        let apps: Api<Application> = Api::namespaced(state.client(), namespace);
         if request_refresh(&apps, &name).await? {
-            names.push(name);
+            names.push(if namespace == state.namespace() {
+                name
+            } else {
+                format!("{namespace}/{name}")
+            });
         }
     }
     Ok(names)
