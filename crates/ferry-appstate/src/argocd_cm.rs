@@ -1,5 +1,5 @@
-//! Settings from Argo CD's `argocd-cm` ConfigMap that decide how apps are compared (the
-//! controller reads them at start-up, the CLI for each command):
+//! Settings from Argo CD's `argocd-cm` ConfigMap that decide how apps are compared and
+//! rendered (the controller follows them live, the CLI reads them for each command):
 //!
 //! - custom health checks: Lua under `resource.customizations.health.<group>_<Kind>`, or
 //!   `health.lua` in the older `resource.customizations` block (keyed `group/Kind`);
@@ -7,15 +7,20 @@
 //!   and `resource.customizations.ignoreDifferences.all`, or `ignoreDifferences` in the older
 //!   block;
 //! - the resource tracking method (`application.resourceTrackingMethod`,
-//!   `application.instanceLabelKey`) and the `installationID` the tracking annotations carry.
+//!   `application.instanceLabelKey`) and the `installationID` the tracking annotations carry;
+//! - `kustomize.buildOptions` and registered kustomize versions, sent with each render;
+//! - `resource.exclusions` / `resource.inclusions`: the kinds the cluster caches watch;
+//! - `timeout.reconciliation`: how often apps are compared again.
 
 use std::collections::BTreeMap;
 
-use ferry_cache::TrackingMethod;
+use std::time::Duration;
+
+use ferry_cache::{ResourceFilter, ResourceRule, TrackingMethod};
 use ferry_diff::ResourceIgnoreDifferences;
 use ferry_health::HealthChecks;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
+use ferry_render::KustomizeOptions;
+use globset::Glob;
 use serde::Deserialize;
 use tracing::{info, warn};
 
@@ -23,27 +28,80 @@ pub const ARGOCD_CM: &str = "argocd-cm";
 const HEALTH_PREFIX: &str = "resource.customizations.health.";
 const IGNORE_PREFIX: &str = "resource.customizations.ignoreDifferences.";
 const CUSTOMIZATIONS: &str = "resource.customizations";
+const INCLUSIONS: &str = "resource.inclusions";
+const EXCLUSIONS: &str = "resource.exclusions";
+const RECONCILIATION: &str = "timeout.reconciliation";
 
 /// What `argocd-cm` configures for comparisons.
+#[derive(Clone, Debug, Default)]
 pub struct ArgoSettings {
     pub health: HealthChecks,
     pub ignore_differences: Vec<ResourceIgnoreDifferences>,
     /// `None` when the ConfigMap does not say.
     pub tracking: Option<TrackingMethod>,
+    pub kustomize: KustomizeOptions,
+    /// `resource.inclusions` / `resource.exclusions`; `None` when neither is set (the
+    /// controller's defaults, Argo CD's shipped exclusions, apply).
+    pub resources: Option<ResourceRules>,
+    /// `timeout.reconciliation`; `None` when unset.
+    pub reconciliation: Option<Duration>,
+    /// Entries that were skipped, each naming its key and why. The controller takes a changed
+    /// ConfigMap only without any (a typo must not drop a health check or an ignore rule).
+    pub problems: Vec<String>,
 }
 
-/// The settings of `namespace`'s `argocd-cm`; the defaults when it is missing or cannot be
-/// read (with a warning).
-pub async fn load(client: &kube::Client, namespace: &str) -> anyhow::Result<ArgoSettings> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let data = match api.get_opt(ARGOCD_CM).await {
-        Ok(found) => found.and_then(|cm| cm.data).unwrap_or_default(),
-        Err(err) => {
-            warn!("reading {ARGOCD_CM}: {err}; using the defaults");
-            BTreeMap::new()
+/// Argo CD's `FilteredResource`: API group and kind globs, and the clusters (server URL
+/// globs) the rule is for (all when empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredResource {
+    #[serde(default)]
+    pub api_groups: Vec<String>,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+}
+
+impl FilteredResource {
+    fn for_cluster(&self, server: &str) -> bool {
+        self.clusters.is_empty()
+            || self.clusters.iter().any(|pattern| {
+                Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(server))
+            })
+    }
+
+    fn rule(&self) -> ResourceRule {
+        ResourceRule {
+            groups: self.api_groups.clone(),
+            kinds: self.kinds.clone(),
         }
-    };
-    ArgoSettings::from_data(&data)
+    }
+}
+
+/// `resource.inclusions` and `resource.exclusions` as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceRules {
+    pub inclusions: Vec<FilteredResource>,
+    pub exclusions: Vec<FilteredResource>,
+}
+
+impl ResourceRules {
+    /// The kinds a cache of cluster `server` watches: the rules for that cluster (Argo CD
+    /// excludes a kind of a cluster that some inclusion names when no inclusion matches it).
+    pub fn filter_for(&self, server: &str) -> ResourceFilter {
+        let pick = |rules: &[FilteredResource]| {
+            rules
+                .iter()
+                .filter(|r| r.for_cluster(server))
+                .map(FilteredResource::rule)
+                .collect()
+        };
+        ResourceFilter {
+            include: pick(&self.inclusions),
+            exclude: pick(&self.exclusions),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -74,11 +132,48 @@ fn group_kind(key: &str) -> (String, String) {
     }
 }
 
+/// `resource.inclusions` / `resource.exclusions`, each a YAML list of `FilteredResource`s; a
+/// list that does not parse, or whose globs do not compile, is a problem (and no rules).
+fn resource_rules(
+    data: &BTreeMap<String, String>,
+    problems: &mut Vec<String>,
+) -> Option<ResourceRules> {
+    if !data.contains_key(INCLUSIONS) && !data.contains_key(EXCLUSIONS) {
+        return None;
+    }
+    let mut parse = |key: &str| -> Vec<FilteredResource> {
+        let Some(text) = data.get(key) else {
+            return Vec::new();
+        };
+        let rules: Vec<FilteredResource> = match serde_yaml::from_str::<Option<_>>(text) {
+            Ok(rules) => rules.unwrap_or_default(),
+            Err(err) => {
+                problems.push(format!("{key}: {err}"));
+                return Vec::new();
+            }
+        };
+        let patterns = rules
+            .iter()
+            .flat_map(|r| r.api_groups.iter().chain(&r.kinds).chain(&r.clusters));
+        for pattern in patterns {
+            if let Err(err) = Glob::new(pattern) {
+                problems.push(format!("{key}: pattern {pattern:?}: {err}"));
+            }
+        }
+        rules
+    };
+    Some(ResourceRules {
+        inclusions: parse(INCLUSIONS),
+        exclusions: parse(EXCLUSIONS),
+    })
+}
+
 impl ArgoSettings {
     /// The settings a ConfigMap's data gives. A bad tracking method is an error (guessing would
     /// misattribute resources); a bad health check or ignore entry is skipped with a warning
     /// naming it.
     pub fn from_data(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings> {
+        let mut problems = Vec::new();
         let mut scripts: Vec<(String, String)> = Vec::new();
         let mut ignores: Vec<(String, String, String)> = Vec::new();
         if let Some(block) = data.get(CUSTOMIZATIONS) {
@@ -97,7 +192,7 @@ impl ArgoSettings {
                         }
                     }
                 }
-                Err(err) => warn!("{ARGOCD_CM} {CUSTOMIZATIONS}: {err}"),
+                Err(err) => problems.push(format!("{CUSTOMIZATIONS}: {err}")),
             }
         }
         for (key, value) in data {
@@ -126,7 +221,7 @@ impl ArgoSettings {
                     info!(resource = %pattern, "custom health check loaded");
                     health = with;
                 }
-                Err(err) => warn!("{ARGOCD_CM}: health check for {pattern}: {err}"),
+                Err(err) => problems.push(format!("health check for {pattern}: {err}")),
             }
         }
         let mut ignore_differences = Vec::new();
@@ -140,8 +235,33 @@ impl ArgoSettings {
                     managed_fields_managers: entry.managed_fields_managers,
                     ..Default::default()
                 }),
-                Err(err) => warn!("{ARGOCD_CM}: ignoreDifferences for {group}/{kind}: {err}"),
+                Err(err) => problems.push(format!("ignoreDifferences for {group}/{kind}: {err}")),
             }
+        }
+        if let Err(err) = ferry_diff::IgnoreRules::new(&ignore_differences) {
+            problems.push(format!("ignoreDifferences: {err}"));
+        }
+        let resources = resource_rules(data, &mut problems);
+        let reconciliation = data.get(RECONCILIATION).and_then(|text| {
+            match ferry_types::duration::parse_go_duration(text.trim()) {
+                // Argo CD's 0s turns periodic refreshes off; ferry always has them.
+                Ok(period) if period.is_zero() => {
+                    warn!("{ARGOCD_CM}: {RECONCILIATION} 0s: periodic comparisons stay on");
+                    None
+                }
+                Ok(period) => Some(period),
+                Err(err) => {
+                    problems.push(format!("{RECONCILIATION} {text:?}: {err}"));
+                    None
+                }
+            }
+        });
+        let kustomize = KustomizeOptions::from_argocd_cm(data).unwrap_or_else(|err| {
+            problems.push(err);
+            KustomizeOptions::default()
+        });
+        for problem in &problems {
+            warn!("{ARGOCD_CM}: {problem}");
         }
         let method = data.get("application.resourceTrackingMethod");
         let label_key = data.get("application.instanceLabelKey");
@@ -161,6 +281,10 @@ impl ArgoSettings {
             health,
             ignore_differences,
             tracking,
+            kustomize,
+            resources,
+            reconciliation,
+            problems,
         })
     }
 }

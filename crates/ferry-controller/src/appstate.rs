@@ -61,10 +61,13 @@ pub async fn setup(ctx: &Context, app: &Application) -> Result<Setup, String> {
         &cluster.project,
     )?;
     let cache = cluster
-        .cache(&ctx.settings, &ctx.triggers)
+        .cache(
+            &ctx.settings,
+            ctx.resource_filter(&cluster.server),
+            &ctx.triggers,
+        )
         .await
-        .map_err(|err| format!("{err:#}"))?
-        .clone();
+        .map_err(|err| format!("{err:#}"))?;
     Ok(Setup {
         project,
         policy,
@@ -188,6 +191,7 @@ pub async fn render_desired(
         project: app.project().to_string(),
         namespace: dest_namespace.clone(),
         hard_refresh: app.refresh_requested() == Some(RefreshType::Hard),
+        kustomize: ctx.argo_cm.get().kustomize.clone(),
         ..AppContext::default()
     }
     .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());
@@ -242,7 +246,7 @@ pub async fn compare_with_live(
         client: &setup.cluster.client,
         policy: &setup.policy,
         ignore: &ignore,
-        health: &ctx.health,
+        health: &ctx.argo_cm.get().health,
         server_side_diff: server_side_diff(ctx, app),
         // A hard refresh asks the API server again, as Argo CD's server-side diff cache does.
         predictions: ctx
@@ -257,7 +261,7 @@ pub async fn compare_with_live(
 
 /// The app's `ignoreDifferences` and the system-wide ones, compiled.
 pub fn ignore_rules(ctx: &Context, app: &Application) -> Result<IgnoreRules, String> {
-    ferry_appstate::ignore_rules(app, &ctx.system_ignore)
+    ferry_appstate::ignore_rules(app, &ctx.argo_cm.get().ignore_differences)
 }
 
 fn server_side_diff(ctx: &Context, app: &Application) -> bool {

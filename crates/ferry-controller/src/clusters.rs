@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
-use ferry_cache::{CacheConfig, ClusterCache};
+use ferry_cache::{CacheConfig, ClusterCache, ResourceFilter};
 use ferry_health::HealthChecks;
 use ferry_sync::{Engine, EngineSettings};
 use ferry_types::application::ApplicationDestination;
@@ -35,8 +35,12 @@ pub struct Cluster {
     pub project: String,
     /// What sharding reads of the cluster's Secret (its uid, `shard`).
     pub sharding: ShardedCluster,
-    cache: OnceCell<ClusterCache>,
-    engine: OnceCell<Arc<Engine>>,
+    /// The live-state cache and the filter it was started with: a changed filter (argocd-cm's
+    /// `resource.exclusions` / `inclusions`) starts a new one.
+    cache: tokio::sync::Mutex<Option<(ResourceFilter, ClusterCache)>>,
+    /// Set when a sync first needs it; forgotten when the health checks change, so the next
+    /// sync waits for health with the new ones.
+    engine: Mutex<Option<Arc<Engine>>>,
     /// Engines whose requests impersonate a service account, by user name.
     impersonating: Mutex<HashMap<String, Arc<Engine>>>,
     kube_version: OnceCell<String>,
@@ -57,42 +61,49 @@ impl Cluster {
                 skip_reconcile: false,
             },
             server,
-            cache: OnceCell::new(),
-            engine: OnceCell::new(),
+            cache: tokio::sync::Mutex::default(),
+            engine: Mutex::default(),
             impersonating: Mutex::default(),
             kube_version: OnceCell::new(),
         }
     }
 
-    /// The cluster's live-state cache, started (and its events wired to app refreshes) on first
-    /// use.
+    /// The cluster's live-state cache watching what `filter` lets through, started (and its
+    /// events wired to app refreshes) on first use and again when the filter changed.
     pub async fn cache(
         &self,
         settings: &ControllerSettings,
+        filter: ResourceFilter,
         triggers: &Triggers,
-    ) -> anyhow::Result<&ClusterCache> {
-        self.cache
-            .get_or_try_init(|| async {
-                let config = CacheConfig {
-                    tracking: settings.tracking.clone(),
-                    filter: settings.resource_filter.clone(),
-                    namespaces: self.namespaces.clone(),
-                    cluster_resources: self.cluster_resources,
-                    ..CacheConfig::default()
-                };
-                let cache = ClusterCache::start(self.client.clone(), config)
-                    .await
-                    .with_context(|| format!("starting the cache of cluster {}", self.server))?;
-                info!(cluster = %self.server, objects = cache.stats().objects, "cluster cache synced");
-                triggers.follow(&cache);
-                anyhow::Ok(cache)
-            })
+    ) -> anyhow::Result<ClusterCache> {
+        let mut slot = self.cache.lock().await;
+        if let Some((started_with, cache)) = slot.as_ref()
+            && *started_with == filter
+        {
+            return Ok(cache.clone());
+        }
+        let restart = slot.is_some();
+        let config = CacheConfig {
+            tracking: settings.tracking.clone(),
+            filter: filter.clone(),
+            namespaces: self.namespaces.clone(),
+            cluster_resources: self.cluster_resources,
+            ..CacheConfig::default()
+        };
+        let cache = ClusterCache::start(self.client.clone(), config)
             .await
+            .with_context(|| format!("starting the cache of cluster {}", self.server))?;
+        info!(cluster = %self.server, objects = cache.stats().objects, restart, "cluster cache synced");
+        triggers.follow(&cache);
+        // The one it replaces stops watching when the last reconcile holding it is done.
+        *slot = Some((filter, cache.clone()));
+        Ok(cache)
     }
 
     /// The cache, if something started it.
-    pub fn started_cache(&self) -> Option<&ClusterCache> {
-        self.cache.get()
+    pub fn started_cache(&self) -> Option<ClusterCache> {
+        let slot = self.cache.try_lock().ok()?;
+        slot.as_ref().map(|(_, cache)| cache.clone())
     }
 
     /// The server's Kubernetes version, if it was asked already.
@@ -122,11 +133,19 @@ impl Cluster {
         user: Option<&str>,
     ) -> anyhow::Result<Arc<Engine>> {
         let Some(user) = user else {
-            return self
+            let known = self
                 .engine
-                .get_or_try_init(|| self.new_engine(self.client.clone(), settings, health))
-                .await
-                .cloned();
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(engine) = known {
+                return Ok(engine);
+            }
+            let engine = self
+                .new_engine(self.client.clone(), settings, health)
+                .await?;
+            let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(slot.get_or_insert(engine).clone());
         };
         let known = self
             .impersonating
@@ -144,6 +163,16 @@ impl Cluster {
             .unwrap_or_else(|p| p.into_inner())
             .insert(user.to_string(), engine.clone());
         Ok(engine)
+    }
+
+    /// Forgets the sync engines, so the next sync starts one with the current health checks
+    /// (running syncs keep theirs).
+    fn forget_engines(&self) {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.impersonating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// A client for this cluster acting as the controller (`None`) or impersonating `user`.
@@ -277,6 +306,13 @@ impl Clusters {
         }
         clusters.sort_by(|a, b| (&a.server, &a.id).cmp(&(&b.server, &b.id)));
         clusters
+    }
+
+    /// New health checks from argocd-cm: syncs started from now on wait for health with them.
+    pub fn health_changed(&self) {
+        for cluster in self.all() {
+            cluster.forget_engines();
+        }
     }
 
     pub fn remove(&self, secret_name: &str) {

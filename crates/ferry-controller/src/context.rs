@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ferry_appstate::Comparison;
-use ferry_health::HealthChecks;
 use ferry_render::Renderer;
 use ferry_types::tracking::{app_of_instance, instance_name};
 use ferry_types::{AppProject, Application};
@@ -13,6 +12,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
 
+use crate::argocd_cm::LiveArgoSettings;
 use crate::backoff::ErrorBackoff;
 use crate::clusters::Clusters;
 use crate::commit_signatures::CommitSignatures;
@@ -36,9 +36,9 @@ pub struct Context {
     pub renderer: Arc<Renderer>,
     /// Commit signatures, for projects that list `signatureKeys`.
     pub signatures: CommitSignatures,
-    pub health: HealthChecks,
-    /// System-wide `ignoreDifferences` (from `argocd-cm`), applied to every app.
-    pub system_ignore: Vec<ferry_diff::ResourceIgnoreDifferences>,
+    /// What `argocd-cm` says now (health checks, system-wide ignoreDifferences, kustomize
+    /// options, resource filter, resync), swapped when it changes.
+    pub argo_cm: LiveArgoSettings,
     pub triggers: Triggers,
     pub operations: Operations,
     /// Server-side dry-run answers by resource state, when kept.

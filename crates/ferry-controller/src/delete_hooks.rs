@@ -103,7 +103,8 @@ pub async fn run(
             continue;
         };
         let live = serde_json::to_value(live).unwrap_or_default();
-        match ferry_health::assess(&live, &ctx.health).map(|h| (h.status, h.message)) {
+        match ferry_health::assess(&live, &ctx.argo_cm.get().health).map(|h| (h.status, h.message))
+        {
             Some((HealthCode::Progressing, _)) => progressing += 1,
             Some((HealthCode::Degraded, message)) => failed.push((key, api, message)),
             // No health check, or any other state: finished, as Argo CD counts them.
@@ -148,10 +149,12 @@ pub async fn clean_up(
         .map(|o| o.object.clone())
         .collect();
     let any_degraded = hooks.iter().any(|hook| {
-        ferry_health::assess(hook, &ctx.health).is_some_and(|h| h.status == HealthCode::Degraded)
+        ferry_health::assess(hook, &ctx.argo_cm.get().health)
+            .is_some_and(|h| h.status == HealthCode::Degraded)
     });
     let all_healthy = hooks.iter().all(|hook| {
-        ferry_health::assess(hook, &ctx.health).is_none_or(|h| h.status == HealthCode::Healthy)
+        ferry_health::assess(hook, &ctx.argo_cm.get().health)
+            .is_none_or(|h| h.status == HealthCode::Healthy)
     });
     let mut pending = 0;
     for hook in &hooks {

@@ -13,6 +13,7 @@
 //! them.
 
 mod appstate;
+mod argocd_cm;
 mod automation;
 mod backoff;
 mod clusters;
@@ -57,6 +58,7 @@ pub use ferry_appstate::{Comparison, health_code};
 pub use metrics::Metrics;
 pub use settings::ControllerSettings;
 
+use crate::argocd_cm::LiveArgoSettings;
 use crate::clusters::Clusters;
 use crate::commit_signatures::CommitSignatures;
 use crate::context::Context;
@@ -91,8 +93,8 @@ pub async fn run(
         Arc::new(git.clone()),
         settings.render.clone(),
     ));
-    let argo = ferry_appstate::argocd_cm::load(&client, &namespace).await?;
-    if let Some(tracking) = argo.tracking {
+    let argo_cm = LiveArgoSettings::load(&client, &namespace).await?;
+    if let Some(tracking) = argo_cm.get().tracking.clone() {
         settings.tracking = tracking;
     }
     let clusters = Arc::new(Clusters::new(client.clone(), metrics.kube_clients()));
@@ -158,8 +160,7 @@ pub async fn run(
         clusters,
         renderer,
         signatures,
-        health: argo.health,
-        system_ignore: argo.ignore_differences,
+        argo_cm,
         triggers: triggers.clone(),
         predictions,
         comparisons: Default::default(),
@@ -168,6 +169,7 @@ pub async fn run(
         metrics: metrics.clone(),
         sharding,
     });
+    argocd_cm::follow(Arc::downgrade(&ctx), client.clone(), &namespace);
     if let Some(address) = ctx.settings.view_listen {
         view_http::spawn(ctx.clone(), client.clone(), address).await;
     }

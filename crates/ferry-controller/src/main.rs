@@ -110,6 +110,11 @@ struct Args {
     /// from (token-protected).
     #[arg(long, default_value = "127.0.0.1:8084")]
     view_listen: SocketAddr,
+    /// Directory of config-management plugin configs (Argo CD's `ConfigManagementPlugin`
+    /// `plugin.yaml`): each `*.yaml` in it (a mounted ConfigMap) and each `<name>/plugin.yaml`.
+    /// Their commands run in the controller's container under the render limits.
+    #[arg(long, env = "FERRY_PLUGIN_CONFIG_DIR")]
+    plugin_config_dir: Option<PathBuf>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -162,6 +167,13 @@ async fn run_main() -> anyhow::Result<()> {
     settings.render.max_manifest_file_size = args.max_manifest_file_size;
     settings.render.max_manifest_size = args.max_manifest_size;
     settings.render.max_repo_size = args.max_repo_size;
+    if let Some(dir) = &args.plugin_config_dir {
+        settings.render.plugins = ferry_render::PluginConfig::load_dir(dir)
+            .map_err(|err| anyhow::anyhow!("--plugin-config-dir: {err}"))?;
+        for plugin in &settings.render.plugins {
+            tracing::info!(plugin = %plugin.full_name(), "config-management plugin loaded");
+        }
+    }
     args.ha.check()?;
     settings.sharding = args.ha.shard_settings();
     settings.dynamic_sharding = args.ha.dynamic();

@@ -361,7 +361,11 @@ async fn attempt(
     };
     let engine = setup
         .cluster
-        .engine(&ctx.settings, &ctx.health, identity.as_deref())
+        .engine(
+            &ctx.settings,
+            &ctx.argo_cm.get().health,
+            identity.as_deref(),
+        )
         .await
         .map_err(|err| format!("{err:#}"))?;
 

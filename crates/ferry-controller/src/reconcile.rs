@@ -43,7 +43,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     if !ctx.sharding.manages_app(&ctx.clusters, &object) {
         // Another shard's app; looked at again each resync in case its cluster moves here.
         debug!(app = %object.name_any(), "not in this controller's shard");
-        return Ok(Action::requeue(ctx.settings.resync));
+        return Ok(Action::requeue(ctx.resync()));
     }
     let started = Instant::now();
     let result = reconcile_app(object.clone(), ctx.clone()).await;
@@ -85,7 +85,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                 write_status(&ctx, &name, &old, &new, false)
                     .await
                     .map_err(write_error)?;
-                return Ok(Action::requeue(ctx.settings.resync));
+                return Ok(Action::requeue(ctx.resync()));
             }
         };
     if app.metadata.deletion_timestamp.is_some() {
@@ -130,7 +130,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         Some((_, found)) => !found.comparison.errors.is_empty(),
     };
     if comparison_failed {
-        let retry = ctx.error_backoff.failed(&name, ctx.settings.resync);
+        let retry = ctx.error_backoff.failed(&name, ctx.resync());
         if retry.first {
             warn!(app = %name, "comparison failed, retrying with backoff: {}", conditions.error_messages());
         }
@@ -281,7 +281,7 @@ fn automate(
 /// backoff; only the first failure of a streak is a warning.
 pub fn error_policy(object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = ctx.key_of(object.as_ref());
-    let retry = ctx.reconcile_backoff.failed(&name, ctx.settings.resync);
+    let retry = ctx.reconcile_backoff.failed(&name, ctx.resync());
     if retry.first {
         warn!(app = %name, "reconcile failed, retrying with backoff: {error}");
     } else {
@@ -438,7 +438,7 @@ fn jittered(ctx: &Context) -> Duration {
     } else {
         rand::rng().random_range(0..jitter)
     };
-    ctx.settings.resync + Duration::from_millis(extra)
+    ctx.resync() + Duration::from_millis(extra)
 }
 
 /// The conditions being built for a status: the same condition keeps its transition time.

@@ -147,7 +147,7 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
             if !images.is_empty() {
                 node["images"] = json!(images);
             }
-            if let Some(health) = ferry_health::assess(object, &ctx.health) {
+            if let Some(health) = ferry_health::assess(object, &ctx.argo_cm.get().health) {
                 node["health"] = json!({
                     "status": ferry_appstate::health_code(health.status).to_string(),
                     "message": health.message,

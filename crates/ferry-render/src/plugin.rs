@@ -211,7 +211,7 @@ pub(crate) fn plugin_env(
     opts: Option<&ApplicationSourcePlugin>,
 ) -> Result<Vec<(String, String)>, ErrorKind> {
     let mut out = env.0.clone();
-    out.push(("KUBE_VERSION".into(), app.kube_version.clone()));
+    out.push(("KUBE_VERSION".into(), generic_version(&app.kube_version)));
     out.push(("KUBE_API_VERSIONS".into(), app.api_versions.join(",")));
     let Some(opts) = opts else { return Ok(out) };
     for e in &opts.env {
@@ -233,6 +233,20 @@ pub(crate) fn plugin_env(
         }
     }
     Ok(out)
+}
+
+/// A server version as Argo CD gives it to plugins (`KUBE_VERSION`): Kubernetes' generic
+/// parse, numbers only (`v1.34.4+k3s1` is `1.34.4`).
+fn generic_version(version: &str) -> String {
+    let numbers: Vec<&str> = version
+        .trim_start_matches('v')
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .filter(|part| !part.is_empty())
+        .collect();
+    numbers.join(".")
 }
 
 /// Upper case, anything but `A-Z0-9_` replaced by `_`.
@@ -442,6 +456,9 @@ spec:
         assert_eq!(get("PARAM_MY_MAP_A_B"), Some("1"));
         assert_eq!(get("PARAM_LIST_1"), Some("y"));
         assert_eq!(get("KUBE_API_VERSIONS"), Some("v1,apps/v1"));
+        assert_eq!(get("KUBE_VERSION"), Some("1.34.0"));
+        assert_eq!(generic_version("v1.34.4+k3s1"), "1.34.4");
+        assert_eq!(generic_version(""), "");
         assert!(get("ARGOCD_APP_PARAMETERS").unwrap().contains("\"my-map\""));
     }
 }

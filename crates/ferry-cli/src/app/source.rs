@@ -215,12 +215,14 @@ pub async fn render(
     if sources.is_empty() {
         bail!("app {name} has no source");
     }
-    // What the controller renders with, so the diff shows what a sync would apply.
+    // What the controller renders with (argocd-cm's kustomize options included), so the diff
+    // shows what a sync would apply.
     let context = target
         .with_capabilities(AppContext {
             name: name.clone(),
             project: app.project().to_string(),
             namespace: app.spec.destination.namespace.clone(),
+            kustomize: core.argo_settings().await?.kustomize,
             ..AppContext::default()
         })
         .await
