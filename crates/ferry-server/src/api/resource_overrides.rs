@@ -113,7 +113,10 @@ pub fn resource_overrides(cm: &BTreeMap<String, String>) -> Map<String, Value> {
                     found.known_type_fields = entry.known_type_fields.unwrap_or_default();
                     for (text, into) in [
                         (entry.ignore_differences, &mut found.ignore_differences),
-                        (entry.ignore_resource_updates, &mut found.ignore_resource_updates),
+                        (
+                            entry.ignore_resource_updates,
+                            &mut found.ignore_resource_updates,
+                        ),
                     ] {
                         match text.as_deref().map(serde_yaml::from_str).transpose() {
                             Ok(rules) => *into = rules.unwrap_or_default(),
@@ -126,7 +129,10 @@ pub fn resource_overrides(cm: &BTreeMap<String, String>) -> Map<String, Value> {
         }
     }
     for (key, value) in cm {
-        let Some(rest) = key.strip_prefix(CUSTOMIZATIONS).and_then(|r| r.strip_prefix('.')) else {
+        let Some(rest) = key
+            .strip_prefix(CUSTOMIZATIONS)
+            .and_then(|r| r.strip_prefix('.'))
+        else {
             continue;
         };
         let Some((kind_of, group_kind)) = rest.split_once('.') else {
@@ -204,7 +210,10 @@ mod tests {
         ]);
         let view = Value::Object(resource_overrides(&cm));
         let keys: Vec<&String> = view.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["*/*", "Service", "apps/Deployment", "example.com/Widget"]);
+        assert_eq!(
+            keys,
+            ["*/*", "Service", "apps/Deployment", "example.com/Widget"]
+        );
         assert_eq!(
             ignore_rules(&view, "apps/Deployment").json_pointers,
             Some(vec!["/spec/replicas".to_string()])
@@ -243,7 +252,11 @@ mod tests {
             ),
         ]);
         let view = Value::Object(resource_overrides(&cm));
-        assert!(ignore_rules(&view, "apps/Deployment").json_pointers.is_none());
+        assert!(
+            ignore_rules(&view, "apps/Deployment")
+                .json_pointers
+                .is_none()
+        );
         assert_eq!(
             ignore_rules(&view, "ConfigMap").json_pointers,
             Some(vec!["/data/x".to_string()])
