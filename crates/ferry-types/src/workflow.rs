@@ -53,6 +53,12 @@ pub struct WorkflowSpec {
     /// Most pods of the workflow running at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<i64>,
+    /// When the workflow's pods are deleted.
+    #[serde(default, rename = "podGC", skip_serializing_if = "Option::is_none")]
+    pub pod_gc: Option<PodGc>,
+    /// When the finished workflow itself is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_strategy: Option<TtlStrategy>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -321,6 +327,33 @@ pub struct Backoff {
     pub cap: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
+}
+
+/// `podGC`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodGc {
+    /// `OnPodCompletion`, `OnPodSuccess`, `OnWorkflowCompletion` or `OnWorkflowSuccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// How long after the pod (or workflow) finished its pods are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_delay_duration: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `ttlStrategy`: seconds after which a finished workflow is deleted (the one for its
+/// outcome, else `secondsAfterCompletion`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TtlStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_after_completion: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_after_success: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_after_failure: Option<i64>,
 }
 
 /// `retryStrategy`
@@ -678,7 +711,7 @@ metadata:
   generateName: steps-
 spec:
   entrypoint: hello-hello-hello
-  podGC: {strategy: OnPodSuccess}
+  podPriorityClassName: high
   templates:
   - name: hello-hello-hello
     steps:
@@ -716,13 +749,13 @@ spec:
             Some("2"),
             "numbers are any-strings"
         );
-        assert!(wf.spec.unknown.contains_key("podGC"));
+        assert!(wf.spec.unknown.contains_key("podPriorityClassName"));
         assert!(steps[1][1].unknown.contains_key("continueOn"));
 
         let written = serde_json::to_value(&wf).unwrap();
         assert_eq!(written["apiVersion"], "argoproj.io/v1alpha1");
         assert_eq!(written["kind"], "Workflow");
-        assert_eq!(written["spec"]["podGC"]["strategy"], "OnPodSuccess");
+        assert_eq!(written["spec"]["podPriorityClassName"], "high");
         assert_eq!(
             written["spec"]["templates"][1]["container"]["args"][0],
             "{{inputs.parameters.message}}"

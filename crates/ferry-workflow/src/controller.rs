@@ -17,6 +17,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
+use crate::gc;
 use crate::operator::operate;
 use crate::pod::{PodSettings, PodView};
 use crate::templates::{self, Holder, join};
@@ -140,12 +141,12 @@ fn error_policy(_: Arc<Workflow>, err: &ReconcileError, _: Arc<Context>) -> Acti
 }
 
 async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let finished = workflow
-        .status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .is_some_and(|p| p.is_completed());
-    if finished {
+    let done = workflow.status.as_ref().and_then(|s| s.phase);
+    let spec = &workflow.spec;
+    if done.is_some_and(|p| p.is_completed())
+        && spec.pod_gc.is_none()
+        && spec.ttl_strategy.is_none()
+    {
         return Ok(Action::await_change());
     }
     let name = workflow.name_any();
@@ -170,6 +171,15 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         })
         .map(|p| (p.name_any(), PodView::of(p)))
         .collect();
+    let finished = workflow
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(|p| p.is_completed());
+    if finished {
+        let again = collect_garbage(&ctx.client, &workflow, &views).await?;
+        return Ok(again.map_or_else(Action::await_change, Action::requeue));
+    }
 
     let mut resolved = (*workflow).clone();
     store_references(&ctx.client, &mut resolved)
@@ -215,10 +225,53 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
             Err(err) => return Err(fail("writing status", err)),
         }
     }
+    let mut written = (*workflow).clone();
+    written.status = Some(outcome.status.clone());
+    let again = collect_garbage(&ctx.client, &written, &views).await?;
     if completed {
-        return Ok(Action::await_change());
+        return Ok(again.map_or_else(Action::await_change, Action::requeue));
     }
+    let wait = [outcome.requeue_after, again, Some(RESYNC)];
     Ok(Action::requeue(
-        outcome.requeue_after.unwrap_or(RESYNC).min(RESYNC),
+        wait.into_iter().flatten().min().unwrap_or(RESYNC),
     ))
+}
+
+/// Deletes what `podGC` and `ttlStrategy` say is due; returns when to look again.
+async fn collect_garbage(
+    client: &Client,
+    workflow: &Workflow,
+    views: &BTreeMap<String, PodView>,
+) -> Result<Option<Duration>, ReconcileError> {
+    let name = workflow.name_any();
+    let namespace = workflow.namespace().unwrap_or_default();
+    let due = match gc::collect(workflow, views, jiff::Timestamp::now()) {
+        Ok(due) => due,
+        Err(message) => {
+            warn!(workflow = %name, %namespace, "{message}");
+            return Ok(None);
+        }
+    };
+    let fail = |what: String, err: kube::Error| {
+        ReconcileError(format!("workflow {namespace}/{name}: {what}: {err}"))
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    for pod in &due.pods {
+        match pods.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(err) => return Err(fail(format!("deleting pod {pod} (podGC)"), err)),
+        }
+    }
+    if due.workflow {
+        info!(workflow = %name, %namespace, "deleting the finished workflow (ttlStrategy)");
+        let api: Api<Workflow> = Api::namespaced(client.clone(), &namespace);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(err) => return Err(fail("deleting (ttlStrategy)".into(), err)),
+        }
+        return Ok(None);
+    }
+    Ok(due.requeue_after)
 }

@@ -6,6 +6,7 @@ pub mod control;
 pub mod controller;
 pub mod duration;
 pub mod expr;
+pub mod gc;
 pub mod names;
 pub mod operator;
 pub mod pod;

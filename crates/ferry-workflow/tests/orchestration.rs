@@ -894,3 +894,117 @@ spec:
     controller.abort();
     Ok(())
 }
+
+/// Whether pod `name` is gone (or going).
+async fn pod_gone(pods: &Api<Pod>, name: &str) -> Result<bool> {
+    Ok(pods
+        .get_opt(name)
+        .await?
+        .is_none_or(|p| p.metadata.deletion_timestamp.is_some()))
+}
+
+#[tokio::test]
+async fn pod_gc_deletes_pods_and_ttl_strategy_the_finished_workflow() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |node| {
+        if node.ends_with(".bad") {
+            failed()
+        } else {
+            ok()
+        }
+    });
+    let per_pod = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: gc-pods}
+spec:
+  entrypoint: main
+  podGC: {strategy: OnPodSuccess}
+  templates:
+  - name: main
+    steps: [[{name: good, template: work}, {name: bad, template: work}]]
+  - name: work
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let whole = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: gc-all}
+spec:
+  entrypoint: work
+  podGC: {strategy: OnWorkflowCompletion, deleteDelayDuration: 2s}
+  ttlStrategy: {secondsAfterSuccess: 4, secondsAfterFailure: 600}
+  templates:
+  - name: work
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let pods: Api<Pod> = ctx.api();
+    let wf = finished(&ctx, &per_pod).await?;
+    assert_eq!(wf.status.as_ref().unwrap().phase, Some(Phase::Failed));
+    let (good, bad) = (pod_name_of(&wf, "good"), pod_name_of(&wf, "bad"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !pod_gone(&pods, &good).await? {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "OnPodSuccess deletes the succeeded pod"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(!pod_gone(&pods, &bad).await?, "the failed pod stays");
+
+    let wf = finished(&ctx, &whole).await?;
+    let pod = pod_name_of(&wf, &whole);
+    let finished_at = wf.status.as_ref().unwrap().finished_at.clone().unwrap().0;
+    let api = ctx.api::<Workflow>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let gone = pod_gone(&pods, &pod).await?;
+        let since = jiff::Timestamp::now()
+            .duration_since(finished_at)
+            .as_secs_f64();
+        if gone {
+            assert!(
+                since >= 2.0,
+                "deleteDelayDuration 2s, deleted after {since}s"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "OnWorkflowCompletion deletes the pod"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    while api
+        .get_opt(&whole)
+        .await?
+        .is_some_and(|w| w.metadata.deletion_timestamp.is_none())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ttlStrategy deletes the workflow"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let since = jiff::Timestamp::now()
+        .duration_since(finished_at)
+        .as_secs_f64();
+    assert!(
+        since >= 4.0,
+        "secondsAfterSuccess 4, deleted after {since}s"
+    );
+    assert!(
+        api.get_opt(&per_pod).await?.is_some(),
+        "no ttlStrategy, kept"
+    );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
