@@ -761,9 +761,7 @@ impl Run<'_> {
         } else if task.options.server_side_apply {
             let mut params = PatchParams::apply(manager).force();
             params.dry_run = dry_run;
-            if !task.options.validate {
-                params.field_validation = Some(ValidationDirective::Ignore);
-            }
+            params.field_validation = Some(field_validation(&task.options));
             let result = api.patch(name, &params, &Patch::Apply(object)).await;
             if let (Ok(answer), Some(on_applied), false) =
                 (&result, &self.request.on_applied, dry_run)
@@ -813,14 +811,12 @@ impl Run<'_> {
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or(Value::Null);
         let patch = three_way_merge_patch(&last_applied, &desired, &live);
-        let mut params = PatchParams {
+        let params = PatchParams {
             dry_run: post.dry_run,
             field_manager: post.field_manager.clone(),
+            field_validation: Some(field_validation(&task.options)),
             ..Default::default()
         };
-        if !task.options.validate {
-            params.field_validation = Some(ValidationDirective::Ignore);
-        }
         api.patch(task.name(), &params, &Patch::Merge(&patch)).await
     }
 
@@ -1123,6 +1119,16 @@ fn place_prunes(applies: &[Task], prunes: &mut [Task]) {
         } else {
             min + max - task.wave
         };
+    }
+}
+
+/// kubectl's `--validate=true` is strict (unknown or duplicate fields are errors, where the
+/// server's own default only warns); `Validate=false` drops them silently.
+fn field_validation(options: &SyncOptionSet) -> ValidationDirective {
+    if options.validate {
+        ValidationDirective::Strict
+    } else {
+        ValidationDirective::Ignore
     }
 }
 

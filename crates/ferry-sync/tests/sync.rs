@@ -785,3 +785,174 @@ async fn a_finished_hook_is_deleted_only_once_its_result_is_saved() -> anyhow::R
     assert!(kept.metadata.deletion_timestamp.is_none());
     Ok(())
 }
+
+fn succeeded(report: &SyncReport) {
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+}
+
+#[tokio::test]
+async fn apply_out_of_sync_only_leaves_in_sync_objects_untouched() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let configmaps: Api<ConfigMap> = ctx.api();
+    succeeded(
+        &run(
+            &engine,
+            request(
+                &ctx,
+                "selective",
+                vec![
+                    config_map("same", json!({})),
+                    config_map("drifted", json!({})),
+                ],
+            ),
+        )
+        .await,
+    );
+    let same_version = configmaps.get("same").await?.metadata.resource_version;
+
+    // Both desired objects changed, but the comparison found only `drifted` out of sync: the
+    // in-sync one is not sent at all, so its live copy keeps its version and old data.
+    let mut changed = vec![
+        config_map("same", json!({})),
+        config_map("drifted", json!({})),
+    ];
+    for object in &mut changed {
+        object["data"]["k"] = json!("new");
+    }
+    let mut only_drifted = request(&ctx, "selective", changed.clone());
+    only_drifted.options.apply_out_of_sync_only = true;
+    only_drifted.out_of_sync = Some(
+        [ferry_types::ResourceKey::new(
+            "",
+            "ConfigMap",
+            ctx.namespace(),
+            "drifted",
+        )]
+        .into(),
+    );
+    let report = run(&engine, only_drifted.clone()).await;
+    succeeded(&report);
+    let names: Vec<&str> = report.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["drifted"]);
+    let same = configmaps.get("same").await?;
+    assert_eq!(same.metadata.resource_version, same_version);
+    assert_eq!(same.data.unwrap()["k"], "v");
+    assert_eq!(configmaps.get("drifted").await?.data.unwrap()["k"], "new");
+
+    // Without the option every object is applied.
+    only_drifted.options.apply_out_of_sync_only = false;
+    succeeded(&run(&engine, only_drifted).await);
+    assert_eq!(configmaps.get("same").await?.data.unwrap()["k"], "new");
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_side_apply_false_applies_client_side_with_last_applied() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let configmaps: Api<ConfigMap> = ctx.api();
+    let client_side = |data: Value| {
+        let mut object = config_map(
+            "classic",
+            json!({"argocd.argoproj.io/sync-options": "ServerSideApply=false"}),
+        );
+        object["data"] = data;
+        object
+    };
+    succeeded(
+        &run(
+            &engine,
+            request(&ctx, "csa", vec![client_side(json!({"a": "1", "b": "2"}))]),
+        )
+        .await,
+    );
+    let live = configmaps.get("classic").await?;
+    let last_applied: Value = serde_json::from_str(
+        &live.metadata.annotations.as_ref().unwrap()["kubectl.kubernetes.io/last-applied-configuration"],
+    )?;
+    assert_eq!(last_applied["data"], json!({"a": "1", "b": "2"}));
+    let operations: Vec<_> = live
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.operation)
+        .collect();
+    assert!(
+        !operations.contains(&Some("Apply".to_string())),
+        "no server-side apply: {operations:?}"
+    );
+
+    // Three-way merge: a key dropped from Git is removed, a key someone else added stays.
+    configmaps
+        .patch(
+            "classic",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"theirs": "x"}})),
+        )
+        .await?;
+    succeeded(
+        &run(
+            &engine,
+            request(&ctx, "csa", vec![client_side(json!({"a": "1"}))]),
+        )
+        .await,
+    );
+    let data = configmaps.get("classic").await?.data.unwrap();
+    assert_eq!(
+        data.into_iter().collect::<Vec<_>>(),
+        [
+            ("a".to_string(), "1".to_string()),
+            ("theirs".into(), "x".into())
+        ]
+    );
+    Ok(())
+}
+
+/// Argo CD applies client-side by default, as `kubectl apply --validate=true` (strict): a field
+/// the schema does not know fails the sync, unless the resource says `Validate=false`, which
+/// lets the server drop it.
+#[tokio::test]
+async fn validate_false_lets_unknown_fields_through() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let configmaps: Api<ConfigMap> = ctx.api();
+    let sloppy = |options: &str, value: &str| {
+        let mut object = config_map(
+            "sloppy",
+            json!({"argocd.argoproj.io/sync-options": options}),
+        );
+        object["data"] = json!({"k": value});
+        object
+    };
+    succeeded(
+        &run(
+            &engine,
+            request(&ctx, "validate", vec![sloppy("ServerSideApply=false", "1")]),
+        )
+        .await,
+    );
+
+    let mut unknown = sloppy("ServerSideApply=false", "2");
+    unknown["unknownField"] = json!("x");
+    let report = run(&engine, request(&ctx, "validate", vec![unknown.clone()])).await;
+    assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+    assert!(
+        report.message.contains("unknownField"),
+        "{}",
+        report.message
+    );
+    assert_eq!(configmaps.get("sloppy").await?.data.unwrap()["k"], "1");
+
+    unknown["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] =
+        json!("ServerSideApply=false,Validate=false");
+    succeeded(&run(&engine, request(&ctx, "validate", vec![unknown])).await);
+    assert_eq!(configmaps.get("sloppy").await?.data.unwrap()["k"], "2");
+    Ok(())
+}
