@@ -19,6 +19,7 @@ mod cache;
 mod checkout;
 mod credentials;
 mod error;
+pub mod gpg_keys;
 mod known_hosts;
 mod libgit2_settings;
 mod metadata;

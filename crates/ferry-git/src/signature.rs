@@ -183,7 +183,11 @@ fn verify_detached(
 }
 
 /// Runs gpg on `home` only, never starting an agent or touching the network.
-fn run_gpg(home: &Path, args: &[&str], stdin: &[u8]) -> std::io::Result<std::process::Output> {
+pub(crate) fn run_gpg(
+    home: &Path,
+    args: &[&str],
+    stdin: &[u8],
+) -> std::io::Result<std::process::Output> {
     let mut child = Command::new(GPG)
         .arg("--batch")
         .arg("--no-tty")

@@ -25,6 +25,7 @@ mod clusters;
 mod csrf;
 mod destinations;
 mod error;
+mod gpg_keys;
 mod openapi;
 mod projects;
 mod query;
@@ -160,6 +161,8 @@ fn rest_router(state: AppState) -> Router {
         )
         .merge(repositories::routes())
         .merge(clusters::routes())
+        .route("/api/v1/gpgkeys", get(gpg_keys::list))
+        .route("/api/v1/gpgkeys/{key_id}", get(gpg_keys::get))
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));
     Router::new()
         .route("/api/version", get(version::version))

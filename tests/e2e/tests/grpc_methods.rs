@@ -1,14 +1,19 @@
-//! Methods of Argo CD's gRPC API that the argocd CLI does not call but its web UI and other
-//! clients do, called with Argo CD's messages through tonic against the real ferry-server and
-//! controller: the metadata of a commit an app deploys (`RevisionMetadata`).
+//! Methods of Argo CD's gRPC API beyond the app lifecycle, against the real ferry-server (and
+//! controller): the metadata of a commit an app deploys (`RevisionMetadata`, which the web UI
+//! asks for, called with Argo CD's messages through tonic), and the GnuPG keys of
+//! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get`).
 
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use ferry_e2e::Story;
+use ferry_e2e::argocd::Argocd;
 use ferry_grpc::codec::DynamicCodec;
 use ferry_grpc::json::{from_message, to_message};
+use ferry_testkit::gpg::GpgKey;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::PostParams;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
@@ -117,5 +122,51 @@ async fn revision_metadata_describes_the_commit_an_app_deploys() -> Result<()> {
         .await
         .unwrap_err();
     assert!(branch.message().contains("main"), "{branch:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn argocd_gpg_lists_and_gets_the_configured_keys() -> Result<()> {
+    let story = Story::new().await?;
+    let key = GpgKey::generate("release-signer")?;
+    let config_map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-gpg-keys-cm", "namespace": story.namespace()},
+        "data": {key.key_id.clone(): key.armored_public_key()?},
+    }))?;
+    kube::Api::<ConfigMap>::namespaced(story.ctx.client(), story.namespace())
+        .create(&PostParams::default(), &config_map)
+        .await?;
+    let server = story.start_server().await?;
+    let password =
+        ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
+    let work = tempfile::tempdir()?;
+    let argocd = Argocd::new(work.path());
+    argocd.login(&server.address(), &password)?;
+
+    let listed = argocd.run(&["gpg", "list"])?;
+    let row = listed
+        .lines()
+        .find(|line| line.starts_with(&key.key_id))
+        .with_context(|| format!("no row of {} in {listed}", key.key_id))?;
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[1], "ED25519", "{listed}");
+    assert_eq!(
+        columns[2..].join(" "),
+        "release-signer <release-signer@example.invalid>",
+        "{listed}"
+    );
+    let got = argocd.run(&["gpg", "get", &key.fingerprint, "-o", "json"])?;
+    let got: Value = serde_json::from_str(&got)?;
+    assert_eq!(got["keyID"], key.key_id, "{got}");
+    assert_eq!(got["fingerprint"], key.fingerprint, "{got}");
+    assert_eq!(got["trust"], "unknown", "{got}");
+    assert!(
+        got["keyData"]
+            .as_str()
+            .is_some_and(|data| data.contains("BEGIN PGP PUBLIC KEY BLOCK")),
+        "{got}"
+    );
+    let missing = argocd.refused(&["gpg", "get", "0123456789ABCDEF"])?;
+    assert!(missing.contains("no such key"), "{missing}");
     Ok(())
 }

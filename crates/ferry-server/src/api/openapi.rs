@@ -298,6 +298,22 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/gpgkeys",
+        "gpgkeys",
+        "The GnuPG public keys of argocd-gpg-keys-cm (ID, fingerprint, type, owner, trust)",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/gpgkeys/{key_id}",
+        "gpgkeys",
+        "One GnuPG public key, with its ASCII-armored data",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/applications/{name}/revisions/{revision}/metadata",
         "applications",
         "Author, date, message and tags of a commit of one of the app's sources (sourceIndex, versionId)",
