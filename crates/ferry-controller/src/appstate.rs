@@ -99,6 +99,22 @@ fn permit_app_namespace(
     ))
 }
 
+/// Whether `app` is refused because its project does not take apps from its namespace: Argo CD
+/// reports that as an `UnknownError`, not an `InvalidSpecError`.
+pub fn namespace_refused(ctx: &Context, app: &Application) -> bool {
+    let Some(namespace) = app.foreign_namespace(&ctx.settings.namespace) else {
+        return false;
+    };
+    let key =
+        kube::runtime::reflector::ObjectRef::new(app.project()).within(&ctx.settings.namespace);
+    ctx.project_store
+        .get(&key)
+        .and_then(|project| project.policy().ok())
+        .is_some_and(|policy| {
+            !policy.is_app_namespace_permitted(namespace, &ctx.settings.namespace)
+        })
+}
+
 /// The AppProject by name; the `default` project is created when missing, as Argo CD does.
 async fn project(ctx: &Context, name: &str) -> Result<AppProject, String> {
     let namespace = &ctx.settings.namespace;

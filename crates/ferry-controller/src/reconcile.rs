@@ -193,7 +193,12 @@ async fn observe(
     let refresh = app.refresh_requested();
     match appstate::setup(ctx, app).await {
         Err(message) => {
-            *conditions = std::mem::take(conditions).with(condition::INVALID_SPEC_ERROR, message);
+            let kind = if appstate::namespace_refused(ctx, app) {
+                condition::UNKNOWN_ERROR
+            } else {
+                condition::INVALID_SPEC_ERROR
+            };
+            *conditions = std::mem::take(conditions).with(kind, message);
             new.sync.status = SyncStatusCode::Unknown;
         }
         Ok(setup) => {

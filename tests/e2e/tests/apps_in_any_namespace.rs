@@ -140,7 +140,7 @@ async fn apps_outside_the_control_namespace_sync_when_their_project_lets_them() 
         &team_apps,
         "sneaky",
         "refused",
-        is::condition("InvalidSpecError"),
+        is::condition("UnknownError"),
         &story,
     )
     .await?;
