@@ -162,6 +162,9 @@ async fn kustomize_build_options_from_argocd_cm_enable_helm() -> Result<()> {
         "inflated/charts/greeter/Chart.yaml",
         "apiVersion: v2\nname: greeter\nversion: 0.1.0\n",
     )?;
+    story
+        .repo
+        .write("inflated/charts/greeter/values.yaml", "greeting: hello\n")?;
     story.repo.write(
         "inflated/charts/greeter/templates/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeter\n",
