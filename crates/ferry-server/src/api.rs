@@ -161,7 +161,12 @@ fn rest_router(state: AppState) -> Router {
         )
         .merge(repositories::routes())
         .merge(clusters::routes())
-        .route("/api/v1/gpgkeys", get(gpg_keys::list))
+        .route(
+            "/api/v1/gpgkeys",
+            get(gpg_keys::list)
+                .post(gpg_keys::create)
+                .delete(gpg_keys::delete),
+        )
         .route("/api/v1/gpgkeys/{key_id}", get(gpg_keys::get))
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));
     Router::new()

@@ -1,7 +1,7 @@
 //! Methods of Argo CD's gRPC API beyond the app lifecycle, against the real ferry-server (and
 //! controller): the metadata of a commit an app deploys (`RevisionMetadata`, which the web UI
 //! asks for, called with Argo CD's messages through tonic), and the GnuPG keys of
-//! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get`).
+//! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`).
 
 use std::str::FromStr;
 
@@ -126,7 +126,7 @@ async fn revision_metadata_describes_the_commit_an_app_deploys() -> Result<()> {
 }
 
 #[tokio::test]
-async fn argocd_gpg_lists_and_gets_the_configured_keys() -> Result<()> {
+async fn argocd_gpg_lists_gets_adds_and_removes_the_configured_keys() -> Result<()> {
     let story = Story::new().await?;
     let key = GpgKey::generate("release-signer")?;
     let config_map: ConfigMap = serde_json::from_value(json!({
@@ -168,5 +168,46 @@ async fn argocd_gpg_lists_and_gets_the_configured_keys() -> Result<()> {
     );
     let missing = argocd.refused(&["gpg", "get", "0123456789ABCDEF"])?;
     assert!(missing.contains("no such key"), "{missing}");
+
+    // A second key added from a file; the first one again is skipped, not written twice.
+    let second = GpgKey::generate("second-signer")?;
+    let file = work.path().join("keys.asc");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}",
+            second.armored_public_key()?,
+            key.armored_public_key()?
+        ),
+    )?;
+    let file = file.to_string_lossy();
+    let added = argocd.run(&["gpg", "add", "--from", &file])?;
+    assert!(
+        added.contains("Created 1 key(s) from input file, and 1 key(s) were skipped"),
+        "{added}"
+    );
+    let listed = argocd.run(&["gpg", "list"])?;
+    assert!(
+        listed.contains(&key.key_id) && listed.contains(&second.key_id),
+        "{listed}"
+    );
+    let config_maps = kube::Api::<ConfigMap>::namespaced(story.ctx.client(), story.namespace());
+    let stored = config_maps
+        .get("argocd-gpg-keys-cm")
+        .await?
+        .data
+        .unwrap_or_default();
+    assert!(stored.contains_key(&second.key_id), "{stored:?}");
+
+    // Removed again; a key that is not configured is refused by name.
+    let removed = argocd.run(&["gpg", "rm", &key.key_id])?;
+    assert!(removed.contains("Deleted key with key ID"), "{removed}");
+    let listed = argocd.run(&["gpg", "list"])?;
+    assert!(
+        !listed.contains(&key.key_id) && listed.contains(&second.key_id),
+        "{listed}"
+    );
+    let again = argocd.refused(&["gpg", "rm", &key.key_id])?;
+    assert!(again.contains("no such key configured"), "{again}");
     Ok(())
 }

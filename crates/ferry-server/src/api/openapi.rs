@@ -305,6 +305,22 @@ const OPERATIONS: &[Op] = &[
         "Object",
     ),
     op(
+        "post",
+        "/api/v1/gpgkeys",
+        "gpgkeys",
+        "Add GnuPG public keys to argocd-gpg-keys-cm (those configured already are skipped)",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/gpgkeys",
+        "gpgkeys",
+        "Remove one GnuPG public key (keyID)",
+        None,
+        "Object",
+    ),
+    op(
         "get",
         "/api/v1/gpgkeys/{key_id}",
         "gpgkeys",
