@@ -500,6 +500,18 @@ pub struct CronWorkflowSpec {
     pub concurrency_policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// The IANA time zone of the schedules (UTC when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A run missed by more than this many seconds is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline_seconds: Option<i64>,
+    /// Succeeded workflows kept (3 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successful_jobs_history_limit: Option<i64>,
+    /// Failed workflows kept (1 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_jobs_history_limit: Option<i64>,
     pub workflow_spec: WorkflowSpec,
     #[serde(flatten)]
     pub unknown: UnknownFields,

@@ -60,6 +60,12 @@ pub async fn run(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let concurrency = settings.concurrency;
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let crons = tokio::spawn(crate::cron_controller::run(
+        client.clone(),
+        settings.namespace.clone(),
+        shutdown.clone(),
+    ));
     let context = Arc::new(Context { client, settings });
     Controller::new(workflows, watcher::Config::default())
         .owns(pods, watcher::Config::default().labels(labels::WORKFLOW))
@@ -72,6 +78,7 @@ pub async fn run(
             }
         })
         .await;
+    crons.abort();
     Ok(())
 }
 

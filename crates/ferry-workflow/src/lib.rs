@@ -4,6 +4,8 @@
 
 pub mod control;
 pub mod controller;
+pub mod cron;
+pub mod cron_controller;
 pub mod duration;
 pub mod expr;
 pub mod gc;

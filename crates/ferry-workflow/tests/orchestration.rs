@@ -1008,3 +1008,76 @@ spec:
     controller.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn cron_workflows_run_when_due_unless_missed_or_suspended() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |_| ok());
+    let crons: Api<ferry_types::CronWorkflow> = ctx.api();
+    // Yearly on January 1st, last run long ago: this year's run is due now.
+    let cron = |name: &str, extra: &str| -> Result<ferry_types::CronWorkflow> {
+        Ok(serde_yaml::from_str(&format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {{name: {name}}}
+spec:
+  schedule: '0 0 1 1 *'
+{extra}  workflowSpec:
+    entrypoint: work
+    templates:
+    - name: work
+      container: {{image: busybox, command: ['true']}}
+status: {{lastScheduledTime: '2020-01-01T00:00:00Z'}}
+"
+        ))?)
+    };
+    for (name, extra) in [
+        ("yearly", ""),
+        ("missed", "  startingDeadlineSeconds: 60\n"),
+        ("paused", "  suspend: true\n"),
+    ] {
+        crons
+            .create(&PostParams::default(), &cron(name, extra)?)
+            .await?;
+    }
+    let year = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .year();
+    let due: jiff::Timestamp = format!("{year}-01-01T00:00:00Z").parse()?;
+    let run = format!("yearly-{}", due.as_second());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ctx.api::<Workflow>().get_opt(&run).await?.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no run {run}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let wf = finished(&ctx, &run).await?;
+    assert_eq!(wf.status.as_ref().unwrap().phase, Some(Phase::Succeeded));
+    assert_eq!(wf.labels()[ferry_workflow::cron::LABEL], "yearly");
+    assert_eq!(wf.owner_references()[0].kind, "CronWorkflow");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = crons.get("yearly").await?.status.unwrap_or_default();
+        if status["lastScheduledTime"] == json!(due.to_string()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let missed = crons.get("missed").await?.status.unwrap_or_default();
+    assert_eq!(
+        missed["lastScheduledTime"],
+        json!(due.to_string()),
+        "consumed, not run"
+    );
+    let all = ctx.api::<Workflow>().list(&ListParams::default()).await?;
+    let names: Vec<String> = all.items.iter().map(|w| w.name_any()).collect();
+    assert_eq!(
+        names,
+        [run],
+        "the missed and the suspended ones did not run"
+    );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
