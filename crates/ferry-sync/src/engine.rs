@@ -748,7 +748,10 @@ impl Run<'_> {
         } else if task.options.replace {
             match api.get_opt(name).await.map_err(|e| kube_message(&e))? {
                 None => api.create(&post, &dynamic).await,
-                Some(_) if task.options.force && !dry_run => {
+                Some(_) if task.options.force && dry_run => {
+                    api.create(&post, &under_generated_name(&dynamic)).await
+                }
+                Some(_) if task.options.force => {
                     self.delete_and_wait(task).await?;
                     api.create(&post, &dynamic).await
                 }
@@ -782,6 +785,17 @@ impl Run<'_> {
             }
         } else {
             self.client_side_apply(&api, task, &post).await
+        };
+        let applied = match applied {
+            // Force=true: the sync will delete and create what the server refuses to update in
+            // place, so the dry run checks that creating it passes (under a generated name, as
+            // the object itself is still there).
+            Err(kube::Error::Api(status))
+                if status.is_invalid() && task.options.force && dry_run =>
+            {
+                api.create(&post, &under_generated_name(&dynamic)).await
+            }
+            other => other,
         };
         let applied = applied.map_err(|err| kube_message(&err))?;
         serde_json::to_value(applied).map_err(|err| err.to_string())
@@ -1120,6 +1134,14 @@ fn place_prunes(applies: &[Task], prunes: &mut [Task]) {
             min + max - task.wave
         };
     }
+}
+
+/// The object to dry-run the create of while its namesake still exists.
+fn under_generated_name(object: &DynamicObject) -> DynamicObject {
+    let mut fresh = object.clone();
+    fresh.metadata.generate_name = fresh.metadata.name.take().map(|n| n + "-");
+    fresh.metadata.resource_version = None;
+    fresh
 }
 
 /// kubectl's `--validate=true` is strict (unknown or duplicate fields are errors, where the

@@ -956,3 +956,150 @@ async fn validate_false_lets_unknown_fields_through() -> anyhow::Result<()> {
     assert_eq!(configmaps.get("sloppy").await?.data.unwrap()["k"], "2");
     Ok(())
 }
+
+/// A suspended Job (no pods): its pod template is immutable once created.
+fn suspended_job(name: &str, options: &str, command: &str) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name,
+            "annotations": {"argocd.argoproj.io/sync-options": options}},
+        "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "command": [command]}]}}}})
+}
+
+#[tokio::test]
+async fn force_recreates_an_object_whose_immutable_fields_changed() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = ctx.api();
+    let command = |job: &k8s_openapi::api::batch::v1::Job| {
+        job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .command
+            .clone()
+            .unwrap()
+    };
+    for options in ["ServerSideApply=true", "Replace=true"] {
+        let name = if options.starts_with("Replace") {
+            "replaced"
+        } else {
+            "applied"
+        };
+        succeeded(
+            &run(
+                &engine,
+                request(&ctx, "force", vec![suspended_job(name, options, "true")]),
+            )
+            .await,
+        );
+        let first = jobs.get(name).await?.metadata.uid;
+
+        // Without Force the server refuses the change of the template.
+        let report = run(
+            &engine,
+            request(&ctx, "force", vec![suspended_job(name, options, "false")]),
+        )
+        .await;
+        assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+        assert!(report.message.contains("immutable"), "{}", report.message);
+
+        let forced = format!("{options},Force=true");
+        succeeded(
+            &run(
+                &engine,
+                request(&ctx, "force", vec![suspended_job(name, &forced, "false")]),
+            )
+            .await,
+        );
+        let job = jobs.get(name).await?;
+        assert_ne!(
+            job.metadata.uid, first,
+            "{options}: deleted and created again"
+        );
+        assert_eq!(command(&job), ["false"]);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn prune_propagation_policy_orphan_keeps_the_dependents() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let replica_sets: Api<k8s_openapi::api::apps::v1::ReplicaSet> = ctx.api();
+    let owned_by = |deployment: &'static str| {
+        let replica_sets = replica_sets.clone();
+        async move {
+            for _ in 0..100 {
+                let list = replica_sets
+                    .list(&ListParams::default().labels(&format!("app={deployment}")))
+                    .await
+                    .unwrap();
+                if let Some(rs) = list.items.into_iter().next() {
+                    return rs.metadata.name.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!("no ReplicaSet for {deployment}");
+        }
+    };
+    let orphaning = {
+        let mut d = deployment("orphaning", "0");
+        d["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] =
+            json!("PrunePropagationPolicy=orphan");
+        d
+    };
+    let mut req = request(
+        &ctx,
+        "propagation",
+        vec![orphaning, deployment("cascading", "0")],
+    );
+    req.health_timeout = Some(Duration::from_secs(5));
+    // Healthy or not (kwok), the Deployments exist once the sync has applied them.
+    run(&engine, req).await;
+    let orphan_rs = owned_by("orphaning").await;
+    let cascade_rs = owned_by("cascading").await;
+
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = ctx.api();
+    let live = deployments
+        .list(&ListParams::default().labels("app.kubernetes.io/instance=propagation"))
+        .await?
+        .items
+        .into_iter()
+        .map(|d| {
+            let mut value = serde_json::to_value(d).unwrap();
+            value["apiVersion"] = json!("apps/v1");
+            value["kind"] = json!("Deployment");
+            value
+        })
+        .collect();
+    let mut prune = request(&ctx, "propagation", vec![config_map("left", json!({}))]);
+    prune.live = live;
+    prune.prune = true;
+    succeeded(&run(&engine, prune).await);
+
+    // The default (foreground) deletes the ReplicaSet with its Deployment; orphan leaves it,
+    // without the owner reference.
+    for _ in 0..150 {
+        if replica_sets.get_opt(&cascade_rs).await?.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(replica_sets.get_opt(&cascade_rs).await?.is_none());
+    let orphan = replica_sets.get(&orphan_rs).await?;
+    assert!(orphan.metadata.deletion_timestamp.is_none());
+    assert!(
+        orphan
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty(),
+        "orphaned"
+    );
+    Ok(())
+}
