@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ferry_sync::{Checkpoint, OnApplied, PruneGuard, SyncOptionSet, SyncReport, SyncRequest};
+use ferry_sync::{
+    Checkpoint, OnApplied, PruneConfirmation, PruneGuard, SyncOptionSet, SyncReport, SyncRequest,
+};
 use ferry_types::application::{
     ApplicationStatus, Operation, OperationPhase, OperationState, ResourceResult, RevisionHistory,
     SyncOperation, SyncOperationResult,
@@ -358,6 +360,11 @@ async fn attempt(
         checkpoint: Some(checkpoint),
         on_applied: applied_predictions(ctx),
         managed_namespace: policy.managed_namespace_metadata.clone(),
+        prune_confirmed: Some(prune_confirmation(
+            apps.clone(),
+            app_name,
+            state.started_at.clone(),
+        )),
     };
     let engine = setup
         .cluster
@@ -453,6 +460,10 @@ async fn save_progress(
 ) -> bool {
     if let Some(result) = state.sync_result.as_mut() {
         result.resources = report.resources;
+    }
+    // What the sync is waiting for, when it says (a prune's confirmation).
+    if !report.message.is_empty() {
+        state.message = report.message;
     }
     // Written in whole seconds, rounded down: a resumed wait ends no later than due.
     state.waiting_since = report
@@ -612,6 +623,27 @@ async fn write_state(
         .await?;
     }
     Ok(())
+}
+
+/// `Prune=confirm` prunes go ahead once the app's deletion-approved annotation is at or after
+/// the operation's start (Argo CD's `IsDeletionConfirmed(startedAt)`), read afresh each time.
+fn prune_confirmation(
+    apps: kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    started_at: Option<Time>,
+) -> PruneConfirmation {
+    let name = name.to_string();
+    PruneConfirmation::new(move || {
+        let (apps, name, since) = (apps.clone(), name.clone(), started_at.clone());
+        async move {
+            let (Some(since), Ok(object)) = (since, apps.get(&name).await) else {
+                return false;
+            };
+            serde_json::to_value(object)
+                .and_then(serde_json::from_value::<Application>)
+                .is_ok_and(|app| app.deletion_approved_since(since.0))
+        }
+    })
 }
 
 pub fn now() -> Time {

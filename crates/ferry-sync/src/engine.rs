@@ -4,6 +4,8 @@
 //! SyncFail hooks when anything fails.
 
 use std::collections::{BTreeSet, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -96,6 +98,32 @@ pub struct SyncRequest {
     /// `syncPolicy.managedNamespaceMetadata`: with `CreateNamespace=true`, the destination
     /// namespace gets these labels and annotations at every sync, created or not.
     pub managed_namespace: Option<ManagedNamespaceMetadata>,
+    /// Asked whether prunes marked `Prune=confirm` are approved; without it they fail.
+    pub prune_confirmed: Option<PruneConfirmation>,
+}
+
+/// The answer to "may the prunes that need a person's confirmation go ahead now?".
+type ConfirmationCheck = dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync;
+
+/// Asks whether prunes marked `Prune=confirm` are approved; asked again every poll interval
+/// while a wave with such prunes waits.
+#[derive(Clone)]
+pub struct PruneConfirmation(Arc<ConfirmationCheck>);
+
+impl PruneConfirmation {
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(check())))
+    }
+}
+
+impl std::fmt::Debug for PruneConfirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PruneConfirmation")
+    }
 }
 
 /// A receiver of the sync's server-side applies: the object as sent and as the server answered
@@ -593,6 +621,7 @@ impl Run<'_> {
             if cancel.is_cancelled() {
                 return Err(Stop::Terminated);
             }
+            self.await_prune_confirmation(group, cancel).await?;
             let mut started = Vec::new();
             let mut failures = Vec::new();
             for task in group {
@@ -638,6 +667,54 @@ impl Run<'_> {
                 started.retain(|task| task.is_hook() || task.action == Action::Prune);
             }
             self.wait_wave(&started, cancel).await?;
+        }
+        Ok(())
+    }
+
+    /// `Prune=confirm`: a wave with such prunes waits, Running and saying so, until they are
+    /// approved (as Argo CD's sync does).
+    async fn await_prune_confirmation(
+        &mut self,
+        group: &[Task],
+        cancel: &CancellationToken,
+    ) -> Result<(), Stop> {
+        let pending: Vec<String> = group
+            .iter()
+            .filter(|t| t.action == Action::Prune && t.options.prune_confirm)
+            .map(|t| {
+                format!(
+                    "{}/{}/{}",
+                    ferry_types::group_of(t.api_version()),
+                    t.kind(),
+                    t.name()
+                )
+            })
+            .collect();
+        let Some(first) = pending.first() else {
+            return Ok(());
+        };
+        let Some(confirmed) = self.request.prune_confirmed.clone() else {
+            return Err(Stop::Failed(format!(
+                "pruning {first} requires confirmation (Prune=confirm), which this sync cannot ask for"
+            )));
+        };
+        let mut message = format!("waiting for pruning confirmation of {first}");
+        if pending.len() > 1 {
+            message = format!("{message} and {} more resources", pending.len() - 1);
+        }
+        while !(confirmed.0)().await {
+            if self.report.message != message {
+                self.report.message = message.clone();
+                self.publish();
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(Stop::Terminated),
+                _ = tokio::time::sleep(self.engine.settings.poll_interval) => {}
+            }
+        }
+        if self.report.message == message {
+            self.report.message = "pruning confirmed".into();
+            self.publish();
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ mod tasks;
 
 pub use checkpoint::{Checkpoint, CheckpointRequest, HOOK_RUN_LABEL, hook_run_value};
 pub use desired::{crd_scope, settle_namespace};
-pub use engine::{Engine, EngineSettings, OnApplied, SyncRequest};
+pub use engine::{Engine, EngineSettings, OnApplied, PruneConfirmation, SyncRequest};
 pub use guard::PruneGuard;
 pub use hooks::{
     DeletePolicy, HOOK_ANNOTATION, HOOK_DELETE_POLICY_ANNOTATION, Hook, SYNC_WAVE_ANNOTATION,

@@ -37,6 +37,8 @@ pub struct SyncOptionSet {
     pub prune_last: bool,
     /// `Prune=false`: never prune this resource.
     pub prune: bool,
+    /// `Prune=confirm`: prune it only once the prune is approved (the sync waits until then).
+    pub prune_confirm: bool,
     /// `Delete=false`: keep the resource when its application is deleted.
     pub delete: bool,
     /// `Delete=confirm`: delete it with its application only once the deletion is approved
@@ -59,6 +61,7 @@ impl Default for SyncOptionSet {
             apply_out_of_sync_only: false,
             prune_last: false,
             prune: true,
+            prune_confirm: false,
             delete: true,
             delete_confirm: false,
             propagation: Propagation::Foreground,
@@ -92,9 +95,10 @@ impl SyncOptionSet {
                 "CreateNamespace" => self.create_namespace = flag,
                 "ApplyOutOfSyncOnly" => self.apply_out_of_sync_only = flag,
                 "PruneLast" => self.prune_last = flag,
-                // `confirm` asks for a person's confirmation, which ferry does not collect: the
-                // safe reading is "not without one".
-                "Prune" => self.prune = flag,
+                "Prune" => {
+                    self.prune_confirm = value.trim() == "confirm";
+                    self.prune = flag || self.prune_confirm;
+                }
                 "Delete" => {
                     self.delete_confirm = value.trim() == "confirm";
                     self.delete = flag || self.delete_confirm;
@@ -161,6 +165,8 @@ mod tests {
         assert!(options.delete && options.delete_confirm);
         options.apply(["Delete=false"]);
         assert!(!options.delete && !options.delete_confirm);
+        options.apply(["Prune=confirm"]);
+        assert!(options.prune && options.prune_confirm);
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn request(ctx: &TestContext, app: &str, desired: Vec<Value>) -> SyncRequest {
         checkpoint: None,
         on_applied: None,
         managed_namespace: None,
+        prune_confirmed: None,
     }
 }
 

@@ -372,3 +372,61 @@ async fn delete_confirm_holds_the_deletion_until_it_is_confirmed() -> Result<()>
     assert!(configmaps.get_opt("precious").await?.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn prune_confirm_waits_in_the_sync_until_it_is_confirmed() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.repo.write("pruned/kept.yaml", config_map("kept"))?;
+    story.repo.write(
+        "pruned/doomed.yaml",
+        config_map("doomed").replace(
+            "metadata: {name: doomed}",
+            "metadata: {name: doomed, annotations: {argocd.argoproj.io/sync-options: Prune=confirm}}",
+        ),
+    )?;
+    story.repo.commit("two ConfigMaps")?;
+    story.start_controller()?;
+    let app = story.app_name("pruned");
+    story.create_app(&app, "pruned", &[])?;
+    story.ferry(&["app", "sync", &app, "--timeout", "60"])?;
+
+    story.repo.remove("pruned/doomed.yaml")?;
+    story.repo.commit("one ConfigMap less")?;
+    story.ferry(&["app", "sync", &app, "--prune", "--async"])?;
+    let waiting = story
+        .wait_app(&app, "the sync waiting for confirmation", |a| {
+            a.status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .is_some_and(|o| o.message.contains("waiting for pruning confirmation"))
+        })
+        .await?;
+    let state = waiting.status.unwrap().operation_state.unwrap();
+    assert_eq!(
+        state.phase,
+        ferry_types::application::OperationPhase::Running
+    );
+    assert!(
+        state.message.contains("/ConfigMap/doomed"),
+        "{}",
+        state.message
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let configmaps = story.ctx.api::<ConfigMap>();
+    assert!(configmaps.get_opt("doomed").await?.is_some());
+
+    story.ferry(&["app", "confirm-deletion", &app])?;
+    let done = story
+        .wait_app(&app, "the sync finished", is::operation_finished)
+        .await?;
+    let state = done.status.unwrap().operation_state.unwrap();
+    assert_eq!(
+        state.phase,
+        ferry_types::application::OperationPhase::Succeeded,
+        "{}",
+        state.message
+    );
+    assert!(configmaps.get_opt("doomed").await?.is_none());
+    assert!(configmaps.get_opt("kept").await?.is_some());
+    Ok(())
+}
