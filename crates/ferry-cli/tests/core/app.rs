@@ -543,3 +543,44 @@ fn yaml_stream(text: &str) -> Vec<Value> {
         .filter(|v| !v.is_null())
         .collect()
 }
+
+/// argocd-cm's `kustomize.buildOptions` holds for `ferry app manifests` as for the controller:
+/// a kustomization inflating a Helm chart renders only with `--enable-helm`.
+#[tokio::test]
+async fn manifests_render_with_argocd_cm_kustomize_build_options() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let ferry = Ferry::new(&ctx);
+    let repo = app_repo()?;
+    create_app(&ferry, "web", &repo, &[]).await;
+    for (path, text) in [
+        (
+            "app/kustomization.yaml",
+            "helmGlobals:\n  chartHome: charts\nhelmCharts:\n- name: greeter\n  releaseName: hello\n",
+        ),
+        (
+            "app/charts/greeter/Chart.yaml",
+            "apiVersion: v2\nname: greeter\nversion: 0.1.0\n",
+        ),
+        ("app/charts/greeter/values.yaml", "greeting: hi\n"),
+        (
+            "app/charts/greeter/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeter\n",
+        ),
+    ] {
+        repo.write(path, text)?;
+    }
+    repo.commit("kustomize with a helm chart")?;
+    let err = ferry.fails(&["app", "manifests", "web"]).await;
+    assert!(err.contains("enable-helm"), "{err}");
+
+    let argocd_cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm"},
+        "data": {"kustomize.buildOptions": "--enable-helm"},
+    }))?;
+    ctx.api::<ConfigMap>()
+        .create(&kube::api::PostParams::default(), &argocd_cm)
+        .await?;
+    let manifests = ferry.ok(&["app", "manifests", "web"]).await;
+    assert!(manifests.contains("name: hello-greeter"), "{manifests}");
+    Ok(())
+}
