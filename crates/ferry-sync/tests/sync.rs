@@ -1104,3 +1104,103 @@ async fn prune_propagation_policy_orphan_keeps_the_dependents() -> anyhow::Resul
     );
     Ok(())
 }
+
+/// A custom resource whose CRD something else installs during the sync (an operator, say):
+/// the dry run cannot check it, and `SkipDryRunOnMissingResource=true` says not to try; it is
+/// applied in its wave, once its kind is served.
+#[tokio::test]
+async fn skip_dry_run_on_missing_resource_applies_a_kind_installed_during_the_sync()
+-> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let engine = engine(&ctx).await;
+    let group = format!("{}.ferry.dev", ctx.namespace());
+    let gadget = |options: &str| {
+        json!({"apiVersion": format!("{group}/v1"), "kind": "Gadget",
+            "metadata": {"name": "g", "namespace": ctx.namespace(), "annotations": {
+                "argocd.argoproj.io/sync-wave": "1",
+                "argocd.argoproj.io/sync-options": options}}})
+    };
+    // Wave 0 waits (its pods cannot be scheduled) until the test lets it become healthy.
+    let mut gate = deployment("gate", "0");
+    gate["spec"]["template"]["spec"]["nodeSelector"] = json!({"no-such-node": "x"});
+
+    let report = run(
+        &engine,
+        request(&ctx, "operator", vec![gate.clone(), gadget("Prune=true")]),
+    )
+    .await;
+    assert_eq!(report.phase, OperationPhase::Failed, "{}", report.message);
+    assert!(
+        report.message.contains("dry run") && report.message.contains("Gadget"),
+        "{}",
+        report.message
+    );
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = ctx.api();
+    assert!(deployments.get_opt("gate").await?.is_none());
+
+    let skipping = request(
+        &ctx,
+        "operator",
+        vec![gate, gadget("SkipDryRunOnMissingResource=true")],
+    );
+    let (progress, mut updates) = watch::channel(SyncReport::running());
+    let sync = engine.sync(skipping, CancellationToken::new(), &progress);
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(ctx.client());
+    let crd_name = format!("gadgets.{group}");
+    let install = async {
+        updates
+            .wait_for(|r| r.resources.iter().any(|r| r.name == "gate"))
+            .await
+            .unwrap();
+        let crd = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": crd_name},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]}}))
+        .unwrap();
+        crds.create(&Default::default(), &crd).await.unwrap();
+        for _ in 0..100 {
+            let established = crds.get(&crd_name).await.unwrap().status.is_some_and(|s| {
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        deployments
+            .patch(
+                "gate",
+                &PatchParams::default(),
+                &Patch::Json::<()>(
+                    serde_json::from_value(json!([
+                        {"op": "remove", "path": "/spec/template/spec/nodeSelector"}
+                    ]))
+                    .unwrap(),
+                ),
+            )
+            .await
+            .unwrap();
+    };
+    let (report, ()) = tokio::join!(sync, install);
+    let gadgets: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        ctx.client(),
+        ctx.namespace(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(&group, "v1", "Gadget"),
+            "gadgets",
+        ),
+    );
+    let applied = gadgets.get_opt("g").await;
+    crds.delete(&crd_name, &Default::default()).await?;
+    succeeded(&report);
+    assert!(applied?.is_some());
+    Ok(())
+}
