@@ -159,6 +159,7 @@ fn rest_router(state: AppState) -> Router {
             "/api/v1/repositories/{url}/validate",
             post(repo_access::validate),
         )
+        .route("/api/v1/repositories/{url}/refs", get(repo_access::refs))
         .merge(repositories::routes())
         .merge(clusters::routes())
         .route(

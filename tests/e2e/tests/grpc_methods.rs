@@ -1,7 +1,8 @@
 //! Methods of Argo CD's gRPC API beyond the app lifecycle, against the real ferry-server (and
 //! controller): the metadata of a commit an app deploys (`RevisionMetadata`, which the web UI
 //! asks for, called with Argo CD's messages through tonic), and the GnuPG keys of
-//! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`).
+//! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`), and a
+//! repository's branches and tags (`ListRefs`, the web UI's revision choices).
 
 use std::str::FromStr;
 
@@ -122,6 +123,39 @@ async fn revision_metadata_describes_the_commit_an_app_deploys() -> Result<()> {
         .await
         .unwrap_err();
     assert!(branch.message().contains("main"), "{branch:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_refs_names_a_repositorys_branches_and_tags() -> Result<()> {
+    let story = Story::new().await?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    story.repo.annotated_tag("v2.0.0", "release 2.0.0")?;
+    story.repo.tag("v1.0.0")?;
+    story.repo.switch("feature/x")?;
+    let refs = client
+        .call(
+            "/repository.RepositoryService/ListRefs",
+            json!({"repo": story.repo.file_url()}),
+        )
+        .await?;
+    let branches = refs["branches"].as_array().context("branches")?;
+    assert!(branches.contains(&json!("main")), "{refs}");
+    assert!(branches.contains(&json!("feature/x")), "{refs}");
+    assert_eq!(refs["tags"], json!(["v1.0.0", "v2.0.0"]), "{refs}");
+
+    let unreachable = client
+        .call(
+            "/repository.RepositoryService/ListRefs",
+            json!({"repo": "file:///nowhere/at/all.git"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        unreachable.message().contains("nowhere/at/all.git"),
+        "{unreachable:?}"
+    );
     Ok(())
 }
 

@@ -618,6 +618,14 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/repositories/{url}/refs",
+        "repositories",
+        "The branches and tags of a repository (appProject), listed with the saved credentials",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/repocreds",
         "repositories",
         "List credential templates",

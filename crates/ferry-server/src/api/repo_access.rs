@@ -2,8 +2,12 @@
 //! add` asks before it saves a repository): the repository's refs are listed with the
 //! credentials given — on top of the saved ones, for templates they may inherit — and the hosts
 //! argocd-cm's siblings trust, in a Git cache of the request's own. Nothing is written.
+//! `GET /api/v1/repositories/{url}/refs` (`ListRefs`, the web UI's revision choices) lists them
+//! with the saved credentials.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use ferry_git::{Credentials, RepoCache, TlsCerts};
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
@@ -16,7 +20,7 @@ use super::authn::Caller;
 use super::authz::authorize;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::rbac::resources::{CREATE, REPOSITORIES};
+use crate::rbac::resources::{CREATE, GET, REPOSITORIES};
 
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
 const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
@@ -51,6 +55,55 @@ pub async fn validate(
         .await
         .map_err(ApiError::invalid_argument)?;
     Ok(Json(json!({})))
+}
+
+/// `GET /api/v1/repositories/{url}/refs?appProject=`: Argo CD's `Refs`, the short names of the
+/// repository's branches and tags, as its server lists them for anyone who may get the
+/// repository (configured or not: credential templates apply).
+pub async fn refs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(url): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let project = query
+        .get("appProject")
+        .map(String::as_str)
+        .unwrap_or_default();
+    authorize(
+        &state.settings(),
+        &caller,
+        REPOSITORIES,
+        GET,
+        &rbac_object(project, &url),
+    )?;
+    let credentials = saved_credentials(&state).await?;
+    let cache = tempfile::Builder::new()
+        .prefix("ferry-server-repo-refs-")
+        .tempdir()
+        .map_err(|err| ApiError::internal("making a Git cache", &err))?;
+    let refs = RepoCache::new(cache.path(), credentials)
+        .for_project(project)
+        .ls_remote(&url)
+        .await
+        .map_err(|err| {
+            ApiError::failed_precondition(format!("cannot list the refs of {url}: {err}"))
+        })?;
+    let names = |prefix: &str| -> Vec<String> {
+        let mut names: Vec<String> = refs
+            .iter()
+            .filter_map(|reference| reference.name.strip_prefix(prefix))
+            // The peeled entry of an annotated tag names the same tag.
+            .filter(|name| !name.ends_with("^{}"))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    };
+    Ok(Json(json!({
+        "branches": names("refs/heads/"),
+        "tags": names("refs/tags/"),
+    })))
 }
 
 /// Argo CD's `connectionState` of saved repositories (`GET /api/v1/repositories?forceRefresh=
