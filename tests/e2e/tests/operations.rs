@@ -517,3 +517,68 @@ async fn orphaned_resources_are_reported_when_the_project_asks() -> Result<()> {
     namespaces.delete(&target, &Default::default()).await?;
     Ok(())
 }
+
+/// An automated sync that fails (its ConfigMap's namespace does not exist yet) is retried with
+/// the app's backoff, and succeeds once the cause is gone — without anyone syncing again.
+#[tokio::test]
+async fn a_failed_sync_is_retried_with_backoff_until_it_succeeds() -> Result<()> {
+    let mut story = Story::new().await?;
+    let later = format!("{}-later", story.namespace());
+    story.repo.write(
+        "retrying/settings.yaml",
+        format!(
+            "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings, namespace: {later}}}
+data: {{k: v}}
+"
+        ),
+    )?;
+    story
+        .repo
+        .commit("a ConfigMap for a namespace still to come")?;
+    let app = story.app_name("retrying");
+    story.create_app(&app, "retrying", &[])?;
+    story
+        .apps()
+        .patch(
+            &app,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"syncPolicy": {
+                "automated": {},
+                "retry": {"limit": 10,
+                    "backoff": {"duration": "1s", "factor": 2, "maxDuration": "2s"}}}}})),
+        )
+        .await?;
+    story.start_controller()?;
+
+    let retrying = story
+        .wait_app(&app, "the failed sync is being retried", |a| {
+            a.status
+                .as_ref()
+                .and_then(|s| s.operation_state.as_ref())
+                .is_some_and(|o| o.retry_count >= 1)
+        })
+        .await?;
+    let state = retrying.status.unwrap().operation_state.unwrap();
+    assert_eq!(state.phase, OperationPhase::Running, "{}", state.message);
+
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(story.ctx.client());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": later}}))?,
+        )
+        .await?;
+    let done = story
+        .wait_app(&app, "a retry succeeded", is::operation_finished)
+        .await;
+    let configmaps = Api::<ConfigMap>::namespaced(story.ctx.client(), &later);
+    let settings = configmaps.get_opt("settings").await;
+    namespaces.delete(&later, &Default::default()).await?;
+    let state = done?.status.unwrap().operation_state.unwrap();
+    assert_eq!(state.phase, OperationPhase::Succeeded, "{}", state.message);
+    assert!(state.retry_count >= 1);
+    assert!(settings?.is_some());
+    Ok(())
+}
