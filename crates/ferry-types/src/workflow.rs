@@ -165,6 +165,9 @@ pub struct Template {
     /// Waits for `argo resume`, or for its `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<SuspendTemplate>,
+    /// Most of a steps or dag template's steps or tasks running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_strategy: Option<RetryStrategy>,
     /// Seconds the template's pod may run (the pod's own `activeDeadlineSeconds`).

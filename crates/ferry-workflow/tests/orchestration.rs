@@ -819,30 +819,7 @@ async fn sequences_fan_out_under_parallelism_and_retries_back_off() -> Result<()
             ok()
         }
     });
-    // Counts the workflow's unfinished pods as often as it can.
-    let pods: Api<Pod> = ctx.api();
-    let most = Arc::new(Mutex::new(0usize));
-    let seen = most.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            if let Ok(list) = pods
-                .list(&ListParams::default().labels(labels::WORKFLOW))
-                .await
-            {
-                let unfinished = list
-                    .items
-                    .iter()
-                    .filter(|p| {
-                        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-                        !matches!(phase, Some("Succeeded" | "Failed"))
-                    })
-                    .count();
-                let mut most = seen.lock().unwrap();
-                *most = (*most).max(unfinished);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    let (watcher, most) = count_unfinished_pods(&ctx);
     let name = submit(
         &ctx,
         "apiVersion: argoproj.io/v1alpha1
@@ -1077,6 +1054,68 @@ status: {{lastScheduledTime: '2020-01-01T00:00:00Z'}}
         [run],
         "the missed and the suspended ones did not run"
     );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
+
+/// Counts the namespace's unfinished pods as often as it can; the most seen at once.
+fn count_unfinished_pods(ctx: &TestContext) -> (tokio::task::JoinHandle<()>, Arc<Mutex<usize>>) {
+    let pods: Api<Pod> = ctx.api();
+    let most = Arc::new(Mutex::new(0usize));
+    let seen = most.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = pods
+                .list(&ListParams::default().labels(labels::WORKFLOW))
+                .await
+            {
+                let unfinished = list
+                    .items
+                    .iter()
+                    .filter(|p| {
+                        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                        !matches!(phase, Some("Succeeded" | "Failed"))
+                    })
+                    .count();
+                let mut most = seen.lock().unwrap();
+                *most = (*most).max(unfinished);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (watcher, most)
+}
+
+#[tokio::test]
+async fn a_templates_parallelism_holds_its_steps() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |_| ok());
+    let (watcher, most) = count_unfinished_pods(&ctx);
+    let name = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: one-at-a-time}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    parallelism: 1
+    steps: [[{name: each, template: work, withItems: [a, b, c]}]]
+  - name: work
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    watcher.abort();
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(status.progress.as_deref(), Some("3/3"));
+    let most = *most.lock().unwrap();
+    assert!(most <= 1, "parallelism 1, yet {most} pods ran at once");
     kubelet.abort();
     controller.abort();
     Ok(())

@@ -1,6 +1,8 @@
 //! `steps` templates: groups one after the other, the steps of a group in parallel.
 
-use ferry_types::workflow::{Arguments, Outputs, Parameter, Phase, Template, TemplateRef};
+use ferry_types::workflow::{
+    Arguments, NodeStatus, Outputs, Parameter, Phase, Template, TemplateRef,
+};
 
 use super::{Call, Op, add_node_scope};
 use crate::expr::{self, Scope};
@@ -120,6 +122,44 @@ impl Op<'_> {
         self.mark(id, Phase::Succeeded, None);
     }
 
+    /// Whether one more step or task may start under the `parallelism` of the steps or dag
+    /// node `boundary`'s template: fewer of its steps or tasks are unfinished (a Retry node
+    /// and its attempt count once).
+    fn child_slot_free(&self, boundary: &str) -> bool {
+        let Some(node) = self.nodes.get(boundary) else {
+            return true;
+        };
+        let holder = Holder::from_scope(node.template_scope.as_deref());
+        let limit = node
+            .template_name
+            .as_deref()
+            .and_then(|t| self.library.get(&holder, t))
+            .and_then(|t| t.parallelism);
+        let Some(limit) = limit else {
+            return true;
+        };
+        let attempt = |n: &NodeStatus| {
+            let Some((retry, rest)) = n.name.rsplit_once('(') else {
+                return false;
+            };
+            let digits = rest
+                .strip_suffix(')')
+                .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
+            digits
+                && self
+                    .nodes
+                    .get(&self.id(retry))
+                    .is_some_and(|r| r.type_ == "Retry")
+        };
+        let running = self
+            .nodes
+            .values()
+            .filter(|n| n.boundary_id.as_deref() == Some(boundary) && !n.phase.is_completed())
+            .filter(|n| !matches!(n.type_.as_str(), "StepGroup" | "TaskGroup") && !attempt(n))
+            .count();
+        i64::try_from(running).unwrap_or(i64::MAX) < limit
+    }
+
     /// A step or task: skipped when `when` is false, else its template with its arguments.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn execute_step(
@@ -163,6 +203,10 @@ impl Op<'_> {
                 }
                 Ok(true) => {}
             }
+        }
+        if !self.nodes.contains_key(&id) && !self.child_slot_free(boundary) {
+            // Not created: a later pass starts it once a sibling finished.
+            return id;
         }
         let mut args = Vec::new();
         for parameter in arguments.iter().flat_map(|a| &a.parameters) {
