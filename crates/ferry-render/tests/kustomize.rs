@@ -277,3 +277,75 @@ async fn kustomization_reaching_outside_the_repository_is_rejected() {
         "{err}"
     );
 }
+
+/// `kustomize.version` picks a kustomize registered in argocd-cm (`kustomize.path.<version>`)
+/// with its own build options; an unregistered version is an error naming it.
+#[tokio::test]
+async fn a_registered_kustomize_version_renders_with_its_binary_and_options() {
+    let repo = GitRepo::new().unwrap();
+    repo.write(
+        "app/kustomization.yaml",
+        "resources: [cm.yaml]\ncommonLabels: {team: a}\n",
+    )
+    .unwrap();
+    repo.write(
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+    )
+    .unwrap();
+    repo.commit("app").unwrap();
+    // The default kustomize does not exist: only the registered one can render.
+    let h = harness_configured(ferry_git::Credentials::default(), |c| {
+        c.kustomize = "/nonexistent/kustomize".into();
+    });
+    let mut context = app("web", "default");
+    context.kustomize = ferry_render::KustomizeOptions::from_argocd_cm(
+        &[
+            (
+                "kustomize.path.v5-pinned",
+                tool("kustomize").display().to_string(),
+            ),
+            (
+                "kustomize.buildOptions.v5-pinned",
+                "--reorder none".to_string(),
+            ),
+            (
+                "kustomize.path.v5-strict",
+                tool("kustomize").display().to_string(),
+            ),
+            (
+                "kustomize.buildOptions.v5-strict",
+                "--no-such-flag".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    )
+    .unwrap();
+    let render = |version: &str| {
+        let srcs = sources(&format!(
+            "- repoURL: {}\n  path: app\n  kustomize: {{version: '{version}'}}\n",
+            repo.file_url()
+        ));
+        let (h, context) = (&h, &context);
+        async move {
+            h.renderer
+                .render(context, &srcs)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let rendered = render("v5-pinned").await.unwrap();
+    assert_eq!(rendered.objects[0]["metadata"]["labels"]["team"], "a");
+    let err = render("").await.unwrap_err();
+    assert!(err.contains("/nonexistent/kustomize"), "{err}");
+    // The version's own options are the ones passed.
+    let err = render("v5-strict").await.unwrap_err();
+    assert!(err.contains("no-such-flag"), "{err}");
+    let err = render("v4").await.unwrap_err();
+    assert!(
+        err.contains("kustomize version v4 is not registered"),
+        "{err}"
+    );
+}
