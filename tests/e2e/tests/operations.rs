@@ -557,11 +557,15 @@ data: {{k: v}}
             a.status
                 .as_ref()
                 .and_then(|s| s.operation_state.as_ref())
-                .is_some_and(|o| o.retry_count >= 1)
+                .is_some_and(|o| o.retry_count >= 1 && o.message.starts_with("Retrying"))
         })
         .await?;
     let state = retrying.status.unwrap().operation_state.unwrap();
     assert_eq!(state.phase, OperationPhase::Running, "{}", state.message);
+    // duration * factor^(n-1), capped at maxDuration.
+    let wait = if state.retry_count == 1 { "1s" } else { "2s" };
+    let expected = format!("Retrying attempt #{} in {wait}", state.retry_count);
+    assert!(state.message.starts_with(&expected), "{}", state.message);
 
     let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(story.ctx.client());
     namespaces
