@@ -823,19 +823,29 @@ impl Run<'_> {
             // A hook with generateName: a new object every time.
             api.create(&post, &dynamic).await
         } else if task.options.replace {
-            match api.get_opt(name).await.map_err(|e| kube_message(&e))? {
-                None => api.create(&post, &dynamic).await,
-                Some(_) if task.options.force && dry_run => {
-                    api.create(&post, &under_generated_name(&dynamic)).await
-                }
-                Some(_) if task.options.force => {
-                    self.delete_and_wait(task).await?;
-                    api.create(&post, &dynamic).await
-                }
-                Some(live) => {
-                    let mut replacement = dynamic.clone();
-                    replacement.metadata.resource_version = live.metadata.resource_version;
-                    api.replace(name, &post, &replacement).await
+            // Replaced at the live object's version: a controller writing it in between (a
+            // Job's status) makes that a conflict, so read it again and replace again.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let result = match api.get_opt(name).await.map_err(|e| kube_message(&e))? {
+                    None => api.create(&post, &dynamic).await,
+                    Some(_) if task.options.force && dry_run => {
+                        api.create(&post, &under_generated_name(&dynamic)).await
+                    }
+                    Some(_) if task.options.force => {
+                        self.delete_and_wait(task).await?;
+                        api.create(&post, &dynamic).await
+                    }
+                    Some(live) => {
+                        let mut replacement = dynamic.clone();
+                        replacement.metadata.resource_version = live.metadata.resource_version;
+                        api.replace(name, &post, &replacement).await
+                    }
+                };
+                match result {
+                    Err(kube::Error::Api(status)) if status.is_conflict() && attempts < 5 => {}
+                    other => break other,
                 }
             }
         } else if task.options.server_side_apply {
