@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_git::{Credentials, RepoCache};
-use ferry_types::application_set::{ApplicationsSyncPolicy, reason};
 use ferry_types::allowed_namespaces::AllowedNamespaces;
+use ferry_types::application_set::{ApplicationsSyncPolicy, reason};
 use ferry_types::{AppProject, Application, ApplicationSet};
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};

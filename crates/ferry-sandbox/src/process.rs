@@ -114,7 +114,11 @@ impl Component<'_> {
         let log = self.log_file();
         let tail = self.log_tail(20);
         if tail.trim().is_empty() {
-            format!("{} exited ({status}); its log {} is empty", self.name, log.display())
+            format!(
+                "{} exited ({status}); its log {} is empty",
+                self.name,
+                log.display()
+            )
         } else {
             format!(
                 "{} exited ({status}); last lines of {}:\n{tail}",
