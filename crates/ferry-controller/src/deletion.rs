@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use ferry_sync::SyncOptionSet;
-use ferry_types::Application;
 use ferry_types::application::{
     ApplicationStatus, CascadePolicy, HookType, SyncStatusCode, condition, finalizer,
 };
+use ferry_types::{Application, ResourceKey};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
 use kube::runtime::controller::Action;
@@ -150,6 +150,7 @@ async fn delete_resources(
         let (options, _) = SyncOptionSet::default().for_resource(&object.object);
         // `Delete=false` resources outlive their app; so do ones the project does not permit.
         if !options.delete
+            || outlives_app(app, &object.key, &object.object)
             || !setup.policy.is_resource_permitted(
                 &object.key.group,
                 &object.key.kind,
@@ -212,6 +213,23 @@ async fn delete_resources(
     Ok(Action::await_change())
 }
 
+/// What cascade deletion leaves in place although the app tracks it, as Argo CD's
+/// `shouldBeDeleted`: a CRD (deleting it would delete every object of its kind, whoever owns
+/// them), the Application itself when it tracks itself, and what Helm marks
+/// `helm.sh/resource-policy: keep`.
+fn outlives_app(app: &Application, key: &ResourceKey, object: &serde_json::Value) -> bool {
+    let crd = key.group == "apiextensions.k8s.io" && key.kind == "CustomResourceDefinition";
+    let itself = key.group == "argoproj.io"
+        && key.kind == "Application"
+        && key.name == app.name_any()
+        && Some(key.namespace.as_str()) == app.metadata.namespace.as_deref()
+        && object["metadata"]["uid"].as_str() == app.metadata.uid.as_deref();
+    let helm_keep = object["metadata"]["annotations"]["helm.sh/resource-policy"]
+        .as_str()
+        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "keep"));
+    crd || itself || helm_keep
+}
+
 async fn deletion_error(ctx: &Context, app: &Application, message: String) -> kube::Result<()> {
     let old = app.status.clone().unwrap_or_default();
     let mut new: ApplicationStatus = old.clone();
@@ -260,5 +278,63 @@ async fn remove_finalizers(ctx: &Context, app: &Application, names: &[&str]) -> 
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app() -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "apps", "namespace": "argocd", "uid": "u-1"},
+            "spec": {"destination": {}, "project": "default"}
+        }))
+        .unwrap()
+    }
+
+    fn key(group: &str, kind: &str, namespace: &str, name: &str) -> ResourceKey {
+        ResourceKey {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn crds_the_app_itself_and_helm_kept_objects_outlive_the_app() {
+        let app = app();
+        let crd = key(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "",
+            "gadgets.x.io",
+        );
+        assert!(outlives_app(&app, &crd, &json!({"metadata": {}})));
+        let itself = key("argoproj.io", "Application", "argocd", "apps");
+        assert!(outlives_app(
+            &app,
+            &itself,
+            &json!({"metadata": {"uid": "u-1"}})
+        ));
+        // An Application of the same name that is not this one (another uid) goes.
+        assert!(!outlives_app(
+            &app,
+            &itself,
+            &json!({"metadata": {"uid": "u-2"}})
+        ));
+        let child = key("argoproj.io", "Application", "argocd", "child");
+        assert!(!outlives_app(
+            &app,
+            &child,
+            &json!({"metadata": {"uid": "u-3"}})
+        ));
+        let config = key("", "ConfigMap", "web", "settings");
+        let kept = json!({"metadata": {"annotations": {"helm.sh/resource-policy": "keep"}}});
+        assert!(outlives_app(&app, &config, &kept));
+        assert!(!outlives_app(&app, &config, &json!({"metadata": {}})));
     }
 }
