@@ -81,8 +81,14 @@ struct Args {
     /// Most file contents a repository checkout may hold, submodules included.
     #[arg(long, value_parser = parse_size, default_value = "1Gi", value_name = "SIZE")]
     max_repo_size: u64,
-    /// Compare with a server-side apply dry run (false: offline structural comparison).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Compare with a server-side apply dry run (false: offline structural comparison, Argo
+    /// CD's default; its `controller.diff.server.side` parameter sets the same variable).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_SERVER_SIDE_DIFF",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
     server_side_diff: bool,
     /// Seconds a sync waits for a wave (or hook) to become healthy before it fails; counted
     /// from the wait's start even across controller restarts (0: no limit).

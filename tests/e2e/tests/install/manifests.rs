@@ -173,10 +173,13 @@ fn the_chart_and_deploy_install_the_same_objects() -> Result<()> {
                 // The chart's global.logging.level.
                 assert!(chart_env.remove("FERRY_LOG"), "{kind} {name}: FERRY_LOG");
                 assert_eq!(env_names(ours), chart_env, "{kind} {name}: env");
-                // The chart states the processors' defaults; deploy/ leaves them to the binary.
+                // The chart states the defaults of the processors and of the diff; deploy/
+                // leaves them to the binary.
                 let chart_args: Vec<_> = args(theirs)
                     .into_iter()
-                    .filter(|arg| !arg.contains("-processors="))
+                    .filter(|arg| {
+                        !arg.contains("-processors=") && *arg != "--server-side-diff=true"
+                    })
                     .collect();
                 assert_eq!(args(ours), chart_args, "{kind} {name}: args");
             }
@@ -200,6 +203,7 @@ configs:
   params:
     server.insecure: false
     application.namespaces: team-*,/^ci-[0-9]+$/
+    controller.diff.server.side: false
   cm:
     url: https://cd.example.com
     oidc.config: |
@@ -289,6 +293,7 @@ server:
         "a shard per replica"
     );
     assert!(args(controller).contains(&"--resync=300"));
+    assert!(args(controller).contains(&"--server-side-diff=false"));
     assert!(args(controller).contains(&"--application-namespaces=team-*,/^ci-[0-9]+$/"));
     // Apps in other namespaces: the API server reads and writes Applications everywhere.
     assert!(
