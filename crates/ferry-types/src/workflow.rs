@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use crate::object::check_type;
 use crate::source::UnknownFields;
 
+mod artifact;
+pub use artifact::*;
+
 /// `spec` of a Workflow, and of the templates that hold one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +62,9 @@ pub struct WorkflowSpec {
     /// When the finished workflow itself is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_strategy: Option<TtlStrategy>,
+    /// Which artifact repository the workflow's artifacts go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_repository_ref: Option<ArtifactRepositoryRef>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -69,6 +75,8 @@ pub struct WorkflowSpec {
 pub struct Arguments {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<Parameter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -79,6 +87,8 @@ pub struct Arguments {
 pub struct Inputs {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<Parameter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -89,6 +99,8 @@ pub struct Inputs {
 pub struct Outputs {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<Parameter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
     /// A script's standard output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
@@ -440,6 +452,9 @@ pub struct WorkflowStatus {
     /// The spec `workflowTemplateRef` names, as it was when the workflow started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_workflow_template_spec: Option<WorkflowSpec>,
+    /// The artifact repository, as read when the workflow first needed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_repository_ref: Option<ArtifactRepositoryRefStatus>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
