@@ -17,6 +17,7 @@ pub mod gpg;
 mod helm;
 mod http;
 pub mod kube;
+pub mod minio;
 pub mod process;
 pub mod proxy;
 pub mod real_node;
