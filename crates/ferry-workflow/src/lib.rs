@@ -2,6 +2,8 @@
 //! [`controller`] runs it over the cluster's Workflows; [`pod`] wraps each main container in
 //! `ferry-exec`, whose report comes back through the pod's termination message.
 
+pub mod claims;
+pub mod condition;
 pub mod control;
 pub mod controller;
 pub mod cron;
@@ -9,11 +11,14 @@ pub mod cron_controller;
 pub mod duration;
 pub mod expr;
 pub mod gc;
+pub mod jq;
+pub mod jsonpath;
 pub mod lint;
 pub mod names;
 pub mod operator;
 pub mod pod;
 pub mod retry;
 pub mod sequence;
+pub mod submit;
 pub mod templates;
 pub mod validate;
