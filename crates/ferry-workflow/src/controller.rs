@@ -11,16 +11,14 @@ use ferry_types::workflow::{WorkflowSpec, labels};
 use ferry_types::{ClusterWorkflowTemplate, Workflow, WorkflowTemplate};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
-use crate::claims::{self, ClaimError};
 use crate::gc;
-use crate::operator::{Outcome, operate, resource};
+use crate::operator::operate;
 use crate::pod::{PodSettings, PodView};
 use crate::templates::{self, Holder, join};
 
@@ -87,7 +85,10 @@ pub async fn run(
 /// Keeps in the status, once, the specs and templates the workflow references and the
 /// status lacks (`storedWorkflowTemplateSpec`, `storedTemplates`). One that does not exist is
 /// left out: the spec's validation then fails the workflow naming it.
-pub(crate) async fn store_references(client: &Client, workflow: &mut Workflow) -> Result<(), kube::Error> {
+pub(crate) async fn store_references(
+    client: &Client,
+    workflow: &mut Workflow,
+) -> Result<(), kube::Error> {
     let namespace = workflow.namespace().unwrap_or_default();
     let status = workflow.status.get_or_insert_default();
     if let Some(reference) = &workflow.spec.workflow_template_ref
@@ -194,14 +195,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     store_references(&ctx.client, &mut resolved)
         .await
         .map_err(|err| fail("reading templates", err))?;
-    match claims::create(&ctx.client, &mut resolved).await {
-        Ok(()) => {}
-        Err(err @ ClaimError::Invalid(_)) => {
-            return fail_workflow(&ctx.client, &workflow, err.to_string()).await;
-        }
-        Err(err) => return Err(ReconcileError(format!("workflow {namespace}/{name}: {err}"))),
-    }
-    let mut outcome = operate(
+    let outcome = operate(
         &resolved,
         &views,
         &ctx.settings.pods,
@@ -221,12 +215,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
             Err(err) => return Err(fail(&format!("deleting pod {pod}"), err)),
         }
     }
-    let (acted, waiting) = perform_resources(&ctx.client, &mut outcome).await;
     let completed = outcome.status.phase.is_some_and(|p| p.is_completed());
-    if let Some(phase) = outcome.status.phase.filter(|p| p.is_completed()) {
-        let claims = &mut outcome.status.persistent_volume_claims;
-        claims::delete(&ctx.client, &resolved, phase, claims).await;
-    }
     if workflow.status.as_ref() != Some(&outcome.status) {
         let mut updated = (*workflow).clone();
         updated.status = Some(outcome.status.clone());
@@ -239,21 +228,8 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.replace(&name, &PostParams::default(), &updated).await {
             Ok(_) => {}
-            // A newer object is on its way to this controller; its reconcile continues —
-            // but what resource nodes did must not be done twice, so their nodes are merged
-            // into it first.
+            // A newer object is on its way to this controller; its reconcile continues.
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                if !acted.is_empty() {
-                    let nodes: serde_json::Map<String, serde_json::Value> = acted
-                        .iter()
-                        .filter_map(|id| outcome.status.nodes.get(id).map(|n| (id, n)))
-                        .filter_map(|(id, n)| Some((id.clone(), serde_json::to_value(n).ok()?)))
-                        .collect();
-                    let patch = serde_json::json!({"status": {"nodes": nodes}});
-                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map_err(|err| fail("writing resource nodes", err))?;
-                }
                 return Ok(Action::requeue(Duration::from_millis(200)));
             }
             Err(err) => return Err(fail("writing status", err)),
@@ -265,67 +241,10 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     if completed {
         return Ok(again.map_or_else(Action::await_change, Action::requeue));
     }
-    let poll = waiting.then_some(resource::POLL);
-    let wait = [outcome.requeue_after, again, poll, Some(RESYNC)];
+    let wait = [outcome.requeue_after, again, Some(RESYNC)];
     Ok(Action::requeue(
         wait.into_iter().flatten().min().unwrap_or(RESYNC),
     ))
-}
-
-/// Does the resource nodes' actions and checks and records them in the outcome's status;
-/// returns the nodes whose action was done now, and whether one still waits.
-async fn perform_resources(client: &Client, outcome: &mut Outcome) -> (Vec<String>, bool) {
-    let now = Time(jiff::Timestamp::now());
-    let mut acted = Vec::new();
-    let mut waiting = false;
-    for request in &outcome.resources {
-        match resource::perform(client, request).await {
-            Ok(report) => {
-                waiting |= !report.phase.is_completed();
-                if request.acted.is_none() && report.acted.is_some() {
-                    acted.push(request.node_id.clone());
-                }
-                resource::record(&mut outcome.status.nodes, &request.node_id, report, &now);
-            }
-            Err(err) => {
-                waiting = true;
-                warn!(node = %request.node_id, "resource template: {err} (trying again)");
-            }
-        }
-    }
-    (acted, waiting)
-}
-
-/// Ends `workflow` in phase Error with `message` before any of its steps ran (upstream's
-/// `markWorkflowError`).
-async fn fail_workflow(
-    client: &Client,
-    workflow: &Workflow,
-    message: String,
-) -> Result<Action, ReconcileError> {
-    let name = workflow.name_any();
-    let namespace = workflow.namespace().unwrap_or_default();
-    warn!(workflow = %name, %namespace, "{message}");
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let mut failed = workflow.clone();
-    let status = failed.status.get_or_insert_default();
-    status.phase = Some(ferry_types::workflow::Phase::Error);
-    status.message = Some(message);
-    status.started_at.get_or_insert(now.clone());
-    status.finished_at = Some(now);
-    failed
-        .labels_mut()
-        .insert(labels::COMPLETED.into(), "true".into());
-    let api: Api<Workflow> = Api::namespaced(client.clone(), &namespace);
-    match api.replace(&name, &PostParams::default(), &failed).await {
-        Ok(_) => Ok(Action::await_change()),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            Ok(Action::requeue(Duration::from_millis(200)))
-        }
-        Err(err) => Err(ReconcileError(format!(
-            "workflow {namespace}/{name}: writing status: {err}"
-        ))),
-    }
 }
 
 /// Deletes what `podGC` and `ttlStrategy` say is due; returns when to look again.
