@@ -143,6 +143,12 @@ pub struct ValueFrom {
     /// A reference such as `{{steps.x.outputs.parameters.y}}`, for steps and dag templates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+    /// kubectl's JSONPath template over a resource template's object, e.g. `{.metadata.name}`.
+    #[serde(default, rename = "jsonPath", skip_serializing_if = "Option::is_none")]
+    pub json_path: Option<String>,
+    /// A jq filter over a resource template's object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jq_filter: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -153,8 +159,9 @@ pub struct ValueFrom {
     pub unknown: UnknownFields,
 }
 
-/// One template of `spec.templates`. Exactly one of `container`, `script`, `steps`, `dag` (or a
-/// kind ferry does not run yet, kept in `unknown`) says what it does.
+/// One template of `spec.templates`. Exactly one of `container`, `script`, `steps`, `dag`,
+/// `suspend`, `resource`, `http` (or a kind ferry does not run yet, kept in `unknown`) says what
+/// it does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
@@ -177,6 +184,12 @@ pub struct Template {
     /// Waits for `argo resume`, or for its `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<SuspendTemplate>,
+    /// Creates, applies, patches, replaces, deletes or gets a Kubernetes object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceTemplate>,
+    /// Sends one HTTP request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTemplate>,
     /// Most of a steps or dag template's steps or tasks running at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<i64>,
@@ -293,6 +306,82 @@ pub struct SuspendTemplate {
     pub duration: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
+}
+
+/// `resource` of a template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceTemplate {
+    /// `get`, `create`, `apply`, `delete`, `replace` or `patch`.
+    #[serde(default)]
+    pub action: String,
+    /// For `patch`: `strategic` (the default), `merge` or `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_strategy: Option<String>,
+    /// The object as YAML or JSON, `{{...}}` tags substituted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// `{artifact: ...}`: the manifest from an input artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_from: Option<Value>,
+    /// Makes the workflow the object's controlling owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_owner_reference: Option<bool>,
+    /// A label-selector-like expression over the object's fields, e.g. `status.succeeded > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_condition: Option<String>,
+    /// Extra `kubectl` arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `http` of a template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpTemplate {
+    /// `GET` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeader>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+    /// An expression over `response.statusCode`, `response.body`, `response.headers`; a 2xx
+    /// status when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_from: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// One header of an `http` template: a `value`, or `valueFrom.secretKeyRef`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpHeader {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<HttpHeaderSource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpHeaderSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<k8s_openapi::api::core::v1::SecretKeySelector>,
 }
 
 /// `withSequence`: numbers from `start` (0 by default) to `end`, or `count` of them, each

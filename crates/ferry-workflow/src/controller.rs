@@ -11,14 +11,15 @@ use ferry_types::workflow::{WorkflowSpec, labels};
 use ferry_types::{ClusterWorkflowTemplate, Workflow, WorkflowTemplate};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
 use crate::gc;
-use crate::operator::operate;
+use crate::operator::{Outcome, operate, resource};
 use crate::pod::{PodSettings, PodView};
 use crate::templates::{self, Holder, join};
 
@@ -195,7 +196,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     store_references(&ctx.client, &mut resolved)
         .await
         .map_err(|err| fail("reading templates", err))?;
-    let outcome = operate(
+    let mut outcome = operate(
         &resolved,
         &views,
         &ctx.settings.pods,
@@ -215,6 +216,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
             Err(err) => return Err(fail(&format!("deleting pod {pod}"), err)),
         }
     }
+    let (acted, waiting) = perform_resources(&ctx.client, &mut outcome).await;
     let completed = outcome.status.phase.is_some_and(|p| p.is_completed());
     if workflow.status.as_ref() != Some(&outcome.status) {
         let mut updated = (*workflow).clone();
@@ -228,8 +230,21 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.replace(&name, &PostParams::default(), &updated).await {
             Ok(_) => {}
-            // A newer object is on its way to this controller; its reconcile continues.
+            // A newer object is on its way to this controller; its reconcile continues —
+            // but what resource nodes did must not be done twice, so their nodes are merged
+            // into it first.
             Err(kube::Error::Api(status)) if status.code == 409 => {
+                if !acted.is_empty() {
+                    let nodes: serde_json::Map<String, serde_json::Value> = acted
+                        .iter()
+                        .filter_map(|id| outcome.status.nodes.get(id).map(|n| (id, n)))
+                        .filter_map(|(id, n)| Some((id.clone(), serde_json::to_value(n).ok()?)))
+                        .collect();
+                    let patch = serde_json::json!({"status": {"nodes": nodes}});
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map_err(|err| fail("writing resource nodes", err))?;
+                }
                 return Ok(Action::requeue(Duration::from_millis(200)));
             }
             Err(err) => return Err(fail("writing status", err)),
@@ -241,10 +256,35 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     if completed {
         return Ok(again.map_or_else(Action::await_change, Action::requeue));
     }
-    let wait = [outcome.requeue_after, again, Some(RESYNC)];
+    let poll = waiting.then_some(resource::POLL);
+    let wait = [outcome.requeue_after, again, poll, Some(RESYNC)];
     Ok(Action::requeue(
         wait.into_iter().flatten().min().unwrap_or(RESYNC),
     ))
+}
+
+/// Does the resource nodes' actions and checks and records them in the outcome's status;
+/// returns the nodes whose action was done now, and whether one still waits.
+async fn perform_resources(client: &Client, outcome: &mut Outcome) -> (Vec<String>, bool) {
+    let now = Time(jiff::Timestamp::now());
+    let mut acted = Vec::new();
+    let mut waiting = false;
+    for request in &outcome.resources {
+        match resource::perform(client, request).await {
+            Ok(report) => {
+                waiting |= !report.phase.is_completed();
+                if request.acted.is_none() && report.acted.is_some() {
+                    acted.push(request.node_id.clone());
+                }
+                resource::record(&mut outcome.status.nodes, &request.node_id, report, &now);
+            }
+            Err(err) => {
+                waiting = true;
+                warn!(node = %request.node_id, "resource template: {err} (trying again)");
+            }
+        }
+    }
+    (acted, waiting)
 }
 
 /// Deletes what `podGC` and `ttlStrategy` say is due; returns when to look again.

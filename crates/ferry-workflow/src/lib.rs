@@ -2,6 +2,7 @@
 //! [`controller`] runs it over the cluster's Workflows; [`pod`] wraps each main container in
 //! `ferry-exec`, whose report comes back through the pod's termination message.
 
+pub mod condition;
 pub mod control;
 pub mod controller;
 pub mod cron;
@@ -9,6 +10,8 @@ pub mod cron_controller;
 pub mod duration;
 pub mod expr;
 pub mod gc;
+pub mod jq;
+pub mod jsonpath;
 pub mod lint;
 pub mod names;
 pub mod operator;

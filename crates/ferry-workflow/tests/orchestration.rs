@@ -1120,3 +1120,183 @@ spec:
     controller.abort();
     Ok(())
 }
+
+/// A ConfigMap of the test's namespace, if it exists.
+async fn config_map(
+    ctx: &TestContext,
+    name: &str,
+) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>> {
+    Ok(ctx.api().get_opt(name).await?)
+}
+
+#[tokio::test]
+async fn resource_templates_create_wait_for_conditions_pass_outputs_and_delete() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let name = submit(
+        &ctx,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: resources}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: make
+        template: make
+    - - name: copy
+        template: copy
+        arguments:
+          parameters:
+          - {name: greeting, value: '{{steps.make.outputs.parameters.greeting}}'}
+          - {name: source, value: '{{steps.make.outputs.parameters.source}}'}
+    - - name: remove
+        template: remove
+  - name: make
+    resource:
+      action: create
+      setOwnerReference: true
+      successCondition: data.ready == yes
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: '{{workflow.name}}-made'}
+        data: {greeting: hello}
+    outputs:
+      parameters:
+      - name: greeting
+        valueFrom: {jsonPath: '{.data.greeting}'}
+      - name: source
+        valueFrom: {jqFilter: '.metadata.name'}
+  - name: copy
+    inputs: {parameters: [{name: greeting}, {name: source}]}
+    resource:
+      action: apply
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: copied}
+        data: {greeting: '{{inputs.parameters.greeting}}', from: '{{inputs.parameters.source}}'}
+  - name: remove
+    resource:
+      action: delete
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: '{{workflow.name}}-made'}
+"#,
+    )
+    .await?;
+    // The controller creates the ConfigMap and waits for its success condition.
+    let made = loop {
+        if let Some(made) = config_map(&ctx, "resources-made").await? {
+            break made;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let workflow = ctx.api::<Workflow>().get(&name).await?;
+    let owner = &made.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Workflow", "resources")
+    );
+    assert_eq!(Some(&owner.uid), workflow.metadata.uid.as_ref());
+    assert_eq!(owner.controller, Some(true));
+    let waiting = wait_for(&ctx, &name, "make waits", |w| {
+        has_node(w, "make", Phase::Running)
+    })
+    .await?;
+    assert!(node(&waiting, "make").outputs.is_none());
+    assert!(config_map(&ctx, "copied").await?.is_none());
+
+    let ready = json!({"data": {"ready": "yes"}});
+    ctx.api::<k8s_openapi::api::core::v1::ConfigMap>()
+        .patch(
+            "resources-made",
+            &PatchParams::default(),
+            &Patch::Merge(&ready),
+        )
+        .await?;
+    let done = finished(&ctx, &name).await?;
+    assert_eq!(done.status.as_ref().unwrap().phase, Some(Phase::Succeeded));
+    let outputs = node(&done, "make").outputs.clone().unwrap();
+    let values: Vec<_> = outputs
+        .parameters
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_deref()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("greeting", Some("hello")),
+            ("source", Some("resources-made"))
+        ]
+    );
+    assert_eq!(node(&done, "make").type_, "Pod");
+    let copied = config_map(&ctx, "copied")
+        .await?
+        .expect("the copy was applied");
+    let data = copied.data.unwrap_or_default();
+    assert_eq!(data["greeting"], "hello");
+    assert_eq!(data["from"], "resources-made");
+    assert!(
+        config_map(&ctx, "resources-made").await?.is_none(),
+        "the delete step deleted the first ConfigMap"
+    );
+    assert_eq!(node(&done, "remove").phase, Phase::Succeeded);
+
+    // A failure condition fails the node with upstream's message.
+    let broken = submit(
+        &ctx,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: broken}
+spec:
+  entrypoint: make
+  templates:
+  - name: make
+    resource:
+      action: create
+      successCondition: data.state == fine
+      failureCondition: data.state in (broken, lost)
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: broken}
+        data: {state: broken}
+"#,
+    )
+    .await?;
+    let done = finished(&ctx, &broken).await?;
+    let status = done.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed));
+    assert_eq!(
+        node(&done, "broken").message.as_deref(),
+        Some("failure condition 'data.state in (broken,lost)' evaluated true")
+    );
+
+    // A bad resource template fails the workflow naming the field.
+    let invalid = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: bad-action}
+spec:
+  entrypoint: make
+  templates:
+  - name: make
+    resource: {action: bake, manifest: 'kind: ConfigMap'}
+",
+    )
+    .await?;
+    let done = finished(&ctx, &invalid).await?;
+    assert_eq!(
+        done.status.unwrap().message.as_deref(),
+        Some(
+            "invalid spec: templates.make.resource.action must be one of: get, create, apply, delete, replace, patch"
+        )
+    );
+    controller.abort();
+    Ok(())
+}

@@ -23,6 +23,7 @@ mod dag;
 mod fan_out;
 mod pod_node;
 mod progress;
+pub mod resource;
 mod retry;
 mod steps;
 mod suspend;
@@ -38,6 +39,8 @@ pub struct Outcome {
     pub delete: Vec<String>,
     /// When to look again even if nothing changes (the deadline).
     pub requeue_after: Option<Duration>,
+    /// Resource nodes' actions and checks, done by the controller.
+    pub resources: Vec<resource::Request>,
 }
 
 /// Runs one pass over `workflow` (not yet completed) with its pods by name, at `now`.
@@ -387,6 +390,9 @@ impl Op<'_> {
             });
         }
         match kind {
+            "Pod" if template.resource.is_some() => {
+                self.execute_resource(&id, &call, template, &scope)
+            }
             "Pod" => self.execute_pod(&id, &call, template, &scope),
             "Steps" => self.execute_steps(&id, &call, template, scope),
             "DAG" => self.execute_dag(&id, &call, template, scope),
@@ -395,7 +401,7 @@ impl Op<'_> {
                 &id,
                 Phase::Error,
                 Some(format!(
-                    "template {:?}: only container, script, steps, dag and suspend templates run yet",
+                    "template {:?}: only container, script, resource, steps, dag and suspend templates run yet",
                     template.name
                 )),
             ),
@@ -476,7 +482,7 @@ fn joined(workflow: &Workflow) -> Result<Option<Workflow>, String> {
 
 /// The node type a template runs as.
 fn node_type(template: &Template) -> &'static str {
-    if template.container.is_some() || template.script.is_some() {
+    if template.container.is_some() || template.script.is_some() || template.resource.is_some() {
         "Pod"
     } else if template.steps.is_some() {
         "Steps"
@@ -484,6 +490,8 @@ fn node_type(template: &Template) -> &'static str {
         "DAG"
     } else if template.suspend.is_some() {
         "Suspend"
+    } else if template.http.is_some() {
+        "HTTP"
     } else {
         "Pod"
     }
