@@ -7,6 +7,13 @@
 //! The kubelet copies that file into the pod's status (`state.terminated.message`), next to the
 //! exit code, so the controller reads outputs from the pod alone: no API access, no RBAC and no
 //! sidecar in the pod. The price is the kubelet's limit of [`REPORT_LIMIT`] bytes.
+//!
+//! Artifacts ([`artifacts`]) move in the same two places: the init container fetches inputs,
+//! the main container's executor uploads outputs once the command succeeded.
+
+pub mod archive;
+pub mod artifacts;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -18,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
+
+use artifacts::Plan;
 
 /// Where the init container puts the executor, in every container of the pod.
 pub const DIR: &str = "/var/run/ferry";
@@ -41,6 +50,9 @@ pub struct Report {
     /// Output parameters by name, read from their `valueFrom.path`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// Output artifacts uploaded, by name: the key each went to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, String>,
     /// Why outputs could not be collected; the node is then an Error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -78,6 +90,10 @@ pub struct Run {
     /// Where the report goes.
     pub report: PathBuf,
     pub command: Vec<OsString>,
+    /// Output artifacts to upload after a success (from [`artifacts::PLAN_ENV`]).
+    pub plan: Option<Plan>,
+    /// Where output archives are packed before their upload.
+    pub scratch: PathBuf,
 }
 
 impl Run {
@@ -106,6 +122,7 @@ impl Run {
     pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, String> {
         let mut run = Run {
             report: PathBuf::from(TERMINATION_LOG),
+            scratch: PathBuf::from(DIR),
             ..Run::default()
         };
         let mut args = args.into_iter();
@@ -119,6 +136,7 @@ impl Run {
                 Some("--result") => run.result = true,
                 Some("--script") => run.script = Some(value("--script")?.into()),
                 Some("--report") => run.report = value("--report")?.into(),
+                Some("--scratch") => run.scratch = value("--scratch")?.into(),
                 Some("--output") => {
                     let output = value("--output")?;
                     let (name, path) = output
@@ -152,6 +170,14 @@ impl Run {
                 match self.read_outputs() {
                     Ok(parameters) => report.parameters = parameters,
                     Err(error) => report.error = Some(error),
+                }
+                if let Some(plan) = self.plan.as_ref().filter(|_| code == 0)
+                    && report.error.is_none()
+                {
+                    match plan.save_outputs(&self.scratch) {
+                        Ok(saved) => report.artifacts = saved,
+                        Err(error) => report.error = Some(error),
+                    }
                 }
                 let code = if code == 0 && report.error.is_some() {
                     1
@@ -189,6 +215,11 @@ impl Run {
             command.arg(script);
         }
         command.env_remove(SCRIPT_ENV);
+        // The artifact repository's credentials are the executor's, not the command's.
+        command.env_remove(artifacts::PLAN_ENV);
+        for name in self.plan.iter().flat_map(Plan::secret_variables) {
+            command.env_remove(name);
+        }
         if self.result {
             command.stdout(Stdio::piped());
         }
@@ -240,12 +271,36 @@ impl Run {
     }
 }
 
-/// `ferry-exec init DEST`: copies this binary to DEST (in the shared emptyDir).
-pub fn install(dest: &Path) -> Result<(), String> {
-    let me = std::env::current_exe().map_err(|err| format!("finding myself: {err}"))?;
-    fs::copy(&me, dest)
-        .and_then(|_| fs::set_permissions(dest, fs::Permissions::from_mode(0o755)))
-        .map_err(|err| format!("copying {} to {}: {err}", me.display(), dest.display()))
+/// `ferry-exec init DEST`: copies this binary to `dest` (in the shared emptyDir), then
+/// fetches the input artifacts of `plan` into `inputs`. A failure is also written to `report`
+/// (the init container's termination message), for the controller to show.
+#[derive(Debug, Clone)]
+pub struct Init {
+    pub dest: PathBuf,
+    pub inputs: PathBuf,
+    pub report: PathBuf,
+    pub plan: Option<Plan>,
+}
+
+impl Init {
+    pub fn execute(&self) -> Result<(), String> {
+        let result = self.install().and_then(|()| match &self.plan {
+            Some(plan) => plan.load_inputs(&self.inputs),
+            None => Ok(()),
+        });
+        if let Err(error) = &result {
+            let _ = fs::write(&self.report, error);
+        }
+        result
+    }
+
+    fn install(&self) -> Result<(), String> {
+        let me = std::env::current_exe().map_err(|err| format!("finding myself: {err}"))?;
+        let dest = &self.dest;
+        fs::copy(&me, dest)
+            .and_then(|_| fs::set_permissions(dest, fs::Permissions::from_mode(0o755)))
+            .map_err(|err| format!("copying {} to {}: {err}", me.display(), dest.display()))
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +317,8 @@ mod tests {
                 .collect(),
             report: dir.join("report"),
             command: command.iter().map(OsString::from).collect(),
+            plan: None,
+            scratch: dir.to_path_buf(),
         }
     }
 
@@ -336,6 +393,8 @@ mod tests {
             outputs: vec![("out".into(), "/tmp/out".into())],
             report: TERMINATION_LOG.into(),
             command: vec!["sh".into()],
+            plan: None,
+            scratch: DIR.into(),
         };
         let line = run.command_line();
         assert_eq!(line[..2], [BINARY, "run"]);

@@ -65,12 +65,22 @@ impl Minio {
             secret_key,
             _dir: dir,
         };
-        let url = minio.bucket_handle()?.create_bucket(&minio.credentials()).sign(SIGNED_FOR);
-        agent()
-            .put(url.as_str())
-            .send_empty()
-            .with_context(|| format!("creating bucket {bucket}"))?;
-        Ok(minio)
+        let url = minio
+            .bucket_handle()?
+            .create_bucket(&minio.credentials())
+            .sign(SIGNED_FOR);
+        // Ready for health checks is not yet ready for every request: retry a few seconds.
+        let mut attempts = 0;
+        loop {
+            match agent().put(url.as_str()).send_empty() {
+                Ok(_) => return Ok(minio),
+                Err(_) if attempts < 40 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(err) => return Err(err).with_context(|| format!("creating bucket {bucket}")),
+            }
+        }
     }
 
     /// `127.0.0.1:port`, for this host.
@@ -133,7 +143,12 @@ impl Minio {
 
     fn bucket_handle(&self) -> Result<Bucket> {
         let url = format!("http://{}", self.endpoint()).parse()?;
-        Ok(Bucket::new(url, UrlStyle::Path, self.bucket.clone(), "us-east-1")?)
+        Ok(Bucket::new(
+            url,
+            UrlStyle::Path,
+            self.bucket.clone(),
+            "us-east-1",
+        )?)
     }
 }
 
@@ -197,7 +212,10 @@ mod tests {
             .get_object(None, "a/b.txt")
             .sign(SIGNED_FOR);
         let denied = agent().get(anonymous.as_str()).call();
-        assert!(matches!(denied, Err(ureq::Error::StatusCode(403))), "{denied:?}");
+        assert!(
+            matches!(denied, Err(ureq::Error::StatusCode(403))),
+            "{denied:?}"
+        );
         Ok(())
     }
 }
