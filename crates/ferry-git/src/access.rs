@@ -132,6 +132,11 @@ pub(crate) fn fingerprint(
     } else {
         ""
     }));
+    let client_cert = credential.tls_client_cert.as_ref();
+    field(client_cert.map(|c| c.cert_pem.as_str()));
+    field(client_cert.map(|c| c.key_pem.as_str()));
+    field(credential.proxy.as_deref());
+    field(credential.no_proxy.as_deref());
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
@@ -208,6 +213,34 @@ mod tests {
                 url,
                 Some(&RepoCredential {
                     insecure_oci_force_http: true,
+                    ..basic.clone()
+                }),
+            ),
+            fingerprint(
+                &KEY,
+                url,
+                Some(&RepoCredential {
+                    tls_client_cert: Some(crate::ClientCert {
+                        cert_pem: "CERT".into(),
+                        key_pem: "s3cret".into(),
+                    }),
+                    ..basic.clone()
+                }),
+            ),
+            fingerprint(
+                &KEY,
+                url,
+                Some(&RepoCredential {
+                    proxy: Some("http://proxy:3128".into()),
+                    ..basic.clone()
+                }),
+            ),
+            fingerprint(
+                &KEY,
+                url,
+                Some(&RepoCredential {
+                    proxy: Some("http://proxy:3128".into()),
+                    no_proxy: Some("git.example.com".into()),
                     ..basic.clone()
                 }),
             ),

@@ -27,6 +27,20 @@ pub struct RepoCredential {
     pub insecure: bool,
     /// Reach an OCI registry over plain HTTP (Argo CD's `insecureOCIForceHttp`).
     pub insecure_oci_force_http: bool,
+    /// A TLS client certificate presented to https servers (Argo CD's `tlsClientCertData` and
+    /// `tlsClientCertKey`, PEM; used only when both are set).
+    pub tls_client_cert: Option<ClientCert>,
+    /// An http(s) proxy for https and http remotes (Argo CD's `proxy`).
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy (Argo CD's `noProxy`, comma-separated).
+    pub no_proxy: Option<String>,
+}
+
+/// A TLS client certificate (chain, PEM) and its unencrypted private key (PEM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl RepoCredential {
@@ -63,7 +77,10 @@ impl RepoCredential {
     /// Whether it authenticates by itself (Argo CD's `HasCredentials`); a repository entry
     /// without credentials borrows the secrets of a matching template.
     pub fn has_credentials(&self) -> bool {
-        self.username.is_some() || self.password.is_some() || self.ssh_private_key.is_some()
+        self.username.is_some()
+            || self.password.is_some()
+            || self.ssh_private_key.is_some()
+            || self.tls_client_cert.is_some()
     }
 
     /// This entry's flags with the secrets of `template` (what a credential template lends a
@@ -73,6 +90,10 @@ impl RepoCredential {
             username: template.username.clone(),
             password: template.password.clone(),
             ssh_private_key: template.ssh_private_key.clone(),
+            tls_client_cert: template.tls_client_cert.clone(),
+            // Argo CD lends the template's proxy to an entry that names none.
+            proxy: self.proxy.or_else(|| template.proxy.clone()),
+            no_proxy: self.no_proxy.or_else(|| template.no_proxy.clone()),
             ..self
         }
     }
@@ -87,6 +108,9 @@ impl fmt::Debug for RepoCredential {
             .field("ssh_private_key", &redacted(self.ssh_private_key.is_some()))
             .field("insecure", &self.insecure)
             .field("insecure_oci_force_http", &self.insecure_oci_force_http)
+            .field("tls_client_cert", &redacted(self.tls_client_cert.is_some()))
+            .field("proxy", &self.proxy.as_deref().map(crate::repo_url::scrub))
+            .field("no_proxy", &self.no_proxy)
             .finish()
     }
 }

@@ -21,6 +21,11 @@ pub enum GitError {
     #[error("TLS certificate of repository {url} rejected: {message}")]
     CertificateRejected { url: String, message: String },
 
+    /// The TLS handshake failed otherwise: a client certificate missing or refused, a protocol
+    /// mismatch.
+    #[error("TLS connection to repository {url} failed: {message}")]
+    Tls { url: String, message: String },
+
     #[error("revision {revision:?} not found in repository {url}: {message}")]
     UnknownRevision {
         url: String,

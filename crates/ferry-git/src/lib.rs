@@ -20,6 +20,7 @@ mod checkout;
 mod credentials;
 mod error;
 pub mod gpg_keys;
+mod http_transport;
 mod known_hosts;
 mod libgit2_settings;
 mod metadata;
@@ -34,7 +35,7 @@ pub mod version_constraint;
 
 pub use cache::{DEFAULT_TIMEOUT, GitRequest, RepoCache, RequestObserver};
 pub use checkout::{Checkout, CheckoutOptions};
-pub use credentials::{Credentials, RepoCredential, TOKEN_USERNAME};
+pub use credentials::{ClientCert, Credentials, RepoCredential, TOKEN_USERNAME};
 pub use error::GitError;
 pub use metadata::CommitMetadata;
 pub use revision::{RemoteRef, Resolved};

@@ -24,6 +24,7 @@ pub(crate) fn apply() {
                 git2::opts::set_server_timeout_in_milliseconds(millis),
             ]
         };
+        crate::http_transport::register();
         for result in results {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "could not set libgit2 socket timeouts");

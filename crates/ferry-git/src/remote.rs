@@ -10,6 +10,7 @@ use git2::{
     FetchPrune, PushOptions, RemoteCallbacks, Repository,
 };
 
+use crate::http_transport::{self, HttpRemote};
 use crate::known_hosts::Distrust;
 use crate::repo_url::{RepoUrl, scrub};
 use crate::{Credentials, GitError, RemoteRef, RepoCredential};
@@ -52,10 +53,31 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The URL libgit2 is given, and the settings of ferry's HTTP transport while it needs them
+    /// (see [`http_transport`]).
+    fn libgit2_url(&self) -> Result<(String, Option<http_transport::Active>), GitError> {
+        let credential = self.credential.as_ref();
+        if !http_transport::needed(self.url, credential) {
+            return Ok((self.url.raw.clone(), None));
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let http = HttpRemote::new(
+            self.url,
+            credential.expect("needed implies a credential"),
+            self.trust,
+            remaining.max(Duration::from_secs(1)),
+        )?;
+        Ok((
+            HttpRemote::libgit2_url(self.url),
+            Some(http_transport::activate(std::sync::Arc::new(http))),
+        ))
+    }
+
     /// `git ls-remote`: the advertised refs, without fetching.
     pub fn ls_remote(&self) -> Result<Vec<RemoteRef>, GitError> {
         let classify = |e| self.classify(e, "ls-remote");
-        let mut remote = git2::Remote::create_detached(self.url.raw.as_str()).map_err(classify)?;
+        let (url, _http) = self.libgit2_url()?;
+        let mut remote = git2::Remote::create_detached(url.as_str()).map_err(classify)?;
         let connection = remote
             .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
             .map_err(classify)?;
@@ -73,7 +95,8 @@ impl<'a> Session<'a> {
     /// Fetch `refspecs` into `repo` (a bare mirror), pruning refs deleted upstream.
     pub fn fetch(&self, repo: &Repository, refspecs: &[&str]) -> Result<(), GitError> {
         let classify = |e| self.classify(e, "fetch");
-        let mut remote = repo.remote_anonymous(&self.url.raw).map_err(classify)?;
+        let (url, _http) = self.libgit2_url()?;
+        let mut remote = repo.remote_anonymous(&url).map_err(classify)?;
         let mut options = FetchOptions::new();
         options
             .remote_callbacks(self.callbacks())
@@ -93,7 +116,8 @@ impl<'a> Session<'a> {
     /// tree, author, message and second) meanwhile: the push would change nothing.
     pub fn push(&self, repo: &Repository, refspec: &str) -> Result<Option<String>, GitError> {
         let classify = |e| self.classify(e, "push");
-        let mut remote = repo.remote_anonymous(&self.url.raw).map_err(classify)?;
+        let (url, _http) = self.libgit2_url()?;
+        let mut remote = repo.remote_anonymous(&url).map_err(classify)?;
         let rejected = Rc::new(RefCell::new(None));
         let mut callbacks = self.callbacks();
         let seen = rejected.clone();
@@ -208,6 +232,9 @@ impl<'a> Session<'a> {
                 message: message.clone(),
             };
         }
+        if let Some(message) = http_transport::take_tls_failure() {
+            return GitError::Tls { url, message };
+        }
         if let Some(message) = &observed.auth_failed {
             return GitError::AuthFailed {
                 url,
@@ -233,6 +260,13 @@ impl<'a> Session<'a> {
             || lower.contains("does not appear to be a git repository");
         if auth {
             GitError::AuthFailed { url, message }
+        } else if error.class() == ErrorClass::Ssl {
+            // OpenSSL reports a server refusing a client without certificate vaguely.
+            let message = format!(
+                "{message} (a server requiring a TLS client certificate ends the handshake so; \
+                 a repository Secret gives one in tlsClientCertData and tlsClientCertKey)"
+            );
+            GitError::Tls { url, message }
         } else if unreachable {
             GitError::Unreachable { url, message }
         } else {

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{cache, history};
-use ferry_git::{CheckoutOptions, Credentials, GitError, RepoCredential};
+use ferry_git::{CheckoutOptions, ClientCert, Credentials, GitError, RepoCredential, TlsCerts};
+use ferry_testkit::TestCa;
 use ferry_testkit::git::{GitDaemon, GitRepo, HttpServer, SshKey, SshServer};
 
 #[tokio::test]
@@ -111,6 +112,89 @@ async fn https_trusts_the_certificates_configured_for_its_host_only() -> anyhow:
         matches!(&err, GitError::CertificateRejected { message, .. } if message.contains("not signed by")),
         "{err}"
     );
+    Ok(())
+}
+
+/// A server requiring TLS client certificates, its certificate signed by a CA made here:
+/// ferry trusts the CA from argocd-tls-certs-cm (per host) and presents the client certificate
+/// of the repository Secret (`tlsClientCertData`, `tlsClientCertKey`).
+#[tokio::test]
+async fn https_with_a_client_certificate_and_a_custom_ca() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let ca = TestCa::generate("ferry test CA")?;
+    let https = HttpServer::start_mtls(&repo, Some(("alice", "s3cret")), &ca)?;
+    let url = https.url();
+    let basic = RepoCredential::basic("alice", "s3cret");
+    let client_cert = |issued: ferry_testkit::Issued| RepoCredential {
+        tls_client_cert: Some(ClientCert {
+            cert_pem: issued.cert,
+            key_pem: issued.key,
+        }),
+        ..basic.clone()
+    };
+    let with_cert = client_cert(ca.client("ferry")?);
+    let ca_data = [("127.0.0.1".to_string(), ca.certificate().to_string())].into();
+    let resolve = |credential: RepoCredential, trust_ca: bool| {
+        let mut credentials = Credentials::new().with_repo(&url, credential);
+        if trust_ca {
+            credentials = credentials.with_tls_certs(TlsCerts::parse(&ca_data).0);
+        }
+        let url = url.clone();
+        async move {
+            let (cache, root) = common::cache(credentials);
+            let resolved = cache.resolve(&url, "main").await;
+            (cache, root, resolved)
+        }
+    };
+
+    let (cache, _root, resolved) = resolve(with_cert.clone(), true).await;
+    let resolved = resolved?;
+    assert_eq!(resolved.sha, h.third);
+    let checkout = cache
+        .checkout(&url, &h.second, &CheckoutOptions::default())
+        .await?;
+    assert_eq!(
+        std::fs::read_to_string(checkout.path().join("app/cm.yaml"))?,
+        "version: 2\n"
+    );
+
+    // Without a client certificate the server ends the handshake.
+    let err = resolve(basic.clone(), true).await.2.unwrap_err();
+    assert!(
+        matches!(&err, GitError::Tls { message, .. } if message.contains("SSL error")),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(err.to_string().contains("tlsClientCertData"), "{err}");
+    // A certificate another CA signed is refused too.
+    let stranger = client_cert(TestCa::generate("another CA")?.client("ferry")?);
+    let err = resolve(stranger, true).await.2.unwrap_err();
+    assert!(matches!(err, GitError::Tls { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+
+    // Without the CA the server's certificate is not trusted; `insecure` skips that check.
+    let err = resolve(with_cert.clone(), false).await.2.unwrap_err();
+    assert!(
+        matches!(&err, GitError::Tls { message, .. } if message.contains("UnknownIssuer")),
+        "{err}"
+    );
+    assert_eq!(
+        resolve(with_cert.clone().insecure(true), false)
+            .await
+            .2?
+            .sha,
+        h.third
+    );
+
+    // The client certificate does not replace the password.
+    let wrong_password = RepoCredential {
+        password: Some("wrong".into()),
+        ..with_cert.clone()
+    };
+    let err = resolve(wrong_password, true).await.2.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("wrong"), "{err}");
     Ok(())
 }
 

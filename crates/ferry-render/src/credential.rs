@@ -1,17 +1,31 @@
 //! What the repo service authenticates with: the credential an Argo CD repository Secret holds,
 //! for Git fetches and for helm pulling charts, and the [`Credentials`] all of them make.
 
-use ferry_git::{Credentials, RepoCredential};
+use ferry_git::{ClientCert, Credentials, RepoCredential};
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 
 /// The credential of a repository (or credential template) Secret.
 pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
+    let text = |key: &str| {
+        repo.unknown
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    // Argo CD uses a client certificate only with its key.
+    let tls_client_cert = text("tlsClientCertData")
+        .zip(text("tlsClientCertKey"))
+        .map(|(cert_pem, key_pem)| ClientCert { cert_pem, key_pem });
     RepoCredential {
         username: repo.username.clone(),
         password: repo.password.clone(),
         ssh_private_key: repo.ssh_private_key.clone(),
         insecure: repo.insecure,
         insecure_oci_force_http: repo.insecure_oci_force_http(),
+        tls_client_cert,
+        proxy: text("proxy"),
+        no_proxy: text("noProxy"),
     }
 }
 
@@ -33,6 +47,42 @@ pub fn with_repo_secret(credentials: Credentials, repo: &RepoSecret) -> Credenti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_certificates_and_proxies_come_from_the_secret() {
+        let credential = repo_credential(&secret(
+            r#"
+metadata: {name: repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData:
+  url: https://git.example.com/app.git
+  tlsClientCertData: CERT
+  tlsClientCertKey: KEY
+  proxy: http://proxy.example.com:3128
+  noProxy: .internal.example.com,10.0.0.0/8
+"#,
+        ));
+        let cert = credential.tls_client_cert.as_ref().unwrap();
+        assert_eq!(
+            (cert.cert_pem.as_str(), cert.key_pem.as_str()),
+            ("CERT", "KEY")
+        );
+        assert_eq!(
+            credential.proxy.as_deref(),
+            Some("http://proxy.example.com:3128")
+        );
+        assert_eq!(
+            credential.no_proxy.as_deref(),
+            Some(".internal.example.com,10.0.0.0/8")
+        );
+        // A certificate without its key is no client certificate.
+        let credential = repo_credential(&secret(
+            r#"
+metadata: {name: repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData: {url: "https://git.example.com/app.git", tlsClientCertData: CERT}
+"#,
+        ));
+        assert!(credential.tls_client_cert.is_none());
+    }
 
     fn secret(yaml: &str) -> RepoSecret {
         let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(yaml).unwrap();

@@ -30,6 +30,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tempfile::TempDir;
 
+use crate::TestCa;
 use crate::daemon::{start_on_free_port, start_on_port, stop};
 use crate::http::{BasicAuth, LoopbackServer, SelfSigned};
 
@@ -328,6 +329,18 @@ impl HttpServer {
     /// trust only when told to (see [`HttpServer::certificate`]).
     pub fn start_tls(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
         Self::serve(repo, auth, Some(SelfSigned::generate()?))
+    }
+
+    /// Serve `repo` over HTTPS with a certificate `ca` signed, to clients presenting a
+    /// certificate `ca` signed (see [`TestCa::client`]) only.
+    pub fn start_mtls(repo: &GitRepo, auth: Option<(&str, &str)>, ca: &TestCa) -> Result<Self> {
+        let server = ca.server()?;
+        let tls = SelfSigned {
+            cert: server.cert,
+            key: server.key,
+            client_ca: Some(ca.certificate().to_owned()),
+        };
+        Self::serve(repo, auth, Some(tls))
     }
 
     fn serve(repo: &GitRepo, auth: Option<(&str, &str)>, tls: Option<SelfSigned>) -> Result<Self> {

@@ -46,9 +46,15 @@ impl LoopbackServer {
                 };
                 // kube and reqwest use ring too; one provider for the process.
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let config = RustlsConfig::from_pem(tls.cert.into(), tls.key.into())
-                    .await
-                    .expect("a self-signed certificate rustls takes");
+                let config = match &tls.client_ca {
+                    None => RustlsConfig::from_pem(tls.cert.into(), tls.key.into())
+                        .await
+                        .expect("a self-signed certificate rustls takes"),
+                    Some(client_ca) => RustlsConfig::from_config(Arc::new(
+                        requiring_client_certs(&tls.cert, &tls.key, client_ca)
+                            .expect("a certificate, key and CA rustls takes"),
+                    )),
+                };
                 let handle: Handle<SocketAddr> = Handle::new();
                 let stopping = handle.clone();
                 tokio::spawn(async move {
@@ -83,10 +89,12 @@ impl Drop for LoopbackServer {
 }
 
 /// A self-signed certificate for 127.0.0.1 and its private key, PEM: what a test server
-/// presents over TLS, and what clients refuse unless told to skip verification.
+/// presents over TLS, and what clients refuse unless told to skip verification. With
+/// `client_ca`, the server requires a client certificate that CA signed.
 pub(crate) struct SelfSigned {
     pub cert: String,
     pub key: String,
+    pub client_ca: Option<String>,
 }
 
 impl SelfSigned {
@@ -95,8 +103,93 @@ impl SelfSigned {
         Ok(SelfSigned {
             cert: certified.cert.pem(),
             key: certified.signing_key.serialize_pem(),
+            client_ca: None,
         })
     }
+}
+
+/// A certificate authority made for one test: it signs a server certificate for 127.0.0.1
+/// and client certificates, as a company CA would (argocd-tls-certs-cm then holds its
+/// certificate, repository Secrets a client certificate and key).
+pub struct TestCa {
+    cert: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+/// A certificate (PEM) and its private key (PEM, PKCS#8).
+#[derive(Clone)]
+pub struct Issued {
+    pub cert: String,
+    pub key: String,
+}
+
+impl TestCa {
+    pub fn generate(name: &str) -> Result<Self> {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key)?.pem();
+        Ok(TestCa {
+            cert,
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// The CA's certificate (PEM).
+    pub fn certificate(&self) -> &str {
+        &self.cert
+    }
+
+    /// A server certificate for 127.0.0.1.
+    pub fn server(&self) -> Result<Issued> {
+        self.issue("127.0.0.1", rcgen::ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate naming `name`.
+    pub fn client(&self, name: &str) -> Result<Issued> {
+        self.issue(name, rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue(&self, name: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> Result<Issued> {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()])?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+}
+
+/// A rustls server presenting `cert` and accepting only clients with a certificate signed by
+/// `client_ca`.
+fn requiring_client_certs(cert: &str, key: &str, client_ca: &str) -> Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(client_ca.as_bytes()) {
+        roots.add(ca?)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()?;
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, PrivateKeyDer::from_pem_slice(key.as_bytes())?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The credentials a server requires, if any.

@@ -24,3 +24,5 @@ pub mod real_node;
 pub mod registry;
 mod registry_token;
 pub mod server;
+
+pub use http::{Issued, TestCa};
