@@ -12,11 +12,12 @@ use ferry_types::application::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::applications::modify_app;
+use super::app_sync_windows::ensure_manual_sync_allowed;
+use super::applications::{authorized_app, modify_app};
 use super::authn::Caller;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::rbac::resources::SYNC;
+use crate::rbac::resources::{GET, SYNC};
 
 /// Argo CD's `ApplicationSyncRequest`, the part ferry acts on.
 #[derive(Deserialize, Default)]
@@ -63,6 +64,8 @@ pub async fn sync(
     body: Option<Json<SyncRequest>>,
 ) -> Result<Json<Application>, ApiError> {
     let request = body.map(|Json(body)| body).unwrap_or_default();
+    let app = authorized_app(&state, &caller, &name, GET).await?;
+    ensure_manual_sync_allowed(&state, &app).await?;
     let operation = Operation {
         sync: Some(SyncOperation {
             revision: request.revision.clone(),

@@ -170,8 +170,30 @@ async fn projects_are_created_changed_and_deleted_as_rbac_allows() -> Result<()>
         .await?;
     assert_eq!(detailed.body["project"]["metadata"]["name"], "team-a");
 
-    // Not while an Application uses it; `default` never.
+    // Its deny window refuses a sync asked for by hand, as Argo CD's API server does, and
+    // writes no operation.
     create_app(&ctx, "web", "team-a").await?;
+    let blocked = server
+        .post("/api/v1/applications/web/sync", Some(&admin), json!({}))
+        .await?;
+    assert_eq!(blocked.status, 403, "{:?}", blocked.body);
+    assert_eq!(
+        blocked.body["message"],
+        "cannot sync: blocked by sync window"
+    );
+    assert!(
+        ctx.api::<Application>()
+            .get("web")
+            .await?
+            .operation
+            .is_none()
+    );
+    let app_windows = server
+        .get("/api/v1/applications/web/syncwindows", Some(&reader))
+        .await?;
+    assert_eq!(app_windows.body["canSync"], false, "{:?}", app_windows.body);
+
+    // Not while an Application uses it; `default` never.
     let in_use = server
         .delete("/api/v1/projects/team-a", Some(&admin))
         .await?;
