@@ -19,7 +19,7 @@ use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
 use crate::gc;
-use crate::operator::{Outcome, operate, resource};
+use crate::operator::{Outcome, http, operate, resource};
 use crate::pod::{PodSettings, PodView};
 use crate::templates::{self, Holder, join};
 
@@ -216,7 +216,8 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
             Err(err) => return Err(fail(&format!("deleting pod {pod}"), err)),
         }
     }
-    let (acted, waiting) = perform_resources(&ctx.client, &mut outcome).await;
+    let (mut acted, waiting) = perform_resources(&ctx.client, &mut outcome).await;
+    acted.extend(perform_http(&ctx.client, &mut outcome).await);
     let completed = outcome.status.phase.is_some_and(|p| p.is_completed());
     if workflow.status.as_ref() != Some(&outcome.status) {
         let mut updated = (*workflow).clone();
@@ -231,8 +232,8 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         match api.replace(&name, &PostParams::default(), &updated).await {
             Ok(_) => {}
             // A newer object is on its way to this controller; its reconcile continues —
-            // but what resource nodes did must not be done twice, so their nodes are merged
-            // into it first.
+            // but what resource and HTTP nodes did must not be done twice, so their nodes
+            // are merged into it first.
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 if !acted.is_empty() {
                     let nodes: serde_json::Map<String, serde_json::Value> = acted
@@ -261,6 +262,20 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     Ok(Action::requeue(
         wait.into_iter().flatten().min().unwrap_or(RESYNC),
     ))
+}
+
+/// Sends the HTTP nodes' requests, all at once, and records their outcomes; returns the
+/// nodes done.
+async fn perform_http(client: &Client, outcome: &mut Outcome) -> Vec<String> {
+    let sent = outcome.http.iter().map(|r| http::perform(client, r));
+    let reports = futures::future::join_all(sent).await;
+    let now = Time(jiff::Timestamp::now());
+    let mut done = Vec::new();
+    for (request, report) in outcome.http.iter().zip(reports) {
+        resource::record(&mut outcome.status.nodes, &request.node_id, report, &now);
+        done.push(request.node_id.clone());
+    }
+    done
 }
 
 /// Does the resource nodes' actions and checks and records them in the outcome's status;

@@ -10,6 +10,7 @@ pub mod cron_controller;
 pub mod duration;
 pub mod expr;
 pub mod gc;
+pub mod http_condition;
 pub mod jq;
 pub mod jsonpath;
 pub mod lint;

@@ -113,6 +113,7 @@ fn check_template(template: &Template, at: &str) -> Result<(), String> {
         duration::parse(wait).map_err(|message| format!("{at}.suspend.duration: {message}"))?;
     }
     crate::operator::resource::validate(template).map_err(|message| format!("{at}.{message}"))?;
+    crate::operator::http::validate(template).map_err(|message| format!("{at}.{message}"))?;
     Ok(())
 }
 

@@ -1300,3 +1300,160 @@ spec:
     controller.abort();
     Ok(())
 }
+
+/// A real HTTP server on loopback for the http templates: `/greet` answers `hello ferry` to a
+/// request carrying the token (401 `no token` otherwise), `POST /items` answers 201 with the
+/// body it got, `/broken` answers 500.
+async fn start_http_server() -> Result<(tokio::task::JoinHandle<()>, String)> {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/greet",
+            get(|headers: HeaderMap| async move {
+                match headers.get("x-token").and_then(|v| v.to_str().ok()) {
+                    Some("s3cret") => (StatusCode::OK, "hello ferry"),
+                    _ => (StatusCode::UNAUTHORIZED, "no token"),
+                }
+            }),
+        )
+        .route(
+            "/items",
+            post(|body: String| async move { (StatusCode::CREATED, format!("created {body}")) }),
+        )
+        .route(
+            "/broken",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((server, url))
+}
+
+#[tokio::test]
+async fn http_templates_send_requests_judge_responses_and_pass_the_body_on() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "stringData": {"token": "s3cret"},
+    }))?;
+    ctx.api::<k8s_openapi::api::core::v1::Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let (server, url) = start_http_server().await?;
+    let controller = start_controller(&ctx).await?;
+    let calls = submit(
+        &ctx,
+        &format!(
+            r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: calls}}
+spec:
+  entrypoint: main
+  arguments: {{parameters: [{{name: base, value: '{url}'}}]}}
+  templates:
+  - name: main
+    steps:
+    - - name: greet
+        template: greet
+    - - name: post
+        template: post
+        arguments: {{parameters: [{{name: what, value: '{{{{steps.greet.outputs.result}}}}'}}]}}
+    - - name: keep
+        template: keep
+        arguments: {{parameters: [{{name: answer, value: '{{{{steps.post.outputs.result}}}}'}}]}}
+  - name: greet
+    http:
+      url: '{{{{workflow.parameters.base}}}}/greet'
+      headers:
+      - name: x-token
+        valueFrom: {{secretKeyRef: {{name: api, key: token}}}}
+  - name: post
+    inputs: {{parameters: [{{name: what}}]}}
+    http:
+      method: POST
+      url: '{{{{workflow.parameters.base}}}}/items'
+      body: '{{{{inputs.parameters.what}}}}'
+      timeoutSeconds: 10
+      successCondition: 'response.statusCode == 201 && response.body contains "hello"'
+  - name: keep
+    inputs: {{parameters: [{{name: answer}}]}}
+    resource:
+      action: create
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {{name: answer}}
+        data: {{answer: '{{{{inputs.parameters.answer}}}}'}}
+"#
+        ),
+    )
+    .await?;
+    let failing = |name: &str, path: &str, condition: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: {name}}}
+spec:
+  entrypoint: call
+  templates:
+  - name: call
+    http: {{url: '{url}{path}'{condition}}}
+"
+        )
+    };
+    let broken = submit(&ctx, &failing("broken", "/broken", "")).await?;
+    let picky = submit(
+        &ctx,
+        &failing(
+            "picky",
+            "/greet",
+            ", successCondition: 'response.statusCode == 200'",
+        ),
+    )
+    .await?;
+
+    let done = finished(&ctx, &calls).await?;
+    assert_eq!(done.status.as_ref().unwrap().phase, Some(Phase::Succeeded));
+    let result = |display: &str| {
+        node(&done, display)
+            .outputs
+            .as_ref()
+            .and_then(|o| o.result.clone())
+    };
+    assert_eq!(result("greet").as_deref(), Some("hello ferry"));
+    assert_eq!(result("post").as_deref(), Some("created hello ferry"));
+    assert_eq!(node(&done, "greet").type_, "HTTP");
+    let kept = config_map(&ctx, "answer")
+        .await?
+        .expect("the body reached the next step");
+    assert_eq!(
+        kept.data.unwrap_or_default()["answer"],
+        "created hello ferry"
+    );
+
+    let done = finished(&ctx, &broken).await?;
+    assert_eq!(done.status.as_ref().unwrap().phase, Some(Phase::Failed));
+    assert_eq!(
+        node(&done, "broken").message.as_deref(),
+        Some("received non-2xx response code: 500")
+    );
+    let done = finished(&ctx, &picky).await?;
+    assert_eq!(done.status.as_ref().unwrap().phase, Some(Phase::Failed));
+    let picky_node = node(&done, "picky");
+    assert_eq!(
+        picky_node.message.as_deref(),
+        Some("successCondition 'response.statusCode == 200' evaluated false")
+    );
+    let body = picky_node
+        .outputs
+        .as_ref()
+        .and_then(|o| o.result.as_deref());
+    assert_eq!(body, Some("no token"));
+    controller.abort();
+    server.abort();
+    Ok(())
+}

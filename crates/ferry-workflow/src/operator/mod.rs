@@ -21,6 +21,7 @@ use crate::validate::validate;
 
 mod dag;
 mod fan_out;
+pub mod http;
 mod pod_node;
 mod progress;
 pub mod resource;
@@ -41,6 +42,8 @@ pub struct Outcome {
     pub requeue_after: Option<Duration>,
     /// Resource nodes' actions and checks, done by the controller.
     pub resources: Vec<resource::Request>,
+    /// HTTP nodes' requests, sent by the controller.
+    pub http: Vec<http::Request>,
 }
 
 /// Runs one pass over `workflow` (not yet completed) with its pods by name, at `now`.
@@ -394,6 +397,7 @@ impl Op<'_> {
                 self.execute_resource(&id, &call, template, &scope)
             }
             "Pod" => self.execute_pod(&id, &call, template, &scope),
+            "HTTP" => self.execute_http(&id, &call, template, &scope),
             "Steps" => self.execute_steps(&id, &call, template, scope),
             "DAG" => self.execute_dag(&id, &call, template, scope),
             "Suspend" => self.execute_suspend(&id, template),
@@ -401,7 +405,7 @@ impl Op<'_> {
                 &id,
                 Phase::Error,
                 Some(format!(
-                    "template {:?}: only container, script, resource, steps, dag and suspend templates run yet",
+                    "template {:?}: only container, script, resource, http, steps, dag and suspend templates run yet",
                     template.name
                 )),
             ),
