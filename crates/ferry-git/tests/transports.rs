@@ -11,6 +11,7 @@ use common::{cache, history};
 use ferry_git::{CheckoutOptions, ClientCert, Credentials, GitError, RepoCredential, TlsCerts};
 use ferry_testkit::TestCa;
 use ferry_testkit::git::{GitDaemon, GitRepo, HttpServer, SshKey, SshServer};
+use ferry_testkit::http_proxy::HttpProxy;
 
 #[tokio::test]
 async fn git_daemon() -> anyhow::Result<()> {
@@ -195,6 +196,87 @@ async fn https_with_a_client_certificate_and_a_custom_ca() -> anyhow::Result<()>
     let err = resolve(wrong_password, true).await.2.unwrap_err();
     assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains("wrong"), "{err}");
+    Ok(())
+}
+
+/// A repository Secret's `proxy`: requests go through a real HTTP proxy (tinyproxy), CONNECT
+/// for https and absolute-form requests for http, except to the hosts `noProxy` lists.
+#[tokio::test]
+async fn proxy_and_no_proxy() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, Some(("alice", "s3cret")))?;
+    let https = HttpServer::start_tls(&repo, None)?;
+    let proxy = HttpProxy::start()?;
+    let through = |proxy: &str, no_proxy: Option<&str>| RepoCredential {
+        proxy: Some(proxy.to_owned()),
+        no_proxy: no_proxy.map(str::to_owned),
+        ..RepoCredential::basic("alice", "s3cret")
+    };
+    let cert_data = [(
+        "127.0.0.1".to_string(),
+        https.certificate().unwrap().to_string(),
+    )]
+    .into();
+    let resolve = |url: String, credential: RepoCredential| {
+        let credentials = Credentials::new()
+            .with_repo(&url, credential)
+            .with_tls_certs(TlsCerts::parse(&cert_data).0);
+        async move {
+            let (cache, _root) = common::cache(credentials);
+            cache.resolve(&url, "main").await
+        }
+    };
+
+    // http: absolute-form requests through the proxy, basic auth included.
+    let http_url = http.url();
+    assert_eq!(
+        resolve(http_url.clone(), through(&proxy.url(), None))
+            .await?
+            .sha,
+        h.third
+    );
+    let requests = proxy.requests();
+    let refs = format!("GET {http_url}/info/refs?service=git-upload-pack HTTP/1.1");
+    assert!(requests.contains(&refs), "{requests:#?}");
+    let pack = format!("POST {http_url}/git-upload-pack HTTP/1.1");
+    assert!(requests.contains(&pack), "{requests:#?}");
+
+    // https: a CONNECT tunnel, the server's certificate checked as without proxy.
+    let https_url = https.url();
+    assert_eq!(
+        resolve(https_url.clone(), through(&proxy.url(), None))
+            .await?
+            .sha,
+        h.third
+    );
+    let authority = https_url
+        .trim_start_matches("https://")
+        .trim_end_matches("/repo.git");
+    let connect = format!("CONNECT {authority} HTTP/1.1");
+    assert!(
+        proxy.requests().contains(&connect),
+        "{:#?}",
+        proxy.requests()
+    );
+
+    // noProxy: straight to the server, the proxy sees nothing.
+    let seen = proxy.requests().len();
+    let served = http.requests();
+    let direct = through(&proxy.url(), Some(".example.com, 127.0.0.1"));
+    assert_eq!(resolve(http_url.clone(), direct).await?.sha, h.third);
+    assert_eq!(proxy.requests().len(), seen);
+    assert!(http.requests() > served);
+
+    // A proxy that is not there: an error naming the repository; noProxy still bypasses it.
+    let gone = "http://127.0.0.1:1";
+    let err = resolve(http_url.clone(), through(gone, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains(&http_url), "{err}");
+    let bypass = through(gone, Some("127.0.0.0/8"));
+    assert_eq!(resolve(http_url, bypass).await?.sha, h.third);
     Ok(())
 }
 

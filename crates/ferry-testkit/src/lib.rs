@@ -16,6 +16,7 @@ pub mod gitea;
 pub mod gpg;
 mod helm;
 mod http;
+pub mod http_proxy;
 pub mod kube;
 pub mod minio;
 pub mod process;
