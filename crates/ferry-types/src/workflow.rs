@@ -65,6 +65,20 @@ pub struct WorkflowSpec {
     /// Which artifact repository the workflow's artifacts go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_repository_ref: Option<ArtifactRepositoryRef>,
+    /// Kubernetes volumes the templates' containers may mount by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Value>>,
+    /// PersistentVolumeClaims created for the workflow (`<workflow>-<name>`), mountable by
+    /// `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_claim_templates: Option<Vec<Value>>,
+    /// When those claims are deleted.
+    #[serde(
+        default,
+        rename = "volumeClaimGC",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub volume_claim_gc: Option<VolumeClaimGc>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -202,6 +216,12 @@ pub struct Template {
     pub node_selector: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<Vec<Value>>,
+    /// Containers beside the main one (Kubernetes containers with `mirrorVolumeMounts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecars: Option<Vec<Map<String, Value>>>,
+    /// Volumes of this template's pod alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Value>>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
@@ -447,6 +467,17 @@ pub struct PodGc {
     pub unknown: UnknownFields,
 }
 
+/// `volumeClaimGC`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeClaimGc {
+    /// `OnWorkflowCompletion` (the default) or `OnWorkflowSuccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
 /// `ttlStrategy`: seconds after which a finished workflow is deleted (the one for its
 /// outcome, else `secondsAfterCompletion`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -544,6 +575,10 @@ pub struct WorkflowStatus {
     /// The artifact repository, as read when the workflow first needed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_repository_ref: Option<ArtifactRepositoryRefStatus>,
+    /// The claims of `volumeClaimTemplates` created and not yet deleted, as pod volumes
+    /// (`name` the template's, `persistentVolumeClaim.claimName` the claim's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_volume_claims: Vec<Value>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }

@@ -18,6 +18,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
+use crate::claims::{self, ClaimError};
 use crate::gc;
 use crate::operator::{Outcome, http, operate, resource};
 use crate::pod::{PodSettings, PodView};
@@ -196,6 +197,20 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     store_references(&ctx.client, &mut resolved)
         .await
         .map_err(|err| fail("reading templates", err))?;
+    crate::artifact::store_repository(&ctx.client, &mut resolved)
+        .await
+        .map_err(|err| fail("reading the artifact repository", err))?;
+    match claims::create(&ctx.client, &mut resolved).await {
+        Ok(()) => {}
+        Err(err @ ClaimError::Invalid(_)) => {
+            return fail_workflow(&ctx.client, &workflow, err.to_string()).await;
+        }
+        Err(err) => {
+            return Err(ReconcileError(format!(
+                "workflow {namespace}/{name}: {err}"
+            )));
+        }
+    }
     let mut outcome = operate(
         &resolved,
         &views,
@@ -219,6 +234,10 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     let (mut acted, waiting) = perform_resources(&ctx.client, &mut outcome).await;
     acted.extend(perform_http(&ctx.client, &mut outcome).await);
     let completed = outcome.status.phase.is_some_and(|p| p.is_completed());
+    if let Some(phase) = outcome.status.phase.filter(|p| p.is_completed()) {
+        let claims = &mut outcome.status.persistent_volume_claims;
+        claims::delete(&ctx.client, &resolved, phase, claims).await;
+    }
     if workflow.status.as_ref() != Some(&outcome.status) {
         let mut updated = (*workflow).clone();
         updated.status = Some(outcome.status.clone());
@@ -300,6 +319,38 @@ async fn perform_resources(client: &Client, outcome: &mut Outcome) -> (Vec<Strin
         }
     }
     (acted, waiting)
+}
+
+/// Ends `workflow` in phase Error with `message` before any of its steps ran (upstream's
+/// `markWorkflowError`).
+async fn fail_workflow(
+    client: &Client,
+    workflow: &Workflow,
+    message: String,
+) -> Result<Action, ReconcileError> {
+    let name = workflow.name_any();
+    let namespace = workflow.namespace().unwrap_or_default();
+    warn!(workflow = %name, %namespace, "{message}");
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let mut failed = workflow.clone();
+    let status = failed.status.get_or_insert_default();
+    status.phase = Some(ferry_types::workflow::Phase::Error);
+    status.message = Some(message);
+    status.started_at.get_or_insert(now.clone());
+    status.finished_at = Some(now);
+    failed
+        .labels_mut()
+        .insert(labels::COMPLETED.into(), "true".into());
+    let api: Api<Workflow> = Api::namespaced(client.clone(), &namespace);
+    match api.replace(&name, &PostParams::default(), &failed).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Err(err) => Err(ReconcileError(format!(
+            "workflow {namespace}/{name}: writing status: {err}"
+        ))),
+    }
 }
 
 /// Deletes what `podGC` and `ttlStrategy` say is due; returns when to look again.

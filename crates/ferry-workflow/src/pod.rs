@@ -78,6 +78,9 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
     }
     main.insert("name".into(), MAIN.into());
     main.insert("command".into(), json!(run.command_line()));
+    let user_mounts = main.get("volumeMounts").cloned();
+    let sidecars = sidecars(template, request.scope, user_mounts.as_ref())?;
+    let volumes = volumes(request, [&main].into_iter().chain(&sidecars))?;
     push(
         &mut main,
         "volumeMounts",
@@ -104,11 +107,15 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
         .chain(&template.tolerations)
         .flatten()
         .collect();
+    let mut init_containers = vec![init];
+    init_containers.extend(sidecars.into_iter().map(Value::Object));
+    let mut pod_volumes = vec![json!({"name": VOLUME, "emptyDir": {}})];
+    pod_volumes.extend(volumes);
     let mut pod_spec = json!({
         "restartPolicy": "Never",
-        "initContainers": [init],
+        "initContainers": init_containers,
         "containers": [main],
-        "volumes": [{"name": VOLUME, "emptyDir": {}}],
+        "volumes": pod_volumes,
     });
     if !node_selector.is_empty() {
         pod_spec["nodeSelector"] = json!(node_selector);
@@ -157,6 +164,78 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
         "spec": pod_spec,
     });
     serde_json::from_value(pod).map_err(|err| format!("{field}: {err}"))
+}
+
+/// The template's sidecars as Kubernetes native sidecars: init containers with `restartPolicy:
+/// Always`, started before the main container and stopped by the kubelet once it exited, so
+/// the pod completes as upstream's (whose executor kills them). `mirrorVolumeMounts` gives one
+/// the main container's own mounts.
+fn sidecars(
+    template: &Template,
+    scope: &Scope,
+    main_mounts: Option<&Value>,
+) -> Result<Vec<Map<String, Value>>, String> {
+    let mut out = Vec::new();
+    for (index, sidecar) in template.sidecars.iter().flatten().enumerate() {
+        let field = format!("sidecars[{index}]");
+        let Value::Object(mut sidecar) = substitute_json(&Value::Object(sidecar.clone()), scope)?
+        else {
+            unreachable!("substitution keeps an object an object")
+        };
+        match sidecar.get("name") {
+            Some(Value::String(name)) if !name.is_empty() && name != MAIN && name != "init" => {}
+            Some(Value::String(name)) if !name.is_empty() => {
+                return Err(format!("{field}.name: {name:?} is the executor's"));
+            }
+            _ => return Err(format!("{field}.name is required")),
+        }
+        if let Some(Value::Bool(true)) = sidecar.remove("mirrorVolumeMounts") {
+            for mount in main_mounts.and_then(Value::as_array).into_iter().flatten() {
+                push(&mut sidecar, "volumeMounts", mount.clone());
+            }
+        }
+        sidecar.insert("restartPolicy".into(), "Always".into());
+        out.push(sidecar);
+    }
+    Ok(out)
+}
+
+/// The pod's volumes besides the executor's: the template's own, and those of the workflow's
+/// `volumes` and `volumeClaimTemplates` that `containers` mount (upstream's lookup order).
+fn volumes<'c>(
+    request: &PodRequest,
+    containers: impl Iterator<Item = &'c Map<String, Value>>,
+) -> Result<Vec<Value>, String> {
+    let workflow = request.workflow;
+    let own = request.template.volumes.iter().flatten();
+    let workflow_volumes = workflow.spec.volumes.iter().flatten();
+    let claims = workflow
+        .status
+        .iter()
+        .flat_map(|s| &s.persistent_volume_claims);
+    let known: Vec<&Value> = own.clone().chain(workflow_volumes).chain(claims).collect();
+    let mut out: Vec<Value> = own.cloned().collect();
+    let mounts = containers.flat_map(|c| c.get("volumeMounts").and_then(Value::as_array));
+    for mount in mounts.flatten() {
+        let name = mount
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if out
+            .iter()
+            .any(|v| v.get("name").and_then(Value::as_str) == Some(name))
+        {
+            continue;
+        }
+        let volume = known
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| format!("volume '{name}' not found in workflow spec"))?;
+        out.push((*volume).clone());
+    }
+    out.into_iter()
+        .map(|v| substitute_json(&v, request.scope))
+        .collect()
 }
 
 fn strings(value: Option<Value>, field: &str) -> Result<Vec<String>, String> {
@@ -298,6 +377,98 @@ spec:
             pod["metadata"]["annotations"][labels::NODE_NAME],
             "wf[0].gen"
         );
+    }
+
+    #[test]
+    fn sidecars_are_native_sidecars_and_mounted_volumes_come_from_the_workflow() {
+        let wf = workflow(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wf, namespace: ns, uid: u1}
+spec:
+  volumes:
+  - {name: data, configMap: {name: '{{workflow.name}}-data'}}
+  - {name: unused, emptyDir: {}}
+  templates:
+  - name: c
+    volumes: [{name: own, emptyDir: {}}]
+    container:
+      image: busybox
+      command: [sh, -c, 'wget -O- localhost']
+      volumeMounts: [{name: data, mountPath: /data}, {name: work, mountPath: /work}]
+    sidecars:
+    - {name: web, image: nginx, mirrorVolumeMounts: true}
+    - {name: cache, image: redis, volumeMounts: [{name: own, mountPath: /own}]}
+status:
+  persistentVolumeClaims:
+  - {name: work, persistentVolumeClaim: {claimName: wf-work}}
+",
+        );
+        let scope: Scope = [("workflow.name".to_string(), "wf".to_string())].into();
+        let request = PodRequest {
+            workflow: &wf,
+            node_name: "wf",
+            node_id: "wf",
+            pod_name: "wf",
+            template: &wf.spec.templates[0],
+            scope: &scope,
+        };
+        let pod = serde_json::to_value(build(&request, &SETTINGS()).unwrap()).unwrap();
+        let spec = &pod["spec"];
+        let init = spec["initContainers"].as_array().unwrap();
+        assert_eq!(init.len(), 3);
+        assert_eq!(init[1]["name"], "web");
+        assert_eq!(init[1]["restartPolicy"], "Always");
+        // The main container's own mounts, not the executor's.
+        assert_eq!(
+            init[1]["volumeMounts"],
+            json!([{"name": "data", "mountPath": "/data"}, {"name": "work", "mountPath": "/work"}])
+        );
+        assert_eq!(init[2]["restartPolicy"], "Always");
+        assert_eq!(init[2]["volumeMounts"][0]["name"], "own");
+        let names: Vec<&str> = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, [VOLUME, "own", "data", "work"]);
+        assert_eq!(spec["volumes"][2]["configMap"]["name"], "wf-data");
+        assert_eq!(
+            spec["volumes"][3]["persistentVolumeClaim"]["claimName"],
+            "wf-work"
+        );
+        assert_eq!(spec["containers"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_mount_of_an_unknown_volume_or_a_nameless_sidecar_is_refused() {
+        let wf = workflow(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wf}
+spec:
+  templates:
+  - name: c
+    container: {image: busybox, command: ['true'], volumeMounts: [{name: nowhere, mountPath: /x}]}
+  - name: s
+    container: {image: busybox, command: ['true']}
+    sidecars: [{image: nginx}]
+",
+        );
+        let scope = Scope::new();
+        let request = |template| PodRequest {
+            workflow: &wf,
+            node_name: "wf",
+            node_id: "wf",
+            pod_name: "wf",
+            template,
+            scope: &scope,
+        };
+        let err = build(&request(&wf.spec.templates[0]), &SETTINGS()).unwrap_err();
+        assert_eq!(err, "volume 'nowhere' not found in workflow spec");
+        let err = build(&request(&wf.spec.templates[1]), &SETTINGS()).unwrap_err();
+        assert_eq!(err, "sidecars[0].name is required");
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn validate<'a>(spec: &'a WorkflowSpec, library: Library<'a>) -> Result<&'a 
         return Err(format!("spec.onExit: template {exit:?} not found"));
     }
     crate::control::Shutdown::parse(spec.shutdown.as_deref())?;
+    crate::claims::gc_strategy(spec).map_err(|message| format!("spec.{message}"))?;
     let mut holders = vec![Holder::Local];
     let mut index = 0;
     while let Some(holder) = holders.get(index).cloned() {

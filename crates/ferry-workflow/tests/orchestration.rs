@@ -1121,6 +1121,215 @@ spec:
     Ok(())
 }
 
+/// A PersistentVolume bound ahead to claim `claim` of the test's namespace, so that kwok's
+/// scheduler places the pods mounting it (no provisioner runs in the sandbox).
+async fn volume_for(ctx: &TestContext, claim: &str) -> Result<String> {
+    let name = format!("{}-{claim}", ctx.namespace());
+    let volume: k8s_openapi::api::core::v1::PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Mi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": "/tmp/unused"},
+            "claimRef": {"namespace": ctx.namespace(), "name": claim},
+        },
+    }))?;
+    Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(ctx.client())
+        .create(&PostParams::default(), &volume)
+        .await?;
+    Ok(name)
+}
+
+/// Whether the claim `name` is gone (or going, with no finalizer left to hold it).
+async fn claim_gone(ctx: &TestContext, name: &str) -> Result<bool> {
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = ctx.api();
+    Ok(claims.get_opt(name).await?.is_none_or(|c| {
+        c.metadata.deletion_timestamp.is_some()
+            && c.metadata.finalizers.unwrap_or_default().is_empty()
+    }))
+}
+
+#[tokio::test]
+async fn volumes_sidecars_and_claims_reach_the_pod_and_claims_follow_volume_claim_gc() -> Result<()>
+{
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |node| {
+        if node.starts_with("keep") {
+            failed()
+        } else {
+            ok()
+        }
+    });
+    let mut volumes = Vec::new();
+    for claim in ["done-work", "keep-work"] {
+        volumes.push(volume_for(&ctx, claim).await?);
+    }
+    let workflow = |name: &str, gc: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: {name}}}
+spec:
+  entrypoint: main
+  volumeClaimGC: {{strategy: {gc}}}
+  volumeClaimTemplates:
+  - metadata: {{name: work, labels: {{size: small}}}}
+    spec: {{accessModes: [ReadWriteOnce], storageClassName: '', resources: {{requests: {{storage: 1Mi}}}}}}
+  volumes:
+  - {{name: settings, configMap: {{name: '{{{{workflow.name}}}}-settings', optional: true}}}}
+  - {{name: unused, emptyDir: {{}}}}
+  templates:
+  - name: main
+    volumes: [{{name: scratch, emptyDir: {{}}}}]
+    container:
+      image: busybox
+      command: [sh, -c, 'wget -qO- localhost:8080 > /work/page']
+      volumeMounts: [{{name: work, mountPath: /work}}, {{name: settings, mountPath: /etc/settings}}]
+    sidecars:
+    - name: web
+      image: busybox
+      command: [httpd, -f, -p, '8080']
+      mirrorVolumeMounts: true
+"
+        )
+    };
+    let done = submit(&ctx, &workflow("done", "OnWorkflowCompletion")).await?;
+    let kept = submit(&ctx, &workflow("keep", "OnWorkflowSuccess")).await?;
+
+    // The claim, as upstream names, labels and owns it, exists before the pod.
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = ctx.api();
+    wait_for(&ctx, &done, "the claim recorded", |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| !s.persistent_volume_claims.is_empty())
+    })
+    .await?;
+    let claim = claims.get("done-work").await?;
+    let labels = claim.labels();
+    assert_eq!(
+        labels.get(labels::WORKFLOW).map(String::as_str),
+        Some("done")
+    );
+    assert_eq!(labels.get("size").map(String::as_str), Some("small"));
+    let owner = &claim.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Workflow", "done")
+    );
+    assert_eq!(owner.controller, Some(true));
+
+    let wf = finished(&ctx, &done).await?;
+    assert_eq!(wf.status.as_ref().unwrap().phase, Some(Phase::Succeeded));
+    let pods: Api<Pod> = ctx.api();
+    let pod = serde_json::to_value(pods.get(&pod_name_of(&wf, &done)).await?)?;
+    let spec = &pod["spec"];
+    let volume_names: Vec<&str> = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .filter(|name| !name.starts_with("kube-api-access-"))
+        .collect();
+    assert_eq!(
+        volume_names,
+        ["var-run-ferry", "scratch", "work", "settings"]
+    );
+    assert_eq!(
+        spec["volumes"][2]["persistentVolumeClaim"]["claimName"],
+        "done-work"
+    );
+    assert_eq!(spec["volumes"][3]["configMap"]["name"], "done-settings");
+    // The sidecar: a native one, after the executor's init container, with main's mounts.
+    let web = &spec["initContainers"][1];
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["restartPolicy"], "Always");
+    let mounts: Vec<&str> = web["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["mountPath"].as_str())
+        .collect();
+    assert_eq!(mounts[..2], ["/work", "/etc/settings"]);
+    assert!(!mounts.contains(&"/var/run/ferry"), "{mounts:?}");
+
+    // OnWorkflowCompletion: deleted once the workflow finished, and gone from the status.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !claim_gone(&ctx, "done-work").await? {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the claim is deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = ctx.api::<Workflow>().get(&done).await?.status.unwrap();
+    assert!(status.persistent_volume_claims.is_empty(), "{status:#?}");
+
+    // OnWorkflowSuccess keeps a failed workflow's claim.
+    let wf = finished(&ctx, &kept).await?;
+    let status = wf.status.as_ref().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed));
+    assert_eq!(
+        status.persistent_volume_claims,
+        [json!({"name": "work", "persistentVolumeClaim": {"claimName": "keep-work"}})]
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!claim_gone(&ctx, "keep-work").await?);
+
+    // A claim template without a name, and a mount of no volume.
+    let nameless = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: nameless}
+spec:
+  entrypoint: main
+  volumeClaimTemplates: [{spec: {accessModes: [ReadWriteOnce]}}]
+  templates:
+  - name: main
+    container: {image: busybox, command: ['true']}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &nameless).await?;
+    let status = wf.status.as_ref().unwrap();
+    assert_eq!(status.phase, Some(Phase::Error));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("pvc create error: volumeClaimTemplates[0].metadata.name is required")
+    );
+    let unmounted = submit(
+        &ctx,
+        "apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: unmounted}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: busybox, command: ['true'], volumeMounts: [{name: nowhere, mountPath: /x}]}
+",
+    )
+    .await?;
+    let wf = finished(&ctx, &unmounted).await?;
+    let node = node(&wf, &unmounted);
+    assert_eq!(node.phase, Phase::Error, "{node:#?}");
+    assert!(
+        node.message
+            .as_deref()
+            .is_some_and(|m| m.contains("volume 'nowhere' not found in workflow spec")),
+        "{node:#?}"
+    );
+
+    kubelet.abort();
+    controller.abort();
+    let persistent: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(ctx.client());
+    for volume in volumes {
+        persistent.delete(&volume, &Default::default()).await?;
+    }
+    Ok(())
+}
+
 /// A ConfigMap of the test's namespace, if it exists.
 async fn config_map(
     ctx: &TestContext,
