@@ -2,6 +2,7 @@
 //! Application against its project, and to read, change and delete its live resources, their
 //! events and their pods' logs on the cluster they live in.
 
+use ferry_appstate::check_project;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::project::ProjectPolicy;
 use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER, store};
@@ -73,10 +74,15 @@ async fn permitted_destination(
         )));
     }
     let cluster = cluster_of(state, app).await?;
-    policy
-        .check_app(app, &cluster.server, &cluster.name)
-        .and_then(|()| project.check_cluster_scope(app, &cluster.project))
-        .map_err(|err| refused(format!("application {name}: {err}")))?;
+    // The controller's and the CLI's check, so the three agree on what a project permits.
+    let policy = check_project(
+        &project,
+        app,
+        &cluster.server,
+        &cluster.name,
+        &cluster.project,
+    )
+    .map_err(|err| refused(format!("application {name}: {err}")))?;
     Ok((cluster, policy))
 }
 
