@@ -1360,6 +1360,10 @@ spec:
           parameters:
           - {name: greeting, value: '{{steps.make.outputs.parameters.greeting}}'}
           - {name: source, value: '{{steps.make.outputs.parameters.source}}'}
+    - - name: tweak
+        template: tweak
+    - - name: read
+        template: read
     - - name: remove
         template: remove
   - name: make
@@ -1387,6 +1391,26 @@ spec:
         kind: ConfigMap
         metadata: {name: copied}
         data: {greeting: '{{inputs.parameters.greeting}}', from: '{{inputs.parameters.source}}'}
+  - name: tweak
+    resource:
+      action: patch
+      mergeStrategy: merge
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: copied}
+        data: {patched: 'yes'}
+  - name: read
+    resource:
+      action: get
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: copied}
+    outputs:
+      parameters:
+      - name: seen
+        valueFrom: {jsonPath: '{.data.patched}/{.data.greeting}'}
   - name: remove
     resource:
       action: delete
@@ -1449,6 +1473,9 @@ spec:
     let data = copied.data.unwrap_or_default();
     assert_eq!(data["greeting"], "hello");
     assert_eq!(data["from"], "resources-made");
+    assert_eq!(data["patched"], "yes");
+    let read = node(&done, "read").outputs.clone().unwrap();
+    assert_eq!(read.parameters[0].value.as_deref(), Some("yes/hello"));
     assert!(
         config_map(&ctx, "resources-made").await?.is_none(),
         "the delete step deleted the first ConfigMap"
