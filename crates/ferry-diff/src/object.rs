@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ferry_types::group_of;
 use serde_json::Value;
 
 use crate::DiffError;
@@ -76,11 +77,6 @@ impl fmt::Display for ResourceId {
         }
         f.write_str(&self.name)
     }
-}
-
-/// The API group of an apiVersion (`apps/v1` → `apps`, `v1` → ``).
-pub(crate) fn group_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map_or("", |(group, _)| group)
 }
 
 fn validate(obj: &Value, id: &ResourceId) -> Result<(), DiffError> {

@@ -2,6 +2,7 @@
 //! dry-run (defaults, admission, mutating webhooks included), and the prediction is compared
 //! with the live object.
 
+use ferry_types::split_api_version;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Discovery, Scope};
@@ -19,7 +20,7 @@ pub trait ResourceResolver: Send + Sync {
 
 impl ResourceResolver for Discovery {
     fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)> {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let (group, version) = split_api_version(api_version);
         let gvk = GroupVersionKind::gvk(group, version, kind);
         self.resolve_gvk(&gvk)
             .map(|(resource, caps)| (resource, caps.scope))

@@ -25,8 +25,10 @@ impl<'a> GroupKind<'a> {
         if kind.is_empty() || api_version.is_empty() {
             return None;
         }
-        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-        Some(GroupKind { group, kind })
+        Some(GroupKind {
+            group: ferry_types::group_of(api_version),
+            kind,
+        })
     }
 }
 

@@ -20,7 +20,7 @@ impl Watched {
     /// Creates `object` in the test namespace (or cluster-wide when `namespaced` is false).
     async fn create(ctx: &TestContext, object: Value, namespaced: bool) -> anyhow::Result<Self> {
         let api_version = object["apiVersion"].as_str().unwrap();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let (group, version) = ferry_types::split_api_version(api_version);
         let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
         let resource = ApiResource::from_gvk(&gvk);
         let api = if namespaced {

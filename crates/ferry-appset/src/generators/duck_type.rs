@@ -7,6 +7,7 @@
 
 use ferry_types::application_set::DuckTypeGenerator;
 use ferry_types::secrets::{IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
+use ferry_types::split_api_version;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{DynamicObject, ListParams};
@@ -37,12 +38,8 @@ pub async fn generate(
         .unwrap_or_default();
     let field = |key: &str| data.get(key).map(String::as_str).unwrap_or_default();
     let (api_version, plural) = (field("apiVersion"), field("kind"));
-    let Some((group, version)) = api_version.split_once('/').filter(|(g, _)| !g.is_empty()) else {
-        return Err(GeneratorError::new(
-            "there is a problem with the apiVersion, kind or resourceName provided",
-        ));
-    };
-    if plural.is_empty() {
+    let (group, version) = split_api_version(api_version);
+    if group.is_empty() || plural.is_empty() {
         return Err(GeneratorError::new(
             "there is a problem with the apiVersion, kind or resourceName provided",
         ));

@@ -7,7 +7,7 @@
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use ferry_health::{Impact, ResourceActions};
-use ferry_types::Application;
+use ferry_types::{Application, split_api_version};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
@@ -278,10 +278,7 @@ async fn creatable(
         .types
         .clone()
         .ok_or_else(|| ApiError::invalid_argument("the action made an object without a kind"))?;
-    let (group, version) = types
-        .api_version
-        .split_once('/')
-        .unwrap_or(("", &types.api_version));
+    let (group, version) = split_api_version(&types.api_version);
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
     let name = object.metadata.name.clone().unwrap_or_default();
     let live = LiveObject {

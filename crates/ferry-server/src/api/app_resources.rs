@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Extension, Json};
-use ferry_types::Application;
+use ferry_types::{Application, split_api_version};
 use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
 use kube::api::{
@@ -70,14 +70,11 @@ async fn belongs_to(client: &kube::Client, app: &Application, object: &DynamicOb
         let Some(owner) = owners.into_iter().next() else {
             return false;
         };
-        let (group, version) = match owner.api_version.split_once('/') {
-            Some((group, version)) => (group.to_string(), version.to_string()),
-            None => (String::new(), owner.api_version.clone()),
-        };
-        if manages(app, &group, &owner.kind, &namespace, &owner.name) {
+        let (group, version) = split_api_version(&owner.api_version);
+        if manages(app, group, &owner.kind, &namespace, &owner.name) {
             return true;
         }
-        let gvk = GroupVersionKind::gvk(&group, &version, &owner.kind);
+        let gvk = GroupVersionKind::gvk(group, version, &owner.kind);
         let Ok((resource, capabilities)) = pinned_kind(client, &gvk).await else {
             return false;
         };
