@@ -19,6 +19,7 @@ mod rendering;
 mod repo;
 mod server;
 mod sso;
+mod workflow;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +68,10 @@ enum Command {
     Ci(ci::Args),
     /// Image updater tools: which tag an image would be updated to.
     ImageUpdater(image_updater::Args),
+    /// Argo Workflows' Workflows and WorkflowTemplates (the `argo` CLI's verbs).
+    Wf(workflow::Args),
+    /// Argo Workflows' CronWorkflows (`argo cron`).
+    Cron(workflow::cron::Args),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +118,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Context(args) => server::context::run(server, args),
         Command::Ci(args) => ci::run(args).await,
         Command::ImageUpdater(args) => image_updater::run(kube, args).await,
+        Command::Wf(args) => workflow::run(kube, args).await,
+        Command::Cron(args) => workflow::cron::run(kube, args).await,
     }
 }
 
