@@ -1,12 +1,14 @@
 //! An Application's life beyond syncing, as Argo CD's annotations and hooks shape it: apps left
-//! alone by the skip-reconcile annotation, and deletion hooks that run before and after an app's
-//! resources are deleted.
+//! alone by the skip-reconcile annotation, deletion hooks that run before and after an app's
+//! resources are deleted, and an app of apps syncing its children wave by wave.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use ferry_e2e::{Story, is, job_hook};
-use ferry_types::application::{REFRESH_ANNOTATION, SKIP_RECONCILE_ANNOTATION, condition};
+use ferry_types::application::{
+    HealthStatusCode, REFRESH_ANNOTATION, SKIP_RECONCILE_ANNOTATION, condition,
+};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
@@ -428,5 +430,94 @@ async fn prune_confirm_waits_in_the_sync_until_it_is_confirmed() -> Result<()> {
     );
     assert!(configmaps.get_opt("doomed").await?.is_none());
     assert!(configmaps.get_opt("kept").await?.is_some());
+    Ok(())
+}
+
+/// A child Application as an app of apps holds it: automated, in its own sync wave.
+fn child_app(story: &Story, name: &str, path: &str, wave: i32) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+  annotations: {{argocd.argoproj.io/sync-wave: \"{wave}\"}}
+spec:
+  project: default
+  source: {{repoURL: \"{repo}\", path: {path}}}
+  destination: {{server: https://kubernetes.default.svc, namespace: {namespace}}}
+  syncPolicy: {{automated: {{prune: true}}}}
+",
+        repo = story.repo.file_url(),
+        namespace = story.namespace(),
+    )
+}
+
+#[tokio::test]
+async fn an_app_of_apps_syncs_its_children_wave_by_wave_and_reports_their_health() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let (first, second) = (story.app_name("child-a"), story.app_name("child-b"));
+    story
+        .repo
+        .write("apps/a.yaml", child_app(&story, &first, "guestbook", 0))?;
+    story
+        .repo
+        .write("apps/b.yaml", child_app(&story, &second, "extra", 1))?;
+    story.repo.write("extra/cm.yaml", config_map("extra"))?;
+    story.repo.commit("an app of apps")?;
+    let parent = story.app_name("parent");
+    story.create_app(&parent, "apps", &["--sync-policy", "automated"])?;
+
+    // The second wave starts only once the first child is Healthy: a child's health is its
+    // own reported health, as Argo CD's documented Application health check has it.
+    let seen_healthy_first = tokio::time::timeout(ferry_e2e::TIMEOUT, async {
+        loop {
+            if story.apps().get_opt(&second).await?.is_some() {
+                return anyhow::Ok(story.app(&first).await.is_ok_and(|a| is::healthy(&a)));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await??;
+    assert!(
+        seen_healthy_first,
+        "child-b created before child-a was Healthy"
+    );
+    story
+        .wait_app(&parent, "parent Synced and Healthy", is::synced_and_healthy)
+        .await?;
+    for child in [&first, &second] {
+        story
+            .wait_app(child, "child Synced and Healthy", is::synced_and_healthy)
+            .await?;
+    }
+
+    // A child that is not Healthy makes the parent the same.
+    story.repo.write(
+        "extra/lb.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: waiting-lb}\n\
+         spec: {type: LoadBalancer, ports: [{port: 80}]}\n",
+    )?;
+    story
+        .repo
+        .commit("a load balancer that never gets an address")?;
+    story
+        .wait_app(&second, "child-b Progressing", |a| {
+            a.status
+                .as_ref()
+                .is_some_and(|s| s.health.status == HealthStatusCode::Progressing)
+        })
+        .await?;
+    let parent_now = story
+        .wait_app(&parent, "parent Progressing", |a| {
+            a.status
+                .as_ref()
+                .is_some_and(|s| s.health.status == HealthStatusCode::Progressing)
+        })
+        .await?;
+    assert!(
+        is::synced(&parent_now),
+        "the parent's own manifests did not change"
+    );
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! Syncs as a person runs them: hooks and waves in order, a project that says no, a rollback,
-//! a controller killed in the middle of a sync, and deleting an app with its resources.
+//! Syncs as a person runs them: hooks and waves in order, a project that says no, a sync window
+//! that holds syncs, a rollback, a controller killed in the middle of a sync, and deleting an app
+//! with its resources.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use ferry_e2e::{Story, is, job_hook};
+use ferry_types::AppProject;
 use ferry_types::application::{OperationPhase, ResultCode, SyncPhase, condition};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -584,5 +586,87 @@ data: {{k: v}}
     assert_eq!(state.phase, OperationPhase::Succeeded, "{}", state.message);
     assert!(state.retry_count >= 1);
     assert!(settings?.is_some());
+    Ok(())
+}
+
+/// Sets the default project's sync windows.
+async fn set_sync_windows(story: &Story, windows: serde_json::Value) -> Result<()> {
+    story
+        .ctx
+        .api::<AppProject>()
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"syncWindows": windows}})),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sync_window_holds_syncs_until_it_lets_them_through() -> Result<()> {
+    let mut story = Story::new().await?;
+    // A deny window that opens every minute for an hour: closed to syncs all the time.
+    let deny = |manual_sync: bool| {
+        serde_json::json!([{
+            "kind": "deny", "schedule": "* * * * *", "duration": "1h",
+            "applications": ["*"], "manualSync": manual_sync,
+        }])
+    };
+    set_sync_windows(&story, deny(false)).await?;
+    story.start_controller()?;
+    let app = story.app_name("windowed");
+    story.create_app(&app, "guestbook", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(&app, "compared, OutOfSync", is::out_of_sync)
+        .await?;
+
+    // Automation waits for the window...
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let services = story.ctx.api::<Service>();
+    assert!(services.get_opt("guestbook").await?.is_none());
+    assert!(is::operation_phase(&story.app(&app).await?).is_none());
+    // ...and a person asking is told why, as Argo CD's API server tells them.
+    let refused = story.ferry_output(&["app", "sync", &app, "--timeout", "60"])?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cannot sync: blocked by sync window"),
+        "{stderr}"
+    );
+
+    // A window with manualSync lets people through, not automation.
+    set_sync_windows(&story, deny(true)).await?;
+    story.ferry(&["app", "sync", &app, "--timeout", "120"])?;
+    assert!(services.get_opt("guestbook").await?.is_some());
+    story.repo.write(
+        "guestbook/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook-config\ndata:\n  greeting: hola\n",
+    )?;
+    let second = story.repo.commit("Spanish greeting")?;
+    story
+        .wait_app(&app, "OutOfSync with the second commit", |a| {
+            is::out_of_sync(a) && is::at_revision(&second)(a)
+        })
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let configmaps = story.ctx.api::<ConfigMap>();
+    assert_eq!(
+        configmaps.get("guestbook-config").await?.data.unwrap()["greeting"],
+        "hello",
+        "automated sync held by the window"
+    );
+
+    // The window goes: automation catches up on its own.
+    set_sync_windows(&story, serde_json::json!([])).await?;
+    story
+        .wait_app(&app, "synced to the second commit", |a| {
+            is::synced(a) && is::at_revision(&second)(a)
+        })
+        .await?;
+    assert_eq!(
+        configmaps.get("guestbook-config").await?.data.unwrap()["greeting"],
+        "hola"
+    );
     Ok(())
 }

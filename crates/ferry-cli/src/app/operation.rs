@@ -144,6 +144,7 @@ pub async fn sync(conn: &Conn, args: SyncArgs) -> anyhow::Result<ExitCode> {
     };
     match conn {
         Conn::Core(core) => {
+            ensure_manual_sync_allowed(core, &app).await?;
             let revision =
                 sync_revision(core, &app, args.revision.as_deref(), args.dry_run).await?;
             let operation = Operation {
@@ -493,6 +494,23 @@ async fn sync_revision(
             )
         })?;
     Ok(resolved.sha)
+}
+
+/// As Argo CD's API server (and so `argocd --core`) checks: a sync asked for by hand is refused
+/// while a window of the app's project blocks it.
+async fn ensure_manual_sync_allowed(core: &Core, app: &Application) -> anyhow::Result<()> {
+    let project = core
+        .projects()
+        .get(app.project())
+        .await
+        .with_context(|| format!("reading AppProject {}", app.project()))?;
+    let windows = project
+        .sync_windows(app)
+        .map_err(|err| anyhow::anyhow!("cannot sync: invalid sync window: {err}"))?;
+    if !windows.can_sync(jiff::Timestamp::now(), true) {
+        bail!("cannot sync: blocked by sync window");
+    }
+    Ok(())
 }
 
 /// Writes the operation unless one is requested or running.
