@@ -191,3 +191,64 @@ async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Re
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_sidecar_serves_the_main_container_and_stops_when_it_is_done() -> Result<()> {
+    let ctx = TestContext::on_real_node().await?;
+    let controller = start_controller(&ctx).await?;
+    let placement = real_node::placement();
+    // The sidecar's shell traps SIGTERM: as PID 1 it would otherwise ignore the kubelet's stop.
+    let serve = "mkdir -p /www && echo -n hello from the sidecar > /www/index.html && \
+                 trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait";
+    let workflow: Workflow = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "sidecar-real"},
+        "spec": {
+            "entrypoint": "fetch",
+            "nodeSelector": placement["nodeSelector"],
+            "tolerations": placement["tolerations"],
+            "imagePullSecrets": [{"name": "sandbox-registry"}],
+            "templates": [{
+                "name": "fetch",
+                "volumes": [{"name": "www", "emptyDir": {}}],
+                "script": {"image": BUSYBOX_IMAGE, "command": ["sh"],
+                           "volumeMounts": [{"name": "www", "mountPath": "/www"}],
+                           "source": "until wget -qO- localhost:8080/index.html; do sleep 0.2; done\n"},
+                "sidecars": [{"name": "web", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", serve],
+                              "mirrorVolumeMounts": true}],
+            }],
+        },
+    }))?;
+    ctx.api::<Workflow>()
+        .create(&PostParams::default(), &workflow)
+        .await?;
+    let wf = finished(&ctx, "sidecar-real").await?;
+    controller.abort();
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    let node = status.nodes.values().next().unwrap();
+    assert_eq!(
+        node.outputs.as_ref().unwrap().result.as_deref(),
+        Some("hello from the sidecar")
+    );
+    // The pod completed: the kubelet stopped the sidecar once the main container exited.
+    let pod_name = ferry_workflow::names::pod_name("sidecar-real", &node.name, "fetch");
+    let pod = ctx
+        .api::<k8s_openapi::api::core::v1::Pod>()
+        .get(&pod_name)
+        .await?;
+    let pod_status = pod.status.unwrap();
+    assert_eq!(pod_status.phase.as_deref(), Some("Succeeded"));
+    let web = pod_status
+        .init_container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.name == "web")
+        .context("no status of the sidecar")?;
+    assert!(
+        web.state.and_then(|s| s.terminated).is_some(),
+        "the sidecar was stopped"
+    );
+    Ok(())
+}
