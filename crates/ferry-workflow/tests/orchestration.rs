@@ -1490,12 +1490,13 @@ kind: Workflow
 metadata: {name: broken}
 spec:
   entrypoint: make
+  arguments: {parameters: [{name: bad, value: broken}]}
   templates:
   - name: make
     resource:
       action: create
       successCondition: data.state == fine
-      failureCondition: data.state in (broken, lost)
+      failureCondition: data.state in ({{workflow.parameters.bad}}, lost)
       manifest: |
         apiVersion: v1
         kind: ConfigMap

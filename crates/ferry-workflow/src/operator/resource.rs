@@ -95,10 +95,9 @@ impl Op<'_> {
         };
         let mut scope = scope.clone();
         scope.insert("node.name".into(), call.name.clone());
-        let manifest = match resource.manifest.as_deref().map(|m| substitute(m, &scope)) {
-            Some(Err(message)) => return self.mark(id, Phase::Error, Some(message)),
-            Some(Ok(manifest)) => Some(manifest),
-            None => None,
+        let resource = match substituted(resource, &scope) {
+            Ok(resource) => resource,
+            Err(message) => return self.mark(id, Phase::Error, Some(message)),
         };
         let meta = &self.workflow.metadata;
         let owner = (resource.set_owner_reference == Some(true)).then(|| OwnerReference {
@@ -113,10 +112,7 @@ impl Op<'_> {
         self.outcome.resources.push(Request {
             node_id: id.into(),
             namespace: meta.namespace.clone().unwrap_or_default(),
-            resource: ResourceTemplate {
-                manifest,
-                ..resource.clone()
-            },
+            resource,
             outputs: template
                 .outputs
                 .iter()
@@ -149,6 +145,18 @@ impl Op<'_> {
         }
         true
     }
+}
+
+/// The template with its tags substituted (upstream substitutes the whole template): the
+/// manifest and the conditions.
+fn substituted(resource: &ResourceTemplate, scope: &Scope) -> Result<ResourceTemplate, String> {
+    let text = |s: &Option<String>| s.as_deref().map(|s| substitute(s, scope)).transpose();
+    Ok(ResourceTemplate {
+        manifest: text(&resource.manifest)?,
+        success_condition: text(&resource.success_condition)?,
+        failure_condition: text(&resource.failure_condition)?,
+        ..resource.clone()
+    })
 }
 
 fn acted_on(node: &NodeStatus) -> Option<ObjectRef> {
