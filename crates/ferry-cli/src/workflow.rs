@@ -380,6 +380,37 @@ fn show(workflow: &Workflow, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first error of linting `files` (creates check first, as upstream's servers do), with
+/// the namespace's WorkflowTemplates and the ClusterWorkflowTemplates (when readable) there
+/// for references; the files' own come after and win.
+pub async fn first_error(
+    target: &Target,
+    files: Vec<(String, Vec<Value>)>,
+) -> anyhow::Result<Option<String>> {
+    let mut cluster = Vec::new();
+    let listed = target
+        .api::<WorkflowTemplate>()
+        .list(&ListParams::default())
+        .await?;
+    for template in listed.items {
+        cluster.push(serde_json::to_value(template)?);
+    }
+    let all = Api::<ClusterWorkflowTemplate>::all(target.client.clone());
+    match all.list(&ListParams::default()).await {
+        Ok(listed) => {
+            for template in listed.items {
+                cluster.push(serde_json::to_value(template)?);
+            }
+        }
+        Err(kube::Error::Api(status)) if status.is_forbidden() => {}
+        Err(err) => return Err(err.into()),
+    }
+    let mut checked = vec![(String::from("(cluster)"), cluster)];
+    checked.extend(files);
+    let results = lint::lint(&checked);
+    Ok(results.into_iter().skip(1).flat_map(|r| r.errors).next())
+}
+
 /// `argo lint`'s pretty output; exit 1 on an error or when nothing was linted.
 pub fn print_lint(files: &[(String, Vec<Value>)]) -> ExitCode {
     let results = lint::lint(files);

@@ -318,6 +318,8 @@ spec:
         "{waited}"
     );
 
+    let watched = ferry.ok(&["wf", "watch", name]).await;
+    assert!(watched.contains("Status:              Succeeded"), "{watched}");
     let shown = ferry.ok(&["wf", "get", name]).await;
     assert!(shown.contains("Status:              Succeeded"), "{shown}");
     assert!(shown.contains("Progress:            2/2"), "{shown}");
@@ -700,9 +702,38 @@ spec:
         from.labels()["workflows.argoproj.io/workflow-template"],
         "greeter"
     );
+    // A template may reference one that is only in the cluster; an unknown one is refused.
+    let caller = ferry.file(
+        "caller.yaml",
+        "apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: caller}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps: [[{name: hi, templateRef: {name: greeter, template: echo}, arguments: {parameters: [{name: msg, value: hi}]}}]]
+",
+    );
+    ferry.ok(&["wf", "template", "create", &caller]).await;
+    let lost = ferry.file(
+        "lost.yaml",
+        &std::fs::read_to_string(&caller)?
+            .replace("caller", "lost")
+            .replace("name: greeter", "name: nowhere"),
+    );
+    let err = ferry.fails(&["wf", "template", "create", &lost]).await;
+    assert!(
+        err.contains("failed to create workflow template: in \"lost\" (WorkflowTemplate): templates.main.hi.templateRef: template \"echo\" not found in WorkflowTemplate \"nowhere\""),
+        "{err}"
+    );
     assert_eq!(
-        ferry.ok(&["wf", "template", "delete", "greeter"]).await,
-        "WorkflowTemplate 'greeter' deleted\n"
+        ferry.ok(&["wf", "template", "list", "-o", "name"]).await,
+        "caller\ngreeter\n"
+    );
+    assert_eq!(
+        ferry.ok(&["wf", "template", "delete", "--all"]).await,
+        "WorkflowTemplate 'caller' deleted\nWorkflowTemplate 'greeter' deleted\n"
     );
     assert_eq!(
         ferry.ok(&["wf", "template", "list", "-o", "name"]).await,

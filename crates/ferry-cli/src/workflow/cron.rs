@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::template::only;
-use super::{Ns, Target, files, print_lint};
+use super::{Ns, Target, files, first_error, print_lint};
 use crate::core::KubeArgs;
 use crate::output::{ListFormat, ObjectFormat, Table, print_json, print_yaml, summary};
 
@@ -79,11 +79,11 @@ pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Create { files, output, ns } => {
             let read = files::read(&files)?;
-            let checked = ferry_workflow::lint::lint(&only(read.clone(), &["CronWorkflow"]));
-            if let Some(error) = checked.iter().flat_map(|r| &r.errors).next() {
+            let target = Target::connect(kube, &ns).await?;
+            if let Some(error) = first_error(&target, only(read.clone(), &["CronWorkflow"])).await?
+            {
                 anyhow::bail!("failed to create cron workflow: {error}");
             }
-            let target = Target::connect(kube, &ns).await?;
             for mut cron in files::objects::<CronWorkflow>(&read, "CronWorkflow")? {
                 cron.metadata.namespace = Some(target.namespace.clone());
                 let created = target

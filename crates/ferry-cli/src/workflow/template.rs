@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::Value;
 
-use super::{Ns, Target, files, print_lint};
+use super::{Ns, Target, files, first_error, print_lint};
 use crate::core::KubeArgs;
 use crate::output::{ListFormat, ObjectFormat, Table, print_json, print_yaml, summary};
 
@@ -78,11 +78,12 @@ pub async fn run(kube: &KubeArgs, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Create { files, output, ns } => {
             let read = files::read(&files)?;
-            let checked = ferry_workflow::lint::lint(&only(read.clone(), &["WorkflowTemplate"]));
-            if let Some(error) = checked.iter().flat_map(|r| &r.errors).next() {
+            let target = Target::connect(kube, &ns).await?;
+            if let Some(error) =
+                first_error(&target, only(read.clone(), &["WorkflowTemplate"])).await?
+            {
                 anyhow::bail!("failed to create workflow template: {error}");
             }
-            let target = Target::connect(kube, &ns).await?;
             for mut template in files::objects::<WorkflowTemplate>(&read, "WorkflowTemplate")? {
                 template.metadata.namespace = Some(target.namespace.clone());
                 let created = target
