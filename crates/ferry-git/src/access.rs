@@ -137,6 +137,11 @@ pub(crate) fn fingerprint(
     field(client_cert.map(|c| c.key_pem.as_str()));
     field(credential.proxy.as_deref());
     field(credential.no_proxy.as_deref());
+    let app = credential.github_app.as_ref();
+    field(app.map(|a| a.app_id.to_string()).as_deref());
+    field(app.map(|a| a.installation_id.to_string()).as_deref());
+    field(app.map(|a| a.private_key.as_str()));
+    field(app.map(|a| a.api()).as_deref());
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
@@ -233,6 +238,19 @@ mod tests {
                 Some(&RepoCredential {
                     proxy: Some("http://proxy:3128".into()),
                     ..basic.clone()
+                }),
+            ),
+            fingerprint(
+                &KEY,
+                url,
+                Some(&RepoCredential {
+                    github_app: Some(crate::GithubApp {
+                        app_id: 1,
+                        installation_id: 2,
+                        private_key: "s3cret".into(),
+                        enterprise_base_url: None,
+                    }),
+                    ..RepoCredential::default()
                 }),
             ),
             fingerprint(

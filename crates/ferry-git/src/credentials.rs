@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::GitError;
+use crate::github_app::GithubApp;
 use crate::known_hosts::KnownHosts;
 use crate::repo_url::{Location, normalize};
 use crate::tls_certs::TlsCerts;
@@ -34,6 +35,9 @@ pub struct RepoCredential {
     pub proxy: Option<String>,
     /// Hosts reached without the proxy (Argo CD's `noProxy`, comma-separated).
     pub no_proxy: Option<String>,
+    /// A GitHub App installation whose access token is the https password (when there is no
+    /// password or ssh key).
+    pub github_app: Option<GithubApp>,
 }
 
 /// A TLS client certificate (chain, PEM) and its unencrypted private key (PEM).
@@ -81,6 +85,7 @@ impl RepoCredential {
             || self.password.is_some()
             || self.ssh_private_key.is_some()
             || self.tls_client_cert.is_some()
+            || self.github_app.is_some()
     }
 
     /// This entry's flags with the secrets of `template` (what a credential template lends a
@@ -91,6 +96,7 @@ impl RepoCredential {
             password: template.password.clone(),
             ssh_private_key: template.ssh_private_key.clone(),
             tls_client_cert: template.tls_client_cert.clone(),
+            github_app: template.github_app.clone(),
             // Argo CD lends the template's proxy to an entry that names none.
             proxy: self.proxy.or_else(|| template.proxy.clone()),
             no_proxy: self.no_proxy.or_else(|| template.no_proxy.clone()),
@@ -111,6 +117,7 @@ impl fmt::Debug for RepoCredential {
             .field("tls_client_cert", &redacted(self.tls_client_cert.is_some()))
             .field("proxy", &self.proxy.as_deref().map(crate::repo_url::scrub))
             .field("no_proxy", &self.no_proxy)
+            .field("github_app", &self.github_app)
             .finish()
     }
 }

@@ -89,44 +89,7 @@ impl HttpRemote {
         let _ = parsed.set_username("");
         let _ = parsed.set_password(None);
 
-        let mut builder = Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(STALL_TIMEOUT)
-            .timeout(timeout)
-            .user_agent(concat!("git/2.0 (ferry ", env!("CARGO_PKG_VERSION"), ")"));
-        if credential.insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(pem) = parsed.host_str().and_then(|h| trust.tls_certs().pem_for(h)) {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| invalid("TLS certificates", &e))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(cert) = &credential.tls_client_cert {
-            let pem = format!("{}\n{}", cert.cert_pem.trim(), cert.key_pem.trim());
-            let identity = reqwest::Identity::from_pem(pem.as_bytes())
-                .map_err(|e| invalid("tlsClientCertData/tlsClientCertKey", &error_chain(&e)))?;
-            builder = builder.identity(identity);
-        }
-        // Without a `proxy` of its own a repository is reached directly, whatever the
-        // environment says (as ferry's other remotes).
-        builder = match credential.proxy.as_deref().map(str::trim) {
-            Some(proxy) if !proxy.is_empty() => {
-                let no_proxy = credential
-                    .no_proxy
-                    .as_deref()
-                    .and_then(reqwest::NoProxy::from_string);
-                builder.proxy(
-                    reqwest::Proxy::all(proxy)
-                        .map_err(|e| invalid("proxy", &e))?
-                        .no_proxy(no_proxy),
-                )
-            }
-            _ => builder.no_proxy(),
-        };
-        let client = builder.build().map_err(|e| invalid("HTTP client", &e))?;
+        let client = client(url, credential, trust, parsed.host_str(), timeout)?;
 
         let password = url_password.or_else(|| credential.password.clone());
         let authorization = match password {
@@ -156,6 +119,59 @@ impl HttpRemote {
     pub(crate) fn libgit2_url(url: &RepoUrl) -> String {
         format!("{SCHEME_PREFIX}{}", url.raw)
     }
+}
+
+/// A blocking HTTP client for requests on behalf of repository `url` to `host`: the TLS
+/// certificates `trust` configures for `host`, `credential`'s client certificate, `insecure`,
+/// and its proxy unless `noProxy` covers the host.
+pub(crate) fn client(
+    url: &RepoUrl,
+    credential: &RepoCredential,
+    trust: &Credentials,
+    host: Option<&str>,
+    timeout: Duration,
+) -> Result<Client, GitError> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        GitError::InvalidCredentials(format!("{what} for repository {}: {e}", url.display()))
+    };
+    let mut builder = Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(STALL_TIMEOUT)
+        .timeout(timeout)
+        .user_agent(concat!("git/2.0 (ferry ", env!("CARGO_PKG_VERSION"), ")"));
+    if credential.insecure {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(pem) = host.and_then(|h| trust.tls_certs().pem_for(h)) {
+        for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| invalid("TLS certificates", &e))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(cert) = &credential.tls_client_cert {
+        let pem = format!("{}\n{}", cert.cert_pem.trim(), cert.key_pem.trim());
+        let identity = reqwest::Identity::from_pem(pem.as_bytes())
+            .map_err(|e| invalid("tlsClientCertData/tlsClientCertKey", &error_chain(&e)))?;
+        builder = builder.identity(identity);
+    }
+    // Without a `proxy` of its own a repository is reached directly, whatever the
+    // environment says (as ferry's other remotes).
+    builder = match credential.proxy.as_deref().map(str::trim) {
+        Some(proxy) if !proxy.is_empty() => {
+            let no_proxy = credential
+                .no_proxy
+                .as_deref()
+                .and_then(reqwest::NoProxy::from_string);
+            builder.proxy(
+                reqwest::Proxy::all(proxy)
+                    .map_err(|e| invalid("proxy", &e))?
+                    .no_proxy(no_proxy),
+            )
+        }
+        _ => builder.no_proxy(),
+    };
+    builder.build().map_err(|e| invalid("HTTP client", &e))
 }
 
 /// While alive, this thread's libgit2 operations on `ferry-http(s)://` URLs use `remote`.

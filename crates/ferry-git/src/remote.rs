@@ -12,7 +12,7 @@ use git2::{
 
 use crate::http_transport::{self, HttpRemote};
 use crate::known_hosts::Distrust;
-use crate::repo_url::{RepoUrl, scrub};
+use crate::repo_url::{RepoUrl, Transport, scrub};
 use crate::{Credentials, GitError, RemoteRef, RepoCredential};
 
 /// What the callbacks observed, to classify the error libgit2 reports afterwards.
@@ -55,17 +55,18 @@ impl<'a> Session<'a> {
 
     /// The URL libgit2 is given, and the settings of ferry's HTTP transport while it needs them
     /// (see [`http_transport`]).
-    fn libgit2_url(&self) -> Result<(String, Option<http_transport::Active>), GitError> {
-        let credential = self.credential.as_ref();
+    fn libgit2_url(
+        &self,
+        credential: Option<&RepoCredential>,
+    ) -> Result<(String, Option<http_transport::Active>), GitError> {
         if !http_transport::needed(self.url, credential) {
             return Ok((self.url.raw.clone(), None));
         }
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
         let http = HttpRemote::new(
             self.url,
             credential.expect("needed implies a credential"),
             self.trust,
-            remaining.max(Duration::from_secs(1)),
+            self.remaining(),
         )?;
         Ok((
             HttpRemote::libgit2_url(self.url),
@@ -73,13 +74,53 @@ impl<'a> Session<'a> {
         ))
     }
 
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1))
+    }
+
+    /// The credential the operation authenticates with: a GitHub App's is its installation
+    /// token (fetched, or cached), as the password of `x-access-token` over https.
+    fn effective_credential(&self) -> Result<Option<RepoCredential>, GitError> {
+        let Some(credential) = &self.credential else {
+            return Ok(None);
+        };
+        let https = matches!(self.url.transport, Transport::Http | Transport::Https);
+        let Some(app) = credential
+            .github_app
+            .as_ref()
+            .filter(|_| https && credential.password.is_none())
+        else {
+            return Ok(Some(credential.clone()));
+        };
+        let api = app.api();
+        let api_host = url::Url::parse(&api)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let client = http_transport::client(
+            self.url,
+            credential,
+            self.trust,
+            api_host.as_deref(),
+            self.remaining(),
+        )?;
+        let token = app.token(&client, &self.url.display())?;
+        Ok(Some(RepoCredential {
+            username: Some(crate::TOKEN_USERNAME.to_owned()),
+            password: Some(token),
+            ..credential.clone()
+        }))
+    }
+
     /// `git ls-remote`: the advertised refs, without fetching.
     pub fn ls_remote(&self) -> Result<Vec<RemoteRef>, GitError> {
         let classify = |e| self.classify(e, "ls-remote");
-        let (url, _http) = self.libgit2_url()?;
+        let credential = self.effective_credential()?;
+        let (url, _http) = self.libgit2_url(credential.as_ref())?;
         let mut remote = git2::Remote::create_detached(url.as_str()).map_err(classify)?;
         let connection = remote
-            .connect_auth(Direction::Fetch, Some(self.callbacks()), None)
+            .connect_auth(Direction::Fetch, Some(self.callbacks(credential)), None)
             .map_err(classify)?;
         let heads = connection.list().map_err(classify)?;
         Ok(heads
@@ -95,11 +136,12 @@ impl<'a> Session<'a> {
     /// Fetch `refspecs` into `repo` (a bare mirror), pruning refs deleted upstream.
     pub fn fetch(&self, repo: &Repository, refspecs: &[&str]) -> Result<(), GitError> {
         let classify = |e| self.classify(e, "fetch");
-        let (url, _http) = self.libgit2_url()?;
+        let credential = self.effective_credential()?;
+        let (url, _http) = self.libgit2_url(credential.as_ref())?;
         let mut remote = repo.remote_anonymous(&url).map_err(classify)?;
         let mut options = FetchOptions::new();
         options
-            .remote_callbacks(self.callbacks())
+            .remote_callbacks(self.callbacks(credential))
             .prune(FetchPrune::On)
             .download_tags(git2::AutotagOption::None)
             .update_fetchhead(false);
@@ -116,10 +158,11 @@ impl<'a> Session<'a> {
     /// tree, author, message and second) meanwhile: the push would change nothing.
     pub fn push(&self, repo: &Repository, refspec: &str) -> Result<Option<String>, GitError> {
         let classify = |e| self.classify(e, "push");
-        let (url, _http) = self.libgit2_url()?;
+        let credential = self.effective_credential()?;
+        let (url, _http) = self.libgit2_url(credential.as_ref())?;
         let mut remote = repo.remote_anonymous(&url).map_err(classify)?;
         let rejected = Rc::new(RefCell::new(None));
-        let mut callbacks = self.callbacks();
+        let mut callbacks = self.callbacks(credential);
         let seen = rejected.clone();
         callbacks.push_update_reference(move |_, status| {
             if let Some(status) = status {
@@ -147,11 +190,11 @@ impl<'a> Session<'a> {
     }
 
     /// Callbacks for one operation (ls-remote or fetch): each may offer the secrets anew.
-    fn callbacks(&self) -> RemoteCallbacks<'_> {
+    fn callbacks(&self, credential: Option<RepoCredential>) -> RemoteCallbacks<'_> {
         *self.observed.borrow_mut() = Observed::default();
         let mut callbacks = RemoteCallbacks::new();
         let observed = self.observed.clone();
-        let credential = self.credential.clone().unwrap_or_default();
+        let credential = credential.unwrap_or_default();
         callbacks.credentials(move |_url, username_from_url, allowed| {
             let mut observed = observed.borrow_mut();
             let result = supply_credentials(&credential, username_from_url, allowed, &mut observed);

@@ -11,6 +11,7 @@ use common::{cache, history};
 use ferry_git::{CheckoutOptions, ClientCert, Credentials, GitError, RepoCredential, TlsCerts};
 use ferry_testkit::TestCa;
 use ferry_testkit::git::{GitDaemon, GitRepo, HttpServer, SshKey, SshServer};
+use ferry_testkit::github_app::GithubAppApi;
 use ferry_testkit::http_proxy::HttpProxy;
 
 #[tokio::test]
@@ -277,6 +278,75 @@ async fn proxy_and_no_proxy() -> anyhow::Result<()> {
     assert!(err.to_string().contains(&http_url), "{err}");
     let bypass = through(gone, Some("127.0.0.0/8"));
     assert_eq!(resolve(http_url, bypass).await?.sha, h.third);
+    Ok(())
+}
+
+/// A GitHub App credential: ferry signs a JWT with the app's key, exchanges it for an
+/// installation token at the (GitHub Enterprise) API, which checks the signature with the
+/// app's public key, and clones with the token as the password of `x-access-token`. The
+/// token is reused until a minute before it expires.
+#[tokio::test]
+async fn github_app_installation_tokens() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let token = "ghs_installation_token";
+    let http = HttpServer::start(&repo, Some(("x-access-token", token)))?;
+    let url = http.url();
+    let app_credential = |api: &GithubAppApi, app_id, installation_id| RepoCredential {
+        github_app: Some(ferry_git::GithubApp {
+            app_id,
+            installation_id,
+            private_key: api.private_key().to_owned(),
+            enterprise_base_url: Some(api.url()),
+        }),
+        ..RepoCredential::default()
+    };
+    let resolve = |credential: RepoCredential| {
+        let url = url.clone();
+        async move {
+            let (cache, _root) = common::cache(Credentials::new().with_repo(&url, credential));
+            cache.resolve(&url, "main").await
+        }
+    };
+
+    let api = GithubAppApi::start(41, 7, token, Duration::from_secs(3600))?;
+    assert_eq!(resolve(app_credential(&api, 41, 7)).await?.sha, h.third);
+    assert_eq!(api.exchanges(), 1);
+    // Another cache, same app: the token is still valid, no new exchange.
+    assert_eq!(resolve(app_credential(&api, 41, 7)).await?.sha, h.third);
+    assert_eq!(api.exchanges(), 1);
+
+    // A token about to expire is replaced before each use.
+    let short = GithubAppApi::start(42, 7, token, Duration::from_secs(30))?;
+    resolve(app_credential(&short, 42, 7)).await?;
+    let first = short.exchanges();
+    resolve(app_credential(&short, 42, 7)).await?;
+    assert!(first >= 1 && short.exchanges() > first);
+
+    // The API refuses a JWT naming another app, or signed with another key.
+    let err = resolve(app_credential(&api, 99, 7)).await.unwrap_err();
+    assert!(
+        matches!(&err, GitError::AuthFailed { message, .. } if message.contains("401")),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&url), "{err}");
+    let stranger = GithubAppApi::start(41, 7, token, Duration::from_secs(3600))?;
+    let forged = RepoCredential {
+        github_app: Some(ferry_git::GithubApp {
+            private_key: stranger.private_key().to_owned(),
+            ..app_credential(&api, 41, 7).github_app.unwrap()
+        }),
+        ..RepoCredential::default()
+    };
+    let err = resolve(forged).await.unwrap_err();
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err}");
+    assert!(!format!("{err:?}").contains("PRIVATE KEY"), "{err:?}");
+    // An installation the app does not have.
+    let err = resolve(app_credential(&api, 41, 8)).await.unwrap_err();
+    assert!(
+        matches!(&err, GitError::AuthFailed { message, .. } if message.contains("404")),
+        "{err}"
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! What the repo service authenticates with: the credential an Argo CD repository Secret holds,
 //! for Git fetches and for helm pulling charts, and the [`Credentials`] all of them make.
 
-use ferry_git::{ClientCert, Credentials, RepoCredential};
+use ferry_git::{ClientCert, Credentials, GithubApp, RepoCredential};
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 
 /// The credential of a repository (or credential template) Secret.
@@ -17,6 +17,21 @@ pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
     let tls_client_cert = text("tlsClientCertData")
         .zip(text("tlsClientCertKey"))
         .map(|(cert_pem, key_pem)| ClientCert { cert_pem, key_pem });
+    // As Argo CD: a GitHub App needs its key and non-zero app and installation IDs.
+    let id = |key: &str| {
+        text(key)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|id| *id != 0)
+    };
+    let github_app = text("githubAppPrivateKey")
+        .zip(id("githubAppID"))
+        .zip(id("githubAppInstallationID"))
+        .map(|((private_key, app_id), installation_id)| GithubApp {
+            app_id,
+            installation_id,
+            private_key,
+            enterprise_base_url: text("githubAppEnterpriseBaseUrl"),
+        });
     RepoCredential {
         username: repo.username.clone(),
         password: repo.password.clone(),
@@ -26,6 +41,7 @@ pub fn repo_credential(repo: &RepoSecret) -> RepoCredential {
         tls_client_cert,
         proxy: text("proxy"),
         no_proxy: text("noProxy"),
+        github_app,
     }
 }
 
@@ -74,6 +90,30 @@ stringData:
             credential.no_proxy.as_deref(),
             Some(".internal.example.com,10.0.0.0/8")
         );
+        assert!(credential.github_app.is_none());
+        let credential = repo_credential(&secret(
+            r#"
+metadata: {name: repo, labels: {argocd.argoproj.io/secret-type: repo-creds}}
+stringData:
+  url: https://ghe.example.com/org
+  githubAppID: "41"
+  githubAppInstallationID: "7"
+  githubAppPrivateKey: APP-KEY
+  githubAppEnterpriseBaseUrl: https://ghe.example.com/api/v3/
+"#,
+        ));
+        let app = credential.github_app.unwrap();
+        assert_eq!((app.app_id, app.installation_id), (41, 7));
+        assert_eq!(app.private_key, "APP-KEY");
+        assert_eq!(app.api(), "https://ghe.example.com/api/v3");
+        // Without an installation ID there is no app.
+        let credential = repo_credential(&secret(
+            r#"
+metadata: {name: repo, labels: {argocd.argoproj.io/secret-type: repository}}
+stringData: {url: "https://github.com/org/app", githubAppID: "41", githubAppPrivateKey: KEY}
+"#,
+        ));
+        assert!(credential.github_app.is_none());
         // A certificate without its key is no client certificate.
         let credential = repo_credential(&secret(
             r#"

@@ -13,6 +13,7 @@ mod daemon;
 pub mod dex;
 pub mod git;
 pub mod gitea;
+pub mod github_app;
 pub mod gpg;
 mod helm;
 mod http;
