@@ -1,11 +1,11 @@
-//! `progress` of nodes and of the workflow, counted over pods as upstream.
+//! `progress` of nodes and of the workflow, counted over pods and HTTP nodes as upstream.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_types::workflow::{NodeStatus, Phase};
 
-/// Sets each node's progress (pods `0/1` until they succeed, others the sum of their
-/// descendants') and returns the workflow's (the sum over pods).
+/// Sets each node's progress (pods and HTTP nodes `0/1` until they succeed, others the sum of
+/// their descendants') and returns the workflow's (the sum over pods and HTTP nodes).
 pub(super) fn progress(nodes: &mut BTreeMap<String, NodeStatus>) -> String {
     let pod_progress = |node: &NodeStatus| -> (u32, u32) {
         match node.phase {
@@ -25,11 +25,7 @@ pub(super) fn progress(nodes: &mut BTreeMap<String, NodeStatus>) -> String {
         let Some(node) = nodes.get(id) else {
             return (0, 0);
         };
-        let own = if node.type_ == "Pod" {
-            pod(node)
-        } else {
-            (0, 0)
-        };
+        let own = if counted(node) { pod(node) } else { (0, 0) };
         node.children.iter().fold(own, |(d, t), child| {
             let (cd, ct) = sum(child, nodes, seen, pod);
             (d + cd, t + ct)
@@ -46,8 +42,13 @@ pub(super) fn progress(nodes: &mut BTreeMap<String, NodeStatus>) -> String {
     }
     let (done, total) = nodes
         .values()
-        .filter(|n| n.type_ == "Pod")
+        .filter(|n| counted(n))
         .map(pod_progress)
         .fold((0, 0), |(d, t), (nd, nt)| (d + nd, t + nt));
     format!("{done}/{total}")
+}
+
+/// Whether a node counts itself (upstream's executable nodes) rather than summing its children.
+fn counted(node: &NodeStatus) -> bool {
+    matches!(node.type_.as_str(), "Pod" | "HTTP")
 }
