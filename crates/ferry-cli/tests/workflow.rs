@@ -319,7 +319,10 @@ spec:
     );
 
     let watched = ferry.ok(&["wf", "watch", name]).await;
-    assert!(watched.contains("Status:              Succeeded"), "{watched}");
+    assert!(
+        watched.contains("Status:              Succeeded"),
+        "{watched}"
+    );
     let shown = ferry.ok(&["wf", "get", name]).await;
     assert!(shown.contains("Status:              Succeeded"), "{shown}");
     assert!(shown.contains("Progress:            2/2"), "{shown}");
@@ -409,7 +412,15 @@ spec:
         "nothing else was created"
     );
 
-    ferry.ok(&["wf", "delete", name]).await;
+    assert_eq!(
+        ferry.ok(&["wf", "delete", "--older", "1h"]).await,
+        "No resources found\n",
+        "it finished seconds ago"
+    );
+    assert_eq!(
+        ferry.ok(&["wf", "delete", "--completed"]).await,
+        format!("Workflow '{name}' deleted\n")
+    );
     assert_eq!(ferry.ok(&["wf", "list"]).await, "No workflows found\n");
     kubelet.abort();
     controller.abort();
@@ -677,14 +688,15 @@ spec:
         err.contains("spec.arguments.parameters.msg: required by the entrypoint \"echo\""),
         "{err}"
     );
+    let parameters = ferry.file("parameters.yaml", "msg: hi\n");
     let name = ferry
         .ok(&[
             "wf",
             "submit",
             "--from",
             "workflowtemplate/greeter",
-            "-p",
-            "msg=hi",
+            "--parameter-file",
+            &parameters,
             "-o",
             "name",
         ])
@@ -701,6 +713,11 @@ spec:
     assert_eq!(
         from.labels()["workflows.argoproj.io/workflow-template"],
         "greeter"
+    );
+    let arguments = from.spec.arguments.clone().unwrap().parameters;
+    assert_eq!(
+        (arguments[0].name.as_str(), arguments[0].value.as_deref()),
+        ("msg", Some("hi"))
     );
     // A template may reference one that is only in the cluster; an unknown one is refused.
     let caller = ferry.file(
