@@ -244,6 +244,13 @@ fn lookup(discovery: &Discovery, api_version: &str, kind: &str) -> Option<(ApiRe
         .map(|(resource, caps)| (resource, caps.scope == Scope::Namespaced))
 }
 
+/// What the sync found of the namespaces it may create.
+#[derive(Default)]
+struct NamespacesFound {
+    missing: BTreeSet<String>,
+    existing: BTreeSet<String>,
+}
+
 struct Run<'a> {
     engine: &'a Engine,
     request: &'a SyncRequest,
@@ -257,7 +264,10 @@ impl Run<'_> {
     async fn execute(&mut self, cancel: &CancellationToken) -> Result<String, Stop> {
         let mut tasks = self.plan().await?;
         tasks::sort(&mut tasks);
-        self.dry_run(&mut tasks).await?;
+        // Asked once: the dry run skips objects in missing namespaces, and the sync creates
+        // its namespace unless it is known to exist.
+        let namespaces = self.namespaces_to_create(&tasks).await;
+        self.dry_run(&mut tasks, &namespaces.missing).await?;
         if self.request.dry_run {
             for task in &tasks {
                 let code = match task.action {
@@ -269,7 +279,7 @@ impl Run<'_> {
             return Ok("dry run succeeded".into());
         }
         if self.request.options.create_namespace {
-            self.create_namespace().await?;
+            self.create_namespace(&namespaces.existing).await?;
         }
 
         let (main, sync_fail): (Vec<Task>, Vec<Task>) = tasks
@@ -492,10 +502,13 @@ impl Run<'_> {
 
     /// Server-side dry run of every apply, so a bad manifest fails the sync before anything
     /// changes.
-    async fn dry_run(&mut self, tasks: &mut [Task]) -> Result<(), Stop> {
+    async fn dry_run(
+        &mut self,
+        tasks: &mut [Task],
+        missing_namespaces: &BTreeSet<String>,
+    ) -> Result<(), Stop> {
         let mut failures = Vec::new();
         let mut crds = BTreeSet::new();
-        let missing_namespaces = self.namespaces_to_create(tasks).await;
         for task in tasks.iter() {
             if task.action != Action::Apply {
                 continue;
@@ -548,9 +561,10 @@ impl Run<'_> {
         )))
     }
 
-    /// Namespaces the sync will create (Namespace objects in Git, or `CreateNamespace=true`)
-    /// that do not exist yet.
-    async fn namespaces_to_create(&self, tasks: &[Task]) -> BTreeSet<String> {
+    /// Which of the namespaces the sync will create (Namespace objects in Git, or
+    /// `CreateNamespace=true`) exist already and which do not (one that could not be asked
+    /// about is in neither).
+    async fn namespaces_to_create(&self, tasks: &[Task]) -> NamespacesFound {
         let mut candidates: BTreeSet<String> = tasks
             .iter()
             .filter(|t| {
@@ -562,16 +576,20 @@ impl Run<'_> {
             candidates.insert(self.request.namespace.clone());
         }
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.engine.client.clone());
-        let mut missing = BTreeSet::new();
+        let mut found = NamespacesFound::default();
         for name in candidates {
-            if let Ok(None) = api.get_opt(&name).await {
-                missing.insert(name);
-            }
+            match api.get_opt(&name).await {
+                Ok(None) => found.missing.insert(name),
+                Ok(Some(_)) => found.existing.insert(name),
+                Err(_) => false,
+            };
         }
-        missing
+        found
     }
 
-    async fn create_namespace(&mut self) -> Result<(), Stop> {
+    /// `CreateNamespace=true`: the destination namespace, applied unless it was there as the
+    /// sync began, and at every sync with managed metadata.
+    async fn create_namespace(&mut self, existing: &BTreeSet<String>) -> Result<(), Stop> {
         let namespace = &self.request.namespace;
         if namespace.is_empty() {
             return Ok(());
@@ -588,7 +606,7 @@ impl Run<'_> {
             );
             metadata["labels"] = json!(managed.labels);
             metadata["annotations"] = json!(annotations);
-        } else if let Ok(Some(_)) = api.get_opt(namespace).await {
+        } else if existing.contains(namespace) {
             return Ok(());
         }
         let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata});
