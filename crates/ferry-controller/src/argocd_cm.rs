@@ -26,6 +26,9 @@ pub struct LiveArgoSettings {
     current: RwLock<Arc<ArgoSettings>>,
     /// The data the current settings came from, to skip a watch event that changed nothing.
     data: RwLock<BTreeMap<String, String>>,
+    /// The latest data seen, taken even when it has problems: flags read as they are
+    /// (impersonation) must not wait for an unrelated typo to be fixed.
+    latest: RwLock<BTreeMap<String, String>>,
 }
 
 impl LiveArgoSettings {
@@ -44,6 +47,7 @@ impl LiveArgoSettings {
         let settings = ArgoSettings::from_data(&data)?;
         Ok(Self {
             current: RwLock::new(Arc::new(settings)),
+            latest: RwLock::new(data.clone()),
             data: RwLock::new(data),
         })
     }
@@ -53,6 +57,7 @@ impl LiveArgoSettings {
         Self {
             current: RwLock::new(Arc::new(settings)),
             data: RwLock::default(),
+            latest: RwLock::default(),
         }
     }
 
@@ -64,10 +69,17 @@ impl LiveArgoSettings {
             .clone()
     }
 
+    /// The trimmed value of `key` in the latest `argocd-cm` seen, problems or not.
+    pub fn value(&self, key: &str) -> Option<String> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.get(key).map(|value| value.trim().to_string())
+    }
+
     /// Takes a ConfigMap's data: `Ok(true)` when the settings changed, `Ok(false)` when the
     /// data is what they came from, an error (and the previous settings kept) when it has
     /// problems.
     fn update(&self, data: BTreeMap<String, String>) -> Result<bool, String> {
+        *self.latest.write().unwrap_or_else(|p| p.into_inner()) = data.clone();
         if *self.data.read().unwrap_or_else(|p| p.into_inner()) == data {
             return Ok(false);
         }
@@ -215,6 +227,24 @@ mod tests {
             .resource_filter(&settings, "https://kubernetes.default.svc");
         assert_eq!(filter.exclude.len(), 1);
         assert_eq!(live.get().resync(&settings), Duration::from_secs(45));
+    }
+
+    #[test]
+    fn values_follow_the_latest_data_even_with_a_problem_elsewhere() {
+        let live = LiveArgoSettings::new(ArgoSettings::default());
+        assert_eq!(live.value("application.sync.impersonation.enabled"), None);
+        let on = data(&[
+            ("application.sync.impersonation.enabled", " true\n"),
+            ("timeout.reconciliation", "soon"),
+        ]);
+        assert!(live.update(on).is_err());
+        assert_eq!(
+            live.value("application.sync.impersonation.enabled")
+                .as_deref(),
+            Some("true")
+        );
+        assert!(live.update(BTreeMap::new()).is_ok());
+        assert_eq!(live.value("application.sync.impersonation.enabled"), None);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use ferry_appstate::Comparison;
 use ferry_render::Renderer;
 use ferry_types::tracking::{app_of_instance, instance_name};
 use ferry_types::{AppProject, Application};
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
@@ -29,8 +28,6 @@ pub struct Context {
     /// For the Applications of other namespaces (`--application-namespaces`).
     pub client: kube::Client,
     pub projects: Api<AppProject>,
-    /// ConfigMaps of the control namespace (`argocd-cm` is read at every sync).
-    pub config_maps: Api<ConfigMap>,
     pub project_store: Store<AppProject>,
     pub clusters: Arc<Clusters>,
     pub renderer: Arc<Renderer>,
@@ -45,6 +42,9 @@ pub struct Context {
     pub predictions: Option<ferry_diff::Predictions>,
     /// The last comparison of each app, reused while nothing it depends on changed.
     pub comparisons: Mutex<HashMap<String, CachedComparison>>,
+    /// The status each app was last given here: a reconcile of a view that trails that write
+    /// finds the same status and writes nothing.
+    pub written_statuses: Mutex<HashMap<String, WrittenStatus>>,
     /// When apps whose comparison failed are looked at again.
     pub error_backoff: ErrorBackoff,
     /// When apps whose reconcile failed (an error, not a failed comparison) are tried again.
@@ -52,6 +52,13 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Which apps this replica reconciles (all of them unless sharded).
     pub sharding: Sharding,
+}
+
+/// A status as written to an app: the app's uid, a digest of the status, when.
+pub struct WrittenStatus {
+    pub uid: String,
+    pub digest: Vec<u8>,
+    pub at: std::time::Instant,
 }
 
 /// A comparison and the fingerprint of its inputs (spec, revisions, project, live changes).
@@ -98,6 +105,12 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(app.to_string(), CachedComparison { key, comparison });
+    }
+
+    /// Whether a comparison of `app` is kept (none: the first, or the first since a sync).
+    pub fn has_comparison(&self, app: &str) -> bool {
+        let cache = self.comparisons.lock().unwrap_or_else(|p| p.into_inner());
+        cache.contains_key(app)
     }
 
     pub fn forget_comparison(&self, app: &str) {

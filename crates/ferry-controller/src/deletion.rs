@@ -70,14 +70,12 @@ pub async fn finalize(ctx: &Context, app: &Application) -> kube::Result<Action> 
         }
     };
     // Deletions are changes to the cluster like a sync's, made as the same identity.
-    let client = match impersonation::sync_identity(ctx, app, &setup)
-        .await
-        .and_then(|user| {
-            setup
-                .cluster
-                .client_as(user.as_deref())
-                .map_err(|err| format!("{err:#}"))
-        }) {
+    let client = match impersonation::sync_identity(ctx, app, &setup).and_then(|user| {
+        setup
+            .cluster
+            .client_as(user.as_deref())
+            .map_err(|err| format!("{err:#}"))
+    }) {
         Ok(client) => client,
         Err(message) => {
             deletion_error(ctx, app, message).await?;

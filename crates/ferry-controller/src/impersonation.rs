@@ -2,21 +2,20 @@
 //! `argocd-cm`, what a sync does to the destination cluster (applies, prunes, hooks) and what a
 //! cascade deletion deletes is sent with `Impersonate-User: system:serviceaccount:<ns>:<name>`,
 //! the account the project's `destinationServiceAccounts` name for the destination, so the
-//! cluster's RBAC for that account bounds what the app can do. The flags are read at every
-//! sync, so turning them on needs no restart.
+//! cluster's RBAC for that account bounds what the app can do. The flags are read from the
+//! `argocd-cm` the controller follows live, so turning them on needs no restart and a sync
+//! sends no request for them.
 
 use std::task::Poll;
 
 use ferry_types::Application;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::client::Body;
 use tracing::info;
 
 use crate::appstate::Setup;
 use crate::context::Context;
-use ferry_appstate::argocd_cm::ARGOCD_CM;
 
 const ENABLED_KEY: &str = "application.sync.impersonation.enabled";
 /// Argo CD's: on unless `"false"`; off lets a destination without an entry sync as the
@@ -25,21 +24,14 @@ const ENFORCED_KEY: &str = "application.sync.impersonation.enforced";
 
 /// The user `app`'s sync acts as: `None` for the controller itself (impersonation off, or not
 /// enforced and no entry matches). Errors are the operation's message, as Argo CD words them.
-pub async fn sync_identity(
+pub fn sync_identity(
     ctx: &Context,
     app: &Application,
     setup: &Setup,
 ) -> Result<Option<String>, String> {
-    let data = ctx
-        .config_maps
-        .get_opt(ARGOCD_CM)
-        .await
-        .map_err(|err| format!("error getting impersonation setting: {err}"))?
-        .and_then(|cm: ConfigMap| cm.data)
-        .unwrap_or_default();
     // Trimmed, as `/api/v1/settings` reads it: what the server advertises is what is enforced.
-    let flag = |key: &str| data.get(key).map(|value| value.trim());
-    if flag(ENABLED_KEY) != Some("true") {
+    let flag = |key: &str| ctx.argo_cm.value(key);
+    if flag(ENABLED_KEY).as_deref() != Some("true") {
         return Ok(None);
     }
     let namespace = &app.spec.destination.namespace;
@@ -53,7 +45,7 @@ pub async fn sync_identity(
         .map_err(|err| format!("failed to derive service account to impersonate: {err}"))?;
     match account {
         Some(account) => Ok(Some(account)),
-        None if flag(ENFORCED_KEY) == Some("false") => {
+        None if flag(ENFORCED_KEY).as_deref() == Some("false") => {
             info!(app = %app.metadata.name.as_deref().unwrap_or_default(),
                 "no destinationServiceAccounts entry matches; syncing as the controller (impersonation not enforced)");
             Ok(None)

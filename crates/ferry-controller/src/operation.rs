@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::appstate;
 use crate::context::Context;
@@ -33,11 +33,14 @@ use crate::patch;
 use crate::status_size;
 
 /// How often a running sync's progress is written to the Application at most.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The operations running in this controller.
 pub struct Operations {
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// The start of each app's operation that ended here since, until the app's view shows
+    /// the end: a view still showing it running trails, and needs no fresh read to tell.
+    finished: Mutex<HashMap<String, Option<Time>>>,
     slots: Arc<Semaphore>,
 }
 
@@ -45,6 +48,7 @@ impl Operations {
     pub fn new(concurrency: usize) -> Self {
         Self {
             running: Mutex::default(),
+            finished: Mutex::default(),
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
@@ -80,6 +84,30 @@ impl Operations {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn finished(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Time>>> {
+        self.finished.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `app` still shows as running the operation that ended here (the finish's watch
+    /// event has not come yet); forgets the end once the view shows something else.
+    fn trails_finished(&self, name: &str, app: &Application) -> bool {
+        let mut finished = self.finished();
+        let Some(started_at) = finished.get(name) else {
+            return false;
+        };
+        let state = app.status.as_ref().and_then(|s| s.operation_state.as_ref());
+        let trails = state.is_some_and(|state| {
+            matches!(
+                state.phase,
+                OperationPhase::Running | OperationPhase::Terminating
+            ) && state.started_at == *started_at
+        });
+        if !trails {
+            finished.remove(name);
+        }
+        trails
+    }
 }
 
 /// Looks at an Application's requested operation and its recorded state, and starts, resumes,
@@ -91,14 +119,25 @@ pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
     if app.operation.is_none() || running_here {
         return act(ctx, app, running_here).await;
     }
+    if ctx.operations.trails_finished(&name, app) {
+        // The finish's own watch event brings the app back.
+        debug!(app = %name, "the view still shows the operation that ended here");
+        return Ok(());
+    }
     // About to start or resume a sync: decide on the object as it is now, not on the
     // controller's view of it, which can trail an operation that just finished.
     let (apps, app_name) = ctx.app_api(&name);
     let fresh = apps.get(app_name).await?;
     match serde_json::to_value(&fresh).and_then(serde_json::from_value::<Application>) {
-        Ok(fresh) => act(ctx, &fresh, ctx.operations.is_running(&name)).await,
+        Ok(fresh) => drive_fresh(ctx, &fresh).await,
         Err(_) => Ok(()),
     }
+}
+
+/// [`drive`] for an object as the API server just gave it (the answer to the write that
+/// requested the operation), which needs no fresh read.
+pub async fn drive_fresh(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
+    act(ctx, app, ctx.operations.is_running(&ctx.key_of(app))).await
 }
 
 async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube::Result<()> {
@@ -138,7 +177,7 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
     match &state {
         Some(state) if state.operation == operation && state.phase == OperationPhase::Running => {
             info!(app = %name, "resuming the operation left running by an earlier controller");
-            spawn(ctx, name, state.clone(), true);
+            spawn(ctx, name, state.clone(), true, app.clone());
         }
         // A finished operation's state is written together with clearing `operation` (one
         // patch), so an operation beside a finished state is always a new request, even one
@@ -157,23 +196,30 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
             };
             write_state(ctx, &name, &status.operation_state, &state).await?;
             info!(app = %name, automated = operation.initiated_by.automated, "sync started");
-            spawn(ctx, name, state, false);
+            spawn(ctx, name, state, false, app.clone());
         }
     }
     Ok(())
 }
 
-fn spawn(ctx: &Arc<Context>, name: String, state: OperationState, resume: bool) {
+/// Runs the operation in the background; `app` is the Application as just read, which the
+/// first attempt starts from.
+fn spawn(ctx: &Arc<Context>, name: String, state: OperationState, resume: bool, app: Application) {
     let cancel = CancellationToken::new();
     ctx.operations.lock().insert(name.clone(), cancel.clone());
+    ctx.operations.finished().remove(&name);
+    let started_at = state.started_at.clone();
     let ctx = ctx.clone();
     tokio::spawn(async move {
         let outcome = {
             let _slot = ctx.operations.slots.clone().acquire_owned().await;
-            run(&ctx, &name, state, resume, &cancel).await
+            run(&ctx, &name, state, resume, app, &cancel).await
         };
-        if let Err(err) = outcome {
-            warn!(app = %name, "recording the operation's result failed: {err}");
+        match outcome {
+            Ok(()) => {
+                ctx.operations.finished().insert(name.clone(), started_at);
+            }
+            Err(err) => warn!(app = %name, "recording the operation's result failed: {err}"),
         }
         ctx.operations.lock().remove(&name);
         ctx.triggers.app(&name);
@@ -186,9 +232,13 @@ async fn run(
     name: &str,
     mut state: OperationState,
     resume: bool,
+    app: Application,
     cancel: &CancellationToken,
 ) -> kube::Result<()> {
     let mut written = Some(state.clone());
+    // The app as the last attempt read it; the first attempt takes it as just read.
+    let mut app = Some(app);
+    let mut fresh = true;
     let mut previous = if resume {
         let resources = state
             .sync_result
@@ -201,7 +251,20 @@ async fn run(
         None
     };
     loop {
-        let outcome = attempt(ctx, name, &mut state, &mut written, previous, cancel).await;
+        if !std::mem::take(&mut fresh) {
+            // A retry syncs the app as it is now (its spec may have changed).
+            app = None;
+        }
+        let outcome = attempt(
+            ctx,
+            name,
+            &mut app,
+            &mut state,
+            &mut written,
+            previous,
+            cancel,
+        )
+        .await;
         previous = None;
         state.waiting_since = None;
         let (report, result) = match outcome {
@@ -232,17 +295,25 @@ async fn run(
                 result.resources = report.resources;
                 state.sync_result = Some(result);
             }
-            let (apps, app_name) = ctx.app_api(name);
-            let current = apps.get(app_name).await?;
-            let status: ApplicationStatus =
-                serde_json::from_value(current.data["status"].clone()).unwrap_or_default();
-            let history_limit = current.data["spec"]["revisionHistoryLimit"]
-                .as_i64()
-                .unwrap_or(ferry_types::application::DEFAULT_REVISION_HISTORY_LIMIT);
+            // The history as the attempt read it is the history now: only an operation's end
+            // writes it, and this app's operations run here one at a time.
+            let current = match app {
+                Some(app) => app,
+                None => read_app(ctx, name).await?,
+            };
+            let status = current.status.clone().unwrap_or_default();
             let phase = state.phase;
-            finish(ctx, name, &status, history_limit, state, written).await?;
+            finish(
+                ctx,
+                name,
+                &status,
+                current.revision_history_limit(),
+                state,
+                written,
+            )
+            .await?;
             ctx.metrics
-                .sync_completed(&AppIdentity::of_object(&current), phase);
+                .sync_completed(&AppIdentity::of_app(&current), phase);
             return Ok(());
         }
         let delay = retry
@@ -266,22 +337,27 @@ async fn run(
 
 /// One try: render, compare, sync. `Err` is an error before the sync could start (phase
 /// Error); a sync that ran and failed is an `Ok` report with phase Failed.
+/// `app` is the Application to sync when already read; else it is read, and left there.
 async fn attempt(
     ctx: &Arc<Context>,
     name: &str,
+    app: &mut Option<Application>,
     state: &mut OperationState,
     written: &mut Option<OperationState>,
     previous: Option<(Vec<ResourceResult>, Option<SystemTime>)>,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, Option<SyncOperationResult>), String> {
+    if app.is_none() {
+        let read = read_app(ctx, name).await.map_err(|err| match err {
+            kube::Error::SerdeError(err) => format!("application {name}: invalid spec: {err}"),
+            err => format!("reading application {name}: {err}"),
+        })?;
+        *app = Some(read);
+    }
+    let Some(app) = app.clone() else {
+        return Err(format!("reading application {name}"));
+    };
     let (apps, app_name) = ctx.app_api(name);
-    let object = apps
-        .get(app_name)
-        .await
-        .map_err(|err| format!("reading application {name}: {err}"))?;
-    let app: Application = serde_json::to_value(&object)
-        .and_then(serde_json::from_value)
-        .map_err(|err| format!("application {name}: invalid spec: {err}"))?;
     let setup = appstate::setup(ctx, &app).await?;
     let sync = state.operation.sync.clone().unwrap_or_default();
     let manual = !state.operation.initiated_by.automated;
@@ -292,7 +368,7 @@ async fn attempt(
     if !windows.can_sync(jiff::Timestamp::now(), manual) {
         return Err("Cannot sync: Blocked by sync window".into());
     }
-    let identity = impersonation::sync_identity(ctx, &app, &setup).await?;
+    let identity = impersonation::sync_identity(ctx, &app, &setup)?;
     let sources = operation_sources(&app, &sync);
     let pinned = pinned_sources(&sources, &sync);
     let observed = appstate::observe(ctx, &app, &setup, &pinned, false).await?;
@@ -356,7 +432,7 @@ async fn attempt(
             .map(|(resources, _)| resources)
             .unwrap_or_default(),
         waiting_since: previous.and_then(|(_, since)| since),
-        run_id: run_id(&object, state),
+        run_id: run_id(&app, state),
         checkpoint: Some(checkpoint),
         on_applied: applied_predictions(ctx),
         managed_namespace: policy.managed_namespace_metadata.clone(),
@@ -408,12 +484,13 @@ async fn attempt(
         finished.cancel();
         report
     };
-    // Progress goes to the Application at most once per interval, without holding up the sync
+    // Progress goes to the Application at most once per interval, the first one interval into
+    // the attempt (a sync shorter than that writes only its end), without holding up the sync
     // or its end.
     // A checkpoint (before a finished hook is deleted) is written at once and acknowledged.
     let writer = async {
         let mut pending = false;
-        let mut next_write = tokio::time::Instant::now();
+        let mut next_write = tokio::time::Instant::now() + PROGRESS_INTERVAL;
         loop {
             tokio::select! {
                 changed = updates.changed(), if !pending => {
@@ -436,6 +513,15 @@ async fn attempt(
     };
     let (report, ()) = tokio::join!(sync, writer);
     Ok((report, Some(result)))
+}
+
+/// The Application as it is now.
+async fn read_app(ctx: &Context, name: &str) -> kube::Result<Application> {
+    let (apps, app_name) = ctx.app_api(name);
+    let object = apps.get(app_name).await?;
+    serde_json::to_value(&object)
+        .and_then(serde_json::from_value)
+        .map_err(kube::Error::SerdeError)
 }
 
 /// What the sync applies, kept as the server-side diff's prediction for those objects as
@@ -480,7 +566,7 @@ async fn save_progress(
 /// The identity of one run of an operation, which the hooks it creates are labelled with: the
 /// same when a restarted controller resumes it, another for a retry or the next operation (the
 /// Application's uid, the operation's start and retry count, the operation itself).
-fn run_id(app: &kube::api::DynamicObject, state: &OperationState) -> String {
+fn run_id(app: &Application, state: &OperationState) -> String {
     let mut hash = Sha256::new();
     hash.update(app.metadata.uid.as_deref().unwrap_or_default());
     hash.update(serde_json::to_vec(&state.started_at).unwrap_or_default());

@@ -14,11 +14,12 @@ use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use rand::Rng;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use crate::appstate::{self, Observed};
 use crate::automation::{self, Decision};
-use crate::context::Context;
+use crate::context::{Context, WrittenStatus};
 use crate::metrics::AppIdentity;
 use crate::operation;
 use crate::status_size;
@@ -82,6 +83,10 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                     )
                     .done();
                 new.sync.status = SyncStatusCode::Unknown;
+                ctx.written_statuses
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
                 write_status(&ctx, &name, &old, &new, false)
                     .await
                     .map_err(write_error)?;
@@ -92,6 +97,9 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         return deletion::finalize(&ctx, &app).await.map_err(write_error);
     }
 
+    if let Some(wait) = operation_throttle(&ctx, &name) {
+        return Ok(Action::requeue(wait));
+    }
     let old = app.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.controller_namespace = ctx.settings.namespace.clone();
@@ -108,6 +116,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     }
     let refresh = app.refresh_requested();
     let mut requeue = jittered(&ctx);
+    let had_comparison = ctx.has_comparison(&name);
     let observed = observe(&ctx, &app, &mut new, &mut conditions).await;
 
     let mut automated = None;
@@ -139,8 +148,12 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         info!(app = %name, "comparison recovered");
     }
     new.conditions = conditions.done();
-    let compared = observed.as_ref().is_some_and(|(_, o)| o.fresh) || refresh.is_some();
-    if compared || new != old {
+    // As Argo CD's: reconciledAt moves with a refresh and a comparison from scratch (the first,
+    // the first after a sync or a settings change), and with any change of the status; not
+    // for a comparison that a live change caused and that found nothing new.
+    let from_scratch = !had_comparison && observed.as_ref().is_some_and(|(_, o)| o.fresh);
+    let mark = refresh.is_some() || from_scratch || old.reconciled_at.is_none();
+    if mark || new != old {
         new.reconciled_at = Some(operation::now());
     }
     if let Some((_, found)) = &observed {
@@ -149,9 +162,14 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             .await
             .map_err(write_error)?;
     }
-    write_status(&ctx, &name, &old, &new, refresh.is_some())
-        .await
-        .map_err(write_error)?;
+    if mark || !trails_written_status(&ctx, &name, &app, &new) {
+        let written = write_status(&ctx, &name, &old, &new, refresh.is_some())
+            .await
+            .map_err(write_error)?;
+        if written {
+            remember_written_status(&ctx, &name, &app, &new);
+        }
+    }
 
     operation::drive(&ctx, &app).await.map_err(write_error)?;
     if let Some(op) = automated {
@@ -166,11 +184,11 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
         .await
         .map_err(write_error)?;
         // Start it from the object just written: the controller's own view may trail behind
-        // it, and must not request the same sync twice.
+        // it, and must not request the same sync twice; the write's answer is fresh.
         if let Ok(requested) =
             serde_json::to_value(&written).and_then(serde_json::from_value::<Application>)
         {
-            operation::drive(&ctx, &requested)
+            operation::drive_fresh(&ctx, &requested)
                 .await
                 .map_err(write_error)?;
         }
@@ -436,6 +454,75 @@ async fn write_status(
     Ok(true)
 }
 
+/// The digest of what [`write_status`] owns of a status, without `reconciledAt` and the
+/// transition times (a view that trails a health change makes the same change a second later).
+fn status_digest(status: &ApplicationStatus) -> Vec<u8> {
+    let mut status = status.clone();
+    status.reconciled_at = None;
+    status.operation_state = None;
+    status.history = Vec::new();
+    let mut value = serde_json::to_value(&status).unwrap_or_default();
+    without_transition_times(&mut value);
+    Sha256::digest(value.to_string()).to_vec()
+}
+
+fn without_transition_times(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("lastTransitionTime");
+            map.values_mut().for_each(without_transition_times);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_transition_times),
+        _ => {}
+    }
+}
+
+/// Whether `new` is the status this controller last wrote to this very app: the app's view
+/// then trails that write (the watch has not brought it yet), and writing again would send
+/// the same status.
+fn trails_written_status(
+    ctx: &Context,
+    key: &str,
+    app: &Application,
+    new: &ApplicationStatus,
+) -> bool {
+    let uid = app.metadata.uid.as_deref().unwrap_or_default();
+    let written = ctx
+        .written_statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    written
+        .get(key)
+        .is_some_and(|w| w.uid == uid && w.digest == status_digest(new))
+}
+
+fn remember_written_status(ctx: &Context, key: &str, app: &Application, new: &ApplicationStatus) {
+    let written = WrittenStatus {
+        uid: app.metadata.uid.clone().unwrap_or_default(),
+        digest: status_digest(new),
+        at: Instant::now(),
+    };
+    ctx.written_statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key.to_string(), written);
+}
+
+/// While an operation of the app runs here, its status is written at most once per
+/// [`operation::PROGRESS_INTERVAL`] (each object the sync applies changes it): how long to wait
+/// before this reconcile, if at all.
+fn operation_throttle(ctx: &Context, key: &str) -> Option<Duration> {
+    if !ctx.operations.is_running(key) {
+        return None;
+    }
+    let written = ctx
+        .written_statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let since = written.get(key)?.at.elapsed();
+    operation::PROGRESS_INTERVAL.checked_sub(since)
+}
+
 fn jittered(ctx: &Context) -> Duration {
     let jitter = ctx.settings.resync_jitter.as_millis() as u64;
     let extra = if jitter == 0 {
@@ -504,5 +591,28 @@ impl Conditions {
 
     fn done(self) -> Vec<ApplicationCondition> {
         self.now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_written_again_a_second_later_has_the_same_digest() {
+        let mut first = ApplicationStatus::default();
+        first.health.status = HealthStatusCode::Progressing;
+        first.health.last_transition_time = Some(operation::now());
+        first.reconciled_at = Some(operation::now());
+        let mut again = first.clone();
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+        again.health.last_transition_time =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(later));
+        again.reconciled_at = again.health.last_transition_time.clone();
+        assert_eq!(status_digest(&first), status_digest(&again));
+
+        let mut healthy = first.clone();
+        healthy.health.status = HealthStatusCode::Healthy;
+        assert_ne!(status_digest(&first), status_digest(&healthy));
     }
 }

@@ -140,7 +140,10 @@ async fn metrics_reflect_a_sync_and_forget_a_deleted_app() -> Result<()> {
 
 /// A first sync of objects that do not exist yet sends each one dry run (the sync's check
 /// before anything is applied) and one apply; the comparisons before it (of missing objects)
-/// and after it (of objects as the sync left them) send none. A refresh is one write.
+/// and after it (of objects as the sync left them) send none. Around it the controller reads
+/// the app once (as it is now, before starting the sync), asks once whether the destination
+/// namespace exists, reads no settings (it follows argocd-cm), and writes the app a few times
+/// (not once per object applied). A refresh is one write.
 #[tokio::test]
 async fn a_first_sync_and_a_refresh_ask_the_api_server_no_more_than_needed() -> Result<()> {
     const OBJECTS: usize = 5;
@@ -154,10 +157,19 @@ async fn a_first_sync_and_a_refresh_ask_the_api_server_no_more_than_needed() -> 
     story.repo.commit("ConfigMaps to count requests by")?;
     story.start_controller()?;
     let app = story.app_name("counted");
-    story.create_app(&app, "counted", &[])?;
+    story.create_app(&app, "counted", &["--sync-option", "CreateNamespace=true"])?;
     story
         .wait_app(&app, "OutOfSync before any sync", is::out_of_sync)
         .await?;
+    let writes_before = settled(|| requests(&story, "patch", "applications.argoproj.io")).await?;
+    let reads = || async {
+        Ok::<_, anyhow::Error>([
+            requests(&story, "get", "applications.argoproj.io").await?,
+            requests(&story, "get", "namespaces").await?,
+            requests(&story, "get", "configmaps").await?,
+        ])
+    };
+    let reads_before = reads().await?;
     // Server-side apply and its dry run are both PATCHes of the ConfigMap.
     let config_map_patches = || requests(&story, "patch", "configmaps");
     assert_eq!(
@@ -176,6 +188,26 @@ async fn a_first_sync_and_a_refresh_ask_the_api_server_no_more_than_needed() -> 
         config_map_patches().await?,
         (2 * OBJECTS) as f64,
         "one dry run and one apply per ConfigMap"
+    );
+    let reads_after = reads().await?;
+    let read = |i: usize| reads_after[i] - reads_before[i];
+    assert_eq!(read(0), 1.0, "one read of the app, before the sync starts");
+    assert_eq!(
+        read(1),
+        1.0,
+        "CreateNamespace=true: one look whether it exists"
+    );
+    assert_eq!(
+        read(2),
+        0.0,
+        "no argocd-cm read for the impersonation settings"
+    );
+    // The Running state, the end (result, history, `operation` cleared), the status while
+    // the sync applies (at most once a second) and after it.
+    let sync_writes = app_writes - writes_before;
+    assert!(
+        sync_writes <= 5.0,
+        "{sync_writes} writes of the app for a sync of {OBJECTS} objects"
     );
 
     let refresh = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
