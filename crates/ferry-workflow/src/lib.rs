@@ -2,6 +2,7 @@
 //! [`controller`] runs it over the cluster's Workflows; [`pod`] wraps each main container in
 //! `ferry-exec`, whose report comes back through the pod's termination message.
 
+pub mod artifact;
 pub mod claims;
 pub mod condition;
 pub mod control;

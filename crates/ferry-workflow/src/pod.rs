@@ -284,7 +284,18 @@ impl PodView {
             .flatten()
             .find(|c| c.name == MAIN)
             .and_then(|c| c.state.as_ref()?.terminated.clone());
-        let message = terminated.as_ref().and_then(|t| t.message.clone());
+        // An init container that failed (fetching input artifacts) says why in its message.
+        let init_failure = status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref()?.terminated.clone())
+            .find(|t| t.exit_code != 0)
+            .and_then(|t| t.message);
+        let message = terminated
+            .as_ref()
+            .and_then(|t| t.message.clone())
+            .or(init_failure);
         let report = message
             .as_deref()
             .and_then(|m| serde_json::from_str::<Report>(m).ok());

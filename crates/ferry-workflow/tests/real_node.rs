@@ -2,7 +2,9 @@
 //! runs busybox pods under the real executor — ferry-exec built statically from this workspace,
 //! packed into an image with buildah and pulled by the node from the sandbox registry — the
 //! first step's output parameter (a file it wrote) reaches the second step's command, and the
-//! workflow ends Succeeded with both outputs in its status.
+//! workflow ends Succeeded with both outputs in its status. A second workflow passes an
+//! artifact between its steps through MinIO (the `artifact-repositories` ConfigMap naming it,
+//! its credentials in a Secret) and reads a raw input artifact. Both share one executor image.
 
 use std::fs;
 use std::path::Path;
@@ -13,15 +15,17 @@ use anyhow::{Context, Result, bail};
 use ferry_sandbox::Sandbox;
 use ferry_sandbox::registry::{Registry, RegistryInfo};
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::minio::Minio;
 use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
 use ferry_types::Workflow;
 use ferry_types::workflow::Phase;
 use ferry_workflow::controller::{Settings, run};
 use ferry_workflow::pod::PodSettings;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::PostParams;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 fn sh(command: &mut Command) -> Result<String> {
     let output = command.output().with_context(|| format!("{command:?}"))?;
@@ -83,13 +87,26 @@ fn push_executor_image(registry: &RegistryInfo, binary: &Path, image: &str) -> R
     Ok(())
 }
 
-#[tokio::test]
-async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Result<()> {
-    let ctx = TestContext::on_real_node().await?;
+/// The executor image, built and pushed once for this test binary.
+static IMAGE: OnceCell<String> = OnceCell::const_new();
+
+/// Runs the workflow controller over the test's namespace, with the executor image and the
+/// Secret that pulls it.
+async fn start_controller(ctx: &TestContext) -> Result<tokio::task::JoinHandle<Result<()>>> {
     let registry = Registry::of(&Sandbox::named(real_node::SANDBOX)?).up()?;
-    let image = format!("{}/ferry-exec-{}:story", registry.address, ctx.namespace());
-    let binary = tokio::task::spawn_blocking(build_executor).await??;
-    push_executor_image(&registry, &binary, &image)?;
+    let image = IMAGE
+        .get_or_try_init(|| async {
+            let image = format!(
+                "{}/ferry-exec-{}:story",
+                registry.address,
+                std::process::id()
+            );
+            let binary = tokio::task::spawn_blocking(build_executor).await??;
+            push_executor_image(&registry, &binary, &image)?;
+            anyhow::Ok(image)
+        })
+        .await?
+        .clone();
     let auth = fs::read(&registry.auth_config)?;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "sandbox-registry"},
@@ -109,7 +126,38 @@ async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Re
         },
         concurrency: 2,
     };
-    let controller = tokio::spawn(run(ctx.client(), settings, std::future::pending()));
+    Ok(tokio::spawn(run(
+        ctx.client(),
+        settings,
+        std::future::pending(),
+    )))
+}
+
+/// Waits for the workflow to finish.
+async fn finished(ctx: &TestContext, name: &str) -> Result<Workflow> {
+    let api = ctx.api::<Workflow>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let wf = api.get(name).await?;
+        if wf
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_completed())
+        {
+            return Ok(wf);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the workflow did not finish: {:#?}", wf.status);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Result<()> {
+    let ctx = TestContext::on_real_node().await?;
+    let controller = start_controller(&ctx).await?;
 
     let placement = real_node::placement();
     let workflow: Workflow = serde_json::from_value(json!({
@@ -146,23 +194,7 @@ async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Re
     }))?;
     let api = ctx.api::<Workflow>();
     api.create(&PostParams::default(), &workflow).await?;
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    let wf = loop {
-        let wf = api.get("hello-real").await?;
-        if wf
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .is_some_and(|p| p.is_completed())
-        {
-            break wf;
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the workflow did not finish: {:#?}", wf.status);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let wf = finished(&ctx, "hello-real").await?;
     controller.abort();
     let status = wf.status.unwrap();
     assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
@@ -189,6 +221,114 @@ async fn a_two_step_workflow_runs_real_containers_and_passes_a_parameter() -> Re
         read.outputs.unwrap().parameters[0].value.as_deref(),
         Some("hello from ferry (wrote it)")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_artifact_passes_between_steps_through_the_s3_server() -> Result<()> {
+    let ctx = TestContext::on_real_node().await?;
+    let minio = Minio::start("artifacts")?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "minio-creds"},
+        "stringData": {"accesskey": minio.access_key(), "secretkey": minio.secret_key()},
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let repository = format!(
+        "s3:\n  endpoint: {}\n  bucket: {}\n  insecure: true\n  accessKeySecret: {{name: minio-creds, key: accesskey}}\n  secretKeySecret: {{name: minio-creds, key: secretkey}}\n",
+        minio.pod_endpoint()?,
+        minio.bucket()
+    );
+    let repositories: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "artifact-repositories",
+                     "annotations": {"workflows.argoproj.io/default-artifact-repository": "minio"}},
+        "data": {"minio": repository},
+    }))?;
+    ctx.api::<ConfigMap>()
+        .create(&PostParams::default(), &repositories)
+        .await?;
+    let controller = start_controller(&ctx).await?;
+
+    let placement = real_node::placement();
+    let workflow: Workflow = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "art-real"},
+        "spec": {
+            "entrypoint": "main",
+            "nodeSelector": placement["nodeSelector"],
+            "tolerations": placement["tolerations"],
+            "imagePullSecrets": [{"name": "sandbox-registry"}],
+            "templates": [
+                {"name": "main", "steps": [
+                    [{"name": "generate", "template": "generate"}],
+                    [{"name": "consume", "template": "consume",
+                      "arguments": {"artifacts": [
+                          {"name": "site", "from": "{{steps.generate.outputs.artifacts.site}}"}]}}],
+                ]},
+                {"name": "generate",
+                 "outputs": {"artifacts": [{"name": "site", "path": "/tmp/site"}]},
+                 "container": {"image": BUSYBOX_IMAGE, "command": ["sh", "-c"],
+                               "args": ["mkdir -p /tmp/site/docs && echo hello > /tmp/site/index.txt && echo deep > /tmp/site/docs/a.txt"]}},
+                {"name": "consume",
+                 "inputs": {"artifacts": [
+                     {"name": "site", "path": "/work/site"},
+                     {"name": "note", "path": "/work/note.txt", "raw": {"data": "from raw"}}]},
+                 "script": {"image": BUSYBOX_IMAGE, "command": ["sh"],
+                            "source": "cat /work/site/index.txt /work/site/docs/a.txt /work/note.txt\nenv | grep -c FERRY_S3 || true\n"}},
+            ],
+        },
+    }))?;
+    ctx.api::<Workflow>()
+        .create(&PostParams::default(), &workflow)
+        .await?;
+    let wf = finished(&ctx, "art-real").await?;
+    controller.abort();
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    let node = |display: &str| {
+        status
+            .nodes
+            .values()
+            .find(|n| n.display_name == display)
+            .unwrap_or_else(|| panic!("no node {display}"))
+            .clone()
+    };
+
+    // Upstream's shape and key: <workflow>/<pod>/<artifact>.tgz.
+    let generated = serde_json::to_value(node("generate").outputs.unwrap().artifacts)?;
+    let key = generated[0]["s3"]["key"].as_str().unwrap().to_string();
+    assert_eq!(generated[0]["name"], "site");
+    assert_eq!(generated[0]["path"], "/tmp/site");
+    assert!(
+        key.starts_with("art-real/art-real-generate-") && key.ends_with("/site.tgz"),
+        "{key}"
+    );
+    let work = tempfile::tempdir()?;
+    fs::write(work.path().join("site.tgz"), minio.get(&key)?)?;
+    ferry_exec::archive::unpack(&work.path().join("site.tgz"), &work.path().join("site"))
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        fs::read_to_string(work.path().join("site/docs/a.txt"))?,
+        "deep\n"
+    );
+
+    let consume = node("consume");
+    let inputs: Value = serde_json::to_value(consume.inputs.unwrap().artifacts)?;
+    assert_eq!(inputs[0]["s3"]["key"], key.as_str());
+    assert_eq!(inputs[1]["raw"]["data"], "from raw");
+    assert_eq!(
+        consume.outputs.unwrap().result.as_deref(),
+        Some("hello\ndeep\nfrom raw0"),
+        "the step read both inputs, and saw no credential variable"
+    );
+    let repository = status.artifact_repository_ref.unwrap();
+    assert_eq!(
+        repository.config_map.as_deref(),
+        Some("artifact-repositories")
+    );
+    assert_eq!(repository.key.as_deref(), Some("minio"));
     Ok(())
 }
 

@@ -126,6 +126,7 @@ pub fn operate(
                 template: entrypoint,
                 holder: Holder::Local,
                 args: args.parameters,
+                artifacts: args.artifacts,
                 boundary: None,
                 in_retry: false,
                 extra: Scope::new(),
@@ -176,6 +177,8 @@ struct Call<'c> {
     in_retry: bool,
     /// Tags besides the template's inputs and `workflow.*` (`retries`).
     extra: Scope,
+    /// Artifact arguments, their `from` already resolved to a location.
+    artifacts: Vec<ferry_types::workflow::Artifact>,
 }
 
 impl Op<'_> {
@@ -282,6 +285,7 @@ impl Op<'_> {
                 template: exit,
                 holder: Holder::Local,
                 args: Vec::new(),
+                artifacts: Vec::new(),
                 boundary: None,
                 in_retry: false,
                 extra: Scope::new(),
@@ -351,8 +355,20 @@ impl Op<'_> {
             Ok(inputs) => inputs,
             Err(message) => return self.error_node(&call, kind, message),
         };
+        let input_artifacts = match crate::artifact::resolve_inputs(template, &call.artifacts) {
+            Ok(artifacts) => artifacts,
+            Err(message) => return self.error_node(&call, kind, message),
+        };
         let mut scope = self.global_scope();
         scope.extend(call.extra.clone());
+        for artifact in &input_artifacts {
+            if let Some(path) = &artifact.path {
+                scope.insert(
+                    format!("inputs.artifacts.{}.path", artifact.name),
+                    path.clone(),
+                );
+            }
+        }
         for parameter in &inputs {
             scope.insert(
                 format!("inputs.parameters.{}", parameter.name),
@@ -385,10 +401,11 @@ impl Op<'_> {
         }
         if let Some(node) = self.nodes.get_mut(&id)
             && node.inputs.is_none()
-            && !inputs.is_empty()
+            && !(inputs.is_empty() && input_artifacts.is_empty())
         {
             node.inputs = Some(ferry_types::workflow::Inputs {
                 parameters: inputs,
+                artifacts: input_artifacts,
                 ..Default::default()
             });
         }
@@ -534,6 +551,14 @@ fn add_node_scope(scope: &mut Scope, prefix: &str, node: &NodeStatus) {
     }
     if let Some(code) = &outputs.exit_code {
         scope.insert(format!("{prefix}.exitCode"), code.clone());
+    }
+    for artifact in &outputs.artifacts {
+        if let Ok(json) = serde_json::to_string(artifact) {
+            scope.insert(
+                format!("{prefix}.outputs.artifacts.{}", artifact.name),
+                json,
+            );
+        }
     }
     for parameter in &outputs.parameters {
         if let Some(value) = &parameter.value {

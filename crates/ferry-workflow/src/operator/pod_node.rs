@@ -3,6 +3,7 @@
 use ferry_types::workflow::{Outputs, Parameter, Phase, Template};
 
 use super::{Call, Op};
+use crate::artifact;
 use crate::expr::Scope;
 use crate::names::pod_name;
 use crate::pod::{self, PodRequest, PodView};
@@ -98,7 +99,16 @@ impl Op<'_> {
                 template,
                 scope: &scope,
             };
-            match pod::build(&request, self.settings) {
+            let inputs = self.nodes[id]
+                .inputs
+                .as_ref()
+                .map(|i| i.artifacts.clone())
+                .unwrap_or_default();
+            let repository = artifact::repository(self.workflow);
+            let built = pod::build(&request, self.settings).and_then(|mut pod| {
+                artifact::attach(&mut pod, &inputs, template, repository, &scope).map(|()| pod)
+            });
+            match built {
                 Ok(pod) => self.outcome.create.push(pod),
                 Err(message) => self.mark(id, Phase::Error, Some(message)),
             }
@@ -165,6 +175,9 @@ impl Op<'_> {
                 ..declared.clone()
             });
         }
+        let (artifacts, missing_artifact) = artifact::reported_outputs(template, &report.artifacts);
+        outputs.artifacts = artifacts;
+        let missing = missing.or(missing_artifact);
         let (phase, message) = if let Some(error) = report.error.clone() {
             (Phase::Error, Some(error))
         } else if view.phase == "Failed" {

@@ -70,6 +70,7 @@ impl Op<'_> {
                 boundary: call.boundary.clone(),
                 in_retry: true,
                 extra: [("retries".to_string(), attempt.to_string())].into(),
+                artifacts: call.artifacts.clone(),
             });
             self.add_child(&id, &child);
             let done = self.nodes[&child].clone();

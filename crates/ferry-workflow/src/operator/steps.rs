@@ -225,6 +225,13 @@ impl Op<'_> {
                 ..parameter.clone()
             });
         }
+        let mut artifacts = Vec::new();
+        for artifact in arguments.iter().flat_map(|a| &a.artifacts) {
+            match crate::artifact::resolve_argument(artifact, scope) {
+                Ok(artifact) => artifacts.push(artifact),
+                Err(message) => return self.error_call(name, display, boundary, message),
+            }
+        }
         self.execute(Call {
             name: name.into(),
             display: display.into(),
@@ -234,6 +241,7 @@ impl Op<'_> {
             boundary: Some(boundary.into()),
             in_retry: false,
             extra: Scope::new(),
+            artifacts,
         })
     }
 }
