@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_server::rbac::{MatchMode, Policy, Subject, resources};
+use ferry_auth::rbac::{MatchMode, Policy, Subject, resources};
 use ferry_types::AppProject;
 use libfuzzer_sys::fuzz_target;
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
-use ferry_server::rbac::{
+use ferry_auth::rbac::{
     CONFIG_MAP_NAME, MATCH_MODE_KEY, POLICY_CSV_KEY, POLICY_DEFAULT_KEY, Policy, Subject, resources,
 };
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ferry_server::oidc::{DEFAULT_SCOPES, IdTokenClaim, PendingLogin, Provider};
+use ferry_auth::oidc::{DEFAULT_SCOPES, IdTokenClaim, PendingLogin, Provider};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

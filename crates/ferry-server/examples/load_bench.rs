@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ferry_server::auth::{LoginGuard, ensure_initial_admin};
+use ferry_auth::auth::{LoginGuard, ensure_initial_admin};
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve};
 use ferry_testkit::process::{mib, on_fresh_sandbox, status_bytes};

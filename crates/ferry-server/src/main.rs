@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ferry_auth::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share_failures};
 use ferry_server::api::StaticAssets;
-use ferry_server::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share_failures};
 use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve, serve_tls, tls_config};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use ferry_server::auth::{AuthSettings, LoginGuard, SessionManager, ensure_initial_admin};
+use ferry_auth::auth::{AuthSettings, LoginGuard, SessionManager, ensure_initial_admin};
 use ferry_testkit::kube::TestContext;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;

@@ -3,7 +3,7 @@
 //! live resources read with Secret values masked.
 
 use anyhow::Result;
-use ferry_server::auth::PasswordHash;
+use ferry_auth::auth::PasswordHash;
 use ferry_testkit::kube::TestContext;
 use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};

@@ -4,7 +4,7 @@
 //! app must not reach live objects its project does not permit.
 
 use anyhow::Result;
-use ferry_server::auth::REVOKED_TOKENS_CONFIG_MAP;
+use ferry_auth::auth::REVOKED_TOKENS_CONFIG_MAP;
 use ferry_testkit::kube::TestContext;
 use ferry_types::Application;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};

@@ -346,7 +346,7 @@ pub async fn local_accounts(
     put_config_map(ctx, "argocd-rbac-cm", &[("policy.csv", policy_csv)]).await?;
     let mut passwords = serde_json::Map::new();
     for (name, password) in accounts {
-        let hash = ferry_server::auth::PasswordHash::new(password)?;
+        let hash = ferry_auth::auth::PasswordHash::new(password)?;
         passwords.insert(format!("accounts.{name}.password"), hash.as_str().into());
     }
     let secret: Secret = serde_json::from_value(json!({

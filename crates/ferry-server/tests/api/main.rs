@@ -21,7 +21,7 @@ mod webhook;
 use std::time::Duration;
 
 use anyhow::Result;
-use ferry_server::auth::PasswordHash;
+use ferry_auth::auth::PasswordHash;
 use ferry_testkit::kube::TestContext;
 use harness::{Server, admin_password, create_app, install_crds, put_config_map};
 use k8s_openapi::api::core::v1::Secret;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use ferry_server::oidc::Provider;
+use ferry_auth::oidc::Provider;
 use ferry_testkit::dex::{Dex, DexClient, MOCK_GROUPS, MOCK_USER_ID};
 use ferry_testkit::kube::TestContext;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};

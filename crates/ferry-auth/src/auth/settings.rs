@@ -33,7 +33,7 @@ impl ServerKey {
         Self(STANDARD.encode(rand::random::<[u8; 32]>()).into_bytes())
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }

@@ -42,7 +42,7 @@ mod shared_failures;
 
 pub use accounts::{ADMIN, Account, Accounts, Capability, TokenRecord};
 pub use bootstrap::ensure_initial_admin;
-pub(crate) use bootstrap::{secret_data, update_settings_secret};
+pub use bootstrap::{secret_data, update_settings_secret};
 pub use clock::{Clock, SystemClock};
 pub use error::AuthError;
 pub use initial_admin::{

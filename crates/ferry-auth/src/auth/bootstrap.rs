@@ -83,7 +83,7 @@ pub async fn ensure_initial_admin(
 }
 
 /// A Secret's values; `stringData` (only there before the API server merges it) wins.
-pub(crate) fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     let mut data: BTreeMap<String, Vec<u8>> = secret
         .data
         .iter()
@@ -132,7 +132,7 @@ async fn create_settings_secret(
 
 /// A merge patch that only applies to the version that was read (the API server refuses it
 /// with a conflict otherwise).
-pub(crate) async fn update_settings_secret(
+pub async fn update_settings_secret(
     secrets: &Api<Secret>,
     read: &Secret,
     patch: &SettingsPatch,
