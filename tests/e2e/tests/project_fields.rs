@@ -471,7 +471,7 @@ async fn syncs_act_as_the_projects_service_account() -> Result<()> {
     );
     assert_eq!(greeting(&story, "unmatched-config").await?, None);
 
-    // ...and with impersonation off (read at every sync), syncs are the controller's again.
+    // ...and with impersonation off (followed live), syncs are the controller's again.
     let off = json!({"data": {"application.sync.impersonation.enabled": "false"}});
     story
         .ctx
