@@ -24,6 +24,10 @@
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.imageUpdater.name -}}
 {{- end -}}
 
+{{- define "ferry.workflows.fullname" -}}
+{{- printf "%s-%s" (include "ferry.fullname" .) .Values.workflows.name -}}
+{{- end -}}
+
 {{- define "ferry.server.fullname" -}}
 {{- printf "%s-%s" (include "ferry.fullname" .) .Values.server.name -}}
 {{- end -}}
@@ -130,6 +134,10 @@ securityContext:
 
 {{- define "ferry.imageUpdater.serviceAccountName" -}}
 {{- .Values.imageUpdater.serviceAccount.name | default (include "ferry.imageUpdater.fullname" .) -}}
+{{- end -}}
+
+{{- define "ferry.workflows.serviceAccountName" -}}
+{{- .Values.workflows.serviceAccount.name | default (include "ferry.workflows.fullname" .) -}}
 {{- end -}}
 
 {{/* A PodDisruptionBudget's spec: minAvailable, or maxUnavailable, or minAvailable 1. */}}

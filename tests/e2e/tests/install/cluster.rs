@@ -628,3 +628,126 @@ async fn ferry_manages_its_own_installation_through_an_application() -> Result<(
     );
     Ok(())
 }
+
+/// The workflow controller run as the ServiceAccount the chart makes for it (workflows.enabled),
+/// with the ClusterRole the chart grants and the chart's flags (limited to the test's namespace,
+/// as the sandbox is shared): a workflow with a volumeClaimTemplate runs — its claim and pod
+/// created, the pod ended here as the kubelet would, the workflow Succeeded and the claim
+/// deleted — and nothing was forbidden.
+#[tokio::test]
+async fn the_workflow_controller_works_with_the_rights_the_chart_gives_it() -> Result<()> {
+    let story = Story::new().await?;
+    let mut release = Release::new(story.ctx.kubeconfig(), story.namespace())?;
+    let _cleanup = ClusterRbacCleanup {
+        tools: Tools::new()?,
+        kubeconfig: story.ctx.kubeconfig().to_string_lossy().into_owned(),
+        instance: release.name.clone(),
+    };
+    release.install(&[
+        "--set",
+        "crds.install=false",
+        "--set",
+        "workflows.enabled=true",
+        "--set",
+        "workflows.executor.image.tag=kwok",
+    ])?;
+    let account = format!("{}-workflow-controller", release.name);
+    let deployments: Api<Deployment> = story.ctx.api();
+    let deployment = serde_json::to_value(deployments.get(&account).await?)?;
+    let flags: Vec<&str> = args(&deployment);
+    assert_eq!(flags, ["--executor-image=ghcr.io/ferry-cd/ferry-exec:kwok"]);
+    let kubeconfig = release.scratch("workflows-kubeconfig");
+    service_account_kubeconfig(&story.ctx, &account, &kubeconfig).await?;
+    let log = release.scratch("workflow-controller.log");
+    let out = std::fs::File::create(&log)?;
+    let mut controller = std::process::Command::new(ferry_testkit::server::workspace_binary(
+        "ferry-workflow-controller",
+    )?)
+    .arg("--kubeconfig")
+    .arg(&kubeconfig)
+    .args(["--namespace", story.namespace()])
+    .args(&flags)
+    .env("FERRY_LOG", "info,kube=warn")
+    .stdin(std::process::Stdio::null())
+    .stdout(out.try_clone()?)
+    .stderr(out)
+    .spawn()
+    .context("starting ferry-workflow-controller")?;
+
+    // A PersistentVolume bound ahead to the claim, so that kwok's scheduler places the pod.
+    let volume_name = format!("{}-work", story.namespace());
+    let volumes: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(story.ctx.client());
+    volumes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": volume_name},
+                "spec": {
+                    "capacity": {"storage": "1Mi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "hostPath": {"path": "/tmp/unused"},
+                    "claimRef": {"namespace": story.namespace(), "name": "hello-work"},
+                },
+            }))?,
+        )
+        .await?;
+    let workflows: Api<ferry_types::Workflow> = story.ctx.api();
+    workflows
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "hello"},
+                "spec": {
+                    "entrypoint": "main",
+                    "volumeClaimTemplates": [{"metadata": {"name": "work"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                        "resources": {"requests": {"storage": "1Mi"}}}}],
+                    "templates": [{"name": "main", "container": {
+                        "image": "busybox", "command": ["true"],
+                        "volumeMounts": [{"name": "work", "mountPath": "/work"}]}}],
+                },
+            }))?,
+        )
+        .await?;
+    let pods: Api<Pod> = story.ctx.api();
+    let ended = eventually("the step's pod running, then ended", || async {
+        let listed = pods
+            .list(&ListParams::default().labels("workflows.argoproj.io/workflow=hello"))
+            .await?;
+        let Some(pod) = listed.items.first() else {
+            return Ok(None);
+        };
+        let status = pod.status.clone().unwrap_or_default();
+        if status.phase.as_deref() != Some("Running") || status.pod_ip.is_none() {
+            return Ok(None);
+        }
+        let terminated = json!({"exitCode": 0, "reason": "Completed", "message": "{}",
+            "startedAt": status.start_time, "finishedAt": status.start_time});
+        let patch = json!({"status": {"phase": "Succeeded", "containerStatuses": [{
+            "name": "main", "image": "busybox", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": terminated}}]}});
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(Some(name))
+    })
+    .await?;
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = story.ctx.api();
+    eventually("the workflow Succeeded and its claim deleted", || async {
+        let workflow = workflows.get("hello").await?;
+        let phase = workflow.status.and_then(|s| s.phase);
+        let claim = claims.get_opt("hello-work").await?;
+        let gone = claim.is_none_or(|c| c.metadata.deletion_timestamp.is_some());
+        Ok((phase == Some(ferry_types::workflow::Phase::Succeeded) && gone).then_some(()))
+    })
+    .await?;
+    controller.kill()?;
+    controller.wait()?; // reaped, so no zombie outlives the test
+    volumes.delete(&volume_name, &Default::default()).await?;
+    let log = std::fs::read_to_string(&log)?;
+    assert!(!log.to_lowercase().contains("forbidden"), "{log}");
+    assert!(log.contains("created claim"), "{ended}: {log}");
+    Ok(())
+}

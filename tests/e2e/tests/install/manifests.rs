@@ -541,3 +541,90 @@ fn deploy_serves_https_like_the_chart() -> Result<()> {
     assert_eq!(args(https), args(chart));
     Ok(())
 }
+
+/// The workflow controller, off by default: the chart with workflows.enabled installs what
+/// deploy/ with its workflows component adds (release `ferry` in `argocd`), with the same
+/// rules, flags, environment, volumes and security contexts.
+#[test]
+fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
+    let tools = Tools::new()?;
+    let ours = |objects: Vec<Value>| -> Vec<Value> {
+        objects
+            .into_iter()
+            .filter(|o| kind_and_name(o).1 == "ferry-workflow-controller")
+            .collect()
+    };
+    let default = ours(objects(&tools.helm_template("ferry", "argocd", "")?)?);
+    assert!(default.is_empty(), "off by default: {default:#?}");
+    let charted = ours(objects(&tools.helm_template(
+        "ferry",
+        "argocd",
+        "workflows: {enabled: true}",
+    )?)?);
+    let kustomized = ours(objects(
+        &tools.kustomize_overlay("components:\n  - deploy/components/workflows\n")?,
+    )?);
+    let kinds = |objects: &[Value]| -> BTreeSet<(String, String)> {
+        objects.iter().map(kind_and_name).collect()
+    };
+    assert_eq!(kinds(&charted), kinds(&kustomized));
+    assert_eq!(kinds(&charted).len(), 4, "{charted:#?}");
+    for (kind, name) in kinds(&charted) {
+        let (ours, theirs) = (
+            find(&kustomized, &kind, &name)?,
+            find(&charted, &kind, &name)?,
+        );
+        let same = |pointer: &str| {
+            assert_eq!(
+                ours.pointer(pointer),
+                theirs.pointer(pointer),
+                "{kind}: {pointer}"
+            )
+        };
+        match kind.as_str() {
+            "ClusterRole" => same("/rules"),
+            "ClusterRoleBinding" => {
+                same("/roleRef");
+                same("/subjects");
+            }
+            "ServiceAccount" => {}
+            "Deployment" => {
+                same("/spec/replicas");
+                same("/spec/strategy");
+                for field in ["serviceAccountName", "securityContext", "volumes"] {
+                    same(&format!("/spec/template/spec/{field}"));
+                }
+                for field in [
+                    "image",
+                    "command",
+                    "args",
+                    "securityContext",
+                    "volumeMounts",
+                ] {
+                    same(&format!("/spec/template/spec/containers/0/{field}"));
+                }
+                assert_eq!(env(ours, "HOME"), env(theirs, "HOME"));
+                assert_eq!(env(theirs, "FERRY_LOG"), Some("info,kube=warn"));
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // The executor image and its pull policy from the values.
+    let charted = ours(objects(&tools.helm_template(
+        "ferry",
+        "argocd",
+        "workflows:\n  enabled: true\n  executor:\n    image: {repository: registry.example/exec, tag: v1, imagePullPolicy: Always}\n  extraRules: [{apiGroups: [''], resources: [configmaps], verbs: [create]}]\n",
+    )?)?);
+    let deployment = find(&charted, "Deployment", "ferry-workflow-controller")?;
+    assert_eq!(
+        args(deployment),
+        [
+            "--executor-image=registry.example/exec:v1",
+            "--executor-image-pull-policy=Always"
+        ]
+    );
+    let role = find(&charted, "ClusterRole", "ferry-workflow-controller")?;
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(rules.last().unwrap()["verbs"], json!(["create"]));
+    Ok(())
+}
