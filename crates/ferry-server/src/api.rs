@@ -21,6 +21,7 @@ mod audit;
 mod authn;
 mod authz;
 mod badge;
+mod certificates;
 mod clusters;
 mod csrf;
 mod destinations;
@@ -162,6 +163,7 @@ fn rest_router(state: AppState) -> Router {
         .route("/api/v1/repositories/{url}/refs", get(repo_access::refs))
         .merge(repositories::routes())
         .merge(clusters::routes())
+        .merge(certificates::routes())
         .route(
             "/api/v1/gpgkeys",
             get(gpg_keys::list)

@@ -2,7 +2,8 @@
 //! controller): the metadata of a commit an app deploys (`RevisionMetadata`, which the web UI
 //! asks for, called with Argo CD's messages through tonic), and the GnuPG keys of
 //! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`), and a
-//! repository's branches and tags (`ListRefs`, the web UI's revision choices).
+//! repository's branches and tags (`ListRefs`, the web UI's revision choices), and the trusted
+//! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`.
 
 use std::str::FromStr;
 
@@ -245,3 +246,169 @@ async fn argocd_gpg_lists_gets_adds_and_removes_the_configured_keys() -> Result<
     assert!(again.contains("no such key configured"), "{again}");
     Ok(())
 }
+
+#[tokio::test]
+async fn argocd_cert_trusts_an_ssh_host_and_a_tls_server() -> Result<()> {
+    let story = Story::new().await?;
+    let sshd = ferry_testkit::git::SshServer::start(&story.repo)?;
+    let server = story.start_server().await?;
+    let password =
+        ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
+    let work = tempfile::tempdir()?;
+    let argocd = Argocd::new(work.path());
+    argocd.login(&server.address(), &password)?;
+
+    // A repository over ssh whose host nobody trusts yet: adding it is refused by name.
+    let key = work.path().join("client_key");
+    std::fs::write(&key, sshd.client_private_key())?;
+    let key = key.to_string_lossy();
+    let url = sshd.url();
+    let add_repo = ["repo", "add", &url, "--ssh-private-key-path", &key];
+    let refused = argocd.refused(&add_repo)?;
+    assert!(
+        refused.contains("no known_hosts entry for 127.0.0.1"),
+        "{refused}"
+    );
+
+    // `cert add-ssh` from ssh-keyscan's format makes the host known; the repository is added.
+    let known_hosts = work.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("# scanned\n{}\n", sshd.known_hosts_line()),
+    )?;
+    let added = argocd.run(&[
+        "cert",
+        "add-ssh",
+        "--batch",
+        "--from",
+        &known_hosts.to_string_lossy(),
+    ])?;
+    assert!(
+        added.contains("Successfully created 1 SSH known host entries"),
+        "{added}"
+    );
+    let host = format!("[127.0.0.1]:{}", sshd.port());
+    let config_maps = kube::Api::<ConfigMap>::namespaced(story.ctx.client(), story.namespace());
+    let stored = config_maps.get("argocd-ssh-known-hosts-cm").await?;
+    let stored = stored.data.unwrap_or_default()["ssh_known_hosts"].clone();
+    assert!(stored.contains(&sshd.known_hosts_line()), "{stored}");
+    argocd.run(&add_repo)?;
+    let listed = argocd.run(&["repo", "list", "--refresh", "hard"])?;
+    let row = listed
+        .lines()
+        .find(|line| line.contains(&url))
+        .with_context(|| format!("no row of {url}: {listed}"))?;
+    assert!(row.contains("Successful"), "{listed}");
+    // The same key again is no change; another key for the host is refused without --upsert.
+    let again = argocd.run(&[
+        "cert",
+        "add-ssh",
+        "--batch",
+        "--from",
+        &known_hosts.to_string_lossy(),
+    ])?;
+    assert!(again.contains("created 0 SSH"), "{again}");
+    let other = ferry_testkit::git::SshKey::generate()?;
+    std::fs::write(&known_hosts, format!("{host} {}\n", other.public))?;
+    let refused = argocd.refused(&[
+        "cert",
+        "add-ssh",
+        "--batch",
+        "--from",
+        &known_hosts.to_string_lossy(),
+    ])?;
+    assert!(
+        refused.contains("already exists, and upsert was not specified"),
+        "{refused}"
+    );
+
+    // A TLS server's certificate, added from a file and listed with its subject.
+    let mut params = rcgen::CertificateParams::new(vec!["git.example.com".to_string()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "git.example.com");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example");
+    let certified = params.self_signed(&rcgen::KeyPair::generate()?)?;
+    let pem = work.path().join("git.pem");
+    std::fs::write(&pem, certified.pem())?;
+    let added = argocd.run(&[
+        "cert",
+        "add-tls",
+        "git.example.com",
+        "--from",
+        &pem.to_string_lossy(),
+    ])?;
+    assert!(
+        added.contains(
+            "Created entry with 1 PEM certificates for repository server git.example.com"
+        ),
+        "{added}"
+    );
+    let tls = config_maps.get("argocd-tls-certs-cm").await?;
+    assert_eq!(
+        tls.data.unwrap_or_default()["git.example.com"].trim(),
+        certified.pem().trim()
+    );
+    let refused = argocd.refused(&[
+        "cert",
+        "add-tls",
+        "not a host",
+        "--from",
+        &pem.to_string_lossy(),
+    ])?;
+    assert!(refused.contains("invalid hostname in request"), "{refused}");
+
+    let listed = argocd.run(&["cert", "list"])?;
+    let ssh_row = listed
+        .lines()
+        .find(|line| line.starts_with(&host))
+        .with_context(|| format!("no row of {host}: {listed}"))?;
+    assert!(
+        ssh_row.contains("ssh-ed25519") && ssh_row.contains("SHA256:"),
+        "{listed}"
+    );
+    let tls_row = listed
+        .lines()
+        .find(|line| line.starts_with("git.example.com"))
+        .with_context(|| format!("no row of git.example.com: {listed}"))?;
+    let columns: Vec<&str> = tls_row.split_whitespace().collect();
+    assert_eq!(
+        columns[1..],
+        ["https", "ecdsa", "CN=git.example.com,O=Example"],
+        "{listed}"
+    );
+    let only_ssh = argocd.run(&["cert", "list", "--cert-type", "ssh"])?;
+    assert!(
+        !only_ssh.contains("git.example.com") && only_ssh.contains(&host),
+        "{only_ssh}"
+    );
+
+    // Removed by host name (brackets taken literally), then by a glob and type.
+    let removed = argocd.run(&["cert", "rm", &host])?;
+    assert!(
+        removed.contains(&format!(
+            "Removed cert for '{host}' of type 'ssh' (subtype 'ssh-ed25519')"
+        )),
+        "{removed}"
+    );
+    let stored = config_maps.get("argocd-ssh-known-hosts-cm").await?;
+    let stored = stored.data.unwrap_or_default()["ssh_known_hosts"].clone();
+    assert_eq!(stored, "", "{stored}");
+    let listed = argocd.run(&["cert", "list", "--cert-type", "https"])?;
+    assert!(listed.contains("git.example.com"), "{listed}");
+    let removed = argocd.run(&["cert", "rm", "git.example.*", "--cert-type", "https"])?;
+    assert!(
+        removed.contains("Removed cert for 'git.example.com' of type 'https'"),
+        "{removed}"
+    );
+    let nothing = argocd.run(&["cert", "rm", "nowhere.example.com"])?;
+    assert!(
+        nothing.contains("No certificates were removed"),
+        "{nothing}"
+    );
+    Ok(())
+}
+

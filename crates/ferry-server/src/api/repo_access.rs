@@ -25,13 +25,19 @@ use crate::rbac::resources::{CREATE, GET, REPOSITORIES};
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
 const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
 
+/// `POST /api/v1/repositories/{url}/validate`: whether the repository answers with the
+/// credentials given, the body's or (as the gRPC gateway sends all but `repo`) the query's.
 pub async fn validate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(url): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     Json(mut body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(fields) = body.as_object_mut() {
+        for (name, value) in query {
+            fields.entry(name).or_insert(Value::String(value));
+        }
         fields.insert("repo".into(), Value::String(url.clone()));
     }
     let repo = RepoSecret::from_api(RepoSecretKind::Repository, &body)

@@ -92,6 +92,12 @@ impl RepoSecret {
                 (_, None | Some(Value::Null)) => continue,
                 (Kind::Text, Some(Value::String(text))) => text.clone(),
                 (Kind::Flag, Some(Value::Bool(flag))) => flag.to_string(),
+                // A gRPC request's fields outside its REST body come as query parameters.
+                (Kind::Flag, Some(Value::String(flag)))
+                    if matches!(flag.as_str(), "true" | "false") =>
+                {
+                    flag.clone()
+                }
                 (Kind::Number, Some(Value::Number(n))) if n.is_i64() => n.to_string(),
                 // grpc-gateway clients write 64-bit integers as strings.
                 (Kind::Number, Some(Value::String(n))) if n.parse::<i64>().is_ok() => n.clone(),
