@@ -5,6 +5,7 @@ mod account;
 mod account_store;
 mod app_actions;
 mod app_filter;
+mod app_links;
 mod app_logs;
 mod app_namespace;
 mod app_operations;
@@ -116,6 +117,11 @@ fn rest_router(state: AppState) -> Router {
             "/api/v1/applications/{name}/resource/actions",
             get(app_actions::list).post(app_actions::run_v1),
         )
+        .route(
+            "/api/v1/applications/{name}/resource/links",
+            get(app_links::list_for_resource),
+        )
+        .route("/api/v1/applications/{name}/links", get(app_links::list))
         .route(
             "/api/v1/applications/{name}/resource/actions/v2",
             post(app_actions::run_v2),

@@ -3,7 +3,8 @@
 //! asks for, called with Argo CD's messages through tonic), and the GnuPG keys of
 //! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`), and a
 //! repository's branches and tags (`ListRefs`, the web UI's revision choices), and the trusted
-//! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`.
+//! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`, and argocd-cm's
+//! deep links of an app and its resources (`ListLinks`, `ListResourceLinks`).
 
 use std::str::FromStr;
 
@@ -412,3 +413,84 @@ async fn argocd_cert_trusts_an_ssh_host_and_a_tls_server() -> Result<()> {
     Ok(())
 }
 
+/// argocd-cm's deep links, as the web UI asks for them (`ListLinks`, `ListResourceLinks`): Go
+/// templates over the app, its cluster and project, shown when their expr-lang condition holds.
+#[tokio::test]
+async fn deep_links_of_an_app_and_its_resources() -> Result<()> {
+    let story = Story::new().await?;
+    let argocd_cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm"},
+        "data": {
+            "application.links": r#"
+- url: https://dash.example.com/{{ .app.metadata.name }}?cluster={{ .cluster.name }}
+  title: Dashboard
+  icon.class: fa-gauge
+- url: https://other.example.com
+  title: Other projects only
+  if: app.spec.project != "default"
+"#,
+            "resource.links": r#"
+- url: https://docs.example.com/{{ .resource.kind | lower }}/{{ .resource.metadata.name }}?project={{ .project.metadata.name }}
+  title: Docs
+  description: what this kind is
+  if: resource.kind == "Application" && project.metadata.name == "default"
+"#,
+        },
+    }))?;
+    story
+        .ctx
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &argocd_cm)
+        .await?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let app = story.app_name("links");
+    story.create_app(&app, "guestbook", &[])?;
+
+    let links = client
+        .call(
+            "/application.ApplicationService/ListLinks",
+            json!({"name": app}),
+        )
+        .await?;
+    assert_eq!(
+        links["items"],
+        json!([{
+            "title": "Dashboard",
+            "url": format!("https://dash.example.com/{app}?cluster=in-cluster"),
+            "iconClass": "fa-gauge",
+        }]),
+        "{links}"
+    );
+    let links = client
+        .call(
+            "/application.ApplicationService/ListResourceLinks",
+            json!({
+                "name": app,
+                "namespace": story.namespace(),
+                "resourceName": app,
+                "group": "argoproj.io",
+                "version": "v1alpha1",
+                "kind": "Application",
+            }),
+        )
+        .await?;
+    assert_eq!(
+        links["items"],
+        json!([{
+            "title": "Docs",
+            "url": format!("https://docs.example.com/application/{app}?project=default"),
+            "description": "what this kind is",
+        }]),
+        "{links}"
+    );
+    let missing = client
+        .call(
+            "/application.ApplicationService/ListLinks",
+            json!({"name": "no-such-app"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::PermissionDenied, "{missing:?}");
+    Ok(())
+}
