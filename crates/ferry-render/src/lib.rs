@@ -31,6 +31,7 @@ mod jsonnet;
 mod kustomize;
 mod limits;
 mod manifest;
+mod oci_source;
 mod overrides;
 mod plugin;
 mod renderer;

@@ -17,6 +17,7 @@ use crate::env::BuildEnv;
 use crate::error::{ErrorKind, RenderError};
 use crate::jsonnet::{self, JsonnetWorker};
 use crate::limits::{self, ManifestBudget};
+use crate::oci_source;
 use crate::plugin::{self, PluginConfig};
 use crate::tool::{self, ToolRunner};
 use crate::workspace::Workspace;
@@ -187,11 +188,13 @@ impl Renderer {
         // Every Git source's commit first: referenced commits are part of the cache keys.
         let mut shas = Vec::with_capacity(sources.len());
         for source in sources {
-            shas.push(if source.is_chart() {
-                None
-            } else {
-                Some(resolve(&git, source).await?)
-            });
+            shas.push(
+                if source.is_chart() || oci_source::is_oci(&source.repo_url) {
+                    None
+                } else {
+                    Some(resolve(&git, source).await?)
+                },
+            );
         }
         let mut ref_revisions = BTreeMap::new();
         for (source, sha) in sources.iter().zip(&shas) {
@@ -261,6 +264,12 @@ impl Renderer {
                             let checkout = self.checkout(&git, source, sha).await?;
                             self.render_uncached(app, source, checkout.path(), sha, refs, budget)
                                 .await?
+                        }
+                        None if !source.is_chart() => {
+                            let (digest, result) =
+                                self.render_oci(&git, app, source, refs, budget).await?;
+                            revision = digest;
+                            result
                         }
                         None => {
                             let (version, result) =
@@ -528,6 +537,34 @@ impl Renderer {
 
     /// Renders a chart from a Helm repository or OCI registry, with the credential of its
     /// repository Secret; returns the chart version too.
+    /// Pulls an OCI plain-manifest source's artifact and renders it as a checkout; its
+    /// revision is the manifest's digest.
+    async fn render_oci(
+        &self,
+        git: &RepoCache,
+        app: &AppContext,
+        source: &ApplicationSource,
+        refs: &BTreeMap<String, RefSource>,
+        budget: ManifestBudget,
+    ) -> Result<(String, (SourceType, Arc<Vec<Value>>)), RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
+        let digest = oci_source::pull(
+            &source.repo_url,
+            &source.target_revision,
+            &git.credential(&source.repo_url).unwrap_or_default(),
+            git.tls_ca(&source.repo_url).as_deref(),
+            &ws.repo,
+            self.config.max_repo_size,
+        )
+        .await
+        .map_err(fail)?;
+        let result = self
+            .render_uncached(app, source, &ws.repo, &digest, refs, budget)
+            .await?;
+        Ok((digest, result))
+    }
+
     async fn render_chart(
         &self,
         git: &RepoCache,

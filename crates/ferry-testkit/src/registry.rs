@@ -445,6 +445,50 @@ impl ImagePusher {
             .await
     }
 
+    /// Pushes an artifact as `oras push` does (an empty config, one layer of `media_type`)
+    /// tagged `repository:tag`; returns the manifest's digest.
+    pub async fn push_artifact(
+        &self,
+        repository: &str,
+        tag: &str,
+        layer: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String> {
+        const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+        const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+        let client = self.oci_client();
+        let target = self.reference(repository, tag)?;
+        client
+            .store_auth_if_needed(target.resolve_registry(), &self.oci_auth())
+            .await;
+        let (layer_digest, layer_size) = (sha256(&layer), layer.len());
+        client
+            .push_blob(&target, layer, &layer_digest)
+            .await
+            .context("pushing a layer")?;
+        let config = b"{}".to_vec();
+        let config_digest = sha256(&config);
+        client
+            .push_blob(&target, config, &config_digest)
+            .await
+            .context("pushing the empty config")?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "artifactType": "application/vnd.ferry.test.manifests",
+            "config": {"mediaType": EMPTY, "digest": config_digest, "size": 2},
+            "layers": [{
+                "mediaType": media_type,
+                "digest": layer_digest,
+                "size": layer_size,
+                "annotations": {"org.opencontainers.image.title": "manifests"},
+            }],
+        });
+        self.push_manifest(&client, repository, tag, MANIFEST, manifest)
+            .await
+            .map(|(digest, _)| digest)
+    }
+
     /// Pushes a single-platform image tagged `repository:tag`; returns the manifest's digest.
     pub async fn push_image(
         &self,

@@ -1,0 +1,131 @@
+//! OCI plain-manifest sources (Argo CD 3.1): `repoURL: oci://registry/repository` without a
+//! `chart`, `targetRevision` a tag or a digest. The artifact's layer (as `oras push` makes it:
+//! `application/vnd.oci.image.layer.v1.tar+gzip`, or a plain tar) is unpacked into a
+//! directory, which is then rendered as a Git checkout would be (`path` inside it). Argo CD's
+//! default layer media types are accepted; a Helm chart's layer is refused here (a chart
+//! source names its `chart`).
+
+use std::io::Read;
+use std::path::Path;
+
+use ferry_git::RepoCredential;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::manifest::{IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+
+use crate::ErrorKind;
+
+/// Whether `repo_url` names an OCI artifact of manifests rather than a Git repository.
+pub(crate) fn is_oci(repo_url: &str) -> bool {
+    repo_url.trim().starts_with("oci://")
+}
+
+/// Pulls the artifact `repo_url` at `revision` into `dest`, at most `max_size` bytes unpacked;
+/// returns the manifest's digest (the source's revision).
+pub(crate) async fn pull(
+    repo_url: &str,
+    revision: &str,
+    credential: &RepoCredential,
+    ca_pem: Option<&str>,
+    dest: &Path,
+    max_size: u64,
+) -> Result<String, ErrorKind> {
+    let repository = repo_url
+        .trim()
+        .trim_start_matches("oci://")
+        .trim_end_matches('/');
+    let revision = revision.trim();
+    if revision.is_empty() {
+        return Err(ErrorKind::Invalid(
+            "an OCI source needs a targetRevision: a tag or a digest".into(),
+        ));
+    }
+    let text = if revision.contains(':') {
+        format!("{repository}@{revision}")
+    } else {
+        format!("{repository}:{revision}")
+    };
+    let reference: oci_client::Reference = text
+        .parse()
+        .map_err(|e| ErrorKind::Invalid(format!("OCI reference {text}: {e}")))?;
+    // reqwest (under oci-client) takes the process's rustls provider; ring, as kube's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let proxy = credential.proxy.clone().filter(|p| !p.trim().is_empty());
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: if credential.insecure_oci_force_http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        accept_invalid_certificates: credential.insecure,
+        extra_root_certificates: ca_pem
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.as_bytes().to_vec(),
+            })
+            .into_iter()
+            .collect(),
+        https_proxy: proxy.clone(),
+        http_proxy: proxy,
+        no_proxy: credential.no_proxy.clone(),
+        ..Default::default()
+    });
+    let auth = match (&credential.username, &credential.password) {
+        (Some(user), Some(password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+        _ => RegistryAuth::Anonymous,
+    };
+    let image = client
+        .pull(
+            &reference,
+            &auth,
+            vec![IMAGE_LAYER_GZIP_MEDIA_TYPE, IMAGE_LAYER_MEDIA_TYPE],
+        )
+        .await
+        .map_err(|e| ErrorKind::Invalid(format!("cannot pull OCI artifact {text}: {e}")))?;
+    if image.layers.len() != 1 {
+        return Err(ErrorKind::Invalid(format!(
+            "OCI artifact {text} has {} layers; a source's artifact has exactly one",
+            image.layers.len()
+        )));
+    }
+    let layer = &image.layers[0];
+    let data: Box<dyn Read + '_> = if layer.media_type == IMAGE_LAYER_GZIP_MEDIA_TYPE {
+        Box::new(flate2::read::GzDecoder::new(layer.data.as_ref()))
+    } else {
+        Box::new(layer.data.as_ref())
+    };
+    unpack(data, dest, max_size)
+        .map_err(|e| ErrorKind::Invalid(format!("unpacking OCI artifact {text}: {e}")))?;
+    image
+        .digest
+        .ok_or_else(|| ErrorKind::Invalid(format!("OCI artifact {text} has no digest")))
+}
+
+/// Unpacks a tar stream into `dest`: regular files and directories only (a link could point
+/// out of the directory), no entry outside it, at most `max_size` bytes.
+fn unpack(data: impl Read, dest: &Path, max_size: u64) -> Result<(), String> {
+    let mut archive = tar::Archive::new(data.take(max_size.saturating_add(1)));
+    let mut total = 0u64;
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(format!(
+                "{} is a {kind:?}; only files and directories are unpacked",
+                path.display()
+            ));
+        }
+        total += entry.size();
+        if total > max_size {
+            return Err(format!(
+                "more than {max_size} bytes of files (--max-repo-size)"
+            ));
+        }
+        // unpack_in refuses paths with `..` or outside `dest`.
+        if !entry.unpack_in(dest).map_err(|e| e.to_string())? {
+            return Err(format!("{} would be outside the artifact", path.display()));
+        }
+    }
+    Ok(())
+}
