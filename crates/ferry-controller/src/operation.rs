@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferry_sync::{
     Checkpoint, OnApplied, PruneConfirmation, PruneGuard, SyncOptionSet, SyncReport, SyncRequest,
@@ -35,12 +35,16 @@ use crate::status_size;
 /// How often a running sync's progress is written to the Application at most.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long after an operation ended here a view still showing it is taken as trailing
+/// without a fresh read (the watch brings the end in well under that).
+const TRAILING_LIMIT: Duration = Duration::from_secs(30);
+
 /// The operations running in this controller.
 pub struct Operations {
     running: Mutex<HashMap<String, CancellationToken>>,
-    /// The start of each app's operation that ended here since, until the app's view shows
-    /// the end: a view still showing it running trails, and needs no fresh read to tell.
-    finished: Mutex<HashMap<String, Option<Time>>>,
+    /// The start of each app's operation that ended here, and when it ended, until the app's
+    /// view shows the end: a view still showing it running trails, and needs no fresh read.
+    finished: Mutex<HashMap<String, (Option<Time>, Instant)>>,
     slots: Arc<Semaphore>,
 }
 
@@ -85,7 +89,7 @@ impl Operations {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn finished(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Time>>> {
+    fn finished(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<Time>, Instant)>> {
         self.finished.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -93,16 +97,17 @@ impl Operations {
     /// event has not come yet); forgets the end once the view shows something else.
     fn trails_finished(&self, name: &str, app: &Application) -> bool {
         let mut finished = self.finished();
-        let Some(started_at) = finished.get(name) else {
+        let Some((started_at, ended)) = finished.get(name) else {
             return false;
         };
         let state = app.status.as_ref().and_then(|s| s.operation_state.as_ref());
-        let trails = state.is_some_and(|state| {
-            matches!(
-                state.phase,
-                OperationPhase::Running | OperationPhase::Terminating
-            ) && state.started_at == *started_at
-        });
+        let trails = ended.elapsed() < TRAILING_LIMIT
+            && state.is_some_and(|state| {
+                matches!(
+                    state.phase,
+                    OperationPhase::Running | OperationPhase::Terminating
+                ) && state.started_at == *started_at
+            });
         if !trails {
             finished.remove(name);
         }
@@ -217,7 +222,8 @@ fn spawn(ctx: &Arc<Context>, name: String, state: OperationState, resume: bool, 
         };
         match outcome {
             Ok(()) => {
-                ctx.operations.finished().insert(name.clone(), started_at);
+                let ended = (started_at, Instant::now());
+                ctx.operations.finished().insert(name.clone(), ended);
             }
             Err(err) => warn!(app = %name, "recording the operation's result failed: {err}"),
         }
@@ -820,4 +826,60 @@ async fn respecting_ignored(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn showing(phase: OperationPhase, started_at: Option<Time>) -> Application {
+        let mut app = Application::default();
+        let state = OperationState {
+            operation: Operation::default(),
+            phase,
+            message: String::new(),
+            sync_result: None,
+            started_at,
+            finished_at: None,
+            retry_count: 0,
+            waiting_since: None,
+            unknown: Default::default(),
+        };
+        app.status = Some(ApplicationStatus {
+            operation_state: Some(state),
+            ..Default::default()
+        });
+        app
+    }
+
+    #[test]
+    fn a_view_still_showing_the_operation_that_ended_here_trails() {
+        let operations = Operations::new(1);
+        let started = Some(now());
+        let running = showing(OperationPhase::Running, started.clone());
+        assert!(
+            !operations.trails_finished("web", &running),
+            "nothing ended"
+        );
+
+        operations
+            .finished()
+            .insert("web".into(), (started.clone(), Instant::now()));
+        assert!(operations.trails_finished("web", &running));
+        let terminating = showing(OperationPhase::Terminating, started.clone());
+        assert!(operations.trails_finished("web", &terminating));
+        assert!(!operations.trails_finished("db", &running), "another app");
+
+        // A view showing something else is up to date: the end is forgotten.
+        let other = showing(OperationPhase::Running, None);
+        assert!(!operations.trails_finished("web", &other));
+        assert!(!operations.trails_finished("web", &running));
+
+        // Long after the end, the view is read afresh.
+        let long_ago = Instant::now() - TRAILING_LIMIT;
+        operations
+            .finished()
+            .insert("web".into(), (started, long_ago));
+        assert!(!operations.trails_finished("web", &running));
+    }
 }
