@@ -124,7 +124,7 @@ export function PodLogs({
           Logs: {error}
         </p>
       )}
-      <pre className="manifest" data-testid="log-lines">
+      <pre className="manifest" data-testid="log-lines" tabIndex={0} role="region" aria-label="Log lines">
         {lines.join("\n")}
         <div ref={bottom} />
       </pre>

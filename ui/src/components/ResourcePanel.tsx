@@ -115,9 +115,14 @@ export default function ResourcePanel({
         </p>
       )}
       {tab === "summary" && <Summary row={row} />}
-      {tab === "live" && <pre className="manifest">{live ?? "Loading…"}</pre>}
+      {/* Focusable, so a keyboard user can scroll a long manifest. */}
+      {tab === "live" && (
+        <pre className="manifest" tabIndex={0} role="region" aria-label="Live manifest">
+          {live ?? "Loading…"}
+        </pre>
+      )}
       {tab === "desired" && (
-        <pre className="manifest">
+        <pre className="manifest" tabIndex={0} role="region" aria-label="Desired manifest">
           {managed === undefined
             ? "Loading…"
             : yamlOf(managed?.targetState) || "Not in the desired state (to be pruned)."}
