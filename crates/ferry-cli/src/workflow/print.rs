@@ -215,11 +215,11 @@ impl<'a> Tree<'a> {
         for (index, child) in shown.iter().enumerate() {
             let last = index + 1 == shown.len();
             let branch = if last { "└─" } else { "├─" };
-            let below = if last { "  " } else { "│ " };
+            let below = if last { "  " } else { " │" };
             self.render(
                 child,
                 &format!("{indent} {branch}"),
-                &format!("{indent} {below}"),
+                &format!("{indent}{below}"),
                 table,
             );
         }
@@ -335,9 +335,75 @@ mod tests {
             .lines()
             .skip_while(|l| !l.starts_with("STEP"))
             .skip(1)
-            .map(|l| l.split("  ").next().unwrap())
+            .map(|l| l.split("  t").next().unwrap().trim_end())
             .collect();
         assert_eq!(tree, [" ✖ wf", " ├─✔ a", " └─✖ b", "   └─✖ b(0)"], "{out}");
         assert!(out.contains(&pod_name("wf", "wf[1].b(0)", "t")), "{out}");
+    }
+
+    #[test]
+    fn dag_tasks_sit_under_the_dag_and_items_under_their_task() {
+        let mut wf = Workflow::default();
+        wf.metadata.name = Some("d".into());
+        let status = wf.status.get_or_insert_default();
+        status.phase = Some(Phase::Running);
+        for n in [
+            node("d", "d", "DAG", Phase::Running, None, &["d.a"]),
+            node(
+                "d.a",
+                "a",
+                "Pod",
+                Phase::Succeeded,
+                Some("d"),
+                &["d.b", "d.fan"],
+            ),
+            node("d.b", "b", "Pod", Phase::Running, Some("d"), &[]),
+            node(
+                "d.fan",
+                "fan",
+                "TaskGroup",
+                Phase::Running,
+                Some("d"),
+                &["d.fan(0:x)", "d.fan(1:y)"],
+            ),
+            node(
+                "d.fan(0:x)",
+                "fan(0:x)",
+                "Pod",
+                Phase::Succeeded,
+                Some("d"),
+                &[],
+            ),
+            node(
+                "d.fan(1:y)",
+                "fan(1:y)",
+                "Pod",
+                Phase::Pending,
+                Some("d"),
+                &[],
+            ),
+        ] {
+            status.nodes.insert(n.id.clone(), n);
+        }
+        let out = workflow(&wf);
+        let tree: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("STEP"))
+            .skip(1)
+            .map(|l| l.split("  t").next().unwrap().trim_end())
+            .collect();
+        assert_eq!(
+            tree,
+            [
+                " ● d",
+                " ├─✔ a",
+                " ├─● b",
+                " └─● fan",
+                "   ├─✔ fan(0:x)",
+                "   └─◷ fan(1:y)"
+            ],
+            "{out}"
+        );
+        assert!(out.contains("Status:              Running\n"), "{out}");
     }
 }
