@@ -19,11 +19,12 @@ pub const IMAGEUPDATER_CRD: &str =
 
 /// Argo Workflows' CRDs, for `ferry-workflow-controller`; in a directory of their own, since
 /// deploy/ and the chart (which copy `crds/*.yaml`) do not install the workflow controller yet.
-pub const WORKFLOW_CRDS: [&str; 4] = [
+pub const WORKFLOW_CRDS: [&str; 5] = [
     include_str!("../crds/workflows/workflows.argoproj.io.yaml"),
     include_str!("../crds/workflows/workflowtemplates.argoproj.io.yaml"),
     include_str!("../crds/workflows/clusterworkflowtemplates.argoproj.io.yaml"),
     include_str!("../crds/workflows/cronworkflows.argoproj.io.yaml"),
+    include_str!("../crds/workflows/workfloweventbindings.argoproj.io.yaml"),
 ];
 
 /// Every CRD of Argo CD and the image updater, parsed.
@@ -214,6 +215,7 @@ mod tests {
                     "Namespaced",
                     vec!["cwf".into(), "cronwf".into()]
                 ),
+                ("WorkflowEventBinding", "Namespaced", vec!["wfeb".into()]),
             ]
         );
         let workflow = &crds[0].spec.versions[0];

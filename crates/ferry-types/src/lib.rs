@@ -32,4 +32,6 @@ pub use key::{ResourceKey, group_of, split_api_version};
 pub use object::{API_VERSION, GROUP, VERSION};
 pub use patch::{UpdateError, merge_patch, update};
 pub use project::AppProject;
-pub use workflow::{ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate};
+pub use workflow::{
+    ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowEventBinding, WorkflowTemplate,
+};

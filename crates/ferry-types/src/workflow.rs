@@ -1,5 +1,5 @@
 //! Argo Workflows' `argoproj.io/v1alpha1` kinds: `Workflow`, `WorkflowTemplate`,
-//! `ClusterWorkflowTemplate` and `CronWorkflow`.
+//! `ClusterWorkflowTemplate`, `CronWorkflow` and `WorkflowEventBinding`.
 //!
 //! Field names are upstream's exactly. The fields ferry's workflow engine reads are typed; every
 //! other field is kept as written (`unknown` maps, and containers as JSON objects, since Argo's
@@ -163,6 +163,9 @@ pub struct ValueFrom {
     /// A jq filter over a resource template's object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jq_filter: Option<String>,
+    /// An expression over an event, for a WorkflowEventBinding's submitted arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -836,6 +839,41 @@ workflow_kind!(
     CronWorkflowSpec, status: Value
 );
 
+workflow_kind!(
+    /// An Argo Workflows `WorkflowEventBinding`: which events submit which WorkflowTemplate.
+    WorkflowEventBinding, "WorkflowEventBinding", "workfloweventbindings",
+    k8s_openapi::NamespaceResourceScope, WorkflowEventBindingSpec
+);
+
+/// `spec` of a WorkflowEventBinding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowEventBindingSpec {
+    pub event: EventSelector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit: Option<EventSubmit>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
+/// `spec.event`: an expression over the event's `payload`, `metadata` and `discriminator`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSelector {
+    pub selector: String,
+}
+
+/// `spec.submit`: the template to submit, and arguments whose `valueFrom.event` is an expression.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSubmit {
+    pub workflow_template_ref: WorkflowTemplateRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Arguments>,
+    #[serde(flatten)]
+    pub unknown: UnknownFields,
+}
+
 /// Labels and annotations upstream puts on a workflow's pods.
 pub mod labels {
     /// On pods (and completed workflows): the workflow's name.
@@ -846,6 +884,8 @@ pub mod labels {
     pub const NODE_NAME: &str = "workflows.argoproj.io/node-name";
     /// On pods: the node's ID.
     pub const NODE_ID: &str = "workflows.argoproj.io/node-id";
+    /// On workflows submitted by an event: the WorkflowEventBinding's name.
+    pub const WORKFLOW_EVENT_BINDING: &str = "workflows.argoproj.io/workflow-event-binding";
 }
 
 impl Workflow {

@@ -10,6 +10,7 @@ pub mod controller;
 pub mod cron;
 pub mod cron_controller;
 pub mod duration;
+pub mod event;
 pub mod expr;
 pub mod gc;
 pub mod http_condition;

@@ -5,7 +5,9 @@
 //! syncs. ApplicationSets whose Git generators (at any depth of a matrix or merge) read the
 //! pushed repository and revision get the ApplicationSet controller's refresh annotation, as
 //! Argo CD's webhook handler gives them; so do those whose pull-request generators list the
-//! pull requests of a GitHub `pull_request` or GitLab `Merge Request Hook` delivery.
+//! pull requests of a GitHub `pull_request` or GitLab `Merge Request Hook` delivery. A verified
+//! push is also offered to the WorkflowEventBindings of the control namespace, as an Argo
+//! Workflows event (its JSON payload, its `x-` headers, no discriminator).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ use axum::http::HeaderMap;
 use ferry_types::application::REFRESH_ANNOTATION;
 use ferry_types::application_set::ApplicationSetGenerator;
 use ferry_types::{Application, ApplicationSet};
+use ferry_workflow::event::{self, Event, Outcome};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -48,8 +51,12 @@ pub async fn receive(
             return answer.map(|()| refreshed(&[]));
         }
     };
+    let mut workflows = None;
     let (provider, names) = match &event {
-        WebhookEvent::Push(push) => (push.provider, receive_push(&state, push).await),
+        WebhookEvent::Push(push) => {
+            workflows = offer_to_bindings(&state, &headers, &body).await;
+            (push.provider, receive_push(&state, push).await)
+        }
         WebhookEvent::PullRequest(pull) => {
             let appsets = refresh_concerned_appsets(&state, |entry| {
                 entry
@@ -70,7 +77,49 @@ pub async fn receive(
         Err(_) => WebhookResult::Failed,
     };
     state.metrics().webhook(&provider.to_string(), result);
-    Ok(refreshed(&names?))
+    let mut answer = refreshed(&names?);
+    if let Some(workflows) = workflows {
+        answer.0["workflows"] = workflows;
+    }
+    Ok(answer)
+}
+
+/// Offers a verified push to the control namespace's WorkflowEventBindings; what each did
+/// (`{binding, workflow}` or `{binding, error}`, unmatched ones left out), or `None` when there
+/// are no bindings (or no Workflow CRDs) there.
+async fn offer_to_bindings(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Option<Value> {
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(err) => {
+            tracing::info!(reason = %err, "webhook push not offered to WorkflowEventBindings: the payload is not JSON");
+            return None;
+        }
+    };
+    let mut event = Event::headers(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    );
+    event.namespace = state.namespace().to_string();
+    event.payload = payload;
+    let outcomes = match event::dispatch(&state.client(), &event).await {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            tracing::debug!(reason = %err, "no WorkflowEventBindings to offer the push to");
+            return None;
+        }
+    };
+    if outcomes.is_empty() {
+        return None;
+    }
+    let reported = outcomes.into_iter().filter_map(|outcome| match outcome {
+        Outcome::Unmatched { .. } => None,
+        Outcome::Submitted { binding, workflow } => {
+            Some(json!({"binding": binding, "workflow": workflow}))
+        }
+        Outcome::Failed { binding, message } => Some(json!({"binding": binding, "error": message})),
+    });
+    Some(Value::Array(reported.collect()))
 }
 
 /// Refreshes the apps and ApplicationSets `push` concerns; the names of the apps.

@@ -17,6 +17,7 @@ mod sso;
 mod static_assets;
 mod tls;
 mod webhook;
+mod workflow_events;
 
 use std::time::Duration;
 
