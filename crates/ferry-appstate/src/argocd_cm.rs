@@ -10,12 +10,15 @@
 //!   `application.instanceLabelKey`) and the `installationID` the tracking annotations carry;
 //! - `kustomize.buildOptions` and registered kustomize versions, sent with each render;
 //! - `resource.exclusions` / `resource.inclusions`: the kinds the cluster caches watch;
-//! - `timeout.reconciliation`: how often apps are compared again.
+//! - `timeout.reconciliation`: how often apps are compared again;
+//! - `resource.compareoptions`: whose `status` and which aggregated ClusterRoles' `rules` the
+//!   comparison leaves out ([`crate::resource_compare_options`]).
 
 use std::collections::BTreeMap;
 
 use std::time::Duration;
 
+use crate::resource_compare_options::{self as compare_options, ResourceCompareOptions};
 use ferry_cache::{ResourceFilter, ResourceRule, TrackingMethod};
 use ferry_diff::ResourceIgnoreDifferences;
 use ferry_health::HealthChecks;
@@ -45,6 +48,8 @@ pub struct ArgoSettings {
     pub resources: Option<ResourceRules>,
     /// `timeout.reconciliation`; `None` when unset.
     pub reconciliation: Option<Duration>,
+    /// `resource.compareoptions`.
+    pub compare_options: ResourceCompareOptions,
     /// Entries that were skipped, each naming its key and why. The controller takes a changed
     /// ConfigMap only without any (a typo must not drop a health check or an ignore rule).
     pub problems: Vec<String>,
@@ -260,6 +265,15 @@ impl ArgoSettings {
             problems.push(err);
             KustomizeOptions::default()
         });
+        let compare_options = data
+            .get(compare_options::KEY)
+            .map(|text| ResourceCompareOptions::parse(text))
+            .transpose()
+            .unwrap_or_else(|err| {
+                problems.push(err);
+                None
+            })
+            .unwrap_or_default();
         for problem in &problems {
             warn!("{ARGOCD_CM}: {problem}");
         }
@@ -284,6 +298,7 @@ impl ArgoSettings {
             kustomize,
             resources,
             reconciliation,
+            compare_options,
             problems,
         })
     }
@@ -364,6 +379,24 @@ return hs"#;
                 installation_id: Some("blue".into())
             })
         );
+    }
+
+    #[test]
+    fn compare_options_are_read_and_a_bad_block_is_a_problem() {
+        let data = |text: &str| BTreeMap::from([(compare_options::KEY.into(), text.into())]);
+        let settings = ArgoSettings::from_data(&data(
+            "ignoreAggregatedRoles: true\nignoreResourceStatusField: none\n",
+        ))
+        .unwrap();
+        assert!(settings.compare_options.ignore_aggregated_roles);
+        assert_eq!(
+            settings.compare_options.ignore_status,
+            ferry_diff::IgnoreStatus::Never
+        );
+        assert!(settings.problems.is_empty(), "{:?}", settings.problems);
+        let bad = ArgoSettings::from_data(&data("ignoreResourceStatusField: some")).unwrap();
+        assert_eq!(bad.problems.len(), 1, "{:?}", bad.problems);
+        assert_eq!(bad.compare_options, ResourceCompareOptions::default());
     }
 
     fn indent(text: &str) -> String {

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::annotations;
 use crate::live::{LiveState, Resolver, read_with_managed_fields};
+use crate::resource_compare_options::ResourceCompareOptions;
 
 /// Server-side dry runs of one app that may be in flight at once.
 const DIFF_CONCURRENCY: usize = 8;
@@ -73,6 +74,8 @@ pub struct CompareInput<'a, L> {
     pub client: &'a kube::Client,
     pub policy: &'a ProjectPolicy,
     pub ignore: &'a IgnoreRules,
+    /// argocd-cm's `resource.compareoptions`.
+    pub compare_options: ResourceCompareOptions,
     pub health: &'a HealthChecks,
     pub server_side_diff: bool,
     /// Dry-run answers to reuse for unchanged resources (none: ask the API server for each).
@@ -248,6 +251,8 @@ async fn diff_all<L: LiveState>(
     let options = DiffOptions {
         ignore_differences: input.ignore.clone(),
         field_manager: input.field_manager.to_string(),
+        ignore_status: input.compare_options.ignore_status,
+        ignore_aggregated_roles: input.compare_options.ignore_aggregated_roles,
     };
     let resolver = Resolver(input.live);
     // Futures made up front: a closure inside the stream trips the compiler's higher-ranked

@@ -17,6 +17,7 @@ pub mod desired;
 mod ignore;
 mod live;
 mod project;
+pub mod resource_compare_options;
 
 pub use compare::{CompareInput, Comparison, ResourceStates, collect_images, compare, health_code};
 pub use ignore::ignore_rules;

@@ -262,6 +262,7 @@ pub async fn compare_with_live(
         client: &setup.cluster.client,
         policy: &setup.policy,
         ignore: &ignore,
+        compare_options: ctx.argo_cm.get().compare_options,
         health: &ctx.argo_cm.get().health,
         server_side_diff: server_side_diff(ctx, app),
         // A hard refresh asks the API server again, as Argo CD's server-side diff cache does.

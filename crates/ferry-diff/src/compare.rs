@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::mask::mask_secrets;
-use crate::normalize::{reconcile_empty, strip_server_fields};
+use crate::normalize::{drop_aggregated_rules, reconcile_empty, strip_server_fields};
 use crate::object::ResourceId;
 use crate::path::remove_all;
 use crate::{DiffError, DiffOptions, DiffResult, SyncStatus, text};
@@ -20,7 +20,10 @@ pub(crate) fn finish(
     let (mut predicted, mut live) = (predicted, live);
     ignore(id, predicted.as_mut(), live.as_mut(), opts)?;
     for obj in [predicted.as_mut(), live.as_mut()].into_iter().flatten() {
-        strip_server_fields(obj);
+        strip_server_fields(obj, id, opts.ignore_status);
+        if opts.ignore_aggregated_roles {
+            drop_aggregated_rules(obj, id);
+        }
     }
     if let (Some(p), Some(l)) = (predicted.as_mut(), live.as_mut()) {
         reconcile_empty(p, l);

@@ -3,7 +3,7 @@
 //! Semantics follow Argo CD's gitops-engine. [`server_side_diff`] (the default) lets the API
 //! server predict the applied object with a server-side apply dry-run; [`structural_diff`]
 //! predicts it offline. Either way the prediction and the live object are then normalized
-//! (server-owned metadata, `status`, empty-vs-absent, Secret `stringData`), the
+//! (server-owned metadata, `status` as [`IgnoreStatus`] says, empty-vs-absent, Secret `stringData`), the
 //! [`IgnoreRules`] are applied to both, and Secret values are masked in every output.
 
 mod compare;
@@ -46,6 +46,12 @@ pub struct DiffOptions {
     pub ignore_differences: IgnoreRules,
     /// Field manager for the server-side apply dry-run.
     pub field_manager: String,
+    /// Whose `status` is left out (argocd-cm `resource.compareoptions`).
+    pub ignore_status: IgnoreStatus,
+    /// Leave out the `rules` of ClusterRoles with an `aggregationRule`: the cluster's
+    /// aggregation controller writes them, not the manifest (argocd-cm
+    /// `resource.compareoptions`).
+    pub ignore_aggregated_roles: bool,
 }
 
 impl Default for DiffOptions {
@@ -53,8 +59,23 @@ impl Default for DiffOptions {
         Self {
             ignore_differences: IgnoreRules::default(),
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
+            ignore_status: IgnoreStatus::default(),
+            ignore_aggregated_roles: false,
         }
     }
+}
+
+/// Which resources' `status` field the comparison leaves out (Argo CD's
+/// `ignoreResourceStatusField`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IgnoreStatus {
+    /// Every kind's (Argo CD's default).
+    #[default]
+    All,
+    /// CustomResourceDefinitions' only.
+    Crds,
+    /// No kind's: `status` counts like any other field.
+    Never,
 }
 
 /// Comparison outcome of one resource.

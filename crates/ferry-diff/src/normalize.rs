@@ -3,8 +3,8 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::DiffError;
 use crate::object::ResourceId;
+use crate::{DiffError, IgnoreStatus};
 
 pub(crate) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -29,19 +29,42 @@ pub(crate) fn strip_server_metadata(obj: &mut Value) {
     }
 }
 
-/// Drops server-maintained metadata, `status` and the last-applied annotation.
-pub(crate) fn strip_server_fields(obj: &mut Value) {
+/// Drops server-maintained metadata, the last-applied annotation and, when `status` is
+/// ignored for the kind, `status`.
+pub(crate) fn strip_server_fields(obj: &mut Value, id: &ResourceId, ignore_status: IgnoreStatus) {
     strip_server_metadata(obj);
     let Some(map) = obj.as_object_mut() else {
         return;
     };
-    map.remove("status");
+    let drop_status = match ignore_status {
+        IgnoreStatus::All => true,
+        IgnoreStatus::Crds => {
+            id.group == "apiextensions.k8s.io" && id.kind == "CustomResourceDefinition"
+        }
+        IgnoreStatus::Never => false,
+    };
+    if drop_status {
+        map.remove("status");
+    }
     if let Some(annotations) = map
         .get_mut("metadata")
         .and_then(|meta| meta.get_mut("annotations"))
         .and_then(Value::as_object_mut)
     {
         annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+}
+
+/// Drops the `rules` of a ClusterRole that has an `aggregationRule`: the aggregation
+/// controller fills them from the selected roles.
+pub(crate) fn drop_aggregated_rules(obj: &mut Value, id: &ResourceId) {
+    if id.group != "rbac.authorization.k8s.io" || id.kind != "ClusterRole" {
+        return;
+    }
+    if let Some(map) = obj.as_object_mut()
+        && map.get("aggregationRule").is_some_and(Value::is_object)
+    {
+        map.remove("rules");
     }
 }
 
@@ -167,7 +190,8 @@ mod tests {
             "data": {"k": "v"},
             "status": {"phase": "x"}
         });
-        strip_server_fields(&mut obj);
+        let id = ResourceId::of(&obj);
+        strip_server_fields(&mut obj, &id, IgnoreStatus::All);
         assert_eq!(
             obj,
             json!({
@@ -176,6 +200,47 @@ mod tests {
                 "data": {"k": "v"}
             })
         );
+    }
+
+    #[test]
+    fn status_is_kept_where_the_compare_options_say() {
+        let with_status = |api_version: &str, kind: &str| {
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "a"},
+                "status": {"phase": "x"}})
+        };
+        let kept = |obj: Value, ignore: IgnoreStatus| {
+            let mut obj = obj;
+            let id = ResourceId::of(&obj);
+            strip_server_fields(&mut obj, &id, ignore);
+            obj.get("status").is_some()
+        };
+        let crd = || with_status("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+        let pod = || with_status("v1", "Pod");
+        assert!(!kept(crd(), IgnoreStatus::All));
+        assert!(!kept(pod(), IgnoreStatus::All));
+        assert!(!kept(crd(), IgnoreStatus::Crds));
+        assert!(kept(pod(), IgnoreStatus::Crds));
+        assert!(kept(crd(), IgnoreStatus::Never));
+        assert!(kept(pod(), IgnoreStatus::Never));
+    }
+
+    #[test]
+    fn only_aggregated_cluster_roles_lose_their_rules() {
+        let role = |kind: &str, aggregation: Value| {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+                "metadata": {"name": "r"}, "aggregationRule": aggregation,
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
+        };
+        let rules_kept = |obj: Value| {
+            let mut obj = obj;
+            let id = ResourceId::of(&obj);
+            drop_aggregated_rules(&mut obj, &id);
+            obj.get("rules").is_some()
+        };
+        let selector = json!({"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]});
+        assert!(!rules_kept(role("ClusterRole", selector.clone())));
+        assert!(rules_kept(role("ClusterRole", Value::Null)));
+        assert!(rules_kept(role("Role", selector)));
     }
 
     #[test]

@@ -258,4 +258,44 @@ mod tests {
         let result = structural_diff(Some(&desired), Some(&live), &DiffOptions::default()).unwrap();
         assert_eq!(result.status, SyncStatus::Synced, "{}", result.text);
     }
+
+    #[test]
+    fn status_counts_only_when_the_compare_options_keep_it() {
+        let never = DiffOptions {
+            ignore_status: crate::IgnoreStatus::Never,
+            ..DiffOptions::default()
+        };
+        // The live status alone is what the server reports, not drift.
+        let result = structural_diff(Some(&desired()), Some(&live()), &never).unwrap();
+        assert_eq!(result.status, SyncStatus::Synced, "{}", result.text);
+        assert!(result.normalized_live.unwrap().get("status").is_some());
+        // A status the manifest sets differently is drift once status counts.
+        let mut desired = desired();
+        desired["status"] = json!({"replicas": 7});
+        let result = structural_diff(Some(&desired), Some(&live()), &never).unwrap();
+        assert_eq!(result.status, SyncStatus::OutOfSync);
+        assert!(result.text.contains("replicas: 7"), "{}", result.text);
+        let result = structural_diff(Some(&desired), Some(&live()), &DiffOptions::default());
+        assert_eq!(result.unwrap().status, SyncStatus::Synced);
+    }
+
+    #[test]
+    fn aggregated_cluster_role_rules_filled_by_the_cluster_are_ignored_on_request() {
+        let role = |rules: Value| {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "view-all"},
+                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "yes"}}]},
+                "rules": rules})
+        };
+        let desired = role(json!([]));
+        let live = role(json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]));
+        let result = structural_diff(Some(&desired), Some(&live), &DiffOptions::default());
+        assert_eq!(result.unwrap().status, SyncStatus::OutOfSync);
+        let ignore = DiffOptions {
+            ignore_aggregated_roles: true,
+            ..DiffOptions::default()
+        };
+        let result = structural_diff(Some(&desired), Some(&live), &ignore).unwrap();
+        assert_eq!(result.status, SyncStatus::Synced, "{}", result.text);
+    }
 }

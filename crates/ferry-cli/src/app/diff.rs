@@ -100,6 +100,7 @@ async fn compare_in_core_mode(
         client: &target.client,
         policy: &policy,
         ignore: &ignore,
+        compare_options: argo.compare_options,
         health: &argo.health,
         server_side_diff: server_side,
         predictions: None,
