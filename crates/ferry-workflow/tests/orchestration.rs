@@ -1656,7 +1656,10 @@ spec:
     let done = finished(&ctx, &calls).await?;
     assert_eq!(done.status.as_ref().unwrap().phase, Some(Phase::Succeeded));
     // Two HTTP nodes and a resource node, counted as upstream counts them.
-    assert_eq!(done.status.as_ref().unwrap().progress.as_deref(), Some("3/3"));
+    assert_eq!(
+        done.status.as_ref().unwrap().progress.as_deref(),
+        Some("3/3")
+    );
     let result = |display: &str| {
         node(&done, display)
             .outputs
