@@ -232,16 +232,13 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
     // A method of Argo CD's that ferry has no route for says so by name.
     let missing = client
         .call(
-            "/certificate.CertificateService/ListCertificates",
-            json!({}),
+            "/application.ApplicationService/ServerSideDiff",
+            json!({"appName": "guestbook"}),
         )
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::Unimplemented);
-    assert!(
-        missing.message().contains("CertificateService"),
-        "{missing:?}"
-    );
+    assert!(missing.message().contains("ServerSideDiff"), "{missing:?}");
 
     // Logging out over gRPC revokes the token for REST as well.
     client
