@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::DiffError;
-use crate::jq::{self, JqFailure, JqPaths};
+use crate::jq_paths::{self, JqFailure, JqPaths};
 use crate::managed_fields;
 use crate::object::ResourceId;
 use crate::path::{Path, parse_pointer, resolve_tokens};
@@ -160,7 +160,7 @@ impl IgnoreRules {
             for (expression, jq) in &rule.jq {
                 let result = match &input {
                     Some(input) => jq.paths(doc, input, self.jq_timeout),
-                    None => jq::to_input(doc).and_then(|converted| {
+                    None => jq_paths::to_input(doc).and_then(|converted| {
                         jq.paths(doc, input.insert(converted), self.jq_timeout)
                     }),
                 };

@@ -1,7 +1,8 @@
-//! jq path expressions (`jqPathExpressions`), evaluated with jaq: the paths an expression
-//! selects, as jq's `path(f)` reports them.
+//! A sandbox for jq programs written by users, evaluated with jaq: functions that reach
+//! outside the program are refused, and a run that does not end in time is abandoned. Used
+//! for `jqPathExpressions` here and by Argo Workflows' `valueFrom.jqFilter` in ferry-workflow.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,16 +10,18 @@ use jaq_core::data::JustLut;
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::native::{bome, v};
 use jaq_core::{Compiler, Ctx, Cv, RunPtr, ValXs, Vars, unwrap_valr};
-use jaq_json::Val;
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::path::{Path, Step};
-use crate::worker;
+pub use crate::worker::Failure;
+pub use jaq_json::Val;
 
 type Filter = jaq_core::Filter<JustLut<Val>>;
 
-/// Native functions a path expression has no business calling: they read the controller's
+/// One output of a program: a value, or the error it raised.
+pub type Output = Result<Val, jaq_core::Error<Val>>;
+
+/// Native functions a user's program has no business calling: they read the controller's
 /// environment or input, stop it, or print values (possibly secret) to its stderr or log.
 /// The last three back standard definitions (`debug`, `stderr`, `halt_error`) and are
 /// replaced by [`silenced`] ones.
@@ -49,50 +52,50 @@ fn silenced() -> impl Iterator<Item = jaq_core::native::Fun<JustLut<Val>>> {
         .map(jaq_core::native::run::<JustLut<Val>>)
 }
 
-/// A compiled `jqPathExpressions` entry.
+/// Why a program does not compile.
+#[derive(Debug, PartialEq)]
+pub enum CompileError {
+    /// It does not parse: one description for each error.
+    Syntax(Vec<String>),
+    /// It calls what is not defined (or refused), e.g. "filter `env`".
+    Undefined(Vec<String>),
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax(errors) => {
+                f.write_str("jq syntax error")?;
+                errors.iter().try_for_each(|error| write!(f, ": {error}"))
+            }
+            Self::Undefined(names) => {
+                f.write_str("jq error")?;
+                names
+                    .iter()
+                    .try_for_each(|name| write!(f, ": undefined {name}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// A compiled program, cheap to clone.
 #[derive(Clone)]
-pub(crate) struct JqPaths {
+pub struct Program {
     filter: Arc<Filter>,
 }
 
-/// Why evaluating an expression on one object produced no paths.
-#[derive(Debug, PartialEq)]
-pub(crate) enum JqFailure {
-    /// The expression raised an error on this object (e.g. iterating a missing list).
-    Error,
-    /// The expression did not finish in time.
-    Timeout,
-}
-
-/// One element of a path as jq reports it.
-enum PathPart {
-    Key(String),
-    Index(isize),
-    /// Slices and other exotic path elements: such paths are skipped.
-    Other,
-}
-
-impl JqPaths {
-    pub fn compile(expression: &str) -> Result<Self, String> {
-        let code = format!("[path({expression})]");
+impl Program {
+    pub fn compile(code: &str) -> Result<Self, CompileError> {
         let arena = Arena::default();
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
         let modules = Loader::new(defs)
-            .load(
-                &arena,
-                File {
-                    code: code.as_str(),
-                    path: (),
-                },
-            )
+            .load(&arena, File { code, path: () })
             .map_err(|errors| {
-                let mut message = String::from("jq syntax error");
-                for (_, error) in errors {
-                    let _ = write!(message, ": {}", load_error(&error));
-                }
-                message
+                CompileError::Syntax(errors.iter().map(|(_, error)| load_error(error)).collect())
             })?;
         let funs = jaq_core::funs()
             .chain(jaq_std::funs())
@@ -103,47 +106,42 @@ impl JqPaths {
             .with_funs(funs)
             .compile(modules)
             .map_err(|errors| {
-                let mut message = String::from("jq error");
-                for (name, undefined) in errors.iter().flat_map(|(_, errs)| errs) {
-                    let _ = write!(message, ": undefined {} `{name}`", undefined.as_str());
-                }
-                message
+                CompileError::Undefined(
+                    errors
+                        .iter()
+                        .flat_map(|(_, errs)| errs)
+                        .map(|(name, undefined)| format!("{} `{name}`", undefined.as_str()))
+                        .collect(),
+                )
             })?;
         Ok(Self {
             filter: Arc::new(filter),
         })
     }
 
-    /// The concrete paths the expression selects in `doc` (`input` is `doc` converted with
-    /// [`to_input`]). Runs on a worker thread so a runaway expression cannot block the caller
-    /// past `timeout`.
-    pub fn paths(
+    /// Runs the program over `input` on a worker thread and hands its outputs to `read`.
+    /// Waits `timeout` at most: a runaway program must not block the caller (its worker is
+    /// abandoned).
+    pub fn run<T: Send + 'static>(
         &self,
-        doc: &Value,
-        input: &Val,
+        input: Val,
         timeout: Duration,
-    ) -> Result<Vec<Path>, JqFailure> {
+        read: impl FnOnce(&mut dyn Iterator<Item = Output>) -> T + Send + 'static,
+    ) -> Result<T, Failure> {
         let filter = Arc::clone(&self.filter);
-        let input = input.clone();
-        let evaluate = move || {
-            let ctx = Ctx::<JustLut<Val>>::new(&filter.lut, Vars::new([]));
-            let mut outputs = filter.id.run((ctx, input)).map(unwrap_valr);
-            match (outputs.next(), outputs.next()) {
-                (Some(Ok(paths)), None) => path_parts(&paths),
-                _ => None,
-            }
-        };
-        match worker::run(evaluate, timeout) {
-            Ok(Some(parts)) => Ok(parts.iter().filter_map(|p| concrete(doc, p)).collect()),
-            Ok(None) | Err(worker::Failure::Lost) => Err(JqFailure::Error),
-            Err(worker::Failure::Timeout) => Err(JqFailure::Timeout),
-        }
+        crate::worker::run(
+            move || {
+                let ctx = Ctx::<JustLut<Val>>::new(&filter.lut, Vars::new([]));
+                read(&mut filter.id.run((ctx, input)).map(unwrap_valr))
+            },
+            timeout,
+        )
     }
 }
 
-/// Converts a document for evaluation; done once per document for all its expressions.
-pub(crate) fn to_input(doc: &Value) -> Result<Val, JqFailure> {
-    Val::deserialize(doc).map_err(|_| JqFailure::Error)
+/// Converts a document into a program's input.
+pub fn input(doc: &Value) -> Result<Val, serde_json::Error> {
+    Val::deserialize(doc)
 }
 
 fn load_error(error: &jaq_core::load::Error<&str>) -> String {
@@ -173,146 +171,5 @@ fn snippet(at: &str) -> String {
         "end".into()
     } else {
         snippet
-    }
-}
-
-/// Reads `[path(f)]`'s output: an array of paths, each an array of keys and indices.
-fn path_parts(paths: &Val) -> Option<Vec<Vec<PathPart>>> {
-    let Val::Arr(paths) = paths else {
-        return None;
-    };
-    paths
-        .iter()
-        .map(|path| match path {
-            Val::Arr(parts) => Some(parts.iter().map(path_part).collect()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn path_part(part: &Val) -> PathPart {
-    match part {
-        Val::TStr(bytes) | Val::BStr(bytes) => {
-            PathPart::Key(String::from_utf8_lossy(bytes).into_owned())
-        }
-        Val::Num(n) => n.as_isize().map_or(PathPart::Other, PathPart::Index),
-        _ => PathPart::Other,
-    }
-}
-
-/// Maps a jq path onto `doc`; `None` when it leads nowhere (jq also reports paths of absent
-/// fields, whose deletion is a no-op).
-fn concrete(doc: &Value, parts: &[PathPart]) -> Option<Path> {
-    let mut node = doc;
-    let mut path = Vec::with_capacity(parts.len());
-    for part in parts {
-        let step = match (part, node) {
-            (PathPart::Key(key), Value::Object(_)) => Step::Key(key.clone()),
-            (PathPart::Index(i), Value::Array(items)) => {
-                // Negative indices count from the end, as in jq.
-                let len = items.len() as isize;
-                let i = if *i < 0 { len + i } else { *i };
-                Step::Index(usize::try_from(i).ok()?)
-            }
-            _ => return None,
-        };
-        node = crate::path::child(node, &step)?;
-        path.push(step);
-    }
-    Some(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::path::to_pointer;
-    use serde_json::json;
-
-    const TIMEOUT: Duration = Duration::from_secs(5);
-
-    fn pointers(expression: &str, doc: &Value) -> Result<Vec<String>, JqFailure> {
-        let jq = JqPaths::compile(expression).unwrap();
-        let paths = jq.paths(doc, &to_input(doc)?, TIMEOUT)?;
-        Ok(paths.iter().map(|p| to_pointer(p)).collect())
-    }
-
-    fn pod_spec() -> Value {
-        json!({"spec": {"template": {"spec": {
-            "initContainers": [
-                {"name": "setup", "image": "busybox"},
-                {"name": "injected", "image": "sidecar:1"}
-            ],
-            "containers": [{"name": "app", "image": "app:1", "env": [{"name": "A"}, {"name": "B"}]}]
-        }}}})
-    }
-
-    #[test]
-    fn select_by_name() {
-        let paths = pointers(
-            r#".spec.template.spec.initContainers[] | select(.name == "injected")"#,
-            &pod_spec(),
-        );
-        assert_eq!(paths.unwrap(), ["/spec/template/spec/initContainers/1"]);
-    }
-
-    #[test]
-    fn std_functions_and_negative_indices() {
-        let doc = pod_spec();
-        let paths = pointers(
-            r#".spec.template.spec.containers[].env[] | select(.name | startswith("B"))"#,
-            &doc,
-        );
-        assert_eq!(paths.unwrap(), ["/spec/template/spec/containers/0/env/1"]);
-        let paths = pointers(r#".spec.template.spec.initContainers[-1].image"#, &doc);
-        assert_eq!(
-            paths.unwrap(),
-            ["/spec/template/spec/initContainers/1/image"]
-        );
-        let paths = pointers(
-            r#".spec.template.spec.initContainers[] | select(.image | test("^side")) | .image"#,
-            &doc,
-        );
-        assert_eq!(
-            paths.unwrap(),
-            ["/spec/template/spec/initContainers/1/image"]
-        );
-    }
-
-    #[test]
-    fn absent_fields_select_nothing_and_errors_are_reported() {
-        assert_eq!(
-            pointers(".metadata.annotations.foo", &pod_spec()).unwrap(),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            pointers(".spec.missing[]", &pod_spec()),
-            Err(JqFailure::Error)
-        );
-    }
-
-    #[test]
-    fn syntax_and_undefined_errors() {
-        let err = JqPaths::compile(".spec | select(").err().unwrap();
-        assert!(err.starts_with("jq syntax error"), "{err}");
-        let err = JqPaths::compile("nosuchfunction").err().unwrap();
-        assert!(err.contains("undefined filter `nosuchfunction`"), "{err}");
-        let err = JqPaths::compile(".spec | env").err().unwrap();
-        assert!(err.contains("`env`"), "{err}");
-    }
-
-    #[test]
-    fn runaway_expression_times_out() {
-        let jq = JqPaths::compile("def f: f; f").unwrap();
-        let doc = pod_spec();
-        let input = to_input(&doc).unwrap();
-        let started = std::time::Instant::now();
-        assert_eq!(
-            jq.paths(&doc, &input, Duration::from_millis(200)),
-            Err(JqFailure::Timeout)
-        );
-        assert!(started.elapsed() < Duration::from_secs(2));
-        // The stuck worker is abandoned; the next expression gets another.
-        let jq = JqPaths::compile(".spec").unwrap();
-        assert_eq!(jq.paths(&doc, &input, TIMEOUT).unwrap().len(), 1);
     }
 }

@@ -9,7 +9,8 @@
 mod compare;
 mod error;
 mod ignore;
-mod jq;
+pub mod jq;
+mod jq_paths;
 mod managed_fields;
 mod mask;
 mod merge;

@@ -10,7 +10,7 @@ type Job = Box<dyn FnOnce() + Send>;
 static IDLE: Mutex<Vec<mpsc::Sender<Job>>> = Mutex::new(Vec::new());
 
 #[derive(Debug, PartialEq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// The work did not finish in time.
     Timeout,
     /// No thread could be started, or the work panicked.
@@ -46,7 +46,7 @@ pub(crate) fn run<T: Send + 'static>(
 fn spawn() -> Result<mpsc::Sender<Job>, Failure> {
     let (sender, jobs) = mpsc::channel::<Job>();
     std::thread::Builder::new()
-        .name("ferry-diff-worker".into())
+        .name("ferry-jq-worker".into())
         .spawn(move || jobs.into_iter().for_each(|job| job()))
         .map_err(|_| Failure::Lost)?;
     Ok(sender)
