@@ -54,10 +54,12 @@ pub struct Context {
     pub sharding: Sharding,
 }
 
-/// A status as written to an app: the app's uid, a digest of the status, when.
+/// A status as written to an app: the app's uid, a digest of the status, the fields the
+/// controller owns as written (compact JSON), when.
 pub struct WrittenStatus {
     pub uid: String,
     pub digest: Vec<u8>,
+    pub owned: String,
     pub at: std::time::Instant,
 }
 

@@ -87,7 +87,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&name);
-                write_status(&ctx, &name, &old, &new, false)
+                write_status(&ctx, &name, &old, None, &new, false)
                     .await
                     .map_err(write_error)?;
                 return Ok(Action::requeue(ctx.resync()));
@@ -163,11 +163,12 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             .map_err(write_error)?;
     }
     if mark || !trails_written_status(&ctx, &name, &app, &new) {
-        let written = write_status(&ctx, &name, &old, &new, refresh.is_some())
+        let last = last_written_status(&ctx, &name, &app);
+        let written = write_status(&ctx, &name, &old, last.as_ref(), &new, refresh.is_some())
             .await
             .map_err(write_error)?;
-        if written {
-            remember_written_status(&ctx, &name, &app, &new);
+        if let Some(owned) = written {
+            remember_written_status(&ctx, &name, &app, &new, owned);
         }
     }
 
@@ -425,21 +426,22 @@ fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
 /// Writes the reconcile's findings, and with `clear_refresh` removes the refresh request in the
 /// same patch (as Argo CD does): one write per refresh, and no watch event shows the new status
 /// beside the old request. `operationState` and `history` belong to running operations and are
-/// never written from here.
+/// never written from here. The patch turns both the app's view (`old`) and the last status
+/// written here (`last`, which the view may trail) into `new`, so nothing a trailing view hides
+/// is left out. Returns the owned fields written, if a write was needed.
 async fn write_status(
     ctx: &Context,
     key: &str,
     old: &ApplicationStatus,
+    last: Option<&serde_json::Value>,
     new: &ApplicationStatus,
     clear_refresh: bool,
-) -> kube::Result<bool> {
-    let mut new = new.clone();
-    new.operation_state = old.operation_state.clone();
-    new.history = old.history.clone();
-    let old = serde_json::to_value(old).map_err(kube::Error::SerdeError)?;
-    let new = serde_json::to_value(&new).map_err(kube::Error::SerdeError)?;
+) -> kube::Result<Option<serde_json::Value>> {
+    let old = owned_fields(old)?;
+    let new = owned_fields(new)?;
+    let bases: Vec<&serde_json::Value> = std::iter::once(&old).chain(last).collect();
     let mut body = serde_json::Map::new();
-    if let Some(change) = ferry_types::merge_patch(&old, &new) {
+    if let Some(change) = ferry_types::merge_patch_from_any(&bases, &new) {
         body.insert("status".into(), change);
     }
     if clear_refresh {
@@ -447,11 +449,22 @@ async fn write_status(
         body.insert("metadata".into(), clear);
     }
     if body.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let (apps, name) = ctx.app_api(key);
     patch::write(&apps, name, &ctx.settings.field_manager, body.into()).await?;
-    Ok(true)
+    Ok(Some(new))
+}
+
+/// What [`write_status`] owns of a status: all but the operation's `operationState` and
+/// `history`.
+fn owned_fields(status: &ApplicationStatus) -> kube::Result<serde_json::Value> {
+    let mut owned = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+    if let Some(map) = owned.as_object_mut() {
+        map.remove("operationState");
+        map.remove("history");
+    }
+    Ok(owned)
 }
 
 /// The digest of what [`write_status`] owns of a status, without `reconciledAt` and the
@@ -477,9 +490,13 @@ fn without_transition_times(value: &mut serde_json::Value) {
     }
 }
 
-/// Whether `new` is the status this controller last wrote to this very app: the app's view
-/// then trails that write (the watch has not brought it yet), and writing again would send
-/// the same status.
+/// How long after a write a view that differs from it is taken to trail it: watch events lag
+/// by milliseconds, so a view still different after this shows someone else's change.
+const TRAIL_LIMIT: Duration = Duration::from_secs(30);
+
+/// Whether `new` is the status this controller last wrote to this very app, shortly ago: the
+/// app's view then trails that write (the watch has not brought it yet), and writing again would
+/// send the same status.
 fn trails_written_status(
     ctx: &Context,
     key: &str,
@@ -491,15 +508,33 @@ fn trails_written_status(
         .written_statuses
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    written
-        .get(key)
-        .is_some_and(|w| w.uid == uid && w.digest == status_digest(new))
+    written.get(key).is_some_and(|w| {
+        w.uid == uid && w.at.elapsed() < TRAIL_LIMIT && w.digest == status_digest(new)
+    })
 }
 
-fn remember_written_status(ctx: &Context, key: &str, app: &Application, new: &ApplicationStatus) {
+/// The owned fields last written to this very app, as a second base for the next patch.
+fn last_written_status(ctx: &Context, key: &str, app: &Application) -> Option<serde_json::Value> {
+    let uid = app.metadata.uid.as_deref().unwrap_or_default();
+    let written = ctx
+        .written_statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let w = written.get(key).filter(|w| w.uid == uid)?;
+    serde_json::from_str(&w.owned).ok()
+}
+
+fn remember_written_status(
+    ctx: &Context,
+    key: &str,
+    app: &Application,
+    new: &ApplicationStatus,
+    owned: serde_json::Value,
+) {
     let written = WrittenStatus {
         uid: app.metadata.uid.clone().unwrap_or_default(),
         digest: status_digest(new),
+        owned: owned.to_string(),
         at: Instant::now(),
     };
     ctx.written_statuses

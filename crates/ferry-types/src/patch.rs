@@ -96,6 +96,37 @@ pub fn merge_patch(old: &Value, new: &Value) -> Option<Value> {
     }
 }
 
+/// The merge patch turning whichever of `bases` the server holds into `new`: a writer whose own
+/// view may trail its last write patches from both, so a field the view already shows as `new`
+/// is still sent when the last write left it otherwise (and the other way round).
+pub fn merge_patch_from_any(bases: &[&Value], new: &Value) -> Option<Value> {
+    bases
+        .iter()
+        .filter_map(|base| merge_patch(base, new))
+        .reduce(|mut union, patch| {
+            overlay(&mut union, patch);
+            union
+        })
+}
+
+/// Adds `patch`'s keys to `union`. Both patches lead to the same `new`, so where either holds a
+/// value that is not an object to recurse into, it is `new`'s value there.
+fn overlay(union: &mut Value, patch: Value) {
+    match (union, patch) {
+        (Value::Object(union), Value::Object(patch)) => {
+            for (key, value) in patch {
+                match union.get_mut(&key) {
+                    Some(existing) => overlay(existing, value),
+                    None => {
+                        union.insert(key, value);
+                    }
+                }
+            }
+        }
+        (union, patch) => *union = patch,
+    }
+}
+
 /// A merge patch cannot set a `null` inside an added object (it would mean "remove").
 fn without_nulls(value: &Value) -> Value {
     match value {
@@ -140,5 +171,22 @@ mod tests {
         let mut applied = old.clone();
         json_patch::merge(&mut applied, &merge_patch(&old, &new).unwrap());
         assert_eq!(applied, new);
+    }
+
+    #[test]
+    fn a_patch_from_two_bases_turns_either_into_the_new_value() {
+        // The view still shows the old health; the last write already set the new resources.
+        let view = json!({"health": {"status": "Healthy"}, "resources": [{"n": "a"}]});
+        let written =
+            json!({"health": {"status": "Progressing"}, "resources": [{"n": "a"}, {"n": "b"}]});
+        let new =
+            json!({"health": {"status": "Healthy"}, "resources": [{"n": "a"}, {"n": "b", "h": 1}]});
+        let patch = merge_patch_from_any(&[&view, &written], &new).unwrap();
+        for base in [view, written] {
+            let mut applied = base.clone();
+            json_patch::merge(&mut applied, &patch);
+            assert_eq!(applied, new);
+        }
+        assert_eq!(merge_patch_from_any(&[&new, &new], &new), None);
     }
 }
