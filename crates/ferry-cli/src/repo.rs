@@ -98,8 +98,9 @@ struct CredentialFlags {
     /// The Helm repository is an OCI registry.
     #[arg(long)]
     enable_oci: bool,
-    /// Reach the OCI registry over plain HTTP.
-    #[arg(long, requires = "enable_oci")]
+    /// Reach the OCI registry over plain HTTP (a Helm repository with --enable-oci, or --type
+    /// oci).
+    #[arg(long)]
     insecure_oci_force_http: bool,
     /// Replace an existing entry for the same URL even if it differs.
     #[arg(long)]
@@ -111,6 +112,8 @@ enum RepoType {
     #[default]
     Git,
     Helm,
+    /// An OCI artifact of manifests (Argo CD 3.1), `oci://registry/repository`.
+    Oci,
 }
 
 #[derive(clap::Args, Debug)]
@@ -302,10 +305,16 @@ impl CredentialFlags {
             ),
             None => None,
         };
+        if self.insecure_oci_force_http && !self.enable_oci && self.repo_type != RepoType::Oci {
+            anyhow::bail!(
+                "--insecure-oci-force-http is for OCI registries: add --enable-oci or --type oci"
+            );
+        }
         let mut repo = RepoSecret {
             repo_type: match self.repo_type {
                 RepoType::Git => "git",
                 RepoType::Helm => "helm",
+                RepoType::Oci => "oci",
             }
             .to_string(),
             username: self.username.clone().filter(|u| !u.is_empty()),
@@ -509,7 +518,7 @@ mod tests {
             .args
             .credentials
             .to_secret(RepoSecretKind::Repository, &parsed.args.url)
-            .unwrap())
+            .map_err(|e| e.to_string())?)
     }
 
     /// As argocd's `--insecure-oci-force-http`: `insecureOCIForceHttp: "true"` in the Secret and
@@ -535,5 +544,11 @@ mod tests {
 
         let err = add(&["reg.local/charts", "--insecure-oci-force-http"]).unwrap_err();
         assert!(err.contains("--enable-oci"), "{err}");
+
+        // An artifact of manifests (Argo CD 3.1's `--type oci`).
+        let oci = ["oci://reg.local/manifests/web", "--type", "oci"];
+        let repo = add(&[&oci[..], &["--insecure-oci-force-http"]].concat()).unwrap();
+        assert_eq!(repo.repo_type, "oci");
+        assert!(repo.insecure_oci_force_http());
     }
 }

@@ -9,26 +9,6 @@ use common::*;
 use ferry_git::{Credentials, RepoCredential, TlsCerts};
 use ferry_testkit::registry::{Registry, RegistryOptions};
 
-const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-/// A tar.gz of `files` (path, content).
-fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::default(),
-    ));
-    for (path, content) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, content.as_bytes())
-            .unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 const CONFIG_MAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook\ndata:\n  greeting: hello\n";
 
@@ -40,13 +20,16 @@ async fn an_oci_artifact_of_manifests_renders_at_its_path() {
         ..Default::default()
     })
     .unwrap();
-    let layer = tar_gz(&[
-        ("guestbook/cm.yaml", CONFIG_MAP),
-        ("other/readme.txt", "not rendered"),
-    ]);
     let digest = registry
         .pusher()
-        .push_artifact("manifests/guestbook", "v1", layer, GZIP_LAYER)
+        .push_manifests(
+            "manifests/guestbook",
+            "v1",
+            &[
+                ("guestbook/cm.yaml", CONFIG_MAP),
+                ("other/readme.txt", "not rendered"),
+            ],
+        )
         .await
         .unwrap();
     let repo = format!("oci://{}/manifests/guestbook", registry.host());

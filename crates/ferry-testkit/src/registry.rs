@@ -489,6 +489,30 @@ impl ImagePusher {
             .map(|(digest, _)| digest)
     }
 
+    /// Pushes `files` (path, content) as an artifact of manifests, one tar.gz layer as `oras push
+    /// dir/` makes it, tagged `repository:tag`; returns the manifest's digest.
+    pub async fn push_manifests(
+        &self,
+        repository: &str,
+        tag: &str,
+        files: &[(&str, &str)],
+    ) -> Result<String> {
+        const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, path, content.as_bytes())?;
+        }
+        let layer = builder.into_inner()?.finish()?;
+        self.push_artifact(repository, tag, layer, GZIP_LAYER).await
+    }
+
     /// Pushes a single-platform image tagged `repository:tag`; returns the manifest's digest.
     pub async fn push_image(
         &self,
