@@ -25,6 +25,7 @@ use crate::output::{print_json, print_yaml};
 pub mod cron;
 mod files;
 mod print;
+mod stored;
 mod template;
 
 /// The namespace option of every verb (`argo`'s `-n`; the global `-N` works too).
