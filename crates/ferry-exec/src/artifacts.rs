@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::archive;
+use crate::git::GitSource;
 use crate::s3::{self, Location};
 
 /// The environment variable holding the container's [`Plan`].
@@ -44,6 +45,8 @@ pub enum Source {
     S3(Location),
     /// Inline content.
     Raw(String),
+    /// A clone of a Git repository.
+    Git(GitSource),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,12 +81,17 @@ impl Plan {
             .iter()
             .filter_map(|i| match &i.source {
                 Source::S3(location) => Some(location),
-                Source::Raw(_) => None,
+                Source::Raw(_) | Source::Git(_) => None,
             })
             .chain(self.outputs.iter().map(|o| &o.location));
+        let git = self.inputs.iter().filter_map(|i| match &i.source {
+            Source::Git(git) => Some(git),
+            _ => None,
+        });
         locations
             .flat_map(|l| [&l.access_key_env, &l.secret_key_env])
             .flatten()
+            .chain(git.flat_map(GitSource::secret_variables))
             .cloned()
             .collect()
     }
@@ -95,6 +103,11 @@ impl Plan {
             let failed = |err: String| format!("input artifact {}: {err}", input.name);
             match &input.source {
                 Source::Raw(data) => fs::write(&dest, data).map_err(|e| failed(e.to_string()))?,
+                Source::Git(git) => {
+                    if let Some(commit) = git.clone_into(&dest).map_err(failed)? {
+                        eprintln!("input artifact {}: checked out {commit}", input.name);
+                    }
+                }
                 Source::S3(location) => {
                     let download = dir.join(format!(".{}.download", input.name));
                     match location.get(&download) {

@@ -13,6 +13,7 @@
 
 pub mod archive;
 pub mod artifacts;
+pub mod git;
 pub mod s3;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,9 @@
 //! Git fixtures: bare repositories built with the real `git` CLI, served on loopback over
 //! file://, `git daemon` (git://), smart HTTP (`git http-backend` behind a small axum server,
-//! optionally with basic auth) and ssh (a private OpenSSH `sshd`, key auth only).
+//! optionally with basic auth) and ssh (a private OpenSSH `sshd`, key auth only). The daemon,
+//! smart HTTP and ssh servers can listen on every interface instead (`start_for_pods`), so that
+//! pods on the sandbox's real node reach them by the host's address (`pod_url`), as they reach
+//! MinIO and the sandbox registry.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -17,7 +20,7 @@
 //! Every server stops when its handle is dropped.
 
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -237,30 +240,47 @@ pub struct GitDaemon {
     child: Child,
     port: u16,
     base: PathBuf,
+    listen: Ipv4Addr,
     logs: TempDir,
 }
 
 impl GitDaemon {
     pub fn start(repo: &GitRepo) -> Result<Self> {
+        Self::start_on(repo, Ipv4Addr::LOCALHOST)
+    }
+
+    /// Serves on every interface, for pods on the real node ([`Self::pod_url`]).
+    pub fn start_for_pods(repo: &GitRepo) -> Result<Self> {
+        Self::start_on(repo, Ipv4Addr::UNSPECIFIED)
+    }
+
+    fn start_on(repo: &GitRepo, listen: Ipv4Addr) -> Result<Self> {
         let logs = tempfile::Builder::new()
             .prefix("ferry-git-daemon-")
             .tempdir()?;
         let base = repo.dir.path().to_path_buf();
         let (child, port) = start_on_free_port(
             &logs.path().join("daemon.log"),
-            |port| daemon_command(&base, port),
+            |port| daemon_command(&base, listen, port),
             |_| true,
         )?;
         Ok(GitDaemon {
             child,
             port,
             base,
+            listen,
             logs,
         })
     }
 
     pub fn url(&self) -> String {
         format!("git://127.0.0.1:{}/repo.git", self.port)
+    }
+
+    /// `git://<host's default-route address>:<port>/repo.git`, for a daemon started with
+    /// [`Self::start_for_pods`].
+    pub fn pod_url(&self) -> Result<String> {
+        Ok(format!("git://{}:{}/repo.git", pod_host()?, self.port))
     }
 
     /// Kills the server: a Git outage until [`Self::resume`].
@@ -273,7 +293,7 @@ impl GitDaemon {
         stop(&mut self.child);
         self.child = start_on_port(
             &self.logs.path().join("daemon.log"),
-            |port| daemon_command(&self.base, port),
+            |port| daemon_command(&self.base, self.listen, port),
             self.port,
             |_| true,
         )?;
@@ -283,14 +303,14 @@ impl GitDaemon {
 
 /// `git-daemon` serving the repositories under `base` on `port`. `git daemon` would run
 /// git-daemon as a child that outlives a kill: it is started directly.
-fn daemon_command(base: &Path, port: u16) -> Result<Command> {
+fn daemon_command(base: &Path, listen: Ipv4Addr, port: u16) -> Result<Command> {
     let daemon = PathBuf::from(git(base, &["--exec-path"])?).join("git-daemon");
     let mut cmd = Command::new(daemon);
     isolate_git(&mut cmd)
         .arg("--reuseaddr")
         .arg("--export-all")
         .arg("--informative-errors")
-        .arg("--listen=127.0.0.1")
+        .arg(format!("--listen={listen}"))
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", base.display()))
         .arg(base);
@@ -325,6 +345,17 @@ impl HttpServer {
         Self::serve(repo, auth, None)
     }
 
+    /// Serve `repo` over HTTP on every interface, for pods on the real node
+    /// ([`Self::pod_url`]).
+    pub fn start_for_pods(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        let (app, requests) = Self::app(repo, auth);
+        Ok(HttpServer {
+            server: LoopbackServer::start_on(Ipv4Addr::UNSPECIFIED.into(), app, None)?,
+            requests,
+            certificate: None,
+        })
+    }
+
     /// Serve `repo` over HTTPS with a self-signed certificate for 127.0.0.1, which clients
     /// trust only when told to (see [`HttpServer::certificate`]).
     pub fn start_tls(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
@@ -344,6 +375,16 @@ impl HttpServer {
     }
 
     fn serve(repo: &GitRepo, auth: Option<(&str, &str)>, tls: Option<SelfSigned>) -> Result<Self> {
+        let (app, requests) = Self::app(repo, auth);
+        let certificate = tls.as_ref().map(|tls| tls.cert.clone());
+        Ok(HttpServer {
+            server: LoopbackServer::start(app, tls)?,
+            requests,
+            certificate,
+        })
+    }
+
+    fn app(repo: &GitRepo, auth: Option<(&str, &str)>) -> (axum::Router, Arc<AtomicUsize>) {
         let requests = Arc::new(AtomicUsize::new(0));
         let backend = Backend {
             project_root: repo.dir.path().to_path_buf(),
@@ -351,12 +392,7 @@ impl HttpServer {
             requests: requests.clone(),
         };
         let app = axum::Router::new().fallback(serve_cgi).with_state(backend);
-        let certificate = tls.as_ref().map(|tls| tls.cert.clone());
-        Ok(HttpServer {
-            server: LoopbackServer::start(app, tls)?,
-            requests,
-            certificate,
-        })
+        (app, requests)
     }
 
     pub fn url(&self) -> String {
@@ -366,6 +402,16 @@ impl HttpServer {
             "http"
         };
         format!("{scheme}://{}/repo.git", self.server.addr())
+    }
+
+    /// `http://<host's default-route address>:<port>/repo.git`, for a server started with
+    /// [`Self::start_for_pods`].
+    pub fn pod_url(&self) -> Result<String> {
+        Ok(format!(
+            "http://{}:{}/repo.git",
+            pod_host()?,
+            self.server.addr().port()
+        ))
     }
 
     /// The certificate (PEM) an HTTPS server presents.
@@ -548,6 +594,15 @@ pub struct SshServer {
 
 impl SshServer {
     pub fn start(repo: &GitRepo) -> Result<Self> {
+        Self::start_on(repo, Ipv4Addr::LOCALHOST)
+    }
+
+    /// Serves on every interface, for pods on the real node ([`Self::pod_url`]).
+    pub fn start_for_pods(repo: &GitRepo) -> Result<Self> {
+        Self::start_on(repo, Ipv4Addr::UNSPECIFIED)
+    }
+
+    fn start_on(repo: &GitRepo, listen: Ipv4Addr) -> Result<Self> {
         if !Path::new(SSHD).exists() {
             bail!(
                 "{SSHD} is missing: install the openssh-server package \
@@ -569,7 +624,7 @@ impl SshServer {
         let config = dir.path().join("sshd_config");
         let dir_path = dir.path().to_path_buf();
         let command = |port: u16| {
-            std::fs::write(&config, sshd_config(&dir_path, port, &user))?;
+            std::fs::write(&config, sshd_config(&dir_path, listen, port, &user))?;
             let mut cmd = Command::new(SSHD);
             cmd.arg("-D").arg("-e").arg("-f").arg(&config);
             Ok(cmd)
@@ -600,6 +655,18 @@ impl SshServer {
         )
     }
 
+    /// `ssh://<current user>@<host's default-route address>:<port>/<path>`, for a server
+    /// started with [`Self::start_for_pods`].
+    pub fn pod_url(&self) -> Result<String> {
+        Ok(format!(
+            "ssh://{}@{}:{}{}",
+            self.user,
+            pod_host()?,
+            self.port,
+            self.repo_path.display()
+        ))
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -620,17 +687,23 @@ impl SshServer {
     }
 }
 
+/// The host's address pods on the real node reach it by.
+fn pod_host() -> Result<IpAddr> {
+    ferry_sandbox::default_route_address()
+        .context("this host has no default-route address for pods to reach a Git server by")
+}
+
 impl Drop for SshServer {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
 }
 
-fn sshd_config(dir: &Path, port: u16, user: &str) -> String {
+fn sshd_config(dir: &Path, listen: Ipv4Addr, port: u16, user: &str) -> String {
     let dir = dir.display();
     format!(
         "Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {listen}
 HostKey {dir}/host_key
 PidFile {dir}/sshd.pid
 AuthorizedKeysFile {dir}/authorized_keys

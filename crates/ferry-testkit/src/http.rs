@@ -1,6 +1,7 @@
-//! Small axum servers on a free loopback port, and the HTTP basic auth they may require.
+//! Small axum servers on a free loopback port (or on every interface, for pods on the sandbox's
+//! real node), and the HTTP basic auth they may require.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -22,11 +23,20 @@ pub(crate) struct LoopbackServer {
 }
 
 impl LoopbackServer {
-    /// Serves `app` over HTTP, or over HTTPS with `tls`.
+    /// Serves `app` on loopback over HTTP, or over HTTPS with `tls`.
     pub(crate) fn start(app: axum::Router, tls: Option<SelfSigned>) -> Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), app, tls)
+    }
+
+    /// Serves `app` on `ip` (`0.0.0.0`: every interface); [`Self::addr`] is still a loopback
+    /// address then.
+    pub(crate) fn start_on(ip: IpAddr, app: axum::Router, tls: Option<SelfSigned>) -> Result<Self> {
+        let listener = TcpListener::bind((ip, 0))?;
         listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let mut addr = listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

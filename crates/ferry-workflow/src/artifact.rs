@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 
 use ferry_exec::artifacts::{INPUTS_DIR, Input, Output, PLAN_ENV, Plan, Source};
+use ferry_exec::git::GitSource;
 use ferry_exec::s3::Location;
 use ferry_types::Workflow;
 use ferry_types::workflow::{
     Artifact, ArtifactRepository, ArtifactRepositoryRefStatus, DEFAULT_KEY_FORMAT,
-    DEFAULT_REPOSITORY_ANNOTATION, REPOSITORIES_CONFIG_MAP, S3Artifact, SecretKeySelector,
-    Template,
+    DEFAULT_REPOSITORY_ANNOTATION, GitArtifact, REPOSITORIES_CONFIG_MAP, S3Artifact,
+    SecretKeySelector, Template,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::Api;
@@ -149,7 +150,7 @@ impl Credentials {
         let next = self.vars.len();
         self.vars
             .entry((selector.name.clone(), selector.key.clone()))
-            .or_insert_with(|| format!("FERRY_S3_CREDENTIAL_{next}"))
+            .or_insert_with(|| format!("FERRY_CREDENTIAL_{next}"))
             .clone()
     }
 
@@ -160,6 +161,23 @@ impl Credentials {
                 json!({"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
             })
             .collect()
+    }
+
+    fn git(&mut self, git: &GitArtifact) -> GitSource {
+        GitSource {
+            repo: git.repo.clone(),
+            revision: git.revision.clone().filter(|r| !r.is_empty()),
+            depth: git.depth,
+            fetch: git.fetch.clone(),
+            single_branch: git.single_branch,
+            branch: git.branch.clone().filter(|b| !b.is_empty()),
+            disable_submodules: git.disable_submodules,
+            insecure_ignore_host_key: git.insecure_ignore_host_key,
+            insecure_skip_tls: git.insecure_skip_tls,
+            username_env: git.username_secret.as_ref().map(|s| self.var(s)),
+            password_env: git.password_secret.as_ref().map(|s| self.var(s)),
+            ssh_private_key_env: git.ssh_private_key_secret.as_ref().map(|s| self.var(s)),
+        }
     }
 
     fn location(
@@ -247,8 +265,8 @@ pub fn attach(
             Source::Raw(raw.data.clone())
         } else if let Some(s3) = &input.s3 {
             Source::S3(credentials.location(Some(s3), repository, None, &field)?)
-        } else if input.git.is_some() {
-            return Err(format!("{field}: git artifacts are not supported yet"));
+        } else if let Some(git) = &input.git {
+            Source::Git(credentials.git(git))
         } else {
             continue; // An optional input that was not supplied.
         };
@@ -466,7 +484,7 @@ mod tests {
         let main = &pod["spec"]["containers"][0];
         assert_eq!(
             init["env"][0],
-            json!({"name": "FERRY_S3_CREDENTIAL_0", "valueFrom": {"secretKeyRef": {"name": "cred", "key": "a"}}})
+            json!({"name": "FERRY_CREDENTIAL_0", "valueFrom": {"secretKeyRef": {"name": "cred", "key": "a"}}})
         );
         let plan: Plan = serde_json::from_str(init["env"][2]["value"].as_str().unwrap()).unwrap();
         let Source::S3(location) = &plan.inputs[0].source else {
@@ -478,7 +496,7 @@ mod tests {
         );
         assert_eq!(
             location.secret_key_env.as_deref(),
-            Some("FERRY_S3_CREDENTIAL_1")
+            Some("FERRY_CREDENTIAL_1")
         );
         assert_eq!(
             main["volumeMounts"][0],
@@ -488,21 +506,61 @@ mod tests {
         assert_eq!(plan.outputs[0].location.key, "wf/wf-gen-1/out.tgz");
         assert_eq!(pod["spec"]["volumes"][0]["name"], "input-artifacts");
 
-        let git = template("{name: g, container: {image: busybox, command: [true]}}");
-        let inputs: Vec<Artifact> =
-            serde_yaml::from_str("[{name: src, path: /src, git: {repo: 'https://x/y.git'}}]")
-                .unwrap();
         let mut pod: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
-        let err = attach(&mut pod, &inputs, &git, None, &scope()).unwrap_err();
-        assert_eq!(
-            err,
-            "inputs.artifacts.src: git artifacts are not supported yet"
-        );
         let t = template("{name: t, outputs: {artifacts: [{name: out, path: /o}]}}");
         let err = attach(&mut pod, &[], &t, None, &scope()).unwrap_err();
         assert!(
             err.starts_with("outputs.artifacts.out: no artifact repository"),
             "{err}"
+        );
+    }
+    #[test]
+    fn a_git_input_names_its_credentials_and_needs_no_repository() {
+        let t = template("{name: g, container: {image: alpine/git, command: [true]}}");
+        let inputs: Vec<Artifact> = serde_yaml::from_str(
+            "[{name: src, path: /src, git: {repo: 'https://git.example/app.git', revision: v1, depth: 1,
+               usernameSecret: {name: git, key: user}, passwordSecret: {name: git, key: token},
+               singleBranch: true, branch: main, fetch: ['refs/meta/*:refs/meta/*'], insecureSkipTLS: true}}]",
+        )
+        .unwrap();
+        let mut pod: Pod = serde_json::from_value(json!({
+            "spec": {"initContainers": [{"name": "init", "image": "exec"}],
+                     "containers": [{"name": "main", "image": "alpine/git"}]},
+        }))
+        .unwrap();
+        attach(&mut pod, &inputs, &t, None, &scope()).unwrap();
+        let pod = serde_json::to_value(&pod).unwrap();
+        let init = &pod["spec"]["initContainers"][0];
+        assert_eq!(
+            init["env"][1],
+            json!({"name": "FERRY_CREDENTIAL_0", "valueFrom": {"secretKeyRef": {"name": "git", "key": "user"}}})
+        );
+        let plan: Plan = serde_json::from_str(init["env"][2]["value"].as_str().unwrap()).unwrap();
+        let Source::Git(git) = &plan.inputs[0].source else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            git,
+            &GitSource {
+                repo: "https://git.example/app.git".into(),
+                revision: Some("v1".into()),
+                depth: Some(1),
+                fetch: vec!["refs/meta/*:refs/meta/*".into()],
+                single_branch: true,
+                branch: Some("main".into()),
+                insecure_skip_tls: true,
+                username_env: Some("FERRY_CREDENTIAL_0".into()),
+                password_env: Some("FERRY_CREDENTIAL_1".into()),
+                ..GitSource::default()
+            }
+        );
+        assert_eq!(
+            plan.secret_variables(),
+            ["FERRY_CREDENTIAL_0", "FERRY_CREDENTIAL_1"]
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0],
+            json!({"name": "input-artifacts", "mountPath": "/src", "subPath": "src"})
         );
     }
 }

@@ -4,7 +4,10 @@
 //! first step's output parameter (a file it wrote) reaches the second step's command, and the
 //! workflow ends Succeeded with both outputs in its status. A second workflow passes an
 //! artifact between its steps through MinIO (the `artifact-repositories` ConfigMap naming it,
-//! its credentials in a Secret) and reads a raw input artifact. Both share one executor image.
+//! its credentials in a Secret) and reads a raw input artifact. A third clones Git input
+//! artifacts in the init container: over smart HTTP with basic auth and over ssh with a key,
+//! both from Secrets, from Git servers of ferry-testkit listening for pods. All share one
+//! executor image.
 
 use std::fs;
 use std::path::Path;
@@ -14,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ferry_sandbox::Sandbox;
 use ferry_sandbox::registry::{Registry, RegistryInfo};
+use ferry_testkit::git::{GitRepo, HttpServer, SshServer};
 use ferry_testkit::kube::TestContext;
 use ferry_testkit::minio::Minio;
 use ferry_testkit::real_node::{self, BUSYBOX_IMAGE};
@@ -44,6 +48,8 @@ fn build_executor() -> Result<std::path::PathBuf> {
     sh(Command::new(env!("CARGO"))
         .current_dir(&workspace)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("OPENSSL_STATIC", "1")
+        .env("LIBZ_SYS_STATIC", "1")
         .args(["build", "-q", "-p", "ferry-exec", "--bin", "ferry-exec"])
         .args(["--target", "x86_64-unknown-linux-gnu"]))?;
     let target =
@@ -276,7 +282,7 @@ async fn an_artifact_passes_between_steps_through_the_s3_server() -> Result<()> 
                      {"name": "site", "path": "/work/site"},
                      {"name": "note", "path": "/work/note.txt", "raw": {"data": "from raw"}}]},
                  "script": {"image": BUSYBOX_IMAGE, "command": ["sh"],
-                            "source": "cat /work/site/index.txt /work/site/docs/a.txt /work/note.txt\nenv | grep -c FERRY_S3 || true\n"}},
+                            "source": "cat /work/site/index.txt /work/site/docs/a.txt /work/note.txt\nenv | grep -c FERRY_CREDENTIAL || true\n"}},
             ],
         },
     }))?;
@@ -329,6 +335,83 @@ async fn an_artifact_passes_between_steps_through_the_s3_server() -> Result<()> 
         Some("artifact-repositories")
     );
     assert_eq!(repository.key.as_deref(), Some("minio"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_input_artifacts_are_cloned_over_http_and_ssh_with_credentials() -> Result<()> {
+    let ctx = TestContext::on_real_node().await?;
+    let app = GitRepo::new()?;
+    app.write("app.txt", "version one\n")?;
+    let first = app.commit("first")?;
+    app.tag("v1")?;
+    app.write("app.txt", "version two\n")?;
+    let second = app.commit("second")?;
+    let http = HttpServer::start_for_pods(&app, Some(("bot", "t0ken")))?;
+    let ssh = SshServer::start_for_pods(&app)?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "git-creds"},
+        "stringData": {"user": "bot", "token": "t0ken", "key": ssh.client_private_key()},
+    }))?;
+    ctx.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let controller = start_controller(&ctx).await?;
+
+    let placement = real_node::placement();
+    let show = "cat /src/app.txt; cat /src/.git/HEAD";
+    let workflow: Workflow = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "git-real"},
+        "spec": {
+            "entrypoint": "main",
+            "nodeSelector": placement["nodeSelector"],
+            "tolerations": placement["tolerations"],
+            "imagePullSecrets": [{"name": "sandbox-registry"}],
+            "templates": [
+                {"name": "main", "steps": [[
+                    {"name": "http", "template": "show", "arguments": {"artifacts": [
+                        {"name": "src", "git": {"repo": http.pod_url()?, "revision": "v1",
+                          "usernameSecret": {"name": "git-creds", "key": "user"},
+                          "passwordSecret": {"name": "git-creds", "key": "token"}}}]}},
+                    {"name": "ssh", "template": "show", "arguments": {"artifacts": [
+                        {"name": "src", "git": {"repo": ssh.pod_url()?, "depth": 1,
+                          "sshPrivateKeySecret": {"name": "git-creds", "key": "key"},
+                          "insecureIgnoreHostKey": true}}]}},
+                ]]},
+                {"name": "show",
+                 "inputs": {"artifacts": [{"name": "src", "path": "/src"}]},
+                 "script": {"image": BUSYBOX_IMAGE, "command": ["sh"], "source": show}},
+            ],
+        },
+    }))?;
+    ctx.api::<Workflow>()
+        .create(&PostParams::default(), &workflow)
+        .await?;
+    let wf = finished(&ctx, "git-real").await?;
+    controller.abort();
+    let status = wf.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    let result = |display: &str| {
+        let node = status
+            .nodes
+            .values()
+            .find(|n| n.display_name == display)
+            .unwrap_or_else(|| panic!("no node {display}"));
+        node.outputs.as_ref().and_then(|o| o.result.clone())
+    };
+    // A tag is checked out detached; the remote's HEAD as its branch, as `git clone` does.
+    assert_eq!(
+        result("http").as_deref(),
+        Some(format!("version one\n{first}").as_str())
+    );
+    assert_eq!(
+        result("ssh").as_deref(),
+        Some("version two\nref: refs/heads/main"),
+        "{second} over ssh"
+    );
+    assert!(http.requests() > 0);
     Ok(())
 }
 

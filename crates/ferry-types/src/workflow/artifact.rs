@@ -138,6 +138,32 @@ pub struct GitArtifact {
     /// A shallow clone of this many commits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<u32>,
+    /// More refspecs fetched after the clone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetch: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_secret: Option<SecretKeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<SecretKeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_private_key_secret: Option<SecretKeySelector>,
+    /// Accept any ssh host key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_ignore_host_key: bool,
+    /// Accept any TLS server certificate.
+    #[serde(
+        default,
+        rename = "insecureSkipTLS",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub insecure_skip_tls: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_submodules: bool,
+    /// Fetch `branch` alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_branch: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }
