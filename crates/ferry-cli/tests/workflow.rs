@@ -12,15 +12,13 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use ferry_testkit::cli::CliHome;
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::kwok;
 use ferry_testkit::process::{failed, succeeded, texts};
 use ferry_types::Workflow;
 use ferry_types::workflow::{Phase, labels};
 use ferry_workflow::controller::{Settings, run};
 use ferry_workflow::pod::PodSettings;
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use serde_json::json;
 
 /// `ferry` with the test's kubeconfig and namespace, in a home of its own.
 struct Ferry {
@@ -96,60 +94,27 @@ fn start_kubelet(
     ctx: &TestContext,
     exit: impl Fn(&str) -> Option<i32> + Send + 'static,
 ) -> (tokio::task::JoinHandle<()>, Seen) {
-    let pods: Api<Pod> = ctx.api();
     let seen: Seen = Arc::default();
     let record = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let listed = pods
-                .list(&ListParams::default().labels(labels::WORKFLOW))
-                .await
-                .map(|l| l.items)
-                .unwrap_or_default();
-            for pod in listed {
-                let node = pod
-                    .annotations()
-                    .get(labels::NODE_NAME)
-                    .cloned()
-                    .unwrap_or_default();
-                let uid = pod.uid().unwrap_or_default();
-                {
-                    let mut record = record.lock().unwrap();
-                    let uids = record.entry(node.clone()).or_default();
-                    if !uids.contains(&uid) {
-                        uids.push(uid);
-                    }
-                }
-                let status = pod.status.clone().unwrap_or_default();
-                if status.phase.as_deref() != Some("Running") || status.pod_ip.is_none() {
-                    continue;
-                }
-                let display = node.rsplit('.').next().unwrap_or_default().to_string();
-                let Some(code) = exit(&display) else { continue };
-                let main = &pod.spec.as_ref().unwrap().containers[0];
-                let patch = json!({"status": {
-                    "phase": if code == 0 { "Succeeded" } else { "Failed" },
-                    "containerStatuses": [{
-                        "name": "main", "image": main.image, "imageID": "", "ready": false,
-                        "restartCount": 0, "state": {"terminated": {
-                            "exitCode": code,
-                            "reason": if code == 0 { "Completed" } else { "Error" },
-                            "message": "{}",
-                            "startedAt": status.start_time,
-                            "finishedAt": status.start_time,
-                        }},
-                    }],
-                }});
-                let _ = pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await;
+    let task = kwok::end_pods(ctx.api(), labels::WORKFLOW, move |pod| {
+        let node = pod
+            .annotations()
+            .get(labels::NODE_NAME)
+            .cloned()
+            .unwrap_or_default();
+        let uid = pod.uid().unwrap_or_default();
+        {
+            let mut record = record.lock().unwrap();
+            let uids = record.entry(node.clone()).or_default();
+            if !uids.contains(&uid) {
+                uids.push(uid);
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        let display = node.rsplit('.').next().unwrap_or_default();
+        exit(display).map(|exit_code| kwok::Ending {
+            exit_code,
+            message: "{}".into(),
+        })
     });
     (task, seen)
 }

@@ -4,7 +4,8 @@
 //! a Helm chart repository, an OCI registry for Helm charts and test images (with a token
 //! service for Bearer auth), the `ferry-server` process, Dex as the OpenID provider of SSO
 //! tests, Gitea as the SCM provider of the ApplicationSet generators' tests, Argo CD's source
-//! tree (for its test data), and the `ferry` CLI run in a home of its own.
+//! tree (for its test data), the `ferry` CLI run in a home of its own, and the kubelet's end of
+//! pods on kwok's nodes.
 
 pub mod argocd_source;
 pub mod chart_repo;
@@ -19,6 +20,7 @@ mod helm;
 mod http;
 pub mod http_proxy;
 pub mod kube;
+pub mod kwok;
 pub mod minio;
 pub mod process;
 pub mod proxy;

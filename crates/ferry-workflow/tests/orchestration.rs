@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use ferry_exec::Report;
 use ferry_testkit::kube::TestContext;
+use ferry_testkit::kwok;
 use ferry_types::Workflow;
 use ferry_types::workflow::{NodeStatus, Phase, labels};
 use ferry_workflow::controller::{Settings, run};
@@ -53,58 +54,22 @@ fn start_kubelet(
     ctx: &TestContext,
     ending: impl Fn(&str) -> Option<Ending> + Send + 'static,
 ) -> (tokio::task::JoinHandle<()>, Commands) {
-    let pods: Api<Pod> = ctx.api();
-    let commands = Arc::new(Mutex::new(BTreeMap::new()));
+    let commands = Commands::default();
     let seen = commands.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let listed = pods
-                .list(&ListParams::default().labels(labels::WORKFLOW))
-                .await
-                .map(|l| l.items)
-                .unwrap_or_default();
-            for pod in listed {
-                let node = pod
-                    .annotations()
-                    .get(labels::NODE_NAME)
-                    .cloned()
-                    .unwrap_or_default();
-                let main = &pod.spec.as_ref().unwrap().containers[0];
-                seen.lock()
-                    .unwrap()
-                    .insert(node.clone(), main.command.clone().unwrap_or_default());
-                let status = pod.status.clone().unwrap_or_default();
-                // kwok makes a pod Running with an IP first; ending it earlier would be undone.
-                if status.phase.as_deref() != Some("Running") || status.pod_ip.is_none() {
-                    continue;
-                }
-                let Some((code, report)) = ending(&node) else {
-                    continue;
-                };
-                let terminated = json!({
-                    "exitCode": code,
-                    "reason": if code == 0 { "Completed" } else { "Error" },
-                    "message": report.to_message(),
-                    "startedAt": status.start_time,
-                    "finishedAt": status.start_time,
-                });
-                let patch = json!({"status": {
-                    "phase": if code == 0 { "Succeeded" } else { "Failed" },
-                    "containerStatuses": [{
-                        "name": "main", "image": main.image, "imageID": "", "ready": false,
-                        "restartCount": 0, "state": {"terminated": terminated},
-                    }],
-                }});
-                let _ = pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+    let task = kwok::end_pods(ctx.api(), labels::WORKFLOW, move |pod| {
+        let node = pod
+            .annotations()
+            .get(labels::NODE_NAME)
+            .cloned()
+            .unwrap_or_default();
+        let main = &pod.spec.as_ref().unwrap().containers[0];
+        seen.lock()
+            .unwrap()
+            .insert(node.clone(), main.command.clone().unwrap_or_default());
+        ending(&node).map(|(exit_code, report)| kwok::Ending {
+            exit_code,
+            message: report.to_message(),
+        })
     });
     (task, commands)
 }
