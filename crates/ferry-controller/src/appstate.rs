@@ -288,7 +288,7 @@ fn server_side_diff(ctx: &Context, app: &Application) -> bool {
         .unwrap_or(ctx.settings.server_side_diff)
 }
 
-/// Everything a comparison depends on, hashed: the spec and annotations, the desired objects
+/// Everything a comparison depends on, hashed: the app's uid, its spec and annotations, the desired objects
 /// (which change with the revision, and with the cluster's capabilities for Helm charts), the
 /// project's version, the cluster, and how many live changes the app's resources have seen.
 fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, desired: &[Value]) -> String {
@@ -298,6 +298,8 @@ fn fingerprint(ctx: &Context, app: &Application, setup: &Setup, desired: &[Value
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part.as_bytes());
     };
+    // An app deleted and created again under the same name starts from scratch.
+    feed(app.metadata.uid.as_deref().unwrap_or_default());
     feed(&serde_json::to_string(&app.spec).unwrap_or_default());
     // A refresh request only decides whether to reuse; it is not an input of the comparison.
     let annotations: std::collections::BTreeMap<_, _> = app

@@ -46,6 +46,19 @@ impl ErrorBackoff {
             .remove(app)
             .is_some()
     }
+
+    /// Forgets the failures of every app `keep` refuses (deleted, or another shard's).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.streaks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|app, _| keep(app));
+    }
+
+    /// How many apps have failures counted.
+    pub fn len(&self) -> usize {
+        self.streaks.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 #[cfg(test)]

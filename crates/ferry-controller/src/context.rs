@@ -1,6 +1,6 @@
 //! What every reconcile and operation shares.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ferry_appstate::Comparison;
@@ -120,5 +120,61 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(app);
+    }
+
+    /// Forgets everything kept about the app with this key: it was deleted.
+    pub fn forget_app(&self, key: &str) {
+        self.retain_apps(|app| app != key);
+    }
+
+    /// Forgets the apps this controller no longer reconciles: gone from its view of the
+    /// Applications (deleted while no watch event said so, or since), or another shard's.
+    pub fn forget_unmanaged(&self, apps: &Store<DynamicObject>) {
+        let managed: HashSet<String> = apps
+            .state()
+            .iter()
+            .filter(|app| self.sharding.manages_app(&self.clusters, app))
+            .map(|app| self.key_of(app.as_ref()))
+            .collect();
+        self.retain_apps(|app| managed.contains(app));
+    }
+
+    /// Keeps per-app state (comparison, last written status, backoffs, the end of its last
+    /// operation, live-change generation, per-app metrics) only for the apps `keep` accepts,
+    /// by key. A running operation is left to end: it removes itself, and the next sweep
+    /// removes what its end left.
+    fn retain_apps(&self, keep: impl Fn(&str) -> bool) {
+        self.comparisons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|app, _| keep(app));
+        self.written_statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|app, _| keep(app));
+        self.error_backoff.retain(&keep);
+        self.reconcile_backoff.retain(&keep);
+        self.operations.retain(&keep);
+        self.triggers.retain(&keep);
+        let control = self.settings.namespace.as_str();
+        self.metrics.retain_apps(|namespace, name| {
+            let foreign = Some(namespace).filter(|ns| !ns.is_empty() && *ns != control);
+            keep(&instance_name(name, foreign))
+        });
+    }
+
+    /// How many apps each kind of per-app state is kept for, for `ferry_app_state_entries`.
+    pub fn app_state_entries(&self) -> Vec<(&'static str, usize)> {
+        fn len<V>(map: &Mutex<HashMap<String, V>>) -> usize {
+            map.lock().map_or(0, |m| m.len())
+        }
+        vec![
+            ("comparisons", len(&self.comparisons)),
+            ("written_statuses", len(&self.written_statuses)),
+            ("error_backoffs", self.error_backoff.len()),
+            ("reconcile_backoffs", self.reconcile_backoff.len()),
+            ("ended_operations", self.operations.finished_len()),
+            ("live_generations", self.triggers.generations_len()),
+        ]
     }
 }

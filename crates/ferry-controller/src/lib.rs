@@ -173,12 +173,26 @@ pub async fn run(
     if let Some(address) = ctx.settings.view_listen {
         view_http::spawn(ctx.clone(), client.clone(), address).await;
     }
-    let controller = app_controller(&client, apps, resource, app_namespaces)
+    let forget = Arc::downgrade(&ctx);
+    let deleted = move |app: &DynamicObject| {
+        if let Some(ctx) = forget.upgrade() {
+            ctx.forget_app(&ctx.key_of(app));
+        }
+    };
+    let controller = app_controller(&client, apps, resource, app_namespaces, deleted)
         .with_config(controller::Config::default().concurrency(ctx.settings.status_processors))
         .reconcile_on(requests)
         .graceful_shutdown_on(shutdown);
     triggers.set_store(controller.store());
     ctx.sharding.set_apps(controller.store());
+    sweep_periodically(Arc::downgrade(&ctx), controller.store());
+    let state = Arc::downgrade(&ctx);
+    metrics.watch_app_state(Arc::new(move || {
+        state
+            .upgrade()
+            .map(|ctx| ctx.app_state_entries())
+            .unwrap_or_default()
+    }));
     let shard = Arc::downgrade(&ctx);
     metrics.report_only(Arc::new(move |app| {
         shard
@@ -196,6 +210,9 @@ pub async fn run(
             move |shard, replicas| {
                 moved.sharding.reassign(shard, replicas);
                 moved.triggers.all();
+                if let Some(apps) = moved.triggers.apps() {
+                    moved.forget_unmanaged(apps);
+                }
             },
         ));
     }
@@ -218,17 +235,19 @@ pub async fn run(
 
 /// The controller over the Applications of the control namespace or, with other namespaces
 /// allowed, over those of every allowed namespace: watched cluster-wide and filtered before
-/// anything is stored, as Argo CD's informer does.
+/// anything is stored, as Argo CD's informer does. `deleted` hears of each app deleted.
 fn app_controller(
     client: &kube::Client,
     apps: Api<DynamicObject>,
     resource: ApiResource,
     namespaces: AllowedNamespaces,
+    deleted: impl Fn(&DynamicObject) + Send + 'static,
 ) -> Controller<DynamicObject> {
-    if namespaces.control_only() {
-        return Controller::new_with(apps, watcher::Config::default(), resource);
-    }
-    let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let watched = if namespaces.control_only() {
+        apps
+    } else {
+        Api::all_with(client.clone(), &resource)
+    };
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
     let allowed = move |event: &Event<DynamicObject>| {
@@ -238,10 +257,36 @@ fn app_controller(
         };
         namespaces.allows(app.metadata.namespace.as_deref().unwrap_or_default())
     };
-    let events = watcher::watcher(all, watcher::Config::default())
+    let events = watcher::watcher(watched, watcher::Config::default())
         .try_filter(move |event| futures::future::ready(allowed(event)));
-    let applied = reflector::reflector(writer, events).applied_objects();
+    let applied = reflector::reflector(writer, events)
+        .inspect_ok(move |event| {
+            if let Event::Delete(app) = event {
+                deleted(app);
+            }
+        })
+        .applied_objects();
     Controller::for_stream_with(applied, reader, resource)
+}
+
+/// Every resync period, forgets what is kept about apps this controller no longer reconciles
+/// (see [`Context::forget_unmanaged`]): a deletion the watch missed (a relist replaces the
+/// view without delete events), an operation that ended after its app was deleted, an app
+/// whose cluster moved to another shard.
+fn sweep_periodically(ctx: std::sync::Weak<Context>, apps: reflector::Store<DynamicObject>) {
+    tokio::spawn(async move {
+        if apps.wait_until_ready().await.is_err() {
+            return;
+        }
+        loop {
+            let Some(period) = ctx.upgrade().map(|ctx| ctx.resync()) else {
+                return;
+            };
+            tokio::time::sleep(period.max(std::time::Duration::from_secs(1))).await;
+            let Some(ctx) = ctx.upgrade() else { return };
+            ctx.forget_unmanaged(&apps);
+        }
+    });
 }
 
 /// The control namespace, Argo CD's CRDs (installed when absent) and the `default` project.

@@ -8,9 +8,9 @@
 
 mod kube_requests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -96,9 +96,16 @@ pub struct Metrics {
 /// Whether an app is reported.
 pub type AppFilter = Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync>;
 
+/// How many apps each kind of per-app state is kept for.
+pub type AppStateSource = Arc<dyn Fn() -> Vec<(&'static str, usize)> + Send + Sync>;
+
 /// What the scrape-time gauges read, known once the controller runs.
 #[derive(Default)]
 struct Sources {
+    /// The `argocd_app_sync_total` series of each app (namespace, name), so a deleted app's go
+    /// with it.
+    sync_series: Mutex<HashMap<(String, String), HashSet<SyncLabels>>>,
+    app_state: OnceLock<AppStateSource>,
     apps: OnceLock<Store<DynamicObject>>,
     clusters: OnceLock<Arc<Clusters>>,
     /// Which apps this controller reports: its shard's, as Argo CD's controllers do.
@@ -157,6 +164,7 @@ impl Default for Metrics {
         let sources = Arc::new(Sources::default());
         registry.register_collector(Box::new(AppCollector(sources.clone())));
         registry.register_collector(Box::new(ClusterCollector(sources.clone())));
+        registry.register_collector(Box::new(AppStateCollector(sources.clone())));
         Self {
             registry,
             syncs,
@@ -227,15 +235,45 @@ impl Metrics {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        self.syncs
-            .get_or_create(&SyncLabels {
-                namespace: app.namespace.to_string(),
-                name: app.name.to_string(),
-                project: app.project.to_string(),
-                dest_server: app.dest_server.to_string(),
-                phase,
-            })
-            .inc();
+        let labels = SyncLabels {
+            namespace: app.namespace.to_string(),
+            name: app.name.to_string(),
+            project: app.project.to_string(),
+            dest_server: app.dest_server.to_string(),
+            phase,
+        };
+        self.syncs.get_or_create(&labels).inc();
+        self.sources
+            .sync_series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((labels.namespace.clone(), labels.name.clone()))
+            .or_default()
+            .insert(labels);
+    }
+
+    /// Drops the per-app series of every app `keep` refuses (by namespace and name): deleted
+    /// apps, or another shard's.
+    pub fn retain_apps(&self, keep: impl Fn(&str, &str) -> bool) {
+        let mut series = self
+            .sources
+            .sync_series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        series.retain(|(namespace, name), labels| {
+            let kept = keep(namespace, name);
+            if !kept {
+                for labels in labels.iter() {
+                    self.syncs.remove(labels);
+                }
+            }
+            kept
+        });
+    }
+
+    /// Lets `ferry_app_state_entries` see the controller's per-app state.
+    pub fn watch_app_state(&self, source: AppStateSource) {
+        let _ = self.sources.app_state.set(source);
     }
 
     /// Records a render: `rendered` is `None` when it failed.
@@ -439,6 +477,37 @@ impl<'a> AppInfo<'a> {
             ("health_status", self.health_status),
             ("operation", self.operation),
         ]
+    }
+}
+
+/// `ferry_app_state_entries`: how many apps the controller keeps each kind of state for, which
+/// follows the apps it reconciles (a deleted app's is gone).
+struct AppStateCollector(Arc<Sources>);
+
+impl fmt::Debug for AppStateCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppStateCollector")
+    }
+}
+
+impl Collector for AppStateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let Some(source) = self.0.app_state.get() else {
+            return Ok(());
+        };
+        let mut entries = source();
+        let series = self.0.sync_series.lock().map_or(0, |s| s.len());
+        entries.push(("sync_series", series));
+        let mut family = encoder.encode_descriptor(
+            "ferry_app_state_entries",
+            "Number of apps the controller keeps each kind of per-app state for",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (kind, count) in entries {
+            ConstGauge::new(count as i64).encode(family.encode_family(&[("kind", kind)])?)?;
+        }
+        Ok(())
     }
 }
 

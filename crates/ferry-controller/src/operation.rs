@@ -85,6 +85,17 @@ impl Operations {
         true
     }
 
+    /// Forgets the ended operations of every app `keep` refuses (deleted, or another shard's).
+    /// Running ones are left alone: each removes itself when it ends.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.finished().retain(|app, _| keep(app));
+    }
+
+    /// How many apps have an ended operation remembered.
+    pub fn finished_len(&self) -> usize {
+        self.finished().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -3,6 +3,7 @@
 //! `ObjectRef` fed to the kube-runtime controller, which merges repeated requests for one app.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ferry_cache::ClusterCache;
@@ -19,9 +20,12 @@ pub struct Triggers {
     tx: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
     resource: ApiResource,
     namespace: String,
-    /// Per tracked instance, how many live changes the caches have seen: part of the key under
-    /// which comparisons are reused.
+    /// Per app (by instance name), a number that changes with every live change the caches
+    /// see of its resources: part of the key under which comparisons are reused. Numbers come
+    /// from `changes` and are never handed out twice, so an app forgotten and seen again cannot
+    /// come back to a number an old comparison was keyed under.
     generations: Arc<Mutex<HashMap<String, u64>>>,
+    changes: Arc<AtomicU64>,
     /// Bumped for every instance at once when a cache subscriber lagged behind.
     epoch: Arc<Mutex<u64>>,
     apps: Arc<OnceLock<Store<DynamicObject>>>,
@@ -38,6 +42,7 @@ impl Triggers {
             resource,
             namespace: namespace.to_string(),
             generations: Arc::default(),
+            changes: Arc::default(),
             epoch: Arc::default(),
             apps: Arc::default(),
         };
@@ -47,6 +52,11 @@ impl Triggers {
     /// Gives the triggers the controller's view of all Applications, for `all`.
     pub fn set_store(&self, store: Store<DynamicObject>) {
         let _ = self.apps.set(store);
+    }
+
+    /// The controller's view of all Applications, once set.
+    pub fn apps(&self) -> Option<&Store<DynamicObject>> {
+        self.apps.get()
     }
 
     /// The app with this key (its instance name: `<name>` in the control namespace,
@@ -82,7 +92,35 @@ impl Triggers {
         }
     }
 
-    /// The live-change count of an instance (see `generations`).
+    /// Forgets the live changes of every instance `keep` refuses (apps deleted, or another
+    /// shard's).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|instance, _| keep(instance));
+    }
+
+    /// How many instances have live changes counted.
+    pub fn generations_len(&self) -> usize {
+        self.generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Whether an Application with this instance name is known (true until the controller's
+    /// view of the apps is set).
+    fn is_app(&self, instance: &str) -> bool {
+        let Some(store) = self.apps.get() else {
+            return true;
+        };
+        let (namespace, name) = app_of_instance(instance, &self.namespace);
+        let reference = ObjectRef::new_with(name, self.resource.clone()).within(namespace);
+        store.get(&reference).is_some()
+    }
+
+    /// The live-change generation of an instance (see `generations`).
     pub fn live_generation(&self, instance: &str) -> (u64, u64) {
         let epoch = *self.epoch.lock().unwrap_or_else(|p| p.into_inner());
         let generation = self
@@ -119,12 +157,16 @@ impl Triggers {
     }
 
     fn live_changed(&self, instance: &str) {
-        *self
-            .generations
+        // Resources can carry instance names of no Application (another tool's labels):
+        // nothing is kept for those.
+        if !self.is_app(instance) {
+            return;
+        }
+        let generation = self.changes.fetch_add(1, Ordering::Relaxed) + 1;
+        self.generations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(instance.to_string())
-            .or_default() += 1;
+            .insert(instance.to_string(), generation);
         self.app(instance);
     }
 }
