@@ -5,7 +5,8 @@
 //! before pulling from a Helm repository (with the source's `passCredentials`, helm also sends
 //! them to the other hosts the repository's index points to). `insecureOCIForceHttp` makes helm
 //! speak plain HTTP to a registry and `insecure` skips TLS verification; certificates
-//! `argocd-tls-certs-cm` trusts for the host reach helm as `--ca-file`. Helm resolves a version
+//! `argocd-tls-certs-cm` trusts for the host reach helm as `--ca-file`, the Secret's client
+//! certificate as `--cert-file`/`--key-file`, its proxy as helm's environment. Helm resolves a version
 //! constraint (`1.*`, `>=1.0.0`) against the registry's tags, as Argo CD does, or against the
 //! repository's index.
 
@@ -79,8 +80,8 @@ impl Pull<'_> {
             return Err(ErrorKind::unsafe_path(self.chart, "invalid chart name"));
         }
         let server = server_of(self.repo_url);
-        let ca_file = self.write_ca_file()?;
-        self.pull(&server, ca_file.as_deref())
+        let tls = self.tls_args()?;
+        self.pull(&server, &tls)
             .await
             .map_err(|e| self.explain(&server, e))?;
         let name = self.chart.rsplit('/').next().unwrap_or(self.chart);
@@ -95,14 +96,13 @@ impl Pull<'_> {
     }
 
     /// `helm pull` into the workspace, after handing helm the credentials if there are any.
-    async fn pull(&self, server: &Server<'_>, ca_file: Option<&Path>) -> Result<(), ErrorKind> {
+    async fn pull(&self, server: &Server<'_>, tls: &[OsString]) -> Result<(), ErrorKind> {
         let credential = &self.credential;
         let mut args: Vec<OsString> = vec!["pull".into()];
         match (server, self.basic_auth()) {
             (Server::Registry { repository, host }, auth) => {
                 if let Some((username, password)) = auth {
-                    self.registry_login(host, username, password, ca_file)
-                        .await?;
+                    self.registry_login(host, username, password, tls).await?;
                 }
                 args.push(format!("oci://{repository}/{}", self.chart).into());
                 if credential.insecure_oci_force_http {
@@ -110,7 +110,7 @@ impl Pull<'_> {
                 }
             }
             (Server::Repository, Some((username, password))) => {
-                self.repo_add(username, password, ca_file).await?;
+                self.repo_add(username, password, tls).await?;
                 args.push(format!("{REPO_NAME}/{}", self.chart).into());
             }
             (Server::Repository, None) => {
@@ -123,7 +123,7 @@ impl Pull<'_> {
         if credential.insecure {
             args.push("--insecure-skip-tls-verify".into());
         }
-        args.extend(ca_file_args(ca_file));
+        args.extend_from_slice(tls);
         if !self.version.is_empty() {
             args.extend(["--version".into(), self.version.into()]);
         }
@@ -135,14 +135,41 @@ impl Pull<'_> {
         self.helm("helm pull", args, None).await.map(drop)
     }
 
-    /// The trusted certificates in a workspace file, for helm's `--ca-file`.
-    fn write_ca_file(&self) -> Result<Option<PathBuf>, ErrorKind> {
-        let Some(pem) = &self.ca_pem else {
-            return Ok(None);
+    /// helm's TLS flags: the trusted certificates (`--ca-file`) and the repository Secret's
+    /// client certificate (`--cert-file`, `--key-file`), in files of the private workspace.
+    fn tls_args(&self) -> Result<Vec<OsString>, ErrorKind> {
+        let mut args = Vec::new();
+        let mut file = |flag: &str, name: &str, pem: &str| {
+            let path = self.ws.scratch(name);
+            std::fs::write(&path, pem).map_err(|e| ErrorKind::io(name, e))?;
+            args.extend([flag.into(), path.into_os_string()]);
+            Ok::<_, ErrorKind>(())
         };
-        let path = self.ws.scratch("ca.crt");
-        std::fs::write(&path, pem).map_err(|e| ErrorKind::io("ca.crt", e))?;
-        Ok(Some(path))
+        if let Some(pem) = &self.ca_pem {
+            file("--ca-file", "ca.crt", pem)?;
+        }
+        if let Some(client) = &self.credential.tls_client_cert {
+            file("--cert-file", "client.crt", &client.cert_pem)?;
+            file("--key-file", "client.key", &client.key_pem)?;
+        }
+        Ok(args)
+    }
+
+    /// The repository Secret's proxy, as the environment helm (Go's net/http) reads it; the
+    /// tools' environment carries none of ferry's own.
+    fn proxy_env(&self) -> Vec<(String, String)> {
+        let credential = &self.credential;
+        let Some(proxy) = credential.proxy.as_deref().filter(|p| !p.trim().is_empty()) else {
+            return Vec::new();
+        };
+        let mut env = vec![
+            ("HTTPS_PROXY".to_string(), proxy.to_string()),
+            ("HTTP_PROXY".to_string(), proxy.to_string()),
+        ];
+        if let Some(no_proxy) = credential.no_proxy.as_deref() {
+            env.push(("NO_PROXY".to_string(), no_proxy.to_string()));
+        }
+        env
     }
 
     /// The username and password to authenticate with. Only both make a credential: Argo CD
@@ -160,7 +187,7 @@ impl Pull<'_> {
         host: &str,
         username: &str,
         password: &str,
-        ca_file: Option<&Path>,
+        tls: &[OsString],
     ) -> Result<(), ErrorKind> {
         let mut args: Vec<OsString> = vec!["registry".into(), "login".into(), host.into()];
         if self.credential.insecure_oci_force_http {
@@ -169,7 +196,7 @@ impl Pull<'_> {
         if self.credential.insecure {
             args.push("--insecure".into());
         }
-        args.extend(ca_file_args(ca_file));
+        args.extend_from_slice(tls);
         self.authenticate("helm registry login", args, username, password)
             .await
     }
@@ -180,7 +207,7 @@ impl Pull<'_> {
         &self,
         username: &str,
         password: &str,
-        ca_file: Option<&Path>,
+        tls: &[OsString],
     ) -> Result<(), ErrorKind> {
         let mut args: Vec<OsString> = vec![
             "repo".into(),
@@ -191,7 +218,7 @@ impl Pull<'_> {
         if self.credential.insecure {
             args.push("--insecure-skip-tls-verify".into());
         }
-        args.extend(ca_file_args(ca_file));
+        args.extend_from_slice(tls);
         if self.pass_credentials {
             args.push("--pass-credentials".into());
         }
@@ -232,7 +259,7 @@ impl Pull<'_> {
                     args,
                     cwd: &self.ws.repo,
                     home: &self.ws.home,
-                    env: Vec::new(),
+                    env: self.proxy_env(),
                 },
                 input,
             )
@@ -326,12 +353,6 @@ pub(crate) fn is_exact_version(version: &str) -> bool {
 }
 
 /// A Helm repository for `http(s)://`; otherwise (`oci://` or no scheme) a registry.
-fn ca_file_args(ca_file: Option<&Path>) -> Vec<OsString> {
-    ca_file
-        .map(|path| vec!["--ca-file".into(), path.into()])
-        .unwrap_or_default()
-}
-
 fn server_of(repo_url: &str) -> Server<'_> {
     if repo_url.starts_with("http://") || repo_url.starts_with("https://") {
         return Server::Repository;

@@ -279,3 +279,108 @@ async fn the_render_cache_keys_on_repository_chart_and_version() {
     let stats = h.renderer.stats().cache;
     assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 3));
 }
+
+/// The repository Secret's `tlsClientCertData` and `tlsClientCertKey` reach helm as
+/// `--cert-file` and `--key-file`, for a repository that accepts clients its CA signed only:
+/// anonymous pulls (`helm pull --repo`) and pulls with credentials (`helm repo add`) alike.
+#[tokio::test]
+async fn a_repository_requiring_client_certificates_gets_the_secrets() {
+    let ca = ferry_testkit::TestCa::generate("company CA").unwrap();
+    let repo = repo_with(
+        ChartRepoOptions {
+            client_ca: Some(&ca),
+            ..Default::default()
+        },
+        &["1.0.0"],
+    );
+    let url = repo.url();
+    let source = chart_source(&url, "web", "1.0.0");
+    let trusted = [("127.0.0.1".to_string(), ca.certificate().to_string())].into();
+    let render_with = |secret: String| {
+        let credentials = Credentials::new()
+            .with_repo(&url, secret_credential(&secret))
+            .with_tls_certs(ferry_git::TlsCerts::parse(&trusted).0);
+        let source = source.clone();
+        async move { render(&harness_with(vec![], credentials), &source).await }
+    };
+    let client = ca.client("ferry").unwrap();
+    let indented = |pem: &str| pem.trim_end().replace('\n', "\n    ");
+    let with_cert = format!(
+        "metadata:\n  name: charts\n  labels: {{argocd.argoproj.io/secret-type: repository}}\n\
+         stringData:\n  url: {url}\n  type: helm\n  tlsClientCertData: |\n    {}\n  \
+         tlsClientCertKey: |\n    {}\n",
+        indented(&client.cert),
+        indented(&client.key)
+    );
+
+    let rendered = render_with(with_cert.clone()).await.unwrap();
+    assert_eq!(config_data(&rendered)["greeting"], "hello");
+    let with_auth = format!("{with_cert}  username: {USER}\n  password: {PASSWORD}\n");
+    let rendered = render_with(with_auth).await.unwrap();
+    assert_eq!(config_data(&rendered)["greeting"], "hello");
+
+    // Without the certificate the server closes the handshake: an error naming the chart.
+    let without = with_cert
+        .split("  tlsClientCertData")
+        .next()
+        .unwrap()
+        .to_string();
+    let err = render_with(without).await.unwrap_err();
+    assert!(err.starts_with(&format!("{url} chart web: ")), "{err}");
+}
+
+/// The repository Secret's `proxy` carries helm's requests, except to the hosts `noProxy`
+/// names. The repository listens beyond loopback: Go never proxies loopback requests.
+#[tokio::test]
+async fn a_repository_secrets_proxy_carries_helms_requests() {
+    let repo = repo_with(
+        ChartRepoOptions {
+            beyond_loopback: true,
+            ..Default::default()
+        },
+        &["1.0.0"],
+    );
+    let proxy = ferry_testkit::http_proxy::HttpProxy::start().unwrap();
+    let url = repo.url();
+    let host = url["http://".len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let source = chart_source(&url, "web", "1.0.0");
+    let through = |proxy: &str, no_proxy: Option<&str>| RepoCredential {
+        proxy: Some(proxy.to_owned()),
+        no_proxy: no_proxy.map(str::to_owned),
+        ..RepoCredential::default()
+    };
+
+    let rendered = render(&harness_for(&url, through(&proxy.url(), None)), &source)
+        .await
+        .unwrap();
+    assert_eq!(config_data(&rendered)["greeting"], "hello");
+    let proxied = proxy.requests();
+    assert!(
+        proxied
+            .iter()
+            .any(|r| r.starts_with(&format!("GET {url}/index.yaml"))),
+        "{proxied:?}"
+    );
+
+    // noProxy names the host: straight there.
+    render(
+        &harness_for(&url, through(&proxy.url(), Some(&host))),
+        &source,
+    )
+    .await
+    .unwrap();
+    assert_eq!(proxy.requests(), proxied);
+
+    // A proxy that is not there: the pull fails rather than going around it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let err = render(&harness_for(&url, through(&dead_url, None)), &source)
+        .await
+        .unwrap_err();
+    assert!(err.starts_with(&format!("{url} chart web: ")), "{err}");
+}

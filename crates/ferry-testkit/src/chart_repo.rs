@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use tempfile::TempDir;
 use tower_http::services::ServeDir;
 
+use crate::TestCa;
 use crate::helm::Helm;
 use crate::http::{BasicAuth, LoopbackServer, SelfSigned, require_basic_auth};
 
@@ -31,7 +32,7 @@ use crate::http::{BasicAuth, LoopbackServer, SelfSigned, require_basic_auth};
 const PATH: &str = "/charts";
 
 /// How the repository is served.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct ChartRepoOptions<'a> {
     /// Require HTTP basic auth with this user and password for every file.
     pub auth: Option<(&'a str, &'a str)>,
@@ -41,11 +42,19 @@ pub struct ChartRepoOptions<'a> {
     /// instead of URLs relative to the index. helm sends credentials to another host only
     /// with `--pass-credentials`.
     pub chart_host: Option<&'a str>,
+    /// HTTPS with a certificate this CA signed, to clients presenting a certificate it signed
+    /// only (instead of `tls`'s self-signed certificate).
+    pub client_ca: Option<&'a TestCa>,
+    /// Plain HTTP on every interface, named by the host's own address: a client that never
+    /// sends loopback traffic through a proxy (Go's net/http, so helm) then uses one.
+    pub beyond_loopback: bool,
 }
 
 /// A running chart repository.
 pub struct ChartRepo {
     server: LoopbackServer,
+    /// `address:port` clients use.
+    authority: String,
     chart_host: Option<String>,
     /// The self-signed certificate (PEM) it serves HTTPS with, if it does.
     certificate: Option<String>,
@@ -60,7 +69,21 @@ impl ChartRepo {
             .tempdir()?;
         let files = dir.path().join("charts");
         std::fs::create_dir(&files)?;
-        let tls = options.tls.then(SelfSigned::generate).transpose()?;
+        let tls = match options.client_ca {
+            Some(ca) => {
+                let server = ca.server()?;
+                Some(SelfSigned {
+                    cert: server.cert,
+                    key: server.key,
+                    client_ca: Some(ca.certificate().to_owned()),
+                })
+            }
+            None => options.tls.then(SelfSigned::generate).transpose()?,
+        };
+        anyhow::ensure!(
+            !(options.beyond_loopback && tls.is_some()),
+            "a chart repository beyond loopback serves plain HTTP (its certificates name 127.0.0.1)"
+        );
         let app = axum::Router::new()
             .nest_service(PATH, ServeDir::new(&files))
             .layer(axum::middleware::from_fn_with_state(
@@ -68,8 +91,21 @@ impl ChartRepo {
                 require_basic_auth,
             ));
         let certificate = tls.as_ref().map(|tls| tls.cert.clone());
+        let (server, authority) = if options.beyond_loopback {
+            let server =
+                LoopbackServer::start_on(std::net::Ipv4Addr::UNSPECIFIED.into(), app, None)?;
+            let host = ferry_sandbox::default_route_address()
+                .context("this host has no address but loopback")?;
+            let authority = std::net::SocketAddr::new(host, server.addr().port()).to_string();
+            (server, authority)
+        } else {
+            let server = LoopbackServer::start(app, tls)?;
+            let authority = server.addr().to_string();
+            (server, authority)
+        };
         let repo = ChartRepo {
-            server: LoopbackServer::start(app, tls)?,
+            server,
+            authority,
             chart_host: options.chart_host.map(str::to_string),
             certificate,
             files,
@@ -82,7 +118,7 @@ impl ChartRepo {
 
     /// `http(s)://127.0.0.1:<port>/charts`: the repository URL (`repoURL`, `helm repo add`).
     pub fn url(&self) -> String {
-        format!("{}://{}{PATH}", self.scheme(), self.server.addr())
+        format!("{}://{}{PATH}", self.scheme(), self.authority)
     }
 
     fn scheme(&self) -> &'static str {
