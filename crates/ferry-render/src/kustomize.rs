@@ -24,7 +24,7 @@ use crate::tool::{Invocation, ToolRunner};
 use crate::workspace::Workspace;
 
 /// The file names kustomize accepts, in the order it looks for them.
-pub(crate) const KUSTOMIZATION_NAMES: [&str; 3] =
+pub const KUSTOMIZATION_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 pub(crate) fn find_kustomization(dir: &Path) -> Option<PathBuf> {

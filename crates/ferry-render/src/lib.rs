@@ -47,7 +47,7 @@ pub use jsonnet::{
     JSONNET_WORKER_ARG, JsonnetWorker, jsonnet_worker_answer, jsonnet_worker_main,
     run_jsonnet_worker_if_asked,
 };
-pub use kustomize::{KustomizeOptions, KustomizeVersion};
+pub use kustomize::{KUSTOMIZATION_NAMES, KustomizeOptions, KustomizeVersion};
 pub use limits::{
     DEFAULT_MAX_MANIFEST_FILE_SIZE, DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_MAX_REPO_SIZE,
     DEFAULT_MAX_TOOL_MEMORY, DEFAULT_MAX_TOOL_OUTPUT, format_size, parse_size,

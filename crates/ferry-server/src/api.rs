@@ -32,6 +32,8 @@ mod openapi;
 mod projects;
 mod query;
 mod repo_access;
+mod repo_app_details;
+mod repo_apps;
 mod repositories;
 mod resource_overrides;
 mod selector;
@@ -167,6 +169,11 @@ fn rest_router(state: AppState) -> Router {
             post(repo_access::validate),
         )
         .route("/api/v1/repositories/{url}/refs", get(repo_access::refs))
+        .route("/api/v1/repositories/{url}/apps", get(repo_apps::list))
+        .route(
+            "/api/v1/repositories/{url}/appdetails",
+            post(repo_app_details::get),
+        )
         .merge(repositories::routes())
         .merge(clusters::routes())
         .merge(certificates::routes())

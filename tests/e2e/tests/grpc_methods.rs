@@ -4,7 +4,8 @@
 //! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`), and a
 //! repository's branches and tags (`ListRefs`, the web UI's revision choices), and the trusted
 //! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`, and argocd-cm's
-//! deep links of an app and its resources (`ListLinks`, `ListResourceLinks`).
+//! deep links of an app and its resources (`ListLinks`, `ListResourceLinks`), and the apps a
+//! repository holds and their details (`ListApps`, `GetAppDetails`).
 
 use std::str::FromStr;
 
@@ -14,6 +15,7 @@ use ferry_e2e::argocd::Argocd;
 use ferry_grpc::codec::DynamicCodec;
 use ferry_grpc::json::{from_message, to_message};
 use ferry_testkit::gpg::GpgKey;
+use ferry_types::AppProject;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::PostParams;
@@ -492,5 +494,140 @@ async fn deep_links_of_an_app_and_its_resources() -> Result<()> {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::PermissionDenied, "{missing:?}");
+    Ok(())
+}
+
+/// What Argo CD's app forms ask of a repository (`ListApps`, the paths holding a Helm chart or a
+/// kustomization, and `GetAppDetails`, a source's type with its Helm value files and
+/// parameters or its Kustomize images), under Argo CD's rules: the project must permit the
+/// repository, and an existing app shows only its own sources.
+#[tokio::test]
+async fn list_apps_and_app_details_describe_what_a_repository_holds() -> Result<()> {
+    let story = Story::new().await?;
+    story.repo.write(
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    )?;
+    story.repo.write(
+        "charts/web/values.yaml",
+        "replicas: 2\nimage:\n  tag: '1.0'\n",
+    )?;
+    story
+        .repo
+        .write("charts/web/values-prod.yaml", "replicas: 3\n")?;
+    story.repo.write(
+        "overlays/prod/kustomization.yaml",
+        "resources:\n- deployment.yaml\nimages:\n- name: registry.example/guestbook\n  newTag: '2.0'\n",
+    )?;
+    let (_, deployment) = ferry_e2e::GUESTBOOK
+        .iter()
+        .find(|(path, _)| path.ends_with("deployment.yaml"))
+        .context("the guestbook's Deployment")?;
+    story
+        .repo
+        .write("overlays/prod/deployment.yaml", deployment)?;
+    let commit = story.repo.commit("a chart and an overlay")?;
+    let closed: AppProject = serde_json::from_value(json!({
+        "metadata": {"name": "closed", "namespace": story.namespace()},
+        "spec": {"sourceRepos": ["https://git.example.com/*"],
+                 "destinations": [{"server": "*", "namespace": "*"}]},
+    }))?;
+    story
+        .ctx
+        .api::<AppProject>()
+        .create(&PostParams::default(), &closed)
+        .await?;
+    story.create_app("deployed", "guestbook", &[])?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let url = story.repo.file_url();
+
+    let apps = client
+        .call(
+            "/repository.RepositoryService/ListApps",
+            json!({"repo": url, "revision": commit, "appName": "new-app", "appProject": "default"}),
+        )
+        .await?;
+    let mut items = apps["items"].as_array().context("items")?.clone();
+    items.sort_by_key(|item| item["path"].to_string());
+    assert_eq!(
+        items,
+        [
+            json!({"type": "Helm", "path": "charts/web"}),
+            json!({"type": "Kustomize", "path": "overlays/prod"}),
+        ],
+        "{apps}"
+    );
+    let unknown = client
+        .call(
+            "/repository.RepositoryService/ListApps",
+            json!({"repo": url, "revision": "no-such-branch", "appName": "new-app", "appProject": "default"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(unknown.message().contains("no-such-branch"), "{unknown:?}");
+    let refused = client
+        .call(
+            "/repository.RepositoryService/ListApps",
+            json!({"repo": url, "appName": "new-app", "appProject": "closed"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("not permitted in project 'closed'"),
+        "{refused:?}"
+    );
+
+    let details = |source: Value, app: &str| {
+        client.call(
+            "/repository.RepositoryService/GetAppDetails",
+            json!({"source": source, "appName": app, "appProject": "default"}),
+        )
+    };
+    let helm = details(
+        json!({"repoURL": url, "path": "charts/web", "targetRevision": commit,
+               "helm": {"valueFiles": ["values-prod.yaml"]}}),
+        "new-app",
+    )
+    .await?;
+    assert_eq!(helm["type"], "Helm", "{helm}");
+    assert_eq!(
+        helm["helm"]["valueFiles"],
+        json!(["values-prod.yaml", "values.yaml"]),
+        "{helm}"
+    );
+    assert_eq!(
+        helm["helm"]["values"],
+        "replicas: 2\nimage:\n  tag: '1.0'\n"
+    );
+    assert_eq!(
+        helm["helm"]["parameters"],
+        json!([{"name": "image.tag", "value": "1.0"}, {"name": "replicas", "value": "3"}]),
+        "{helm}"
+    );
+    let kustomize = details(
+        json!({"repoURL": url, "path": "overlays/prod", "targetRevision": commit}),
+        "new-app",
+    )
+    .await?;
+    assert_eq!(kustomize["type"], "Kustomize", "{kustomize}");
+    assert_eq!(
+        kustomize["kustomize"]["images"],
+        json!(["registry.example/guestbook:2.0"]),
+        "{kustomize}"
+    );
+
+    // An existing app shows its own source, and no other.
+    let deployed = story.app("deployed").await?;
+    let own = serde_json::to_value(deployed.spec.source.context("a source")?)?;
+    let directory = details(own.clone(), "deployed").await?;
+    assert_eq!(directory["type"], "Directory", "{directory}");
+    let mut other = own;
+    other["path"] = json!("charts/web");
+    let denied = details(other, "deployed").await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     Ok(())
 }

@@ -666,6 +666,23 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/repositories/{url}/apps",
+        "repositories",
+        "The directories of a repository at a revision holding a Helm chart or a kustomization \
+         (appName, appProject: the caller may create or update that app)",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/repositories/{url}/appdetails",
+        "repositories",
+        "A Git source's type, Helm value files and parameters, or Kustomize images",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/repocreds",
         "repositories",
         "List credential templates",

@@ -76,13 +76,8 @@ pub async fn refs(
         .get("appProject")
         .map(String::as_str)
         .unwrap_or_default();
-    authorize(
-        &state.settings(),
-        &caller,
-        REPOSITORIES,
-        GET,
-        &rbac_object(project, &url),
-    )?;
+    let object = super::repositories::repo_object(&state, &url, project).await?;
+    authorize(&state.settings(), &caller, REPOSITORIES, GET, &object)?;
     let credentials = saved_credentials(&state).await?;
     let cache = tempfile::Builder::new()
         .prefix("ferry-server-repo-refs-")
@@ -144,7 +139,7 @@ pub async fn connection_states(
 
 /// The saved repository Secrets with the SSH known hosts and TLS certificates argocd-cm's
 /// siblings trust.
-async fn saved_credentials(state: &AppState) -> Result<Credentials, ApiError> {
+pub(super) async fn saved_credentials(state: &AppState) -> Result<Credentials, ApiError> {
     let (saved, _) = ferry_appset::controller::current_secrets(state.client(), state.namespace())
         .await
         .map_err(|err| ApiError::kube("listing repository Secrets", &err))?;

@@ -149,6 +149,25 @@ fn find<'e>(
     }
 }
 
+/// The RBAC object of the repository a request for `url` in `project` reads, as Argo CD looks
+/// it up: the project's own entry, else one every project may use (URLs compared normalized),
+/// else an unsaved repository, which no project owns.
+pub(super) async fn repo_object(
+    state: &AppState,
+    url: &str,
+    project: &str,
+) -> Result<String, ApiError> {
+    let entries = all_entries(state).await?;
+    let wanted = normalize_repo_url(url);
+    let owned = !project.is_empty()
+        && entries.iter().any(|(_, repo)| {
+            repo.kind == RepoSecretKind::Repository
+                && repo.project == project
+                && normalize_repo_url(&repo.url) == wanted
+        });
+    Ok(rbac_object(if owned { project } else { "" }, url))
+}
+
 /// The entry the caller may do `action` to. One that does not exist is a 404 to callers who may
 /// do `action` to such an entry and a 403 to others, as Argo CD checks RBAC first.
 fn authorized<'e>(
