@@ -11,9 +11,9 @@ use ferry_types::workflow::{Parameter, labels};
 use ferry_types::{Workflow, WorkflowEventBinding};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::submit;
+use crate::{expr_json, submit};
 
 /// One event, as upstream's event environment holds it.
 #[derive(Debug, Clone, Default)]
@@ -43,34 +43,13 @@ impl Event {
         }
     }
 
-    fn context(&self) -> expr_lang::Context {
-        let mut context = expr_lang::Context::default();
-        context.insert(
-            "namespace",
-            expr_lang::Value::String(self.namespace.clone()),
-        );
-        context.insert(
-            "discriminator",
-            expr_lang::Value::String(self.discriminator.clone()),
-        );
-        context.insert(
-            "metadata",
-            expr_lang::Value::Map(
-                self.metadata
-                    .iter()
-                    .map(|(name, values)| {
-                        let values = values
-                            .iter()
-                            .cloned()
-                            .map(expr_lang::Value::String)
-                            .collect();
-                        (name.clone(), expr_lang::Value::Array(values))
-                    })
-                    .collect(),
-            ),
-        );
-        context.insert("payload", expr_value(&self.payload));
-        context
+    fn context(&self) -> expr_json::Context {
+        expr_json::context(&json!({
+            "namespace": self.namespace,
+            "discriminator": self.discriminator,
+            "metadata": self.metadata,
+            "payload": self.payload,
+        }))
     }
 }
 
@@ -89,10 +68,10 @@ pub enum Outcome {
 pub fn workflow(binding: &WorkflowEventBinding, event: &Event) -> Result<Option<Workflow>, String> {
     let context = event.context();
     let selector = &binding.spec.event.selector;
-    let matched = match evaluate(selector, &context)
+    let matched = match expr_json::evaluate(selector, &context)
         .map_err(|err| format!("spec.event.selector: failed to evaluate {selector:?}: {err}"))?
     {
-        expr_lang::Value::Bool(matched) => matched,
+        expr_json::Value::Bool(matched) => matched,
         other => {
             return Err(format!(
                 "spec.event.selector: {selector:?} evaluated to {other}, not a boolean"
@@ -125,7 +104,7 @@ pub fn workflow(binding: &WorkflowEventBinding, event: &Event) -> Result<Option<
                 parameter.name
             ));
         };
-        let value = evaluate(expression, &context).map_err(|err| {
+        let value = expr_json::evaluate(expression, &context).map_err(|err| {
             format!("{field}.valueFrom.event: failed to evaluate {expression:?}: {err}")
         })?;
         parameters.push(Parameter {
@@ -191,52 +170,11 @@ async fn submit_one(
     Ok(created.metadata.name)
 }
 
-fn evaluate(expression: &str, context: &expr_lang::Context) -> Result<expr_lang::Value, String> {
-    expr_lang::eval(expression, context).map_err(|err| err.to_string())
-}
-
 /// A string as it is, anything else as JSON (upstream marshals the result).
-fn parameter_value(value: &expr_lang::Value) -> String {
-    match json_value(value) {
+fn parameter_value(value: &expr_json::Value) -> String {
+    match expr_json::to_json(value) {
         Value::String(text) => text,
         other => other.to_string(),
-    }
-}
-
-fn json_value(value: &expr_lang::Value) -> Value {
-    match value {
-        expr_lang::Value::Nil => Value::Null,
-        expr_lang::Value::Bool(b) => Value::Bool(*b),
-        expr_lang::Value::Integer(n) => Value::from(*n),
-        expr_lang::Value::Float(n) => Value::from(*n),
-        expr_lang::Value::String(s) => Value::String(s.clone()),
-        expr_lang::Value::Array(items) => Value::Array(items.iter().map(json_value).collect()),
-        expr_lang::Value::Map(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, value)| (key.clone(), json_value(value)))
-                .collect(),
-        ),
-        other => Value::String(other.to_string()),
-    }
-}
-
-fn expr_value(value: &Value) -> expr_lang::Value {
-    match value {
-        Value::Null => expr_lang::Value::Nil,
-        Value::Bool(b) => expr_lang::Value::Bool(*b),
-        Value::Number(n) => n.as_i64().map_or_else(
-            || expr_lang::Value::Float(n.as_f64().unwrap_or_default()),
-            expr_lang::Value::Integer,
-        ),
-        Value::String(s) => expr_lang::Value::String(s.clone()),
-        Value::Array(items) => expr_lang::Value::Array(items.iter().map(expr_value).collect()),
-        Value::Object(fields) => expr_lang::Value::Map(
-            fields
-                .iter()
-                .map(|(key, value)| (key.clone(), expr_value(value)))
-                .collect(),
-        ),
     }
 }
 

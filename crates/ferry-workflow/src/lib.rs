@@ -12,6 +12,7 @@ pub mod cron_controller;
 pub mod duration;
 pub mod event;
 pub mod expr;
+pub mod expr_json;
 pub mod gc;
 pub mod http_condition;
 pub mod jq;

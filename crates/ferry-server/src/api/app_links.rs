@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use ferry_appset::template::go;
 use ferry_types::Application;
+use ferry_workflow::expr_json;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -169,34 +170,9 @@ fn evaluate(links: &[DeepLink], scope: &Value, name: &str) -> Vec<Value> {
 
 /// Evaluates an expr-lang condition over `scope`; anything but a boolean is an error.
 fn holds(condition: &str, scope: &Value) -> Result<bool, String> {
-    let mut context = expr::Context::default();
-    if let Value::Object(fields) = scope {
-        for (key, value) in fields {
-            context.insert(key.clone(), expr_value(value));
-        }
-    }
-    match expr::eval(condition, &context).map_err(|err| err.to_string())? {
-        expr::Value::Bool(holds) => Ok(holds),
+    match expr_json::evaluate(condition, &expr_json::context(scope))? {
+        expr_json::Value::Bool(holds) => Ok(holds),
         other => Err(format!("evaluated to non-boolean value {other}")),
-    }
-}
-
-fn expr_value(value: &Value) -> expr::Value {
-    match value {
-        Value::Null => expr::Value::Nil,
-        Value::Bool(b) => expr::Value::Bool(*b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(expr::Value::Integer)
-            .unwrap_or_else(|| expr::Value::Float(n.as_f64().unwrap_or_default())),
-        Value::String(s) => expr::Value::String(s.clone()),
-        Value::Array(items) => expr::Value::Array(items.iter().map(expr_value).collect()),
-        Value::Object(fields) => expr::Value::Map(
-            fields
-                .iter()
-                .map(|(key, value)| (key.clone(), expr_value(value)))
-                .collect(),
-        ),
     }
 }
 
