@@ -146,7 +146,7 @@ async fn service(
     let fetch_failed =
         |e: GeneratorError| GeneratorError::new(format!("error fetching Secret token: {e}"));
     if let Some(config) = &generator.github {
-        refuse_unknown("github", &config.unknown)?;
+        scm::refuse_unknown("github pull request provider", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -155,7 +155,7 @@ async fn service(
         )?));
     }
     if let Some(config) = &generator.gitlab {
-        refuse_unknown("gitlab", &config.unknown)?;
+        scm::refuse_unknown("gitlab pull request provider", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -164,7 +164,7 @@ async fn service(
         )?));
     }
     if let Some(config) = &generator.gitea {
-        refuse_unknown("gitea", &config.unknown)?;
+        scm::refuse_unknown("gitea pull request provider", &config.unknown)?;
         let token = token(config.token_ref.as_ref())
             .await
             .map_err(fetch_failed)?;
@@ -244,20 +244,6 @@ fn slug(text: &str) -> String {
 /// Whether `got` holds every label of `wanted`.
 fn has_labels(wanted: &[String], got: &[String]) -> bool {
     wanted.iter().all(|w| got.contains(w))
-}
-
-/// A field ferry does not implement (e.g. GitHub App credentials, a CA ConfigMap) is refused
-/// rather than ignored: ignoring it would call the provider differently than asked.
-fn refuse_unknown(
-    provider: &str,
-    unknown: &ferry_types::source::UnknownFields,
-) -> Result<(), GeneratorError> {
-    match unknown.keys().next() {
-        Some(field) => Err(GeneratorError::new(format!(
-            "the field {field} of the {provider} pull request provider is not supported by ferry"
-        ))),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! What the `scmProvider` and `pullRequest` generators share: the controller's SCM settings
 //! (`--enable-scm-providers`, `--allowed-scm-providers`, `--scm-root-ca-path`,
-//! `--token-ref-strict-mode`), tokens read from Secrets, and a paginating JSON client of a
-//! provider's REST API.
+//! `--token-ref-strict-mode`), tokens read from Secrets, a paginating JSON client of a
+//! provider's REST API, and the refusal of provider fields ferry lacks.
 //!
 //! A token is only ever put into a request header marked sensitive; no message names its value.
 
@@ -340,6 +340,21 @@ pub fn filter_regex(
             })
         })
         .transpose()
+}
+
+/// A field ferry does not implement (e.g. GitHub App credentials, a CA ConfigMap) is refused
+/// rather than ignored: ignoring it would call the provider differently than asked.
+/// `provider` names it, e.g. "github pull request provider".
+pub fn refuse_unknown(
+    provider: &str,
+    unknown: &ferry_types::source::UnknownFields,
+) -> Result<(), GeneratorError> {
+    match unknown.keys().next() {
+        Some(field) => Err(GeneratorError::new(format!(
+            "the field {field} of the {provider} is not supported by ferry"
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ async fn provider(
     let namespace = super::appset_namespace(appset, kube);
     let strict = settings.token_ref_strict_mode;
     if let Some(config) = &generator.github {
-        refuse_unknown("github", &config.unknown)?;
+        scm::refuse_unknown("github SCM provider", &config.unknown)?;
         let token = scm::token(config.token_ref.as_ref(), kube, &namespace, strict)
             .await
             .map_err(|e| {
@@ -116,7 +116,7 @@ async fn provider(
         )?));
     }
     if let Some(config) = &generator.gitlab {
-        refuse_unknown("gitlab", &config.unknown)?;
+        scm::refuse_unknown("gitlab SCM provider", &config.unknown)?;
         let token = scm::token(config.token_ref.as_ref(), kube, &namespace, strict)
             .await
             .map_err(|e| GeneratorError::new(format!("error fetching Gitlab token: {e}")))?;
@@ -125,7 +125,7 @@ async fn provider(
         )?));
     }
     if let Some(config) = &generator.gitea {
-        refuse_unknown("gitea", &config.unknown)?;
+        scm::refuse_unknown("gitea SCM provider", &config.unknown)?;
         let token = scm::token(config.token_ref.as_ref(), kube, &namespace, strict)
             .await
             .map_err(|e| GeneratorError::new(format!("error fetching Gitea token: {e}")))?;
@@ -284,20 +284,6 @@ fn clone_url(
         other => Err(GeneratorError::new(format!(
             "unknown clone protocol for {provider} {other}"
         ))),
-    }
-}
-
-/// A field ferry does not implement (e.g. GitHub App credentials, a CA ConfigMap) is refused
-/// rather than ignored: ignoring it would call the provider differently than asked.
-fn refuse_unknown(
-    provider: &str,
-    unknown: &ferry_types::source::UnknownFields,
-) -> Result<(), GeneratorError> {
-    match unknown.keys().next() {
-        Some(field) => Err(GeneratorError::new(format!(
-            "the field {field} of the {provider} SCM provider is not supported by ferry"
-        ))),
-        None => Ok(()),
     }
 }
 
