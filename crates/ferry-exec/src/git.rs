@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use git2::build::CheckoutBuilder;
 use git2::{
@@ -76,6 +77,10 @@ impl GitSource {
             (_, false) => None,
         };
         let auth = Auth::from_env(self)?;
+        if self.repo.starts_with("https://") && !self.insecure_skip_tls {
+            let parent = dest.parent().unwrap_or(Path::new("."));
+            trust_mozilla_roots_without_system_ones(parent)?;
+        }
         let repo = Repository::init(dest).map_err(failed)?;
         let mut remote = repo.remote(ORIGIN, &self.repo).map_err(failed)?;
         let heads = match branch {
@@ -128,6 +133,45 @@ impl GitSource {
         }
         Ok(Some(commit.to_string()))
     }
+}
+
+/// The executor's image holds no CA certificates, and libgit2's OpenSSL trusts only those of
+/// the image: without any at OpenSSL's usual places, Mozilla's roots (those ureq trusts for S3)
+/// are written once into `dir` and given to libgit2.
+fn trust_mozilla_roots_without_system_ones(dir: &Path) -> Result<(), String> {
+    static TRUSTED: OnceLock<Result<(), String>> = OnceLock::new();
+    let probed = openssl_probe::probe();
+    if probed.cert_file.is_some() || probed.cert_dir.is_some() {
+        return Ok(());
+    }
+    TRUSTED
+        .get_or_init(|| {
+            let file = dir.join(".ferry-ca-certificates.pem");
+            std::fs::write(&file, mozilla_roots_pem())
+                .map_err(|e| format!("writing {}: {e}", file.display()))?;
+            // SAFETY: the init container clones one artifact after another; nothing else of
+            // this process uses libgit2 meanwhile.
+            #[allow(unsafe_code)]
+            unsafe { git2::opts::set_ssl_cert_file(&file) }
+                .map_err(|e| format!("CA certificates: {}", e.message()))
+        })
+        .clone()
+}
+
+/// Mozilla's root certificates as a PEM bundle.
+fn mozilla_roots_pem() -> String {
+    use base64::Engine;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem
 }
 
 /// What to check out.
@@ -287,6 +331,18 @@ mod tests {
             display_url("git@github.com:org/a.git"),
             "git@github.com:org/a.git"
         );
+    }
+
+    #[test]
+    fn mozillas_roots_make_a_pem_bundle() {
+        let pem = mozilla_roots_pem();
+        let count = pem.matches("-----BEGIN CERTIFICATE-----").count();
+        assert_eq!(count, webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(count > 100, "{count}");
+        let first = pem.split("-----END CERTIFICATE-----").next().unwrap();
+        let body: String = first.lines().skip(1).collect();
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap();
+        assert_eq!(der, webpki_root_certs::TLS_SERVER_ROOT_CERTS[0].as_ref());
     }
 
     #[test]

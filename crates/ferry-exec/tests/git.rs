@@ -1,6 +1,7 @@
 //! Git input artifacts cloned from real Git servers (ferry-testkit's smart HTTP with basic
 //! auth, `git daemon`, OpenSSH's sshd): the remote's HEAD, a branch, a tag, a commit, a shallow
-//! clone, a single branch, extra refspecs, submodules, credentials from the environment — and
+//! clone, a single branch, extra refspecs, submodules, credentials from the environment, TLS
+//! verification — and
 //! `ferry-exec init` cloning as the init container does.
 
 use std::fs;
@@ -267,6 +268,34 @@ fn ssh_takes_the_key_from_the_environment_and_checks_the_host_key() -> Result<()
     assert_eq!(
         err,
         format!("{}: invalid or unknown remote ssh hostkey", ssh.url())
+    );
+    Ok(())
+}
+
+#[test]
+fn a_self_signed_server_is_refused_unless_tls_checks_are_skipped() -> Result<()> {
+    let h = history()?;
+    let https = HttpServer::start_tls(&h.repo, None)?;
+    let work = tempfile::tempdir()?;
+    let checked = GitSource {
+        repo: https.url(),
+        ..GitSource::default()
+    };
+    let err = checked
+        .clone_into(&work.path().join("checked"))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        format!("{}: the SSL certificate is invalid", https.url())
+    );
+    let dir = work.path().join("skipped");
+    let skipped = GitSource {
+        insecure_skip_tls: true,
+        ..checked
+    };
+    assert_eq!(
+        skipped.clone_into(&dir).map_err(anyhow::Error::msg)?,
+        Some(h.second)
     );
     Ok(())
 }

@@ -348,11 +348,26 @@ impl HttpServer {
     /// Serve `repo` over HTTP on every interface, for pods on the real node
     /// ([`Self::pod_url`]).
     pub fn start_for_pods(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        Self::serve_for_pods(repo, auth, None)
+    }
+
+    /// [`Self::start_for_pods`] over HTTPS with a self-signed certificate for 127.0.0.1, which
+    /// pods reach only without verifying it.
+    pub fn start_tls_for_pods(repo: &GitRepo, auth: Option<(&str, &str)>) -> Result<Self> {
+        Self::serve_for_pods(repo, auth, Some(SelfSigned::generate()?))
+    }
+
+    fn serve_for_pods(
+        repo: &GitRepo,
+        auth: Option<(&str, &str)>,
+        tls: Option<SelfSigned>,
+    ) -> Result<Self> {
         let (app, requests) = Self::app(repo, auth);
+        let certificate = tls.as_ref().map(|tls| tls.cert.clone());
         Ok(HttpServer {
-            server: LoopbackServer::start_on(Ipv4Addr::UNSPECIFIED.into(), app, None)?,
+            server: LoopbackServer::start_on(Ipv4Addr::UNSPECIFIED.into(), app, tls)?,
             requests,
-            certificate: None,
+            certificate,
         })
     }
 
@@ -404,11 +419,16 @@ impl HttpServer {
         format!("{scheme}://{}/repo.git", self.server.addr())
     }
 
-    /// `http://<host's default-route address>:<port>/repo.git`, for a server started with
-    /// [`Self::start_for_pods`].
+    /// `http(s)://<host's default-route address>:<port>/repo.git`, for a server started with
+    /// [`Self::start_for_pods`] or [`Self::start_tls_for_pods`].
     pub fn pod_url(&self) -> Result<String> {
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         Ok(format!(
-            "http://{}:{}/repo.git",
+            "{scheme}://{}:{}/repo.git",
             pod_host()?,
             self.server.addr().port()
         ))

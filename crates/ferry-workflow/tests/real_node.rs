@@ -6,8 +6,8 @@
 //! artifact between its steps through MinIO (the `artifact-repositories` ConfigMap naming it,
 //! its credentials in a Secret) and reads a raw input artifact. A third clones Git input
 //! artifacts in the init container: over smart HTTP with basic auth and over ssh with a key,
-//! both from Secrets, from Git servers of ferry-testkit listening for pods. All share one
-//! executor image.
+//! both from Secrets, and over HTTPS without verifying its self-signed certificate, from Git
+//! servers of ferry-testkit listening for pods. All share one executor image.
 
 use std::fs;
 use std::path::Path;
@@ -348,6 +348,7 @@ async fn git_input_artifacts_are_cloned_over_http_and_ssh_with_credentials() -> 
     app.write("app.txt", "version two\n")?;
     let second = app.commit("second")?;
     let http = HttpServer::start_for_pods(&app, Some(("bot", "t0ken")))?;
+    let https = HttpServer::start_tls_for_pods(&app, None)?;
     let ssh = SshServer::start_for_pods(&app)?;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "git-creds"},
@@ -379,6 +380,9 @@ async fn git_input_artifacts_are_cloned_over_http_and_ssh_with_credentials() -> 
                         {"name": "src", "git": {"repo": ssh.pod_url()?, "depth": 1,
                           "sshPrivateKeySecret": {"name": "git-creds", "key": "key"},
                           "insecureIgnoreHostKey": true}}]}},
+                    {"name": "https", "template": "show", "arguments": {"artifacts": [
+                        {"name": "src", "git": {"repo": https.pod_url()?, "revision": "main",
+                          "insecureSkipTLS": true}}]}},
                 ]]},
                 {"name": "show",
                  "inputs": {"artifacts": [{"name": "src", "path": "/src"}]},
@@ -410,6 +414,10 @@ async fn git_input_artifacts_are_cloned_over_http_and_ssh_with_credentials() -> 
         result("ssh").as_deref(),
         Some("version two\nref: refs/heads/main"),
         "{second} over ssh"
+    );
+    assert_eq!(
+        result("https").as_deref(),
+        Some("version two\nref: refs/heads/main")
     );
     assert!(http.requests() > 0);
     Ok(())
