@@ -44,13 +44,18 @@ struct Args {
     /// comparison).
     #[arg(long, default_value_t = ControllerSettings::default().server_side_diff_cache_size)]
     server_side_diff_cache_size: u64,
+    /// The sandbox to run on (started fresh, stopped afterwards unless `--keep`).
+    #[arg(long, default_value = "scale-bench")]
+    sandbox: String,
 }
 
-const SANDBOX: &str = "scale-bench";
+// The allocator `ferry-controller` is built with, so the RSS is the shipped binary's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// CPU seconds the sandbox's kube-apiserver has used.
-fn apiserver_cpu() -> Result<f64> {
-    let pid = ferry_sandbox::Sandbox::named(SANDBOX)?
+fn apiserver_cpu(sandbox: &str) -> Result<f64> {
+    let pid = ferry_sandbox::Sandbox::named(sandbox)?
         .status()
         .into_iter()
         .find(|c| c.name == "kube-apiserver")
@@ -62,7 +67,7 @@ fn apiserver_cpu() -> Result<f64> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    on_fresh_sandbox(SANDBOX, args.keep, |client| run(&args, client)).await
+    on_fresh_sandbox(&args.sandbox, args.keep, |client| run(&args, client)).await
 }
 
 async fn run(args: &Args, client: kube::Client) -> Result<()> {
@@ -90,7 +95,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     wait_for_crd(&apps).await?;
     permit_local_repo(&client, &repo).await?;
 
-    let apiserver_before = apiserver_cpu()?;
+    let apiserver_before = apiserver_cpu(&args.sandbox)?;
     let started = Instant::now();
     futures::stream::iter(0..args.apps)
         .map(|i| {
@@ -132,7 +137,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     println!("all Synced and Healthy     {:>10.2?}", started.elapsed());
     println!(
         "kube-apiserver CPU         {:>10.1} s until then",
-        apiserver_cpu()? - apiserver_before
+        apiserver_cpu(&args.sandbox)? - apiserver_before
     );
     println!(
         "controller RSS peak        {:>10}",
@@ -140,7 +145,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     );
 
     // Every app compared from scratch: a refresh bypasses the comparison cache.
-    let apiserver_before = apiserver_cpu()?;
+    let apiserver_before = apiserver_cpu(&args.sandbox)?;
     let started = Instant::now();
     let params = PatchParams::default();
     futures::stream::iter(0..args.apps)
@@ -168,16 +173,16 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     );
     println!(
         "kube-apiserver CPU         {:>10.1} s for it",
-        apiserver_cpu()? - apiserver_before
+        apiserver_cpu(&args.sandbox)? - apiserver_before
     );
 
     // A quiet period: nothing changes, apps resync from the comparison cache.
     let cpu_before = cpu_seconds()?;
-    let apiserver_before = apiserver_cpu()?;
+    let apiserver_before = apiserver_cpu(&args.sandbox)?;
     let quiet = Duration::from_secs(args.resync * 2);
     tokio::time::sleep(quiet).await;
     let cpu = cpu_seconds()? - cpu_before;
-    let apiserver = apiserver_cpu()? - apiserver_before;
+    let apiserver = apiserver_cpu(&args.sandbox)? - apiserver_before;
     let resyncs = (quiet.as_secs_f64() / args.resync as f64) * args.apps as f64;
     println!(
         "quiet resync CPU           {:>10.3} s over {quiet:?} ({:.2} ms per app resync)",

@@ -258,7 +258,8 @@ fn app_controller(
         namespaces.allows(app.metadata.namespace.as_deref().unwrap_or_default())
     };
     let events = watcher::watcher(watched, watcher::Config::default())
-        .try_filter(move |event| futures::future::ready(allowed(event)));
+        .try_filter(move |event| futures::future::ready(allowed(event)))
+        .modify(strip_unread);
     let applied = reflector::reflector(writer, events)
         .inspect_ok(move |event| {
             if let Event::Delete(app) = event {
@@ -267,6 +268,16 @@ fn app_controller(
         })
         .applied_objects();
     Controller::for_stream_with(applied, reader, resource)
+}
+
+/// Drops what no reader of the controller's view of the apps looks at: `managedFields` (a
+/// manager's entry mirrors every status field it wrote) and the last-applied annotation (a
+/// second copy of the spec), kept for every app for as long as the controller runs.
+fn strip_unread(app: &mut DynamicObject) {
+    app.metadata.managed_fields = None;
+    if let Some(annotations) = &mut app.metadata.annotations {
+        annotations.remove(ferry_cache::LAST_APPLIED_ANNOTATION);
+    }
 }
 
 /// Every resync period, forgets what is kept about apps this controller no longer reconciles

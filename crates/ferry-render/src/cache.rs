@@ -1,5 +1,8 @@
 //! The render cache: rendered objects by a digest of everything that determines them, bounded
-//! by the total size of the cached objects and evicting the least recently used first. Entries
+//! by the total size of the cached objects and evicting the least recently used first. Objects
+//! are kept as compact JSON and parsed again on a hit: as `serde_json::Value` trees (a B-tree
+//! node per map) they took several times their text's size, for every app of a large
+//! installation. Entries
 //! expire after a time to live (Argo CD's repo cache expiration), since a render can depend on
 //! more than its key: a chart dependency's version range, a plugin that reads the network.
 
@@ -57,7 +60,8 @@ struct Inner {
 }
 
 struct Entry {
-    value: Cached,
+    source_type: SourceType,
+    objects: Arc<[Box<[u8]>]>,
     bytes: usize,
     tick: u64,
     stored: Instant,
@@ -93,20 +97,30 @@ impl RenderCache {
             return None;
         };
         let old = std::mem::replace(&mut entry.tick, tick);
-        let value = entry.value.clone();
+        let (source_type, objects) = (entry.source_type, entry.objects.clone());
         inner.by_age.remove(&old);
         inner.by_age.insert(tick, key.clone());
+        drop(inner);
+        let parsed = objects
+            .iter()
+            .map(|bytes| serde_json::from_slice(bytes))
+            .collect::<Result<Vec<Value>, _>>()
+            .ok()?;
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(value)
+        Some((source_type, Arc::new(parsed)))
     }
 
     /// Stores `objects`; an entry larger than the whole budget is not cached.
     pub(crate) fn put(&self, key: Key, value: Cached) {
-        let bytes = value
+        let Ok(objects) = value
             .1
             .iter()
-            .map(|o| serde_json::to_vec(o).map(|v| v.len()).unwrap_or(0))
-            .sum::<usize>();
+            .map(|o| serde_json::to_vec(o).map(Vec::into_boxed_slice))
+            .collect::<Result<Arc<[Box<[u8]>]>, _>>()
+        else {
+            return;
+        };
+        let bytes = objects.iter().map(|o| o.len()).sum::<usize>();
         if bytes > self.max_bytes {
             return;
         }
@@ -130,7 +144,8 @@ impl RenderCache {
         inner.entries.insert(
             key,
             Entry {
-                value,
+                source_type: value.0,
+                objects,
                 bytes,
                 tick,
                 stored: Instant::now(),
