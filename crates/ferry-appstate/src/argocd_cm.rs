@@ -23,14 +23,12 @@ use ferry_cache::{ResourceFilter, ResourceRule, TrackingMethod};
 use ferry_diff::ResourceIgnoreDifferences;
 use ferry_health::HealthChecks;
 use ferry_render::KustomizeOptions;
+use ferry_types::resource_overrides::{ResourceOverrides, split_override_key};
 use globset::Glob;
 use serde::Deserialize;
 use tracing::{info, warn};
 
 pub const ARGOCD_CM: &str = "argocd-cm";
-const HEALTH_PREFIX: &str = "resource.customizations.health.";
-const IGNORE_PREFIX: &str = "resource.customizations.ignoreDifferences.";
-const CUSTOMIZATIONS: &str = "resource.customizations";
 const INCLUSIONS: &str = "resource.inclusions";
 const EXCLUSIONS: &str = "resource.exclusions";
 const RECONCILIATION: &str = "timeout.reconciliation";
@@ -109,34 +107,6 @@ impl ResourceRules {
     }
 }
 
-#[derive(Deserialize)]
-struct Customization {
-    #[serde(rename = "health.lua", default)]
-    health_lua: Option<String>,
-    #[serde(rename = "ignoreDifferences", default)]
-    ignore_differences: Option<String>,
-}
-
-/// The fields of one system-wide ignoreDifferences entry (its group and kind come from its key).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct IgnoreEntry {
-    #[serde(default)]
-    json_pointers: Vec<String>,
-    #[serde(default)]
-    jq_path_expressions: Vec<String>,
-    #[serde(default)]
-    managed_fields_managers: Vec<String>,
-}
-
-/// `<group>_<Kind>` (the core group has no prefix) as `(group, kind)`.
-fn group_kind(key: &str) -> (String, String) {
-    match key.rsplit_once('_') {
-        Some((group, kind)) => (group.to_string(), kind.to_string()),
-        None => (String::new(), key.to_string()),
-    }
-}
-
 /// `resource.inclusions` / `resource.exclusions`, each a YAML list of `FilteredResource`s; a
 /// list that does not parse, or whose globs do not compile, is a problem (and no rules).
 fn resource_rules(
@@ -178,69 +148,34 @@ impl ArgoSettings {
     /// misattribute resources); a bad health check or ignore entry is skipped with a warning
     /// naming it.
     pub fn from_data(data: &BTreeMap<String, String>) -> anyhow::Result<ArgoSettings> {
-        let mut problems = Vec::new();
-        let mut scripts: Vec<(String, String)> = Vec::new();
-        let mut ignores: Vec<(String, String, String)> = Vec::new();
-        if let Some(block) = data.get(CUSTOMIZATIONS) {
-            match serde_yaml::from_str::<BTreeMap<String, Customization>>(block) {
-                Ok(entries) => {
-                    for (gk, c) in entries {
-                        let (group, kind) = match gk.split_once('/') {
-                            Some((group, kind)) => (group.to_string(), kind.to_string()),
-                            None => (String::new(), gk.clone()),
-                        };
-                        if let Some(script) = c.health_lua {
-                            scripts.push((gk.clone(), script));
-                        }
-                        if let Some(ignore) = c.ignore_differences {
-                            ignores.push((group, kind, ignore));
-                        }
-                    }
-                }
-                Err(err) => problems.push(format!("{CUSTOMIZATIONS}: {err}")),
-            }
-        }
-        for (key, value) in data {
-            if let Some(rest) = key.strip_prefix(HEALTH_PREFIX) {
-                let (group, kind) = group_kind(rest);
-                let pattern = if group.is_empty() {
-                    kind
-                } else {
-                    format!("{group}/{kind}")
-                };
-                scripts.push((pattern, value.clone()));
-            } else if let Some(rest) = key.strip_prefix(IGNORE_PREFIX) {
-                let (group, kind) = if rest == "all" {
-                    ("*".to_string(), "*".to_string())
-                } else {
-                    group_kind(rest)
-                };
-                ignores.push((group, kind, value.clone()));
-            }
-        }
-
+        let overrides = ResourceOverrides::from_argocd_cm(data);
+        let mut problems: Vec<String> = overrides.problems.iter().map(|p| p.to_string()).collect();
         let mut health = HealthChecks::new();
-        for (pattern, script) in scripts {
-            match health.clone().with_lua(&pattern, script) {
-                Ok(with) => {
-                    info!(resource = %pattern, "custom health check loaded");
-                    health = with;
-                }
-                Err(err) => problems.push(format!("health check for {pattern}: {err}")),
-            }
-        }
         let mut ignore_differences = Vec::new();
-        for (group, kind, yaml) in ignores {
-            match serde_yaml::from_str::<IgnoreEntry>(&yaml) {
-                Ok(entry) => ignore_differences.push(ResourceIgnoreDifferences {
-                    group,
-                    kind,
-                    json_pointers: entry.json_pointers,
-                    jq_path_expressions: entry.jq_path_expressions,
-                    managed_fields_managers: entry.managed_fields_managers,
+        for (pattern, found) in &overrides.overrides {
+            if !found.health_lua.trim().is_empty() {
+                match health.clone().with_lua(pattern, found.health_lua.as_str()) {
+                    Ok(with) => {
+                        info!(resource = %pattern, "custom health check loaded");
+                        health = with;
+                    }
+                    Err(err) => problems.push(format!("health check for {pattern}: {err}")),
+                }
+            }
+            let ignore = &found.ignore_differences;
+            if !ignore.is_empty() {
+                let (group, kind) = split_override_key(pattern);
+                ignore_differences.push(ResourceIgnoreDifferences {
+                    group: group.to_owned(),
+                    kind: kind.to_owned(),
+                    json_pointers: ignore.json_pointers.clone().unwrap_or_default(),
+                    jq_path_expressions: ignore.jq_path_expressions.clone().unwrap_or_default(),
+                    managed_fields_managers: ignore
+                        .managed_fields_managers
+                        .clone()
+                        .unwrap_or_default(),
                     ..Default::default()
-                }),
-                Err(err) => problems.push(format!("ignoreDifferences for {group}/{kind}: {err}")),
+                });
             }
         }
         if let Err(err) = ferry_diff::IgnoreRules::new(&ignore_differences) {
@@ -321,11 +256,11 @@ return hs"#;
     fn both_key_styles_configure_scripts() {
         let data = BTreeMap::from([
             (
-                format!("{HEALTH_PREFIX}example.com_Widget"),
+                "resource.customizations.health.example.com_Widget".to_string(),
                 SCRIPT.to_string(),
             ),
             (
-                CUSTOMIZATIONS.to_string(),
+                "resource.customizations".to_string(),
                 format!("other.io/Gadget:\n  health.lua: |\n{}\n", indent(SCRIPT)),
             ),
         ]);
@@ -342,11 +277,11 @@ return hs"#;
     fn system_wide_ignores_and_tracking() {
         let data = BTreeMap::from([
             (
-                format!("{IGNORE_PREFIX}apps_Deployment"),
+                "resource.customizations.ignoreDifferences.apps_Deployment".to_string(),
                 "jsonPointers: [/spec/replicas]\n".to_string(),
             ),
             (
-                format!("{IGNORE_PREFIX}all"),
+                "resource.customizations.ignoreDifferences.all".to_string(),
                 "managedFieldsManagers: [kube-controller-manager]\n".to_string(),
             ),
             ("application.resourceTrackingMethod".into(), "label".into()),

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
-use ferry_health::{GroupKind, HealthChecks, HealthCode, HealthStatus, assess};
+use ferry_health::{HealthChecks, HealthCode, HealthStatus, assess};
+use ferry_types::GroupKindRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,7 +38,7 @@ enum Output {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let object = read_object(&args.object)?;
-    let Some(gk) = GroupKind::of(&object) else {
+    let Some(gk) = GroupKindRef::of(&object) else {
         bail!(
             "{}: the object has no apiVersion and kind",
             args.object.display()

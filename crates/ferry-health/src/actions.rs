@@ -14,11 +14,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::lua::{LuaLimits, run_action_script};
-use crate::object::GroupKind;
+use ferry_types::resource_overrides::{RESOURCE_CUSTOMIZATIONS, ResourceOverrides};
 
-const CUSTOMIZATIONS: &str = "resource.customizations";
-const ACTIONS_PREFIX: &str = "resource.customizations.actions.";
+use crate::lua::{LuaLimits, run_action_script};
+use ferry_types::GroupKindRef;
+
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// An action an object offers, in Argo CD's `ResourceAction` JSON.
@@ -86,12 +86,6 @@ struct Definition {
     action: String,
 }
 
-/// One entry of the `resource.customizations` YAML block (other override kinds are ignored).
-#[derive(Deserialize)]
-struct Override {
-    actions: Option<String>,
-}
-
 /// The actions in force: built-in ones and argocd-cm's Lua ones, per group/kind.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceActions {
@@ -105,50 +99,37 @@ impl ResourceActions {
         Self::default()
     }
 
-    /// Reads argocd-cm's `data`: `resource.customizations.actions.<group>_<Kind>` keys (or
-    /// `<Kind>` for the core group) and the `actions` of the `resource.customizations` block,
-    /// the former winning.
+    /// Reads the actions of argocd-cm's `data` ([`ResourceOverrides`]); a key about actions
+    /// that cannot be read is an error, other kinds of customization are ignored.
     pub fn from_argocd_cm<K, V>(data: impl IntoIterator<Item = (K, V)>) -> Result<Self, ActionError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut actions = Self::new();
-        let data: BTreeMap<String, String> = data
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect();
+        let read = ResourceOverrides::from_argocd_cm(data);
         let config = |key: &str, reason: String| ActionError::Config {
             key: key.to_owned(),
             reason,
         };
-        if let Some(block) = data.get(CUSTOMIZATIONS) {
-            let overrides: BTreeMap<String, Override> = serde_yaml::from_str(block)
-                .map_err(|err| config(CUSTOMIZATIONS, err.to_string()))?;
-            for (group_kind, entry) in overrides {
-                if let Some(yaml) = entry.actions.filter(|yaml| !yaml.trim().is_empty()) {
-                    let parsed = serde_yaml::from_str(&yaml)
-                        .map_err(|err| config(CUSTOMIZATIONS, format!("{group_kind}: {err}")))?;
-                    actions.custom.insert(group_kind, parsed);
-                }
-            }
+        if let Some(problem) = read
+            .problems
+            .iter()
+            .find(|p| p.customization.as_deref().is_none_or(|c| c == "actions"))
+        {
+            return Err(config(&problem.key, problem.reason.clone()));
         }
-        for (key, yaml) in &data {
-            let Some(group_kind) = key.strip_prefix(ACTIONS_PREFIX) else {
+        let mut actions = Self::new();
+        for (group_kind, found) in &read.overrides {
+            if found.actions.trim().is_empty() {
                 continue;
-            };
-            let group_kind = match group_kind.split('_').collect::<Vec<_>>()[..] {
-                [group, kind] if !group.is_empty() && !kind.is_empty() => format!("{group}/{kind}"),
-                [kind] if !kind.is_empty() => kind.to_owned(),
-                _ => {
-                    return Err(config(
-                        key,
-                        "expected resource.customizations.actions.<group>_<Kind>".into(),
-                    ));
-                }
-            };
-            let parsed = serde_yaml::from_str(yaml).map_err(|err| config(key, err.to_string()))?;
-            actions.custom.insert(group_kind, parsed);
+            }
+            let parsed = serde_yaml::from_str(&found.actions).map_err(|err| {
+                config(
+                    &format!("{RESOURCE_CUSTOMIZATIONS} actions of {group_kind}"),
+                    err.to_string(),
+                )
+            })?;
+            actions.custom.insert(group_kind.clone(), parsed);
         }
         Ok(actions)
     }
@@ -156,7 +137,7 @@ impl ResourceActions {
     /// The actions `obj` offers, by name: argocd-cm's first, then the built-in ones (unless
     /// its configuration replaces them).
     pub fn discover(&self, obj: &Value) -> Result<Vec<ResourceAction>, ActionError> {
-        let Some(gk) = GroupKind::of(obj) else {
+        let Some(gk) = GroupKindRef::of(obj) else {
             return Ok(Vec::new());
         };
         let key = gk.to_string();
@@ -191,7 +172,7 @@ impl ResourceActions {
             action: action.to_owned(),
             kind: kind.to_owned(),
         };
-        let Some(gk) = GroupKind::of(obj) else {
+        let Some(gk) = GroupKindRef::of(obj) else {
             return Err(unknown("an object without apiVersion and kind"));
         };
         let key = gk.to_string();
@@ -264,7 +245,7 @@ fn discovered(name: &str, value: &Value) -> Result<ResourceAction, ActionError> 
     Ok(action)
 }
 
-fn builtin_discovery(gk: GroupKind<'_>, obj: &Value) -> Vec<ResourceAction> {
+fn builtin_discovery(gk: GroupKindRef<'_>, obj: &Value) -> Vec<ResourceAction> {
     let action = |name: &str| ResourceAction {
         name: name.into(),
         ..ResourceAction::default()

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::assess;
 use crate::checks::HealthChecks;
-use crate::object::GroupKind;
 use crate::status::{HealthCode, HealthStatus, worst};
+use ferry_types::GroupKindRef;
 
 const HOOK: &str = "argocd.argoproj.io/hook";
 const HELM_HOOK: &str = "helm.sh/hook";
@@ -79,7 +79,7 @@ fn resource_health(
         return None;
     }
     let Some(live) = resource.live else {
-        let gk = GroupKind::of(resource.target?)?;
+        let gk = GroupKindRef::of(resource.target?)?;
         // A missing object of a kind without health (a ConfigMap, say) shows as OutOfSync only.
         let counts = checks.has_check(gk) && !is_application(gk);
         return Some((HealthStatus::new(HealthCode::Missing, ""), counts));
@@ -88,18 +88,18 @@ fn resource_health(
         return None;
     }
     let health = assess(live, checks)?;
-    let child_app_unsure = GroupKind::of(live).is_some_and(is_application)
+    let child_app_unsure = GroupKindRef::of(live).is_some_and(is_application)
         && matches!(health.status, HealthCode::Missing | HealthCode::Unknown);
     Some((health, !child_app_unsure))
 }
 
-fn is_application(gk: GroupKind<'_>) -> bool {
-    gk == GroupKind::new("argoproj.io", "Application")
+fn is_application(gk: GroupKindRef<'_>) -> bool {
+    gk == GroupKindRef::new("argoproj.io", "Application")
 }
 
 fn is_app_itself(app: AppRef<'_>, live: &Value) -> bool {
     let metadata = |key| live.get("metadata")?.get(key)?.as_str();
-    GroupKind::of(live).is_some_and(is_application)
+    GroupKindRef::of(live).is_some_and(is_application)
         && metadata("name") == Some(app.name)
         && metadata("namespace") == Some(app.namespace)
 }

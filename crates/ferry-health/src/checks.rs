@@ -1,17 +1,12 @@
 //! Which health check applies to an object: custom Lua scripts keyed by group/kind patterns
 //! (Argo CD's `resource.customizations`), which win over the built-in checks.
 
-use std::collections::BTreeMap;
-
+use ferry_types::resource_overrides::{OverrideProblem, ResourceOverrides};
 use globset::{Glob, GlobMatcher};
-use serde::Deserialize;
 
 use crate::builtin;
 use crate::lua::{LuaLimits, LuaScript};
-use crate::object::GroupKind;
-
-const CUSTOMIZATIONS: &str = "resource.customizations";
-const HEALTH_PREFIX: &str = "resource.customizations.health.";
+use ferry_types::GroupKindRef;
 
 /// A health-check configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -20,12 +15,8 @@ pub enum ConfigError {
     InvalidPattern { pattern: String, reason: String },
     #[error("Lua health script for {pattern:?} does not compile: {message}")]
     Syntax { pattern: String, message: String },
-    #[error("argocd-cm key {key:?}: {reason}")]
-    InvalidKey { key: String, reason: String },
-    #[error(
-        "argocd-cm key \"resource.customizations\" is not a map of group/kind to overrides: {0}"
-    )]
-    Customizations(serde_yaml::Error),
+    #[error("{0}")]
+    Override(OverrideProblem),
 }
 
 /// The health checks in force: the built-in ones, overridden by Lua scripts per group/kind.
@@ -44,13 +35,6 @@ struct Custom {
     pattern: String,
     glob: Option<GlobMatcher>,
     script: LuaScript,
-}
-
-/// One entry of the `resource.customizations` YAML block (other override kinds are ignored).
-#[derive(Deserialize)]
-struct Override {
-    #[serde(rename = "health.lua")]
-    health: Option<String>,
 }
 
 impl HealthChecks {
@@ -108,54 +92,37 @@ impl HealthChecks {
         &self.limits
     }
 
-    /// Reads the health scripts of an argocd-cm ConfigMap's `data`: the `resource.customizations`
-    /// YAML block (`group/Kind: {health.lua: ...}`) and `resource.customizations.health.<group_kind>`
-    /// keys, the latter winning. Other keys are ignored. `resource.customizations.useOpenLibs.*` is
-    /// accepted but changes nothing: the sandbox always offers `string`, `math`, `table` and a
-    /// clock-only `os`, and never `io` or process access.
+    /// Reads the health scripts of an argocd-cm ConfigMap's `data` ([`ResourceOverrides`]);
+    /// a key about health that cannot be read is an error, other kinds of customization are
+    /// ignored. `useOpenLibs` is accepted but changes nothing: the sandbox always offers
+    /// `string`, `math`, `table` and a clock-only `os`, and never `io` or process access.
     pub fn from_argocd_cm<K, V>(data: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let data: BTreeMap<String, String> = data
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        let mut checks = HealthChecks::new();
-        if let Some(block) = data.get(CUSTOMIZATIONS) {
-            let overrides: BTreeMap<String, Override> =
-                serde_yaml::from_str(block).map_err(ConfigError::Customizations)?;
-            for (pattern, entry) in overrides {
-                if let Some(script) = entry.health.filter(|s| !s.trim().is_empty()) {
-                    checks = checks.with_lua(&pattern, script)?;
-                }
-            }
+        let read = ResourceOverrides::from_argocd_cm(data);
+        let about_health = |customization: Option<&str>| {
+            customization.is_none_or(|c| c == "health" || c == "useOpenLibs")
+        };
+        if let Some(problem) = read
+            .problems
+            .iter()
+            .find(|p| about_health(p.customization.as_deref()))
+        {
+            return Err(ConfigError::Override(problem.clone()));
         }
-        for (key, script) in &data {
-            let Some(group_kind) = key.strip_prefix(HEALTH_PREFIX) else {
-                continue;
-            };
-            if script.trim().is_empty() {
-                continue;
+        let mut checks = HealthChecks::new();
+        for (pattern, found) in &read.overrides {
+            if !found.health_lua.trim().is_empty() {
+                checks = checks.with_lua(pattern, found.health_lua.as_str())?;
             }
-            let pattern = match group_kind.split('_').collect::<Vec<_>>()[..] {
-                [group, kind] if !group.is_empty() && !kind.is_empty() => format!("{group}/{kind}"),
-                [kind] if !kind.is_empty() => kind.to_owned(),
-                _ => {
-                    return Err(ConfigError::InvalidKey {
-                        key: key.clone(),
-                        reason: "expected resource.customizations.health.<group>_<Kind> or resource.customizations.health.<Kind>".to_owned(),
-                    });
-                }
-            };
-            checks = checks.with_lua(&pattern, script.as_str())?;
         }
         Ok(checks)
     }
 
     /// The Lua script configured for a group/kind, if any.
-    pub fn script_for(&self, gk: GroupKind<'_>) -> Option<&LuaScript> {
+    pub fn script_for(&self, gk: GroupKindRef<'_>) -> Option<&LuaScript> {
         let key = gk.to_string();
         let exact = self
             .custom
@@ -171,7 +138,7 @@ impl HealthChecks {
     }
 
     /// Whether objects of this group/kind get a health at all (a script or a built-in check).
-    pub fn has_check(&self, gk: GroupKind<'_>) -> bool {
+    pub fn has_check(&self, gk: GroupKindRef<'_>) -> bool {
         self.script_for(gk).is_some() || builtin::check_for(gk).is_some()
     }
 }
@@ -184,7 +151,7 @@ mod tests {
 
     fn script_name(checks: &HealthChecks, group: &str, kind: &str) -> Option<String> {
         checks
-            .script_for(GroupKind::new(group, kind))
+            .script_for(GroupKindRef::new(group, kind))
             .map(|s| s.name().to_owned())
     }
 
@@ -243,9 +210,9 @@ mod tests {
         let checks = HealthChecks::new()
             .with_lua("cert-manager.io/*", HEALTHY)
             .unwrap();
-        assert!(checks.has_check(GroupKind::new("apps", "Deployment")));
-        assert!(checks.has_check(GroupKind::new("cert-manager.io", "Certificate")));
-        assert!(!checks.has_check(GroupKind::new("", "ConfigMap")));
+        assert!(checks.has_check(GroupKindRef::new("apps", "Deployment")));
+        assert!(checks.has_check(GroupKindRef::new("cert-manager.io", "Certificate")));
+        assert!(!checks.has_check(GroupKindRef::new("", "ConfigMap")));
     }
 
     #[test]
@@ -321,7 +288,7 @@ mod tests {
         let checks = HealthChecks::from_argocd_cm(data).unwrap();
         let obj = serde_json::json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate"});
         let status = checks
-            .script_for(GroupKind::new("cert-manager.io", "Certificate"))
+            .script_for(GroupKindRef::new("cert-manager.io", "Certificate"))
             .unwrap()
             .assess(&obj, checks.limits());
         assert_eq!(status.status, crate::HealthCode::Healthy);
@@ -338,7 +305,11 @@ mod tests {
         );
         let err = HealthChecks::from_argocd_cm([("resource.customizations", "- not\n- a map\n")])
             .unwrap_err();
-        assert!(matches!(err, ConfigError::Customizations(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("argocd-cm key \"resource.customizations\": not a map"),
+            "{err}"
+        );
         let err = HealthChecks::from_argocd_cm([(
             "resource.customizations.health.example.com_Widget",
             "return {",

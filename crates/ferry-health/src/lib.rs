@@ -26,13 +26,13 @@ mod lua;
 mod object;
 mod status;
 
+use ferry_types::GroupKindRef;
 use serde_json::Value;
 
 pub use actions::{ActionError, ActionParam, Impact, ResourceAction, ResourceActions};
 pub use app::{AppHealth, AppRef, ManagedResource, app_health};
 pub use checks::{ConfigError, HealthChecks};
 pub use lua::{LuaLimits, LuaScript};
-pub use object::GroupKind;
 pub use status::{HealthCode, HealthStatus, UnknownHealthCode, worst};
 
 /// Finalizer sync hooks carry while Argo CD still needs them; such a hook being deleted is
@@ -46,7 +46,7 @@ const HOOK_FINALIZER: &str = "argocd.argoproj.io/hook-finalizer";
 /// object, or a failing script, gives `Unknown` with a message naming the object or script and
 /// the cause.
 pub fn assess(obj: &Value, checks: &HealthChecks) -> Option<HealthStatus> {
-    let Some(gk) = GroupKind::of(obj) else {
+    let Some(gk) = GroupKindRef::of(obj) else {
         return Some(HealthStatus::unknown(
             "object has no apiVersion and kind, so its health cannot be assessed",
         ));

@@ -1,47 +1,9 @@
-//! Reading live objects: their group/kind, and typed views of the fields a check needs.
+//! Reading live objects: typed views of the fields a check needs.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 use serde_json::Value;
-
-/// An object's API group and kind, e.g. `apps`/`Deployment`, or `""`/`Service` for the core group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct GroupKind<'a> {
-    pub group: &'a str,
-    pub kind: &'a str,
-}
-
-impl<'a> GroupKind<'a> {
-    pub fn new(group: &'a str, kind: &'a str) -> Self {
-        GroupKind { group, kind }
-    }
-
-    /// Reads `apiVersion` and `kind`; `None` when either is missing or not a string.
-    pub fn of(obj: &'a Value) -> Option<Self> {
-        let api_version = obj.get("apiVersion")?.as_str()?;
-        let kind = obj.get("kind")?.as_str()?;
-        if kind.is_empty() || api_version.is_empty() {
-            return None;
-        }
-        Some(GroupKind {
-            group: ferry_types::group_of(api_version),
-            kind,
-        })
-    }
-}
-
-/// Argo CD's resource-customization key: `group/Kind`, or just `Kind` for the core group.
-impl fmt::Display for GroupKind<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() {
-            f.write_str(self.kind)
-        } else {
-            write!(f, "{}/{}", self.group, self.kind)
-        }
-    }
-}
 
 /// The `metadata` fields health checks look at.
 #[derive(Debug, Default, Deserialize)]
@@ -120,25 +82,6 @@ pub(crate) fn read<'a, T: Deserialize<'a>>(obj: &'a Value) -> Result<T, String> 
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn group_kind_from_api_version() {
-        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment"});
-        let svc = json!({"apiVersion": "v1", "kind": "Service"});
-        assert_eq!(
-            GroupKind::of(&deploy),
-            Some(GroupKind::new("apps", "Deployment"))
-        );
-        assert_eq!(GroupKind::of(&svc), Some(GroupKind::new("", "Service")));
-        assert_eq!(
-            GroupKind::of(&deploy).unwrap().to_string(),
-            "apps/Deployment"
-        );
-        assert_eq!(GroupKind::of(&svc).unwrap().to_string(), "Service");
-        assert_eq!(GroupKind::of(&json!({"kind": "Service"})), None);
-        assert_eq!(GroupKind::of(&json!({"apiVersion": "v1", "kind": 3})), None);
-        assert_eq!(GroupKind::of(&json!([1, 2])), None);
-    }
 
     #[test]
     fn read_names_the_bad_field() {

@@ -14,6 +14,7 @@ mod key;
 mod object;
 mod patch;
 pub mod project;
+pub mod resource_overrides;
 pub mod runtime;
 pub mod secrets;
 pub mod source;
@@ -26,7 +27,7 @@ pub use crd::{
     APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, WORKFLOW_CRDS,
     crds, install_crds, install_workflow_crds, workflow_crds,
 };
-pub use group_kind::GroupKind;
+pub use group_kind::{GroupKind, GroupKindRef};
 pub use image_updater::ImageUpdater;
 pub use key::{ResourceKey, group_of, split_api_version};
 pub use object::{API_VERSION, GROUP, VERSION};

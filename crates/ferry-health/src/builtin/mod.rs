@@ -28,15 +28,15 @@ mod workflow;
 
 use serde_json::Value;
 
-use crate::object::GroupKind;
 use crate::status::HealthStatus;
+use ferry_types::GroupKindRef;
 
 /// A built-in check: the object's health, or why the object could not be read.
 pub(crate) type Check = fn(&Value) -> Result<HealthStatus, String>;
 
 /// The built-in check for a group/kind; `None` for kinds Argo CD has no opinion about.
 /// Versions are not distinguished: the fields read are the same in every served version.
-pub(crate) fn check_for(gk: GroupKind<'_>) -> Option<Check> {
+pub(crate) fn check_for(gk: GroupKindRef<'_>) -> Option<Check> {
     let check: Check = match (gk.group, gk.kind) {
         ("apps" | "extensions", "Deployment") => deployment::check,
         ("apps", "StatefulSet") => statefulset::check,
