@@ -52,6 +52,7 @@ pub use limits::{
     DEFAULT_MAX_MANIFEST_FILE_SIZE, DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_MAX_REPO_SIZE,
     DEFAULT_MAX_TOOL_MEMORY, DEFAULT_MAX_TOOL_OUTPUT, format_size, parse_size,
 };
+pub use oci_source::oci_tags;
 pub use plugin::{
     PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,
 };

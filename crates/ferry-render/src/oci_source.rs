@@ -48,32 +48,8 @@ pub(crate) async fn pull(
     let reference: oci_client::Reference = text
         .parse()
         .map_err(|e| ErrorKind::Invalid(format!("OCI reference {text}: {e}")))?;
-    // reqwest (under oci-client) takes the process's rustls provider; ring, as kube's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let proxy = credential.proxy.clone().filter(|p| !p.trim().is_empty());
-    let client = oci_client::Client::new(ClientConfig {
-        protocol: if credential.insecure_oci_force_http {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
-        accept_invalid_certificates: credential.insecure,
-        extra_root_certificates: ca_pem
-            .map(|pem| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: pem.as_bytes().to_vec(),
-            })
-            .into_iter()
-            .collect(),
-        https_proxy: proxy.clone(),
-        http_proxy: proxy,
-        no_proxy: credential.no_proxy.clone(),
-        ..Default::default()
-    });
-    let auth = match (&credential.username, &credential.password) {
-        (Some(user), Some(password)) => RegistryAuth::Basic(user.clone(), password.clone()),
-        _ => RegistryAuth::Anonymous,
-    };
+    let client = client(credential, ca_pem);
+    let auth = auth(credential);
     let image = client
         .pull(
             &reference,
@@ -99,6 +75,82 @@ pub(crate) async fn pull(
     image
         .digest
         .ok_or_else(|| ErrorKind::Invalid(format!("OCI artifact {text} has no digest")))
+}
+
+/// Most tags asked for per page of a tag list.
+const TAGS_PAGE: usize = 1000;
+
+/// Every tag of the OCI repository `repo_url` (`oci://` optional), as Argo CD lists them for
+/// `ListOCITags`: by the registry's order, `_` read back as the `+` SemVer build metadata it
+/// stands for.
+pub async fn oci_tags(
+    repo_url: &str,
+    credential: &RepoCredential,
+    ca_pem: Option<&str>,
+) -> Result<Vec<String>, ErrorKind> {
+    let repository = repo_url
+        .trim()
+        .trim_start_matches("oci://")
+        .trim_end_matches('/');
+    let reference: oci_client::Reference = repository
+        .parse()
+        .map_err(|e| ErrorKind::Invalid(format!("OCI repository {repository}: {e}")))?;
+    let client = client(credential, ca_pem);
+    let auth = auth(credential);
+    let mut tags: Vec<String> = Vec::new();
+    loop {
+        let page = client
+            .list_tags(
+                &reference,
+                &auth,
+                Some(TAGS_PAGE),
+                tags.last().map(String::as_str),
+            )
+            .await
+            .map_err(|e| {
+                ErrorKind::Invalid(format!("cannot list the tags of {repository}: {e}"))
+            })?;
+        let full = page.tags.len() >= TAGS_PAGE;
+        tags.extend(page.tags);
+        if !full {
+            break;
+        }
+    }
+    Ok(tags.into_iter().map(|tag| tag.replace('_', "+")).collect())
+}
+
+/// A registry client speaking as the repository's credential says: plain HTTP, skipped
+/// verification, the host's trusted certificates, its proxy.
+fn client(credential: &RepoCredential, ca_pem: Option<&str>) -> oci_client::Client {
+    // reqwest (under oci-client) takes the process's rustls provider; ring, as kube's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let proxy = credential.proxy.clone().filter(|p| !p.trim().is_empty());
+    oci_client::Client::new(ClientConfig {
+        protocol: if credential.insecure_oci_force_http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        accept_invalid_certificates: credential.insecure,
+        extra_root_certificates: ca_pem
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.as_bytes().to_vec(),
+            })
+            .into_iter()
+            .collect(),
+        https_proxy: proxy.clone(),
+        http_proxy: proxy,
+        no_proxy: credential.no_proxy.clone(),
+        ..Default::default()
+    })
+}
+
+fn auth(credential: &RepoCredential) -> RegistryAuth {
+    match (&credential.username, &credential.password) {
+        (Some(user), Some(password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+        _ => RegistryAuth::Anonymous,
+    }
 }
 
 /// Unpacks a tar stream into `dest`: regular files and directories only (a link could point

@@ -169,6 +169,10 @@ fn rest_router(state: AppState) -> Router {
             post(repo_access::validate),
         )
         .route("/api/v1/repositories/{url}/refs", get(repo_access::refs))
+        .route(
+            "/api/v1/repositories/{url}/oci-tags",
+            get(repo_access::oci_tags),
+        )
         .route("/api/v1/repositories/{url}/apps", get(repo_apps::list))
         .route(
             "/api/v1/repositories/{url}/appdetails",

@@ -5,7 +5,8 @@
 //! repository's branches and tags (`ListRefs`, the web UI's revision choices), and the trusted
 //! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`, and argocd-cm's
 //! deep links of an app and its resources (`ListLinks`, `ListResourceLinks`), and the apps a
-//! repository holds and their details (`ListApps`, `GetAppDetails`).
+//! repository holds and their details (`ListApps`, `GetAppDetails`), and the tags of an OCI
+//! repository (`ListOCITags`).
 
 use std::str::FromStr;
 
@@ -15,6 +16,7 @@ use ferry_e2e::argocd::Argocd;
 use ferry_grpc::codec::DynamicCodec;
 use ferry_grpc::json::{from_message, to_message};
 use ferry_testkit::gpg::GpgKey;
+use ferry_testkit::registry::{Registry, RegistryOptions};
 use ferry_types::AppProject;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -629,5 +631,56 @@ async fn list_apps_and_app_details_describe_what_a_repository_holds() -> Result<
     other["path"] = json!("charts/web");
     let denied = details(other, "deployed").await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    Ok(())
+}
+
+/// The tags of an OCI repository (`ListOCITags`), listed with its saved credentials: the
+/// repository is added over gRPC as `argocd repo add --type oci` adds it.
+#[tokio::test]
+async fn list_oci_tags_names_the_tags_of_a_private_registry_repository() -> Result<()> {
+    let registry = Registry::start(RegistryOptions {
+        auth: Some(("ci", "registry-Pa55")),
+        ..Default::default()
+    })?;
+    let pusher = registry.pusher();
+    let files = [(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )];
+    for tag in ["1.0.0", "1.1.0_build.5"] {
+        pusher.push_manifests("manifests/web", tag, &files).await?;
+    }
+    let story = Story::new().await?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let url = format!("oci://{}/manifests/web", registry.host());
+    let list = |url: String| {
+        client.call(
+            "/repository.RepositoryService/ListOCITags",
+            json!({"repo": url}),
+        )
+    };
+    let anonymous = list(url.clone()).await.unwrap_err();
+    assert_eq!(
+        anonymous.code(),
+        tonic::Code::FailedPrecondition,
+        "{anonymous:?}"
+    );
+    client
+        .call(
+            "/repository.RepositoryService/CreateRepository",
+            json!({"repo": {"repo": url, "type": "oci", "username": "ci",
+                            "password": "registry-Pa55", "insecureOCIForceHttp": true}}),
+        )
+        .await?;
+    let tags = list(url).await?;
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .context("tags")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["1.0.0", "1.1.0+build.5"]);
     Ok(())
 }

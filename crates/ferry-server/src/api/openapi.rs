@@ -666,6 +666,14 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/repositories/{url}/oci-tags",
+        "repositories",
+        "The tags of an OCI repository (appProject), listed with the saved credentials",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/repositories/{url}/apps",
         "repositories",
         "The directories of a repository at a revision holding a Helm chart or a kustomization \

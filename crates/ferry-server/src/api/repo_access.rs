@@ -3,7 +3,7 @@
 //! credentials given — on top of the saved ones, for templates they may inherit — and the hosts
 //! argocd-cm's siblings trust, in a Git cache of the request's own. Nothing is written.
 //! `GET /api/v1/repositories/{url}/refs` (`ListRefs`, the web UI's revision choices) lists them
-//! with the saved credentials.
+//! with the saved credentials, `.../oci-tags` (`ListOCITags`) an OCI repository's tags.
 
 use std::collections::HashMap;
 
@@ -105,6 +105,29 @@ pub async fn refs(
         "branches": names("refs/heads/"),
         "tags": names("refs/tags/"),
     })))
+}
+
+/// `GET /api/v1/repositories/{url}/oci-tags?appProject=`: Argo CD's `ListOCITags`, the tags
+/// of an OCI repository (`oci://registry/repository`), listed with the saved credentials and
+/// the registry's trusted certificates, for anyone who may get the repository.
+pub async fn oci_tags(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(url): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let project = query
+        .get("appProject")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let object = super::repositories::repo_object(&state, &url, project).await?;
+    authorize(&state.settings(), &caller, REPOSITORIES, GET, &object)?;
+    let credentials = saved_credentials(&state).await?;
+    let credential = credentials.lookup(&url, Some(project)).unwrap_or_default();
+    let tags = ferry_render::oci_tags(&url, &credential, credentials.tls_ca(&url))
+        .await
+        .map_err(|err| ApiError::failed_precondition(err.to_string()))?;
+    Ok(Json(json!({"tags": tags})))
 }
 
 /// Argo CD's `connectionState` of saved repositories (`GET /api/v1/repositories?forceRefresh=
