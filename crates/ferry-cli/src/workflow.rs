@@ -381,35 +381,12 @@ fn show(workflow: &Workflow, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first error of linting `files` (creates check first, as upstream's servers do), with
-/// the namespace's WorkflowTemplates and the ClusterWorkflowTemplates (when readable) there
-/// for references; the files' own come after and win.
+/// The first error of linting `files` in the target's namespace, as a create checks them.
 pub async fn first_error(
     target: &Target,
     files: Vec<(String, Vec<Value>)>,
 ) -> anyhow::Result<Option<String>> {
-    let mut cluster = Vec::new();
-    let listed = target
-        .api::<WorkflowTemplate>()
-        .list(&ListParams::default())
-        .await?;
-    for template in listed.items {
-        cluster.push(serde_json::to_value(template)?);
-    }
-    let all = Api::<ClusterWorkflowTemplate>::all(target.client.clone());
-    match all.list(&ListParams::default()).await {
-        Ok(listed) => {
-            for template in listed.items {
-                cluster.push(serde_json::to_value(template)?);
-            }
-        }
-        Err(kube::Error::Api(status)) if status.is_forbidden() => {}
-        Err(err) => return Err(err.into()),
-    }
-    let mut checked = vec![(String::from("(cluster)"), cluster)];
-    checked.extend(files);
-    let results = lint::lint(&checked);
-    Ok(results.into_iter().skip(1).flat_map(|r| r.errors).next())
+    lint::first_error(&target.client, &target.namespace, files).await
 }
 
 /// `argo lint`'s pretty output; exit 1 on an error or when nothing was linted.
@@ -694,45 +671,15 @@ async fn retry(kube: &KubeArgs, args: RetryArgs) -> anyhow::Result<ExitCode> {
         .map(NodeSelector::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let pods: Api<Pod> = target.api();
-    let workflows = target.workflows();
-    let written = loop {
-        let workflow = workflows.get(&args.name).await?;
-        let retried = retry::retry(
-            &workflow,
-            args.restart_successful,
-            selector.as_ref(),
-            &args.parameters,
-            jiff::Timestamp::now(),
-        )
-        .map_err(anyhow::Error::msg)?;
-        // The new attempts' pods get the old ones' names: those must be gone first, or the
-        // controller would read the old outcome again.
-        for pod in &retried.delete_pods {
-            match pods.delete(pod, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.is_not_found() => {}
-                Err(err) => return Err(err).context(format!("deleting pod {pod}")),
-            }
-        }
-        for pod in &retried.delete_pods {
-            let mut waited = 0;
-            while pods.get_opt(pod).await?.is_some() {
-                if waited >= 120 {
-                    bail!("pod {pod} is still there after 60s; retry again once it is gone");
-                }
-                waited += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-        match workflows
-            .replace(&args.name, &PostParams::default(), &retried.workflow)
-            .await
-        {
-            Err(kube::Error::Api(status)) if status.code == 409 => continue,
-            other => break other?,
-        }
-    };
+    let written = retry::retry_in_cluster(
+        &target.workflows(),
+        &target.api::<Pod>(),
+        &args.name,
+        args.restart_successful,
+        selector.as_ref(),
+        &args.parameters,
+    )
+    .await?;
     show(&written, args.output)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,7 @@ mod authz;
 mod badge;
 mod certificates;
 mod clusters;
+mod cron_workflows;
 mod csrf;
 mod destinations;
 mod error;
@@ -45,6 +46,10 @@ mod static_assets;
 mod stream;
 mod version;
 mod webhook;
+mod workflow_events;
+mod workflow_objects;
+mod workflow_templates;
+mod workflows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -188,6 +193,10 @@ fn rest_router(state: AppState) -> Router {
                 .delete(gpg_keys::delete),
         )
         .route("/api/v1/gpgkeys/{key_id}", get(gpg_keys::get))
+        .merge(workflows::routes())
+        .merge(workflow_templates::routes())
+        .merge(cron_workflows::routes())
+        .merge(workflow_events::routes())
         .route_layer(from_fn_with_state(state.clone(), authn::require_caller));
     Router::new()
         .route("/api/version", get(version::version))

@@ -168,15 +168,25 @@ impl NodeSelector {
     }
 }
 
+/// Why [`update`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The edit refused the workflow as it is (e.g. a completed one cannot be suspended).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
 /// Reads workflow `name`, applies `edit` and writes it back, again on a conflict.
 pub async fn update(
     api: &Api<Workflow>,
     name: &str,
     edit: impl Fn(&mut Workflow) -> Result<(), String>,
-) -> anyhow::Result<Workflow> {
+) -> Result<Workflow, UpdateError> {
     loop {
         let mut workflow = api.get(name).await?;
-        edit(&mut workflow).map_err(anyhow::Error::msg)?;
+        edit(&mut workflow).map_err(UpdateError::Refused)?;
         match api.replace(name, &PostParams::default(), &workflow).await {
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
             other => return Ok(other?),

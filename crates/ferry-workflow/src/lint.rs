@@ -7,10 +7,45 @@ use std::collections::BTreeMap;
 
 use ferry_types::workflow::{Arguments, Parameter, WorkflowSpec};
 use ferry_types::{ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate};
+use kube::api::ListParams;
+use kube::{Api, Client};
 use serde_json::Value;
 
 use crate::templates::{self, Library, join};
 use crate::validate::validate;
+
+/// The first error of linting `files` as a create checks them (upstream's servers do), with
+/// `namespace`'s WorkflowTemplates and the ClusterWorkflowTemplates (when readable) there for
+/// references; the files' own come after and win.
+pub async fn first_error(
+    client: &Client,
+    namespace: &str,
+    files: Vec<(String, Vec<Value>)>,
+) -> anyhow::Result<Option<String>> {
+    let mut cluster = Vec::new();
+    let listed = Api::<WorkflowTemplate>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await?;
+    for template in listed.items {
+        cluster.push(serde_json::to_value(template)?);
+    }
+    match Api::<ClusterWorkflowTemplate>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(listed) => {
+            for template in listed.items {
+                cluster.push(serde_json::to_value(template)?);
+            }
+        }
+        Err(kube::Error::Api(status)) if status.is_forbidden() => {}
+        Err(err) => return Err(err.into()),
+    }
+    let mut checked = vec![(String::from("(cluster)"), cluster)];
+    checked.extend(files);
+    let results = lint(&checked);
+    Ok(results.into_iter().skip(1).flat_map(|r| r.errors).next())
+}
 
 /// One file's outcome.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,12 +5,16 @@
 //! new workflow from the old one's spec.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use ferry_types::Workflow;
 use ferry_types::workflow::{NodeStatus, Parameter, Phase, labels};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
 
-use crate::control::NodeSelector;
+use crate::control::{NodeSelector, UpdateError};
 use crate::names::pod_name;
 
 /// On a resubmitted workflow: the name of the workflow it was resubmitted from.
@@ -169,6 +173,58 @@ pub fn retry(
         workflow: retried,
         delete_pods,
     })
+}
+
+/// [`retry`] of workflow `name` in the cluster, as upstream's server and CLI do it: the
+/// failed pods deleted (and awaited, a minute at most) first, then the retried workflow
+/// written back at the resourceVersion read, again from the start on a conflict.
+pub async fn retry_in_cluster(
+    workflows: &Api<Workflow>,
+    pods: &Api<Pod>,
+    name: &str,
+    restart_successful: bool,
+    selector: Option<&NodeSelector>,
+    parameters: &[String],
+) -> Result<Workflow, UpdateError> {
+    loop {
+        let workflow = workflows.get(name).await?;
+        let retried = retry(
+            &workflow,
+            restart_successful,
+            selector,
+            parameters,
+            jiff::Timestamp::now(),
+        )
+        .map_err(UpdateError::Refused)?;
+        // The new attempts' pods get the old ones' names: those must be gone first, or the
+        // controller would read the old outcome again.
+        for pod in &retried.delete_pods {
+            match pods.delete(pod, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.is_not_found() => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        for pod in &retried.delete_pods {
+            let mut waited = 0;
+            while pods.get_opt(pod).await?.is_some() {
+                if waited >= 120 {
+                    return Err(UpdateError::Refused(format!(
+                        "pod {pod} is still there after 60s; retry again once it is gone"
+                    )));
+                }
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        match workflows
+            .replace(name, &PostParams::default(), &retried.workflow)
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// `argo resubmit` (not memoized): a new workflow, generated from the old one's

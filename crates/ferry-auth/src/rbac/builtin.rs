@@ -1,6 +1,7 @@
 //! The built-in policy every Argo CD installation has underneath `argocd-rbac-cm`: a read-only
 //! role, an admin role that includes it, and the local `admin` user as admin. The rules are
-//! Argo CD's `builtin-policy.csv`, rule for rule, so permissions mean the same in both.
+//! Argo CD's `builtin-policy.csv`, rule for rule, so permissions mean the same in both, and
+//! ferry's rules for the Argo Workflows resources, which Argo CD does not have.
 
 pub(crate) const BUILTIN_POLICY: &str = "\
 # role:readonly may read everything except what exec and extensions guard.
@@ -14,6 +15,12 @@ p, role:readonly, projects, get, *, allow
 p, role:readonly, accounts, get, *, allow
 p, role:readonly, gpgkeys, get, *, allow
 p, role:readonly, logs, get, */*, allow
+# ferry's additions for Argo Workflows' API, which Argo CD does not have.
+p, role:readonly, workflows, get, */*, allow
+p, role:readonly, workflowtemplates, get, */*, allow
+p, role:readonly, clusterworkflowtemplates, get, *, allow
+p, role:readonly, cronworkflows, get, */*, allow
+p, role:readonly, workflowevents, get, */*, allow
 
 # role:admin may do everything, and inherits role:readonly's reads.
 p, role:admin, applications, create, */*, allow
@@ -49,6 +56,20 @@ p, role:admin, gpgkeys, create, *, allow
 p, role:admin, gpgkeys, delete, *, allow
 p, role:admin, exec, create, */*, allow
 p, role:admin, exec, debug, */*, allow
+# ferry's additions for Argo Workflows' API, which Argo CD does not have.
+p, role:admin, workflows, create, */*, allow
+p, role:admin, workflows, update, */*, allow
+p, role:admin, workflows, delete, */*, allow
+p, role:admin, workflowtemplates, create, */*, allow
+p, role:admin, workflowtemplates, update, */*, allow
+p, role:admin, workflowtemplates, delete, */*, allow
+p, role:admin, clusterworkflowtemplates, create, *, allow
+p, role:admin, clusterworkflowtemplates, update, *, allow
+p, role:admin, clusterworkflowtemplates, delete, *, allow
+p, role:admin, cronworkflows, create, */*, allow
+p, role:admin, cronworkflows, update, */*, allow
+p, role:admin, cronworkflows, delete, */*, allow
+p, role:admin, workflowevents, create, */*, allow
 
 g, role:admin, role:readonly
 g, admin, role:admin

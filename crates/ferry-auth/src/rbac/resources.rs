@@ -12,6 +12,14 @@ pub const GPGKEYS: &str = "gpgkeys";
 pub const LOGS: &str = "logs";
 pub const EXEC: &str = "exec";
 pub const EXTENSIONS: &str = "extensions";
+// ferry's own, for Argo Workflows' API (Argo CD has none): objects are `<namespace>/<name>`
+// (a ClusterWorkflowTemplate's just `<name>`; an event's `<namespace>/<discriminator>`).
+pub const WORKFLOWS: &str = "workflows";
+pub const WORKFLOW_TEMPLATES: &str = "workflowtemplates";
+pub const CLUSTER_WORKFLOW_TEMPLATES: &str = "clusterworkflowtemplates";
+pub const CRON_WORKFLOWS: &str = "cronworkflows";
+/// `get`: list WorkflowEventBindings; `create`: send an event to them.
+pub const WORKFLOW_EVENTS: &str = "workflowevents";
 
 /// Every resource a request may name.
 pub const RESOURCES: &[&str] = &[
@@ -27,6 +35,11 @@ pub const RESOURCES: &[&str] = &[
     LOGS,
     EXEC,
     EXTENSIONS,
+    WORKFLOWS,
+    WORKFLOW_TEMPLATES,
+    CLUSTER_WORKFLOW_TEMPLATES,
+    CRON_WORKFLOWS,
+    WORKFLOW_EVENTS,
 ];
 
 pub const GET: &str = "get";

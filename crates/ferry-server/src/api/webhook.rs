@@ -18,13 +18,14 @@ use axum::http::HeaderMap;
 use ferry_types::application::REFRESH_ANNOTATION;
 use ferry_types::application_set::ApplicationSetGenerator;
 use ferry_types::{Application, ApplicationSet};
-use ferry_workflow::event::{self, Event, Outcome};
+use ferry_workflow::event;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::state::AppState;
+use super::workflow_events;
 use crate::metrics::WebhookResult;
 use crate::webhook::{self, PushEvent, WebhookError, WebhookEvent};
 
@@ -95,13 +96,7 @@ async fn offer_to_bindings(state: &AppState, headers: &HeaderMap, body: &[u8]) -
             return None;
         }
     };
-    let mut event = Event::headers(
-        headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes())),
-    );
-    event.namespace = state.namespace().to_string();
-    event.payload = payload;
+    let event = workflow_events::event(headers, state.namespace(), "", payload);
     let outcomes = match event::dispatch(&state.client(), &event).await {
         Ok(outcomes) => outcomes,
         Err(err) => {
@@ -112,14 +107,7 @@ async fn offer_to_bindings(state: &AppState, headers: &HeaderMap, body: &[u8]) -
     if outcomes.is_empty() {
         return None;
     }
-    let reported = outcomes.into_iter().filter_map(|outcome| match outcome {
-        Outcome::Unmatched { .. } => None,
-        Outcome::Submitted { binding, workflow } => {
-            Some(json!({"binding": binding, "workflow": workflow}))
-        }
-        Outcome::Failed { binding, message } => Some(json!({"binding": binding, "error": message})),
-    });
-    Some(Value::Array(reported.collect()))
+    Some(workflow_events::reported(outcomes))
 }
 
 /// Refreshes the apps and ApplicationSets `push` concerns; the names of the apps.

@@ -18,6 +18,7 @@ mod static_assets;
 mod tls;
 mod webhook;
 mod workflow_events;
+mod workflows;
 
 use std::time::Duration;
 
