@@ -22,4 +22,4 @@ pub mod resource_compare_options;
 pub use compare::{CompareInput, Comparison, ResourceStates, collect_images, compare, health_code};
 pub use ignore::ignore_rules;
 pub use live::{LiveState, read_with_managed_fields};
-pub use project::check_project;
+pub use project::{check_app_namespace, check_project};

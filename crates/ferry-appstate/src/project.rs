@@ -21,6 +21,24 @@ pub fn check_project(
     Ok(policy)
 }
 
+/// An app outside the control namespace may use its project only when the project lists the
+/// app's namespace in `sourceNamespaces`; the error is Argo CD's `ErrProjectNotPermitted`.
+pub fn check_app_namespace(
+    policy: &ProjectPolicy,
+    app: &Application,
+    control_namespace: &str,
+) -> Result<(), String> {
+    let namespace = app.metadata.namespace.as_deref().unwrap_or_default();
+    if policy.is_app_namespace_permitted(namespace, control_namespace) {
+        return Ok(());
+    }
+    Err(format!(
+        "application '{}' in namespace '{namespace}' is not permitted to use project '{}'",
+        app.metadata.name.as_deref().unwrap_or_default(),
+        app.project()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +72,25 @@ mod tests {
         );
         let elsewhere = app("https://git.example.com/apps", "kube-system");
         assert!(check_project(&project, &elsewhere, "https://c", "c", "team").is_err());
+    }
+
+    #[test]
+    fn an_app_outside_the_control_namespace_needs_the_projects_source_namespaces() {
+        let project: AppProject =
+            serde_yaml::from_str("metadata: {name: team}\nspec: {sourceNamespaces: ['team-*']}")
+                .unwrap();
+        let policy = project.policy().unwrap();
+        let app = |namespace: &str| -> Application {
+            serde_yaml::from_str(&format!(
+                "metadata: {{name: web, namespace: {namespace}}}\nspec: {{project: team}}"
+            ))
+            .unwrap()
+        };
+        assert!(check_app_namespace(&policy, &app("argocd"), "argocd").is_ok());
+        assert!(check_app_namespace(&policy, &app("team-a"), "argocd").is_ok());
+        assert_eq!(
+            check_app_namespace(&policy, &app("other"), "argocd").unwrap_err(),
+            "application 'web' in namespace 'other' is not permitted to use project 'team'"
+        );
     }
 }

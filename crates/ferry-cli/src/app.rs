@@ -17,7 +17,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use ferry_types::{AppProject, Application};
-use kube::Api;
 
 pub use operation::Watched;
 pub use show::app_table;
@@ -127,12 +126,18 @@ async fn diff_command(kube: &KubeArgs, mode: Mode, args: diff::Args) -> anyhow::
 /// The app, or an error naming it (and in core mode the namespace looked in).
 pub async fn get_app(conn: &Conn, name: &str) -> anyhow::Result<Application> {
     match conn {
-        Conn::Core(core) => core
-            .apps()
-            .get_opt(name)
-            .await
-            .with_context(|| format!("reading app {name}"))?
-            .with_context(|| format!("app {name} not found in namespace {}", core.namespace)),
+        Conn::Core(core) => {
+            let (apps, plain) = core.app_api(name).await?;
+            apps.get_opt(plain)
+                .await
+                .with_context(|| format!("reading app {name}"))?
+                .with_context(|| {
+                    format!(
+                        "app {plain} not found in namespace {}",
+                        apps.namespace().unwrap_or(&core.namespace)
+                    )
+                })
+        }
         Conn::Server(api) => crate::server::apps::get(api, name, None).await,
     }
 }
@@ -148,11 +153,13 @@ pub async fn project_of(core: &Core, app: &Application) -> anyhow::Result<AppPro
         .with_context(|| format!("app {name} references project {project} which does not exist"))
 }
 
-/// Changes an app with [`crate::core::update`].
+/// Changes the app `name` names (`<namespace>/<name>` outside the control namespace) with
+/// [`crate::core::update`].
 pub async fn update_app(
-    api: &Api<Application>,
+    core: &Core,
     name: &str,
     change: impl FnMut(&mut Application) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Application, bool)> {
-    crate::core::update(api, "app", name, change).await
+    let (apps, plain) = core.app_api(name).await?;
+    crate::core::update(&apps, "app", plain, change).await
 }

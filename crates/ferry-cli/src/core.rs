@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use ferry_appstate::argocd_cm::{ARGOCD_CM, ArgoSettings};
 use ferry_git::{Credentials, TlsCerts};
 use ferry_render::with_repo_secret;
+use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::secrets::store::{self, SaveError, Saved};
 use ferry_types::secrets::{
@@ -26,6 +27,8 @@ pub const FIELD_MANAGER: &str = "ferry";
 /// Argo CD's ConfigMap of trusted ssh host keys.
 const KNOWN_HOSTS_CM: &str = "argocd-ssh-known-hosts-cm";
 const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
+/// Where Argo CD's components read their parameters; core mode takes `application.namespaces`.
+const CMD_PARAMS_CM: &str = "argocd-cmd-params-cm";
 const DEFAULT_CONTROL_NAMESPACE: &str = "argocd";
 
 /// The help section of the options below.
@@ -135,6 +138,33 @@ impl Core {
 
     pub fn apps(&self) -> Api<Application> {
         Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The Applications API for the app `name` names, and its name there: `<namespace>/<name>`
+    /// is an app outside the control namespace (apps in any namespace), which core mode serves
+    /// only where argocd-cmd-params-cm's `application.namespaces` allows, as Argo CD's does.
+    pub async fn app_api<'n>(&self, name: &'n str) -> anyhow::Result<(Api<Application>, &'n str)> {
+        let Some((namespace, plain)) = name.split_once('/') else {
+            return Ok((self.apps(), name));
+        };
+        if namespace != self.namespace && !self.app_namespaces().await?.allows(namespace) {
+            bail!(
+                "app {name}: namespace '{namespace}' is not permitted (not in \
+                 {CMD_PARAMS_CM}'s application.namespaces)"
+            );
+        }
+        Ok((Api::namespaced(self.client.clone(), namespace), plain))
+    }
+
+    /// The namespaces whose apps core mode serves besides the control namespace.
+    pub async fn app_namespaces(&self) -> anyhow::Result<AllowedNamespaces> {
+        let data = self.config_map_data(CMD_PARAMS_CM).await?;
+        let entries: Vec<String> = data
+            .get("application.namespaces")
+            .map(|list| list.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        AllowedNamespaces::new(&self.namespace, &entries)
+            .map_err(|e| anyhow::anyhow!("{CMD_PARAMS_CM} application.namespaces: {e}"))
     }
 
     pub fn projects(&self) -> Api<AppProject> {

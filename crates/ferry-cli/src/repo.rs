@@ -514,11 +514,11 @@ mod tests {
     fn add(args: &[&str]) -> Result<RepoSecret, String> {
         use clap::Parser;
         let parsed = Add::try_parse_from([&["add"], args].concat()).map_err(|e| e.to_string())?;
-        Ok(parsed
+        parsed
             .args
             .credentials
             .to_secret(RepoSecretKind::Repository, &parsed.args.url)
-            .map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     }
 
     /// As argocd's `--insecure-oci-force-http`: `insecureOCIForceHttp: "true"` in the Secret and

@@ -85,18 +85,11 @@ fn permit_app_namespace(
     app: &Application,
     project: &AppProject,
 ) -> Result<(), String> {
-    let Some(namespace) = app.foreign_namespace(&ctx.settings.namespace) else {
-        return Ok(());
-    };
-    let policy = project.policy().map_err(|err| err.to_string())?;
-    if policy.is_app_namespace_permitted(namespace, &ctx.settings.namespace) {
+    if app.foreign_namespace(&ctx.settings.namespace).is_none() {
         return Ok(());
     }
-    Err(format!(
-        "application '{}' in namespace '{namespace}' is not permitted to use project '{}'",
-        app.name_any(),
-        project.name_any()
-    ))
+    let policy = project.policy().map_err(|err| err.to_string())?;
+    ferry_appstate::check_app_namespace(&policy, app, &ctx.settings.namespace)
 }
 
 /// Whether `app` is refused because its project does not take apps from its namespace: Argo CD

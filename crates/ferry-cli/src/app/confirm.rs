@@ -34,7 +34,7 @@ pub async fn run(conn: &Conn, args: Args) -> anyhow::Result<ExitCode> {
     };
     match conn {
         Conn::Core(core) => {
-            update_app(&core.apps(), name, |app| {
+            update_app(core, name, |app| {
                 approve(app);
                 Ok(())
             })

@@ -74,13 +74,13 @@ pub async fn run(conn: &Conn, args: Args) -> anyhow::Result<ExitCode> {
         match conn {
             Conn::Core(core) => {
                 let cascade = args.cascade;
-                update_app(&core.apps(), name, |app| {
+                update_app(core, name, |app| {
                     set_cascade(app, cascade.then_some(wanted));
                     Ok(())
                 })
                 .await?;
-                core.apps()
-                    .delete(name, &DeleteParams::default())
+                let (apps, plain) = core.app_api(name).await?;
+                apps.delete(plain, &DeleteParams::default())
                     .await
                     .with_context(|| format!("deleting app {name}"))?;
             }

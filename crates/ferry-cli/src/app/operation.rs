@@ -232,7 +232,7 @@ async fn rollback_core(
         username: core.username(),
         ..Default::default()
     };
-    update_app(&core.apps(), &args.name, |app| {
+    update_app(core, &args.name, |app| {
         let operation =
             app.rollback_operation(entry.id, args.prune, args.dry_run, initiator.clone())?;
         Ok(app.request_operation(&operation)?)
@@ -248,7 +248,7 @@ pub async fn terminate(conn: &Conn, args: TerminateArgs) -> anyhow::Result<ExitC
     match conn {
         Conn::Server(api) => server::apps::terminate(api, name).await?,
         Conn::Core(core) => {
-            update_app(&core.apps(), name, |app| {
+            update_app(core, name, |app| {
                 let state = app
                     .status
                     .as_mut()
@@ -515,10 +515,7 @@ async fn ensure_manual_sync_allowed(core: &Core, app: &Application) -> anyhow::R
 
 /// Writes the operation unless one is requested or running.
 async fn request_operation(core: &Core, name: &str, operation: Operation) -> anyhow::Result<()> {
-    update_app(&core.apps(), name, |app| {
-        Ok(app.request_operation(&operation)?)
-    })
-    .await?;
+    update_app(core, name, |app| Ok(app.request_operation(&operation)?)).await?;
     Ok(())
 }
 
@@ -600,7 +597,8 @@ async fn watch_core<T>(
     mut check: impl FnMut(Option<&Application>) -> anyhow::Result<Option<T>>,
 ) -> anyhow::Result<Watched<T>> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut events = std::pin::pin!(watch_object(core.apps(), name));
+    let (apps, plain) = core.app_api(name).await?;
+    let mut events = std::pin::pin!(watch_object(apps, plain));
     let mut last = None;
     let mut errors = 0;
     loop {

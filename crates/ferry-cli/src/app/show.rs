@@ -11,6 +11,7 @@ use ferry_types::application::{
 };
 use ferry_types::source::ApplicationSource;
 use ferry_types::{Application, ResourceKey};
+use kube::Api;
 use kube::api::ListParams;
 
 use super::operation::{Watched, watch_app};
@@ -69,10 +70,16 @@ pub async fn list(conn: &Conn, args: ListArgs) -> anyhow::Result<ExitCode> {
         ListFormat::Yaml => print_yaml(&apps)?,
         ListFormat::Name => {
             for app in &apps {
-                println!("{}", app.metadata.name.as_deref().unwrap_or_default());
+                println!("{}", listed_name(conn, app));
             }
         }
-        ListFormat::Wide => print!("{}", app_table(&apps).render()),
+        ListFormat::Wide => {
+            let mut named = apps.clone();
+            for app in &mut named {
+                app.metadata.name = Some(listed_name(conn, app));
+            }
+            print!("{}", app_table(&named).render());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,7 +89,14 @@ async fn list_core(core: &Core, args: &ListArgs) -> anyhow::Result<Vec<Applicati
     if let Some(selector) = &args.selector {
         params = params.labels(selector);
     }
-    let result = core.apps().list(&params).await.map_err(anyhow::Error::from);
+    // With apps in other namespaces served, those too (named `<namespace>/<name>`).
+    let allowed = core.app_namespaces().await?;
+    let api = if allowed.control_only() {
+        core.apps()
+    } else {
+        Api::all(core.client.clone())
+    };
+    let result = api.list(&params).await.map_err(anyhow::Error::from);
     let apps = match result {
         Ok(list) => list.items,
         Err(err) if is_not_found(&err) => bail!(
@@ -94,8 +108,21 @@ async fn list_core(core: &Core, args: &ListArgs) -> anyhow::Result<Vec<Applicati
     };
     Ok(apps
         .into_iter()
+        .filter(|app| allowed.allows(app.metadata.namespace.as_deref().unwrap_or_default()))
         .filter(|app| args.project.is_empty() || args.project.iter().any(|p| p == app.project()))
         .collect())
+}
+
+/// How a listing names an app: `<namespace>/<name>` for one outside the control namespace in
+/// core mode, as `get` and the other verbs take it.
+fn listed_name(conn: &Conn, app: &Application) -> String {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    match (conn, app.metadata.namespace.as_deref()) {
+        (Conn::Core(core), Some(namespace)) if namespace != core.namespace => {
+            format!("{namespace}/{name}")
+        }
+        _ => name,
+    }
 }
 
 pub fn app_table(apps: &[Application]) -> Table {
@@ -179,7 +206,7 @@ async fn refresh_app(
     name: &str,
     kind: &str,
 ) -> anyhow::Result<Application> {
-    update_app(&core.apps(), name, |app| {
+    update_app(core, name, |app| {
         app.metadata
             .annotations
             .get_or_insert_default()

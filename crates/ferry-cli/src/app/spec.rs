@@ -379,8 +379,8 @@ async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
     let clusters = core.clusters().await?;
     let cluster = resolve_cluster(&clusters, &app.spec.destination)
         .with_context(|| format!("app {name}: invalid destination"))?;
-    // The controller's check, so what is stored here is what the controller accepts.
-    ferry_appstate::check_project(
+    // The controller's checks, so what is stored here is what the controller accepts.
+    let policy = ferry_appstate::check_project(
         &project,
         app,
         &cluster.server,
@@ -388,6 +388,8 @@ async fn check_permitted(core: &Core, app: &Application) -> anyhow::Result<()> {
         &cluster.project,
     )
     .map_err(|err| anyhow::anyhow!("app {name}: {err}"))?;
+    ferry_appstate::check_app_namespace(&policy, app, &core.namespace)
+        .map_err(anyhow::Error::msg)?;
     Ok(())
 }
 
@@ -419,23 +421,33 @@ pub async fn create(conn: &Conn, args: CreateArgs) -> anyhow::Result<ExitCode> {
         (Some(name), _) | (None, Some(name)) => name.clone(),
         (None, None) => bail!("an app name is needed (NAME, or metadata.name in --file)"),
     };
-    // A server checks the namespace itself.
-    let namespace = match conn {
-        Conn::Core(core) => Some(core.namespace.clone()),
-        Conn::Server(_) => app.metadata.namespace.clone(),
+    // `<namespace>/<name>`: an app outside the control namespace (apps in any namespace).
+    let (qualifier, plain) = match name.split_once('/') {
+        Some((namespace, plain)) => (Some(namespace.to_string()), plain.to_string()),
+        None => (None, name.clone()),
     };
-    if let Some(given) = app.metadata.namespace.as_deref()
-        && Some(given) != namespace.as_deref()
+    if let (Some(qualifier), Some(given)) = (&qualifier, &app.metadata.namespace)
+        && qualifier != given
     {
-        bail!(
-            "app {name}: the manifest's namespace {given} is not the control namespace {} (-N)",
-            conn.namespace()
-        );
+        bail!("app {name}: the manifest's namespace {given} is not {qualifier}");
     }
+    // A server checks the namespace itself; core mode when it writes (Core::app_api).
+    let namespace = match conn {
+        Conn::Core(core) => Some(
+            qualifier
+                .or_else(|| app.metadata.namespace.clone())
+                .unwrap_or_else(|| core.namespace.clone()),
+        ),
+        Conn::Server(_) => qualifier.or_else(|| app.metadata.namespace.clone()),
+    };
+    let name = match &namespace {
+        Some(namespace) if namespace != conn.namespace() => format!("{namespace}/{plain}"),
+        _ => plain.clone(),
+    };
     // Only what a user writes: server-set metadata, status and operation of a manifest saved
     // from a cluster are not carried over.
     app.metadata = ObjectMeta {
-        name: Some(name.clone()),
+        name: Some(plain.clone()),
         namespace,
         labels: app.metadata.labels.take(),
         annotations: app.metadata.annotations.take(),
@@ -458,17 +470,17 @@ pub async fn create(conn: &Conn, args: CreateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     core.prepare().await?;
+    let (apps, _) = core.app_api(&name).await?;
     check_permitted(core, &app).await?;
 
-    let apps = core.apps();
-    if apps.get_opt(&name).await?.is_none() {
+    if apps.get_opt(&plain).await?.is_none() {
         apps.create(&PostParams::default(), &app)
             .await
             .with_context(|| format!("creating app {name}"))?;
         println!("application '{name}' created");
         return Ok(ExitCode::SUCCESS);
     }
-    let (_, changed) = update_app(&apps, &name, |existing| {
+    let (_, changed) = update_app(core, &name, |existing| {
         let same = existing.spec == app.spec && same_metadata(existing, &app);
         if !same && !args.upsert {
             bail!("app {name} exists with a different spec; use --upsert to replace it");
@@ -500,7 +512,7 @@ pub async fn set(conn: &Conn, args: SetArgs) -> anyhow::Result<ExitCode> {
     args.spec.apply(&mut preview)?;
     check_spec(&preview)?;
     check_permitted(core, &preview).await?;
-    let (_, changed) = update_app(&core.apps(), name, |app| {
+    let (_, changed) = update_app(core, name, |app| {
         args.spec.apply(app)?;
         check_spec(app)
     })

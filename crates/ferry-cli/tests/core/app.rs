@@ -584,3 +584,94 @@ async fn manifests_render_with_argocd_cm_kustomize_build_options() -> Result<()>
     assert!(manifests.contains("name: hello-greeter"), "{manifests}");
     Ok(())
 }
+
+/// Apps in any namespace: `<namespace>/<name>` names an app outside the control namespace.
+/// Core mode serves such apps only where argocd-cmd-params-cm's `application.namespaces`
+/// allows, and creates one only for a project whose `sourceNamespaces` takes it, as the
+/// controller would; then every verb takes the qualified name.
+#[tokio::test]
+async fn apps_in_other_namespaces_go_by_namespace_and_name() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let team = TestContext::new().await?;
+    let ferry = Ferry::new(&ctx);
+    let repo = app_repo()?;
+    let qualified = format!("{}/web", team.namespace());
+    ferry.allow_fixture_repos().await;
+    let url = repo.file_url();
+    let create = [
+        "app",
+        "create",
+        &qualified,
+        "--repo",
+        &url,
+        "--path",
+        "app",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        team.namespace(),
+    ];
+    let team_apps: Api<Application> = team.api();
+
+    let err = ferry.fails(&create).await;
+    assert!(
+        err.contains(&format!(
+            "namespace '{}' is not permitted (not in argocd-cmd-params-cm's application.namespaces)",
+            team.namespace()
+        )),
+        "{err}"
+    );
+    let params: Api<ConfigMap> = ctx.api();
+    params
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "argocd-cmd-params-cm"},
+                "data": {"application.namespaces": format!("other, {}", team.namespace())},
+            }))?,
+        )
+        .await?;
+    let err = ferry.fails(&create).await;
+    assert!(
+        err.contains(&format!(
+            "application 'web' in namespace '{}' is not permitted to use project 'default'",
+            team.namespace()
+        )),
+        "{err}"
+    );
+    assert!(team_apps.get_opt("web").await?.is_none());
+
+    let projects: Api<AppProject> = ctx.api();
+    projects
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sourceNamespaces": [team.namespace()]}})),
+        )
+        .await?;
+    assert_eq!(
+        ferry.ok(&create).await,
+        format!("application '{qualified}' created\n")
+    );
+    let web = team_apps.get("web").await?;
+    assert_eq!(web.spec.source.as_ref().unwrap().path, "app");
+
+    let shown: Application = serde_json::from_str(
+        &ferry
+            .ok(&["app", "get", &qualified, "--output", "json"])
+            .await,
+    )?;
+    assert_eq!(shown.metadata.namespace.as_deref(), Some(team.namespace()));
+    let names = ferry.ok(&["app", "list", "--output", "name"]).await;
+    assert!(names.lines().any(|l| l == qualified), "{names}");
+    ferry
+        .ok(&["app", "set", &qualified, "--revision", "main"])
+        .await;
+    let web = team_apps.get("web").await?;
+    assert_eq!(web.spec.source.as_ref().unwrap().target_revision, "main");
+
+    ferry.ok(&["app", "delete", &qualified, "--yes"]).await;
+    release(&team_apps, "web").await?;
+    assert!(team_apps.get_opt("web").await?.is_none());
+    Ok(())
+}

@@ -66,13 +66,7 @@ async fn permitted_destination(
             ))
         })?;
     let policy = project.policy().map_err(|err| refused(err.to_string()))?;
-    let namespace = app.metadata.namespace.as_deref().unwrap_or_default();
-    if !policy.is_app_namespace_permitted(namespace, state.namespace()) {
-        return Err(refused(format!(
-            "application '{name}' in namespace '{namespace}' is not permitted to use project '{}'",
-            app.project()
-        )));
-    }
+    ferry_appstate::check_app_namespace(&policy, app, state.namespace()).map_err(refused)?;
     let cluster = cluster_of(state, app).await?;
     // The controller's and the CLI's check, so the three agree on what a project permits.
     let policy = check_project(
