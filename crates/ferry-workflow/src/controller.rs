@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_types::workflow::{WorkflowSpec, labels};
 use ferry_types::{ClusterWorkflowTemplate, Workflow, WorkflowTemplate};
@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::claims::{self, ClaimError};
 use crate::gc;
+use crate::metrics::Metrics;
 use crate::operator::{Outcome, http, operate, resource};
 use crate::pod::{PodSettings, PodView};
 use crate::templates::{self, Holder, join};
@@ -39,6 +40,7 @@ pub struct Settings {
 struct Context {
     client: Client,
     settings: Settings,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,16 @@ struct ReconcileError(String);
 pub async fn run(
     client: Client,
     settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    run_with_metrics(client, settings, Arc::default(), shutdown).await
+}
+
+/// [`run`], recording into `metrics` (the gauges read this controller's Workflow store).
+pub async fn run_with_metrics(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     for crd in ferry_types::install_workflow_crds(&client, "ferry-workflow-controller").await? {
@@ -66,10 +78,17 @@ pub async fn run(
     let crons = tokio::spawn(crate::cron_controller::run(
         client.clone(),
         settings.namespace.clone(),
+        metrics.clone(),
         shutdown.clone(),
     ));
-    let context = Arc::new(Context { client, settings });
-    Controller::new(workflows, watcher::Config::default())
+    let controller = Controller::new(workflows, watcher::Config::default());
+    metrics.watch(controller.store());
+    let context = Arc::new(Context {
+        client,
+        settings,
+        metrics,
+    });
+    controller
         .owns(pods, watcher::Config::default().labels(labels::WORKFLOW))
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
@@ -152,7 +171,15 @@ fn error_policy(_: Arc<Workflow>, err: &ReconcileError, _: Arc<Context>) -> Acti
     Action::requeue(Duration::from_secs(5))
 }
 
+/// One operation, timed for `argo_workflows_operation_duration_seconds`.
 async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let result = operate_once(workflow, &ctx).await;
+    ctx.metrics.operation(started.elapsed());
+    result
+}
+
+async fn operate_once(workflow: Arc<Workflow>, ctx: &Context) -> Result<Action, ReconcileError> {
     let done = workflow.status.as_ref().and_then(|s| s.phase);
     let spec = &workflow.spec;
     if done.is_some_and(|p| p.is_completed())
@@ -203,7 +230,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
     match claims::create(&ctx.client, &mut resolved).await {
         Ok(()) => {}
         Err(err @ ClaimError::Invalid(_)) => {
-            return fail_workflow(&ctx.client, &workflow, err.to_string()).await;
+            return fail_workflow(ctx, &workflow, err.to_string()).await;
         }
         Err(err) => {
             return Err(ReconcileError(format!(
@@ -249,7 +276,11 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
         }
         let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.replace(&name, &PostParams::default(), &updated).await {
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some(phase) = outcome.status.phase.filter(|p| Some(*p) != done) {
+                    ctx.metrics.entered(&namespace, phase);
+                }
+            }
             // A newer object is on its way to this controller; its reconcile continues —
             // but what resource and HTTP nodes did must not be done twice, so their nodes
             // are merged into it first.
@@ -324,7 +355,7 @@ async fn perform_resources(client: &Client, outcome: &mut Outcome) -> (Vec<Strin
 /// Ends `workflow` in phase Error with `message` before any of its steps ran (upstream's
 /// `markWorkflowError`).
 async fn fail_workflow(
-    client: &Client,
+    ctx: &Context,
     workflow: &Workflow,
     message: String,
 ) -> Result<Action, ReconcileError> {
@@ -341,9 +372,13 @@ async fn fail_workflow(
     failed
         .labels_mut()
         .insert(labels::COMPLETED.into(), "true".into());
-    let api: Api<Workflow> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
     match api.replace(&name, &PostParams::default(), &failed).await {
-        Ok(_) => Ok(Action::await_change()),
+        Ok(_) => {
+            ctx.metrics
+                .entered(&namespace, ferry_types::workflow::Phase::Error);
+            Ok(Action::await_change())
+        }
         Err(kube::Error::Api(status)) if status.code == 409 => {
             Ok(Action::requeue(Duration::from_millis(200)))
         }

@@ -15,6 +15,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::cron;
+use crate::metrics::Metrics;
 
 /// At least this often, whatever the schedule says.
 const RESYNC: Duration = Duration::from_secs(60);
@@ -23,10 +24,16 @@ const RESYNC: Duration = Duration::from_secs(60);
 #[error("{0}")]
 struct CronError(String);
 
+struct Context {
+    client: Client,
+    metrics: Arc<Metrics>,
+}
+
 /// Runs the CronWorkflows of `namespace` (all namespaces when `None`) until `shutdown`.
 pub async fn run(
     client: Client,
     namespace: Option<String>,
+    metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (crons, workflows): (Api<CronWorkflow>, Api<Workflow>) = match &namespace {
@@ -39,7 +46,11 @@ pub async fn run(
     Controller::new(crons, watcher::Config::default())
         .owns(workflows, watcher::Config::default().labels(cron::LABEL))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, Arc::new(client))
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(Context { client, metrics }),
+        )
         .for_each(|result| async move {
             if let Err(err) = result {
                 warn!("cron workflow reconcile: {err}");
@@ -48,12 +59,13 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(_: Arc<CronWorkflow>, err: &CronError, _: Arc<Client>) -> Action {
+fn error_policy(_: Arc<CronWorkflow>, err: &CronError, _: Arc<Context>) -> Action {
     warn!("{err}");
     Action::requeue(Duration::from_secs(10))
 }
 
-async fn reconcile(cron: Arc<CronWorkflow>, client: Arc<Client>) -> Result<Action, CronError> {
+async fn reconcile(cron: Arc<CronWorkflow>, ctx: Arc<Context>) -> Result<Action, CronError> {
+    let client = &ctx.client;
     let name = cron.name_any();
     let namespace = cron.namespace().unwrap_or_default();
     let fail = |what: &str, err: kube::Error| {
@@ -111,6 +123,7 @@ async fn reconcile(cron: Arc<CronWorkflow>, client: Arc<Client>) -> Result<Actio
             Err(err) => return Err(fail("creating the scheduled workflow", err)),
         };
         info!(cron = %name, %namespace, workflow = %created.name_any(), "scheduled run");
+        ctx.metrics.cron_triggered(&namespace, &name);
         active.push(&created);
     }
     let mut updated_status = status.clone();

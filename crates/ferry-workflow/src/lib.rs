@@ -18,6 +18,7 @@ pub mod http_condition;
 pub mod jq;
 pub mod jsonpath;
 pub mod lint;
+pub mod metrics;
 pub mod names;
 pub mod operator;
 pub mod pod;

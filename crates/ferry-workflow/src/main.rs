@@ -1,7 +1,10 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
-use ferry_workflow::controller::{Settings, run};
+use ferry_workflow::controller::{Settings, run_with_metrics};
+use ferry_workflow::metrics::{self, Metrics};
 use ferry_workflow::pod::PodSettings;
 
 /// Runs Argo Workflows' Workflows: each container or script template as a pod.
@@ -26,6 +29,9 @@ struct Args {
     /// Workflows reconciled at once.
     #[arg(long, default_value_t = 32)]
     workflow_workers: u16,
+    /// Address to serve Prometheus metrics on, at `/metrics` (upstream's port).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    metrics_listen: SocketAddr,
 }
 
 #[tokio::main]
@@ -43,7 +49,31 @@ async fn main() -> anyhow::Result<()> {
         },
         concurrency: args.workflow_workers,
     };
-    run(client, settings, ferry_types::runtime::shutdown_signal()).await
+    let metrics = Arc::new(Metrics::default());
+    serve_metrics(metrics.clone(), args.metrics_listen).await;
+    run_with_metrics(
+        client,
+        settings,
+        metrics,
+        ferry_types::runtime::shutdown_signal(),
+    )
+    .await
+}
+
+/// Serves the metrics in the background; a taken port is logged, not fatal (the workflows
+/// matter more than their metrics).
+async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => {
+            tracing::info!(%address, "serving metrics at /metrics");
+            tokio::spawn(async move {
+                if let Err(err) = metrics::serve(metrics, listener).await {
+                    tracing::error!("serving metrics: {err}");
+                }
+            });
+        }
+        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
+    }
 }
 
 #[cfg(test)]
