@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use kube::Client;
-use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
-use tracing::debug;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope, verbs};
 
 use crate::GroupKind;
 
@@ -36,15 +35,9 @@ pub(crate) struct Discovered {
     pub versions: HashMap<(String, String), ServedKind>,
 }
 
-/// Runs discovery: aggregated (two requests) when the server offers it, else group by group.
+/// Runs discovery (ferry_types::runtime::discover) and indexes what it found.
 pub(crate) async fn discover(client: &Client) -> Result<Discovered, kube::Error> {
-    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(discovery) => discovery,
-        Err(err) => {
-            debug!("aggregated discovery unavailable ({err}); discovering group by group");
-            Discovery::new(client.clone()).run().await?
-        }
-    };
+    let discovery = ferry_types::runtime::discover(client).await?;
     let mut found = Discovered::default();
     for group in discovery.groups() {
         for version in group.versions() {

@@ -83,3 +83,24 @@ pub async fn shutdown_signal() {
         }
     }
 }
+
+/// Discovers the cluster's APIs: aggregated discovery (one snapshot of every group, two
+/// requests) where the server offers it, else group by group. A group removed between the
+/// listing and its own request (a CRD being deleted) fails the group-by-group walk with a 404,
+/// so that walk is tried again a few times before giving up.
+pub async fn discover(client: &kube::Client) -> kube::Result<kube::Discovery> {
+    use kube::Discovery;
+    if let Ok(discovery) = Discovery::new(client.clone()).run_aggregated().await {
+        return Ok(discovery);
+    }
+    let mut attempt = 0;
+    loop {
+        match Discovery::new(client.clone()).run().await {
+            Err(kube::Error::Api(status)) if status.code == 404 && attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}

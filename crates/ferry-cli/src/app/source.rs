@@ -38,8 +38,7 @@ impl Target {
             .destination(&app.spec.destination)
             .await
             .with_context(|| format!("app {name}: destination"))?;
-        let discovery = Discovery::new(destination.client.clone())
-            .run()
+        let discovery = ferry_types::runtime::discover(&destination.client)
             .await
             .with_context(|| {
                 format!(
