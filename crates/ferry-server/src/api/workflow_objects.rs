@@ -3,12 +3,14 @@
 //! check files, with the namespace's and the cluster's templates for references), delete and
 //! lint, under RBAC on `<namespace>/<name>` (`<name>` for cluster-scoped kinds).
 
-use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use ferry_workflow::lint;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Resource};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::authn::Caller;
@@ -18,6 +20,97 @@ use super::query::Query;
 use super::state::AppState;
 use super::workflows::{list_params, object_of};
 use crate::rbac::resources::{CREATE, DELETE, GET, UPDATE};
+
+/// What a route's path names: the namespace (namespaced kinds) and the object (item routes).
+#[derive(Debug, Default, Deserialize)]
+struct At {
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl At {
+    fn of(path: Option<Path<At>>) -> Self {
+        path.map(|Path(at)| at).unwrap_or_default()
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// Builds one kind's API for the namespace a path names (`None` for cluster-scoped kinds).
+pub type KindAt<K> = fn(&AppState, Option<String>) -> Kind<K>;
+
+/// The routes of one kind: list, create and `lint` under `collection` (which holds
+/// `{namespace}` for namespaced kinds), get, update and delete under `collection/{name}`.
+pub fn routes<K>(collection: &str, kind: KindAt<K>) -> Router<AppState>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let list = move |State(state): State<AppState>,
+                     Extension(caller): Extension<Caller>,
+                     path: Option<Path<At>>,
+                     RawQuery(query): RawQuery| async move {
+        let at = At::of(path);
+        kind(&state, at.namespace)
+            .list(&state, &caller, query.as_deref())
+            .await
+    };
+    let create = move |State(state): State<AppState>,
+                       Extension(caller): Extension<Caller>,
+                       path: Option<Path<At>>,
+                       Json(body): Json<Value>| async move {
+        let at = At::of(path);
+        kind(&state, at.namespace)
+            .create(&state, &caller, &body)
+            .await
+    };
+    let lint = move |State(state): State<AppState>,
+                     Extension(caller): Extension<Caller>,
+                     path: Option<Path<At>>,
+                     Json(body): Json<Value>| async move {
+        let at = At::of(path);
+        kind(&state, at.namespace)
+            .lint(&state, &caller, &body)
+            .await
+    };
+    let get_one = move |State(state): State<AppState>,
+                        Extension(caller): Extension<Caller>,
+                        Path(at): Path<At>| async move {
+        kind(&state, at.namespace.clone())
+            .get(&state, &caller, at.name())
+            .await
+    };
+    let update = move |State(state): State<AppState>,
+                       Extension(caller): Extension<Caller>,
+                       Path(at): Path<At>,
+                       Json(body): Json<Value>| async move {
+        kind(&state, at.namespace.clone())
+            .update(&state, &caller, at.name(), &body)
+            .await
+    };
+    let delete = move |State(state): State<AppState>,
+                       Extension(caller): Extension<Caller>,
+                       Path(at): Path<At>| async move {
+        kind(&state, at.namespace.clone())
+            .delete(&state, &caller, at.name())
+            .await
+    };
+    Router::new()
+        .route(collection, get(list).post(create))
+        .route(&format!("{collection}/lint"), post(lint))
+        .route(
+            &format!("{collection}/{{name}}"),
+            get(get_one).put(update).delete(delete),
+        )
+}
 
 /// One kind's API: its Kubernetes API (in one namespace, or cluster-wide), its RBAC resource
 /// and the field of request bodies that holds an object.
