@@ -1,8 +1,10 @@
 // The Applications, live: a list to start from, then the server's event stream
-// (/api/v1/stream/applications) applied as it comes, as Argo CD's UI does.
+// (/api/v1/stream/applications) applied as it comes, as Argo CD's UI does. Each time the
+// stream (re)connects, apps deleted while it was not listening are swept out: the stream only
+// tells of deletions it sees.
 
 import { useEffect, useState } from "react";
-import { api, toLogin } from "./api";
+import { ApiError, api, toLogin } from "./api";
 import type { Application, UserInfo } from "./types";
 
 interface StreamEvent {
@@ -22,10 +24,45 @@ export function useApplications(name?: string) {
     let stopped = false;
     const query = name ? `?name=${encodeURIComponent(name)}` : "";
 
+    // The apps as a list, now.
+    const list = (): Promise<Application[]> =>
+      name
+        ? api<Application>(`/api/v1/applications/${encodeURIComponent(name)}`).then((app) => [app])
+        : api<{ items: Application[] | null }>("/api/v1/applications").then((r) => r.items ?? []);
+    // The same for a sweep, where one app that no longer exists is an empty list.
+    const present = (): Promise<Application[]> =>
+      list().catch((err) => {
+        if (name && err instanceof ApiError && err.status === 404) return [];
+        throw err;
+      });
+
     const open = () => {
-      source = new EventSource(`/api/v1/stream/applications${query}`);
-      source.onmessage = (message) => {
+      const connection = new EventSource(`/api/v1/stream/applications${query}`);
+      source = connection;
+      // The apps this connection told of; with a list taken after it opened, whatever is in
+      // neither is gone.
+      let told = new Set<string>();
+      connection.onopen = () => {
+        told = new Set();
+        const sinceOpen = told;
+        present()
+          .then((items) => {
+            if (stopped || source !== connection) return;
+            const listed = new Set(items.map((app) => app.metadata.name));
+            setApps((current) => {
+              if (!current) return current;
+              const gone = [...current.keys()].filter((n) => !listed.has(n) && !sinceOpen.has(n));
+              if (gone.length === 0) return current;
+              const next = new Map(current);
+              gone.forEach((n) => next.delete(n));
+              return next;
+            });
+          })
+          .catch(() => undefined);
+      };
+      connection.onmessage = (message) => {
         const { result } = JSON.parse(message.data) as StreamEvent;
+        told.add(result.application.metadata.name);
         setApps((current) => {
           const next = new Map(current);
           if (result.type === "DELETED") next.delete(result.application.metadata.name);
@@ -33,8 +70,8 @@ export function useApplications(name?: string) {
           return next;
         });
       };
-      source.onerror = () => {
-        if (source?.readyState !== EventSource.CLOSED || stopped) return;
+      connection.onerror = () => {
+        if (connection.readyState !== EventSource.CLOSED || stopped) return;
         // The browser gave up (a refusal, not a dropped connection): an ended session goes
         // to the login page, anything else is retried.
         api<UserInfo>("/api/v1/session/userinfo")
@@ -46,10 +83,7 @@ export function useApplications(name?: string) {
 
     // The first list; a failure is shown and tried again until it works.
     const load = () => {
-      const list = name
-        ? api<Application>(`/api/v1/applications/${encodeURIComponent(name)}`).then((app) => [app])
-        : api<{ items: Application[] | null }>("/api/v1/applications").then((r) => r.items ?? []);
-      list
+      list()
         .then((items) => {
           if (stopped) return;
           setError(undefined);
