@@ -1,4 +1,5 @@
-//! Upstream's small languages: `{{...}}` tags substituted from a scope, `when` conditions
+//! Upstream's small languages: `{{...}}` tags substituted from a scope (`{{=...}}` expression
+//! tags through [`crate::expr_tag`]), `when` conditions
 //! (govaluate there: bare words are strings, so `{{steps.flip.outputs.result}} == heads`
 //! works), and a DAG task's `depends` over other tasks' results.
 
@@ -21,12 +22,14 @@ pub fn substitute(text: &str, scope: &Scope) -> Result<String, String> {
             break;
         };
         out.push_str(&rest[..start]);
-        let tag = rest[start + 2..start + 2 + len].trim();
-        if tag.starts_with('=') {
-            return Err(format!(
-                "expression tag {{{{{tag}}}}}: expression tags are not supported yet"
-            ));
+        let raw = &rest[start + 2..start + 2 + len];
+        // `{{=` exactly, as upstream: `{{ =x}}` is a simple tag.
+        if let Some(expression) = raw.strip_prefix('=') {
+            out.push_str(&crate::expr_tag::evaluate(expression, scope)?);
+            rest = &rest[start + 2 + len + 2..];
+            continue;
         }
+        let tag = raw.trim();
         match scope.get(tag) {
             Some(value) => out.push_str(value),
             None => return Err(format!("failed to resolve {{{{{tag}}}}}")),
@@ -201,10 +204,13 @@ mod tests {
             substitute("{{inputs.parameters.mesage}}", &s).unwrap_err(),
             "failed to resolve {{inputs.parameters.mesage}}"
         );
-        assert!(
-            substitute("{{=1+1}}", &s)
-                .unwrap_err()
-                .contains("not supported")
+        assert_eq!(
+            substitute(
+                "n={{=asInt(item) * 2}} {{= item == '3' ? 'three' : 'other' }}",
+                &s
+            )
+            .unwrap(),
+            "n=6 three"
         );
         assert_eq!(
             substitute("no tags {{ here", &s).unwrap(),

@@ -1,10 +1,11 @@
 //! expr-lang expressions (as Argo's projects evaluate them) over JSON: a scope's fields are the
 //! variables, results convert back to JSON. WorkflowEventBindings' selectors and parameters use
-//! it here, Argo CD's deep-link conditions in ferry-server.
+//! it here, `{{=...}}` template tags (with Argo Workflows' functions, [`crate::expr_tag`]) and
+//! Argo CD's deep-link conditions in ferry-server.
 
 use serde_json::Value as Json;
 
-pub use expr_lang::{Context, Value};
+pub use expr_lang::{Context, Environment, Value};
 
 /// The variables of an expression: each field of `scope` (a JSON object) by its name.
 pub fn context(scope: &Json) -> Context {
@@ -19,6 +20,17 @@ pub fn context(scope: &Json) -> Context {
 
 pub fn evaluate(expression: &str, context: &Context) -> Result<Value, String> {
     expr_lang::eval(expression, context).map_err(|err| err.to_string())
+}
+
+/// [`evaluate`] with the functions of `environment` beside the language's built-ins.
+pub fn evaluate_with(
+    environment: &Environment,
+    expression: &str,
+    context: &Context,
+) -> Result<Value, String> {
+    environment
+        .eval(expression, context)
+        .map_err(|err| err.to_string())
 }
 
 pub fn to_json(value: &Value) -> Json {
@@ -39,7 +51,7 @@ pub fn to_json(value: &Value) -> Json {
     }
 }
 
-fn from_json(value: &Json) -> Value {
+pub fn from_json(value: &Json) -> Value {
     match value {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),

@@ -1664,3 +1664,75 @@ spec:
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn expression_tags_fan_out_decide_and_fill_in_arguments_inputs_and_commands() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, commands) = start_kubelet(&ctx, |_| ok());
+    let name = submit(
+        &ctx,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: expressions}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: config, value: '{"name": "ferry", "n": "4"}'}]}
+  templates:
+  - name: main
+    steps:
+    - - name: fan
+        template: echo
+        withParam: '{{=toJson(filter([1, 3], {# > 1}))}}'
+        arguments: {parameters: [{name: msg, value: '{{=asInt(item) * 10}}'}]}
+    - - name: named
+        template: named
+      - name: odd
+        template: echo
+        when: '{{=asInt(jsonpath(workflow.parameters.config, ''$.n'')) % 2 == 1}}'
+        arguments: {parameters: [{name: msg, value: odd}]}
+    - - name: broken
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{=asInt(workflow.parameters.config)}}'}]}
+  - name: named
+    inputs:
+      parameters:
+      - name: who
+        value: "{{=sprig.upper(jsonpath(workflow.parameters.config, '$.name'))}}"
+    container:
+      image: busybox
+      command: [echo, '{{inputs.parameters.who}} {{=asFloat(inputs.parameters.who == "FERRY" ? "2.5" : "0") * 2}}']
+  - name: echo
+    inputs: {parameters: [{name: msg}]}
+    container: {image: busybox, command: [echo, '{{inputs.parameters.msg}}']}
+"#,
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+
+    // withParam's expression gave [3], the argument's asInt(item) * 10.
+    assert_eq!(node(&wf, "fan(0:3)").phase, Phase::Succeeded);
+    let commands = commands.lock().unwrap().clone();
+    let tail = |node: &str| commands_of(&commands, node).split_off(2);
+    assert_eq!(tail("expressions[0].fan(0:3)").last().unwrap(), "30");
+    // The input's own value took the workflow's parameter through jsonpath and Sprig.
+    assert_eq!(tail("expressions[1].named").last().unwrap(), "FERRY 5");
+    let named = node(&wf, "named");
+    let inputs = &named.inputs.as_ref().unwrap().parameters;
+    assert_eq!(inputs[0].value.as_deref(), Some("FERRY"));
+    let odd = node(&wf, "odd");
+    assert_eq!((odd.type_.as_str(), odd.phase), ("Skipped", Phase::Skipped));
+    // An expression that fails is the node's error, naming the argument.
+    let broken = node(&wf, "broken");
+    assert_eq!(broken.phase, Phase::Error);
+    let message = broken.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("arguments.parameters.msg: failed to evaluate expression: "),
+        "{message}"
+    );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}

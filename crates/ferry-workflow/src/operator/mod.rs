@@ -351,7 +351,9 @@ impl Op<'_> {
             return self.error_node(&call, "Skipped", message);
         };
         let kind = node_type(template);
-        let inputs = match resolve_inputs(template, &call.args) {
+        let mut scope = self.global_scope();
+        scope.extend(call.extra.clone());
+        let inputs = match resolve_inputs(template, &call.args, &scope) {
             Ok(inputs) => inputs,
             Err(message) => return self.error_node(&call, kind, message),
         };
@@ -359,8 +361,6 @@ impl Op<'_> {
             Ok(artifacts) => artifacts,
             Err(message) => return self.error_node(&call, kind, message),
         };
-        let mut scope = self.global_scope();
-        scope.extend(call.extra.clone());
         for artifact in &input_artifacts {
             if let Some(path) = &artifact.path {
                 scope.insert(
@@ -519,17 +519,30 @@ fn node_type(template: &Template) -> &'static str {
 }
 
 /// The template's input parameters with their values: the argument's, else the input's own
-/// `value` or `default`.
-fn resolve_inputs(template: &Template, args: &[Parameter]) -> Result<Vec<Parameter>, String> {
+/// `value` or `default` with its tags substituted from the workflow's and the call's scope
+/// (upstream substitutes those before the inputs: `{{=jsonpath(workflow.parameters.x, '$.a')}}`).
+fn resolve_inputs(
+    template: &Template,
+    args: &[Parameter],
+    scope: &Scope,
+) -> Result<Vec<Parameter>, String> {
     let declared = template.inputs.iter().flat_map(|i| &i.parameters);
     declared
         .map(|input| {
             let given = args.iter().find(|a| a.name == input.name);
-            let value = given
-                .and_then(|a| a.value.clone())
-                .or_else(|| input.value.clone())
-                .or_else(|| input.default.clone())
-                .ok_or_else(|| format!("inputs.parameters.{} was not supplied", input.name))?;
+            let own = || {
+                let own = input.value.as_ref().or(input.default.as_ref())?;
+                Some(
+                    crate::expr::substitute(own, scope)
+                        .map_err(|err| format!("inputs.parameters.{}: {err}", input.name)),
+                )
+            };
+            let value = match given.and_then(|a| a.value.clone()) {
+                Some(value) => value,
+                None => own().ok_or_else(|| {
+                    format!("inputs.parameters.{} was not supplied", input.name)
+                })??,
+            };
             Ok(Parameter {
                 name: input.name.clone(),
                 value: Some(value),
