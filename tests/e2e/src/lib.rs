@@ -480,13 +480,24 @@ impl Story {
     /// `ferry app create` for a directory app of this story's repo, deploying into the
     /// story's namespace, with extra flags.
     pub fn create_app(&self, name: &str, path: &str, extra: &[&str]) -> Result<()> {
-        let url = self.repo.file_url();
+        self.create_app_from(&self.repo.file_url(), name, path, extra)
+    }
+
+    /// `ferry app create` for `path` of the repository at `repo_url`, deploying into the
+    /// story's namespace, with extra flags.
+    pub fn create_app_from(
+        &self,
+        repo_url: &str,
+        name: &str,
+        path: &str,
+        extra: &[&str],
+    ) -> Result<()> {
         let mut args = vec![
             "app",
             "create",
             name,
             "--repo",
-            &url,
+            repo_url,
             "--path",
             path,
             "--dest-server",

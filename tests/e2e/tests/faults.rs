@@ -717,22 +717,12 @@ async fn apps_follow_a_git_server_that_went_away_and_a_force_pushed_branch() -> 
     let url = daemon.url();
     for (i, app) in apps.iter().enumerate() {
         let path = format!("git{i}");
-        story.ferry(&[
-            "app",
-            "create",
-            app,
-            "--repo",
+        story.create_app_from(
             &url,
-            "--path",
+            app,
             &path,
-            "--dest-server",
-            "https://kubernetes.default.svc",
-            "--dest-namespace",
-            story.namespace(),
-            "--sync-policy",
-            "automated",
-            "--auto-prune",
-        ])?;
+            &["--sync-policy", "automated", "--auto-prune"],
+        )?;
     }
     for app in &apps {
         story

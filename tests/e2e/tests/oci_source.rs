@@ -51,23 +51,12 @@ async fn an_app_follows_the_tag_of_an_oci_artifact_of_manifests() -> Result<()> 
     )?;
     story.start_controller()?;
     let app = story.app_name("web");
-    story.ferry(&[
-        "app",
-        "create",
-        &app,
-        "--repo",
+    story.create_app_from(
         &repo,
-        "--path",
+        &app,
         "web",
-        "--revision",
-        "stable",
-        "--dest-server",
-        "https://kubernetes.default.svc",
-        "--dest-namespace",
-        story.namespace(),
-        "--sync-policy",
-        "automated",
-    ])?;
+        &["--revision", "stable", "--sync-policy", "automated"],
+    )?;
     story
         .wait_app(&app, "Synced and Healthy at the first artifact", |a| {
             is::synced_and_healthy(a) && is::at_revision(&first)(a) && is::operation_finished(a)

@@ -19,21 +19,12 @@ async fn an_app_runs_a_real_container_whose_log_says_what_git_said() -> Result<(
     let server = GitDaemon::start(&story.repo)?;
     story.start_controller()?;
     let app = story.app_name("hello");
-    story.ferry(&[
-        "app",
-        "create",
-        &app,
-        "--repo",
+    story.create_app_from(
         &server.url(),
-        "--path",
+        &app,
         "hello",
-        "--dest-server",
-        "https://kubernetes.default.svc",
-        "--dest-namespace",
-        story.namespace(),
-        "--sync-policy",
-        "automated",
-    ])?;
+        &["--sync-policy", "automated"],
+    )?;
 
     // Healthy means the Deployment's pod is really running and ready on the real node.
     story
