@@ -12,13 +12,16 @@
 //! - `resource.exclusions` / `resource.inclusions`: the kinds the cluster caches watch;
 //! - `timeout.reconciliation`: how often apps are compared again;
 //! - `resource.compareoptions`: whose `status` and which aggregated ClusterRoles' `rules` the
-//!   comparison leaves out ([`crate::resource_compare_options`]).
+//!   comparison leaves out ([`crate::resource_compare_options`]);
+//! - `resource.ignoreResourceUpdatesEnabled` and the `ignoreResourceUpdates` customizations:
+//!   which live changes do not refresh an app ([`crate::resource_updates`]).
 
 use std::collections::BTreeMap;
 
 use std::time::Duration;
 
 use crate::resource_compare_options::{self as compare_options, ResourceCompareOptions};
+use crate::resource_updates::ResourceUpdates;
 use ferry_cache::{ResourceFilter, ResourceRule, TrackingMethod};
 use ferry_diff::ResourceIgnoreDifferences;
 use ferry_health::HealthChecks;
@@ -48,6 +51,8 @@ pub struct ArgoSettings {
     pub reconciliation: Option<Duration>,
     /// `resource.compareoptions`.
     pub compare_options: ResourceCompareOptions,
+    /// ignoreResourceUpdates.
+    pub resource_updates: ResourceUpdates,
     /// Entries that were skipped, each naming its key and why. The controller takes a changed
     /// ConfigMap only without any (a typo must not drop a health check or an ignore rule).
     pub problems: Vec<String>,
@@ -209,6 +214,11 @@ impl ArgoSettings {
                 None
             })
             .unwrap_or_default();
+        let resource_updates = ResourceUpdates::from_argocd_cm(data, &overrides, &compare_options)
+            .unwrap_or_else(|err| {
+                problems.push(err);
+                ResourceUpdates::default()
+            });
         for problem in &problems {
             warn!("{ARGOCD_CM}: {problem}");
         }
@@ -234,6 +244,7 @@ impl ArgoSettings {
             resources,
             reconciliation,
             compare_options,
+            resource_updates,
             problems,
         })
     }

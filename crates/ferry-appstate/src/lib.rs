@@ -18,6 +18,7 @@ mod ignore;
 mod live;
 mod project;
 pub mod resource_compare_options;
+pub mod resource_updates;
 
 pub use compare::{CompareInput, Comparison, ResourceStates, collect_images, compare, health_code};
 pub use ignore::ignore_rules;

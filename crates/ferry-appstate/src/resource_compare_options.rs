@@ -4,7 +4,10 @@
 //! - `ignoreAggregatedRoles` (default false): leave out the `rules` of ClusterRoles with an
 //!   `aggregationRule`;
 //! - `ignoreResourceStatusField`: `all` (the default), `crd`, or `none` (also `off` and
-//!   `false`, which YAML 1.1 readers turn a bare `off` into): whose `status` is left out.
+//!   `false`, which YAML 1.1 readers turn a bare `off` into): whose `status` is left out;
+//! - `ignoreDifferencesOnResourceUpdates` (default true): the system-wide ignoreDifferences
+//!   (and the ignored `status`) also count as ignoreResourceUpdates
+//!   ([`crate::resource_updates`]).
 
 use serde::Deserialize;
 
@@ -13,14 +16,25 @@ use ferry_diff::IgnoreStatus;
 pub const KEY: &str = "resource.compareoptions";
 
 /// The comparison settings `resource.compareoptions` gives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceCompareOptions {
     pub ignore_aggregated_roles: bool,
     pub ignore_status: IgnoreStatus,
+    pub ignore_differences_on_resource_updates: bool,
 }
 
-/// The block as written; other keys Argo CD knows (`ignoreDifferencesOnResourceUpdates`) are
-/// not used by the comparison and pass.
+impl Default for ResourceCompareOptions {
+    /// Argo CD's defaults (its GetDefaultDiffOptions).
+    fn default() -> Self {
+        Self {
+            ignore_aggregated_roles: false,
+            ignore_status: IgnoreStatus::All,
+            ignore_differences_on_resource_updates: true,
+        }
+    }
+}
+
+/// The block as written.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Block {
@@ -28,6 +42,8 @@ struct Block {
     ignore_aggregated_roles: bool,
     #[serde(default)]
     ignore_resource_status_field: Option<serde_yaml::Value>,
+    #[serde(default)]
+    ignore_differences_on_resource_updates: Option<bool>,
 }
 
 impl ResourceCompareOptions {
@@ -56,6 +72,9 @@ impl ResourceCompareOptions {
         Ok(Self {
             ignore_aggregated_roles: block.ignore_aggregated_roles,
             ignore_status,
+            ignore_differences_on_resource_updates: block
+                .ignore_differences_on_resource_updates
+                .unwrap_or(true),
         })
     }
 }
@@ -84,6 +103,11 @@ mod tests {
             IgnoreStatus::All
         );
         assert!(!ResourceCompareOptions::default().ignore_aggregated_roles);
+        assert!(ResourceCompareOptions::default().ignore_differences_on_resource_updates);
+        assert!(
+            !parse("ignoreDifferencesOnResourceUpdates: false\n")
+                .ignore_differences_on_resource_updates
+        );
     }
 
     #[test]
@@ -119,6 +143,7 @@ mod tests {
             "ignoreResourceStatusField: some",
             "ignoreResourceStatusField: true",
             "ignoreAggregatedRoles: maybe",
+            "ignoreDifferencesOnResourceUpdates: sometimes",
             "[not, a, map]",
         ] {
             let err = ResourceCompareOptions::parse(text).unwrap_err();

@@ -14,6 +14,7 @@ use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::KubeConfigOptions;
 use tokio::sync::OnceCell;
+use tokio_util::sync::DropGuard;
 use tracing::{info, warn};
 
 use crate::impersonation;
@@ -37,7 +38,7 @@ pub struct Cluster {
     pub sharding: ShardedCluster,
     /// The live-state cache and the filter it was started with: a changed filter (argocd-cm's
     /// `resource.exclusions` / `inclusions`) starts a new one.
-    cache: tokio::sync::Mutex<Option<(ResourceFilter, ClusterCache)>>,
+    cache: tokio::sync::Mutex<Option<(ResourceFilter, ClusterCache, DropGuard)>>,
     /// Set when a sync first needs it; forgotten when the health checks change, so the next
     /// sync waits for health with the new ones.
     engine: Mutex<Option<Arc<Engine>>>,
@@ -77,7 +78,7 @@ impl Cluster {
         triggers: &Triggers,
     ) -> anyhow::Result<ClusterCache> {
         let mut slot = self.cache.lock().await;
-        if let Some((started_with, cache)) = slot.as_ref()
+        if let Some((started_with, cache, _)) = slot.as_ref()
             && *started_with == filter
         {
             return Ok(cache.clone());
@@ -94,16 +95,17 @@ impl Cluster {
             .await
             .with_context(|| format!("starting the cache of cluster {}", self.server))?;
         info!(cluster = %self.server, objects = cache.stats().objects, restart, "cluster cache synced");
-        triggers.follow(&cache);
-        // The one it replaces stops watching when the last reconcile holding it is done.
-        *slot = Some((filter, cache.clone()));
+        let following = triggers.follow(&cache);
+        // The one it replaces stops watching when the last reconcile holding it is done; its
+        // changes are this one's too, so only this one's are followed.
+        *slot = Some((filter, cache.clone(), following));
         Ok(cache)
     }
 
     /// The cache, if something started it.
     pub fn started_cache(&self) -> Option<ClusterCache> {
         let slot = self.cache.try_lock().ok()?;
-        slot.as_ref().map(|(_, cache)| cache.clone())
+        slot.as_ref().map(|(_, cache, _)| cache.clone())
     }
 
     /// The server's Kubernetes version, if it was asked already.

@@ -35,7 +35,7 @@ pub struct Context {
     pub signatures: CommitSignatures,
     /// What `argocd-cm` says now (health checks, system-wide ignoreDifferences, kustomize
     /// options, resource filter, resync), swapped when it changes.
-    pub argo_cm: LiveArgoSettings,
+    pub argo_cm: Arc<LiveArgoSettings>,
     pub triggers: Triggers,
     pub operations: Operations,
     /// Server-side dry-run answers by resource state, when kept.

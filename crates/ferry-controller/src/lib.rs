@@ -23,6 +23,7 @@ mod delete_hooks;
 mod deletion;
 pub mod dynamic_shards;
 pub mod ha;
+mod ignored_updates;
 mod impersonation;
 pub mod metrics;
 mod operation;
@@ -84,7 +85,11 @@ pub async fn run(
     let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &namespace);
     let (project_store, project_writer) = reflector::store();
-    let (triggers, requests) = Triggers::new(resource.clone(), &namespace);
+    let argo_cm = Arc::new(LiveArgoSettings::load(&client, &namespace).await?);
+    if let Some(tracking) = argo_cm.get().tracking.clone() {
+        settings.tracking = tracking;
+    }
+    let (triggers, requests) = Triggers::new(resource.clone(), &namespace, argo_cm.clone());
 
     let git = RepoCache::new(&settings.git_root, Credentials::new())
         .with_timeout(settings.git_timeout)
@@ -93,10 +98,6 @@ pub async fn run(
         Arc::new(git.clone()),
         settings.render.clone(),
     ));
-    let argo_cm = LiveArgoSettings::load(&client, &namespace).await?;
-    if let Some(tracking) = argo_cm.get().tracking.clone() {
-        settings.tracking = tracking;
-    }
     let clusters = Arc::new(Clusters::new(client.clone(), metrics.kube_clients()));
     let signatures =
         CommitSignatures::start(client.clone(), &namespace, git.clone(), triggers.clone());

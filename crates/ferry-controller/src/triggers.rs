@@ -6,13 +6,18 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ferry_cache::ClusterCache;
+use ferry_cache::{CacheEvent, ClusterCache};
 use ferry_types::tracking::app_of_instance;
 use futures::channel::mpsc;
 use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::debug;
+
+use crate::argocd_cm::LiveArgoSettings;
+use crate::ignored_updates::SeenObjects;
 
 /// A cheap handle to request reconciles.
 #[derive(Clone)]
@@ -29,12 +34,15 @@ pub struct Triggers {
     /// Bumped for every instance at once when a cache subscriber lagged behind.
     epoch: Arc<Mutex<u64>>,
     apps: Arc<OnceLock<Store<DynamicObject>>>,
+    /// argocd-cm, for its ignoreResourceUpdates and health checks.
+    argo_cm: Arc<LiveArgoSettings>,
 }
 
 impl Triggers {
     pub fn new(
         resource: ApiResource,
         namespace: &str,
+        argo_cm: Arc<LiveArgoSettings>,
     ) -> (Self, mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>) {
         let (tx, rx) = mpsc::unbounded();
         let triggers = Self {
@@ -45,6 +53,7 @@ impl Triggers {
             changes: Arc::default(),
             epoch: Arc::default(),
             apps: Arc::default(),
+            argo_cm,
         };
         (triggers, rx)
     }
@@ -133,20 +142,25 @@ impl Triggers {
         (epoch, generation)
     }
 
-    /// Forwards a cluster cache's changes to the apps they concern, for as long as the cache
-    /// runs.
-    pub fn follow(&self, cache: &ClusterCache) {
+    /// Forwards a cluster cache's changes to the apps they concern until the guard returned is
+    /// dropped (it holds the cache, to read the objects that changed).
+    pub fn follow(&self, cache: &ClusterCache) -> DropGuard {
         let mut events = cache.subscribe();
+        let cache = cache.clone();
         let triggers = self.clone();
+        let stop = CancellationToken::new();
+        let guard = stop.clone().drop_guard();
         tokio::spawn(async move {
+            let mut seen = SeenObjects::default();
             loop {
-                match events.recv().await {
-                    Ok(event) => {
-                        for instance in &event.apps {
-                            triggers.live_changed(instance);
-                        }
-                    }
+                let event = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    event = events.recv() => event,
+                };
+                match event {
+                    Ok(event) => triggers.cache_changed(&cache, &mut seen, &event),
                     Err(RecvError::Lagged(_)) => {
+                        seen.clear();
                         *triggers.epoch.lock().unwrap_or_else(|p| p.into_inner()) += 1;
                         triggers.all();
                     }
@@ -154,9 +168,28 @@ impl Triggers {
                 }
             }
         });
+        guard
     }
 
-    fn live_changed(&self, instance: &str) {
+    /// A change of one cached object: its apps' comparisons are outdated, and they are
+    /// refreshed unless the change is one argocd-cm's ignoreResourceUpdates ignores.
+    fn cache_changed(&self, cache: &ClusterCache, seen: &mut SeenObjects, event: &CacheEvent) {
+        if event.apps.is_empty() {
+            return;
+        }
+        let object = cache.get(&event.key);
+        let refresh = seen.counts(event, object.as_deref(), &self.argo_cm.get());
+        if !refresh {
+            debug!(key = %event.key, "ignoring a change of object: none of the watched resource fields changed");
+        }
+        for instance in &event.apps {
+            self.live_changed(instance, refresh);
+        }
+    }
+
+    /// An app's resource changed: comparisons made before are not reused (an ignored update
+    /// shows in the next one), and the app is refreshed when `refresh`.
+    fn live_changed(&self, instance: &str, refresh: bool) {
         // Resources can carry instance names of no Application (another tool's labels):
         // nothing is kept for those.
         if !self.is_app(instance) {
@@ -167,6 +200,8 @@ impl Triggers {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(instance.to_string(), generation);
-        self.app(instance);
+        if refresh {
+            self.app(instance);
+        }
     }
 }

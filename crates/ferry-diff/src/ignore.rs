@@ -12,7 +12,7 @@ use crate::DiffError;
 use crate::jq_paths::{self, JqFailure, JqPaths};
 use crate::managed_fields;
 use crate::object::ResourceId;
-use crate::path::{Path, parse_pointer, resolve_tokens};
+use crate::path::{Path, parse_pointer, remove_all, resolve_tokens};
 
 /// How long one jq path expression may run on one object (Argo CD's default).
 pub const DEFAULT_JQ_TIMEOUT: Duration = Duration::from_secs(1);
@@ -144,6 +144,16 @@ impl IgnoreRules {
             .any(|rule| !rule.managers.is_empty() && rule.matches(&id))
     }
 
+    /// Removes from `object` the fields the rules for it ignore by JSON pointer or jq path
+    /// expression (managedFieldsManagers need a comparison's other side and are left out, as
+    /// Argo CD's ignore normalizer does). A jq expression that times out is an error.
+    pub fn remove_ignored(&self, object: &mut Value) -> Result<(), DiffError> {
+        let id = ResourceId::of(object);
+        let paths = self.paths(&id, object, None, None)?;
+        remove_all(object, paths);
+        Ok(())
+    }
+
     /// The ignored paths in `doc`. `counterpart` is the other side of the comparison and
     /// `live` the live object whose managedFields say who owns what.
     pub(crate) fn paths(
@@ -248,6 +258,31 @@ mod tests {
     fn rules(yaml: &str) -> IgnoreRules {
         let parsed: Vec<ResourceIgnoreDifferences> = serde_yaml::from_str(yaml).unwrap();
         IgnoreRules::new(&parsed).unwrap()
+    }
+
+    #[test]
+    fn removes_what_pointers_and_jq_ignore_of_matching_objects_only() {
+        let r = rules(
+            "- {group: '*', kind: '*', jsonPointers: [/metadata/generation, /status]}\n\
+             - {kind: ConfigMap, jqPathExpressions: ['.data.a'], \
+                managedFieldsManagers: [kube-controller-manager]}\n",
+        );
+        let mut config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "generation": 2}, "data": {"a": "1", "b": "2"}});
+        r.remove_ignored(&mut config_map).unwrap();
+        assert_eq!(
+            config_map,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                "data": {"b": "2"}})
+        );
+        let mut secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s"}, "data": {"a": "1"}, "status": {}});
+        r.remove_ignored(&mut secret).unwrap();
+        assert_eq!(
+            secret,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "data": {"a": "1"}})
+        );
     }
 
     #[test]

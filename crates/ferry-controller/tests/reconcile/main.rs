@@ -3,6 +3,7 @@
 //! repository. What e2e stories check through the binaries, here without them, and with faults
 //! only a library can inject (a view of the apps that trails the controller's own writes).
 
+mod ignored_updates;
 mod watch_lag;
 
 use std::sync::Arc;
@@ -41,6 +42,11 @@ impl Controller {
     /// The CRDs and a `default` project that also permits the fixture repositories, then the
     /// controller (which keeps an existing `default` project as it is), comparing every 3 s.
     async fn start(ctx: &TestContext) -> Result<Self> {
+        Self::start_with_resync(ctx, Duration::from_secs(3)).await
+    }
+
+    /// As `start`, comparing every `resync`.
+    async fn start_with_resync(ctx: &TestContext, resync: Duration) -> Result<Self> {
         ferry_types::install_crds(&ctx.client(), "ferry-controller-test").await?;
         let mut project = AppProject::default_project(ctx.namespace());
         project.spec.source_repos.push(fixture_source_repos());
@@ -51,7 +57,7 @@ impl Controller {
         let cache = tempfile::tempdir()?;
         let mut settings = ControllerSettings {
             namespace: ctx.namespace().to_string(),
-            resync: Duration::from_secs(3),
+            resync,
             resync_jitter: Duration::ZERO,
             git_root: cache.path().join("git"),
             ..ControllerSettings::default()
@@ -111,13 +117,24 @@ struct App {
 
 impl App {
     async fn create(ctx: &TestContext, repo: &GitRepo, sync_policy: Value) -> Result<Self> {
-        let name = format!("web-{}", ctx.namespace());
+        Self::create_named(ctx, repo, "web", "app", sync_policy).await
+    }
+
+    /// An app `<prefix>-<namespace>` of `repo`'s directory `path`.
+    async fn create_named(
+        ctx: &TestContext,
+        repo: &GitRepo,
+        prefix: &str,
+        path: &str,
+        sync_policy: Value,
+    ) -> Result<Self> {
+        let name = format!("{prefix}-{}", ctx.namespace());
         let app: Application = serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": name, "namespace": ctx.namespace()},
             "spec": {
                 "project": "default",
-                "source": {"repoURL": repo.file_url(), "path": "app", "targetRevision": "HEAD"},
+                "source": {"repoURL": repo.file_url(), "path": path, "targetRevision": "HEAD"},
                 "destination": {"server": "https://kubernetes.default.svc",
                                 "namespace": ctx.namespace()},
                 "syncPolicy": sync_policy
