@@ -72,6 +72,9 @@ pub struct WorkflowSpec {
     /// `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_templates: Option<Vec<Value>>,
+    /// A strategic merge patch (YAML or JSON) of every pod's spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_spec_patch: Option<String>,
     /// When those claims are deleted.
     #[serde(
         default,
@@ -225,6 +228,9 @@ pub struct Template {
     /// Volumes of this template's pod alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Value>>,
+    /// A strategic merge patch (YAML or JSON) of this template's pod spec, after the workflow's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_spec_patch: Option<String>,
     #[serde(flatten)]
     pub unknown: UnknownFields,
 }

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod names;
 pub mod operator;
 pub mod pod;
+pub mod pod_spec_patch;
 pub mod retry;
 pub mod sequence;
 pub mod sprig;

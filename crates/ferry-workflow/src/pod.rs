@@ -45,18 +45,9 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
         _ => unreachable!("substitution keeps an object an object"),
     };
     let field = if script { "script" } else { "container" };
-    let mut command = strings(main.remove("command"), &format!("{field}.command"))?;
-    if command.is_empty() {
-        // Upstream looks the image's entrypoint up in its registry; ferry does not yet.
-        return Err(format!(
-            "{field}.command is required: ferry's executor does not read image entrypoints yet"
-        ));
-    }
-    command.extend(strings(main.remove("args"), &format!("{field}.args"))?);
     let mut run = Run {
         result: script,
         script: script.then(|| SCRIPT.into()),
-        command: command.into_iter().map(Into::into).collect(),
         ..Run::default()
     };
     for parameter in template.outputs.iter().flat_map(|o| &o.parameters) {
@@ -77,7 +68,6 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
         );
     }
     main.insert("name".into(), MAIN.into());
-    main.insert("command".into(), json!(run.command_line()));
     let user_mounts = main.get("volumeMounts").cloned();
     let sidecars = sidecars(template, request.scope, user_mounts.as_ref())?;
     let volumes = volumes(request, [&main].into_iter().chain(&sidecars))?;
@@ -140,6 +130,17 @@ pub fn build(request: &PodRequest, settings: &PodSettings) -> Result<Pod, String
             }
         };
     }
+    // The workflow's patch, then the template's, before the executor wraps the main command
+    // (as upstream: a patched command is still wrapped).
+    for patch in [&spec.pod_spec_patch, &template.pod_spec_patch]
+        .into_iter()
+        .flatten()
+    {
+        let patch = crate::expr::substitute(patch, request.scope)
+            .map_err(|err| format!("Failed to substitute the PodSpecPatch variables: {err}"))?;
+        crate::pod_spec_patch::apply(&mut pod_spec, &patch)?;
+    }
+    wrap_main(&mut pod_spec, &mut run, field)?;
     let name = workflow.metadata.name.clone().unwrap_or_default();
     let pod = json!({
         "apiVersion": "v1",
@@ -236,6 +237,30 @@ fn volumes<'c>(
     out.into_iter()
         .map(|v| substitute_json(&v, request.scope))
         .collect()
+}
+
+/// The main container's `command` and `args` become the executor's command line running them.
+fn wrap_main(pod_spec: &mut Value, run: &mut Run, field: &str) -> Result<(), String> {
+    let main = pod_spec["containers"]
+        .as_array_mut()
+        .and_then(|containers| {
+            containers
+                .iter_mut()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(MAIN))
+        })
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| format!("the pod has no {MAIN:?} container"))?;
+    let mut command = strings(main.remove("command"), &format!("{field}.command"))?;
+    if command.is_empty() {
+        // Upstream looks the image's entrypoint up in its registry; ferry does not yet.
+        return Err(format!(
+            "{field}.command is required: ferry's executor does not read image entrypoints yet"
+        ));
+    }
+    command.extend(strings(main.remove("args"), &format!("{field}.args"))?);
+    run.command = command.into_iter().map(Into::into).collect();
+    main.insert("command".into(), json!(run.command_line()));
+    Ok(())
 }
 
 fn strings(value: Option<Value>, field: &str) -> Result<Vec<String>, String> {

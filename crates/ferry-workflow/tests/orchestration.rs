@@ -1736,3 +1736,70 @@ spec:
     controller.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn pod_spec_patches_of_the_workflow_and_template_reach_the_pod_and_bad_ones_fail_the_node()
+-> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let (kubelet, _) = start_kubelet(&ctx, |_| ok());
+    let name = submit(
+        &ctx,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: patched}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: mem, value: 100Mi}]}
+  podSpecPatch: |
+    containers:
+    - name: main
+      resources: {limits: {memory: "{{workflow.parameters.mem}}"}}
+  templates:
+  - name: main
+    steps:
+    - - name: sized
+        template: sized
+        arguments: {parameters: [{name: cpu, value: 200m}]}
+    - - name: broken
+        template: broken
+  - name: sized
+    inputs: {parameters: [{name: cpu}]}
+    podSpecPatch: '{"containers":[{"name":"main","resources":{"limits":{"cpu":"{{inputs.parameters.cpu}}"}},"args":["patched"]}], "terminationGracePeriodSeconds": 7}'
+    container: {image: busybox, command: [echo], args: [hello]}
+  - name: broken
+    podSpecPatch: '{"activeDeadlineSeconds": "soon"}'
+    container: {image: busybox, command: [echo]}
+"#,
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+
+    let pod = ctx.api::<Pod>().get(&pod_name_of(&wf, "sized")).await?;
+    let spec = pod.spec.unwrap();
+    assert_eq!(spec.termination_grace_period_seconds, Some(7));
+    let main = spec.containers.iter().find(|c| c.name == "main").unwrap();
+    let limits = main.resources.as_ref().unwrap().limits.clone().unwrap();
+    assert_eq!(limits["cpu"].0, "200m", "the template's patch");
+    assert_eq!(limits["memory"].0, "100Mi", "the workflow's patch");
+    // The patched args are still run by the executor.
+    let command = main.command.clone().unwrap();
+    assert_eq!(command[0], ferry_exec::BINARY);
+    assert_eq!(command[command.len() - 2..], ["echo", "patched"]);
+    assert!(main.args.is_none());
+
+    let broken = node(&wf, "broken");
+    assert_eq!(broken.phase, Phase::Error);
+    let message = broken.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            r#"Error applying PodSpecPatch: invalid podSpecPatch "{\"activeDeadlineSeconds\": \"soon\"}": "#
+        ),
+        "{message}"
+    );
+    kubelet.abort();
+    controller.abort();
+    Ok(())
+}
