@@ -56,7 +56,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     namespaces
         .create(&PostParams::default(), &namespace)
         .await?;
-    ferry_types::install_crds(&client, "appset-bench").await?;
+    ferry_runtime::install_crds(&client, "appset-bench").await?;
 
     let repo = GitRepo::new()?;
     for i in 0..args.apps {

@@ -128,7 +128,7 @@ impl Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ferry_types::runtime::init_logging(false);
+    ferry_runtime::init_logging(false);
     // Anyone who may create a set in another namespace could aim an SCM generator's tokenRef
     // at a provider of their own and read the token (upstream's rule).
     if !args.applicationset_namespaces.is_empty()
@@ -144,13 +144,13 @@ async fn main() -> anyhow::Result<()> {
         .enable_policy_override
         .unwrap_or(args.policy.is_empty());
     let config =
-        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
+        ferry_runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     let client = kube::Client::try_from(config.clone())?;
     let leadership = match args.election() {
         Some(election) => tokio::select! {
             acquired = election.acquire(config) => Some(std::sync::Arc::new(acquired?)),
             // A standby stops when asked instead of waiting out the pod's grace period.
-            () = ferry_types::runtime::shutdown_signal() => return Ok(()),
+            () = ferry_runtime::shutdown_signal() => return Ok(()),
         },
         None => None,
     };
@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
             token_ref_strict_mode: args.token_ref_strict_mode,
         },
     };
-    ferry_appset::controller::run(client, settings, ferry_types::runtime::shutdown_signal())
+    ferry_appset::controller::run(client, settings, ferry_runtime::shutdown_signal())
         .await?;
     if let Some(leadership) = leadership {
         leadership.release().await;

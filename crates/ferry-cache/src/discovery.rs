@@ -35,9 +35,9 @@ pub(crate) struct Discovered {
     pub versions: HashMap<(String, String), ServedKind>,
 }
 
-/// Runs discovery (ferry_types::runtime::discover) and indexes what it found.
+/// Runs discovery (ferry_runtime::discover) and indexes what it found.
 pub(crate) async fn discover(client: &Client) -> Result<Discovered, kube::Error> {
-    let discovery = ferry_types::runtime::discover(client).await?;
+    let discovery = ferry_runtime::discover(client).await?;
     let mut found = Discovered::default();
     for group in discovery.groups() {
         for version in group.versions() {

@@ -11,7 +11,7 @@ use ferry_git::{Credentials, TlsCerts};
 use ferry_render::with_repo_secret;
 use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::application::ApplicationDestination;
-use ferry_types::secrets::store::{self, SaveError, Saved};
+use ferry_runtime::secret_store::{self as store, SaveError, Saved};
 use ferry_types::secrets::{
     ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, SECRET_TYPE_CLUSTER,
     SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
@@ -228,7 +228,7 @@ impl Core {
                 .with_context(|| format!("creating namespace {}", self.namespace))?;
             eprintln!("created namespace {}", self.namespace);
         }
-        for name in ferry_types::install_crds(&self.client, FIELD_MANAGER).await? {
+        for name in ferry_runtime::install_crds(&self.client, FIELD_MANAGER).await? {
             eprintln!("installed CustomResourceDefinition {name}");
         }
         if !exists(self.projects().get_opt("default").await)? {

@@ -68,7 +68,7 @@ impl Ferry {
 
 /// The controller for this test's namespace, until the test ends.
 async fn start_controller(ctx: &TestContext) -> Result<tokio::task::JoinHandle<()>> {
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let settings = Settings {
         namespace: Some(ctx.namespace().to_string()),
         pods: PodSettings {

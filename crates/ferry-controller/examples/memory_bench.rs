@@ -66,7 +66,7 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: &Args, client: Client, kubeconfig: &Path) -> Result<()> {
-    ferry_types::install_crds(&client, "memory-bench").await?;
+    ferry_runtime::install_crds(&client, "memory-bench").await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(

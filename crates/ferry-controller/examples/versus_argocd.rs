@@ -441,7 +441,7 @@ async fn start_ferry(
     kubeconfig: &Path,
     work: &Path,
 ) -> Result<Processes> {
-    ferry_types::install_crds(client, "versus-argocd").await?;
+    ferry_runtime::install_crds(client, "versus-argocd").await?;
     prepare_namespace(client).await?;
     let binary = match &args.ferry_controller {
         Some(binary) => binary.clone(),

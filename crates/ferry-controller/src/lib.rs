@@ -316,7 +316,7 @@ async fn prepare_cluster(
             Err(err) => return Err(err).context("creating the control namespace"),
         }
     }
-    for crd in ferry_types::install_crds(client, &settings.field_manager).await? {
+    for crd in ferry_runtime::install_crds(client, &settings.field_manager).await? {
         info!(crd = %crd, "installed CRD");
     }
     if AppProject::ensure_default(client, &settings.namespace)

@@ -137,7 +137,7 @@ fn main() -> anyhow::Result<()> {
 #[tokio::main]
 async fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ferry_types::runtime::init_logging(args.log_json);
+    ferry_runtime::init_logging(args.log_json);
 
     let metrics = Arc::new(Metrics::default());
     serve_metrics(metrics.clone(), args.metrics_listen).await;
@@ -191,7 +191,7 @@ async fn run_main() -> anyhow::Result<()> {
                 // A standby stops when asked: as a container's PID 1 without a handler it would
                 // ignore SIGTERM and be killed only at the end of the grace period (30 s of
                 // every rolling update or pod deletion).
-                () = ferry_types::runtime::shutdown_signal() => return Ok(()),
+                () = ferry_runtime::shutdown_signal() => return Ok(()),
             }
         }
         None => None,
@@ -204,7 +204,7 @@ async fn run_main() -> anyhow::Result<()> {
         client,
         settings,
         metrics,
-        ferry_types::runtime::shutdown_signal(),
+        ferry_runtime::shutdown_signal(),
     )
     .await?;
     if let Some(leadership) = leadership {
@@ -237,7 +237,7 @@ async fn client(args: &Args, metrics: &Metrics) -> anyhow::Result<kube::Client> 
 }
 
 async fn kube_config(args: &Args) -> anyhow::Result<kube::Config> {
-    Ok(ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?)
+    Ok(ferry_runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?)
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ impl AppState {
 #[tokio::test]
 async fn a_deleted_app_leaves_nothing_behind_in_the_controller() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "ferry-controller-test").await?;
+    ferry_runtime::install_crds(&ctx.client(), "ferry-controller-test").await?;
     let project: AppProject = serde_json::from_value(json!({
         "metadata": {"name": "default", "namespace": ctx.namespace()},
         "spec": {"sourceRepos": [fixture_source_repos()],

@@ -121,7 +121,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     );
 
     let apps_started = Instant::now();
-    ferry_types::install_crds(&client, "updater-bench").await?;
+    ferry_runtime::install_crds(&client, "updater-bench").await?;
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?;
     match Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)

@@ -95,7 +95,7 @@ fn go_duration(text: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
-    ferry_types::runtime::init_logging(false);
+    ferry_runtime::init_logging(false);
     match Cli::parse().command {
         Command::Test(args) => {
             let secrets = if args.reads_secrets()? {
@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
-    let config = ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), None).await?;
+    let config = ferry_runtime::kube_config(args.kubeconfig.as_deref(), None).await?;
     let client = kube::Client::try_from(config.clone())?;
     let conf = match RegistriesConf::load(&args.registries_conf_path) {
         Ok(conf) => conf,
@@ -163,7 +163,7 @@ async fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         let leadership = tokio::select! {
             acquired = election.acquire(config) => Arc::new(acquired?),
-            () = ferry_types::runtime::shutdown_signal() => return Ok(std::process::ExitCode::SUCCESS),
+            () = ferry_runtime::shutdown_signal() => return Ok(std::process::ExitCode::SUCCESS),
         };
         leadership.exit_when_lost();
         Some(leadership)
@@ -179,7 +179,7 @@ async fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             std::process::ExitCode::FAILURE
         });
     }
-    runner.run(ferry_types::runtime::shutdown_signal()).await;
+    runner.run(ferry_runtime::shutdown_signal()).await;
     if let Some(leadership) = leadership {
         leadership.release().await;
     }

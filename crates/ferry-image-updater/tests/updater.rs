@@ -144,7 +144,7 @@ const HELM_SOURCE: &str = "{repoURL: 'https://example.com/charts', chart: app, t
 #[tokio::test]
 async fn argocd_write_back_sets_helm_parameters_and_kustomize_images() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "latest"]).await?;
     let image = format!("{}/app", registry.host());
     create_app(
@@ -216,7 +216,7 @@ async fn argocd_write_back_sets_helm_parameters_and_kustomize_images() -> Result
 #[tokio::test]
 async fn no_matching_tag_and_registry_down_change_nothing() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let mut registry = registry_with(&["1.0.0", "1.1.0"]).await?;
     let image = format!("{}/app", registry.host());
     create_app(
@@ -287,7 +287,7 @@ async fn no_matching_tag_and_registry_down_change_nothing() -> Result<()> {
 #[tokio::test]
 async fn invalid_settings_are_an_event_naming_the_annotation() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0"]).await?;
     let image = format!("{}/app", registry.host());
     create_app(
@@ -343,7 +343,7 @@ fn bare_git(repo: &GitRepo, args: &[&str]) -> Result<String> {
 #[tokio::test]
 async fn git_write_back_commits_only_the_target_file() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0", "1.1.0"]).await?;
     let image = format!("{}/app", registry.host());
 
@@ -546,7 +546,7 @@ async fn git_write_back_commits_only_the_target_file() -> Result<()> {
 #[tokio::test]
 async fn an_image_updater_tracks_a_mutable_tag_by_digest_and_reports_in_its_status() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0"]).await?;
     let first = registry
         .push_image("app", "latest", &TestImage::default(), ManifestFormat::Oci)
@@ -625,7 +625,7 @@ spec:
 #[tokio::test]
 async fn the_binary_runs_one_cycle_with_once() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0", "1.0.1"]).await?;
     let image = format!("{}/app", registry.host());
     create_app(
@@ -688,7 +688,7 @@ async fn the_binary_runs_one_cycle_with_once() -> Result<()> {
 #[tokio::test]
 async fn concurrent_write_backs_to_one_repository_all_land() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "image-updater-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "image-updater-tests").await?;
     let registry = registry_with(&["1.0.0", "1.1.0"]).await?;
     let image = format!("{}/app", registry.host());
     let repo = GitRepo::new()?;

@@ -61,7 +61,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)
         .await?;
-    ferry_types::install_crds(&client, "load-bench").await?;
+    ferry_runtime::install_crds(&client, "load-bench").await?;
     create_apps(&client, args.apps).await?;
 
     ensure_initial_admin(client.clone(), NAMESPACE).await?;

@@ -97,7 +97,7 @@ async fn share_login_failures(state: &AppState, namespace: &str) -> anyhow::Resu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ferry_types::runtime::init_logging(args.log_json);
+    ferry_runtime::init_logging(args.log_json);
 
     let client = client(&args).await?;
     let generated = ensure_initial_admin(client.clone(), &args.namespace)
@@ -198,12 +198,12 @@ async fn serve_metrics(metrics: Arc<ApiMetrics>, address: SocketAddr) {
 
 async fn client(args: &Args) -> anyhow::Result<kube::Client> {
     let config =
-        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
+        ferry_runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     Ok(kube::Client::try_from(config)?)
 }
 
 /// SIGTERM or SIGINT, logged.
 async fn stop_signal() {
-    ferry_types::runtime::shutdown_signal().await;
+    ferry_runtime::shutdown_signal().await;
     tracing::info!("shutting down");
 }

@@ -167,7 +167,7 @@ impl Engine {
         health: HealthChecks,
         settings: EngineSettings,
     ) -> Result<Self, kube::Error> {
-        let discovery = ferry_types::runtime::discover(&client).await?;
+        let discovery = ferry_runtime::discover(&client).await?;
         Ok(Self {
             client,
             discovery: RwLock::new(discovery),
@@ -211,7 +211,7 @@ impl Engine {
         if let Some(found) = lookup(&*self.discovery.read().await, api_version, kind) {
             return Some(found);
         }
-        let fresh = ferry_types::runtime::discover(&self.client).await.ok()?;
+        let fresh = ferry_runtime::discover(&self.client).await.ok()?;
         let found = lookup(&fresh, api_version, kind);
         *self.discovery.write().await = fresh;
         found

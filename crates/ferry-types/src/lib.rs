@@ -15,7 +15,6 @@ mod object;
 mod patch;
 pub mod project;
 pub mod resource_overrides;
-pub mod runtime;
 pub mod secrets;
 pub mod source;
 pub mod tracking;
@@ -24,8 +23,8 @@ pub mod workflow;
 pub use application::Application;
 pub use application_set::ApplicationSet;
 pub use crd::{
-    APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, CrdError, IMAGEUPDATER_CRD, WORKFLOW_CRDS,
-    crds, install_crds, install_workflow_crds, workflow_crds,
+    APPLICATION_CRD, APPLICATIONSET_CRD, APPPROJECT_CRD, IMAGEUPDATER_CRD, WORKFLOW_CRDS, crds,
+    workflow_crds,
 };
 pub use group_kind::{GroupKind, GroupKindRef};
 pub use image_updater::ImageUpdater;

@@ -7,12 +7,11 @@
 //! in `stringData`, so both are read (`stringData` wins, as the API server would merge it).
 //! `Debug` never shows passwords, tokens or keys.
 //!
-//! [`store`] lists and writes these Secrets; [`RepoSecret::from_api`] and
+//! ferry-runtime's `secret_store` lists and writes these Secrets; [`RepoSecret::from_api`] and
 //! [`ClusterSecret::from_api`] read Argo CD's API JSON for them, and their `api_view`s write it
 //! without credentials.
 
 mod api;
-pub mod store;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -16,7 +16,7 @@ const PROJECT: &str = include_str!("manifests/project-windows.yaml");
 
 /// The CRDs, installed unless present (other tests share the cluster) and established.
 async fn install_crds(client: kube::Client) -> Result<()> {
-    ferry_types::install_crds(&client, "ferry-tests").await?;
+    ferry_runtime::install_crds(&client, "ferry-tests").await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use ferry_testkit::kube::TestContext;
-use ferry_types::secrets::store::{self, SaveError, Saved};
+use ferry_runtime::secret_store::{self as store, SaveError, Saved};
 use ferry_types::secrets::{RepoSecret, RepoSecretKind, SECRET_TYPE_REPOSITORY};
 use ferry_types::{UpdateError, update};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};

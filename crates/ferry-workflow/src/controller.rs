@@ -63,7 +63,7 @@ pub async fn run_with_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    for crd in ferry_types::install_workflow_crds(&client, "ferry-workflow-controller").await? {
+    for crd in ferry_runtime::install_workflow_crds(&client, "ferry-workflow-controller").await? {
         info!(crd, "installed CustomResourceDefinition");
     }
     let (workflows, pods): (Api<Workflow>, Api<Pod>) = match &settings.namespace {

@@ -37,9 +37,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ferry_types::runtime::init_logging(false);
+    ferry_runtime::init_logging(false);
     let config =
-        ferry_types::runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
+        ferry_runtime::kube_config(args.kubeconfig.as_deref(), args.context.clone()).await?;
     let client = kube::Client::try_from(config)?;
     let settings = Settings {
         namespace: args.namespace,
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         client,
         settings,
         metrics,
-        ferry_types::runtime::shutdown_signal(),
+        ferry_runtime::shutdown_signal(),
     )
     .await
 }

@@ -38,7 +38,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_count_workflows_nodes_and_operations() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let ns = ctx.namespace().to_string();
     let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

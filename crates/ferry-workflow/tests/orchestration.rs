@@ -31,7 +31,7 @@ type Commands = Arc<Mutex<BTreeMap<String, Vec<String>>>>;
 /// The controller, for this test's namespace only, until the test ends; the CRDs installed
 /// before (the controller installs them too, but the story may submit first).
 async fn start_controller(ctx: &TestContext) -> Result<tokio::task::JoinHandle<()>> {
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let settings = Settings {
         namespace: Some(ctx.namespace().to_string()),
         pods: PodSettings {

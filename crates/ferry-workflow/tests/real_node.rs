@@ -123,7 +123,7 @@ async fn start_controller(ctx: &TestContext) -> Result<tokio::task::JoinHandle<R
         .create(&PostParams::default(), &secret)
         .await?;
 
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let settings = Settings {
         namespace: Some(ctx.namespace().to_string()),
         pods: PodSettings {

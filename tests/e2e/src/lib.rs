@@ -207,7 +207,7 @@ impl Story {
     /// [`Story::new`] in `ctx`'s cluster: a sandbox of the story's own
     /// (`TestContext::in_sandbox`), for faults that would disturb other tests.
     pub async fn in_context(ctx: TestContext) -> Result<Self> {
-        ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
+        ferry_runtime::install_crds(&ctx.client(), "ferry-e2e").await?;
         let mut project = AppProject::default_project(ctx.namespace());
         project.spec.source_repos.push(fixture_source_repos());
         ctx.api::<AppProject>()

@@ -38,7 +38,7 @@ impl Target {
             .destination(&app.spec.destination)
             .await
             .with_context(|| format!("app {name}: destination"))?;
-        let discovery = ferry_types::runtime::discover(&destination.client)
+        let discovery = ferry_runtime::discover(&destination.client)
             .await
             .with_context(|| {
                 format!(

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 /// project as the server creates it but also listing the fixture repositories (projects permit
 /// `file://` repositories only through `file://` entries, never through `*`).
 pub async fn start_server(ctx: &TestContext, settings: &[(&str, &str)]) -> Result<ServerProcess> {
-    ferry_types::install_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_crds(&ctx.client(), "ferry-tests").await?;
     let mut project = AppProject::default_project(ctx.namespace());
     project.spec.source_repos.push(fixture_source_repos());
     ctx.api::<AppProject>()

@@ -47,7 +47,7 @@ impl Controller {
 
     /// As `start`, comparing every `resync`.
     async fn start_with_resync(ctx: &TestContext, resync: Duration) -> Result<Self> {
-        ferry_types::install_crds(&ctx.client(), "ferry-controller-test").await?;
+        ferry_runtime::install_crds(&ctx.client(), "ferry-controller-test").await?;
         let mut project = AppProject::default_project(ctx.namespace());
         project.spec.source_repos.push(fixture_source_repos());
         ctx.api::<AppProject>()

@@ -3,7 +3,7 @@
 //! RBAC objects name the entry's project, and every change is audited on the Secret it wrote or
 //! removed.
 
-use ferry_types::secrets::store::{self, SaveError, Saved};
+use ferry_runtime::secret_store::{self as store, SaveError, Saved};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::DeleteParams;

@@ -3,9 +3,10 @@
 //! events and their pods' logs on the cluster they live in.
 
 use ferry_appstate::check_project;
+use ferry_runtime::secret_store as store;
 use ferry_types::application::ApplicationDestination;
 use ferry_types::project::ProjectPolicy;
-use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER, store};
+use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER};
 use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;

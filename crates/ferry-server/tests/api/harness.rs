@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 /// The CRDs, installed unless present (other tests share the cluster) and established.
 pub async fn install_crds(client: kube::Client) -> Result<()> {
-    ferry_types::install_crds(&client, "ferry-tests").await?;
+    ferry_runtime::install_crds(&client, "ferry-tests").await?;
     Ok(())
 }
 

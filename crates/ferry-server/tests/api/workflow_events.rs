@@ -52,7 +52,7 @@ async fn workflows(ctx: &TestContext) -> Result<Vec<Workflow>> {
 async fn a_signed_push_submits_the_bound_template_with_the_commit_and_repository() -> Result<()> {
     let ctx = TestContext::new().await?;
     install_crds(ctx.client()).await?;
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "argocd-secret"},
         "stringData": {"webhook.github.secret": SECRET},

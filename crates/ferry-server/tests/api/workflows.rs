@@ -53,7 +53,7 @@ fn name_of(object: &Value) -> String {
 async fn workflows_are_run_through_the_api_as_rbac_allows() -> Result<()> {
     let ctx = TestContext::new().await?;
     install_crds(ctx.client()).await?;
-    ferry_types::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
+    ferry_runtime::install_workflow_crds(&ctx.client(), "ferry-tests").await?;
     let ns = ctx.namespace().to_string();
     let policy = format!(
         "p, alice, workflows, *, {ns}/*, allow\n\

@@ -45,7 +45,7 @@ fn server_dry_run(tools: &Tools, kubeconfig: &Path, namespace: &str, yaml: &str)
 #[tokio::test]
 async fn both_installs_pass_the_api_servers_validation() -> Result<()> {
     let ctx = TestContext::new().await?;
-    ferry_types::install_crds(&ctx.client(), "ferry-e2e").await?;
+    ferry_runtime::install_crds(&ctx.client(), "ferry-e2e").await?;
     let tools = Tools::new()?;
 
     let kustomized = tools.kustomize_overlay(&format!("namespace: {}\n", ctx.namespace()))?;
@@ -76,7 +76,7 @@ async fn a_helm_release_upgrades_and_uninstalls_keeping_the_applications() -> Re
     let ctx = TestContext::new().await?;
     let client = ctx.client();
     let namespace = ctx.namespace();
-    ferry_types::install_crds(&client, "ferry-e2e").await?;
+    ferry_runtime::install_crds(&client, "ferry-e2e").await?;
     let mut release = Release::new(ctx.kubeconfig(), ctx.namespace())?;
     adopt_crds(&client, &release.name, namespace).await?;
     release.install(&[])?;

@@ -1,6 +1,6 @@
 //! What every ferry process does the same way at its edges: log, find its cluster (a kubeconfig
-//! file and context, else kube's inference: `KUBECONFIG`, `~/.kube/config`, in-cluster) and
-//! stop on SIGTERM or SIGINT.
+//! file and context, else kube's inference: `KUBECONFIG`, `~/.kube/config`, in-cluster),
+//! discover its APIs and stop on SIGTERM or SIGINT.
 
 use std::io::IsTerminal;
 use std::path::Path;

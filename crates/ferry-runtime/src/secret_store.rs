@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 
-use super::SECRET_TYPE_LABEL;
+use ferry_types::secrets::SECRET_TYPE_LABEL;
 
 /// The Secrets labelled with one of these `argocd.argoproj.io/secret-type`s.
 pub async fn list_typed(secrets: &Api<Secret>, types: &[&str]) -> kube::Result<Vec<Secret>> {

@@ -1,0 +1,10 @@
+//! What ferry's processes do at their edges, apart from ferry-types' pure types: install the
+//! CRDs, list and write Argo CD's repository and cluster Secrets, find the cluster (kubeconfig),
+//! discover its APIs, log, and stop on a signal.
+
+mod crd;
+mod process;
+pub mod secret_store;
+
+pub use crd::{CrdError, install_crds, install_workflow_crds};
+pub use process::{ConfigError, discover, init_logging, kube_config, shutdown_signal};
