@@ -3,9 +3,7 @@
 //! which are extra).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
 
-use ferry_cache::CachedObject;
 use ferry_diff::{DiffOptions, DiffResult, IgnoreRules, SyncStatus};
 use ferry_health::{AppRef, HealthChecks, HealthCode, ManagedResource};
 use ferry_types::ResourceKey;
@@ -91,7 +89,8 @@ struct Pair {
     key: ResourceKey,
     version: String,
     desired: Option<Value>,
-    live: Option<Arc<CachedObject>>,
+    /// The live object, parsed from the cache once per comparison.
+    live: Option<Value>,
     hook: bool,
 }
 
@@ -105,7 +104,7 @@ pub async fn compare<L: LiveState>(input: CompareInput<'_, L>) -> Comparison {
         .iter()
         .map(|pair| ManagedResource {
             target: pair.desired.as_ref(),
-            live: pair.live.as_ref().map(|l| &l.object),
+            live: pair.live.as_ref(),
         })
         .collect();
     let health = ferry_health::app_health(Some(input.app), &managed, input.health);
@@ -113,7 +112,7 @@ pub async fn compare<L: LiveState>(input: CompareInput<'_, L>) -> Comparison {
     let mut any_out_of_sync = false;
     for ((pair, diff), resource_health) in pairs.iter().zip(diffs).zip(health.resources) {
         if let Some(live) = &pair.live {
-            collect_images(&live.object, &mut images);
+            collect_images(live, &mut images);
         }
         if input.keep_states {
             out.states.push(states_of(pair, &diff));
@@ -134,16 +133,14 @@ pub async fn compare<L: LiveState>(input: CompareInput<'_, L>) -> Comparison {
             }),
             hook: pair.hook,
             requires_pruning,
-            requires_deletion_confirmation: pair
-                .desired
-                .iter()
-                .chain(pair.live.as_ref().map(|l| &l.object))
-                .any(|object| {
+            requires_deletion_confirmation: pair.desired.iter().chain(pair.live.as_ref()).any(
+                |object| {
                     ferry_sync::SyncOptionSet::default()
                         .for_resource(object)
                         .0
                         .delete_confirm
-                }),
+                },
+            ),
             sync_wave: pair
                 .desired
                 .as_ref()
@@ -224,7 +221,9 @@ fn pair_up<L: LiveState>(input: &CompareInput<'_, L>, out: &mut Comparison) -> V
             version: version_of(object).to_string(),
             key,
             desired: (!hook).then(|| object.clone()),
-            live: live.filter(|l| !hook || l.app.as_deref() == Some(input.instance)),
+            live: live
+                .filter(|l| !hook || l.app.as_deref() == Some(input.instance))
+                .map(|l| l.object()),
             hook,
         });
     }
@@ -232,12 +231,13 @@ fn pair_up<L: LiveState>(input: &CompareInput<'_, L>, out: &mut Comparison) -> V
         if seen.contains(&live.key) {
             continue;
         }
+        let object = live.object();
         pairs.push(Pair {
             key: live.key.clone(),
-            version: version_of(&live.object).to_string(),
-            hook: annotations::is_hook(&live.object),
+            version: version_of(&object).to_string(),
+            hook: annotations::is_hook(&object),
             desired: None,
-            live: Some(live),
+            live: Some(object),
         });
     }
     pairs
@@ -275,7 +275,7 @@ fn states_of(pair: &Pair, diff: &Option<Result<DiffResult, String>>) -> Resource
         version: pair.version.clone(),
         hook: pair.hook,
         target: pair.desired.clone(),
-        live: pair.live.as_ref().map(|live| live.object.clone()),
+        live: pair.live.clone(),
         normalized_live: result.and_then(|r| r.normalized_live.clone()),
         predicted_live: result.and_then(|r| r.normalized_desired.clone()),
         diff: result.map(|r| r.text.clone()).unwrap_or_default(),
@@ -301,7 +301,7 @@ fn record_diff(
                 && pair
                     .live
                     .as_ref()
-                    .is_some_and(|l| annotations::ignore_extraneous(&l.object));
+                    .is_some_and(annotations::ignore_extraneous);
             out.out_of_sync.insert(pair.key.clone());
             if !result.text.is_empty() {
                 out.diffs.insert(pair.key.clone(), result.text);
@@ -329,10 +329,10 @@ async fn diff_pair<L: LiveState>(
     if pair.hook {
         return None;
     }
-    let mut live = pair.live.as_ref().map(|l| &l.object);
+    let mut live = pair.live.as_ref();
     let key = &pair.key;
     let with_managed_fields;
-    if let Some(cached) = &pair.live
+    if let Some(object) = &pair.live
         && input
             .ignore
             .needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name)
@@ -340,7 +340,7 @@ async fn diff_pair<L: LiveState>(
         // Live states drop managedFields; rules naming field managers need them, so this one
         // object is read from the API server. Failing that, the resource is Unknown rather
         // than compared without the rule (a sync would then undo the other manager's work).
-        let api_version = cached.object["apiVersion"].as_str().unwrap_or_default();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
         with_managed_fields =
             match read_with_managed_fields(input.live, input.client, api_version, key).await {
                 Ok(object) => object,

@@ -9,7 +9,8 @@
 //! re-list, and whatever a re-list no longer returns leaves the cache.
 //!
 //! Objects are stored once, as `Arc<CachedObject>` without managedFields or the last-applied
-//! annotation, and indexed by key, by the app they are tracked to (Argo CD's label, annotation
+//! annotation, their body as compact JSON parsed only when read (`CachedObject::object`), and
+//! indexed by key, by the app they are tracked to (Argo CD's label, annotation
 //! or annotation+label tracking) and by owner UID for the resource tree. Every change is
 //! broadcast as a `CacheEvent` naming the app(s) concerned, so the controller can requeue them.
 

@@ -1,5 +1,8 @@
 //! One live object as the cache keeps it: stripped of what comparison and health never read,
-//! with its key, owners and tracked app extracted once on the way in.
+//! with its key, owners and tracked app extracted once on the way in, and the rest kept as
+//! compact JSON text. A `Value` tree costs several times its text (every map is a B-tree node of
+//! about 630 bytes, even with one entry), and most cached objects (Pods, ReplicaSets, objects no
+//! app tracks) are never read again; the few that are get parsed when read.
 
 use std::mem::size_of;
 
@@ -26,13 +29,15 @@ pub struct OwnerRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedObject {
     pub key: ResourceKey,
+    pub api_version: String,
     pub uid: String,
     pub resource_version: String,
     pub owners: Vec<OwnerRef>,
     /// The app instance the object is tracked to, by the cache's tracking method.
     pub app: Option<String>,
-    /// The object without `metadata.managedFields` and the last-applied annotation.
-    pub object: Value,
+    /// The object without `metadata.managedFields` and the last-applied annotation, as compact
+    /// JSON (keys sorted, as `Value` writes them).
+    json: Box<str>,
     /// Approximate heap size of this entry, for statistics.
     pub approx_bytes: usize,
 }
@@ -51,9 +56,12 @@ impl CachedObject {
             .unwrap_or_default();
         let uid = text(&metadata["uid"]);
         let resource_version = text(&metadata["resourceVersion"]);
+        let api_version = text(&object["apiVersion"]);
         let app = tracking.app_of(&object);
+        let json = object.to_string().into_boxed_str();
         let approx_bytes = size_of::<Self>()
-            + approx_value_bytes(&object)
+            + json.len()
+            + api_version.len()
             + key.group.len()
             + key.kind.len()
             + key.namespace.len()
@@ -62,13 +70,20 @@ impl CachedObject {
             + resource_version.len();
         Some(Self {
             key,
+            api_version,
             uid,
             resource_version,
             owners,
             app,
-            object,
+            json,
             approx_bytes,
         })
+    }
+
+    /// The object (without managedFields and the last-applied annotation), parsed anew.
+    pub fn object(&self) -> Value {
+        serde_json::from_str(&self.json)
+            .expect("the cache's text was written from a JSON value and parses back")
     }
 }
 
@@ -100,33 +115,6 @@ pub fn strip(object: &mut Value) {
         annotations.remove(LAST_APPLIED_ANNOTATION);
         if annotations.is_empty() {
             metadata.remove("annotations");
-        }
-    }
-}
-
-/// A rough size of a JSON value: its own slot plus the heap it owns.
-pub(crate) fn approx_value_bytes(value: &Value) -> usize {
-    size_of::<Value>() + heap_bytes(value)
-}
-
-/// Maps are B-trees whose nodes hold up to 11 entries inline, so even a one-entry map costs a
-/// whole node: that, not the text, dominates small Kubernetes objects.
-fn heap_bytes(value: &Value) -> usize {
-    const ENTRIES_PER_NODE: usize = 11;
-    const NODE_BYTES: usize = ENTRIES_PER_NODE * (size_of::<String>() + size_of::<Value>()) + 16;
-    match value {
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-        Value::String(text) => text.len(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| size_of::<Value>() + heap_bytes(item))
-            .sum(),
-        Value::Object(map) => {
-            map.len().div_ceil(ENTRIES_PER_NODE) * NODE_BYTES
-                + map
-                    .iter()
-                    .map(|(key, item)| key.len() + heap_bytes(item))
-                    .sum::<usize>()
         }
     }
 }
@@ -218,7 +206,7 @@ mod tests {
             ],
             "malformed owner references are skipped"
         );
-        assert!(cached.object["metadata"].get("managedFields").is_none());
+        assert!(cached.object()["metadata"].get("managedFields").is_none());
         // Annotation tracking finds no tracking id here.
         let cached = CachedObject::new(replica_set(), &TrackingMethod::annotation()).unwrap();
         assert_eq!(cached.app, None);
@@ -231,11 +219,28 @@ mod tests {
     }
 
     #[test]
+    fn objects_read_back_as_they_were_stripped() {
+        let cached = CachedObject::new(replica_set(), &TrackingMethod::label()).unwrap();
+        let mut expected = replica_set();
+        strip(&mut expected);
+        assert_eq!(cached.object(), expected);
+        assert_eq!(cached.api_version, "apps/v1");
+        assert_eq!(
+            cached.object(),
+            cached.object(),
+            "every read parses the same text"
+        );
+    }
+
+    #[test]
     fn size_estimate_grows_with_content() {
-        let small = approx_value_bytes(&json!({"a": "b"}));
-        let large = approx_value_bytes(&json!({"a": "b".repeat(1000)}));
+        let object = |data: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cm", "namespace": "prod"}, "data": {"a": data}})
+        };
+        let small = CachedObject::new(object("b"), &TrackingMethod::default()).unwrap();
+        let large = CachedObject::new(object(&"b".repeat(1000)), &TrackingMethod::default());
+        let (small, large) = (small.approx_bytes, large.unwrap().approx_bytes);
         assert!(large >= small + 999, "{small} vs {large}");
-        let stripped = CachedObject::new(replica_set(), &TrackingMethod::default()).unwrap();
-        assert!(stripped.approx_bytes > approx_value_bytes(&stripped.object));
     }
 }

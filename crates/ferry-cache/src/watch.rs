@@ -294,6 +294,6 @@ mod tests {
         assert_eq!(value["metadata"]["name"], "web");
         assert_eq!(value["spec"]["replicas"], 1);
         let cached = CachedObject::new(value, &TrackingMethod::default()).unwrap();
-        assert!(cached.object["metadata"].get("managedFields").is_none());
+        assert!(cached.object()["metadata"].get("managedFields").is_none());
     }
 }

@@ -118,7 +118,7 @@ async fn deployment_tree_live_edits_and_deletion() -> Result<()> {
         let tree = cache.tree(&app);
         let ready = tree
             .iter()
-            .filter(|n| n.object.key.kind == "Pod" && pod_ready(&n.object.object))
+            .filter(|n| n.object.key.kind == "Pod" && pod_ready(&n.object.object()))
             .count();
         (tree.len() == 4 && ready == 2).then_some(tree)
     })
@@ -141,7 +141,7 @@ async fn deployment_tree_live_edits_and_deletion() -> Result<()> {
     // Live objects come with managedFields; the cache keeps none.
     assert!(
         tree.iter()
-            .all(|n| n.object.object["metadata"].get("managedFields").is_none())
+            .all(|n| n.object.object()["metadata"].get("managedFields").is_none())
     );
     assert!(cache.stats().approx_bytes > 0);
 
@@ -154,7 +154,7 @@ async fn deployment_tree_live_edits_and_deletion() -> Result<()> {
     assert!(event.apps.contains(&app), "{event:?}");
     eventually("the edit in the cache", || {
         let live = cache.get(&deploy_key)?;
-        (live.object["metadata"]["annotations"]["example.com/edited"] == "yes").then_some(())
+        (live.object()["metadata"]["annotations"]["example.com/edited"] == "yes").then_some(())
     })
     .await?;
 
@@ -279,7 +279,7 @@ async fn crds_added_later_are_watched_and_removed_ones_dropped() -> Result<()> {
     let event = event_for(&mut events, &widget_key, Change::Applied).await?;
     assert_eq!(event.apps, std::slice::from_ref(&app));
     let cached = cache.get(&widget_key).context("widget cached")?;
-    assert_eq!(cached.object["spec"]["size"], 3);
+    assert_eq!(cached.object()["spec"]["size"], 3);
     assert_eq!(cache.app_resources(&app).len(), 1);
     let (resolved, namespaced) = cache.resolve(&group, "Widget").context("resolves")?;
     assert_eq!((resolved.plural.as_str(), namespaced), ("widgets", true));
@@ -402,7 +402,7 @@ async fn watches_that_end_resume_without_losing_changes() -> Result<()> {
             .collect();
         let green = cache
             .get(&key("", "ConfigMap", &ns, "cm-4"))
-            .is_some_and(|cm| cm.object["data"]["color"] == "green");
+            .is_some_and(|cm| cm.object()["data"]["color"] == "green");
         (names == ["cm-1", "cm-2", "cm-3", "cm-4"] && green).then_some(())
     })
     .await?;
@@ -497,7 +497,7 @@ async fn an_api_server_outage_serves_the_last_state_then_catches_up() -> Result<
             .collect();
         let green = cache
             .get(&key("", "ConfigMap", &ns, "changed"))
-            .is_some_and(|cm| cm.object["data"]["color"] == "green");
+            .is_some_and(|cm| cm.object()["data"]["color"] == "green");
         (names == ["changed", "created", "kept"] && green).then_some(())
     })
     .await?;

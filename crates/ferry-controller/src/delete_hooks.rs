@@ -145,8 +145,8 @@ pub async fn clean_up(
         .cache
         .app_resources(&setup.instance)
         .into_iter()
-        .filter(|o| is_hook_of(&o.object, hook_type))
-        .map(|o| o.object.clone())
+        .map(|o| o.object())
+        .filter(|o| is_hook_of(o, hook_type))
         .collect();
     let any_degraded = hooks.iter().any(|hook| {
         ferry_health::assess(hook, &ctx.argo_cm.get().health)

@@ -145,10 +145,11 @@ async fn delete_resources(
     let mut to_delete = Vec::new();
     let mut unconfirmed = Vec::new();
     for object in setup.cache.app_resources(&setup.instance) {
-        let (options, _) = SyncOptionSet::default().for_resource(&object.object);
+        let live = object.object();
+        let (options, _) = SyncOptionSet::default().for_resource(&live);
         // `Delete=false` resources outlive their app; so do ones the project does not permit.
         if !options.delete
-            || outlives_app(app, &object.key, &object.object)
+            || outlives_app(app, &object.key, &live)
             || !setup.policy.is_resource_permitted(
                 &object.key.group,
                 &object.key.kind,
@@ -174,13 +175,12 @@ async fn delete_resources(
     let mut failures = Vec::new();
     for object in to_delete {
         remaining += 1;
-        if object.object["metadata"]["deletionTimestamp"].is_string() {
+        if object.object()["metadata"]["deletionTimestamp"].is_string() {
             continue;
         }
-        let api_version = object.object["apiVersion"].as_str().unwrap_or_default();
         let Some((resource, namespaced)) = setup
             .cache
-            .resolve_api_version(api_version, &object.key.kind)
+            .resolve_api_version(&object.api_version, &object.key.kind)
         else {
             continue;
         };

@@ -415,7 +415,7 @@ async fn attempt(
         .cache
         .app_resources(&setup.instance)
         .iter()
-        .map(|o| o.object.clone())
+        .map(|o| o.object())
         .collect();
     let resources = selected_resources(&sync, &observed.desired, &live);
     let desired = if options.respect_ignore_differences {
@@ -816,17 +816,16 @@ async fn respecting_ignored(
             continue;
         };
         let live = if rules.needs_managed_fields(&key.group, &key.kind, &key.namespace, &key.name) {
-            let api_version = cached.object["apiVersion"].as_str().unwrap_or_default();
             ferry_appstate::read_with_managed_fields(
                 &setup.cache,
                 &setup.cluster.client,
-                api_version,
+                &cached.api_version,
                 &key,
             )
             .await
             .map_err(|err| format!("{key}: reading its managedFields: {err}"))?
         } else {
-            Some(cached.object.clone())
+            Some(cached.object())
         };
         match live {
             Some(live) => out.push(

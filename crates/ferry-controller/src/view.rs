@@ -110,10 +110,10 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
     let nodes: Vec<Value> = tree
         .iter()
         .map(|node| {
-            let object = &node.object.object;
+            let object = node.object.object();
             let key = &node.object.key;
             let mut images = BTreeSet::new();
-            collect_images(object, &mut images);
+            collect_images(&object, &mut images);
             let parents: Vec<Value> = node
                 .parents
                 .iter()
@@ -127,9 +127,9 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
                     })
                 })
                 .collect();
-            let version = object["apiVersion"]
-                .as_str()
-                .unwrap_or_default()
+            let version = node
+                .object
+                .api_version
                 .rsplit('/')
                 .next()
                 .unwrap_or_default();
@@ -147,7 +147,7 @@ pub async fn resource_tree(ctx: &Context, name: &str) -> Result<Value, ViewError
             if !images.is_empty() {
                 node["images"] = json!(images);
             }
-            if let Some(health) = ferry_health::assess(object, &ctx.argo_cm.get().health) {
+            if let Some(health) = ferry_health::assess(&object, &ctx.argo_cm.get().health) {
                 node["health"] = json!({
                     "status": ferry_appstate::health_code(health.status).to_string(),
                     "message": health.message,
