@@ -71,27 +71,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let app: Application =
         match serde_json::to_value(object.as_ref()).and_then(serde_json::from_value) {
             Ok(app) => app,
-            Err(err) => {
-                // Without a readable spec nothing else can be done; say so where users look.
-                let old: ApplicationStatus =
-                    serde_json::from_value(object.data["status"].clone()).unwrap_or_default();
-                let mut new = old.clone();
-                new.conditions = Conditions::new(&old.conditions)
-                    .with(
-                        condition::INVALID_SPEC_ERROR,
-                        format!("invalid application: {err}"),
-                    )
-                    .done();
-                new.sync.status = SyncStatusCode::Unknown;
-                ctx.written_statuses
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&name);
-                write_status(&ctx, &name, &old, None, &new, false)
-                    .await
-                    .map_err(write_error)?;
-                return Ok(Action::requeue(ctx.resync()));
-            }
+            Err(err) => return report_invalid_spec(&ctx, &name, &object, err).await,
         };
     if app.metadata.deletion_timestamp.is_some() {
         return deletion::finalize(&ctx, &app).await.map_err(write_error);
@@ -103,17 +83,7 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     let old = app.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.controller_namespace = ctx.settings.namespace.clone();
-    let mut conditions = Conditions::new(&old.conditions);
-    let unknown = app.unknown_fields();
-    if !unknown.is_empty() {
-        conditions = conditions.with(
-            condition::UNSUPPORTED_FIELDS_WARNING,
-            format!(
-                "ferry does not support these fields, which are ignored: {}",
-                unknown.join(", ")
-            ),
-        );
-    }
+    let mut conditions = unsupported_fields(&app, Conditions::new(&old.conditions));
     let refresh = app.refresh_requested();
     let mut requeue = jittered(&ctx);
     let had_comparison = ctx.has_comparison(&name);
@@ -133,20 +103,11 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             &mut requeue,
         );
     }
-
     let comparison_failed = match &observed {
         None => true,
         Some((_, found)) => !found.comparison.errors.is_empty(),
     };
-    if comparison_failed {
-        let retry = ctx.error_backoff.failed(&name, ctx.resync());
-        if retry.first {
-            warn!(app = %name, "comparison failed, retrying with backoff: {}", conditions.error_messages());
-        }
-        requeue = requeue.min(retry.after);
-    } else if ctx.error_backoff.succeeded(&name) {
-        info!(app = %name, "comparison recovered");
-    }
+    requeue = back_off_failed_comparison(&ctx, &name, comparison_failed, &conditions, requeue);
     new.conditions = conditions.done();
     // As Argo CD's: reconciledAt moves with a refresh and a comparison from scratch (the first,
     // the first after a sync or a settings change), and with any change of the status; not
@@ -163,41 +124,127 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
             .map_err(write_error)?;
     }
     if mark || !trails_written_status(&ctx, &name, &app, &new) {
-        let last = last_written_status(&ctx, &name, &app);
-        let written = write_status(&ctx, &name, &old, last.as_ref(), &new, refresh.is_some())
+        write_and_remember_status(&ctx, &name, &app, &old, &new, refresh.is_some())
             .await
             .map_err(write_error)?;
-        if let Some(owned) = written {
-            remember_written_status(&ctx, &name, &app, &new, owned);
-        }
     }
 
     operation::drive(&ctx, &app).await.map_err(write_error)?;
     if let Some(op) = automated {
-        info!(app = %name, revisions = ?op.sync.as_ref().map(|s| (&s.revision, &s.revisions)), "automated sync");
-        let (apps, app_name) = ctx.app_api(&name);
-        let written = patch::write(
-            &apps,
-            app_name,
-            &ctx.settings.field_manager,
-            json!({"operation": op}),
-        )
-        .await
-        .map_err(write_error)?;
-        // Start it from the object just written: the controller's own view may trail behind
-        // it, and must not request the same sync twice; the write's answer is fresh.
-        if let Ok(requested) =
-            serde_json::to_value(&written).and_then(serde_json::from_value::<Application>)
-        {
-            operation::drive_fresh(&ctx, &requested)
-                .await
-                .map_err(write_error)?;
-        }
+        start_automated_sync(&ctx, &name, op)
+            .await
+            .map_err(write_error)?;
     }
     if ctx.reconcile_backoff.succeeded(&name) {
         info!(app = %name, "reconcile recovered");
     }
     Ok(Action::requeue(requeue))
+}
+
+/// An app whose spec does not read: without a spec nothing else can be done, so the status
+/// says why where users look.
+async fn report_invalid_spec(
+    ctx: &Context,
+    name: &str,
+    object: &DynamicObject,
+    err: serde_json::Error,
+) -> Result<Action, Error> {
+    let old: ApplicationStatus =
+        serde_json::from_value(object.data["status"].clone()).unwrap_or_default();
+    let mut new = old.clone();
+    new.conditions = Conditions::new(&old.conditions)
+        .with(
+            condition::INVALID_SPEC_ERROR,
+            format!("invalid application: {err}"),
+        )
+        .done();
+    new.sync.status = SyncStatusCode::Unknown;
+    ctx.written_statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(name);
+    write_status(ctx, name, &old, None, &new, false)
+        .await
+        .map_err(|source| Error::Write {
+            app: name.to_string(),
+            source,
+        })?;
+    Ok(Action::requeue(ctx.resync()))
+}
+
+/// An UnsupportedFieldsWarning naming the spec's fields ferry does not know, if any.
+fn unsupported_fields(app: &Application, conditions: Conditions) -> Conditions {
+    let unknown = app.unknown_fields();
+    if unknown.is_empty() {
+        return conditions;
+    }
+    conditions.with(
+        condition::UNSUPPORTED_FIELDS_WARNING,
+        format!(
+            "ferry does not support these fields, which are ignored: {}",
+            unknown.join(", ")
+        ),
+    )
+}
+
+/// A failed comparison is tried again with backoff (within `requeue`); only the first failure
+/// of a streak is a warning, and the first success after one is told.
+fn back_off_failed_comparison(
+    ctx: &Context,
+    name: &str,
+    failed: bool,
+    conditions: &Conditions,
+    requeue: Duration,
+) -> Duration {
+    if failed {
+        let retry = ctx.error_backoff.failed(name, ctx.resync());
+        if retry.first {
+            warn!(app = %name, "comparison failed, retrying with backoff: {}", conditions.error_messages());
+        }
+        return requeue.min(retry.after);
+    }
+    if ctx.error_backoff.succeeded(name) {
+        info!(app = %name, "comparison recovered");
+    }
+    requeue
+}
+
+/// Writes `new` over `old` and remembers it as the status last written.
+async fn write_and_remember_status(
+    ctx: &Context,
+    name: &str,
+    app: &Application,
+    old: &ApplicationStatus,
+    new: &ApplicationStatus,
+    clear_refresh: bool,
+) -> kube::Result<()> {
+    let last = last_written_status(ctx, name, app);
+    let written = write_status(ctx, name, old, last.as_ref(), new, clear_refresh).await?;
+    if let Some(owned) = written {
+        remember_written_status(ctx, name, app, new, owned);
+    }
+    Ok(())
+}
+
+/// Requests the automated sync `op` and starts it.
+async fn start_automated_sync(ctx: &Arc<Context>, name: &str, op: Operation) -> kube::Result<()> {
+    info!(app = %name, revisions = ?op.sync.as_ref().map(|s| (&s.revision, &s.revisions)), "automated sync");
+    let (apps, app_name) = ctx.app_api(name);
+    let written = patch::write(
+        &apps,
+        app_name,
+        &ctx.settings.field_manager,
+        json!({"operation": op}),
+    )
+    .await?;
+    // Start it from the object just written: the controller's own view may trail behind it,
+    // and must not request the same sync twice; the write's answer is fresh.
+    if let Ok(requested) =
+        serde_json::to_value(&written).and_then(serde_json::from_value::<Application>)
+    {
+        operation::drive_fresh(ctx, &requested).await?;
+    }
+    Ok(())
 }
 
 /// The spec checked against its project, the sources rendered and compared with the live
