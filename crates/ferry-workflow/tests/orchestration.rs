@@ -1803,3 +1803,76 @@ spec:
     controller.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn resource_patches_name_their_object_in_flags_json_patches_included() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    let controller = start_controller(&ctx).await?;
+    let name = submit(
+        &ctx,
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: flagged}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: make, template: make}
+    - - {name: json, template: json}
+    - - {name: merge, template: merge}
+    - - {name: unknown-type, template: unknown-type}
+  - name: make
+    resource:
+      action: create
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: '{{workflow.name}}-cm'}
+        data: {a: '1'}
+  - name: json
+    resource:
+      action: patch
+      mergeStrategy: json
+      flags: [configmap, '{{workflow.name}}-cm']
+      manifest: |
+        - op: add
+          path: /data/b
+          value: '2'
+  - name: merge
+    outputs: {parameters: [{name: keys, valueFrom: {jsonPath: '{.data.b}{.data.c}'}}]}
+    resource:
+      action: patch
+      mergeStrategy: merge
+      flags: ['configmaps/{{workflow.name}}-cm', -n, '{{workflow.namespace}}']
+      manifest: '{data: {c: "3"}}'
+  - name: unknown-type
+    resource:
+      action: patch
+      mergeStrategy: json
+      flags: [nosuchthing, x]
+      manifest: '[]'
+"#,
+    )
+    .await?;
+    let wf = finished(&ctx, &name).await?;
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+    let data = config_map(&ctx, "flagged-cm").await?.unwrap().data.unwrap();
+    assert_eq!(
+        data.into_iter().collect::<Vec<_>>(),
+        [("a", "1"), ("b", "2"), ("c", "3")].map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    let merge = node(&wf, "merge");
+    assert_eq!(merge.phase, Phase::Succeeded);
+    let keys = &merge.outputs.as_ref().unwrap().parameters[0];
+    assert_eq!(keys.value.as_deref(), Some("23"));
+    let unknown = node(&wf, "unknown-type");
+    assert_eq!(unknown.phase, Phase::Failed);
+    assert_eq!(
+        unknown.message.as_deref(),
+        Some("the server doesn't have a resource type \"nosuchthing\"")
+    );
+    controller.abort();
+    Ok(())
+}

@@ -25,6 +25,7 @@ pub mod http;
 mod pod_node;
 mod progress;
 pub mod resource;
+mod resource_flags;
 mod retry;
 mod steps;
 mod suspend;

@@ -15,10 +15,12 @@ use ferry_types::workflow::{NodeStatus, Outputs, Parameter, Phase, ResourceTempl
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
+use kube::discovery::Discovery;
 use kube::discovery::Scope as ApiScope;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::resource_flags;
 use super::{Call, Op};
 use crate::condition::{Check, Condition, check};
 use crate::expr::{Scope, substitute};
@@ -148,13 +150,18 @@ impl Op<'_> {
 }
 
 /// The template with its tags substituted (upstream substitutes the whole template): the
-/// manifest and the conditions.
+/// manifest, the conditions and the flags.
 fn substituted(resource: &ResourceTemplate, scope: &Scope) -> Result<ResourceTemplate, String> {
     let text = |s: &Option<String>| s.as_deref().map(|s| substitute(s, scope)).transpose();
     Ok(ResourceTemplate {
         manifest: text(&resource.manifest)?,
         success_condition: text(&resource.success_condition)?,
         failure_condition: text(&resource.failure_condition)?,
+        flags: resource
+            .flags
+            .iter()
+            .map(|flag| substitute(flag, scope))
+            .collect::<Result<_, _>>()?,
         ..resource.clone()
     })
 }
@@ -338,11 +345,19 @@ fn outputs(declared: &[Parameter], object: &Value) -> Result<Option<Outputs>, St
 /// Does the template's action, then judges the object it returned.
 async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure> {
     let resource = &request.resource;
+    let flags = match resource_flags::parse(&resource.flags) {
+        Ok(flags) => flags,
+        Err(message) => return Ok(Report::failed(message)),
+    };
+    let namespace = flags.namespace.as_deref().unwrap_or(&request.namespace);
     let mut manifest: Value = match resource.manifest.as_deref().map(serde_yaml::from_str) {
         Some(Ok(manifest)) => manifest,
         Some(Err(err)) => return Ok(Report::failed(format!("manifest: {err}"))),
         None => return Ok(Report::failed("manifest is required".into())),
     };
+    if let Some((kind, name)) = &flags.object {
+        return patch_named(client, request, kind, name, namespace, &manifest).await;
+    }
     let Some(target) = target(&manifest) else {
         return Ok(Report::failed(
             "Kind and name are both required but at least one of them is missing from the manifest"
@@ -352,10 +367,10 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
     if let Some(owner) = &request.owner {
         add_owner(&mut manifest, owner);
     }
-    let (api, namespaced) = api_for(client, &target, &request.namespace).await?;
+    let (api, namespaced) = api_for(client, &target, namespace).await?;
     if namespaced && let Some(meta) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.entry("namespace")
-            .or_insert_with(|| Value::from(request.namespace.clone()));
+            .or_insert_with(|| Value::from(namespace.to_string()));
     }
     let object: DynamicObject = match serde_json::from_value(manifest.clone()) {
         Ok(object) => object,
@@ -394,6 +409,57 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
         name: object.metadata.name.clone().unwrap_or(name),
         namespace: object.metadata.namespace.clone(),
         ..target
+    };
+    Ok(judge(request, &acted, &object))
+}
+
+/// `kubectl patch TYPE NAME --type <mergeStrategy> --patch-file <manifest>`: the object the
+/// flags name, patched with the manifest (for `json`, a JSON patch: a list of operations).
+async fn patch_named(
+    client: &kube::Client,
+    request: &Request,
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    manifest: &Value,
+) -> Result<Report, Failure> {
+    let discovery = Discovery::new(client.clone()).run().await?;
+    let Some((api_resource, capabilities)) = resource_flags::resolve(&discovery, kind) else {
+        return Ok(Report::failed(format!(
+            "the server doesn't have a resource type {kind:?}"
+        )));
+    };
+    let api: Api<DynamicObject> = if resource_flags::namespaced(&capabilities) {
+        Api::namespaced_with(client.clone(), namespace, &api_resource)
+    } else {
+        Api::all_with(client.clone(), &api_resource)
+    };
+    let object = match request.resource.merge_strategy.as_deref() {
+        Some("json") => {
+            // kube's Patch::Json takes its own json-patch version's type; the body is the
+            // manifest as it is, which the API server checks.
+            let body =
+                serde_json::to_vec(manifest).map_err(|e| Failure::Permanent(e.to_string()))?;
+            let http = http::Request::patch(format!("{}/{name}", api.resource_url()))
+                .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                .body(body)
+                .map_err(|e| Failure::Permanent(e.to_string()))?;
+            client.request::<DynamicObject>(http).await?
+        }
+        Some("merge") => {
+            api.patch(name, &PatchParams::default(), &Patch::Merge(manifest))
+                .await?
+        }
+        _ => {
+            api.patch(name, &PatchParams::default(), &Patch::Strategic(manifest))
+                .await?
+        }
+    };
+    let acted = ObjectRef {
+        api_version: api_resource.api_version.clone(),
+        kind: api_resource.kind.clone(),
+        namespace: object.metadata.namespace.clone(),
+        name: object.metadata.name.clone().unwrap_or_else(|| name.into()),
     };
     Ok(judge(request, &acted, &object))
 }
@@ -491,26 +557,16 @@ pub fn validate(template: &Template) -> Result<(), String> {
     if resource.manifest_from.is_some() {
         return Err("resource.manifestFrom: artifacts are not supported yet".into());
     }
-    if !resource.flags.is_empty() {
-        return Err(
-            "resource.flags: not supported (ferry acts with its own client, without kubectl)"
-                .into(),
-        );
-    }
-    match resource.merge_strategy.as_deref() {
-        None | Some("strategic" | "merge") => {}
-        Some("json") => {
-            return Err(
-                "resource.mergeStrategy: json patches name their object with kubectl's flags, which ferry does not take"
-                    .into(),
-            );
-        }
+    let flags = resource_flags::parse(&resource.flags)?;
+    let json = match resource.merge_strategy.as_deref() {
+        None | Some("strategic" | "merge") => false,
+        Some("json") => true,
         Some(other) => {
             return Err(format!(
                 "resource.mergeStrategy must be one of: strategic, merge, json (not {other:?})"
             ));
         }
-    }
+    };
     let Some(manifest) = resource
         .manifest
         .as_deref()
@@ -521,8 +577,29 @@ pub fn validate(template: &Template) -> Result<(), String> {
     // Tags are substituted when the node runs; a placeholder keeps the YAML checkable now.
     let placeholders = regex::Regex::new(r"\{\{[^}]*\}\}").map_err(|err| err.to_string())?;
     let checkable = placeholders.replace_all(manifest, "placeholder");
-    if serde_yaml::from_str::<Value>(&checkable).is_err() {
+    let Ok(parsed) = serde_yaml::from_str::<Value>(&checkable) else {
         return Err("resource.manifest must be a valid yaml".into());
+    };
+    // Upstream's kubectl takes the object from the flags for a JSON patch or a patch without a
+    // kind, else from the manifest (`-f`), and refuses both at once.
+    let named = resource.action == "patch" && (json || parsed.get("kind").is_none());
+    match (&flags.object, named) {
+        (None, true) if json => {
+            return Err(
+                "resource.flags: a json patch names its object in flags (TYPE NAME or TYPE/NAME)"
+                    .into(),
+            );
+        }
+        (Some(_), false) => {
+            return Err(
+                "resource.flags: the manifest names the object; flags may not name another (kubectl: you may not specify resource arguments as well)"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if json && !parsed.is_array() && !manifest.trim_start().starts_with("{{") {
+        return Err("resource.manifest: a json patch is a list of operations".into());
     }
     let outputs = template.outputs.iter().flat_map(|o| &o.parameters);
     if resource.action == "delete"
@@ -593,7 +670,15 @@ mod tests {
             ),
             (
                 "resource: {action: patch, mergeStrategy: json, manifest: '[]'}",
-                "resource.mergeStrategy",
+                "resource.flags: a json patch names its object in flags",
+            ),
+            (
+                "resource: {action: patch, mergeStrategy: json, flags: [pod, p], manifest: 'a: b'}",
+                "a json patch is a list of operations",
+            ),
+            (
+                "resource: {action: create, flags: [pod, p], manifest: 'kind: Pod'}",
+                "the manifest names the object",
             ),
             (
                 "resource: {action: patch, mergeStrategy: other, manifest: 'a: b'}",
@@ -625,6 +710,13 @@ resource:
   successCondition: data.ready == yes
 outputs: {parameters: [{name: x, valueFrom: {jsonPath: '{.metadata.name}'}}]}";
         assert_eq!(validate(&template(fine)), Ok(()));
+        let json_patch = "name: t
+resource:
+  action: patch
+  mergeStrategy: json
+  flags: [configmap, '{{workflow.name}}', -n, other]
+  manifest: '[{op: add, path: /data/x, value: y}]'";
+        assert_eq!(validate(&template(json_patch)), Ok(()));
     }
 
     #[test]
