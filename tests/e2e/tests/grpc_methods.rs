@@ -4,7 +4,8 @@
 //! `argocd-gpg-keys-cm` through the real argocd CLI (`argocd gpg list/get/add/rm`), and a
 //! repository's branches and tags (`ListRefs`, the web UI's revision choices), and the trusted
 //! ssh hosts and TLS certificates through `argocd cert add-ssh/add-tls/list/rm`, and argocd-cm's
-//! deep links of an app and its resources (`ListLinks`, `ListResourceLinks`), and the apps a
+//! deep links of an app, its resources and a project (`ListLinks`, `ListResourceLinks`), a
+//! project's global projects (`GetGlobalProjects`), and the apps a
 //! repository holds and their details (`ListApps`, `GetAppDetails`), and the tags of an OCI
 //! repository (`ListOCITags`).
 
@@ -418,7 +419,8 @@ async fn argocd_cert_trusts_an_ssh_host_and_a_tls_server() -> Result<()> {
 }
 
 /// argocd-cm's deep links, as the web UI asks for them (`ListLinks`, `ListResourceLinks`): Go
-/// templates over the app, its cluster and project, shown when their expr-lang condition holds.
+/// templates over the app, its cluster and project, shown when their expr-lang condition holds;
+/// a project's links and global projects.
 #[tokio::test]
 async fn deep_links_of_an_app_and_its_resources() -> Result<()> {
     let story = Story::new().await?;
@@ -438,6 +440,16 @@ async fn deep_links_of_an_app_and_its_resources() -> Result<()> {
   title: Docs
   description: what this kind is
   if: resource.kind == "Application" && project.metadata.name == "default"
+"#,
+            "project.links": r#"
+- url: https://wiki.example.com/teams/{{ .project.metadata.labels.team }}
+  title: Team wiki
+  if: project.metadata.labels?.team != nil
+"#,
+            "globalProjects": r#"
+- projectName: shared
+  labelSelector:
+    matchLabels: {team: blue}
 "#,
         },
     }))?;
@@ -496,6 +508,53 @@ async fn deep_links_of_an_app_and_its_resources() -> Result<()> {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::PermissionDenied, "{missing:?}");
+
+    // A project's own links (`project.links`, over the project) and its global projects
+    // (argocd-cm's `globalProjects`, by label selector).
+    let projects = story.ctx.api::<AppProject>();
+    for (name, labels) in [("blue", json!({"team": "blue"})), ("shared", json!({}))] {
+        let project = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"sourceRepos": ["*"]},
+        }))?;
+        projects.create(&PostParams::default(), &project).await?;
+    }
+    let links = client
+        .call("/project.ProjectService/ListLinks", json!({"name": "blue"}))
+        .await?;
+    assert_eq!(
+        links["items"],
+        json!([{"title": "Team wiki", "url": "https://wiki.example.com/teams/blue"}]),
+        "{links}"
+    );
+    let none = client
+        .call(
+            "/project.ProjectService/ListLinks",
+            json!({"name": "shared"}),
+        )
+        .await?;
+    assert_eq!(none["items"], Value::Null, "{none}");
+    let global = client
+        .call(
+            "/project.ProjectService/GetGlobalProjects",
+            json!({"name": "blue"}),
+        )
+        .await?;
+    let names: Vec<&Value> = global["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .map(|project| &project["metadata"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("shared")], "{global}");
+    let missing = client
+        .call(
+            "/project.ProjectService/GetGlobalProjects",
+            json!({"name": "no-such-project"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
     Ok(())
 }
 

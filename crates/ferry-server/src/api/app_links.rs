@@ -2,7 +2,8 @@
 //! answers them to the UI: each link's `if` an expr-lang condition and its `url` a Go template
 //! (with Sprig) over `app`/`application`, `cluster` (its name, server, namespaces, project,
 //! labels and annotations, never its credentials), and for a resource `resource` (Secret values
-//! masked) and `project`. A link whose condition or template fails is left out and logged.
+//! masked) and `project`; `project.links` of a project over `project` alone
+//! ([`super::projects`]). A link whose condition or template fails is left out and logged.
 
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -25,7 +26,7 @@ const RESOURCE_LINKS: &str = "resource.links";
 
 /// One link of argocd-cm, Argo CD's `DeepLink`.
 #[derive(Deserialize, Debug)]
-struct DeepLink {
+pub(super) struct DeepLink {
     url: String,
     title: String,
     description: Option<String>,
@@ -88,7 +89,7 @@ fn to_value(object: &impl serde::Serialize) -> Result<Value, ApiError> {
 }
 
 /// The links of `key` in argocd-cm (none when unset); YAML that is no list of links is an error.
-fn configured(state: &AppState, key: &str) -> Result<Vec<DeepLink>, ApiError> {
+pub(super) fn configured(state: &AppState, key: &str) -> Result<Vec<DeepLink>, ApiError> {
     let settings = state.settings();
     let Some(text) = settings.argocd_cm().get(key) else {
         return Ok(Vec::new());
@@ -136,7 +137,7 @@ async fn app_scope(state: &AppState, app: &Application) -> Result<Map<String, Va
 }
 
 /// Argo CD's `LinkInfo` of each link whose condition holds over `scope`.
-fn evaluate(links: &[DeepLink], scope: &Value, name: &str) -> Vec<Value> {
+pub(super) fn evaluate(links: &[DeepLink], scope: &Value, name: &str) -> Vec<Value> {
     let mut items = Vec::new();
     for link in links {
         if let Some(condition) = &link.condition {

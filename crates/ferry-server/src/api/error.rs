@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 /// gRPC status codes, as grpc-gateway puts them in error bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
+    Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
     AlreadyExists = 6,
@@ -36,7 +37,7 @@ impl Code {
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Self::AlreadyExists | Self::Aborted => StatusCode::CONFLICT,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unknown | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
         }

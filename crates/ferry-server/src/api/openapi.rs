@@ -586,6 +586,22 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/projects/{name}/links",
+        "projects",
+        "The deep links of a project (argocd-cm project.links)",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/projects/{name}/globalprojects",
+        "projects",
+        "The global projects of a project (argocd-cm globalProjects)",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/projects/{name}/syncwindows",
         "projects",
         "A project's sync windows",

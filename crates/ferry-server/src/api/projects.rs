@@ -1,7 +1,9 @@
 //! `/api/v1/projects`: the AppProjects of the control namespace, as far as RBAC (`projects`,
-//! on the project's name) lets the caller see and change them, their active sync windows, and
-//! ([`tokens`]) project role tokens.
+//! on the project's name) lets the caller see and change them, their active sync windows,
+//! ([`tokens`]) project role tokens, ([`links`]) deep links and ([`global`]) global projects.
 
+mod global;
+mod links;
 mod tokens;
 
 use axum::extract::{Path, State};
@@ -37,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/projects/{name}/detailed", get(detailed))
         .route("/api/v1/projects/{name}/syncwindows", get(sync_windows))
         .route("/api/v1/projects/{name}/events", get(events))
+        .route("/api/v1/projects/{name}/links", get(links::list))
+        .route("/api/v1/projects/{name}/globalprojects", get(global::get))
         .merge(tokens::routes())
 }
 
@@ -365,7 +369,7 @@ async fn delete(
 }
 
 /// `GET /api/v1/projects/{name}/detailed`: the project with the repositories and clusters that
-/// belong to it (without credentials). ferry has no global projects.
+/// belong to it (without credentials), and its global projects.
 async fn detailed(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -373,6 +377,7 @@ async fn detailed(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state.settings(), &caller, PROJECTS, GET, &name)?;
     let project = fetch(&state, &name).await?;
+    let global_projects = global::of(&state, &project).await?;
     let repositories: Vec<Value> =
         entries(&state, &[SECRET_TYPE_REPOSITORY], RepoSecret::from_secret)
             .await?
@@ -388,7 +393,7 @@ async fn detailed(
         .collect();
     Ok(Json(json!({
         "project": project,
-        "globalProjects": [],
+        "globalProjects": global_projects,
         "repositories": repositories,
         "clusters": clusters,
     })))

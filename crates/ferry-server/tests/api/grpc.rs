@@ -89,6 +89,14 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
     let server = Server::start(&ctx).await?;
     let mut client = Client::connect(&server).await?;
 
+    // Every method of Argo CD's services, called anonymously, is refused as unauthenticated
+    // (or answered, the public ones) — except those ferry has no route for, named here.
+    assert_eq!(
+        unimplemented_methods(&client).await,
+        UNIMPLEMENTED,
+        "the methods answering Unimplemented"
+    );
+
     let version = client
         .call("/version.VersionService/Version", json!({}))
         .await?;
@@ -250,4 +258,68 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
         .await?;
     server.stop().await?;
     Ok(())
+}
+
+/// The methods of Argo CD's API ferry does not serve (yet), in the order of the protos.
+const UNIMPLEMENTED: &[&str] = &[
+    "/application.ApplicationService/RevisionChartDetails",
+    "/application.ApplicationService/GetOCIMetadata",
+    "/application.ApplicationService/GetManifestsWithFiles",
+    "/application.ApplicationService/ServerSideDiff",
+    "/cluster.ClusterService/RotateAuth",
+    "/cluster.ClusterService/InvalidateCache",
+    "/repocreds.RepoCredsService/ListWriteRepositoryCredentials",
+    "/repocreds.RepoCredsService/CreateWriteRepositoryCredentials",
+    "/repocreds.RepoCredsService/UpdateWriteRepositoryCredentials",
+    "/repocreds.RepoCredsService/DeleteWriteRepositoryCredentials",
+    "/repository.RepositoryService/GetWrite",
+    "/repository.RepositoryService/ListWriteRepositories",
+    "/repository.RepositoryService/GetHelmCharts",
+    "/repository.RepositoryService/CreateWriteRepository",
+    "/repository.RepositoryService/UpdateWriteRepository",
+    "/repository.RepositoryService/DeleteWriteRepository",
+    "/repository.RepositoryService/ValidateWriteAccess",
+    "/cluster.SettingsService/GetPlugins",
+];
+
+/// The methods of Argo CD's services that answer `Unimplemented`, each called with its path
+/// variables set (to `1`, a string or a number) by a client without a session: a routed one is refused before it
+/// does anything.
+async fn unimplemented_methods(client: &Client) -> Vec<String> {
+    assert!(client.token.is_none(), "the walk calls anonymously");
+    let mut found = Vec::new();
+    for service in ferry_grpc::descriptors().services() {
+        // Argo CD's API, not the repo server's internal service nor Google's.
+        let package = service.package_name();
+        if package.starts_with("google") || service.name() == "RepoServerService" {
+            continue;
+        }
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let mut request = json!({});
+            for binding in ferry_grpc::binding::bindings(&method).into_iter().take(1) {
+                for variable in binding.path.split('{').skip(1) {
+                    let field = variable.split(['}', '=']).next().unwrap();
+                    let mut at = &mut request;
+                    for part in field.split('.') {
+                        at = at
+                            .as_object_mut()
+                            .unwrap()
+                            .entry(part)
+                            .or_insert_with(|| json!({}));
+                    }
+                    *at = json!("1");
+                }
+            }
+            let answer = if method.is_server_streaming() {
+                client.first_of_stream(&path, request).await.err()
+            } else {
+                client.call(&path, request).await.err()
+            };
+            if answer.is_some_and(|status| status.code() == Code::Unimplemented) {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
