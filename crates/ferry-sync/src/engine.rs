@@ -305,6 +305,25 @@ impl Run<'_> {
 
     /// Builds the tasks: applies for desired objects and hooks, prunes for tracked extras.
     async fn plan(&mut self) -> Result<Vec<Task>, Stop> {
+        let (mut tasks, desired_keys) = self.plan_applies().await?;
+        let (mut prunes, tracked) = self.plan_prunes(&desired_keys);
+        self.request
+            .prune_guard
+            .check(desired_keys.len(), tracked, prunes.len())
+            .map_err(Stop::Failed)?;
+        place_prunes(&tasks, &mut prunes);
+        tasks.extend(prunes);
+
+        if self.request.options.fail_on_shared_resource {
+            self.check_shared(&tasks).await?;
+        }
+        Ok(tasks)
+    }
+
+    /// The apply tasks of the desired objects and hooks this sync takes, and the keys of every
+    /// desired object that is not a hook. Objects that cannot be synced (unknown sync options,
+    /// a bad wave, no identity, tracking that cannot be marked) fail the plan, all named.
+    async fn plan_applies(&mut self) -> Result<(Vec<Task>, HashSet<ResourceKey>), Stop> {
         let request = self.request;
         let mut tasks = Vec::new();
         let mut desired_keys = HashSet::new();
@@ -344,18 +363,7 @@ impl Run<'_> {
             if !hook.is_hook() {
                 desired_keys.insert(key.clone());
             }
-            if let Some(only) = &request.resources
-                && !only.contains(&key)
-            {
-                continue;
-            }
-            if !hook.is_hook()
-                && options.apply_out_of_sync_only
-                && request
-                    .out_of_sync
-                    .as_ref()
-                    .is_some_and(|out_of_sync| !out_of_sync.contains(&key))
-            {
+            if !self.applies(&key, &hook, &options) {
                 continue;
             }
             // A hook with generateName has no identity to record until the server names it.
@@ -369,38 +377,36 @@ impl Run<'_> {
                 problems.push(format!("{key}: {err}"));
                 continue;
             }
-            if hook.is_hook() {
-                for hook_type in &hook.types {
-                    let Some(phase) = phase_of(*hook_type) else {
-                        continue;
-                    };
-                    tasks.push(Task {
-                        action: Action::Apply,
-                        object: object.clone(),
-                        phase,
-                        wave,
-                        hook_type: Some(*hook_type),
-                        hook: hook.clone(),
-                        options: options.clone(),
-                    });
-                }
-            } else {
-                tasks.push(Task {
-                    action: Action::Apply,
-                    object,
-                    phase: SyncPhase::Sync,
-                    wave,
-                    hook_type: None,
-                    hook,
-                    options,
-                });
-            }
+            tasks.extend(apply_tasks(object, hook, wave, options));
         }
         if !problems.is_empty() {
             return Err(Stop::Failed(problems.join("; ")));
         }
+        Ok((tasks, desired_keys))
+    }
 
-        // Extras: tracked live objects no longer in Git.
+    /// Whether this sync applies the desired object `key`: one of the resources asked for, and
+    /// with ApplyOutOfSyncOnly only when out of sync (hooks always run).
+    fn applies(&self, key: &ResourceKey, hook: &Hook, options: &SyncOptionSet) -> bool {
+        let request = self.request;
+        if request
+            .resources
+            .as_ref()
+            .is_some_and(|only| !only.contains(key))
+        {
+            return false;
+        }
+        let in_sync = request
+            .out_of_sync
+            .as_ref()
+            .is_some_and(|out_of_sync| !out_of_sync.contains(key));
+        hook.is_hook() || !options.apply_out_of_sync_only || !in_sync
+    }
+
+    /// The prune tasks of tracked live objects no longer desired (those the sync may not prune
+    /// are recorded as skipped), and how many tracked objects there are.
+    fn plan_prunes(&mut self, desired_keys: &HashSet<ResourceKey>) -> (Vec<Task>, usize) {
+        let request = self.request;
         let mut prunes = Vec::new();
         let mut tracked = 0;
         for live in &request.live {
@@ -446,17 +452,7 @@ impl Run<'_> {
                 prunes.push(task);
             }
         }
-        request
-            .prune_guard
-            .check(desired_keys.len(), tracked, prunes.len())
-            .map_err(Stop::Failed)?;
-        place_prunes(&tasks, &mut prunes);
-        tasks.extend(prunes);
-
-        if request.options.fail_on_shared_resource {
-            self.check_shared(&tasks).await?;
-        }
-        Ok(tasks)
+        (prunes, tracked)
     }
 
     /// Namespaced objects without a namespace go to the destination namespace; cluster-scoped
@@ -1257,6 +1253,36 @@ fn field_validation(options: &SyncOptionSet) -> ValidationDirective {
     } else {
         ValidationDirective::Ignore
     }
+}
+
+/// The apply tasks of one desired object: one per hook type for a hook (in that type's phase),
+/// else one in the Sync phase.
+fn apply_tasks(object: Value, hook: Hook, wave: i32, options: SyncOptionSet) -> Vec<Task> {
+    if !hook.is_hook() {
+        return vec![Task {
+            action: Action::Apply,
+            object,
+            phase: SyncPhase::Sync,
+            wave,
+            hook_type: None,
+            hook,
+            options,
+        }];
+    }
+    hook.types
+        .iter()
+        .filter_map(|hook_type| {
+            Some(Task {
+                action: Action::Apply,
+                object: object.clone(),
+                phase: phase_of(*hook_type)?,
+                wave,
+                hook_type: Some(*hook_type),
+                hook: hook.clone(),
+                options: options.clone(),
+            })
+        })
+        .collect()
 }
 
 fn key_of(object: &Value) -> Option<ResourceKey> {
