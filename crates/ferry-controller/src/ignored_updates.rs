@@ -62,7 +62,7 @@ fn seen(object: &CachedObject, settings: &ArgoSettings) -> Option<Seen> {
     if !updates.enabled {
         return None;
     }
-    let value = object.object.clone();
+    let value = object.object();
     if !hashed(object, &value) {
         return None;
     }
