@@ -9,6 +9,7 @@
 pub mod appset;
 pub mod argocd;
 pub mod browser;
+pub mod ci;
 pub mod helm;
 pub mod pods;
 

@@ -12,11 +12,13 @@ use anyhow::{Context, Result, bail};
 use super::{BUSYBOX_IMAGE, PAUSE_IMAGE, run};
 
 const PAUSE_SOURCE: &str = include_str!("pause.c");
+/// The busybox image's archive in the cache.
+pub const BUSYBOX_ARCHIVE: &str = "busybox.oci.tar";
 
 /// The OCI archives of the pause and busybox images, built unless the cache has them.
 pub fn ensure(cache: &Path) -> Result<Vec<PathBuf>> {
     let pause = cache.join("pause.oci.tar");
-    let busybox = cache.join("busybox.oci.tar");
+    let busybox = cache.join(BUSYBOX_ARCHIVE);
     if pause.is_file() && busybox.is_file() {
         return Ok(vec![pause, busybox]);
     }

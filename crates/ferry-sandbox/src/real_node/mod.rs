@@ -107,6 +107,16 @@ pub fn prepare(sandbox: &Sandbox) -> Result<()> {
     Ok(())
 }
 
+/// The OCI archive of [`BUSYBOX_IMAGE`] (built when the cache lacks it), for images built on
+/// top of it and base images pushed to a registry.
+pub fn busybox_archive() -> Result<std::path::PathBuf> {
+    let archives = images::ensure(&crate::toolchain::cache_dir().join("images"))?;
+    archives
+        .into_iter()
+        .find(|a| a.ends_with(images::BUSYBOX_ARCHIVE))
+        .context("no busybox archive")
+}
+
 /// Once the API server is ready: imports the base images and starts the kubelet, kube-proxy and
 /// CoreDNS.
 pub async fn join(sandbox: &Sandbox, bin: &Path, host: &Host, timeout: Duration) -> Result<()> {
