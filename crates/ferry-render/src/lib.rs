@@ -54,6 +54,10 @@ pub use limits::{
 };
 pub use oci_source::oci_tags;
 pub use plugin::{
-    PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata, PluginSpec,
+    ParameterAnnouncement, PluginCommand, PluginConfig, PluginDiscover, PluginFind, PluginMetadata,
+    PluginParameters, PluginSpec,
 };
-pub use renderer::{RefSource, RenderConfig, RenderStats, Rendered, Renderer, SourceRevision};
+pub use renderer::{
+    PluginDetails, RefSource, RenderConfig, RenderStats, Rendered, Renderer, SourceDetails,
+    SourceRevision,
+};

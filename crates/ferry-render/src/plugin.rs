@@ -38,6 +38,43 @@ pub struct PluginSpec {
     pub generate: PluginCommand,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discover: Option<PluginDiscover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<PluginParameters>,
+}
+
+/// The parameters a plugin announces to the UI and API (`GetAppDetails`): a fixed list, and a
+/// command run in the source directory that prints more as a JSON list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginParameters {
+    #[serde(default, rename = "static", skip_serializing_if = "Vec::is_empty")]
+    pub fixed: Vec<ParameterAnnouncement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic: Option<PluginCommand>,
+}
+
+/// Argo CD's `ParameterAnnouncement`: a parameter the plugin takes, how to show it and its
+/// default (`string`, `array` or `map`, by `collectionType`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterAnnouncement {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tooltip: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub item_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub collection_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub string: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub array: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub map: std::collections::BTreeMap<String, String>,
 }
 
 /// A command and its arguments (no shell unless the command is one).
@@ -293,6 +330,36 @@ pub(crate) async fn run(
     )
     .await?;
     manifest::parse_stream(&out, &format!("plugin {name} output"))
+}
+
+/// The parameters `plugin` announces for the source in `app_dir` (inside a workspace copy):
+/// what its `parameters.dynamic` command prints (a JSON list), then its `parameters.static`
+/// list, which comes later so that it wins where a client takes the last of a name, as in
+/// Argo CD.
+pub(crate) async fn announcements(
+    runner: &ToolRunner,
+    plugin: &PluginConfig,
+    ws: &Workspace,
+    app_dir: &Path,
+    env: Vec<(String, String)>,
+) -> Result<Vec<ParameterAnnouncement>, ErrorKind> {
+    let Some(parameters) = &plugin.spec.parameters else {
+        return Ok(Vec::new());
+    };
+    let mut announced = match &parameters.dynamic {
+        Some(dynamic) if !dynamic.command.is_empty() => {
+            let tool = format!("plugin {} parameters", plugin.full_name());
+            let out = command(runner, &tool, dynamic, ws, app_dir, env).await?;
+            serde_json::from_str::<Vec<ParameterAnnouncement>>(&out).map_err(|err| {
+                ErrorKind::Invalid(format!(
+                    "{tool}: the output is not a JSON list of parameter announcements: {err}"
+                ))
+            })?
+        }
+        _ => Vec::new(),
+    };
+    announced.extend(parameters.fixed.iter().cloned());
+    Ok(announced)
 }
 
 /// Whether `find.command` run in `app_dir` (inside a workspace copy) discovers the source: it

@@ -23,6 +23,43 @@ use crate::tool::{self, ToolRunner};
 use crate::workspace::Workspace;
 use crate::{AppContext, chart, directory, helm, kustomize, manifest, overrides};
 
+/// What [`Renderer::inspect_checkout`] finds of a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDetails {
+    pub kind: SourceType,
+    /// The plugin that renders a plugin source.
+    pub plugin: Option<PluginDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginDetails {
+    /// `<name>-<version>`, or `<name>` without a version.
+    pub name: String,
+    pub parameters: Vec<plugin::ParameterAnnouncement>,
+}
+
+/// The checkout's canonical root and the source's directory in it, which may not leave it.
+fn source_dir(
+    source: &ApplicationSource,
+    checkout: &Path,
+) -> Result<(PathBuf, PathBuf), ErrorKind> {
+    let root = checkout
+        .canonicalize()
+        .map_err(|e| ErrorKind::io(checkout.display(), e))?;
+    let path = if source.path.is_empty() {
+        "."
+    } else {
+        source.path.as_str()
+    };
+    let app_dir = confine::resolve(&root, &root, path, "source path")?;
+    if !app_dir.is_dir() {
+        return Err(ErrorKind::Invalid(format!(
+            "source path {path:?} is not a directory in the repository"
+        )));
+    }
+    Ok((root, app_dir))
+}
+
 /// How the renderer runs tools and caches results.
 #[derive(Debug, Clone)]
 pub struct RenderConfig {
@@ -370,6 +407,44 @@ impl Renderer {
         }))
     }
 
+    /// What the source in `checkout` is, found as a render would find it but without rendering
+    /// it: its type and, for a plugin, the plugin and the parameters it announces (Argo CD's
+    /// `GetAppDetails`).
+    pub async fn inspect_checkout(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        checkout: &Path,
+        revision: &str,
+    ) -> Result<SourceDetails, RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        let (root, app_dir) = source_dir(source, checkout).map_err(fail)?;
+        let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
+        let env = BuildEnv::new(app, source, revision);
+        let (kind, plugin) = self
+            .detect(app, source, &root, &app_dir, &env)
+            .await
+            .map_err(fail)?;
+        let Some(plugin) = plugin else {
+            return Ok(SourceDetails { kind, plugin: None });
+        };
+        // The dynamic command may write files, as `generate` may: it gets a private copy.
+        let ws = Workspace::copy_of(&self.config.work_dir, &root).map_err(fail)?;
+        let rel_app = app_dir.strip_prefix(&root).expect("resolved inside root");
+        let vars = plugin::plugin_env(&env, app, source.plugin.as_ref()).map_err(fail)?;
+        let parameters =
+            plugin::announcements(&self.runner, plugin, &ws, &ws.repo.join(rel_app), vars)
+                .await
+                .map_err(fail)?;
+        Ok(SourceDetails {
+            kind,
+            plugin: Some(PluginDetails {
+                name: plugin.full_name(),
+                parameters,
+            }),
+        })
+    }
+
     async fn render_uncached(
         &self,
         app: &AppContext,
@@ -380,20 +455,7 @@ impl Renderer {
         budget: ManifestBudget,
     ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
         let fail = |kind| RenderError::new(source.describe(), kind);
-        let root = checkout
-            .canonicalize()
-            .map_err(|e| fail(ErrorKind::io(checkout.display(), e)))?;
-        let path = if source.path.is_empty() {
-            "."
-        } else {
-            source.path.as_str()
-        };
-        let app_dir = confine::resolve(&root, &root, path, "source path").map_err(fail)?;
-        if !app_dir.is_dir() {
-            return Err(fail(ErrorKind::Invalid(format!(
-                "source path {path:?} is not a directory in the repository"
-            ))));
-        }
+        let (root, app_dir) = source_dir(source, checkout).map_err(fail)?;
         let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
         let env = BuildEnv::new(app, source, revision);
         let (kind, plugin) = self

@@ -198,3 +198,89 @@ async fn plugin_is_discovered_by_its_find_command_and_named_ones_must_discover()
         "{err}"
     );
 }
+
+/// A plugin announcing parameters: a fixed list and a command whose output depends on the
+/// source (and which writes a file, into its private copy only).
+const ANNOUNCING: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: ConfigManagementPlugin
+metadata:
+  name: announcer
+spec:
+  generate:
+    command: [cat, all.yaml]
+  discover:
+    fileName: "values.txt"
+  parameters:
+    static:
+      - name: replicas
+        title: Replicas
+        tooltip: How many pods
+        required: true
+        itemType: number
+        string: "1"
+      - name: labels
+        collectionType: map
+        map: {team: web}
+    dynamic:
+      command: [sh, -c]
+      args:
+        - |
+          touch written-by-dynamic
+          printf '[{"name":"%s","collectionType":"array","array":["%s"]}]' "$(cat values.txt)" "$ARGOCD_APP_NAME"
+"#;
+
+#[tokio::test]
+async fn a_plugin_source_is_inspected_with_the_parameters_its_plugin_announces() {
+    let repo = GitRepo::new().unwrap();
+    repo.write("cmp/values.txt", "regions").unwrap();
+    repo.write("cmp/all.yaml", "").unwrap();
+    repo.write("plain/cm.yaml", "kind: ConfigMap\n").unwrap();
+    repo.commit("sources").unwrap();
+    let h = harness(vec![PluginConfig::from_yaml(ANNOUNCING).unwrap()]);
+    let source = |path: &str| sources(&format!("- repoURL: {}\n  path: {path}\n", repo.file_url()));
+    let checkout = repo.work_path();
+
+    let details = h
+        .renderer
+        .inspect_checkout(&app("web", "prod"), &source("cmp")[0], &checkout, "main")
+        .await
+        .unwrap();
+    assert_eq!(details.kind, ferry_types::source::SourceType::Plugin);
+    let plugin = details.plugin.expect("a plugin source");
+    assert_eq!(plugin.name, "announcer");
+    // Dynamic first, static after (static wins for clients that keep the last of a name).
+    let announced = serde_json::to_value(&plugin.parameters).unwrap();
+    assert_eq!(
+        announced,
+        serde_json::json!([
+            {"name": "regions", "collectionType": "array", "array": ["web"]},
+            {"name": "replicas", "title": "Replicas", "tooltip": "How many pods",
+             "required": true, "itemType": "number", "string": "1"},
+            {"name": "labels", "collectionType": "map", "map": {"team": "web"}},
+        ])
+    );
+    assert!(
+        !checkout.join("cmp/written-by-dynamic").exists(),
+        "the dynamic command wrote into the checkout"
+    );
+
+    let plain = h
+        .renderer
+        .inspect_checkout(&app("web", "prod"), &source("plain")[0], &checkout, "main")
+        .await
+        .unwrap();
+    assert_eq!(plain.kind, ferry_types::source::SourceType::Directory);
+    assert_eq!(plain.plugin, None);
+
+    // Output that is not a list of announcements is an error naming the plugin.
+    let broken = ANNOUNCING.replace("printf '[{", "printf '{");
+    let h = harness(vec![PluginConfig::from_yaml(&broken).unwrap()]);
+    let err = h
+        .renderer
+        .inspect_checkout(&app("web", "prod"), &source("cmp")[0], &checkout, "main")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugin announcer parameters"), "{err}");
+}

@@ -55,6 +55,10 @@ struct Args {
         default_value = "http://127.0.0.1:8084"
     )]
     controller_url: Vec<url::Url>,
+    /// Directory of config-management plugin configs, as the controller's flag of the same
+    /// name: app details then tell plugin sources and the parameters their plugins announce.
+    #[arg(long)]
+    plugin_config_dir: Option<PathBuf>,
     /// Directory of the web UI's built files (`ui/dist`, what `scripts/ui` builds) to serve
     /// besides the API, instead of those built into the binary.
     #[arg(long, env = "ARGOCD_SERVER_STATIC_ASSETS")]
@@ -121,6 +125,11 @@ async fn main() -> anyhow::Result<()> {
         .with_controller(args.controller_url.clone());
     if args.tls_cert.is_some() {
         state = state.with_tls();
+    }
+    if let Some(dir) = &args.plugin_config_dir {
+        let plugins = ferry_render::PluginConfig::load_dir(dir)
+            .map_err(|err| anyhow::anyhow!("--plugin-config-dir: {err}"))?;
+        state = state.with_plugins(plugins);
     }
     let assets = match &args.staticassets {
         Some(dir) => Some(

@@ -1,8 +1,8 @@
 //! `POST /api/v1/repositories/{url}/appdetails` (Argo CD's `GetAppDetails`, what the app forms
 //! show of a source before and after it is saved): the source's type and, for Helm, its value
-//! files, `values.yaml` and the parameters they set; for Kustomize, the images of its build.
-//! Read from a checkout of the request's own; Kustomize is built by ferry-render, as the
-//! controller builds it.
+//! files, `values.yaml` and the parameters they set; for Kustomize, the images of its build;
+//! for a plugin, the parameters the plugin announces. Read from a checkout of the request's
+//! own; the type is found and Kustomize built by ferry-render, as the controller does.
 
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -78,22 +78,34 @@ pub async fn get(
     let checkout = checkout(&state, &source.repo_url, &source.target_revision, project).await?;
     let root = canonical(checkout.checkout.path())?;
     let app_dir = within(&root, &source.path)?;
-    let kind = match source.explicit_type().map_err(ApiError::invalid_argument)? {
-        Some(kind) => kind,
-        None => discovered_type(&app_dir),
-    };
-    let details = match kind {
+    source.explicit_type().map_err(ApiError::invalid_argument)?;
+    let (_work_dir, renderer) = renderer(&state, &checkout)?;
+    let app = app_context(&state, &query.app_name, project)?;
+    let found = renderer
+        .inspect_checkout(
+            &app,
+            &source,
+            checkout.checkout.path(),
+            checkout.checkout.sha(),
+        )
+        .await
+        .map_err(|err| ApiError::failed_precondition(err.to_string()))?;
+    let mut details = match found.kind {
         SourceType::Helm => json!({"helm": helm_details(&root, &app_dir, &source)?}),
         SourceType::Kustomize => {
-            let images =
-                kustomize_images(&state, &query.app_name, project, &source, &checkout).await?;
+            let images = kustomize_images(&renderer, &app, &source, &checkout).await?;
             json!({"kustomize": {"images": images}})
         }
         SourceType::Directory => json!({"directory": {}}),
-        SourceType::Plugin => json!({"plugin": {}}),
+        SourceType::Plugin => {
+            let announced = found
+                .plugin
+                .map(|plugin| plugin.parameters)
+                .unwrap_or_default();
+            json!({"plugin": {"parametersAnnouncement": announced}})
+        }
     };
-    let mut details = details;
-    details["type"] = kind.to_string().into();
+    details["type"] = found.kind.to_string().into();
     Ok(Json(details))
 }
 
@@ -156,21 +168,6 @@ fn within(root: &FsPath, path: &str) -> Result<PathBuf, ApiError> {
         Ok(dir)
     } else {
         Err(outside())
-    }
-}
-
-/// The type of a source without options, from its files as the renderer finds it (plugins,
-/// which only the controller knows, aside).
-fn discovered_type(app_dir: &FsPath) -> SourceType {
-    if ferry_render::KUSTOMIZATION_NAMES
-        .iter()
-        .any(|name| app_dir.join(name).is_file())
-    {
-        SourceType::Kustomize
-    } else if app_dir.join("Chart.yaml").is_file() {
-        SourceType::Helm
-    } else {
-        SourceType::Directory
     }
 }
 
@@ -302,34 +299,46 @@ fn scalar(value: &serde_yaml::Value) -> String {
     }
 }
 
-/// Argo CD's Kustomize images: every `image` of the `containers` and `initContainers` of the
-/// build's objects, sorted (repeats kept).
-async fn kustomize_images(
+/// A renderer over the request's checkout, with the server's plugins, working in a directory
+/// of its own (removed when the first value is dropped).
+fn renderer(
     state: &AppState,
-    app_name: &str,
-    project: &str,
-    source: &ApplicationSource,
     checkout: &RequestCheckout,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<(tempfile::TempDir, Renderer), ApiError> {
     let work_dir = tempfile::Builder::new()
         .prefix("ferry-server-app-details-")
         .tempdir()
         .map_err(|err| ApiError::internal("making a work directory", &err))?;
     let config = RenderConfig {
         work_dir: work_dir.path().to_path_buf(),
+        plugins: state.plugins().to_vec(),
         ..RenderConfig::default()
     };
     let renderer = Renderer::new(Arc::new(checkout.cache.clone()), config);
-    let app = AppContext {
+    Ok((work_dir, renderer))
+}
+
+fn app_context(state: &AppState, app_name: &str, project: &str) -> Result<AppContext, ApiError> {
+    Ok(AppContext {
         name: app_name.to_string(),
         project: project.to_string(),
         kustomize: KustomizeOptions::from_argocd_cm(state.settings().argocd_cm())
             .map_err(|err| ApiError::failed_precondition(format!("argocd-cm: {err}")))?,
         ..AppContext::default()
-    };
+    })
+}
+
+/// Argo CD's Kustomize images: every `image` of the `containers` and `initContainers` of the
+/// build's objects, sorted (repeats kept).
+async fn kustomize_images(
+    renderer: &Renderer,
+    app: &AppContext,
+    source: &ApplicationSource,
+    checkout: &RequestCheckout,
+) -> Result<Vec<String>, ApiError> {
     let (_, objects) = renderer
         .render_checkout(
-            &app,
+            app,
             source,
             checkout.checkout.path(),
             checkout.checkout.sha(),

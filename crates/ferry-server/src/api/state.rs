@@ -162,6 +162,8 @@ struct Inner {
     tls: bool,
     /// The web UI's files, when this server serves them.
     static_assets: Option<StaticAssets>,
+    /// Config-management plugins, to tell plugin sources and what they announce.
+    plugins: Arc<Vec<ferry_render::PluginConfig>>,
 }
 
 impl AppState {
@@ -184,6 +186,7 @@ impl AppState {
                 controller: None,
                 tls: false,
                 static_assets: None,
+                plugins: Arc::default(),
                 client,
                 namespace,
                 settings,
@@ -227,6 +230,20 @@ impl AppState {
             .expect("with_static_assets is called before the state is shared")
             .static_assets = Some(assets);
         self
+    }
+
+    /// Knows the controller's config-management plugins (its `--plugin-config-dir`), so that
+    /// app details tell plugin sources and the parameters their plugins announce. Call before
+    /// cloning the state.
+    pub fn with_plugins(mut self, plugins: Vec<ferry_render::PluginConfig>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_plugins is called before the state is shared")
+            .plugins = Arc::new(plugins);
+        self
+    }
+
+    pub fn plugins(&self) -> &[ferry_render::PluginConfig] {
+        &self.inner.plugins
     }
 
     pub fn static_assets(&self) -> Option<&StaticAssets> {

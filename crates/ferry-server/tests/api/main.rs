@@ -1,6 +1,7 @@
 //! The `ferry-server` binary against the sandbox: logins, lockouts, RBAC, password changes, API
 //! tokens, Git webhooks, SSO with Dex, and that no secret leaks into responses or the log.
 
+mod app_details;
 mod applications;
 mod applicationsets;
 mod badge;
