@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ferry_sync::{
-    Checkpoint, OnApplied, PruneConfirmation, PruneGuard, SyncOptionSet, SyncReport, SyncRequest,
+    Checkpoint, CheckpointRequest, Engine, OnApplied, PruneConfirmation, PruneGuard, SyncOptionSet,
+    SyncReport, SyncRequest,
 };
 use ferry_types::application::{
     ApplicationStatus, Operation, OperationPhase, OperationState, ResourceResult, RevisionHistory,
@@ -21,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -364,16 +365,7 @@ async fn attempt(
     previous: Option<(Vec<ResourceResult>, Option<SystemTime>)>,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, Option<SyncOperationResult>), String> {
-    if app.is_none() {
-        let read = read_app(ctx, name).await.map_err(|err| match err {
-            kube::Error::SerdeError(err) => format!("application {name}: invalid spec: {err}"),
-            err => format!("reading application {name}: {err}"),
-        })?;
-        *app = Some(read);
-    }
-    let Some(app) = app.clone() else {
-        return Err(format!("reading application {name}"));
-    };
+    let app = read_once(ctx, name, app).await?;
     let (apps, app_name) = ctx.app_api(name);
     let setup = appstate::setup(ctx, &app).await?;
     let sync = state.operation.sync.clone().unwrap_or_default();
@@ -397,20 +389,8 @@ async fn attempt(
         return Err(comparison.forbidden.join("; "));
     }
 
-    let mut options = SyncOptionSet::default();
     let policy = app.spec.sync_policy.clone().unwrap_or_default();
-    let mut unknown = options.apply(policy.sync_options.iter().map(String::as_str));
-    unknown.extend(options.apply(sync.sync_options.iter().map(String::as_str)));
-    if !unknown.is_empty() {
-        let names: Vec<_> = unknown.into_iter().map(|u| u.0).collect();
-        return Err(format!("unknown sync options: {}", names.join(", ")));
-    }
-    if let Some(strategy) = &sync.sync_strategy {
-        let force = |s: &Option<ferry_types::application::SyncStrategyApply>| {
-            s.as_ref().is_some_and(|a| a.force)
-        };
-        options.force |= force(&strategy.apply) || force(&strategy.hook);
-    }
+    let options = sync_options(&policy.sync_options, &sync)?;
     let live: Vec<Value> = setup
         .cache
         .app_resources(&setup.instance)
@@ -423,7 +403,7 @@ async fn attempt(
     } else {
         observed.desired.clone()
     };
-    let (checkpoint, mut saves) = Checkpoint::new();
+    let (checkpoint, saves) = Checkpoint::new();
     let request = SyncRequest {
         app: app.name_any(),
         app_namespace: app
@@ -469,6 +449,64 @@ async fn attempt(
         .await
         .map_err(|err| format!("{err:#}"))?;
 
+    let result = sync_result(&app, &observed, sources, &policy);
+    state.sync_result = Some(result.clone());
+    let report = run_with_progress(
+        ctx,
+        name,
+        state,
+        written,
+        (&*engine, request, saves),
+        cancel,
+    )
+    .await;
+    Ok((report, Some(result)))
+}
+
+/// The Application to sync: `app` when already read, else read now and kept there.
+async fn read_once(
+    ctx: &Context,
+    name: &str,
+    app: &mut Option<Application>,
+) -> Result<Application, String> {
+    if app.is_none() {
+        let read = read_app(ctx, name).await.map_err(|err| match err {
+            kube::Error::SerdeError(err) => format!("application {name}: invalid spec: {err}"),
+            err => format!("reading application {name}: {err}"),
+        })?;
+        *app = Some(read);
+    }
+    app.clone()
+        .ok_or_else(|| format!("reading application {name}"))
+}
+
+/// The sync options of the app's sync policy and then the operation's; an unknown one is an
+/// error naming it. A sync strategy's `force` (apply or hook) forces every apply.
+fn sync_options(policy: &[String], sync: &SyncOperation) -> Result<SyncOptionSet, String> {
+    let mut options = SyncOptionSet::default();
+    let mut unknown = options.apply(policy.iter().map(String::as_str));
+    unknown.extend(options.apply(sync.sync_options.iter().map(String::as_str)));
+    if !unknown.is_empty() {
+        let names: Vec<_> = unknown.into_iter().map(|u| u.0).collect();
+        return Err(format!("unknown sync options: {}", names.join(", ")));
+    }
+    if let Some(strategy) = &sync.sync_strategy {
+        let force = |s: &Option<ferry_types::application::SyncStrategyApply>| {
+            s.as_ref().is_some_and(|a| a.force)
+        };
+        options.force |= force(&strategy.apply) || force(&strategy.hook);
+    }
+    Ok(options)
+}
+
+/// The operation's result before the sync runs: the revisions and sources synced (one, or
+/// each of a multi-source app's) and the managed namespace metadata asked for.
+fn sync_result(
+    app: &Application,
+    observed: &appstate::Observed,
+    sources: Vec<ApplicationSource>,
+    policy: &ferry_types::application::SyncPolicy,
+) -> SyncOperationResult {
     let multi = app.is_multi_source();
     let revisions: Vec<String> = observed
         .rendered
@@ -488,12 +526,23 @@ async fn attempt(
         ..Default::default()
     };
     if multi {
-        result.sources = sources.clone();
+        result.sources = sources;
     } else {
-        result.source = sources.first().cloned();
+        result.source = sources.into_iter().next();
     }
-    state.sync_result = Some(result.clone());
+    result
+}
 
+/// Runs the sync (`engine` running `request`, answering its checkpoint `saves`), writing its
+/// progress to the Application meanwhile.
+async fn run_with_progress(
+    ctx: &Context,
+    name: &str,
+    state: &mut OperationState,
+    written: &mut Option<OperationState>,
+    (engine, request, mut saves): (&Engine, SyncRequest, mpsc::Receiver<CheckpointRequest>),
+    cancel: &CancellationToken,
+) -> SyncReport {
     let (progress, mut updates) = watch::channel(SyncReport::running());
     let finished = CancellationToken::new();
     let sync = async {
@@ -529,7 +578,7 @@ async fn attempt(
         }
     };
     let (report, ()) = tokio::join!(sync, writer);
-    Ok((report, Some(result)))
+    report
 }
 
 /// The Application as it is now.
