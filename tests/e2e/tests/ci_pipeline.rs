@@ -7,7 +7,9 @@
 //! base image in the sandbox registry (TLS from the sandbox CA, htpasswd login) and pushes it —
 //! and the third bumps the config repository with `ferry ci set-image`, which commits and pushes
 //! the new tag. ferry-controller syncs that commit and the real node pulls and runs the built
-//! image: the pod says the pushed version and runs the digest the build step reported.
+//! image: the pod says the pushed version and runs the digest the build step reported. A later
+//! push whose tests fail ends the workflow Failed at its first step: nothing is built or bumped
+//! and the pod keeps running the release.
 
 use std::time::Instant;
 
@@ -19,6 +21,7 @@ use ferry_sandbox::Sandbox;
 use ferry_sandbox::registry::{Registry, RegistryInfo};
 use ferry_testkit::git::{GitRepo, HttpServer};
 use ferry_testkit::real_node;
+use ferry_testkit::server::ServerProcess;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
 use ferry_types::workflow::{NodeStatus, Phase};
 use ferry_types::{Application, Workflow, WorkflowEventBinding, WorkflowTemplate};
@@ -95,40 +98,8 @@ async fn a_push_is_tested_built_in_a_pod_bumped_in_git_and_deployed_on_the_real_
     let server = story.start_server().await?;
 
     // The push: GitHub's signed webhook, the repository as the pods reach it.
-    let payload = json!({
-        "ref": "refs/heads/main",
-        "before": "0000000000000000000000000000000000000000",
-        "after": commit,
-        "repository": {
-            "full_name": "ferry-e2e/pipeline",
-            "clone_url": app_git.pod_url()?,
-            "html_url": app_git.pod_url()?,
-            "default_branch": "main",
-        },
-        "commits": [{"id": commit, "modified": ["VERSION", "run.sh", "test.sh"]}],
-    })
-    .to_string();
     let pushed = Instant::now();
-    let answer: Value = reqwest::Client::new()
-        .post(format!("http://{}/api/webhook", server.address()))
-        .header("X-GitHub-Event", "push")
-        .header("X-GitHub-Delivery", "ci-story")
-        .header("X-Hub-Signature-256", signature(payload.as_bytes()))
-        .header("Content-Type", "application/json")
-        .body(payload)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let submitted = answer["workflows"]
-        .as_array()
-        .and_then(|w| w.first())
-        .with_context(|| format!("the push submitted no workflow: {answer}"))?;
-    let name = submitted["workflow"]
-        .as_str()
-        .with_context(|| format!("the binding failed: {submitted}"))?
-        .to_string();
+    let name = push(&server, &app_git.pod_url()?, &commit).await?;
 
     // The workflow runs its three steps on the real node and succeeds.
     let wf = finished(&story, &name, &workflows).await?;
@@ -224,8 +195,67 @@ async fn a_push_is_tested_built_in_a_pod_bumped_in_git_and_deployed_on_the_real_
         (synced - ran).as_secs_f64(),
         (running - synced).as_secs_f64(),
     );
+
+    // A commit that breaks the program: its tests fail, so nothing is built or bumped and the
+    // pod keeps running 1.0.0.
+    app_repo.write("run.sh", PROGRAM.replace("pipeline $(", "pipeline v$("))?;
+    app_repo.write("VERSION", "1.1.0\n")?;
+    let broken = app_repo.commit("pipeline 1.1.0, saying its version wrong")?;
+    let name = push(&server, &app_git.pod_url()?, &broken).await?;
+    let wf = finished(&story, &name, &workflows).await?;
+    let status = wf.status.context("no status")?;
+    assert_eq!(status.phase, Some(Phase::Failed), "{status:#?}");
+    let steps: Vec<(&str, Phase)> = status
+        .nodes
+        .values()
+        .filter(|n| n.type_ == "Pod")
+        .map(|n| (n.display_name.as_str(), n.phase))
+        .collect();
+    assert_eq!(steps, [("test", Phase::Failed)], "only the tests ran");
+    assert_eq!(bare_git(&config, &["rev-parse", "main"])?, head);
+    assert_eq!(
+        running_pod_says(&story.ctx.api(), "pipeline", &node).await?,
+        "pipeline 1.0.0"
+    );
     server.stop().await?;
     Ok(())
+}
+
+/// Delivers GitHub's signed push webhook of `commit` to the app repository at `clone_url` (as
+/// the pods reach it); the name of the workflow the binding submitted.
+async fn push(server: &ServerProcess, clone_url: &str, commit: &str) -> Result<String> {
+    let payload = json!({
+        "ref": "refs/heads/main",
+        "after": commit,
+        "repository": {
+            "full_name": "ferry-e2e/pipeline",
+            "clone_url": clone_url,
+            "html_url": clone_url,
+            "default_branch": "main",
+        },
+        "commits": [{"id": commit}],
+    })
+    .to_string();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://{}/api/webhook", server.address()))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", commit)
+        .header("X-Hub-Signature-256", signature(payload.as_bytes()))
+        .header("Content-Type", "application/json")
+        .body(payload)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let submitted = answer["workflows"]
+        .as_array()
+        .and_then(|w| w.first())
+        .with_context(|| format!("the push submitted no workflow: {answer}"))?;
+    Ok(submitted["workflow"]
+        .as_str()
+        .with_context(|| format!("the binding failed: {submitted}"))?
+        .to_string())
 }
 
 /// The application's program: says which version runs, again and again (`--once`: once).
