@@ -174,6 +174,21 @@ pub(crate) fn client(
     builder.build().map_err(|e| invalid("HTTP client", &e))
 }
 
+/// A blocking HTTP client for requests other than Git's on behalf of repository `url` (a Helm
+/// repository's `index.yaml`): the same TLS trust, client certificate, `insecure` and proxy.
+pub fn repository_client(
+    url: &str,
+    credential: &RepoCredential,
+    trust: &Credentials,
+    timeout: Duration,
+) -> Result<Client, GitError> {
+    let parsed = RepoUrl::parse(url)?;
+    let host = url::Url::parse(url.trim())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned));
+    client(&parsed, credential, trust, host.as_deref(), timeout)
+}
+
 /// While alive, this thread's libgit2 operations on `ferry-http(s)://` URLs use `remote`.
 pub(crate) struct Active(());
 

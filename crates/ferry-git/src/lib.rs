@@ -39,6 +39,7 @@ pub use checkout::{Checkout, CheckoutOptions};
 pub use credentials::{ClientCert, Credentials, RepoCredential, TOKEN_USERNAME};
 pub use error::GitError;
 pub use github_app::GithubApp;
+pub use http_transport::repository_client;
 pub use metadata::CommitMetadata;
 pub use revision::{RemoteRef, Resolved};
 pub use tls_certs::TlsCerts;

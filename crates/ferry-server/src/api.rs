@@ -35,6 +35,7 @@ mod query;
 mod repo_access;
 mod repo_app_details;
 mod repo_apps;
+mod repo_helm_charts;
 mod repositories;
 mod resource_overrides;
 mod selector;
@@ -177,6 +178,10 @@ fn rest_router(state: AppState) -> Router {
         .route(
             "/api/v1/repositories/{url}/oci-tags",
             get(repo_access::oci_tags),
+        )
+        .route(
+            "/api/v1/repositories/{url}/helmcharts",
+            get(repo_helm_charts::list),
         )
         .route("/api/v1/repositories/{url}/apps", get(repo_apps::list))
         .route(

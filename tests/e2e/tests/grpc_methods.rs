@@ -7,7 +7,7 @@
 //! deep links of an app, its resources and a project (`ListLinks`, `ListResourceLinks`), a
 //! project's global projects (`GetGlobalProjects`), and the apps a
 //! repository holds and their details (`ListApps`, `GetAppDetails`), and the tags of an OCI
-//! repository (`ListOCITags`).
+//! repository (`ListOCITags`), and the charts of a Helm repository (`GetHelmCharts`).
 
 use std::str::FromStr;
 
@@ -16,6 +16,7 @@ use ferry_e2e::Story;
 use ferry_e2e::argocd::Argocd;
 use ferry_grpc::codec::DynamicCodec;
 use ferry_grpc::json::{from_message, to_message};
+use ferry_testkit::chart_repo::{ChartRepo, ChartRepoOptions};
 use ferry_testkit::gpg::GpgKey;
 use ferry_testkit::registry::{Registry, RegistryOptions};
 use ferry_types::AppProject;
@@ -741,5 +742,46 @@ async fn list_oci_tags_names_the_tags_of_a_private_registry_repository() -> Resu
         .collect();
     tags.sort_unstable();
     assert_eq!(tags, ["1.0.0", "1.1.0+build.5"]);
+    Ok(())
+}
+
+/// The charts of a Helm repository (`GetHelmCharts`, the web UI's chart choices): its
+/// `index.yaml` fetched with the saved credentials once the repository is added over gRPC.
+#[tokio::test]
+async fn get_helm_charts_lists_a_private_repositorys_charts_and_versions() -> Result<()> {
+    let charts = ChartRepo::start(ChartRepoOptions {
+        auth: Some(("charts", "helm-Pa55")),
+        ..Default::default()
+    })?;
+    let work = tempfile::tempdir()?;
+    for version in ["1.0.0", "1.1.0"] {
+        let dir = work.path().join(version);
+        ferry_e2e::write_chart(&dir, version, "hello")?;
+        charts.add_chart(&dir)?;
+    }
+    let story = Story::new().await?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let list = || {
+        client.call(
+            "/repository.RepositoryService/GetHelmCharts",
+            json!({"repo": charts.url()}),
+        )
+    };
+    let anonymous = list().await.unwrap_err();
+    assert!(anonymous.message().contains("401"), "{anonymous:?}");
+    client
+        .call(
+            "/repository.RepositoryService/CreateRepository",
+            json!({"repo": {"repo": charts.url(), "type": "helm", "name": "charts",
+                            "username": "charts", "password": "helm-Pa55"}}),
+        )
+        .await?;
+    let listed = list().await?;
+    assert_eq!(
+        listed["items"],
+        json!([{"name": "web", "versions": ["1.1.0", "1.0.0"]}]),
+        "{listed}"
+    );
     Ok(())
 }

@@ -690,6 +690,15 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/repositories/{url}/helmcharts",
+        "repositories",
+        "The charts of a Helm repository's index and their versions (appProject), fetched \
+         with the saved credentials",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/repositories/{url}/apps",
         "repositories",
         "The directories of a repository at a revision holding a Helm chart or a kustomization \

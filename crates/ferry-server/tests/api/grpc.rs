@@ -274,7 +274,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "/repocreds.RepoCredsService/DeleteWriteRepositoryCredentials",
     "/repository.RepositoryService/GetWrite",
     "/repository.RepositoryService/ListWriteRepositories",
-    "/repository.RepositoryService/GetHelmCharts",
     "/repository.RepositoryService/CreateWriteRepository",
     "/repository.RepositoryService/UpdateWriteRepository",
     "/repository.RepositoryService/DeleteWriteRepository",
