@@ -1821,6 +1821,9 @@ spec:
     - - {name: make, template: make}
     - - {name: json, template: json}
     - - {name: merge, template: merge}
+    - - {name: read, template: read}
+    - - {name: from-artifact, template: from-artifact}
+    - - {name: drop, template: drop}
     - - {name: unknown-type, template: unknown-type}
   - name: make
     resource:
@@ -1846,6 +1849,24 @@ spec:
       mergeStrategy: merge
       flags: ['configmaps/{{workflow.name}}-cm', -n, '{{workflow.namespace}}']
       manifest: '{data: {c: "3"}}'
+  - name: read
+    outputs: {parameters: [{name: a, valueFrom: {jsonPath: '{.data.a}'}}]}
+    resource: {action: get, flags: [ConfigMap, '{{workflow.name}}-cm']}
+  - name: from-artifact
+    inputs:
+      artifacts:
+      - name: manifest
+        raw:
+          data: |
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: flagged-made}
+            data: {from: artifact}
+    resource:
+      action: create
+      manifestFrom: {artifact: {name: manifest}}
+  - name: drop
+    resource: {action: delete, flags: [configmaps/flagged-made]}
   - name: unknown-type
     resource:
       action: patch
@@ -1867,6 +1888,13 @@ spec:
     assert_eq!(merge.phase, Phase::Succeeded);
     let keys = &merge.outputs.as_ref().unwrap().parameters[0];
     assert_eq!(keys.value.as_deref(), Some("23"));
+    let read = node(&wf, "read");
+    let a = &read.outputs.as_ref().unwrap().parameters[0];
+    assert_eq!(a.value.as_deref(), Some("1"), "get through flags");
+    // Created from the raw artifact's manifest, then deleted through flags.
+    assert_eq!(node(&wf, "from-artifact").phase, Phase::Succeeded);
+    assert_eq!(node(&wf, "drop").phase, Phase::Succeeded);
+    assert!(config_map(&ctx, "flagged-made").await?.is_none());
     let unknown = node(&wf, "unknown-type");
     assert_eq!(unknown.phase, Phase::Failed);
     assert_eq!(

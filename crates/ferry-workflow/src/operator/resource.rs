@@ -97,10 +97,16 @@ impl Op<'_> {
         };
         let mut scope = scope.clone();
         scope.insert("node.name".into(), call.name.clone());
-        let resource = match substituted(resource, &scope) {
+        let mut resource = match substituted(resource, &scope) {
             Ok(resource) => resource,
             Err(message) => return self.mark(id, Phase::Error, Some(message)),
         };
+        if let Some(name) = manifest_artifact(&resource) {
+            match self.manifest_from(id, name) {
+                Ok(manifest) => resource.manifest = Some(manifest),
+                Err(message) => return self.mark(id, Phase::Error, Some(message)),
+            }
+        }
         let meta = &self.workflow.metadata;
         let owner = (resource.set_owner_reference == Some(true)).then(|| OwnerReference {
             api_version: "argoproj.io/v1alpha1".into(),
@@ -124,6 +130,32 @@ impl Op<'_> {
             acted,
         });
     }
+}
+
+impl Op<'_> {
+    /// The content of the node's input artifact `name`, for `manifestFrom.artifact` (upstream
+    /// reads it from the artifact's path in its pod; the controller has the raw ones at hand).
+    fn manifest_from(&self, id: &str, name: &str) -> Result<String, String> {
+        let artifact = self
+            .nodes
+            .get(id)
+            .and_then(|node| node.inputs.as_ref())
+            .and_then(|inputs| inputs.artifacts.iter().find(|a| a.name == name))
+            .ok_or_else(|| {
+                format!("artifact {name} in `manifestFrom` refer to a non-exist artifact")
+            })?;
+        match &artifact.raw {
+            Some(raw) => Ok(raw.data.clone()),
+            None => Err(format!(
+                "resource.manifestFrom.artifact: {name:?} is not a raw artifact; the controller reads only raw ones yet"
+            )),
+        }
+    }
+}
+
+/// The input artifact `manifestFrom.artifact` names.
+fn manifest_artifact(resource: &ResourceTemplate) -> Option<&str> {
+    resource.manifest_from.as_ref()?["artifact"]["name"].as_str()
 }
 
 impl Op<'_> {
@@ -350,14 +382,22 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
         Err(message) => return Ok(Report::failed(message)),
     };
     let namespace = flags.namespace.as_deref().unwrap_or(&request.namespace);
-    let mut manifest: Value = match resource.manifest.as_deref().map(serde_yaml::from_str) {
-        Some(Ok(manifest)) => manifest,
-        Some(Err(err)) => return Ok(Report::failed(format!("manifest: {err}"))),
-        None => return Ok(Report::failed("manifest is required".into())),
+    let manifest = resource
+        .manifest
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(serde_yaml::from_str::<Value>)
+        .transpose();
+    let manifest = match manifest {
+        Ok(manifest) => manifest,
+        Err(err) => return Ok(Report::failed(format!("manifest: {err}"))),
     };
     if let Some((kind, name)) = &flags.object {
-        return patch_named(client, request, kind, name, namespace, &manifest).await;
+        return act_on_named(client, request, kind, name, namespace, manifest.as_ref()).await;
     }
+    let Some(mut manifest) = manifest else {
+        return Ok(Report::failed("manifest is required".into()));
+    };
     let Some(target) = target(&manifest) else {
         return Ok(Report::failed(
             "Kind and name are both required but at least one of them is missing from the manifest"
@@ -377,6 +417,9 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
         Err(err) => return Ok(Report::failed(format!("manifest: {err}"))),
     };
     let name = target.name.clone();
+    if resource.action == "delete" {
+        return delete(&api, target).await;
+    }
     let result = match resource.action.as_str() {
         "create" => api.create(&PostParams::default(), &object).await,
         "apply" => {
@@ -392,16 +435,6 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
             api.patch(&name, &PatchParams::default(), &patch).await
         }
         "get" => api.get(&name).await,
-        "delete" => {
-            // kubectl delete --ignore-not-found: an absent object is already deleted.
-            return match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(done(Phase::Running, None, None, Some(target))),
-                Err(kube::Error::Api(status)) if status.is_not_found() => {
-                    Ok(done(Phase::Succeeded, None, None, Some(target)))
-                }
-                Err(err) => Err(err.into()),
-            };
-        }
         other => return Ok(Report::failed(format!("unknown action {other:?}"))),
     };
     let object = result?;
@@ -413,15 +446,28 @@ async fn act(client: &kube::Client, request: &Request) -> Result<Report, Failure
     Ok(judge(request, &acted, &object))
 }
 
-/// `kubectl patch TYPE NAME --type <mergeStrategy> --patch-file <manifest>`: the object the
-/// flags name, patched with the manifest (for `json`, a JSON patch: a list of operations).
-async fn patch_named(
+/// `kubectl delete --ignore-not-found`: an absent object is already deleted; else the node
+/// waits until it is gone.
+async fn delete(api: &Api<DynamicObject>, target: ObjectRef) -> Result<Report, Failure> {
+    match api.delete(&target.name, &DeleteParams::default()).await {
+        Ok(_) => Ok(done(Phase::Running, None, None, Some(target))),
+        Err(kube::Error::Api(status)) if status.is_not_found() => {
+            Ok(done(Phase::Succeeded, None, None, Some(target)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `kubectl get|delete TYPE NAME`, or `kubectl patch TYPE NAME --type <mergeStrategy>
+/// --patch-file <manifest>`: the object the flags name (a patch's manifest is the patch; for
+/// `json`, a JSON patch: a list of operations).
+async fn act_on_named(
     client: &kube::Client,
     request: &Request,
     kind: &str,
     name: &str,
     namespace: &str,
-    manifest: &Value,
+    manifest: Option<&Value>,
 ) -> Result<Report, Failure> {
     let discovery = Discovery::new(client.clone()).run().await?;
     let Some((api_resource, capabilities)) = resource_flags::resolve(&discovery, kind) else {
@@ -433,6 +479,21 @@ async fn patch_named(
         Api::namespaced_with(client.clone(), namespace, &api_resource)
     } else {
         Api::all_with(client.clone(), &api_resource)
+    };
+    let target = ObjectRef {
+        api_version: api_resource.api_version.clone(),
+        kind: api_resource.kind.clone(),
+        namespace: resource_flags::namespaced(&capabilities).then(|| namespace.to_string()),
+        name: name.to_string(),
+    };
+    let manifest = match (request.resource.action.as_str(), manifest) {
+        ("get", _) => {
+            let object = api.get(name).await?;
+            return Ok(judge(request, &target, &object));
+        }
+        ("delete", _) => return delete(&api, target).await,
+        (_, Some(manifest)) => manifest,
+        (_, None) => return Ok(Report::failed("manifest is required".into())),
     };
     let object = match request.resource.merge_strategy.as_deref() {
         Some("json") => {
@@ -455,13 +516,7 @@ async fn patch_named(
                 .await?
         }
     };
-    let acted = ObjectRef {
-        api_version: api_resource.api_version.clone(),
-        kind: api_resource.kind.clone(),
-        namespace: object.metadata.namespace.clone(),
-        name: object.metadata.name.clone().unwrap_or_else(|| name.into()),
-    };
-    Ok(judge(request, &acted, &object))
+    Ok(judge(request, &target, &object))
 }
 
 /// The manifest's apiVersion, kind and name (or `generateName`, for `create`).
@@ -554,9 +609,6 @@ pub fn validate(template: &Template) -> Result<(), String> {
             ACTIONS.join(", ")
         ));
     }
-    if resource.manifest_from.is_some() {
-        return Err("resource.manifestFrom: artifacts are not supported yet".into());
-    }
     let flags = resource_flags::parse(&resource.flags)?;
     let json = match resource.merge_strategy.as_deref() {
         None | Some("strategic" | "merge") => false,
@@ -567,22 +619,48 @@ pub fn validate(template: &Template) -> Result<(), String> {
             ));
         }
     };
-    let Some(manifest) = resource
+    let manifest = resource
         .manifest
         .as_deref()
-        .filter(|m| !m.trim().is_empty())
-    else {
-        return Err("resource.manifest is required".into());
-    };
+        .filter(|m| !m.trim().is_empty());
+    let reading = matches!(resource.action.as_str(), "get" | "delete");
+    if let Some(name) = manifest_artifact(resource) {
+        if manifest.is_some() {
+            return Err(
+                "resource.manifestFrom: shouldn't have both `manifest` and `manifestFrom` specified in `Manifest` for resource template"
+                    .into(),
+            );
+        }
+        let inputs = template.inputs.iter().flat_map(|i| &i.artifacts);
+        if !inputs.clone().any(|a| a.name == name) {
+            return Err(format!(
+                "resource.manifestFrom.artifact: artifact {name} in `manifestFrom` refer to a non-exist artifact"
+            ));
+        }
+    } else if resource.manifest_from.is_some() {
+        return Err("resource.manifestFrom: only `artifact: {name}` is known".into());
+    } else if manifest.is_none() && !reading {
+        return Err("resource.manifest or resource.manifestFrom must be specified".into());
+    }
     // Tags are substituted when the node runs; a placeholder keeps the YAML checkable now.
     let placeholders = regex::Regex::new(r"\{\{[^}]*\}\}").map_err(|err| err.to_string())?;
-    let checkable = placeholders.replace_all(manifest, "placeholder");
-    let Ok(parsed) = serde_yaml::from_str::<Value>(&checkable) else {
-        return Err("resource.manifest must be a valid yaml".into());
+    let parsed = match manifest {
+        Some(manifest) => {
+            let checkable = placeholders.replace_all(manifest, "placeholder");
+            let Ok(parsed) = serde_yaml::from_str::<Value>(&checkable) else {
+                return Err("resource.manifest must be a valid yaml".into());
+            };
+            Some(parsed)
+        }
+        None => None,
     };
+    let from_artifact = resource.manifest_from.is_some();
     // Upstream's kubectl takes the object from the flags for a JSON patch or a patch without a
-    // kind, else from the manifest (`-f`), and refuses both at once.
-    let named = resource.action == "patch" && (json || parsed.get("kind").is_none());
+    // kind, or a get or delete without a manifest, else from the manifest (`-f`), and refuses
+    // both at once.
+    let kindless = parsed.as_ref().is_some_and(|p| p.get("kind").is_none());
+    let named = (resource.action == "patch" && (json || kindless))
+        || (reading && manifest.is_none() && !from_artifact);
     match (&flags.object, named) {
         (None, true) if json => {
             return Err(
@@ -598,7 +676,14 @@ pub fn validate(template: &Template) -> Result<(), String> {
         }
         _ => {}
     }
-    if json && !parsed.is_array() && !manifest.trim_start().starts_with("{{") {
+    if named && flags.object.is_none() && reading {
+        return Err("resource.manifest or resource.manifestFrom must be specified".into());
+    }
+    if json
+        && let (Some(parsed), Some(manifest)) = (&parsed, manifest)
+        && !parsed.is_array()
+        && !manifest.trim_start().starts_with("{{")
+    {
         return Err("resource.manifest: a json patch is a list of operations".into());
     }
     let outputs = template.outputs.iter().flat_map(|o| &o.parameters);
@@ -654,7 +739,15 @@ mod tests {
             ),
             (
                 "resource: {action: create}",
-                "resource.manifest is required",
+                "resource.manifest or resource.manifestFrom must be specified",
+            ),
+            (
+                "resource: {action: delete}",
+                "resource.manifest or resource.manifestFrom must be specified",
+            ),
+            (
+                "resource: {action: create, manifest: 'a: b', manifestFrom: {artifact: {name: m}}}\ninputs: {artifacts: [{name: m}]}",
+                "shouldn't have both",
             ),
             (
                 "resource: {action: create, manifest: 'a: [b'}",
@@ -662,7 +755,7 @@ mod tests {
             ),
             (
                 "resource: {action: create, manifestFrom: {artifact: {name: m}}}",
-                "resource.manifestFrom",
+                "resource.manifestFrom.artifact: artifact m in `manifestFrom` refer to a non-exist artifact",
             ),
             (
                 "resource: {action: create, manifest: 'a: b', flags: [--validate=false]}",
@@ -717,6 +810,12 @@ resource:
   flags: [configmap, '{{workflow.name}}', -n, other]
   manifest: '[{op: add, path: /data/x, value: y}]'";
         assert_eq!(validate(&template(json_patch)), Ok(()));
+        let by_flags = "name: t\nresource: {action: delete, flags: [pod/p]}";
+        assert_eq!(validate(&template(by_flags)), Ok(()));
+        let from_artifact = "name: t
+inputs: {artifacts: [{name: m, raw: {data: 'kind: ConfigMap'}}]}
+resource: {action: create, manifestFrom: {artifact: {name: m}}}";
+        assert_eq!(validate(&template(from_artifact)), Ok(()));
     }
 
     #[test]
