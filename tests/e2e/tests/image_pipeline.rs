@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use ferry_e2e::ci::registry_pull_secret;
 use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
@@ -23,7 +24,6 @@ use ferry_testkit::real_node;
 use ferry_testkit::server::workspace_binary;
 use ferry_types::Application;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{ListParams, PostParams};
 use serde_json::json;
@@ -67,7 +67,7 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
     repo.username = Some("git".into());
     repo.password = Some("config-s3cret".into());
     create_secret(&story, repo.to_secret(&namespace)).await?;
-    create_secret(&story, pull_secret(&registry)?).await?;
+    create_secret(&story, registry_pull_secret(&registry)?).await?;
 
     // The Application, with the Image Updater's annotations.
     let app = story.app_name("pipeline");
@@ -300,17 +300,6 @@ async fn create_secret(story: &Story, secret: Secret) -> Result<()> {
         .create(&PostParams::default(), &secret)
         .await?;
     Ok(())
-}
-
-/// The registry's login as the pull Secret `sandbox-registry` (its auth.json is a
-/// .dockerconfigjson): the pods pull with it and the updater reads it (`pullsecret:`).
-fn pull_secret(registry: &RegistryInfo) -> Result<Secret> {
-    let auth = fs::read(&registry.auth_config)?;
-    Ok(serde_json::from_value(json!({
-        "metadata": {"name": "sandbox-registry"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": ByteString(auth)},
-    }))?)
 }
 
 /// The CI job: checks out the app repository's head, builds its image with buildah (from
