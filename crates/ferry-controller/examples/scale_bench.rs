@@ -8,6 +8,7 @@
 //!
 //! cargo run --release -p ferry-controller --example scale_bench -- --apps 100
 
+use ferry_runtime::metrics::Exposition;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

@@ -140,7 +140,7 @@ async fn run_main() -> anyhow::Result<()> {
     ferry_runtime::init_logging(args.log_json);
 
     let metrics = Arc::new(Metrics::default());
-    serve_metrics(metrics.clone(), args.metrics_listen).await;
+    ferry_runtime::metrics::spawn(metrics.clone(), args.metrics_listen).await;
     let client = client(&args, &metrics).await?;
     let mut settings = ControllerSettings {
         namespace: args.namespace.clone(),
@@ -200,33 +200,11 @@ async fn run_main() -> anyhow::Result<()> {
         // What was running is resumed by the new leader from the Applications' status.
         leadership.exit_when_lost();
     }
-    ferry_controller::run(
-        client,
-        settings,
-        metrics,
-        ferry_runtime::shutdown_signal(),
-    )
-    .await?;
+    ferry_controller::run(client, settings, metrics, ferry_runtime::shutdown_signal()).await?;
     if let Some(leadership) = leadership {
         leadership.release().await;
     }
     Ok(())
-}
-
-/// Serves the metrics in the background. A taken port is logged, not fatal: the controller's
-/// work matters more than its metrics.
-async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
-    match tokio::net::TcpListener::bind(address).await {
-        Ok(listener) => {
-            tracing::info!(address = %address, "serving metrics at /metrics");
-            tokio::spawn(async move {
-                if let Err(err) = ferry_controller::metrics::serve(metrics, listener).await {
-                    tracing::error!("serving metrics: {err}");
-                }
-            });
-        }
-        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
-    }
 }
 
 /// A client whose requests the metrics count.

@@ -13,13 +13,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ferry_git::{GitRequest, RequestObserver};
 use ferry_render::Rendered;
+use ferry_runtime::metrics::Exposition;
 use ferry_types::Application;
 use ferry_types::application::{DEFAULT_PROJECT, OperationPhase};
 use kube::api::DynamicObject;
@@ -33,7 +29,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 pub use kube_requests::KubeClients;
 
@@ -283,36 +278,11 @@ impl Metrics {
             .get_or_create(&RenderLabels { source_type })
             .observe(duration.as_secs_f64());
     }
-
-    /// The metrics in the Prometheus text format (version 0.0.4).
-    pub fn render(&self) -> Result<String, fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
-        Ok(text)
-    }
 }
 
-/// Serves `GET /metrics` on `listener` for as long as the process runs, and `GET /healthz`
-/// for liveness probes (the process answers).
-pub async fn serve(metrics: Arc<Metrics>, listener: TcpListener) -> std::io::Result<()> {
-    let router = Router::new()
-        .route("/metrics", get(scrape))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(metrics);
-    axum::serve(listener, router).await
-}
-
-async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
-    match metrics.render() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+impl Exposition for Metrics {
+    fn registry(&self) -> &Registry {
+        &self.registry
     }
 }
 

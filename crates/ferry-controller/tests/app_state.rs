@@ -3,6 +3,7 @@
 //! app's is forgotten. Read from `ferry_app_state_entries` and `argocd_app_sync_total`, with
 //! `ferry_controller::run` as a library against the shared sandbox.
 
+use ferry_runtime::metrics::Exposition;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
 //! What ferry's processes do at their edges, apart from ferry-types' pure types: install the
 //! CRDs, list and write Argo CD's repository and cluster Secrets, find the cluster (kubeconfig),
-//! discover its APIs, log, and stop on a signal.
+//! discover its APIs, log, serve its metrics, and stop on a signal.
 
 mod crd;
+pub mod metrics;
 mod process;
 pub mod secret_store;
 

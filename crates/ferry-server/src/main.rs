@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use clap::Parser;
 use ferry_auth::auth::{LoginGuard, SharedFailures, ensure_initial_admin, share_failures};
 use ferry_server::api::StaticAssets;
-use ferry_server::metrics::ApiMetrics;
 use ferry_server::settings_watch::watch_settings;
 use ferry_server::{AppState, serve, serve_tls, tls_config};
 use ferry_types::allowed_namespaces::AllowedNamespaces;
@@ -157,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         .context("loading the other replicas' failed logins")?;
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
-    serve_metrics(state.metrics().clone(), args.metrics_listen).await;
+    ferry_runtime::metrics::spawn(state.metrics().clone(), args.metrics_listen).await;
     let address = listener.local_addr()?;
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -185,24 +184,6 @@ async fn main() -> anyhow::Result<()> {
     following_revocations.abort();
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Serves the metrics in the background. A taken port is logged, not fatal: the API matters
-/// more than its metrics.
-async fn serve_metrics(metrics: Arc<ApiMetrics>, address: SocketAddr) {
-    match tokio::net::TcpListener::bind(address).await {
-        Ok(listener) => {
-            tracing::info!(address = %address, "serving metrics at /metrics");
-            tokio::spawn(async move {
-                if let Err(err) =
-                    axum::serve(listener, ferry_server::metrics::router(metrics)).await
-                {
-                    tracing::error!("serving metrics: {err}");
-                }
-            });
-        }
-        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
-    }
 }
 
 async fn client(args: &Args) -> anyhow::Result<kube::Client> {

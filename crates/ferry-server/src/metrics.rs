@@ -5,18 +5,15 @@
 //! raw path, so neither an app name, a user nor a token in a URL becomes a label, and the number
 //! of series stays bounded whatever clients send.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
+use ferry_runtime::metrics::Exposition;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -119,6 +116,12 @@ impl Default for ApiMetrics {
     }
 }
 
+impl Exposition for ApiMetrics {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
 impl ApiMetrics {
     pub fn login(&self, succeeded: bool) {
         let status = if succeeded { "success" } else { "failure" };
@@ -137,13 +140,6 @@ impl ApiMetrics {
                 result: result.as_str().into(),
             })
             .inc();
-    }
-
-    /// The metrics in the Prometheus text format (version 0.0.4).
-    pub fn render(&self) -> Result<String, fmt::Error> {
-        let mut text = String::new();
-        prometheus_text::encode(&mut text, &self.registry)?;
-        Ok(text)
     }
 
     fn request(&self, labels: &RequestLabels, started: Instant) {
@@ -192,28 +188,12 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// `GET /metrics`, for the metrics listener.
-pub fn router(metrics: Arc<ApiMetrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(metrics)
-}
-
-async fn scrape(State(metrics): State<Arc<ApiMetrics>>) -> Response {
-    match metrics.render() {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use axum::body::Body;
+    use axum::routing::get;
     use axum::middleware::from_fn_with_state;
     use tower::ServiceExt;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ferry_workflow::controller::{Settings, run_with_metrics};
-use ferry_workflow::metrics::{self, Metrics};
+use ferry_workflow::metrics::Metrics;
 use ferry_workflow::pod::PodSettings;
 
 /// Runs Argo Workflows' Workflows: each container or script template as a pod.
@@ -50,30 +50,8 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.workflow_workers,
     };
     let metrics = Arc::new(Metrics::default());
-    serve_metrics(metrics.clone(), args.metrics_listen).await;
-    run_with_metrics(
-        client,
-        settings,
-        metrics,
-        ferry_runtime::shutdown_signal(),
-    )
-    .await
-}
-
-/// Serves the metrics in the background; a taken port is logged, not fatal (the workflows
-/// matter more than their metrics).
-async fn serve_metrics(metrics: Arc<Metrics>, address: SocketAddr) {
-    match tokio::net::TcpListener::bind(address).await {
-        Ok(listener) => {
-            tracing::info!(%address, "serving metrics at /metrics");
-            tokio::spawn(async move {
-                if let Err(err) = metrics::serve(metrics, listener).await {
-                    tracing::error!("serving metrics: {err}");
-                }
-            });
-        }
-        Err(err) => tracing::error!("cannot serve metrics on {address}: {err}"),
-    }
+    ferry_runtime::metrics::spawn(metrics.clone(), args.metrics_listen).await;
+    run_with_metrics(client, settings, metrics, ferry_runtime::shutdown_signal()).await
 }
 
 #[cfg(test)]

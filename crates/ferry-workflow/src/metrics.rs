@@ -9,11 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use ferry_runtime::metrics::Exposition;
 use ferry_types::Workflow;
 use ferry_types::workflow::Phase;
 use kube::runtime::reflector::Store;
@@ -25,7 +21,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 
 /// Upstream's default buckets of `operation_duration_seconds`.
 const OPERATION_BUCKETS: [f64; 9] = [0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 180.0];
@@ -117,12 +112,11 @@ impl Metrics {
     pub fn operation(&self, duration: Duration) {
         self.operations.observe(duration.as_secs_f64());
     }
+}
 
-    /// The metrics in the Prometheus text format (version 0.0.4).
-    pub fn render(&self) -> Result<String, fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
-        Ok(text)
+impl Exposition for Metrics {
+    fn registry(&self) -> &Registry {
+        &self.registry
     }
 }
 
@@ -191,29 +185,6 @@ fn count(workflows: &[Arc<Workflow>]) -> (BTreeMap<&'static str, i64>, NodeCount
         }
     }
     (phases, nodes)
-}
-
-/// Serves `GET /metrics` on `listener` for as long as the process runs, and `GET /healthz`.
-pub async fn serve(metrics: Arc<Metrics>, listener: TcpListener) -> std::io::Result<()> {
-    let router = Router::new()
-        .route("/metrics", get(scrape))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(metrics);
-    axum::serve(listener, router).await
-}
-
-async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
-    match metrics.render() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
 }
 
 #[cfg(test)]

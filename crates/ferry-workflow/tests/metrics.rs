@@ -12,7 +12,7 @@ use ferry_testkit::kwok;
 use ferry_types::Workflow;
 use ferry_types::workflow::{Phase, labels};
 use ferry_workflow::controller::{Settings, run_with_metrics};
-use ferry_workflow::metrics::{self, Metrics};
+use ferry_workflow::metrics::Metrics;
 use ferry_workflow::pod::PodSettings;
 use kube::api::PostParams;
 use serde_json::json;
@@ -43,7 +43,7 @@ async fn metrics_count_workflows_nodes_and_operations() -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/metrics", listener.local_addr()?);
-    let serving = tokio::spawn(metrics::serve(metrics.clone(), listener));
+    let serving = tokio::spawn(ferry_runtime::metrics::serve(metrics.clone(), listener));
     let settings = Settings {
         namespace: Some(ns.clone()),
         pods: PodSettings {
