@@ -9,14 +9,15 @@ use anyhow::{Context, bail};
 use ferry_appstate::argocd_cm::{ARGOCD_CM, ArgoSettings};
 use ferry_git::{Credentials, TlsCerts};
 use ferry_render::with_repo_secret;
+use ferry_runtime::UpdateError;
+use ferry_runtime::secret_store::{self as store, SaveError, Saved};
 use ferry_types::allowed_namespaces::AllowedNamespaces;
 use ferry_types::application::ApplicationDestination;
-use ferry_runtime::secret_store::{self as store, SaveError, Saved};
 use ferry_types::secrets::{
     ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, RepoSecret, SECRET_TYPE_CLUSTER,
     SECRET_TYPE_REPO_CREDS, SECRET_TYPE_REPOSITORY,
 };
-use ferry_types::{AppProject, Application, UpdateError};
+use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -416,7 +417,7 @@ where
     }
 }
 
-/// Changes an object with [`ferry_types::update`] (a read-change-write guarded by the
+/// Changes an object with [`ferry_runtime::update`] (a read-change-write guarded by the
 /// resourceVersion, retried on conflicts). Returns the object as written and whether anything
 /// changed. `what` names the kind in errors.
 pub async fn update<K>(
@@ -428,7 +429,7 @@ pub async fn update<K>(
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    ferry_types::update(api, name, change)
+    ferry_runtime::update(api, name, change)
         .await
         .map_err(|err| match err {
             UpdateError::NotFound => anyhow::anyhow!("{what} {name} not found"),

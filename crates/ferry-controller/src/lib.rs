@@ -319,7 +319,7 @@ async fn prepare_cluster(
     for crd in ferry_runtime::install_crds(client, &settings.field_manager).await? {
         info!(crd = %crd, "installed CRD");
     }
-    if AppProject::ensure_default(client, &settings.namespace)
+    if ferry_runtime::ensure_default_project(client, &settings.namespace)
         .await
         .context("creating the default AppProject")?
     {

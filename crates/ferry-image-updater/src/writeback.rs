@@ -1,5 +1,5 @@
 //! Writing new tags back. `argocd`: the Application's spec, read-change-written as a merge patch
-//! (`ferry_types::update`). `git`: one commit editing one file — `.argocd-source-<app>.yaml` (or
+//! (`ferry_runtime::update`). `git`: one commit editing one file — `.argocd-source-<app>.yaml` (or
 //! the named parameter file), the kustomization, or the Helm values file — made and pushed by
 //! `ferry_git::push` with the repository's credentials; all changes of the app in that commit or
 //! none (an edit that fails commits nothing), never an empty commit, retried on a moved branch.
@@ -69,7 +69,7 @@ pub async fn to_application(
 ) -> Result<Vec<Change>, WriteError> {
     let name = app.metadata.name.as_deref().unwrap_or_default();
     let mut applied = Vec::new();
-    let result = ferry_types::update(api, name, |current: &mut Application| {
+    let result = ferry_runtime::update(api, name, |current: &mut Application| {
         let target = app_spec::target(current, None)?;
         applied = apply_to_spec(current, config, target, changes)?;
         Ok::<_, String>(())
@@ -77,14 +77,14 @@ pub async fn to_application(
     .await;
     match result {
         Ok(_) => Ok(applied),
-        Err(ferry_types::UpdateError::Change(message)) => Err(WriteError::Invalid(message)),
-        Err(ferry_types::UpdateError::NotFound) => {
+        Err(ferry_runtime::UpdateError::Change(message)) => Err(WriteError::Invalid(message)),
+        Err(ferry_runtime::UpdateError::NotFound) => {
             Err(WriteError::Kube(format!("Application {name} was deleted")))
         }
-        Err(ferry_types::UpdateError::Kube(err)) => Err(WriteError::Kube(err.to_string())),
-        Err(ferry_types::UpdateError::KeptChanging { attempts }) => Err(WriteError::Kube(format!(
-            "Application {name} kept changing over {attempts} attempts"
-        ))),
+        Err(ferry_runtime::UpdateError::Kube(err)) => Err(WriteError::Kube(err.to_string())),
+        Err(ferry_runtime::UpdateError::KeptChanging { attempts }) => Err(WriteError::Kube(
+            format!("Application {name} kept changing over {attempts} attempts"),
+        )),
     }
 }
 

@@ -5,7 +5,11 @@
 mod crd;
 pub mod metrics;
 mod process;
+mod project;
 pub mod secret_store;
+mod update;
 
 pub use crd::{CrdError, install_crds, install_workflow_crds};
 pub use process::{ConfigError, discover, init_logging, kube_config, shutdown_signal};
+pub use project::ensure_default_project;
+pub use update::{UpdateError, update};

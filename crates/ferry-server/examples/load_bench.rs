@@ -65,7 +65,7 @@ async fn run(args: &Args, client: kube::Client) -> Result<()> {
     create_apps(&client, args.apps).await?;
 
     ensure_initial_admin(client.clone(), NAMESPACE).await?;
-    ferry_types::AppProject::ensure_default(&client, NAMESPACE).await?;
+    ferry_runtime::ensure_default_project(&client, NAMESPACE).await?;
     let (settings, _watching) = watch_settings(client.clone(), NAMESPACE).await?;
     let namespaces = AllowedNamespaces::control_only_of(NAMESPACE);
     let state = AppState::new(client.clone(), namespaces, settings, LoginGuard::default());

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     if !generated.is_empty() {
         tracing::info!(keys = ?generated, "generated missing settings in argocd-secret");
     }
-    if ferry_types::AppProject::ensure_default(&client, &args.namespace)
+    if ferry_runtime::ensure_default_project(&client, &args.namespace)
         .await
         .context("creating the default AppProject")?
     {

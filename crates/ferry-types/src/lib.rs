@@ -30,7 +30,7 @@ pub use group_kind::{GroupKind, GroupKindRef};
 pub use image_updater::ImageUpdater;
 pub use key::{ResourceKey, group_of, split_api_version};
 pub use object::{API_VERSION, GROUP, VERSION};
-pub use patch::{UpdateError, merge_patch, merge_patch_from_any, update};
+pub use patch::{merge_patch, merge_patch_from_any};
 pub use project::AppProject;
 pub use workflow::{
     ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowEventBinding, WorkflowTemplate,

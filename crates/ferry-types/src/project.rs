@@ -274,23 +274,6 @@ pub struct JwtTokens {
 }
 
 impl AppProject {
-    /// Creates the `default` project in `namespace` unless it exists, as Argo CD's server and
-    /// controller do at start; true if it was created.
-    pub async fn ensure_default(client: &kube::Client, namespace: &str) -> kube::Result<bool> {
-        let projects: kube::Api<Self> = kube::Api::namespaced(client.clone(), namespace);
-        let created = projects
-            .create(
-                &kube::api::PostParams::default(),
-                &Self::default_project(namespace),
-            )
-            .await;
-        match created {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(false),
-            Err(err) => Err(err),
-        }
-    }
-
     /// Argo CD's built-in `default` project: any repository, any destination, any resource.
     pub fn default_project(namespace: &str) -> Self {
         Self {

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use ferry_diff::{IgnoreRules, ResourceIgnoreDifferences, respect_ignore_differences};
+use ferry_runtime::UpdateError;
 use ferry_types::application::finalizer;
 use ferry_types::secrets::{IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
-use ferry_types::{Application, ApplicationSet, UpdateError};
+use ferry_types::{Application, ApplicationSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -104,7 +105,7 @@ pub async fn create_or_update(
     if !update {
         return Ok(None);
     }
-    let result = ferry_types::update(api, &name, |live: &mut Application| {
+    let result = ferry_runtime::update(api, &name, |live: &mut Application| {
         if let Some(other) = live
             .owner_references()
             .iter()
@@ -292,7 +293,7 @@ pub async fn orphan(
     let uid = appset.uid().unwrap_or_default();
     for app in owned {
         let name = app.name_any();
-        let result = ferry_types::update(api, &name, |live: &mut Application| {
+        let result = ferry_runtime::update(api, &name, |live: &mut Application| {
             let kept: Vec<_> = live
                 .owner_references()
                 .iter()

@@ -9,11 +9,12 @@ mod tokens;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use ferry_runtime::UpdateError;
 use ferry_types::application::DEFAULT_PROJECT;
 use ferry_types::secrets::{
     ClusterSecret, RepoSecret, SECRET_TYPE_CLUSTER, SECRET_TYPE_REPOSITORY,
 };
-use ferry_types::{AppProject, Application, UpdateError};
+use ferry_types::{AppProject, Application};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -56,7 +57,7 @@ async fn fetch(state: &AppState, name: &str) -> Result<AppProject, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("project {name} not found")))
 }
 
-/// What a failed [`ferry_types::update`] of project `name` answers.
+/// What a failed [`ferry_runtime::update`] of project `name` answers.
 fn update_failed(name: &str, err: UpdateError<ApiError>) -> ApiError {
     match err {
         UpdateError::NotFound => ApiError::not_found(format!("project {name} not found")),
@@ -172,7 +173,7 @@ async fn create(
             }
             authorize(&settings, &caller, PROJECTS, UPDATE, &name)?;
             let (written, changed) =
-                ferry_types::update(&api, &name, |current: &mut AppProject| {
+                ferry_runtime::update(&api, &name, |current: &mut AppProject| {
                     current.spec = new.spec.clone();
                     Ok(())
                 })
@@ -296,7 +297,7 @@ async fn update(
     authorize_changes(&settings, &caller, &fetch(&state, &name).await?, &given)?;
     let expected_version = given.metadata.resource_version.clone();
     let (written, changed) =
-        ferry_types::update(&projects(&state), &name, |current: &mut AppProject| {
+        ferry_runtime::update(&projects(&state), &name, |current: &mut AppProject| {
             if expected_version.is_some() && current.metadata.resource_version != expected_version {
                 return Err(ApiError::new(
                     Code::Aborted,

@@ -60,7 +60,7 @@ async fn create(
     let lifetime = Some(Duration::from_secs(request.expires_in));
     let mut issued: Option<Jwt> = None;
     let (written, _) =
-        ferry_types::update(&projects(&state), &project, |current: &mut AppProject| {
+        ferry_runtime::update(&projects(&state), &project, |current: &mut AppProject| {
             let spec_role = current
                 .spec
                 .roles
@@ -118,7 +118,7 @@ async fn remove(
     let id = query.value("id").filter(|id| !id.is_empty());
     authorize(&state.settings(), &caller, PROJECTS, UPDATE, &project)?;
     let (written, _) =
-        ferry_types::update(&projects(&state), &project, |current: &mut AppProject| {
+        ferry_runtime::update(&projects(&state), &project, |current: &mut AppProject| {
             match remove_project_token(current, &role, iat, id) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(ApiError::not_found(format!(

@@ -2,10 +2,10 @@
 //! ... add` saves them, and the read-change-write of an object.
 
 use anyhow::Result;
-use ferry_testkit::kube::TestContext;
 use ferry_runtime::secret_store::{self as store, SaveError, Saved};
+use ferry_runtime::{UpdateError, update};
+use ferry_testkit::kube::TestContext;
 use ferry_types::secrets::{RepoSecret, RepoSecretKind, SECRET_TYPE_REPOSITORY};
-use ferry_types::{UpdateError, update};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::PostParams;
