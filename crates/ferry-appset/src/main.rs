@@ -176,8 +176,7 @@ async fn main() -> anyhow::Result<()> {
             token_ref_strict_mode: args.token_ref_strict_mode,
         },
     };
-    ferry_appset::controller::run(client, settings, ferry_runtime::shutdown_signal())
-        .await?;
+    ferry_appset::controller::run(client, settings, ferry_runtime::shutdown_signal()).await?;
     if let Some(leadership) = leadership {
         leadership.release().await;
     }

@@ -193,8 +193,8 @@ mod tests {
     use super::*;
     use axum::Router;
     use axum::body::Body;
-    use axum::routing::get;
     use axum::middleware::from_fn_with_state;
+    use axum::routing::get;
     use tower::ServiceExt;
 
     #[tokio::test]
