@@ -198,6 +198,7 @@ fn rest_router(state: AppState) -> Router {
                 .delete(gpg_keys::delete),
         )
         .route("/api/v1/gpgkeys/{key_id}", get(gpg_keys::get))
+        .route("/api/v1/settings/plugins", get(settings::plugins))
         .merge(workflows::routes())
         .merge(workflow_templates::routes())
         .merge(cron_workflows::routes())

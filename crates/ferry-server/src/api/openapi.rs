@@ -88,6 +88,14 @@ const OPERATIONS: &[Op] = &[
         None,
         "Object",
     )),
+    op(
+        "get",
+        "/api/v1/settings/plugins",
+        "settings",
+        "The config-management plugins sources may name",
+        None,
+        "Object",
+    ),
     public(op(
         "get",
         "/api/v1/settings",

@@ -2,16 +2,18 @@
 //! logged in (how to log in with SSO, above all), in the shape of Argo CD's `Settings` message.
 //! A logged-in caller also gets the banner, the control namespace and the password pattern, as
 //! from Argo CD, and anyone argocd-cm's resource customizations (`resourceOverrides`), as from
-//! Argo CD. The client secret is never part of it.
+//! Argo CD. The client secret is never part of it. `GET /api/v1/settings/plugins` names the
+//! config-management plugins (`--plugin-config-dir`) to logged-in callers.
 
 use std::collections::BTreeMap;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::authn::authenticate;
+use super::authn::{Caller, authenticate};
 use super::resource_overrides::resource_overrides;
 use super::state::AppState;
 use crate::auth::{Capability, DEFAULT_PASSWORD_PATTERN, PASSWORD_PATTERN_KEY};
@@ -108,4 +110,16 @@ fn merge(body: &mut Value, extra: Value) {
     if let (Value::Object(body), Value::Object(extra)) = (body, extra) {
         body.extend(extra);
     }
+}
+
+/// `GET /api/v1/settings/plugins` (Argo CD's `GetPlugins`): the plugins sources may name, as
+/// the repo server lists its sidecars' (`<name>-<version>`, or `<name>`), for any caller who is
+/// logged in.
+pub async fn plugins(State(state): State<AppState>, _: Extension<Caller>) -> Json<Value> {
+    let plugins: Vec<Value> = state
+        .plugins()
+        .iter()
+        .map(|plugin| json!({"name": plugin.full_name()}))
+        .collect();
+    Json(json!({ "plugins": plugins }))
 }

@@ -86,7 +86,15 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
     let ctx = TestContext::new().await?;
     install_crds(ctx.client()).await?;
     create_app(&ctx, "guestbook", "default").await?;
-    let server = Server::start(&ctx).await?;
+    // One config-management plugin, as the controller would be given it.
+    let plugins = tempfile::tempdir()?;
+    std::fs::write(
+        plugins.path().join("envsubst.yaml"),
+        "apiVersion: argoproj.io/v1alpha1\nkind: ConfigManagementPlugin\n\
+         metadata: {name: envsubst}\nspec: {version: v1.0, generate: {command: [envsubst]}}\n",
+    )?;
+    let plugin_dir = format!("--plugin-config-dir={}", plugins.path().display());
+    let server = Server::start_with(&ctx, &[plugin_dir]).await?;
     let mut client = Client::connect(&server).await?;
 
     // Every method of Argo CD's services, called anonymously, is refused as unauthenticated
@@ -140,6 +148,10 @@ async fn argo_cds_grpc_api_answers_on_the_rest_port() -> Result<()> {
         .await?;
     assert_eq!(info["loggedIn"], true);
     assert_eq!(info["username"], "admin");
+    let plugins = client
+        .call("/cluster.SettingsService/GetPlugins", json!({}))
+        .await?;
+    assert_eq!(plugins, json!({"plugins": [{"name": "envsubst-v1.0"}]}));
 
     // Applications: listed, got with Kubernetes' times and shapes, created, refused.
     let apps = client
@@ -278,7 +290,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "/repository.RepositoryService/UpdateWriteRepository",
     "/repository.RepositoryService/DeleteWriteRepository",
     "/repository.RepositoryService/ValidateWriteAccess",
-    "/cluster.SettingsService/GetPlugins",
 ];
 
 /// The methods of Argo CD's services that answer `Unimplemented`, each called with its path
