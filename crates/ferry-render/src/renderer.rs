@@ -38,6 +38,17 @@ pub struct PluginDetails {
     pub parameters: Vec<plugin::ParameterAnnouncement>,
 }
 
+/// What [`Renderer::locate`] finds.
+struct Located<'s> {
+    root: PathBuf,
+    /// The source's directory, relative to `root`.
+    rel_app: PathBuf,
+    source: std::borrow::Cow<'s, ApplicationSource>,
+    env: BuildEnv,
+    kind: SourceType,
+    plugin: Option<&'s PluginConfig>,
+}
+
 /// The checkout's canonical root and the source's directory in it, which may not leave it.
 fn source_dir(
     source: &ApplicationSource,
@@ -418,30 +429,58 @@ impl Renderer {
         revision: &str,
     ) -> Result<SourceDetails, RenderError> {
         let fail = |kind| RenderError::new(source.describe(), kind);
-        let (root, app_dir) = source_dir(source, checkout).map_err(fail)?;
-        let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
-        let env = BuildEnv::new(app, source, revision);
-        let (kind, plugin) = self
-            .detect(app, source, &root, &app_dir, &env)
+        let found = self
+            .locate(app, source, checkout, revision)
             .await
             .map_err(fail)?;
-        let Some(plugin) = plugin else {
-            return Ok(SourceDetails { kind, plugin: None });
+        let Some(plugin) = found.plugin else {
+            return Ok(SourceDetails {
+                kind: found.kind,
+                plugin: None,
+            });
         };
         // The dynamic command may write files, as `generate` may: it gets a private copy.
-        let ws = Workspace::copy_of(&self.config.work_dir, &root).map_err(fail)?;
-        let rel_app = app_dir.strip_prefix(&root).expect("resolved inside root");
-        let vars = plugin::plugin_env(&env, app, source.plugin.as_ref()).map_err(fail)?;
-        let parameters =
-            plugin::announcements(&self.runner, plugin, &ws, &ws.repo.join(rel_app), vars)
-                .await
-                .map_err(fail)?;
+        let ws = Workspace::copy_of(&self.config.work_dir, &found.root).map_err(fail)?;
+        let vars =
+            plugin::plugin_env(&found.env, app, found.source.plugin.as_ref()).map_err(fail)?;
+        let app_dir = ws.repo.join(&found.rel_app);
+        let parameters = plugin::announcements(&self.runner, plugin, &ws, &app_dir, vars)
+            .await
+            .map_err(fail)?;
         Ok(SourceDetails {
-            kind,
+            kind: found.kind,
             plugin: Some(PluginDetails {
                 name: plugin.full_name(),
                 parameters,
             }),
+        })
+    }
+
+    /// The source in `checkout` as a render finds it: its directory (which may not leave the
+    /// checkout), its `.argocd-source` overrides applied, its build environment, its type and
+    /// plugin.
+    async fn locate<'s>(
+        &'s self,
+        app: &AppContext,
+        source: &'s ApplicationSource,
+        checkout: &Path,
+        revision: &str,
+    ) -> Result<Located<'s>, ErrorKind> {
+        let (root, app_dir) = source_dir(source, checkout)?;
+        let source = overrides::apply(source, &root, &app_dir, &app.name)?;
+        let env = BuildEnv::new(app, &source, revision);
+        let (kind, plugin) = self.detect(app, &source, &root, &app_dir, &env).await?;
+        let rel_app = app_dir
+            .strip_prefix(&root)
+            .expect("resolved inside root")
+            .to_path_buf();
+        Ok(Located {
+            root,
+            rel_app,
+            source,
+            env,
+            kind,
+            plugin,
         })
     }
 
@@ -455,24 +494,25 @@ impl Renderer {
         budget: ManifestBudget,
     ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
         let fail = |kind| RenderError::new(source.describe(), kind);
-        let (root, app_dir) = source_dir(source, checkout).map_err(fail)?;
-        let source = &*overrides::apply(source, &root, &app_dir, &app.name).map_err(fail)?;
-        let env = BuildEnv::new(app, source, revision);
-        let (kind, plugin) = self
-            .detect(app, source, &root, &app_dir, &env)
+        let found = self
+            .locate(app, source, checkout, revision)
             .await
             .map_err(fail)?;
-        let rel_app = app_dir
-            .strip_prefix(&root)
-            .expect("resolved inside root")
-            .to_path_buf();
         let objects = self
             .render_tree(
-                app, source, &root, &rel_app, kind, plugin, &env, refs, budget,
+                app,
+                &found.source,
+                &found.root,
+                &found.rel_app,
+                found.kind,
+                found.plugin,
+                &found.env,
+                refs,
+                budget,
             )
             .await
             .map_err(fail)?;
-        Ok((kind, Arc::new(objects)))
+        Ok((found.kind, Arc::new(objects)))
     }
 
     #[allow(clippy::too_many_arguments)]
