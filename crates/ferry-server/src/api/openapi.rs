@@ -1197,7 +1197,8 @@ mod tests {
 
     use super::*;
 
-    /// Every `.route("…")` of the API's source files.
+    /// Every `.route("…")` of the API's source files, and the routes of each
+    /// `workflow_objects::routes("…", …)`.
     fn routed_paths() -> BTreeSet<String> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
         let mut files = vec![std::path::PathBuf::from(format!("{dir}/api.rs"))];
@@ -1213,6 +1214,7 @@ mod tests {
             }
         }
         let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
+        let kind_routes = regex::Regex::new(r#"workflow_objects::routes\(\s*"([^"]+)""#).unwrap();
         let mut paths = BTreeSet::new();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
@@ -1220,6 +1222,13 @@ mod tests {
             let text = text.split("#[cfg(test)]").next().unwrap();
             for found in route.captures_iter(text) {
                 paths.insert(found[1].replace("{*", "{"));
+            }
+            // A kind of workflow_objects::routes: its collection, lint and item routes.
+            for found in kind_routes.captures_iter(text) {
+                let collection = &found[1];
+                paths.insert(collection.to_string());
+                paths.insert(format!("{collection}/lint"));
+                paths.insert(format!("{collection}/{{name}}"));
             }
         }
         paths
