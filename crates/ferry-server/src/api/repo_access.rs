@@ -72,13 +72,8 @@ pub async fn refs(
     Path(url): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = query
-        .get("appProject")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let object = super::repositories::repo_object(&state, &url, project).await?;
-    authorize(&state.settings(), &caller, REPOSITORIES, GET, &object)?;
-    let credentials = saved_credentials(&state).await?;
+    let (project, credentials) = readable(&state, &caller, &url, &query).await?;
+    let project = project.as_str();
     let cache = tempfile::Builder::new()
         .prefix("ferry-server-repo-refs-")
         .tempdir()
@@ -116,13 +111,8 @@ pub async fn oci_tags(
     Path(url): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = query
-        .get("appProject")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let object = super::repositories::repo_object(&state, &url, project).await?;
-    authorize(&state.settings(), &caller, REPOSITORIES, GET, &object)?;
-    let credentials = saved_credentials(&state).await?;
+    let (project, credentials) = readable(&state, &caller, &url, &query).await?;
+    let project = project.as_str();
     let credential = credentials.lookup(&url, Some(project)).unwrap_or_default();
     let tags = ferry_render::oci_tags(&url, &credential, credentials.tls_ca(&url))
         .await
@@ -162,6 +152,21 @@ pub async fn connection_states(
 
 /// The saved repository Secrets with the SSH known hosts and TLS certificates argocd-cm's
 /// siblings trust.
+/// What a read of repository `url` on the caller's behalf starts with: the query's
+/// `appProject`, checked that the caller may get the repository in it, and the saved
+/// credentials.
+pub(super) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    url: &str,
+    query: &HashMap<String, String>,
+) -> Result<(String, Credentials), ApiError> {
+    let project = query.get("appProject").cloned().unwrap_or_default();
+    let object = super::repositories::repo_object(state, url, &project).await?;
+    authorize(&state.settings(), caller, REPOSITORIES, GET, &object)?;
+    Ok((project, saved_credentials(state).await?))
+}
+
 pub(super) async fn saved_credentials(state: &AppState) -> Result<Credentials, ApiError> {
     let (saved, _) = ferry_appset::controller::current_secrets(state.client(), state.namespace())
         .await

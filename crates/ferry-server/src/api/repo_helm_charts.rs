@@ -13,11 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::authn::Caller;
-use super::authz::authorize;
 use super::error::{ApiError, Code};
-use super::repo_access::saved_credentials;
+use super::repo_access::readable;
 use super::state::AppState;
-use crate::rbac::resources::{GET, REPOSITORIES};
 
 /// How long fetching an index may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,14 +40,8 @@ pub async fn list(
     Path(url): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = query
-        .get("appProject")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let object = super::repositories::repo_object(&state, &url, project).await?;
-    authorize(&state.settings(), &caller, REPOSITORIES, GET, &object)?;
-    let credentials = saved_credentials(&state).await?;
-    let credential = credentials.lookup(&url, Some(project)).unwrap_or_default();
+    let (project, credentials) = readable(&state, &caller, &url, &query).await?;
+    let credential = credentials.lookup(&url, Some(&project)).unwrap_or_default();
     let text = tokio::task::spawn_blocking({
         let url = url.clone();
         move || fetch_index(&url, &credential, &credentials)
