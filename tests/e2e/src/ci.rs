@@ -166,6 +166,32 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// The Deployment `pipeline` of `image` on the real node, pulling with the registry's login
+/// (the pull Secret `sandbox-registry`); its command is the image's entrypoint.
+pub fn pipeline_deployment(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: pipeline
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: pipeline}}
+  template:
+    metadata:
+      labels: {{app: pipeline}}
+    spec:
+{placement}      terminationGracePeriodSeconds: 1
+      imagePullSecrets: [{{name: sandbox-registry}}]
+      containers:
+      - name: pipeline
+        image: {image}
+",
+        placement = real_node::placement_yaml(6),
+    )
+}
+
 /// The registry's login as the pull Secret `sandbox-registry` (its auth config is a
 /// `.dockerconfigjson`).
 pub fn registry_pull_secret(registry: &RegistryInfo) -> Result<Secret> {

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ferry_e2e::ci::{CiImages, WorkflowController, registry_pull_secret};
+use ferry_e2e::ci::{CiImages, WorkflowController, pipeline_deployment, registry_pull_secret};
 use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
@@ -65,7 +65,7 @@ async fn a_push_is_tested_built_in_a_pod_bumped_in_git_and_deployed_on_the_real_
     // Secret gives ferry its login; the bump step gets it from a Secret of its own.
     let config = GitRepo::new()?;
     config.write(KUSTOMIZATION, kustomization(&image))?;
-    config.write("pipeline/deployment.yaml", deployment(&image))?;
+    config.write("pipeline/deployment.yaml", pipeline_deployment(&image))?;
     let unreleased = config.commit("pipeline, before its first release")?;
     let config_git = HttpServer::start_for_pods(&config, Some(CONFIG_LOGIN))?;
     let mut repo = RepoSecret::new(RepoSecretKind::Repository, &config_git.url());
@@ -284,32 +284,6 @@ images:
   - name: {image} # CI sets the tag it built
     newTag: unreleased
 "
-    )
-}
-
-/// The app's Deployment on the real node, pulling with the registry's login; its command is
-/// the image's entrypoint, set by the build step.
-fn deployment(image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: pipeline
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: pipeline}}
-  template:
-    metadata:
-      labels: {{app: pipeline}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      imagePullSecrets: [{{name: sandbox-registry}}]
-      containers:
-      - name: pipeline
-        image: {image}
-",
-        placement = real_node::placement_yaml(6),
     )
 }
 

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use ferry_e2e::ci::registry_pull_secret;
+use ferry_e2e::ci::{pipeline_deployment, registry_pull_secret};
 use ferry_e2e::pods::running_pod_says;
 use ferry_e2e::{Story, is};
 use ferry_sandbox::Sandbox;
@@ -59,7 +59,7 @@ async fn a_commit_to_the_app_repo_runs_on_the_real_node_through_the_image_update
     // credentials as Argo CD keeps them, and the registry's login as the pods' pull Secret.
     let config = GitRepo::new()?;
     config.write(KUSTOMIZATION, kustomization(&image))?;
-    config.write("pipeline/deployment.yaml", deployment(&image))?;
+    config.write("pipeline/deployment.yaml", pipeline_deployment(&image))?;
     config.write("README.md", "The pipeline's configuration.\n")?;
     config.commit("pipeline at 1.0.0")?;
     let git = HttpServer::start(&config, Some(("git", "config-s3cret")))?;
@@ -222,32 +222,6 @@ images:
   - name: {image} # built by CI from the app repository
     newTag: 1.0.0
 "
-    )
-}
-
-/// The Deployment whose container prints its version, on the real node, pulling with the
-/// registry's login.
-fn deployment(image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: pipeline
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: pipeline}}
-  template:
-    metadata:
-      labels: {{app: pipeline}}
-    spec:
-{placement}      terminationGracePeriodSeconds: 1
-      imagePullSecrets: [{{name: sandbox-registry}}]
-      containers:
-      - name: pipeline
-        image: {image}
-",
-        placement = real_node::placement_yaml(6),
     )
 }
 
