@@ -905,13 +905,14 @@ async fn appsets_in_other_namespaces_under_the_admins_policy() -> Result<()> {
 
     // create-update, whatever the set says: prod's element removed, its Application stays; the
     // label change reaches dev's.
-    team_sets
-        .replace("web", &PostParams::default(), &{
-            let mut set = list_set("web", "team", &["dev"], "2")?;
-            set.metadata.resource_version = team_sets.get("web").await?.metadata.resource_version;
-            set
-        })
-        .await?;
+    // Read-change-write, tried again when the controller's status write came between.
+    let spec = list_set("web", "team", &["dev"], "2")?.spec;
+    ferry_runtime::update(&team_sets, "web", |set: &mut ApplicationSet| {
+        set.spec = spec.clone();
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await
+    .map_err(|err| anyhow::anyhow!("updating the ApplicationSet web: {err:?}"))?;
     story
         .eventually("dev-web relabelled", || async {
             Ok(team_apps
