@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use crate::tracking::TrackingMethod;
 
-/// The annotation `kubectl apply` leaves behind: a full second copy of the object.
-pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub use ferry_types::bookkeeping::{LAST_APPLIED_ANNOTATION, strip};
 
 /// A reference to an owner (`metadata.ownerReferences`), which is always in the same namespace or
 /// cluster-scoped.
@@ -99,24 +98,6 @@ fn owner_ref(reference: &Value) -> Option<OwnerRef> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
-}
-
-/// Drops `metadata.managedFields` and the last-applied annotation (and the annotation map if that
-/// leaves it empty): together they are often larger than the rest of the object.
-pub fn strip(object: &mut Value) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    metadata.remove("managedFields");
-    if let Some(annotations) = metadata
-        .get_mut("annotations")
-        .and_then(Value::as_object_mut)
-    {
-        annotations.remove(LAST_APPLIED_ANNOTATION);
-        if annotations.is_empty() {
-            metadata.remove("annotations");
-        }
-    }
 }
 
 #[cfg(test)]

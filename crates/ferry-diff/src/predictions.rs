@@ -6,24 +6,44 @@
 //! diff results the same way; as there, a hard refresh asks the API server again (callers then
 //! pass no cache).
 //!
-//! The key covers everything the answer depends on that ferry can see: the manifest as sent,
-//! the field manager, and the live object's uid and resourceVersion (any change to the live
-//! object, by anyone, changes it). Only successful answers are kept, as compact JSON, within a
-//! byte budget (least recently used out first).
+//! An answer is kept per manifest, field manager and live object (its uid), for the live
+//! version it was given for (its resourceVersion): any change to the live object, by anyone,
+//! makes it unusable, and the next answer for that resource replaces it. Only successful
+//! answers are kept, within a byte budget (least recently used out first), and only as what
+//! they change of the live object they were given for (a JSON patch, empty for the usual answer
+//! of an object in sync), without `metadata.managedFields` and the last-applied annotation,
+//! which a comparison drops.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ferry_types::bookkeeping;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::normalize::strip_server_metadata;
 
+/// What an entry costs besides its text: the key, the cache's bookkeeping.
+const ENTRY_OVERHEAD: usize = 160;
+
 /// Dry-run answers by resource state.
 pub struct Predictions {
-    answers: moka::sync::Cache<[u8; 32], Arc<[u8]>>,
+    answers: moka::sync::Cache<[u8; 32], Arc<Answer>>,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// The answer for one live version.
+struct Answer {
+    resource_version: Box<str>,
+    /// The JSON patch from the live object to the answer, as compact JSON.
+    patch: Box<str>,
+}
+
+/// Where the answer for a dry run goes: the key, and the live version it is for.
+pub(crate) struct Slot {
+    key: [u8; 32],
+    resource_version: String,
 }
 
 /// How often the cache answered.
@@ -34,11 +54,15 @@ pub struct PredictionStats {
 }
 
 impl Predictions {
-    /// A cache holding at most `max_bytes` of answers.
+    /// A cache holding at most `max_bytes` of answers, each counted with its key and the
+    /// cache's bookkeeping of it.
     pub fn new(max_bytes: u64) -> Self {
         let answers = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_, answer: &Arc<[u8]>| u32::try_from(answer.len()).unwrap_or(u32::MAX))
+            .weigher(|_, answer: &Arc<Answer>| {
+                let bytes = ENTRY_OVERHEAD + answer.resource_version.len() + answer.patch.len();
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
             .build();
         Self {
             answers,
@@ -54,45 +78,49 @@ impl Predictions {
         }
     }
 
-    /// The key of a dry run of `body` over `live`; `None` when the live object lacks the uid
-    /// or resourceVersion that would tell its versions apart.
-    pub(crate) fn key(body: &Value, live: Option<&Value>, field_manager: &str) -> Option<[u8; 32]> {
+    /// The slot of a dry run of `body` over `live`; `None` when the live object lacks the uid
+    /// or resourceVersion that would tell it and its versions apart.
+    pub(crate) fn slot(body: &Value, live: &Value, field_manager: &str) -> Option<Slot> {
+        let metadata = &live["metadata"];
+        let field = |name: &str| metadata[name].as_str().filter(|v| !v.is_empty());
+        let (uid, resource_version) = (field("uid")?, field("resourceVersion")?);
         let mut digest = Sha256::new();
-        digest.update(field_manager.as_bytes());
-        digest.update([0]);
-        if let Some(live) = live {
-            let metadata = &live["metadata"];
-            for field in ["uid", "resourceVersion"] {
-                digest.update(
-                    metadata[field]
-                        .as_str()
-                        .filter(|v| !v.is_empty())?
-                        .as_bytes(),
-                );
-                digest.update([0]);
-            }
+        for part in [field_manager.as_bytes(), uid.as_bytes()] {
+            digest.update(part);
+            digest.update([0]);
         }
         digest.update(serde_json::to_vec(body).ok()?);
-        Some(digest.finalize().into())
+        Some(Slot {
+            key: digest.finalize().into(),
+            resource_version: resource_version.to_string(),
+        })
     }
 
     /// Keeps the answer to a real server-side apply of `sent` (as `field_manager`, forced, as a
     /// sync applies) as the prediction for the same manifest over the object that apply left:
     /// applying it again would change nothing, so the comparison after a sync needs no dry run
-    /// of what the sync just applied. A later change of the live object is another key.
+    /// of what the sync just applied. A later change of the live object is another version.
     pub fn remember_applied(&self, sent: &Value, answer: &Value, field_manager: &str) {
         let mut body = sent.clone();
         strip_server_metadata(&mut body);
-        if let Some(key) = Self::key(&body, Some(answer), field_manager) {
-            self.insert(key, answer);
+        if let Some(slot) = Self::slot(&body, answer, field_manager) {
+            // The answer is the live object at that version: nothing to change of it.
+            self.keep(slot, "[]".into());
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Value> {
+    /// The answer kept for `slot`, applied to `live` (the object at the slot's version).
+    pub(crate) fn get(&self, slot: &Slot, live: &Value) -> Option<Value> {
         let answer = self
             .answers
-            .get(key)
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            .get(&slot.key)
+            .filter(|answer| *answer.resource_version == slot.resource_version)
+            .and_then(|answer| {
+                let patch: json_patch::Patch = serde_json::from_str(&answer.patch).ok()?;
+                let mut predicted = live.clone();
+                json_patch::patch(&mut predicted, &patch).ok()?;
+                Some(predicted)
+            });
         let counter = if answer.is_some() {
             &self.hits
         } else {
@@ -102,16 +130,29 @@ impl Predictions {
         answer
     }
 
-    pub(crate) fn insert(&self, key: [u8; 32], answer: &Value) {
-        if let Ok(bytes) = serde_json::to_vec(answer) {
-            self.answers.insert(key, bytes.into());
+    /// Keeps `answer`, given for `live`, in `slot` (replacing the answer for an older version).
+    pub(crate) fn insert(&self, slot: Slot, answer: &Value, live: &Value) {
+        let (mut answer, mut live) = (answer.clone(), live.clone());
+        bookkeeping::strip(&mut answer);
+        bookkeeping::strip(&mut live);
+        if let Ok(patch) = serde_json::to_string(&json_patch::diff(&live, &answer)) {
+            self.keep(slot, patch);
         }
+    }
+
+    fn keep(&self, slot: Slot, patch: String) {
+        let answer = Answer {
+            resource_version: slot.resource_version.into_boxed_str(),
+            patch: patch.into_boxed_str(),
+        };
+        self.answers.insert(slot.key, Arc::new(answer));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_types::bookkeeping::LAST_APPLIED_ANNOTATION;
     use serde_json::json;
 
     fn live(rv: &str) -> Value {
@@ -119,40 +160,69 @@ mod tests {
     }
 
     #[test]
-    fn any_change_of_manifest_live_version_or_manager_is_another_key() {
+    fn any_change_of_manifest_live_object_or_manager_is_another_key() {
         let body = json!({"kind": "ConfigMap", "data": {"a": "1"}});
-        let key = Predictions::key(&body, Some(&live("7")), "ferry").unwrap();
+        let slot = Predictions::slot(&body, &live("7"), "ferry").unwrap();
+        let again = Predictions::slot(&body, &live("7"), "ferry").unwrap();
+        assert_eq!((again.key, again.resource_version), (slot.key, "7".into()));
+        // A new version of the same object has the same key: its answer replaces the old one.
         assert_eq!(
-            Predictions::key(&body, Some(&live("7")), "ferry"),
-            Some(key)
+            Predictions::slot(&body, &live("8"), "ferry").unwrap().key,
+            slot.key
         );
+        let mut recreated = live("7");
+        recreated["metadata"]["uid"] = json!("u-2");
         for other in [
-            Predictions::key(
+            Predictions::slot(
                 &json!({"kind": "ConfigMap", "data": {"a": "2"}}),
-                Some(&live("7")),
+                &live("7"),
                 "ferry",
             ),
-            Predictions::key(&body, Some(&live("8")), "ferry"),
-            Predictions::key(&body, Some(&live("7")), "argocd-controller"),
-            Predictions::key(&body, None, "ferry"),
+            Predictions::slot(&body, &recreated, "ferry"),
+            Predictions::slot(&body, &live("7"), "argocd-controller"),
         ] {
-            assert_ne!(other, Some(key));
+            assert_ne!(other.unwrap().key, slot.key);
         }
         // A live object without a resourceVersion cannot be told apart from its next version.
         let unversioned = json!({"metadata": {"uid": "u-1"}});
-        assert_eq!(Predictions::key(&body, Some(&unversioned), "ferry"), None);
+        assert!(Predictions::slot(&body, &unversioned, "ferry").is_none());
     }
 
     #[test]
-    fn answers_come_back_and_are_counted() {
+    fn answers_come_back_for_their_live_version_only_and_are_counted() {
         let predictions = Predictions::new(1 << 20);
-        let key = Predictions::key(&json!({}), Some(&live("1")), "ferry").unwrap();
-        assert_eq!(predictions.get(&key), None);
-        predictions.insert(key, &json!({"spec": {"replicas": 1}}));
-        assert_eq!(
-            predictions.get(&key),
-            Some(json!({"spec": {"replicas": 1}}))
-        );
+        let body = json!({"spec": {"replicas": 2}});
+        let slot = |rv| Predictions::slot(&body, &live(rv), "ferry").unwrap();
+        assert_eq!(predictions.get(&slot("1"), &live("1")), None);
+        let mut answer = live("1");
+        answer["spec"] = json!({"replicas": 2});
+        answer["metadata"]["managedFields"] = json!([{"manager": "ferry"}]);
+        answer["metadata"]["annotations"] = json!({LAST_APPLIED_ANNOTATION: "{}", "team": "a"});
+        predictions.insert(slot("1"), &answer, &live("1"));
+        // What comparisons drop is not kept.
+        let mut expected = live("1");
+        expected["spec"] = json!({"replicas": 2});
+        expected["metadata"]["annotations"] = json!({"team": "a"});
+        assert_eq!(predictions.get(&slot("1"), &live("1")), Some(expected));
         assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 1 });
+        // The object changed since: the answer no longer holds.
+        assert_eq!(predictions.get(&slot("2"), &live("2")), None);
+        assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 2 });
+    }
+
+    #[test]
+    fn an_object_just_applied_is_its_own_prediction_and_costs_no_copy() {
+        let predictions = Predictions::new(1 << 20);
+        let sent = json!({"kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"a": "1"}});
+        let mut answer = sent.clone();
+        answer["metadata"] = live("3")["metadata"].clone();
+        answer["metadata"]["managedFields"] = json!([{"manager": "ferry"}]);
+        predictions.remember_applied(&sent, &answer, "ferry");
+        let slot = Predictions::slot(&sent, &answer, "ferry").unwrap();
+        // As the cache holds it, without managedFields.
+        let mut cached = answer.clone();
+        bookkeeping::strip(&mut cached);
+        assert_eq!(predictions.get(&slot, &cached), Some(cached));
+        assert_eq!(&*predictions.answers.get(&slot.key).unwrap().patch, "[]");
     }
 }

@@ -53,9 +53,9 @@ pub async fn server_side_diff(
     };
     let mut body = desired.clone();
     strip_server_metadata(&mut body);
-    let key = predictions.and_then(|_| Predictions::key(&body, Some(live), &opts.field_manager));
-    if let (Some(predictions), Some(key)) = (predictions, &key)
-        && let Some(predicted) = predictions.get(key)
+    let slot = predictions.and_then(|_| Predictions::slot(&body, live, &opts.field_manager));
+    if let (Some(predictions), Some(slot)) = (predictions, &slot)
+        && let Some(predicted) = predictions.get(slot, live)
     {
         return compare::finish(&id, Some(predicted), Some(live.clone()), opts);
     }
@@ -71,8 +71,8 @@ pub async fn server_side_diff(
         resource: id.to_string(),
         reason: format!("unreadable dry-run result: {e}"),
     })?;
-    if let (Some(predictions), Some(key)) = (predictions, key) {
-        predictions.insert(key, &predicted);
+    if let (Some(predictions), Some(slot)) = (predictions, slot) {
+        predictions.insert(slot, &predicted, live);
     }
     compare::finish(&id, Some(predicted), Some(live.clone()), opts)
 }

@@ -6,6 +6,7 @@ pub mod allowed_namespaces;
 pub mod annotations;
 pub mod application;
 pub mod application_set;
+pub mod bookkeeping;
 mod crd;
 pub mod duration;
 mod group_kind;
