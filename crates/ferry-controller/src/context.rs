@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::operation::Operations;
 use crate::settings::ControllerSettings;
 use crate::sharding::Sharding;
+use crate::stored_app::StoredApp;
 use crate::triggers::Triggers;
 
 pub struct Context {
@@ -129,7 +130,7 @@ impl Context {
 
     /// Forgets the apps this controller no longer reconciles: gone from its view of the
     /// Applications (deleted while no watch event said so, or since), or another shard's.
-    pub fn forget_unmanaged(&self, apps: &Store<DynamicObject>) {
+    pub fn forget_unmanaged(&self, apps: &Store<StoredApp>) {
         let managed: HashSet<String> = apps
             .state()
             .iter()

@@ -33,6 +33,7 @@ mod registry;
 mod settings;
 pub mod sharding;
 mod status_size;
+mod stored_app;
 mod triggers;
 mod view;
 mod view_http;
@@ -65,6 +66,7 @@ use crate::commit_signatures::CommitSignatures;
 use crate::context::Context;
 use crate::operation::Operations;
 use crate::sharding::Sharding;
+use crate::stored_app::StoredApp;
 use crate::triggers::Triggers;
 
 /// Runs the controller until `shutdown` resolves, then lets running syncs finish for
@@ -175,12 +177,12 @@ pub async fn run(
         view_http::spawn(ctx.clone(), client.clone(), address).await;
     }
     let forget = Arc::downgrade(&ctx);
-    let deleted = move |app: &DynamicObject| {
+    let deleted = move |app: &StoredApp| {
         if let Some(ctx) = forget.upgrade() {
             ctx.forget_app(&ctx.key_of(app));
         }
     };
-    let controller = app_controller(&client, apps, resource, app_namespaces, deleted)
+    let controller = app_controller(&client, &namespace, resource, app_namespaces, deleted)
         .with_config(controller::Config::default().concurrency(ctx.settings.status_processors))
         .reconcile_on(requests)
         .graceful_shutdown_on(shutdown);
@@ -239,19 +241,19 @@ pub async fn run(
 /// anything is stored, as Argo CD's informer does. `deleted` hears of each app deleted.
 fn app_controller(
     client: &kube::Client,
-    apps: Api<DynamicObject>,
+    namespace: &str,
     resource: ApiResource,
     namespaces: AllowedNamespaces,
-    deleted: impl Fn(&DynamicObject) + Send + 'static,
-) -> Controller<DynamicObject> {
-    let watched = if namespaces.control_only() {
-        apps
+    deleted: impl Fn(&StoredApp) + Send + 'static,
+) -> Controller<StoredApp> {
+    let watched: Api<StoredApp> = if namespaces.control_only() {
+        Api::namespaced_with(client.clone(), namespace, &resource)
     } else {
         Api::all_with(client.clone(), &resource)
     };
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
-    let allowed = move |event: &Event<DynamicObject>| {
+    let allowed = move |event: &Event<StoredApp>| {
         let app = match event {
             Event::Apply(app) | Event::Delete(app) | Event::InitApply(app) => app,
             Event::Init | Event::InitDone => return true,
@@ -259,8 +261,7 @@ fn app_controller(
         namespaces.allows(app.metadata.namespace.as_deref().unwrap_or_default())
     };
     let events = watcher::watcher(watched, watcher::Config::default())
-        .try_filter(move |event| futures::future::ready(allowed(event)))
-        .modify(strip_unread);
+        .try_filter(move |event| futures::future::ready(allowed(event)));
     let applied = reflector::reflector(writer, events)
         .inspect_ok(move |event| {
             if let Event::Delete(app) = event {
@@ -271,21 +272,11 @@ fn app_controller(
     Controller::for_stream_with(applied, reader, resource)
 }
 
-/// Drops what no reader of the controller's view of the apps looks at: `managedFields` (a
-/// manager's entry mirrors every status field it wrote) and the last-applied annotation (a
-/// second copy of the spec), kept for every app for as long as the controller runs.
-fn strip_unread(app: &mut DynamicObject) {
-    app.metadata.managed_fields = None;
-    if let Some(annotations) = &mut app.metadata.annotations {
-        annotations.remove(ferry_cache::LAST_APPLIED_ANNOTATION);
-    }
-}
-
 /// Every resync period, forgets what is kept about apps this controller no longer reconciles
 /// (see [`Context::forget_unmanaged`]): a deletion the watch missed (a relist replaces the
 /// view without delete events), an operation that ended after its app was deleted, an app
 /// whose cluster moved to another shard.
-fn sweep_periodically(ctx: std::sync::Weak<Context>, apps: reflector::Store<DynamicObject>) {
+fn sweep_periodically(ctx: std::sync::Weak<Context>, apps: reflector::Store<StoredApp>) {
     tokio::spawn(async move {
         if apps.wait_until_ready().await.is_err() {
             return;

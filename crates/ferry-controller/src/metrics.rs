@@ -18,7 +18,6 @@ use ferry_render::Rendered;
 use ferry_runtime::metrics::Exposition;
 use ferry_types::Application;
 use ferry_types::application::{DEFAULT_PROJECT, OperationPhase};
-use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -28,11 +27,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use serde_json::Value;
 
 pub use kube_requests::KubeClients;
 
 use crate::clusters::Clusters;
+use crate::stored_app::StoredApp;
 
 /// Argo CD's buckets, with smaller ones added: a reconcile that reuses its comparison takes
 /// milliseconds.
@@ -89,7 +88,7 @@ pub struct Metrics {
 }
 
 /// Whether an app is reported.
-pub type AppFilter = Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync>;
+pub type AppFilter = Arc<dyn Fn(&StoredApp) -> bool + Send + Sync>;
 
 /// How many apps each kind of per-app state is kept for.
 pub type AppStateSource = Arc<dyn Fn() -> Vec<(&'static str, usize)> + Send + Sync>;
@@ -101,7 +100,7 @@ struct Sources {
     /// with it.
     sync_series: Mutex<HashMap<(String, String), HashSet<SyncLabels>>>,
     app_state: OnceLock<AppStateSource>,
-    apps: OnceLock<Store<DynamicObject>>,
+    apps: OnceLock<Store<StoredApp>>,
     clusters: OnceLock<Arc<Clusters>>,
     /// Which apps this controller reports: its shard's, as Argo CD's controllers do.
     reported: OnceLock<AppFilter>,
@@ -176,7 +175,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Lets the scrape-time gauges see the Applications and the clusters.
-    pub fn watch(&self, apps: Store<DynamicObject>, clusters: Arc<Clusters>) {
+    pub fn watch(&self, apps: Store<StoredApp>, clusters: Arc<Clusters>) {
         let _ = self.sources.apps.set(apps);
         let _ = self.sources.clusters.set(clusters);
     }
@@ -304,24 +303,19 @@ impl<'a> AppIdentity<'a> {
         }
     }
 
-    /// From the JSON of an Application that may not parse as one.
-    pub fn of_object(object: &'a DynamicObject) -> Self {
-        let spec = &object.data["spec"];
+    /// Of an Application that may not parse as one.
+    pub fn of_object(object: &'a StoredApp) -> Self {
         Self {
             namespace: object.metadata.namespace.as_deref().unwrap_or_default(),
             name: object.metadata.name.as_deref().unwrap_or_default(),
-            project: project_of(spec),
-            dest_server: text(&spec["destination"]["server"]),
+            project: project_or_default(&object.facts.project),
+            dest_server: &object.facts.destination.server,
         }
     }
 }
 
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
-
-fn project_of(spec: &Value) -> &str {
-    match text(&spec["project"]) {
+fn project_or_default(project: &str) -> &str {
+    match project {
         "" => DEFAULT_PROJECT,
         project => project,
     }
@@ -392,37 +386,30 @@ struct AppInfo<'a> {
 }
 
 impl<'a> AppInfo<'a> {
-    fn of(app: &'a DynamicObject) -> Self {
-        let (spec, status) = (&app.data["spec"], &app.data["status"]);
-        let automated = &spec["syncPolicy"]["automated"];
-        // `sources` wins over `source`, as everywhere else.
-        let source = match &spec["sources"] {
-            Value::Array(sources) if !sources.is_empty() => &sources[0],
-            _ => &spec["source"],
-        };
-        let repo =
-            ferry_git::repo_url::scrub(&ferry_git::repo_url::normalize(text(&source["repoURL"])));
+    fn of(app: &'a StoredApp) -> Self {
+        let facts = &app.facts;
+        let repo = ferry_git::repo_url::scrub(&ferry_git::repo_url::normalize(&facts.repo_url));
         let operation = if app.metadata.deletion_timestamp.is_some() {
             "delete"
-        } else if app.data["operation"]["sync"].is_object() {
+        } else if facts.sync_requested {
             "sync"
         } else {
             ""
         };
-        let or_unknown = |value: &'a Value| match text(value) {
+        let or_unknown = |status: &'a str| match status {
             "" => "Unknown",
             status => status,
         };
         Self {
             namespace: app.metadata.namespace.as_deref().unwrap_or_default(),
             name: app.metadata.name.as_deref().unwrap_or_default(),
-            project: project_of(spec),
-            autosync_enabled: automated.is_object() && automated["enabled"] != false,
+            project: project_or_default(&facts.project),
+            autosync_enabled: facts.automated,
             repo,
-            dest_server: text(&spec["destination"]["server"]),
-            dest_namespace: text(&spec["destination"]["namespace"]),
-            sync_status: or_unknown(&status["sync"]["status"]),
-            health_status: or_unknown(&status["health"]["status"]),
+            dest_server: &facts.destination.server,
+            dest_namespace: &facts.destination.namespace,
+            sync_status: or_unknown(&facts.sync_status),
+            health_status: or_unknown(&facts.health_status),
             operation,
         }
     }
@@ -550,13 +537,13 @@ mod tests {
     use kube::api::ApiResource;
     use kube::runtime::reflector;
     use kube::runtime::watcher::Event;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn app(value: Value) -> DynamicObject {
+    fn app(value: Value) -> StoredApp {
         serde_json::from_value(value).unwrap()
     }
 
-    fn guestbook() -> DynamicObject {
+    fn guestbook() -> StoredApp {
         app(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": "guestbook", "namespace": "argocd"},

@@ -10,7 +10,6 @@ use ferry_types::application::{
     REFRESH_ANNOTATION, SyncStatus, SyncStatusCode, condition,
 };
 use kube::ResourceExt;
-use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use rand::Rng;
 use serde_json::json;
@@ -23,6 +22,7 @@ use crate::context::{Context, WrittenStatus};
 use crate::metrics::AppIdentity;
 use crate::operation;
 use crate::status_size;
+use crate::stored_app::StoredApp;
 use crate::{delete_hooks, deletion, patch};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum Error {
     },
 }
 
-pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(object: Arc<StoredApp>, ctx: Arc<Context>) -> Result<Action, Error> {
     if skips_reconcile(&object) {
         // Left untouched until the annotation changes, which the watch reports.
         debug!(app = %object.name_any(), "skip-reconcile annotation set");
@@ -54,25 +54,24 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
 }
 
 /// Argo CD's `argocd.argoproj.io/skip-reconcile`, read as Go reads a bool.
-fn skips_reconcile(object: &DynamicObject) -> bool {
+fn skips_reconcile(object: &StoredApp) -> bool {
     object
         .annotations()
         .get(ferry_types::application::SKIP_RECONCILE_ANNOTATION)
         .is_some_and(|value| ferry_types::application::parse_go_bool(value) == Some(true))
 }
 
-async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_app(object: Arc<StoredApp>, ctx: Arc<Context>) -> Result<Action, Error> {
     // The key of the app's comparison, backoffs and operation, and in logs.
     let name = ctx.key_of(object.as_ref());
     let write_error = |source| Error::Write {
         app: name.clone(),
         source,
     };
-    let app: Application =
-        match serde_json::to_value(object.as_ref()).and_then(serde_json::from_value) {
-            Ok(app) => app,
-            Err(err) => return report_invalid_spec(&ctx, &name, &object, err).await,
-        };
+    let app = match object.application() {
+        Ok(app) => app,
+        Err(err) => return report_invalid_spec(&ctx, &name, &object, err).await,
+    };
     if app.metadata.deletion_timestamp.is_some() {
         return deletion::finalize(&ctx, &app).await.map_err(write_error);
     }
@@ -146,11 +145,10 @@ async fn reconcile_app(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
 async fn report_invalid_spec(
     ctx: &Context,
     name: &str,
-    object: &DynamicObject,
+    object: &StoredApp,
     err: serde_json::Error,
 ) -> Result<Action, Error> {
-    let old: ApplicationStatus =
-        serde_json::from_value(object.data["status"].clone()).unwrap_or_default();
+    let old: ApplicationStatus = serde_json::from_value(object.status()).unwrap_or_default();
     let mut new = old.clone();
     new.conditions = Conditions::new(&old.conditions)
         .with(
@@ -350,7 +348,7 @@ fn automate(
 
 /// A reconcile that failed (the status could not be written, say) is tried again with
 /// backoff; only the first failure of a streak is a warning.
-pub fn error_policy(object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(object: Arc<StoredApp>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = ctx.key_of(object.as_ref());
     let retry = ctx.reconcile_backoff.failed(&name, ctx.resync());
     if retry.first {

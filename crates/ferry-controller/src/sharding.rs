@@ -21,6 +21,7 @@ use kube::runtime::reflector::Store;
 use tracing::{info, warn};
 
 use crate::clusters::Clusters;
+use crate::stored_app::StoredApp;
 
 /// Environment variables of Argo CD's controller that ferry reads the same way.
 pub const REPLICAS_ENV: &str = "ARGOCD_CONTROLLER_REPLICAS";
@@ -314,7 +315,7 @@ pub struct Sharding {
     settings: RwLock<ShardSettings>,
     state: RwLock<State>,
     /// The controller's Applications, counted per cluster for consistent hashing.
-    apps: OnceLock<Store<DynamicObject>>,
+    apps: OnceLock<Store<StoredApp>>,
 }
 
 #[derive(Default)]
@@ -351,16 +352,14 @@ impl Sharding {
     }
 
     /// Gives sharding the controller's view of all Applications.
-    pub fn set_apps(&self, store: Store<DynamicObject>) {
+    pub fn set_apps(&self, store: Store<StoredApp>) {
         let _ = self.apps.set(store);
     }
 
     /// Whether this replica reconciles `app`: its destination's cluster is in this shard,
     /// the distribution being brought up to date with the clusters and apps first.
-    pub fn manages_app(&self, clusters: &Clusters, app: &DynamicObject) -> bool {
-        let destination: ApplicationDestination =
-            serde_json::from_value(app.data["spec"]["destination"].clone()).unwrap_or_default();
-        let cluster = clusters.resolve(&destination).ok();
+    pub fn manages_app(&self, clusters: &Clusters, app: &StoredApp) -> bool {
+        let cluster = clusters.resolve(&app.facts.destination).ok();
         // A cluster whose Secret says skip-reconcile is left alone by every controller.
         if cluster.as_ref().is_some_and(|c| c.sharding.skip_reconcile) {
             return false;
@@ -406,10 +405,8 @@ impl Sharding {
         let apps = store.state();
         let mut counts = HashMap::new();
         for app in &apps {
-            let server = app.data["spec"]["destination"]["server"]
-                .as_str()
-                .unwrap_or_default();
-            *counts.entry(server.to_string()).or_default() += 1;
+            let server = &app.facts.destination.server;
+            *counts.entry(server.clone()).or_default() += 1;
         }
         self.state
             .write()

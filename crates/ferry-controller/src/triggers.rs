@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ferry_cache::{CacheEvent, ClusterCache};
 use ferry_types::tracking::app_of_instance;
 use futures::channel::mpsc;
-use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::broadcast::error::RecvError;
@@ -18,11 +17,12 @@ use tracing::debug;
 
 use crate::argocd_cm::LiveArgoSettings;
 use crate::ignored_updates::SeenObjects;
+use crate::stored_app::StoredApp;
 
 /// A cheap handle to request reconciles.
 #[derive(Clone)]
 pub struct Triggers {
-    tx: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    tx: mpsc::UnboundedSender<ObjectRef<StoredApp>>,
     resource: ApiResource,
     namespace: String,
     /// Per app (by instance name), a number that changes with every live change the caches
@@ -33,7 +33,7 @@ pub struct Triggers {
     changes: Arc<AtomicU64>,
     /// Bumped for every instance at once when a cache subscriber lagged behind.
     epoch: Arc<Mutex<u64>>,
-    apps: Arc<OnceLock<Store<DynamicObject>>>,
+    apps: Arc<OnceLock<Store<StoredApp>>>,
     /// argocd-cm, for its ignoreResourceUpdates and health checks.
     argo_cm: Arc<LiveArgoSettings>,
 }
@@ -43,7 +43,7 @@ impl Triggers {
         resource: ApiResource,
         namespace: &str,
         argo_cm: Arc<LiveArgoSettings>,
-    ) -> (Self, mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>) {
+    ) -> (Self, mpsc::UnboundedReceiver<ObjectRef<StoredApp>>) {
         let (tx, rx) = mpsc::unbounded();
         let triggers = Self {
             tx,
@@ -59,12 +59,12 @@ impl Triggers {
     }
 
     /// Gives the triggers the controller's view of all Applications, for `all`.
-    pub fn set_store(&self, store: Store<DynamicObject>) {
+    pub fn set_store(&self, store: Store<StoredApp>) {
         let _ = self.apps.set(store);
     }
 
     /// The controller's view of all Applications, once set.
-    pub fn apps(&self) -> Option<&Store<DynamicObject>> {
+    pub fn apps(&self) -> Option<&Store<StoredApp>> {
         self.apps.get()
     }
 
@@ -76,7 +76,7 @@ impl Triggers {
         let _ = self.tx.unbounded_send(reference);
     }
 
-    fn object(&self, app: &DynamicObject) {
+    fn object(&self, app: &StoredApp) {
         let reference = ObjectRef::from_obj_with(app, self.resource.clone());
         let _ = self.tx.unbounded_send(reference);
     }
@@ -93,7 +93,7 @@ impl Triggers {
     pub fn project(&self, project: &str) {
         let Some(store) = self.apps.get() else { return };
         for app in store.state() {
-            let of = app.data["spec"]["project"].as_str().unwrap_or_default();
+            let of = app.facts.project.as_str();
             let of = if of.is_empty() { "default" } else { of };
             if of == project {
                 self.object(&app);
