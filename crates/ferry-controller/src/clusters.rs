@@ -102,6 +102,14 @@ impl Cluster {
         Ok(cache)
     }
 
+    /// Stops following the cache (its watches end once no reconcile holds it), so that the next
+    /// use starts a new one; a cache being started right now is left alone.
+    fn forget_cache(&self) {
+        if let Ok(mut slot) = self.cache.try_lock() {
+            slot.take();
+        }
+    }
+
     /// The cache, if something started it.
     pub fn started_cache(&self) -> Option<ClusterCache> {
         let slot = self.cache.try_lock().ok()?;
@@ -267,8 +275,11 @@ impl Clusters {
         }
     }
 
-    /// Takes a cluster Secret that was added or changed. A Secret for the in-cluster server
-    /// only renames or scopes the local cluster, keeping the controller's own credentials.
+    /// Takes a cluster Secret that was added or changed: any change (Argo CD's refresh
+    /// annotation, which the API's InvalidateCache writes, included) builds the cluster anew,
+    /// so its cache is dropped and listed again on next use. A Secret for the in-cluster server
+    /// only renames or scopes the local cluster, keeping the controller's own credentials; the
+    /// local cluster's own cache, which it stands in for, is dropped.
     pub async fn upsert(&self, secret: &Secret) {
         let name = secret.metadata.name.clone().unwrap_or_default();
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
@@ -289,6 +300,9 @@ impl Clusters {
             }
         };
         info!(secret = %name, server = %cluster.server, name = %cluster.name, "cluster registered");
+        if cluster.server == IN_CLUSTER_SERVER {
+            self.local.forget_cache();
+        }
         self.registered
             .write()
             .unwrap_or_else(|p| p.into_inner())

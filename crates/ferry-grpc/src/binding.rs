@@ -123,6 +123,10 @@ impl Binding {
         let Value::Object(mut fields) = crate::json::from_message(message) else {
             return Err("the request is not a message".into());
         };
+        if prost_reflect::ReflectMessage::descriptor(message).full_name() == "cluster.ClusterQuery"
+        {
+            cluster_id_from_server_or_name(&mut fields);
+        }
         let whole = fields.clone();
         let mut path = String::new();
         let mut rest = self.path.as_str();
@@ -180,6 +184,33 @@ impl Binding {
             body,
         })
     }
+}
+
+/// Argo CD's server finds the cluster of a `cluster.ClusterQuery` without an `id` by its
+/// `server` or `name` (argocd's `cluster get|rm|rotate-auth SERVER/NAME` send those): its REST
+/// path names the cluster in `{id.value}`, a name with `id.type=name`.
+fn cluster_id_from_server_or_name(fields: &mut Map<String, Value>) {
+    let has_id = fields
+        .get("id")
+        .and_then(|id| id.get("value"))
+        .and_then(Value::as_str)
+        .is_some_and(|value| !value.is_empty());
+    if has_id {
+        return;
+    }
+    let given = |field: &str| {
+        fields
+            .get(field)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    };
+    let id = match (given("server"), given("name")) {
+        (Some(server), _) => serde_json::json!({"type": "server", "value": server}),
+        (None, Some(name)) => serde_json::json!({"type": "name", "value": name}),
+        (None, None) => return,
+    };
+    fields.insert("id".into(), id);
 }
 
 /// Removes the value at a dotted field path (`application.metadata.name`).
@@ -313,6 +344,36 @@ mod tests {
         assert_eq!(
             one_pod.path_and_query,
             "/api/v1/applications/web/pods/web-1/logs"
+        );
+    }
+
+    #[test]
+    fn a_cluster_query_names_its_cluster_by_server_or_name_without_an_id() {
+        let by_name = rest(
+            "/cluster.ClusterService/RotateAuth",
+            json!({"name": "prod"}),
+        );
+        assert_eq!(by_name.method, http::Method::POST);
+        assert_eq!(
+            by_name.path_and_query,
+            "/api/v1/clusters/prod/rotate-auth?id.type=name&name=prod"
+        );
+        let by_server = rest(
+            "/cluster.ClusterService/Get",
+            json!({"server": "https://prod:6443"}),
+        );
+        assert_eq!(
+            by_server.path_and_query,
+            "/api/v1/clusters/https%3A%2F%2Fprod%3A6443?id.type=server&server=https%3A%2F%2Fprod%3A6443"
+        );
+        // An id given wins.
+        let by_id = rest(
+            "/cluster.ClusterService/InvalidateCache",
+            json!({"name": "x", "id": {"type": "name", "value": "prod"}}),
+        );
+        assert_eq!(
+            by_id.path_and_query,
+            "/api/v1/clusters/prod/invalidate-cache?id.type=name&name=x"
         );
     }
 

@@ -23,6 +23,7 @@ mod authn;
 mod authz;
 mod badge;
 mod certificates;
+mod cluster_actions;
 mod clusters;
 mod cron_workflows;
 mod csrf;
@@ -173,6 +174,10 @@ fn rest_router(state: AppState) -> Router {
         .route(
             "/api/v1/repositories/{url}/validate",
             post(repo_access::validate),
+        )
+        .route(
+            "/api/v1/write-repositories/{url}/validate",
+            post(repo_access::validate_write),
         )
         .route("/api/v1/repositories/{url}/refs", get(repo_access::refs))
         .route(

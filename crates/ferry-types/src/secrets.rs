@@ -42,6 +42,10 @@ pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
 pub const SECRET_TYPE_CLUSTER: &str = "cluster";
 pub const SECRET_TYPE_REPOSITORY: &str = "repository";
 pub const SECRET_TYPE_REPO_CREDS: &str = "repo-creds";
+/// Argo CD's write repositories and their credential templates: credentials to push with (its
+/// source hydrator commits rendered manifests with them), kept apart from those to read with.
+pub const SECRET_TYPE_REPOSITORY_WRITE: &str = "repository-write";
+pub const SECRET_TYPE_REPO_WRITE_CREDS: &str = "repo-write-creds";
 /// The annotation Argo CD puts on the Secrets it writes.
 pub const MANAGED_BY_ANNOTATION: &str = "managed-by";
 pub const MANAGED_BY_ARGOCD: &str = "argocd.argoproj.io";
@@ -150,19 +154,35 @@ pub enum RepoSecretKind {
 }
 
 impl RepoSecretKind {
-    /// The value of the secret-type label.
-    pub fn label_value(self) -> &'static str {
-        match self {
-            Self::Repository => SECRET_TYPE_REPOSITORY,
-            Self::RepoCreds => SECRET_TYPE_REPO_CREDS,
+    /// The value of the secret-type label, for credentials to read with or (`write`) to push
+    /// with.
+    pub fn label_value(self, write: bool) -> &'static str {
+        match (self, write) {
+            (Self::Repository, false) => SECRET_TYPE_REPOSITORY,
+            (Self::RepoCreds, false) => SECRET_TYPE_REPO_CREDS,
+            (Self::Repository, true) => SECRET_TYPE_REPOSITORY_WRITE,
+            (Self::RepoCreds, true) => SECRET_TYPE_REPO_WRITE_CREDS,
+        }
+    }
+
+    /// The kind and whether it is a write entry, from the secret-type label.
+    fn of_label(value: &str) -> Option<(Self, bool)> {
+        match value {
+            SECRET_TYPE_REPOSITORY => Some((Self::Repository, false)),
+            SECRET_TYPE_REPO_CREDS => Some((Self::RepoCreds, false)),
+            SECRET_TYPE_REPOSITORY_WRITE => Some((Self::Repository, true)),
+            SECRET_TYPE_REPO_WRITE_CREDS => Some((Self::RepoCreds, true)),
+            _ => None,
         }
     }
 
     /// The prefix of the Secret names Argo CD generates.
-    fn name_prefix(self) -> &'static str {
-        match self {
-            Self::Repository => "repo",
-            Self::RepoCreds => "creds",
+    fn name_prefix(self, write: bool) -> &'static str {
+        match (self, write) {
+            (Self::Repository, false) => "repo",
+            (Self::RepoCreds, false) => "creds",
+            (Self::Repository, true) => "repo-write",
+            (Self::RepoCreds, true) => "creds-write",
         }
     }
 }
@@ -171,6 +191,9 @@ impl RepoSecretKind {
 #[derive(Clone, PartialEq)]
 pub struct RepoSecret {
     pub kind: RepoSecretKind,
+    /// A write entry (`repository-write` / `repo-write-creds`): credentials to push with, which
+    /// are never used to read.
+    pub write: bool,
     /// Repository URL, or URL prefix for a credential template.
     pub url: String,
     /// Display name.
@@ -213,6 +236,7 @@ impl RepoSecret {
     pub fn new(kind: RepoSecretKind, url: &str) -> Self {
         Self {
             kind,
+            write: false,
             url: url.to_string(),
             name: String::new(),
             repo_type: "git".to_string(),
@@ -267,32 +291,34 @@ impl RepoSecret {
                 .is_some_and(|flag| parse_flag(flag) == Some(true))
     }
 
-    /// Whether `other` is the same entry, which a new one replaces: same kind and URL, and for
-    /// repositories the same project.
+    /// Whether `other` is the same entry, which a new one replaces: same kind (read or write)
+    /// and URL, and for repositories the same project.
     pub fn same_entry(&self, other: &RepoSecret) -> bool {
         self.kind == other.kind
+            && self.write == other.write
             && self.url == other.url
             && (self.kind == RepoSecretKind::RepoCreds || self.project == other.project)
     }
 
-    /// The name Argo CD gives such a Secret: `repo-<hash>` or `creds-<hash>`, the FNV-1a hash of
-    /// URL and project.
+    /// The name Argo CD gives such a Secret: `repo-<hash>` or `creds-<hash>` (`repo-write-`,
+    /// `creds-write-` for write entries), the FNV-1a hash of URL and project.
     pub fn secret_name(&self) -> String {
         let hash = fnv1a32(&[self.url.as_bytes(), self.project.as_bytes()]);
-        format!("{}-{hash}", self.kind.name_prefix())
+        format!("{}-{hash}", self.kind.name_prefix(self.write))
+    }
+
+    /// The value of the Secret's secret-type label.
+    pub fn secret_type(&self) -> &'static str {
+        self.kind.label_value(self.write)
     }
 
     pub fn from_secret(secret: &Secret) -> Result<Self, String> {
         let data = SecretData::of(secret)?;
-        let kind = match data.secret_type.as_str() {
-            SECRET_TYPE_REPOSITORY => RepoSecretKind::Repository,
-            SECRET_TYPE_REPO_CREDS => RepoSecretKind::RepoCreds,
-            other => {
-                return Err(format!(
-                    "Secret {}: {SECRET_TYPE_LABEL} is {other:?}, not {SECRET_TYPE_REPOSITORY} or {SECRET_TYPE_REPO_CREDS}",
-                    data.secret
-                ));
-            }
+        let Some((kind, write)) = RepoSecretKind::of_label(&data.secret_type) else {
+            return Err(format!(
+                "Secret {}: {SECRET_TYPE_LABEL} is {:?}, not {SECRET_TYPE_REPOSITORY}, {SECRET_TYPE_REPO_CREDS}, {SECRET_TYPE_REPOSITORY_WRITE} or {SECRET_TYPE_REPO_WRITE_CREDS}",
+                data.secret, data.secret_type
+            ));
         };
         let url = data.text("url")?.unwrap_or_default();
         if url.is_empty() {
@@ -305,6 +331,7 @@ impl RepoSecret {
             .collect::<Result<_, String>>()?;
         Ok(Self {
             kind,
+            write,
             url,
             name: data.text("name")?.unwrap_or_default(),
             repo_type: data
@@ -344,12 +371,7 @@ impl RepoSecret {
         for (key, value) in &self.unknown {
             put(key, value);
         }
-        secret(
-            &self.secret_name(),
-            namespace,
-            self.kind.label_value(),
-            data,
-        )
+        secret(&self.secret_name(), namespace, self.secret_type(), data)
     }
 }
 
@@ -730,6 +752,7 @@ impl fmt::Debug for RepoSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RepoSecret")
             .field("kind", &self.kind)
+            .field("write", &self.write)
             .field("url", &self.url)
             .field("name", &self.name)
             .field("repo_type", &self.repo_type)
@@ -894,6 +917,47 @@ stringData:
                 .starts_with("creds-")
         );
         assert_eq!(RepoSecret::from_secret(&secret).unwrap(), creds);
+    }
+
+    #[test]
+    fn write_entries_are_labelled_and_named_apart_as_argo_cds() {
+        let url = "https://github.com/argoproj/argocd-example-apps";
+        let write = RepoSecret {
+            write: true,
+            password: Some("push-token".into()),
+            ..RepoSecret::new(RepoSecretKind::Repository, url)
+        };
+        let secret = write.to_secret("argocd");
+        assert_eq!(
+            secret.metadata.labels.as_ref().unwrap()[SECRET_TYPE_LABEL],
+            "repository-write"
+        );
+        // Argo CD's RepoURLToSecretName("repo-write", url, ""): the read entry's hash.
+        assert_eq!(
+            secret.metadata.name.as_deref(),
+            Some("repo-write-1686952910")
+        );
+        assert_eq!(RepoSecret::from_secret(&secret).unwrap(), write);
+        let read = RepoSecret::new(RepoSecretKind::Repository, url);
+        assert!(!write.same_entry(&read) && !read.same_entry(&write));
+        let template = RepoSecret {
+            write: true,
+            ..RepoSecret::new(RepoSecretKind::RepoCreds, "https://github.com/")
+        };
+        let secret = template.to_secret("argocd");
+        assert_eq!(
+            secret.metadata.labels.as_ref().unwrap()[SECRET_TYPE_LABEL],
+            "repo-write-creds"
+        );
+        assert!(
+            secret
+                .metadata
+                .name
+                .as_deref()
+                .unwrap()
+                .starts_with("creds-write-")
+        );
+        assert_eq!(RepoSecret::from_secret(&secret).unwrap(), template);
     }
 
     #[test]

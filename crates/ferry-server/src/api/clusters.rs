@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use ferry_types::secrets::{ClusterSecret, IN_CLUSTER_SERVER, SECRET_TYPE_CLUSTER};
 use k8s_openapi::api::core::v1::Secret;
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::argo_secrets::{self, entries, rbac_object};
 use super::authn::Caller;
 use super::authz::{authorize, visible};
+use super::cluster_actions;
 use super::error::ApiError;
 use super::query::Query;
 use super::state::{AppState, Snapshot};
@@ -31,13 +32,21 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/clusters/{id}",
             get(get_one).put(update).delete(delete),
         )
+        .route(
+            "/api/v1/clusters/{id}/rotate-auth",
+            post(cluster_actions::rotate_auth),
+        )
+        .route(
+            "/api/v1/clusters/{id}/invalidate-cache",
+            post(cluster_actions::invalidate_cache),
+        )
 }
 
 /// A cluster and its Secret; the implicit in-cluster destination has none.
-type Entry = (Option<Secret>, ClusterSecret);
+pub(super) type Entry = (Option<Secret>, ClusterSecret);
 
 /// Every cluster, in-cluster first unless a Secret configures it, then by server.
-async fn all(state: &AppState) -> Result<Vec<Entry>, ApiError> {
+pub(super) async fn all(state: &AppState) -> Result<Vec<Entry>, ApiError> {
     let mut clusters: Vec<Entry> =
         entries(state, &[SECRET_TYPE_CLUSTER], ClusterSecret::from_secret)
             .await?
@@ -53,7 +62,7 @@ async fn all(state: &AppState) -> Result<Vec<Entry>, ApiError> {
 
 /// How a request names a cluster.
 #[derive(Debug, PartialEq)]
-enum ClusterId {
+pub(super) enum ClusterId {
     Server(String),
     Name(String),
 }
@@ -61,7 +70,7 @@ enum ClusterId {
 impl ClusterId {
     /// From the path and Argo CD's `id.type` (`server` by default; `name_escaped` is `name`, as
     /// paths here are decoded already).
-    fn parse(value: String, query: &Query) -> Result<Self, ApiError> {
+    pub(super) fn parse(value: String, query: &Query) -> Result<Self, ApiError> {
         match query.value("id.type").unwrap_or_default() {
             "" | "server" => Ok(Self::Server(value.trim_end_matches('/').to_string())),
             "name" | "name_escaped" => Ok(Self::Name(value)),
@@ -85,7 +94,7 @@ impl ClusterId {
     }
 }
 
-fn what(cluster: &ClusterSecret) -> String {
+pub(super) fn what(cluster: &ClusterSecret) -> String {
     format!("cluster {}", cluster.server)
 }
 
@@ -132,7 +141,7 @@ fn authorize_cluster(
 
 /// The clusters `id` names that the caller may do `action` to. None is a 404 to callers who may
 /// do `action` to such a cluster and a 403 to others, as Argo CD checks RBAC first.
-fn authorized<'e>(
+pub(super) fn authorized<'e>(
     settings: &Snapshot,
     caller: &Caller,
     clusters: &'e [Entry],
@@ -158,7 +167,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A cluster as the API shows it, with `connection` as its `connectionState` (and in `info`,
 /// Argo CD's ClusterInfo, with the server version when known).
-fn view(cluster: &ClusterSecret, connection: Connection) -> Value {
+pub(super) fn view(cluster: &ClusterSecret, connection: Connection) -> Value {
     let mut view = cluster.api_view();
     view["connectionState"] = connection.state.clone();
     view["info"] = json!({ "connectionState": connection.state });
@@ -168,14 +177,14 @@ fn view(cluster: &ClusterSecret, connection: Connection) -> Value {
     view
 }
 
-struct Connection {
+pub(super) struct Connection {
     state: Value,
     server_version: Option<String>,
 }
 
 impl Connection {
     /// Not probed: the answer to a write, as the cluster was just saved.
-    fn unknown() -> Self {
+    pub(super) fn unknown() -> Self {
         Self {
             state: json!({"status": "Unknown", "message": ""}),
             server_version: None,
@@ -189,16 +198,7 @@ impl Connection {
 async fn probe(state: &AppState, cluster: &ClusterSecret) -> Connection {
     let attempted_at = jiff::Timestamp::now().to_string();
     let answer = async {
-        let client = if cluster.server == IN_CLUSTER_SERVER {
-            state.client()
-        } else {
-            let kubeconfig = cluster.to_kubeconfig()?;
-            let config =
-                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|err| err.to_string())?;
-            kube::Client::try_from(config).map_err(|err| err.to_string())?
-        };
+        let client = client_for(state, cluster).await?;
         let version = tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version())
             .await
             .map_err(|_| format!("no answer in {} s", PROBE_TIMEOUT.as_secs()))?
@@ -213,6 +213,22 @@ async fn probe(state: &AppState, cluster: &ClusterSecret) -> Connection {
         state: json!({"status": status, "message": message, "attemptedAt": attempted_at}),
         server_version,
     }
+}
+
+/// A client of `cluster` with its saved credentials (the in-cluster destination: the server's
+/// own).
+pub(super) async fn client_for(
+    state: &AppState,
+    cluster: &ClusterSecret,
+) -> Result<kube::Client, String> {
+    if cluster.server == IN_CLUSTER_SERVER {
+        return Ok(state.client());
+    }
+    let kubeconfig = cluster.to_kubeconfig()?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|err| err.to_string())?;
+    kube::Client::try_from(config).map_err(|err| err.to_string())
 }
 
 /// `GET /api/v1/clusters?server=&name=`: what the caller may see.

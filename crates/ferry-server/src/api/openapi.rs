@@ -764,6 +764,94 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/write-repositories",
+        "repositories",
+        "List write repositories (credentials to push with; never answered)",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/write-repositories",
+        "repositories",
+        "Add a write repository (its credentials tested first)",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/write-repositories/{url}",
+        "repositories",
+        "Get a write repository",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/write-repositories/{url}",
+        "repositories",
+        "Update a write repository",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/write-repositories/{url}",
+        "repositories",
+        "Remove a write repository",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/write-repositories/{url}/validate",
+        "repositories",
+        "Test access to a write repository with the credentials given (nothing is saved)",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/write-repocreds",
+        "repositories",
+        "List write credential templates",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/write-repocreds",
+        "repositories",
+        "Add a write credential template",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "get",
+        "/api/v1/write-repocreds/{url}",
+        "repositories",
+        "Get a write credential template",
+        None,
+        "Object",
+    ),
+    op(
+        "put",
+        "/api/v1/write-repocreds/{url}",
+        "repositories",
+        "Update a write credential template",
+        Some("Object"),
+        "Object",
+    ),
+    op(
+        "delete",
+        "/api/v1/write-repocreds/{url}",
+        "repositories",
+        "Remove a write credential template",
+        None,
+        "Object",
+    ),
+    op(
+        "get",
         "/api/v1/clusters",
         "clusters",
         "List clusters (credentials never answered)",
@@ -799,6 +887,22 @@ const OPERATIONS: &[Op] = &[
         "/api/v1/clusters/{id}",
         "clusters",
         "Remove a cluster",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/clusters/{id}/rotate-auth",
+        "clusters",
+        "Rotate the bearer token of the ServiceAccount `argocd cluster add` made",
+        None,
+        "Object",
+    ),
+    op(
+        "post",
+        "/api/v1/clusters/{id}/invalidate-cache",
+        "clusters",
+        "Have the controller drop and rebuild its cache of the cluster",
         None,
         "Object",
     ),
@@ -1198,7 +1302,7 @@ mod tests {
     use super::*;
 
     /// Every `.route("…")` of the API's source files, and the routes of each
-    /// `workflow_objects::routes("…", …)`.
+    /// `workflow_objects::routes("…", …)` and of each repositories' `kind_routes(…, "…")`.
     fn routed_paths() -> BTreeSet<String> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
         let mut files = vec![std::path::PathBuf::from(format!("{dir}/api.rs"))];
@@ -1215,6 +1319,7 @@ mod tests {
         }
         let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
         let kind_routes = regex::Regex::new(r#"workflow_objects::routes\(\s*"([^"]+)""#).unwrap();
+        let repo_routes = regex::Regex::new(r#"kind_routes\([^)"]*"([^"]+)"\)"#).unwrap();
         let mut paths = BTreeSet::new();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
@@ -1229,6 +1334,11 @@ mod tests {
                 paths.insert(collection.to_string());
                 paths.insert(format!("{collection}/lint"));
                 paths.insert(format!("{collection}/{{name}}"));
+            }
+            // A kind of repositories' entries: its collection and item routes.
+            for found in repo_routes.captures_iter(text) {
+                paths.insert(found[1].to_string());
+                paths.insert(format!("{}/{{url}}", &found[1]));
             }
         }
         paths
@@ -1249,11 +1359,7 @@ mod tests {
             undocumented.is_empty(),
             "routes missing from the document: {undocumented:?}"
         );
-        // Paths built with format! (repositories, repocreds) are not found by the scan.
-        let unrouted: Vec<_> = described
-            .difference(&routed)
-            .filter(|path| !path.starts_with("/api/v1/repo"))
-            .collect();
+        let unrouted: Vec<_> = described.difference(&routed).collect();
         assert!(
             unrouted.is_empty(),
             "described but not routed: {unrouted:?}"

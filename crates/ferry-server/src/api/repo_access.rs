@@ -2,6 +2,8 @@
 //! add` asks before it saves a repository): the repository's refs are listed with the
 //! credentials given — on top of the saved ones, for templates they may inherit — and the hosts
 //! argocd-cm's siblings trust, in a Git cache of the request's own. Nothing is written.
+//! `POST /api/v1/write-repositories/{url}/validate` (`ValidateWriteAccess`) does the same with
+//! the credentials given alone, as Argo CD (a read: nothing is pushed).
 //! `GET /api/v1/repositories/{url}/refs` (`ListRefs`, the web UI's revision choices) lists them
 //! with the saved credentials, `.../oci-tags` (`ListOCITags`) an OCI repository's tags.
 
@@ -19,6 +21,7 @@ use super::argo_secrets::rbac_object;
 use super::authn::Caller;
 use super::authz::authorize;
 use super::error::ApiError;
+use super::repositories::resource;
 use super::state::AppState;
 use crate::rbac::resources::{CREATE, GET, REPOSITORIES};
 
@@ -32,7 +35,30 @@ pub async fn validate(
     Extension(caller): Extension<Caller>,
     Path(url): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    Json(mut body): Json<Value>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    validate_access(&state, &caller, url, query, body, false).await
+}
+
+/// `POST /api/v1/write-repositories/{url}/validate`: the same for a write repository, checked
+/// as `write-repositories`, with the credentials given only.
+pub async fn validate_write(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(url): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    validate_access(&state, &caller, url, query, body, true).await
+}
+
+async fn validate_access(
+    state: &AppState,
+    caller: &Caller,
+    url: String,
+    query: HashMap<String, String>,
+    mut body: Value,
+    write: bool,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(fields) = body.as_object_mut() {
         for (name, value) in query {
@@ -40,27 +66,41 @@ pub async fn validate(
         }
         fields.insert("repo".into(), Value::String(url.clone()));
     }
-    let repo = RepoSecret::from_api(RepoSecretKind::Repository, &body)
-        .map_err(ApiError::invalid_argument)?;
+    let repo = RepoSecret {
+        write,
+        ..RepoSecret::from_api(RepoSecretKind::Repository, &body)
+            .map_err(ApiError::invalid_argument)?
+    };
     // As Argo CD: testing a repository needs the right to create it.
     authorize(
         &state.settings(),
-        &caller,
-        REPOSITORIES,
+        caller,
+        resource(write),
         CREATE,
         &rbac_object(&repo.project, &repo.url),
     )?;
+    test_access(state, &repo).await?;
+    Ok(Json(json!({})))
+}
+
+/// Lists the refs of git repository `repo` with its credentials: a read entry's on top of the
+/// saved ones (for templates it may inherit), a write entry's alone, as Argo CD tests them.
+pub(super) async fn test_access(state: &AppState, repo: &RepoSecret) -> Result<(), ApiError> {
     if repo.repo_type != "git" {
         return Err(ApiError::invalid_argument(format!(
             "ferry tests access to git repositories only, not {}; add it with `ferry repo add`",
             repo.repo_type
         )));
     }
-    let credentials = ferry_render::with_repo_secret(saved_credentials(&state).await?, &repo);
-    ls_remote(credentials, &repo)
+    let saved = if repo.write {
+        trusted(state, Credentials::new()).await?
+    } else {
+        saved_credentials(state).await?
+    };
+    let credentials = ferry_render::with_repo_secret(saved, repo);
+    ls_remote(credentials, repo)
         .await
-        .map_err(ApiError::invalid_argument)?;
-    Ok(Json(json!({})))
+        .map_err(ApiError::invalid_argument)
 }
 
 /// `GET /api/v1/repositories/{url}/refs?appProject=`: Argo CD's `Refs`, the short names of the
@@ -121,13 +161,24 @@ pub async fn oci_tags(
 }
 
 /// Argo CD's `connectionState` of saved repositories (`GET /api/v1/repositories?forceRefresh=
-/// true`): each git repository's refs listed with the saved credentials, all at once; other
-/// types are not checked (`Unknown`).
+/// true`): each git repository's refs listed with the saved credentials (write repositories'
+/// with the saved write ones), all at once; other types are not checked (`Unknown`).
 pub async fn connection_states(
     state: &AppState,
     repos: &[&RepoSecret],
+    write: bool,
 ) -> Result<Vec<Value>, ApiError> {
-    let credentials = saved_credentials(state).await?;
+    let credentials = if write {
+        let saved = super::repositories::entries_of(state, true)
+            .await?
+            .iter()
+            .fold(Credentials::new(), |credentials, (_, entry)| {
+                ferry_render::with_repo_secret(credentials, entry)
+            });
+        trusted(state, saved).await?
+    } else {
+        saved_credentials(state).await?
+    };
     let attempted_at = jiff::Timestamp::now().to_string();
     let checks = repos.iter().map(|repo| {
         let credentials = credentials.clone();
@@ -150,8 +201,6 @@ pub async fn connection_states(
     Ok(futures::future::join_all(checks).await)
 }
 
-/// The saved repository Secrets with the SSH known hosts and TLS certificates argocd-cm's
-/// siblings trust.
 /// What a read of repository `url` on the caller's behalf starts with: the query's
 /// `appProject`, checked that the caller may get the repository in it, and the saved
 /// credentials.
@@ -167,10 +216,17 @@ pub(super) async fn readable(
     Ok((project, saved_credentials(state).await?))
 }
 
+/// The saved repository Secrets (to read with) with the SSH known hosts and TLS certificates
+/// argocd-cm's siblings trust.
 pub(super) async fn saved_credentials(state: &AppState) -> Result<Credentials, ApiError> {
     let (saved, _) = ferry_appset::controller::current_secrets(state.client(), state.namespace())
         .await
         .map_err(|err| ApiError::kube("listing repository Secrets", &err))?;
+    trusted(state, saved).await
+}
+
+/// `saved` with the SSH known hosts and TLS certificates argocd-cm's siblings trust.
+async fn trusted(state: &AppState, saved: Credentials) -> Result<Credentials, ApiError> {
     let known_hosts = config_map_data(state, KNOWN_HOSTS_CM)
         .await?
         .remove("ssh_known_hosts");

@@ -184,3 +184,241 @@ async fn clusters_take_credentials_and_never_give_them_back() -> Result<()> {
     assert_no_secrets(&log, &SECRETS);
     Ok(())
 }
+
+/// The sandbox's API server URL and its CA (base64 PEM, as a cluster's `caData`).
+fn sandbox_server(ctx: &TestContext) -> Result<(String, String)> {
+    use base64::Engine as _;
+    let kubeconfig = kube::config::Kubeconfig::read_from(ctx.kubeconfig())?;
+    let cluster = kubeconfig.clusters[0].cluster.clone().unwrap();
+    let ca = match (
+        cluster.certificate_authority_data,
+        cluster.certificate_authority,
+    ) {
+        (Some(data), _) => data,
+        (None, Some(file)) => {
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(file)?)
+        }
+        (None, None) => anyhow::bail!("the sandbox's kubeconfig names no CA"),
+    };
+    Ok((cluster.server.unwrap(), ca))
+}
+
+/// What `argocd cluster add --namespace` makes on a cluster: the `argocd-manager`
+/// ServiceAccount, allowed everything in the namespace, and its long-lived token Secret; the
+/// token once the token controller filled it.
+async fn argocd_manager(ctx: &TestContext) -> Result<String> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::PostParams;
+    let ns = ctx.namespace();
+    let create = PostParams::default();
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "argocd-manager"}}))?;
+    ctx.api::<ServiceAccount>()
+        .create(&create, &account)
+        .await?;
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-manager-role"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    }))?;
+    ctx.api::<Role>().create(&create, &role).await?;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-manager-role-binding"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "argocd-manager-role"},
+        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": ns}],
+    }))?;
+    ctx.api::<RoleBinding>().create(&create, &binding).await?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": "argocd-manager-long-lived-token",
+            "annotations": {"kubernetes.io/service-account.name": "argocd-manager"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }))?;
+    ctx.api::<Secret>().create(&create, &secret).await?;
+    for _ in 0..120 {
+        let secret = ctx
+            .api::<Secret>()
+            .get("argocd-manager-long-lived-token")
+            .await?;
+        if let Some(token) = secret.data.and_then(|mut data| data.remove("token")) {
+            return Ok(String::from_utf8(token.0)?);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("the token controller never filled argocd-manager's token")
+}
+
+/// Whether the sandbox's API server takes `token`.
+async fn accepted(server: &str, ca: &str, token: &str) -> Result<bool> {
+    let cluster = ClusterSecret::from_api(&json!({
+        "server": server,
+        "config": {"bearerToken": token, "tlsClientConfig": {"caData": ca}},
+    }))
+    .map_err(anyhow::Error::msg)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        cluster.to_kubeconfig().map_err(anyhow::Error::msg)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    match kube::Client::try_from(config)?.apiserver_version().await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 401 => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Argo CD's `RotateAuth`: the token of a cluster `argocd cluster add` registered is replaced by
+/// a new ServiceAccount token, tried and saved; the old token Secret is deleted and its token
+/// refused. Argo CD's `InvalidateCache`: the refresh annotation on the cluster's Secret (the
+/// in-cluster destination gets one).
+#[tokio::test]
+async fn rotate_auth_replaces_the_token_and_invalidate_cache_marks_the_secret() -> Result<()> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    local_accounts(
+        &ctx,
+        &[("reader", "reader's password")],
+        "g, reader, role:readonly",
+    )
+    .await?;
+    let old_token = argocd_manager(&ctx).await?;
+    let (sandbox, ca) = sandbox_server(&ctx)?;
+    let server = Server::start(&ctx).await?;
+    let admin = server.token("admin", &admin_password(&ctx).await?).await?;
+    let reader = server.token("reader", "reader's password").await?;
+    let registered = server
+        .post(
+            "/api/v1/clusters",
+            Some(&admin),
+            json!({"server": sandbox, "name": "sandbox",
+                   "config": {"bearerToken": old_token, "tlsClientConfig": {"caData": ca}}}),
+        )
+        .await?;
+    assert_eq!(registered.status, 200, "{:?}", registered.body);
+    let stored = ClusterSecret {
+        server: sandbox.clone(),
+        ..Default::default()
+    }
+    .secret_name();
+
+    let rotate = "/api/v1/clusters/sandbox/rotate-auth?id.type=name";
+    assert_eq!(
+        server.post(rotate, Some(&reader), json!({})).await?.status,
+        403
+    );
+    let rotated = server.post(rotate, Some(&admin), json!({})).await?;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let saved = ClusterSecret::from_secret(&ctx.api::<Secret>().get(&stored).await?)
+        .map_err(anyhow::Error::msg)?;
+    let new_token = saved.config.bearer_token.clone().unwrap();
+    assert_ne!(new_token, old_token);
+    assert!(accepted(&sandbox, &ca, &new_token).await?);
+    let account = ctx.api::<ServiceAccount>().get("argocd-manager").await?;
+    let listed: Vec<String> = account
+        .secrets
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|reference| reference.name)
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(
+        listed[0].starts_with("argocd-manager-long-lived-"),
+        "{listed:?}"
+    );
+    assert!(
+        ctx.api::<Secret>()
+            .get_opt("argocd-manager-long-lived-token")
+            .await?
+            .is_none()
+    );
+    let mut refused = false;
+    for _ in 0..40 {
+        if !accepted(&sandbox, &ca, &old_token).await? {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(refused, "the old token still works");
+    let got = server
+        .get("/api/v1/clusters/sandbox?id.type=name", Some(&admin))
+        .await?;
+    assert_eq!(
+        got.body["connectionState"]["status"], "Successful",
+        "{:?}",
+        got.body
+    );
+    // The in-cluster destination uses the server's own credentials: no token to rotate.
+    let in_cluster = segment("https://kubernetes.default.svc");
+    let no_token = server
+        .post(
+            &format!("/api/v1/clusters/{in_cluster}/rotate-auth"),
+            Some(&admin),
+            json!({}),
+        )
+        .await?;
+    assert_eq!(no_token.status, 400, "{:?}", no_token.body);
+    assert!(
+        no_token.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not use bearer token authentication"),
+        "{:?}",
+        no_token.body
+    );
+
+    // Invalidating the cache marks the cluster's Secret with the time asked.
+    let invalidate = format!("/api/v1/clusters/{}/invalidate-cache", segment(&sandbox));
+    assert_eq!(
+        server
+            .post(&invalidate, Some(&reader), json!({}))
+            .await?
+            .status,
+        403
+    );
+    let invalidated = server.post(&invalidate, Some(&admin), json!({})).await?;
+    assert_eq!(invalidated.status, 200, "{:?}", invalidated.body);
+    let at = invalidated.body["refreshRequestedAt"].as_str().unwrap();
+    assert!(at.parse::<jiff::Timestamp>().is_ok(), "{at}");
+    let secret = ctx.api::<Secret>().get(&stored).await?;
+    assert_eq!(
+        secret.metadata.annotations.unwrap()["argocd.argoproj.io/refresh"],
+        at
+    );
+    // The token is kept.
+    let saved = ClusterSecret::from_secret(&ctx.api::<Secret>().get(&stored).await?)
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        saved.config.bearer_token.as_deref(),
+        Some(new_token.as_str())
+    );
+    let local = server
+        .post(
+            &format!("/api/v1/clusters/{in_cluster}/invalidate-cache"),
+            Some(&admin),
+            json!({}),
+        )
+        .await?;
+    assert_eq!(local.status, 200, "{:?}", local.body);
+    let local_secret = ClusterSecret::in_cluster().secret_name();
+    let secret = ctx.api::<Secret>().get(&local_secret).await?;
+    assert!(
+        secret.metadata.annotations.unwrap()["argocd.argoproj.io/refresh"].len() == 20,
+        "RFC 3339 to the second"
+    );
+
+    let messages = event_messages(&ctx, &stored).await?;
+    assert!(
+        messages
+            .iter()
+            .filter(|m| *m == &format!("admin updated cluster {sandbox}"))
+            .count()
+            >= 2,
+        "{messages:?}"
+    );
+    let log = server.stop().await?;
+    assert_no_secrets(&log, &[&old_token, &new_token]);
+    Ok(())
+}

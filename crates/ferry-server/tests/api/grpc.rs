@@ -278,18 +278,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "/application.ApplicationService/GetOCIMetadata",
     "/application.ApplicationService/GetManifestsWithFiles",
     "/application.ApplicationService/ServerSideDiff",
-    "/cluster.ClusterService/RotateAuth",
-    "/cluster.ClusterService/InvalidateCache",
-    "/repocreds.RepoCredsService/ListWriteRepositoryCredentials",
-    "/repocreds.RepoCredsService/CreateWriteRepositoryCredentials",
-    "/repocreds.RepoCredsService/UpdateWriteRepositoryCredentials",
-    "/repocreds.RepoCredsService/DeleteWriteRepositoryCredentials",
-    "/repository.RepositoryService/GetWrite",
-    "/repository.RepositoryService/ListWriteRepositories",
-    "/repository.RepositoryService/CreateWriteRepository",
-    "/repository.RepositoryService/UpdateWriteRepository",
-    "/repository.RepositoryService/DeleteWriteRepository",
-    "/repository.RepositoryService/ValidateWriteAccess",
 ];
 
 /// The methods of Argo CD's services that answer `Unimplemented`, each called with its path
@@ -332,4 +320,181 @@ async fn unimplemented_methods(client: &Client) -> Vec<String> {
         }
     }
     found
+}
+
+/// Argo CD's write repositories and write credential templates over gRPC, with Argo CD's
+/// messages (`RepoCreateRequest`'s `repo`, `RepoCredsCreateRequest`'s `creds`), and a cluster's
+/// cache invalidated by name (a `ClusterQuery` without `id`, as argocd sends it).
+#[tokio::test]
+async fn write_repositories_and_cluster_cache_invalidation_over_grpc() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    let server = Server::start(&ctx).await?;
+    let mut client = Client::connect(&server).await?;
+    let session = client
+        .call(
+            "/session.SessionService/Create",
+            json!({"username": "admin", "password": admin_password(&ctx).await?}),
+        )
+        .await?;
+    client.token = Some(session["token"].as_str().unwrap().to_string());
+    let repo = ferry_testkit::git::GitRepo::new()?;
+    repo.write("README", "hello")?;
+    repo.commit("hello")?;
+    let git = ferry_testkit::git::HttpServer::start(&repo, Some(("bot", "push-pw")))?;
+    let url = git.url();
+
+    let wrong = client
+        .call(
+            "/repository.RepositoryService/ValidateWriteAccess",
+            json!({"repo": url, "username": "bot", "password": "wrong-pw"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument, "{wrong:?}");
+    client
+        .call(
+            "/repository.RepositoryService/ValidateWriteAccess",
+            json!({"repo": url, "username": "bot", "password": "push-pw"}),
+        )
+        .await?;
+    let created = client
+        .call(
+            "/repository.RepositoryService/CreateWriteRepository",
+            json!({"repo": {"repo": url, "username": "bot", "password": "push-pw", "name": "push"}}),
+        )
+        .await?;
+    assert_eq!(created["repo"], url.as_str(), "{created}");
+    let listed = client
+        .call(
+            "/repository.RepositoryService/ListWriteRepositories",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(listed["items"][0]["repo"], url.as_str(), "{listed}");
+    assert!(!listed.to_string().contains("push-pw"), "{listed}");
+    let read = client
+        .call("/repository.RepositoryService/ListRepositories", json!({}))
+        .await?;
+    assert!(
+        read.get("items").is_none_or(|items| items == &json!([])),
+        "{read}"
+    );
+    let updated = client
+        .call(
+            "/repository.RepositoryService/UpdateWriteRepository",
+            json!({"repo": {"repo": url, "username": "bot", "password": "push-pw", "name": "renamed"}}),
+        )
+        .await?;
+    assert_eq!(updated["name"], "renamed", "{updated}");
+    let got = client
+        .call(
+            "/repository.RepositoryService/GetWrite",
+            json!({"repo": url}),
+        )
+        .await?;
+    assert_eq!(got["name"], "renamed", "{got}");
+    client
+        .call(
+            "/repository.RepositoryService/DeleteWriteRepository",
+            json!({"repo": url}),
+        )
+        .await?;
+    let gone = client
+        .call(
+            "/repository.RepositoryService/GetWrite",
+            json!({"repo": url}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+
+    let prefix = "https://git.example.com/org/";
+    client
+        .call(
+            "/repocreds.RepoCredsService/CreateWriteRepositoryCredentials",
+            json!({"creds": {"url": prefix, "username": "bot", "password": "t3mplate-pw"}}),
+        )
+        .await?;
+    client
+        .call(
+            "/repocreds.RepoCredsService/UpdateWriteRepositoryCredentials",
+            json!({"creds": {"url": prefix, "username": "bot2", "password": "t3mplate-pw"}}),
+        )
+        .await?;
+    let templates = client
+        .call(
+            "/repocreds.RepoCredsService/ListWriteRepositoryCredentials",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(templates["items"][0]["url"], prefix, "{templates}");
+    assert_eq!(templates["items"][0]["username"], "bot2", "{templates}");
+    let read_templates = client
+        .call(
+            "/repocreds.RepoCredsService/ListRepositoryCredentials",
+            json!({}),
+        )
+        .await?;
+    assert!(
+        read_templates
+            .get("items")
+            .is_none_or(|items| items == &json!([])),
+        "{read_templates}"
+    );
+    client
+        .call(
+            "/repocreds.RepoCredsService/DeleteWriteRepositoryCredentials",
+            json!({"url": prefix}),
+        )
+        .await?;
+    let templates = client
+        .call(
+            "/repocreds.RepoCredsService/ListWriteRepositoryCredentials",
+            json!({}),
+        )
+        .await?;
+    assert!(
+        templates
+            .get("items")
+            .is_none_or(|items| items == &json!([])),
+        "{templates}"
+    );
+
+    // A cluster named as argocd names it, without an id.
+    client
+        .call(
+            "/cluster.ClusterService/Create",
+            json!({"cluster": {"server": "https://prod.example.com:6443", "name": "prod"}}),
+        )
+        .await?;
+    let invalidated = client
+        .call(
+            "/cluster.ClusterService/InvalidateCache",
+            json!({"name": "prod"}),
+        )
+        .await?;
+    assert_eq!(invalidated["server"], "https://prod.example.com:6443");
+    assert!(
+        invalidated["refreshRequestedAt"].as_str().is_some(),
+        "{invalidated}"
+    );
+    let by_name = client
+        .call("/cluster.ClusterService/Get", json!({"name": "prod"}))
+        .await?;
+    assert_eq!(
+        by_name["refreshRequestedAt"], invalidated["refreshRequestedAt"],
+        "{by_name}"
+    );
+    let not_token = client
+        .call(
+            "/cluster.ClusterService/RotateAuth",
+            json!({"name": "prod"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(not_token.code(), Code::InvalidArgument, "{not_token:?}");
+    let log = server.stop().await?;
+    crate::harness::assert_no_secrets(&log, &["push-pw", "t3mplate-pw", "wrong-pw"]);
+    Ok(())
 }

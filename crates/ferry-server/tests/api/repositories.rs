@@ -295,3 +295,223 @@ async fn a_forced_refresh_checks_each_repositorys_connection() -> Result<()> {
     server.stop().await?;
     Ok(())
 }
+
+/// Argo CD's write repositories and write credential templates (credentials to push with):
+/// Secrets of their own types, never listed or used as repositories to read from, under the
+/// `write-repositories` RBAC resource, masked and audited as repositories are. A write
+/// repository needs credentials that answer, as Argo CD's.
+#[tokio::test]
+async fn write_repositories_are_kept_apart_from_those_to_read() -> Result<()> {
+    let ctx = TestContext::new().await?;
+    install_crds(ctx.client()).await?;
+    local_accounts(
+        &ctx,
+        &[
+            ("reader", "reader's password"),
+            ("dev", "dev's password"),
+            ("pusher", "pusher's password"),
+        ],
+        "g, reader, role:readonly\n\
+         p, dev, repositories, *, *, allow\n\
+         p, pusher, write-repositories, *, team-a/*, allow",
+    )
+    .await?;
+    let server = Server::start(&ctx).await?;
+    let admin = server.token("admin", &admin_password(&ctx).await?).await?;
+    let reader = server.token("reader", "reader's password").await?;
+    let dev = server.token("dev", "dev's password").await?;
+    let pusher = server.token("pusher", "pusher's password").await?;
+    let mut seen = Seen::default();
+    let repo = ferry_testkit::git::GitRepo::new()?;
+    repo.write("README", "hello")?;
+    repo.commit("hello")?;
+    let git = ferry_testkit::git::HttpServer::start(&repo, Some(("bot", "push-pw")))?;
+    let url = git.url();
+    let path = format!("/api/v1/write-repositories/{}", segment(&url));
+
+    // Credentials are required, and must answer; nothing is saved otherwise.
+    let bare = server
+        .post(
+            "/api/v1/write-repositories",
+            Some(&admin),
+            json!({"repo": url}),
+        )
+        .await?;
+    assert_eq!(bare.status, 400, "{:?}", bare.body);
+    assert_eq!(bare.body["message"], "missing credentials in request");
+    let wrong = json!({"repo": url, "username": "bot", "password": "wrong-pw"});
+    let refused = server
+        .post("/api/v1/write-repositories", Some(&admin), wrong.clone())
+        .await?;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    let validate = format!("{path}/validate");
+    let invalid = server.post(&validate, Some(&admin), wrong).await?;
+    assert_eq!(invalid.status, 400, "{:?}", invalid.body);
+    let right = json!({"repo": url, "username": "bot", "password": "push-pw", "name": "push"});
+    let valid = server.post(&validate, Some(&admin), right.clone()).await?;
+    assert_eq!(valid.status, 200, "{:?}", valid.body);
+    // Testing a write repository needs the right to create one.
+    assert_eq!(
+        server
+            .post(&validate, Some(&dev), right.clone())
+            .await?
+            .status,
+        403
+    );
+
+    let created = seen.saw(
+        server
+            .post("/api/v1/write-repositories", Some(&admin), right.clone())
+            .await?,
+    );
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["repo"], url.as_str());
+    assert_eq!(created.body["username"], "bot");
+    let write = RepoSecret {
+        write: true,
+        ..RepoSecret::new(RepoSecretKind::Repository, &url)
+    };
+    let stored = write.secret_name();
+    assert!(stored.starts_with("repo-write-"), "{stored}");
+    let secret = ctx.api::<Secret>().get(&stored).await?;
+    assert_eq!(
+        secret.metadata.labels.as_ref().unwrap()["argocd.argoproj.io/secret-type"],
+        "repository-write"
+    );
+    let saved = RepoSecret::from_secret(&secret).unwrap();
+    assert!(saved.write);
+    assert_eq!(saved.password.as_deref(), Some("push-pw"));
+
+    // Listed as a write repository only, to those who may get write repositories.
+    let read = server.get("/api/v1/repositories", Some(&admin)).await?;
+    assert_eq!(urls(&read.body, "repo"), Vec::<String>::new());
+    let listed = seen.saw(
+        server
+            .get("/api/v1/write-repositories", Some(&reader))
+            .await?,
+    );
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(urls(&listed.body, "repo"), std::slice::from_ref(&url));
+    let theirs = server.get("/api/v1/write-repositories", Some(&dev)).await?;
+    assert_eq!(urls(&theirs.body, "repo"), Vec::<String>::new());
+    assert_eq!(server.get(&path, Some(&dev)).await?.status, 403);
+    let checked = seen.saw(
+        server
+            .get("/api/v1/write-repositories?forceRefresh=true", Some(&admin))
+            .await?,
+    );
+    assert_eq!(
+        checked.body["items"][0]["connectionState"]["status"], "Successful",
+        "{:?}",
+        checked.body
+    );
+    let one = seen.saw(server.get(&path, Some(&reader)).await?);
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    assert_eq!(one.body["name"], "push");
+    // A repository to read from of the same URL is another entry.
+    assert_eq!(
+        server
+            .get(
+                &format!("/api/v1/repositories/{}", segment(&url)),
+                Some(&admin)
+            )
+            .await?
+            .status,
+        404
+    );
+
+    // Writing needs write-repositories: repositories' rights are not enough, a project's are
+    // for that project's.
+    let scoped =
+        json!({"repo": url, "username": "bot", "password": "push-pw", "project": "team-a"});
+    assert_eq!(
+        server
+            .post("/api/v1/write-repositories", Some(&dev), scoped.clone())
+            .await?
+            .status,
+        403
+    );
+    let mut elsewhere = scoped.clone();
+    elsewhere["project"] = "team-b".into();
+    assert_eq!(
+        server
+            .post("/api/v1/write-repositories", Some(&pusher), elsewhere)
+            .await?
+            .status,
+        403
+    );
+    let own = seen.saw(
+        server
+            .post("/api/v1/write-repositories", Some(&pusher), scoped)
+            .await?,
+    );
+    assert_eq!(own.status, 200, "{:?}", own.body);
+
+    // Write templates: apart from the templates to read with.
+    let template = json!({"url": "https://git.example.com/org/", "username": "bot", "password": "t3mplate-pw"});
+    let created = seen.saw(
+        server
+            .post("/api/v1/write-repocreds", Some(&admin), template)
+            .await?,
+    );
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let templates = server.get("/api/v1/repocreds", Some(&admin)).await?;
+    assert_eq!(urls(&templates.body, "url"), Vec::<String>::new());
+    let write_templates = seen.saw(server.get("/api/v1/write-repocreds", Some(&reader)).await?);
+    assert_eq!(
+        urls(&write_templates.body, "url"),
+        ["https://git.example.com/org/"]
+    );
+    let creds_path = format!(
+        "/api/v1/write-repocreds/{}",
+        segment("https://git.example.com/org/")
+    );
+    let updated = seen.saw(
+        server
+            .put(
+                &creds_path,
+                Some(&admin),
+                json!({"username": "bot2", "password": "t3mplate-pw"}),
+            )
+            .await?,
+    );
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["username"], "bot2");
+    assert_eq!(server.delete(&creds_path, Some(&dev)).await?.status, 403);
+    assert_eq!(server.delete(&creds_path, Some(&admin)).await?.status, 200);
+
+    // Update and delete.
+    let mut renamed = right.clone();
+    renamed["name"] = "renamed".into();
+    let updated = seen.saw(server.put(&path, Some(&admin), renamed).await?);
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["name"], "renamed");
+    assert_eq!(server.delete(&path, Some(&reader)).await?.status, 403);
+    let deleted = server.delete(&path, Some(&admin)).await?;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    // Left: team-a's, the only one of that URL, which its project's writer may remove.
+    let left = server.get(&path, Some(&admin)).await?;
+    assert_eq!(left.body["project"], "team-a", "{:?}", left.body);
+    let team_a = format!("{path}?appProject=team-a");
+    assert_eq!(server.delete(&team_a, Some(&pusher)).await?.status, 200);
+    assert_eq!(server.get(&path, Some(&admin)).await?.status, 404);
+
+    let messages = event_messages(&ctx, &stored).await?;
+    for done in ["created", "updated", "deleted"] {
+        let expected = format!("admin {done} repository-write {url}");
+        assert!(
+            messages.contains(&expected),
+            "{expected:?} not in {messages:?}"
+        );
+    }
+    for secret in ["push-pw", "t3mplate-pw"] {
+        assert!(
+            !seen.0.contains(secret),
+            "{secret} in an answer: {}",
+            seen.0
+        );
+    }
+    let log = server.stop().await?;
+    assert_no_secrets(&log, &["push-pw", "t3mplate-pw", "wrong-pw"]);
+    Ok(())
+}

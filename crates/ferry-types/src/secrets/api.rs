@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
 use super::{ClusterConfig, ClusterSecret, RepoSecret, RepoSecretKind, SECRET_TYPE_LABEL};
+use crate::application::REFRESH_ANNOTATION;
 
 /// How a field is typed in the JSON; the Secret holds its text.
 #[derive(Clone, Copy)]
@@ -78,7 +79,8 @@ impl RepoSecretKind {
 impl RepoSecret {
     /// An entry from Argo CD's `Repository` (or `RepoCreds`) JSON. Unset, empty, false and zero
     /// values are left out, as Argo CD leaves them out of the Secret. Errors name the field,
-    /// never its value.
+    /// never its value. The entry is one to read with; a write entry's JSON is the same, with
+    /// `write` set.
     pub fn from_api(kind: RepoSecretKind, body: &Value) -> Result<Self, String> {
         let body = body.as_object().ok_or("expected a JSON object")?;
         let url_field = kind.url_field();
@@ -119,7 +121,7 @@ impl RepoSecret {
             metadata: ObjectMeta {
                 labels: Some(BTreeMap::from([(
                     SECRET_TYPE_LABEL.to_string(),
-                    kind.label_value().to_string(),
+                    kind.label_value(false).to_string(),
                 )])),
                 ..Default::default()
             },
@@ -254,6 +256,11 @@ impl ClusterSecret {
         }
         if !self.annotations.is_empty() {
             view["annotations"] = json!(self.annotations);
+        }
+        // When a refresh of the controller's cache of the cluster was last asked for, as Argo
+        // CD reads it from the same annotation.
+        if let Some(at) = self.annotations.get(REFRESH_ANNOTATION) {
+            view["refreshRequestedAt"] = at.clone().into();
         }
         view
     }
