@@ -166,7 +166,7 @@ impl Binding {
                 Some(Value::Object(whole))
             }
             Some(field) => Some(take(&mut fields, field).unwrap_or(Value::Object(Map::new()))),
-            None => None,
+            None => lists_beside_messages(&mut fields),
         };
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in &fields {
@@ -211,6 +211,31 @@ fn cluster_id_from_server_or_name(fields: &mut Map<String, Value>) {
         (None, None) => return,
     };
     fields.insert("id".into(), id);
+}
+
+/// The body of a request whose binding has none: a query cannot carry lists of messages
+/// (grpc-gateway refuses them), so when the message sets one, its lists — of messages and of
+/// anything else, which may be as long (`ServerSideDiff`'s manifests) — travel as a JSON body
+/// beside the query's scalars, and the REST route reads both. `None` when it sets no such list.
+fn lists_beside_messages(fields: &mut Map<String, Value>) -> Option<Value> {
+    let has_messages = |value: &Value| {
+        value
+            .as_array()
+            .is_some_and(|items| items.iter().any(Value::is_object))
+    };
+    if !fields.values().any(has_messages) {
+        return None;
+    }
+    let lists: Vec<String> = fields
+        .iter()
+        .filter(|(_, value)| value.is_array())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let body = lists
+        .into_iter()
+        .filter_map(|name| fields.remove(&name).map(|value| (name, value)))
+        .collect();
+    Some(Value::Object(body))
 }
 
 /// Removes the value at a dotted field path (`application.metadata.name`).
@@ -375,6 +400,41 @@ mod tests {
             by_id.path_and_query,
             "/api/v1/clusters/prod/invalidate-cache?id.type=name&name=x"
         );
+    }
+
+    #[test]
+    fn lists_of_messages_of_a_bodiless_binding_travel_as_its_body() {
+        let diff = rest(
+            "/application.ApplicationService/ServerSideDiff",
+            json!({
+                "appName": "web",
+                "appNamespace": "team-a",
+                "liveResources": [{"kind": "ConfigMap", "name": "a", "liveState": "{}"}],
+                "targetManifests": ["{\"kind\":\"ConfigMap\"}"],
+            }),
+        );
+        assert_eq!(diff.method, http::Method::GET);
+        assert_eq!(
+            diff.path_and_query,
+            "/api/v1/applications/web/server-side-diff?appNamespace=team-a"
+        );
+        assert_eq!(
+            diff.body,
+            Some(json!({
+                "liveResources": [{"kind": "ConfigMap", "name": "a", "liveState": "{}"}],
+                "targetManifests": ["{\"kind\":\"ConfigMap\"}"],
+            }))
+        );
+        // Lists of scalars alone stay in the query, as grpc-gateway reads them.
+        let only_manifests = rest(
+            "/application.ApplicationService/ServerSideDiff",
+            json!({"appName": "web", "targetManifests": ["a", "b"]}),
+        );
+        assert_eq!(
+            only_manifests.path_and_query,
+            "/api/v1/applications/web/server-side-diff?targetManifests=a&targetManifests=b"
+        );
+        assert_eq!(only_manifests.body, None);
     }
 
     #[test]

@@ -114,10 +114,16 @@ where
                 return Ok(Status::unimplemented(format!("unknown method {path}")).into_http());
             };
             let mut grpc = tonic::server::Grpc::new(GatewayCodec::new(method.input()));
-            if method.is_client_streaming() {
+            if method.is_client_streaming() && method.is_server_streaming() {
                 return Ok(unimplemented(&method).into_http());
             }
-            let response = if method.is_server_streaming() {
+            let response = if method.is_client_streaming() {
+                let call = tower::service_fn(move |request| {
+                    let (rest, method, encoder) = (rest.clone(), method.clone(), encoder.clone());
+                    async move { client_stream(rest, method, encoder, request).await }
+                });
+                grpc.client_streaming(call, request).await
+            } else if method.is_server_streaming() {
                 let call = tower::service_fn(move |request| {
                     let (rest, method, encoder) = (rest.clone(), method.clone(), encoder.clone());
                     async move { stream(rest, method, encoder, request).await }
@@ -152,6 +158,63 @@ where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
 {
     let response = call_rest(rest, &method, request).await?;
+    answer(&method, &encoder, response).await
+}
+
+/// A client stream (`GetManifestsWithFiles`' query, then its archive's chunks) as one REST
+/// request: the first message decides the path and query, and the body is every message's JSON,
+/// one per line — as grpc-gateway reads a streamed body — passed on as the messages arrive, so
+/// the route reads (and limits) the stream itself. The answer is unary.
+async fn client_stream<S>(
+    rest: S,
+    method: MethodDescriptor,
+    encoder: Encoder,
+    request: tonic::Request<tonic::Streaming<DynamicMessage>>,
+) -> Result<tonic::Response<Bytes>, Status>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+{
+    let (metadata, extensions, mut messages) = request.into_parts();
+    let first = messages
+        .message()
+        .await?
+        .ok_or_else(|| Status::invalid_argument(format!("{}: no message", method.full_name())))?;
+    let rest_request = request_for(&method, &first)
+        .ok_or_else(|| unimplemented(&method))?
+        .map_err(|err| Status::invalid_argument(format!("{}: {err}", method.full_name())))?;
+    let line = |message: &DynamicMessage| {
+        let mut line =
+            serde_json::to_vec(&crate::json::from_message(message)).expect("JSON values serialize");
+        line.push(b'\n');
+        Bytes::from(line)
+    };
+    let head = futures::stream::once(std::future::ready(Ok::<_, Status>(line(&first))));
+    let tail = futures::stream::unfold(messages, move |mut messages| async move {
+        match messages.message().await {
+            Ok(Some(message)) => Some((Ok(line(&message)), messages)),
+            Ok(None) => None,
+            Err(status) => Some((Err(status), messages)),
+        }
+    });
+    let body = Body::from_stream(head.chain(tail));
+    let response = send_rest(
+        rest,
+        &method,
+        (metadata, extensions),
+        rest_request.method,
+        rest_request.path_and_query,
+        Some(body),
+    )
+    .await?;
+    answer(&method, &encoder, response).await
+}
+
+/// A unary answer: the REST answer's JSON as the response message.
+async fn answer(
+    method: &MethodDescriptor,
+    encoder: &Encoder,
+    response: http::Response<Body>,
+) -> Result<tonic::Response<Bytes>, Status> {
     let body = axum::body::to_bytes(response.into_body(), RESPONSE_LIMIT)
         .await
         .map_err(|err| Status::internal(format!("reading the answer: {err}")))?;
@@ -163,7 +226,7 @@ where
     let json: &RawValue = serde_json::from_slice(&body)
         .map_err(|err| Status::internal(format!("the answer is no JSON: {err}")))?;
     Ok(tonic::Response::new(response_message(
-        &method, &encoder, json,
+        method, encoder, json,
     )?))
 }
 
@@ -264,16 +327,40 @@ where
     let rest_request = request_for(method, &message)
         .ok_or_else(|| unimplemented(method))?
         .map_err(|err| Status::invalid_argument(format!("{}: {err}", method.full_name())))?;
-    let mut builder = http::Request::builder()
-        .method(rest_request.method)
-        .uri(rest_request.path_and_query);
+    let body = rest_request
+        .body
+        .map(|body| Body::from(serde_json::to_vec(&body).expect("JSON values serialize")));
+    send_rest(
+        rest,
+        method,
+        (metadata, extensions),
+        rest_request.method,
+        rest_request.path_and_query,
+        body,
+    )
+    .await
+}
+
+/// Sends a REST request with a call's credentials and extensions, and a JSON body if any.
+async fn send_rest<S>(
+    rest: S,
+    method: &MethodDescriptor,
+    (metadata, extensions): (tonic::metadata::MetadataMap, http::Extensions),
+    verb: http::Method,
+    path_and_query: String,
+    body: Option<Body>,
+) -> Result<http::Response<Body>, Status>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+{
+    let mut builder = http::Request::builder().method(verb).uri(path_and_query);
     let headers = metadata.into_headers();
     let headers_out = builder.headers_mut().expect("a fresh request builder");
     forward_credentials(&headers, headers_out);
-    let body = match rest_request.body {
+    let body = match body {
         Some(body) => {
             headers_out.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            Body::from(serde_json::to_vec(&body).expect("JSON values serialize"))
+            body
         }
         None => Body::empty(),
     };

@@ -7,7 +7,9 @@
 //! request (path, query, JSON body), sends it through the REST router in process — with the
 //! caller's token, so the same authentication, RBAC and audit events apply — and turns the JSON
 //! answer, or its error, into the response message or the gRPC status. So every method that has a
-//! REST route in ferry works over gRPC, and the others answer `Unimplemented` by name.
+//! REST route in ferry works over gRPC, and the others answer `Unimplemented` by name. A server
+//! stream is read from the route's Server-Sent Events; a client stream (`GetManifestsWithFiles`)
+//! is passed on as its messages' JSON, one per line, in the route's request body.
 //!
 //! - [`json`]: Kubernetes' and Argo CD's JSON shapes ↔ the protos' JSON mapping (times,
 //!   raw extensions, int-or-strings, quantities);
