@@ -248,12 +248,7 @@ async fn diff_all<L: LiveState>(
     pairs: &[Pair],
     input: &CompareInput<'_, L>,
 ) -> Vec<Option<Result<DiffResult, String>>> {
-    let options = DiffOptions {
-        ignore_differences: input.ignore.clone(),
-        field_manager: input.field_manager.to_string(),
-        ignore_status: input.compare_options.ignore_status,
-        ignore_aggregated_roles: input.compare_options.ignore_aggregated_roles,
-    };
+    let options = diff_options(input.ignore, input.compare_options, input.field_manager);
     let resolver = Resolver(input.live);
     // Futures made up front: a closure inside the stream trips the compiler's higher-ranked
     // lifetime inference when this runs in a spawned task.
@@ -265,6 +260,21 @@ async fn diff_all<L: LiveState>(
         .buffered(DIFF_CONCURRENCY)
         .collect()
         .await
+}
+
+/// How a comparison diffs each resource: the ignore rules, argocd-cm's
+/// `resource.compareoptions`, and the field manager a sync applies as (whose dry runs predict).
+pub fn diff_options(
+    ignore: &IgnoreRules,
+    compare_options: ResourceCompareOptions,
+    field_manager: &str,
+) -> DiffOptions {
+    DiffOptions {
+        ignore_differences: ignore.clone(),
+        field_manager: field_manager.to_string(),
+        ignore_status: compare_options.ignore_status,
+        ignore_aggregated_roles: compare_options.ignore_aggregated_roles,
+    }
 }
 
 /// What was compared for one pair, for [`Comparison::states`].

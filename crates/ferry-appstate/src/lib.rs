@@ -20,7 +20,9 @@ mod project;
 pub mod resource_compare_options;
 pub mod resource_updates;
 
-pub use compare::{CompareInput, Comparison, ResourceStates, collect_images, compare, health_code};
+pub use compare::{
+    CompareInput, Comparison, ResourceStates, collect_images, compare, diff_options, health_code,
+};
 pub use ignore::ignore_rules;
-pub use live::{LiveState, read_with_managed_fields};
+pub use live::{LiveState, Resolver, read_with_managed_fields};
 pub use project::{check_app_namespace, check_project};

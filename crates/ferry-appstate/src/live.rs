@@ -36,7 +36,7 @@ impl LiveState for ClusterCache {
 }
 
 /// A [`LiveState`] as ferry-diff's resolver, for server-side diffs.
-pub(crate) struct Resolver<'a, L>(pub &'a L);
+pub struct Resolver<'a, L>(pub &'a L);
 
 impl<L: LiveState> ferry_diff::ResourceResolver for Resolver<'_, L> {
     fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, Scope)> {

@@ -188,22 +188,7 @@ pub async fn render_desired(
     setup: &Setup,
     sources: &[ApplicationSource],
 ) -> Result<(Rendered, Vec<Value>), String> {
-    let dest_namespace = app.spec.destination.namespace.clone();
-    let kube_version = setup
-        .cluster
-        .kube_version()
-        .await
-        .map_err(|err| format!("{err:#}"))?;
-    let render_context = AppContext {
-        name: app.name_any(),
-        // Repositories are reached with the credentials of the app's project and global ones.
-        project: app.project().to_string(),
-        namespace: dest_namespace.clone(),
-        hard_refresh: app.refresh_requested() == Some(RefreshType::Hard),
-        kustomize: ctx.argo_cm.get().kustomize.clone(),
-        ..AppContext::default()
-    }
-    .with_capabilities(kube_version.to_string(), setup.cache.served_kinds());
+    let render_context = render_context(ctx, app, setup).await?;
     let sources = ctx
         .signatures
         .verified_sources(app, &setup.project, sources)
@@ -214,10 +199,46 @@ pub async fn render_desired(
         .rendered(rendered.as_ref().ok(), started.elapsed());
     let rendered =
         rendered.map_err(|err| format!("rendering application {}: {err}", app.name_any()))?;
+    let desired = prepare(ctx, app, setup, &rendered.objects)?;
+    Ok((rendered, desired))
+}
+
+/// What rendering `app` for its cluster needs to know: its name, project and destination
+/// namespace, argocd-cm's Kustomize settings, and the cluster's version and served kinds.
+pub async fn render_context(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+) -> Result<AppContext, String> {
+    let kube_version = setup
+        .cluster
+        .kube_version()
+        .await
+        .map_err(|err| format!("{err:#}"))?;
+    Ok(AppContext {
+        name: app.name_any(),
+        // Repositories are reached with the credentials of the app's project and global ones.
+        project: app.project().to_string(),
+        namespace: app.spec.destination.namespace.clone(),
+        hard_refresh: app.refresh_requested() == Some(RefreshType::Hard),
+        kustomize: ctx.argo_cm.get().kustomize.clone(),
+        ..AppContext::default()
+    }
+    .with_capabilities(kube_version.to_string(), setup.cache.served_kinds()))
+}
+
+/// `objects` as a sync applies them to `app`'s cluster: namespaced and marked with the app's
+/// tracking.
+pub fn prepare(
+    ctx: &Context,
+    app: &Application,
+    setup: &Setup,
+    objects: &[Value],
+) -> Result<Vec<Value>, String> {
     let cache = &setup.cache;
-    let desired = ferry_appstate::desired::prepare(
-        &rendered.objects,
-        &dest_namespace,
+    ferry_appstate::desired::prepare(
+        objects,
+        &app.spec.destination.namespace,
         &setup.instance,
         &ctx.settings.tracking,
         |api_version, kind| {
@@ -226,8 +247,7 @@ pub async fn render_desired(
                 .map(|(_, n)| n)
         },
     )
-    .map_err(|err| format!("application {}: {err}", app.name_any()))?;
-    Ok((rendered, desired))
+    .map_err(|err| format!("application {}: {err}", app.name_any()))
 }
 
 /// Compares `desired` with the live state of `app`'s cluster; `keep_states` keeps what was

@@ -10,12 +10,19 @@
 use std::collections::BTreeSet;
 
 use ferry_appstate::collect_images;
+use ferry_render::{Rendered, SourceRevision};
 use ferry_types::Application;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use crate::appstate::{compare_with_live, render_desired, setup};
+use crate::appstate::{compare_with_live, render_context, render_desired, setup};
 use crate::context::Context;
+
+mod revision_details;
+mod server_side_diff;
+
+pub use revision_details::{chart_details, oci_metadata};
+pub use server_side_diff::{ServerSideDiffQuery, server_side_diff};
 
 /// Why a view cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +35,9 @@ pub enum ViewError {
     /// The app cannot be rendered or compared; the message names the source and cause.
     #[error("{0}")]
     Failed(String),
+    /// The request names something the app does not manage.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 /// The app with key `name` (its instance name, `<namespace>_<name>` outside the control
@@ -170,17 +180,7 @@ pub async fn revision_metadata(
     version_id: Option<i64>,
 ) -> Result<Value, ViewError> {
     let app = application(ctx, name).await?;
-    let sources = match version_id {
-        None => app.sources().to_vec(),
-        Some(id) => history_sources(&app, id)?,
-    };
-    let index = source_index.unwrap_or(0);
-    let source = sources.get(index).ok_or_else(|| {
-        ViewError::Failed(format!(
-            "source index {index} not found because there are only {} sources",
-            sources.len()
-        ))
-    })?;
+    let source = source_at(&app, source_index, version_id)?;
     if source.is_chart() {
         return Err(ViewError::Failed(format!(
             "source {} is a Helm chart: it has no commits",
@@ -200,6 +200,27 @@ pub async fn revision_metadata(
         "tags": commit.tags,
         "message": commit.message,
     }))
+}
+
+/// The app's source at `source_index` (the first by default) of its spec, or of history entry
+/// `version_id` (Argo CD's `getAppSourceBySourceIndexAndVersionId`).
+fn source_at(
+    app: &Application,
+    source_index: Option<usize>,
+    version_id: Option<i64>,
+) -> Result<ferry_types::source::ApplicationSource, ViewError> {
+    let mut sources = match version_id {
+        None => app.sources().to_vec(),
+        Some(id) => history_sources(app, id)?,
+    };
+    let index = source_index.unwrap_or(0);
+    if index >= sources.len() {
+        return Err(ViewError::Failed(format!(
+            "source index {index} not found because there are only {} sources",
+            sources.len()
+        )));
+    }
+    Ok(sources.swap_remove(index))
 }
 
 /// The sources an app had at history entry `id`.
@@ -240,13 +261,57 @@ pub async fn manifests(ctx: &Context, name: &str, revision: &str) -> Result<Valu
     let (rendered, _) = render_desired(ctx, &app, &setup, &sources)
         .await
         .map_err(ViewError::Failed)?;
+    Ok(manifest_response(&app, &setup, rendered))
+}
+
+/// Argo CD's `GetManifestsWithFiles`: the app's source (the first of a multi-source app's, as
+/// Argo CD's) rendered for its cluster from uploaded files — a gzip'd tar of a directory, as
+/// `argocd app diff --local --server-side-generate` sends it — instead of its repository
+/// ([`ferry_render::Renderer::render_archive`]); answered as [`manifests`].
+pub async fn manifests_with_files(
+    ctx: &Context,
+    name: &str,
+    archive: Vec<u8>,
+) -> Result<Value, ViewError> {
+    let app = application(ctx, name).await?;
+    let setup = setup(ctx, &app).await.map_err(ViewError::Failed)?;
+    let render_context = render_context(ctx, &app, &setup)
+        .await
+        .map_err(ViewError::Failed)?;
+    let source = app.sources().first().cloned().unwrap_or_default();
+    let (kind, objects) = ctx
+        .renderer
+        .render_archive(&render_context, &source, archive)
+        .await
+        .map_err(|err| {
+            ViewError::Failed(format!("rendering application {}: {err}", app.name_any()))
+        })?;
+    let rendered = Rendered {
+        sources: vec![SourceRevision {
+            repo_url: source.repo_url.clone(),
+            revision: "streamed".into(),
+            source_type: Some(kind),
+            objects: objects.len(),
+        }],
+        objects: objects.to_vec(),
+    };
+    Ok(manifest_response(&app, &setup, rendered))
+}
+
+/// Argo CD's `ManifestResponse` of objects rendered for `app`: each object as a JSON string,
+/// Secret values masked.
+fn manifest_response(
+    app: &Application,
+    setup: &crate::appstate::Setup,
+    rendered: Rendered,
+) -> Value {
     let manifests: Vec<String> = rendered
         .objects
         .into_iter()
         .map(|object| masked(Some(object)))
         .collect();
     let source = rendered.sources.first();
-    Ok(json!({
+    json!({
         "manifests": manifests,
         "namespace": app.spec.destination.namespace,
         "server": setup.cluster.server,
@@ -256,5 +321,5 @@ pub async fn manifests(ctx: &Context, name: &str, revision: &str) -> Result<Valu
             .and_then(|s| s.source_type)
             .map(|t| t.to_string())
             .unwrap_or_default(),
-    }))
+    })
 }

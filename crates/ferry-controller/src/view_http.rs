@@ -5,6 +5,10 @@
 //! - `GET /v1/applications/{name}/managed-resources`
 //! - `GET /v1/applications/{name}/resource-tree`
 //! - `GET /v1/applications/{name}/manifests?revision=`
+//! - `GET /v1/applications/{name}/revisions/{revision}/{metadata,chartdetails,ocimetadata}`
+//!   `?sourceIndex=&versionId=`
+//! - `POST /v1/applications/{name}/server-side-diff` (live resources and target manifests)
+//! - `POST /v1/applications/{name}/manifests-with-files` (a gzip'd tar of the source's files)
 //!
 //! Each takes `appNamespace` for an app outside the control namespace.
 //!
@@ -14,11 +18,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_types::secrets::{SERVER_SECRET_KEY, controller_view_token};
 use k8s_openapi::api::core::v1::Secret;
@@ -28,6 +32,10 @@ use subtle::ConstantTimeEq;
 
 use crate::context::Context;
 use crate::view::{self, ViewError};
+
+/// What the API server may send in one request (manifests and live states to diff, uploaded
+/// files: ferry-server takes 100 MiB of those at most).
+const BODY_LIMIT: usize = 128 * 1024 * 1024;
 
 #[derive(Clone)]
 struct ViewState {
@@ -59,6 +67,22 @@ pub async fn spawn(ctx: Arc<Context>, client: kube::Client, address: SocketAddr)
         .route(
             "/v1/applications/{name}/revisions/{revision}/metadata",
             get(revision_metadata),
+        )
+        .route(
+            "/v1/applications/{name}/revisions/{revision}/chartdetails",
+            get(chart_details),
+        )
+        .route(
+            "/v1/applications/{name}/revisions/{revision}/ocimetadata",
+            get(oci_metadata),
+        )
+        .route(
+            "/v1/applications/{name}/server-side-diff",
+            post(server_side_diff).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route(
+            "/v1/applications/{name}/manifests-with-files",
+            post(manifests_with_files).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
@@ -119,6 +143,7 @@ fn answer(result: Result<Value, ViewError>) -> Response {
             error(StatusCode::MISDIRECTED_REQUEST, err.to_string())
         }
         Err(err @ ViewError::Failed(_)) => error(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+        Err(err @ ViewError::PermissionDenied(_)) => error(StatusCode::FORBIDDEN, err.to_string()),
     }
 }
 
@@ -162,21 +187,64 @@ async fn manifests(
     answer(view::manifests(&state.ctx, &key, revision).await)
 }
 
+/// The app key, revision, `sourceIndex` and `versionId` of a request about a revision.
+fn revision_of(
+    ctx: &Context,
+    (name, revision): (String, String),
+    query: &HashMap<String, String>,
+) -> (String, String, Option<usize>, Option<i64>) {
+    let field = |name: &str| query.get(name).map(String::as_str);
+    (
+        app_key(ctx, &name, query),
+        revision,
+        field("sourceIndex").and_then(|v| v.parse().ok()),
+        field("versionId").and_then(|v| v.parse().ok()),
+    )
+}
+
 async fn revision_metadata(
     State(state): State<ViewState>,
-    Path((name, revision)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let field = |name: &str| query.get(name).map(String::as_str);
+    let (key, revision, index, version) = revision_of(&state.ctx, path, &query);
+    answer(view::revision_metadata(&state.ctx, &key, &revision, index, version).await)
+}
+
+async fn chart_details(
+    State(state): State<ViewState>,
+    Path(path): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (key, revision, index, version) = revision_of(&state.ctx, path, &query);
+    answer(view::chart_details(&state.ctx, &key, &revision, index, version).await)
+}
+
+async fn oci_metadata(
+    State(state): State<ViewState>,
+    Path(path): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (key, revision, index, version) = revision_of(&state.ctx, path, &query);
+    answer(view::oci_metadata(&state.ctx, &key, &revision, index, version).await)
+}
+
+async fn server_side_diff(
+    State(state): State<ViewState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<view::ServerSideDiffQuery>,
+) -> Response {
     let key = app_key(&state.ctx, &name, &query);
-    answer(
-        view::revision_metadata(
-            &state.ctx,
-            &key,
-            &revision,
-            field("sourceIndex").and_then(|v| v.parse().ok()),
-            field("versionId").and_then(|v| v.parse().ok()),
-        )
-        .await,
-    )
+    answer(view::server_side_diff(&state.ctx, &key, &body).await)
+}
+
+async fn manifests_with_files(
+    State(state): State<ViewState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    archive: axum::body::Bytes,
+) -> Response {
+    let key = app_key(&state.ctx, &name, &query);
+    answer(view::manifests_with_files(&state.ctx, &key, archive.to_vec()).await)
 }

@@ -19,6 +19,7 @@
 //! commit and options.
 
 mod app;
+mod archive;
 mod cache;
 mod chart;
 mod confine;

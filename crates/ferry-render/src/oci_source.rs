@@ -30,24 +30,7 @@ pub(crate) async fn pull(
     dest: &Path,
     max_size: u64,
 ) -> Result<String, ErrorKind> {
-    let repository = repo_url
-        .trim()
-        .trim_start_matches("oci://")
-        .trim_end_matches('/');
-    let revision = revision.trim();
-    if revision.is_empty() {
-        return Err(ErrorKind::Invalid(
-            "an OCI source needs a targetRevision: a tag or a digest".into(),
-        ));
-    }
-    let text = if revision.contains(':') {
-        format!("{repository}@{revision}")
-    } else {
-        format!("{repository}:{revision}")
-    };
-    let reference: oci_client::Reference = text
-        .parse()
-        .map_err(|e| ErrorKind::Invalid(format!("OCI reference {text}: {e}")))?;
+    let (reference, text) = reference(repo_url, revision)?;
     let client = client(credential, ca_pem);
     let auth = auth(credential);
     let image = client
@@ -70,11 +53,54 @@ pub(crate) async fn pull(
     } else {
         Box::new(layer.data.as_ref())
     };
-    unpack(data, dest, max_size)
+    crate::archive::unpack(data, dest, max_size, false)
         .map_err(|e| ErrorKind::Invalid(format!("unpacking OCI artifact {text}: {e}")))?;
     image
         .digest
         .ok_or_else(|| ErrorKind::Invalid(format!("OCI artifact {text} has no digest")))
+}
+
+/// The reference of `revision` (a tag or a digest) of the repository `repo_url`, and how
+/// messages name it.
+fn reference(repo_url: &str, revision: &str) -> Result<(oci_client::Reference, String), ErrorKind> {
+    let repository = repo_url
+        .trim()
+        .trim_start_matches("oci://")
+        .trim_end_matches('/');
+    let revision = revision.trim();
+    if revision.is_empty() {
+        return Err(ErrorKind::Invalid(
+            "an OCI source needs a targetRevision: a tag or a digest".into(),
+        ));
+    }
+    let text = if revision.contains(':') {
+        format!("{repository}@{revision}")
+    } else {
+        format!("{repository}:{revision}")
+    };
+    let reference = text
+        .parse()
+        .map_err(|e| ErrorKind::Invalid(format!("OCI reference {text}: {e}")))?;
+    Ok((reference, text))
+}
+
+/// The annotations of the manifest `revision` of `repo_url` (an image index's, for an index).
+pub(crate) async fn annotations(
+    repo_url: &str,
+    revision: &str,
+    credential: &RepoCredential,
+    ca_pem: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, ErrorKind> {
+    let (reference, text) = reference(repo_url, revision)?;
+    let (manifest, _) = client(credential, ca_pem)
+        .pull_manifest(&reference, &auth(credential))
+        .await
+        .map_err(|e| ErrorKind::Invalid(format!("cannot read the OCI manifest {text}: {e}")))?;
+    Ok(match manifest {
+        oci_client::manifest::OciManifest::Image(image) => image.annotations,
+        oci_client::manifest::OciManifest::ImageIndex(index) => index.annotations,
+    }
+    .unwrap_or_default())
 }
 
 /// Most tags asked for per page of a tag list.
@@ -151,33 +177,4 @@ fn auth(credential: &RepoCredential) -> RegistryAuth {
         (Some(user), Some(password)) => RegistryAuth::Basic(user.clone(), password.clone()),
         _ => RegistryAuth::Anonymous,
     }
-}
-
-/// Unpacks a tar stream into `dest`: regular files and directories only (a link could point
-/// out of the directory), no entry outside it, at most `max_size` bytes.
-fn unpack(data: impl Read, dest: &Path, max_size: u64) -> Result<(), String> {
-    let mut archive = tar::Archive::new(data.take(max_size.saturating_add(1)));
-    let mut total = 0u64;
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
-        let kind = entry.header().entry_type();
-        if !(kind.is_file() || kind.is_dir()) {
-            return Err(format!(
-                "{} is a {kind:?}; only files and directories are unpacked",
-                path.display()
-            ));
-        }
-        total += entry.size();
-        if total > max_size {
-            return Err(format!(
-                "more than {max_size} bytes of files (--max-repo-size)"
-            ));
-        }
-        // unpack_in refuses paths with `..` or outside `dest`.
-        if !entry.unpack_in(dest).map_err(|e| e.to_string())? {
-            return Err(format!("{} would be outside the artifact", path.display()));
-        }
-    }
-    Ok(())
 }

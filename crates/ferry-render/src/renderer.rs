@@ -392,6 +392,40 @@ impl Renderer {
         Ok(result)
     }
 
+    /// Renders `source` from uploaded files instead of its repository (Argo CD's
+    /// `GenerateManifestWithFiles`, behind `argocd app diff --local --server-side-generate`): a
+    /// gzip'd tar of a directory, unpacked into a workspace of its own by the archive rules (no
+    /// absolute paths, `..` or links leading out; at most [`RenderConfig::max_repo_size`] bytes),
+    /// rendered with the source's settings — `path` inside it, a chart source's chart being the
+    /// files — as revision `streamed`, as Argo CD's. Not cached: an upload is rendered once.
+    pub async fn render_archive(
+        &self,
+        app: &AppContext,
+        source: &ApplicationSource,
+        archive: Vec<u8>,
+    ) -> Result<(SourceType, Arc<Vec<Value>>), RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
+        let (dest, max_size) = (ws.repo.clone(), self.config.max_repo_size);
+        tokio::task::spawn_blocking(move || {
+            let data = flate2::read::GzDecoder::new(archive.as_slice());
+            crate::archive::unpack(data, &dest, max_size, true)
+        })
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()))
+        .map_err(|err| fail(ErrorKind::Invalid(format!("the uploaded files: {err}"))))?;
+        let mut local = source.clone();
+        local.chart.clear();
+        let mut budget = ManifestBudget::new(self.config.max_manifest_size);
+        let result = self
+            .render_uncached(app, &local, &ws.repo, "streamed", &BTreeMap::new(), budget)
+            .await?;
+        budget
+            .spend(&result.1)
+            .map_err(|kind| RenderError::new(source.describe(), kind))?;
+        Ok(result)
+    }
+
     /// Everything that decides a source's output, and who may be served it: the commit (or
     /// chart version), the access fingerprint of its repository, the options, the Application
     /// facts, referenced commits (with their access), tool versions and renderer configuration.
@@ -682,25 +716,10 @@ impl Renderer {
         }
         let opts = source.helm.clone().unwrap_or_default();
         let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
-        let pulled = chart::Pull {
-            runner: &self.runner,
-            helm: &self.helm,
-            ws: &ws,
-            repo_url: &source.repo_url,
-            chart: &source.chart,
-            version: &source.target_revision,
-            pass_credentials: opts.pass_credentials,
-            credential: git.credential(&source.repo_url).unwrap_or_default(),
-            ca_pem: git.tls_ca(&source.repo_url),
-        }
-        .run()
-        .await
-        .map_err(fail)?;
-        let chart_root = pulled
-            .dir
-            .canonicalize()
-            .map_err(|e| fail(ErrorKind::io(pulled.dir.display(), e)))?;
-        confine::check_symlinks(&chart_root).map_err(fail)?;
+        let (pulled, chart_root) = self
+            .pull_chart(git, source, &source.target_revision, &ws)
+            .await
+            .map_err(fail)?;
         let env = BuildEnv::new(app, source, &pulled.version);
         let objects = helm::Template {
             runner: &self.runner,
@@ -720,6 +739,84 @@ impl Renderer {
         .and_then(|o| manifest::flatten_lists(o, "rendered output"))
         .map_err(fail)?;
         Ok((pulled.version, (SourceType::Helm, Arc::new(objects))))
+    }
+
+    /// Pulls a chart source's chart at `version` (exact or a constraint) into `ws`, with the
+    /// credential of its repository Secret; the chart and its canonical directory, whose links
+    /// stay inside it.
+    async fn pull_chart(
+        &self,
+        git: &RepoCache,
+        source: &ApplicationSource,
+        version: &str,
+        ws: &Workspace,
+    ) -> Result<(chart::Pulled, PathBuf), ErrorKind> {
+        let pulled = chart::Pull {
+            runner: &self.runner,
+            helm: &self.helm,
+            ws,
+            repo_url: &source.repo_url,
+            chart: &source.chart,
+            version,
+            pass_credentials: source.helm.as_ref().is_some_and(|h| h.pass_credentials),
+            credential: git.credential(&source.repo_url).unwrap_or_default(),
+            ca_pem: git.tls_ca(&source.repo_url),
+        }
+        .run()
+        .await?;
+        let chart_root = pulled
+            .dir
+            .canonicalize()
+            .map_err(|e| ErrorKind::io(pulled.dir.display(), e))?;
+        confine::check_symlinks(&chart_root)?;
+        Ok((pulled, chart_root))
+    }
+
+    /// The `Chart.yaml` (as JSON) of a chart source's chart at `version` (exact or a
+    /// constraint; the latest when empty), pulled as a render pulls it, with the credentials
+    /// of project `project` (Argo CD's `GetRevisionChartDetails`).
+    pub async fn chart_metadata(
+        &self,
+        project: &str,
+        source: &ApplicationSource,
+        version: &str,
+    ) -> Result<Value, RenderError> {
+        let fail = |kind| RenderError::new(source.describe(), kind);
+        if !source.is_chart() {
+            return Err(fail(ErrorKind::Invalid("the source names no chart".into())));
+        }
+        let git = self.git.for_project(project);
+        let ws = Workspace::empty(&self.config.work_dir).map_err(fail)?;
+        let (_, chart_root) = self
+            .pull_chart(&git, source, version, &ws)
+            .await
+            .map_err(fail)?;
+        let path = chart_root.join("Chart.yaml");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| fail(ErrorKind::io("Chart.yaml", e)))?;
+        serde_yaml::from_str(&text)
+            .map_err(|e| fail(ErrorKind::Invalid(format!("Chart.yaml: {e}"))))
+    }
+
+    /// The annotations of the OCI manifest `revision` (a tag or a digest) of the OCI repository
+    /// `repo_url`, read from the registry with the credentials of project `project` (Argo CD's
+    /// `GetOCIMetadata`).
+    pub async fn oci_annotations(
+        &self,
+        project: &str,
+        source: &ApplicationSource,
+        repo_url: &str,
+        revision: &str,
+    ) -> Result<BTreeMap<String, String>, RenderError> {
+        let git = self.git.for_project(project);
+        oci_source::annotations(
+            repo_url,
+            revision,
+            &git.credential(&source.repo_url).unwrap_or_default(),
+            git.tls_ca(&source.repo_url).as_deref(),
+        )
+        .await
+        .map_err(|kind| RenderError::new(source.describe(), kind))
     }
 
     /// The source type, as Argo CD picks it: the option block that is set; else a plugin whose

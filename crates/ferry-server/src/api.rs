@@ -12,6 +12,7 @@ mod app_operations;
 mod app_resources;
 mod app_sync_windows;
 mod app_tree_stream;
+mod app_uploads;
 mod app_views;
 mod app_watch;
 mod app_writes;
@@ -94,6 +95,10 @@ fn rest_router(state: AppState) -> Router {
             get(applications::list).post(app_writes::create),
         )
         .route(
+            "/api/v1/applications/manifestsWithFiles",
+            post(app_uploads::manifests_with_files),
+        )
+        .route(
             "/api/v1/applications/{name}",
             get(applications::get)
                 .put(app_writes::update)
@@ -154,6 +159,20 @@ fn rest_router(state: AppState) -> Router {
         .route(
             "/api/v1/applications/{name}/revisions/{revision}/metadata",
             get(app_views::revision_metadata),
+        )
+        .route(
+            "/api/v1/applications/{name}/revisions/{revision}/chartdetails",
+            get(app_views::chart_details),
+        )
+        .route(
+            "/api/v1/applications/{name}/revisions/{revision}/ocimetadata",
+            get(app_views::oci_metadata),
+        )
+        .route(
+            "/api/v1/applications/{name}/server-side-diff",
+            get(app_views::server_side_diff).layer(DefaultBodyLimit::max(
+                app_views::SERVER_SIDE_DIFF_BODY_LIMIT,
+            )),
         )
         .route(
             "/api/v1/applications/{name}/events",

@@ -454,6 +454,20 @@ impl ImagePusher {
         layer: Vec<u8>,
         media_type: &str,
     ) -> Result<String> {
+        self.push_annotated_artifact(repository, tag, layer, media_type, &[])
+            .await
+    }
+
+    /// [`Self::push_artifact`] with `annotations` on the manifest (as `oras push
+    /// --annotation` writes them).
+    pub async fn push_annotated_artifact(
+        &self,
+        repository: &str,
+        tag: &str,
+        layer: Vec<u8>,
+        media_type: &str,
+        annotations: &[(&str, &str)],
+    ) -> Result<String> {
         const EMPTY: &str = "application/vnd.oci.empty.v1+json";
         const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
         let client = self.oci_client();
@@ -472,7 +486,7 @@ impl ImagePusher {
             .push_blob(&target, config, &config_digest)
             .await
             .context("pushing the empty config")?;
-        let manifest = json!({
+        let mut manifest = json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST,
             "artifactType": "application/vnd.ferry.test.manifests",
@@ -484,6 +498,13 @@ impl ImagePusher {
                 "annotations": {"org.opencontainers.image.title": "manifests"},
             }],
         });
+        if !annotations.is_empty() {
+            let annotations: serde_json::Map<String, serde_json::Value> = annotations
+                .iter()
+                .map(|(key, value)| (key.to_string(), json!(value)))
+                .collect();
+            manifest["annotations"] = annotations.into();
+        }
         self.push_manifest(&client, repository, tag, MANIFEST, manifest)
             .await
             .map(|(digest, _)| digest)
@@ -496,6 +517,18 @@ impl ImagePusher {
         repository: &str,
         tag: &str,
         files: &[(&str, &str)],
+    ) -> Result<String> {
+        self.push_annotated_manifests(repository, tag, files, &[])
+            .await
+    }
+
+    /// [`Self::push_manifests`] with `annotations` on the manifest.
+    pub async fn push_annotated_manifests(
+        &self,
+        repository: &str,
+        tag: &str,
+        files: &[(&str, &str)],
+        annotations: &[(&str, &str)],
     ) -> Result<String> {
         const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
         let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
@@ -510,7 +543,8 @@ impl ImagePusher {
             builder.append_data(&mut header, path, content.as_bytes())?;
         }
         let layer = builder.into_inner()?.finish()?;
-        self.push_artifact(repository, tag, layer, GZIP_LAYER).await
+        self.push_annotated_artifact(repository, tag, layer, GZIP_LAYER, annotations)
+            .await
     }
 
     /// Pushes a single-platform image tagged `repository:tag`; returns the manifest's digest.

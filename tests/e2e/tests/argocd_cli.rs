@@ -1,7 +1,8 @@
 //! The real `argocd` CLI (Argo CD's own, at the release pinned in tools/versions.env, built by
 //! scripts/toolchain) against ferry-server's gRPC API and a running controller: log in, see the
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
-//! read its manifests and diff, change its spec, create and list projects, add and list
+//! read its manifests and diff (computed by the CLI, by server-side dry runs, and from local
+//! files the server renders), change its spec, create and list projects, add and list
 //! repositories, ask RBAC, add and list clusters, talk grpc-web and TLS, and delete the app —
 //! every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
@@ -172,6 +173,49 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
         Some(1),
         "argocd app diff exits 1 on a diff"
     );
+    // The same diff predicted by the API server's server-side apply dry runs
+    // (ServerSideDiff, one call per resource), and against local files the server renders
+    // (GetManifestsWithFiles: the directory streamed as a tar.gz, `--local` the repository's
+    // root with the app's path inside), alone and with server-side diff.
+    let server_side = argocd.output(&["app", "diff", &app, "--server-side-diff"])?;
+    let said = String::from_utf8_lossy(&server_side.stdout);
+    let stderr = String::from_utf8_lossy(&server_side.stderr);
+    assert!(
+        said.contains("a: changed"),
+        "no server-side diff of the new commit: {said}{stderr}"
+    );
+    assert_eq!(server_side.status.code(), Some(1), "{said}{stderr}");
+    let local = tempfile::tempdir()?;
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(story.repo.work_path().join("guestbook"))
+        .arg(local.path())
+        .status()?;
+    assert!(copied.success(), "copying the app's files");
+    std::fs::write(
+        local.path().join("guestbook/extra.yaml"),
+        EXTRA_CONFIG_MAP.replace("a: b", "a: edited-locally"),
+    )?;
+    let root = local.path().display().to_string();
+    for extra in [&[][..], &["--server-side-diff"][..]] {
+        let mut args = vec![
+            "app",
+            "diff",
+            &app,
+            "--local",
+            &root,
+            "--server-side-generate",
+        ];
+        args.extend_from_slice(extra);
+        let uploaded = argocd.output(&args)?;
+        let said = String::from_utf8_lossy(&uploaded.stdout);
+        let stderr = String::from_utf8_lossy(&uploaded.stderr);
+        assert!(
+            said.contains("a: edited-locally") && !said.contains("a: changed"),
+            "no diff of the local files ({extra:?}): {said}{stderr}"
+        );
+        assert_eq!(uploaded.status.code(), Some(1), "{said}{stderr}");
+    }
     argocd.run(&["app", "set", &app, "--revision", &second])?;
     story
         .eventually("the spec change written", || async {

@@ -7,7 +7,10 @@
 //! deep links of an app, its resources and a project (`ListLinks`, `ListResourceLinks`), a
 //! project's global projects (`GetGlobalProjects`), and the apps a
 //! repository holds and their details (`ListApps`, `GetAppDetails`), and the tags of an OCI
-//! repository (`ListOCITags`), and the charts of a Helm repository (`GetHelmCharts`).
+//! repository (`ListOCITags`), and the charts of a Helm repository (`GetHelmCharts`), and the
+//! server-side parts of `argocd app diff` (`ServerSideDiff`, the client-streaming
+//! `GetManifestsWithFiles`), and what the web UI shows of a chart version or an OCI artifact an
+//! app deploys (`RevisionChartDetails`, `GetOCIMetadata`).
 
 use std::str::FromStr;
 
@@ -782,6 +785,362 @@ async fn get_helm_charts_lists_a_private_repositorys_charts_and_versions() -> Re
         listed["items"],
         json!([{"name": "web", "versions": ["1.1.0", "1.0.0"]}]),
         "{listed}"
+    );
+    Ok(())
+}
+
+impl Client {
+    /// The client-streaming method at `path` fed `messages`; the answer as JSON.
+    async fn stream(
+        &self,
+        path: &str,
+        messages: Vec<prost_reflect::DynamicMessage>,
+    ) -> Result<Value, tonic::Status> {
+        let method = ferry_grpc::method(path).expect("a method of Argo CD's");
+        let mut request = tonic::Request::new(futures::stream::iter(messages));
+        request
+            .metadata_mut()
+            .insert("token", self.token.parse().expect("a token is ASCII"));
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+        let path = http::uri::PathAndQuery::from_str(path).expect("a gRPC path");
+        let response = grpc
+            .client_streaming(request, path, DynamicCodec::new(method.output()))
+            .await?;
+        Ok(from_message(response.get_ref()))
+    }
+}
+
+/// A gzip'd tar, made by GNU tar, of `files` (path, content) written under `dir`; `-P` keeps
+/// the paths as given, `..` included.
+fn tar_gz(dir: &std::path::Path, files: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let root = dir.join("a/b");
+    for (path, content) in files {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().context("a parent")?)?;
+        std::fs::write(file, content)?;
+    }
+    let archive = dir.join("upload.tgz");
+    let status = std::process::Command::new("tar")
+        .arg("-czPf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&root)
+        .args(files.iter().map(|(path, _)| path))
+        .status()?;
+    anyhow::ensure!(status.success(), "tar failed");
+    Ok(std::fs::read(archive)?)
+}
+
+/// `GetManifestsWithFiles`' messages: the query, then the archive in chunks of 1 KiB as the
+/// argocd CLI sends it.
+fn upload(app: &str, archive: &[u8], checksum: Option<&str>) -> Vec<prost_reflect::DynamicMessage> {
+    use prost_reflect::Value as Field;
+    use sha2::Digest;
+    let method = ferry_grpc::method("/application.ApplicationService/GetManifestsWithFiles")
+        .expect("a method of Argo CD's");
+    let wrapper = method.input();
+    let checksum = checksum.map_or_else(
+        || hex::encode(sha2::Sha256::digest(archive)),
+        str::to_string,
+    );
+    let query = json!({"query": {"name": app, "checksum": checksum}});
+    let mut messages = vec![to_message(&wrapper, query).expect("a valid query")];
+    let chunk_message = wrapper
+        .get_field_by_name("chunk")
+        .and_then(|field| field.kind().as_message().cloned())
+        .expect("a FileChunk");
+    for chunk in archive.chunks(1024) {
+        let mut part = prost_reflect::DynamicMessage::new(chunk_message.clone());
+        part.set_field_by_name("chunk", Field::Bytes(bytes::Bytes::copy_from_slice(chunk)));
+        let mut message = prost_reflect::DynamicMessage::new(wrapper.clone());
+        message.set_field_by_name("chunk", Field::Message(part));
+        messages.push(message);
+    }
+    messages
+}
+
+/// The server-side ones of `argocd app diff` over gRPC: `GetManifestsWithFiles` renders files a
+/// client uploads with the app's settings (and refuses archives that would leave their
+/// directory, or whose checksum is wrong), `ServerSideDiff` predicts a managed resource through
+/// a dry run and refuses to dry-run anything the app does not manage.
+#[tokio::test]
+async fn server_side_diff_and_manifests_of_uploaded_files() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let app = story.app_name("upload");
+    story.create_app(&app, "guestbook", &[])?;
+    story
+        .wait_app(
+            &app,
+            "OutOfSync before any sync",
+            ferry_e2e::is::out_of_sync,
+        )
+        .await?;
+
+    const UPLOAD: &str = "/application.ApplicationService/GetManifestsWithFiles";
+    let local = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guestbook-config\ndata:\n  from: upload\n";
+    let files = tempfile::tempdir()?;
+    let archive = tar_gz(
+        &files.path().join("good"),
+        &[
+            ("guestbook/configmap.yaml", local),
+            ("elsewhere/other.yaml", "kind: Nothing\n"),
+        ],
+    )?;
+    let rendered = client.stream(UPLOAD, upload(&app, &archive, None)).await?;
+    let manifests: Vec<Value> = rendered["manifests"]
+        .as_array()
+        .context("manifests")?
+        .iter()
+        .map(|text| serde_json::from_str(text.as_str().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        manifests.len(),
+        1,
+        "only the app's path is rendered: {rendered}"
+    );
+    assert_eq!(manifests[0]["data"]["from"], "upload", "{rendered}");
+    assert_eq!(rendered["sourceType"], "Directory", "{rendered}");
+
+    let escape = tar_gz(
+        &files.path().join("bad"),
+        &[("guestbook/../../escape.yaml", local)],
+    )?;
+    let refused = client
+        .stream(UPLOAD, upload(&app, &escape, None))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("escape.yaml"),
+        "the escaping entry named: {refused:?}"
+    );
+    let forged = client
+        .stream(UPLOAD, upload(&app, &archive, Some(&"0".repeat(64))))
+        .await
+        .unwrap_err();
+    assert!(
+        forged.message().contains("checksum"),
+        "a wrong checksum refused: {forged:?}"
+    );
+    let stranger = client
+        .stream(UPLOAD, upload("no-such-app", &archive, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stranger.code(),
+        tonic::Code::PermissionDenied,
+        "{stranger:?}"
+    );
+
+    // ServerSideDiff: the app's ConfigMap, live with other data, predicted by a dry run of its
+    // target (the live object untouched); a ConfigMap of nobody's refused before the cluster is
+    // asked.
+    const DIFF: &str = "/application.ApplicationService/ServerSideDiff";
+    let namespace = story.namespace().to_string();
+    let live: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "guestbook-config", "namespace": namespace},
+        "data": {"from": "live"},
+    }))?;
+    let live = story
+        .ctx
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &live)
+        .await?;
+    let mut live_state = serde_json::to_value(&live)?;
+    live_state["apiVersion"] = json!("v1");
+    live_state["kind"] = json!("ConfigMap");
+    let target = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "guestbook-config", "namespace": namespace},
+        "data": {"from": "server-side"}});
+    let diff = client
+        .call(
+            DIFF,
+            json!({
+                "appName": app,
+                "liveResources": [{"kind": "ConfigMap", "namespace": namespace,
+                                   "name": "guestbook-config",
+                                   "liveState": live_state.to_string()}],
+                "targetManifests": [target.to_string()],
+            }),
+        )
+        .await?;
+    assert_eq!(diff["modified"], true, "{diff}");
+    let item = &diff["items"][0];
+    assert_eq!(item["name"], "guestbook-config", "{diff}");
+    let state = |field: &str| -> Result<Value> {
+        Ok(serde_json::from_str(item[field].as_str().unwrap_or("{}"))?)
+    };
+    let predicted = state("targetState")?;
+    assert_eq!(predicted["data"]["from"], "server-side", "{diff}");
+    assert_eq!(state("liveState")?["data"]["from"], "live", "{diff}");
+    let still = story.ctx.api::<ConfigMap>().get("guestbook-config").await?;
+    assert_eq!(
+        still.data.unwrap_or_default()["from"],
+        "live",
+        "a dry run only"
+    );
+
+    let mut foreign = target.clone();
+    foreign["metadata"]["name"] = json!("not-the-apps");
+    let refused = client
+        .call(
+            DIFF,
+            json!({
+                "appName": app,
+                "liveResources": [{"kind": "ConfigMap", "namespace": namespace,
+                                   "name": "not-the-apps", "liveState": ""}],
+                "targetManifests": [foreign.to_string()],
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("not-the-apps not found as part of application"),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+/// What the web UI shows of a chart version (`RevisionChartDetails`: its Chart.yaml's
+/// description, home and maintainers, from a private chart repository) and of an OCI artifact
+/// (`GetOCIMetadata`: its manifest's annotations, from a private registry), for apps deploying
+/// them.
+#[tokio::test]
+async fn chart_details_and_oci_metadata_describe_revisions_of_an_apps_source() -> Result<()> {
+    let charts = ChartRepo::start(ChartRepoOptions {
+        auth: Some(("charts", "helm-Pa55")),
+        ..Default::default()
+    })?;
+    let work = tempfile::tempdir()?;
+    for (version, description) in [("1.0.0", "The first web"), ("1.1.0", "A better web")] {
+        let dir = work.path().join(version);
+        ferry_e2e::write_chart(&dir, version, "hello")?;
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            format!(
+                "apiVersion: v2\nname: web\nversion: {version}\ndescription: {description}\n\
+                 home: https://web.example.com\nmaintainers:\n- name: Ada\n  email: ada@example.com\n- name: Bob\n"
+            ),
+        )?;
+        charts.add_chart(&dir)?;
+    }
+    let registry = Registry::start(RegistryOptions {
+        auth: Some(("ci", "registry-Pa55")),
+        ..Default::default()
+    })?;
+    let digest = registry
+        .pusher()
+        .push_annotated_manifests(
+            "manifests/web",
+            "2.0.0",
+            &[(
+                "web/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+            )],
+            &[
+                ("org.opencontainers.image.created", "2026-12-01T10:00:00Z"),
+                ("org.opencontainers.image.authors", "Web Team"),
+                (
+                    "org.opencontainers.image.documentation",
+                    "https://docs.example.com",
+                ),
+                (
+                    "org.opencontainers.image.source",
+                    "https://git.example.com/web",
+                ),
+                ("org.opencontainers.image.version", "2.0.0"),
+                ("org.opencontainers.image.description", "Web manifests"),
+            ],
+        )
+        .await?;
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let server = story.start_server().await?;
+    let client = Client::login(&story, &server.address()).await?;
+    let oci = format!("oci://{}/manifests/web", registry.host());
+    for repo in [
+        json!({"repo": charts.url(), "type": "helm", "name": "charts",
+               "username": "charts", "password": "helm-Pa55"}),
+        json!({"repo": oci, "type": "oci", "username": "ci", "password": "registry-Pa55",
+               "insecureOCIForceHttp": true}),
+    ] {
+        client
+            .call(
+                "/repository.RepositoryService/CreateRepository",
+                json!({"repo": repo}),
+            )
+            .await?;
+    }
+    let chart_app = story.app_name("chart");
+    story.ferry(&[
+        "app",
+        "create",
+        &chart_app,
+        "--repo",
+        &charts.url(),
+        "--helm-chart",
+        "web",
+        "--revision",
+        "1.*",
+        "--dest-server",
+        "https://kubernetes.default.svc",
+        "--dest-namespace",
+        story.namespace(),
+    ])?;
+    let oci_app = story.app_name("oci");
+    story.create_app_from(&oci, &oci_app, "web", &["--revision", "2.0.0"])?;
+
+    const CHART: &str = "/application.ApplicationService/RevisionChartDetails";
+    let details =
+        |revision: &str| client.call(CHART, json!({"name": chart_app, "revision": revision}));
+    assert_eq!(
+        details("1.0.0").await?,
+        json!({"description": "The first web", "home": "https://web.example.com",
+               "maintainers": ["Ada <ada@example.com>", "Bob"]})
+    );
+    // A constraint is resolved against the repository's index, as the app's own is.
+    assert_eq!(details("1.*").await?["description"], "A better web");
+    let missing = details("9.9.9").await.unwrap_err();
+    assert!(missing.message().contains("9.9.9"), "{missing:?}");
+    let no_chart = client
+        .call(CHART, json!({"name": oci_app, "revision": "2.0.0"}))
+        .await
+        .unwrap_err();
+    assert!(
+        no_chart
+            .message()
+            .contains("no chart found for application"),
+        "{no_chart:?}"
+    );
+
+    const OCI: &str = "/application.ApplicationService/GetOCIMetadata";
+    let expected = json!({
+        "createdAt": "2026-12-01T10:00:00Z", "authors": "Web Team",
+        "docsUrl": "https://docs.example.com", "sourceUrl": "https://git.example.com/web",
+        "version": "2.0.0", "description": "Web manifests",
+    });
+    for revision in ["2.0.0", digest.as_str()] {
+        let metadata = client
+            .call(OCI, json!({"name": oci_app, "revision": revision}))
+            .await?;
+        assert_eq!(metadata, expected, "{revision}");
+    }
+    let stranger = client
+        .call(OCI, json!({"name": "no-such-app", "revision": "2.0.0"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stranger.code(),
+        tonic::Code::PermissionDenied,
+        "{stranger:?}"
     );
     Ok(())
 }

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::{Extension, Json};
 use serde_json::Value;
 
@@ -32,12 +33,14 @@ impl ControllerClient {
         }
     }
 
-    /// Asks each replica in turn until one owns the app.
-    async fn get(
+    /// Asks each replica in turn until one owns the app; with `body` (its bytes and content
+    /// type) a POST, else a GET.
+    async fn send(
         &self,
         state: &AppState,
         path: &str,
         query: &[(&str, &str)],
+        body: Option<&(Bytes, &'static str)>,
     ) -> Result<Value, ApiError> {
         // Derived from argocd-secret, which the settings watch already follows.
         let token = state
@@ -47,7 +50,7 @@ impl ControllerClient {
             .ok_or_else(|| ApiError::unavailable("argocd-secret has no server key"))?;
         let mut unreachable = None;
         for base in &self.bases {
-            match self.ask(base, &token, path, query).await {
+            match self.ask(base, &token, path, query, body).await {
                 Answer::Other => {}
                 Answer::Unreachable(err) => unreachable = Some(err),
                 Answer::Done(result) => return result,
@@ -67,6 +70,7 @@ impl ControllerClient {
         token: &str,
         path: &str,
         query: &[(&str, &str)],
+        body: Option<&(Bytes, &'static str)>,
     ) -> Answer {
         let url = match base.join(path) {
             Ok(url) => url,
@@ -79,14 +83,15 @@ impl ControllerClient {
                 "the application controller at {base} cannot be reached: {err}"
             ))
         };
-        let response = match self
-            .http
-            .get(url)
-            .query(query)
-            .bearer_auth(token)
-            .send()
-            .await
-        {
+        let request = match body {
+            Some((bytes, content_type)) => self
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, *content_type)
+                .body(bytes.clone()),
+            None => self.http.get(url),
+        };
+        let response = match request.query(query).bearer_auth(token).send().await {
             Ok(response) => response,
             Err(err) => return Answer::Unreachable(unavailable(err)),
         };
@@ -103,6 +108,7 @@ impl ControllerClient {
         }
         let message = body["message"].as_str().unwrap_or("no message").to_string();
         Answer::Done(Err(match status.as_u16() {
+            403 => ApiError::new(Code::PermissionDenied, message),
             404 => ApiError::not_found(message),
             422 => ApiError::new(Code::FailedPrecondition, message),
             _ => ApiError::unavailable(format!(
@@ -142,6 +148,18 @@ async fn ask(
     what: &str,
     query: &[(&str, &str)],
 ) -> Result<Json<Value>, ApiError> {
+    send(state, name, what, query, None).await
+}
+
+/// Sends the controller a request about app `name` (a POST with `body`), for a caller already
+/// authorized.
+pub async fn send(
+    state: &AppState,
+    name: &str,
+    what: &str,
+    query: &[(&str, &str)],
+    body: Option<(Bytes, &'static str)>,
+) -> Result<Json<Value>, ApiError> {
     let controller = state
         .controller()
         .ok_or_else(|| ApiError::unavailable("no application controller is configured"))?;
@@ -151,7 +169,10 @@ async fn ask(
     if namespace != state.namespace() {
         query.push(("appNamespace", namespace));
     }
-    controller.get(state, &path, &query).await.map(Json)
+    controller
+        .send(state, &path, &query, body.as_ref())
+        .await
+        .map(Json)
 }
 
 fn urlencode(segment: &str) -> String {
@@ -206,10 +227,95 @@ pub async fn revision_metadata(
     Path((name, revision)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let what = format!("revisions/{}/metadata", urlencode(&revision));
+    revision_view(&state, &caller, &name, &revision, &query, "metadata").await
+}
+
+/// `GET /api/v1/applications/{name}/revisions/{revision}/chartdetails?sourceIndex=&versionId=`:
+/// Argo CD's `ChartDetails` (description, home, maintainers) of a version of the chart of one
+/// of the app's sources, which the controller reads from its chart repository or registry.
+pub async fn chart_details(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, revision)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    revision_view(&state, &caller, &name, &revision, &query, "chartdetails").await
+}
+
+/// `GET /api/v1/applications/{name}/revisions/{revision}/ocimetadata?sourceIndex=&versionId=`:
+/// Argo CD's `OCIMetadata` (the manifest's `org.opencontainers.image.*` annotations) of a tag
+/// or digest of one of the app's OCI sources, which the controller reads from the registry.
+pub async fn oci_metadata(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, revision)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    revision_view(&state, &caller, &name, &revision, &query, "ocimetadata").await
+}
+
+/// The controller's view `what` of a revision of one of the app's sources.
+async fn revision_view(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    revision: &str,
+    query: &HashMap<String, String>,
+    what: &str,
+) -> Result<Json<Value>, ApiError> {
+    let what = format!("revisions/{}/{what}", urlencode(revision));
     let pick: Vec<(&str, &str)> = ["sourceIndex", "versionId"]
         .into_iter()
         .filter_map(|field| Some((field, query.get(field)?.as_str())))
         .collect();
-    view(&state, &caller, &name, &what, &pick).await
+    view(state, caller, name, &what, &pick).await
+}
+
+/// What a server-side diff request may carry.
+pub const SERVER_SIDE_DIFF_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// `GET /api/v1/applications/{name}/server-side-diff?targetManifests=` (Argo CD's
+/// `ServerSideDiff`): the caller's live states and target manifests, index by index, compared
+/// by the controller through a server-side apply dry run on the app's cluster, for callers who
+/// may `get` the app. A query cannot carry the `liveResources`, so they come as a JSON body
+/// (`{"liveResources": [...], "targetManifests": [...]}`), as the gRPC gateway sends them.
+pub async fn server_side_diff(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    authorized_app(&state, &caller, &name, GET).await?;
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Lists {
+        live_resources: Vec<Value>,
+        target_manifests: Vec<String>,
+    }
+    let mut lists: Lists = if body.trim_ascii().is_empty() {
+        Lists::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::invalid_argument(format!("the server-side diff request: {err}"))
+        })?
+    };
+    lists.target_manifests.extend(
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .filter(|(key, _)| key == "targetManifests")
+            .map(|(_, value)| value.into_owned()),
+    );
+    let body = serde_json::to_vec(&serde_json::json!({
+        "liveResources": lists.live_resources,
+        "targetManifests": lists.target_manifests,
+    }))
+    .map_err(|err| ApiError::internal("writing the server-side diff request", &err))?;
+    send(
+        &state,
+        &name,
+        "server-side-diff",
+        &[],
+        Some((Bytes::from(body), "application/json")),
+    )
+    .await
 }
