@@ -14,10 +14,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use ferry_controller::{ControllerSettings, Metrics};
-use ferry_testkit::process::{cpu_seconds, mib, on_fresh_sandbox, pid_cpu_seconds, status_bytes};
+use ferry_testkit::process::{
+    apiserver_pid, cpu_seconds, mib, on_fresh_sandbox, pid_cpu_seconds, status_bytes,
+};
 use ferry_types::Application;
 use ferry_types::application::{HealthStatusCode, REFRESH_ANNOTATION, SyncStatusCode};
 use futures::{StreamExt, TryStreamExt};
@@ -56,13 +58,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// CPU seconds the sandbox's kube-apiserver has used.
 fn apiserver_cpu(sandbox: &str) -> Result<f64> {
-    let pid = ferry_sandbox::Sandbox::named(sandbox)?
-        .status()
-        .into_iter()
-        .find(|c| c.name == "kube-apiserver")
-        .and_then(|c| c.pid)
-        .context("the sandbox's kube-apiserver is not running")?;
-    pid_cpu_seconds(pid)
+    pid_cpu_seconds(apiserver_pid(&ferry_sandbox::Sandbox::named(sandbox)?)?)
 }
 
 #[tokio::main]

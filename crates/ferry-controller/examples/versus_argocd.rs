@@ -15,7 +15,6 @@
 //!
 //! scripts/versus-argocd --apps 100      (builds what it needs, then runs this program)
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use ferry_testkit::git::{GitRepo, HttpServer};
-use ferry_testkit::process::{mib, pid_cpu_seconds, pid_status_bytes};
+use ferry_testkit::process::{Requests, apiserver_pid, mib, pid_cpu_seconds, pid_status_bytes};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
@@ -766,14 +765,8 @@ struct Sample {
 
 impl Apiserver {
     fn of(sandbox: &ferry_sandbox::Sandbox, client: &Client) -> Result<Self> {
-        let pid = sandbox
-            .status()
-            .into_iter()
-            .find(|c| c.name == "kube-apiserver")
-            .and_then(|c| c.pid)
-            .context("the sandbox's kube-apiserver is not running")?;
         Ok(Self {
-            pid,
+            pid: apiserver_pid(sandbox)?,
             client: client.clone(),
         })
     }
@@ -789,87 +782,6 @@ impl Apiserver {
     }
 }
 
-/// `apiserver_request_total` summed by verb (dry runs apart), by verb, resource and response
-/// code, and the part to argoproj.io.
-#[derive(Default)]
-struct Requests {
-    by_verb: BTreeMap<String, f64>,
-    by_resource: BTreeMap<String, f64>,
-    argoproj: f64,
-}
-
-impl Requests {
-    fn parse(metrics: &str) -> Self {
-        let mut requests = Self::default();
-        for line in metrics.lines() {
-            let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
-                continue;
-            };
-            let Some((labels, value)) = rest.rsplit_once("} ") else {
-                continue;
-            };
-            let value: f64 = value.trim().parse().unwrap_or(0.0);
-            let label = |name: &str| {
-                labels
-                    .split(',')
-                    .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
-                    .map(|v| v.trim_end_matches('"').to_string())
-                    .unwrap_or_default()
-            };
-            let mut verb = label("verb");
-            if !label("dry_run").is_empty() {
-                verb.push_str("(dry-run)");
-            }
-            let mut resource = label("resource");
-            if !label("group").is_empty() {
-                resource = format!("{resource}.{}", label("group"));
-            }
-            if !label("subresource").is_empty() {
-                resource = format!("{resource}/{}", label("subresource"));
-            }
-            let detail = format!("{verb} {resource} {}", label("code"));
-            *requests.by_resource.entry(detail).or_default() += value;
-            *requests.by_verb.entry(verb).or_default() += value;
-            if label("group") == "argoproj.io" {
-                requests.argoproj += value;
-            }
-        }
-        requests
-    }
-
-    fn minus(&self, before: &Requests) -> Requests {
-        let minus = |now: &BTreeMap<String, f64>, then: &BTreeMap<String, f64>| {
-            now.iter()
-                .map(|(key, n)| (key.clone(), n - then.get(key).unwrap_or(&0.0)))
-                .filter(|(_, n)| *n > 0.0)
-                .collect()
-        };
-        Requests {
-            by_verb: minus(&self.by_verb, &before.by_verb),
-            by_resource: minus(&self.by_resource, &before.by_resource),
-            argoproj: self.argoproj - before.argoproj,
-        }
-    }
-
-    fn total(&self) -> f64 {
-        self.by_verb.values().sum()
-    }
-
-    fn describe(&self) -> String {
-        let verbs: Vec<String> = self
-            .by_verb
-            .iter()
-            .map(|(verb, n)| format!("{verb} {n:.0}"))
-            .collect();
-        format!(
-            "{:.0} requests ({:.0} to argoproj.io): {}",
-            self.total(),
-            self.argoproj,
-            verbs.join(", ")
-        )
-    }
-}
-
 fn phase_line(phase: &str, before: &Sample, after: &Sample, apps: usize) {
     let requests = after.requests.minus(&before.requests);
     println!(
@@ -879,11 +791,8 @@ fn phase_line(phase: &str, before: &Sample, after: &Sample, apps: usize) {
         requests.total() / (apps * 10) as f64,
         requests.describe()
     );
-    // Per app, by verb, resource and response code, most first: what each request is for is
-    // then a matter of reading the code that sends it.
-    let mut detail: Vec<(&String, &f64)> = requests.by_resource.iter().collect();
-    detail.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-    for (what, n) in detail {
+    // Per app, by verb, resource and response code, most first.
+    for (what, n) in requests.detail() {
         println!("    {:>8.2} per app  {what}", n / apps as f64);
     }
 }

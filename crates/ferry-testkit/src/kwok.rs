@@ -16,9 +16,8 @@ pub struct Ending {
 }
 
 /// Lists the pods of `selector` every 300 ms and hands each to `end`, which may record it and
-/// says how it ends (`None`: left running). A Running pod (with its IP: kwok sets both, and an
-/// end written earlier would be undone) is then ended so: phase Succeeded or Failed, its first
-/// container, "main", terminated with the exit code and message. Runs until aborted.
+/// says how it ends (`None`: left running, asked again next time). A [`running`] pod is then
+/// ended so ([`end_pod`]). Runs until aborted.
 pub fn end_pods(
     pods: Api<Pod>,
     selector: &'static str,
@@ -33,36 +32,49 @@ pub fn end_pods(
                 .unwrap_or_default();
             for pod in listed {
                 let ending = end(&pod);
-                let status = pod.status.clone().unwrap_or_default();
-                if status.phase.as_deref() != Some("Running") || status.pod_ip.is_none() {
+                if !running(&pod) {
                     continue;
                 }
-                let Some(Ending { exit_code, message }) = ending else {
-                    continue;
-                };
-                let main = &pod.spec.as_ref().unwrap().containers[0];
-                let patch = json!({"status": {
-                    "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
-                    "containerStatuses": [{
-                        "name": "main", "image": main.image, "imageID": "", "ready": false,
-                        "restartCount": 0, "state": {"terminated": {
-                            "exitCode": exit_code,
-                            "reason": if exit_code == 0 { "Completed" } else { "Error" },
-                            "message": message,
-                            "startedAt": status.start_time,
-                            "finishedAt": status.start_time,
-                        }},
-                    }],
-                }});
-                let _ = pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await;
+                if let Some(ending) = ending {
+                    let _ = end_pod(&pods, &pod, ending).await;
+                }
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     })
+}
+
+/// Whether kwok made `pod` Running: phase Running and a pod IP (kwok sets both, and an end
+/// written before would be undone).
+pub fn running(pod: &Pod) -> bool {
+    let status = pod.status.as_ref();
+    status.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && status.is_some_and(|s| s.pod_ip.is_some())
+}
+
+/// Ends a [`running`] pod as the kubelet ends one whose main container exited: phase Succeeded
+/// or Failed, its first container, "main", terminated with the exit code and message.
+pub async fn end_pod(pods: &Api<Pod>, pod: &Pod, ending: Ending) -> kube::Result<Pod> {
+    let Ending { exit_code, message } = ending;
+    let status = pod.status.clone().unwrap_or_default();
+    let image = (pod.spec.as_ref().and_then(|s| s.containers.first())).map(|c| &c.image);
+    let patch = json!({"status": {
+        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
+        "containerStatuses": [{
+            "name": "main", "image": image, "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": {
+                "exitCode": exit_code,
+                "reason": if exit_code == 0 { "Completed" } else { "Error" },
+                "message": message,
+                "startedAt": status.start_time,
+                "finishedAt": status.start_time,
+            }},
+        }],
+    }});
+    pods.patch_status(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
 }

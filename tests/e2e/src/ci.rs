@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ferry_sandbox::registry::RegistryInfo;
+use ferry_testkit::kube::TestContext;
 use ferry_testkit::real_node;
 use ferry_testkit::server::workspace_binary;
 use k8s_openapi::ByteString;
@@ -72,8 +73,9 @@ impl CiImages {
     }
 }
 
-/// `scripts/executor-image --profile debug --push` into the `real` sandbox's registry.
-fn executor_image() -> Result<String> {
+/// `scripts/executor-image --profile debug --push` into the `real` sandbox's registry: the
+/// image's reference.
+pub fn executor_image() -> Result<String> {
     let out = run(Command::new(repo_root().join("scripts/executor-image"))
         .args(["--profile", "debug", "--push"])
         .args(["--sandbox", real_node::SANDBOX]))?;
@@ -213,15 +215,20 @@ pub struct WorkflowController {
 
 impl WorkflowController {
     pub fn start(story: &Story, executor_image: &str) -> Result<Self> {
+        Self::for_namespace(&story.ctx, executor_image)
+    }
+
+    /// [`WorkflowController::start`] for a test context's namespace (a benchmark's).
+    pub fn for_namespace(ctx: &TestContext, executor_image: &str) -> Result<Self> {
         let work = tempfile::Builder::new()
             .prefix("ferry-workflow-controller-")
             .tempdir()?;
         let log = work.path().join("workflow-controller.log");
         let out = File::create(&log)?;
         let child = Command::new(workspace_binary("ferry-workflow-controller")?)
-            .args(["--namespace", story.namespace()])
+            .args(["--namespace", ctx.namespace()])
             .arg("--kubeconfig")
-            .arg(story.ctx.kubeconfig())
+            .arg(ctx.kubeconfig())
             .args(["--executor-image", executor_image])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .env("FERRY_LOG", "info,kube=warn")
@@ -239,6 +246,11 @@ impl WorkflowController {
 
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process's id, for its CPU and memory.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
