@@ -3,7 +3,8 @@
 //! versions, create an app, list and get it, sync and wait for it, read its history, roll it back,
 //! read its manifests and diff (computed by the CLI, by server-side dry runs, and from local
 //! files the server renders), change its spec, create and list projects, add and list
-//! repositories, ask RBAC, add and list clusters, talk grpc-web and TLS, and delete the app —
+//! repositories, ask RBAC, add, list and get clusters and rotate a cluster's token, talk
+//! grpc-web and TLS, and delete the app —
 //! every call over gRPC, through the same REST handlers, RBAC and audit as the REST API.
 
 use anyhow::{Context, Result};
@@ -286,6 +287,73 @@ async fn the_argocd_cli_manages_apps_through_ferry_server() -> Result<()> {
     assert!(
         clusters.contains("https://kubernetes.default.svc"),
         "{clusters}"
+    );
+
+    // `argocd cluster rotate-auth`: a new token Secret of argocd-manager, tried and saved by
+    // the server, the old one deleted; the cluster answers with the new token.
+    let tokens = story.ctx.api::<k8s_openapi::api::core::v1::Secret>();
+    assert!(
+        tokens
+            .get_opt("argocd-manager-long-lived-token")
+            .await?
+            .is_some()
+    );
+    // Added with the context's client certificate, the cluster keeps it and no token, as
+    // argocd saves it: nothing to rotate, as Argo CD answers.
+    let refused = argocd.refused(&["cluster", "rotate-auth", "sandbox"])?;
+    assert!(
+        refused.contains("does not use bearer token authentication"),
+        "{refused}"
+    );
+    // Added again through a context whose user is argocd-manager's token, it keeps the token.
+    let token = tokens
+        .get("argocd-manager-long-lived-token")
+        .await?
+        .data
+        .and_then(|mut data| data.remove("token"))
+        .context("argocd-manager's token")?;
+    let mut with_token = kube::config::Kubeconfig::read_from(story.ctx.kubeconfig())?;
+    for user in &mut with_token.auth_infos {
+        user.auth_info = Some(kube::config::AuthInfo {
+            token: Some(String::from_utf8(token.0.clone())?.into()),
+            ..Default::default()
+        });
+    }
+    let token_kubeconfig = work.path().join("token-kubeconfig");
+    std::fs::write(&token_kubeconfig, serde_yaml::to_string(&with_token)?)?;
+    argocd.run(&[
+        "cluster",
+        "add",
+        &context,
+        "--kubeconfig",
+        &token_kubeconfig.display().to_string(),
+        "--system-namespace",
+        story.namespace(),
+        "--namespace",
+        story.namespace(),
+        "--service-account",
+        "argocd-manager",
+        "--name",
+        "sandbox",
+        "--upsert",
+        "--yes",
+    ])?;
+    let rotated = argocd.run(&["cluster", "rotate-auth", "sandbox"])?;
+    assert!(
+        rotated.contains("Cluster 'sandbox' rotated auth"),
+        "{rotated}"
+    );
+    assert!(
+        tokens
+            .get_opt("argocd-manager-long-lived-token")
+            .await?
+            .is_none()
+    );
+    let sandbox = argocd.run(&["cluster", "get", "sandbox", "-o", "json"])?;
+    let sandbox: serde_json::Value = serde_json::from_str(&sandbox)?;
+    assert_eq!(
+        sandbox["connectionState"]["status"], "Successful",
+        "{sandbox}"
     );
 
     // grpc-web, as behind a proxy that speaks HTTP/1.1 only.
