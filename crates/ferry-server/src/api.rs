@@ -50,6 +50,7 @@ mod stream;
 mod version;
 mod webhook;
 mod workflow_events;
+mod workflow_logs;
 mod workflow_objects;
 mod workflow_templates;
 mod workflows;

@@ -18,7 +18,7 @@ use ferry_grpc::codec::DynamicCodec;
 use ferry_grpc::json::to_message;
 use futures::StreamExt;
 use kube::api::{DynamicObject, PostParams};
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::codec::{Codec, DecodeBuf, Decoder};
 use tonic::transport::Channel;
 
@@ -195,21 +195,8 @@ async fn main() -> Result<()> {
     }
     let server = story.start_server().await?;
     let base = format!("http://{}", server.address());
-    let password =
-        ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
     let http = reqwest::Client::new();
-    let session: Value = http
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = session["token"]
-        .as_str()
-        .context("a session token")?
-        .to_string();
+    let token = story.admin_token(&server).await?;
     let grpc = Caller::Grpc {
         channel: Channel::from_shared(base.clone())?.connect().await?,
         token: token.clone(),

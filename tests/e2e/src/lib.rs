@@ -369,6 +369,24 @@ impl Story {
         self.start_server_as(self.ctx.kubeconfig()).await
     }
 
+    /// A session token of the admin on `server`, whose password it generated.
+    pub async fn admin_token(&self, server: &ServerProcess) -> Result<String> {
+        let password =
+            ferry_testkit::server::admin_password(&self.ctx.client(), self.namespace()).await?;
+        let login: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://{}/api/v1/session", server.address()))
+            .json(&serde_json::json!({"username": "admin", "password": password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(login["token"]
+            .as_str()
+            .context("no session token")?
+            .to_string())
+    }
+
     /// [`Self::start_server`] serving the web UI built into it (`ui/dist` as `scripts/ui` built
     /// it; a debug build reads it from the source tree when it serves).
     pub async fn start_server_with_ui(&self) -> Result<ServerProcess> {

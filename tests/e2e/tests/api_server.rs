@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ferry_e2e::{Story, is};
+use ferry_testkit::server::ServerProcess;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -21,18 +22,12 @@ async fn admin_password(story: &Story) -> Result<String> {
 }
 
 impl Api {
-    async fn login(story: &Story, base: String) -> Result<Self> {
-        let password = admin_password(story).await?;
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({"username": "admin", "password": password}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = login["token"].as_str().context("no token")?.to_string();
-        Ok(Self { http, base, token })
+    async fn login(story: &Story, server: &ServerProcess) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", server.address()),
+            token: story.admin_token(server).await?,
+        })
     }
 
     async fn get(&self, path: &str) -> Result<Value> {
@@ -81,7 +76,7 @@ async fn a_client_syncs_through_the_server_and_sees_the_controllers_view() -> Re
         .wait_app(&app, "OutOfSync before any sync", is::out_of_sync)
         .await?;
     let server = story.start_server().await?;
-    let api = Api::login(&story, format!("http://{}", server.address())).await?;
+    let api = Api::login(&story, &server).await?;
 
     // The stream shows the sync the server was asked for, through to its end.
     let stream = api

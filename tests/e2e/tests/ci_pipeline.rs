@@ -212,6 +212,22 @@ async fn a_push_is_tested_built_in_a_pod_bumped_in_git_and_deployed_on_the_real_
         .map(|n| (n.display_name.as_str(), n.phase))
         .collect();
     assert_eq!(steps, [("test", Phase::Failed)], "only the tests ran");
+    // Why, in the failed step's log as ferry-server's WorkflowLogs serves it (Argo Workflows'
+    // route), narrowed by `grep` as `argo logs --grep` asks.
+    let said = workflow_log(&story, &server, &name, "said").await?;
+    assert_eq!(
+        said.iter()
+            .map(|e| e["content"].as_str())
+            .collect::<Vec<_>>(),
+        [Some("run.sh said: pipeline v1.1.0")],
+        "{said:?}"
+    );
+    assert!(
+        said[0]["podName"]
+            .as_str()
+            .is_some_and(|pod| pod.starts_with(&name)),
+        "{said:?}"
+    );
     assert_eq!(bare_git(&config, &["rev-parse", "main"])?, head);
     assert_eq!(
         running_pod_says(&story.ctx.api(), "pipeline", &node).await?,
@@ -219,6 +235,34 @@ async fn a_push_is_tested_built_in_a_pod_bumped_in_git_and_deployed_on_the_real_
     );
     server.stop().await?;
     Ok(())
+}
+
+/// The `LogEntry`s of workflow `name`'s main containers whose content matches `grep`, read
+/// through ferry-server's REST API as the admin.
+async fn workflow_log(
+    story: &Story,
+    server: &ServerProcess,
+    name: &str,
+    grep: &str,
+) -> Result<Vec<Value>> {
+    let token = story.admin_token(server).await?;
+    let events = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/workflows/{}/{name}/log?logOptions.container=main&grep={grep}",
+            server.address(),
+            story.namespace()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    events
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| Ok(serde_json::from_str::<Value>(data.trim())?["result"].take()))
+        .collect()
 }
 
 /// Delivers GitHub's signed push webhook of `commit` to the app repository at `clone_url` (as

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferry_e2e::{Story, is};
 use ferry_testkit::gpg::GpgKey;
+use ferry_testkit::server::ServerProcess;
 use ferry_types::application::{OperationPhase, condition};
 use ferry_types::{AppProject, Application};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
@@ -87,19 +88,12 @@ struct ServerSession {
 }
 
 impl ServerSession {
-    async fn login(story: &Story, base: String) -> Result<Self> {
-        let password =
-            ferry_testkit::server::admin_password(&story.ctx.client(), story.namespace()).await?;
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({"username": "admin", "password": password}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = login["token"].as_str().context("no token")?.to_string();
-        Ok(Self { http, base, token })
+    async fn login(story: &Story, server: &ServerProcess) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", server.address()),
+            token: story.admin_token(server).await?,
+        })
     }
 
     /// `POST /api/v1/applications`: the status and the answer.
@@ -161,7 +155,7 @@ async fn a_project_of_scoped_clusters_deploys_to_its_own_clusters_only() -> Resu
     // ...so does the API server...
     story.start_controller()?;
     let server = story.start_server().await?;
-    let session = ServerSession::login(&story, format!("http://{}", server.address())).await?;
+    let session = ServerSession::login(&story, &server).await?;
     let automated = json!({"syncPolicy": {"automated": {}}});
     let manifest = application(&story, &app, &project, "guestbook", automated);
     let (status, answer) = session.create_app(&manifest).await?;

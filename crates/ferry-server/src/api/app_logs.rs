@@ -65,10 +65,10 @@ impl Node {
 }
 
 /// One line of one pod's log.
-struct Line {
-    pod: String,
-    time: Timestamp,
-    content: String,
+pub(super) struct Line {
+    pub(super) pod: String,
+    pub(super) time: Timestamp,
+    pub(super) content: String,
 }
 
 /// Which lines a `filter` keeps: a literal, `!literal` for the others, case-insensitive unless
@@ -182,7 +182,11 @@ fn entry(pod: &str, content: &str, time: Timestamp, last: bool) -> Event {
 
 /// One pod's lines; an error reading its log is one line saying so, as in Argo CD (a pod
 /// that is not running yet should say why rather than fail the others).
-async fn pod_lines(pods: Api<Pod>, pod: String, params: LogParams) -> BoxStream<'static, Line> {
+pub(super) async fn pod_lines(
+    pods: Api<Pod>,
+    pod: String,
+    params: LogParams,
+) -> BoxStream<'static, Line> {
     match pods.log_stream(&pod, &params).await {
         Ok(reader) => reader
             .lines()

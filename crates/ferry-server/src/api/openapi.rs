@@ -1036,6 +1036,22 @@ const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/workflows/{namespace}/{name}/log",
+        "workflows",
+        "The logs of a workflow's pods (server-sent events)",
+        None,
+        "Stream",
+    ),
+    op(
+        "get",
+        "/api/v1/workflows/{namespace}/{name}/{pod}/log",
+        "workflows",
+        "One pod's log, upstream's older route (server-sent events)",
+        None,
+        "Stream",
+    ),
+    op(
+        "get",
         "/api/v1/workflow-events/{namespace}",
         "workflows",
         "Watch workflows (Server-Sent Events)",

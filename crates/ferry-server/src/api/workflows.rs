@@ -27,6 +27,7 @@ use super::authz::{authorize, visible};
 use super::error::{ApiError, Code};
 use super::query::Query;
 use super::state::AppState;
+use super::workflow_logs;
 use crate::rbac::resources::{CREATE, DELETE, GET, UPDATE, WORKFLOWS};
 
 pub fn routes() -> Router<AppState> {
@@ -49,6 +50,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/workflows/{namespace}/{name}/terminate",
             put(terminate),
+        )
+        .route(
+            "/api/v1/workflows/{namespace}/{name}/log",
+            get(workflow_logs::workflow_logs),
+        )
+        .route(
+            "/api/v1/workflows/{namespace}/{name}/{pod}/log",
+            get(workflow_logs::pod_logs),
         )
         .route("/api/v1/workflow-events/{namespace}", get(watch))
 }

@@ -175,6 +175,30 @@ async fn workflows_are_run_through_the_api_as_rbac_allows() -> Result<()> {
         .map(name_of)
         .collect();
     assert_eq!(names, [hello.as_str()]);
+
+    // Its pods' logs need `logs, get` as well: alice has none; bob's read-only role has it (no
+    // pod has started, so no entry), a bad `grep` is named, and a missing workflow is NotFound.
+    let auth = |token: &str| [("Authorization".to_string(), format!("Bearer {token}"))];
+    let log = format!("{one}/log?logOptions.container=main");
+    let (status, _, body) = server.raw("GET", &log, &auth(&alice), b"").await?;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = server.raw("GET", &log, &auth(&bob), b"").await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("data:"), "{body}");
+    let bad = server.get(&format!("{log}&grep=%28"), Some(&bob)).await?;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    assert!(
+        bad.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to compile \"(\""),
+        "{:?}",
+        bad.body
+    );
+    let missing = server
+        .get(&format!("{workflows}/nowhere/log"), Some(&bob))
+        .await?;
+    assert_eq!(missing.status, 404, "{:?}", missing.body);
     let mut watch = server
         .open_stream(
             &format!(

@@ -551,7 +551,7 @@ fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
     let ours = |objects: Vec<Value>| -> Vec<Value> {
         objects
             .into_iter()
-            .filter(|o| kind_and_name(o).1 == "ferry-workflow-controller")
+            .filter(|o| kind_and_name(o).1.starts_with("ferry-workflow-controller"))
             .collect()
     };
     let default = ours(objects(&tools.helm_template("ferry", "argocd", "")?)?);
@@ -568,7 +568,7 @@ fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
         objects.iter().map(kind_and_name).collect()
     };
     assert_eq!(kinds(&charted), kinds(&kustomized));
-    assert_eq!(kinds(&charted).len(), 4, "{charted:#?}");
+    assert_eq!(kinds(&charted).len(), 5, "{charted:#?}");
     for (kind, name) in kinds(&charted) {
         let (ours, theirs) = (
             find(&kustomized, &kind, &name)?,
@@ -588,6 +588,11 @@ fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
                 same("/subjects");
             }
             "ServiceAccount" => {}
+            "Service" => {
+                same("/spec/ports");
+                // The chart's selectors add the release's instance label.
+                same("/spec/selector/app.kubernetes.io~1name");
+            }
             "Deployment" => {
                 same("/spec/replicas");
                 same("/spec/strategy");
@@ -600,6 +605,8 @@ fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
                     "args",
                     "securityContext",
                     "volumeMounts",
+                    "ports",
+                    "livenessProbe",
                 ] {
                     same(&format!("/spec/template/spec/containers/0/{field}"));
                 }
@@ -620,7 +627,8 @@ fn the_charts_workflows_match_deploys_workflows_component() -> Result<()> {
         args(deployment),
         [
             "--executor-image=registry.example/exec:v1",
-            "--executor-image-pull-policy=Always"
+            "--executor-image-pull-policy=Always",
+            "--metrics-listen=0.0.0.0:9090"
         ]
     );
     let role = find(&charted, "ClusterRole", "ferry-workflow-controller")?;
