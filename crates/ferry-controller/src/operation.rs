@@ -230,7 +230,9 @@ fn spawn(ctx: &Arc<Context>, name: String, state: OperationState, resume: bool, 
     tokio::spawn(async move {
         let outcome = {
             let _slot = ctx.operations.slots.clone().acquire_owned().await;
-            run(&ctx, &name, state, resume, app, &cancel).await
+            // Made only once a slot is free: the sync's future is tens of kilobytes, and when
+            // 1,000 apps sync at once the ones waiting for a slot would each hold one.
+            Box::pin(run(&ctx, &name, state, resume, app, &cancel)).await
         };
         match outcome {
             Ok(()) => {
