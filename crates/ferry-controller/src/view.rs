@@ -179,8 +179,7 @@ pub async fn revision_metadata(
     source_index: Option<usize>,
     version_id: Option<i64>,
 ) -> Result<Value, ViewError> {
-    let app = application(ctx, name).await?;
-    let source = source_at(&app, source_index, version_id)?;
+    let (app, source) = app_source(ctx, name, source_index, version_id).await?;
     if source.is_chart() {
         return Err(ViewError::Failed(format!(
             "source {} is a Helm chart: it has no commits",
@@ -200,6 +199,19 @@ pub async fn revision_metadata(
         "tags": commit.tags,
         "message": commit.message,
     }))
+}
+
+/// The app with key `name` and its source at `source_index` of its spec or of history entry
+/// `version_id` ([`source_at`]).
+async fn app_source(
+    ctx: &Context,
+    name: &str,
+    source_index: Option<usize>,
+    version_id: Option<i64>,
+) -> Result<(Application, ferry_types::source::ApplicationSource), ViewError> {
+    let app = application(ctx, name).await?;
+    let source = source_at(&app, source_index, version_id)?;
+    Ok((app, source))
 }
 
 /// The app's source at `source_index` (the first by default) of its spec, or of history entry

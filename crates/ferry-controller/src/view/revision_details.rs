@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ViewError, application, source_at};
+use super::{ViewError, app_source};
 use crate::context::Context;
 
 /// Argo CD's `ChartDetails` of version `revision` (exact or a constraint) of the chart of the
@@ -17,8 +17,7 @@ pub async fn chart_details(
     source_index: Option<usize>,
     version_id: Option<i64>,
 ) -> Result<Value, ViewError> {
-    let app = application(ctx, name).await?;
-    let source = source_at(&app, source_index, version_id)?;
+    let (app, source) = app_source(ctx, name, source_index, version_id).await?;
     if source.chart.is_empty() {
         return Err(ViewError::Failed(format!(
             "no chart found for application: {name}"
@@ -66,8 +65,7 @@ pub async fn oci_metadata(
     source_index: Option<usize>,
     version_id: Option<i64>,
 ) -> Result<Value, ViewError> {
-    let app = application(ctx, name).await?;
-    let source = source_at(&app, source_index, version_id)?;
+    let (app, source) = app_source(ctx, name, source_index, version_id).await?;
     let repository = if source.chart.is_empty() {
         source.repo_url.clone()
     } else {
