@@ -6,9 +6,10 @@
 //! diff results the same way; as there, a hard refresh asks the API server again (callers then
 //! pass no cache).
 //!
-//! An answer is kept per manifest, field manager and live object (its uid), for the live
-//! version it was given for (its resourceVersion): any change to the live object, by anyone,
-//! makes it unusable, and the next answer for that resource replaces it. Only successful
+//! An answer is kept per manifest, field manager and live object version (its uid and
+//! resourceVersion): any change to the live object, by anyone, makes it unusable (an answer for
+//! an older version stays until it is evicted: a comparison that read the live object just
+//! before a sync applied it must not push out what the sync remembered). Only successful
 //! answers are kept, within a byte budget (least recently used out first), and only as what
 //! they change of the live object they were given for (a JSON patch, empty for the usual answer
 //! of an object in sync), without `metadata.managedFields` and the last-applied annotation,
@@ -85,7 +86,7 @@ impl Predictions {
         let field = |name: &str| metadata[name].as_str().filter(|v| !v.is_empty());
         let (uid, resource_version) = (field("uid")?, field("resourceVersion")?);
         let mut digest = Sha256::new();
-        for part in [field_manager.as_bytes(), uid.as_bytes()] {
+        for part in [field_manager, uid, resource_version].map(str::as_bytes) {
             digest.update(part);
             digest.update([0]);
         }
@@ -130,7 +131,7 @@ impl Predictions {
         answer
     }
 
-    /// Keeps `answer`, given for `live`, in `slot` (replacing the answer for an older version).
+    /// Keeps `answer`, given for `live`, in `slot`.
     pub(crate) fn insert(&self, slot: Slot, answer: &Value, live: &Value) {
         let (mut answer, mut live) = (answer.clone(), live.clone());
         bookkeeping::strip(&mut answer);
@@ -165,11 +166,6 @@ mod tests {
         let slot = Predictions::slot(&body, &live("7"), "ferry").unwrap();
         let again = Predictions::slot(&body, &live("7"), "ferry").unwrap();
         assert_eq!((again.key, again.resource_version), (slot.key, "7".into()));
-        // A new version of the same object has the same key: its answer replaces the old one.
-        assert_eq!(
-            Predictions::slot(&body, &live("8"), "ferry").unwrap().key,
-            slot.key
-        );
         let mut recreated = live("7");
         recreated["metadata"]["uid"] = json!("u-2");
         for other in [
@@ -179,6 +175,7 @@ mod tests {
                 "ferry",
             ),
             Predictions::slot(&body, &recreated, "ferry"),
+            Predictions::slot(&body, &live("8"), "ferry"),
             Predictions::slot(&body, &live("7"), "argocd-controller"),
         ] {
             assert_ne!(other.unwrap().key, slot.key);
