@@ -41,6 +41,40 @@ struct Context {
     client: Client,
     settings: Settings,
     metrics: Arc<Metrics>,
+    written: Written,
+}
+
+/// The workflows this controller wrote that its watch may not have delivered yet: by uid, the
+/// resourceVersion replaced and the object written. A reconcile started by a pod's event meanwhile
+/// operates on the written object, not on the one it replaced, whose write would conflict.
+#[derive(Default)]
+struct Written(std::sync::Mutex<BTreeMap<String, (String, Arc<Workflow>)>>);
+
+impl Written {
+    /// `workflow`, or what this controller wrote over it.
+    fn latest(&self, workflow: Arc<Workflow>) -> Arc<Workflow> {
+        let uid = workflow.metadata.uid.clone().unwrap_or_default();
+        let mut written = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match written.remove(&uid) {
+            Some((replaced, newer))
+                if workflow.metadata.resource_version.as_ref() == Some(&replaced) =>
+            {
+                written.insert(uid, (replaced, newer.clone()));
+                newer
+            }
+            _ => workflow,
+        }
+    }
+
+    fn record(&self, replaced: &Workflow, newer: Workflow) {
+        let (Some(uid), Some(version)) =
+            (&replaced.metadata.uid, &replaced.metadata.resource_version)
+        else {
+            return;
+        };
+        let mut written = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        written.insert(uid.clone(), (version.clone(), Arc::new(newer)));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +121,7 @@ pub async fn run_with_metrics(
         client,
         settings,
         metrics,
+        written: Written::default(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(labels::WORKFLOW))
@@ -180,6 +215,7 @@ async fn reconcile(workflow: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action,
 }
 
 async fn operate_once(workflow: Arc<Workflow>, ctx: &Context) -> Result<Action, ReconcileError> {
+    let workflow = ctx.written.latest(workflow);
     let done = workflow.status.as_ref().and_then(|s| s.phase);
     let spec = &workflow.spec;
     if done.is_some_and(|p| p.is_completed())
@@ -276,7 +312,8 @@ async fn operate_once(workflow: Arc<Workflow>, ctx: &Context) -> Result<Action, 
         }
         let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
         match api.replace(&name, &PostParams::default(), &updated).await {
-            Ok(_) => {
+            Ok(newer) => {
+                ctx.written.record(&workflow, newer);
                 if let Some(phase) = outcome.status.phase.filter(|p| Some(*p) != done) {
                     ctx.metrics.entered(&namespace, phase);
                 }
