@@ -25,9 +25,8 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::{Value, json};
 
-use super::argo_secrets;
 use super::authn::Caller;
-use super::clusters::{ClusterId, Connection, all, authorized, client_for, view, what};
+use super::clusters::{self, ClusterId, Connection, all, authorized, client_for, view};
 use super::error::ApiError;
 use super::query::Query;
 use super::state::AppState;
@@ -58,16 +57,8 @@ pub async fn invalidate_cache(
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string(),
     );
-    argo_secrets::save(
-        &state,
-        &caller,
-        next.to_secret(state.namespace()),
-        secret.as_ref().map(|secret| (secret, current.clone())),
-        &next,
-        true,
-        &what(&next),
-    )
-    .await?;
+    let existing = secret.as_ref().map(|secret| (secret, current.clone()));
+    clusters::save(&state, &caller, existing, &next, true).await?;
     Ok(Json(view(&next, Connection::unknown())))
 }
 
@@ -182,16 +173,7 @@ async fn rotate(
         .apiserver_version()
         .await
         .map_err(|err| failed("asking the version with the new token", &err))?;
-    argo_secrets::save(
-        state,
-        caller,
-        next.to_secret(state.namespace()),
-        Some((secret, cluster.clone())),
-        &next,
-        true,
-        &what(&next),
-    )
-    .await?;
+    clusters::save(state, caller, Some((secret, cluster.clone())), &next, true).await?;
 
     let accounts: Api<ServiceAccount> = Api::namespaced(client, &claims.namespace);
     let mut account = accounts.get(&claims.service_account).await.map_err(|err| {

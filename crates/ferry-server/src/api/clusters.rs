@@ -94,8 +94,21 @@ impl ClusterId {
     }
 }
 
-pub(super) fn what(cluster: &ClusterSecret) -> String {
+fn what(cluster: &ClusterSecret) -> String {
     format!("cluster {}", cluster.server)
+}
+
+/// Writes `next` as its cluster Secret, over `existing` (its Secret and what it held), with
+/// the audit event of a create or an update.
+pub(super) async fn save(
+    state: &AppState,
+    caller: &Caller,
+    existing: Option<(&Secret, ClusterSecret)>,
+    next: &ClusterSecret,
+    upsert: bool,
+) -> Result<(), ApiError> {
+    let secret = next.to_secret(state.namespace());
+    argo_secrets::save(state, caller, secret, existing, next, upsert, &what(next)).await
 }
 
 /// The RBAC objects of a cluster: by server, and by name when it has one of its own.
@@ -290,16 +303,8 @@ async fn create(
     if let Some((_, current)) = existing.filter(|(_, current)| upsert && *current != &cluster) {
         authorize_cluster(&settings, &caller, UPDATE, current)?;
     }
-    argo_secrets::save(
-        &state,
-        &caller,
-        cluster.to_secret(state.namespace()),
-        existing.map(|(secret, current)| (secret, current.clone())),
-        &cluster,
-        upsert,
-        &what(&cluster),
-    )
-    .await?;
+    let existing = existing.map(|(secret, current)| (secret, current.clone()));
+    save(&state, &caller, existing, &cluster, upsert).await?;
     Ok(Json(view(&cluster, Connection::unknown())))
 }
 
@@ -386,16 +391,8 @@ async fn update(
     if next.project != current.project {
         authorize_cluster(&settings, &caller, UPDATE, &next)?;
     }
-    argo_secrets::save(
-        &state,
-        &caller,
-        next.to_secret(state.namespace()),
-        secret.as_ref().map(|secret| (secret, current.clone())),
-        &next,
-        true,
-        &what(&next),
-    )
-    .await?;
+    let existing = secret.as_ref().map(|secret| (secret, current.clone()));
+    save(&state, &caller, existing, &next, true).await?;
     Ok(Json(view(&next, Connection::unknown())))
 }
 
