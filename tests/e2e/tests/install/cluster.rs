@@ -643,6 +643,9 @@ async fn the_workflow_controller_works_with_the_rights_the_chart_gives_it() -> R
         kubeconfig: story.ctx.kubeconfig().to_string_lossy().into_owned(),
         instance: release.name.clone(),
     };
+    // The release leaves the CRDs to the cluster's admin (crds.install=false), and the
+    // controller's ClusterRole grants no create of CRDs.
+    ferry_runtime::install_workflow_crds(&story.ctx.client(), "ferry-tests").await?;
     release.install(&[
         "--set",
         "crds.install=false",
@@ -655,7 +658,13 @@ async fn the_workflow_controller_works_with_the_rights_the_chart_gives_it() -> R
     let deployments: Api<Deployment> = story.ctx.api();
     let deployment = serde_json::to_value(deployments.get(&account).await?)?;
     let flags: Vec<&str> = args(&deployment);
-    assert_eq!(flags, ["--executor-image=ghcr.io/ferry-cd/ferry-exec:kwok"]);
+    assert_eq!(
+        flags,
+        [
+            "--executor-image=ghcr.io/ferry-cd/ferry-exec:kwok",
+            "--metrics-listen=0.0.0.0:9090"
+        ]
+    );
     let kubeconfig = release.scratch("workflows-kubeconfig");
     service_account_kubeconfig(&story.ctx, &account, &kubeconfig).await?;
     let log = release.scratch("workflow-controller.log");
@@ -666,7 +675,9 @@ async fn the_workflow_controller_works_with_the_rights_the_chart_gives_it() -> R
     .arg("--kubeconfig")
     .arg(&kubeconfig)
     .args(["--namespace", story.namespace()])
-    .args(&flags)
+    .arg(flags[0])
+    // Here, beside other tests' processes, on a port of its own.
+    .arg("--metrics-listen=127.0.0.1:0")
     .env("FERRY_LOG", "info,kube=warn")
     .stdin(std::process::Stdio::null())
     .stdout(out.try_clone()?)
@@ -692,25 +703,21 @@ async fn the_workflow_controller_works_with_the_rights_the_chart_gives_it() -> R
         )
         .await?;
     let workflows: Api<ferry_types::Workflow> = story.ctx.api();
-    workflows
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Workflow",
-                "metadata": {"name": "hello"},
-                "spec": {
-                    "entrypoint": "main",
-                    "volumeClaimTemplates": [{"metadata": {"name": "work"}, "spec": {
-                        "accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                        "resources": {"requests": {"storage": "1Mi"}}}}],
-                    "templates": [{"name": "main", "container": {
-                        "image": "busybox", "command": ["true"],
-                        "volumeMounts": [{"name": "work", "mountPath": "/work"}]}}],
-                },
-            }))?,
-        )
-        .await?;
+    let hello: ferry_types::Workflow = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "entrypoint": "main",
+            "volumeClaimTemplates": [{"metadata": {"name": "work"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                "resources": {"requests": {"storage": "1Mi"}}}}],
+            "templates": [{"name": "main", "container": {
+                "image": "busybox", "command": ["true"],
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}]}}],
+        },
+    }))?;
+    workflows.create(&PostParams::default(), &hello).await?;
     let pods: Api<Pod> = story.ctx.api();
     let ended = eventually("the step's pod running, then ended", || async {
         let listed = pods
