@@ -149,17 +149,21 @@ fn is_zombie(pid: u32) -> bool {
 fn belongs_to(pid: u32, dir: &Path) -> bool {
     let needle = dir.as_os_str().as_encoded_bytes();
     // A process in the middle of execve (just spawned, or `env` starting the registry) shows an
-    // empty command line for a moment: read again rather than call it gone.
-    for _ in 0..50 {
+    // empty command line until the kernel has set up its new arguments, which on a loaded machine
+    // can take longer than half a second: wait for them, but not for a process that is exiting.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
         let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
             return false;
         };
         if !cmdline.is_empty() {
             return cmdline.windows(needle.len()).any(|w| w == needle);
         }
+        if is_zombie(pid) || Instant::now() > deadline {
+            return false;
+        }
         thread::sleep(Duration::from_millis(10));
     }
-    false
 }
 
 #[cfg(test)]

@@ -9,8 +9,12 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use super::{cni, run};
@@ -226,12 +230,47 @@ fn kubelet_cgroups() -> Vec<String> {
 }
 
 /// Removes a cgroup and its children, deepest first (a cgroup goes only once it has none; the
-/// files in it are the kernel's and go with it).
+/// files in it are the kernel's and go with it). A container left running in it (a pod whose
+/// removal failed or raced with the kubelet's last start on a loaded machine) is killed first:
+/// these cgroups are the node's own, made after the claim.
 fn remove_cgroup(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("processes {left:?} in {} did not exit", dir.display());
+        }
+        for pid in left {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    remove_empty_cgroup(dir)
+}
+
+/// The processes in a cgroup and its children.
+fn processes_in(dir: &Path) -> Vec<i32> {
+    let mut pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            pids.extend(processes_in(&entry.path()));
+        }
+    }
+    pids
+}
+
+fn remove_empty_cgroup(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            remove_cgroup(&entry.path())?;
+            remove_empty_cgroup(&entry.path())?;
         }
     }
     fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))

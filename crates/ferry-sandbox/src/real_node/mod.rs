@@ -244,8 +244,35 @@ pub fn stop(sandbox: &Sandbox) -> Result<()> {
     sandbox
         .component("containerd")
         .stop(Duration::from_secs(10))?;
+    kill_shims(&runtime.dir);
     unmount_under(sandbox.dir())?;
     host::release(sandbox.dir())
+}
+
+/// Kills the runc shims of the node's containerd still running (a pod whose removal failed):
+/// with containerd gone nothing would ever stop them. Their containers go with the cgroups.
+fn kill_shims(containerd_dir: &Path) {
+    let needle = containerd_dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let is_shim = cmdline.windows(15).any(|w| w == b"containerd-shim");
+        if is_shim && cmdline.windows(needle.len()).any(|w| w == needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// Unmounts what the kubelet and containerd left mounted under `dir` (volumes, rootfs, the
