@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferry_health::{HealthChecks, HealthCode};
 use ferry_types::ResourceKey;
 use ferry_types::tracking::{TrackingMethod, instance_name};
+use futures::StreamExt;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     ValidationDirective,
@@ -33,6 +34,10 @@ use crate::tasks::{self, Action, Task};
 use ferry_types::application::{
     ManagedNamespaceMetadata, OperationPhase, ResourceResult, ResultCode, SyncPhase,
 };
+
+/// At most this many requests of one sync in flight at once: Argo CD's default
+/// `--kubectl-parallelism-limit`.
+const PARALLEL_REQUESTS: usize = 20;
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -505,6 +510,7 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let mut failures = Vec::new();
         let mut crds = BTreeSet::new();
+        let mut checks = Vec::new();
         for task in tasks.iter() {
             if task.action != Action::Apply {
                 continue;
@@ -537,7 +543,22 @@ impl Run<'_> {
                     continue;
                 }
             }
-            if let Err(message) = self.apply(task, true).await {
+            checks.push(task);
+        }
+        // Nothing is created by a dry run, so their order does not matter: all at once.
+        // The futures are made before the stream: the compiler cannot prove a stream that maps
+        // borrowed items to futures Send (a known limitation with higher-ranked lifetimes).
+        let run = &*self;
+        let checks: Vec<_> = checks
+            .into_iter()
+            .map(|task| async move { (task, run.apply(task, true).await) })
+            .collect();
+        let answers: Vec<_> = futures::stream::iter(checks)
+            .buffered(PARALLEL_REQUESTS)
+            .collect()
+            .await;
+        for (task, answer) in answers {
+            if let Err(message) = answer {
                 failures.push((task.clone(), message));
             }
         }
@@ -638,6 +659,7 @@ impl Run<'_> {
             self.await_prune_confirmation(group, cancel).await?;
             let mut started = Vec::new();
             let mut failures = Vec::new();
+            let mut to_run = Vec::new();
             for task in group {
                 let mut task = task.clone();
                 if let Some(earlier) = self.earlier_hook_run(&task) {
@@ -661,13 +683,14 @@ impl Run<'_> {
                     started.push(task);
                     continue;
                 }
-                let outcome = match task.action {
-                    Action::Apply => self.run_apply(&mut task).await,
-                    Action::Prune => self.prune(&task).await,
-                };
-                match outcome {
-                    Ok(()) => started.push(task),
-                    Err(message) => failures.push(format!("{}: {message}", task.key())),
+                to_run.push(task);
+            }
+            for batch in batches(to_run, |task| (task.action, task.kind().to_string())) {
+                for (task, outcome) in self.run_batch(batch).await {
+                    match self.record_outcome(&task, outcome) {
+                        Ok(()) => started.push(task),
+                        Err(message) => failures.push(format!("{}: {message}", task.key())),
+                    }
                 }
                 self.publish();
             }
@@ -791,7 +814,50 @@ impl Run<'_> {
             })
     }
 
-    async fn run_apply(&mut self, task: &mut Task) -> Result<(), String> {
+    /// Applies or prunes each task of a batch at once (at most [`PARALLEL_REQUESTS`] in flight),
+    /// as Argo CD does with the tasks of one kind in a wave; answers in the batch's order.
+    async fn run_batch(&self, batch: Vec<Task>) -> Vec<(Task, Result<(), String>)> {
+        let runs: Vec<_> = batch
+            .into_iter()
+            .map(|mut task| async move {
+                let outcome = match task.action {
+                    Action::Apply => self.run_apply(&mut task).await,
+                    Action::Prune => self.prune(&task).await,
+                };
+                (task, outcome)
+            })
+            .collect();
+        futures::stream::iter(runs)
+            .buffered(PARALLEL_REQUESTS)
+            .collect()
+            .await
+    }
+
+    /// Puts a task's outcome in the report: a hook applied is Running until it completes.
+    fn record_outcome(&mut self, task: &Task, outcome: Result<(), String>) -> Result<(), String> {
+        let hook_phase = |phase| task.is_hook().then_some(phase);
+        match (&outcome, task.action) {
+            (Ok(()), Action::Apply) => self.record(
+                task,
+                ResultCode::Synced,
+                synced_message(task),
+                hook_phase(OperationPhase::Running),
+            ),
+            (Ok(()), Action::Prune) => self.record(task, ResultCode::Pruned, "pruned".into(), None),
+            (Err(message), Action::Apply) => self.record(
+                task,
+                ResultCode::SyncFailed,
+                message.clone(),
+                hook_phase(OperationPhase::Failed),
+            ),
+            (Err(message), Action::Prune) => {
+                self.record(task, ResultCode::SyncFailed, message.clone(), None)
+            }
+        }
+        outcome
+    }
+
+    async fn run_apply(&self, task: &mut Task) -> Result<(), String> {
         if task.is_hook() && !self.request.run_id.is_empty() {
             task.object["metadata"]["labels"][HOOK_RUN_LABEL] =
                 json!(hook_run_value(&self.request.run_id, task.phase));
@@ -802,22 +868,11 @@ impl Run<'_> {
         {
             self.delete_and_wait(task).await?;
         }
-        let result = self.apply(task, false).await;
-        match result {
-            Ok(applied) => {
-                if let Some(name) = applied["metadata"]["name"].as_str() {
-                    task.object["metadata"]["name"] = json!(name);
-                }
-                let hook_phase = task.is_hook().then_some(OperationPhase::Running);
-                self.record(task, ResultCode::Synced, synced_message(task), hook_phase);
-                Ok(())
-            }
-            Err(message) => {
-                let hook_phase = task.is_hook().then_some(OperationPhase::Failed);
-                self.record(task, ResultCode::SyncFailed, message.clone(), hook_phase);
-                Err(message)
-            }
+        let applied = self.apply(task, false).await?;
+        if let Some(name) = applied["metadata"]["name"].as_str() {
+            task.object["metadata"]["name"] = json!(name);
         }
+        Ok(())
     }
 
     /// Applies one object the way its options ask; returns the object as the server has it.
@@ -935,26 +990,16 @@ impl Run<'_> {
         api.patch(task.name(), &params, &Patch::Merge(&patch)).await
     }
 
-    async fn prune(&mut self, task: &Task) -> Result<(), String> {
+    async fn prune(&self, task: &Task) -> Result<(), String> {
         let api = self.engine.api_for(task).await?;
         let params = DeleteParams {
             propagation_policy: Some(task.options.propagation.to_kube()),
             ..Default::default()
         };
         match api.delete(task.name(), &params).await {
-            Ok(_) => {
-                self.record(task, ResultCode::Pruned, "pruned".into(), None);
-                Ok(())
-            }
-            Err(kube::Error::Api(status)) if status.is_not_found() => {
-                self.record(task, ResultCode::Pruned, "pruned".into(), None);
-                Ok(())
-            }
-            Err(err) => {
-                let message = kube_message(&err);
-                self.record(task, ResultCode::SyncFailed, message.clone(), None);
-                Err(message)
-            }
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(err) => Err(kube_message(&err)),
         }
     }
 
@@ -1303,6 +1348,18 @@ fn describe(object: &Value) -> String {
             object["metadata"]["name"].as_str().unwrap_or("<no name>")
         ),
     }
+}
+
+/// Splits `items` into runs of consecutive items with the same key, in order.
+fn batches<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut batches: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        match batches.last_mut() {
+            Some(last) if key(&last[0]) == key(&item) => last.push(item),
+            _ => batches.push(vec![item]),
+        }
+    }
+    batches
 }
 
 fn synced_message(task: &Task) -> String {

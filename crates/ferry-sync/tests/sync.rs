@@ -1,7 +1,9 @@
 //! The sync engine against a real control plane: waves and hooks in order, delete policies,
 //! prune and PruneLast, the prune guard, dry runs, failures before any change, termination.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ferry_health::HealthChecks;
@@ -11,12 +13,16 @@ use ferry_sync::{
 use ferry_testkit::kube::TestContext;
 use ferry_types::application::{HookType, OperationPhase, ResultCode, SyncPhase};
 use ferry_types::tracking::TrackingMethod;
+use futures::future::BoxFuture;
+use http::{Method, Request};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tower::{Layer, Service};
 
 async fn engine(ctx: &TestContext) -> Engine {
     let settings = EngineSettings {
@@ -1202,5 +1208,93 @@ async fn skip_dry_run_on_missing_resource_applies_a_kind_installed_during_the_sy
     crds.delete(&crd_name, &Default::default()).await?;
     succeeded(&report);
     assert!(applied?.is_some());
+    Ok(())
+}
+
+/// Counts the PATCH requests (applies and their dry runs) in flight at once.
+#[derive(Clone, Default)]
+struct InFlight {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl<S> Layer<S> for InFlight {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            counter: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    counter: InFlight,
+}
+
+impl<S, B> Service<Request<B>> for Counted<S>
+where
+    S: Service<Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let counted = request.method() == Method::PATCH;
+        let counter = self.counter.clone();
+        if counted {
+            let now = counter.now.fetch_add(1, Ordering::SeqCst) + 1;
+            counter.peak.fetch_max(now, Ordering::SeqCst);
+        }
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            if counted {
+                counter.now.fetch_sub(1, Ordering::SeqCst);
+            }
+            response
+        })
+    }
+}
+
+/// The objects of one kind in a wave are applied at once, at most 20 in flight (Argo CD's
+/// parallelism limit), and their results are reported in the sync's order.
+#[tokio::test]
+async fn the_objects_of_one_kind_in_a_wave_are_applied_at_once() -> anyhow::Result<()> {
+    let ctx = TestContext::new().await?;
+    let counter = InFlight::default();
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(ctx.kubeconfig())?,
+        &KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&counter)
+        .build();
+    let settings = EngineSettings {
+        field_manager: "ferry-test".into(),
+        poll_interval: Duration::from_millis(200),
+    };
+    let engine = Engine::new(client, HealthChecks::new(), settings).await?;
+    let names: Vec<String> = (0..30).map(|i| format!("parallel-{i:02}")).collect();
+    let desired = names.iter().map(|n| config_map(n, json!({}))).collect();
+
+    let report = run(&engine, request(&ctx, "parallel", desired)).await;
+
+    succeeded(&report);
+    let peak = counter.peak.load(Ordering::SeqCst);
+    assert!((2..=20).contains(&peak), "{peak} applies in flight at most");
+    let expected: Vec<String> = names.iter().map(|n| format!("Sync:{n}")).collect();
+    assert_eq!(order(&report), expected);
+    assert_eq!(tracked_config_maps(&ctx, "parallel").await.len(), 30);
     Ok(())
 }
