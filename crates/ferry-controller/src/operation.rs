@@ -596,11 +596,20 @@ async fn read_app(ctx: &Context, name: &str) -> kube::Result<Application> {
 /// applied: the comparisons its changes trigger need no dry run of them.
 fn applied_predictions(ctx: &Arc<Context>) -> Option<OnApplied> {
     ctx.predictions.as_ref()?;
-    let ctx = ctx.clone();
-    Some(OnApplied::new(move |sent, answer| {
-        if let Some(predictions) = &ctx.predictions {
-            predictions.remember_applied(sent, answer, &ctx.settings.field_manager);
+    let (applied, starting) = (ctx.clone(), ctx.clone());
+    let on_applied = OnApplied::new(move |sent, answer| {
+        if let Some(predictions) = &applied.predictions {
+            predictions.remember_applied(sent, answer, &applied.settings.field_manager);
         }
+    });
+    // A comparison that sees the object before the answer is back waits for it.
+    Some(on_applied.with_start(move |sent| {
+        let manager = &starting.settings.field_manager;
+        let applying = starting
+            .predictions
+            .as_ref()
+            .map(|p| p.applying(sent, manager));
+        Box::new(applying)
     }))
 }
 

@@ -31,7 +31,7 @@ use serde_json::Value;
 pub use error::DiffError;
 pub use ignore::{DEFAULT_JQ_TIMEOUT, IgnoreRules, ResourceIgnoreDifferences};
 pub use mask::mask_secrets;
-pub use predictions::{PredictionStats, Predictions};
+pub use predictions::{Applying, PredictionStats, Predictions};
 pub use respect::respect_ignore_differences;
 pub use server_side::{ResourceResolver, server_side_diff};
 pub use structural::structural_diff;

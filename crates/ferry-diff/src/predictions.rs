@@ -14,13 +14,20 @@
 //! they change of the live object they were given for (a JSON patch, empty for the usual answer
 //! of an object in sync), without `metadata.managedFields` and the last-applied annotation,
 //! which a comparison drops.
+//!
+//! A sync tells when it starts applying a manifest and when the answer is kept: a comparison
+//! that meanwhile sees the object the apply made (its watch event can come before the apply's
+//! answer) waits for that answer instead of asking for a dry run.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ferry_types::bookkeeping;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::normalize::strip_server_metadata;
 
@@ -30,8 +37,33 @@ const ENTRY_OVERHEAD: usize = 160;
 /// Dry-run answers by resource state.
 pub struct Predictions {
     answers: moka::sync::Cache<[u8; 32], Arc<Answer>>,
+    in_flight: InFlight,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// Applies in flight by field manager and manifest; each channel closes when its answer is kept.
+type InFlight = Arc<Mutex<HashMap<[u8; 32], watch::Receiver<()>>>>;
+
+/// An apply in flight, from [`Predictions::applying`] until dropped (after its answer was kept
+/// with [`Predictions::remember_applied`], or it failed).
+pub struct Applying {
+    in_flight: InFlight,
+    key: [u8; 32],
+    mine: watch::Receiver<()>,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|waiter| waiter.same_channel(&self.mine))
+        {
+            in_flight.remove(&self.key);
+        }
+    }
 }
 
 /// The answer for one live version.
@@ -67,6 +99,7 @@ impl Predictions {
             .build();
         Self {
             answers,
+            in_flight: InFlight::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -110,6 +143,36 @@ impl Predictions {
         }
     }
 
+    /// Marks an apply of `sent` by `field_manager` as in flight until the guard is dropped.
+    pub fn applying(&self, sent: &Value, field_manager: &str) -> Applying {
+        let mut body = sent.clone();
+        strip_server_metadata(&mut body);
+        let key = manifest_key(&body, field_manager);
+        let (done, mine) = watch::channel(());
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.insert(key, mine.clone());
+        Applying {
+            in_flight: self.in_flight.clone(),
+            key,
+            mine,
+            _done: done,
+        }
+    }
+
+    /// Waits, at most `limit`, for an apply of `body` (a manifest without server metadata) by
+    /// `field_manager` that is in flight; at once when there is none.
+    pub(crate) async fn wait_for_apply(&self, body: &Value, field_manager: &str, limit: Duration) {
+        let key = manifest_key(body, field_manager);
+        let waiter = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.get(&key).cloned()
+        };
+        if let Some(mut waiter) = waiter {
+            // Ends with an error as the guard drops its sender.
+            let _ = tokio::time::timeout(limit, waiter.changed()).await;
+        }
+    }
+
     /// The answer kept for `slot`, applied to `live` (the object at the slot's version).
     pub(crate) fn get(&self, slot: &Slot, live: &Value) -> Option<Value> {
         let answer = self
@@ -148,6 +211,14 @@ impl Predictions {
         };
         self.answers.insert(slot.key, Arc::new(answer));
     }
+}
+
+fn manifest_key(body: &Value, field_manager: &str) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(field_manager.as_bytes());
+    digest.update([0]);
+    digest.update(serde_json::to_vec(body).unwrap_or_default());
+    digest.finalize().into()
 }
 
 #[cfg(test)]
@@ -221,5 +292,48 @@ mod tests {
         bookkeeping::strip(&mut cached);
         assert_eq!(predictions.get(&slot, &cached), Some(cached));
         assert_eq!(&*predictions.answers.get(&slot.key).unwrap().patch, "[]");
+    }
+
+    /// The watch event of an object a sync creates can come before the apply's answer: a
+    /// comparison then waits for that answer rather than asking for a dry run. Applies of
+    /// another manifest or by another manager are not waited for.
+    #[tokio::test]
+    async fn a_comparison_waits_for_the_answer_of_an_apply_in_flight() {
+        let predictions = Predictions::new(1 << 20);
+        let sent = json!({"kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"a": "1"}});
+        let mut answer = sent.clone();
+        answer["metadata"] = live("3")["metadata"].clone();
+        let slot = Predictions::slot(&sent, &answer, "ferry").unwrap();
+        let long = Duration::from_secs(30);
+
+        let applying = predictions.applying(&sent, "ferry");
+        let other = json!({"kind": "ConfigMap", "metadata": {"name": "web"}, "data": {"a": "2"}});
+        let started = std::time::Instant::now();
+        predictions.wait_for_apply(&other, "ferry", long).await;
+        predictions
+            .wait_for_apply(&sent, "argocd-controller", long)
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited for another apply"
+        );
+
+        let answered = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            predictions.remember_applied(&sent, &answer, "ferry");
+            drop(applying);
+        };
+        let compared = async {
+            predictions.wait_for_apply(&sent, "ferry", long).await;
+            predictions.get(&slot, &answer)
+        };
+        let ((), predicted) = tokio::join!(answered, compared);
+        assert_eq!(predicted, Some(answer));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited past the answer"
+        );
+        // Done: nothing is in flight any more.
+        assert!(predictions.in_flight.lock().unwrap().is_empty());
     }
 }

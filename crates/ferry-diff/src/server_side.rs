@@ -2,6 +2,8 @@
 //! dry-run (defaults, admission, mutating webhooks included), and the prediction is compared
 //! with the live object.
 
+use std::time::Duration;
+
 use ferry_types::split_api_version;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -26,6 +28,9 @@ impl ResourceResolver for Discovery {
             .map(|(resource, caps)| (resource, caps.scope))
     }
 }
+
+/// How long a comparison waits for the answer of an apply in flight of the same manifest.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Compares `desired` with `live` through a server-side apply dry-run as field manager
 /// `opts.field_manager` (with `force`, as a sync would apply). Only a pair with both sides asks
@@ -54,10 +59,15 @@ pub async fn server_side_diff(
     let mut body = desired.clone();
     strip_server_metadata(&mut body);
     let slot = predictions.and_then(|_| Predictions::slot(&body, live, &opts.field_manager));
-    if let (Some(predictions), Some(slot)) = (predictions, &slot)
-        && let Some(predicted) = predictions.get(slot, live)
-    {
-        return compare::finish(&id, Some(predicted), Some(live.clone()), opts);
+    if let (Some(predictions), Some(slot)) = (predictions, &slot) {
+        // The live object may be what a sync's apply in flight just made: its answer is the
+        // prediction, and comes as soon as the apply's does.
+        predictions
+            .wait_for_apply(&body, &opts.field_manager, APPLY_WAIT)
+            .await;
+        if let Some(predicted) = predictions.get(slot, live) {
+            return compare::finish(&id, Some(predicted), Some(live.clone()), opts);
+        }
     }
     let params = PatchParams::apply(&opts.field_manager).force().dry_run();
     let predicted = api

@@ -135,14 +135,33 @@ impl std::fmt::Debug for PruneConfirmation {
 /// (a comparison can take that answer as the prediction of applying the same object again,
 /// which changes nothing, instead of asking the server for a dry run).
 #[derive(Clone)]
-pub struct OnApplied(Arc<AppliedReceiver>);
+pub struct OnApplied {
+    applied: Arc<AppliedReceiver>,
+    starting: Option<Arc<StartReceiver>>,
+}
 
 /// Called with the object as sent and the server's answer.
 type AppliedReceiver = dyn Fn(&Value, &Value) + Send + Sync;
 
+/// Called with the object about to be sent; what it returns is dropped once the answer was
+/// passed on, or the apply failed.
+type StartReceiver = dyn Fn(&Value) -> Box<dyn Send> + Send + Sync;
+
 impl OnApplied {
     pub fn new(receiver: impl Fn(&Value, &Value) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(receiver))
+        Self {
+            applied: Arc::new(receiver),
+            starting: None,
+        }
+    }
+
+    /// Also tells when each apply starts.
+    pub fn with_start(
+        mut self,
+        start: impl Fn(&Value) -> Box<dyn Send> + Send + Sync + 'static,
+    ) -> Self {
+        self.starting = Some(Arc::new(start));
+        self
     }
 }
 
@@ -921,12 +940,15 @@ impl Run<'_> {
             let mut params = PatchParams::apply(manager).force();
             params.dry_run = dry_run;
             params.field_validation = Some(field_validation(&task.options));
+            let told = self.request.on_applied.as_ref().filter(|_| !dry_run);
+            let _applying = told
+                .and_then(|t| t.starting.as_ref())
+                .map(|start| start(object));
             let result = api.patch(name, &params, &Patch::Apply(object)).await;
-            if let (Ok(answer), Some(on_applied), false) =
-                (&result, &self.request.on_applied, dry_run)
+            if let (Ok(answer), Some(on_applied)) = (&result, told)
                 && let Ok(answer) = serde_json::to_value(answer)
             {
-                (on_applied.0)(object, &answer);
+                (on_applied.applied)(object, &answer);
             }
             match result {
                 // Force=true: an object the server refuses to update in place (immutable

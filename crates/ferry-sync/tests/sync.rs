@@ -348,6 +348,15 @@ async fn a_bad_manifest_fails_the_dry_run_before_anything_changes() -> anyhow::R
     Ok(())
 }
 
+/// Records when it is dropped.
+struct Done(Arc<Mutex<Vec<String>>>, String);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(format!("done {}", self.1));
+    }
+}
+
 /// Every object the sync applies is told with the server's answer, the live object as the
 /// apply left it (what a comparison can take as the prediction of applying it again); dry runs
 /// are not told.
@@ -356,10 +365,20 @@ async fn applied_objects_are_told_with_the_servers_answer() -> anyhow::Result<()
     let ctx = TestContext::new().await?;
     let engine = engine(&ctx).await;
     let told = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(Mutex::new(Vec::new()));
     let on_applied = {
-        let told = told.clone();
+        let (told, answered, started) = (told.clone(), events.clone(), events.clone());
         OnApplied::new(move |sent: &Value, answer: &Value| {
             told.lock().unwrap().push((sent.clone(), answer.clone()));
+            answered
+                .lock()
+                .unwrap()
+                .push(format!("answer {}", sent["metadata"]["name"]));
+        })
+        .with_start(move |sent: &Value| {
+            let name = sent["metadata"]["name"].to_string();
+            started.lock().unwrap().push(format!("start {name}"));
+            Box::new(Done(started.clone(), name))
         })
     };
     let desired = vec![config_map("one", json!({})), config_map("two", json!({}))];
@@ -385,11 +404,26 @@ async fn applied_objects_are_told_with_the_servers_answer() -> anyhow::Result<()
         report.message
     );
     let told = told.lock().unwrap().clone();
-    let names: Vec<&str> = told
+    // Told as each answer comes: the two are applied at once.
+    let mut names: Vec<&str> = told
         .iter()
         .map(|(sent, _)| sent["metadata"]["name"].as_str().unwrap())
         .collect();
+    names.sort();
     assert_eq!(names, ["one", "two"]);
+    // Each apply is told as it starts, and what that returned is dropped after its answer.
+    let events = events.lock().unwrap().clone();
+    for name in ["\"one\"", "\"two\""] {
+        let at = |event: &str| {
+            let event = format!("{event} {name}");
+            let at = events.iter().position(|e| *e == event);
+            at.unwrap_or_else(|| panic!("no {event} in {events:?}"))
+        };
+        assert!(
+            at("start") < at("answer") && at("answer") < at("done"),
+            "{events:?}"
+        );
+    }
     let configmaps: Api<ConfigMap> = ctx.api();
     for (sent, answer) in &told {
         // As sent: with the tracking mark the comparison also puts on the desired object.
