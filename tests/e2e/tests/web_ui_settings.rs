@@ -348,6 +348,10 @@ async fn an_admin_connects_a_repository_creates_an_app_and_a_project_token_in_th
         .find_text(".denied", "may not create repositories")
         .await?;
     browser.find(&row).await?;
+    // The page checks the connections as it opens; their button is disabled until that is done.
+    browser
+        .find_text(".toolbar button", "Refresh connections")
+        .await?;
     let disabled = browser
         .run(
             "return [...document.querySelectorAll('button')]\

@@ -27,9 +27,11 @@ async fn a_signed_push_is_deployed_at_once_and_a_forged_one_changes_nothing() ->
         &["--sync-policy", "automated", "--revision", "HEAD"],
     )?;
     let first = story.repo.head()?;
+    // Healthy too: a comparison that a rollout's status change causes looks up the branch
+    // again, and would find the commit below without any webhook.
     story
-        .wait_app(&app, "Synced at the first commit", |a| {
-            is::synced(a) && is::at_revision(&first)(a)
+        .wait_app(&app, "Synced and Healthy at the first commit", |a| {
+            is::synced_and_healthy(a) && is::at_revision(&first)(a)
         })
         .await?;
     let server = story.start_server().await?;
