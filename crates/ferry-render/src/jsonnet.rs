@@ -202,6 +202,7 @@ pub(crate) async fn evaluate_in_worker(
 /// stdout; exits 0 when it could answer, 2 when the request was unreadable. Run by the
 /// `ferry-jsonnet` binary, and by ferry binaries through [`run_jsonnet_worker_if_asked`].
 pub fn jsonnet_worker_main() -> ! {
+    exit_when_orphaned();
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("ferry jsonnet worker: unreadable request: {e}");
@@ -235,6 +236,23 @@ pub fn jsonnet_worker_main() -> ! {
         std::process::exit(3);
     }
     std::process::exit(0);
+}
+
+/// Ends the worker once the process that started it is gone: only that process bounds an
+/// evaluation's time, and an endless one left behind (its renderer killed) would spin forever.
+fn exit_when_orphaned() {
+    let parent = std::os::unix::process::parent_id();
+    let watch = move || {
+        while std::os::unix::process::parent_id() == parent {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        eprintln!("ferry jsonnet worker: the process that started it is gone");
+        std::process::exit(4);
+    };
+    // Without the watch, the renderer's own bounds still apply.
+    let _ = std::thread::Builder::new()
+        .name("orphan-watch".into())
+        .spawn(watch);
 }
 
 /// What the worker answers to one request (JSON in, JSON out), evaluated in the calling

@@ -408,3 +408,58 @@ async fn repositories_over_the_size_limit_are_not_checked_out() {
     );
     assert_eq!(render_with(&repo, |_| {}).await.unwrap().len(), 1);
 }
+
+/// A worker left evaluating an endless program when the process that started it dies (a
+/// controller killed mid-render, before its timeout could stop the worker) stops by itself.
+#[test]
+fn an_endless_jsonnet_worker_stops_when_its_starter_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(
+        root.join("loop.jsonnet"),
+        "std.foldl(function(a, x) a + x, std.range(1, 2e9), 0)",
+    )
+    .unwrap();
+    let request = serde_json::json!({
+        "root": root, "appDir": root, "file": root.join("loop.jsonnet"),
+        "jsonnet": {}, "maxFileSize": 1 << 20,
+    });
+    std::fs::write(root.join("request.json"), request.to_string()).unwrap();
+    // A shell starts the worker in the background, prints its pid and waits; then it is killed.
+    let mut starter = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' < request.json > /dev/null 2>&1 & echo $!; wait",
+            env!("CARGO_BIN_EXE_ferry-jsonnet")
+        ))
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(starter.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let worker = format!("/proc/{}", line.trim());
+    let running = || {
+        std::fs::read_to_string(format!("{worker}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(running(), "the worker evaluates");
+    starter.kill().unwrap();
+    starter.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running() {
+        assert!(Instant::now() < deadline, "the orphaned worker still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
