@@ -484,6 +484,16 @@ impl Story {
         self.ferry_command(args)?.output().context("running ferry")
     }
 
+    /// Starts the `ferry` CLI against this story's namespace without waiting for it; its output
+    /// is captured (`wait_with_output`).
+    pub fn ferry_spawn(&self, args: &[&str]) -> Result<std::process::Child> {
+        self.ferry_command(args)?
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting ferry")
+    }
+
     fn ferry_command(&self, args: &[&str]) -> Result<Command> {
         let mut command = self.cli_home.command(binary("ferry")?);
         command

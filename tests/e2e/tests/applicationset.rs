@@ -437,15 +437,28 @@ spec:
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("use upsert flag"));
 
-    // --wait returns once the controller has made the set's Applications.
-    let controller = AppSetController::start(&story)?;
-    assert!(
-        story
-            .ferry(&["appset", "create", file, "--upsert", "--wait"])?
-            .contains("updated")
-    );
-    let expected = [format!("dev-{ns}-v2"), format!("prod-{ns}-v2")];
+    // --wait returns once the controller has made the set's Applications. The controller starts
+    // only once the update is written: ResourcesUpToDate (as in Argo CD) does not say which spec
+    // it is about, so a controller already at work on the first spec could answer the wait.
+    let waiting = story.ferry_spawn(&["appset", "create", file, "--upsert", "--wait"])?;
     let appsets: Api<ApplicationSet> = story.ctx.api();
+    let expected = [format!("dev-{ns}-v2"), format!("prod-{ns}-v2")];
+    let deadline = Instant::now() + TIMEOUT;
+    while !serde_json::to_string(&appsets.get("envs").await?.spec)?.contains("-v2") {
+        if Instant::now() > deadline {
+            bail!("ferry appset create --upsert did not update the set");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let controller = AppSetController::start(&story)?;
+    let waited = tokio::time::timeout(
+        TIMEOUT,
+        tokio::task::spawn_blocking(move || waiting.wait_with_output()),
+    )
+    .await
+    .context("ferry appset create --wait did not return")???;
+    assert!(waited.status.success(), "{waited:?}");
+    assert!(String::from_utf8_lossy(&waited.stdout).contains("updated"));
     let conditions = appsets
         .get("envs")
         .await?
