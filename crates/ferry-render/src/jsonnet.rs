@@ -36,6 +36,9 @@ pub const JSONNET_WORKER_ARG: &str = "__ferry-jsonnet-worker";
 /// frames) recursion needs more than a default thread has.
 const WORKER_STACK: usize = 64 << 20;
 
+/// The environment variable that tells the worker the pid of the process that started it.
+const PARENT_ENV: &str = "FERRY_JSONNET_PARENT";
+
 /// How the renderer starts its Jsonnet worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonnetWorker {
@@ -182,7 +185,7 @@ pub(crate) async fn evaluate_in_worker(
                 args: worker.args.iter().map(OsString::from).collect(),
                 cwd: home,
                 home,
-                env: Vec::new(),
+                env: vec![(PARENT_ENV.into(), std::process::id().to_string())],
             },
             Some(&input),
         )
@@ -241,7 +244,12 @@ pub fn jsonnet_worker_main() -> ! {
 /// Ends the worker once the process that started it is gone: only that process bounds an
 /// evaluation's time, and an endless one left behind (its renderer killed) would spin forever.
 fn exit_when_orphaned() {
-    let parent = std::os::unix::process::parent_id();
+    // Told by the starter, as it may be gone before the worker looks (then the worker's parent
+    // is already the reaper, and a watch of that would never end).
+    let parent = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id);
     let watch = move || {
         while std::os::unix::process::parent_id() == parent {
             std::thread::sleep(std::time::Duration::from_millis(500));

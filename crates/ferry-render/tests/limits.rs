@@ -443,16 +443,7 @@ fn an_endless_jsonnet_worker_stops_when_its_starter_is_gone() {
     )
     .unwrap();
     let worker = format!("/proc/{}", line.trim());
-    let running = || {
-        std::fs::read_to_string(format!("{worker}/stat")).is_ok_and(|stat| {
-            !stat
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .trim_start()
-                .starts_with('Z')
-        })
-    };
+    let running = || evaluating(&worker);
     std::thread::sleep(Duration::from_millis(500));
     assert!(running(), "the worker evaluates");
     starter.kill().unwrap();
@@ -462,4 +453,36 @@ fn an_endless_jsonnet_worker_stops_when_its_starter_is_gone() {
         assert!(Instant::now() < deadline, "the orphaned worker still runs");
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // A starter gone before the worker could look at it (as the renderer does, it names itself).
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "FERRY_JSONNET_PARENT=$$ '{}' < request.json > /dev/null 2>&1 & echo $!",
+            env!("CARGO_BIN_EXE_ferry-jsonnet")
+        ))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let worker = format!("/proc/{}", String::from_utf8(output.stdout).unwrap().trim());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while evaluating(&worker) {
+        assert!(
+            Instant::now() < deadline,
+            "the worker of a starter gone early still runs"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether the process at `/proc/<pid>` path `proc` runs (exists and is no zombie).
+fn evaluating(proc: &str) -> bool {
+    std::fs::read_to_string(format!("{proc}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .trim_start()
+            .starts_with('Z')
+    })
 }

@@ -1162,25 +1162,26 @@ spec:
     let done = submit(&ctx, &workflow("done", "OnWorkflowCompletion")).await?;
     let kept = submit(&ctx, &workflow("keep", "OnWorkflowSuccess")).await?;
 
-    // The claim, as upstream names, labels and owns it, exists before the pod.
+    // The claim, as upstream names, labels and owns it, exists before the pod. Looked at on the
+    // workflow that keeps it: the other one may finish and delete its claim between two looks.
     let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = ctx.api();
-    wait_for(&ctx, &done, "the claim recorded", |w| {
+    wait_for(&ctx, &kept, "the claim recorded", |w| {
         w.status
             .as_ref()
             .is_some_and(|s| !s.persistent_volume_claims.is_empty())
     })
     .await?;
-    let claim = claims.get("done-work").await?;
+    let claim = claims.get("keep-work").await?;
     let labels = claim.labels();
     assert_eq!(
         labels.get(labels::WORKFLOW).map(String::as_str),
-        Some("done")
+        Some("keep")
     );
     assert_eq!(labels.get("size").map(String::as_str), Some("small"));
     let owner = &claim.owner_references()[0];
     assert_eq!(
         (owner.kind.as_str(), owner.name.as_str()),
-        ("Workflow", "done")
+        ("Workflow", "keep")
     );
     assert_eq!(owner.controller, Some(true));
 
