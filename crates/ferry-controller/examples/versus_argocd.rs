@@ -68,6 +68,10 @@ struct Args {
     /// Leave the last sandbox running afterwards.
     #[arg(long)]
     keep: bool,
+    /// One more argument for ferry-controller (repeat for more), e.g.
+    /// `--ferry-arg=--operation-processors=40`; the reported runs use its defaults.
+    #[arg(long, allow_hyphen_values = true)]
+    ferry_arg: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -473,6 +477,7 @@ async fn start_ferry(
             "--view-listen",
             "127.0.0.1:0",
         ])
+        .args(&args.ferry_arg)
         .env("PATH", ferry_sandbox::toolchain::search_path());
     let mut processes = Processes::default();
     processes.spawn("ferry-controller", command, work)?;

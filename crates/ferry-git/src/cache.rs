@@ -73,6 +73,15 @@ struct Inner {
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     /// The key of the access fingerprints, read (or made) at first use.
     access_key: Mutex<Option<[u8; 32]>>,
+    /// The latest listing of each mirror's remote refs (see [`RepoCache::ls_remote_parsed`]).
+    listings: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Option<Listing>>>>>,
+}
+
+/// One ls-remote of a remote, kept for the lookups that asked while it ran.
+struct Listing {
+    /// When it began: it shows the remote as it was then or later.
+    began: Instant,
+    outcome: Result<Arc<Vec<RemoteRef>>, GitError>,
 }
 
 impl Inner {
@@ -125,6 +134,7 @@ impl RepoCache {
                 credentials: RwLock::new(Arc::new(creds)),
                 locks: Mutex::default(),
                 access_key: Mutex::default(),
+                listings: Mutex::default(),
             }),
             timeout: DEFAULT_TIMEOUT,
             observer: None,
@@ -246,7 +256,7 @@ impl RepoCache {
     pub async fn ls_remote(&self, url: &str) -> Result<Vec<RemoteRef>, GitError> {
         let credentials = self.inner.credentials();
         let remote = self.remote(&credentials, RepoUrl::parse(url)?)?;
-        self.ls_remote_parsed(&remote, &credentials).await
+        Ok(self.ls_remote_parsed(&remote, &credentials).await?.to_vec())
     }
 
     /// Materialize the tree of `sha` (a full commit SHA, e.g. from [`RepoCache::resolve`]) into
@@ -379,7 +389,44 @@ impl RepoCache {
         })
     }
 
+    /// The remote's refs as of now or later: a lookup that finds a listing of the same remote
+    /// (URL and credential) running waits for it, and takes its outcome when it began after
+    /// the lookup asked; so the lookups of many apps at once cost one ls-remote, and none is
+    /// answered from before it asked.
     async fn ls_remote_parsed(
+        &self,
+        remote: &Remote,
+        credentials: &Arc<Credentials>,
+    ) -> Result<Arc<Vec<RemoteRef>>, GitError> {
+        let asked = Instant::now();
+        let slot = self
+            .inner
+            .listings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(remote.mirror.clone())
+            .or_default()
+            .clone();
+        let mut latest = tokio::time::timeout(self.timeout, slot.lock())
+            .await
+            .map_err(|_| GitError::Timeout {
+                url: remote.url.display(),
+                operation: "ls-remote",
+                after: self.timeout,
+            })?;
+        if let Some(listing) = latest.as_ref().filter(|l| l.began >= asked) {
+            return listing.outcome.clone();
+        }
+        let began = Instant::now();
+        let outcome = self.list_refs(remote, credentials).await.map(Arc::new);
+        *latest = Some(Listing {
+            began,
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+
+    async fn list_refs(
         &self,
         remote: &Remote,
         credentials: &Arc<Credentials>,

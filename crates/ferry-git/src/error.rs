@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
+/// Cloned for every caller of an operation they shared (one ls-remote for many lookups).
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum GitError {
     #[error("invalid repository URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -86,7 +87,7 @@ pub enum GitError {
     Io {
         context: String,
         #[source]
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
 }
 
@@ -94,7 +95,7 @@ impl GitError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         GitError::Io {
             context: context.into(),
-            source,
+            source: std::sync::Arc::new(source),
         }
     }
 }

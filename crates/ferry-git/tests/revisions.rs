@@ -251,3 +251,48 @@ async fn commit_metadata_names_author_date_message_and_tags() -> anyhow::Result<
     assert!(matches!(err, GitError::UnknownRevision { .. }), "{err}");
     Ok(())
 }
+
+/// Lookups of one remote at once share a listing of its refs (a thousand apps on one repository
+/// cost one ls-remote, not a thousand), and none is answered by a listing begun before it asked.
+#[tokio::test]
+async fn lookups_at_once_share_one_listing_begun_after_they_asked() -> anyhow::Result<()> {
+    let repo = GitRepo::new()?;
+    let h = history(&repo)?;
+    let http = HttpServer::start(&repo, None)?;
+    let listings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = listings.clone();
+    let observer: ferry_git::RequestObserver = std::sync::Arc::new(move |request| {
+        if request.operation == "ls-remote" {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let root = tempfile::tempdir()?;
+    let cache = ferry_git::RepoCache::new(root.path(), Credentials::new()).with_observer(observer);
+    let url = http.url();
+    let count = || listings.load(std::sync::atomic::Ordering::SeqCst);
+
+    let lookups = (0..20).map(|_| cache.resolve(&url, "main"));
+    for resolved in futures::future::join_all(lookups).await {
+        assert_eq!(resolved?.sha, h.third);
+    }
+    // The first lists alone; the others asked while it ran, so they share the next listing.
+    assert!(count() <= 2, "{} listings for 20 lookups", count());
+
+    // A lookup after a push lists again and sees it.
+    repo.write("app/cm.yaml", "version: 4\n")?;
+    let fourth = repo.commit("fourth")?;
+    let before = count();
+    assert_eq!(cache.resolve(&url, "main").await?.sha, fourth);
+    assert_eq!(count(), before + 1);
+
+    // A failed listing is not kept: the next lookup lists again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let nowhere = format!("http://127.0.0.1:{port}/repo.git");
+    assert!(cache.resolve(&nowhere, "main").await.is_err());
+    let before = count();
+    assert!(cache.resolve(&nowhere, "main").await.is_err());
+    assert_eq!(count(), before + 1);
+    Ok(())
+}
