@@ -146,15 +146,9 @@ pub async fn drive(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
     let (apps, app_name) = ctx.app_api(&name);
     let fresh = apps.get(app_name).await?;
     match serde_json::to_value(&fresh).and_then(serde_json::from_value::<Application>) {
-        Ok(fresh) => drive_fresh(ctx, &fresh).await,
+        Ok(fresh) => act(ctx, &fresh, ctx.operations.is_running(&name)).await,
         Err(_) => Ok(()),
     }
-}
-
-/// [`drive`] for an object as the API server just gave it (the answer to the write that
-/// requested the operation), which needs no fresh read.
-pub async fn drive_fresh(ctx: &Arc<Context>, app: &Application) -> kube::Result<()> {
-    act(ctx, app, ctx.operations.is_running(&ctx.key_of(app))).await
 }
 
 async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube::Result<()> {
@@ -200,23 +194,49 @@ async fn act(ctx: &Arc<Context>, app: &Application, running_here: bool) -> kube:
         // patch), so an operation beside a finished state is always a new request, even one
         // equal to the last (`argocd app sync` again at the same revision).
         _ => {
-            let state = OperationState {
-                operation: operation.clone(),
-                phase: OperationPhase::Running,
-                message: String::new(),
-                sync_result: None,
-                started_at: Some(now()),
-                finished_at: None,
-                retry_count: 0,
-                waiting_since: None,
-                unknown: Default::default(),
-            };
+            let state = starting(&operation);
             write_state(ctx, &name, &status.operation_state, &state).await?;
             info!(app = %name, automated = operation.initiated_by.automated, "sync started");
             spawn(ctx, name, state, false, app.clone());
         }
     }
     Ok(())
+}
+
+/// The state of `operation` starting now.
+fn starting(operation: &Operation) -> OperationState {
+    OperationState {
+        operation: operation.clone(),
+        phase: OperationPhase::Running,
+        message: String::new(),
+        sync_result: None,
+        started_at: Some(now()),
+        finished_at: None,
+        retry_count: 0,
+        waiting_since: None,
+        unknown: Default::default(),
+    }
+}
+
+/// For a request of `operation` written together with its start: the Running state, and the
+/// change of `status` that turns the app's `previous` state into it.
+pub fn requested(
+    previous: &Option<OperationState>,
+    operation: &Operation,
+) -> (OperationState, Option<Value>) {
+    let state = starting(operation);
+    let change = ferry_types::merge_patch(
+        &json!({"operationState": previous}),
+        &json!({"operationState": state}),
+    );
+    (state, change)
+}
+
+/// Runs the operation `app` (the API server's answer to the write that requested it) shows
+/// requested and Running in `state`.
+pub fn start_requested(ctx: &Arc<Context>, name: &str, state: OperationState, app: Application) {
+    info!(app = %name, automated = state.operation.initiated_by.automated, "sync started");
+    spawn(ctx, name.to_string(), state, false, app);
 }
 
 /// Runs the operation in the background; `app` is the Application as just read, which the

@@ -122,17 +122,20 @@ async fn reconcile_app(object: Arc<StoredApp>, ctx: Arc<Context>) -> Result<Acti
             .await
             .map_err(write_error)?;
     }
-    if mark || !trails_written_status(&ctx, &name, &app, &new) {
-        write_and_remember_status(&ctx, &name, &app, &old, &new, refresh.is_some())
-            .await
-            .map_err(write_error)?;
-    }
-
-    operation::drive(&ctx, &app).await.map_err(write_error)?;
+    let write = mark || !trails_written_status(&ctx, &name, &app, &new);
     if let Some(op) = automated {
-        start_automated_sync(&ctx, &name, op)
+        // No operation is requested or runs (automation's precondition): nothing to drive.
+        let new = write.then_some(&new);
+        start_automated_sync(&ctx, &name, &app, (&old, new), refresh.is_some(), op)
             .await
             .map_err(write_error)?;
+    } else {
+        if write {
+            write_and_remember_status(&ctx, &name, &app, &old, &new, refresh.is_some())
+                .await
+                .map_err(write_error)?;
+        }
+        operation::drive(&ctx, &app).await.map_err(write_error)?;
     }
     if ctx.reconcile_backoff.succeeded(&name) {
         info!(app = %name, "reconcile recovered");
@@ -224,23 +227,43 @@ async fn write_and_remember_status(
     Ok(())
 }
 
-/// Requests the automated sync `op` and starts it.
-async fn start_automated_sync(ctx: &Arc<Context>, name: &str, op: Operation) -> kube::Result<()> {
+/// Requests the automated sync `op` and starts it. The request, the sync's Running state and
+/// the status found (`new`, when it is to be written over `old`) are one write.
+async fn start_automated_sync(
+    ctx: &Arc<Context>,
+    name: &str,
+    app: &Application,
+    (old, new): (&ApplicationStatus, Option<&ApplicationStatus>),
+    clear_refresh: bool,
+    op: Operation,
+) -> kube::Result<()> {
     info!(app = %name, revisions = ?op.sync.as_ref().map(|s| (&s.revision, &s.revisions)), "automated sync");
-    let (apps, app_name) = ctx.app_api(name);
-    let written = patch::write(
-        &apps,
-        app_name,
-        &ctx.settings.field_manager,
-        json!({"operation": op}),
-    )
-    .await?;
-    // Start it from the object just written: the controller's own view may trail behind it,
-    // and must not request the same sync twice; the write's answer is fresh.
-    if let Ok(requested) =
-        serde_json::to_value(&written).and_then(serde_json::from_value::<Application>)
+    let last = last_written_status(ctx, name, app);
+    let (mut body, owned) = match new {
+        Some(new) => status_patch(old, last.as_ref(), new, clear_refresh)?,
+        None => (serde_json::Map::new(), None),
+    };
+    let (state, change) = operation::requested(&old.operation_state, &op);
+    body.insert("operation".into(), json!(op));
+    // The status part never holds `operationState` (see `owned_fields`): its change joins it.
+    if let Some(serde_json::Value::Object(change)) = change
+        && let Some(status) = body
+            .entry("status")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
     {
-        operation::drive_fresh(ctx, &requested).await?;
+        status.extend(change);
+    }
+    let (apps, app_name) = ctx.app_api(name);
+    let written = patch::write(&apps, app_name, &ctx.settings.field_manager, body.into()).await?;
+    if let (Some(new), Some(owned)) = (new, owned) {
+        remember_written_status(ctx, name, app, new, owned);
+    }
+    // Started from the object just written: the controller's own view may trail behind it,
+    // and must not request the same sync twice; the write's answer is fresh.
+    match serde_json::to_value(&written).and_then(serde_json::from_value::<Application>) {
+        Ok(requested) => operation::start_requested(ctx, name, state, requested),
+        Err(err) => warn!(app = %name, "the automated sync's answer does not read: {err}"),
     }
     Ok(())
 }
@@ -470,8 +493,8 @@ fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
 
 /// Writes the reconcile's findings, and with `clear_refresh` removes the refresh request in the
 /// same patch (as Argo CD does): one write per refresh, and no watch event shows the new status
-/// beside the old request. `operationState` and `history` belong to running operations and are
-/// never written from here. The patch turns both the app's view (`old`) and the last status
+/// beside the old request. `operationState` and `history` belong to operations and are never
+/// written from here (an automated sync's request writes its Running state with the status). The patch turns both the app's view (`old`) and the last status
 /// written here (`last`, which the view may trail) into `new`, so nothing a trailing view hides
 /// is left out. Returns the owned fields written, if a write was needed.
 async fn write_status(
@@ -482,6 +505,26 @@ async fn write_status(
     new: &ApplicationStatus,
     clear_refresh: bool,
 ) -> kube::Result<Option<serde_json::Value>> {
+    let (body, owned) = status_patch(old, last, new, clear_refresh)?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let (apps, name) = ctx.app_api(key);
+    patch::write(&apps, name, &ctx.settings.field_manager, body.into()).await?;
+    Ok(owned)
+}
+
+/// The body of [`write_status`]'s patch (empty when nothing is to be written), and the owned
+/// fields it writes when it writes any.
+fn status_patch(
+    old: &ApplicationStatus,
+    last: Option<&serde_json::Value>,
+    new: &ApplicationStatus,
+    clear_refresh: bool,
+) -> kube::Result<(
+    serde_json::Map<String, serde_json::Value>,
+    Option<serde_json::Value>,
+)> {
     let old = owned_fields(old)?;
     let new = owned_fields(new)?;
     let bases: Vec<&serde_json::Value> = std::iter::once(&old).chain(last).collect();
@@ -493,12 +536,8 @@ async fn write_status(
         let clear = json!({"annotations": {REFRESH_ANNOTATION: null}});
         body.insert("metadata".into(), clear);
     }
-    if body.is_empty() {
-        return Ok(None);
-    }
-    let (apps, name) = ctx.app_api(key);
-    patch::write(&apps, name, &ctx.settings.field_manager, body.into()).await?;
-    Ok(Some(new))
+    let owned = (!body.is_empty()).then_some(new);
+    Ok((body, owned))
 }
 
 /// What [`write_status`] owns of a status: all but the operation's `operationState` and

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_e2e::{Story, is};
 use ferry_types::application::REFRESH_ANNOTATION;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use futures::StreamExt;
+use kube::api::{DeleteParams, Patch, PatchParams, WatchEvent};
 use serde_json::json;
 
 const IN_CLUSTER: &str = "https://kubernetes.default.svc";
@@ -288,4 +289,55 @@ fn value(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
             matches.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
+}
+
+/// An automated sync costs the app one write to begin: the status that finds it OutOfSync, the
+/// requested `operation` and its Running state arrive together (every version of the app the
+/// watch shows with an `operation` already has it Running).
+#[tokio::test]
+async fn an_automated_sync_begins_with_one_write() -> Result<()> {
+    let mut story = Story::new().await?;
+    story.start_controller()?;
+    let app = story.app_name("automated");
+    let mut versions = story
+        .apps()
+        .watch(
+            &kube::api::WatchParams::default().fields(&format!("metadata.name={app}")),
+            "0",
+        )
+        .await?
+        .boxed();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let watching = tokio::spawn(async move {
+        while let Some(event) = versions.next().await {
+            if let Ok(WatchEvent::Added(o) | WatchEvent::Modified(o)) = event {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::to_value(o).unwrap_or_default());
+            }
+        }
+    });
+    story.create_app(&app, "guestbook", &["--sync-policy", "automated"])?;
+    story
+        .wait_app(&app, "Synced and Healthy", |a| {
+            is::synced_and_healthy(a) && is::operation_finished(a)
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    watching.abort();
+    let versions = seen.lock().unwrap().clone();
+    let requested: Vec<_> = versions
+        .iter()
+        .filter(|v| !v["operation"].is_null())
+        .collect();
+    assert!(!requested.is_empty(), "no version shows the request");
+    for version in &requested {
+        assert_eq!(
+            version["status"]["operationState"]["phase"], "Running",
+            "{version:#}"
+        );
+    }
+    assert_eq!(requested[0]["status"]["sync"]["status"], "OutOfSync");
+    Ok(())
 }
