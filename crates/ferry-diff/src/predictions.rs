@@ -6,10 +6,14 @@
 //! diff results the same way; as there, a hard refresh asks the API server again (callers then
 //! pass no cache).
 //!
-//! An answer is kept per manifest, field manager and live object version (its uid and
-//! resourceVersion): any change to the live object, by anyone, makes it unusable (an answer for
-//! an older version stays until it is evicted: a comparison that read the live object just
-//! before a sync applied it must not push out what the sync remembered). Only successful
+//! An answer is kept per manifest, field manager and live object version (its uid and a digest
+//! of all it holds but its status and bookkeeping): any change to the live object but its status,
+//! by anyone, makes it unusable (an answer for an older version stays until it is evicted: a
+//! comparison that read the live object just before a sync applied it must not push out what the
+//! sync remembered). A status change alone keeps it: an apply never writes the status of a kind
+//! that has a status subresource, and keeps another writer's status where there is none, so the
+//! kept change applies to the new status as it did to the old (a Deployment's rollout changes
+//! its status a few times, and its comparisons need no dry run for that). Only successful
 //! answers are kept, within a byte budget (least recently used out first), and only as what
 //! they change of the live object they were given for (a JSON patch, empty for the usual answer
 //! of an object in sync), without `metadata.managedFields` and the last-applied annotation,
@@ -68,7 +72,7 @@ impl Drop for Applying {
 
 /// The answer for one live version.
 struct Answer {
-    resource_version: Box<str>,
+    version: [u8; 32],
     /// The JSON patch from the live object to the answer, as compact JSON.
     patch: Box<str>,
 }
@@ -76,7 +80,7 @@ struct Answer {
 /// Where the answer for a dry run goes: the key, and the live version it is for.
 pub(crate) struct Slot {
     key: [u8; 32],
-    resource_version: String,
+    version: [u8; 32],
 }
 
 /// How often the cache answered.
@@ -93,7 +97,7 @@ impl Predictions {
         let answers = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_, answer: &Arc<Answer>| {
-                let bytes = ENTRY_OVERHEAD + answer.resource_version.len() + answer.patch.len();
+                let bytes = ENTRY_OVERHEAD + answer.patch.len();
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build();
@@ -113,20 +117,19 @@ impl Predictions {
     }
 
     /// The slot of a dry run of `body` over `live`; `None` when the live object lacks the uid
-    /// or resourceVersion that would tell it and its versions apart.
+    /// that tells it from an object of the same name made again.
     pub(crate) fn slot(body: &Value, live: &Value, field_manager: &str) -> Option<Slot> {
-        let metadata = &live["metadata"];
-        let field = |name: &str| metadata[name].as_str().filter(|v| !v.is_empty());
-        let (uid, resource_version) = (field("uid")?, field("resourceVersion")?);
+        let uid = live["metadata"]["uid"].as_str().filter(|v| !v.is_empty())?;
+        let version = version_of(live)?;
         let mut digest = Sha256::new();
-        for part in [field_manager, uid, resource_version].map(str::as_bytes) {
+        for part in [field_manager.as_bytes(), uid.as_bytes(), &version] {
             digest.update(part);
             digest.update([0]);
         }
         digest.update(serde_json::to_vec(body).ok()?);
         Some(Slot {
             key: digest.finalize().into(),
-            resource_version: resource_version.to_string(),
+            version,
         })
     }
 
@@ -181,7 +184,7 @@ impl Predictions {
         let answer = self
             .answers
             .get(&slot.key)
-            .filter(|answer| *answer.resource_version == slot.resource_version)
+            .filter(|answer| answer.version == slot.version)
             .and_then(|answer| {
                 let patch: json_patch::Patch = serde_json::from_str(&answer.patch).ok()?;
                 let mut predicted = live.clone();
@@ -209,11 +212,51 @@ impl Predictions {
 
     fn keep(&self, slot: Slot, patch: String) {
         let answer = Answer {
-            resource_version: slot.resource_version.into_boxed_str(),
+            version: slot.version,
             patch: patch.into_boxed_str(),
         };
         self.answers.insert(slot.key, Arc::new(answer));
     }
+}
+
+/// The digest of what an apply's outcome depends on in `live`: all but its status, its
+/// resourceVersion and what [`bookkeeping::strip`] drops (the cluster cache keeps objects without
+/// those, the apply's answer has them).
+fn version_of(live: &Value) -> Option<[u8; 32]> {
+    let mut digest = Sha256::new();
+    let mut feed = |key: &str, value: &Value| -> Option<()> {
+        digest.update(key.as_bytes());
+        digest.update([0]);
+        serde_json::to_writer(&mut digest, value).ok()?;
+        digest.update([0]);
+        Some(())
+    };
+    for (key, value) in live.as_object()? {
+        match key.as_str() {
+            "status" => {}
+            "metadata" => {
+                for (field, value) in value.as_object()? {
+                    match field.as_str() {
+                        "resourceVersion" | "managedFields" => {}
+                        "annotations" => {
+                            let kept: serde_json::Map<String, Value> = value
+                                .as_object()?
+                                .iter()
+                                .filter(|(name, _)| *name != bookkeeping::LAST_APPLIED_ANNOTATION)
+                                .map(|(name, value)| (name.clone(), value.clone()))
+                                .collect();
+                            if !kept.is_empty() {
+                                feed("metadata.annotations", &Value::Object(kept))?;
+                            }
+                        }
+                        _ => feed(&format!("metadata.{field}"), value)?,
+                    }
+                }
+            }
+            _ => feed(key, value)?,
+        }
+    }
+    Some(digest.finalize().into())
 }
 
 fn manifest_key(body: &Value, field_manager: &str) -> [u8; 32] {
@@ -239,9 +282,13 @@ mod tests {
         let body = json!({"kind": "ConfigMap", "data": {"a": "1"}});
         let slot = Predictions::slot(&body, &live("7"), "ferry").unwrap();
         let again = Predictions::slot(&body, &live("7"), "ferry").unwrap();
-        assert_eq!((again.key, again.resource_version), (slot.key, "7".into()));
+        assert_eq!((again.key, again.version), (slot.key, slot.version));
         let mut recreated = live("7");
         recreated["metadata"]["uid"] = json!("u-2");
+        let mut labelled = live("8");
+        labelled["metadata"]["labels"] = json!({"team": "a"});
+        let mut respecified = live("8");
+        respecified["spec"] = json!({"replicas": 3});
         for other in [
             Predictions::slot(
                 &json!({"kind": "ConfigMap", "data": {"a": "2"}}),
@@ -249,14 +296,24 @@ mod tests {
                 "ferry",
             ),
             Predictions::slot(&body, &recreated, "ferry"),
-            Predictions::slot(&body, &live("8"), "ferry"),
+            Predictions::slot(&body, &labelled, "ferry"),
+            Predictions::slot(&body, &respecified, "ferry"),
             Predictions::slot(&body, &live("7"), "argocd-controller"),
         ] {
             assert_ne!(other.unwrap().key, slot.key);
         }
-        // A live object without a resourceVersion cannot be told apart from its next version.
-        let unversioned = json!({"metadata": {"uid": "u-1"}});
-        assert!(Predictions::slot(&body, &unversioned, "ferry").is_none());
+        // Another version by its status and bookkeeping only is the same for an apply.
+        let mut restated = live("9");
+        restated["status"] = json!({"readyReplicas": 1});
+        restated["metadata"]["managedFields"] = json!([{"manager": "kube-controller-manager"}]);
+        restated["metadata"]["annotations"] = json!({LAST_APPLIED_ANNOTATION: "{}"});
+        assert_eq!(
+            Predictions::slot(&body, &restated, "ferry").unwrap().key,
+            slot.key
+        );
+        // A live object without a uid cannot be told from one made again under its name.
+        let anonymous = json!({"metadata": {"name": "web", "resourceVersion": "7"}});
+        assert!(Predictions::slot(&body, &anonymous, "ferry").is_none());
     }
 
     #[test]
@@ -276,9 +333,20 @@ mod tests {
         expected["metadata"]["annotations"] = json!({"team": "a"});
         assert_eq!(predictions.get(&slot("1"), &live("1")), Some(expected));
         assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 1 });
-        // The object changed since: the answer no longer holds.
-        assert_eq!(predictions.get(&slot("2"), &live("2")), None);
-        assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 2 });
+        // Its status changed since: the answer holds, over the new status.
+        let mut restated = live("2");
+        restated["status"] = json!({"readyReplicas": 1});
+        let slot2 = Predictions::slot(&body, &restated, "ferry").unwrap();
+        let mut expected = restated.clone();
+        expected["spec"] = json!({"replicas": 2});
+        expected["metadata"]["annotations"] = json!({"team": "a"});
+        assert_eq!(predictions.get(&slot2, &restated), Some(expected));
+        // Its spec changed since: the answer no longer holds.
+        let mut respecified = live("3");
+        respecified["spec"] = json!({"replicas": 5});
+        let slot3 = Predictions::slot(&body, &respecified, "ferry").unwrap();
+        assert_eq!(predictions.get(&slot3, &respecified), None);
+        assert_eq!(predictions.stats(), PredictionStats { hits: 2, misses: 2 });
     }
 
     #[test]

@@ -267,6 +267,52 @@ async fn an_object_just_applied_is_compared_with_no_dry_run() {
     assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 1 });
 }
 
+/// A change of the live object's status alone (a controller reporting on it, a Deployment
+/// rolling out) keeps the answer: its comparison asks the server nothing.
+#[tokio::test]
+async fn a_status_change_alone_is_compared_with_no_dry_run() {
+    let c = cluster().await;
+    let predictions = Predictions::new(1 << 20);
+    let desired = json!({"apiVersion": "v1", "kind": "Service",
+                         "metadata": {"name": "web", "namespace": c.namespace},
+                         "spec": {"ports": [{"port": 80}]}});
+    let params = PatchParams::apply(DEFAULT_FIELD_MANAGER).force();
+    let api = c.api(&desired);
+    let answer = api
+        .patch("web", &params, &Patch::Apply(&desired))
+        .await
+        .expect("apply");
+    let answer = serde_json::to_value(answer).unwrap();
+    predictions.remember_applied(&desired, &answer, DEFAULT_FIELD_MANAGER);
+    let condition = json!({"type": "Ready", "status": "True", "reason": "Reported",
+                           "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"});
+    let restated = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": [condition]}})),
+        )
+        .await
+        .expect("status");
+    let restated = serde_json::to_value(restated).unwrap();
+    assert_ne!(
+        restated["metadata"]["resourceVersion"],
+        answer["metadata"]["resourceVersion"]
+    );
+    let result = server_side_diff(
+        &c.client,
+        &c.discovery,
+        Some(&desired),
+        Some(&restated),
+        &DiffOptions::default(),
+        Some(&predictions),
+    )
+    .await
+    .expect("server-side diff");
+    assert_eq!(result.status, SyncStatus::Synced);
+    assert_eq!(predictions.stats(), PredictionStats { hits: 1, misses: 0 });
+}
+
 #[tokio::test]
 async fn edited_replicas_are_drift_unless_ignored() {
     let c = cluster().await;
