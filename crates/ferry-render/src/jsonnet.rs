@@ -254,7 +254,12 @@ fn exit_when_orphaned() {
         while std::os::unix::process::parent_id() == parent {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
-        eprintln!("ferry jsonnet worker: the process that started it is gone");
+        // Not `eprintln!`: its stderr was the gone starter's pipe, and a failed print panics
+        // this thread, leaving the evaluation running.
+        let _ = writeln!(
+            std::io::stderr(),
+            "ferry jsonnet worker: the process that started it is gone"
+        );
         std::process::exit(4);
     };
     // Without the watch, the renderer's own bounds still apply.

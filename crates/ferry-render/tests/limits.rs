@@ -454,17 +454,19 @@ fn an_endless_jsonnet_worker_stops_when_its_starter_is_gone() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // A starter gone before the worker could look at it (as the renderer does, it names itself).
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "FERRY_JSONNET_PARENT=$$ '{}' < request.json > /dev/null 2>&1 & echo $!",
-            env!("CARGO_BIN_EXE_ferry-jsonnet")
-        ))
-        .current_dir(&root)
-        .output()
+    // A starter gone before the worker could look at it (as the renderer does, it names
+    // itself), whose end of the worker's stderr is closed: the farewell cannot be written.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let mut orphan = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-jsonnet"))
+        .env("FERRY_JSONNET_PARENT", gone.id().to_string())
+        .stdin(std::fs::File::open(root.join("request.json")).unwrap())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let worker = format!("/proc/{}", String::from_utf8(output.stdout).unwrap().trim());
+    drop(orphan.stderr.take());
+    let worker = format!("/proc/{}", orphan.id());
     let deadline = Instant::now() + Duration::from_secs(10);
     while evaluating(&worker) {
         assert!(
@@ -473,6 +475,7 @@ fn an_endless_jsonnet_worker_stops_when_its_starter_is_gone() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    orphan.wait().unwrap();
 }
 
 /// Whether the process at `/proc/<pid>` path `proc` runs (exists and is no zombie).
