@@ -494,9 +494,10 @@ fn orphans(app: &Application, setup: &appstate::Setup) -> Option<String> {
 /// Writes the reconcile's findings, and with `clear_refresh` removes the refresh request in the
 /// same patch (as Argo CD does): one write per refresh, and no watch event shows the new status
 /// beside the old request. `operationState` and `history` belong to operations and are never
-/// written from here (an automated sync's request writes its Running state with the status). The patch turns both the app's view (`old`) and the last status
-/// written here (`last`, which the view may trail) into `new`, so nothing a trailing view hides
-/// is left out. Returns the owned fields written, if a write was needed.
+/// written from here (an automated sync's request writes its Running state with the status).
+/// The patch turns both the app's view (`old`) and the last status written here (`last`, which
+/// the view may trail) into `new`, so nothing a trailing view hides is left out. Returns the
+/// owned fields written, if a write was needed.
 async fn write_status(
     ctx: &Context,
     key: &str,
