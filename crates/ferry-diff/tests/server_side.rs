@@ -60,6 +60,20 @@ impl Cluster {
         self.settled(obj).await
     }
 
+    /// `obj` applied as a sync applies it, its answer kept as the sync keeps it; the answer.
+    async fn apply_as_sync(&self, obj: &Value, predictions: &Predictions) -> Value {
+        let name = obj["metadata"]["name"].as_str().unwrap();
+        let params = PatchParams::apply(DEFAULT_FIELD_MANAGER).force();
+        let answer = self
+            .api(obj)
+            .patch(name, &params, &Patch::Apply(obj))
+            .await
+            .expect("apply");
+        let answer = serde_json::to_value(answer).unwrap();
+        predictions.remember_applied(obj, &answer, DEFAULT_FIELD_MANAGER);
+        answer
+    }
+
     /// The live object once the deployment controller has recorded its revision: comparing
     /// with an older copy would show the controller's annotation as drift.
     async fn settled(&self, obj: &Value) -> Value {
@@ -234,14 +248,7 @@ async fn an_object_just_applied_is_compared_with_no_dry_run() {
     let desired = json!({"apiVersion": "v1", "kind": "ConfigMap",
                          "metadata": {"name": "settings", "namespace": c.namespace},
                          "data": {"mode": "fast"}});
-    let params = PatchParams::apply(DEFAULT_FIELD_MANAGER).force();
-    let answer = c
-        .api(&desired)
-        .patch("settings", &params, &Patch::Apply(&desired))
-        .await
-        .expect("apply");
-    let answer = serde_json::to_value(answer).unwrap();
-    predictions.remember_applied(&desired, &answer, DEFAULT_FIELD_MANAGER);
+    let answer = c.apply_as_sync(&desired, &predictions).await;
     let opts = DiffOptions::default();
     let diff = |live: Value| {
         let (c, predictions, desired, opts) = (&c, &predictions, &desired, &opts);
@@ -276,17 +283,11 @@ async fn a_status_change_alone_is_compared_with_no_dry_run() {
     let desired = json!({"apiVersion": "v1", "kind": "Service",
                          "metadata": {"name": "web", "namespace": c.namespace},
                          "spec": {"ports": [{"port": 80}]}});
-    let params = PatchParams::apply(DEFAULT_FIELD_MANAGER).force();
-    let api = c.api(&desired);
-    let answer = api
-        .patch("web", &params, &Patch::Apply(&desired))
-        .await
-        .expect("apply");
-    let answer = serde_json::to_value(answer).unwrap();
-    predictions.remember_applied(&desired, &answer, DEFAULT_FIELD_MANAGER);
+    let answer = c.apply_as_sync(&desired, &predictions).await;
     let condition = json!({"type": "Ready", "status": "True", "reason": "Reported",
                            "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"});
-    let restated = api
+    let restated = c
+        .api(&desired)
         .patch_status(
             "web",
             &PatchParams::default(),
